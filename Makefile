@@ -1,0 +1,183 @@
+# SPDX-License-Identifier: MIT
+# svcid — one GNU Makefile. Every artefact goes into $(BUILD) (build/, or
+# build/asan with SANITIZE=1). New sources are picked up by wildcard: a file
+# in lib/ joins libsvcid, tests/test_*.c becomes a cmocka test, tests/t_*.sh a
+# shell test, fuzz/fuzz_*.c a libFuzzer target, man/*.scd a man page.
+
+VERSION   := 0.1.0
+SOVERSION := 1
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+BINDIR    ?= $(PREFIX)/bin
+SBINDIR   ?= $(PREFIX)/sbin
+LIBDIR    ?= $(PREFIX)/lib/$(shell $(CC) -print-multiarch 2>/dev/null)
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR    ?= $(PREFIX)/share/man
+PAMDIR    ?= $(LIBDIR)/security
+
+CC        ?= cc
+PKG_CONFIG ?= pkg-config
+SANITIZE  ?=
+BUILD     := build$(if $(SANITIZE),/asan)
+export SVCID_BUILD := $(abspath $(BUILD))
+
+WARN := -Wall -Wextra -Wconversion -Wformat=2 -Wstrict-prototypes \
+        -Wmissing-prototypes -Wshadow -Wno-sign-conversion
+ifeq ($(CI),true)
+WARN += -Werror
+endif
+HARDEN   := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fstack-clash-protection
+OPT      := $(if $(SANITIZE),-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined,-O2 -g)
+BASE_CFLAGS := -std=gnu11 -fPIC $(OPT) -Iinclude -D_GNU_SOURCE -DSVCID_VERSION=\"$(VERSION)\"
+LDHARDEN := -Wl,-z,relro,-z,now -Wl,--as-needed $(if $(SANITIZE),-fsanitize=address,undefined)
+
+pc = $(shell $(PKG_CONFIG) --cflags --libs $(1) 2>/dev/null)
+pcflags = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
+pclibs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
+
+LIB_PKGS   := libcrypto jansson
+CFLAGS_ALL := $(BASE_CFLAGS) $(HARDEN) $(call pcflags,$(LIB_PKGS) libsystemd libmicrohttpd inih libcurl) $(CFLAGS)
+LIB_LIBS   := $(call pclibs,$(LIB_PKGS))
+
+LIB_SRC    := $(sort $(wildcard lib/*.c))
+COMMON_SRC := $(sort $(wildcard common/*.c))
+CLI_SRC    := $(sort $(wildcard cli/*.c))
+AGENT_SRC  := $(sort $(wildcard agent/*.c))
+PAM_SRC    := $(sort $(wildcard pam/*.c))
+GATE_SRC   := $(sort $(wildcard gate/*.c))
+TEST_SRC   := $(sort $(wildcard tests/test_*.c))
+FUZZ_SRC   := $(sort $(wildcard fuzz/fuzz_*.c))
+BENCH_SRC  := $(sort $(wildcard bench/*.c))
+MAN_SRC    := $(sort $(wildcard man/*.scd))
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+LIBSVCID_A := $(BUILD)/libsvcid.a
+LIBCOMMON_A := $(BUILD)/libcommon.a
+LIBSVCID_SO := $(BUILD)/libsvcid.so.$(SOVERSION)
+
+PROGRAMS := $(BUILD)/svcid \
+            $(if $(AGENT_SRC),$(BUILD)/svcid-agent) \
+            $(if $(GATE_SRC),$(BUILD)/svcid-gate) \
+            $(if $(PAM_SRC),$(BUILD)/pam_svcid.so)
+TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+MANS     := $(patsubst man/%.scd,$(BUILD)/man/%,$(MAN_SRC))
+
+.PHONY: all lib programs tests man check fuzz bench demo deps install deb rpm clean
+all: lib programs man
+
+lib: $(LIBSVCID_SO) $(LIBSVCID_A) $(BUILD)/svcid.pc
+programs: $(PROGRAMS)
+tests: $(TESTS) $(BENCHES)
+man: $(MANS)
+
+$(BUILD)/obj/%.o: %.c $(wildcard include/svcid/*.h lib/*.h common/*.h agent/*.h pam/*.h gate/*.h cli/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(WARN) -c -o $@ $<
+
+# Tests and fuzzers use cmocka/libFuzzer idioms that -Wconversion dislikes.
+$(BUILD)/obj/tests/%.o: tests/%.c $(wildcard include/svcid/*.h lib/*.h common/*.h tests/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Wall -Wextra $(if $(filter true,$(CI)),-Werror) $(call pcflags,cmocka) -c -o $@ $<
+
+$(LIBSVCID_A): $(call obj,$(LIB_SRC))
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIBCOMMON_A): $(call obj,$(COMMON_SRC))
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIBSVCID_SO): $(call obj,$(LIB_SRC)) lib/libsvcid.sym
+	$(CC) -shared -o $@ $(call obj,$(LIB_SRC)) -Wl,-soname,libsvcid.so.$(SOVERSION) \
+		-Wl,--version-script=lib/libsvcid.sym -Wl,--no-undefined $(LDHARDEN) $(LIB_LIBS) $(LDFLAGS)
+	ln -sf libsvcid.so.$(SOVERSION) $(BUILD)/libsvcid.so
+
+$(BUILD)/svcid.pc: lib/svcid.pc.in
+	@mkdir -p $(@D)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+# Programs link libsvcid statically: one self-contained binary per part.
+PROG_LDFLAGS = -pie $(LDHARDEN) $(LDFLAGS)
+
+$(BUILD)/svcid: $(call obj,$(CLI_SRC)) $(LIBSVCID_A) $(LIBCOMMON_A)
+	$(CC) -o $@ $^ $(PROG_LDFLAGS) $(LIB_LIBS) $(call pclibs,libcurl)
+
+$(BUILD)/svcid-agent: $(call obj,$(AGENT_SRC)) $(LIBSVCID_A) $(LIBCOMMON_A)
+	$(CC) -o $@ $^ $(PROG_LDFLAGS) $(LIB_LIBS) $(call pclibs,libsystemd libmicrohttpd inih)
+
+$(BUILD)/svcid-gate: $(call obj,$(GATE_SRC)) $(LIBSVCID_A) $(LIBCOMMON_A)
+	$(CC) -o $@ $^ $(PROG_LDFLAGS) $(LIB_LIBS) $(call pclibs,libsystemd libcurl)
+
+$(BUILD)/pam_svcid.so: $(call obj,$(PAM_SRC)) $(LIBSVCID_A) $(LIBCOMMON_A) pam/pam_svcid.sym
+	$(CC) -shared -o $@ $(call obj,$(PAM_SRC)) $(LIBSVCID_A) $(LIBCOMMON_A) \
+		-Wl,--version-script=pam/pam_svcid.sym -Wl,--no-undefined $(LDHARDEN) $(LDFLAGS) $(LIB_LIBS) -lpam
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIBSVCID_A) $(LIBCOMMON_A)
+	@mkdir -p $(@D)
+	$(CC) -o $@ $^ $(LDHARDEN) $(LDFLAGS) $(LIB_LIBS) $(call pclibs,cmocka libsystemd libcurl) -lpam -lpam_misc -ldl
+
+$(BUILD)/bench/%: bench/%.c $(LIBSVCID_A) $(LIBCOMMON_A)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -Wall -Wextra -o $@ $^ $(LDHARDEN) $(LDFLAGS) $(LIB_LIBS) -lpam
+
+$(BUILD)/man/%: man/%.scd
+	@mkdir -p $(@D)
+	scdoc < $< > $@
+
+check: all tests
+	tests/run.sh
+
+# libFuzzer targets: clang, every lib source rebuilt with the fuzzer's
+# sanitizers. FUZZ_SECONDS bounds each target's run.
+FUZZ_CC      ?= clang-14
+FUZZ_SECONDS ?= 30
+FUZZ_BUILD   := build/fuzz
+FUZZ_CFLAGS  := -std=gnu11 -g -O1 -Iinclude -D_GNU_SOURCE -DSVCID_VERSION=\"$(VERSION)\" \
+                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+                $(call pcflags,$(LIB_PKGS))
+FUZZ_TARGETS := $(patsubst fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRC))
+
+$(FUZZ_BUILD)/%: fuzz/%.c $(LIB_SRC) $(COMMON_SRC) $(wildcard fuzz/*.h pam/*.c gate/*.c include/svcid/*.h lib/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(COMMON_SRC) $(LIB_LIBS) -lpam
+
+fuzz: $(FUZZ_TARGETS)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh $(FUZZ_TARGETS)
+
+bench: all $(BENCHES)
+	bench/run.sh
+
+demo: all
+	./demo.sh
+
+DEPS := build-essential pkg-config libssl-dev openssl libjansson-dev libcmocka-dev \
+        libsystemd-dev systemd libpam0g-dev libpam-runtime libmicrohttpd-dev libinih-dev \
+        libcurl4-openssl-dev curl scdoc clang-14 libclang-rt-14-dev \
+        python3 python3-jwt python3-cryptography nodejs npm \
+        libpam-wrapper libpamtest0-dev pamtester openssh-server openssh-client sshpass \
+        busybox munge util-linux procps
+deps:
+	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then echo "deps: all installed"; exit 0; fi; \
+	echo "deps: installing $$missing"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update -q && apt-get install -y -q --no-install-recommends $$missing
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/svcid
+	install -m 0755 $(BUILD)/svcid $(DESTDIR)$(BINDIR)/svcid
+	install -m 0644 $(LIBSVCID_SO) $(DESTDIR)$(LIBDIR)/libsvcid.so.$(SOVERSION)
+	ln -sf libsvcid.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libsvcid.so
+	install -m 0644 include/svcid/svcid.h $(DESTDIR)$(INCLUDEDIR)/svcid/svcid.h
+	install -m 0644 $(BUILD)/svcid.pc $(DESTDIR)$(LIBDIR)/pkgconfig/svcid.pc
+	$(if $(wildcard $(BUILD)/svcid-agent),install -d $(DESTDIR)$(SBINDIR) && install -m 0755 $(BUILD)/svcid-agent $(DESTDIR)$(SBINDIR)/svcid-agent)
+	$(if $(wildcard $(BUILD)/svcid-gate),install -m 0755 $(BUILD)/svcid-gate $(DESTDIR)$(BINDIR)/svcid-gate)
+	$(if $(wildcard $(BUILD)/pam_svcid.so),install -d $(DESTDIR)$(PAMDIR) && install -m 0644 $(BUILD)/pam_svcid.so $(DESTDIR)$(PAMDIR)/pam_svcid.so)
+	for m in $(MANS); do s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
+		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+
+clean:
+	rm -rf build
