@@ -35,7 +35,7 @@ pc = $(shell $(PKG_CONFIG) --cflags --libs $(1) 2>/dev/null)
 pcflags = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
 pclibs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 
-LIB_PKGS   := libcrypto jansson
+LIB_PKGS   := libcrypto jansson libcurl
 CFLAGS_ALL := $(BASE_CFLAGS) $(HARDEN) $(call pcflags,$(LIB_PKGS) libsystemd libmicrohttpd inih libcurl) $(CFLAGS)
 LIB_LIBS   := $(call pclibs,$(LIB_PKGS))
 

@@ -264,6 +264,9 @@ int svcid_jti_new(char **ret_jti);
 /* Wipes and frees a NUL-terminated secret string (NULL is fine). */
 void svcid_free_secret(char *secret);
 
+/* ---- agent client (lib/client.c) ---------------------------------------- */
+/* (declared by the agent work; never used on the verify path) */
+
 #ifdef __cplusplus
 }
 #endif
