@@ -265,7 +265,25 @@ int svcid_jti_new(char **ret_jti);
 void svcid_free_secret(char *secret);
 
 /* ---- agent client (lib/client.c) ---------------------------------------- */
-/* (declared by the agent work; never used on the verify path) */
+/* HTTP over the agent's Unix socket (libcurl). Never on the verify path. */
+
+#define SVCID_AGENT_SOCKET_DEFAULT "/run/svcid/agent.sock"
+
+/* $SVCID_AGENT_SOCKET when set and non-empty, else the default. Borrowed. */
+const char *svcid_agent_socket(void);
+
+/* Asks the agent listening on socket_path (NULL: svcid_agent_socket()) for a
+ * token naming the calling process, for audience, valid ttl seconds (0: the
+ * agent's default). On success *ret_token (malloc'd) and, if non-NULL,
+ * *ret_expires_at. Errors: -ENOENT/-ECONNREFUSED no agent there, -EACCES
+ * the agent's policy refused (403), -EINVAL bad request (400), -EBUSY
+ * (429/503), -EPROTO anything else; err (if non-NULL) gets a one-line
+ * message, the agent's own when it sent one. */
+int svcid_agent_token(const char *socket_path, const char *audience, int64_t ttl,
+                      char *err, size_t err_len, char **ret_token, int64_t *ret_expires_at);
+
+/* The agent's JWKS document (GET /v1/jwks), malloc'd. Errors as above. */
+int svcid_agent_jwks(const char *socket_path, char *err, size_t err_len, char **ret_jwks);
 
 #ifdef __cplusplus
 }
