@@ -27,9 +27,11 @@ ifeq ($(CI),true)
 WARN += -Werror
 endif
 HARDEN   := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fstack-clash-protection
-OPT      := $(if $(SANITIZE),-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined,-O2 -g)
+comma    := ,
+SAN_FLAGS := -fsanitize=address$(comma)undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT      := $(if $(SANITIZE),-O1 -g $(SAN_FLAGS),-O2 -g)
 BASE_CFLAGS := -std=gnu11 -fPIC $(OPT) -Iinclude -D_GNU_SOURCE -DSVCID_VERSION=\"$(VERSION)\"
-LDHARDEN := -Wl,-z,relro,-z,now -Wl,--as-needed $(if $(SANITIZE),-fsanitize=address,undefined)
+LDHARDEN := -Wl,-z,relro,-z,now -Wl,--as-needed $(if $(SANITIZE),$(SAN_FLAGS))
 
 pc = $(shell $(PKG_CONFIG) --cflags --libs $(1) 2>/dev/null)
 pcflags = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)

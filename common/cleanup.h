@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <errno.h>
-#include <jansson.h>
+#include <jansson.h> /* provides json_decrefp() for _cleanup_ */
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
 
@@ -37,7 +37,6 @@ static inline void fclosep(FILE **f) {
                 fclose(*f);
 }
 
-static inline void json_decrefp(json_t **j) { json_decref(*j); }
 
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
 

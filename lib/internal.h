@@ -11,8 +11,6 @@
 #include "svcid/svcid.h"
 #include "../common/cleanup.h"
 
-#define SVCID_EXPORT __attribute__((visibility("default")))
-
 struct svcid_key {
         unsigned refs;
         svcid_alg alg;
@@ -28,12 +26,42 @@ DEFINE_PTR_CLEANUP(BIGNUM, BN_free)
 DEFINE_PTR_CLEANUP(ECDSA_SIG, ECDSA_SIG_free)
 DEFINE_PTR_CLEANUP(svcid_key, svcid_key_unref)
 
-/* Parses a JSON object with duplicate members refused, after a size cap.
- * NULL if not an object or not JSON. */
-json_t *svcid_json_object(const char *text, size_t len);
+/* Internal helpers are named lib_*: the version script exports svcid_*
+ * only, so nothing here leaves libsvcid.so.1. */
+
+/* Parses text as a JSON object, refusing duplicate members, invalid UTF-8,
+ * \u0000 and nesting deeper than jansson's limit. NULL if text is longer
+ * than max, not JSON, or not an object. */
+json_t *lib_json_object(const void *text, size_t len, size_t max);
 
 /* Writes a one-line message into err (when non-NULL); returns error. */
-int svcid_errf(char *err, size_t err_len, int error, const char *fmt, ...)
+int lib_errf(char *err, size_t err_len, int error, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
+
+/* Copies src into dst (size n), replacing each byte outside printable
+ * ASCII by '?', truncating with "..." — safe to put in a log line. */
+void lib_sanitize(char *dst, size_t n, const char *src, size_t src_len);
+
+/* Reads a whole regular file relative to dirfd (AT_FDCWD for a path),
+ * O_NOFOLLOW, at most max bytes (-EFBIG beyond). *ret_data is
+ * NUL-terminated. */
+int lib_read_file_at(int dirfd, const char *path, size_t max, char **ret_data, size_t *ret_len);
+
+/* A compact JWS split into its parts, every segment strictly decoded. */
+struct lib_jws {
+        size_t signing_len;             /* bytes of "header.payload" */
+        unsigned char *header;
+        size_t header_len;
+        unsigned char *payload;
+        size_t payload_len;
+        unsigned char *sig;
+        size_t sig_len;
+};
+void lib_jws_done(struct lib_jws *jws);
+
+/* Size cap, exactly three segments, strict base64url in each; the header
+ * and signature must not be empty. Returns SVCID_OK, SVCID_TOO_LARGE or
+ * SVCID_MALFORMED (with a detail), or SVCID_INTERNAL_ERROR. */
+svcid_reason lib_jws_split(const char *token, size_t len, struct lib_jws *ret, char *detail, size_t detail_len);
 
 #endif

@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: MIT */
+/* The signature layer: compact JWS (RFC 7515 §7.1) with one key and its
+ * one alg. The JWT rules (header members, claims) live in verify.c. */
+#include <string.h>
+
+#include "internal.h"
+
+void lib_jws_done(struct lib_jws *jws) {
+        free(jws->header);
+        free(jws->payload);
+        free(jws->sig);
+        *jws = (struct lib_jws) {};
+}
+
+svcid_reason lib_jws_split(const char *token, size_t len, struct lib_jws *ret, char *detail, size_t detail_len) {
+        static const char *const names[] = { "header", "payload", "signature" };
+        struct lib_jws jws = {};
+        size_t start[3], end[3], seg = 0;
+
+        if (len > SVCID_TOKEN_MAX) {
+                lib_errf(detail, detail_len, 0, "token is %zu bytes, more than %u", len, SVCID_TOKEN_MAX);
+                return SVCID_TOO_LARGE;
+        }
+        if (!token || len == 0) {
+                lib_errf(detail, detail_len, 0, "empty token");
+                return SVCID_MALFORMED;
+        }
+
+        start[0] = 0;
+        for (size_t i = 0; i < len; i++)
+                if (token[i] == '.') {
+                        if (seg == 2) {
+                                lib_errf(detail, detail_len, 0, "more than three segments");
+                                return SVCID_MALFORMED;
+                        }
+                        end[seg++] = i;
+                        start[seg] = i + 1;
+                }
+        if (seg != 2) {
+                lib_errf(detail, detail_len, 0, "%zu segment%s, not three", seg + 1, seg ? "s" : "");
+                return SVCID_MALFORMED;
+        }
+        end[2] = len;
+
+        unsigned char **out[3] = { &jws.header, &jws.payload, &jws.sig };
+        size_t *out_len[3] = { &jws.header_len, &jws.payload_len, &jws.sig_len };
+        for (size_t i = 0; i < 3; i++) {
+                int r = svcid_b64url_decode(token + start[i], end[i] - start[i], out[i], out_len[i]);
+                if (r == -ENOMEM) {
+                        lib_jws_done(&jws);
+                        return SVCID_INTERNAL_ERROR;
+                }
+                if (r < 0) {
+                        lib_errf(detail, detail_len, 0, "%s is not canonical base64url", names[i]);
+                        lib_jws_done(&jws);
+                        return SVCID_MALFORMED;
+                }
+                if (i != 1 && *out_len[i] == 0) {
+                        lib_errf(detail, detail_len, 0, "empty %s", names[i]);
+                        lib_jws_done(&jws);
+                        return SVCID_MALFORMED;
+                }
+        }
+        jws.signing_len = end[1];
+        *ret = jws;
+        return SVCID_OK;
+}
+
+int svcid_jws_sign(const svcid_key *key, const char *header_json, const void *payload, size_t len, char **ret_jws) {
+        _cleanup_(free_p) char *default_header = NULL, *h64 = NULL, *p64 = NULL, *s64 = NULL, *input = NULL;
+        _cleanup_(free_p) unsigned char *sig = NULL;
+        size_t sig_len, input_len;
+        int r;
+
+        if (!key || (!payload && len > 0) || !ret_jws)
+                return -EINVAL;
+
+        if (!header_json) {
+                _cleanup_(json_decrefp) json_t *h = json_pack("{s:s, s:s, s:s}",
+                                                             "alg", svcid_alg_str(key->alg),
+                                                             "kid", key->kid, "typ", "JWT");
+                if (!h)
+                        return -ENOMEM;
+                default_header = json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER);
+                if (!default_header)
+                        return -ENOMEM;
+                header_json = default_header;
+        } else {
+                /* A caller-made header must still name this key's alg: the
+                 * signature layer never signs under a name it isn't. */
+                _cleanup_(json_decrefp) json_t *h = lib_json_object(header_json, strlen(header_json), SVCID_TOKEN_MAX);
+                svcid_alg alg;
+                if (!h || svcid_alg_from_str(json_string_value(json_object_get(h, "alg")), &alg) < 0 ||
+                    alg != key->alg)
+                        return -EINVAL;
+        }
+
+        r = svcid_b64url_encode(header_json, strlen(header_json), &h64);
+        if (r < 0)
+                return r;
+        r = svcid_b64url_encode(payload, len, &p64);
+        if (r < 0)
+                return r;
+        if (asprintf(&input, "%s.%s", h64, p64) < 0)
+                return -ENOMEM;
+        input_len = strlen(input);
+        if (input_len > SVCID_TOKEN_MAX)
+                return -EFBIG;
+
+        r = svcid_key_sign_raw(key, input, input_len, &sig, &sig_len);
+        if (r < 0)
+                return r;
+        r = svcid_b64url_encode(sig, sig_len, &s64);
+        if (r < 0)
+                return r;
+        if (asprintf(ret_jws, "%s.%s", input, s64) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
+svcid_reason svcid_jws_verify(const svcid_key *key, const char *jws, size_t len,
+                              unsigned char **ret_payload, size_t *ret_len) {
+        _cleanup_(json_decrefp) json_t *header = NULL;
+        struct lib_jws parts;
+        svcid_reason reason;
+        svcid_alg alg;
+        json_t *alg_j;
+        int r;
+
+        if (!key)
+                return SVCID_UNKNOWN_KEY;
+        reason = lib_jws_split(jws, len, &parts, NULL, 0);
+        if (reason != SVCID_OK)
+                return reason;
+
+        header = lib_json_object(parts.header, parts.header_len, SVCID_TOKEN_MAX);
+        if (!header) {
+                reason = SVCID_MALFORMED;
+                goto out;
+        }
+        /* RFC 7515 §4.1.11: a "crit" we cannot honour makes the JWS invalid;
+         * svcid understands no extension, so any "crit" is refused. */
+        if (json_object_get(header, "crit")) {
+                reason = SVCID_BAD_HEADER;
+                goto out;
+        }
+        alg_j = json_object_get(header, "alg");
+        if (!json_is_string(alg_j) || svcid_alg_from_str(json_string_value(alg_j), &alg) < 0 ||
+            alg != key->alg) {
+                reason = SVCID_ALG_NOT_ALLOWED;
+                goto out;
+        }
+
+        r = svcid_key_verify_raw(key, jws, parts.signing_len, parts.sig, parts.sig_len);
+        if (r < 0) {
+                reason = r == -EBADMSG ? SVCID_BAD_SIGNATURE : SVCID_INTERNAL_ERROR;
+                goto out;
+        }
+        if (ret_payload)
+                *ret_payload = TAKE_PTR(parts.payload);
+        if (ret_len)
+                *ret_len = parts.payload_len;
+        reason = SVCID_OK;
+out:
+        lib_jws_done(&parts);
+        return reason;
+}

@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: MIT */
+/* Trusted issuers and their public keys, from JWKS documents that carry a
+ * top-level "iss". Keys are looked up by (iss, kid). */
+#include <dirent.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+
+struct entry {
+        char *iss;
+        svcid_key *key;
+};
+
+struct svcid_trust {
+        struct entry *entries;
+        size_t n, allocated;
+};
+
+int svcid_trust_new(svcid_trust **ret_trust) {
+        svcid_trust *t;
+
+        if (!ret_trust)
+                return -EINVAL;
+        t = calloc(1, sizeof *t);
+        if (!t)
+                return -ENOMEM;
+        *ret_trust = t;
+        return 0;
+}
+
+static void entries_free(struct entry *e, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free(e[i].iss);
+                svcid_key_unref(e[i].key);
+        }
+}
+
+void svcid_trust_free(svcid_trust *trust) {
+        if (!trust)
+                return;
+        entries_free(trust->entries, trust->n);
+        free(trust->entries);
+        free(trust);
+}
+
+const svcid_key *svcid_trust_find(const svcid_trust *trust, const char *iss, const char *kid) {
+        if (!trust || !iss || !kid)
+                return NULL;
+        for (size_t i = 0; i < trust->n; i++)
+                if (strcmp(trust->entries[i].key->kid, kid) == 0 && strcmp(trust->entries[i].iss, iss) == 0)
+                        return trust->entries[i].key;
+        return NULL;
+}
+
+bool svcid_trust_has_issuer(const svcid_trust *trust, const char *iss) {
+        if (!trust || !iss)
+                return false;
+        for (size_t i = 0; i < trust->n; i++)
+                if (strcmp(trust->entries[i].iss, iss) == 0)
+                        return true;
+        return false;
+}
+
+size_t svcid_trust_key_count(const svcid_trust *trust) {
+        return trust ? trust->n : 0;
+}
+
+static int reserve(svcid_trust *t, size_t more) {
+        if (t->n + more <= t->allocated)
+                return 0;
+        size_t want = (t->n + more) * 2;
+        struct entry *e = reallocarray(t->entries, want, sizeof *e);
+        if (!e)
+                return -ENOMEM;
+        t->entries = e;
+        t->allocated = want;
+        return 0;
+}
+
+/* -EEXIST when (iss, kid) is taken by a different key; 1 when the very
+ * same key is already trusted there (nothing to add); 0 when free. */
+static int check_slot(const svcid_trust *t, const char *iss, const svcid_key *key) {
+        const svcid_key *old = svcid_trust_find(t, iss, key->kid);
+
+        if (!old)
+                return 0;
+        return svcid_key_equal_public(old, key) ? 1 : -EEXIST;
+}
+
+int svcid_trust_add_key(svcid_trust *trust, const char *iss, svcid_key *key) {
+        char *iss_copy;
+        int r;
+
+        if (!trust || !iss || !*iss || !key)
+                return -EINVAL;
+        r = check_slot(trust, iss, key);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        r = reserve(trust, 1);
+        if (r < 0)
+                return r;
+        iss_copy = strdup(iss);
+        if (!iss_copy)
+                return -ENOMEM;
+        trust->entries[trust->n++] = (struct entry) { iss_copy, svcid_key_ref(key) };
+        return 0;
+}
+
+int svcid_trust_add_jwks(svcid_trust *trust, const char *json, size_t len,
+                         const char *origin, char *err, size_t err_len) {
+        _cleanup_(json_decrefp) json_t *doc = NULL;
+        struct entry *staged = NULL;
+        size_t n_staged = 0;
+        const char *iss;
+        json_t *keys, *k;
+        size_t i;
+        int r;
+
+        if (!origin)
+                origin = "JWKS";
+        if (!trust || (!json && len > 0))
+                return lib_errf(err, err_len, -EINVAL, "%s: invalid arguments", origin);
+        if (len > SVCID_JWKS_MAX)
+                return lib_errf(err, err_len, -EFBIG, "%s: larger than %u bytes", origin, SVCID_JWKS_MAX);
+
+        doc = lib_json_object(json, len, SVCID_JWKS_MAX);
+        if (!doc)
+                return lib_errf(err, err_len, -EINVAL,
+                                "%s: not a JSON object (or duplicate members, invalid UTF-8)", origin);
+        iss = json_string_value(json_object_get(doc, "iss"));
+        if (!iss || !*iss)
+                return lib_errf(err, err_len, -EINVAL, "%s: no \"iss\" string naming the issuer", origin);
+        keys = json_object_get(doc, "keys");
+        if (!json_is_array(keys))
+                return lib_errf(err, err_len, -EINVAL, "%s: no \"keys\" array", origin);
+
+        staged = calloc(json_array_size(keys) + 1, sizeof *staged);
+        if (!staged)
+                return -ENOMEM;
+
+        json_array_foreach(keys, i, k) {
+                _cleanup_(free_p) char *text = json_dumps(k, JSON_COMPACT);
+                _cleanup_(svcid_key_unrefp) svcid_key *key = NULL;
+
+                if (!text) {
+                        r = lib_errf(err, err_len, -EINVAL, "%s: key %zu is not a JSON object", origin, i);
+                        goto fail;
+                }
+                r = svcid_key_from_jwk(text, strlen(text), &key);
+                if (r < 0) {
+                        lib_errf(err, err_len, r, "%s: key %zu is not a usable signature key: %s",
+                                 origin, i, strerror(-r));
+                        goto fail;
+                }
+                if (svcid_key_is_private(key)) {
+                        /* A JWKS is published; a private key in one is a
+                         * leak, and trusting it would hide the mistake. */
+                        r = lib_errf(err, err_len, -EINVAL, "%s: key %zu is a private key", origin, i);
+                        goto fail;
+                }
+                for (size_t j = 0; j < n_staged; j++)
+                        if (strcmp(staged[j].key->kid, key->kid) == 0) {
+                                r = lib_errf(err, err_len, -EINVAL, "%s: key %zu repeats kid \"%s\"",
+                                             origin, i, key->kid);
+                                goto fail;
+                        }
+                r = check_slot(trust, iss, key);
+                if (r < 0) {
+                        lib_errf(err, err_len, r, "%s: kid \"%s\" of \"%s\" is already trusted as another key",
+                                 origin, key->kid, iss);
+                        goto fail;
+                }
+                if (r > 0)
+                        continue;
+                staged[n_staged].iss = strdup(iss);
+                if (!staged[n_staged].iss) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                staged[n_staged++].key = TAKE_PTR(key);
+        }
+
+        r = reserve(trust, n_staged);
+        if (r < 0)
+                goto fail;
+        memcpy(trust->entries + trust->n, staged, n_staged * sizeof *staged);
+        trust->n += n_staged;
+        free(staged);
+        return 0;
+fail:
+        entries_free(staged, n_staged);
+        free(staged);
+        return r;
+}
+
+static int add_file(svcid_trust *trust, int dirfd, const char *name, const char *shown, char *err, size_t err_len) {
+        _cleanup_(free_p) char *data = NULL;
+        size_t len;
+        int r;
+
+        r = lib_read_file_at(dirfd, name, SVCID_JWKS_MAX, &data, &len);
+        if (r < 0)
+                return lib_errf(err, err_len, r, "%s: %s", shown,
+                                r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
+        return svcid_trust_add_jwks(trust, data, len, shown, err, err_len);
+}
+
+static int name_cmp(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err_len) {
+        _cleanup_(close_fdp) int fd = -1;
+        char **names = NULL;
+        size_t n = 0, allocated = 0;
+        struct dirent *de;
+        struct stat st;
+        DIR *d;
+        int r;
+
+        if (!trust || !path)
+                return lib_errf(err, err_len, -EINVAL, "invalid arguments");
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return lib_errf(err, err_len, -errno, "%s: %s", path, strerror(errno));
+        if (fstat(fd, &st) < 0)
+                return lib_errf(err, err_len, -errno, "%s: %s", path, strerror(errno));
+        if (!S_ISDIR(st.st_mode))
+                return add_file(trust, AT_FDCWD, path, path, err, err_len);
+
+        d = fdopendir(fd);
+        if (!d)
+                return lib_errf(err, err_len, -errno, "%s: %s", path, strerror(errno));
+        fd = -1; /* now owned by d */
+
+        while ((errno = 0, de = readdir(d))) {
+                size_t l = strlen(de->d_name);
+                if (de->d_name[0] == '.' || l <= 5 || strcmp(de->d_name + l - 5, ".jwks") != 0)
+                        continue;
+                if (n == allocated) {
+                        size_t want = allocated ? allocated * 2 : 16;
+                        char **p = reallocarray(names, want, sizeof *p);
+                        if (!p) {
+                                r = -ENOMEM;
+                                goto out;
+                        }
+                        names = p;
+                        allocated = want;
+                }
+                names[n] = strdup(de->d_name);
+                if (!names[n]) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                n++;
+        }
+        if (errno != 0) {
+                r = lib_errf(err, err_len, -errno, "%s: %s", path, strerror(errno));
+                goto out;
+        }
+        if (n > 0)
+                qsort(names, n, sizeof *names, name_cmp);
+
+        r = 0;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                _cleanup_(free_p) char *shown = NULL;
+                if (asprintf(&shown, "%s/%s", path, names[i]) < 0) {
+                        r = -ENOMEM;
+                        break;
+                }
+                r = add_file(trust, dirfd(d), names[i], shown, err, err_len);
+        }
+out:
+        for (size_t i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+        closedir(d);
+        return r;
+}

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/* Small helpers shared by the parts of libsvcid. */
+#include <fcntl.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "internal.h"
+
+json_t *lib_json_object(const void *text, size_t len, size_t max) {
+        json_error_t error;
+        json_t *j;
+
+        /* Bound the input before the parser sees it; jansson itself refuses
+         * invalid UTF-8, \u0000 in strings and excessive nesting. */
+        if (!text || len > max)
+                return NULL;
+        j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
+        if (j && !json_is_object(j)) {
+                json_decref(j);
+                return NULL;
+        }
+        return j;
+}
+
+int lib_errf(char *err, size_t err_len, int error, const char *fmt, ...) {
+        if (err && err_len > 0) {
+                va_list ap;
+                va_start(ap, fmt);
+                vsnprintf(err, err_len, fmt, ap);
+                va_end(ap);
+        }
+        return error;
+}
+
+void lib_sanitize(char *dst, size_t n, const char *src, size_t src_len) {
+        size_t o = 0;
+
+        if (n == 0)
+                return;
+        for (size_t i = 0; src && i < src_len; i++) {
+                if (o + 1 >= n) {
+                        if (n > 4)
+                                memcpy(dst + n - 4, "...", 3), o = n - 1;
+                        break;
+                }
+                unsigned char c = (unsigned char) src[i];
+                dst[o++] = c >= 0x20 && c < 0x7f ? (char) c : '?';
+        }
+        dst[o] = '\0';
+}
+
+int lib_read_file_at(int dirfd, const char *path, size_t max, char **ret_data, size_t *ret_len) {
+        _cleanup_(close_fdp) int fd = -1;
+        _cleanup_(free_p) char *buf = NULL;
+        size_t len = 0;
+        struct stat st;
+
+        fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+        if (!S_ISREG(st.st_mode))
+                return -EBADF;
+        if ((uint64_t) st.st_size > max)
+                return -EFBIG;
+
+        buf = malloc(max + 1);
+        if (!buf)
+                return -ENOMEM;
+        /* Read to EOF, not to st_size: the file may change under us, and
+         * the cap must hold whatever happens. */
+        for (;;) {
+                ssize_t n = read(fd, buf + len, max + 1 - len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+                if (len > max)
+                        return -EFBIG;
+        }
+        buf[len] = '\0';
+        *ret_data = TAKE_PTR(buf);
+        *ret_len = len;
+        return 0;
+}
