@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+/* svcid inspect: decode a token without verifying anything, for people
+ * debugging a refusal. Everything it prints is labelled UNVERIFIED: the
+ * signature, issuer, audience and times are not checked. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/cleanup.h"
+#include "cli.h"
+#include "util.h"
+
+static inline void free_secretp(char **p) { svcid_free_secret(*p); }
+
+static void inspect_usage(FILE *f) {
+        fprintf(f,
+                "Usage: svcid inspect [TOKEN|-]\n"
+                "\n"
+                "Decode TOKEN (or the token on standard input) and print its header and\n"
+                "payload WITHOUT verifying it: nothing printed has been checked.\n"
+                "Use 'svcid verify' to decide whether to trust a token.\n"
+                "\n"
+                "  -h, --help   show this help\n"
+                "\n"
+                "Exit status: 0 the token decodes, 1 it does not, 2 usage error.\n");
+}
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...) {
+        va_list ap;
+
+        fprintf(stderr, "svcid: inspect: ");
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        return CLI_EXIT_REJECTED;
+}
+
+/* Header and payload must be JSON objects without duplicate members, as
+ * the verifier demands: inspect shows what verify would parse. */
+static json_t *decode_object(const unsigned char *data, size_t len, char *why, size_t why_len) {
+        json_error_t error;
+        json_t *value;
+
+        value = json_loadb((const char *) data, len, JSON_REJECT_DUPLICATES, &error);
+        if (!value) {
+                snprintf(why, why_len, "%s", error.text);
+                return NULL;
+        }
+        if (!json_is_object(value)) {
+                snprintf(why, why_len, "not a JSON object");
+                json_decref(value);
+                return NULL;
+        }
+        return value;
+}
+
+/* An extra line with the UTC time of a NumericDate claim, for humans. */
+static void print_time(const json_t *payload, const char *name) {
+        const json_t *v = json_object_get(payload, name);
+        struct tm tm;
+        char buf[64];
+        time_t t;
+
+        if (!v)
+                return;
+        if (!json_is_integer(v)) {
+                printf("%s: not an integer\n", name);
+                return;
+        }
+        t = (time_t) json_integer_value(v);
+        if (!gmtime_r(&t, &tm) || strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S UTC", &tm) == 0) {
+                printf("%s: %" JSON_INTEGER_FORMAT " (out of range)\n", name, json_integer_value(v));
+                return;
+        }
+        printf("%s: %" JSON_INTEGER_FORMAT " = %s\n", name, json_integer_value(v), buf);
+}
+
+int cmd_inspect(int argc, char **argv) {
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        _cleanup_(free_secretp) char *token = NULL;
+        _cleanup_(free_p) unsigned char *header_raw = NULL, *payload_raw = NULL, *sig = NULL;
+        _cleanup_(json_decrefp) json_t *header = NULL, *payload = NULL;
+        size_t token_len = 0, header_len = 0, payload_len = 0, sig_len = 0;
+        const char *token_arg = NULL, *dot1, *dot2;
+        char why[200];
+        int c, r;
+
+        optind = 0;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        inspect_usage(stdout);
+                        return CLI_EXIT_OK;
+                default:
+                        fprintf(stderr, "svcid: inspect: unknown option '%s'\nTry 'svcid inspect --help'.\n",
+                                argv[optind - 1]);
+                        return CLI_EXIT_USAGE;
+                }
+        }
+        if (argc - optind > 1) {
+                fprintf(stderr, "svcid: inspect: too many arguments: give one TOKEN (or '-')\n"
+                        "Try 'svcid inspect --help'.\n");
+                return CLI_EXIT_USAGE;
+        }
+        if (optind < argc)
+                token_arg = argv[optind];
+        else if (isatty(STDIN_FILENO)) {
+                fprintf(stderr, "svcid: inspect: no token: pass TOKEN, or pipe it on standard input\n"
+                        "Try 'svcid inspect --help'.\n");
+                return CLI_EXIT_USAGE;
+        }
+
+        r = cli_read_token(token_arg, &token, &token_len);
+        if (r < 0) {
+                fprintf(stderr, "svcid: inspect: cannot read the token from standard input: %s\n", strerror(-r));
+                return CLI_EXIT_USAGE;
+        }
+        if (token_len == 0)
+                return fail("empty token");
+        /* The same cap as the verifier: nothing bigger is a token. */
+        if (token_len > SVCID_TOKEN_MAX) {
+                return fail("token too large (%zu bytes, at most %u)", token_len, SVCID_TOKEN_MAX);
+        }
+        if (strlen(token) != token_len)
+                return fail("not a token: it contains a NUL byte");
+
+        dot1 = memchr(token, '.', token_len);
+        dot2 = dot1 ? memchr(dot1 + 1, '.', token_len - (size_t) (dot1 + 1 - token)) : NULL;
+        if (!dot1 || !dot2 || memchr(dot2 + 1, '.', token_len - (size_t) (dot2 + 1 - token)))
+                return fail("not a compact JWS: expected three segments separated by '.'");
+
+        if (svcid_b64url_decode(token, (size_t) (dot1 - token), &header_raw, &header_len) < 0)
+                return fail("header: not strict base64url");
+        if (svcid_b64url_decode(dot1 + 1, (size_t) (dot2 - dot1 - 1), &payload_raw, &payload_len) < 0)
+                return fail("payload: not strict base64url");
+        if (svcid_b64url_decode(dot2 + 1, token_len - (size_t) (dot2 + 1 - token), &sig, &sig_len) < 0)
+                return fail("signature: not strict base64url");
+
+        header = decode_object(header_raw, header_len, why, sizeof(why));
+        if (!header)
+                return fail("header: %s", why);
+        payload = decode_object(payload_raw, payload_len, why, sizeof(why));
+        if (!payload)
+                return fail("payload: %s", why);
+
+        /* The label comes first, so no reader (or head -n) can miss it. */
+        printf("UNVERIFIED — signature and claims not checked\n");
+        printf("header:\n");
+        cli_print_json(stdout, header);
+        printf("payload:\n");
+        cli_print_json(stdout, payload);
+        printf("signature: %zu bytes\n", sig_len);
+        print_time(payload, "iat");
+        print_time(payload, "nbf");
+        print_time(payload, "exp");
+        if (fflush(stdout) != 0 || ferror(stdout)) {
+                fprintf(stderr, "svcid: inspect: cannot write to standard output\n");
+                return CLI_EXIT_REJECTED;
+        }
+        return CLI_EXIT_OK;
+}

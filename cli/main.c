@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+/* svcid: one subcommand per file, dispatched from the table below, which
+ * also generates the usage text (after wireguard-tools' wg.c). */
+#include <stdio.h>
+#include <string.h>
+
+#include "../common/cleanup.h"
+#include "cli.h"
+#include "svcid/svcid.h"
+
+static const struct {
+        const char *name;
+        const char *args;
+        const char *summary;
+        int (*function)(int argc, char **argv);
+} subcommands[] = {
+        { "token",   "-a AUD [--ttl S] [--json]",
+          "print a token for this process, minted by the local agent", cmd_token },
+        { "exec",    "-a AUD [--env NAME] -- CMD [ARG...]",
+          "run CMD with a fresh token in $SVCID_TOKEN", cmd_exec },
+        { "verify",  "-a AUD [--trust PATH]... [--issuer ISS] [--require CLAIM=GLOB]...\n"
+                     "               [--leeway S] [--max-lifetime S] [--now UNIX] [TOKEN|-]",
+          "verify a token offline and print its claims as JSON", cmd_verify },
+        { "jwks",    "",
+          "print the local agent's public keys (JWKS)", cmd_jwks },
+        { "connect", "-a AUD unix:PATH|tcp:HOST:PORT",
+          "present a token to a line-mode svcid-gate, then relay stdin/stdout", cmd_connect },
+        { "inspect", "[TOKEN|-]",
+          "decode a token WITHOUT verifying it (labelled UNVERIFIED)", cmd_inspect },
+};
+
+static void show_usage(FILE *f) {
+        fprintf(f, "Usage: svcid COMMAND [ARGS...]\n"
+                   "       svcid help COMMAND | --help | --version\n"
+                   "\n"
+                   "Short-lived, signed identities for the processes of a pipeline host.\n"
+                   "\n"
+                   "Commands:\n");
+        for (size_t i = 0; i < ELEMENTSOF(subcommands); i++)
+                fprintf(f, "  %-8s %s\n", subcommands[i].name, subcommands[i].summary);
+        fprintf(f, "\n");
+        for (size_t i = 0; i < ELEMENTSOF(subcommands); i++)
+                fprintf(f, "  svcid %s%s%s\n", subcommands[i].name,
+                        subcommands[i].args[0] ? " " : "", subcommands[i].args);
+        fprintf(f, "\n"
+                   "'svcid help COMMAND' or 'svcid COMMAND --help' shows a command's options.\n"
+                   "Exit status: 0 success, 1 rejected or failed, 2 usage or configuration error.\n"
+                   "See svcid(1).\n");
+}
+
+static int find_subcommand(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(subcommands); i++)
+                if (strcmp(name, subcommands[i].name) == 0)
+                        return (int) i;
+        return -1;
+}
+
+static int unknown_command(const char *name) {
+        fprintf(stderr, "svcid: unknown command '%s'\n"
+                        "Try 'svcid --help' for the list of commands.\n", name);
+        return 2;
+}
+
+int main(int argc, char **argv) {
+        int i;
+
+        if (argc < 2) {
+                show_usage(stderr);
+                return 2;
+        }
+        if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+                show_usage(stdout);
+                return 0;
+        }
+        if (strcmp(argv[1], "--version") == 0) {
+                printf("svcid %s\n", svcid_version());
+                return 0;
+        }
+        if (strcmp(argv[1], "help") == 0) {
+                char help[] = "--help";
+                char *sub_argv[3] = { NULL, help, NULL };
+
+                if (argc < 3) {
+                        show_usage(stdout);
+                        return 0;
+                }
+                if (argc > 3) {
+                        fprintf(stderr, "svcid: help: give one command\n");
+                        return 2;
+                }
+                i = find_subcommand(argv[2]);
+                if (i < 0)
+                        return unknown_command(argv[2]);
+                /* Each subcommand owns its full help: ask it. */
+                sub_argv[0] = argv[2];
+                return subcommands[i].function(2, sub_argv);
+        }
+        if (argv[1][0] == '-') {
+                fprintf(stderr, "svcid: unknown option '%s'\n"
+                                "Try 'svcid --help'.\n", argv[1]);
+                return 2;
+        }
+
+        i = find_subcommand(argv[1]);
+        if (i < 0)
+                return unknown_command(argv[1]);
+        /* The subcommand sees its own name as argv[0], as getopt expects. */
+        return subcommands[i].function(argc - 1, argv + 1);
+}

@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../common/cleanup.h"
+#include "util.h"
+
+DEFINE_PTR_CLEANUP(svcid_trust, svcid_trust_free)
+
+int cli_parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret_value) {
+        char *end = NULL;
+        long long v;
+
+        /* strtoll skips leading space and takes '+': neither is a number
+         * anyone meant to type on purpose, so refuse them. */
+        if (!s || !*s || !(*s == '-' || (*s >= '0' && *s <= '9')))
+                return -EINVAL;
+        errno = 0;
+        v = strtoll(s, &end, 10);
+        if (end == s || *end != '\0')
+                return -EINVAL;
+        if (errno == ERANGE || v < min || v > max)
+                return -ERANGE;
+        if (errno != 0)
+                return -EINVAL;
+        *ret_value = (int64_t) v;
+        return 0;
+}
+
+static bool is_space(char c) {
+        return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+int cli_read_token(const char *arg, char **ret_token, size_t *ret_len) {
+        char *buf;
+        size_t n = 0;
+
+        if (arg && strcmp(arg, "-") != 0) {
+                buf = strdup(arg);
+                if (!buf)
+                        return -ENOMEM;
+                *ret_token = buf;
+                *ret_len = strlen(buf);
+                return 0;
+        }
+
+        /* A bounded read: never more than the cap, whatever is piped in. */
+        buf = malloc(CLI_TOKEN_READ_MAX + 1);
+        if (!buf)
+                return -ENOMEM;
+        while (n < CLI_TOKEN_READ_MAX) {
+                ssize_t k = read(STDIN_FILENO, buf + n, CLI_TOKEN_READ_MAX - n);
+                if (k < 0) {
+                        int r = errno;
+                        if (r == EINTR)
+                                continue;
+                        free(buf);
+                        return -(r ? r : EIO);
+                }
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+        }
+        /* At the cap the input is oversized anyway: leave it as it is so
+         * stripping cannot bring it back under the limit. */
+        if (n < CLI_TOKEN_READ_MAX)
+                while (n > 0 && is_space(buf[n - 1]))
+                        n--;
+        buf[n] = '\0';
+        *ret_token = buf;
+        *ret_len = n;
+        return 0;
+}
+
+static int load_one(svcid_trust *trust, const char *path, char *err, size_t err_len) {
+        char why[256] = "";
+        int r;
+
+        r = svcid_trust_load(trust, path, why, sizeof(why));
+        if (r < 0) {
+                /* The library's reason already names the file. */
+                if (err && err_len > 0) {
+                        if (why[0])
+                                snprintf(err, err_len, "cannot load trust: %s", why);
+                        else
+                                snprintf(err, err_len, "cannot load trust: %s: %s", path, strerror(-r));
+                }
+                return r;
+        }
+        return 0;
+}
+
+int cli_trust_load(char *const *paths, size_t n_paths, char *err, size_t err_len,
+                   svcid_trust **ret_trust) {
+        _cleanup_(svcid_trust_freep) svcid_trust *trust = NULL;
+        int r;
+
+        r = svcid_trust_new(&trust);
+        if (r < 0) {
+                if (err && err_len > 0)
+                        snprintf(err, err_len, "cannot set up trust: %s", strerror(-r));
+                return r;
+        }
+
+        if (n_paths > 0) {
+                for (size_t i = 0; i < n_paths; i++) {
+                        r = load_one(trust, paths[i], err, err_len);
+                        if (r < 0)
+                                return r;
+                }
+        } else {
+                static const char *const defaults[] = {
+                        CLI_TRUST_DIR_DEFAULT,
+                        CLI_TRUST_JWKS_DEFAULT,
+                };
+                for (size_t i = 0; i < ELEMENTSOF(defaults); i++) {
+                        struct stat st;
+
+                        /* A default that is absent is simply not used; one
+                         * that exists but cannot be read is an error (fail
+                         * closed rather than verify against less). */
+                        if (lstat(defaults[i], &st) < 0 && errno == ENOENT)
+                                continue;
+                        r = load_one(trust, defaults[i], err, err_len);
+                        if (r < 0)
+                                return r;
+                }
+        }
+
+        if (svcid_trust_key_count(trust) == 0) {
+                if (err && err_len > 0) {
+                        if (n_paths > 0)
+                                snprintf(err, err_len, "no trusted keys in %s%s",
+                                         paths[0], n_paths > 1 ? " and the other --trust paths" : "");
+                        else
+                                snprintf(err, err_len,
+                                         "no trusted keys: neither %s nor %s provides any; pass --trust PATH",
+                                         CLI_TRUST_DIR_DEFAULT, CLI_TRUST_JWKS_DEFAULT);
+                }
+                return -ENOENT;
+        }
+
+        *ret_trust = TAKE_PTR(trust);
+        return 0;
+}
+
+int cli_print_json(FILE *f, const json_t *value) {
+        if (json_dumpf(value, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII) < 0)
+                return -EIO;
+        if (fputc('\n', f) == EOF)
+                return -EIO;
+        return 0;
+}
+
+int cli_print_json_text(FILE *f, const char *text, size_t len) {
+        _cleanup_(json_decrefp) json_t *value = NULL;
+
+        value = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+        if (!value)
+                return -EINVAL;
+        return cli_print_json(f, value);
+}

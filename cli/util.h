@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers shared by the svcid subcommands: reading a token, strict
+ * numbers, loading trust, printing JSON. They never exit and never print
+ * a token; callers turn their -errno into messages and exit codes. */
+#ifndef SVCID_CLI_UTIL_H
+#define SVCID_CLI_UTIL_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#include "svcid/svcid.h"
+
+/* Exit codes of every subcommand (see cli.h). */
+#define CLI_EXIT_OK       0
+#define CLI_EXIT_REJECTED 1
+#define CLI_EXIT_USAGE    2
+
+/* Default trust of local verifiers (DESIGN.md), each used only if present. */
+#define CLI_TRUST_DIR_DEFAULT  "/etc/svcid/trust.d"
+#define CLI_TRUST_JWKS_DEFAULT "/var/lib/svcid/jwks.json"
+
+/* How much of stdin a token read takes at most: the token cap plus slack
+ * for a trailing newline and the like. Anything longer is passed on at
+ * this length, so the verifier still names it too_large. */
+#define CLI_TOKEN_READ_MAX (SVCID_TOKEN_MAX + 1024u)
+
+/* Parses a whole decimal integer in [min, max]: no empty string, no
+ * leading space or '+', no trailing characters. -EINVAL if it is not a
+ * number, -ERANGE if it is out of range. */
+int cli_parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret_value);
+
+/* Gets a token: arg itself, or stdin when arg is NULL or "-". From stdin
+ * at most CLI_TOKEN_READ_MAX bytes are read and trailing whitespace
+ * (a newline from echo or a file) is stripped, unless the cap was hit.
+ * The result is malloc'd and NUL-terminated; free it with
+ * svcid_free_secret(). -EIO on a read error. */
+int cli_read_token(const char *arg, char **ret_token, size_t *ret_len);
+
+/* Loads trust for a verifier: every path of paths (a JWKS file or a
+ * directory of *.jwks), or, when n_paths is 0, the defaults that exist.
+ * Fails with -ENOENT when nothing at all was found to trust (no key), and
+ * with the library's error for an unreadable or invalid source; err then
+ * holds a one-line reason naming the path. */
+int cli_trust_load(char *const *paths, size_t n_paths, char *err, size_t err_len,
+                   svcid_trust **ret_trust);
+
+/* Prints a JSON value indented by 2, non-ASCII escaped (so nothing in it
+ * can drive a terminal), followed by a newline. */
+int cli_print_json(FILE *f, const json_t *value);
+
+/* The same for JSON text: parsed with duplicate members refused. */
+int cli_print_json_text(FILE *f, const char *text, size_t len);
+
+#endif

@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: MIT */
+/* svcid verify: check a token offline against trusted issuers, with the
+ * one verification policy of libsvcid. Exit 0 and the claims as JSON,
+ * 1 and "svcid: rejected: REASON: detail", or 2 for usage/config errors. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../common/cleanup.h"
+#include "cli.h"
+#include "util.h"
+
+DEFINE_PTR_CLEANUP(svcid_trust, svcid_trust_free)
+DEFINE_PTR_CLEANUP(svcid_policy, svcid_policy_free)
+DEFINE_PTR_CLEANUP(svcid_claims, svcid_claims_free)
+
+static inline void free_secretp(char **p) { svcid_free_secret(*p); }
+
+/* --now accepts any time from the epoch to the end of year 9999. */
+#define NOW_MAX INT64_C(253402300799)
+
+static void verify_usage(FILE *f) {
+        fprintf(f,
+                "Usage: svcid verify -a AUD [--trust PATH]... [--issuer ISS] [--require CLAIM=GLOB]...\n"
+                "                    [--leeway S] [--max-lifetime S] [--now UNIX] [TOKEN|-]\n"
+                "\n"
+                "Verify TOKEN (or the token on standard input) offline and print its claims.\n"
+                "\n"
+                "  -a, --audience AUD     the audience this verifier expects (required)\n"
+                "      --trust PATH       a JWKS file or a directory of *.jwks; repeatable\n"
+                "                         (default: %s plus %s)\n"
+                "      --issuer ISS       accept only tokens of this trusted issuer\n"
+                "      --require C=GLOB   claim C must match GLOB; repeatable, all must match\n"
+                "      --leeway S         clock skew allowed, 0..3600 seconds (default %d)\n"
+                "      --max-lifetime S   longest exp - iat accepted, 1..86400 seconds (default %d)\n"
+                "      --now UNIX         verify as if the time were UNIX (seconds since the epoch)\n"
+                "  -h, --help             show this help\n"
+                "\n"
+                "Exit status: 0 valid (claims as JSON on stdout), 1 rejected\n"
+                "(\"svcid: rejected: REASON: detail\" on stderr), 2 usage or configuration error.\n",
+                CLI_TRUST_DIR_DEFAULT, CLI_TRUST_JWKS_DEFAULT,
+                SVCID_LEEWAY_DEFAULT, SVCID_MAX_LIFETIME_DEFAULT);
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...) {
+        va_list ap;
+
+        fprintf(stderr, "svcid: verify: ");
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "\nTry 'svcid verify --help'.\n");
+        return CLI_EXIT_USAGE;
+}
+
+static int64_t fixed_clock(void *userdata) {
+        return *(const int64_t *) userdata;
+}
+
+enum {
+        OPT_TRUST = 0x100,
+        OPT_ISSUER,
+        OPT_REQUIRE,
+        OPT_LEEWAY,
+        OPT_MAX_LIFETIME,
+        OPT_NOW,
+};
+
+int cmd_verify(int argc, char **argv) {
+        static const struct option options[] = {
+                { "audience",     required_argument, NULL, 'a' },
+                { "trust",        required_argument, NULL, OPT_TRUST },
+                { "issuer",       required_argument, NULL, OPT_ISSUER },
+                { "require",      required_argument, NULL, OPT_REQUIRE },
+                { "leeway",       required_argument, NULL, OPT_LEEWAY },
+                { "max-lifetime", required_argument, NULL, OPT_MAX_LIFETIME },
+                { "now",          required_argument, NULL, OPT_NOW },
+                { "help",         no_argument,       NULL, 'h' },
+                {}
+        };
+        _cleanup_(free_p) char **trust_paths = NULL;
+        _cleanup_(free_p) char **required = NULL;
+        _cleanup_(svcid_trust_freep) svcid_trust *trust = NULL;
+        _cleanup_(svcid_policy_freep) svcid_policy *policy = NULL;
+        _cleanup_(svcid_claims_freep) svcid_claims *claims = NULL;
+        _cleanup_(free_secretp) char *token = NULL;
+        _cleanup_(free_p) char *json = NULL;
+        size_t n_trust = 0, n_required = 0, token_len = 0;
+        const char *audience = NULL, *issuer = NULL, *token_arg = NULL;
+        int64_t leeway = SVCID_LEEWAY_DEFAULT, max_lifetime = SVCID_MAX_LIFETIME_DEFAULT, now = 0;
+        bool have_leeway = false, have_max_lifetime = false, have_now = false;
+        svcid_report report = {};
+        svcid_reason reason;
+        char err[512] = "";
+        int c, r;
+
+        if (argc < 1)
+                return CLI_EXIT_USAGE;
+        trust_paths = calloc((size_t) argc, sizeof(char *));
+        required = calloc((size_t) argc, sizeof(char *));
+        if (!trust_paths || !required) {
+                fprintf(stderr, "svcid: verify: out of memory\n");
+                return CLI_EXIT_REJECTED;
+        }
+
+        optind = 0;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":a:h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'a':
+                        audience = optarg;
+                        break;
+                case OPT_TRUST:
+                        trust_paths[n_trust++] = optarg;
+                        break;
+                case OPT_ISSUER:
+                        issuer = optarg;
+                        break;
+                case OPT_REQUIRE:
+                        required[n_required++] = optarg;
+                        break;
+                case OPT_LEEWAY:
+                        if (cli_parse_int64(optarg, 0, 3600, &leeway) < 0)
+                                return usage_error("--leeway '%s': expected whole seconds in [0, 3600]", optarg);
+                        have_leeway = true;
+                        break;
+                case OPT_MAX_LIFETIME:
+                        if (cli_parse_int64(optarg, 1, 86400, &max_lifetime) < 0)
+                                return usage_error("--max-lifetime '%s': expected whole seconds in [1, 86400]", optarg);
+                        have_max_lifetime = true;
+                        break;
+                case OPT_NOW:
+                        if (cli_parse_int64(optarg, 0, NOW_MAX, &now) < 0)
+                                return usage_error("--now '%s': expected a UNIX time (seconds since 1970, not negative)", optarg);
+                        have_now = true;
+                        break;
+                case 'h':
+                        verify_usage(stdout);
+                        return CLI_EXIT_OK;
+                case ':':
+                        return usage_error("option '%s' needs a value", argv[optind - 1]);
+                default:
+                        if (optopt) {
+                                char opt[3] = { '-', (char) optopt, '\0' };
+                                return usage_error("unknown option '%s'", opt);
+                        }
+                        return usage_error("unknown option '%s'", argv[optind - 1]);
+                }
+        }
+
+        if (!audience)
+                return usage_error("-a AUD is required: the audience this verifier expects");
+        if (!*audience)
+                return usage_error("-a AUD: the audience must not be empty");
+        if (issuer && !*issuer)
+                return usage_error("--issuer: the issuer must not be empty");
+        if (argc - optind > 1)
+                return usage_error("too many arguments: give one TOKEN (or '-')");
+        if (optind < argc)
+                token_arg = argv[optind];
+        else if (isatty(STDIN_FILENO))
+                /* Not waiting on a terminal for a token nobody was asked for. */
+                return usage_error("no token: pass TOKEN, or pipe it on standard input");
+
+        r = cli_trust_load(trust_paths, n_trust, err, sizeof(err), &trust);
+        if (r < 0) {
+                fprintf(stderr, "svcid: verify: %s\n", err);
+                return CLI_EXIT_USAGE;
+        }
+
+        r = svcid_policy_new(trust, audience, &policy);
+        if (r < 0) {
+                fprintf(stderr, "svcid: verify: cannot set up the policy for audience '%s': %s\n",
+                        audience, strerror(-r));
+                return r == -ENOMEM ? CLI_EXIT_REJECTED : CLI_EXIT_USAGE;
+        }
+        if (issuer) {
+                if (!svcid_trust_has_issuer(trust, issuer)) {
+                        fprintf(stderr, "svcid: verify: --issuer '%s': not one of the trusted issuers\n", issuer);
+                        return CLI_EXIT_USAGE;
+                }
+                r = svcid_policy_set_issuer(policy, issuer);
+                if (r < 0) {
+                        fprintf(stderr, "svcid: verify: --issuer '%s': %s\n", issuer, strerror(-r));
+                        return CLI_EXIT_USAGE;
+                }
+        }
+        for (size_t i = 0; i < n_required; i++) {
+                r = svcid_policy_require_arg(policy, required[i]);
+                if (r < 0) {
+                        fprintf(stderr, "svcid: verify: --require '%s': %s\n", required[i],
+                                r == -EINVAL ? "expected CLAIM=GLOB with a non-empty CLAIM" : strerror(-r));
+                        return CLI_EXIT_USAGE;
+                }
+        }
+        if (have_leeway) {
+                r = svcid_policy_set_leeway(policy, leeway);
+                if (r < 0) {
+                        fprintf(stderr, "svcid: verify: --leeway %" PRId64 ": %s\n", leeway, strerror(-r));
+                        return CLI_EXIT_USAGE;
+                }
+        }
+        if (have_max_lifetime) {
+                r = svcid_policy_set_max_lifetime(policy, max_lifetime);
+                if (r < 0) {
+                        fprintf(stderr, "svcid: verify: --max-lifetime %" PRId64 ": %s\n", max_lifetime, strerror(-r));
+                        return CLI_EXIT_USAGE;
+                }
+        }
+        if (have_now)
+                svcid_policy_set_clock(policy, fixed_clock, &now);
+
+        r = cli_read_token(token_arg, &token, &token_len);
+        if (r < 0) {
+                fprintf(stderr, "svcid: verify: cannot read the token from standard input: %s\n", strerror(-r));
+                return CLI_EXIT_USAGE;
+        }
+
+        reason = svcid_verify(policy, token, token_len, &claims, &report);
+        if (reason != SVCID_OK) {
+                /* report.detail is sanitized by the library: printable
+                 * ASCII only, and never the token itself. */
+                if (report.detail[0])
+                        fprintf(stderr, "svcid: rejected: %s: %s\n", svcid_reason_str(reason), report.detail);
+                else
+                        fprintf(stderr, "svcid: rejected: %s\n", svcid_reason_str(reason));
+                return CLI_EXIT_REJECTED;
+        }
+
+        r = svcid_claims_json(claims, &json);
+        if (r >= 0)
+                r = cli_print_json_text(stdout, json, strlen(json));
+        if (r >= 0 && fflush(stdout) != 0)
+                r = -EIO;
+        if (r < 0) {
+                fprintf(stderr, "svcid: verify: token valid, but printing its claims failed: %s\n", strerror(-r));
+                return CLI_EXIT_REJECTED;
+        }
+        return CLI_EXIT_OK;
+}

@@ -1,0 +1,296 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The svcid command line, run for real: help and version, usage errors,
+# verify against a JWKS made by an independent signer (Debian's PyJWT),
+# stdin input, --now, and inspect. The big negative token corpus lives in
+# tests/test_jwt.c; this only proves the CLI maps outcomes to exit codes
+# and messages faithfully.
+set -euo pipefail
+
+: "${SVCID_BUILD:=$PWD/build}"
+SVCID=$SVCID_BUILD/svcid
+PY=/usr/bin/python3     # Debian's, with python3-jwt; not the one first on PATH
+
+if [ ! -x "$SVCID" ]; then
+        echo "t_cli: FAIL: $SVCID is not built" >&2
+        exit 1
+fi
+if ! "$PY" -c 'import jwt, cryptography' 2>/dev/null; then
+        echo "t_cli: skip: $PY lacks python3-jwt/python3-cryptography (apt-get install python3-jwt)"
+        exit 77
+fi
+
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+OUT=$T/out ERR=$T/err
+
+fail() {
+        echo "t_cli: FAIL: $*" >&2
+        echo "--- stdout:" >&2; cat "$OUT" >&2 || true
+        echo "--- stderr:" >&2; cat "$ERR" >&2 || true
+        exit 1
+}
+
+# run WANT_RC DESCRIPTION CMD... — runs CMD, output into $OUT/$ERR, checks rc.
+run() {
+        local want=$1 what=$2 rc=0
+        shift 2
+        echo "check: $what"
+        "$@" >"$OUT" 2>"$ERR" </dev/null || rc=$?
+        [ "$rc" -eq "$want" ] || fail "$what: exit $rc, want $want"
+}
+# run_in WANT_RC DESCRIPTION INPUT_FILE CMD... — the same with stdin from a file.
+run_in() {
+        local want=$1 what=$2 in=$3 rc=0
+        shift 3
+        echo "check: $what"
+        "$@" >"$OUT" 2>"$ERR" <"$in" || rc=$?
+        [ "$rc" -eq "$want" ] || fail "$what: exit $rc, want $want"
+}
+has()     { grep -qF -- "$2" "$1" || fail "$(basename "$1") lacks '$2'"; }
+first()   { [ "$(head -n1 "$1")" = "$2" ] || fail "$(basename "$1") does not start with the line '$2'"; }
+empty()   { [ ! -s "$1" ] || fail "$(basename "$1") should be empty"; }
+lacks()   { ! grep -qF -- "$2" "$1" || fail "$(basename "$1") contains '$2'"; }
+
+# ---- an independent issuer: ES256 key, JWKS with "iss", tokens ----------
+cat >"$T/mint.py" <<'PYEOF'
+import base64, hashlib, json, sys
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+def b64(b): return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+cmd, d = sys.argv[1], sys.argv[2]
+if cmd == "keygen":
+    key = ec.generate_private_key(ec.SECP256R1())
+    open(d + "/key.pem", "wb").write(key.private_bytes(serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    # RFC 7638 thumbprint as the kid, as the agent does.
+    canon = json.dumps({k: jwk[k] for k in ("crv", "kty", "x", "y")}, separators=(",", ":"), sort_keys=True)
+    jwk["kid"] = b64(hashlib.sha256(canon.encode()).digest())
+    jwk["alg"] = "ES256"
+    jwk["use"] = "sig"
+    json.dump({"iss": sys.argv[3], "keys": [jwk]}, open(d + "/issuer.jwks", "w"))
+    open(d + "/kid", "w").write(jwk["kid"])
+elif cmd == "token":
+    key = serialization.load_pem_private_key(open(d + "/key.pem", "rb").read(), None)
+    kid = open(d + "/kid").read()
+    print(jwt.encode(json.loads(sys.argv[3]), key, algorithm="ES256", headers={"kid": kid}))
+elif cmd == "get":   # get FILE KEY: a member of the JSON object in FILE
+    print(json.load(open(d))[sys.argv[3]])
+PYEOF
+mkdir "$T/iss" "$T/other" "$T/trust.d" "$T/empty.d"
+"$PY" "$T/mint.py" keygen "$T/iss" svcid://test.example
+cp "$T/iss/issuer.jwks" "$T/trust.d/test.jwks"
+JWKS=$T/iss/issuer.jwks
+NOW=$(date +%s)
+mint() { "$PY" "$T/mint.py" token "${2:-$T/iss}" "$1"; }
+claims() { # claims IAT EXP AUD [extra json members]
+        echo "{\"iss\":\"svcid://test.example\",\"sub\":\"deploy-bot\",\"aud\":\"$3\",\"iat\":$1,\"exp\":$2,\"jti\":\"AAAAAAAAAAAAAAAAAAAAAA\",\"uid\":1000,\"gid\":1000${4:-}}"
+}
+VALID=$(mint "$(claims "$NOW" $((NOW + 300)) ci:build ',"roles":["deploy","restart"]')")
+EXPIRED_AT=$((NOW - 7200))
+EXPIRED=$(mint "$(claims $EXPIRED_AT $((EXPIRED_AT + 300)) ci:build)")
+
+# ---- top level ----------------------------------------------------------
+run 0 "--help lists every subcommand" "$SVCID" --help
+for c in token exec verify jwks connect inspect; do has "$OUT" "  $c "; done
+first "$OUT" "Usage: svcid COMMAND [ARGS...]"
+empty "$ERR"
+run 0 "-h is --help" "$SVCID" -h
+has "$OUT" "svcid verify -a AUD"
+run 2 "no arguments: usage on stderr, exit 2" "$SVCID"
+has "$ERR" "Usage: svcid COMMAND"
+empty "$OUT"
+run 0 "--version" "$SVCID" --version
+[ "$(cat "$OUT")" = "svcid 0.1.0" ] || fail "--version printed '$(cat "$OUT")'"
+run 2 "unknown command" "$SVCID" frobnicate
+has "$ERR" "svcid: unknown command 'frobnicate'"
+has "$ERR" "svcid --help"
+run 2 "unknown top-level option" "$SVCID" --frob
+has "$ERR" "svcid: unknown option '--frob'"
+run 0 "help verify shows verify's options" "$SVCID" help verify
+has "$OUT" "Usage: svcid verify"
+has "$OUT" "--max-lifetime S"
+run 0 "help inspect" "$SVCID" help inspect
+has "$OUT" "Usage: svcid inspect"
+run 2 "help for an unknown command" "$SVCID" help frobnicate
+has "$ERR" "svcid: unknown command 'frobnicate'"
+run 0 "verify --help" "$SVCID" verify --help
+first "$OUT" "Usage: svcid verify -a AUD [--trust PATH]... [--issuer ISS] [--require CLAIM=GLOB]..."
+run 0 "verify -h" "$SVCID" verify -h
+has "$OUT" "--now UNIX"
+
+# ---- verify: usage and configuration errors (exit 2) --------------------
+run 2 "verify without -a" "$SVCID" verify --trust "$JWKS" "$VALID"
+has "$ERR" "svcid: verify: -a AUD is required"
+empty "$OUT"
+run 2 "verify with an empty -a" "$SVCID" verify -a "" --trust "$JWKS" "$VALID"
+has "$ERR" "svcid: verify: -a AUD: the audience must not be empty"
+run 2 "verify -a without a value" "$SVCID" verify --trust "$JWKS" -a
+has "$ERR" "svcid: verify: option '-a' needs a value"
+run 2 "verify with an unknown option" "$SVCID" verify -a ci:build --frob "$VALID"
+has "$ERR" "svcid: verify: unknown option '--frob'"
+run 2 "verify with two tokens" "$SVCID" verify -a ci:build --trust "$JWKS" "$VALID" "$VALID"
+has "$ERR" "svcid: verify: too many arguments"
+lacks "$ERR" "$VALID"
+for bad in abc 12x "" -1 3601 " 5" +5 0x10 1.5 99999999999999999999; do
+        run 2 "--leeway '$bad' is refused" "$SVCID" verify -a ci:build --trust "$JWKS" --leeway "$bad" "$VALID"
+        has "$ERR" "svcid: verify: --leeway '$bad': expected whole seconds in [0, 3600]"
+done
+for bad in 0 86401 -5 7d ""; do
+        run 2 "--max-lifetime '$bad' is refused" "$SVCID" verify -a ci:build --trust "$JWKS" --max-lifetime "$bad" "$VALID"
+        has "$ERR" "svcid: verify: --max-lifetime '$bad'"
+done
+for bad in -1 now 1e9 "" 17000000000000; do
+        run 2 "--now '$bad' is refused" "$SVCID" verify -a ci:build --trust "$JWKS" --now "$bad" "$VALID"
+        has "$ERR" "svcid: verify: --now '$bad'"
+done
+run 2 "a trust path that does not exist" "$SVCID" verify -a ci:build --trust "$T/nope.jwks" "$VALID"
+has "$ERR" "svcid: verify: cannot load trust"
+has "$ERR" "$T/nope.jwks"
+echo '{"keys": [' >"$T/broken.jwks"
+run 2 "a trust file that is not JSON" "$SVCID" verify -a ci:build --trust "$T/broken.jwks" "$VALID"
+has "$ERR" "$T/broken.jwks"
+echo '{"keys": []}' >"$T/noiss.jwks"
+run 2 "a trust file without iss" "$SVCID" verify -a ci:build --trust "$T/noiss.jwks" "$VALID"
+has "$ERR" "$T/noiss.jwks"
+has "$ERR" "iss"
+run 2 "good trust, then a missing one: still a config error" \
+        "$SVCID" verify -a ci:build --trust "$JWKS" --trust "$T/nope.d" "$VALID"
+has "$ERR" "$T/nope.d"
+run 2 "a trust directory with no keys" "$SVCID" verify -a ci:build --trust "$T/empty.d" "$VALID"
+has "$ERR" "svcid: verify: no trusted keys in $T/empty.d"
+run 2 "--issuer that is not trusted" "$SVCID" verify -a ci:build --trust "$JWKS" --issuer svcid://other "$VALID"
+has "$ERR" "svcid: verify: --issuer 'svcid://other': not one of the trusted issuers"
+run 2 "--require without '='" "$SVCID" verify -a ci:build --trust "$JWKS" --require roles "$VALID"
+has "$ERR" "svcid: verify: --require 'roles'"
+if [ ! -e /etc/svcid/trust.d ] && [ ! -e /var/lib/svcid/jwks.json ]; then
+        run 2 "no --trust and no default trust on this host" "$SVCID" verify -a ci:build "$VALID"
+        has "$ERR" "svcid: verify: no trusted keys"
+        has "$ERR" "/etc/svcid/trust.d"
+else
+        echo "note: default trust exists on this host; not checking the no-trust error"
+fi
+
+# ---- verify: a valid token ----------------------------------------------
+check_claims() {
+        "$PY" -c 'import json,sys; c=json.load(open(sys.argv[1]));
+assert c["sub"]=="deploy-bot" and c["aud"]=="ci:build" and c["iss"]=="svcid://test.example", c
+assert c["roles"]==["deploy","restart"] and c["uid"]==1000, c' "$OUT" || fail "claims JSON on stdout is wrong"
+}
+run 0 "a valid token, trust as a file" "$SVCID" verify -a ci:build --trust "$JWKS" "$VALID"
+check_claims
+empty "$ERR"
+has "$OUT" '  "sub": "deploy-bot"'      # pretty-printed
+run 0 "a valid token, trust as a directory" "$SVCID" verify -a ci:build --trust "$T/trust.d" "$VALID"
+check_claims
+run 0 "a valid token with --issuer and --require" "$SVCID" verify -a ci:build --trust "$JWKS" \
+        --issuer svcid://test.example --require 'sub=deploy-*' --require roles=restart \
+        --leeway 0 --max-lifetime 300 "$VALID"
+check_claims
+printf '%s\n' "$VALID" >"$T/token.nl"
+run_in 0 "token from stdin with '-' (trailing newline stripped)" "$T/token.nl" \
+        "$SVCID" verify -a ci:build --trust "$JWKS" -
+check_claims
+run_in 0 "token from stdin with no argument" "$T/token.nl" "$SVCID" verify -a ci:build --trust "$JWKS"
+check_claims
+run_in 0 "options after the token" "$T/token.nl" "$SVCID" verify - -a ci:build --trust "$JWKS"
+check_claims
+
+# ---- verify: rejections (exit 1, one line naming the reason) ------------
+run 1 "an expired token" "$SVCID" verify -a ci:build --trust "$JWKS" "$EXPIRED"
+has "$ERR" "svcid: rejected: expired: "
+[ "$(wc -l <"$ERR")" -eq 1 ] || fail "rejection should be one line"
+empty "$OUT"
+lacks "$ERR" "$EXPIRED"
+lacks "$ERR" "${EXPIRED##*.}"        # nor its signature
+run 0 "--now inside the expired token's lifetime makes it valid" \
+        "$SVCID" verify -a ci:build --trust "$JWKS" --now $((EXPIRED_AT + 10)) "$EXPIRED"
+has "$OUT" '"aud": "ci:build"'
+run 1 "--now before iat: issued in the future" \
+        "$SVCID" verify -a ci:build --trust "$JWKS" --now $((EXPIRED_AT - 3600)) "$EXPIRED"
+has "$ERR" "svcid: rejected: issued_in_future: "
+run 1 "--now after exp + leeway" \
+        "$SVCID" verify -a ci:build --trust "$JWKS" --now $((EXPIRED_AT + 300 + 61)) "$EXPIRED"
+has "$ERR" "svcid: rejected: expired: "
+run 0 "... but within a larger --leeway" \
+        "$SVCID" verify -a ci:build --trust "$JWKS" --leeway 120 --now $((EXPIRED_AT + 300 + 61)) "$EXPIRED"
+run 1 "the wrong audience" "$SVCID" verify -a ssh:web01 --trust "$JWKS" "$VALID"
+has "$ERR" "svcid: rejected: wrong_audience: "
+empty "$OUT"
+run 1 "--max-lifetime shorter than the token's" "$SVCID" verify -a ci:build --trust "$JWKS" --max-lifetime 60 "$VALID"
+has "$ERR" "svcid: rejected: lifetime_too_long: "
+run 1 "a required claim that does not match" "$SVCID" verify -a ci:build --trust "$JWKS" --require roles=admin "$VALID"
+has "$ERR" "svcid: rejected: claim_mismatch: "
+run 1 "a required claim that is missing" "$SVCID" verify -a ci:build --trust "$JWKS" --require unit='*' "$VALID"
+has "$ERR" "svcid: rejected: missing_claim: "
+sig=${VALID##*.}
+flip=A; [ "${sig:0:1}" = A ] && flip=B
+run 1 "a tampered signature" "$SVCID" verify -a ci:build --trust "$JWKS" "${VALID%.*}.$flip${sig:1}"
+has "$ERR" "svcid: rejected: bad_signature: "
+"$PY" "$T/mint.py" keygen "$T/other" svcid://other.example
+OTHER=$(mint "$(claims "$NOW" $((NOW + 300)) ci:build | sed 's/test.example/other.example/')" "$T/other")
+run 1 "a token of an issuer nobody trusts" "$SVCID" verify -a ci:build --trust "$JWKS" "$OTHER"
+has "$ERR" "svcid: rejected: unknown_issuer: "
+run 1 "--issuer excludes another trusted issuer" "$SVCID" verify -a ci:build \
+        --trust "$JWKS" --trust "$T/other/issuer.jwks" --issuer svcid://test.example "$OTHER"
+has "$ERR" "svcid: rejected: unknown_issuer: "
+run 0 "... which verifies with both trusted and no --issuer" "$SVCID" verify -a ci:build \
+        --trust "$JWKS" --trust "$T/other/issuer.jwks" "$OTHER"
+run 1 "garbage as a token" "$SVCID" verify -a ci:build --trust "$JWKS" not-a-token
+has "$ERR" "svcid: rejected: malformed: "
+: >"$T/empty.in"
+run_in 1 "an empty stdin" "$T/empty.in" "$SVCID" verify -a ci:build --trust "$JWKS" -
+has "$ERR" "svcid: rejected: malformed"
+head -c 9000 /dev/zero | tr '\0' A >"$T/big.in"
+run_in 1 "a 9000-byte token on stdin" "$T/big.in" "$SVCID" verify -a ci:build --trust "$JWKS" -
+has "$ERR" "svcid: rejected: too_large: "
+head -c 200000 /dev/zero | tr '\0' A >"$T/huge.in"
+run_in 1 "a 200 kB token on stdin (bounded read)" "$T/huge.in" "$SVCID" verify -a ci:build --trust "$JWKS" -
+has "$ERR" "svcid: rejected: too_large: "
+{ head -c 8000 /dev/zero | tr '\0' A; head -c 2000 /dev/zero | tr '\0' ' '; } >"$T/pad.in"
+run_in 1 "padding past the read cap is not stripped back under the limit" "$T/pad.in" \
+        "$SVCID" verify -a ci:build --trust "$JWKS" -
+has "$ERR" "svcid: rejected: too_large: "
+
+# ---- inspect ------------------------------------------------------------
+run 0 "inspect a valid token" "$SVCID" inspect "$VALID"
+first "$OUT" "UNVERIFIED — signature and claims not checked"
+has "$OUT" '"alg": "ES256"'
+has "$OUT" '"sub": "deploy-bot"'
+has "$OUT" "signature: 64 bytes"
+has "$OUT" "exp: $((NOW + 300)) = "
+has "$OUT" "iat: $NOW = "
+lacks "$OUT" "$sig"
+empty "$ERR"
+run 0 "inspect labels an unverifiable token just the same" "$SVCID" inspect "$OTHER"
+first "$OUT" "UNVERIFIED — signature and claims not checked"
+run_in 0 "inspect from stdin" "$T/token.nl" "$SVCID" inspect -
+first "$OUT" "UNVERIFIED — signature and claims not checked"
+run 0 "inspect --help" "$SVCID" inspect --help
+first "$OUT" "Usage: svcid inspect [TOKEN|-]"
+run 1 "inspect garbage" "$SVCID" inspect garbage
+has "$ERR" "svcid: inspect: not a compact JWS"
+empty "$OUT"
+run 1 "inspect four segments" "$SVCID" inspect "$VALID.x"
+has "$ERR" "svcid: inspect: not a compact JWS"
+run 1 "inspect padded base64" "$SVCID" inspect "${VALID%%.*}=.${VALID#*.}"
+has "$ERR" "svcid: inspect: header: not strict base64url"
+empty "$OUT"
+b64() { printf '%s' "$1" | base64 -w0 | tr '+/' '-_' | tr -d '='; }
+run 1 "inspect a header with a duplicate member" \
+        "$SVCID" inspect "$(b64 '{"alg":"ES256","alg":"none"}').$(b64 '{"sub":"x"}').AAAA"
+has "$ERR" "svcid: inspect: header: "
+run 1 "inspect a payload that is not an object" \
+        "$SVCID" inspect "$(b64 '{"alg":"ES256"}').$(b64 '["sub"]').AAAA"
+has "$ERR" "svcid: inspect: payload: not a JSON object"
+run 1 "inspect a payload that is not JSON" \
+        "$SVCID" inspect "$(b64 '{"alg":"ES256"}').$(b64 'sub=x').AAAA"
+has "$ERR" "svcid: inspect: payload: "
+run_in 1 "inspect an oversized token" "$T/big.in" "$SVCID" inspect -
+has "$ERR" "svcid: inspect: token too large"
+run 2 "inspect with two tokens" "$SVCID" inspect "$VALID" "$VALID"
+has "$ERR" "svcid: inspect: too many arguments"
+
+echo "t_cli: all checks passed"
