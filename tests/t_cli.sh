@@ -293,4 +293,34 @@ has "$ERR" "svcid: inspect: token too large"
 run 2 "inspect with two tokens" "$SVCID" inspect "$VALID" "$VALID"
 has "$ERR" "svcid: inspect: too many arguments"
 
+# ---- the example program of libsvcid(3) ---------------------------------
+# The manual's example is code people copy: it must build against the
+# library and do what the page says.
+echo "check: svcid.pc names -lsvcid"
+PKG_CONFIG_PATH=$SVCID_BUILD pkg-config --libs svcid | grep -q -- -lsvcid || fail "svcid.pc lacks -lsvcid"
+if ! command -v cc >/dev/null; then
+        fail "no C compiler to build the libsvcid(3) example"
+fi
+awk '/^# EXAMPLE/ { on = 1 } on && /^```/ { n++; next } on && n == 1 { print }' \
+        "${SVCID_SRC:-.}/man/libsvcid.3.scd" | sed 's/\\\\/\\/g' >"$T/verify-example.c"
+grep -q svcid_verify "$T/verify-example.c" || fail "could not extract the libsvcid(3) example"
+san=
+[[ "$SVCID_BUILD" == */asan ]] && san="-fsanitize=address,undefined"
+echo "check: the libsvcid(3) example compiles"
+cc $san -Wall -Wextra -Werror -o "$T/verify-example" "$T/verify-example.c" \
+        -I"${SVCID_SRC:-.}/include" -L"$SVCID_BUILD" -lsvcid 2>"$ERR" || fail "example does not compile"
+run 0 "the example accepts a valid token with roles=deploy" \
+        env LD_LIBRARY_PATH="$SVCID_BUILD" "$T/verify-example" "$JWKS" ci:build "$VALID"
+[ "$(cat "$OUT")" = deploy-bot ] || fail "example printed '$(cat "$OUT")', want deploy-bot"
+run 1 "the example rejects an expired token" \
+        env LD_LIBRARY_PATH="$SVCID_BUILD" "$T/verify-example" "$JWKS" ci:build "$EXPIRED"
+has "$ERR" "rejected: expired: "
+NOROLE=$(mint "$(claims "$NOW" $((NOW + 300)) ci:build)")
+run 1 "the example requires roles=deploy" \
+        env LD_LIBRARY_PATH="$SVCID_BUILD" "$T/verify-example" "$JWKS" ci:build "$NOROLE"
+has "$ERR" "rejected: missing_claim: "
+run 2 "the example refuses an empty trust directory" \
+        env LD_LIBRARY_PATH="$SVCID_BUILD" "$T/verify-example" "$T/empty.d" ci:build "$VALID"
+has "$ERR" "trust: no keys in"
+
 echo "t_cli: all checks passed"
