@@ -93,20 +93,20 @@ int cmd_inspect(int argc, char **argv) {
         size_t token_len = 0, header_len = 0, payload_len = 0, sig_len = 0;
         const char *token_arg = NULL, *dot1, *dot2;
         char why[200];
-        int c, r;
+        int c, r, prev_optind;
 
         optind = 0;
         opterr = 0;
-        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+        prev_optind = 1;
+        while ((c = getopt_long(argc, argv, ":h", options, NULL)) >= 0) {
                 switch (c) {
                 case 'h':
                         inspect_usage(stdout);
                         return CLI_EXIT_OK;
                 default:
-                        fprintf(stderr, "svcid: inspect: unknown option '%s'\nTry 'svcid inspect --help'.\n",
-                                argv[optind - 1]);
-                        return CLI_EXIT_USAGE;
+                        return cli_option_error("inspect", c, argv, prev_optind);
                 }
+                prev_optind = optind;
         }
         if (argc - optind > 1) {
                 fprintf(stderr, "svcid: inspect: too many arguments: give one TOKEN (or '-')\n"

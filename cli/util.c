@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,6 +147,23 @@ int cli_trust_load(char *const *paths, size_t n_paths, char *err, size_t err_len
 
         *ret_trust = TAKE_PTR(trust);
         return 0;
+}
+
+int cli_option_error(const char *cmd, int c, char **argv, int prev_optind) {
+        /* getopt_long() advances optind past a long option at once, but
+         * stays on a cluster of short ones ("-xq") until its end. */
+        bool is_long = optind > prev_optind && strncmp(argv[optind - 1], "--", 2) == 0;
+        char shortopt[3] = { '-', (char) optopt, '\0' };
+        const char *name = is_long ? argv[optind - 1] : shortopt;
+
+        if (c == ':')
+                fprintf(stderr, "svcid: %s: option '%s' needs a value\n", cmd, name);
+        else if (is_long && optopt != 0)
+                fprintf(stderr, "svcid: %s: option '%s' takes no value\n", cmd, name);
+        else
+                fprintf(stderr, "svcid: %s: unknown option '%s'\n", cmd, name);
+        fprintf(stderr, "Try 'svcid %s --help'.\n", cmd);
+        return CLI_EXIT_USAGE;
 }
 
 int cli_print_json(FILE *f, const json_t *value) {

@@ -46,6 +46,12 @@ int cli_read_token(const char *arg, char **ret_token, size_t *ret_len);
 int cli_trust_load(char *const *paths, size_t n_paths, char *err, size_t err_len,
                    svcid_trust **ret_trust);
 
+/* Reports an option getopt_long() refused (it returned c, '?' or ':', with
+ * opterr = 0 and an optstring starting with ':'; prev_optind is optind
+ * before that call) as "svcid: CMD: ..." plus a hint, on stderr, and
+ * returns CLI_EXIT_USAGE. */
+int cli_option_error(const char *cmd, int c, char **argv, int prev_optind);
+
 /* Prints a JSON value indented by 2, non-ASCII escaped (so nothing in it
  * can drive a terminal), followed by a newline. */
 int cli_print_json(FILE *f, const json_t *value);

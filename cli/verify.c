@@ -98,7 +98,7 @@ int cmd_verify(int argc, char **argv) {
         svcid_report report = {};
         svcid_reason reason;
         char err[512] = "";
-        int c, r;
+        int c, r, prev_optind;
 
         if (argc < 1)
                 return CLI_EXIT_USAGE;
@@ -111,6 +111,7 @@ int cmd_verify(int argc, char **argv) {
 
         optind = 0;
         opterr = 0;
+        prev_optind = 1;
         while ((c = getopt_long(argc, argv, ":a:h", options, NULL)) >= 0) {
                 switch (c) {
                 case 'a':
@@ -143,15 +144,10 @@ int cmd_verify(int argc, char **argv) {
                 case 'h':
                         verify_usage(stdout);
                         return CLI_EXIT_OK;
-                case ':':
-                        return usage_error("option '%s' needs a value", argv[optind - 1]);
                 default:
-                        if (optopt) {
-                                char opt[3] = { '-', (char) optopt, '\0' };
-                                return usage_error("unknown option '%s'", opt);
-                        }
-                        return usage_error("unknown option '%s'", argv[optind - 1]);
+                        return cli_option_error("verify", c, argv, prev_optind);
                 }
+                prev_optind = optind;
         }
 
         if (!audience)

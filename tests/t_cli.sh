@@ -131,6 +131,11 @@ run 2 "verify -a without a value" "$SVCID" verify --trust "$JWKS" -a
 has "$ERR" "svcid: verify: option '-a' needs a value"
 run 2 "verify with an unknown option" "$SVCID" verify -a ci:build --frob "$VALID"
 has "$ERR" "svcid: verify: unknown option '--frob'"
+run 2 "verify with an unknown short option in a cluster" "$SVCID" verify -a ci:build -xq "$VALID"
+has "$ERR" "svcid: verify: unknown option '-x'"
+run 2 "verify --help=3" "$SVCID" verify --help=3
+has "$ERR" "svcid: verify: option '--help=3' takes no value"
+empty "$OUT"
 run 2 "verify with two tokens" "$SVCID" verify -a ci:build --trust "$JWKS" "$VALID" "$VALID"
 has "$ERR" "svcid: verify: too many arguments"
 lacks "$ERR" "$VALID"
