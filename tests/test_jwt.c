@@ -87,6 +87,8 @@ struct jcase {
         svcid_reason alt;               /* also accepted, when not SVCID_OK: see NUL_ALT */
         const char *issuer;             /* policy issuer, or NULL */
         const char *require[2];         /* "CLAIM=GLOB" matchers, or NULL */
+        const char *leeway;             /* seconds as text, or NULL for the default */
+        const char *max_lifetime;       /* seconds as text, or NULL for the default */
         enum cli_mode cli;
         json_t *payload;                /* the payload as signed, when it is JSON */
         char *kid;                      /* the header's kid, when a string */
@@ -325,6 +327,8 @@ struct row {
         const char *issuer;
         const char *require;
         const char *require2;
+        const char *leeway;
+        const char *max_lifetime;
         enum cli_mode cli;
 };
 
@@ -549,6 +553,17 @@ static const struct row rows[] = {
         R("required second fails",  A_ES, NULL, PLUS("\"stage\":\"deploy\",\"roles\":[\"x\"]"), SVCID_CLAIM_MISMATCH,
           .require = "stage=deploy", .require2 = "roles=restart"),
 
+        /* ---- leeway and max lifetime other than the defaults ---- */
+        R("leeway 0: exp == now",       A_ES, NULL, NO_TIME("\"iat\":@T-100@,\"exp\":@T+0@"), SVCID_EXPIRED, .leeway = "0"),
+        R("good leeway 0: exp == now+1", A_ES, NULL, NO_TIME("\"iat\":@T-100@,\"exp\":@T+1@"), SVCID_OK, .leeway = "0"),
+        R("leeway 0: iat == now+1",     A_ES, NULL, NO_TIME("\"iat\":@T+1@,\"exp\":@T+300@"), SVCID_ISSUED_IN_FUTURE, .leeway = "0"),
+        R("good leeway 0: iat == now",  A_ES, NULL, NO_TIME("\"iat\":@T+0@,\"exp\":@T+300@"), SVCID_OK, .leeway = "0"),
+        R("leeway 0: nbf == now+1",     A_ES, NULL, PLUS("\"nbf\":@T+1@"), SVCID_NOT_YET_VALID, .leeway = "0"),
+        R("good leeway 300: exp == now-299", A_ES, NULL, NO_TIME("\"iat\":@T-400@,\"exp\":@T-299@"), SVCID_OK, .leeway = "300"),
+        R("leeway 300: exp == now-300", A_ES, NULL, NO_TIME("\"iat\":@T-400@,\"exp\":@T-300@"), SVCID_EXPIRED, .leeway = "300"),
+        R("good max lifetime 300: == 300", A_ES, NULL, NO_TIME("\"iat\":@T-10@,\"exp\":@T+290@"), SVCID_OK, .max_lifetime = "300"),
+        R("max lifetime 300: 301",      A_ES, NULL, NO_TIME("\"iat\":@T-10@,\"exp\":@T+291@"), SVCID_LIFETIME_TOO_LONG, .max_lifetime = "300"),
+
         /* ---- the first failing check names the reason ---- */
         R("order bad_header before alg", A_ES, "{\"alg\":\"none\",\"kid\":\"@kA@\",\"typ\":\"JWT\",\"jku\":\"x\"}", NULL, SVCID_BAD_HEADER),
         R("order alg before issuer", A_ES, HDR("none", "kA"), NO_ISS("\"iss\":\"svcid://evil.example\""), SVCID_ALG_NOT_ALLOWED),
@@ -571,6 +586,8 @@ static void add_rows(void) {
 
                 c->issuer = w->issuer;
                 c->alt = w->alt;
+                c->leeway = w->leeway;
+                c->max_lifetime = w->max_lifetime;
                 c->require[0] = w->require;
                 c->require[1] = w->require2;
                 if (w->cli != CLI_ARGV)
@@ -1199,6 +1216,10 @@ static int check_lib_case(const struct jcase *c, const svcid_trust *trust, const
         for (size_t i = 0; i < ELEMENTSOF(c->require); i++)
                 if (c->require[i])
                         assert_int_equal(svcid_policy_require_arg(policy, c->require[i]), 0);
+        if (c->leeway)
+                assert_int_equal(svcid_policy_set_leeway(policy, strtoll(c->leeway, NULL, 10)), 0);
+        if (c->max_lifetime)
+                assert_int_equal(svcid_policy_set_max_lifetime(policy, strtoll(c->max_lifetime, NULL, 10)), 0);
 
         memset(&report, 0x5a, sizeof(report));
         got = svcid_verify(policy, c->token, c->len, &claims, &report);
@@ -1438,6 +1459,14 @@ static int verify_argv(char **argv, size_t max, const struct jcase *c, const cha
                         argv[n++] = (char *) "--require";
                         argv[n++] = (char *) c->require[i];
                 }
+        if (c && c->leeway) {
+                argv[n++] = (char *) "--leeway";
+                argv[n++] = (char *) c->leeway;
+        }
+        if (c && c->max_lifetime) {
+                argv[n++] = (char *) "--max-lifetime";
+                argv[n++] = (char *) c->max_lifetime;
+        }
         argv[n++] = (char *) (token ? token : "-");
         argv[n] = NULL;
         assert_true(n < max);
@@ -1445,7 +1474,7 @@ static int verify_argv(char **argv, size_t max, const struct jcase *c, const cha
 }
 
 static int check_cli_case(const struct jcase *c) {
-        char *argv[24];
+        char *argv[32];
         char sigbuf[SVCID_TOKEN_MAX + 1];
         const char *sig = sig_text(c, sigbuf, sizeof(sigbuf));
         const char *how = c->cli == CLI_STDIN ? "stdin" : "argv";
