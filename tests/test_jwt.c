@@ -596,7 +596,7 @@ static void add_rows(void) {
         }
 }
 
-/* A good ES256 token of issuer A, with its parts noted. */
+/* A good token signed by s (default header, GOOD claims), parts noted. */
 static struct jcase *add_good_variant(const char *name, enum signer s, svcid_reason expect, char **ret_token) {
         _cleanup_(free_p) char *header = default_header(s);
         _cleanup_(free_p) char *payload = expand(GOOD);
