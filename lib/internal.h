@@ -59,8 +59,9 @@ struct lib_jws {
 };
 void lib_jws_done(struct lib_jws *jws);
 
-/* Size cap, exactly three segments, strict base64url in each; the header
- * and signature must not be empty. Returns SVCID_OK, SVCID_TOO_LARGE or
+/* Size cap, exactly three segments, strict base64url in each. An empty
+ * segment is canonical too: an unsecured token ("alg":"none", empty
+ * signature) is then refused by its alg, which is the honest reason. Returns SVCID_OK, SVCID_TOO_LARGE or
  * SVCID_MALFORMED (with a detail), or SVCID_INTERNAL_ERROR. */
 svcid_reason lib_jws_split(const char *token, size_t len, struct lib_jws *ret, char *detail, size_t detail_len);
 

@@ -55,11 +55,6 @@ svcid_reason lib_jws_split(const char *token, size_t len, struct lib_jws *ret, c
                         lib_jws_done(&jws);
                         return SVCID_MALFORMED;
                 }
-                if (i != 1 && *out_len[i] == 0) {
-                        lib_errf(detail, detail_len, 0, "empty %s", names[i]);
-                        lib_jws_done(&jws);
-                        return SVCID_MALFORMED;
-                }
         }
         jws.signing_len = end[1];
         *ret = jws;

@@ -84,7 +84,8 @@ struct jcase {
         char *token;
         size_t len;
         svcid_reason expect;
-        svcid_reason alt;               /* also accepted, when not SVCID_OK: see NUL_ALT */
+        svcid_reason alt;               /* also accepted, when not SVCID_OK */
+        const char *alt_why;            /* why two answers are accepted */
         const char *issuer;             /* policy issuer, or NULL */
         const char *require[2];         /* "CLAIM=GLOB" matchers, or NULL */
         const char *leeway;             /* seconds as text, or NULL for the default */
@@ -586,6 +587,8 @@ static void add_rows(void) {
 
                 c->issuer = w->issuer;
                 c->alt = w->alt;
+                if (c->alt != SVCID_OK)
+                        c->alt_why = "NUL in a string";
                 c->leeway = w->leeway;
                 c->max_lifetime = w->max_lifetime;
                 c->require[0] = w->require;
@@ -856,6 +859,7 @@ static void add_framing_cases(void) {
         _cleanup_(free_p) char *h = strndup(g.h, g.hl), *p = strndup(g.p, g.pl), *s = xstrdup(g.s);
         _cleanup_(free_p) char *none_hdr = b64("{\"alg\":\"none\",\"typ\":\"JWT\"}", 26);
         const char *alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        struct jcase *c;
 
         assert_true(h && p);
         add_case("two segments", xasprintf("%s.%s", h, p), SVCID_MALFORMED);
@@ -866,8 +870,14 @@ static void add_framing_cases(void) {
         add_case("leading dot", xasprintf(".%s", good), SVCID_MALFORMED);
         add_case("empty header segment", xasprintf(".%s.%s", p, s), SVCID_MALFORMED);
         add_case("empty payload segment", xasprintf("%s..%s", h, s), SVCID_MALFORMED);
-        add_case("empty signature segment", xasprintf("%s.%s.", h, p), SVCID_MALFORMED);
-        add_case("alg none, empty signature", xasprintf("%s.%s.", none_hdr, p), SVCID_MALFORMED);
+        /* An empty segment is canonical base64url: an empty signature fails
+         * as a signature, and an unsecured token is refused for its alg. */
+        c = add_case("empty signature segment", xasprintf("%s.%s.", h, p), SVCID_BAD_SIGNATURE);
+        c->alt = SVCID_MALFORMED;       /* until the library change that says so lands */
+        c->alt_why = "empty segment refused as framing";
+        c = add_case("alg none, empty signature", xasprintf("%s.%s.", none_hdr, p), SVCID_ALG_NOT_ALLOWED);
+        c->alt = SVCID_MALFORMED;
+        c->alt_why = "empty segment refused as framing";
         add_case("only dots", xstrdup(".."), SVCID_MALFORMED);
         add_case("empty token", xstrdup(""), SVCID_MALFORMED);
         add_case("garbage", xstrdup("not a token"), SVCID_MALFORMED);
@@ -1228,8 +1238,8 @@ static int check_lib_case(const struct jcase *c, const svcid_trust *trust, const
                 COMPLAIN("expected %s, got %s (detail: %.*s)", svcid_reason_str(c->expect), svcid_reason_str(got),
                          (int) sizeof(report.detail), report.detail);
         else if (got != c->expect && trust == fx.trust_jwks)
-                print_message("case '%s': %s, not %s (accepted: NUL in a string)\n", c->name,
-                              svcid_reason_str(got), svcid_reason_str(c->expect));
+                print_message("case '%s': %s, not %s (accepted: %s)\n", c->name,
+                              svcid_reason_str(got), svcid_reason_str(c->expect), c->alt_why);
         if (report.reason != got)
                 COMPLAIN("report.reason %s differs from the returned %s",
                          svcid_reason_str(report.reason), svcid_reason_str(got));

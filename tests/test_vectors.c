@@ -147,10 +147,10 @@ static const struct {
         /* HS256 is not an svcid alg: an "oct" key never loads, and a JWS
          * naming HS256 is refused before any key material is used. */
         { "RFC 7515 A.1", "RFC 7515 A.3", SVCID_ALG_NOT_ALLOWED, false, SVCID_OK },
-        /* "none" has no key; its empty signature segment is refused by the
-         * compact-serialization check, before the header is even read. Given
-         * a real ES256 signature, the header's "none" is what is refused. */
-        { "RFC 7515 A.5", "RFC 7515 A.3", SVCID_MALFORMED, true, SVCID_ALG_NOT_ALLOWED },
+        /* "none" has no key. An empty signature segment is canonical
+         * base64url, so the header's "none" is what is refused — with or
+         * without a real ES256 signature grafted on. */
+        { "RFC 7515 A.5", "RFC 7515 A.3", SVCID_ALG_NOT_ALLOWED, true, SVCID_ALG_NOT_ALLOWED },
         /* PS384: the RSA key loads as RS256 (or PS256) only, and the header
          * must name the key's own alg. */
         { "RFC 7520 4.2", "RFC 7520 4.1", SVCID_ALG_NOT_ALLOWED, false, SVCID_OK },
