@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "gate.h"
+
+void gate_reader_init(gate_reader *r, int fd, gate_mode mode) {
+        int type = 0;
+        socklen_t sl = sizeof(type);
+
+        r->mode = mode;
+        r->is_socket = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &sl) == 0;
+        r->eof = false;
+        r->lowat = false;
+        r->len = 0;
+}
+
+/* Line mode on a socket: peek, then consume exactly up to the first '\n'
+ * — the bytes after it belong to the service. Bytes before a '\n' are all
+ * preamble, so they may be consumed as they come (no quadratic re-peek). */
+static int line_step_socket(gate_reader *r, int fd) {
+        size_t room = GATE_LINE_MAX - r->len;
+        ssize_t n, got;
+        const char *nl;
+        size_t take;
+
+        if (room == 0)
+                return 0;
+        n = recv(fd, r->buf + r->len, room, MSG_PEEK | MSG_DONTWAIT);
+        if (n < 0)
+                return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -errno;
+        if (n == 0) {
+                r->eof = true;
+                return 0;
+        }
+        nl = memchr(r->buf + r->len, '\n', (size_t) n);
+        take = nl ? (size_t) (nl - (r->buf + r->len)) + 1 : (size_t) n;
+        got = recv(fd, r->buf + r->len, take, MSG_DONTWAIT);
+        if (got < 0)
+                return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+        r->len += (size_t) got;
+        return 0;
+}
+
+/* Line mode on anything else (a pipe, a tty): one byte at a time, which is
+ * the only way not to read past the line. */
+static int line_step_bytes(gate_reader *r, int fd) {
+        while (r->len < GATE_LINE_MAX) {
+                struct pollfd pfd = { .fd = fd, .events = POLLIN };
+                ssize_t n;
+
+                if (poll(&pfd, 1, 0) <= 0)
+                        return 0;
+                n = read(fd, r->buf + r->len, 1);
+                if (n < 0)
+                        return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+                if (n == 0) {
+                        r->eof = true;
+                        return 0;
+                }
+                r->len++;
+                if (r->buf[r->len - 1] == '\n')
+                        return 0;
+        }
+        return 0;
+}
+
+/* http mode: the whole head is peeked again each time; nothing is ever
+ * consumed. On TCP, SO_RCVLOWAT makes poll wait for more than what we
+ * already saw; AF_UNIX ignores it, hence -EAGAIN and a back-off. */
+static int http_step(gate_reader *r, int fd, bool hup) {
+        ssize_t n;
+
+        if (!r->is_socket)
+                return -ENOTSOCK;
+        n = recv(fd, r->buf, GATE_HEAD_MAX, MSG_PEEK | MSG_DONTWAIT);
+        if (n < 0) {
+                if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+                        if (hup)
+                                r->eof = true;
+                        return 0;
+                }
+                return -errno;
+        }
+        if (n == 0) {
+                r->eof = true;
+                return 0;
+        }
+        if (hup)
+                r->eof = true;
+        if ((size_t) n == r->len && !r->eof)
+                return -EAGAIN;
+        r->len = (size_t) n;
+        if (r->len < GATE_HEAD_MAX) {
+                int lowat = (int) r->len + 1;
+                if (setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat)) == 0)
+                        r->lowat = true;
+        }
+        return 0;
+}
+
+int gate_reader_step(gate_reader *r, int fd, bool hup, gate_preamble *ret) {
+        int k;
+
+        if (r->mode == GATE_MODE_LINE)
+                k = r->is_socket ? line_step_socket(r, fd) : line_step_bytes(r, fd);
+        else
+                k = http_step(r, fd, hup);
+        if (k < 0 && k != -EAGAIN)
+                return k;
+
+        if (r->mode == GATE_MODE_LINE) {
+                /* A line-mode reader consumes: on hup with nothing left to
+                 * read, the next recv says 0, so eof comes from the read. */
+                if (gate_line_parse(r->buf, r->len, r->eof, ret) > 0)
+                        return 1;
+                return 0;
+        }
+        if (gate_http_parse(r->buf, r->len, r->eof, ret) > 0)
+                return 1;
+        return k == -EAGAIN ? -EAGAIN : 0;
+}
+
+void gate_reader_done(gate_reader *r, int fd) {
+        int one = 1;
+
+        if (r->lowat) {
+                (void) setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+                r->lowat = false;
+        }
+}
+
+void gate_report_set(svcid_report *report, svcid_reason reason, const char *detail) {
+        memset(report, 0, sizeof(*report));
+        report->reason = reason;
+        if (detail)
+                snprintf(report->detail, sizeof(report->detail), "%s", detail);
+}
+
+svcid_reason gate_check(const gate_config *cfg, const gate_trust *t, const gate_peer *peer,
+                        const char *token, size_t len, svcid_claims **ret_claims,
+                        svcid_report *report) {
+        svcid_claims *claims = NULL;
+        svcid_reason reason;
+        const char *iss;
+        int64_t uid;
+        int r;
+
+        reason = svcid_verify(t->policy, token, len, &claims, report);
+        if (reason != SVCID_OK) {
+                svcid_claims_free(claims);
+                return reason;
+        }
+
+        if (cfg->peer_uid) {
+                /* A local token names the uid the agent saw; only that uid
+                 * may present it, and only over AF_UNIX, where the kernel
+                 * tells us who is on the other end. */
+                if (peer->family != AF_UNIX || !peer->have_cred) {
+                        reason = SVCID_PEER_MISMATCH;
+                        snprintf(report->detail, sizeof(report->detail), "--peer-uid needs an AF_UNIX peer");
+                        goto refuse;
+                }
+                iss = svcid_claims_string(claims, "iss");
+                if (!iss || !t->local_iss || strcmp(iss, t->local_iss) != 0) {
+                        reason = SVCID_PEER_MISMATCH;
+                        snprintf(report->detail, sizeof(report->detail), "issuer is not this host's");
+                        goto refuse;
+                }
+                r = svcid_claims_int(claims, "uid", &uid);
+                if (r == -ENOENT) {
+                        reason = SVCID_MISSING_CLAIM;
+                        snprintf(report->detail, sizeof(report->detail), "no \"uid\" claim (--peer-uid)");
+                        goto refuse;
+                }
+                if (r < 0 || uid < 0 || (uint64_t) uid != (uint64_t) peer->uid) {
+                        reason = SVCID_PEER_MISMATCH;
+                        snprintf(report->detail, sizeof(report->detail),
+                                 "token uid %lld, peer uid %u", r < 0 ? -1LL : (long long) uid,
+                                 (unsigned) peer->uid);
+                        goto refuse;
+                }
+        }
+
+        if (ret_claims)
+                *ret_claims = claims;
+        else
+                svcid_claims_free(claims);
+        return SVCID_OK;
+
+refuse:
+        report->reason = reason;
+        svcid_claims_free(claims);
+        return reason;
+}
+
+static void send_all(int fd, const char *buf, size_t len) {
+        while (len > 0) {
+                ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0 && errno == ENOTSOCK)
+                        n = write(fd, buf, len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return;
+                buf += n;
+                len -= (size_t) n;
+        }
+}
+
+void gate_send_refusal(int fd, gate_mode mode, svcid_reason reason) {
+        const char *word = svcid_reason_str(reason);
+        char body[128], msg[640];
+        int n;
+
+        if (mode == GATE_MODE_LINE) {
+                n = snprintf(msg, sizeof(msg), "SVCID1 ERR %s\n", word);
+        } else {
+                int blen = snprintf(body, sizeof(body), "svcid: refused: %s\n", word);
+                /* DESIGN.md: every refusal, a missing token included, says
+                 * error="invalid_token" (RFC 6750 §3.1 would omit the error
+                 * attribute when no token was sent); error_description
+                 * carries the reason word. */
+                n = snprintf(msg, sizeof(msg),
+                             "HTTP/1.1 401 Unauthorized\r\n"
+                             "WWW-Authenticate: Bearer error=\"invalid_token\", error_description=\"%s\"\r\n"
+                             "Content-Type: text/plain; charset=utf-8\r\n"
+                             "Content-Length: %d\r\n"
+                             "Cache-Control: no-store\r\n"
+                             "Connection: close\r\n"
+                             "\r\n%s",
+                             word, blen, body);
+        }
+        if (n > 0 && (size_t) n < sizeof(msg))
+                send_all(fd, msg, (size_t) n);
+}

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "../common/cleanup.h"
+#include "gate.h"
+
+extern char **environ;
+
+/* Set by the gate for the service; an inherited value must never pass as
+ * ours (a stale SVCID_UNIT would name the wrong caller). */
+static const char *const owned_vars[] = {
+        "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
+        "SVCID_SUB", "SVCID_ISS", "SVCID_AUD", "SVCID_JTI", "SVCID_UID",
+        "SVCID_UNIT", "SVCID_CLAIMS", "SVCID_TOKEN",
+};
+
+static bool owned(const char *entry) {
+        for (size_t i = 0; i < ELEMENTSOF(owned_vars); i++) {
+                size_t n = strlen(owned_vars[i]);
+                if (strncmp(entry, owned_vars[i], n) == 0 && entry[n] == '=')
+                        return true;
+        }
+        return false;
+}
+
+int gate_env_base(char ***ret) {
+        size_t n = 0, k = 0;
+        char **base;
+
+        for (char **e = environ; e && *e; e++)
+                n++;
+        base = calloc(n + 1, sizeof(char *));
+        if (!base)
+                return -ENOMEM;
+        for (char **e = environ; e && *e; e++)
+                if (!owned(*e))
+                        base[k++] = *e;
+        base[k] = NULL;
+        *ret = base;
+        return 0;
+}
+
+void gate_env_free(gate_env *env) {
+        if (!env)
+                return;
+        free(env->envp);
+        *env = (gate_env) { 0 };
+}
+
+#define N_OWN 10
+
+int gate_env_build(char **base, const gate_config *cfg, const svcid_claims *claims, gate_env *ret) {
+        _cleanup_(free_p) char *json = NULL;
+        const char *names[N_OWN], *values[N_OWN];
+        char uid_buf[32], pid_slot[32];
+        size_t n_base = 0, n = 0, text = 0, k = 0;
+        int64_t uid;
+        char **envp, *p;
+        int r;
+
+        for (char **e = base; e && *e; e++)
+                n_base++;
+
+        r = svcid_claims_json(claims, &json);
+        if (r < 0)
+                return r;
+
+#define ADD(name, value) do { const char *_v = (value); if (_v) { names[n] = (name); values[n] = _v; n++; } } while (0)
+        ADD("SVCID_SUB", svcid_claims_string(claims, "sub"));
+        ADD("SVCID_ISS", svcid_claims_string(claims, "iss"));
+        ADD("SVCID_AUD", cfg->audience);
+        ADD("SVCID_JTI", svcid_claims_string(claims, "jti"));
+        if (svcid_claims_int(claims, "uid", &uid) == 0) {
+                snprintf(uid_buf, sizeof(uid_buf), "%" PRId64, uid);
+                ADD("SVCID_UID", uid_buf);
+        }
+        ADD("SVCID_UNIT", svcid_claims_string(claims, "unit"));
+        ADD("SVCID_CLAIMS", json);
+        ADD("LISTEN_FDS", "1");
+        ADD("LISTEN_FDNAMES", "connection");
+        /* Room for any pid; gate_exec() writes the real one. */
+        memset(pid_slot, '0', 20);
+        pid_slot[20] = '\0';
+        ADD("LISTEN_PID", pid_slot);
+#undef ADD
+
+        for (size_t i = 0; i < n; i++)
+                text += strlen(names[i]) + 1 + strlen(values[i]) + 1;
+
+        /* One block: the pointer array, then the strings. */
+        envp = malloc((n_base + n + 1) * sizeof(char *) + text);
+        if (!envp)
+                return -ENOMEM;
+        p = (char *) (envp + n_base + n + 1);
+        for (size_t i = 0; i < n_base; i++)
+                envp[k++] = base[i];
+        *ret = (gate_env) { .envp = envp };
+        for (size_t i = 0; i < n; i++) {
+                size_t nl = strlen(names[i]), vl = strlen(values[i]);
+
+                envp[k++] = p;
+                memcpy(p, names[i], nl);
+                p[nl] = '=';
+                memcpy(p + nl + 1, values[i], vl + 1);
+                if (strcmp(names[i], "LISTEN_PID") == 0) {
+                        ret->listen_pid = p + nl + 1;
+                        ret->listen_pid_size = vl + 1;
+                }
+                p += nl + 1 + vl + 1;
+        }
+        envp[k] = NULL;
+        return 0;
+}
+
+/* Puts fd on target without FD_CLOEXEC (dup2 onto itself keeps the flag,
+ * so clear it explicitly). */
+static int place_fd(int fd, int target) {
+        if (fd == target)
+                return fcntl(fd, F_SETFD, 0) < 0 ? -errno : 0;
+        return dup2(fd, target) < 0 ? -errno : 0;
+}
+
+int gate_exec(int conn_fd, char **argv, gate_env *env) {
+        sigset_t none;
+        int r;
+
+        /* The connection may sit on 0, 1 or 3 already; move it out of the
+         * way first so that placing one copy does not close another. */
+        if (conn_fd <= 3) {
+                int moved = fcntl(conn_fd, F_DUPFD_CLOEXEC, 4);
+                if (moved < 0)
+                        return -errno;
+                conn_fd = moved;
+        }
+        if ((r = place_fd(conn_fd, 0)) < 0 || (r = place_fd(conn_fd, 1)) < 0 ||
+            (r = place_fd(conn_fd, 3)) < 0)
+                return r;
+        /* Every other descriptor above 3 goes: the service inherits the
+         * connection and stdio, nothing of the gate's. */
+        if (syscall(SYS_close_range, 4U, ~0U, 0U) < 0)
+                for (int fd = 4; fd < 1024; fd++)
+                        (void) close(fd);
+
+        /* LISTEN_PID must name the process that will read fd 3: this one,
+         * whose pid exec keeps. */
+        if (env->listen_pid)
+                snprintf(env->listen_pid, env->listen_pid_size, "%d", (int) getpid());
+
+        /* The long-lived gate blocks signals for its signalfd; the service
+         * starts with none blocked. */
+        sigemptyset(&none);
+        (void) sigprocmask(SIG_SETMASK, &none, NULL);
+
+        execvpe(argv[0], argv, env->envp);
+        return -errno;
+}

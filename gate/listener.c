@@ -1,0 +1,365 @@
+/* SPDX-License-Identifier: MIT */
+/* The long-lived style (Accept=no): one process accepts, reads every
+ * preamble without blocking, verifies with trust parsed once, and forks
+ * the service per admitted connection. A slow client only ever occupies
+ * its own slot until its deadline. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "../common/cleanup.h"
+#include "gate.h"
+
+#define ACCEPT_BURST     32
+#define RETRY_MS         10
+#define TRUST_CHECK_MS   1000
+
+typedef enum conn_state {
+        CONN_READING,
+        CONN_DRAINING,
+} conn_state;
+
+typedef struct conn {
+        int fd;
+        conn_state state;
+        int64_t deadline;
+        int64_t retry_at;               /* http on AF_UNIX: wait until then */
+        size_t drained;
+        gate_peer peer;
+        gate_reader r;
+} conn;
+
+typedef struct listener {
+        const gate_config *cfg;
+        int fd;
+        int sfd;
+        bool stopping;
+        unsigned children;
+        conn **conns;
+        size_t n_conns;
+        gate_trust *trust;
+        uint64_t stamp;
+        int64_t trust_checked;
+        char **base_env;
+} listener;
+
+static void conn_close(listener *l, size_t i) {
+        conn *c = l->conns[i];
+
+        (void) close(c->fd);
+        free(c);
+        l->conns[i] = l->conns[--l->n_conns];
+}
+
+static void reload_trust(listener *l, bool force) {
+        gate_trust *t = NULL;
+        char err[512] = "";
+        uint64_t stamp;
+        int r;
+
+        l->trust_checked = gate_now_ms();
+        stamp = gate_trust_stamp(l->cfg);
+        if (!force && stamp == l->stamp)
+                return;
+        r = gate_trust_load(l->cfg, &t, err, sizeof(err));
+        if (r < 0) {
+                /* Keep judging with the trust we have rather than refusing
+                 * everyone or trusting a half-written file. */
+                gate_log(LOG_WARNING, "trust changed but does not load, keeping the previous trust: %s", err);
+                l->stamp = stamp;
+                return;
+        }
+        gate_trust_free(l->trust);
+        l->trust = t;
+        l->stamp = stamp;
+        gate_log(LOG_INFO, "trust reloaded: %zu key(s)", svcid_trust_key_count(t->trust));
+}
+
+static void refuse(listener *l, conn *c, const svcid_report *report) {
+        gate_send_refusal(c->fd, l->cfg->mode, report->reason);
+        gate_log_refused(&c->peer, report);
+        (void) shutdown(c->fd, SHUT_WR);
+        c->state = CONN_DRAINING;
+        c->deadline = gate_now_ms() + GATE_DRAIN_MS;
+        c->retry_at = 0;
+        c->drained = 0;
+}
+
+static void admit(listener *l, size_t i, svcid_claims *claims, const svcid_report *report) {
+        conn *c = l->conns[i];
+        gate_env env = { 0 };
+        pid_t pid;
+        int r;
+
+        gate_reader_done(&c->r, c->fd);
+        r = gate_env_build(l->base_env, l->cfg, claims, &env);
+        if (r < 0) {
+                gate_log(LOG_ERR, "cannot build the service environment: %s", strerror(-r));
+                conn_close(l, i);
+                return;
+        }
+        pid = fork();
+        if (pid == 0) {
+                r = gate_exec(c->fd, l->cfg->argv, &env);
+                gate_log(LOG_ERR, "cannot execute \"%s\": %s", l->cfg->argv[0], strerror(-r));
+                _exit(127);
+        }
+        gate_env_free(&env);
+        if (pid < 0) {
+                gate_log(LOG_ERR, "cannot fork for the connection from %s: %m", c->peer.text);
+                conn_close(l, i);
+                return;
+        }
+        l->children++;
+        gate_log_admitted(&c->peer, claims, report, pid);
+        conn_close(l, i);
+}
+
+/* The preamble of conns[i] is decided: judge it. */
+static void decide(listener *l, size_t i, const gate_preamble *pre) {
+        conn *c = l->conns[i];
+        svcid_claims *claims = NULL;
+        svcid_report report;
+
+        if (pre->reason != SVCID_OK) {
+                gate_report_set(&report, pre->reason, pre->detail);
+                refuse(l, c, &report);
+                return;
+        }
+        if (gate_now_ms() - l->trust_checked >= TRUST_CHECK_MS)
+                reload_trust(l, false);
+        if (gate_check(l->cfg, l->trust, &c->peer, c->r.buf + pre->token_off, pre->token_len,
+                       &claims, &report) != SVCID_OK) {
+                refuse(l, c, &report);
+                return;
+        }
+        admit(l, i, claims, &report);
+        svcid_claims_free(claims);
+}
+
+/* Reads conns[i]; returns false if it was removed. */
+static void service(listener *l, size_t i, short revents) {
+        conn *c = l->conns[i];
+        int64_t now = gate_now_ms();
+
+        if (c->state == CONN_DRAINING) {
+                char scratch[4096];
+                ssize_t n = recv(c->fd, scratch, sizeof(scratch), MSG_DONTWAIT);
+
+                if (n < 0 && (errno == EAGAIN || errno == EINTR) && now < c->deadline)
+                        return;
+                if (n > 0 && now < c->deadline && (c->drained += (size_t) n) < GATE_DRAIN_MAX)
+                        return;
+                conn_close(l, i);
+                return;
+        }
+
+        if (revents || c->retry_at) {
+                gate_preamble pre;
+                bool hup = revents & (POLLRDHUP | POLLHUP | POLLERR);
+                int k = gate_reader_step(&c->r, c->fd, hup, &pre);
+
+                c->retry_at = 0;
+                if (k > 0) {
+                        decide(l, i, &pre);
+                        return;
+                }
+                if (k == -EAGAIN)
+                        c->retry_at = now + RETRY_MS;
+                else if (k < 0) {
+                        svcid_report report;
+                        gate_report_set(&report, c->r.len > 0 ? SVCID_TRUNCATED : SVCID_NO_TOKEN,
+                                        "connection failed while reading");
+                        gate_log_refused(&c->peer, &report);
+                        conn_close(l, i);
+                        return;
+                }
+        }
+        if (now >= c->deadline) {
+                svcid_report report;
+                gate_report_set(&report, SVCID_TIMEOUT, "no complete preamble within the timeout");
+                refuse(l, c, &report);
+        }
+}
+
+static void accept_some(listener *l) {
+        for (int k = 0; k < ACCEPT_BURST && l->n_conns < l->cfg->max_pending; k++) {
+                conn *c;
+                int fd;
+
+                fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+                if (fd < 0) {
+                        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                            errno != ECONNABORTED)
+                                gate_log(LOG_WARNING, "accept failed, continuing: %m");
+                        return;
+                }
+                c = malloc(sizeof(*c));
+                if (!c) {
+                        (void) close(fd);
+                        return;
+                }
+                c->fd = fd;
+                c->state = CONN_READING;
+                c->deadline = gate_now_ms() + l->cfg->timeout_ms;
+                c->retry_at = 0;
+                c->drained = 0;
+                gate_peer_get(fd, &c->peer);
+                gate_reader_init(&c->r, fd, l->cfg->mode);
+                l->conns[l->n_conns++] = c;
+                /* Most clients send the preamble with the connection: try
+                 * at once instead of waiting for the next poll. */
+                service(l, l->n_conns - 1, POLLIN);
+        }
+}
+
+static void reap(listener *l) {
+        for (;;) {
+                pid_t pid = waitpid(-1, NULL, WNOHANG);
+                if (pid <= 0)
+                        return;
+                if (l->children > 0)
+                        l->children--;
+        }
+}
+
+static int handle_signals(listener *l) {
+        struct signalfd_siginfo si;
+
+        while (read(l->sfd, &si, sizeof(si)) == (ssize_t) sizeof(si)) {
+                switch (si.ssi_signo) {
+                case SIGTERM:
+                case SIGINT:
+                        if (!l->stopping)
+                                gate_log(LOG_INFO, "stopping: no new connections, %u service(s) still running",
+                                         l->children);
+                        l->stopping = true;
+                        break;
+                case SIGHUP:
+                        reload_trust(l, true);
+                        break;
+                case SIGCHLD:
+                        reap(l);
+                        break;
+                default:
+                        break;
+                }
+        }
+        return 0;
+}
+
+int gate_run_listener(const gate_config *cfg, int fd) {
+        _cleanup_(free_p) struct pollfd *pfds = NULL;
+        _cleanup_(free_p) size_t *slot = NULL;
+        listener l = { .cfg = cfg, .fd = fd, .sfd = -1 };
+        char err[512] = "";
+        sigset_t mask;
+        int r, flags;
+
+        l.conns = calloc(cfg->max_pending, sizeof(conn *));
+        pfds = calloc(cfg->max_pending + 2, sizeof(struct pollfd));
+        slot = calloc(cfg->max_pending + 2, sizeof(size_t));
+        if (!l.conns || !pfds || !slot)
+                return 1;
+
+        r = gate_trust_load(cfg, &l.trust, err, sizeof(err));
+        if (r < 0) {
+                gate_log(LOG_ERR, "cannot load trust: %s", err);
+                free(l.conns);
+                return 2;
+        }
+        l.stamp = gate_trust_stamp(cfg);
+        l.trust_checked = gate_now_ms();
+        if (gate_env_base(&l.base_env) < 0) {
+                gate_trust_free(l.trust);
+                free(l.conns);
+                return 1;
+        }
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGCHLD);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        l.sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        flags = fcntl(fd, F_GETFL);
+        if (l.sfd < 0 || flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
+            fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+                gate_log(LOG_ERR, "cannot set up the listener: %m");
+                gate_trust_free(l.trust);
+                free(l.base_env);
+                free(l.conns);
+                return 1;
+        }
+        gate_log(LOG_INFO, "accepting connections (%s mode), %zu trusted key(s)",
+                 cfg->mode == GATE_MODE_HTTP ? "http" : "line", svcid_trust_key_count(l.trust->trust));
+
+        while (!l.stopping || l.n_conns > 0 || l.children > 0) {
+                int64_t now = gate_now_ms(), wait = -1;
+                size_t n = 0;
+
+                pfds[n] = (struct pollfd) { .fd = l.sfd, .events = POLLIN };
+                slot[n++] = SIZE_MAX;
+                pfds[n] = (struct pollfd) {
+                        .fd = !l.stopping && l.n_conns < cfg->max_pending ? l.fd : -1,
+                        .events = POLLIN,
+                };
+                slot[n++] = SIZE_MAX;
+                for (size_t i = 0; i < l.n_conns; i++) {
+                        conn *c = l.conns[i];
+                        int64_t until = c->retry_at ? c->retry_at : c->deadline;
+
+                        pfds[n] = (struct pollfd) {
+                                .fd = c->retry_at ? -1 : c->fd,
+                                .events = c->state == CONN_READING ? POLLIN | POLLRDHUP : POLLIN,
+                        };
+                        slot[n++] = i;
+                        if (c->retry_at && c->deadline < until)
+                                until = c->deadline;
+                        if (wait < 0 || until - now < wait)
+                                wait = until - now < 0 ? 0 : until - now;
+                }
+
+                if (poll(pfds, (nfds_t) n, (int) wait) < 0 && errno != EINTR) {
+                        gate_log(LOG_ERR, "poll failed: %m");
+                        break;
+                }
+                if (pfds[0].revents)
+                        handle_signals(&l);
+
+                /* Walk the connections backwards: conn_close() moves the
+                 * last one into the freed slot. */
+                now = gate_now_ms();
+                for (size_t k = n; k-- > 2; ) {
+                        size_t i = slot[k];
+                        conn *c;
+
+                        if (i >= l.n_conns)
+                                continue;
+                        c = l.conns[i];
+                        if (pfds[k].revents || (c->retry_at && now >= c->retry_at) || now >= c->deadline)
+                                service(&l, i, pfds[k].revents);
+                }
+                if (pfds[1].fd >= 0 && pfds[1].revents)
+                        accept_some(&l);
+        }
+
+        for (size_t i = l.n_conns; i-- > 0; )
+                conn_close(&l, i);
+        (void) close(l.sfd);
+        gate_trust_free(l.trust);
+        free(l.base_env);
+        free(l.conns);
+        gate_log(LOG_INFO, "stopped");
+        return 0;
+}

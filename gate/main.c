@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: MIT */
+/* svcid-gate: init, pick the style from the socket systemd handed us,
+ * run it. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "../common/cleanup.h"
+#include "gate.h"
+
+static void help(void) {
+        printf("Usage: svcid-gate -a AUDIENCE [OPTION]... [--] COMMAND [ARG]...\n"
+               "\n"
+               "Admit a socket-activated connection only with a valid svcid token, then run\n"
+               "COMMAND with the connection on stdin, stdout and fd 3 (LISTEN_FDS=1).\n"
+               "Given one connection (Accept=yes, on fd 3 or on stdin) it judges it and becomes\n"
+               "COMMAND; given a listening socket (Accept=no) it accepts itself and starts\n"
+               "COMMAND once per admitted connection.\n"
+               "\n"
+               "  -a, --audience AUD      the audience tokens must carry (required)\n"
+               "  -t, --trust PATH        JWKS file or directory of *.jwks (repeatable; default\n"
+               "                          " GATE_TRUST_DIR_DEFAULT " and " GATE_LOCAL_JWKS_DEFAULT ")\n"
+               "      --issuer ISS        accept only this issuer\n"
+               "  -r, --require C=GLOB    require claim C to match GLOB (repeatable)\n"
+               "  -m, --mode line|http    line: first line \"SVCID1 <token>\"; http: the request's\n"
+               "                          Authorization: Bearer header (default line)\n"
+               "      --peer-uid          AF_UNIX only: the token's uid must be the peer's uid and\n"
+               "                          its issuer this host's\n"
+               "      --local-jwks PATH   this host's JWKS, naming its issuer (default\n"
+               "                          " GATE_LOCAL_JWKS_DEFAULT ")\n"
+               "      --timeout S         seconds to wait for the preamble (default 5)\n"
+               "      --leeway S          clock leeway in seconds (default 60)\n"
+               "      --max-lifetime S    longest token lifetime accepted (default 3600)\n"
+               "      --log-target T      auto, journal or stderr (default auto)\n"
+               "  -h, --help              show this help\n"
+               "      --version           show the version\n"
+               "\n"
+               "Exit status: COMMAND's once admitted; 1 connection refused; 2 usage or\n"
+               "configuration error; 127 COMMAND could not be executed.\n");
+}
+
+enum {
+        OPT_ISSUER = 0x100,
+        OPT_PEER_UID,
+        OPT_LOCAL_JWKS,
+        OPT_TIMEOUT,
+        OPT_LEEWAY,
+        OPT_MAX_LIFETIME,
+        OPT_LOG_TARGET,
+        OPT_VERSION,
+};
+
+static const struct option options[] = {
+        { "audience",     required_argument, NULL, 'a' },
+        { "trust",        required_argument, NULL, 't' },
+        { "issuer",       required_argument, NULL, OPT_ISSUER },
+        { "require",      required_argument, NULL, 'r' },
+        { "mode",         required_argument, NULL, 'm' },
+        { "peer-uid",     no_argument,       NULL, OPT_PEER_UID },
+        { "local-jwks",   required_argument, NULL, OPT_LOCAL_JWKS },
+        { "timeout",      required_argument, NULL, OPT_TIMEOUT },
+        { "leeway",       required_argument, NULL, OPT_LEEWAY },
+        { "max-lifetime", required_argument, NULL, OPT_MAX_LIFETIME },
+        { "log-target",   required_argument, NULL, OPT_LOG_TARGET },
+        { "help",         no_argument,       NULL, 'h' },
+        { "version",      no_argument,       NULL, OPT_VERSION },
+        {}
+};
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...) {
+        va_list ap;
+
+        fprintf(stderr, "svcid-gate: ");
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "\nTry 'svcid-gate --help'.\n");
+        return 2;
+}
+
+/* The one socket we were given: LISTEN_FDS (fd 3) when it names us, else
+ * stdin. LISTEN_* is dropped from our environment either way so that it
+ * never reaches the service unchanged. */
+static int find_socket(int *ret_fd) {
+        const char *e_pid = getenv("LISTEN_PID"), *e_fds = getenv("LISTEN_FDS");
+        int64_t pid, n;
+        int type = 0, fd = -1;
+        socklen_t sl = sizeof(type);
+
+        if (e_pid && e_fds && gate_parse_int(e_pid, 1, INT32_MAX, &pid) == 0 && pid == getpid()) {
+                if (gate_parse_int(e_fds, 0, 1024, &n) < 0 || n != 1) {
+                        fprintf(stderr, "svcid-gate: expected exactly one socket (LISTEN_FDS=%s)\n", e_fds);
+                        return -EINVAL;
+                }
+                fd = 3;
+        }
+        unsetenv("LISTEN_PID");
+        unsetenv("LISTEN_FDS");
+        unsetenv("LISTEN_FDNAMES");
+        if (fd < 0)
+                fd = STDIN_FILENO;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &sl) < 0 || type != SOCK_STREAM) {
+                fprintf(stderr, "svcid-gate: no stream socket on fd %d: run it under systemd socket "
+                        "activation (Accept=yes or no) or inetd\n", fd);
+                return -ENOTSOCK;
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
+static bool is_listening(int fd) {
+        int v = 0;
+        socklen_t sl = sizeof(v);
+
+        return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &sl) == 0 && v != 0;
+}
+
+int main(int argc, char **argv) {
+        _cleanup_(free_p) const char **trust = NULL;
+        _cleanup_(free_p) const char **requires = NULL;
+        gate_config cfg = {
+                .leeway = -1,
+                .max_lifetime = -1,
+                .mode = GATE_MODE_LINE,
+                .local_jwks = GATE_LOCAL_JWKS_DEFAULT,
+                .timeout_ms = GATE_TIMEOUT_DEFAULT_MS,
+                .max_pending = 512,
+        };
+        gate_log_target log_target = GATE_LOG_AUTO;
+        int64_t v;
+        int c, fd, r;
+
+        trust = calloc((size_t) argc + 1, sizeof(char *));
+        requires = calloc((size_t) argc + 1, sizeof(char *));
+        if (!trust || !requires)
+                return 1;
+
+        while ((c = getopt_long(argc, argv, "+a:t:r:m:h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'a':
+                        if (!*optarg)
+                                return usage_error("empty audience");
+                        cfg.audience = optarg;
+                        break;
+                case 't':
+                        trust[cfg.n_trust++] = optarg;
+                        break;
+                case 'r':
+                        if (!strchr(optarg, '=') || optarg[0] == '=')
+                                return usage_error("--require needs CLAIM=GLOB, not \"%s\"", optarg);
+                        requires[cfg.n_requires++] = optarg;
+                        break;
+                case OPT_ISSUER:
+                        cfg.issuer = optarg;
+                        break;
+                case 'm':
+                        if (strcmp(optarg, "line") == 0)
+                                cfg.mode = GATE_MODE_LINE;
+                        else if (strcmp(optarg, "http") == 0)
+                                cfg.mode = GATE_MODE_HTTP;
+                        else
+                                return usage_error("unknown mode \"%s\" (line or http)", optarg);
+                        break;
+                case OPT_PEER_UID:
+                        cfg.peer_uid = true;
+                        break;
+                case OPT_LOCAL_JWKS:
+                        if (optarg[0] != '/')
+                                return usage_error("--local-jwks needs an absolute path, not \"%s\"", optarg);
+                        cfg.local_jwks = optarg;
+                        break;
+                case OPT_TIMEOUT:
+                        if (gate_parse_int(optarg, 1, 3600, &v) < 0)
+                                return usage_error("--timeout: \"%s\" is not a number of seconds in 1..3600", optarg);
+                        cfg.timeout_ms = (int) v * 1000;
+                        break;
+                case OPT_LEEWAY:
+                        if (gate_parse_int(optarg, 0, 3600, &v) < 0)
+                                return usage_error("--leeway: \"%s\" is not a number of seconds in 0..3600", optarg);
+                        cfg.leeway = v;
+                        break;
+                case OPT_MAX_LIFETIME:
+                        if (gate_parse_int(optarg, 1, 86400, &v) < 0)
+                                return usage_error("--max-lifetime: \"%s\" is not a number of seconds in 1..86400", optarg);
+                        cfg.max_lifetime = v;
+                        break;
+                case OPT_LOG_TARGET:
+                        if (strcmp(optarg, "auto") == 0)
+                                log_target = GATE_LOG_AUTO;
+                        else if (strcmp(optarg, "journal") == 0)
+                                log_target = GATE_LOG_JOURNAL;
+                        else if (strcmp(optarg, "stderr") == 0)
+                                log_target = GATE_LOG_STDERR;
+                        else
+                                return usage_error("unknown log target \"%s\" (auto, journal, stderr)", optarg);
+                        break;
+                case 'h':
+                        help();
+                        return 0;
+                case OPT_VERSION:
+                        printf("svcid-gate %s\n", svcid_version());
+                        return 0;
+                default:
+                        fprintf(stderr, "Try 'svcid-gate --help'.\n");
+                        return 2;
+                }
+        }
+        if (!cfg.audience)
+                return usage_error("an audience is required (-a AUD)");
+        if (optind >= argc)
+                return usage_error("no command to run after the options");
+        cfg.trust = trust;
+        cfg.requires = requires;
+        cfg.argv = argv + optind;
+
+        r = find_socket(&fd);
+        if (r < 0)
+                return 2;
+        gate_log_init(log_target, fd);
+
+        if (is_listening(fd))
+                return gate_run_listener(&cfg, fd);
+        return gate_run_connection(&cfg, fd);
+}

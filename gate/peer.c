@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "gate.h"
+
+void gate_peer_get(int fd, gate_peer *ret) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        gate_peer p = { .family = 0 };
+        char addr[INET6_ADDRSTRLEN];
+
+        memset(&ss, 0, sizeof(ss));
+        if (getsockname(fd, (struct sockaddr *) &ss, &sl) < 0) {
+                snprintf(p.text, sizeof(p.text), "unknown");
+                *ret = p;
+                return;
+        }
+        p.family = ss.ss_family;
+
+        if (p.family == AF_UNIX) {
+                struct ucred uc;
+                socklen_t ul = sizeof(uc);
+
+                /* The kernel's word on who connected; nothing the client says. */
+                if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) == 0 && ul == sizeof(uc)) {
+                        p.have_cred = true;
+                        p.pid = uc.pid;
+                        p.uid = uc.uid;
+                        p.gid = uc.gid;
+                        snprintf(p.text, sizeof(p.text), "unix:pid=%d,uid=%u,gid=%u",
+                                 (int) uc.pid, (unsigned) uc.uid, (unsigned) uc.gid);
+                } else
+                        snprintf(p.text, sizeof(p.text), "unix");
+                *ret = p;
+                return;
+        }
+
+        sl = sizeof(ss);
+        memset(&ss, 0, sizeof(ss));
+        if (getpeername(fd, (struct sockaddr *) &ss, &sl) < 0) {
+                snprintf(p.text, sizeof(p.text), "unknown");
+        } else if (ss.ss_family == AF_INET) {
+                const struct sockaddr_in *in = (const struct sockaddr_in *) &ss;
+                inet_ntop(AF_INET, &in->sin_addr, addr, sizeof(addr));
+                snprintf(p.text, sizeof(p.text), "%s:%u", addr, (unsigned) ntohs(in->sin_port));
+        } else if (ss.ss_family == AF_INET6) {
+                const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) &ss;
+                inet_ntop(AF_INET6, &in6->sin6_addr, addr, sizeof(addr));
+                snprintf(p.text, sizeof(p.text), "[%s]:%u", addr, (unsigned) ntohs(in6->sin6_port));
+        } else
+                snprintf(p.text, sizeof(p.text), "family=%d", (int) ss.ss_family);
+        *ret = p;
+}

@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../common/cleanup.h"
+#include "gate.h"
+
+static const char *const default_trust[] = { GATE_TRUST_DIR_DEFAULT, GATE_LOCAL_JWKS_DEFAULT };
+
+void gate_trust_free(gate_trust *t) {
+        if (!t)
+                return;
+        svcid_policy_free(t->policy);
+        svcid_trust_free(t->trust);
+        free(t->local_iss);
+        free(t);
+}
+
+DEFINE_PTR_CLEANUP(gate_trust, gate_trust_free)
+
+/* This host's issuer: the "iss" of its published JWKS. The file is read
+ * like every trust file: no symlink, a regular file, capped. */
+static int read_local_iss(const char *path, char **ret, char *err, size_t err_len) {
+        _cleanup_(close_fdp) int fd = -1;
+        _cleanup_(free_p) char *buf = NULL;
+        _cleanup_(json_decrefp) json_t *root = NULL;
+        json_error_t jerr;
+        struct stat st;
+        size_t got = 0;
+        const char *iss;
+        char *s;
+
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+                snprintf(err, err_len, "%s: %s", path, strerror(errno));
+                return -errno;
+        }
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                snprintf(err, err_len, "%s: not a regular file", path);
+                return -EINVAL;
+        }
+        if (st.st_size > (off_t) SVCID_JWKS_MAX) {
+                snprintf(err, err_len, "%s: over %u bytes", path, SVCID_JWKS_MAX);
+                return -EFBIG;
+        }
+        buf = malloc((size_t) st.st_size + 1);
+        if (!buf)
+                return -ENOMEM;
+        while (got < (size_t) st.st_size) {
+                ssize_t n = read(fd, buf + got, (size_t) st.st_size - got);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        snprintf(err, err_len, "%s: short read", path);
+                        return -EIO;
+                }
+                got += (size_t) n;
+        }
+        root = json_loadb(buf, got, JSON_REJECT_DUPLICATES, &jerr);
+        iss = json_string_value(json_object_get(root, "iss"));
+        if (!json_is_object(root) || !iss || !*iss) {
+                snprintf(err, err_len, "%s: no \"iss\" string in the JWKS", path);
+                return -EINVAL;
+        }
+        s = strdup(iss);
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+int gate_trust_load(const gate_config *cfg, gate_trust **ret, char *err, size_t err_len) {
+        _cleanup_(gate_trust_freep) gate_trust *t = NULL;
+        const char *issuer;
+        bool local_loaded = false;
+        char lerr[256];
+        int r;
+
+        t = calloc(1, sizeof(*t));
+        if (!t)
+                return -ENOMEM;
+        r = svcid_trust_new(&t->trust);
+        if (r < 0) {
+                snprintf(err, err_len, "cannot create trust: %s", strerror(-r));
+                return r;
+        }
+
+        if (cfg->n_trust == 0) {
+                /* The defaults may be missing on a host that only verifies
+                 * tokens of its own agent, or of nobody yet. */
+                for (size_t i = 0; i < ELEMENTSOF(default_trust); i++) {
+                        struct stat st;
+
+                        if (stat(default_trust[i], &st) < 0 && errno == ENOENT)
+                                continue;
+                        lerr[0] = '\0';
+                        r = svcid_trust_load(t->trust, default_trust[i], lerr, sizeof(lerr));
+                        if (r < 0) {
+                                snprintf(err, err_len, "%s: %s", default_trust[i], lerr[0] ? lerr : strerror(-r));
+                                return r;
+                        }
+                        if (cfg->peer_uid && strcmp(default_trust[i], cfg->local_jwks) == 0)
+                                local_loaded = true;
+                }
+        } else {
+                for (size_t i = 0; i < cfg->n_trust; i++) {
+                        lerr[0] = '\0';
+                        r = svcid_trust_load(t->trust, cfg->trust[i], lerr, sizeof(lerr));
+                        if (r < 0) {
+                                snprintf(err, err_len, "%s: %s", cfg->trust[i], lerr[0] ? lerr : strerror(-r));
+                                return r;
+                        }
+                        if (cfg->peer_uid && strcmp(cfg->trust[i], cfg->local_jwks) == 0)
+                                local_loaded = true;
+                }
+        }
+
+        issuer = cfg->issuer;
+        if (cfg->peer_uid) {
+                r = read_local_iss(cfg->local_jwks, &t->local_iss, err, err_len);
+                if (r < 0)
+                        return r;
+                /* --peer-uid accepts only this host's tokens, so this host's
+                 * keys are trusted even when --trust names other sources. */
+                if (!local_loaded) {
+                        lerr[0] = '\0';
+                        r = svcid_trust_load(t->trust, cfg->local_jwks, lerr, sizeof(lerr));
+                        if (r < 0) {
+                                snprintf(err, err_len, "%s: %s", cfg->local_jwks, lerr[0] ? lerr : strerror(-r));
+                                return r;
+                        }
+                }
+                if (issuer && strcmp(issuer, t->local_iss) != 0) {
+                        snprintf(err, err_len, "--issuer \"%s\" is not this host's issuer \"%s\" (--peer-uid)",
+                                 issuer, t->local_iss);
+                        return -EINVAL;
+                }
+                issuer = t->local_iss;
+        }
+
+        r = svcid_policy_new(t->trust, cfg->audience, &t->policy);
+        if (r < 0) {
+                snprintf(err, err_len, "cannot create the policy: %s", strerror(-r));
+                return r;
+        }
+        if (issuer) {
+                r = svcid_policy_set_issuer(t->policy, issuer);
+                if (r < 0) {
+                        snprintf(err, err_len, "issuer \"%s\": %s", issuer,
+                                 r == -ENOENT || r == -EINVAL ? "not a trusted issuer" : strerror(-r));
+                        return r;
+                }
+        }
+        for (size_t i = 0; i < cfg->n_requires; i++) {
+                r = svcid_policy_require_arg(t->policy, cfg->requires[i]);
+                if (r < 0) {
+                        snprintf(err, err_len, "--require \"%s\": %s", cfg->requires[i], strerror(-r));
+                        return r;
+                }
+        }
+        if (cfg->leeway >= 0) {
+                r = svcid_policy_set_leeway(t->policy, cfg->leeway);
+                if (r < 0) {
+                        snprintf(err, err_len, "--leeway: %s", strerror(-r));
+                        return r;
+                }
+        }
+        if (cfg->max_lifetime >= 0) {
+                r = svcid_policy_set_max_lifetime(t->policy, cfg->max_lifetime);
+                if (r < 0) {
+                        snprintf(err, err_len, "--max-lifetime: %s", strerror(-r));
+                        return r;
+                }
+        }
+
+        *ret = TAKE_PTR(t);
+        return 0;
+}
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t len) {
+        const unsigned char *p = data;
+
+        for (size_t i = 0; i < len; i++) {
+                h ^= p[i];
+                h *= 0x100000001b3ULL;
+        }
+        return h;
+}
+
+static uint64_t stat_hash(const char *path) {
+        struct stat st;
+        uint64_t h = 0xcbf29ce484222325ULL;
+        int64_t f[5];
+
+        h = fnv1a(h, path, strlen(path));
+        if (stat(path, &st) < 0) {
+                int e = errno;
+                return fnv1a(h, &e, sizeof(e));
+        }
+        f[0] = (int64_t) st.st_ino;
+        f[1] = (int64_t) st.st_size;
+        f[2] = (int64_t) st.st_mtim.tv_sec;
+        f[3] = (int64_t) st.st_mtim.tv_nsec;
+        f[4] = (int64_t) st.st_dev;
+        return fnv1a(h, f, sizeof(f));
+}
+
+static uint64_t path_stamp(const char *path) {
+        _cleanup_(free_p) char *child = NULL;
+        uint64_t sum = stat_hash(path);
+        struct dirent *de;
+        DIR *d;
+
+        d = opendir(path);
+        if (!d)
+                return sum;
+        /* Order-independent: a sum of each file's own hash. */
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.' || fnmatch("*.jwks", de->d_name, 0) != 0)
+                        continue;
+                free(child);
+                if (asprintf(&child, "%s/%s", path, de->d_name) < 0) {
+                        child = NULL;
+                        continue;
+                }
+                sum += stat_hash(child);
+        }
+        closedir(d);
+        return sum;
+}
+
+uint64_t gate_trust_stamp(const gate_config *cfg) {
+        uint64_t sum = 0;
+
+        if (cfg->n_trust == 0)
+                for (size_t i = 0; i < ELEMENTSOF(default_trust); i++)
+                        sum += path_stamp(default_trust[i]);
+        for (size_t i = 0; i < cfg->n_trust; i++)
+                sum += path_stamp(cfg->trust[i]);
+        if (cfg->peer_uid)
+                sum += path_stamp(cfg->local_jwks);
+        return sum;
+}

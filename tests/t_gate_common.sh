@@ -1,0 +1,199 @@
+# SPDX-License-Identifier: MIT
+# Shared setup for the tests/t_gate_*.sh scripts; sourced, not run (the file
+# is deliberately not executable, so tests/run.sh skips it).
+#
+# Provides: $T (temp dir, removed on exit), $GATE, $PY (Debian's python3
+# with python3-jwt), mint helpers, a recording service, a socket client, and
+# start_ssa/stop_ssa for systemd-socket-activate.
+
+: "${SVCID_BUILD:?SVCID_BUILD must name the build directory}"
+: "${SVCID_SRC:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+GATE=$SVCID_BUILD/svcid-gate
+PY=/usr/bin/python3
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*"; exit 1; }
+ok() { echo "ok: $*"; }
+
+[ -x "$GATE" ] || fail "$GATE not built"
+command -v systemd-socket-activate >/dev/null || skip "systemd-socket-activate not installed"
+"$PY" -c 'import jwt, cryptography' 2>/dev/null || skip "/usr/bin/python3 lacks python3-jwt / python3-cryptography"
+
+T=$(mktemp -d /tmp/svcid-gate-test.XXXXXX)
+chmod 755 "$T"
+SSA_PIDS=()
+EXTRA_CLEANUP=()
+cleanup() {
+        local p c
+        for c in "${EXTRA_CLEANUP[@]}"; do eval "$c" || true; done
+        for p in "${SSA_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+        for p in "${SSA_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+        rm -rf "$T"
+}
+trap cleanup EXIT
+
+# Environment the gate needs under systemd-socket-activate, which scrubs
+# everything but TERM PATH USER HOME.
+SSA_ENV=()
+for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS LD_LIBRARY_PATH; do
+        [ -n "${!v:-}" ] && SSA_ENV+=("-E" "$v=${!v}")
+done
+
+cat > "$T/mint.py" <<'PY'
+import argparse, base64, json, sys, time
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+def b64(n):
+    return base64.urlsafe_b64encode(n.to_bytes(32, "big")).rstrip(b"=").decode()
+
+ap = argparse.ArgumentParser()
+sub = ap.add_subparsers(dest="cmd", required=True)
+k = sub.add_parser("keygen")
+k.add_argument("name"); k.add_argument("iss"); k.add_argument("--dir", required=True)
+t = sub.add_parser("token")
+t.add_argument("name"); t.add_argument("--dir", required=True)
+t.add_argument("--iss", required=True); t.add_argument("--aud", required=True)
+t.add_argument("--sub", default="alice"); t.add_argument("--ttl", type=int, default=300)
+t.add_argument("--iat-offset", type=int, default=0)
+t.add_argument("--uid", type=int); t.add_argument("--unit")
+t.add_argument("--claim", action="append", default=[])
+a = ap.parse_args()
+
+if a.cmd == "keygen":
+    key = ec.generate_private_key(ec.SECP256R1())
+    pn = key.public_key().public_numbers()
+    with open(f"{a.dir}/{a.name}.pem", "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    jwk = {"kty": "EC", "crv": "P-256", "x": b64(pn.x), "y": b64(pn.y),
+           "kid": a.name, "alg": "ES256", "use": "sig"}
+    with open(f"{a.dir}/{a.name}.jwks", "w") as f:
+        json.dump({"iss": a.iss, "keys": [jwk]}, f)
+else:
+    with open(f"{a.dir}/{a.name}.pem", "rb") as f:
+        key = serialization.load_pem_private_key(f.read(), None)
+    now = int(time.time()) + a.iat_offset
+    claims = {"iss": a.iss, "sub": a.sub, "aud": a.aud, "iat": now, "exp": now + a.ttl,
+              "jti": base64.urlsafe_b64encode(__import__("os").urandom(16)).rstrip(b"=").decode()}
+    if a.uid is not None: claims["uid"] = a.uid
+    if a.unit: claims["unit"] = a.unit
+    for c in a.claim:
+        n, v = c.split("=", 1); claims[n] = v
+    print(jwt.encode(claims, key, algorithm="ES256", headers={"kid": a.name, "typ": "JWT"}))
+PY
+
+# A socket client: connect, send the preamble and a payload, optionally
+# half-close, print everything the other side sends until it closes.
+cat > "$T/client.py" <<'PY'
+import argparse, socket, sys, time
+ap = argparse.ArgumentParser()
+ap.add_argument("addr")                       # /PATH (unix) | HOST:PORT
+ap.add_argument("--send", default="")        # text, \n escapes honoured
+ap.add_argument("--send-file")
+ap.add_argument("--hold", type=float, default=0)   # seconds to stay silent first
+ap.add_argument("--no-shut", action="store_true")
+ap.add_argument("--timeout", type=float, default=30)
+a = ap.parse_args()
+if a.addr.startswith("/"):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.connect(a.addr)
+else:
+    host, port = a.addr.rsplit(":", 1)
+    host = host.strip("[]")
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_STREAM); s.connect((host, int(port)))
+s.settimeout(a.timeout)
+if a.hold: time.sleep(a.hold)
+data = a.send.encode().decode("unicode_escape").encode("latin-1")
+if a.send_file:
+    data += open(a.send_file, "rb").read()
+try:
+    if data: s.sendall(data)
+    if not a.no_shut: s.shutdown(socket.SHUT_WR)
+except (BrokenPipeError, ConnectionResetError):
+    pass
+out = b""
+try:
+    while True:
+        b = s.recv(65536)
+        if not b: break
+        out += b
+except (ConnectionResetError, socket.timeout):
+    pass
+sys.stdout.buffer.write(out)
+PY
+
+mkdir -p "$T/out" "$T/keys"
+# The service behind the gate: records its environment and descriptors,
+# stores what it reads, and answers "served".
+cat > "$T/svc.sh" <<EOF2
+#!$PY
+import os, sys
+o = "$T/out"
+fds = sorted(int(f) for f in os.listdir("/proc/self/fd"))
+fds = [f for f in fds if os.path.exists(f"/proc/self/fd/{f}")]   # drops listdir's own
+links = [os.readlink(f"/proc/self/fd/{f}") for f in (0, 1, 3)]
+with open(o + "/env.tmp", "w") as f:
+    for k in sorted(os.environ):
+        if k.startswith(("SVCID_", "LISTEN_")):
+            f.write(f"{k}={os.environ[k]}\\n")
+    f.write(f"SELF_PID={os.getpid()}\\n")
+with open(o + "/fds", "w") as f:
+    f.write("\\n".join(links) + "\\n")
+with open(o + "/allfds", "w") as f:
+    f.write(" ".join(map(str, fds)) + " ")
+os.rename(o + "/env.tmp", o + "/env")
+with open(o + "/data", "wb") as f:
+    while True:
+        b = os.read(0, 65536)
+        if not b: break
+        f.write(b)
+os.write(1, b"served\\n")
+EOF2
+chmod 755 "$T/svc.sh"
+
+keygen() { "$PY" "$T/mint.py" keygen "$1" "$2" --dir "$T/keys"; }
+mint() { "$PY" "$T/mint.py" token "$@" --dir "$T/keys"; }
+
+free_port() {
+        "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# start_ssa LOG ADDR [ssa options] -- gate args...: starts
+# systemd-socket-activate in the background and waits for the socket.
+start_ssa() {
+        local log=$1 addr=$2; shift 2
+        local ssa_opts=()
+        while [ "$1" != "--" ]; do ssa_opts+=("$1"); shift; done
+        shift
+        systemd-socket-activate -l "$addr" "${ssa_opts[@]}" "${SSA_ENV[@]}" "$GATE" "$@" 2>>"$log" &
+        SSA_PID=$!
+        SSA_PIDS+=("$SSA_PID")
+        local i
+        for i in $(seq 100); do
+                case $addr in
+                /*) [ -S "$addr" ] && return 0 ;;
+                *) "$PY" -c "import socket,sys; h,p='$addr'.rsplit(':',1); h=h.strip('[]'); s=socket.socket(socket.AF_INET6 if ':' in h else socket.AF_INET); s.settimeout(1); sys.exit(s.connect_ex((h,int(p))))" 2>/dev/null && return 0 ;;
+                esac
+                sleep 0.1
+        done
+        fail "systemd-socket-activate on $addr did not come up"
+}
+
+stop_ssa() {
+        kill "$SSA_PID" 2>/dev/null || true
+        wait "$SSA_PID" 2>/dev/null || true
+}
+
+# client ADDR [client options]: prints the reply.
+client() { "$PY" "$T/client.py" "$@"; }
+
+# wait_for FILE: bounded wait for the service to write FILE.
+wait_for() {
+        local i
+        for i in $(seq 200); do [ -e "$1" ] && return 0; sleep 0.05; done
+        return 1
+}
+
+reset_out() { rm -f "$T/out/"*; }

@@ -1,0 +1,114 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# svcid-gate, per-connection style (Accept=yes), line mode: under
+# systemd-socket-activate -a with the connection on fd 3 and with --inetd,
+# over AF_UNIX and TCP. A valid token admits and the service sees the right
+# environment and every byte after the preamble; each bad preamble is
+# refused with its reason and the service never runs.
+set -euo pipefail
+. "$(dirname "$0")/t_gate_common.sh"
+
+ISS=svcid://gate-test.example
+AUD=gate-test
+keygen k1 "$ISS"
+keygen other svcid://someone-else.example
+head -c 1048576 /dev/urandom > "$T/random.bin"
+LOG=$T/gate.log
+
+TOKEN=$(mint k1 --iss "$ISS" --aud "$AUD" --sub alice --uid 4242 --unit build-stage.service --claim stage=deploy)
+
+check_admit() {  # ADDR LABEL
+        local addr=$1 label=$2 reply
+        reset_out
+        reply=$(client "$addr" --send "SVCID1 $TOKEN\n" --send-file "$T/random.bin")
+        [ "$reply" = served ] || fail "$label: reply was '$reply', not 'served'"
+        wait_for "$T/out/env" || fail "$label: the service did not run"
+        grep -qx 'SVCID_SUB=alice' "$T/out/env" || fail "$label: SVCID_SUB wrong: $(cat "$T/out/env")"
+        grep -qx "SVCID_ISS=$ISS" "$T/out/env" || fail "$label: SVCID_ISS wrong"
+        grep -qx "SVCID_AUD=$AUD" "$T/out/env" || fail "$label: SVCID_AUD wrong"
+        grep -qE '^SVCID_JTI=[A-Za-z0-9_-]{22}$' "$T/out/env" || fail "$label: SVCID_JTI wrong"
+        grep -qx 'SVCID_UID=4242' "$T/out/env" || fail "$label: SVCID_UID wrong"
+        grep -qx 'SVCID_UNIT=build-stage.service' "$T/out/env" || fail "$label: SVCID_UNIT wrong"
+        grep -q '^SVCID_CLAIMS={.*"stage":"deploy"' "$T/out/env" || fail "$label: SVCID_CLAIMS lacks the claims"
+        grep -qx 'LISTEN_FDS=1' "$T/out/env" || fail "$label: LISTEN_FDS wrong"
+        local pid self
+        pid=$(sed -n 's/^LISTEN_PID=//p' "$T/out/env")
+        self=$(sed -n 's/^SELF_PID=//p' "$T/out/env")
+        [ -n "$pid" ] && [ "$pid" = "$self" ] || fail "$label: LISTEN_PID=$pid but the service is $self"
+        # stdin, stdout and fd 3 are one and the same socket.
+        [ "$(sort -u "$T/out/fds" | wc -l)" = 1 ] && grep -q '^socket:' "$T/out/fds" ||
+                fail "$label: fds 0/1/3 are not the connection: $(cat "$T/out/fds")"
+        [ "$(cat "$T/out/allfds")" = "0 1 2 3 " ] || fail "$label: stray descriptors in the service: $(cat "$T/out/allfds")"
+        cmp -s "$T/random.bin" "$T/out/data" || fail "$label: the 1 MiB after the preamble arrived altered"
+        ok "$label: admitted, environment and fds right, 1 MiB intact"
+}
+
+check_refuse() {  # ADDR LABEL REASON client-args...
+        local addr=$1 label=$2 reason=$3 reply; shift 3
+        reset_out
+        reply=$(client "$addr" "$@")
+        [ "$reply" = "SVCID1 ERR $reason" ] || fail "$label: expected 'SVCID1 ERR $reason', got '$(printf %s "$reply" | head -c 200)'"
+        [ ! -e "$T/out/env" ] || fail "$label: the service ran although the gate refused"
+        ok "$label: refused with $reason"
+}
+
+run_suite() {  # ADDR STYLE-LABEL ssa-options...
+        local addr=$1 style=$2; shift 2
+        : > "$LOG"
+        start_ssa "$LOG" "$addr" -a --fdname=connection "$@" -- \
+                -a "$AUD" --trust "$T/keys/k1.jwks" --timeout 2 -- "$T/svc.sh"
+        check_admit "$addr" "$style"
+
+        local expired wrongaud foreign future longlife
+        expired=$(mint k1 --iss "$ISS" --aud "$AUD" --iat-offset -1000 --ttl 300)
+        wrongaud=$(mint k1 --iss "$ISS" --aud other-service)
+        foreign=$(mint other --iss svcid://someone-else.example --aud "$AUD")
+        check_refuse "$addr" "$style expired" expired --send "SVCID1 $expired\n"
+        check_refuse "$addr" "$style wrong audience" wrong_audience --send "SVCID1 $wrongaud\ndata"
+        check_refuse "$addr" "$style unknown issuer" unknown_issuer --send "SVCID1 $foreign\n"
+        check_refuse "$addr" "$style garbage token" malformed --send "SVCID1 not.a-token\n"
+        check_refuse "$addr" "$style missing preamble" no_token --send "GET / HTTP/1.0\r\n\r\n"
+        check_refuse "$addr" "$style closed without preamble" no_token
+        check_refuse "$addr" "$style empty token" no_token --send "SVCID1 \n"
+        check_refuse "$addr" "$style cut-off preamble" truncated --send "SVCID1 ${TOKEN:0:40}"
+        head -c 9000 /dev/zero | tr '\0' A > "$T/big"
+        check_refuse "$addr" "$style over-size preamble" too_large --send "SVCID1 " --send-file "$T/big"
+        check_refuse "$addr" "$style silent client" timeout --no-shut
+        check_refuse "$addr" "$style dribbling client" timeout --hold 0 --send "SVCID1 eyJ" --no-shut
+        # A bit flipped in the signature.
+        local bad=${TOKEN:0:${#TOKEN}-4}AAAA
+        [ "$bad" != "$TOKEN" ] || bad=${TOKEN:0:${#TOKEN}-4}AAAQ
+        check_refuse "$addr" "$style bad signature" bad_signature --send "SVCID1 $bad\n"
+        stop_ssa
+
+        grep -q 'admitted sub="alice"' "$LOG" || fail "$style: no audit line for the admission"
+        grep -q 'refused reason=expired' "$LOG" || fail "$style: no audit line for a refusal"
+        grep -q 'refused reason=timeout' "$LOG" || fail "$style: no audit line for the timeout"
+        if grep -qF "${TOKEN##*.}" "$LOG"; then fail "$style: the audit log contains a token signature"; fi
+        ok "$style: audit lines present, no token in the log"
+}
+
+PORT=$(free_port)
+run_suite "$T/gate.sock" "fd3/unix"
+rm -f "$T/gate.sock"
+run_suite "127.0.0.1:$PORT" "fd3/tcp4"
+run_suite "$T/gate2.sock" "inetd/unix" --inetd
+if "$PY" -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::1",0))' 2>/dev/null; then
+        PORT=$(free_port)
+        run_suite "[::1]:$PORT" "inetd/tcp6" --inetd
+else
+        echo "note: no IPv6 loopback here, tcp6 not exercised"
+fi
+
+# Usage errors exit 2 without touching anything.
+set +e
+"$GATE" --help > /dev/null; [ $? = 0 ] || fail "--help did not exit 0"
+"$GATE" -- /bin/true 2>/dev/null; [ $? = 2 ] || fail "missing audience did not exit 2"
+"$GATE" -a x 2>/dev/null; [ $? = 2 ] || fail "missing command did not exit 2"
+"$GATE" -a x --timeout 0 -- /bin/true 2>/dev/null; [ $? = 2 ] || fail "--timeout 0 accepted"
+"$GATE" -a x --timeout 5s -- /bin/true 2>/dev/null; [ $? = 2 ] || fail "--timeout 5s accepted"
+"$GATE" -a x --mode smtp -- /bin/true 2>/dev/null; [ $? = 2 ] || fail "--mode smtp accepted"
+"$GATE" -a x -- /bin/true < /dev/null 2>/dev/null; [ $? = 2 ] || fail "no socket did not exit 2"
+set -e
+ok "usage errors exit 2"
+echo "all gate line-mode checks passed"
