@@ -158,9 +158,11 @@ demo: all
 DEPS := build-essential pkg-config libssl-dev openssl libjansson-dev libcmocka-dev \
         libsystemd-dev systemd libpam0g-dev libpam-runtime libmicrohttpd-dev libinih-dev \
         libcurl4-openssl-dev curl scdoc clang-14 libclang-rt-14-dev \
-        python3 python3-jwt python3-cryptography nodejs npm \
+        python3 python3-jwt python3-cryptography \
         libpam-wrapper libpamtest0-dev pamtester openssh-server openssh-client sshpass \
         busybox munge util-linux procps
+# Node.js and npm (for the jose interop test) come with the machine image;
+# Debian's npm conflicts with that nodejs, so it is not installed here.
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -z "$$missing" ]; then echo "deps: all installed"; exit 0; fi; \
