@@ -39,6 +39,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 
 #include "svcid/svcid.h"
@@ -794,6 +795,92 @@ static void add_signature_cases(void) {
         }
 }
 
+/* Signs input with the private half of key through OpenSSL directly, with
+ * parameters of our choosing: a digest, and for RSA a padding, a PSS salt
+ * length and an MGF1 digest (NULL: the same as md). */
+static void openssl_sign(enum signer s, const char *input, const EVP_MD *md, int padding, int saltlen,
+                         const EVP_MD *mgf1, size_t *ret_len, unsigned char **ret_sig) {
+        _cleanup_(free_p) char *pem = NULL;
+        EVP_PKEY *pk;
+        EVP_PKEY_CTX *pctx = NULL;
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        unsigned char *sig;
+        size_t n = 0;
+        BIO *bio;
+
+        assert_int_equal(svcid_key_private_pem(fx.key[s], &pem), 0);
+        bio = BIO_new_mem_buf(pem, -1);
+        assert_non_null(bio);
+        pk = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+        BIO_free(bio);
+        OPENSSL_cleanse(pem, strlen(pem));
+        assert_true(pk && ctx);
+        assert_int_equal(EVP_DigestSignInit(ctx, &pctx, md, NULL, pk), 1);
+        if (padding) {
+                assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(pctx, padding), 1);
+                if (padding == RSA_PKCS1_PSS_PADDING) {
+                        assert_int_equal(EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, saltlen), 1);
+                        assert_int_equal(EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, mgf1 ? mgf1 : md), 1);
+                }
+        }
+        assert_int_equal(EVP_DigestSign(ctx, NULL, &n, (const unsigned char *) input, strlen(input)), 1);
+        sig = malloc(n);
+        assert_non_null(sig);
+        assert_int_equal(EVP_DigestSign(ctx, sig, &n, (const unsigned char *) input, strlen(input)), 1);
+        EVP_MD_CTX_free(ctx);
+        EVP_PKEY_free(pk);
+        *ret_sig = sig;
+        *ret_len = n;
+}
+
+/* Real signatures by the right key, with the wrong parameters: each would
+ * pass a verifier that lets the signature choose them. */
+static void add_parameter_cases(void) {
+        static const struct {
+                const char *name;
+                enum signer signer;
+                int padding, saltlen;
+                bool sha512, mgf1_sha1;
+                svcid_reason expect;
+        } v[] = {
+                { "PS256 control via OpenSSL (salt 32)", A_PS, RSA_PKCS1_PSS_PADDING, 32, false, false, SVCID_OK },
+                { "PS256 salt length 0",    A_PS, RSA_PKCS1_PSS_PADDING, 0, false, false, SVCID_BAD_SIGNATURE },
+                { "PS256 salt length 20",   A_PS, RSA_PKCS1_PSS_PADDING, 20, false, false, SVCID_BAD_SIGNATURE },
+                { "PS256 salt length max",  A_PS, RSA_PKCS1_PSS_PADDING, RSA_PSS_SALTLEN_MAX, false, false, SVCID_BAD_SIGNATURE },
+                { "PS256 MGF1 with SHA-1",  A_PS, RSA_PKCS1_PSS_PADDING, 32, false, true, SVCID_BAD_SIGNATURE },
+                { "PS256 over SHA-512",     A_PS, RSA_PKCS1_PSS_PADDING, 64, true, false, SVCID_BAD_SIGNATURE },
+                { "PS256 header, PKCS1 v1.5 by its key", A_PS, RSA_PKCS1_PADDING, 0, false, false, SVCID_BAD_SIGNATURE },
+                { "RS256 header, PSS by its key", A_RS, RSA_PKCS1_PSS_PADDING, 32, false, false, SVCID_BAD_SIGNATURE },
+                { "RS256 over SHA-512",     A_RS, RSA_PKCS1_PADDING, 0, true, false, SVCID_BAD_SIGNATURE },
+                { "ES256 over SHA-512",     A_ES, 0, 0, true, false, SVCID_BAD_SIGNATURE },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(v); i++) {
+                _cleanup_(free_p) char *header = default_header(v[i].signer);
+                _cleanup_(free_p) char *payload = expand(GOOD);
+                _cleanup_(free_p) char *input = signing_input(header, strlen(header), payload, strlen(payload));
+                _cleanup_(free_p) unsigned char *sig = NULL;
+                size_t n = 0;
+
+                openssl_sign(v[i].signer, input, v[i].sha512 ? EVP_sha512() : EVP_sha256(), v[i].padding,
+                             v[i].saltlen, v[i].mgf1_sha1 ? EVP_sha1() : NULL, &n, &sig);
+                if (v[i].signer == A_ES) {
+                        /* OpenSSL emits DER; the token carries R||S. */
+                        const unsigned char *p = sig;
+                        ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long) n);
+                        unsigned char rs[64];
+
+                        assert_non_null(es);
+                        assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_r(es), rs, 32), 32);
+                        assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_s(es), rs + 32, 32), 32);
+                        ECDSA_SIG_free(es);
+                        memcpy(sig, rs, 64);
+                        n = 64;
+                }
+                note_parts(add_case(v[i].name, assemble(input, sig, n), v[i].expect), header, payload);
+        }
+}
+
 /* HS256 with the issuer's public key as the HMAC secret: the classic
  * algorithm-confusion attack. Each way a verifier might hold that key. */
 static void add_hmac_cases(void) {
@@ -1026,6 +1113,7 @@ static void build_corpus(void) {
         add_rows();
         add_signature_cases();
         add_hmac_cases();
+        add_parameter_cases();
         add_framing_cases();
         add_report_cases();
 
