@@ -1157,6 +1157,9 @@ static char *write_file(const char *name, const char *text) {
         FILE *f = fopen(path, "we");
 
         assert_non_null(f);
+        /* Trust files are 0644 whatever the umask: a loader may refuse
+         * group- or world-writable ones. */
+        assert_int_equal(fchmod(fileno(f), 0644), 0);
         assert_int_equal(fputs(text, f) >= 0, 1);
         assert_int_equal(fclose(f), 0);
         return path;
