@@ -146,7 +146,7 @@ static void decide(listener *l, size_t i, const gate_preamble *pre) {
         svcid_claims_free(claims);
 }
 
-/* Reads conns[i]; returns false if it was removed. */
+/* Reads, judges or drains conns[i], which may be removed. */
 static void service(listener *l, size_t i, short revents) {
         conn *c = l->conns[i];
         int64_t now = gate_now_ms();
@@ -165,8 +165,18 @@ static void service(listener *l, size_t i, short revents) {
 
         if (revents || c->retry_at) {
                 gate_preamble pre;
-                bool hup = revents & (POLLRDHUP | POLLHUP | POLLERR);
-                int k = gate_reader_step(&c->r, c->fd, hup, &pre);
+                bool hup;
+                int k;
+
+                if (c->retry_at && !revents) {
+                        /* Left out of the last poll while backing off: ask
+                         * now whether the peer has finished writing. */
+                        struct pollfd pfd = { .fd = c->fd, .events = POLLIN | POLLRDHUP };
+                        if (poll(&pfd, 1, 0) > 0)
+                                revents = pfd.revents;
+                }
+                hup = revents & (POLLRDHUP | POLLHUP | POLLERR);
+                k = gate_reader_step(&c->r, c->fd, hup, &pre);
 
                 c->retry_at = 0;
                 if (k > 0) {

@@ -93,6 +93,8 @@ ap.add_argument("addr")                       # /PATH (unix) | HOST:PORT
 ap.add_argument("--send", default="")        # text, \n escapes honoured
 ap.add_argument("--send-file")
 ap.add_argument("--hold", type=float, default=0)   # seconds to stay silent first
+ap.add_argument("--then", default="")        # sent --pause seconds after the rest
+ap.add_argument("--pause", type=float, default=0)
 ap.add_argument("--no-shut", action="store_true")
 ap.add_argument("--timeout", type=float, default=30)
 a = ap.parse_args()
@@ -110,6 +112,9 @@ if a.send_file:
     data += open(a.send_file, "rb").read()
 try:
     if data: s.sendall(data)
+    if a.then:
+        time.sleep(a.pause)
+        s.sendall(a.then.encode().decode("unicode_escape").encode("latin-1"))
     if not a.no_shut: s.shutdown(socket.SHUT_WR)
 except (BrokenPipeError, ConnectionResetError):
     pass

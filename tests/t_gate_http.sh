@@ -1,0 +1,116 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# svcid-gate --mode http: a real inetd-style HTTP server (BusyBox httpd -i)
+# behind the gate, curl as the client, per connection (fd 3, inetd) and
+# long-lived. 200 with a valid bearer token; 401 with
+# WWW-Authenticate: Bearer error="invalid_token" without one or with a bad
+# one; the request reaches the service byte for byte (the gate only peeks).
+set -euo pipefail
+. "$(dirname "$0")/t_gate_common.sh"
+
+command -v curl >/dev/null || skip "curl not installed"
+BUSYBOX=$(command -v busybox || true)
+[ -n "$BUSYBOX" ] && "$BUSYBOX" --list | grep -x httpd >/dev/null || skip "busybox with httpd not installed"
+
+ISS=svcid://gate-http-test.example
+AUD=web
+keygen k1 "$ISS"
+mkdir -p "$T/www"
+echo "hello from behind the gate" > "$T/www/index.html"
+TOKEN=$(mint k1 --iss "$ISS" --aud "$AUD" --sub web-client)
+EXPIRED=$(mint k1 --iss "$ISS" --aud "$AUD" --iat-offset -2000)
+LOG=$T/gate.log
+
+# curl_check LABEL ADDR EXPECTED-STATUS EXPECTED-REASON curl-args...
+curl_check() {
+        local label=$1 addr=$2 want=$3 reason=$4; shift 4
+        local url=http://localhost/index.html target=()
+        case $addr in
+        /*) target=(--unix-socket "$addr") ;;
+        *) url=http://$addr/index.html ;;
+        esac
+        local code
+        code=$(curl -sS -m 20 -o "$T/body" -D "$T/headers" -w '%{http_code}' "${target[@]}" "$@" "$url") ||
+                fail "$label: curl failed"
+        [ "$code" = "$want" ] || fail "$label: HTTP $code, expected $want; body: $(head -c 200 "$T/body")"
+        if [ "$want" = 200 ]; then
+                grep -q 'hello from behind the gate' "$T/body" || fail "$label: wrong body"
+        else
+                grep -qi '^WWW-Authenticate: Bearer error="invalid_token"' "$T/headers" ||
+                        fail "$label: no WWW-Authenticate: Bearer error=\"invalid_token\" header: $(cat "$T/headers")"
+                grep -qi "error_description=\"$reason\"" "$T/headers" || fail "$label: reason is not $reason: $(cat "$T/headers")"
+                grep -q "refused: $reason" "$T/body" || fail "$label: body does not name $reason"
+        fi
+        ok "$label: HTTP $code${reason:+ ($reason)}"
+}
+
+http_suite() {  # ADDR LABEL ssa-options...
+        local addr=$1 label=$2; shift 2
+        : > "$LOG"
+        start_ssa "$LOG" "$addr" "$@" -- -a "$AUD" --trust "$T/keys/k1.jwks" --mode http --timeout 2 -- \
+                "$BUSYBOX" httpd -i -h "$T/www"
+        curl_check "$label valid token" "$addr" 200 "" -H "Authorization: Bearer $TOKEN"
+        curl_check "$label header names in other case" "$addr" 200 "" -H "authorization: bearer $TOKEN"
+        curl_check "$label no token" "$addr" 401 no_token
+        curl_check "$label basic auth" "$addr" 401 no_token -u user:pass
+        curl_check "$label garbage token" "$addr" 401 malformed -H "Authorization: Bearer abc.def"
+        curl_check "$label expired token" "$addr" 401 expired -H "Authorization: Bearer $EXPIRED"
+        curl_check "$label two Authorization headers" "$addr" 401 malformed \
+                -H "Authorization: Bearer $TOKEN" -H "X-A: 1" -H "Authorization: Bearer $TOKEN" 
+        local big
+        big=$(head -c 17000 /dev/zero | tr '\0' a)
+        curl_check "$label over-size head" "$addr" 401 too_large -H "Authorization: Bearer $TOKEN" -H "X-Pad: $big"
+        stop_ssa
+        grep -q 'admitted sub="web-client"' "$LOG" || fail "$label: no audit line for the admission"
+        grep -q 'refused reason=expired' "$LOG" || fail "$label: no audit line for the refusal"
+}
+
+PORT=$(free_port)
+http_suite "$T/http.sock" "fd3/unix" -a
+http_suite "127.0.0.1:$PORT" "inetd/tcp" -a --inetd
+PORT=$(free_port)
+http_suite "127.0.0.1:$PORT" "long-lived/tcp"
+rm -f "$T/http.sock"
+http_suite "$T/http.sock" "long-lived/unix"
+
+# The service gets the request untouched: a recording service behind the
+# gate stores every byte, here a POST with 1 MiB of random body, and a head
+# that arrives in two parts (the gate must wait for the rest, not judge the
+# first part alone).
+head -c 1048576 /dev/urandom > "$T/random.bin"
+REQ_HEAD="POST /upload HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer $TOKEN\r\nContent-Length: 1048576\r\n\r\n"
+for style in "fd3/unix:$T/rec.sock:-a" "long-lived/unix:$T/rec2.sock:" "long-lived/tcp:127.0.0.1:$(free_port):"; do
+        label=${style%%:*}; rest=${style#*:}; opt=${rest##*:}; addr=${rest%:*}
+        : > "$LOG"
+        start_ssa "$LOG" "$addr" $opt -- -a "$AUD" --trust "$T/keys/k1.jwks" --mode http --timeout 3 -- "$T/svc.sh"
+        reset_out
+        reply=$(client "$addr" --send "$REQ_HEAD" --send-file "$T/random.bin")
+        [ "$reply" = served ] || fail "$label: the recording service did not answer: $(printf %s "$reply" | head -c 200)"
+        printf "$REQ_HEAD" > "$T/expected"
+        cat "$T/random.bin" >> "$T/expected"
+        cmp -s "$T/expected" "$T/out/data" || fail "$label: the request reached the service altered"
+        grep -qx "SVCID_SUB=web-client" "$T/out/env" || fail "$label: SVCID_SUB wrong"
+        ok "$label: head and 1 MiB body reached the service byte for byte"
+
+        reset_out
+        reply=$(client "$addr" --send "GET / HTTP/1.1\r\nHost: x\r\nAuthori" --pause 0.5 \
+                --then "zation: Bearer $TOKEN\r\n\r\n")
+        [ "$reply" = served ] || fail "$label: a head in two parts was not admitted: $(printf %s "$reply" | head -c 200)"
+        ok "$label: head split over two writes admitted"
+
+        reset_out
+        reply=$(client "$addr" --send "GET / HTTP/1.1\r\nHost: x\r\n" --no-shut)
+        case $reply in
+        "HTTP/1.1 401 Unauthorized"*"error_description=\"timeout\""*) ok "$label: silent client cut off at the timeout" ;;
+        *) fail "$label: an unfinished head did not time out: $(printf %s "$reply" | head -c 200)" ;;
+        esac
+        reset_out
+        reply=$(client "$addr" --send "GET / HTTP/1.1\r\nHost: x\r\n")
+        case $reply in
+        *"error_description=\"truncated\""*) ok "$label: head cut short refused as truncated" ;;
+        *) fail "$label: a head cut short was not refused as truncated: $(printf %s "$reply" | head -c 200)" ;;
+        esac
+        [ ! -e "$T/out/env" ] || fail "$label: the service ran for a refused request"
+        stop_ssa
+done
+echo "all gate http-mode checks passed"
