@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+/* The module's arguments (DESIGN.md "PAM module"), parsed strictly: a stack
+ * with a typo in it must not quietly run with a weaker policy. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "module.h"
+
+void pam_svcid_printable(char *dst, size_t n, const char *src) {
+        size_t o = 0;
+
+        if (n == 0)
+                return;
+        for (; src && *src; src++) {
+                unsigned char c = (unsigned char) *src;
+
+                if (o + 1 >= n) {
+                        if (n > 4) {
+                                memcpy(dst + n - 4, "...", 3);
+                                o = n - 1;
+                        }
+                        break;
+                }
+                dst[o++] = c >= 0x20 && c < 0x7f && c != '"' && c != '\\' ? (char) c : '?';
+        }
+        dst[o] = '\0';
+}
+
+static int errf(char *err, size_t err_len, const char *arg, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+static int errf(char *err, size_t err_len, const char *arg, const char *fmt, ...) {
+        char quoted[128], why[128];
+        va_list ap;
+
+        if (!err || err_len == 0)
+                return -EINVAL;
+        va_start(ap, fmt);
+        vsnprintf(why, sizeof why, fmt, ap);
+        va_end(ap);
+        pam_svcid_printable(quoted, sizeof quoted, arg);
+        snprintf(err, err_len, "argument \"%s\": %s", quoted, why);
+        return -EINVAL;
+}
+
+int pam_svcid_parse_int(const char *s, int64_t min, int64_t max, int64_t *ret_value) {
+        int64_t v = 0;
+
+        if (!s || !*s)
+                return -EINVAL;
+        /* Digits only: strtoll would take blanks, a sign and "0x". */
+        for (const char *p = s; *p; p++) {
+                if (*p < '0' || *p > '9')
+                        return -EINVAL;
+                if (v > (INT64_MAX - (*p - '0')) / 10)
+                        return -ERANGE;
+                v = v * 10 + (*p - '0');
+        }
+        if (v < min || v > max)
+                return -ERANGE;
+        *ret_value = v;
+        return 0;
+}
+
+/* "name=" prefix: returns the value or NULL. */
+static const char *value_of(const char *arg, const char *name) {
+        size_t n = strlen(name);
+
+        if (strncmp(arg, name, n) == 0 && arg[n] == '=')
+                return arg + n + 1;
+        return NULL;
+}
+
+static int set_once(const char **slot, const char *arg, const char *value, char *err, size_t err_len) {
+        if (*slot)
+                return errf(err, err_len, arg, "given twice");
+        if (!*value)
+                return errf(err, err_len, arg, "empty value");
+        *slot = value;
+        return 0;
+}
+
+static int check_path(const char *arg, const char *value, char *err, size_t err_len) {
+        if (!*value)
+                return errf(err, err_len, arg, "empty value");
+        /* Relative paths would depend on the application's cwd. */
+        if (value[0] != '/')
+                return errf(err, err_len, arg, "not an absolute path");
+        return 0;
+}
+
+static int parse_token_order(pam_svcid_args *a, const char *arg, const char *value, char *err, size_t err_len) {
+        const char *p = value;
+
+        if (a->n_token > 0)
+                return errf(err, err_len, arg, "given twice");
+        for (;;) {
+                const char *comma = strchr(p, ',');
+                size_t n = comma ? (size_t) (comma - p) : strlen(p);
+                pam_svcid_source s;
+
+                if (n == 7 && memcmp(p, "authtok", 7) == 0)
+                        s = PAM_SVCID_SOURCE_AUTHTOK;
+                else if (n == 3 && memcmp(p, "env", 3) == 0)
+                        s = PAM_SVCID_SOURCE_ENV;
+                else
+                        return errf(err, err_len, arg, "expected a list of authtok and env");
+                for (size_t i = 0; i < a->n_token; i++)
+                        if (a->token[i] == s)
+                                return errf(err, err_len, arg, "a source is named twice");
+                a->token[a->n_token++] = s;
+                if (!comma)
+                        return 0;
+                p = comma + 1;
+        }
+}
+
+static int parse_one(pam_svcid_args *a, const char *arg, bool *seen_leeway, bool *seen_lifetime,
+                     char *err, size_t err_len) {
+        const char *v;
+        int r;
+
+        if (strcmp(arg, "debug") == 0)
+                a->debug = true;
+        else if (strcmp(arg, "use_first_pass") == 0)
+                a->use_first_pass = true;
+        else if (strcmp(arg, "try_first_pass") == 0)
+                a->try_first_pass = true;
+        else if ((v = value_of(arg, "audience")))
+                return set_once(&a->audience, arg, v, err, err_len);
+        else if ((v = value_of(arg, "issuer")))
+                return set_once(&a->issuer, arg, v, err, err_len);
+        else if ((v = value_of(arg, "trust"))) {
+                r = check_path(arg, v, err, err_len);
+                if (r < 0)
+                        return r;
+                if (a->n_trust >= PAM_SVCID_MAX_TRUST)
+                        return errf(err, err_len, arg, "more than %d trust= arguments", PAM_SVCID_MAX_TRUST);
+                a->trust[a->n_trust++] = v;
+        } else if ((v = value_of(arg, "map"))) {
+                r = check_path(arg, v, err, err_len);
+                if (r < 0)
+                        return r;
+                return set_once(&a->map, arg, v, err, err_len);
+        } else if ((v = value_of(arg, "require"))) {
+                const char *eq = strchr(v, '=');
+
+                if (!eq || eq == v)
+                        return errf(err, err_len, arg, "expected require=CLAIM=GLOB");
+                if (a->n_require >= PAM_SVCID_MAX_REQUIRE)
+                        return errf(err, err_len, arg, "more than %d require= arguments", PAM_SVCID_MAX_REQUIRE);
+                a->require[a->n_require++] = v;
+        } else if ((v = value_of(arg, "leeway"))) {
+                if (*seen_leeway)
+                        return errf(err, err_len, arg, "given twice");
+                if (pam_svcid_parse_int(v, 0, 3600, &a->leeway) < 0)
+                        return errf(err, err_len, arg, "expected seconds from 0 to 3600");
+                *seen_leeway = true;
+        } else if ((v = value_of(arg, "max_lifetime"))) {
+                if (*seen_lifetime)
+                        return errf(err, err_len, arg, "given twice");
+                if (pam_svcid_parse_int(v, 1, 86400, &a->max_lifetime) < 0)
+                        return errf(err, err_len, arg, "expected seconds from 1 to 86400");
+                *seen_lifetime = true;
+        } else if ((v = value_of(arg, "token")))
+                return parse_token_order(a, arg, v, err, err_len);
+        else
+                return errf(err, err_len, arg, "unknown argument");
+        return 0;
+}
+
+int pam_svcid_args_parse(int argc, const char **argv, pam_svcid_args *ret_args, char *err, size_t err_len) {
+        pam_svcid_args a = {
+                .leeway = SVCID_LEEWAY_DEFAULT,
+                .max_lifetime = SVCID_MAX_LIFETIME_DEFAULT,
+        };
+        bool seen_leeway = false, seen_lifetime = false;
+        int r;
+
+        if (argc < 0 || (argc > 0 && !argv) || !ret_args)
+                return -EINVAL;
+        for (int i = 0; i < argc; i++) {
+                if (!argv[i])
+                        return errf(err, err_len, "(null)", "missing");
+                r = parse_one(&a, argv[i], &seen_leeway, &seen_lifetime, err, err_len);
+                if (r < 0)
+                        return r;
+        }
+        if (a.n_token == 0)
+                a.token[a.n_token++] = PAM_SVCID_SOURCE_AUTHTOK;
+        *ret_args = a;
+        return 0;
+}

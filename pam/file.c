@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/* Files named by the stack (trust, map) are opened the way pam-u2f's
+ * open_safely does, but failing instead of warning: an absolute path, no
+ * symlink at the end, a regular file owned by root that neither group nor
+ * others can write, and a size cap before anything is read. Whoever can
+ * write such a file decides who logs in, so it must be root (or, for
+ * JWKS, the agent's own user, which holds the signing keys anyway). */
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "module.h"
+#include "../common/cleanup.h"
+
+/* The uid of the "svcid" system user, or -1 if there is none. Looked up
+ * only when a file is not root's, so the common case does no NSS call. */
+static int agent_uid(uid_t *ret_uid) {
+        struct passwd pw, *res = NULL;
+        char buf[1024];
+
+        if (getpwnam_r("svcid", &pw, buf, sizeof buf, &res) != 0 || !res)
+                return -ENOENT;
+        *ret_uid = res->pw_uid;
+        return 0;
+}
+
+int pam_svcid_check_stat(const struct stat *st, const char *path, mode_t type, pam_svcid_owner owner,
+                         char *err, size_t err_len) {
+        char quoted[160];
+        uid_t agent;
+
+        pam_svcid_printable(quoted, sizeof quoted, path);
+        if ((st->st_mode & S_IFMT) != type) {
+                snprintf(err, err_len, "\"%s\" is not a %s", quoted,
+                         type == S_IFDIR ? "directory" : "regular file");
+                return -EPERM;
+        }
+        if (st->st_uid != 0 &&
+            !(owner == PAM_SVCID_OWNER_ROOT_OR_AGENT && agent_uid(&agent) >= 0 && st->st_uid == agent)) {
+                snprintf(err, err_len, "\"%s\" is owned by uid %u, not root%s", quoted, (unsigned) st->st_uid,
+                         owner == PAM_SVCID_OWNER_ROOT_OR_AGENT ? " or svcid" : "");
+                return -EPERM;
+        }
+        if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+                snprintf(err, err_len, "\"%s\" is writable by group or others (mode %04o)", quoted,
+                         (unsigned) (st->st_mode & 07777));
+                return -EPERM;
+        }
+        return 0;
+}
+
+int pam_svcid_read_file(int dirfd, const char *path, size_t max, pam_svcid_owner owner,
+                        char **ret_data, size_t *ret_len, struct stat *ret_st, char *err, size_t err_len) {
+        _cleanup_(close_fdp) int fd = -1;
+        _cleanup_(free_p) char *buf = NULL;
+        char quoted[160];
+        struct stat st;
+        size_t len = 0;
+        int r;
+
+        pam_svcid_printable(quoted, sizeof quoted, path);
+        if (dirfd < 0 && path[0] != '/') {
+                snprintf(err, err_len, "\"%s\" is not an absolute path", quoted);
+                return -EINVAL;
+        }
+        /* O_NONBLOCK: a FIFO planted under the name must not hang the
+         * login; it is refused as "not a regular file" right after. */
+        fd = openat(dirfd < 0 ? AT_FDCWD : dirfd, path,
+                    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0) {
+                r = -errno;
+                snprintf(err, err_len, "cannot open \"%s\": %s", quoted,
+                         r == -ELOOP ? "it is a symbolic link" : strerror(-r));
+                return r;
+        }
+        if (fstat(fd, &st) < 0) {
+                r = -errno;
+                snprintf(err, err_len, "cannot stat \"%s\": %s", quoted, strerror(-r));
+                return r;
+        }
+        r = pam_svcid_check_stat(&st, path, S_IFREG, owner, err, err_len);
+        if (r < 0)
+                return r;
+        if (st.st_size < 0 || (uint64_t) st.st_size > max) {
+                snprintf(err, err_len, "\"%s\" is larger than %zu bytes", quoted, max);
+                return -EFBIG;
+        }
+        buf = malloc(max + 1);
+        if (!buf)
+                return -ENOMEM;
+        /* Read to EOF, not to st_size: the file may grow meanwhile, and
+         * the cap must hold for what is actually read. */
+        for (;;) {
+                ssize_t n = read(fd, buf + len, max + 1 - len);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        snprintf(err, err_len, "cannot read \"%s\": %s", quoted, strerror(-r));
+                        return r;
+                }
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+                if (len > max) {
+                        snprintf(err, err_len, "\"%s\" is larger than %zu bytes", quoted, max);
+                        return -EFBIG;
+                }
+        }
+        buf[len] = '\0';
+        *ret_data = TAKE_PTR(buf);
+        *ret_len = len;
+        if (ret_st)
+                *ret_st = st;
+        return 0;
+}

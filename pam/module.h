@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/* What the files of pam_svcid share. Nothing here is exported from
+ * pam_svcid.so: the version script keeps only pam_sm_*. args.c and map.c
+ * use no libpam symbol, so the fuzzer and the tests can include them. */
+#ifndef SVCID_PAM_MODULE_H
+#define SVCID_PAM_MODULE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "svcid/svcid.h"
+
+#define PAM_SVCID_MAX_TRUST    16
+#define PAM_SVCID_MAX_REQUIRE  32
+#define PAM_SVCID_MAP_MAX      (64u * 1024u)   /* bytes in a map file */
+#define PAM_SVCID_MAP_LINE_MAX 1024u           /* bytes in one map line */
+#define PAM_SVCID_ERR_MAX      256
+
+/* Default trust, as for every verifier (DESIGN.md "Files and trust"). */
+#define PAM_SVCID_TRUST_DIR   "/etc/svcid/trust.d"
+#define PAM_SVCID_TRUST_LOCAL "/var/lib/svcid/jwks.json"
+
+/* ---- args.c ---- */
+
+typedef enum pam_svcid_source {
+        PAM_SVCID_SOURCE_AUTHTOK,
+        PAM_SVCID_SOURCE_ENV,
+        _PAM_SVCID_SOURCE_MAX,
+} pam_svcid_source;
+
+/* The module's arguments. Strings are borrowed from argv, which PAM keeps
+ * for as long as the pam_sm_* call runs. */
+typedef struct pam_svcid_args {
+        const char *audience;
+        const char *trust[PAM_SVCID_MAX_TRUST];
+        size_t n_trust;
+        const char *issuer;
+        const char *require[PAM_SVCID_MAX_REQUIRE];
+        size_t n_require;
+        const char *map;
+        int64_t leeway;
+        int64_t max_lifetime;
+        pam_svcid_source token[_PAM_SVCID_SOURCE_MAX];
+        size_t n_token;
+        bool debug;
+        bool use_first_pass;
+        bool try_first_pass;
+} pam_svcid_args;
+
+/* Parses argv strictly: an unknown argument, a repeated single-valued one,
+ * an empty or out-of-range value, a relative path or a malformed require=
+ * is -EINVAL with a one-line message (the argument quoted, made printable)
+ * in err. Defaults: leeway and max_lifetime of libsvcid, token=authtok. */
+int pam_svcid_args_parse(int argc, const char **argv, pam_svcid_args *ret_args, char *err, size_t err_len);
+
+/* Strict decimal in [min, max]: digits only, no sign, no blanks. */
+int pam_svcid_parse_int(const char *s, int64_t min, int64_t max, int64_t *ret_value);
+
+/* Copies src into dst (size n) replacing every byte outside printable
+ * ASCII, and '"' and '\\', by '?': safe to quote in a log line. */
+void pam_svcid_printable(char *dst, size_t n, const char *src);
+
+/* ---- map.c ---- */
+
+/* A map file: lines "SUBJECT-GLOB USER"; blank lines and lines whose
+ * first non-blank character is '#' are skipped. */
+typedef struct pam_svcid_map pam_svcid_map;
+
+/* Parses len bytes (need not be NUL-terminated). Any malformed line, a NUL
+ * byte or an over-long line is -EINVAL with "line N: why" in err. */
+int pam_svcid_map_parse(const char *text, size_t len, pam_svcid_map **ret_map, char *err, size_t err_len);
+/* True if a line's glob matches sub (fnmatch(3), no flags) and its user
+ * is exactly user. */
+bool pam_svcid_map_allows(const pam_svcid_map *map, const char *sub, const char *user);
+size_t pam_svcid_map_size(const pam_svcid_map *map);
+void pam_svcid_map_free(pam_svcid_map *map);   /* NULL is fine */
+
+/* ---- file.c ---- */
+
+/* Who may own a file the module reads. */
+typedef enum pam_svcid_owner {
+        PAM_SVCID_OWNER_ROOT,           /* root only */
+        PAM_SVCID_OWNER_ROOT_OR_AGENT,  /* root, or the "svcid" system user */
+} pam_svcid_owner;
+
+/* Checks what fstat() said about an opened file or directory: the type
+ * wanted (S_IFREG or S_IFDIR), the owner, and no write bit for group or
+ * others. -EPERM with the reason in err. */
+int pam_svcid_check_stat(const struct stat *st, const char *path, mode_t type, pam_svcid_owner owner,
+                         char *err, size_t err_len);
+
+/* Reads path (absolute, opened O_NOFOLLOW, regular, checked as above) or
+ * name relative to dirfd when dirfd >= 0, at most max bytes. *ret_data
+ * gets a NUL appended (not counted in *ret_len); *ret_st what fstat said. */
+int pam_svcid_read_file(int dirfd, const char *path, size_t max, pam_svcid_owner owner,
+                        char **ret_data, size_t *ret_len, struct stat *ret_st, char *err, size_t err_len);
+
+/* ---- trust.c ---- */
+
+/* A parsed trust store shared between handles of this process. */
+typedef struct pam_svcid_trust_ref pam_svcid_trust_ref;
+
+/* The trust for these paths (n == 0: the defaults, each of which may be
+ * missing). Reparsed only when a file or directory changed (path, inode,
+ * size, mtime, ctime, owner, mode). An explicit path that is missing, any
+ * unsafe file, or a bad JWKS is an error, with the reason in err. */
+int pam_svcid_trust_get(const char *const *paths, size_t n, pam_svcid_trust_ref **ret_ref,
+                        char *err, size_t err_len);
+const svcid_trust *pam_svcid_trust_of(const pam_svcid_trust_ref *ref);
+void pam_svcid_trust_put(pam_svcid_trust_ref *ref);   /* NULL is fine */
+/* How many times this process parsed trust files (for tests and debug). */
+unsigned long pam_svcid_trust_loads(void);
+
+/* ---- token.c ---- */
+
+/* True if a token that failed with reason looks cut short by the
+ * application that carried it: its length is a known cut point (a power
+ * of two, or one less, from 128 to 8192), or its last segment is shorter
+ * than a signature of the alg its header names. */
+bool pam_svcid_looks_truncated(const char *token, size_t len, svcid_reason reason);
+
+#endif

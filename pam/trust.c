@@ -1,0 +1,398 @@
+/* SPDX-License-Identifier: MIT */
+/* Trust for the module: JWKS files read safely (file.c) and handed to
+ * libsvcid as bytes, so what is parsed is exactly what was checked — no
+ * second open by path. The parsed store is kept per process and reused
+ * while every file and directory it came from is unchanged, so a
+ * long-lived PAM application (or one handle after another) pays for
+ * parsing once; checking costs a few stat calls. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "module.h"
+#include "../common/cleanup.h"
+
+struct pam_svcid_trust_ref {
+        unsigned refs;                  /* under cache_lock */
+        svcid_trust *trust;
+};
+
+/* One file or directory the store came from, as fstat saw it. A path
+ * that may be missing and was is recorded with absent set, so that its
+ * appearance also invalidates the store. */
+struct source {
+        char *path;
+        bool absent;
+        dev_t dev;
+        ino_t ino;
+        off_t size;
+        mode_t mode;
+        uid_t uid;
+        struct timespec mtime, ctime;
+};
+
+struct sources {
+        struct source *v;
+        size_t n, allocated;
+};
+
+struct cache_entry {
+        char *key;                      /* the configured paths, '\n'-joined */
+        struct sources sources;
+        pam_svcid_trust_ref *ref;
+};
+
+#define CACHE_SLOTS 4
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cache_entry cache[CACHE_SLOTS];
+static unsigned cache_next;
+static unsigned long loads;
+
+static const char *const default_paths[] = { PAM_SVCID_TRUST_DIR, PAM_SVCID_TRUST_LOCAL };
+
+static void sources_done(struct sources *s) {
+        for (size_t i = 0; i < s->n; i++)
+                free(s->v[i].path);
+        free(s->v);
+        *s = (struct sources) {};
+}
+
+static int sources_add(struct sources *s, const char *dir, const char *name, const struct stat *st) {
+        struct source *src;
+
+        if (s->n == s->allocated) {
+                size_t want = s->allocated ? s->allocated * 2 : 8;
+                src = reallocarray(s->v, want, sizeof *src);
+                if (!src)
+                        return -ENOMEM;
+                s->v = src;
+                s->allocated = want;
+        }
+        src = &s->v[s->n];
+        *src = (struct source) {};
+        if (dir ? asprintf(&src->path, "%s/%s", dir, name) < 0 : !(src->path = strdup(name)))
+                return -ENOMEM;
+        if (st) {
+                src->dev = st->st_dev;
+                src->ino = st->st_ino;
+                src->size = st->st_size;
+                src->mode = st->st_mode;
+                src->uid = st->st_uid;
+                src->mtime = st->st_mtim;
+                src->ctime = st->st_ctim;
+        } else
+                src->absent = true;
+        s->n++;
+        return 0;
+}
+
+static bool sources_equal(const struct sources *a, const struct sources *b) {
+        if (a->n != b->n)
+                return false;
+        for (size_t i = 0; i < a->n; i++) {
+                const struct source *x = &a->v[i], *y = &b->v[i];
+
+                if (strcmp(x->path, y->path) != 0 || x->absent != y->absent || x->dev != y->dev ||
+                    x->ino != y->ino || x->size != y->size || x->mode != y->mode || x->uid != y->uid ||
+                    x->mtime.tv_sec != y->mtime.tv_sec || x->mtime.tv_nsec != y->mtime.tv_nsec ||
+                    x->ctime.tv_sec != y->ctime.tv_sec || x->ctime.tv_nsec != y->ctime.tv_nsec)
+                        return false;
+        }
+        return true;
+}
+
+static int add_jwks(svcid_trust *trust, int dirfd, const char *path, struct sources *s, const char *dir,
+                    char *err, size_t err_len) {
+        _cleanup_(free_p) char *data = NULL;
+        char why[PAM_SVCID_ERR_MAX], quoted[160];
+        struct stat st;
+        size_t len;
+        int r;
+
+        r = pam_svcid_read_file(dirfd, path, SVCID_JWKS_MAX, PAM_SVCID_OWNER_ROOT_OR_AGENT, &data, &len, &st,
+                                err, err_len);
+        if (r < 0)
+                return r;
+        r = svcid_trust_add_jwks(trust, data, len, NULL, why, sizeof why);
+        if (r < 0) {
+                pam_svcid_printable(quoted, sizeof quoted, path);
+                snprintf(err, err_len, "bad JWKS \"%s%s%s\": %s", dir ? dir : "", dir ? "/" : "", quoted, why);
+                return r;
+        }
+        return sources_add(s, dir, path, &st);
+}
+
+static int cmp_names(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static void names_free(char **names, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+}
+
+/* Every "*.jwks" in the directory (hidden files skipped), sorted, as
+ * svcid_trust_load() reads a directory. */
+static int scan_dir(const char *path, int fd, svcid_trust *load, struct sources *s, char *err, size_t err_len) {
+        _cleanup_(close_fdp) int dfd = -1;
+        char **names = NULL;
+        size_t n = 0, allocated = 0;
+        struct dirent *de;
+        DIR *d;
+        int r = 0;
+
+        dfd = dup(fd);
+        if (dfd < 0)
+                return -errno;
+        d = fdopendir(dfd);
+        if (!d)
+                return -errno;
+        dfd = -1;       /* owned by d now */
+        while ((errno = 0, de = readdir(d))) {
+                size_t len = strlen(de->d_name);
+
+                if (de->d_name[0] == '.' || len <= 5 || strcmp(de->d_name + len - 5, ".jwks") != 0)
+                        continue;
+                if (n == allocated) {
+                        size_t want = allocated ? allocated * 2 : 8;
+                        char **v = reallocarray(names, want, sizeof *v);
+                        if (!v) {
+                                r = -ENOMEM;
+                                goto out;
+                        }
+                        names = v;
+                        allocated = want;
+                }
+                if (!(names[n] = strdup(de->d_name))) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                n++;
+        }
+        if (errno != 0) {
+                r = -errno;
+                snprintf(err, err_len, "cannot read directory: %s", strerror(-r));
+                goto out;
+        }
+        if (n > 0)
+                qsort(names, n, sizeof *names, cmp_names);
+        for (size_t i = 0; i < n; i++) {
+                if (load)
+                        r = add_jwks(load, dirfd(d), names[i], s, path, err, err_len);
+                else {
+                        struct stat st;
+                        char full[PATH_MAX];
+
+                        if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                                r = -errno;
+                                snprintf(err, err_len, "cannot stat \"%s\": %s", names[i], strerror(-r));
+                                goto out;
+                        }
+                        snprintf(full, sizeof full, "%s/%s", path, names[i]);
+                        r = pam_svcid_check_stat(&st, full, S_IFREG, PAM_SVCID_OWNER_ROOT_OR_AGENT, err, err_len);
+                        if (r >= 0)
+                                r = sources_add(s, path, names[i], &st);
+                }
+                if (r < 0)
+                        goto out;
+        }
+out:
+        names_free(names, n);
+        closedir(d);
+        return r;
+}
+
+/* Looks at every configured path (and directory entry); with load, also
+ * reads and adds each JWKS to it. The sources describe what was seen. */
+static int scan(const char *const *paths, size_t n, bool optional, svcid_trust *load, struct sources *ret,
+                char *err, size_t err_len) {
+        struct sources s = {};
+        int r = 0;
+
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                _cleanup_(close_fdp) int fd = -1;
+                char quoted[160];
+                struct stat st;
+
+                pam_svcid_printable(quoted, sizeof quoted, paths[i]);
+                if (paths[i][0] != '/') {
+                        snprintf(err, err_len, "trust \"%s\" is not an absolute path", quoted);
+                        r = -EINVAL;
+                        break;
+                }
+                fd = open(paths[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+                if (fd < 0) {
+                        r = -errno;
+                        if (r == -ENOENT && optional) {
+                                r = sources_add(&s, NULL, paths[i], NULL);
+                                continue;
+                        }
+                        snprintf(err, err_len, "cannot open trust \"%s\": %s", quoted,
+                                 r == -ELOOP ? "it is a symbolic link" : strerror(-r));
+                        break;
+                }
+                if (fstat(fd, &st) < 0) {
+                        r = -errno;
+                        snprintf(err, err_len, "cannot stat trust \"%s\": %s", quoted, strerror(-r));
+                        break;
+                }
+                if (S_ISDIR(st.st_mode)) {
+                        r = pam_svcid_check_stat(&st, paths[i], S_IFDIR, PAM_SVCID_OWNER_ROOT_OR_AGENT, err,
+                                                 err_len);
+                        if (r >= 0)
+                                r = sources_add(&s, NULL, paths[i], &st);
+                        if (r >= 0)
+                                r = scan_dir(paths[i], fd, load, &s, err, err_len);
+                } else if (load) {
+                        /* Read through a fresh O_NOFOLLOW open: what gets
+                         * parsed is what read_file checked. */
+                        r = add_jwks(load, -1, paths[i], &s, NULL, err, err_len);
+                } else {
+                        r = pam_svcid_check_stat(&st, paths[i], S_IFREG, PAM_SVCID_OWNER_ROOT_OR_AGENT, err,
+                                                 err_len);
+                        if (r >= 0)
+                                r = sources_add(&s, NULL, paths[i], &st);
+                }
+        }
+        if (r < 0) {
+                sources_done(&s);
+                return r;
+        }
+        *ret = s;
+        return 0;
+}
+
+static char *make_key(const char *const *paths, size_t n) {
+        size_t len = 1;
+        char *key, *p;
+
+        for (size_t i = 0; i < n; i++)
+                len += strlen(paths[i]) + 1;
+        key = p = malloc(len);
+        if (!key)
+                return NULL;
+        *p = '\0';
+        for (size_t i = 0; i < n; i++)
+                p = stpcpy(stpcpy(p, paths[i]), "\n");
+        return key;
+}
+
+static void ref_put_locked(pam_svcid_trust_ref *ref) {
+        if (ref && --ref->refs == 0) {
+                svcid_trust_free(ref->trust);
+                free(ref);
+        }
+}
+
+void pam_svcid_trust_put(pam_svcid_trust_ref *ref) {
+        if (!ref)
+                return;
+        pthread_mutex_lock(&cache_lock);
+        ref_put_locked(ref);
+        pthread_mutex_unlock(&cache_lock);
+}
+
+const svcid_trust *pam_svcid_trust_of(const pam_svcid_trust_ref *ref) {
+        return ref ? ref->trust : NULL;
+}
+
+unsigned long pam_svcid_trust_loads(void) {
+        unsigned long n;
+
+        pthread_mutex_lock(&cache_lock);
+        n = loads;
+        pthread_mutex_unlock(&cache_lock);
+        return n;
+}
+
+static int get_locked(const char *const *paths, size_t n, bool optional, pam_svcid_trust_ref **ret_ref,
+                      char *err, size_t err_len) {
+        _cleanup_(free_p) char *key = NULL;
+        struct sources now = {}, loaded = {};
+        struct cache_entry *slot = NULL;
+        pam_svcid_trust_ref *ref;
+        svcid_trust *trust = NULL;
+        int r;
+
+        key = make_key(paths, n);
+        if (!key)
+                return -ENOMEM;
+        r = scan(paths, n, optional, NULL, &now, err, err_len);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < CACHE_SLOTS; i++)
+                if (cache[i].key && strcmp(cache[i].key, key) == 0)
+                        slot = &cache[i];
+        if (slot && sources_equal(&slot->sources, &now)) {
+                sources_done(&now);
+                slot->ref->refs++;
+                *ret_ref = slot->ref;
+                return 0;
+        }
+        sources_done(&now);
+
+        r = svcid_trust_new(&trust);
+        if (r < 0)
+                return r;
+        r = scan(paths, n, optional, trust, &loaded, err, err_len);
+        if (r < 0) {
+                svcid_trust_free(trust);
+                return r;
+        }
+        loads++;
+        if (svcid_trust_key_count(trust) == 0) {
+                snprintf(err, err_len, "no trusted issuer key in %s", n == 1 ? "the trust path" : "the trust paths");
+                svcid_trust_free(trust);
+                sources_done(&loaded);
+                return -ENOKEY;
+        }
+        ref = calloc(1, sizeof *ref);
+        if (!ref) {
+                svcid_trust_free(trust);
+                sources_done(&loaded);
+                return -ENOMEM;
+        }
+        ref->trust = trust;
+        ref->refs = 1;                  /* the cache's */
+
+        if (!slot) {
+                slot = &cache[cache_next];
+                cache_next = (cache_next + 1) % CACHE_SLOTS;
+        }
+        free(slot->key);
+        sources_done(&slot->sources);
+        ref_put_locked(slot->ref);
+        slot->key = TAKE_PTR(key);
+        slot->sources = loaded;
+        slot->ref = ref;
+
+        ref->refs++;                    /* the caller's */
+        *ret_ref = ref;
+        return 0;
+}
+
+int pam_svcid_trust_get(const char *const *paths, size_t n, pam_svcid_trust_ref **ret_ref,
+                        char *err, size_t err_len) {
+        bool optional = n == 0;
+        int r;
+
+        if ((n > 0 && !paths) || !ret_ref)
+                return -EINVAL;
+        if (n == 0) {
+                paths = default_paths;
+                n = ELEMENTSOF(default_paths);
+        }
+        pthread_mutex_lock(&cache_lock);
+        r = get_locked(paths, n, optional, ret_ref, err, err_len);
+        pthread_mutex_unlock(&cache_lock);
+        return r;
+}

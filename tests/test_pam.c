@@ -1,0 +1,1461 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pam_svcid in-process: the real module (build/pam_svcid.so) loaded by the
+ * real Linux-PAM through pam_start_confdir() with service files in a temp
+ * dir, tokens minted here with libsvcid, trust written as JWKS files.
+ *
+ * The module's own parsers (args.c, map.c, file.c, trust.c, token.c) are
+ * also compiled into this test to check them directly, most of all on
+ * malformed input.
+ *
+ * Audit lines: this machine runs no syslog daemon, so the test captures
+ * what libpam's pam_syslog() hands to glibc (__syslog_chk, defined below
+ * and bound by libpam in place of glibc's) to assert reasons and that a
+ * token never appears in a log line. The shell tests read the same lines
+ * through pam_wrapper and from a real syslog socket.
+ *
+ * Needs root: the module trusts only root-owned files. Without root only
+ * the parser tests run, and the test exits 77.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <security/pam_appl.h>
+
+#include "svcid/svcid.h"
+
+/* Paths here are short temp paths; snprintf truncation is not a risk. */
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+
+#include "../pam/args.c"
+#include "../pam/map.c"
+#include "../pam/file.c"
+#include "../pam/trust.c"
+#include "../pam/token.c"
+
+#define ISS "svcid://test.example"
+#define AUD "ssh:test"
+
+/* ---- captured syslog ----------------------------------------------------- */
+
+static char logbuf[256 * 1024];
+static size_t loglen;
+
+void __syslog_chk(int priority, int flag, const char *fmt, ...);
+void __syslog_chk(int priority, int flag, const char *fmt, ...) {
+        va_list ap;
+        int n;
+
+        (void) flag;
+        if (loglen + 2 >= sizeof logbuf)
+                return;
+        n = snprintf(logbuf + loglen, sizeof logbuf - loglen, "<%d>", priority);
+        if (n > 0 && (size_t) n < sizeof logbuf - loglen)
+                loglen += (size_t) n;
+        va_start(ap, fmt);
+        n = vsnprintf(logbuf + loglen, sizeof logbuf - loglen, fmt, ap);
+        va_end(ap);
+        if (n > 0)
+                loglen = loglen + (size_t) n < sizeof logbuf - 2 ? loglen + (size_t) n : sizeof logbuf - 2;
+        logbuf[loglen++] = '\n';
+        logbuf[loglen] = '\0';
+}
+
+static void log_clear(void) {
+        loglen = 0;
+        logbuf[0] = '\0';
+}
+
+static void assert_logged(const char *needle) {
+        if (!strstr(logbuf, needle)) {
+                fprintf(stderr, "expected in the log: %s\n--- log:\n%s---\n", needle, logbuf);
+                fail();
+        }
+}
+
+static void assert_not_logged(const char *needle) {
+        if (strstr(logbuf, needle)) {
+                fprintf(stderr, "unexpected in the log: %s\n--- log:\n%s---\n", needle, logbuf);
+                fail();
+        }
+}
+
+/* ---- fixture ------------------------------------------------------------- */
+
+static char tmpdir[] = "/tmp/svcid-test-pam-XXXXXX";
+static char module[PATH_MAX];
+static char trust_dir[PATH_MAX];
+static char trust_file[PATH_MAX];
+static svcid_key *key;          /* trusted for ISS, in trust_dir/test.jwks */
+static svcid_key *other_key;    /* trusted for nobody */
+static unsigned service_no;
+
+static void write_file(const char *path, const char *data, mode_t mode) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        size_t len = strlen(data);
+
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, data, len), (ssize_t) len);
+        assert_int_equal(fchmod(fd, mode), 0);
+        close(fd);
+}
+
+static char *jwks_for(const char *iss, const svcid_key *k) {
+        char *jwk = NULL, *doc = NULL;
+
+        assert_int_equal(svcid_key_public_jwk(k, &jwk), 0);
+        assert_true(asprintf(&doc, "{\"iss\":\"%s\",\"keys\":[%s]}", iss, jwk) > 0);
+        free(jwk);
+        return doc;
+}
+
+/* A service file "svc-N" in tmpdir/pam.d from text, "@M@" standing for
+ * the module's path. */
+static const char *raw_service(const char *text) {
+        static char name[32];
+        char path[PATH_MAX];
+        FILE *f;
+
+        snprintf(name, sizeof name, "svc-%u", ++service_no);
+        snprintf(path, sizeof path, "%s/pam.d/%s", tmpdir, name);
+        f = fopen(path, "we");
+        assert_non_null(f);
+        for (const char *p = text; *p; p++) {
+                if (strncmp(p, "@M@", 3) == 0) {
+                        fputs(module, f);
+                        p += 2;
+                } else
+                        fputc(*p, f);
+        }
+        assert_int_equal(fclose(f), 0);
+        return name;
+}
+
+/* What an application sees when the module returns PAM_IGNORE in the
+ * stacks service() writes: the pam_deny line after it runs. A success
+ * ends the stack ("done"), a refusal is the module's own code ("die"). */
+#define ACCOUNT_IGNORED PAM_AUTH_ERR
+#define SESSION_IGNORED PAM_SESSION_ERR
+
+/* NULL args leave a type out. */
+static const char *service(const char *auth_args, const char *account_args, const char *session_args) {
+        char *text = NULL;
+        const char *name;
+
+        assert_true(asprintf(&text,
+                             "%s%s%s"
+                             "%s%s%s"
+                             "%s%s%s",
+                             auth_args ? "auth required @M@ " : "", auth_args ? auth_args : "", auth_args ? "\n" : "",
+                             account_args ? "account [success=done ignore=ignore default=die] @M@ " : "",
+                             account_args ? account_args : "",
+                             account_args ? "\naccount required pam_deny.so\n" : "",
+                             session_args ? "session [success=done ignore=ignore default=die] @M@ " : "",
+                             session_args ? session_args : "",
+                             session_args ? "\nsession required pam_deny.so\n" : "") > 0);
+        name = raw_service(text);
+        free(text);
+        return name;
+}
+
+/* The default auth line of most tests. */
+static const char *auth_service(const char *extra) {
+        char args[1024];
+
+        snprintf(args, sizeof args, "audience=" AUD " trust=%s %s", trust_dir, extra ? extra : "");
+        return service(args, "", "");
+}
+
+/* ---- conversation -------------------------------------------------------- */
+
+typedef struct conv_data {
+        const char *answer;     /* NULL: the conversation fails */
+        const char *other;      /* for prompts other than the module's */
+        int prompts;
+        char last_prompt[64];
+} conv_data;
+
+static int conv(int n, const struct pam_message **msg, struct pam_response **resp, void *userdata) {
+        conv_data *cd = userdata;
+        struct pam_response *r = calloc((size_t) n, sizeof *r);
+
+        if (!r)
+                return PAM_BUF_ERR;
+        for (int i = 0; i < n; i++) {
+                if (msg[i]->msg_style != PAM_PROMPT_ECHO_OFF && msg[i]->msg_style != PAM_PROMPT_ECHO_ON)
+                        continue;
+                cd->prompts++;
+                snprintf(cd->last_prompt, sizeof cd->last_prompt, "%s", msg[i]->msg);
+                if (!cd->answer) {
+                        for (int j = 0; j < i; j++)
+                                free(r[j].resp);
+                        free(r);
+                        return PAM_CONV_ERR;
+                }
+                r[i].resp = strdup(cd->other && strcmp(msg[i]->msg, "svcid token: ") != 0 ? cd->other
+                                                                                          : cd->answer);
+        }
+        *resp = r;
+        return PAM_SUCCESS;
+}
+
+static pam_handle_t *start(const char *svc, const char *user, conv_data *cd) {
+        char confdir[PATH_MAX];
+        struct pam_conv c = { conv, cd };
+        pam_handle_t *pamh = NULL;
+
+        snprintf(confdir, sizeof confdir, "%s/pam.d", tmpdir);
+        assert_int_equal(pam_start_confdir(svc, user, &c, confdir, &pamh), PAM_SUCCESS);
+        return pamh;
+}
+
+/* One authentication with a fresh handle: the PAM result. */
+static int auth_once(const char *svc, const char *user, const char *answer) {
+        conv_data cd = { .answer = answer };
+        pam_handle_t *pamh = start(svc, user, &cd);
+        int r = pam_authenticate(pamh, 0);
+
+        pam_end(pamh, r);
+        return r;
+}
+
+/* ---- tokens -------------------------------------------------------------- */
+
+static bool cut_point(size_t len) {
+        for (size_t p = 128; p <= 8192; p *= 2)
+                if (len == p || len == p - 1)
+                        return true;
+        return false;
+}
+
+/* Signs claims (printf-style JSON); pads so that the length is not one of
+ * the cut points, which would turn a signature failure into "truncated". */
+static char *mint_with(const svcid_key *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static char *mint_with(const svcid_key *k, const char *fmt, ...) {
+        char *claims = NULL, *token = NULL;
+        va_list ap;
+        int n;
+
+        va_start(ap, fmt);
+        n = vasprintf(&claims, fmt, ap);
+        va_end(ap);
+        assert_true(n > 0);
+        assert_int_equal(svcid_jwt_sign(k, claims, strlen(claims), &token), 0);
+        if (cut_point(strlen(token))) {
+                char *padded = NULL;
+                svcid_free_secret(token);
+                assert_true(asprintf(&padded, "{\"pad\":\"xxxx\",%s", claims + 1) > 0);
+                assert_int_equal(svcid_jwt_sign(k, padded, strlen(padded), &token), 0);
+                free(padded);
+        }
+        free(claims);
+        return token;
+}
+
+static int64_t now(void) {
+        return (int64_t) time(NULL);
+}
+
+/* A good token for sub, with a unit and a policy claim. */
+static char *mint_sub(const char *sub) {
+        return mint_with(key,
+                         "{\"iss\":\"" ISS "\",\"sub\":\"%s\",\"aud\":\"" AUD "\",\"iat\":%lld,\"exp\":%lld,"
+                         "\"jti\":\"jti-%s\",\"uid\":1000,\"gid\":1000,\"unit\":\"deploy.service\","
+                         "\"stage\":\"deploy\"}",
+                         sub, (long long) now(), (long long) now() + 300, sub);
+}
+
+static char *b64(const char *s) {
+        char *out = NULL;
+
+        assert_int_equal(svcid_b64url_encode(s, strlen(s), &out), 0);
+        return out;
+}
+
+/* header.payload.signature from raw JSON, with a 64-byte signature of
+ * zeros: for tokens libsvcid would not sign. */
+static char *craft(const char *header, const char *payload) {
+        unsigned char zeros[64] = {};
+        char *h = b64(header), *p = b64(payload), *s = NULL, *t = NULL;
+
+        assert_int_equal(svcid_b64url_encode(zeros, sizeof zeros, &s), 0);
+        assert_true(asprintf(&t, "%s.%s.%s", h, p, s) > 0);
+        free(h);
+        free(p);
+        free(s);
+        return t;
+}
+
+/* ---- setup --------------------------------------------------------------- */
+
+static int setup(void **state) {
+        const char *build = getenv("SVCID_BUILD");
+        char path[PATH_MAX], *doc;
+
+        (void) state;
+        snprintf(module, sizeof module, "%s/pam_svcid.so", build ? build : "build");
+        if (module[0] != '/') {
+                char cwd[PATH_MAX - 64];
+                assert_non_null(getcwd(cwd, sizeof cwd));
+                snprintf(path, sizeof path, "%s/%s", cwd, module);
+                snprintf(module, sizeof module, "%s", path);
+        }
+        if (access(module, R_OK) != 0) {
+                fprintf(stderr, "no module at %s\n", module);
+                return -1;
+        }
+        if (!mkdtemp(tmpdir))
+                return -1;
+        snprintf(path, sizeof path, "%s/pam.d", tmpdir);
+        assert_int_equal(mkdir(path, 0755), 0);
+        snprintf(trust_dir, sizeof trust_dir, "%s/trust.d", tmpdir);
+        assert_int_equal(mkdir(trust_dir, 0755), 0);
+        snprintf(trust_file, sizeof trust_file, "%s/test.jwks", trust_dir);
+
+        assert_int_equal(svcid_key_generate(SVCID_ALG_ES256, &key), 0);
+        assert_int_equal(svcid_key_generate(SVCID_ALG_ES256, &other_key), 0);
+        doc = jwks_for(ISS, key);
+        write_file(trust_file, doc, 0644);
+        free(doc);
+        return 0;
+}
+
+static int teardown(void **state) {
+        char cmd[PATH_MAX + 16];
+
+        (void) state;
+        svcid_key_unref(key);
+        svcid_key_unref(other_key);
+        if (strstr(tmpdir, "XXXXXX") == NULL) {
+                snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+                if (system(cmd) != 0)
+                        return -1;
+        }
+        return 0;
+}
+
+/* ---- parsers, directly ----------------------------------------------------- */
+
+static int parse(const char *line, pam_svcid_args *a, char *err, size_t err_len) {
+        const char *argv[16];
+        char *copy = strdup(line), *save = NULL, *tok;
+        static char *keep[16];
+        int argc = 0, r;
+
+        assert_non_null(copy);
+        for (tok = strtok_r(copy, " ", &save); tok && argc < 16; tok = strtok_r(NULL, " ", &save))
+                argv[argc++] = tok;
+        r = pam_svcid_args_parse(argc, argv, a, err, err_len);
+        /* argv strings are borrowed by *a: keep the copy alive. */
+        free(keep[0]);
+        keep[0] = copy;
+        return r;
+}
+
+static void test_args_good(void **state) {
+        pam_svcid_args a;
+        char err[256] = "";
+
+        (void) state;
+        assert_int_equal(parse("audience=ssh:web01", &a, err, sizeof err), 0);
+        assert_string_equal(a.audience, "ssh:web01");
+        assert_int_equal(a.leeway, SVCID_LEEWAY_DEFAULT);
+        assert_int_equal(a.max_lifetime, SVCID_MAX_LIFETIME_DEFAULT);
+        assert_int_equal(a.n_token, 1);
+        assert_int_equal(a.token[0], PAM_SVCID_SOURCE_AUTHTOK);
+        assert_int_equal(a.n_trust, 0);
+        assert_false(a.debug);
+
+        assert_int_equal(parse("audience=a trust=/x trust=/y issuer=svcid://h require=stage=deploy "
+                               "require=roles=dep* map=/etc/m leeway=0 max_lifetime=86400 token=env,authtok "
+                               "debug use_first_pass try_first_pass",
+                               &a, err, sizeof err), 0);
+        assert_int_equal(a.n_trust, 2);
+        assert_string_equal(a.trust[1], "/y");
+        assert_string_equal(a.issuer, "svcid://h");
+        assert_int_equal(a.n_require, 2);
+        assert_string_equal(a.require[1], "roles=dep*");
+        assert_string_equal(a.map, "/etc/m");
+        assert_int_equal(a.leeway, 0);
+        assert_int_equal(a.max_lifetime, 86400);
+        assert_int_equal(a.n_token, 2);
+        assert_int_equal(a.token[0], PAM_SVCID_SOURCE_ENV);
+        assert_int_equal(a.token[1], PAM_SVCID_SOURCE_AUTHTOK);
+        assert_true(a.debug && a.use_first_pass && a.try_first_pass);
+
+        /* No arguments at all is fine for the parser (account, session). */
+        assert_int_equal(pam_svcid_args_parse(0, NULL, &a, err, sizeof err), 0);
+        assert_null(a.audience);
+}
+
+static void test_args_bad(void **state) {
+        static const struct {
+                const char *line;
+                const char *quoted;     /* what the message must quote */
+        } cases[] = {
+                { "audience=a foo", "\"foo\"" },
+                { "audience=a Debug", "\"Debug\"" },
+                { "audience=a audience=b", "\"audience=b\"" },
+                { "audience=", "\"audience=\"" },
+                { "audience", "\"audience\"" },
+                { "audience=a trust=relative/path", "\"trust=relative/path\"" },
+                { "audience=a trust=", "\"trust=\"" },
+                { "audience=a map=m", "\"map=m\"" },
+                { "audience=a map=/a map=/b", "\"map=/b\"" },
+                { "audience=a issuer=", "\"issuer=\"" },
+                { "audience=a issuer=x issuer=y", "\"issuer=y\"" },
+                { "audience=a require=stage", "\"require=stage\"" },
+                { "audience=a require==x", "\"require==x\"" },
+                { "audience=a require=", "\"require=\"" },
+                { "audience=a leeway=abc", "\"leeway=abc\"" },
+                { "audience=a leeway=-1", "\"leeway=-1\"" },
+                { "audience=a leeway=+5", "\"leeway=+5\"" },
+                { "audience=a leeway=3601", "\"leeway=3601\"" },
+                { "audience=a leeway=", "\"leeway=\"" },
+                { "audience=a leeway=0x10", "\"leeway=0x10\"" },
+                { "audience=a leeway=99999999999999999999999", "\"leeway=99999999999999999999999\"" },
+                { "audience=a leeway=5 leeway=6", "\"leeway=6\"" },
+                { "audience=a max_lifetime=0", "\"max_lifetime=0\"" },
+                { "audience=a max_lifetime=86401", "\"max_lifetime=86401\"" },
+                { "audience=a max_lifetime=1 max_lifetime=2", "\"max_lifetime=2\"" },
+                { "audience=a token=", "\"token=\"" },
+                { "audience=a token=both", "\"token=both\"" },
+                { "audience=a token=env,env", "\"token=env,env\"" },
+                { "audience=a token=env,", "\"token=env,\"" },
+                { "audience=a token=,env", "\"token=,env\"" },
+                { "audience=a token=ENV", "\"token=ENV\"" },
+                { "audience=a token=env token=authtok", "\"token=authtok\"" },
+                { "audience=a use_first_pass=1", "\"use_first_pass=1\"" },
+        };
+        pam_svcid_args a;
+        char err[256];
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                err[0] = '\0';
+                if (parse(cases[i].line, &a, err, sizeof err) != -EINVAL || !strstr(err, cases[i].quoted)) {
+                        fprintf(stderr, "case \"%s\": err \"%s\"\n", cases[i].line, err);
+                        fail();
+                }
+        }
+
+        /* A control character in an argument is quoted printably. */
+        {
+                const char *argv[] = { "bad\x1b[0m\"x" };
+                assert_int_equal(pam_svcid_args_parse(1, argv, &a, err, sizeof err), -EINVAL);
+                assert_non_null(strstr(err, "\"bad?[0m?x\""));
+        }
+        /* Too many repeatable arguments. */
+        {
+                const char *argv[PAM_SVCID_MAX_TRUST + 1];
+                for (size_t i = 0; i < ELEMENTSOF(argv); i++)
+                        argv[i] = "trust=/x";
+                assert_int_equal(pam_svcid_args_parse((int) ELEMENTSOF(argv), argv, &a, err, sizeof err), -EINVAL);
+        }
+}
+
+static void test_parse_int(void **state) {
+        int64_t v = 7;
+
+        (void) state;
+        assert_int_equal(pam_svcid_parse_int("0", 0, 10, &v), 0);
+        assert_int_equal(v, 0);
+        assert_int_equal(pam_svcid_parse_int("10", 0, 10, &v), 0);
+        assert_int_equal(v, 10);
+        assert_int_equal(pam_svcid_parse_int("11", 0, 10, &v), -ERANGE);
+        assert_int_equal(pam_svcid_parse_int("", 0, 10, &v), -EINVAL);
+        assert_int_equal(pam_svcid_parse_int(" 1", 0, 10, &v), -EINVAL);
+        assert_int_equal(pam_svcid_parse_int("1 ", 0, 10, &v), -EINVAL);
+        assert_int_equal(pam_svcid_parse_int("-1", -5, 10, &v), -EINVAL);
+        assert_int_equal(pam_svcid_parse_int("9223372036854775808", 0, INT64_MAX, &v), -ERANGE);
+        assert_int_equal(pam_svcid_parse_int("9223372036854775807", 0, INT64_MAX, &v), 0);
+        assert_true(v == INT64_MAX);
+}
+
+static void test_map_good(void **state) {
+        const char *text = "# comment\n"
+                           "\n"
+                           "   # indented comment\n"
+                           "deploy-bot deploy\n"
+                           "\tci-*\t  builder  \r\n"
+                           "svc-[ab] root";          /* no final newline */
+        pam_svcid_map *m = NULL;
+        char err[128] = "";
+
+        (void) state;
+        assert_int_equal(pam_svcid_map_parse(text, strlen(text), &m, err, sizeof err), 0);
+        assert_int_equal(pam_svcid_map_size(m), 3);
+        assert_true(pam_svcid_map_allows(m, "deploy-bot", "deploy"));
+        assert_true(pam_svcid_map_allows(m, "ci-runner-7", "builder"));
+        assert_true(pam_svcid_map_allows(m, "svc-a", "root"));
+        assert_false(pam_svcid_map_allows(m, "svc-c", "root"));
+        assert_false(pam_svcid_map_allows(m, "deploy-bot", "builder"));
+        assert_false(pam_svcid_map_allows(m, "deploy-bot", "deplo"));
+        assert_false(pam_svcid_map_allows(m, "deploy-bot", "deploy2"));
+        assert_false(pam_svcid_map_allows(m, "xci-1", "builder"));
+        assert_false(pam_svcid_map_allows(NULL, "deploy-bot", "deploy"));
+        pam_svcid_map_free(m);
+
+        assert_int_equal(pam_svcid_map_parse("", 0, &m, err, sizeof err), 0);
+        assert_int_equal(pam_svcid_map_size(m), 0);
+        assert_false(pam_svcid_map_allows(m, "a", "a"));
+        pam_svcid_map_free(m);
+}
+
+static void test_map_bad(void **state) {
+        static const struct {
+                const char *text;
+                const char *err;
+        } cases[] = {
+                { "onlyone\n", "line 1:" },
+                { "ok ok\nthree fields here\n", "line 2:" },
+                { "ok ok\n\n\na b c", "line 4:" },
+                { "a b:c\n", "line 1: bad user name" },
+                { "a b/c\n", "line 1: bad user name" },
+                { "a \x7f\n", "line 1: bad user name" },
+                { "a\x01 b\n", "line 1: bad subject glob" },
+                { "a b\x01\n", "line 1:" },
+                { "a b\vc\n", "line 1:" },
+                { "a\xc3\xa9 b\xc3\xa9\n", "line 1: bad user name" },
+        };
+        pam_svcid_map *m = NULL;
+        char err[128];
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                err[0] = '\0';
+                m = NULL;
+                if (pam_svcid_map_parse(cases[i].text, strlen(cases[i].text), &m, err, sizeof err) != -EINVAL ||
+                    !strstr(err, cases[i].err) || m) {
+                        fprintf(stderr, "case %zu: err \"%s\"\n", i, err);
+                        fail();
+                }
+        }
+        /* A NUL byte, an over-long line, an over-large file. */
+        assert_int_equal(pam_svcid_map_parse("a b\0c d\n", 8, &m, err, sizeof err), -EINVAL);
+        assert_non_null(strstr(err, "NUL"));
+        {
+                size_t n = PAM_SVCID_MAP_LINE_MAX + 10;
+                char *big = malloc(n + 1);
+                assert_non_null(big);
+                memset(big, 'a', n);
+                big[n - 2] = ' ';
+                big[n] = '\0';
+                assert_int_equal(pam_svcid_map_parse(big, n, &m, err, sizeof err), -EINVAL);
+                assert_non_null(strstr(err, "longer"));
+                free(big);
+        }
+        {
+                size_t n = PAM_SVCID_MAP_MAX + 1;
+                char *big = malloc(n);
+                assert_non_null(big);
+                memset(big, '\n', n);
+                assert_int_equal(pam_svcid_map_parse(big, n, &m, err, sizeof err), -EFBIG);
+                free(big);
+        }
+}
+
+static void test_truncation_rule(void **state) {
+        char *t = mint_sub("alice"), *cut;
+        size_t len = strlen(t);
+
+        (void) state;
+        /* Whole tokens that fail for other reasons are never "truncated". */
+        assert_false(pam_svcid_looks_truncated(t, len, SVCID_EXPIRED));
+        assert_false(pam_svcid_looks_truncated(t, len, SVCID_WRONG_AUDIENCE));
+        /* Cut points, for any token that failed to split or verify. */
+        for (size_t p = 128; p <= 8192; p *= 2) {
+                char *junk = malloc(p + 1);
+                assert_non_null(junk);
+                memset(junk, 'A', p);
+                junk[p] = '\0';
+                assert_true(pam_svcid_looks_truncated(junk, p, SVCID_MALFORMED));
+                assert_true(pam_svcid_looks_truncated(junk, p - 1, SVCID_BAD_SIGNATURE));
+                assert_false(pam_svcid_looks_truncated(junk, p - 2, SVCID_MALFORMED));
+                assert_false(pam_svcid_looks_truncated(junk, p, SVCID_EXPIRED));
+                free(junk);
+        }
+        /* A signature segment shorter than ES256's 86 characters. */
+        cut = strndup(t, len - 10);
+        assert_non_null(cut);
+        if (!cut_point(len - 10))
+                assert_true(pam_svcid_looks_truncated(cut, len - 10, SVCID_MALFORMED));
+        free(cut);
+        /* Cut right after the second dot. */
+        cut = strndup(t, (size_t) (strrchr(t, '.') - t) + 1);
+        assert_true(pam_svcid_looks_truncated(cut, strlen(cut), SVCID_MALFORMED));
+        free(cut);
+        /* A short last segment whose header is not a JWS header is not. */
+        assert_false(pam_svcid_looks_truncated("abc.def.gh", 10, SVCID_MALFORMED));
+        assert_false(pam_svcid_looks_truncated("abc", 3, SVCID_MALFORMED));
+        assert_false(pam_svcid_looks_truncated("a.b.c.d", 7, SVCID_MALFORMED));
+        svcid_free_secret(t);
+}
+
+/* ---- file safety and the trust cache, directly --------------------------- */
+
+static void test_read_file_safety(void **state) {
+        char path[PATH_MAX], link[PATH_MAX], err[256], *data = NULL;
+        size_t len;
+
+        (void) state;
+        snprintf(path, sizeof path, "%s/plain", tmpdir);
+        write_file(path, "hello", 0644);
+        assert_int_equal(pam_svcid_read_file(-1, path, 100, PAM_SVCID_OWNER_ROOT, &data, &len, NULL, err,
+                                             sizeof err), 0);
+        assert_int_equal(len, 5);
+        assert_string_equal(data, "hello");
+        free(data);
+
+        /* Over the cap. */
+        assert_int_equal(pam_svcid_read_file(-1, path, 4, PAM_SVCID_OWNER_ROOT, &data, &len, NULL, err, sizeof err),
+                         -EFBIG);
+        /* Relative path. */
+        assert_int_equal(pam_svcid_read_file(-1, "plain", 100, PAM_SVCID_OWNER_ROOT, &data, &len, NULL, err,
+                                             sizeof err), -EINVAL);
+        /* Group- and world-writable. */
+        assert_int_equal(chmod(path, 0664), 0);
+        assert_true(pam_svcid_read_file(-1, path, 100, PAM_SVCID_OWNER_ROOT, &data, &len, NULL, err, sizeof err) < 0);
+        assert_non_null(strstr(err, "writable"));
+        assert_int_equal(chmod(path, 0646), 0);
+        assert_true(pam_svcid_read_file(-1, path, 100, PAM_SVCID_OWNER_ROOT, &data, &len, NULL, err, sizeof err) < 0);
+        assert_int_equal(chmod(path, 0600), 0);
+        /* Not root's. */
+        assert_int_equal(chown(path, 65534, 65534), 0);
+        assert_true(pam_svcid_read_file(-1, path, 100, PAM_SVCID_OWNER_ROOT, &data, &len, NULL, err, sizeof err) < 0);
+        assert_non_null(strstr(err, "owned by uid 65534"));
+        assert_int_equal(chown(path, 0, 0), 0);
+        /* A symlink to a good file. */
+        snprintf(link, sizeof link, "%s/link", tmpdir);
+        assert_int_equal(symlink(path, link), 0);
+        assert_true(pam_svcid_read_file(-1, link, 100, PAM_SVCID_OWNER_ROOT, &data, &len, NULL, err, sizeof err) < 0);
+        assert_non_null(strstr(err, "symbolic link"));
+        unlink(link);
+        /* A directory, a FIFO (must not block), a missing file. */
+        assert_true(pam_svcid_read_file(-1, tmpdir, 100, PAM_SVCID_OWNER_ROOT, &data, &len, NULL, err, sizeof err) < 0);
+        snprintf(link, sizeof link, "%s/fifo", tmpdir);
+        assert_int_equal(mkfifo(link, 0600), 0);
+        assert_true(pam_svcid_read_file(-1, link, 100, PAM_SVCID_OWNER_ROOT, &data, &len, NULL, err, sizeof err) < 0);
+        assert_non_null(strstr(err, "not a regular file"));
+        unlink(link);
+        assert_int_equal(pam_svcid_read_file(-1, "/nonexistent/x", 100, PAM_SVCID_OWNER_ROOT, &data, &len, NULL,
+                                             err, sizeof err), -ENOENT);
+        unlink(path);
+}
+
+static void test_trust_cache(void **state) {
+        char dir[PATH_MAX], file[PATH_MAX], err[256] = "", *doc;
+        const char *paths[1] = { dir };
+        pam_svcid_trust_ref *a = NULL, *b = NULL, *c = NULL;
+        unsigned long before;
+        struct timespec ts[2];
+
+        (void) state;
+        snprintf(dir, sizeof dir, "%s/cache.d", tmpdir);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        snprintf(file, sizeof file, "%s/one.jwks", dir);
+        doc = jwks_for(ISS, key);
+        write_file(file, doc, 0644);
+
+        before = pam_svcid_trust_loads();
+        assert_int_equal(pam_svcid_trust_get(paths, 1, &a, err, sizeof err), 0);
+        assert_int_equal(pam_svcid_trust_loads(), before + 1);
+        assert_non_null(svcid_trust_find(pam_svcid_trust_of(a), ISS, svcid_key_kid(key)));
+        /* Unchanged: the same parsed store, no parse. */
+        assert_int_equal(pam_svcid_trust_get(paths, 1, &b, err, sizeof err), 0);
+        assert_ptr_equal(a, b);
+        assert_int_equal(pam_svcid_trust_loads(), before + 1);
+        pam_svcid_trust_put(b);
+
+        /* Same content, new mtime: parsed again. */
+        assert_int_equal(clock_gettime(CLOCK_REALTIME, &ts[0]), 0);
+        ts[0].tv_sec += 5;
+        ts[1] = ts[0];
+        assert_int_equal(utimensat(AT_FDCWD, file, ts, 0), 0);
+        assert_int_equal(pam_svcid_trust_get(paths, 1, &b, err, sizeof err), 0);
+        assert_ptr_not_equal(a, b);
+        assert_int_equal(pam_svcid_trust_loads(), before + 2);
+        /* a stays usable while held, though the cache moved on. */
+        assert_non_null(svcid_trust_find(pam_svcid_trust_of(a), ISS, svcid_key_kid(key)));
+        pam_svcid_trust_put(a);
+        pam_svcid_trust_put(b);
+
+        /* A new file in the directory: parsed again, both issuers. */
+        free(doc);
+        doc = jwks_for("svcid://other", other_key);
+        snprintf(file, sizeof file, "%s/two.jwks", dir);
+        write_file(file, doc, 0644);
+        assert_int_equal(pam_svcid_trust_get(paths, 1, &c, err, sizeof err), 0);
+        assert_int_equal(pam_svcid_trust_loads(), before + 3);
+        assert_true(svcid_trust_has_issuer(pam_svcid_trust_of(c), "svcid://other"));
+        pam_svcid_trust_put(c);
+        /* Files not named *.jwks and hidden ones are not read. */
+        snprintf(file, sizeof file, "%s/.hidden.jwks", dir);
+        write_file(file, "garbage", 0644);
+        snprintf(file, sizeof file, "%s/notes.txt", dir);
+        write_file(file, "garbage", 0644);
+        assert_int_equal(pam_svcid_trust_get(paths, 1, &c, err, sizeof err), 0);
+        pam_svcid_trust_put(c);
+        /* A chmod alone (ctime) invalidates, and the unsafe mode is seen. */
+        snprintf(file, sizeof file, "%s/two.jwks", dir);
+        assert_int_equal(chmod(file, 0666), 0);
+        assert_true(pam_svcid_trust_get(paths, 1, &c, err, sizeof err) < 0);
+        assert_non_null(strstr(err, "writable"));
+        assert_int_equal(chmod(file, 0644), 0);
+        /* A bad JWKS fails the whole store. */
+        write_file(file, "{\"iss\":\"x\",\"keys\":[{}]}", 0644);
+        assert_true(pam_svcid_trust_get(paths, 1, &c, err, sizeof err) < 0);
+        assert_non_null(strstr(err, "bad JWKS"));
+        unlink(file);
+        /* A group-writable directory. */
+        assert_int_equal(chmod(dir, 0775), 0);
+        assert_true(pam_svcid_trust_get(paths, 1, &c, err, sizeof err) < 0);
+        assert_int_equal(chmod(dir, 0755), 0);
+        /* A symlinked *.jwks inside. */
+        snprintf(file, sizeof file, "%s/link.jwks", dir);
+        assert_int_equal(symlink(trust_file, file), 0);
+        assert_true(pam_svcid_trust_get(paths, 1, &c, err, sizeof err) < 0);
+        assert_non_null(strstr(err, "not a regular file"));
+        unlink(file);
+        /* An empty directory trusts nothing: an error, not a silent pass. */
+        snprintf(file, sizeof file, "%s/one.jwks", dir);
+        unlink(file);
+        assert_int_equal(pam_svcid_trust_get(paths, 1, &c, err, sizeof err), -ENOKEY);
+        free(doc);
+}
+
+/* ---- the module through Linux-PAM ---------------------------------------- */
+
+static void test_success_authtok_prompt(void **state) {
+        const char *svc = auth_service(NULL);
+        char *t = mint_sub("alice"), text[PATH_MAX * 2];
+        conv_data cd = { .answer = t };
+        pam_handle_t *pamh;
+
+        (void) state;
+        log_clear();
+        pamh = start(svc, "alice", &cd);
+        assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+        assert_int_equal(cd.prompts, 1);
+        assert_string_equal(cd.last_prompt, "svcid token: ");
+        pam_end(pamh, PAM_SUCCESS);
+        /* The answer is kept as PAM_AUTHTOK for later modules: a second
+         * line with use_first_pass gets it without asking again. */
+        snprintf(text, sizeof text,
+                 "auth required @M@ audience=" AUD " trust=%s\n"
+                 "auth required @M@ audience=" AUD " trust=%s use_first_pass\n", trust_dir, trust_dir);
+        cd.prompts = 0;
+        pamh = start(raw_service(text), "alice", &cd);
+        assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+        assert_int_equal(cd.prompts, 1);
+        pam_end(pamh, PAM_SUCCESS);
+        assert_logged("accepted: reason=ok iss=\"" ISS "\" sub=\"alice\"");
+        assert_logged("jti=\"jti-alice\"");
+        assert_logged("service=\"svc-");
+        assert_not_logged(strrchr(t, '.') + 1);
+        assert_not_logged(t);
+        svcid_free_secret(t);
+}
+
+static void test_token_with_blanks(void **state) {
+        const char *svc = auth_service(NULL);
+        char *t = mint_sub("alice"), *padded = NULL;
+
+        (void) state;
+        assert_true(asprintf(&padded, "  %s\r\n", t) > 0);
+        assert_int_equal(auth_once(svc, "alice", padded), PAM_SUCCESS);
+        free(padded);
+        svcid_free_secret(t);
+}
+
+struct reason_case {
+        const char *name;
+        char *token;
+        const char *extra_args;
+        const char *user;
+        int pam;
+        const char *reason;
+};
+
+static void run_reason_case(const struct reason_case *c) {
+        const char *svc = auth_service(c->extra_args);
+        int r;
+
+        log_clear();
+        r = auth_once(svc, c->user ? c->user : "alice", c->token);
+        if (r != c->pam || !strstr(logbuf, c->reason)) {
+                fprintf(stderr, "case %s: pam %d (want %d), log:\n%s\n", c->name, r, c->pam, logbuf);
+                fail();
+        }
+        assert_logged("refused: ");
+        assert_logged("<85>");          /* LOG_AUTHPRIV | LOG_NOTICE */
+        if (c->token && strlen(c->token) > 40)
+                assert_not_logged(c->token + strlen(c->token) - 40);
+}
+
+static void test_each_reason(void **state) {
+        int64_t t0 = now();
+        char *good = mint_sub("alice"), *big, *cut, *bad_sig, *kid = (char *) svcid_key_kid(key);
+        char header[256], payload[512];
+        struct reason_case cases[32];
+        size_t n = 0;
+
+        (void) state;
+#define CASE(...) cases[n++] = (struct reason_case) { __VA_ARGS__ }
+        CASE(.name = "malformed", .token = strdup("not-a-token"), .pam = PAM_AUTH_ERR, .reason = "reason=malformed ");
+        CASE(.name = "malformed dots", .token = strdup("a.b.c"), .pam = PAM_AUTH_ERR, .reason = "reason=malformed ");
+        big = malloc(9001);
+        memset(big, 'A', 9000);
+        big[9000] = '\0';
+        CASE(.name = "too_large", .token = big, .pam = PAM_AUTH_ERR, .reason = "reason=too_large ");
+        snprintf(header, sizeof header, "{\"alg\":\"ES256\",\"kid\":\"%s\",\"typ\":\"JWT\",\"jku\":\"http://x\"}", kid);
+        snprintf(payload, sizeof payload,
+                 "{\"iss\":\"" ISS "\",\"sub\":\"alice\",\"aud\":\"" AUD "\",\"iat\":%lld,\"exp\":%lld}",
+                 (long long) t0, (long long) t0 + 300);
+        CASE(.name = "bad_header", .token = craft(header, payload), .pam = PAM_AUTH_ERR, .reason = "reason=bad_header ");
+        snprintf(header, sizeof header, "{\"alg\":\"HS256\",\"kid\":\"%s\",\"typ\":\"JWT\"}", kid);
+        CASE(.name = "alg_not_allowed", .token = craft(header, payload), .pam = PAM_AUTH_ERR,
+             .reason = "reason=alg_not_allowed ");
+        snprintf(header, sizeof header, "{\"alg\":\"none\",\"kid\":\"%s\",\"typ\":\"JWT\"}", kid);
+        CASE(.name = "alg none", .token = craft(header, payload), .pam = PAM_AUTH_ERR,
+             .reason = "reason=alg_not_allowed ");
+        CASE(.name = "unknown_issuer",
+             .token = mint_with(other_key,
+                                "{\"iss\":\"svcid://evil\",\"sub\":\"alice\",\"aud\":\"" AUD "\",\"iat\":%lld,"
+                                "\"exp\":%lld,\"jti\":\"j\"}",
+                                (long long) t0, (long long) t0 + 300),
+             .pam = PAM_AUTH_ERR, .reason = "reason=unknown_issuer iss=\"svcid://evil\"");
+        CASE(.name = "unknown_key",
+             .token = mint_with(other_key,
+                                "{\"iss\":\"" ISS "\",\"sub\":\"alice\",\"aud\":\"" AUD "\",\"iat\":%lld,"
+                                "\"exp\":%lld,\"jti\":\"j\"}",
+                                (long long) t0, (long long) t0 + 300),
+             .pam = PAM_AUTH_ERR, .reason = "reason=unknown_key ");
+        bad_sig = strdup(good);
+        {
+                char *s = strrchr(bad_sig, '.') + 10;
+                *s = *s == 'A' ? 'B' : 'A';
+        }
+        CASE(.name = "bad_signature", .token = bad_sig, .pam = PAM_AUTH_ERR, .reason = "reason=bad_signature ");
+        CASE(.name = "expired",
+             .token = mint_with(key,
+                                "{\"iss\":\"" ISS "\",\"sub\":\"alice\",\"aud\":\"" AUD "\",\"iat\":%lld,"
+                                "\"exp\":%lld,\"jti\":\"j-expired\"}",
+                                (long long) t0 - 1000, (long long) t0 - 500),
+             .pam = PAM_AUTH_ERR, .reason = "reason=expired iss=\"" ISS "\" sub=\"alice\"");
+        CASE(.name = "not_yet_valid",
+             .token = mint_with(key,
+                                "{\"iss\":\"" ISS "\",\"sub\":\"alice\",\"aud\":\"" AUD "\",\"iat\":%lld,"
+                                "\"exp\":%lld,\"nbf\":%lld}",
+                                (long long) t0, (long long) t0 + 3000, (long long) t0 + 1000),
+             .pam = PAM_AUTH_ERR, .reason = "reason=not_yet_valid ");
+        CASE(.name = "issued_in_future",
+             .token = mint_with(key,
+                                "{\"iss\":\"" ISS "\",\"sub\":\"alice\",\"aud\":\"" AUD "\",\"iat\":%lld,"
+                                "\"exp\":%lld}",
+                                (long long) t0 + 1000, (long long) t0 + 1300),
+             .pam = PAM_AUTH_ERR, .reason = "reason=issued_in_future ");
+        CASE(.name = "lifetime_too_long",
+             .token = mint_with(key,
+                                "{\"iss\":\"" ISS "\",\"sub\":\"alice\",\"aud\":\"" AUD "\",\"iat\":%lld,"
+                                "\"exp\":%lld}",
+                                (long long) t0, (long long) t0 + 7200),
+             .pam = PAM_AUTH_ERR, .reason = "reason=lifetime_too_long ");
+        CASE(.name = "max_lifetime= lowers the cap", .token = strdup(good), .extra_args = "max_lifetime=60",
+             .pam = PAM_AUTH_ERR, .reason = "reason=lifetime_too_long ");
+        CASE(.name = "wrong_audience",
+             .token = mint_with(key,
+                                "{\"iss\":\"" ISS "\",\"sub\":\"alice\",\"aud\":\"ssh:other\",\"iat\":%lld,"
+                                "\"exp\":%lld}",
+                                (long long) t0, (long long) t0 + 300),
+             .pam = PAM_AUTH_ERR, .reason = "reason=wrong_audience ");
+        CASE(.name = "missing_claim sub",
+             .token = mint_with(key, "{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"iat\":%lld,\"exp\":%lld}",
+                                (long long) t0, (long long) t0 + 300),
+             .pam = PAM_AUTH_ERR, .reason = "reason=missing_claim ");
+        CASE(.name = "missing_claim require", .token = strdup(good), .extra_args = "require=roles=*",
+             .pam = PAM_AUTH_ERR, .reason = "reason=missing_claim ");
+        CASE(.name = "claim_mismatch", .token = strdup(good), .extra_args = "require=stage=prod",
+             .pam = PAM_AUTH_ERR, .reason = "reason=claim_mismatch ");
+        CASE(.name = "issuer= other", .token = strdup(good), .extra_args = "issuer=svcid://elsewhere",
+             .pam = PAM_AUTH_ERR, .reason = "reason=unknown_issuer ");
+        CASE(.name = "subject_mismatch", .token = strdup(good), .user = "bob", .pam = PAM_AUTH_ERR,
+             .reason = "reason=subject_mismatch iss=\"" ISS "\" sub=\"alice\"");
+        CASE(.name = "no_token empty answer", .token = strdup(""), .pam = PAM_AUTHINFO_UNAVAIL,
+             .reason = "reason=no_token ");
+        CASE(.name = "no_token blank answer", .token = strdup(" \r\n"), .pam = PAM_AUTHINFO_UNAVAIL,
+             .reason = "reason=no_token ");
+        CASE(.name = "no_token conversation fails", .token = NULL, .pam = PAM_AUTHINFO_UNAVAIL,
+             .reason = "reason=no_token ");
+        cut = strndup(good, strlen(good) - 20);
+        CASE(.name = "truncated signature", .token = cut, .pam = PAM_AUTH_ERR, .reason = "reason=truncated ");
+        CASE(.name = "truncated at 255", .token = strndup(good, 255), .pam = PAM_AUTH_ERR,
+             .reason = "reason=truncated ");
+        /* The passing policy's knobs: leeway lets a just-expired token in. */
+        assert_true(n <= ELEMENTSOF(cases));
+#undef CASE
+        for (size_t i = 0; i < n; i++) {
+                run_reason_case(&cases[i]);
+                free(cases[i].token);
+        }
+        svcid_free_secret(good);
+}
+
+static void test_leeway(void **state) {
+        int64_t t0 = now();
+        char *t = mint_with(key,
+                            "{\"iss\":\"" ISS "\",\"sub\":\"alice\",\"aud\":\"" AUD "\",\"iat\":%lld,"
+                            "\"exp\":%lld}",
+                            (long long) t0 - 200, (long long) t0 - 100);
+
+        (void) state;
+        assert_int_equal(auth_once(auth_service(NULL), "alice", t), PAM_AUTH_ERR);
+        assert_int_equal(auth_once(auth_service("leeway=600"), "alice", t), PAM_SUCCESS);
+        svcid_free_secret(t);
+}
+
+static void test_debug_detail(void **state) {
+        char *t = mint_with(key,
+                            "{\"iss\":\"" ISS "\",\"sub\":\"alice\",\"aud\":\"ssh:other\",\"iat\":%lld,"
+                            "\"exp\":%lld}",
+                            (long long) now(), (long long) now() + 60);
+
+        (void) state;
+        log_clear();
+        assert_int_equal(auth_once(auth_service(NULL), "alice", t), PAM_AUTH_ERR);
+        assert_not_logged("detail=");
+        log_clear();
+        assert_int_equal(auth_once(auth_service("debug"), "alice", t), PAM_AUTH_ERR);
+        assert_logged("detail=\"audience is not");
+        svcid_free_secret(t);
+}
+
+static void test_argument_errors(void **state) {
+        static const char *const bad[] = {
+                "audience=" AUD " bogus",
+                "audience=" AUD " leeway=ten",
+                "audience=" AUD " token=nope",
+                "audience=" AUD " trust=relative",
+                "audience=" AUD " map=relative",
+                "audience=" AUD " require=novalue",
+                "audience=" AUD " audience=twice",
+                "trust=/etc/svcid/trust.d",     /* no audience */
+        };
+        char *t = mint_sub("alice");
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                conv_data cd = { .answer = t };
+                const char *svc = service(bad[i], NULL, NULL);
+                pam_handle_t *pamh;
+
+                log_clear();
+                pamh = start(svc, "alice", &cd);
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SERVICE_ERR);
+                /* Refused before anything is asked. */
+                assert_int_equal(cd.prompts, 0);
+                pam_end(pamh, PAM_SERVICE_ERR);
+                assert_logged("bad module argument");
+        }
+        /* The unknown argument is quoted in the log. */
+        log_clear();
+        assert_int_equal(auth_once(service("audience=x frobnicate=1", NULL, NULL), "alice", t), PAM_SERVICE_ERR);
+        assert_logged("\"frobnicate=1\": unknown argument");
+        /* Account and session reject bad arguments too. */
+        {
+                conv_data cd = { .answer = t };
+                pam_handle_t *pamh = start(service(NULL, "bogus", "bogus"), "alice", &cd);
+                assert_int_equal(pam_acct_mgmt(pamh, 0), PAM_SERVICE_ERR);
+                assert_int_equal(pam_open_session(pamh, 0), PAM_SERVICE_ERR);
+                pam_end(pamh, PAM_SUCCESS);
+        }
+        svcid_free_secret(t);
+}
+
+static void test_trust_errors(void **state) {
+        char args[PATH_MAX + 64], path[PATH_MAX], link[PATH_MAX];
+        char *t = mint_sub("alice");
+
+        (void) state;
+        /* A missing explicit trust path. */
+        log_clear();
+        snprintf(args, sizeof args, "audience=" AUD " trust=%s/missing.jwks", tmpdir);
+        assert_int_equal(auth_once(service(args, NULL, NULL), "alice", t), PAM_SERVICE_ERR);
+        assert_logged("trust: cannot open trust");
+        /* A symlink to the good file. */
+        snprintf(link, sizeof link, "%s/link.jwks", tmpdir);
+        assert_int_equal(symlink(trust_file, link), 0);
+        log_clear();
+        snprintf(args, sizeof args, "audience=" AUD " trust=%s", link);
+        assert_int_equal(auth_once(service(args, NULL, NULL), "alice", t), PAM_SERVICE_ERR);
+        assert_logged("symbolic link");
+        unlink(link);
+        /* A world-writable copy. */
+        snprintf(path, sizeof path, "%s/loose.jwks", tmpdir);
+        {
+                char *doc = jwks_for(ISS, key);
+                write_file(path, doc, 0666);
+                free(doc);
+        }
+        log_clear();
+        snprintf(args, sizeof args, "audience=" AUD " trust=%s", path);
+        assert_int_equal(auth_once(service(args, NULL, NULL), "alice", t), PAM_SERVICE_ERR);
+        assert_logged("writable by group or others");
+        /* The same file owned by nobody. */
+        assert_int_equal(chmod(path, 0644), 0);
+        assert_int_equal(auth_once(service(args, NULL, NULL), "alice", t), PAM_SUCCESS);
+        assert_int_equal(chown(path, 65534, 65534), 0);
+        log_clear();
+        assert_int_equal(auth_once(service(args, NULL, NULL), "alice", t), PAM_SERVICE_ERR);
+        assert_logged("owned by uid 65534");
+        unlink(path);
+        /* Not JSON. */
+        write_file(path, "not json", 0644);
+        log_clear();
+        assert_int_equal(auth_once(service(args, NULL, NULL), "alice", t), PAM_SERVICE_ERR);
+        assert_logged("bad JWKS");
+        unlink(path);
+        /* Two trust= paths: both read. */
+        {
+                char *doc = jwks_for("svcid://second", other_key);
+                char *t2 = mint_with(other_key,
+                                     "{\"iss\":\"svcid://second\",\"sub\":\"alice\",\"aud\":\"" AUD "\","
+                                     "\"iat\":%lld,\"exp\":%lld}",
+                                     (long long) now(), (long long) now() + 60);
+                write_file(path, doc, 0644);
+                snprintf(args, sizeof args, "audience=" AUD " trust=%s trust=%s", trust_dir, path);
+                assert_int_equal(auth_once(service(args, NULL, NULL), "alice", t), PAM_SUCCESS);
+                assert_int_equal(auth_once(service(args, NULL, NULL), "alice", t2), PAM_SUCCESS);
+                free(doc);
+                svcid_free_secret(t2);
+                unlink(path);
+        }
+        svcid_free_secret(t);
+}
+
+static void test_map(void **state) {
+        char map[PATH_MAX], args[PATH_MAX * 2];
+        char *ci = mint_sub("ci-runner-3"), *bot = mint_sub("deploy-bot");
+
+        (void) state;
+        snprintf(map, sizeof map, "%s/users.map", tmpdir);
+        write_file(map, "# subjects to users\nci-* builder\ndeploy-bot deploy\n", 0644);
+        snprintf(args, sizeof args, "map=%s", map);
+
+        assert_int_equal(auth_once(auth_service(args), "builder", ci), PAM_SUCCESS);
+        assert_int_equal(auth_once(auth_service(args), "deploy", bot), PAM_SUCCESS);
+        /* The subject itself still works, and nothing else. */
+        assert_int_equal(auth_once(auth_service(args), "ci-runner-3", ci), PAM_SUCCESS);
+        log_clear();
+        assert_int_equal(auth_once(auth_service(args), "deploy", ci), PAM_AUTH_ERR);
+        assert_logged("reason=subject_mismatch");
+        assert_int_equal(auth_once(auth_service(args), "root", bot), PAM_AUTH_ERR);
+        /* Without map=, no mapping. */
+        assert_int_equal(auth_once(auth_service(NULL), "builder", ci), PAM_AUTH_ERR);
+
+        /* The module never changes PAM_USER. */
+        {
+                conv_data cd = { .answer = ci };
+                pam_handle_t *pamh = start(auth_service(args), "builder", &cd);
+                const void *user = NULL;
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                assert_int_equal(pam_get_item(pamh, PAM_USER, &user), PAM_SUCCESS);
+                assert_string_equal(user, "builder");
+                pam_end(pamh, PAM_SUCCESS);
+        }
+
+        /* A broken map fails closed, even for a direct match. */
+        write_file(map, "ci-* builder extra\n", 0644);
+        log_clear();
+        assert_int_equal(auth_once(auth_service(args), "ci-runner-3", ci), PAM_SERVICE_ERR);
+        assert_logged("line 1:");
+        write_file(map, "ci-* builder\n", 0666);
+        log_clear();
+        assert_int_equal(auth_once(auth_service(args), "builder", ci), PAM_SERVICE_ERR);
+        assert_logged("writable");
+        unlink(map);
+        assert_int_equal(auth_once(auth_service(args), "builder", ci), PAM_SERVICE_ERR);
+        svcid_free_secret(ci);
+        svcid_free_secret(bot);
+}
+
+static void test_token_sources(void **state) {
+        char *t = mint_sub("alice");
+        char kv[16384], text[PATH_MAX * 2];
+
+        (void) state;
+        snprintf(kv, sizeof kv, "SVCID_TOKEN=%s", t);
+
+        /* PAM_AUTHTOK stored by an earlier module (the real pam_unix, which
+         * asks "Password: " and fails for this unknown user), with
+         * use_first_pass: taken, and the module asks nothing. */
+        snprintf(text, sizeof text,
+                 "auth optional pam_unix.so nodelay\n"
+                 "auth required @M@ audience=" AUD " trust=%s use_first_pass\n", trust_dir);
+        {
+                conv_data cd = { .answer = "wrong", .other = t };
+                pam_handle_t *pamh = start(raw_service(text), "alice", &cd);
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                assert_int_equal(cd.prompts, 1);
+                assert_string_equal(cd.last_prompt, "Password: ");
+                pam_end(pamh, PAM_SUCCESS);
+        }
+        /* use_first_pass and nothing stored: no prompt, no token. */
+        {
+                conv_data cd = { .answer = t };
+                pam_handle_t *pamh = start(auth_service("use_first_pass"), "alice", &cd);
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_AUTHINFO_UNAVAIL);
+                assert_int_equal(cd.prompts, 0);
+                pam_end(pamh, PAM_SUCCESS);
+        }
+        /* try_first_pass: a stored token is used; nothing stored: prompt. */
+        snprintf(text, sizeof text,
+                 "auth optional pam_unix.so nodelay\n"
+                 "auth required @M@ audience=" AUD " trust=%s try_first_pass\n", trust_dir);
+        {
+                conv_data cd = { .answer = "wrong", .other = t };
+                pam_handle_t *pamh = start(raw_service(text), "alice", &cd);
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                assert_int_equal(cd.prompts, 1);
+                pam_end(pamh, PAM_SUCCESS);
+                assert_int_equal(auth_once(auth_service("try_first_pass"), "alice", t), PAM_SUCCESS);
+        }
+        /* Default: a password stored by an earlier module is not taken
+         * for a token; the user is asked (as pam_unix does). */
+        snprintf(text, sizeof text,
+                 "auth optional pam_unix.so nodelay\n"
+                 "auth required @M@ audience=" AUD " trust=%s\n", trust_dir);
+        {
+                conv_data cd = { .answer = t, .other = "hunter2" };
+                pam_handle_t *pamh = start(raw_service(text), "alice", &cd);
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                assert_int_equal(cd.prompts, 2);
+                assert_string_equal(cd.last_prompt, "svcid token: ");
+                pam_end(pamh, PAM_SUCCESS);
+        }
+        /* token=env: the PAM environment... */
+        {
+                conv_data cd = { .answer = "wrong" };
+                pam_handle_t *pamh = start(auth_service("token=env"), "alice", &cd);
+                assert_int_equal(pam_putenv(pamh, kv), PAM_SUCCESS);
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                assert_int_equal(cd.prompts, 0);
+                pam_end(pamh, PAM_SUCCESS);
+        }
+        /* ...then the process environment... */
+        {
+                conv_data cd = { .answer = "wrong" };
+                pam_handle_t *pamh = start(auth_service("token=env"), "alice", &cd);
+                assert_int_equal(setenv("SVCID_TOKEN", t, 1), 0);
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                assert_int_equal(cd.prompts, 0);
+                pam_end(pamh, PAM_SUCCESS);
+        }
+        /* ...and the PAM environment wins over the process's. */
+        {
+                conv_data cd = { .answer = "wrong" };
+                pam_handle_t *pamh = start(auth_service("token=env"), "alice", &cd);
+                assert_int_equal(setenv("SVCID_TOKEN", "garbage", 1), 0);
+                assert_int_equal(pam_putenv(pamh, kv), PAM_SUCCESS);
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                pam_end(pamh, PAM_SUCCESS);
+        }
+        /* token=env and no variable: no token, never a prompt. */
+        {
+                conv_data cd = { .answer = t };
+                pam_handle_t *pamh = start(auth_service("token=env"), "alice", &cd);
+                assert_int_equal(unsetenv("SVCID_TOKEN"), 0);
+                log_clear();
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_AUTHINFO_UNAVAIL);
+                assert_int_equal(cd.prompts, 0);
+                assert_logged("reason=no_token");
+                pam_end(pamh, PAM_SUCCESS);
+        }
+        /* token=env,authtok: env first, the prompt only without it. */
+        {
+                conv_data cd = { .answer = "wrong" };
+                pam_handle_t *pamh = start(auth_service("token=env,authtok"), "alice", &cd);
+                assert_int_equal(setenv("SVCID_TOKEN", t, 1), 0);
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                assert_int_equal(cd.prompts, 0);
+                pam_end(pamh, PAM_SUCCESS);
+                assert_int_equal(unsetenv("SVCID_TOKEN"), 0);
+                assert_int_equal(auth_once(auth_service("token=env,authtok"), "alice", t), PAM_SUCCESS);
+        }
+        /* token=authtok,env: an empty answer falls through to env. */
+        {
+                conv_data cd = { .answer = "" };
+                pam_handle_t *pamh = start(auth_service("token=authtok,env"), "alice", &cd);
+                assert_int_equal(setenv("SVCID_TOKEN", t, 1), 0);
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                assert_int_equal(cd.prompts, 1);
+                pam_end(pamh, PAM_SUCCESS);
+                /* A bad answer does not: the first token found is judged. */
+                assert_int_equal(auth_once(auth_service("token=authtok,env"), "alice", "garbage"), PAM_AUTH_ERR);
+                assert_int_equal(unsetenv("SVCID_TOKEN"), 0);
+        }
+        /* Default token=authtok never reads the environment. */
+        {
+                conv_data cd = { .answer = "" };
+                pam_handle_t *pamh = start(auth_service(NULL), "alice", &cd);
+                assert_int_equal(setenv("SVCID_TOKEN", t, 1), 0);
+                assert_int_equal(pam_putenv(pamh, kv), PAM_SUCCESS);
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_AUTHINFO_UNAVAIL);
+                pam_end(pamh, PAM_SUCCESS);
+                assert_int_equal(unsetenv("SVCID_TOKEN"), 0);
+        }
+        svcid_free_secret(t);
+}
+
+static void test_account(void **state) {
+        char args[PATH_MAX + 128];
+        char *t = mint_sub("alice");
+        const char *svc;
+
+        (void) state;
+        snprintf(args, sizeof args, "audience=" AUD " trust=%s require=stage=deploy", trust_dir);
+        svc = service(args, "", "");
+
+        /* Not authenticated by the module: ignore. */
+        {
+                conv_data cd = { .answer = t };
+                pam_handle_t *pamh = start(svc, "alice", &cd);
+                assert_int_equal(pam_acct_mgmt(pamh, 0), ACCOUNT_IGNORED);
+                pam_end(pamh, PAM_SUCCESS);
+        }
+        /* Authenticated: the checks run again and pass. */
+        {
+                conv_data cd = { .answer = t };
+                pam_handle_t *pamh = start(svc, "alice", &cd);
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                assert_int_equal(pam_acct_mgmt(pamh, 0), PAM_SUCCESS);
+                pam_end(pamh, PAM_SUCCESS);
+        }
+        /* A failed authentication: nothing to vouch for. */
+        {
+                conv_data cd = { .answer = "garbage" };
+                pam_handle_t *pamh = start(svc, "alice", &cd);
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_AUTH_ERR);
+                assert_int_equal(pam_acct_mgmt(pamh, 0), ACCOUNT_IGNORED);
+                pam_end(pamh, PAM_SUCCESS);
+        }
+        /* A success, then a failed retry on the same handle: ignore. */
+        {
+                conv_data cd = { .answer = t };
+                pam_handle_t *pamh = start(svc, "alice", &cd);
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                cd.answer = "garbage";
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_AUTH_ERR);
+                assert_int_equal(pam_acct_mgmt(pamh, 0), ACCOUNT_IGNORED);
+                pam_end(pamh, PAM_SUCCESS);
+        }
+        /* PAM_USER changed after the token was checked: denied. */
+        {
+                conv_data cd = { .answer = t };
+                pam_handle_t *pamh = start(svc, "alice", &cd);
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                assert_int_equal(pam_set_item(pamh, PAM_USER, "root"), PAM_SUCCESS);
+                log_clear();
+                assert_int_equal(pam_acct_mgmt(pamh, 0), PAM_PERM_DENIED);
+                assert_logged("account refused: reason=subject_mismatch");
+                pam_end(pamh, PAM_SUCCESS);
+        }
+        /* The account line's own require= is checked too. */
+        {
+                conv_data cd = { .answer = t };
+                pam_handle_t *pamh = start(service(args, "require=stage=prod", ""), "alice", &cd);
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                log_clear();
+                assert_int_equal(pam_acct_mgmt(pamh, 0), PAM_PERM_DENIED);
+                assert_logged("account refused: reason=claim_mismatch");
+                pam_end(pamh, PAM_SUCCESS);
+        }
+        {
+                conv_data cd = { .answer = t };
+                pam_handle_t *pamh = start(service(args, "require=unit=deploy.*", ""), "alice", &cd);
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                assert_int_equal(pam_acct_mgmt(pamh, 0), PAM_SUCCESS);
+                pam_end(pamh, PAM_SUCCESS);
+        }
+        /* Trust withdrawn between auth and account: denied. */
+        {
+                char path[PATH_MAX], a2[PATH_MAX + 64], *doc = jwks_for(ISS, key);
+                conv_data cd = { .answer = t };
+                pam_handle_t *pamh;
+
+                snprintf(path, sizeof path, "%s/withdrawn.jwks", tmpdir);
+                write_file(path, doc, 0644);
+                free(doc);
+                snprintf(a2, sizeof a2, "audience=" AUD " trust=%s", path);
+                pamh = start(service(a2, "", ""), "alice", &cd);
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                doc = jwks_for(ISS, other_key);
+                write_file(path, doc, 0644);
+                free(doc);
+                assert_int_equal(pam_acct_mgmt(pamh, 0), PAM_PERM_DENIED);
+                pam_end(pamh, PAM_SUCCESS);
+                unlink(path);
+        }
+        svcid_free_secret(t);
+}
+
+static void test_session(void **state) {
+        char *t = mint_sub("alice");
+        const char *svc = auth_service(NULL);
+        char *no_unit = mint_with(key,
+                                  "{\"iss\":\"" ISS "\",\"sub\":\"alice\",\"aud\":\"" AUD "\",\"iat\":%lld,"
+                                  "\"exp\":%lld,\"jti\":\"j2\"}",
+                                  (long long) now(), (long long) now() + 60);
+
+        (void) state;
+        /* Not authenticated by the module: ignore, export nothing. */
+        {
+                conv_data cd = { .answer = t };
+                pam_handle_t *pamh = start(svc, "alice", &cd);
+                assert_int_equal(pam_open_session(pamh, 0), SESSION_IGNORED);
+                assert_null(pam_getenv(pamh, "SVCID_SUB"));
+                assert_int_equal(pam_close_session(pamh, 0), SESSION_IGNORED);
+                pam_end(pamh, PAM_SUCCESS);
+        }
+        {
+                conv_data cd = { .answer = t };
+                pam_handle_t *pamh = start(svc, "alice", &cd);
+                char **env;
+                bool has_token = false;
+
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                assert_int_equal(pam_acct_mgmt(pamh, 0), PAM_SUCCESS);
+                assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
+                assert_string_equal(pam_getenv(pamh, "SVCID_SUB"), "alice");
+                assert_string_equal(pam_getenv(pamh, "SVCID_ISS"), ISS);
+                assert_string_equal(pam_getenv(pamh, "SVCID_JTI"), "jti-alice");
+                assert_string_equal(pam_getenv(pamh, "SVCID_UNIT"), "deploy.service");
+                /* The token itself is never exported. */
+                env = pam_getenvlist(pamh);
+                assert_non_null(env);
+                for (char **e = env; *e; e++) {
+                        if (strstr(*e, t))
+                                has_token = true;
+                        free(*e);
+                }
+                free(env);
+                assert_false(has_token);
+                assert_int_equal(pam_close_session(pamh, 0), PAM_SUCCESS);
+                pam_end(pamh, PAM_SUCCESS);
+        }
+        /* No unit claim: SVCID_UNIT is not left over from elsewhere. */
+        {
+                conv_data cd = { .answer = no_unit };
+                pam_handle_t *pamh = start(svc, "alice", &cd);
+
+                assert_int_equal(pam_putenv(pamh, "SVCID_UNIT=stale.service"), PAM_SUCCESS);
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
+                assert_null(pam_getenv(pamh, "SVCID_UNIT"));
+                assert_string_equal(pam_getenv(pamh, "SVCID_JTI"), "j2");
+                pam_end(pamh, PAM_SUCCESS);
+        }
+        /* setcred is a success, as for other auth modules. */
+        {
+                conv_data cd = { .answer = t };
+                pam_handle_t *pamh = start(svc, "alice", &cd);
+                assert_int_equal(pam_setcred(pamh, PAM_ESTABLISH_CRED), PAM_SUCCESS);
+                pam_end(pamh, PAM_SUCCESS);
+        }
+        svcid_free_secret(t);
+        svcid_free_secret(no_unit);
+}
+
+static void test_exports_only_pam_sm(void **state) {
+        static const char *const present[] = { "pam_sm_authenticate", "pam_sm_setcred", "pam_sm_acct_mgmt",
+                                               "pam_sm_open_session", "pam_sm_close_session" };
+        static const char *const absent[] = { "pam_svcid_args_parse", "pam_svcid_trust_get",
+                                              "pam_svcid_map_parse", "pam_svcid_read_file",
+                                              "pam_svcid_looks_truncated", "svcid_verify", "svcid_trust_new",
+                                              "svcid_b64url_decode", "lib_json_object" };
+        void *h;
+
+        (void) state;
+        h = dlopen(module, RTLD_NOW | RTLD_LOCAL);
+        assert_non_null(h);
+        for (size_t i = 0; i < ELEMENTSOF(present); i++)
+                assert_non_null(dlsym(h, present[i]));
+        for (size_t i = 0; i < ELEMENTSOF(absent); i++) {
+                /* RTLD_LOCAL handle: dlsym searches the module and its
+                 * dependencies only, not this test's own copies. */
+                void *sym = dlsym(h, absent[i]);
+                if (sym) {
+                        Dl_info info;
+                        assert_true(dladdr(sym, &info));
+                        if (info.dli_fname && strstr(info.dli_fname, "pam_svcid.so")) {
+                                fprintf(stderr, "pam_svcid.so exports %s\n", absent[i]);
+                                fail();
+                        }
+                }
+        }
+        dlclose(h);
+}
+
+static void test_many_handles_one_parse(void **state) {
+        const char *svc = auth_service(NULL);
+        char *t = mint_sub("alice");
+
+        (void) state;
+        /* Handle after handle succeeds (the module stays loaded and its
+         * cache is keyed on the files; tests above changed files between
+         * handles and saw the change). */
+        for (int i = 0; i < 20; i++)
+                assert_int_equal(auth_once(svc, "alice", t), PAM_SUCCESS);
+        svcid_free_secret(t);
+}
+
+int main(void) {
+        const struct CMUnitTest parsers[] = {
+                cmocka_unit_test(test_args_good),
+                cmocka_unit_test(test_args_bad),
+                cmocka_unit_test(test_parse_int),
+                cmocka_unit_test(test_map_good),
+                cmocka_unit_test(test_map_bad),
+        };
+        const struct CMUnitTest module_tests[] = {
+                cmocka_unit_test(test_truncation_rule),
+                cmocka_unit_test(test_read_file_safety),
+                cmocka_unit_test(test_trust_cache),
+                cmocka_unit_test(test_success_authtok_prompt),
+                cmocka_unit_test(test_token_with_blanks),
+                cmocka_unit_test(test_each_reason),
+                cmocka_unit_test(test_leeway),
+                cmocka_unit_test(test_debug_detail),
+                cmocka_unit_test(test_argument_errors),
+                cmocka_unit_test(test_trust_errors),
+                cmocka_unit_test(test_map),
+                cmocka_unit_test(test_token_sources),
+                cmocka_unit_test(test_account),
+                cmocka_unit_test(test_session),
+                cmocka_unit_test(test_exports_only_pam_sm),
+                cmocka_unit_test(test_many_handles_one_parse),
+        };
+        int failed;
+
+        unsetenv("SVCID_TOKEN");
+        failed = cmocka_run_group_tests_name("pam parsers", parsers, NULL, NULL);
+        if (geteuid() != 0) {
+                printf("test_pam: skipping the module tests: pam_svcid trusts only root-owned files, "
+                       "so they need root\n");
+                return failed ? 1 : 77;
+        }
+        failed += cmocka_run_group_tests_name("pam module", module_tests, setup, teardown);
+        return failed ? 1 : 0;
+}
