@@ -1,11 +1,101 @@
 /* SPDX-License-Identifier: MIT */
+/* svcid exec: run a command with a fresh token in its environment. */
+#include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
+#include "../common/cleanup.h"
 #include "cli.h"
+#include "util.h"
+
+static void exec_usage(FILE *f) {
+        fprintf(f,
+                "Usage: svcid exec -a AUD [--ttl S] [--env NAME] -- CMD [ARG...]\n"
+                "\n"
+                "Ask the local svcid-agent for a token naming this process, then replace\n"
+                "this process with CMD, the token in its environment. CMD runs as the same\n"
+                "process (same pid, same unit) that the token names.\n"
+                "\n"
+                "  -a, --audience AUD   the audience the token is for (required)\n"
+                "  -t, --ttl S          lifetime in seconds, 1..3600 (default: the agent's)\n"
+                "  -e, --env NAME       the variable to set (default SVCID_TOKEN)\n"
+                "  -h, --help           show this help\n"
+                "\n"
+                "Exit status: CMD's; 1 if no token was had or CMD could not be run,\n"
+                "2 usage error.\n");
+}
+
+/* An environment variable name: a letter or '_', then letters, digits, '_'. */
+static bool env_name_ok(const char *s) {
+        size_t n = strlen(s);
+
+        return n > 0 && n <= 128 && !(s[0] >= '0' && s[0] <= '9') &&
+               strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") == n;
+}
 
 int cmd_exec(int argc, char **argv) {
-        (void) argc;
-        (void) argv;
-        fprintf(stderr, "svcid: exec: not available in this build yet\n");
-        return 2;
+        static const struct option longopts[] = {
+                { "audience", required_argument, NULL, 'a' },
+                { "ttl",      required_argument, NULL, 't' },
+                { "env",      required_argument, NULL, 'e' },
+                { "help",     no_argument,       NULL, 'h' },
+                {}
+        };
+        const char *aud = NULL, *env = "SVCID_TOKEN";
+        int64_t ttl = 0;
+        char err[512], *token = NULL;
+        int c, r;
+
+        optind = 0;
+        /* '+': options end at the first non-option, CMD's own are its own */
+        while ((c = getopt_long(argc, argv, "+a:t:e:h", longopts, NULL)) >= 0) {
+                switch (c) {
+                case 'a':
+                        aud = optarg;
+                        break;
+                case 't':
+                        if (cli_parse_int64(optarg, 1, 3600, &ttl) < 0) {
+                                fprintf(stderr, "svcid: exec: --ttl must be 1..3600 seconds, not '%s'\n", optarg);
+                                return CLI_EXIT_USAGE;
+                        }
+                        break;
+                case 'e':
+                        if (!env_name_ok(optarg)) {
+                                fprintf(stderr, "svcid: exec: --env needs a variable name, not '%s'\n", optarg);
+                                return CLI_EXIT_USAGE;
+                        }
+                        env = optarg;
+                        break;
+                case 'h':
+                        exec_usage(stdout);
+                        return CLI_EXIT_OK;
+                default:
+                        fprintf(stderr, "Try 'svcid exec --help'.\n");
+                        return CLI_EXIT_USAGE;
+                }
+        }
+        if (!aud || !*aud || optind >= argc) {
+                fprintf(stderr, "svcid: exec: %s\nTry 'svcid exec --help'.\n",
+                        !aud || !*aud ? "-a AUD is required" : "a command to run is required");
+                return CLI_EXIT_USAGE;
+        }
+
+        r = svcid_agent_token(NULL, aud, ttl, err, sizeof err, &token, NULL);
+        if (r < 0) {
+                fprintf(stderr, "svcid: exec: %s\n", err);
+                return r == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_REJECTED;
+        }
+        r = setenv(env, token, 1);
+        svcid_free_secret(token);
+        if (r < 0) {
+                fprintf(stderr, "svcid: exec: setenv: %s\n", strerror(errno));
+                return CLI_EXIT_REJECTED;
+        }
+        fflush(NULL);
+        execvp(argv[optind], argv + optind);
+        fprintf(stderr, "svcid: exec: %s: %s\n", argv[optind], strerror(errno));
+        return CLI_EXIT_REJECTED;
 }

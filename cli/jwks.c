@@ -1,11 +1,61 @@
 /* SPDX-License-Identifier: MIT */
+/* svcid jwks: print the local agent's public keys. */
+#include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "../common/cleanup.h"
 #include "cli.h"
+#include "util.h"
+
+static void jwks_usage(FILE *f) {
+        fprintf(f,
+                "Usage: svcid jwks\n"
+                "\n"
+                "Print the local svcid-agent's JWKS (its issuer and public keys), as served\n"
+                "on GET /v1/jwks: what a verifier on another host needs to trust this one.\n"
+                "\n"
+                "  -h, --help   show this help\n"
+                "\n"
+                "The agent socket is $SVCID_AGENT_SOCKET, else %s.\n"
+                "Exit status: 0 printed, 1 the agent is unreachable or answered nonsense,\n"
+                "2 usage error.\n", SVCID_AGENT_SOCKET_DEFAULT);
+}
 
 int cmd_jwks(int argc, char **argv) {
-        (void) argc;
-        (void) argv;
-        fprintf(stderr, "svcid: jwks: not available in this build yet\n");
-        return 2;
+        static const struct option longopts[] = {
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        _cleanup_(free_p) char *jwks = NULL;
+        char err[512];
+        int c, r;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) >= 0) {
+                if (c == 'h') {
+                        jwks_usage(stdout);
+                        return CLI_EXIT_OK;
+                }
+                fprintf(stderr, "Try 'svcid jwks --help'.\n");
+                return CLI_EXIT_USAGE;
+        }
+        if (optind < argc) {
+                fprintf(stderr, "svcid: jwks: unexpected argument\nTry 'svcid jwks --help'.\n");
+                return CLI_EXIT_USAGE;
+        }
+        r = svcid_agent_jwks(NULL, err, sizeof err, &jwks);
+        if (r < 0) {
+                fprintf(stderr, "svcid: jwks: %s\n", err);
+                return CLI_EXIT_REJECTED;
+        }
+        /* re-printed through the JSON printer: checked, and nothing in it
+         * can drive the terminal */
+        if (cli_print_json_text(stdout, jwks, strlen(jwks)) < 0) {
+                fprintf(stderr, "svcid: jwks: the agent's answer is not a JSON document\n");
+                return CLI_EXIT_REJECTED;
+        }
+        return CLI_EXIT_OK;
 }

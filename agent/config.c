@@ -1,0 +1,574 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../common/cleanup.h"
+#include "config.h"
+#include "util.h"
+
+/* inih (Debian's build) truncates section and key names at 49 bytes
+ * without telling; we refuse names that reach that length instead. */
+#define INIH_NAME_MAX 49
+
+enum {
+        SEEN_ISSUER      = 1 << 0,
+        SEEN_ALGORITHM   = 1 << 1,
+        SEEN_DEFAULT_TTL = 1 << 2,
+        SEEN_MAX_TTL     = 1 << 3,
+        SEEN_LIFETIME    = 1 << 4,
+        SEEN_STATE_DIR   = 1 << 5,
+        SEEN_ANONYMOUS   = 1 << 6,
+        SEEN_USER        = 1 << 7,
+        SEEN_UNIT        = 1 << 8,
+        SEEN_AUDIENCES   = 1 << 9,
+        SEEN_TTL         = 1 << 10,
+};
+
+typedef struct parse_ctx {
+        agent_config *config;
+        /* the input, handed to inih one line at a time */
+        const char *p, *end;
+        unsigned line;
+        unsigned long_line;             /* first line longer than inih takes */
+        int max_line;
+        /* first error seen by the handler */
+        unsigned err_line;
+        char err_msg[256];
+        /* where we are */
+        char section[64];
+        bool in_agent, agent_done;
+        agent_account *account;         /* current [account] or NULL */
+        unsigned seen;                  /* SEEN_* of the current section */
+        unsigned default_ttl_line, max_ttl_line;
+} parse_ctx;
+
+static void account_done(agent_account *a) {
+        if (!a)
+                return;
+        free(a->name);
+        free(a->user);
+        free(a->unit);
+        if (a->audiences)
+                for (char **g = a->audiences; *g; g++)
+                        free(*g);
+        free(a->audiences);
+        json_decref(a->claims);
+}
+
+void config_free(agent_config *config) {
+        if (!config)
+                return;
+        for (size_t i = 0; i < config->n_accounts; i++)
+                account_done(&config->accounts[i]);
+        free(config->accounts);
+        free(config->issuer);
+        free(config->state_dir);
+        free(config);
+}
+DEFINE_PTR_CLEANUP(agent_config, config_free)
+
+bool config_name_ok(const char *s) {
+        size_t n = 0;
+
+        for (; s[n]; n++)
+                if (s[n] <= 0x20 || s[n] >= 0x7f)
+                        return false;
+        return n > 0 && n <= CONFIG_NAME_MAX;
+}
+
+static int fail(parse_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(parse_ctx *c, const char *fmt, ...) {
+        va_list ap;
+
+        if (c->err_line == 0) {
+                c->err_line = c->line;
+                va_start(ap, fmt);
+                vsnprintf(c->err_msg, sizeof c->err_msg, fmt, ap);
+                va_end(ap);
+        }
+        return 0;       /* inih: handler failed */
+}
+
+/* inih's reader: one line per call, so c->line is the handler's line. */
+static char *reader(char *str, int num, void *stream) {
+        parse_ctx *c = stream;
+        const char *nl;
+        size_t n;
+
+        if (c->p >= c->end || c->long_line)
+                return NULL;
+        nl = memchr(c->p, '\n', (size_t) (c->end - c->p));
+        n = nl ? (size_t) (nl - c->p) + 1 : (size_t) (c->end - c->p);
+        c->line++;
+        /* inih would cut a longer line in two and parse the rest as a
+         * line of its own: refuse it instead. */
+        c->max_line = num - 3;
+        if (num <= 3 || n >= (size_t) num) {
+                c->long_line = c->line;
+                return NULL;
+        }
+        memcpy(str, c->p, n);
+        str[n] = '\0';
+        c->p += n;
+        return str;
+}
+
+static char *trim(char *s) {
+        char *e;
+
+        while (*s == ' ' || *s == '\t')
+                s++;
+        e = s + strlen(s);
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+                *--e = '\0';
+        return s;
+}
+
+/* Splits a comma-separated list into trimmed items, each checked by ok. */
+static int split_list(const char *value, bool (*ok)(const char *), char ***ret_items, size_t *ret_n) {
+        _cleanup_(free_p) char *copy = strdup(value);
+        char **items = NULL, *tok;
+        size_t n = 0;
+
+        if (!copy)
+                return -ENOMEM;
+        /* strtok_r would skip empty items; we want "a,,b" to be an error */
+        for (char *p = copy;; ) {
+                char *comma = strchr(p, ',');
+                char **grown;
+
+                if (comma)
+                        *comma = '\0';
+                tok = trim(p);
+                if (!ok(tok))
+                        goto bad;
+                grown = realloc(items, (n + 2) * sizeof *items);
+                if (!grown)
+                        goto nomem;
+                items = grown;
+                items[n] = strdup(tok);
+                if (!items[n])
+                        goto nomem;
+                items[++n] = NULL;
+                if (!comma)
+                        break;
+                p = comma + 1;
+        }
+        *ret_items = items;
+        *ret_n = n;
+        return 0;
+bad:
+        for (size_t i = 0; i < n; i++)
+                free(items[i]);
+        free(items);
+        return -EINVAL;
+nomem:
+        for (size_t i = 0; i < n; i++)
+                free(items[i]);
+        free(items);
+        return -ENOMEM;
+}
+
+static bool claim_name_ok(const char *s) {
+        static const char *const reserved[] = {
+                "iss", "sub", "aud", "iat", "exp", "jti", "uid", "gid", "unit",
+                "nbf",  /* verifiers act on it: never policy's to set */
+        };
+        size_t n = strlen(s);
+
+        if (n == 0 || n > 64 || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.:") != n)
+                return false;
+        for (size_t i = 0; i < ELEMENTSOF(reserved); i++)
+                if (strcmp(s, reserved[i]) == 0)
+                        return false;
+        return true;
+}
+
+/* A claim value: printable, no control characters; spaces allowed. */
+static bool claim_value_ok(const char *s) {
+        size_t n = 0;
+
+        for (; s[n]; n++)
+                if ((unsigned char) s[n] < 0x20 || s[n] == 0x7f)
+                        return false;
+        return n > 0 && n <= 1024;
+}
+
+static int seen_once(parse_ctx *c, unsigned bit, const char *name) {
+        if (c->seen & bit)
+                return fail(c, "duplicate key '%s'", name);
+        c->seen |= bit;
+        return 1;
+}
+
+static int set_int(parse_ctx *c, const char *name, const char *value, int64_t min, int64_t max, int64_t *ret) {
+        int64_t v;
+        int r = parse_int64(value, min, max, &v);
+
+        if (r == -ERANGE)
+                return fail(c, "%s must be between %lld and %lld, not '%s'", name,
+                            (long long) min, (long long) max, value);
+        if (r < 0)
+                return fail(c, "%s must be a whole number of seconds, not '%s'", name, value);
+        *ret = v;
+        return 1;
+}
+
+static int agent_key(parse_ctx *c, const char *name, const char *value) {
+        agent_config *cfg = c->config;
+
+        if (strcmp(name, "issuer") == 0) {
+                if (!seen_once(c, SEEN_ISSUER, name))
+                        return 0;
+                if (!config_name_ok(value))
+                        return fail(c, "issuer must be 1 to %d printable characters without spaces", CONFIG_NAME_MAX);
+                free(cfg->issuer);
+                cfg->issuer = strdup(value);
+                return cfg->issuer ? 1 : fail(c, "out of memory");
+        }
+        if (strcmp(name, "algorithm") == 0) {
+                if (!seen_once(c, SEEN_ALGORITHM, name))
+                        return 0;
+                if (svcid_alg_from_str(value, &cfg->alg) < 0)
+                        return fail(c, "unknown algorithm '%s' (ES256, EdDSA, RS256 or PS256)", value);
+                return 1;
+        }
+        if (strcmp(name, "default_ttl") == 0) {
+                if (!seen_once(c, SEEN_DEFAULT_TTL, name))
+                        return 0;
+                c->default_ttl_line = c->line;
+                return set_int(c, name, value, 1, CONFIG_TTL_MAX, &cfg->default_ttl);
+        }
+        if (strcmp(name, "max_ttl") == 0) {
+                if (!seen_once(c, SEEN_MAX_TTL, name))
+                        return 0;
+                c->max_ttl_line = c->line;
+                return set_int(c, name, value, 1, CONFIG_TTL_MAX, &cfg->max_ttl);
+        }
+        if (strcmp(name, "key_lifetime") == 0) {
+                if (!seen_once(c, SEEN_LIFETIME, name))
+                        return 0;
+                return set_int(c, name, value, CONFIG_KEY_LIFETIME_MIN, CONFIG_KEY_LIFETIME_MAX, &cfg->key_lifetime);
+        }
+        if (strcmp(name, "state_dir") == 0) {
+                if (!seen_once(c, SEEN_STATE_DIR, name))
+                        return 0;
+                if (value[0] != '/' || strlen(value) >= PATH_MAX - 64)
+                        return fail(c, "state_dir must be an absolute path");
+                free(cfg->state_dir);
+                cfg->state_dir = strdup(value);
+                return cfg->state_dir ? 1 : fail(c, "out of memory");
+        }
+        if (strcmp(name, "anonymous") == 0) {
+                if (!seen_once(c, SEEN_ANONYMOUS, name))
+                        return 0;
+                if (strcmp(value, "allow") == 0)
+                        cfg->anonymous = true;
+                else if (strcmp(value, "deny") == 0)
+                        cfg->anonymous = false;
+                else
+                        return fail(c, "anonymous must be 'allow' or 'deny', not '%s'", value);
+                return 1;
+        }
+        return fail(c, "unknown key '%s' in [agent]", name);
+}
+
+static int account_key(parse_ctx *c, const char *name, const char *value) {
+        agent_account *a = c->account;
+
+        if (strcmp(name, "user") == 0) {
+                int64_t uid;
+
+                if (!seen_once(c, SEEN_USER, name))
+                        return 0;
+                if (value[0] >= '0' && value[0] <= '9') {
+                        if (parse_int64(value, 0, (int64_t) UINT32_MAX - 1, &uid) < 0)
+                                return fail(c, "user '%s' is neither a user name nor a uid", value);
+                        a->has_uid = true;
+                        a->uid = (uid_t) uid;
+                        return 1;
+                }
+                if (!config_name_ok(value) || value[0] == '-' || strchr(value, ':') || strchr(value, '/'))
+                        return fail(c, "bad user name '%s'", value);
+                a->user = strdup(value);
+                return a->user ? 1 : fail(c, "out of memory");
+        }
+        if (strcmp(name, "unit") == 0) {
+                if (!seen_once(c, SEEN_UNIT, name))
+                        return 0;
+                if (!config_name_ok(value))
+                        return fail(c, "unit must be a glob of printable characters without spaces");
+                a->unit = strdup(value);
+                return a->unit ? 1 : fail(c, "out of memory");
+        }
+        if (strcmp(name, "audiences") == 0) {
+                size_t n;
+                int r;
+
+                if (!seen_once(c, SEEN_AUDIENCES, name))
+                        return 0;
+                r = split_list(value, config_name_ok, &a->audiences, &n);
+                if (r == -ENOMEM)
+                        return fail(c, "out of memory");
+                if (r < 0)
+                        return fail(c, "audiences must be a comma-separated list of globs without spaces "
+                                       "(a ';' comment needs a space before it)");
+                return 1;
+        }
+        if (strcmp(name, "ttl") == 0) {
+                if (!seen_once(c, SEEN_TTL, name))
+                        return 0;
+                return set_int(c, name, value, 1, CONFIG_TTL_MAX, &a->ttl);
+        }
+        if (strncmp(name, "claim.", 6) == 0) {
+                const char *claim = name + 6;
+                _cleanup_(json_decrefp) json_t *v = NULL;
+
+                if (!claim_name_ok(claim))
+                        return fail(c, "bad claim name '%s' (letters, digits, '_-.:', and not a registered claim)", claim);
+                if (json_object_get(a->claims, claim))
+                        return fail(c, "duplicate key '%s'", name);
+                if (strchr(value, ',')) {
+                        char **items;
+                        size_t n;
+                        int r = split_list(value, claim_value_ok, &items, &n);
+
+                        if (r == -ENOMEM)
+                                return fail(c, "out of memory");
+                        if (r < 0)
+                                return fail(c, "bad list value for '%s' (empty item or control character)", name);
+                        v = json_array();
+                        for (size_t i = 0; i < n; i++) {
+                                if (v && json_array_append_new(v, json_string(items[i])) < 0)
+                                        json_decref(TAKE_PTR(v));
+                                free(items[i]);
+                        }
+                        free(items);
+                } else {
+                        if (!claim_value_ok(value))
+                                return fail(c, "bad value for '%s' (empty or control character)", name);
+                        v = json_string(value);
+                }
+                if (!v || json_object_set_new(a->claims, claim, TAKE_PTR(v)) < 0)
+                        return fail(c, "bad value for '%s' (not UTF-8?)", name);
+                return 1;
+        }
+        return fail(c, "unknown key '%s' in [account %s]", name, a->name);
+}
+
+static int enter_section(parse_ctx *c, const char *section) {
+        agent_config *cfg = c->config;
+        _cleanup_(free_p) char *copy = NULL;
+        agent_account *grown;
+        char *s, *name;
+
+        if (strlen(section) >= sizeof c->section || strlen(section) >= INIH_NAME_MAX)
+                return fail(c, "section name too long");
+        if (c->in_agent)
+                c->agent_done = true;
+        c->in_agent = false;
+        c->account = NULL;
+        c->seen = 0;
+        strcpy(c->section, section);
+
+        copy = strdup(section);
+        if (!copy)
+                return fail(c, "out of memory");
+        s = trim(copy);
+        if (s[0] == '\0')
+                return fail(c, "key outside a section (start with [agent] or [account NAME])");
+        if (strcmp(s, "agent") == 0) {
+                if (c->agent_done)
+                        return fail(c, "duplicate section [agent]");
+                c->in_agent = true;
+                return 1;
+        }
+        if (strncmp(s, "account", 7) != 0 || (s[7] != ' ' && s[7] != '\t'))
+                return fail(c, "unknown section [%s]", s);
+        name = trim(s + 7);
+        /* the name becomes the token's sub: same rules as an issuer */
+        if (!config_name_ok(name))
+                return fail(c, "bad account name '%s'", name);
+        for (size_t i = 0; i < cfg->n_accounts; i++)
+                if (strcmp(cfg->accounts[i].name, name) == 0)
+                        return fail(c, "duplicate section [account %s]", name);
+
+        grown = reallocarray(cfg->accounts, cfg->n_accounts + 1, sizeof *grown);
+        if (!grown)
+                return fail(c, "out of memory");
+        cfg->accounts = grown;
+        c->account = &cfg->accounts[cfg->n_accounts];
+        *c->account = (agent_account) { .line = c->line };
+        cfg->n_accounts++;
+        c->account->name = strdup(name);
+        c->account->claims = json_object();
+        if (!c->account->name || !c->account->claims)
+                return fail(c, "out of memory");
+        return 1;
+}
+
+static int handler(void *user, const char *section, const char *name, const char *value) {
+        parse_ctx *c = user;
+
+        if (c->err_line)
+                return 0;       /* only the first error counts */
+        if (strcmp(section, c->section) != 0 || (!c->in_agent && !c->account))
+                if (!enter_section(c, section))
+                        return 0;
+        if (strlen(name) >= INIH_NAME_MAX)
+                return fail(c, "key name too long");
+        if (c->in_agent)
+                return agent_key(c, name, value);
+        return account_key(c, name, value);
+}
+
+static int check_config(parse_ctx *c) {
+        agent_config *cfg = c->config;
+
+        if (cfg->default_ttl > cfg->max_ttl) {
+                c->line = c->default_ttl_line > c->max_ttl_line ? c->default_ttl_line : c->max_ttl_line;
+                return fail(c, "default_ttl %lld exceeds max_ttl %lld",
+                            (long long) cfg->default_ttl, (long long) cfg->max_ttl);
+        }
+        for (size_t i = 0; i < cfg->n_accounts; i++) {
+                agent_account *a = &cfg->accounts[i];
+
+                if (!a->user && !a->has_uid && !a->unit) {
+                        c->line = a->line;
+                        return fail(c, "[account %s] needs 'user' or 'unit' (an account matching everyone is "
+                                       "what 'anonymous' is for)", a->name);
+                }
+        }
+        return 1;
+}
+
+int config_parse(const char *text, size_t len, const char *origin,
+                 char *err, size_t err_len, agent_config **ret_config) {
+        _cleanup_(config_freep) agent_config *cfg = NULL;
+        parse_ctx c = {};
+        const char *nul;
+        int r;
+
+        if (!origin)
+                origin = "agent.conf";
+        if (len > CONFIG_FILE_MAX) {
+                if (err)
+                        snprintf(err, err_len, "%s: larger than %u bytes", origin, CONFIG_FILE_MAX);
+                return -EFBIG;
+        }
+        cfg = calloc(1, sizeof *cfg);
+        if (!cfg)
+                return -ENOMEM;
+        cfg->alg = SVCID_ALG_ES256;
+        cfg->default_ttl = 300;
+        cfg->max_ttl = CONFIG_TTL_MAX;
+        cfg->key_lifetime = 86400;
+        cfg->anonymous = true;
+
+        c.config = cfg;
+        c.p = text;
+        c.end = text + len;
+        /* inih stops at a NUL byte as if the file ended there: refuse it. */
+        nul = memchr(text, '\0', len);
+        if (nul)
+                c.end = nul;
+
+        /* Debian's inih takes some options at run time: an indented line
+         * is a key of its own, not a continuation of the previous value. */
+        ini_allow_multiline = false;
+        ini_stop_on_first_error = true;
+
+        r = ini_parse_stream(reader, &c, handler, &c);
+        if (r == -2) {
+                if (err)
+                        snprintf(err, err_len, "%s: out of memory", origin);
+                return -ENOMEM;
+        }
+        if (nul && !c.err_line && r == 0) {
+                unsigned line = 1;
+                for (const char *p = text; p < nul; p++)
+                        line += *p == '\n';
+                c.line = line;
+                fail(&c, "NUL byte");
+        }
+        if (c.long_line && (!c.err_line || c.long_line < c.err_line) && (r <= 0 || c.long_line <= (unsigned) r)) {
+                c.err_line = 0;
+                c.line = c.long_line;
+                fail(&c, "line longer than %d bytes", c.max_line);
+        }
+        if (r > 0 && (!c.err_line || (unsigned) r < c.err_line)) {
+                c.err_line = 0;
+                c.line = (unsigned) r;
+                fail(&c, "syntax error (expected [section], 'key = value' or a comment)");
+        }
+        if (!c.err_line)
+                check_config(&c);
+        if (c.err_line) {
+                if (err)
+                        snprintf(err, err_len, "%s:%u: %s", origin, c.err_line, c.err_msg);
+                return -EINVAL;
+        }
+        *ret_config = TAKE_PTR(cfg);
+        return 0;
+}
+
+int config_load(const char *path, bool missing_ok, char *err, size_t err_len,
+                agent_config **ret_config) {
+        _cleanup_(free_p) char *text = NULL;
+        size_t len;
+        int r;
+
+        r = read_file_at(AT_FDCWD, path, CONFIG_FILE_MAX, false, &text, &len);
+        if (r == -ENOENT && missing_ok)
+                return config_parse("", 0, path, err, err_len, ret_config);
+        if (r == -EFBIG) {
+                if (err)
+                        snprintf(err, err_len, "%s: larger than %u bytes", path, CONFIG_FILE_MAX);
+                return r;
+        }
+        if (r == -EPERM) {
+                if (err)
+                        snprintf(err, err_len, "%s: writable by others, refusing it", path);
+                return r;
+        }
+        if (r < 0) {
+                if (err)
+                        snprintf(err, err_len, "%s: %s", path, strerror(-r));
+                return r;
+        }
+        return config_parse(text, len, path, err, err_len, ret_config);
+}
+
+const agent_account *config_match(const agent_config *config, uid_t uid,
+                                  const char *user_name, const char *unit) {
+        for (size_t i = 0; i < config->n_accounts; i++) {
+                const agent_account *a = &config->accounts[i];
+
+                if (a->has_uid && a->uid != uid)
+                        continue;
+                if (a->user && (!user_name || strcmp(a->user, user_name) != 0))
+                        continue;
+                if (a->unit && (!unit || fnmatch(a->unit, unit, 0) != 0))
+                        continue;
+                return a;
+        }
+        return NULL;
+}
+
+bool config_audience_allowed(const agent_account *account, const char *aud) {
+        if (!account || !account->audiences)
+                return true;
+        for (char **g = account->audiences; *g; g++)
+                if (fnmatch(*g, aud, 0) == 0)
+                        return true;
+        return false;
+}

@@ -1,0 +1,342 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/cleanup.h"
+#include "http.h"
+#include "log.h"
+#include "mint.h"
+#include "peer.h"
+#include "util.h"
+
+#define MAX_ARGS 8
+
+struct http_server {
+        struct MHD_Daemon *daemon;
+        agent_shared *shared;
+};
+
+/* One request's query arguments, collected from libmicrohttpd. */
+typedef struct arg_list {
+        http_arg args[MAX_ARGS];
+        size_t n;
+        bool overflow;
+} arg_list;
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                                   const char *value, size_t value_size) {
+        arg_list *l = cls;
+
+        (void) kind;
+        (void) key_size;
+        if (l->n >= MAX_ARGS) {
+                l->overflow = true;
+                return MHD_NO;
+        }
+        l->args[l->n++] = (http_arg) { .key = key, .value = value, .value_len = value_size };
+        return MHD_YES;
+}
+
+int http_token_args(const http_arg *args, size_t n, const char **ret_aud, int64_t *ret_ttl,
+                    char *msg, size_t msg_len) {
+        const char *aud = NULL, *ttl_s = NULL;
+        int64_t ttl = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                const char **slot;
+
+                if (strcmp(args[i].key, "aud") == 0)
+                        slot = &aud;
+                else if (strcmp(args[i].key, "ttl") == 0)
+                        slot = &ttl_s;
+                else {
+                        snprintf(msg, msg_len, "unknown query parameter (only aud and ttl)");
+                        return -EINVAL;
+                }
+                if (*slot) {
+                        snprintf(msg, msg_len, "query parameter %s given twice", args[i].key);
+                        return -EINVAL;
+                }
+                /* "%00" decodes to a NUL that would cut the value short */
+                if (!args[i].value || strlen(args[i].value) != args[i].value_len) {
+                        snprintf(msg, msg_len, "query parameter %s needs a value without NUL bytes", args[i].key);
+                        return -EINVAL;
+                }
+                *slot = args[i].value;
+        }
+        if (!aud) {
+                snprintf(msg, msg_len, "the aud query parameter is required");
+                return -EINVAL;
+        }
+        if (!mint_audience_ok(aud)) {
+                snprintf(msg, msg_len, "aud must be 1 to 255 printable characters without spaces");
+                return -EINVAL;
+        }
+        if (ttl_s && parse_int64(ttl_s, 1, CONFIG_TTL_MAX, &ttl) < 0) {
+                snprintf(msg, msg_len, "ttl must be a whole number of seconds from 1 to %d", CONFIG_TTL_MAX);
+                return -EINVAL;
+        }
+        *ret_aud = aud;
+        *ret_ttl = ttl;
+        return 0;
+}
+
+static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *type,
+                               const char *body, size_t len, bool close) {
+        struct MHD_Response *resp;
+        enum MHD_Result ret;
+
+        resp = MHD_create_response_from_buffer(len, (void *) body, MHD_RESPMEM_MUST_COPY);
+        if (!resp)
+                return MHD_NO;
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+        /* tokens and keys are not for caches */
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+        if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+        if (close)
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+        ret = MHD_queue_response(conn, status, resp);
+        MHD_destroy_response(resp);
+        return ret;
+}
+
+static enum MHD_Result respond_json(struct MHD_Connection *conn, unsigned status, json_t *body, bool close) {
+        _cleanup_(free_p) char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+        json_decref(body);
+        if (!text)
+                return MHD_NO;
+        return respond(conn, status, "application/json", text, strlen(text), close);
+}
+
+static enum MHD_Result respond_error(struct MHD_Connection *conn, unsigned status, const char *word,
+                                     const char *message) {
+        /* A request we could not make sense of ends its connection: what
+         * follows it on the wire cannot be trusted to be a request. */
+        bool close = status == MHD_HTTP_BAD_REQUEST || status == MHD_HTTP_CONTENT_TOO_LARGE ||
+                     status == MHD_HTTP_METHOD_NOT_ALLOWED;
+
+        return respond_json(conn, status, json_pack("{s:s, s:s}", "error", word, "message", message), close);
+}
+
+static void log_caller_from(const peer *p, const char *unit, log_caller *ret) {
+        *ret = (log_caller) { .uid = p->uid, .gid = p->gid, .pid = p->pid, .unit = unit };
+}
+
+static enum MHD_Result handle_token(http_server *s, struct MHD_Connection *conn, const peer *p) {
+        _cleanup_(free_p) char *unit = NULL, *user = NULL;
+        mint_result res = {};
+        mint_refusal refusal = {};
+        const char *aud = NULL;
+        arg_list args = {};
+        log_caller lc;
+        int64_t ttl = 0, now;
+        char msg[200];
+        json_t *body;
+        int r;
+
+        MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, collect_arg, &args);
+        if (args.overflow) {
+                snprintf(msg, sizeof msg, "too many query parameters");
+                r = -EINVAL;
+        } else
+                r = http_token_args(args.args, args.n, &aud, &ttl, msg, sizeof msg);
+        if (r < 0) {
+                log_caller_from(p, NULL, &lc);
+                log_refusal(&lc, "bad_request", NULL, msg);
+                return respond_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request", msg);
+        }
+
+        r = peer_resolve(p, &unit, &user);
+        if (r == -ESRCH) {
+                log_caller_from(p, NULL, &lc);
+                log_refusal(&lc, "peer_gone", aud, "the connecting process has exited; its pid is not trusted");
+                return respond_error(conn, MHD_HTTP_FORBIDDEN, "peer_gone",
+                                     "the process that connected has exited; connect from the process that asks");
+        }
+        log_caller_from(p, unit, &lc);
+        if (r < 0) {
+                log_refusal(&lc, "internal", aud, strerror(-r));
+                return respond_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "cannot resolve the caller");
+        }
+
+        now = now_realtime();
+        pthread_rwlock_rdlock(&s->shared->lock);
+        {
+                const svcid_key *key = keystore_active(s->shared->keys, now);
+                mint_caller mc = { .uid = p->uid, .gid = p->gid, .pid = p->pid, .user = user, .unit = unit };
+
+                if (!key)
+                        r = -ENOKEY;
+                else
+                        r = mint_token(s->shared->config, s->shared->issuer, key, &mc, aud, ttl, now,
+                                       &refusal, &res);
+                if (r == 0)
+                        log_mint(&lc, res.sub, aud, res.jti, svcid_key_kid(key), res.exp, strlen(res.token));
+        }
+        pthread_rwlock_unlock(&s->shared->lock);
+
+        if (r == -ENOKEY) {
+                log_refusal(&lc, "unavailable", aud, "no signing key");
+                return respond_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "no signing key yet");
+        }
+        if (r < 0) {
+                unsigned status = r == -EACCES ? MHD_HTTP_FORBIDDEN :
+                                  r == -EINVAL ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_INTERNAL_SERVER_ERROR;
+
+                log_refusal(&lc, refusal.word, aud, refusal.message);
+                return respond_error(conn, status, refusal.word, refusal.message);
+        }
+        body = json_pack("{s:s, s:I, s:s}", "token", res.token, "expires_at", (json_int_t) res.exp,
+                         "sub", res.sub);
+        mint_result_done(&res);
+        if (!body)
+                return MHD_NO;
+        {
+                /* the response holds a token: wipe our copy of the text */
+                char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+                enum MHD_Result ret;
+
+                json_decref(body);
+                if (!text)
+                        return MHD_NO;
+                ret = respond(conn, MHD_HTTP_OK, "application/json", text, strlen(text), false);
+                svcid_free_secret(text);
+                return ret;
+        }
+}
+
+static enum MHD_Result handle_jwks(http_server *s, struct MHD_Connection *conn) {
+        enum MHD_Result ret;
+        const char *jwks;
+        size_t len;
+
+        pthread_rwlock_rdlock(&s->shared->lock);
+        jwks = keystore_jwks(s->shared->keys, &len);
+        ret = jwks ? respond(conn, MHD_HTTP_OK, "application/jwk-set+json", jwks, len, false) : MHD_NO;
+        pthread_rwlock_unlock(&s->shared->lock);
+        if (!jwks)
+                return respond_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "no keys yet");
+        return ret;
+}
+
+static enum MHD_Result handle_health(http_server *s, struct MHD_Connection *conn) {
+        json_t *body;
+
+        pthread_rwlock_rdlock(&s->shared->lock);
+        {
+                const svcid_key *key = keystore_active(s->shared->keys, now_realtime());
+
+                body = json_pack("{s:s, s:s, s:s?, s:s, s:I}", "status", key ? "ok" : "no_key",
+                                 "version", SVCID_VERSION, "kid", key ? svcid_key_kid(key) : NULL,
+                                 "issuer", s->shared->issuer,
+                                 "keys", (json_int_t) keystore_count(s->shared->keys));
+        }
+        pthread_rwlock_unlock(&s->shared->lock);
+        if (!body)
+                return MHD_NO;
+        return respond_json(conn, MHD_HTTP_OK, body, false);
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **req_cls) {
+        http_server *s = cls;
+        const union MHD_ConnectionInfo *info;
+        const char *cl, *te;
+        const peer *p;
+
+        (void) version;
+        (void) upload_data;
+        /* Answer on the first call, before any body is read: we take none,
+         * and libmicrohttpd closes a connection whose body went unread. */
+        if (*req_cls) {
+                *upload_data_size = 0;
+                return MHD_YES;
+        }
+        *req_cls = s;
+
+        if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+                return respond_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", "only GET is supported");
+        cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+        if (te || (cl && strcmp(cl, "0") != 0))
+                return respond_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", "requests carry no body");
+
+        if (strcmp(url, "/v1/token") == 0) {
+                info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+                p = info ? info->socket_context : NULL;
+                if (!p) {
+                        log_error("connection without peer credentials, refusing it");
+                        return respond_error(conn, MHD_HTTP_FORBIDDEN, "peer_gone", "caller unknown");
+                }
+                return handle_token(s, conn, p);
+        }
+        if (strcmp(url, "/v1/jwks") == 0)
+                return handle_jwks(s, conn);
+        if (strcmp(url, "/v1/health") == 0)
+                return handle_health(s, conn);
+        return respond_error(conn, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint (try /v1/token, /v1/jwks, /v1/health)");
+}
+
+/* Credentials are taken when the connection is accepted, once: the
+ * kernel recorded them at connect() and nothing the client sends later
+ * changes them. */
+static void notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                   enum MHD_ConnectionNotificationCode toe) {
+        const union MHD_ConnectionInfo *info;
+        peer *p;
+
+        (void) cls;
+        if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+                info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+                p = malloc(sizeof *p);
+                if (!p || !info || peer_from_socket(info->connect_fd, p) < 0) {
+                        free(p);
+                        *socket_context = NULL;     /* requests on it are refused */
+                        return;
+                }
+                *socket_context = p;
+        } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+                p = *socket_context;
+                if (p) {
+                        peer_done(p);
+                        free(p);
+                }
+                *socket_context = NULL;
+        }
+}
+
+int http_start(int listen_fd, agent_shared *shared, unsigned threads, http_server **ret_server) {
+        _cleanup_(free_p) http_server *s = calloc(1, sizeof *s);
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+
+        if (!s)
+                return -ENOMEM;
+        s->shared = shared;
+        s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, s,
+                                     MHD_OPTION_LISTEN_SOCKET, listen_fd,
+                                     MHD_OPTION_THREAD_POOL_SIZE, threads,
+                                     MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT,
+                                     MHD_OPTION_CONNECTION_TIMEOUT, HTTP_IDLE_TIMEOUT,
+                                     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) HTTP_MEMORY_LIMIT,
+                                     MHD_OPTION_NOTIFY_CONNECTION, notify, s,
+                                     MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
+                                     MHD_OPTION_END);
+        if (!s->daemon)
+                return -EIO;
+        *ret_server = TAKE_PTR(s);
+        return 0;
+}
+
+void http_stop(http_server *s) {
+        if (!s)
+                return;
+        MHD_stop_daemon(s->daemon);
+        free(s);
+}

@@ -1,0 +1,525 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../common/cleanup.h"
+#include "keys.h"
+#include "log.h"
+#include "util.h"
+
+DEFINE_PTR_CLEANUP(svcid_key, svcid_key_unref)
+
+#define STATE_FILE  "state.json"
+#define JWKS_FILE   "jwks.json"
+#define KEYS_DIR    "keys"
+#define STATE_MAX   (1024u * 1024u)
+#define PEM_MAX     (64u * 1024u)
+
+typedef struct key_entry {
+        svcid_key *key;         /* private */
+        int64_t created;        /* published from */
+        int64_t not_before;     /* signs from */
+        int64_t not_after;      /* signs until */
+        int64_t max_ttl;        /* longest ttl it may have signed with */
+} key_entry;
+
+struct keystore {
+        int dir_fd;             /* the state dir */
+        int keys_fd;            /* its keys/ dir, flock()ed while we run */
+        pthread_rwlock_t *lock;
+        key_entry *entries;     /* sorted by not_before */
+        size_t n;
+        char *state;            /* state.json as last written */
+        char *jwks;             /* jwks.json as last written */
+        size_t jwks_len;
+};
+
+static int errf(char *err, size_t err_len, int error, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+static int errf(char *err, size_t err_len, int error, const char *fmt, ...) {
+        va_list ap;
+
+        if (err && err_len) {
+                va_start(ap, fmt);
+                vsnprintf(err, err_len, fmt, ap);
+                va_end(ap);
+        }
+        return error;
+}
+
+static void entries_free(key_entry *e, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                svcid_key_unref(e[i].key);
+        free(e);
+}
+
+void keystore_free(keystore *ks) {
+        if (!ks)
+                return;
+        entries_free(ks->entries, ks->n);
+        free(ks->state);
+        free(ks->jwks);
+        if (ks->keys_fd >= 0)
+                close(ks->keys_fd);     /* drops the flock */
+        if (ks->dir_fd >= 0)
+                close(ks->dir_fd);
+        free(ks);
+}
+DEFINE_PTR_CLEANUP(keystore, keystore_free)
+
+/* A kid names a file: only base64url characters, so never a path. */
+static bool kid_ok(const char *kid) {
+        size_t n = strlen(kid);
+
+        return n > 0 && n <= 86 &&
+               strspn(kid, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == n;
+}
+
+static int pem_name(const char *kid, char *buf, size_t len) {
+        if (!kid_ok(kid) || (size_t) snprintf(buf, len, "%s.pem", kid) >= len)
+                return -EINVAL;
+        return 0;
+}
+
+static int json_int(json_t *o, const char *name, int64_t *ret) {
+        json_t *v = json_object_get(o, name);
+
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
+                return -EINVAL;
+        *ret = json_integer_value(v);
+        return 0;
+}
+
+static int load_entry(keystore *ks, json_t *o, key_entry *ret, char *err, size_t err_len) {
+        _cleanup_(svcid_key_unrefp) svcid_key *key = NULL;
+        const char *kid = json_string_value(json_object_get(o, "kid"));
+        const char *alg_s = json_string_value(json_object_get(o, "alg"));
+        char *pem = NULL;
+        char name[128];
+        svcid_alg alg;
+        key_entry e = {};
+        size_t len;
+        int r;
+
+        if (!json_is_object(o) || !kid || !alg_s || pem_name(kid, name, sizeof name) < 0 ||
+            svcid_alg_from_str(alg_s, &alg) < 0 ||
+            json_int(o, "created", &e.created) < 0 || json_int(o, "not_before", &e.not_before) < 0 ||
+            json_int(o, "not_after", &e.not_after) < 0 || json_int(o, "max_ttl", &e.max_ttl) < 0 ||
+            e.not_after < e.not_before)
+                return errf(err, err_len, -EINVAL, "%s/%s: malformed key entry", KEYS_DIR, STATE_FILE);
+
+        r = read_file_at(ks->keys_fd, name, PEM_MAX, true, &pem, &len);
+        if (r == -EPERM)
+                return errf(err, err_len, r, "%s/%s: readable by others or not ours, refusing it", KEYS_DIR, name);
+        if (r < 0)
+                return errf(err, err_len, r, "%s/%s: %s", KEYS_DIR, name, strerror(-r));
+        r = svcid_key_from_pem(pem, len, alg, &key);
+        svcid_free_secret(pem);
+        if (r < 0 || !svcid_key_is_private(key))
+                return errf(err, err_len, -EINVAL, "%s/%s: not a usable %s private key", KEYS_DIR, name, alg_s);
+        if (strcmp(svcid_key_kid(key), kid) != 0)
+                return errf(err, err_len, -EINVAL, "%s/%s: key does not match its kid", KEYS_DIR, name);
+        e.key = TAKE_PTR(key);
+        *ret = e;
+        return 0;
+}
+
+static int load_state(keystore *ks, char *err, size_t err_len) {
+        _cleanup_(free_p) char *text = NULL;
+        _cleanup_(json_decrefp) json_t *root = NULL;
+        json_error_t jerr;
+        json_t *keys;
+        size_t len;
+        int r;
+
+        r = read_file_at(ks->keys_fd, STATE_FILE, STATE_MAX, true, &text, &len);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return errf(err, err_len, r, "%s/%s: %s", KEYS_DIR, STATE_FILE,
+                            r == -EPERM ? "readable by others or not ours, refusing it" : strerror(-r));
+        root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+        keys = json_object_get(root, "keys");
+        if (!json_is_object(root) || json_integer_value(json_object_get(root, "version")) != 1 ||
+            !json_is_array(keys))
+                return errf(err, err_len, -EINVAL, "%s/%s: not a version 1 key state", KEYS_DIR, STATE_FILE);
+
+        ks->entries = calloc(json_array_size(keys) + 1, sizeof *ks->entries);
+        if (!ks->entries)
+                return -ENOMEM;
+        for (size_t i = 0; i < json_array_size(keys); i++) {
+                r = load_entry(ks, json_array_get(keys, i), &ks->entries[ks->n], err, err_len);
+                if (r < 0)
+                        return r;
+                ks->n++;
+        }
+        ks->state = TAKE_PTR(text);
+        return 1;
+}
+
+/* Removes what an interrupted write can leave behind: temporary files,
+ * and key files the (successfully loaded) state does not name — a key is
+ * written before the state that names it, and unnamed after. */
+static void remove_leftovers(keystore *ks, bool have_state) {
+        _cleanup_(close_fdp) int fd = -1;
+        DIR *d;
+        struct dirent *de;
+
+        (void) unlinkat(ks->dir_fd, "." JWKS_FILE ".tmp", 0);
+        fd = openat(ks->keys_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return;
+        d = fdopendir(TAKE_FD(fd));
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                size_t n = strlen(de->d_name);
+                bool named = false;
+
+                if (de->d_name[0] == '.' && n > 5 && strcmp(de->d_name + n - 4, ".tmp") == 0) {
+                        (void) unlinkat(ks->keys_fd, de->d_name, 0);
+                        continue;
+                }
+                if (!have_state || n < 5 || strcmp(de->d_name + n - 4, ".pem") != 0)
+                        continue;
+                for (size_t i = 0; i < ks->n && !named; i++) {
+                        const char *kid = svcid_key_kid(ks->entries[i].key);
+                        named = strlen(kid) == n - 4 && strncmp(kid, de->d_name, n - 4) == 0;
+                }
+                if (!named) {
+                        log_notice("removing %s/%s, a key file no state names (left by an interrupted rotation)",
+                                   KEYS_DIR, de->d_name);
+                        (void) unlinkat(ks->keys_fd, de->d_name, 0);
+                }
+        }
+        closedir(d);
+}
+
+int keystore_open(const char *state_dir, pthread_rwlock_t *lock,
+                  char *err, size_t err_len, keystore **ret_keystore) {
+        _cleanup_(keystore_freep) keystore *ks = NULL;
+        struct stat st;
+        int r;
+
+        ks = calloc(1, sizeof *ks);
+        if (!ks)
+                return -ENOMEM;
+        ks->dir_fd = ks->keys_fd = -1;
+        ks->lock = lock;
+
+        if (mkdir(state_dir, 0755) < 0 && errno != EEXIST)
+                return errf(err, err_len, -errno, "%s: %m", state_dir);
+        ks->dir_fd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (ks->dir_fd < 0)
+                return errf(err, err_len, -errno, "%s: %m", state_dir);
+        if (mkdirat(ks->dir_fd, KEYS_DIR, 0700) < 0 && errno != EEXIST)
+                return errf(err, err_len, -errno, "%s/" KEYS_DIR ": %m", state_dir);
+        ks->keys_fd = openat(ks->dir_fd, KEYS_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (ks->keys_fd < 0)
+                return errf(err, err_len, -errno, "%s/" KEYS_DIR ": %m", state_dir);
+        if (fstat(ks->keys_fd, &st) < 0)
+                return -errno;
+        /* Private keys: a directory others can enter, or someone else's,
+         * may already have leaked them; an operator must look. */
+        if (st.st_uid != geteuid() || (st.st_mode & 077))
+                return errf(err, err_len, -EPERM, "%s/" KEYS_DIR ": must be owned by uid %u with mode 0700 (is %u, %04o)",
+                            state_dir, (unsigned) geteuid(), (unsigned) st.st_uid, (unsigned) (st.st_mode & 07777));
+        if (flock(ks->keys_fd, LOCK_EX | LOCK_NB) < 0)
+                return errf(err, err_len, -errno == -EWOULDBLOCK ? -EBUSY : -errno,
+                            "%s: in use by another svcid-agent", state_dir);
+
+        r = load_state(ks, err, err_len);
+        if (r < 0)
+                return r;
+        remove_leftovers(ks, r > 0);
+        *ret_keystore = TAKE_PTR(ks);
+        return 0;
+}
+
+static char *state_json(const key_entry *e, size_t n) {
+        _cleanup_(json_decrefp) json_t *root = json_object(), *keys = json_array();
+
+        if (!root || !keys)
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}",
+                                      "kid", svcid_key_kid(e[i].key),
+                                      "alg", svcid_alg_str(svcid_key_alg(e[i].key)),
+                                      "created", (json_int_t) e[i].created,
+                                      "not_before", (json_int_t) e[i].not_before,
+                                      "not_after", (json_int_t) e[i].not_after,
+                                      "max_ttl", (json_int_t) e[i].max_ttl);
+                if (!o || json_array_append_new(keys, o) < 0)
+                        return NULL;
+        }
+        if (json_object_set_new(root, "version", json_integer(1)) < 0 ||
+            json_object_set(root, "keys", keys) < 0)
+                return NULL;
+        return json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+}
+
+static char *jwks_json(const key_entry *e, size_t n, const char *issuer) {
+        _cleanup_(json_decrefp) json_t *root = json_object(), *keys = json_array();
+
+        if (!root || !keys)
+                return NULL;
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_(free_p) char *jwk = NULL;
+                json_t *o;
+
+                if (svcid_key_public_jwk(e[i].key, &jwk) < 0)
+                        return NULL;
+                o = json_loads(jwk, 0, NULL);
+                if (!o || json_array_append_new(keys, o) < 0)
+                        return NULL;
+        }
+        if (json_object_set_new(root, "iss", json_string(issuer)) < 0 ||
+            json_object_set(root, "keys", keys) < 0)
+                return NULL;
+        return json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+}
+
+static int write_key(keystore *ks, const svcid_key *key) {
+        char name[128], *pem = NULL;
+        int r;
+
+        r = pem_name(svcid_key_kid(key), name, sizeof name);
+        if (r < 0)
+                return r;
+        r = svcid_key_private_pem(key, &pem);
+        if (r < 0)
+                return r;
+        r = write_atomic(ks->keys_fd, name, pem, strlen(pem), 0600);
+        svcid_free_secret(pem);
+        return r;
+}
+
+static int new_entry(svcid_alg alg, int64_t created, int64_t not_before, int64_t lifetime,
+                     int64_t max_ttl, key_entry *ret) {
+        svcid_key *key;
+        int r = svcid_key_generate(alg, &key);
+
+        if (r < 0)
+                return r;
+        *ret = (key_entry) {
+                .key = key, .created = created, .not_before = not_before,
+                .not_after = not_before + lifetime, .max_ttl = max_ttl,
+        };
+        return 0;
+}
+
+/* The index of the key signing at now: the latest to start signing. */
+static ssize_t active_index(const key_entry *e, size_t n, int64_t now) {
+        ssize_t best = -1;
+
+        for (size_t i = 0; i < n; i++)
+                if (e[i].not_before <= now && (best < 0 || e[i].not_before >= e[best].not_before))
+                        best = (ssize_t) i;
+        return best;
+}
+
+const svcid_key *keystore_active(const keystore *ks, int64_t now) {
+        ssize_t i = active_index(ks->entries, ks->n, now);
+
+        return i < 0 ? NULL : ks->entries[i].key;
+}
+
+const char *keystore_jwks(const keystore *ks, size_t *ret_len) {
+        *ret_len = ks->jwks_len;
+        return ks->jwks;
+}
+
+size_t keystore_count(const keystore *ks) {
+        return ks->n;
+}
+
+static int cmp_entry(const void *a, const void *b) {
+        const key_entry *x = a, *y = b;
+
+        return x->not_before < y->not_before ? -1 : x->not_before > y->not_before;
+}
+
+int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
+                    int64_t now, bool force, char *err, size_t err_len, bool *ret_changed) {
+        key_entry *next = NULL, *old;
+        size_t n = 0, n_old, n_new_keys = 0;
+        key_entry fresh[2];
+        _cleanup_(free_p) char *state = NULL, *jwks = NULL;
+        const svcid_key *was_active;
+        ssize_t a;
+        int r;
+
+        next = calloc(ks->n + 2, sizeof *next);
+        if (!next)
+                return -ENOMEM;
+
+        /* Start from the current set, minus keys whose tokens all expired
+         * and minus a pending key that no longer fits (never signed). */
+        a = active_index(ks->entries, ks->n, now);
+        for (size_t i = 0; i < ks->n; i++) {
+                key_entry e = ks->entries[i];
+                bool pending = e.not_before > now;
+
+                if (!pending && (ssize_t) i != a && e.not_after + e.max_ttl <= now) {
+                        log_key("removed", svcid_key_kid(e.key), svcid_alg_str(svcid_key_alg(e.key)));
+                        continue;
+                }
+                if (pending && a >= 0 && (force || svcid_key_alg(e.key) != cfg->alg)) {
+                        log_key(force ? "dropped (forced rotation)" : "dropped (algorithm changed)",
+                                svcid_key_kid(e.key), svcid_alg_str(svcid_key_alg(e.key)));
+                        continue;
+                }
+                if (!pending && e.not_after > now && e.max_ttl < cfg->max_ttl)
+                        e.max_ttl = cfg->max_ttl;       /* tokens it signs from now on */
+                if (pending && e.max_ttl < cfg->max_ttl)
+                        e.max_ttl = cfg->max_ttl;
+                svcid_key_ref(e.key);
+                next[n++] = e;
+        }
+
+        a = active_index(next, n, now);
+        if (a < 0 || force || next[a].not_after <= now) {
+                /* First start, forced rotation, or the agent was down past
+                 * the active key's life: a fresh key signs from now on. */
+                r = new_entry(cfg->alg, now, now, cfg->key_lifetime, cfg->max_ttl, &fresh[n_new_keys]);
+                if (r < 0)
+                        goto fail_gen;
+                if (a >= 0 && next[a].not_after > now)
+                        next[a].not_after = now;        /* retires now */
+                next[n++] = fresh[n_new_keys++];
+                a = (ssize_t) n - 1;
+        } else {
+                bool have_pending = false;
+
+                for (size_t i = 0; i < n; i++)
+                        have_pending |= next[i].not_before > now;
+                if (!have_pending &&
+                    now >= next[a].not_before + (next[a].not_after - next[a].not_before) / 2) {
+                        r = new_entry(cfg->alg, now, next[a].not_after, cfg->key_lifetime,
+                                      cfg->max_ttl, &fresh[n_new_keys]);
+                        if (r < 0)
+                                goto fail_gen;
+                        next[n++] = fresh[n_new_keys++];
+                }
+        }
+        qsort(next, n, sizeof *next, cmp_entry);
+
+        /* Files, in crash-safe order: keys, state, JWKS. */
+        for (size_t i = 0; i < n_new_keys; i++) {
+                r = write_key(ks, fresh[i].key);
+                if (r < 0) {
+                        errf(err, err_len, r, "writing a new key: %s", strerror(-r));
+                        goto fail;
+                }
+        }
+        state = state_json(next, n);
+        jwks = jwks_json(next, n, issuer);
+        if (!state || !jwks) {
+                r = errf(err, err_len, -ENOMEM, "out of memory");
+                goto fail;
+        }
+        if (!ks->state || strcmp(state, ks->state) != 0) {
+                r = write_atomic(ks->keys_fd, STATE_FILE, state, strlen(state), 0600);
+                if (r < 0) {
+                        errf(err, err_len, r, "writing %s/%s: %s", KEYS_DIR, STATE_FILE, strerror(-r));
+                        goto fail;
+                }
+        }
+        if (!ks->jwks || strcmp(jwks, ks->jwks) != 0) {
+                r = write_atomic(ks->dir_fd, JWKS_FILE, jwks, strlen(jwks), 0644);
+                if (r < 0) {
+                        errf(err, err_len, r, "writing %s: %s", JWKS_FILE, strerror(-r));
+                        goto fail;
+                }
+        }
+        for (size_t i = 0; i < n_new_keys; i++)
+                log_key(fresh[i].not_before <= now ? "created, signing now" : "created, published, signs later",
+                        svcid_key_kid(fresh[i].key), svcid_alg_str(svcid_key_alg(fresh[i].key)));
+
+        was_active = keystore_active(ks, now);
+
+        pthread_rwlock_wrlock(ks->lock);
+        old = ks->entries;
+        n_old = ks->n;
+        ks->entries = next;
+        ks->n = n;
+        free(ks->state);
+        ks->state = TAKE_PTR(state);
+        free(ks->jwks);
+        ks->jwks_len = strlen(jwks);
+        ks->jwks = TAKE_PTR(jwks);
+        pthread_rwlock_unlock(ks->lock);
+
+        /* Only now that no state names them: delete the removed keys. */
+        for (size_t i = 0; i < n_old; i++) {
+                bool kept = false;
+                char name[128];
+
+                for (size_t j = 0; j < n && !kept; j++)
+                        kept = old[i].key == next[j].key;
+                if (!kept && pem_name(svcid_key_kid(old[i].key), name, sizeof name) == 0)
+                        (void) unlinkat(ks->keys_fd, name, 0);
+        }
+        if (ret_changed)
+                *ret_changed = was_active != keystore_active(ks, now);
+        if (ret_changed && *ret_changed) {
+                const svcid_key *k = keystore_active(ks, now);
+                log_key("activated", svcid_key_kid(k), svcid_alg_str(svcid_key_alg(k)));
+        }
+        /* old's keys were unref'ed only where next does not hold them:
+         * next took its own references above. */
+        entries_free(old, n_old);
+        return 0;
+
+fail_gen:
+        errf(err, err_len, r, "generating a %s key: %s", svcid_alg_str(cfg->alg), strerror(-r));
+fail:
+        /* A key file written for a key no state names is removed at the
+         * next start; remove it now if we can. */
+        for (size_t i = 0; i < n_new_keys; i++) {
+                char name[128];
+                if (pem_name(svcid_key_kid(fresh[i].key), name, sizeof name) == 0)
+                        (void) unlinkat(ks->keys_fd, name, 0);
+        }
+        entries_free(next, n);
+        return r;
+}
+
+int64_t keystore_next_event(const keystore *ks, const agent_config *cfg, int64_t now) {
+        int64_t t = INT64_MAX;
+        ssize_t a = active_index(ks->entries, ks->n, now);
+        bool have_pending = false;
+
+        for (size_t i = 0; i < ks->n; i++) {
+                const key_entry *e = &ks->entries[i];
+
+                if (e->not_before > now) {
+                        have_pending = true;
+                        if (e->not_before < t)
+                                t = e->not_before;
+                } else if ((ssize_t) i != a && e->not_after + e->max_ttl < t) {
+                        t = e->not_after + e->max_ttl;
+                }
+        }
+        if (a >= 0) {
+                const key_entry *e = &ks->entries[a];
+                int64_t half = e->not_before + (e->not_after - e->not_before) / 2;
+
+                if (!have_pending && half < t)
+                        t = half;
+                if (e->not_after < t)
+                        t = e->not_after;
+                /* the active key itself leaves once retired and expired */
+        }
+        (void) cfg;
+        return t < now ? now : t;
+}

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/* The agent's signing keys and their rotation (DESIGN.md "Key rotation").
+ *
+ * Each key has a schedule: published from `created`, signs in
+ * [not_before, not_after), and stays published until not_after + max_ttl,
+ * when every token it signed has expired. The next key is created at half
+ * its predecessor's signing life and signs from the predecessor's
+ * not_after. The state lives in STATE_DIR/keys/ (0700): one PKCS#8 PEM
+ * per key (0600, named by kid) and state.json listing them; the public
+ * keys go to STATE_DIR/jwks.json (0644). Every file is replaced
+ * atomically, in an order that leaves a valid state after a crash at any
+ * moment: a new key file before the state that names it, the state before
+ * the JWKS, and a key file is deleted only after neither names it.
+ *
+ * Threads: only the main thread calls keystore_update(); other threads
+ * read (keystore_active(), keystore_jwks()) while holding the read side of
+ * the lock given to keystore_open(), which keystore_update() takes for
+ * writing only to swap in its finished result. */
+#ifndef SVCID_AGENT_KEYS_H
+#define SVCID_AGENT_KEYS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "svcid/svcid.h"
+
+typedef struct keystore keystore;
+
+/* Opens (creating if needed) the state dir, locks it against a second
+ * agent, loads state.json and every key it names, and removes leftovers of
+ * an interrupted write. Fails closed: a key that the state names but that
+ * cannot be loaded is an error, never a reason to start afresh. */
+int keystore_open(const char *state_dir, pthread_rwlock_t *lock,
+                  char *err, size_t err_len, keystore **ret_keystore);
+void keystore_free(keystore *ks);      /* NULL is fine */
+
+/* Brings the keys up to date at now: the first key, the next one at half
+ * life, removal of keys whose tokens have all expired, an algorithm change
+ * (the pending next key is replaced), and, with force, an immediate
+ * rotation to a fresh key. Writes files as needed, then swaps the new set
+ * in under the write lock. *ret_changed (may be NULL) tells whether the
+ * active key changed. */
+int keystore_update(keystore *ks, const agent_config *config, const char *issuer,
+                    int64_t now, bool force, char *err, size_t err_len, bool *ret_changed);
+
+/* The key that signs at now (borrowed; valid while the read lock is held),
+ * or NULL if there is none. */
+const svcid_key *keystore_active(const keystore *ks, int64_t now);
+
+/* The JWKS document as last written (borrowed, under the read lock). */
+const char *keystore_jwks(const keystore *ks, size_t *ret_len);
+
+/* When keystore_update() has something to do next (absolute time). */
+int64_t keystore_next_event(const keystore *ks, const agent_config *config, int64_t now);
+
+/* Number of keys in the JWKS. */
+size_t keystore_count(const keystore *ks);
+
+#endif

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "../common/cleanup.h"
+#include "listen.h"
+#include "log.h"
+
+static int from_systemd(listener *ret, char *err, size_t err_len) {
+        int n = sd_listen_fds(1);
+        int fd;
+
+        if (n <= 0)
+                return n;
+        if (n > 1)
+                log_warning("systemd passed %d sockets, using the first", n);
+        fd = SD_LISTEN_FDS_START;
+        if (sd_is_socket_unix(fd, SOCK_STREAM, 1, NULL, 0) <= 0) {
+                snprintf(err, err_len, "the socket from systemd is not a listening AF_UNIX stream socket");
+                return -ENOTSOCK;
+        }
+        /* libmicrohttpd's epoll loop expects a non-blocking listener */
+        if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
+            fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+                return -errno;
+        *ret = (listener) { .fd = fd, .from_systemd = true };
+        return 1;
+}
+
+/* Something at path already: a live agent, a stale socket, or not ours. */
+static int check_existing(const char *path, const struct sockaddr_un *sa, char *err, size_t err_len) {
+        _cleanup_(close_fdp) int fd = -1;
+        struct stat st;
+
+        if (lstat(path, &st) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (!S_ISSOCK(st.st_mode)) {
+                snprintf(err, err_len, "%s exists and is not a socket, refusing to replace it", path);
+                return -EEXIST;
+        }
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (const struct sockaddr *) sa, sizeof *sa) == 0) {
+                snprintf(err, err_len, "an agent already answers on %s", path);
+                return -EADDRINUSE;
+        }
+        if (errno != ECONNREFUSED) {
+                snprintf(err, err_len, "%s: %s", path, strerror(errno));
+                return -errno;
+        }
+        log_info("removing stale socket %s", path);
+        if (unlink(path) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
+}
+
+int listener_open(const char *path, listener *ret, char *err, size_t err_len) {
+        _cleanup_(close_fdp) int fd = -1;
+        _cleanup_(free_p) char *dir = NULL;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct stat st;
+        mode_t old_umask;
+        int r;
+
+        r = from_systemd(ret, err, err_len);
+        if (r != 0)
+                return r < 0 ? r : 0;
+
+        if (!path[0] || strlen(path) >= sizeof sa.sun_path) {
+                snprintf(err, err_len, "socket path '%s' is empty or too long", path);
+                return -ENAMETOOLONG;
+        }
+        strcpy(sa.sun_path, path);
+
+        /* /run/svcid when not started by systemd (RuntimeDirectory=) */
+        dir = strdup(path);
+        if (!dir)
+                return -ENOMEM;
+        if (mkdir(dirname(dir), 0755) < 0 && errno != EEXIST) {
+                snprintf(err, err_len, "%s: %s", dir, strerror(errno));
+                return -errno;
+        }
+        r = check_existing(path, &sa, err, err_len);
+        if (r < 0)
+                return r;
+
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return -errno;
+        /* Every local user may ask: who they are is the kernel's to say. */
+        old_umask = umask(0111);
+        r = bind(fd, (struct sockaddr *) &sa, sizeof sa);
+        umask(old_umask);
+        if (r < 0) {
+                r = -errno;
+                snprintf(err, err_len, "bind %s: %s", path, strerror(-r));
+                return r;
+        }
+        if (chmod(path, 0666) < 0 || stat(path, &st) < 0 || listen(fd, SOMAXCONN) < 0) {
+                r = -errno;
+                snprintf(err, err_len, "%s: %s", path, strerror(-r));
+                (void) unlink(path);
+                return r;
+        }
+        *ret = (listener) { .fd = TAKE_FD(fd), .path = strdup(path), .dev = st.st_dev, .ino = st.st_ino };
+        return 0;
+}
+
+void listener_close(listener *l) {
+        struct stat st;
+
+        if (l->fd >= 0)
+                close(l->fd);
+        l->fd = -1;
+        /* Another agent may have replaced a socket it thought stale. */
+        if (l->path && stat(l->path, &st) == 0 && st.st_dev == l->dev && st.st_ino == l->ino)
+                (void) unlink(l->path);
+        free(l->path);
+        l->path = NULL;
+}

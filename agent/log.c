@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+#define SD_JOURNAL_SUPPRESS_LOCATION 1
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-journal.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* One MESSAGE_ID per event kind (journalctl MESSAGE_ID=…). */
+#define MID_MINT    "b00aafc18aa54a79adf612821e411e38"
+#define MID_REFUSAL "b9fb12c29c0f4e6d8a9a48857f58a28e"
+#define MID_KEY     "ca080c9cea3342f2a2363d3c432b1034"
+
+static bool use_journal;
+
+int log_target_from_str(const char *s, log_target *ret_target) {
+        if (strcmp(s, "auto") == 0)
+                *ret_target = LOG_TARGET_AUTO;
+        else if (strcmp(s, "journal") == 0)
+                *ret_target = LOG_TARGET_JOURNAL;
+        else if (strcmp(s, "stderr") == 0)
+                *ret_target = LOG_TARGET_STDERR;
+        else
+                return -EINVAL;
+        return 0;
+}
+
+/* systemd sets JOURNAL_STREAM=DEV:INO for the stream it connects stdout
+ * and stderr to; only if stderr is still that stream do we talk to the
+ * journal directly (a shell redirect must keep working). */
+static bool stderr_is_journal(void) {
+        const char *e = getenv("JOURNAL_STREAM");
+        unsigned long long dev, ino;
+        struct stat st;
+        int n = 0;
+
+        if (!e || sscanf(e, "%llu:%llu%n", &dev, &ino, &n) != 2 || e[n] != '\0')
+                return false;
+        if (fstat(STDERR_FILENO, &st) < 0)
+                return false;
+        return (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino;
+}
+
+void log_open(log_target target) {
+        switch (target) {
+        case LOG_TARGET_JOURNAL:
+                use_journal = true;
+                break;
+        case LOG_TARGET_STDERR:
+                use_journal = false;
+                break;
+        default:
+                use_journal = stderr_is_journal();
+        }
+}
+
+/* Makes a caller-influenced string safe for one log line: at most out_len
+ * - 1 bytes, anything outside printable ASCII (and the quote) as '?'. */
+static const char *clean(const char *in, char *out, size_t out_len) {
+        size_t i = 0;
+
+        if (!in)
+                return "-";
+        for (; in[i] && i + 1 < out_len; i++) {
+                unsigned char c = (unsigned char) in[i];
+                out[i] = (c < 0x20 || c >= 0x7f || c == '\'') ? '?' : (char) c;
+        }
+        out[i] = '\0';
+        return out;
+}
+
+static const char *prio_word(int priority) {
+        switch (priority) {
+        case LOG_EMERG: case LOG_ALERT: case LOG_CRIT: case LOG_ERR:
+                return "error: ";
+        case LOG_WARNING:
+                return "warning: ";
+        default:
+                return "";
+        }
+}
+
+void log_msg(int priority, const char *fmt, ...) {
+        char buf[1024];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(buf, sizeof buf, fmt, ap);
+        va_end(ap);
+
+        if (use_journal)
+                sd_journal_send("MESSAGE=%s", buf, "PRIORITY=%i", priority,
+                                "SYSLOG_IDENTIFIER=svcid-agent", NULL);
+        else
+                fprintf(stderr, "svcid-agent: %s%s\n", prio_word(priority), buf);
+}
+
+void log_mint(const log_caller *c, const char *sub, const char *aud,
+              const char *jti, const char *kid, int64_t exp, size_t token_len) {
+        char sb[130], ab[260], ub[260];
+        const char *s = clean(sub, sb, sizeof sb), *a = clean(aud, ab, sizeof ab),
+                   *u = clean(c->unit, ub, sizeof ub);
+
+        if (use_journal)
+                sd_journal_send("MESSAGE=minted a token for '%s' (aud '%s', uid %u, pid %i, unit %s)",
+                                s, a, (unsigned) c->uid, (int) c->pid, u,
+                                "MESSAGE_ID=" MID_MINT, "PRIORITY=%i", LOG_INFO,
+                                "SYSLOG_IDENTIFIER=svcid-agent",
+                                "SVCID_SUB=%s", s, "SVCID_AUD=%s", a, "SVCID_JTI=%s", jti,
+                                "SVCID_KID=%s", kid, "SVCID_UID=%u", (unsigned) c->uid,
+                                "SVCID_GID=%u", (unsigned) c->gid, "SVCID_PID=%i", (int) c->pid,
+                                "SVCID_UNIT=%s", u, "SVCID_EXP=%" PRIi64, exp,
+                                "SVCID_TOKEN_BYTES=%zu", token_len, NULL);
+        else
+                fprintf(stderr, "svcid-agent: mint sub='%s' aud='%s' jti=%s kid=%s uid=%u gid=%u pid=%i unit='%s' exp=%" PRIi64 "\n",
+                        s, a, jti, kid, (unsigned) c->uid, (unsigned) c->gid, (int) c->pid, u, exp);
+
+        /* DESIGN.md's size budget: sudo refuses PAM answers of 512 bytes
+         * or more, so a token that long is worth an operator's attention. */
+        if (token_len >= 512)
+                log_warning("token for '%s' (aud '%s') is %zu bytes, at or over the 512-byte budget", s, a, token_len);
+}
+
+void log_refusal(const log_caller *c, const char *reason, const char *aud, const char *detail) {
+        char ab[260], ub[260], db[300];
+        const char *a = clean(aud, ab, sizeof ab), *u = clean(c->unit, ub, sizeof ub),
+                   *d = clean(detail, db, sizeof db);
+
+        if (use_journal)
+                sd_journal_send("MESSAGE=refused a request from uid %u pid %i: %s: %s",
+                                (unsigned) c->uid, (int) c->pid, reason, d,
+                                "MESSAGE_ID=" MID_REFUSAL, "PRIORITY=%i", LOG_NOTICE,
+                                "SYSLOG_IDENTIFIER=svcid-agent",
+                                "SVCID_REASON=%s", reason, "SVCID_AUD=%s", a,
+                                "SVCID_UID=%u", (unsigned) c->uid, "SVCID_GID=%u", (unsigned) c->gid,
+                                "SVCID_PID=%i", (int) c->pid, "SVCID_UNIT=%s", u, NULL);
+        else
+                fprintf(stderr, "svcid-agent: refused reason=%s aud='%s' uid=%u gid=%u pid=%i unit='%s': %s\n",
+                        reason, a, (unsigned) c->uid, (unsigned) c->gid, (int) c->pid, u, d);
+}
+
+void log_key(const char *event, const char *kid, const char *alg) {
+        if (use_journal)
+                sd_journal_send("MESSAGE=key %s %s: %s", kid, alg, event,
+                                "MESSAGE_ID=" MID_KEY, "PRIORITY=%i", LOG_NOTICE,
+                                "SYSLOG_IDENTIFIER=svcid-agent",
+                                "SVCID_KID=%s", kid, "SVCID_ALG=%s", alg,
+                                "SVCID_KEY_EVENT=%s", event, NULL);
+        else
+                fprintf(stderr, "svcid-agent: key %s kid=%s alg=%s\n", event, kid, alg);
+}

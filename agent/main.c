@@ -1,0 +1,361 @@
+/* SPDX-License-Identifier: MIT */
+/* svcid-agent: mints short-lived tokens for local processes over a Unix
+ * socket and publishes the public keys to verify them (svcid-agent(8)).
+ * main() is a script: options, policy, keys, socket, serve, and teardown
+ * in reverse. */
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/cleanup.h"
+#include "config.h"
+#include "http.h"
+#include "keys.h"
+#include "listen.h"
+#include "log.h"
+#include "util.h"
+
+/* When a key update fails (disk full...), try again this much later; the
+ * active key keeps signing meanwhile. */
+#define RETRY_SECONDS 10
+
+typedef struct options {
+        const char *config_path;
+        bool config_given;
+        const char *state_dir;
+        const char *socket_path;
+        log_target log_target;
+        bool check_config;
+} options;
+
+static void usage(FILE *f) {
+        fprintf(f,
+                "Usage: svcid-agent [OPTIONS]\n"
+                "\n"
+                "Mints short-lived tokens for local processes on a Unix socket.\n"
+                "\n"
+                "  -c, --config FILE        policy file (default " CONFIG_PATH_DEFAULT ")\n"
+                "  -d, --state-dir DIR      keys and jwks.json (default " CONFIG_STATE_DIR_DEFAULT ")\n"
+                "  -s, --socket PATH        socket when not socket-activated\n"
+                "                           (default " SVCID_AGENT_SOCKET_DEFAULT ")\n"
+                "  -f, --foreground         accepted for compatibility; never forks anyway\n"
+                "      --log-target=auto|journal|stderr\n"
+                "      --check-config       parse the policy file, report, and exit\n"
+                "  -h, --help               this text\n"
+                "      --version            the version\n"
+                "\n"
+                "Signals: SIGHUP reloads the policy, SIGUSR2 rotates the signing key now,\n"
+                "SIGTERM stops. See svcid-agent(8) and svcid.conf(5).\n");
+}
+
+static int parse_options(int argc, char **argv, options *o) {
+        enum { OPT_LOG_TARGET = 0x100, OPT_VERSION, OPT_CHECK };
+        static const struct option longopts[] = {
+                { "config",       required_argument, NULL, 'c' },
+                { "state-dir",    required_argument, NULL, 'd' },
+                { "socket",       required_argument, NULL, 's' },
+                { "foreground",   no_argument,       NULL, 'f' },
+                { "log-target",   required_argument, NULL, OPT_LOG_TARGET },
+                { "check-config", no_argument,       NULL, OPT_CHECK },
+                { "help",         no_argument,       NULL, 'h' },
+                { "version",      no_argument,       NULL, OPT_VERSION },
+                {}
+        };
+        int c;
+
+        *o = (options) { .config_path = CONFIG_PATH_DEFAULT, .log_target = LOG_TARGET_AUTO };
+        while ((c = getopt_long(argc, argv, "c:d:s:fh", longopts, NULL)) >= 0) {
+                switch (c) {
+                case 'c':
+                        o->config_path = optarg;
+                        o->config_given = true;
+                        break;
+                case 'd':
+                        if (optarg[0] != '/') {
+                                fprintf(stderr, "svcid-agent: --state-dir needs an absolute path\n");
+                                return 2;
+                        }
+                        o->state_dir = optarg;
+                        break;
+                case 's':
+                        o->socket_path = optarg;
+                        break;
+                case 'f':
+                        break;
+                case OPT_LOG_TARGET:
+                        if (log_target_from_str(optarg, &o->log_target) < 0) {
+                                fprintf(stderr, "svcid-agent: --log-target must be auto, journal or stderr\n");
+                                return 2;
+                        }
+                        break;
+                case OPT_CHECK:
+                        o->check_config = true;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        return 0;
+                case OPT_VERSION:
+                        printf("svcid-agent %s\n", SVCID_VERSION);
+                        return 0;
+                default:
+                        usage(stderr);
+                        return 2;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "svcid-agent: unexpected argument '%s'\n", argv[optind]);
+                return 2;
+        }
+        return -1;
+}
+
+/* svcid://<fqdn>: the host name if it has a dot, else its canonical name
+ * from the resolver (which reads /etc/hosts first), else the plain name. */
+static char *default_issuer(void) {
+        struct addrinfo hints = { .ai_flags = AI_CANONNAME }, *ai = NULL;
+        char host[256] = "", *iss = NULL;
+
+        if (gethostname(host, sizeof host - 1) < 0 || !host[0])
+                strcpy(host, "localhost");
+        if (!strchr(host, '.') && getaddrinfo(host, NULL, &hints, &ai) == 0) {
+                if (ai && ai->ai_canonname && strchr(ai->ai_canonname, '.') &&
+                    strlen(ai->ai_canonname) < sizeof host)
+                        strcpy(host, ai->ai_canonname);
+                freeaddrinfo(ai);
+        }
+        if (asprintf(&iss, "svcid://%s", host) < 0)
+                return NULL;
+        if (!config_name_ok(iss)) {
+                free(iss);
+                return strdup("svcid://localhost");
+        }
+        return iss;
+}
+
+static char *issuer_for(const agent_config *cfg) {
+        return cfg->issuer ? strdup(cfg->issuer) : default_issuer();
+}
+
+static void notify_status(keystore *ks, pthread_rwlock_t *lock) {
+        const svcid_key *key;
+
+        pthread_rwlock_rdlock(lock);
+        key = keystore_active(ks, now_realtime());
+        sd_notifyf(false, "STATUS=signing with kid %s (%s), %zu key(s) published",
+                   key ? svcid_key_kid(key) : "-", key ? svcid_alg_str(svcid_key_alg(key)) : "-",
+                   keystore_count(ks));
+        pthread_rwlock_unlock(lock);
+}
+
+/* Runs keystore_update() and reports; returns when to try again. */
+static int64_t update_keys(agent_shared *sh, bool force) {
+        char err[256];
+        int64_t now = now_realtime();
+        int r = keystore_update(sh->keys, sh->config, sh->issuer, now, force, err, sizeof err, NULL);
+
+        if (r < 0) {
+                log_error("key update failed, the active key keeps signing; retrying in %d s: %s",
+                          RETRY_SECONDS, err);
+                return now + RETRY_SECONDS;
+        }
+        notify_status(sh->keys, &sh->lock);
+        return keystore_next_event(sh->keys, sh->config, now);
+}
+
+static void reload(agent_shared *sh, const options *o, const char *state_dir) {
+        agent_config *cfg = NULL, *old;
+        char err[512], *issuer, *old_issuer;
+        int r;
+
+        sd_notify(false, "RELOADING=1");
+        r = config_load(o->config_path, !o->config_given, err, sizeof err, &cfg);
+        if (r < 0) {
+                log_error("reload: %s; keeping the old policy", err);
+                sd_notify(false, "READY=1");
+                return;
+        }
+        if (!o->state_dir && cfg->state_dir && strcmp(cfg->state_dir, state_dir) != 0)
+                log_warning("reload: state_dir changed to '%s'; that takes a restart, ignoring", cfg->state_dir);
+        issuer = issuer_for(cfg);
+        if (!issuer) {
+                log_error("reload: out of memory; keeping the old policy");
+                config_free(cfg);
+                sd_notify(false, "READY=1");
+                return;
+        }
+        pthread_rwlock_wrlock(&sh->lock);
+        old = sh->config;
+        old_issuer = sh->issuer;
+        sh->config = cfg;
+        sh->issuer = issuer;
+        pthread_rwlock_unlock(&sh->lock);
+        config_free(old);
+        free(old_issuer);
+        log_info("reloaded %s: %zu account(s), anonymous %s", o->config_path, cfg->n_accounts,
+                 cfg->anonymous ? "allowed" : "denied");
+        sd_notify(false, "READY=1");
+}
+
+static void raise_fd_limit(void) {
+        struct rlimit rl;
+
+        /* the connection cap needs its fds; stay below FD_SETSIZE-free epoll limits anyway */
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < HTTP_CONNECTION_LIMIT + 64) {
+                rl.rlim_cur = rl.rlim_max < HTTP_CONNECTION_LIMIT + 64 ? rl.rlim_max : HTTP_CONNECTION_LIMIT + 64;
+                (void) setrlimit(RLIMIT_NOFILE, &rl);
+        }
+}
+
+int main(int argc, char **argv) {
+        agent_shared sh = { .lock = PTHREAD_RWLOCK_INITIALIZER };
+        pthread_rwlockattr_t lock_attr;
+        listener lis = { .fd = -1 };
+        http_server *server = NULL;
+        _cleanup_(close_fdp) int sfd = -1;
+        const char *state_dir;
+        uint64_t watchdog_usec = 0;
+        sigset_t mask;
+        char err[512];
+        options o;
+        int r, ret = 1;
+        int64_t next;
+
+        r = parse_options(argc, argv, &o);
+        if (r >= 0)
+                return r;
+        log_open(o.log_target);
+
+        r = config_load(o.config_path, !o.config_given, err, sizeof err, &sh.config);
+        if (r < 0) {
+                log_error("%s", err);
+                return o.check_config ? 1 : 1;
+        }
+        if (o.check_config) {
+                printf("%s: ok (%zu account(s))\n", o.config_path, sh.config->n_accounts);
+                config_free(sh.config);
+                return 0;
+        }
+        sh.issuer = issuer_for(sh.config);
+        if (!sh.issuer)
+                goto out;
+        state_dir = o.state_dir ? o.state_dir : sh.config->state_dir ? sh.config->state_dir : CONFIG_STATE_DIR_DEFAULT;
+
+        /* Writers (key rotation, reload) must not starve behind a stream
+         * of mints. */
+        pthread_rwlockattr_init(&lock_attr);
+        pthread_rwlockattr_setkind_np(&lock_attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+        pthread_rwlock_init(&sh.lock, &lock_attr);
+        pthread_rwlockattr_destroy(&lock_attr);
+
+        r = keystore_open(state_dir, &sh.lock, err, sizeof err, &sh.keys);
+        if (r < 0) {
+                log_error("%s", err);
+                goto out;
+        }
+        r = keystore_update(sh.keys, sh.config, sh.issuer, now_realtime(), false, err, sizeof err, NULL);
+        if (r < 0) {
+                log_error("%s", err);
+                goto out;
+        }
+
+        /* Signals go to the signalfd; the HTTP threads inherit the mask. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGUSR2);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (sfd < 0) {
+                log_error("signalfd: %m");
+                goto out;
+        }
+
+        raise_fd_limit();
+        r = listener_open(o.socket_path ? o.socket_path : SVCID_AGENT_SOCKET_DEFAULT, &lis, err, sizeof err);
+        if (r < 0) {
+                log_error("%s", err);
+                goto out;
+        }
+        r = http_start(lis.fd, &sh, 2, &server);
+        if (r < 0) {
+                log_error("cannot start the HTTP server");
+                goto out;
+        }
+
+        log_info("serving on %s, issuer %s, state in %s", lis.from_systemd ? "the socket from systemd" : lis.path,
+                 sh.issuer, state_dir);
+        sd_notify(false, "READY=1");
+        notify_status(sh.keys, &sh.lock);
+        if (sd_watchdog_enabled(false, &watchdog_usec) <= 0)
+                watchdog_usec = 0;
+
+        next = keystore_next_event(sh.keys, sh.config, now_realtime());
+        for (;;) {
+                struct pollfd pfd = { .fd = sfd, .events = POLLIN };
+                struct timespec ts;
+                int64_t wait_ms;
+
+                clock_gettime(CLOCK_REALTIME, &ts);
+                wait_ms = (next - (int64_t) ts.tv_sec) * 1000 - ts.tv_nsec / 1000000;
+                if (wait_ms < 50)
+                        wait_ms = 50;   /* never spin, even if the clock jumps */
+                if (wait_ms > 3600 * 1000)
+                        wait_ms = 3600 * 1000;
+                if (watchdog_usec && wait_ms > (int64_t) (watchdog_usec / 2000))
+                        wait_ms = (int64_t) (watchdog_usec / 2000);
+
+                r = poll(&pfd, 1, (int) wait_ms);
+                if (r < 0 && errno != EINTR) {
+                        log_error("poll: %m");
+                        break;
+                }
+                if (watchdog_usec)
+                        sd_notify(false, "WATCHDOG=1");
+                if (r > 0) {
+                        struct signalfd_siginfo si;
+                        bool stop = false;
+
+                        while (read(sfd, &si, sizeof si) == (ssize_t) sizeof si) {
+                                switch (si.ssi_signo) {
+                                case SIGHUP:
+                                        reload(&sh, &o, state_dir);
+                                        next = update_keys(&sh, false);
+                                        break;
+                                case SIGUSR2:
+                                        log_notice("forced key rotation (SIGUSR2)");
+                                        next = update_keys(&sh, true);
+                                        break;
+                                default:
+                                        stop = true;
+                                }
+                        }
+                        if (stop)
+                                break;
+                }
+                if (now_realtime() >= next)
+                        next = update_keys(&sh, false);
+        }
+
+        log_info("stopping");
+        sd_notify(false, "STOPPING=1");
+        ret = 0;
+out:
+        http_stop(server);
+        listener_close(&lis);
+        keystore_free(sh.keys);
+        config_free(sh.config);
+        free(sh.issuer);
+        return ret;
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/* Who is on the other end of a connection — from the kernel only.
+ *
+ * At accept: SO_PEERCRED (uid, gid, pid as of connect()) and a pidfd for
+ * that pid: SO_PEERPIDFD where the kernel has it (the very process, even
+ * if its pid has been reused since), else pidfd_open(pid). Per request:
+ * the unit from sd_pid_get_unit(pid), then the pidfd is checked again —
+ * if the process has exited, the pid may now name another process whose
+ * unit we just read, so the request is refused, never misattributed. */
+#ifndef SVCID_AGENT_PEER_H
+#define SVCID_AGENT_PEER_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+typedef struct peer {
+        uid_t uid;
+        gid_t gid;
+        pid_t pid;
+        int pidfd;              /* -1 if none could be had */
+        int error;              /* why there is no pidfd (-errno), or 0 */
+} peer;
+
+/* Fills p from the connected socket fd. -errno if SO_PEERCRED fails; a
+ * missing pidfd is not an error here but recorded in p->error. */
+int peer_from_socket(int fd, peer *p);
+
+void peer_done(peer *p);
+
+/* Whether the process behind p is still running (its pidfd not readable). */
+bool peer_alive(const peer *p);
+
+/* Resolves what a request needs: the unit (NULL if none) and the user name
+ * (NULL if the uid has no passwd entry). Returns -ESRCH if the process is
+ * gone (or was never pinned by a pidfd), -ENOMEM. */
+int peer_resolve(const peer *p, char **ret_unit, char **ret_user);
+
+#endif

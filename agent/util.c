@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/cleanup.h"
+#include "util.h"
+
+int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret_value) {
+        const char *p = s;
+        long long v;
+        char *end;
+
+        if (!s || !*s)
+                return -EINVAL;
+        if (*p == '-')
+                p++;
+        if (*p < '0' || *p > '9')       /* no "+", no spaces, no "-" alone */
+                return -EINVAL;
+        errno = 0;
+        v = strtoll(s, &end, 10);
+        if (*end != '\0')
+                return -EINVAL;
+        if (errno == ERANGE || v < min || v > max)
+                return -ERANGE;
+        *ret_value = (int64_t) v;
+        return 0;
+}
+
+static int write_all(int fd, const void *data, size_t len) {
+        const char *p = data;
+
+        while (len > 0) {
+                ssize_t n = write(fd, p, len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += n;
+                len -= (size_t) n;
+        }
+        return 0;
+}
+
+int write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode) {
+        _cleanup_(close_fdp) int fd = -1;
+        char tmp[PATH_MAX];
+        int r;
+
+        if ((size_t) snprintf(tmp, sizeof tmp, ".%s.tmp", name) >= sizeof tmp)
+                return -ENAMETOOLONG;
+        /* A leftover from a crash is ours to replace. */
+        if (unlinkat(dirfd, tmp, 0) < 0 && errno != ENOENT)
+                return -errno;
+        fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+        if (fd < 0)
+                return -errno;
+        if (fchmod(fd, mode) < 0)       /* whatever the umask said */
+                goto fail_errno;
+        r = write_all(fd, data, len);
+        if (r < 0)
+                goto fail;
+        if (fsync(fd) < 0)
+                goto fail_errno;
+        if (close(TAKE_FD(fd)) < 0)
+                goto fail_errno;
+        if (renameat(dirfd, tmp, dirfd, name) < 0)
+                goto fail_errno;
+        if (fsync(dirfd) < 0)
+                return -errno;
+        return 0;
+
+fail_errno:
+        r = -errno;
+fail:
+        (void) unlinkat(dirfd, tmp, 0);
+        return r;
+}
+
+int read_file_at(int dirfd, const char *name, size_t max, bool private_file,
+                 char **ret_data, size_t *ret_len) {
+        _cleanup_(close_fdp) int fd = -1;
+        _cleanup_(free_p) char *buf = NULL;
+        struct stat st;
+        size_t len = 0;
+
+        fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        if (st.st_mode & S_IWOTH)
+                return -EPERM;
+        if (private_file && ((st.st_mode & 077) || st.st_uid != geteuid()))
+                return -EPERM;
+        if ((uint64_t) st.st_size > max)
+                return -EFBIG;
+        buf = malloc(max + 1);
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                ssize_t n = read(fd, buf + len, max + 1 - len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+                if (len > max)          /* grew while we read */
+                        return -EFBIG;
+        }
+        buf[len] = '\0';
+        *ret_data = TAKE_PTR(buf);
+        *ret_len = len;
+        return 0;
+}
+
+int64_t now_realtime(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t) ts.tv_sec;
+}

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/* Small helpers of the agent: strict numbers and crash-safe files. */
+#ifndef SVCID_AGENT_UTIL_H
+#define SVCID_AGENT_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* A whole decimal integer in [min, max]: no sign unless min < 0, no
+ * spaces, no trailing bytes. -EINVAL not a number, -ERANGE out of range. */
+int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret_value);
+
+/* Replaces dirfd/name with data atomically: writes a temporary ".NAME.tmp"
+ * with mode, fsyncs it, renames it over name and fsyncs the directory,
+ * so that a crash at any moment leaves either the old or the new file. */
+int write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
+
+/* Reads a whole regular file (opened O_NOFOLLOW) of at most max bytes
+ * into a NUL-terminated buffer. Refuses (-EPERM) a file that others may
+ * write, or, with private set, one that group or others may read or that
+ * another user owns. -EFBIG over max. */
+int read_file_at(int dirfd, const char *name, size_t max, bool private_file,
+                 char **ret_data, size_t *ret_len);
+
+/* Current wall-clock time in seconds (what token iat/exp use). */
+int64_t now_realtime(void);
+
+#endif

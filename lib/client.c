@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: MIT */
+/* The agent client: HTTP/1.1 over the agent's Unix socket with libcurl.
+ * Nothing here is on the verify path. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define CLIENT_TIMEOUT_MS 30000L
+#define TOKEN_BODY_MAX    (SVCID_TOKEN_MAX + 4096u)
+#define ERROR_BODY_MAX    4096u
+
+const char *svcid_agent_socket(void) {
+        /* secure_getenv: a setuid program must not be pointed elsewhere */
+        const char *e = secure_getenv("SVCID_AGENT_SOCKET");
+
+        return e && *e ? e : SVCID_AGENT_SOCKET_DEFAULT;
+}
+
+typedef struct body {
+        char *data;
+        size_t len, max;
+        bool overflow;
+} body;
+
+static void body_wipe(body *b) {
+        if (b->data) {
+                OPENSSL_cleanse(b->data, b->len);
+                free(b->data);
+        }
+        *b = (body) {};
+}
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata) {
+        body *b = userdata;
+        size_t n = size * nmemb;
+        char *grown;
+
+        if (n > b->max - b->len) {
+                b->overflow = true;
+                return 0;       /* makes curl stop with CURLE_WRITE_ERROR */
+        }
+        grown = malloc(b->len + n + 1);
+        if (!grown)
+                return 0;
+        if (b->data) {
+                memcpy(grown, b->data, b->len);
+                OPENSSL_cleanse(b->data, b->len);       /* may hold a token */
+                free(b->data);
+        }
+        memcpy(grown + b->len, ptr, n);
+        b->len += n;
+        grown[b->len] = '\0';
+        b->data = grown;
+        return n;
+}
+
+static int client_errf(char *err, size_t err_len, int error, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+static int client_errf(char *err, size_t err_len, int error, const char *fmt, ...) {
+        va_list ap;
+
+        if (err && err_len) {
+                va_start(ap, fmt);
+                vsnprintf(err, err_len, fmt, ap);
+                va_end(ap);
+                /* the agent's words are printed by callers: keep them tame */
+                for (char *p = err; *p; p++)
+                        if ((unsigned char) *p < 0x20 || (unsigned char) *p >= 0x7f)
+                                *p = '?';
+        }
+        return error;
+}
+
+/* GETs path from the agent; on any HTTP answer returns 0 with the status
+ * and the body (NUL-terminated, at most max bytes). */
+static int agent_get(const char *socket_path, const char *path, size_t max, long *ret_status,
+                     body *ret_body, char *err, size_t err_len) {
+        CURL *curl;
+        CURLcode rc;
+        body b = { .max = max };
+        char url[1024];
+        long status = 0, os_errno = 0;
+
+        if (!socket_path)
+                socket_path = svcid_agent_socket();
+        if ((size_t) snprintf(url, sizeof url, "http://localhost%s", path) >= sizeof url)
+                return client_errf(err, err_len, -EINVAL, "request too long");
+        curl = curl_easy_init();
+        if (!curl)
+                return client_errf(err, err_len, -ENOMEM, "cannot initialize libcurl");
+        curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, socket_path);
+        curl_easy_setopt(curl, CURLOPT_URL, url);
+        curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http");
+        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, CLIENT_TIMEOUT_MS);
+        curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
+        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
+        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
+        rc = curl_easy_perform(curl);
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno);
+        curl_easy_cleanup(curl);
+
+        if (rc == CURLE_COULDNT_CONNECT) {
+                int e = os_errno > 0 ? (int) os_errno : ECONNREFUSED;
+                body_wipe(&b);
+                return client_errf(err, err_len, -e, "cannot reach the agent at %s: %s", socket_path, strerror(e));
+        }
+        if (rc != CURLE_OK) {
+                bool overflow = b.overflow;
+                body_wipe(&b);
+                if (overflow)
+                        return client_errf(err, err_len, -EPROTO, "the agent's answer is too large");
+                return client_errf(err, err_len, rc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EPROTO,
+                                   "talking to the agent at %s: %s", socket_path, curl_easy_strerror(rc));
+        }
+        if (!b.data) {
+                b.data = calloc(1, 1);
+                if (!b.data)
+                        return -ENOMEM;
+        }
+        *ret_status = status;
+        *ret_body = b;
+        return 0;
+}
+
+/* Turns a non-200 answer into -errno and the agent's message. */
+static int agent_error(long status, const body *b, char *err, size_t err_len) {
+        _cleanup_(json_decrefp) json_t *j = NULL;
+        const char *word = NULL, *message = NULL;
+        int error;
+
+        switch (status) {
+        case 400: error = -EINVAL; break;
+        case 403: error = -EACCES; break;
+        case 429: case 503: error = -EBUSY; break;
+        default: error = -EPROTO;
+        }
+        if (b->len <= ERROR_BODY_MAX)
+                j = json_loadb(b->data, b->len, JSON_REJECT_DUPLICATES, NULL);
+        word = json_string_value(json_object_get(j, "error"));
+        message = json_string_value(json_object_get(j, "message"));
+        if (word && message)
+                return client_errf(err, err_len, error, "agent refused (%ld %.40s): %.200s", status, word, message);
+        return client_errf(err, err_len, error, "agent answered HTTP %ld", status);
+}
+
+int svcid_agent_token(const char *socket_path, const char *audience, int64_t ttl,
+                      char *err, size_t err_len, char **ret_token, int64_t *ret_expires_at) {
+        _cleanup_(json_decrefp) json_t *j = NULL;
+        char path[768], *esc;
+        const char *token;
+        json_t *exp;
+        body b;
+        long status;
+        int r;
+
+        if (!audience || !*audience || strlen(audience) > 255 || ttl < 0 || ttl > 86400 || !ret_token)
+                return client_errf(err, err_len, -EINVAL, "bad audience or ttl");
+        esc = curl_easy_escape(NULL, audience, 0);
+        if (!esc)
+                return -ENOMEM;
+        if (ttl > 0)
+                snprintf(path, sizeof path, "/v1/token?aud=%s&ttl=%lld", esc, (long long) ttl);
+        else
+                snprintf(path, sizeof path, "/v1/token?aud=%s", esc);
+        curl_free(esc);
+
+        r = agent_get(socket_path, path, TOKEN_BODY_MAX, &status, &b, err, err_len);
+        if (r < 0)
+                return r;
+        if (status != 200) {
+                r = agent_error(status, &b, err, err_len);
+                body_wipe(&b);
+                return r;
+        }
+        j = json_loadb(b.data, b.len, JSON_REJECT_DUPLICATES, NULL);
+        body_wipe(&b);
+        token = json_string_value(json_object_get(j, "token"));
+        exp = json_object_get(j, "expires_at");
+        if (!token || !*token || strlen(token) > SVCID_TOKEN_MAX || !json_is_integer(exp) ||
+            strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") != strlen(token)) {
+                r = client_errf(err, err_len, -EPROTO, "the agent's answer is not a token");
+                goto wipe;
+        }
+        *ret_token = strdup(token);
+        if (!*ret_token) {
+                r = -ENOMEM;
+                goto wipe;
+        }
+        if (ret_expires_at)
+                *ret_expires_at = json_integer_value(exp);
+        r = 0;
+wipe:
+        /* the parsed copy of the token goes with j: wipe it first */
+        if (token)
+                OPENSSL_cleanse((char *) token, strlen(token));
+        return r;
+}
+
+int svcid_agent_jwks(const char *socket_path, char *err, size_t err_len, char **ret_jwks) {
+        body b;
+        long status;
+        int r;
+
+        if (!ret_jwks)
+                return -EINVAL;
+        r = agent_get(socket_path, "/v1/jwks", SVCID_JWKS_MAX, &status, &b, err, err_len);
+        if (r < 0)
+                return r;
+        if (status != 200) {
+                r = agent_error(status, &b, err, err_len);
+                body_wipe(&b);
+                return r;
+        }
+        *ret_jwks = b.data;     /* public keys: no wiping needed */
+        return 0;
+}

@@ -1,0 +1,198 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# svcid-agent against real sockets: minting with no config at all, claims,
+# file modes, the HTTP API and its errors, svcid token/exec/jwks, verify
+# with the JWKS file, start-up refusals, and systemd-socket-activate.
+set -euo pipefail
+. "$(dirname "$0")/t_agent_common.sh"
+
+ME=$(id -un)
+MYUID=$(id -u)
+MYGID=$(id -g)
+: > "$T/empty.conf"
+
+check "an agent with no config file at all mints tokens naming the caller's user"
+start_agent a -
+get_token x
+C=$(claims "$TOK")
+[ "$(jq -r .sub <<<"$C")" = "$ME" ] || fail "sub is not $ME: $C"
+[ "$(jq -r .aud <<<"$C")" = x ] || fail "aud: $C"
+[ "$(jq -r .uid <<<"$C")" = "$MYUID" ] || fail "uid: $C"
+[ "$(jq -r .gid <<<"$C")" = "$MYGID" ] || fail "gid: $C"
+[ "$(jq -r '.exp - .iat' <<<"$C")" = 300 ] || fail "default ttl is not 300: $C"
+[[ "$(jq -r .iss <<<"$C")" == svcid://* ]] || fail "iss: $C"
+[ "$(jq -r '.jti | length' <<<"$C")" = 22 ] || fail "jti: $C"
+[ "$(jq -r .expires_at <<<"$BODY")" = "$(jq -r .exp <<<"$C")" ] || fail "expires_at != exp: $BODY"
+[ "$(jq -r .sub <<<"$BODY")" = "$ME" ] || fail "response sub: $BODY"
+[ ${#TOK} -lt 512 ] || fail "a default token is ${#TOK} bytes, over the 512-byte budget"
+H=$(cut -d. -f1 <<<"$TOK" | tr '_-' '/+'); while [ $(( ${#H} % 4 )) -ne 0 ]; do H="$H="; done
+[ "$(base64 -d <<<"$H" | jq -c 'keys')" = '["alg","kid","typ"]' ] || fail "header members"
+ok "claims: $(jq -c . <<<"$C")"
+
+check "the token verifies with svcid verify against the agent's jwks.json"
+"$CLI" verify -a x --trust "$STATE/jwks.json" "$TOK" >"$T/v.json" || fail "svcid verify rejected the agent's token"
+[ "$(jq -r .sub "$T/v.json")" = "$ME" ] || fail "verified sub"
+if "$CLI" verify -a y --trust "$STATE/jwks.json" "$TOK" 2>/dev/null; then fail "wrong audience accepted"; fi
+ok "verified"
+
+check "file modes: keys/ 0700, key and state files 0600, jwks.json 0644, socket 0666"
+[ "$(stat -c %a "$STATE/keys")" = 700 ] || fail "keys dir mode $(stat -c %a "$STATE/keys")"
+for f in "$STATE"/keys/*; do
+        [ "$(stat -c %a "$f")" = 600 ] || fail "$f mode $(stat -c %a "$f")"
+done
+ls "$STATE"/keys/*.pem >/dev/null || fail "no key file"
+[ -f "$STATE/keys/state.json" ] || fail "no state.json"
+[ "$(stat -c %a "$STATE/jwks.json")" = 644 ] || fail "jwks.json mode"
+[ "$(stat -c %a "$SOCK")" = 666 ] || fail "socket mode $(stat -c %a "$SOCK")"
+grep -q PRIVATE "$STATE/jwks.json" && fail "private material in jwks.json"
+jq -e '.iss and (.keys | length == 1) and (.keys[0] | has("d") | not)' "$STATE/jwks.json" >/dev/null || fail "jwks.json shape"
+ok "modes"
+
+check "GET /v1/jwks serves the same keys with the JWKS media type, /v1/health answers"
+http /v1/jwks -D "$T/h"
+[ "$STATUS" = 200 ] || fail "jwks status $STATUS"
+grep -qi '^content-type: application/jwk-set+json' "$T/h" || fail "jwks content type"
+[ "$(jq -cS . <<<"$BODY")" = "$(jq -cS . "$STATE/jwks.json")" ] || fail "served JWKS differs from jwks.json"
+http /v1/health
+[ "$STATUS" = 200 ] && [ "$(jq -r .status <<<"$BODY")" = ok ] || fail "health: $STATUS $BODY"
+ok "jwks and health"
+
+check "ttl: asked for, and capped at max_ttl"
+get_token x '&ttl=60'
+C=$(claims "$TOK")
+[ "$(jq -r '.exp - .iat' <<<"$C")" = 60 ] || fail "ttl=60 gave $(jq -r '.exp - .iat' <<<"$C")"
+http "/v1/token?aud=x&ttl=60"
+C=$(claims "$(jq -r .token <<<"$BODY")")
+[ "$(jq -r '.exp - .iat' <<<"$C")" = 60 ] || fail "ttl"
+ok "ttl"
+
+check "bad requests get 4xx with an error word"
+expect_status 400 bad_request "/v1/token"
+expect_status 400 bad_request "/v1/token?aud="
+expect_status 400 bad_request "/v1/token?aud"
+expect_status 400 bad_request "/v1/token?aud=a%20b"
+expect_status 400 bad_request "/v1/token?aud=a%00b"
+expect_status 400 bad_request "/v1/token?aud=a%0ab"
+expect_status 400 bad_request "/v1/token?aud=x&aud=y"
+expect_status 400 bad_request "/v1/token?aud=x&sub=root"
+expect_status 400 bad_request "/v1/token?aud=x&uid=0"
+expect_status 400 bad_request "/v1/token?aud=x&ttl=0"
+expect_status 400 bad_request "/v1/token?aud=x&ttl=3601"
+expect_status 400 bad_request "/v1/token?aud=x&ttl=-5"
+expect_status 400 bad_request "/v1/token?aud=x&ttl=+5"
+expect_status 400 bad_request "/v1/token?aud=x&ttl=1e3"
+expect_status 400 bad_request "/v1/token?aud=x&ttl=0x10"
+expect_status 400 bad_request "/v1/token?aud=x&ttl="
+expect_status 400 bad_request "/v1/token?aud=x&ttl=99999999999999999999999"
+expect_status 400 bad_request "/v1/token?aud=$(head -c 256 /dev/zero | tr '\0' a)"
+expect_status 400 bad_request "/v1/token?a=1&b=2&c=3&d=4&e=5&f=6&g=7&h=8&i=9&aud=x"
+expect_status 404 not_found "/v1/nope"
+expect_status 404 not_found "/v1/token/x?aud=x"
+expect_status 404 not_found "/"
+expect_status 405 method_not_allowed "/v1/token?aud=x" -X POST
+expect_status 405 method_not_allowed "/v1/token?aud=x" -X DELETE
+expect_status 413 too_large "/v1/token?aud=x" --data-binary hello -X GET
+ok "errors"
+
+check "svcid token, --json, exec and jwks"
+TOK=$("$CLI" token -a cli-aud) || fail "svcid token failed"
+[ "$(claims "$TOK" | jq -r .aud)" = cli-aud ] || fail "svcid token aud"
+"$CLI" token -a x --ttl 30 --json >"$T/tj" || fail "svcid token --json"
+[ "$(jq -r '.expires_at - now | floor' "$T/tj" 2>/dev/null || echo 0)" -le 30 ] || fail "--ttl 30 not honoured"
+jq -e '.token | length > 100' "$T/tj" >/dev/null || fail "--json has no token"
+OUT=$("$CLI" exec -a exec-aud -- sh -c 'printf %s "$SVCID_TOKEN"') || fail "svcid exec failed"
+[ "$(claims "$OUT" | jq -r .aud)" = exec-aud ] || fail "svcid exec token aud"
+OUT=$("$CLI" exec -a e --env MY_TOK -- sh -c 'printf %s "${MY_TOK:-}"') || fail "svcid exec --env failed"
+[ "$(claims "$OUT" | jq -r .aud)" = e ] || fail "svcid exec --env"
+"$CLI" exec -a e -- sh -c 'exit 7' && fail "exec did not pass the exit code" || [ $? = 7 ] || fail "exec exit code"
+"$CLI" jwks >"$T/j" || fail "svcid jwks failed"
+[ "$(jq -cS . "$T/j")" = "$(jq -cS . "$STATE/jwks.json")" ] || fail "svcid jwks differs from jwks.json"
+set +e
+"$CLI" token 2>/dev/null; [ $? = 2 ] || fail "token without -a must exit 2"
+"$CLI" token -a x --ttl 0 2>/dev/null; [ $? = 2 ] || fail "token --ttl 0 must exit 2"
+"$CLI" exec -a x 2>/dev/null; [ $? = 2 ] || fail "exec without a command must exit 2"
+"$CLI" exec -a x --env 1BAD -- true 2>/dev/null; [ $? = 2 ] || fail "exec --env 1BAD must exit 2"
+"$CLI" token -a 'a b' 2>"$T/err"; [ $? = 2 ] || fail "token with a bad aud must exit 2"
+grep -q bad_request "$T/err" || fail "the agent's reason is not shown: $(cat "$T/err")"
+SVCID_AGENT_SOCKET=$T/none.sock "$CLI" token -a x 2>"$T/err"; [ $? = 1 ] || fail "no agent must exit 1"
+grep -q "No such file" "$T/err" || fail "no agent message: $(cat "$T/err")"
+SVCID_AGENT_SOCKET=$T/none.sock "$CLI" jwks 2>/dev/null; [ $? = 1 ] || fail "jwks without agent must exit 1"
+"$CLI" token --help | grep -q "svcid token" || fail "token --help"
+set -e
+ok "cli"
+
+check "a second agent on the same socket or state dir refuses to start"
+set +e
+"$AGENT" --config "$T/empty.conf" --state-dir "$T/other" --socket "$SOCK" --log-target=stderr 2>"$T/err2"
+rc=$?
+set -e
+[ $rc -ne 0 ] || fail "second agent on a live socket started"
+grep -q "already answers" "$T/err2" || fail "message: $(cat "$T/err2")"
+set +e
+"$AGENT" --config "$T/empty.conf" --state-dir "$STATE" --socket "$T/other.sock" --log-target=stderr 2>"$T/err2"
+rc=$?
+set -e
+[ $rc -ne 0 ] || fail "second agent on the same state dir started"
+grep -q "in use" "$T/err2" || fail "message: $(cat "$T/err2")"
+[ -e "$T/other.sock" ] && fail "refused agent left its socket behind"
+ok "refusals"
+
+check "stop: SIGTERM removes the socket; restart keeps the key; a stale socket is replaced"
+KID=$(jq -r '.keys[0].kid' "$STATE/jwks.json")
+stop_agent
+[ -e "$SOCK" ] && fail "socket left after SIGTERM"
+"$PY" -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$SOCK"
+[ -S "$SOCK" ] || fail "could not make a stale socket"
+start_agent a -
+[ "$(jq -r '.keys[0].kid' "$STATE/jwks.json")" = "$KID" ] || fail "restart changed the key"
+get_token x
+"$CLI" verify -a x --trust "$STATE/jwks.json" "$TOK" >/dev/null || fail "verify after restart"
+stop_agent
+: > "$T/plain"
+set +e
+"$AGENT" --config "$T/empty.conf" --state-dir "$STATE" --socket "$T/plain" --log-target=stderr 2>"$T/err2"
+rc=$?
+set -e
+[ $rc -ne 0 ] || fail "agent replaced a regular file with its socket"
+[ -f "$T/plain" ] || fail "regular file was removed"
+ok "restart"
+
+check "a key state that others can read is refused"
+chmod 0755 "$STATE/keys"
+set +e
+"$AGENT" --config "$T/empty.conf" --state-dir "$STATE" --socket "$T/x.sock" --log-target=stderr 2>"$T/err2"
+rc=$?
+set -e
+[ $rc -ne 0 ] || fail "agent started with keys/ 0755"
+grep -q "mode 0700" "$T/err2" || fail "message: $(cat "$T/err2")"
+chmod 0700 "$STATE/keys"
+ok "permissions"
+
+check "an explicitly named config file that is missing is an error"
+set +e
+"$AGENT" --config "$T/none.conf" --check-config 2>"$T/err2"; rc=$?
+set -e
+[ $rc -ne 0 ] || fail "--check-config of a missing file passed"
+
+if command -v systemd-socket-activate >/dev/null; then
+        check "started by systemd-socket-activate: curl and svcid token work"
+        SOCK=$T/ssa.sock
+        systemd-socket-activate -l "$SOCK" --fdname=agent "${SSA_ENV[@]}" \
+                "$AGENT" --config "$T/empty.conf" --state-dir "$T/ssa" --log-target=stderr 2>>"$T/ssa.log" &
+        AGENT_PIDS+=("$!")
+        SSA_PID=$!
+        for i in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
+        chmod 666 "$SOCK"
+        export SVCID_AGENT_SOCKET=$SOCK
+        wait_for_socket "$SOCK" || fail "socket-activated agent did not answer"
+        get_token ssa
+        "$CLI" verify -a ssa --trust "$T/ssa/jwks.json" "$TOK" >/dev/null || fail "socket-activated token does not verify"
+        "$CLI" verify -a ssa2 --trust "$T/ssa/jwks.json" "$("$CLI" token -a ssa2)" >/dev/null || fail "svcid token via socket activation"
+        grep -q "the socket from systemd" "$T/ssa.log" || fail "agent did not use the passed socket: $(cat "$T/ssa.log")"
+        stop_agent "$SSA_PID" "$T/ssa.log"
+        [ -S "$SOCK" ] || fail "the agent removed systemd's socket"
+        ok "socket activation"
+else
+        echo "note: systemd-socket-activate not installed, socket activation not tested"
+fi
+echo "all agent basics passed"
