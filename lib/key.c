@@ -1040,7 +1040,7 @@ static int key_sign(const svcid_key *key, const void *data, size_t len,
 }
 
 int svcid_key_sign_raw(const svcid_key *key, const void *data, size_t len,
-                                    unsigned char **ret_sig, size_t *ret_sig_len) {
+                       unsigned char **ret_sig, size_t *ret_sig_len) {
         int r = key_sign(key, data, len, ret_sig, ret_sig_len);
 
         if (r < 0)
@@ -1077,10 +1077,39 @@ static int es256_sig_to_der(const unsigned char *sig, unsigned char *der, size_t
         return 0;
 }
 
+/* ES256 hashes here and verifies the digest with EVP_PKEY_verify(): the
+ * same check as EVP_DigestVerify(), minus a digest fetch and context set-up
+ * per call — a few percent of a P-256 verify, on the hottest path. */
+static int es256_verify(const svcid_key *key, const void *data, size_t len, const unsigned char *sig) {
+        _cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *ctx = NULL;
+        unsigned char der[2 * (EC_COORD_LEN + 8)], digest[EVP_MAX_MD_SIZE];
+        unsigned digest_len = 0;
+        size_t der_len = 0;
+        const EVP_MD *md;
+        int r;
+
+        r = es256_sig_to_der(sig, der, sizeof der, &der_len);
+        if (r < 0)
+                return r;
+        md = sha256_md();
+        if (!md)
+                return -ENOMEM;
+        if (EVP_Digest(data, len, digest, &digest_len, md, NULL) != 1)
+                return -EIO;
+        ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key->pkey, NULL);
+        if (!ctx)
+                return -ENOMEM;
+        if (EVP_PKEY_verify_init(ctx) != 1)
+                return -EIO;
+        /* Anything but 1 is a bad signature. */
+        if (EVP_PKEY_verify(ctx, der, der_len, digest, digest_len) != 1)
+                return -EBADMSG;
+        return 0;
+}
+
 static int key_verify(const svcid_key *key, const void *data, size_t len,
                       const void *sig, size_t sig_len) {
         _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = NULL;
-        unsigned char der[2 * (EC_COORD_LEN + 8)];
         const unsigned char *s = sig;
         int r;
 
@@ -1096,11 +1125,7 @@ static int key_verify(const svcid_key *key, const void *data, size_t len,
         case SVCID_ALG_ES256:
                 if (sig_len != ES256_SIG_LEN)
                         return -EBADMSG;
-                r = es256_sig_to_der(sig, der, sizeof der, &sig_len);
-                if (r < 0)
-                        return r;
-                s = der;
-                break;
+                return es256_verify(key, data, len, sig);
         case SVCID_ALG_EDDSA:
                 if (sig_len != ED25519_SIG_LEN || !ed25519_s_ok(s + ED25519_SIG_LEN / 2))
                         return -EBADMSG;
@@ -1128,7 +1153,7 @@ static int key_verify(const svcid_key *key, const void *data, size_t len,
 }
 
 int svcid_key_verify_raw(const svcid_key *key, const void *data, size_t len,
-                                      const void *sig, size_t sig_len) {
+                         const void *sig, size_t sig_len) {
         int r = key_verify(key, data, len, sig, sig_len);
 
         if (r < 0)

@@ -487,6 +487,21 @@ static void test_private_jwk_ec(void **state) {
                          rfc7517_x, rfc7517_y, "870MB6gfuTJ4HtUnUvYMyJpr5eUZNP4Bk43bVdj3eA");
         expect_jwk("EC with 31-byte d", json, -EINVAL);
         free(json);
+        /* The same d, one zero byte longer: RFC 7518 §6.2.2.1 fixes 32. */
+        {
+                size_t d_len = 0;
+                unsigned char *d = unb64(rfc7517_d, &d_len), d33[33] = { 0 };
+                char *s;
+
+                memcpy(d33 + 1, d, 32);
+                s = b64(d33, 33);
+                json = xasprintf("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"d\":\"%s\"}",
+                                 rfc7517_x, rfc7517_y, s);
+                expect_jwk("EC with 33-byte d", json, -EINVAL);
+                free(json);
+                free(s);
+                free(d);
+        }
         json = xasprintf("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"d\":7}",
                          rfc7517_x, rfc7517_y);
         expect_jwk("EC with numeric d", json, -EINVAL);
