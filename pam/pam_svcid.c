@@ -298,7 +298,9 @@ static int export_one(pam_handle_t *pamh, const char *name, const char *value) {
          * earlier module or handle set; a value with control characters
          * is not exported (it would garble the session's environment). */
         if (!value || !printable(value)) {
-                (void) pam_putenv(pamh, name);
+                /* libpam logs an error for deleting what is not there. */
+                if (pam_getenv(pamh, name))
+                        (void) pam_putenv(pamh, name);
                 return PAM_SUCCESS;
         }
         if (asprintf(&kv, "%s=%s", name, value) < 0)

@@ -1,0 +1,125 @@
+# SPDX-License-Identifier: MIT
+# Shared setup for the tests/t_pam_*.sh scripts; sourced, not run (the file
+# is deliberately not executable, so tests/run.sh skips it).
+#
+# Provides: $T (temp dir, 0755, removed on exit; add commands to
+# EXTRA_CLEANUP), $MODULE, $PY (Debian's python3 with python3-jwt),
+# $TRUST (a trust dir with one issuer, $ISS), mint, pam_preload (what a
+# process must LD_PRELOAD to load a sanitizer build of the module), and
+# skip/fail/ok.
+#
+# pam_svcid trusts only root-owned files that nobody else can write, so
+# every PAM test needs root; without it they skip.
+
+: "${SVCID_BUILD:?SVCID_BUILD must name the build directory}"
+: "${SVCID_SRC:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+MODULE=$SVCID_BUILD/pam_svcid.so
+PY=/usr/bin/python3
+ISS=svcid://pam-test.example
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*"; exit 1; }
+ok() { echo "ok: $*"; }
+
+[ -f "$MODULE" ] || fail "$MODULE not built"
+[ "$(id -u)" -eq 0 ] || skip "pam_svcid trusts only root-owned files: needs root"
+"$PY" -c 'import jwt, cryptography' 2>/dev/null || skip "/usr/bin/python3 lacks python3-jwt / python3-cryptography"
+
+T=$(mktemp -d /tmp/svcid-pam-test.XXXXXX)
+chmod 755 "$T"
+EXTRA_CLEANUP=()
+cleanup() {
+        local c
+        for c in "${EXTRA_CLEANUP[@]}"; do eval "$c" || true; done
+        rm -rf "$T"
+}
+trap cleanup EXIT
+
+# A sanitizer build of the module needs its runtimes loaded first into the
+# (uninstrumented) PAM application.
+pam_preload() {
+        ldd "$MODULE" | awk '/lib(asan|ubsan)\.so/ { printf "%s ", $3 }'
+}
+
+cat > "$T/mint.py" <<'PY'
+# keygen DIR ISS: an ES256 key (DIR/key.pem) and its JWKS (DIR/ISS.jwks).
+# token DIR ISS SUB AUD [--ttl S] [--iat-offset S] [--extra JSON]
+#       [--pad-to N]: a signed token; --pad-to adds a "pad" claim so the
+#       token is the longest one not longer than N bytes.
+import argparse, base64, hashlib, json, os, sys, time
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+def b64(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+def jwk_of(pub):
+    n = pub.public_numbers()
+    jwk = {"crv": "P-256", "kty": "EC", "x": b64(n.x.to_bytes(32, "big")), "y": b64(n.y.to_bytes(32, "big"))}
+    canon = json.dumps(jwk, separators=(",", ":"), sort_keys=True).encode()
+    jwk["kid"] = b64(hashlib.sha256(canon).digest())
+    jwk["alg"] = "ES256"
+    jwk["use"] = "sig"
+    return jwk
+
+p = argparse.ArgumentParser()
+p.add_argument("cmd")
+p.add_argument("dir")
+p.add_argument("iss")
+p.add_argument("sub", nargs="?")
+p.add_argument("aud", nargs="?")
+p.add_argument("--ttl", type=int, default=300)
+p.add_argument("--iat-offset", type=int, default=0)
+p.add_argument("--extra", default="{}")
+p.add_argument("--pad-to", type=int, default=0)
+p.add_argument("--name", default=None)
+a = p.parse_args()
+name = a.name or "".join(c if c.isalnum() else "_" for c in a.iss)
+
+if a.cmd == "keygen":
+    key = ec.generate_private_key(ec.SECP256R1())
+    with open(os.path.join(a.dir, name + ".pem"), "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    with open(os.path.join(a.dir, name + ".jwks"), "w") as f:
+        json.dump({"iss": a.iss, "keys": [jwk_of(key.public_key())]}, f)
+    sys.exit(0)
+
+with open(os.path.join(a.dir, name + ".pem"), "rb") as f:
+    key = serialization.load_pem_private_key(f.read(), None)
+kid = jwk_of(key.public_key())["kid"]
+now = int(time.time()) + a.iat_offset
+claims = {"iss": a.iss, "sub": a.sub, "aud": a.aud, "iat": now, "exp": now + a.ttl,
+          "jti": b64(os.urandom(16)), "uid": 1000, "gid": 1000}
+claims.update(json.loads(a.extra))
+
+def sign(c):
+    return jwt.encode(c, key, algorithm="ES256", headers={"kid": kid, "typ": "JWT"})
+
+tok = sign(claims)
+if a.pad_to:
+    if len(tok) > a.pad_to:
+        sys.exit("token already longer than --pad-to")
+    best = tok
+    for n in range(1, a.pad_to):
+        c = dict(claims, pad="x" * n)
+        t = sign(c)
+        if len(t) > a.pad_to:
+            break
+        best = t
+    tok = best
+print(tok)
+PY
+
+mkdir -p "$T/keys" "$T/trust"
+chmod 700 "$T/keys"
+"$PY" "$T/mint.py" keygen "$T/keys" "$ISS" || fail "keygen"
+"$PY" "$T/mint.py" keygen "$T/keys" svcid://untrusted.example || fail "keygen"
+install -m 0644 "$T/keys/$(echo "$ISS" | sed 's/[^[:alnum:]]/_/g').jwks" "$T/trust/test.jwks"
+TRUST=$T/trust
+
+# mint SUB AUD [options]: a token from the trusted issuer.
+mint() { "$PY" "$T/mint.py" token "$T/keys" "$ISS" "$@"; }
+# mint_untrusted SUB AUD [options]: a token from an issuer nobody trusts.
+mint_untrusted() { "$PY" "$T/mint.py" token "$T/keys" svcid://untrusted.example "$@"; }
