@@ -795,6 +795,39 @@ static void test_jwk_roca(void **state) {
         free(n);
 }
 
+/* Real keys: Wycheproof's json_web_key_test.json (Apache-2.0, see
+ * tests/vectors/wycheproof/LICENSE) has an RSA key with the ROCA
+ * fingerprint; its plain RS256 key is the control. */
+static json_t *wycheproof_jwk(json_t *doc, const char *comment, const char *set) {
+        json_t *group;
+        size_t i;
+
+        json_array_foreach(json_object_get(doc, "testGroups"), i, group) {
+                const char *c = json_string_value(json_object_get(group, "comment"));
+
+                if (c && strcmp(c, comment) == 0)
+                        return json_array_get(json_object_get(json_object_get(group, set), "keys"), 0);
+        }
+        fail_msg("no group %s", comment);
+        return NULL;
+}
+
+static void test_jwk_roca_wycheproof(void **state) {
+        const char *src = getenv("SVCID_SRC");
+        char *path = xasprintf("%s/tests/vectors/wycheproof/json_web_key_test.json", src ? src : ".");
+        json_t *doc = json_load_file(path, 0, NULL);
+        char *json;
+
+        (void) state;
+        if (!doc)
+                fail_msg("cannot read %s (run from the source tree or set SVCID_SRC)", path);
+        CASE("Wycheproof RS256 key", json_dumps(wycheproof_jwk(doc, "rs256", "public"), JSON_COMPACT), 0);
+        CASE("Wycheproof ROCA key", json_dumps(wycheproof_jwk(doc, "jws_rsa_roca_key", "public"), JSON_COMPACT), -EINVAL);
+        CASE("Wycheproof ROCA private key", json_dumps(wycheproof_jwk(doc, "jws_rsa_roca_key", "private"), JSON_COMPACT), -EINVAL);
+        json_decref(doc);
+        free(path);
+}
+
 static void test_jwk_too_large(void **state) {
         size_t len = SVCID_JWKS_MAX + 1;
         char *big = malloc(len + 1);
@@ -1023,6 +1056,7 @@ int main(void) {
                 cmocka_unit_test(test_jwk_other_refused),
                 cmocka_unit_test(test_jwk_rsa_refused),
                 cmocka_unit_test(test_jwk_roca),
+                cmocka_unit_test(test_jwk_roca_wycheproof),
                 cmocka_unit_test(test_jwk_too_large),
                 cmocka_unit_test(test_pem_refused),
                 cmocka_unit_test(test_es256_signature_shape),
