@@ -40,6 +40,7 @@ typedef struct parse_ctx {
         unsigned line;
         unsigned long_line;             /* first line longer than inih takes */
         int max_line;
+        unsigned section_line;          /* where the last [section] was */
         /* first error seen by the handler */
         unsigned err_line;
         char err_msg[256];
@@ -119,6 +120,8 @@ static char *reader(char *str, int num, void *stream) {
         memcpy(str, c->p, n);
         str[n] = '\0';
         c->p += n;
+        if (str[strspn(str, " \t")] == '[')
+                c->section_line = c->line;
         return str;
 }
 
@@ -365,7 +368,21 @@ static int account_key(parse_ctx *c, const char *name, const char *value) {
         return fail(c, "unknown key '%s' in [account %s]", name, a->name);
 }
 
+static int enter_section_at(parse_ctx *c, const char *section);
+
+/* Errors about a section name the line of its [header]. */
 static int enter_section(parse_ctx *c, const char *section) {
+        unsigned key_line = c->line;
+        int r;
+
+        if (section[0] && c->section_line)
+                c->line = c->section_line;
+        r = enter_section_at(c, section);
+        c->line = key_line;
+        return r;
+}
+
+static int enter_section_at(parse_ctx *c, const char *section) {
         agent_config *cfg = c->config;
         _cleanup_(free_p) char *copy = NULL;
         agent_account *grown;

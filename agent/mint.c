@@ -53,7 +53,7 @@ int mint_token(const agent_config *cfg, const char *issuer, const svcid_key *key
                 name = account->name;
                 if (!config_audience_allowed(account, aud))
                         return refuse(refusal, -EACCES, "forbidden",
-                                      "account '%s' may not ask for this audience", account->name);
+                                      "account %s may not ask for this audience", account->name);
         } else {
                 if (!cfg->anonymous)
                         return refuse(refusal, -EACCES, "forbidden",

@@ -1,0 +1,259 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# agent.conf policy against a real agent: account matching (user name,
+# uid, unit glob), audience globs, ttl caps, claim.*, anonymous = deny,
+# config errors with file:line, and SIGHUP reloads (a bad file keeps the
+# old policy). As root also: two real uids (setpriv) and a real cgroup
+# named like a systemd unit.
+set -euo pipefail
+. "$(dirname "$0")/t_agent_common.sh"
+
+ME=$(id -un)
+
+# reload CONF-CONTENT-FILE WORD: install it, SIGHUP, wait for WORD in the log
+# (bounded) — "reloaded" or "keeping the old policy".
+reload() {
+        local n i
+        cp "$1" "$T/agent.conf"
+        n=$(grep -c "$2" "$AGENT_LOG" || true)
+        kill -HUP "$AGENT_PID"
+        for i in $(seq 1 200); do
+                [ "$(grep -c "$2" "$AGENT_LOG" || true)" -gt "$n" ] && return 0
+                sleep 0.05
+        done
+        fail "no '$2' in the log after SIGHUP"
+}
+
+cat > "$T/a.conf" <<EOF2
+# accounts first match wins; the second never matches this caller
+[agent]
+issuer = svcid://policy.test        ; a fixed issuer
+default_ttl = 120
+max_ttl = 600
+anonymous = deny
+
+[account builder]
+user = $ME
+audiences = ssh:web*, api.example.com ; two globs
+ttl = 60
+claim.roles = deploy, restart
+claim.stage = build
+
+[account never]
+user = $ME
+claim.stage = never
+EOF2
+cp "$T/a.conf" "$T/agent.conf"
+start_agent p "$T/agent.conf"
+
+check "the matching account names the token, with its claims and ttl cap"
+get_token ssh:web01
+C=$(claims "$TOK")
+[ "$(jq -r .sub <<<"$C")" = builder ] || fail "sub: $C"
+[ "$(jq -r .iss <<<"$C")" = svcid://policy.test ] || fail "iss: $C"
+[ "$(jq -c .roles <<<"$C")" = '["deploy","restart"]' ] || fail "list claim: $C"
+[ "$(jq -r .stage <<<"$C")" = build ] || fail "string claim: $C"
+[ "$(jq -r '.exp - .iat' <<<"$C")" = 60 ] || fail "account ttl cap: $C"
+get_token api.example.com '&ttl=600'
+[ "$(claims "$TOK" | jq -r '.exp - .iat')" = 60 ] || fail "ttl=600 not capped to 60"
+get_token api.example.com '&ttl=30'
+[ "$(claims "$TOK" | jq -r '.exp - .iat')" = 30 ] || fail "ttl=30 below the cap not honoured"
+"$CLI" verify -a api.example.com --trust "$STATE/jwks.json" --require roles=deploy --require stage=build "$TOK" >/dev/null ||
+        fail "svcid verify with required claims"
+ok "account builder"
+
+check "audiences outside the account's globs are refused with 403"
+expect_status 403 forbidden "/v1/token?aud=ssh:db01"
+expect_status 403 forbidden "/v1/token?aud=api.example.com.evil"
+expect_status 403 forbidden "/v1/token?aud=xssh:web01"
+grep -q "refused reason=forbidden" "$AGENT_LOG" || fail "refusal not in the audit log"
+ok "audience globs"
+
+check "reload: anonymous callers allowed, no accounts"
+cat > "$T/b.conf" <<EOF2
+[agent]
+issuer = svcid://policy.test
+default_ttl = 100
+EOF2
+reload "$T/b.conf" reloaded
+get_token anything
+C=$(claims "$TOK")
+[ "$(jq -r .sub <<<"$C")" = "$ME" ] || fail "anonymous sub: $C"
+[ "$(jq -r '.exp - .iat' <<<"$C")" = 100 ] || fail "default_ttl after reload: $C"
+[ "$(jq -r 'has("stage")' <<<"$C")" = false ] || fail "stale claims: $C"
+ok "reloaded"
+
+check "reload with a bad file keeps the old policy and logs file:line"
+printf '[agent]\ndefault_ttl = 100\nanonymous = maybe\n' > "$T/bad.conf"
+reload "$T/bad.conf" "keeping the old policy"
+grep -q "$T/agent.conf:3: anonymous must be" "$AGENT_LOG" || fail "no file:line reason in the log"
+get_token anything
+[ "$(claims "$TOK" | jq -r .sub)" = "$ME" ] || fail "bad reload changed the policy"
+ok "old policy kept"
+
+check "anonymous = deny refuses callers no account matches"
+printf '[agent]\nanonymous = deny\n[account other]\nuser = no-such-user-svcid\n' > "$T/c.conf"
+reload "$T/c.conf" reloaded
+expect_status 403 forbidden "/v1/token?aud=x"
+set +e
+"$CLI" token -a x 2>"$T/err"; rc=$?
+set -e
+[ $rc = 1 ] || fail "svcid token on a refusal must exit 1, got $rc"
+grep -q forbidden "$T/err" || fail "svcid token does not show the reason: $(cat "$T/err")"
+ok "deny"
+
+check "account by uid"
+printf '[agent]\nanonymous = deny\n[account by-uid]\nuser = %s\n' "$(id -u)" > "$T/d.conf"
+reload "$T/d.conf" reloaded
+get_token x
+[ "$(claims "$TOK" | jq -r .sub)" = by-uid ] || fail "uid match"
+ok "uid"
+
+check "algorithm change takes effect through a rotation"
+printf '[agent]\nalgorithm = EdDSA\n' > "$T/e.conf"
+reload "$T/e.conf" reloaded
+kill -USR2 "$AGENT_PID"
+for i in $(seq 1 100); do
+        jq -e '[.keys[].alg] | index("EdDSA")' "$STATE/jwks.json" >/dev/null 2>&1 && break
+        sleep 0.1
+done
+for i in $(seq 1 100); do
+        get_token x
+        H=$(cut -d. -f1 <<<"$TOK" | tr '_-' '/+'); while [ $(( ${#H} % 4 )) -ne 0 ]; do H="$H="; done
+        [ "$(base64 -d <<<"$H" | jq -r .alg)" = EdDSA ] && break
+        sleep 0.1
+done
+[ "$(base64 -d <<<"$H" | jq -r .alg)" = EdDSA ] || fail "tokens not signed with EdDSA after rotation"
+"$CLI" verify -a x --trust "$STATE/jwks.json" "$TOK" >/dev/null || fail "EdDSA token does not verify"
+ok "EdDSA"
+stop_agent
+
+check "config errors stop start-up and name file:line"
+n=0
+while IFS='|' read -r line text; do
+        n=$((n + 1))
+        printf "$text\n" > "$T/bad$n.conf"
+        set +e
+        "$AGENT" --config "$T/bad$n.conf" --check-config 2>"$T/err"; rc=$?
+        "$AGENT" --config "$T/bad$n.conf" --state-dir "$T/never" --socket "$T/never.sock" --log-target=stderr 2>"$T/err2"; rc2=$?
+        set -e
+        [ $rc -ne 0 ] && [ $rc2 -ne 0 ] || fail "config $n ($text) accepted"
+        grep -q "$T/bad$n.conf:$line: " "$T/err" || fail "config $n: expected line $line: $(cat "$T/err")"
+        grep -q "$T/bad$n.conf:$line: " "$T/err2" || fail "config $n at start: $(cat "$T/err2")"
+done <<'EOF2'
+2|[agent]\nbogus = 1
+1|stray = 1
+1|[agenda]\nissuer = x
+3|[agent]\nissuer = a\nissuer = b
+2|[agent]\nalgorithm = HS256
+2|[agent]\nalgorithm = none
+2|[agent]\ndefault_ttl = 0
+2|[agent]\ndefault_ttl = 3601
+2|[agent]\ndefault_ttl = 10s
+2|[agent]\nmax_ttl = -1
+3|[agent]\nmax_ttl = 10\ndefault_ttl = 20
+2|[agent]\nkey_lifetime = 1
+2|[agent]\nstate_dir = relative/path
+2|[agent]\nanonymous = yes
+2|[agent]\nissuer = has space
+1|[agent
+2|[agent]\njust a line
+1|[account x]\nttl = 5
+3|[account x]\nuser = a\nfoo = b
+3|[account x]\nuser = a\nclaim.sub = evil
+3|[account x]\nuser = a\nclaim.exp = 1
+3|[account x]\nuser = a\nclaim.nbf = 1
+3|[account x]\nuser = a\nclaim.x = a,,b
+3|[account x]\nuser = a\naudiences = a b
+3|[account x]\nuser = a\naudiences = a,
+2|[account x]\nuser = -1
+5|[account x]\nuser = a\n[account y]\nuser = a\n[account x]\nuser = b
+2|[account x]\nuser = 99999999999
+3|[agent]\n\nissuer = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+1|[account aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\nuser = a
+EOF2
+[ -e "$T/never.sock" ] && fail "a refused agent left a socket"
+ok "$n bad configs refused with file:line"
+
+check "a config file that others may write is refused"
+printf '[agent]\n' > "$T/ww.conf"
+chmod 0666 "$T/ww.conf"
+if "$AGENT" --config "$T/ww.conf" --check-config 2>"$T/err"; then fail "world-writable config accepted"; fi
+grep -q "writable by others" "$T/err" || fail "message: $(cat "$T/err")"
+printf '[agent]\nissuer = svcid://ok\n[account a]\nunit = build-*.service\n' > "$T/good.conf"
+"$AGENT" --config "$T/good.conf" --check-config >/dev/null || fail "good config refused"
+ok "config file checks"
+
+if [ "$(id -u)" != 0 ]; then
+        echo "SKIP (partial): not root: two uids and the unit claim need root; the rest passed"
+        exit 0
+fi
+
+check "two real uids get their own claims (setpriv)"
+U1=svcid-t1-$$
+U2=svcid-t2-$$
+EXTRA_CLEANUP+=("userdel $U1 2>/dev/null" "userdel $U2 2>/dev/null")
+useradd -r -M -s /usr/sbin/nologin "$U1"
+useradd -r -M -s /usr/sbin/nologin "$U2"
+UID1=$(id -u "$U1"); GID1=$(id -g "$U1")
+UID2=$(id -u "$U2"); GID2=$(id -g "$U2")
+cat > "$T/agent.conf" <<EOF2
+[agent]
+anonymous = allow
+[account second]
+user = $UID2
+claim.team = two
+[account unit-acct]
+unit = svcid-test-$$-*.service
+audiences = unit:*
+EOF2
+start_agent q "$T/agent.conf"
+as_user() {
+        setpriv --reuid="$1" --regid="$2" --clear-groups \
+                curl -s --unix-socket "$SOCK" "http://localhost/v1/token?aud=$3"
+}
+C=$(claims "$(as_user "$UID1" "$GID1" x | jq -r .token)")
+[ "$(jq -r .sub <<<"$C")" = "$U1" ] || fail "uid1 sub: $C"
+[ "$(jq -r .uid <<<"$C")" = "$UID1" ] && [ "$(jq -r .gid <<<"$C")" = "$GID1" ] || fail "uid1 ids: $C"
+C=$(claims "$(as_user "$UID2" "$GID2" x | jq -r .token)")
+[ "$(jq -r .sub <<<"$C")" = second ] || fail "uid2 sub: $C"
+[ "$(jq -r .team <<<"$C")" = two ] || fail "uid2 claim: $C"
+[ "$(jq -r .uid <<<"$C")" = "$UID2" ] && [ "$(jq -r .gid <<<"$C")" = "$GID2" ] || fail "uid2 ids: $C"
+# a uid without a passwd entry: no user name to put in sub
+R=$(setpriv --reuid=54321 --regid=54321 --clear-groups curl -s --unix-socket "$SOCK" "http://localhost/v1/token?aud=x")
+[ "$(jq -r .error <<<"$R")" = forbidden ] || fail "nameless uid: $R"
+# svcid token as another user, through the CLI
+TOK=$(setpriv --reuid="$UID1" --regid="$GID1" --clear-groups env SVCID_AGENT_SOCKET="$SOCK" "$CLI" token -a cli) ||
+        fail "svcid token as $U1"
+[ "$(claims "$TOK" | jq -r .sub)" = "$U1" ] || fail "svcid token sub as $U1"
+ok "uids"
+
+CGROOT=/sys/fs/cgroup/unified
+if [ ! -w "$CGROOT/cgroup.procs" ] && [ ! -d "$CGROOT" ]; then
+        echo "SKIP (partial): no cgroup v2 hierarchy at $CGROOT; unit claim not tested"
+        stop_agent
+        exit 0
+fi
+check "a process in a real cgroup named like a unit gets the unit claim and unit account"
+CG=$CGROOT/system.slice/svcid-test-$$-build.service
+mkdir -p "$CG"
+EXTRA_CLEANUP+=("rmdir $CG 2>/dev/null")
+in_unit() {
+        sh -c 'echo $$ > "$1/cgroup.procs" && exec curl -s --unix-socket "$2" "http://localhost/v1/token?aud=$3"' \
+                sh "$CG" "$SOCK" "$1"
+}
+R=$(in_unit unit:deploy)
+C=$(claims "$(jq -r .token <<<"$R")")
+[ "$(jq -r .unit <<<"$C")" = "svcid-test-$$-build.service" ] || fail "unit claim: $R $C"
+[ "$(jq -r .sub <<<"$C")" = unit-acct ] || fail "unit account: $C"
+R=$(in_unit other)
+[ "$(jq -r .error <<<"$R")" = forbidden ] || fail "unit account audience glob not enforced: $R"
+# outside the unit: no unit claim, anonymous
+get_token unit:deploy
+C=$(claims "$TOK")
+[ "$(jq -r 'has("unit")' <<<"$C")" = false ] || [ "$(jq -r .unit <<<"$C")" != "svcid-test-$$-build.service" ] ||
+        fail "unit claim outside the unit: $C"
+[ "$(jq -r .sub <<<"$C")" = root ] || fail "sub outside the unit: $C"
+ok "unit"
+stop_agent
+echo "all policy checks passed"
