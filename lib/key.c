@@ -189,9 +189,10 @@ static int key_validate(EVP_PKEY *pkey, bool private, svcid_alg alg, svcid_alg *
                 if (EVP_PKEY_check(ctx) != 1)
                         return -EINVAL;
         } else if (alg == SVCID_ALG_ES256) {
-                /* On the curve, not infinity, of the group's order. RSA has
-                 * its own checks above (OpenSSL's refuses e = 3); Ed25519
-                 * has nothing cheap to check. */
+                /* On the curve, not infinity, of the group's order. RSA got
+                 * its checks above (OpenSSL's adds a Miller-Rabin run on n,
+                 * costly and beside the point); Ed25519 has nothing cheap
+                 * to check. */
                 if (EVP_PKEY_public_check(ctx) != 1)
                         return -EINVAL;
         }
