@@ -139,21 +139,24 @@ o = "$T/out"
 fds = sorted(int(f) for f in os.listdir("/proc/self/fd"))
 fds = [f for f in fds if os.path.exists(f"/proc/self/fd/{f}")]   # drops listdir's own
 links = [os.readlink(f"/proc/self/fd/{f}") for f in (0, 1, 3)]
-with open(o + "/env.tmp", "w") as f:
+tmp = f".tmp.{os.getpid()}"   # services may run side by side
+with open(o + "/env" + tmp, "w") as f:
     for k in sorted(os.environ):
         if k.startswith(("SVCID_", "LISTEN_")):
             f.write(f"{k}={os.environ[k]}\\n")
     f.write(f"SELF_PID={os.getpid()}\\n")
-with open(o + "/fds", "w") as f:
+with open(o + "/fds" + tmp, "w") as f:
     f.write("\\n".join(links) + "\\n")
-with open(o + "/allfds", "w") as f:
+with open(o + "/allfds" + tmp, "w") as f:
     f.write(" ".join(map(str, fds)) + " ")
-os.rename(o + "/env.tmp", o + "/env")
-with open(o + "/data", "wb") as f:
+for n in ("fds", "allfds", "env"):
+    os.rename(o + "/" + n + tmp, o + "/" + n)
+with open(o + "/data" + tmp, "wb") as f:
     while True:
         b = os.read(0, 65536)
         if not b: break
         f.write(b)
+os.rename(o + "/data" + tmp, o + "/data")
 os.write(1, b"served\\n")
 EOF2
 chmod 755 "$T/svc.sh"

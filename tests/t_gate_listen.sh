@@ -1,0 +1,147 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# svcid-gate, long-lived style (Accept=no), line mode: under
+# systemd-socket-activate without -a the gate gets the listening socket,
+# accepts itself, verifies in-process and forks the service per admitted
+# connection. Checks admission and environment, 1 MiB intact, the refusal
+# reasons, a silent client not holding up others, reaping, trust reload
+# when the files change, and SIGTERM letting running services finish.
+set -euo pipefail
+. "$(dirname "$0")/t_gate_common.sh"
+
+ISS=svcid://gate-listen-test.example
+AUD=batch
+keygen k1 "$ISS"
+keygen k2 svcid://second.example
+mkdir -p "$T/trust.d"
+cp "$T/keys/k1.jwks" "$T/trust.d/k1.jwks"
+head -c 1048576 /dev/urandom > "$T/random.bin"
+LOG=$T/gate.log
+TOKEN=$(mint k1 --iss "$ISS" --aud "$AUD" --sub carol --uid 777)
+
+for family in unix tcp; do
+        if [ $family = unix ]; then ADDR=$T/listen.sock; else ADDR=127.0.0.1:$(free_port); fi
+        : > "$LOG"
+        start_ssa "$LOG" "$ADDR" -- -a "$AUD" --trust "$T/trust.d" --timeout 4 -- "$T/svc.sh"
+        GATE_PID=$SSA_PID
+
+        reset_out
+        reply=$(client "$ADDR" --send "SVCID1 $TOKEN\n" --send-file "$T/random.bin")
+        [ "$reply" = served ] || fail "$family: reply '$reply', not 'served'"
+        grep -qx 'SVCID_SUB=carol' "$T/out/env" || fail "$family: SVCID_SUB wrong"
+        grep -qx "SVCID_AUD=$AUD" "$T/out/env" || fail "$family: SVCID_AUD wrong"
+        grep -qx 'SVCID_UID=777' "$T/out/env" || fail "$family: SVCID_UID wrong"
+        grep -q '^SVCID_UNIT=' "$T/out/env" && fail "$family: SVCID_UNIT set without a unit claim"
+        grep -qx 'LISTEN_FDS=1' "$T/out/env" || fail "$family: LISTEN_FDS wrong"
+        pid=$(sed -n 's/^LISTEN_PID=//p' "$T/out/env"); self=$(sed -n 's/^SELF_PID=//p' "$T/out/env")
+        [ "$pid" = "$self" ] && [ "$pid" != "$GATE_PID" ] || fail "$family: LISTEN_PID=$pid, service $self, gate $GATE_PID"
+        [ "$(sort -u "$T/out/fds" | wc -l)" = 1 ] || fail "$family: fds 0/1/3 differ: $(cat "$T/out/fds")"
+        [ "$(cat "$T/out/allfds")" = "0 1 2 3 " ] || fail "$family: stray descriptors: $(cat "$T/out/allfds")"
+        cmp -s "$T/random.bin" "$T/out/data" || fail "$family: the 1 MiB after the preamble arrived altered"
+        ok "$family: admitted with the right environment, 1 MiB intact"
+
+        expired=$(mint k1 --iss "$ISS" --aud "$AUD" --iat-offset -1000)
+        wrongaud=$(mint k1 --iss "$ISS" --aud other)
+        foreign=$(mint k2 --iss svcid://second.example --aud "$AUD")
+        head -c 9000 /dev/zero | tr '\0' A > "$T/big"
+        while IFS='|' read -r reason args; do
+                reset_out
+                eval "reply=\$(client \"\$ADDR\" $args)"
+                [ "$reply" = "SVCID1 ERR $reason" ] || fail "$family: expected $reason, got '$(printf %s "$reply" | head -c 100)'"
+                [ ! -e "$T/out/env" ] || fail "$family: the service ran for a $reason refusal"
+                ok "$family: refused with $reason"
+        done <<'CASES'
+expired|--send "SVCID1 $expired\n"
+wrong_audience|--send "SVCID1 $wrongaud\n"
+unknown_issuer|--send "SVCID1 $foreign\n"
+malformed|--send "SVCID1 %%%\n"
+no_token|--send "hello\n"
+no_token|
+truncated|--send "SVCID1 abc"
+too_large|--send "SVCID1 " --send-file "$T/big"
+timeout|--no-shut
+CASES
+
+        # A silent client holds a slot until its deadline but nobody else:
+        # while it waits, other clients are served.
+        client "$ADDR" --no-shut > "$T/silent.out" &
+        silent=$!
+        sleep 0.3
+        for i in 1 2 3; do
+                reply=$(client "$ADDR" --send "SVCID1 $TOKEN\nx")
+                [ "$reply" = served ] || fail "$family: client $i not served while another was silent"
+        done
+        kill -0 "$silent" 2>/dev/null || fail "$family: the silent client was cut off before the others were served"
+        wait "$silent" || true
+        [ "$(cat "$T/silent.out")" = "SVCID1 ERR timeout" ] || fail "$family: the silent client got '$(cat "$T/silent.out")'"
+        ok "$family: a silent client did not hold up three others, then timed out"
+
+        # Many at once, all served, all children reaped.
+        pids=()
+        for i in $(seq 20); do
+                client "$ADDR" --send "SVCID1 $TOKEN\nhello $i" > "$T/par.$i" & pids+=($!)
+        done
+        for p in "${pids[@]}"; do wait "$p"; done
+        for i in $(seq 20); do [ "$(cat "$T/par.$i")" = served ] || { tail -30 "$LOG"; fail "$family: parallel client $i not served: $(cat "$T/par.$i")"; }; done
+        for i in $(seq 100); do
+                zombies=$(ps -o stat= --ppid "$GATE_PID" | grep -c Z || true)
+                [ "$zombies" = 0 ] && break
+                sleep 0.1
+        done
+        [ "$zombies" = 0 ] || fail "$family: $zombies unreaped service processes"
+        ok "$family: 20 parallel connections served, children reaped"
+
+        # Trust reload: a new issuer's JWKS dropped into the directory is
+        # picked up without a restart; removing it withdraws the trust.
+        tok2=$(mint k2 --iss svcid://second.example --aud "$AUD" --sub dave)
+        cp "$T/keys/k2.jwks" "$T/trust.d/.k2.tmp" && mv "$T/trust.d/.k2.tmp" "$T/trust.d/k2.jwks"
+        for i in $(seq 50); do
+                reply=$(client "$ADDR" --send "SVCID1 $tok2\n")
+                [ "$reply" = served ] && break
+                sleep 0.2
+        done
+        [ "$reply" = served ] || fail "$family: a JWKS added to the trust directory was not picked up ($reply)"
+        rm "$T/trust.d/k2.jwks"
+        for i in $(seq 50); do
+                reply=$(client "$ADDR" --send "SVCID1 $tok2\n")
+                [ "$reply" = "SVCID1 ERR unknown_issuer" ] && break
+                sleep 0.2
+        done
+        [ "$reply" = "SVCID1 ERR unknown_issuer" ] || fail "$family: a JWKS removed from the trust directory still admits ($reply)"
+        # A broken file keeps the previous trust rather than dropping it.
+        echo '{"iss":' > "$T/trust.d/broken.jwks"
+        kill -HUP "$GATE_PID"
+        reply=$(client "$ADDR" --send "SVCID1 $TOKEN\n")
+        [ "$reply" = served ] || fail "$family: a broken trust file dropped the working trust ($reply)"
+        rm "$T/trust.d/broken.jwks"
+        grep -q 'keeping the previous trust' "$LOG" || fail "$family: no log line for the broken trust file"
+        ok "$family: trust reloaded when files change; a broken file keeps the old trust"
+
+        # SIGTERM: stop accepting, let the running service finish, exit 0.
+        reset_out
+        client "$ADDR" --send "SVCID1 $TOKEN\nfirst part " --pause 1.5 --then "second part" > "$T/term.out" &
+        cpid=$!
+        wait_for "$T/out/env" || fail "$family: the service for the SIGTERM check did not start"
+        kill -TERM "$GATE_PID"
+        sleep 0.3
+        # After SIGTERM nothing new is admitted: this one waits in the
+        # backlog and is dropped when the gate exits.
+        client "$ADDR" --send "SVCID1 $TOKEN\nlate" > "$T/late.out" 2>/dev/null &
+        late=$!
+        wait "$cpid" || true
+        wait "$late" || true
+        [ "$(cat "$T/late.out")" != served ] || fail "$family: a connection made after SIGTERM was served"
+        [ "$(cat "$T/term.out")" = served ] || fail "$family: the running service did not finish after SIGTERM"
+        [ "$(cat "$T/out/data")" = "first part second part" ] || fail "$family: the running service lost data at SIGTERM"
+        rc=0
+        for i in $(seq 100); do kill -0 "$GATE_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$GATE_PID" 2>/dev/null && fail "$family: the gate did not exit after SIGTERM"
+        wait "$GATE_PID" || rc=$?
+        [ "$rc" = 0 ] || fail "$family: the gate exited $rc after SIGTERM"
+        ok "$family: SIGTERM let the running service finish, then the gate exited 0"
+
+        grep -q 'admitted sub="carol"' "$LOG" || fail "$family: no audit line for admissions"
+        grep -q 'refused reason=unknown_issuer' "$LOG" || fail "$family: no audit line for refusals"
+        [ $family = unix ] && rm -f "$ADDR"
+done
+echo "all long-lived gate checks passed"
