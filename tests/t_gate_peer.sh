@@ -1,0 +1,77 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# svcid-gate --peer-uid: over AF_UNIX the token's uid must be the uid the
+# kernel reports for the peer, and its issuer this host's. Two real uids
+# (runuser): a token replayed by another uid is refused as peer_mismatch.
+set -euo pipefail
+. "$(dirname "$0")/t_gate_common.sh"
+
+[ "$(id -u)" = 0 ] || skip "needs root to create users and switch uids"
+command -v useradd >/dev/null && command -v runuser >/dev/null || skip "useradd/runuser missing"
+
+UA=svcid-gt-a$$; UB=svcid-gt-b$$
+useradd -r -M -s /usr/sbin/nologin "$UA"
+EXTRA_CLEANUP+=("userdel $UA 2>/dev/null")
+useradd -r -M -s /usr/sbin/nologin "$UB"
+EXTRA_CLEANUP+=("userdel $UB 2>/dev/null")
+UID_A=$(id -u "$UA"); UID_B=$(id -u "$UB")
+
+LOCAL_ISS=svcid://this-host.example
+keygen local "$LOCAL_ISS"
+keygen remote svcid://other-host.example
+AUD=stage2
+LOG=$T/gate.log
+
+TOK_A=$(mint local --iss "$LOCAL_ISS" --aud "$AUD" --sub "$UA" --uid "$UID_A")
+TOK_NOUID=$(mint local --iss "$LOCAL_ISS" --aud "$AUD" --sub "$UA")
+TOK_REMOTE=$(mint remote --iss svcid://other-host.example --aud "$AUD" --sub "$UA" --uid "$UID_A")
+
+as() { local u=$1; shift; runuser -u "$u" -- "$PY" "$T/client.py" "$@"; }
+
+expect() {  # LABEL EXPECTED USER client-args...
+        local label=$1 want=$2 user=$3 reply; shift 3
+        reset_out
+        reply=$(as "$user" "$@")
+        [ "$reply" = "$want" ] || fail "$label: expected '$want', got '$(printf %s "$reply" | head -c 100)'"
+        ok "$label: $want"
+}
+
+for style in per-connection long-lived; do
+        SOCK=$T/peer-$style.sock
+        : > "$LOG"
+        ssa_opt=(); [ $style = per-connection ] && ssa_opt=(-a)
+        # The remote issuer is trusted, but --peer-uid only takes this host's.
+        start_ssa "$LOG" "$SOCK" "${ssa_opt[@]}" -- -a "$AUD" --peer-uid --local-jwks "$T/keys/local.jwks" \
+                --trust "$T/keys/remote.jwks" --timeout 3 -- "$T/svc.sh"
+        chmod 666 "$SOCK"
+
+        expect "$style: owner presents its token" served "$UA" "$SOCK" --send "SVCID1 $TOK_A\n"
+        grep -qx "SVCID_UID=$UID_A" "$T/out/env" || fail "$style: SVCID_UID is not $UID_A"
+        expect "$style: another uid replays it" "SVCID1 ERR peer_mismatch" "$UB" "$SOCK" --send "SVCID1 $TOK_A\n"
+        [ ! -e "$T/out/env" ] || fail "$style: the service ran for a replayed token"
+        expect "$style: root replays it" "SVCID1 ERR peer_mismatch" root "$SOCK" --send "SVCID1 $TOK_A\n"
+        expect "$style: token without uid" "SVCID1 ERR missing_claim" "$UA" "$SOCK" --send "SVCID1 $TOK_NOUID\n"
+        reply=$(as "$UA" "$SOCK" --send "SVCID1 $TOK_REMOTE\n")
+        case $reply in
+        "SVCID1 ERR unknown_issuer"|"SVCID1 ERR peer_mismatch") ok "$style: another host's token refused (${reply#SVCID1 ERR })" ;;
+        *) fail "$style: another host's token was not refused: $reply" ;;
+        esac
+        stop_ssa
+        grep -q "refused reason=peer_mismatch.*uid=$UID_B" "$LOG" || fail "$style: no audit line naming the replaying peer"
+done
+
+# --peer-uid over TCP: no kernel-vouched peer uid, so nothing is admitted.
+PORT=$(free_port)
+start_ssa "$LOG" "127.0.0.1:$PORT" -a -- -a "$AUD" --peer-uid --local-jwks "$T/keys/local.jwks" -- "$T/svc.sh"
+expect "tcp with --peer-uid" "SVCID1 ERR peer_mismatch" "$UA" "127.0.0.1:$PORT" --send "SVCID1 $TOK_A\n"
+stop_ssa
+
+# A missing local JWKS is a configuration error: nothing is admitted.
+start_ssa "$LOG" "$T/nolocal.sock" -a -- -a "$AUD" --peer-uid --local-jwks "$T/keys/absent.jwks" \
+        --trust "$T/keys/local.jwks" -- "$T/svc.sh"
+reset_out
+reply=$(client "$T/nolocal.sock" --send "SVCID1 $TOK_A\n")
+[ -z "$reply" ] && [ ! -e "$T/out/env" ] || fail "missing local JWKS: the connection was not closed unserved ($reply)"
+stop_ssa
+ok "missing --local-jwks file: connection closed, service not run"
+echo "all --peer-uid checks passed"
