@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Sign and verify throughput of libsvcid, per alg, on agent-shaped tokens.
+ *
+ * Trust and policy are built once, as a long-lived verifier (the gate in
+ * Accept=no mode, a service linking libsvcid) holds them; each iteration is
+ * one full svcid_verify() with the claims returned and freed, or one
+ * svcid_jwt_sign() of the same claims. Each loop runs for $BENCH_SECONDS
+ * (default 3) of CLOCK_MONOTONIC time, single-threaded, and is reported
+ * twice: per wall-clock second (BENCH verify_es256), and per second of this
+ * process's CPU time (BENCH verify_es256_cpu). `openssl speed` counts its
+ * operations per second of user CPU time, so bench/run.sh compares the
+ * _cpu figures with it: on a shared machine, wall-clock rates measured a
+ * minute apart reflect the neighbours' load more than the code.
+ *
+ * RS256/PS256 are measured with 2048-bit keys, to compare with
+ * `openssl speed rsa2048` (bench/run.sh), and again with the 3072-bit keys
+ * svcid_key_generate() gives the agent (the *_3072 lines).
+ *
+ * Output, one figure a line: BENCH <name> <value> <unit>.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+
+#include "svcid/svcid.h"
+
+#define ISSUER "svcid://build01.example.com"
+#define AUDIENCE "ssh:web01"
+
+static double bench_seconds = 3.0;
+
+static double clock_seconds(clockid_t id) {
+        struct timespec ts;
+        if (clock_gettime(id, &ts) < 0) {
+                perror("clock_gettime");
+                exit(EXIT_FAILURE);
+        }
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+static double now_seconds(void) {
+        return clock_seconds(CLOCK_MONOTONIC);
+}
+
+static double cpu_seconds(void) {
+        return clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
+}
+
+static void report(const char *what, const char *label, uint64_t n, double wall, double cpu) {
+        printf("BENCH %s_%s %.0f ops/s\n", what, label, (double) n / wall);
+        if (cpu > 0)
+                printf("BENCH %s_%s_cpu %.0f ops/s\n", what, label, (double) n / cpu);
+        fflush(stdout);
+}
+
+static void die(const char *what, int r) {
+        fprintf(stderr, "bench_sign_verify: %s: %s\n", what, r < 0 ? strerror(-r) : "failed");
+        exit(EXIT_FAILURE);
+}
+
+/* A 2048-bit RSA key for alg, made with OpenSSL and loaded through PEM as
+ * any operator-supplied key would be. */
+static int rsa2048_key(svcid_alg alg, svcid_key **ret_key) {
+        EVP_PKEY *pkey = EVP_RSA_gen(2048);
+        if (!pkey)
+                return -ENOMEM;
+        BIO *bio = BIO_new(BIO_s_mem());
+        int r = -ENOMEM;
+        if (bio && PEM_write_bio_PrivateKey(bio, pkey, NULL, NULL, 0, NULL, NULL) == 1) {
+                char *pem;
+                long len = BIO_get_mem_data(bio, &pem);
+                r = len > 0 ? svcid_key_from_pem(pem, (size_t) len, alg, ret_key) : -EINVAL;
+        }
+        BIO_free(bio);
+        EVP_PKEY_free(pkey);
+        return r;
+}
+
+static char *agent_claims(void) {
+        char *jti = NULL;
+        int r = svcid_jti_new(&jti);
+        if (r < 0)
+                die("svcid_jti_new", r);
+        long long iat = (long long) time(NULL);
+        char *json = NULL;
+        if (asprintf(&json,
+                     "{\"iss\":\"" ISSUER "\",\"sub\":\"deploy-bot\",\"aud\":\"" AUDIENCE "\","
+                     "\"iat\":%lld,\"exp\":%lld,\"jti\":\"%s\",\"uid\":1001,\"gid\":1001,"
+                     "\"unit\":\"deploy-web.service\"}",
+                     iat, iat + 300, jti) < 0)
+                die("asprintf", -ENOMEM);
+        free(jti);
+        return json;
+}
+
+static void bench_alg(const char *label, svcid_alg alg, bool rsa2048) {
+        svcid_key *key = NULL;
+        int r = rsa2048 ? rsa2048_key(alg, &key) : svcid_key_generate(alg, &key);
+        if (r < 0)
+                die("key", r);
+
+        char *claims = agent_claims();
+        size_t claims_len = strlen(claims);
+        char *token = NULL;
+        r = svcid_jwt_sign(key, claims, claims_len, &token);
+        if (r < 0)
+                die("svcid_jwt_sign", r);
+        size_t token_len = strlen(token);
+
+        /* The verifier knows only the public half. */
+        char *jwk = NULL;
+        svcid_key *pub = NULL;
+        svcid_trust *trust = NULL;
+        svcid_policy *policy = NULL;
+        if ((r = svcid_key_public_jwk(key, &jwk)) < 0 ||
+            (r = svcid_key_from_jwk(jwk, strlen(jwk), &pub)) < 0 ||
+            (r = svcid_trust_new(&trust)) < 0 ||
+            (r = svcid_trust_add_key(trust, ISSUER, pub)) < 0 ||
+            (r = svcid_policy_new(trust, AUDIENCE, &policy)) < 0)
+                die("trust/policy setup", r);
+
+        /* Warm caches and check the token verifies before timing it. */
+        for (int i = 0; i < 10; i++) {
+                svcid_report rep;
+                svcid_claims *c = NULL;
+                svcid_reason reason = svcid_verify(policy, token, token_len, &c, &rep);
+                if (reason != SVCID_OK) {
+                        fprintf(stderr, "bench_sign_verify: %s: %s: %s\n", label,
+                                svcid_reason_str(reason), rep.detail);
+                        exit(EXIT_FAILURE);
+                }
+                svcid_claims_free(c);
+        }
+
+        uint64_t n = 0;
+        double start = now_seconds(), cpu_start = cpu_seconds(), elapsed;
+        do {
+                svcid_report rep;
+                svcid_claims *c = NULL;
+                if (svcid_verify(policy, token, token_len, &c, &rep) != SVCID_OK)
+                        die("svcid_verify", -EBADMSG);
+                svcid_claims_free(c);
+                n++;
+                elapsed = now_seconds() - start;
+        } while (elapsed < bench_seconds);
+        report("verify", label, n, elapsed, cpu_seconds() - cpu_start);
+
+        n = 0;
+        start = now_seconds();
+        cpu_start = cpu_seconds();
+        do {
+                char *t = NULL;
+                r = svcid_jwt_sign(key, claims, claims_len, &t);
+                if (r < 0)
+                        die("svcid_jwt_sign", r);
+                free(t);
+                n++;
+                elapsed = now_seconds() - start;
+        } while (elapsed < bench_seconds);
+        report("sign", label, n, elapsed, cpu_seconds() - cpu_start);
+        printf("BENCH token_bytes_%s %zu bytes\n", label, token_len);
+        fflush(stdout);
+
+        svcid_policy_free(policy);
+        svcid_trust_free(trust);
+        svcid_key_unref(pub);
+        svcid_key_unref(key);
+        free(jwk);
+        free(token);
+        free(claims);
+}
+
+int main(int argc, char **argv) {
+        const char *s = getenv("BENCH_SECONDS");
+        if (s && *s) {
+                char *end;
+                errno = 0;
+                double v = strtod(s, &end);
+                if (errno != 0 || *end != '\0' || !(v > 0.0 && v <= 600.0)) {
+                        fprintf(stderr, "bench_sign_verify: bad BENCH_SECONDS '%s'\n", s);
+                        return EXIT_FAILURE;
+                }
+                bench_seconds = v;
+        }
+
+        static const struct {
+                const char *label;
+                svcid_alg alg;
+                bool rsa2048;
+        } cases[] = {
+                { "es256", SVCID_ALG_ES256, false },
+                { "eddsa", SVCID_ALG_EDDSA, false },
+                { "rs256", SVCID_ALG_RS256, true },
+                { "ps256", SVCID_ALG_PS256, true },
+                { "rs256_3072", SVCID_ALG_RS256, false },
+                { "ps256_3072", SVCID_ALG_PS256, false },
+        };
+        /* Optional filter: bench_sign_verify es256 eddsa */
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                bool wanted = argc < 2;
+                for (int a = 1; a < argc; a++)
+                        if (strcmp(argv[a], cases[i].label) == 0)
+                                wanted = true;
+                if (wanted)
+                        bench_alg(cases[i].label, cases[i].alg, cases[i].rsa2048);
+        }
+        return EXIT_SUCCESS;
+}
