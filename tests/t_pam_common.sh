@@ -23,6 +23,13 @@ ok() { echo "ok: $*"; }
 
 [ -f "$MODULE" ] || fail "$MODULE not built"
 [ "$(id -u)" -eq 0 ] || skip "pam_svcid trusts only root-owned files: needs root"
+# A test that sets PAM_TEST_PRIVATE_MOUNTS=1 before sourcing runs in its own
+# mount namespace: what it mounts (a private /dev with a syslog socket, a
+# private /etc/pam.d/su) is gone when it ends, and nobody else sees it.
+if [ -n "${PAM_TEST_PRIVATE_MOUNTS:-}" ] && [ -z "${SVCID_PAM_NS:-}" ]; then
+        command -v unshare >/dev/null || skip "unshare (util-linux) not installed"
+        exec unshare --mount --propagation private env SVCID_PAM_NS=1 bash "$0"
+fi
 "$PY" -c 'import jwt, cryptography' 2>/dev/null || skip "/usr/bin/python3 lacks python3-jwt / python3-cryptography"
 
 T=$(mktemp -d /tmp/svcid-pam-test.XXXXXX)
@@ -123,3 +130,44 @@ TRUST=$T/trust
 mint() { "$PY" "$T/mint.py" token "$T/keys" "$ISS" "$@"; }
 # mint_untrusted SUB AUD [options]: a token from an issuer nobody trusts.
 mint_untrusted() { "$PY" "$T/mint.py" token "$T/keys" svcid://untrusted.example "$@"; }
+
+# private_syslog: (in the private mount namespace) /dev becomes a copy of
+# itself with a /dev/log socket whose messages land in $LOG, so pam_syslog
+# audit lines of real PAM applications can be read without a syslog daemon.
+private_syslog() {
+        local n d
+        mkdir "$T/dev"
+        mount -t tmpfs -o mode=0755 tmpfs "$T/dev"
+        for n in null zero full random urandom tty; do
+                [ -e "/dev/$n" ] || continue
+                touch "$T/dev/$n"
+                mount --bind "/dev/$n" "$T/dev/$n"
+        done
+        for d in pts shm; do
+                [ -d "/dev/$d" ] || continue
+                mkdir "$T/dev/$d"
+                mount --bind "/dev/$d" "$T/dev/$d"
+        done
+        # /dev/ptmx finds its devpts instance through the "pts" beside it,
+        # which a bind-mounted node has not: use the instance's own ptmx.
+        ln -s pts/ptmx "$T/dev/ptmx"
+        ln -s /proc/self/fd "$T/dev/fd"
+        ln -s /proc/self/fd/0 "$T/dev/stdin"
+        ln -s /proc/self/fd/1 "$T/dev/stdout"
+        ln -s /proc/self/fd/2 "$T/dev/stderr"
+        LOG=$T/syslog
+        : > "$LOG"
+        "$PY" - "$T/dev/log" "$LOG" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "ab", buffering=0) as out:
+    while True:
+        out.write(s.recv(65536).rstrip(b"\0\n") + b"\n")
+PY
+        EXTRA_CLEANUP+=("kill $!")
+        for _ in $(seq 100); do [ -S "$T/dev/log" ] && break; sleep 0.1; done
+        [ -S "$T/dev/log" ] || fail "syslog listener did not start"
+        mount --rbind "$T/dev" /dev
+        EXTRA_CLEANUP+=("umount -l /dev" "umount -R -l '$T/dev'")
+}

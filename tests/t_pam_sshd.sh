@@ -17,15 +17,7 @@
 # name>) and the test account are removed on exit.
 set -euo pipefail
 
-if [ "$(id -u)" -ne 0 ]; then
-        echo "SKIP: a real sshd needs root"
-        exit 77
-fi
-if [ -z "${SVCID_PAM_NS:-}" ]; then
-        command -v unshare >/dev/null || { echo "SKIP: unshare (util-linux) not installed"; exit 77; }
-        exec unshare --mount --propagation private env SVCID_PAM_NS=1 bash "$0" "$@"
-fi
-
+PAM_TEST_PRIVATE_MOUNTS=1
 . "$(dirname "$0")/t_pam_common.sh"
 
 SSHD=$(command -v sshd || echo /usr/sbin/sshd)
@@ -38,43 +30,7 @@ if [ -n "$(pam_preload)" ]; then
         skip "sanitizer build of the module: sshd is exercised by the plain build"
 fi
 
-# --- a private /dev with a syslog socket --------------------------------
-mkdir "$T/dev"
-mount -t tmpfs -o mode=0755 tmpfs "$T/dev"
-for n in null zero full random urandom tty; do
-        [ -e "/dev/$n" ] || continue
-        touch "$T/dev/$n"
-        mount --bind "/dev/$n" "$T/dev/$n"
-done
-for d in pts shm; do
-        [ -d "/dev/$d" ] || continue
-        mkdir "$T/dev/$d"
-        mount --bind "/dev/$d" "$T/dev/$d"
-done
-# /dev/ptmx finds its devpts instance through the "pts" beside it, which a
-# bind-mounted node has not: the devpts instance's own ptmx it is.
-ln -s pts/ptmx "$T/dev/ptmx"
-ln -s /proc/self/fd "$T/dev/fd"
-ln -s /proc/self/fd/0 "$T/dev/stdin"
-ln -s /proc/self/fd/1 "$T/dev/stdout"
-ln -s /proc/self/fd/2 "$T/dev/stderr"
-LOG=$T/syslog
-: > "$LOG"
-"$PY" - "$T/dev/log" "$LOG" <<'PY' &
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-with open(sys.argv[2], "ab", buffering=0) as out:
-    while True:
-        out.write(s.recv(65536).rstrip(b"\0\n") + b"\n")
-PY
-LOGGER_PID=$!
-EXTRA_CLEANUP+=("kill $LOGGER_PID")
-for _ in $(seq 100); do [ -S "$T/dev/log" ] && break; sleep 0.1; done
-[ -S "$T/dev/log" ] || fail "syslog listener did not start"
-mount --rbind "$T/dev" /dev
-EXTRA_CLEANUP+=("umount -l /dev" "umount -R -l '$T/dev'")
-logger -p authpriv.notice "svcid-test: syslog capture works" 2>/dev/null || true
+private_syslog
 
 # --- account, PAM service, sshd -------------------------------------------
 USER_NAME=svcidt$$
