@@ -112,7 +112,7 @@ int svcid_key_from_pem(const char *pem, size_t len, svcid_alg alg, svcid_key **r
  * P-256, 32-byte x and y on the curve), OKP (crv Ed25519, 32-byte x) or RSA
  * (>= 2048 bits, odd e >= 3, not a ROCA-weak modulus). "use", if present,
  * must be "sig"; "alg", if present, must fit the key type (RSA keys need
- * it); "key_ops", if present, must allow "verify". kid is the JWK's "kid"
+ * it); "key_ops", if present, may list only "sign" and "verify". kid is the JWK's "kid"
  * when it has one, else the RFC 7638 thumbprint. -EINVAL on anything
  * else; input over SVCID_JWKS_MAX is -EFBIG. */
 int svcid_key_from_jwk(const char *json, size_t len, svcid_key **ret_key);
@@ -141,7 +141,8 @@ void svcid_key_unref(svcid_key *key);               /* NULL is fine */
 
 /* The raw primitive, without JWS framing: sign/verify data with the key's
  * alg. ES256 signatures are 64-byte R||S. verify returns 0 for a valid
- * signature, -EBADMSG for an invalid one. */
+ * signature, -EBADMSG for an invalid one, and another negative errno when
+ * it could not judge (out of memory, an OpenSSL failure). */
 int svcid_key_sign_raw(const svcid_key *key, const void *data, size_t len,
                        unsigned char **ret_sig, size_t *ret_sig_len);
 int svcid_key_verify_raw(const svcid_key *key, const void *data, size_t len,
