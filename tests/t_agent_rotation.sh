@@ -1,0 +1,171 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Key rotation against a real agent with a short key_lifetime: the next key
+# is published before it signs, tokens keep verifying until they expire,
+# a retired key leaves the JWKS, SIGUSR2 rotates at once; then crash
+# safety: kill -9 at random moments during rotations, many times, and each
+# time the state and JWKS parse, the active key is not lost, and tokens
+# keep verifying. Polling is bounded; nothing asserts how long things take.
+set -euo pipefail
+. "$(dirname "$0")/t_agent_common.sh"
+
+CRASHES=${SVCID_CRASHES:-50}
+
+kid_of() {
+        local h
+        h=$(cut -d. -f1 <<<"$1" | tr '_-' '/+')
+        while [ $(( ${#h} % 4 )) -ne 0 ]; do h="$h="; done
+        base64 -d <<<"$h" | jq -r .kid
+}
+
+cat > "$T/agent.conf" <<'EOF2'
+[agent]
+issuer = svcid://rotation.test
+key_lifetime = 6
+max_ttl = 4
+default_ttl = 4
+EOF2
+start_agent r "$T/agent.conf"
+
+check "every token's key is in a JWKS fetched before it was minted, and stays there until the token expires"
+declare -A FIRST_SIGNED=() SEEN_PUBLISHED=()
+TOKENS=()
+PREPUBLISHED=0
+RETIRED_GONE=0
+FIRST_KID=
+start=$(date +%s)
+while :; do
+        now=$(date +%s)
+        [ $((now - start)) -lt 90 ] || fail "no complete rotation seen within 90 s"
+        http /v1/jwks
+        [ "$STATUS" = 200 ] || fail "jwks: $STATUS"
+        after=$(date +%s)
+        echo "$BODY" > "$T/snap.json"
+        KIDS=$(jq -r '.keys[].kid' "$T/snap.json")
+        # the invariant: every unexpired token's key is published
+        for t in "${TOKENS[@]}"; do
+                exp=$(claims "$t" | jq -r .exp)
+                [ "$exp" -gt "$after" ] || continue
+                grep -qx "$(kid_of "$t")" <<<"$KIDS" || fail "key of an unexpired token (exp $exp, now $after) left the JWKS"
+                "$CLI" verify -a r --trust "$T/snap.json" --leeway 0 --now "$after" "$t" >/dev/null ||
+                        fail "an unexpired token no longer verifies against the JWKS"
+        done
+        for k in $KIDS; do
+                [ -n "${SEEN_PUBLISHED[$k]:-}" ] || SEEN_PUBLISHED[$k]=1
+                # a key we saw published and that has not signed yet
+                [ -z "${FIRST_SIGNED[$k]:-}" ] && [ -n "$FIRST_KID" ] && [ "$k" != "$FIRST_KID" ] && PREPUBLISHED=1
+        done
+        get_token r
+        k=$(kid_of "$TOK")
+        grep -qx "$k" <<<"$KIDS" || fail "kid $k signed before it was in the JWKS"
+        [ -n "$FIRST_KID" ] || FIRST_KID=$k
+        FIRST_SIGNED[$k]=1
+        TOKENS+=("$TOK")
+        if [ ${#FIRST_SIGNED[@]} -ge 2 ] && ! grep -qx "$FIRST_KID" <<<"$KIDS"; then
+                RETIRED_GONE=1
+                break
+        fi
+        sleep 0.2
+done
+[ "$PREPUBLISHED" = 1 ] || fail "never saw the next key published before it signed"
+[ "$RETIRED_GONE" = 1 ] || fail "the first key never left the JWKS"
+ok "${#FIRST_SIGNED[@]} keys signed, ${#TOKENS[@]} tokens checked; the next key was published first; the retired key left"
+
+check "the state on disk matches: every key in state.json has its 0600 file, jwks.json parses"
+jq -e '.version == 1 and (.keys | length >= 1)' "$STATE/keys/state.json" >/dev/null || fail "state.json"
+for k in $(jq -r '.keys[].kid' "$STATE/keys/state.json"); do
+        [ "$(stat -c %a "$STATE/keys/$k.pem")" = 600 ] || fail "key file $k.pem"
+done
+[ "$(ls "$STATE"/keys/*.pem | wc -l)" = "$(jq '.keys | length' "$STATE/keys/state.json")" ] || fail "stray key files"
+ok "state"
+
+check "SIGUSR2 rotates at once: a new key signs, the old one stays published"
+get_token r
+OLD=$(kid_of "$TOK")
+OLDTOK=$TOK
+kill -USR2 "$AGENT_PID"
+NEW=$OLD
+for i in $(seq 1 100); do
+        get_token r
+        NEW=$(kid_of "$TOK")
+        [ "$NEW" != "$OLD" ] && break
+        sleep 0.1
+done
+[ "$NEW" != "$OLD" ] || fail "SIGUSR2 did not rotate"
+http /v1/jwks
+echo "$BODY" > "$T/snap.json"
+if [ "$(claims "$OLDTOK" | jq -r .exp)" -gt "$(date +%s)" ]; then
+        "$CLI" verify -a r --trust "$T/snap.json" "$OLDTOK" >/dev/null || fail "token of the rotated-out key stopped verifying"
+fi
+grep -q "forced key rotation" "$AGENT_LOG" || fail "rotation not logged"
+ok "forced rotation"
+stop_agent
+
+check "crash safety: kill -9 at random moments during rotations, $CRASHES times"
+cat > "$T/crash.conf" <<'EOF2'
+[agent]
+issuer = svcid://crash.test
+key_lifetime = 2
+max_ttl = 3
+default_ttl = 3
+EOF2
+for n in $(seq 1 "$CRASHES"); do
+        start_agent c "$T/crash.conf"
+        get_token c
+        # kill with writes in flight: a forced rotation, then the kill a
+        # random moment later (sometimes at once)
+        sleep "0.$((RANDOM % 6))"
+        kill -USR2 "$AGENT_PID"
+        [ $((RANDOM % 3)) = 0 ] || sleep "0.0$((RANDOM % 10))"
+        kill -9 "$AGENT_PID"
+        wait "$AGENT_PID" 2>/dev/null || true
+        now=$(date +%s)
+        jq -e '.version == 1 and (.keys | length >= 1)' "$STATE/keys/state.json" >/dev/null ||
+                fail "crash $n: state.json does not parse: $(cat "$STATE/keys/state.json")"
+        jq -e '.iss == "svcid://crash.test" and (.keys | length >= 1)' "$STATE/jwks.json" >/dev/null ||
+                fail "crash $n: jwks.json does not parse"
+        for k in $(jq -r '.keys[].kid' "$STATE/keys/state.json"); do
+                [ -s "$STATE/keys/$k.pem" ] || fail "crash $n: state names $k but its key file is missing"
+        done
+        exp=$(claims "$TOK" | jq -r .exp)
+        if [ "$exp" -gt "$now" ]; then
+                jq -r '.keys[].kid' "$STATE/keys/state.json" | grep -qx "$(kid_of "$TOK")" ||
+                        fail "crash $n: the key of an unexpired token was lost"
+        fi
+        # the restarted agent serves, and the token still verifies
+        start_agent c "$T/crash.conf"
+        if [ "$exp" -gt "$(date +%s)" ]; then
+                "$CLI" verify -a c --trust "$STATE/jwks.json" --leeway 0 "$TOK" >/dev/null 2>"$T/err" ||
+                        [ "$exp" -le "$(date +%s)" ] || fail "crash $n: token from before the crash no longer verifies: $(cat "$T/err")"
+        fi
+        get_token c
+        "$CLI" verify -a c --trust "$STATE/jwks.json" "$TOK" >/dev/null || fail "crash $n: fresh token does not verify"
+        kill -9 "$AGENT_PID"
+        wait "$AGENT_PID" 2>/dev/null || true
+done
+ok "$CRASHES crashes survived"
+
+check "leftovers of an interrupted write are removed at start: temporary files, a key file no state names"
+echo junk > "$STATE/keys/.state.json.tmp"
+echo junk > "$STATE/keys/.AAAA.pem.tmp"
+echo junk > "$STATE/.jwks.json.tmp"
+echo junk > "$STATE/keys/AAAAorphan.pem"
+chmod 600 "$STATE"/keys/.*.tmp "$STATE/keys/AAAAorphan.pem"
+start_agent c "$T/agent.conf"
+for f in "$STATE/keys/.state.json.tmp" "$STATE/keys/.AAAA.pem.tmp" "$STATE/.jwks.json.tmp" "$STATE/keys/AAAAorphan.pem"; do
+        [ -e "$f" ] && fail "$f left in place"
+done
+stop_agent
+ok "leftovers"
+
+check "a state naming a key whose file is gone or corrupt stops start-up (fail closed)"
+K=$(jq -r '.keys[0].kid' "$STATE/keys/state.json")
+cp "$STATE/keys/$K.pem" "$T/saved.pem"
+echo "-----BEGIN PRIVATE KEY-----" > "$STATE/keys/$K.pem"
+if "$AGENT" --config "$T/agent.conf" --state-dir "$STATE" --socket "$T/x.sock" --log-target=stderr 2>"$T/err"; then
+        fail "agent started with a corrupt key"
+fi
+grep -q "$K.pem" "$T/err" || fail "message does not name the key file: $(cat "$T/err")"
+cp "$T/saved.pem" "$STATE/keys/$K.pem"
+ok "fail closed"
+echo "all rotation checks passed"
