@@ -1,11 +1,367 @@
 /* SPDX-License-Identifier: MIT */
+/* svcid connect: present a token to a line-mode svcid-gate, then relay
+ * stdin and stdout over the connection. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include "../common/cleanup.h"
 #include "cli.h"
+#include "util.h"
+
+#define REFUSAL_PREFIX     "SVCID1 ERR "
+#define REFUSAL_PREFIX_LEN (sizeof(REFUSAL_PREFIX) - 1)
+#define REFUSAL_LINE_MAX   128
+#define RELAY_BUF          65536
+
+static void connect_usage(FILE *f) {
+        fprintf(f,
+                "Usage: svcid connect -a AUD [--ttl S] unix:PATH|tcp:HOST:PORT\n"
+                "\n"
+                "Connect to a line-mode svcid-gate, present a fresh token for this process\n"
+                "(the preamble \"SVCID1 <token>\"), then relay stdin to the service and the\n"
+                "service's output to stdout. End of stdin half-closes the connection; the\n"
+                "session ends when the service closes it. For an http-mode gate use any\n"
+                "HTTP client with \"Authorization: Bearer $(svcid token -a AUD)\".\n"
+                "\n"
+                "  -a, --audience AUD   the audience the gate expects (required)\n"
+                "  -t, --ttl S          token lifetime in seconds, 1..3600 (default: the agent's)\n"
+                "  -h, --help           show this help\n"
+                "\n"
+                "Addresses: unix:/run/stage.sock, tcp:host.example:7000, tcp:[::1]:7000.\n"
+                "The agent socket is $SVCID_AGENT_SOCKET, else %s.\n"
+                "Exit status: 0 the session ran to its end; 1 no token, no connection, the\n"
+                "gate refused (\"svcid: connect: refused: REASON\" on stderr) or an I/O error;\n"
+                "2 usage error.\n", SVCID_AGENT_SOCKET_DEFAULT);
+}
+
+static int connect_unix(const char *path, int *ret_fd) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        _cleanup_(close_fdp) int fd = -1;
+
+        if (!*path || strlen(path) >= sizeof(sa.sun_path))
+                return -EINVAL;
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return -errno;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+/* "HOST:PORT" or "[V6]:PORT"; port 1..65535. */
+static int connect_tcp(const char *spec, char *err, size_t err_len, int *ret_fd) {
+        _cleanup_(free_p) char *host = NULL;
+        struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
+        struct addrinfo *res = NULL;
+        const char *colon, *h = spec;
+        size_t hlen;
+        int64_t port;
+        int r, last = -ECONNREFUSED;
+
+        colon = strrchr(spec, ':');
+        if (!colon || cli_parse_int64(colon + 1, 1, 65535, &port) < 0) {
+                snprintf(err, err_len, "tcp address needs HOST:PORT with a port 1..65535, not '%s'", spec);
+                return -EINVAL;
+        }
+        hlen = (size_t) (colon - spec);
+        if (hlen >= 2 && spec[0] == '[' && spec[hlen - 1] == ']') {
+                h = spec + 1;
+                hlen -= 2;
+        }
+        if (hlen == 0) {
+                snprintf(err, err_len, "tcp address has no host: '%s'", spec);
+                return -EINVAL;
+        }
+        host = strndup(h, hlen);
+        if (!host)
+                return -ENOMEM;
+        r = getaddrinfo(host, colon + 1, &hints, &res);
+        if (r != 0) {
+                snprintf(err, err_len, "cannot resolve '%s': %s", host, gai_strerror(r));
+                return -EHOSTUNREACH;
+        }
+        for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+                int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+                if (fd < 0) {
+                        last = -errno;
+                        continue;
+                }
+                if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
+                        freeaddrinfo(res);
+                        *ret_fd = fd;
+                        return 0;
+                }
+                last = -errno;
+                close(fd);
+        }
+        freeaddrinfo(res);
+        snprintf(err, err_len, "cannot connect to %s: %s", spec, strerror(-last));
+        return last;
+}
+
+static int send_all(int fd, const char *buf, size_t len) {
+        while (len > 0) {
+                ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                buf += n;
+                len -= (size_t) n;
+        }
+        return 0;
+}
+
+typedef struct relay_buf {
+        char data[RELAY_BUF];
+        size_t off, len;
+} relay_buf;
+
+/* The relay. Until the first line from the gate is known not to be a
+ * refusal, the service's first bytes are held back (at most one short
+ * line), so that "SVCID1 ERR reason" becomes an error message and exit
+ * status 1 instead of output. */
+static int relay(int sock, char *reason, size_t reason_len) {
+        _cleanup_(free_p) relay_buf *up = NULL, *down = NULL;
+        char head[REFUSAL_LINE_MAX];
+        size_t head_len = 0;
+        bool judging = true, in_eof = false, sock_eof = false, shut = false;
+        int flags;
+
+        up = calloc(1, sizeof(*up));
+        down = calloc(1, sizeof(*down));
+        if (!up || !down)
+                return -ENOMEM;
+        flags = fcntl(sock, F_GETFL);
+        if (flags < 0 || fcntl(sock, F_SETFL, flags | O_NONBLOCK) < 0)
+                return -errno;
+
+        for (;;) {
+                struct pollfd p[3] = {
+                        { .fd = !in_eof && up->len == 0 ? STDIN_FILENO : -1, .events = POLLIN },
+                        { .fd = sock, .events = (short) ((!sock_eof && down->len == 0 ? POLLIN : 0) |
+                                                         (up->len > 0 ? POLLOUT : 0)) },
+                        { .fd = down->len > 0 ? STDOUT_FILENO : -1, .events = POLLOUT },
+                };
+                ssize_t n;
+
+                if (sock_eof && down->len == 0)
+                        return 0;
+                if (in_eof && up->len == 0 && !shut) {
+                        /* Our end of input: the service sees EOF, and may
+                         * still answer. */
+                        (void) shutdown(sock, SHUT_WR);
+                        shut = true;
+                }
+                if (p[1].events == 0)
+                        p[1].fd = -1;
+                if (poll(p, 3, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+
+                if (p[0].revents) {
+                        n = read(STDIN_FILENO, up->data, sizeof(up->data));
+                        if (n < 0 && errno != EINTR && errno != EAGAIN)
+                                return -errno;
+                        if (n == 0)
+                                in_eof = true;
+                        if (n > 0) {
+                                up->off = 0;
+                                up->len = (size_t) n;
+                        }
+                }
+                if (p[1].revents & POLLOUT || (up->len > 0 && p[1].revents & (POLLERR | POLLHUP))) {
+                        n = send(sock, up->data + up->off, up->len, MSG_NOSIGNAL | MSG_DONTWAIT);
+                        if (n < 0 && errno != EINTR && errno != EAGAIN) {
+                                if (errno != EPIPE && errno != ECONNRESET)
+                                        return -errno;
+                                /* The service stopped reading: drop the rest
+                                 * of our input, keep its output coming. */
+                                up->len = 0;
+                                in_eof = shut = true;
+                        } else if (n > 0) {
+                                up->off += (size_t) n;
+                                up->len -= (size_t) n;
+                        }
+                }
+                if (p[1].revents & (POLLIN | POLLHUP | POLLERR) && !sock_eof && down->len == 0) {
+                        /* While judging, leave room to put the held
+                         * bytes back in front. */
+                        n = recv(sock, down->data, sizeof(down->data) - (judging ? sizeof(head) : 0),
+                                 MSG_DONTWAIT);
+                        if (n < 0 && errno != EINTR && errno != EAGAIN) {
+                                if (errno != ECONNRESET)
+                                        return -errno;
+                                n = 0;
+                        }
+                        if (n == 0)
+                                sock_eof = true;
+                        if (n > 0) {
+                                down->off = 0;
+                                down->len = (size_t) n;
+                        }
+                        if (judging && (down->len > 0 || sock_eof)) {
+                                size_t take = 0;
+                                const char *nl;
+
+                                while (take < down->len && head_len < sizeof(head))
+                                        head[head_len++] = down->data[take++];
+                                n = (ssize_t) (head_len < REFUSAL_PREFIX_LEN ? head_len : REFUSAL_PREFIX_LEN);
+                                nl = memchr(head, '\n', head_len);
+                                if (memcmp(head, REFUSAL_PREFIX, (size_t) n) != 0 ||
+                                    head_len == sizeof(head) || (nl && nl - head < (ssize_t) REFUSAL_PREFIX_LEN)) {
+                                        judging = false;      /* the service's own output */
+                                } else if (nl || (sock_eof && head_len >= REFUSAL_PREFIX_LEN)) {
+                                        size_t end = nl ? (size_t) (nl - head) : head_len;
+                                        size_t rl = end - REFUSAL_PREFIX_LEN;
+                                        if (rl >= reason_len)
+                                                rl = reason_len - 1;
+                                        for (size_t i = 0; i < rl; i++) {
+                                                char c = head[REFUSAL_PREFIX_LEN + i];
+                                                reason[i] = c > 0x20 && c < 0x7f ? c : '?';
+                                        }
+                                        reason[rl] = '\0';
+                                        return -EACCES;
+                                } else if (sock_eof) {
+                                        judging = false;
+                                }
+                                if (judging) {
+                                        down->len = 0;        /* held in head */
+                                } else {
+                                        /* Release what was held, then the rest. */
+                                        size_t rest = down->len - take;
+                                        memmove(down->data + head_len, down->data + take, rest);
+                                        memcpy(down->data, head, head_len);
+                                        down->off = 0;
+                                        down->len = head_len + rest;
+                                }
+                        }
+                }
+                if (p[2].revents) {
+                        n = write(STDOUT_FILENO, down->data + down->off, down->len);
+                        if (n < 0 && errno != EINTR && errno != EAGAIN)
+                                return -errno;
+                        if (n > 0) {
+                                down->off += (size_t) n;
+                                down->len -= (size_t) n;
+                        }
+                }
+        }
+}
 
 int cmd_connect(int argc, char **argv) {
-        (void) argc;
-        (void) argv;
-        fprintf(stderr, "svcid: connect: not available in this build yet\n");
-        return 2;
+        static const struct option options[] = {
+                { "audience", required_argument, NULL, 'a' },
+                { "ttl",      required_argument, NULL, 't' },
+                { "help",     no_argument,       NULL, 'h' },
+                {}
+        };
+        _cleanup_(close_fdp) int fd = -1;
+        _cleanup_(free_p) char *line = NULL;
+        const char *aud = NULL, *addr;
+        char err[512] = "", reason[REFUSAL_LINE_MAX];
+        char *token = NULL;
+        int64_t ttl = 0;
+        size_t tlen;
+        int c, r, prev_optind;
+
+        optind = 0;
+        opterr = 0;
+        prev_optind = 1;
+        while ((c = getopt_long(argc, argv, ":a:t:h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'a':
+                        aud = optarg;
+                        break;
+                case 't':
+                        if (cli_parse_int64(optarg, 1, 3600, &ttl) < 0) {
+                                fprintf(stderr, "svcid: connect: --ttl must be 1..3600 seconds, not '%s'\n", optarg);
+                                return CLI_EXIT_USAGE;
+                        }
+                        break;
+                case 'h':
+                        connect_usage(stdout);
+                        return CLI_EXIT_OK;
+                default:
+                        return cli_option_error("connect", c, argv, prev_optind);
+                }
+                prev_optind = optind;
+        }
+        if (!aud || !*aud || argc - optind != 1) {
+                fprintf(stderr, "svcid: connect: %s\nTry 'svcid connect --help'.\n",
+                        !aud || !*aud ? "-a AUD is required" : "give exactly one address");
+                return CLI_EXIT_USAGE;
+        }
+        addr = argv[optind];
+        if (strncmp(addr, "unix:", 5) != 0 && strncmp(addr, "tcp:", 4) != 0) {
+                fprintf(stderr, "svcid: connect: address must be unix:PATH or tcp:HOST:PORT, not '%s'\n", addr);
+                return CLI_EXIT_USAGE;
+        }
+        if (strncmp(addr, "tcp:", 4) == 0 && !strchr(addr + 4, ':')) {
+                fprintf(stderr, "svcid: connect: tcp address needs HOST:PORT, not '%s'\n", addr + 4);
+                return CLI_EXIT_USAGE;
+        }
+        /* Broken pipes are errors to report, not signals to die of. */
+        signal(SIGPIPE, SIG_IGN);
+
+        r = svcid_agent_token(NULL, aud, ttl, err, sizeof(err), &token, NULL);
+        if (r < 0) {
+                fprintf(stderr, "svcid: connect: no token: %s\n", err[0] ? err : strerror(-r));
+                return r == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_REJECTED;
+        }
+
+        if (addr[0] == 'u') {
+                r = connect_unix(addr + 5, &fd);
+                if (r < 0)
+                        snprintf(err, sizeof(err), "cannot connect to %s: %s", addr + 5, strerror(-r));
+        } else
+                r = connect_tcp(addr + 4, err, sizeof(err), &fd);
+        if (r < 0) {
+                svcid_free_secret(token);
+                fprintf(stderr, "svcid: connect: %s\n", err);
+                return r == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_REJECTED;
+        }
+
+        tlen = strlen(token);
+        line = malloc(tlen + 9);
+        if (!line) {
+                svcid_free_secret(token);
+                return CLI_EXIT_REJECTED;
+        }
+        memcpy(line, "SVCID1 ", 7);
+        memcpy(line + 7, token, tlen);
+        line[7 + tlen] = '\n';
+        r = send_all(fd, line, tlen + 8);
+        /* The preamble copy is as secret as the token. */
+        explicit_bzero(line, tlen + 8);
+        svcid_free_secret(token);
+        if (r < 0) {
+                fprintf(stderr, "svcid: connect: cannot send the preamble: %s\n", strerror(-r));
+                return CLI_EXIT_REJECTED;
+        }
+
+        r = relay(fd, reason, sizeof(reason));
+        if (r == -EACCES) {
+                fprintf(stderr, "svcid: connect: refused: %s\n", reason);
+                return CLI_EXIT_REJECTED;
+        }
+        if (r < 0) {
+                fprintf(stderr, "svcid: connect: %s\n", strerror(-r));
+                return CLI_EXIT_REJECTED;
+        }
+        return CLI_EXIT_OK;
 }

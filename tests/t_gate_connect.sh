@@ -1,0 +1,94 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# svcid connect against svcid-gate, end to end with the real agent: the
+# token comes from svcid-agent, the gate verifies it against the agent's
+# JWKS, the service sees the caller, and bytes flow both ways intact.
+set -euo pipefail
+. "$(dirname "$0")/t_gate_common.sh"
+
+AGENT=$SVCID_BUILD/svcid-agent
+CLI=$SVCID_BUILD/svcid
+[ -x "$AGENT" ] || skip "svcid-agent is not built yet ($AGENT)"
+[ -x "$CLI" ] || fail "$CLI not built"
+"$CLI" connect --help >/dev/null 2>&1 || skip "this svcid has no working connect command"
+command -v curl >/dev/null || skip "curl not installed"
+
+# A private agent: state and socket in $T, no root-owned state.
+copt=()
+if [ -e /etc/svcid/agent.conf ]; then : > "$T/agent.conf"; copt=(--config "$T/agent.conf"); fi
+"$AGENT" "${copt[@]}" --state-dir "$T/agent" --socket "$T/agent.sock" --log-target=stderr 2>>"$T/agent.log" &
+AGENT_PID=$!
+SSA_PIDS+=("$AGENT_PID")
+export SVCID_AGENT_SOCKET=$T/agent.sock
+for i in $(seq 300); do
+        curl -sf --max-time 2 --unix-socket "$T/agent.sock" http://localhost/v1/health >/dev/null 2>&1 && break
+        sleep 0.1
+done
+[ -s "$T/agent/jwks.json" ] || fail "the agent did not come up (no $T/agent/jwks.json): $(tail -5 "$T/agent.log")"
+ok "agent up, JWKS at $T/agent/jwks.json"
+
+AUD=pipeline-stage
+LOG=$T/gate.log
+ME=$(id -un)
+head -c 1048576 /dev/urandom > "$T/random.bin"
+
+for addr in "$T/gate.sock" "127.0.0.1:$(free_port)"; do
+        case $addr in /*) target=unix:$addr; label=unix ;; *) target=tcp:$addr; label=tcp ;; esac
+        : > "$LOG"
+        start_ssa "$LOG" "$addr" -a -- -a "$AUD" --trust "$T/agent/jwks.json" --timeout 3 -- "$T/svc.sh"
+        reset_out
+        out=$(printf 'hello gate\n' | "$CLI" connect -a "$AUD" "$target") || fail "$label: svcid connect failed"
+        [ "$out" = served ] || fail "$label: output '$out', not 'served'"
+        [ "$(cat "$T/out/data")" = "hello gate" ] || fail "$label: the service read '$(cat "$T/out/data")'"
+        grep -qx "SVCID_SUB=$ME" "$T/out/env" || fail "$label: SVCID_SUB is not $ME: $(grep SUB "$T/out/env")"
+        grep -qx "SVCID_UID=$(id -u)" "$T/out/env" || fail "$label: SVCID_UID is not $(id -u)"
+        grep -qx "SVCID_AUD=$AUD" "$T/out/env" || fail "$label: SVCID_AUD wrong"
+        iss=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["iss"])' "$T/agent/jwks.json")
+        grep -qxF "SVCID_ISS=$iss" "$T/out/env" || fail "$label: SVCID_ISS is not the agent's issuer $iss"
+        ok "$label: svcid connect admitted as $ME, the service saw its input and the caller"
+        stop_ssa
+        [ $label = unix ] && rm -f "$addr"
+
+        # Both directions, 1 MiB each way, through an echoing service.
+        start_ssa "$LOG" "$addr" -a -- -a "$AUD" --trust "$T/agent/jwks.json" -- /bin/cat
+        "$CLI" connect -a "$AUD" "$target" < "$T/random.bin" > "$T/echoed" || fail "$label: connect to cat failed"
+        cmp -s "$T/random.bin" "$T/echoed" || fail "$label: 1 MiB did not come back intact through gate and cat"
+        ok "$label: 1 MiB relayed both ways intact"
+        stop_ssa
+        [ $label = unix ] && rm -f "$addr"
+
+        # The gate expects another audience: a refusal with its reason, exit 1.
+        start_ssa "$LOG" "$addr" -a -- -a other-stage --trust "$T/agent/jwks.json" -- "$T/svc.sh"
+        reset_out
+        rc=0
+        echo data | "$CLI" connect -a "$AUD" "$target" > "$T/stdout" 2> "$T/stderr" || rc=$?
+        [ $rc = 1 ] || fail "$label: refused connect exited $rc, not 1"
+        grep -qx 'svcid: connect: refused: wrong_audience' "$T/stderr" || fail "$label: stderr: $(cat "$T/stderr")"
+        [ ! -s "$T/stdout" ] || fail "$label: the refusal line leaked to stdout"
+        [ ! -e "$T/out/env" ] || fail "$label: the service ran although refused"
+        ok "$label: wrong audience refused, exit 1, reason on stderr"
+        stop_ssa
+        [ $label = unix ] && rm -f "$addr"
+done
+
+# --peer-uid with this host's agent: the caller's own token is admitted.
+start_ssa "$LOG" "$T/peer.sock" -a -- -a "$AUD" --peer-uid --local-jwks "$T/agent/jwks.json" -- "$T/svc.sh"
+reset_out
+out=$(echo hi | "$CLI" connect -a "$AUD" "unix:$T/peer.sock") || fail "--peer-uid: connect failed"
+[ "$out" = served ] || fail "--peer-uid: output '$out'"
+ok "--peer-uid: the caller's own agent token admitted"
+stop_ssa
+
+# Errors: usage (2), no agent (1), nothing listening (1).
+set +e
+"$CLI" connect "unix:$T/peer.sock" < /dev/null 2>/dev/null; [ $? = 2 ] || fail "missing -a did not exit 2"
+"$CLI" connect -a x "$T/peer.sock" < /dev/null 2>/dev/null; [ $? = 2 ] || fail "address without scheme did not exit 2"
+"$CLI" connect -a x tcp:localhost < /dev/null 2>/dev/null; [ $? = 2 ] || fail "tcp address without port did not exit 2"
+"$CLI" connect -a x "unix:$T/none.sock" < /dev/null 2>/dev/null; [ $? = 1 ] || fail "nothing listening did not exit 1"
+SVCID_AGENT_SOCKET=$T/no-agent.sock "$CLI" connect -a x "unix:$T/peer.sock" < /dev/null 2>/dev/null
+[ $? = 1 ] || fail "no agent did not exit 1"
+set -e
+ok "usage errors exit 2, no agent or no listener exit 1"
+
+kill -TERM "$AGENT_PID"; wait "$AGENT_PID" || true
+echo "all svcid connect checks passed"
