@@ -94,16 +94,27 @@ static int sources_add(struct sources *s, const char *dir, const char *name, con
         return 0;
 }
 
-static bool sources_equal(const struct sources *a, const struct sources *b) {
-        if (a->n != b->n)
-                return false;
-        for (size_t i = 0; i < a->n; i++) {
-                const struct source *x = &a->v[i], *y = &b->v[i];
+/* The quick check: is every recorded source still what it was? One
+ * fstatat per file and directory, nothing opened or read. A directory
+ * whose identity (including mtime and ctime) is unchanged has the same
+ * entries; a file replaced or removed inside it is seen by its own stat.
+ * A file added within the same timestamp tick as an earlier change of
+ * the directory may be missed until the next change: that only delays
+ * trusting it (fail closed). */
+static bool sources_unchanged(const struct sources *s) {
+        for (size_t i = 0; i < s->n; i++) {
+                const struct source *src = &s->v[i];
+                struct stat st;
 
-                if (strcmp(x->path, y->path) != 0 || x->absent != y->absent || x->dev != y->dev ||
-                    x->ino != y->ino || x->size != y->size || x->mode != y->mode || x->uid != y->uid ||
-                    x->mtime.tv_sec != y->mtime.tv_sec || x->mtime.tv_nsec != y->mtime.tv_nsec ||
-                    x->ctime.tv_sec != y->ctime.tv_sec || x->ctime.tv_nsec != y->ctime.tv_nsec)
+                if (fstatat(AT_FDCWD, src->path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        if (errno == ENOENT && src->absent)
+                                continue;
+                        return false;
+                }
+                if (src->absent || st.st_dev != src->dev || st.st_ino != src->ino || st.st_size != src->size ||
+                    st.st_mode != src->mode || st.st_uid != src->uid ||
+                    st.st_mtim.tv_sec != src->mtime.tv_sec || st.st_mtim.tv_nsec != src->mtime.tv_nsec ||
+                    st.st_ctim.tv_sec != src->ctime.tv_sec || st.st_ctim.tv_nsec != src->ctime.tv_nsec)
                         return false;
         }
         return true;
@@ -186,22 +197,7 @@ static int scan_dir(const char *path, int fd, svcid_trust *load, struct sources 
         if (n > 0)
                 qsort(names, n, sizeof *names, cmp_names);
         for (size_t i = 0; i < n; i++) {
-                if (load)
-                        r = add_jwks(load, dirfd(d), names[i], s, path, err, err_len);
-                else {
-                        struct stat st;
-                        char full[PATH_MAX];
-
-                        if (fstatat(dirfd(d), names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
-                                r = -errno;
-                                snprintf(err, err_len, "cannot stat \"%s\": %s", names[i], strerror(-r));
-                                goto out;
-                        }
-                        snprintf(full, sizeof full, "%s/%s", path, names[i]);
-                        r = pam_svcid_check_stat(&st, full, S_IFREG, PAM_SVCID_OWNER_ROOT_OR_AGENT, err, err_len);
-                        if (r >= 0)
-                                r = sources_add(s, path, names[i], &st);
-                }
+                r = add_jwks(load, dirfd(d), names[i], s, path, err, err_len);
                 if (r < 0)
                         goto out;
         }
@@ -211,8 +207,8 @@ out:
         return r;
 }
 
-/* Looks at every configured path (and directory entry); with load, also
- * reads and adds each JWKS to it. The sources describe what was seen. */
+/* Reads every configured path (and "*.jwks" directory entry) into load,
+ * and records each as a source for sources_unchanged(). */
 static int scan(const char *const *paths, size_t n, bool optional, svcid_trust *load, struct sources *ret,
                 char *err, size_t err_len) {
         struct sources s = {};
@@ -252,15 +248,10 @@ static int scan(const char *const *paths, size_t n, bool optional, svcid_trust *
                                 r = sources_add(&s, NULL, paths[i], &st);
                         if (r >= 0)
                                 r = scan_dir(paths[i], fd, load, &s, err, err_len);
-                } else if (load) {
+                } else {
                         /* Read through a fresh O_NOFOLLOW open: what gets
                          * parsed is what read_file checked. */
                         r = add_jwks(load, -1, paths[i], &s, NULL, err, err_len);
-                } else {
-                        r = pam_svcid_check_stat(&st, paths[i], S_IFREG, PAM_SVCID_OWNER_ROOT_OR_AGENT, err,
-                                                 err_len);
-                        if (r >= 0)
-                                r = sources_add(&s, NULL, paths[i], &st);
                 }
         }
         if (r < 0) {
@@ -317,7 +308,7 @@ unsigned long pam_svcid_trust_loads(void) {
 static int get_locked(const char *const *paths, size_t n, bool optional, pam_svcid_trust_ref **ret_ref,
                       char *err, size_t err_len) {
         _cleanup_(free_p) char *key = NULL;
-        struct sources now = {}, loaded = {};
+        struct sources loaded = {};
         struct cache_entry *slot = NULL;
         pam_svcid_trust_ref *ref;
         svcid_trust *trust = NULL;
@@ -326,19 +317,14 @@ static int get_locked(const char *const *paths, size_t n, bool optional, pam_svc
         key = make_key(paths, n);
         if (!key)
                 return -ENOMEM;
-        r = scan(paths, n, optional, NULL, &now, err, err_len);
-        if (r < 0)
-                return r;
         for (size_t i = 0; i < CACHE_SLOTS; i++)
                 if (cache[i].key && strcmp(cache[i].key, key) == 0)
                         slot = &cache[i];
-        if (slot && sources_equal(&slot->sources, &now)) {
-                sources_done(&now);
+        if (slot && sources_unchanged(&slot->sources)) {
                 slot->ref->refs++;
                 *ret_ref = slot->ref;
                 return 0;
         }
-        sources_done(&now);
 
         r = svcid_trust_new(&trust);
         if (r < 0)

@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pam_svcid's cost next to a bare verify, in the same run.
+ *
+ *  - pam_auth: authentications per second through the real Linux-PAM and
+ *    build/pam_svcid.so, each with a fresh handle (pam_start_confdir,
+ *    pam_authenticate answering the prompt with the token, pam_end), as a
+ *    login service does per connection: arguments parsed, trust checked
+ *    for changes (the parsed store is reused), policy built, token
+ *    verified, subject checked, audit line logged, state kept.
+ *  - pam_bare_verify: svcid_verify() of the same ES256 token with trust and
+ *    policy built once, claims returned and freed.
+ *  - pam_vs_bare_verify_cost: time per authentication / time per bare
+ *    verify (from CPU time, which neighbours on a shared machine disturb
+ *    less than wall time); the goal is <= 1.25.
+ *
+ * The two loops alternate in short rounds so that both see the same
+ * machine. $BENCH_SECONDS (default 3) is the total time per figure. Needs
+ * root: the module trusts only root-owned files (exit 77 otherwise).
+ *
+ * Output, one figure a line: BENCH <name> <value> <unit>.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <security/pam_appl.h>
+
+#include "svcid/svcid.h"
+
+#define ISSUER "svcid://build01.example.com"
+#define AUDIENCE "ssh:web01"
+#define USER "deploy-bot"
+#define ROUNDS 6
+
+static char tmpdir[] = "/tmp/svcid-bench-pam-XXXXXX";
+static const char *token;
+
+static double clock_seconds(clockid_t id) {
+        struct timespec ts;
+
+        if (clock_gettime(id, &ts) < 0) {
+                perror("clock_gettime");
+                exit(EXIT_FAILURE);
+        }
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+static void die(const char *what, int r) {
+        fprintf(stderr, "bench_pam: %s: %s\n", what, r < 0 ? strerror(-r) : "failed");
+        exit(EXIT_FAILURE);
+}
+
+static void write_file(const char *path, const char *data) {
+        FILE *f = fopen(path, "we");
+
+        if (!f || fputs(data, f) < 0 || fchmod(fileno(f), 0644) < 0 || fclose(f) != 0)
+                die(path, -errno);
+}
+
+static int conv(int n, const struct pam_message **msg, struct pam_response **resp, void *userdata) {
+        struct pam_response *r = calloc((size_t) n, sizeof *r);
+
+        (void) userdata;
+        if (!r)
+                return PAM_BUF_ERR;
+        for (int i = 0; i < n; i++)
+                if (msg[i]->msg_style == PAM_PROMPT_ECHO_OFF || msg[i]->msg_style == PAM_PROMPT_ECHO_ON)
+                        r[i].resp = strdup(token);
+        *resp = r;
+        return PAM_SUCCESS;
+}
+
+static void one_auth(const char *confdir) {
+        struct pam_conv c = { conv, NULL };
+        pam_handle_t *pamh = NULL;
+        int r;
+
+        if (pam_start_confdir("svcid-bench", USER, &c, confdir, &pamh) != PAM_SUCCESS)
+                die("pam_start_confdir", 0);
+        r = pam_authenticate(pamh, 0);
+        pam_end(pamh, r);
+        if (r != PAM_SUCCESS) {
+                fprintf(stderr, "bench_pam: pam_authenticate: %s\n", pam_strerror(NULL, r));
+                exit(EXIT_FAILURE);
+        }
+}
+
+static void one_verify(const svcid_policy *policy) {
+        svcid_claims *claims = NULL;
+        svcid_report report;
+
+        if (svcid_verify(policy, token, strlen(token), &claims, &report) != SVCID_OK) {
+                fprintf(stderr, "bench_pam: svcid_verify: %s: %s\n", svcid_reason_str(report.reason), report.detail);
+                exit(EXIT_FAILURE);
+        }
+        svcid_claims_free(claims);
+}
+
+static void cleanup(void) {
+        char cmd[PATH_MAX + 16];
+
+        if (!strstr(tmpdir, "XXXXXX")) {
+                snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+                if (system(cmd) != 0)
+                        fprintf(stderr, "bench_pam: could not remove %s\n", tmpdir);
+        }
+}
+
+int main(int argc, char **argv) {
+        char module[PATH_MAX], path[PATH_MAX + 64], confdir[PATH_MAX + 16], trust[PATH_MAX + 16];
+        char *jwk = NULL, *doc = NULL, *claims = NULL, *tok = NULL;
+        const char *build = getenv("SVCID_BUILD"), *secs = getenv("BENCH_SECONDS");
+        double seconds = 3.0, pam_cpu = 0, pam_wall = 0, ver_cpu = 0, ver_wall = 0;
+        uint64_t n_pam = 0, n_ver = 0;
+        svcid_key *key = NULL;
+        svcid_trust *t = NULL;
+        svcid_policy *policy = NULL;
+        int64_t now = (int64_t) time(NULL);
+        int r;
+
+        (void) argc;
+        if (geteuid() != 0) {
+                fprintf(stderr, "bench_pam: skipped: pam_svcid trusts only root-owned files, so this needs root\n");
+                return 77;
+        }
+        if (secs) {
+                char *end;
+                errno = 0;
+                seconds = strtod(secs, &end);
+                if (errno || *end || seconds <= 0 || seconds > 600) {
+                        fprintf(stderr, "bench_pam: bad BENCH_SECONDS '%s'\n", secs);
+                        return EXIT_FAILURE;
+                }
+        }
+        /* The module beside this program's directory unless SVCID_BUILD says. */
+        if (build)
+                snprintf(module, sizeof module, "%s/pam_svcid.so", build);
+        else {
+                char self[PATH_MAX];
+                ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+                if (n < 0)
+                        die("readlink /proc/self/exe", -errno);
+                self[n] = '\0';
+                snprintf(module, sizeof module, "%s/../pam_svcid.so", dirname(self));
+        }
+        {
+                char real[PATH_MAX];
+
+                if (access(module, R_OK) != 0 || !realpath(module, real)) {
+                        fprintf(stderr, "bench_pam: no module at %s (argv[0] %s)\n", module, argv[0]);
+                        return EXIT_FAILURE;
+                }
+                memcpy(module, real, sizeof module);
+        }
+
+        if (!mkdtemp(tmpdir))
+                die("mkdtemp", -errno);
+        atexit(cleanup);
+        if (chmod(tmpdir, 0755) < 0)
+                die("chmod", -errno);
+        snprintf(confdir, sizeof confdir, "%s/pam.d", tmpdir);
+        snprintf(trust, sizeof trust, "%s/trust.d", tmpdir);
+        if (mkdir(confdir, 0755) < 0 || mkdir(trust, 0755) < 0)
+                die("mkdir", -errno);
+
+        /* ES256, the agent's default; an agent-shaped token. */
+        r = svcid_key_generate(SVCID_ALG_ES256, &key);
+        if (r < 0)
+                die("svcid_key_generate", r);
+        r = svcid_key_public_jwk(key, &jwk);
+        if (r < 0)
+                die("svcid_key_public_jwk", r);
+        if (asprintf(&doc, "{\"iss\":\"" ISSUER "\",\"keys\":[%s]}", jwk) < 0)
+                die("asprintf", -ENOMEM);
+        snprintf(path, sizeof path, "%s/build01.jwks", trust);
+        write_file(path, doc);
+        if (asprintf(&claims,
+                     "{\"iss\":\"" ISSUER "\",\"sub\":\"" USER "\",\"aud\":\"" AUDIENCE "\",\"iat\":%lld,"
+                     "\"exp\":%lld,\"jti\":\"5Kx3n0QwVb2mJc8T1yHq7A\",\"uid\":1001,\"gid\":1001,"
+                     "\"unit\":\"deploy-web.service\"}",
+                     (long long) now, (long long) now + 3000) < 0)
+                die("asprintf", -ENOMEM);
+        r = svcid_jwt_sign(key, claims, strlen(claims), &tok);
+        if (r < 0)
+                die("svcid_jwt_sign", r);
+        token = tok;
+
+        snprintf(path, sizeof path, "%s/svcid-bench", confdir);
+        {
+                char *stack = NULL;
+                if (asprintf(&stack, "auth [success=done default=die] %s audience=" AUDIENCE " trust=%s\n",
+                             module, trust) < 0)
+                        die("asprintf", -ENOMEM);
+                write_file(path, stack);
+                free(stack);
+                /* Every real PAM configuration has "other"; without it
+                 * Linux-PAM logs a complaint on each pam_start. */
+                snprintf(path, sizeof path, "%s/other", confdir);
+                write_file(path, "# nothing: every call this bench makes has a service\n");
+        }
+
+        r = svcid_trust_new(&t);
+        if (r >= 0)
+                r = svcid_trust_add_jwks(t, doc, strlen(doc), "bench", NULL, 0);
+        if (r >= 0)
+                r = svcid_policy_new(t, AUDIENCE, &policy);
+        if (r < 0)
+                die("trust/policy", r);
+
+        /* Warm up both paths (module loaded and pinned, trust parsed). */
+        for (int i = 0; i < 50; i++) {
+                one_auth(confdir);
+                one_verify(policy);
+        }
+
+        for (int round = 0; round < ROUNDS; round++) {
+                double slice = seconds / ROUNDS, w0, c0;
+
+                w0 = clock_seconds(CLOCK_MONOTONIC);
+                c0 = clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
+                do {
+                        for (int i = 0; i < 16; i++)
+                                one_auth(confdir);
+                        n_pam += 16;
+                } while (clock_seconds(CLOCK_MONOTONIC) - w0 < slice);
+                pam_wall += clock_seconds(CLOCK_MONOTONIC) - w0;
+                pam_cpu += clock_seconds(CLOCK_PROCESS_CPUTIME_ID) - c0;
+
+                w0 = clock_seconds(CLOCK_MONOTONIC);
+                c0 = clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
+                do {
+                        for (int i = 0; i < 16; i++)
+                                one_verify(policy);
+                        n_ver += 16;
+                } while (clock_seconds(CLOCK_MONOTONIC) - w0 < slice);
+                ver_wall += clock_seconds(CLOCK_MONOTONIC) - w0;
+                ver_cpu += clock_seconds(CLOCK_PROCESS_CPUTIME_ID) - c0;
+        }
+
+        {
+                double ratio = (pam_cpu / (double) n_pam) / (ver_cpu / (double) n_ver);
+
+                printf("BENCH pam_auth %.0f auths/s\n", (double) n_pam / pam_wall);
+                printf("BENCH pam_auth_cpu %.0f auths/s\n", (double) n_pam / pam_cpu);
+                printf("BENCH pam_bare_verify %.0f ops/s\n", (double) n_ver / ver_wall);
+                printf("BENCH pam_bare_verify_cpu %.0f ops/s\n", (double) n_ver / ver_cpu);
+                printf("BENCH pam_vs_bare_verify_cost %.3f ratio\n", ratio);
+                fprintf(stderr, "bench_pam: goal: a PAM authentication costs <= 1.25x a bare verify: %s (%.3fx)\n",
+                        ratio <= 1.25 ? "met" : "NOT met", ratio);
+        }
+
+        svcid_policy_free(policy);
+        svcid_trust_free(t);
+        svcid_key_unref(key);
+        svcid_free_secret(tok);
+        free(claims);
+        free(doc);
+        free(jwk);
+        return 0;
+}
