@@ -54,8 +54,13 @@ static void fuzz_args(const char *text, size_t len) {
                         abort();
                 check_printable(err);
         } else {
-                if (a.audience && !*a.audience)
-                        abort();
+                if (a.audience) {
+                        char *aud = NULL;
+                        /* What the parser accepts, the module can expand. */
+                        if (!*a.audience || pam_svcid_expand_audience(a.audience, "host", &aud) < 0 || !aud)
+                                abort();
+                        free(aud);
+                }
                 if (a.issuer && !*a.issuer)
                         abort();
                 if (a.map && a.map[0] != '/')

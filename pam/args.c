@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "module.h"
@@ -128,8 +129,15 @@ static int parse_one(pam_svcid_args *a, const char *arg, bool *seen_leeway, bool
                 a->use_first_pass = true;
         else if (strcmp(arg, "try_first_pass") == 0)
                 a->try_first_pass = true;
-        else if ((v = value_of(arg, "audience")))
+        else if ((v = value_of(arg, "audience"))) {
+                /* "%H" stands for this host's name (so one stack, e.g. the
+                 * pam-auth-update profile, fits every host) and "%%" for
+                 * '%'; any other '%' is a mistake, not a literal. */
+                for (const char *p = strchr(v, '%'); p; p = strchr(p + 2, '%'))
+                        if (p[1] != 'H' && p[1] != '%')
+                                return errf(err, err_len, arg, "only %%H and %%%% may follow '%%'");
                 return set_once(&a->audience, arg, v, err, err_len);
+        }
         else if ((v = value_of(arg, "issuer")))
                 return set_once(&a->issuer, arg, v, err, err_len);
         else if ((v = value_of(arg, "trust"))) {
@@ -168,6 +176,37 @@ static int parse_one(pam_svcid_args *a, const char *arg, bool *seen_leeway, bool
                 return parse_token_order(a, arg, v, err, err_len);
         else
                 return errf(err, err_len, arg, "unknown argument");
+        return 0;
+}
+
+int pam_svcid_expand_audience(const char *audience, const char *host, char **ret) {
+        size_t n = 0, host_len = strlen(host);
+        char *out, *o;
+
+        for (const char *p = audience; *p; p++) {
+                if (*p == '%') {
+                        if (p[1] != 'H' && p[1] != '%')
+                                return -EINVAL;
+                        n += p[1] == 'H' ? host_len : 1;
+                        p++;
+                } else
+                        n++;
+        }
+        out = o = malloc(n + 1);
+        if (!out)
+                return -ENOMEM;
+        for (const char *p = audience; *p; p++) {
+                if (*p == '%') {
+                        p++;
+                        if (*p == 'H')
+                                o = mempcpy(o, host, host_len);
+                        else
+                                *o++ = '%';
+                } else
+                        *o++ = *p;
+        }
+        *o = '\0';
+        *ret = out;
         return 0;
 }
 

@@ -56,6 +56,10 @@ typedef struct pam_svcid_args {
  * in err. Defaults: leeway and max_lifetime of libsvcid, token=authtok. */
 int pam_svcid_args_parse(int argc, const char **argv, pam_svcid_args *ret_args, char *err, size_t err_len);
 
+/* audience with "%H" replaced by host and "%%" by '%' (malloc'd).
+ * -EINVAL for any other '%' sequence. */
+int pam_svcid_expand_audience(const char *audience, const char *host, char **ret);
+
 /* Strict decimal in [min, max]: digits only, no sign, no blanks. */
 int pam_svcid_parse_int(const char *s, int64_t min, int64_t max, int64_t *ret_value);
 

@@ -26,7 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <security/pam_ext.h>
@@ -185,9 +187,19 @@ static int get_trust(pam_handle_t *pamh, const pam_svcid_args *a, pam_svcid_trus
 static int make_policy(pam_handle_t *pamh, const pam_svcid_args *a, const svcid_trust *trust,
                        const pam_svcid_args *more, svcid_policy **ret_policy) {
         _cleanup_(svcid_policy_freep) svcid_policy *p = NULL;
+        _cleanup_(free_p) char *audience = NULL;
+        char host[HOST_NAME_MAX + 1] = "";
         int r;
 
-        r = svcid_policy_new(trust, a->audience, &p);
+        if (strchr(a->audience, '%')) {
+                if (gethostname(host, sizeof host - 1) < 0 || !host[0]) {
+                        pam_syslog(pamh, LOG_ERR, "cannot expand %%H in audience=: no host name");
+                        return -EINVAL;
+                }
+        }
+        r = pam_svcid_expand_audience(a->audience, host, &audience);
+        if (r >= 0)
+                r = svcid_policy_new(trust, audience, &p);
         if (r >= 0 && a->issuer)
                 r = svcid_policy_set_issuer(p, a->issuer);
         if (r >= 0)

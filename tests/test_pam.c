@@ -438,6 +438,10 @@ static void test_args_bad(void **state) {
                 { "audience=a token=ENV", "\"token=ENV\"" },
                 { "audience=a token=env token=authtok", "\"token=authtok\"" },
                 { "audience=a use_first_pass=1", "\"use_first_pass=1\"" },
+                { "audience=login:%", "\"audience=login:%\"" },
+                { "audience=login:%h", "\"audience=login:%h\"" },
+                { "audience=%H%x", "\"audience=%H%x\"" },
+                { "audience=%%%", "\"audience=%%%\"" },
         };
         pam_svcid_args a;
         char err[256];
@@ -464,6 +468,27 @@ static void test_args_bad(void **state) {
                         argv[i] = "trust=/x";
                 assert_int_equal(pam_svcid_args_parse((int) ELEMENTSOF(argv), argv, &a, err, sizeof err), -EINVAL);
         }
+}
+
+static void test_expand_audience(void **state) {
+        pam_svcid_args a;
+        char err[256] = "", *out = NULL;
+
+        (void) state;
+        assert_int_equal(parse("audience=login:%H", &a, err, sizeof err), 0);
+        assert_int_equal(pam_svcid_expand_audience("login:%H", "web01", &out), 0);
+        assert_string_equal(out, "login:web01");
+        free(out);
+        assert_int_equal(pam_svcid_expand_audience("%H/%%/%H", "h", &out), 0);
+        assert_string_equal(out, "h/%/h");
+        free(out);
+        assert_int_equal(pam_svcid_expand_audience("plain", "h", &out), 0);
+        assert_string_equal(out, "plain");
+        free(out);
+        out = NULL;
+        assert_int_equal(pam_svcid_expand_audience("x%", "h", &out), -EINVAL);
+        assert_int_equal(pam_svcid_expand_audience("x%y", "h", &out), -EINVAL);
+        assert_null(out);
 }
 
 static void test_parse_int(void **state) {
@@ -924,6 +949,27 @@ static void test_leeway(void **state) {
         assert_int_equal(auth_once(auth_service(NULL), "alice", t), PAM_AUTH_ERR);
         assert_int_equal(auth_once(auth_service("leeway=600"), "alice", t), PAM_SUCCESS);
         svcid_free_secret(t);
+}
+
+static void test_audience_host(void **state) {
+        char host[256] = "", args[PATH_MAX + 64], *t, *other;
+
+        (void) state;
+        assert_int_equal(gethostname(host, sizeof host - 1), 0);
+        t = mint_with(key,
+                      "{\"iss\":\"" ISS "\",\"sub\":\"alice\",\"aud\":\"login:%s\",\"iat\":%lld,\"exp\":%lld}",
+                      host, (long long) now(), (long long) now() + 60);
+        other = mint_with(key,
+                          "{\"iss\":\"" ISS "\",\"sub\":\"alice\",\"aud\":\"login:%s-not\",\"iat\":%lld,"
+                          "\"exp\":%lld}",
+                          host, (long long) now(), (long long) now() + 60);
+        snprintf(args, sizeof args, "audience=login:%%H trust=%s", trust_dir);
+        assert_int_equal(auth_once(service(args, NULL, NULL), "alice", t), PAM_SUCCESS);
+        log_clear();
+        assert_int_equal(auth_once(service(args, NULL, NULL), "alice", other), PAM_AUTH_ERR);
+        assert_logged("reason=wrong_audience");
+        svcid_free_secret(t);
+        svcid_free_secret(other);
 }
 
 static void test_debug_detail(void **state) {
@@ -1426,6 +1472,7 @@ int main(void) {
                 cmocka_unit_test(test_args_good),
                 cmocka_unit_test(test_args_bad),
                 cmocka_unit_test(test_parse_int),
+                cmocka_unit_test(test_expand_audience),
                 cmocka_unit_test(test_map_good),
                 cmocka_unit_test(test_map_bad),
         };
@@ -1437,6 +1484,7 @@ int main(void) {
                 cmocka_unit_test(test_token_with_blanks),
                 cmocka_unit_test(test_each_reason),
                 cmocka_unit_test(test_leeway),
+                cmocka_unit_test(test_audience_host),
                 cmocka_unit_test(test_debug_detail),
                 cmocka_unit_test(test_argument_errors),
                 cmocka_unit_test(test_trust_errors),
