@@ -253,20 +253,26 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 
         (void) version;
         (void) upload_data;
-        /* Answer on the first call, before any body is read: we take none,
-         * and libmicrohttpd closes a connection whose body went unread. */
-        if (*req_cls) {
-                *upload_data_size = 0;
+        if (!*req_cls) {
+                /* First call, the head only. What we refuse outright is
+                 * answered now; libmicrohttpd then closes the connection
+                 * rather than read a body we do not take. The rest is
+                 * answered on the next call, once the request is complete,
+                 * so that the connection can be kept alive. */
+                *req_cls = s;
+                if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+                        return respond_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+                                             "only GET is supported");
+                cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+                te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+                if (te || (cl && strcmp(cl, "0") != 0))
+                        return respond_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", "requests carry no body");
                 return MHD_YES;
         }
-        *req_cls = s;
-
-        if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-                return respond_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", "only GET is supported");
-        cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
-        if (te || (cl && strcmp(cl, "0") != 0))
-                return respond_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", "requests carry no body");
+        if (*upload_data_size > 0) {
+                *upload_data_size = 0;  /* not reached: bodies are refused above */
+                return MHD_YES;
+        }
 
         if (strcmp(url, "/v1/token") == 0) {
                 info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -327,6 +333,8 @@ int http_start(int listen_fd, agent_shared *shared, unsigned threads, http_serve
                                      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) HTTP_MEMORY_LIMIT,
                                      MHD_OPTION_NOTIFY_CONNECTION, notify, s,
                                      MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
+                                     /* RFC 7230 to the letter: Host required, no bare LF... */
+                                     MHD_OPTION_STRICT_FOR_CLIENT, 1,
                                      MHD_OPTION_END);
         if (!s->daemon)
                 return -EIO;
