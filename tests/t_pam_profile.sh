@@ -1,0 +1,94 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The pam-auth-update profile (packaging/pam-configs/svcid), for real: the
+# real pam-auth-update enables it into common-auth/-account/-session, and
+# the real Linux-PAM (pamtester, no wrapper) runs a service that includes
+# them, with the module installed as plain "pam_svcid.so" and its default
+# trust (/etc/svcid/trust.d). A token for login:<this host> logs in; the
+# account and session stacks pass; a password typed at the token prompt
+# still reaches pam_unix (try_first_pass); refusals are audited.
+#
+# Everything happens in a private mount namespace over copies: /etc,
+# /usr/share/pam-configs, /var/lib/pam and the PAM module directory are
+# bind-mounted copies there, so the machine's PAM configuration, accounts
+# and module directory are never changed.
+set -euo pipefail
+
+PAM_TEST_PRIVATE_MOUNTS=1
+. "$(dirname "$0")/t_pam_common.sh"
+
+command -v pam-auth-update >/dev/null || skip "pam-auth-update (libpam-runtime) not installed"
+command -v pamtester >/dev/null || skip "pamtester not installed"
+[ -z "$(pam_preload)" ] || skip "sanitizer build of the module: the profile is exercised by the plain build"
+UNIX=$(ls /lib/*/security/pam_unix.so /usr/lib/*/security/pam_unix.so 2>/dev/null | head -n1)
+[ -n "$UNIX" ] || skip "pam_unix.so not found"
+SECDIR=$(dirname "$(readlink -f "$UNIX")")
+
+private_syslog
+
+echo "== private copies of /etc, the profiles, pam-auth-update's state and $SECDIR"
+cp -a /etc "$T/etc"
+mkdir -p "$T/pam-configs" "$T/varlibpam" "$T/security"
+cp -a /usr/share/pam-configs/. "$T/pam-configs/"
+install -m 0644 "$SVCID_SRC/packaging/pam-configs/svcid" "$T/pam-configs/svcid"
+[ -d /var/lib/pam ] && cp -a /var/lib/pam/. "$T/varlibpam/"
+cp -a "$SECDIR/." "$T/security/"
+install -m 0644 "$MODULE" "$T/security/pam_svcid.so"
+# The default trust, and a test account with a known password.
+rm -rf "$T/etc/svcid"
+install -d -m 0755 "$T/etc/svcid" "$T/etc/svcid/trust.d"
+install -m 0644 "$TRUST/test.jwks" "$T/etc/svcid/trust.d/test.jwks"
+USER_NAME=svcidp$$
+echo "$USER_NAME:x:4242:4242::/:/bin/sh" >> "$T/etc/passwd"
+echo "$USER_NAME:$(openssl passwd -6 correct-horse):19000:0:99999:7:::" >> "$T/etc/shadow"
+cat > "$T/etc/pam.d/svcid-profile" <<'EOF'
+@include common-auth
+@include common-account
+@include common-session
+EOF
+mount --bind "$T/etc" /etc
+mount --bind "$T/pam-configs" /usr/share/pam-configs
+[ -d /var/lib/pam ] && mount --bind "$T/varlibpam" /var/lib/pam
+mount --bind "$T/security" "$SECDIR"
+# This host's own JWKS is the other default source; keep the machine's out.
+if [ -d /var/lib/svcid ]; then
+        mkdir "$T/varlibsvcid"
+        mount --bind "$T/varlibsvcid" /var/lib/svcid
+fi
+
+echo "== pam-auth-update --enable svcid"
+DEBIAN_FRONTEND=noninteractive pam-auth-update --package --enable svcid
+grep -q "pam_svcid.so audience=login:%H" /etc/pam.d/common-auth || { cat /etc/pam.d/common-auth; fail "common-auth lacks pam_svcid"; }
+awk '/pam_svcid.so/ { s = NR } /pam_unix.so/ { u = NR } END { exit !(s && u && s < u) }' /etc/pam.d/common-auth ||
+        { cat /etc/pam.d/common-auth; fail "pam_svcid does not come before pam_unix in common-auth"; }
+grep -q "pam_svcid.so" /etc/pam.d/common-account || fail "common-account lacks pam_svcid"
+grep -q "pam_svcid.so" /etc/pam.d/common-session || fail "common-session lacks pam_svcid"
+ok "profile enabled: auth before pam_unix, account and session lines"
+
+pt() {
+        ASAN_OPTIONS=detect_leaks=0 pamtester -v svcid-profile "$USER_NAME" "$@" > "$T/out" 2>&1
+}
+show() { echo "--- pamtester:"; cat "$T/out"; echo "--- syslog:"; tail -n 20 "$LOG"; }
+
+AUD=login:$(hostname)
+echo "== a token for $AUD"
+: > "$LOG"
+pt authenticate acct_mgmt open_session close_session <<< "$(mint "$USER_NAME" "$AUD")" || { show; fail "token refused"; }
+grep -q "accepted: reason=ok .*sub=\"$USER_NAME\"" "$LOG" || { show; fail "no accepted audit line"; }
+ok "token accepted through common-auth, common-account and common-session"
+
+echo "== a password at the token prompt still reaches pam_unix"
+pt authenticate acct_mgmt <<< "correct-horse" || { show; fail "password refused"; }
+ok "password accepted by pam_unix after pam_svcid declined it"
+
+echo "== refusals"
+: > "$LOG"
+if pt authenticate <<< "$(mint "$USER_NAME" ssh:elsewhere)"; then show; fail "wrong-audience token accepted"; fi
+grep -q "refused: reason=wrong_audience .*user=\"$USER_NAME\"" "$LOG" || { show; fail "no wrong_audience audit line"; }
+ok "wrong audience refused and audited"
+: > "$LOG"
+if pt authenticate <<< "wrong-password"; then show; fail "wrong password accepted"; fi
+grep -q "refused: reason=malformed" "$LOG" || { show; fail "no audit line for the non-token"; }
+ok "a wrong password is refused by both"
+
+echo "t_pam_profile: all checks passed"
