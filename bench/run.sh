@@ -96,12 +96,26 @@ ratio verify_rs256 openssl_verify_rsa2048 0.8
 ratio verify_ps256 openssl_verify_rsa2048 0.8
 ratio verify_rs256_3072 openssl_verify_rsa3072 0.8
 ratio verify_ps256_3072 openssl_verify_rsa3072 0.8
+ratio verify_raw_es256 openssl_verify_es256
+ratio verify_raw_eddsa openssl_verify_eddsa
+ratio verify_raw_rs256 openssl_verify_rsa2048
+ratio verify_raw_ps256 openssl_verify_rsa2048
 ratio sign_es256 openssl_sign_es256
 ratio sign_eddsa openssl_sign_eddsa
 ratio sign_rs256 openssl_sign_rsa2048
 ratio sign_ps256 openssl_sign_rsa2048
 ratio sign_rs256_3072 openssl_sign_rsa3072
 ratio sign_ps256_3072 openssl_sign_rsa3072
+
+# The JWT layer's own cost: full svcid_verify() against the signature layer
+# alone (svcid_key_verify_raw), both measured in the same process.
+for alg in es256 eddsa rs256 ps256 rs256_3072 ps256_3072; do
+        a=$(value "verify_${alg}_cpu")
+        b=$(value "verify_raw_${alg}_cpu")
+        [ -n "$a" ] && [ -n "$b" ] || continue
+        awk -v n="verify_${alg}_vs_raw" -v a="$a" -v b="$b" \
+                'BEGIN { if (b > 0) printf "BENCH %s %.2f ratio\n", n, a / b }'
+done
 
 if [ ${#failed[@]} -gt 0 ]; then
         echo "bench: FAILED: ${failed[*]}" >&2
