@@ -373,6 +373,22 @@ static int make_state(const char *user, const char *token, int argc, const char 
         return 0;
 }
 
+static const struct auth_state *get_state(pam_handle_t *pamh) {
+        const void *data = NULL;
+
+        if (pam_get_data(pamh, STATE_KEY, &data) != PAM_SUCCESS)
+                return NULL;
+        return data;
+}
+
+static void clear_env(pam_handle_t *pamh) {
+        static const char *const names[] = { "SVCID_SUB", "SVCID_ISS", "SVCID_JTI", "SVCID_UNIT" };
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (pam_getenv(pamh, names[i]))
+                        (void) pam_putenv(pamh, names[i]);
+}
+
 PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv) {
         _cleanup_(pam_svcid_trust_putp) pam_svcid_trust_ref *trust = NULL;
         _cleanup_(pam_svcid_map_freep) pam_svcid_map *map = NULL;
@@ -388,8 +404,12 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
         int r;
 
         (void) flags;
-        /* A failed attempt must not leave an earlier success behind. */
-        (void) pam_set_data(pamh, STATE_KEY, NULL, NULL);
+        /* A failed attempt must not leave an earlier success on this
+         * handle behind: neither its state nor what it exported. */
+        if (get_state(pamh)) {
+                (void) pam_set_data(pamh, STATE_KEY, NULL, NULL);
+                clear_env(pamh);
+        }
 
         r = parse_args(pamh, argc, argv, &a);
         if (r != PAM_SUCCESS)
@@ -476,14 +496,6 @@ PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const cha
         (void) argv;
         /* A token grants no credential beyond the login itself. */
         return PAM_SUCCESS;
-}
-
-static const struct auth_state *get_state(pam_handle_t *pamh) {
-        const void *data = NULL;
-
-        if (pam_get_data(pamh, STATE_KEY, &data) != PAM_SUCCESS)
-                return NULL;
-        return data;
 }
 
 PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv) {

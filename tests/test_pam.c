@@ -1302,9 +1302,13 @@ static void test_account(void **state) {
                 conv_data cd = { .answer = t };
                 pam_handle_t *pamh = start(svc, "alice", &cd);
                 assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                assert_non_null(pam_getenv(pamh, "SVCID_SUB"));
                 cd.answer = "garbage";
                 assert_int_equal(pam_authenticate(pamh, 0), PAM_AUTH_ERR);
                 assert_int_equal(pam_acct_mgmt(pamh, 0), ACCOUNT_IGNORED);
+                /* Nor does the failed retry leave the variables behind. */
+                assert_null(pam_getenv(pamh, "SVCID_SUB"));
+                assert_null(pam_getenv(pamh, "SVCID_UNIT"));
                 pam_end(pamh, PAM_SUCCESS);
         }
         /* PAM_USER changed after the token was checked: denied. */
