@@ -175,6 +175,7 @@ start_ssa() {
         local ssa_opts=()
         while [ "$1" != "--" ]; do ssa_opts+=("$1"); shift; done
         shift
+        SSA_LOG=$log
         systemd-socket-activate -l "$addr" "${ssa_opts[@]}" "${SSA_ENV[@]}" "$GATE" "$@" 2>>"$log" &
         SSA_PID=$!
         SSA_PIDS+=("$SSA_PID")
@@ -189,9 +190,15 @@ start_ssa() {
         fail "systemd-socket-activate on $addr did not come up"
 }
 
+# Also fails on any sanitizer report in the gate's log (SANITIZE=1 builds:
+# a refused connection's gate exits normally, so a leak report there would
+# otherwise go unnoticed).
 stop_ssa() {
         kill "$SSA_PID" 2>/dev/null || true
         wait "$SSA_PID" 2>/dev/null || true
+        if [ -n "${SSA_LOG:-}" ] && grep -E "Sanitizer|runtime error" "$SSA_LOG"; then
+                fail "sanitizer report in the gate's log"
+        fi
 }
 
 # client ADDR [client options]: prints the reply.

@@ -140,6 +140,7 @@ CASES
         [ "$rc" = 0 ] || fail "$family: the gate exited $rc after SIGTERM"
         ok "$family: SIGTERM let the running service finish, then the gate exited 0"
 
+        if grep -E "Sanitizer|runtime error" "$LOG"; then fail "$family: sanitizer report in the gate's log"; fi
         grep -q 'admitted sub="carol"' "$LOG" || fail "$family: no audit line for admissions"
         grep -q 'refused reason=unknown_issuer' "$LOG" || fail "$family: no audit line for refusals"
         [ $family = unix ] && rm -f "$ADDR"
