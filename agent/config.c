@@ -77,15 +77,6 @@ void config_free(agent_config *config) {
 }
 DEFINE_PTR_CLEANUP(agent_config, config_free)
 
-bool config_name_ok(const char *s) {
-        size_t n = 0;
-
-        for (; s[n]; n++)
-                if (s[n] <= 0x20 || s[n] >= 0x7f)
-                        return false;
-        return n > 0 && n <= CONFIG_NAME_MAX;
-}
-
 static int fail(parse_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int fail(parse_ctx *c, const char *fmt, ...) {
         va_list ap;
@@ -232,7 +223,7 @@ static int agent_key(parse_ctx *c, const char *name, const char *value) {
         if (strcmp(name, "issuer") == 0) {
                 if (!seen_once(c, SEEN_ISSUER, name))
                         return 0;
-                if (!config_name_ok(value))
+                if (!name_ok(value))
                         return fail(c, "issuer must be 1 to %d printable characters without spaces", CONFIG_NAME_MAX);
                 free(cfg->issuer);
                 cfg->issuer = strdup(value);
@@ -300,7 +291,7 @@ static int account_key(parse_ctx *c, const char *name, const char *value) {
                         a->uid = (uid_t) uid;
                         return 1;
                 }
-                if (!config_name_ok(value) || value[0] == '-' || strchr(value, ':') || strchr(value, '/'))
+                if (!name_ok(value) || value[0] == '-' || strchr(value, ':') || strchr(value, '/'))
                         return fail(c, "bad user name '%s'", value);
                 a->user = strdup(value);
                 return a->user ? 1 : fail(c, "out of memory");
@@ -308,7 +299,7 @@ static int account_key(parse_ctx *c, const char *name, const char *value) {
         if (strcmp(name, "unit") == 0) {
                 if (!seen_once(c, SEEN_UNIT, name))
                         return 0;
-                if (!config_name_ok(value))
+                if (!name_ok(value))
                         return fail(c, "unit must be a glob of printable characters without spaces");
                 a->unit = strdup(value);
                 return a->unit ? 1 : fail(c, "out of memory");
@@ -319,7 +310,7 @@ static int account_key(parse_ctx *c, const char *name, const char *value) {
 
                 if (!seen_once(c, SEEN_AUDIENCES, name))
                         return 0;
-                r = split_list(value, config_name_ok, &a->audiences, &n);
+                r = split_list(value, name_ok, &a->audiences, &n);
                 if (r == -ENOMEM)
                         return fail(c, "out of memory");
                 if (r < 0)
@@ -413,7 +404,7 @@ static int enter_section_at(parse_ctx *c, const char *section) {
                 return fail(c, "unknown section [%s]", s);
         name = trim(s + 7);
         /* the name becomes the token's sub: same rules as an issuer */
-        if (!config_name_ok(name))
+        if (!name_ok(name))
                 return fail(c, "bad account name '%s'", name);
         for (size_t i = 0; i < cfg->n_accounts; i++)
                 if (strcmp(cfg->accounts[i].name, name) == 0)

@@ -66,8 +66,4 @@ const agent_account *config_match(const agent_config *config, uid_t uid,
 /* Whether account lets its callers ask for aud. */
 bool config_audience_allowed(const agent_account *account, const char *aud);
 
-/* Whether s is acceptable as an audience, issuer or subject: 1 to
- * CONFIG_NAME_MAX bytes of printable ASCII, no space. */
-bool config_name_ok(const char *s);
-
 #endif

@@ -31,16 +31,4 @@ int http_start(int listen_fd, agent_shared *shared, unsigned threads, http_serve
 /* Stops accepting, closes every connection, joins the threads. */
 void http_stop(http_server *server);      /* NULL is fine */
 
-/* For the fuzz target: checks the query arguments of /v1/token, given as
- * n (key, value, value_len) triples. Returns 0 and the aud (borrowed) and
- * ttl (0 when absent), or -EINVAL with a message. */
-typedef struct http_arg {
-        const char *key;
-        const char *value;      /* NULL for "?key" without '=' */
-        size_t value_len;
-} http_arg;
-
-int http_token_args(const http_arg *args, size_t n, const char **ret_aud, int64_t *ret_ttl,
-                    char *msg, size_t msg_len);
-
 #endif

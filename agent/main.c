@@ -135,7 +135,7 @@ static char *default_issuer(void) {
         }
         if (asprintf(&iss, "svcid://%s", host) < 0)
                 return NULL;
-        if (!config_name_ok(iss)) {
+        if (!name_ok(iss)) {
                 free(iss);
                 return strdup("svcid://localhost");
         }

@@ -7,15 +7,12 @@
 
 #include "../common/cleanup.h"
 #include "mint.h"
+#include "util.h"
 
 void mint_result_done(mint_result *r) {
         svcid_free_secret(r->token);
         free(r->sub);
         *r = (mint_result) {};
-}
-
-bool mint_audience_ok(const char *aud) {
-        return aud && config_name_ok(aud);
 }
 
 static int refuse(mint_refusal *refusal, int error, const char *word, const char *fmt, ...)
@@ -42,7 +39,7 @@ int mint_token(const agent_config *cfg, const char *issuer, const svcid_key *key
         int64_t cap;
         int r;
 
-        if (!mint_audience_ok(aud))
+        if (!name_ok(aud))
                 return refuse(refusal, -EINVAL, "bad_request",
                               "aud must be 1 to 255 printable characters without spaces");
         if (ttl < 0 || ttl > CONFIG_TTL_MAX)

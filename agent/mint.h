@@ -34,10 +34,6 @@ typedef struct mint_refusal {
         char message[200];
 } mint_refusal;
 
-/* Checks a request's audience: 1 to 255 printable ASCII characters, no
- * space (what config_name_ok() allows). */
-bool mint_audience_ok(const char *aud);
-
 /* Mints a token for caller, audience aud and ttl (0: the default) at now,
  * signed by key under issuer. Returns 0; -EACCES when policy refuses (the
  * refusal says why); -EINVAL for a bad request; -errno otherwise. */

@@ -24,6 +24,10 @@ int write_atomic(int dirfd, const char *name, const void *data, size_t len, mode
 int read_file_at(int dirfd, const char *name, size_t max, bool private_file,
                  char **ret_data, size_t *ret_len);
 
+/* Whether s is acceptable as an audience, issuer, subject or glob: 1 to
+ * 255 bytes of printable ASCII, no space. */
+bool name_ok(const char *s);
+
 /* Current wall-clock time in seconds (what token iat/exp use). */
 int64_t now_realtime(void);
 

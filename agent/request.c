@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "request.h"
+#include "util.h"
+
+int request_token_args(const http_arg *args, size_t n, const char **ret_aud, int64_t *ret_ttl,
+                       char *msg, size_t msg_len) {
+        const char *aud = NULL, *ttl_s = NULL;
+        int64_t ttl = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                const char **slot;
+
+                /* Nothing in a request may say who the caller is: only the
+                 * two knobs exist, and an unknown one is an error rather
+                 * than ignored, so a client never believes it set sub. */
+                if (strcmp(args[i].key, "aud") == 0)
+                        slot = &aud;
+                else if (strcmp(args[i].key, "ttl") == 0)
+                        slot = &ttl_s;
+                else {
+                        snprintf(msg, msg_len, "unknown query parameter (only aud and ttl)");
+                        return -EINVAL;
+                }
+                if (*slot) {
+                        snprintf(msg, msg_len, "query parameter %s given twice", args[i].key);
+                        return -EINVAL;
+                }
+                /* "%00" decodes to a NUL that would cut the value short */
+                if (!args[i].value || strlen(args[i].value) != args[i].value_len) {
+                        snprintf(msg, msg_len, "query parameter %s needs a value without NUL bytes", args[i].key);
+                        return -EINVAL;
+                }
+                *slot = args[i].value;
+        }
+        if (!aud) {
+                snprintf(msg, msg_len, "the aud query parameter is required");
+                return -EINVAL;
+        }
+        if (!name_ok(aud)) {
+                snprintf(msg, msg_len, "aud must be 1 to 255 printable characters without spaces");
+                return -EINVAL;
+        }
+        if (ttl_s && parse_int64(ttl_s, 1, CONFIG_TTL_MAX, &ttl) < 0) {
+                snprintf(msg, msg_len, "ttl must be a whole number of seconds from 1 to %d", CONFIG_TTL_MAX);
+                return -EINVAL;
+        }
+        *ret_aud = aud;
+        *ret_ttl = ttl;
+        return 0;
+}
