@@ -19,7 +19,6 @@ PAM_TEST_PRIVATE_MOUNTS=1
 
 command -v pam-auth-update >/dev/null || skip "pam-auth-update (libpam-runtime) not installed"
 command -v pamtester >/dev/null || skip "pamtester not installed"
-[ -z "$(pam_preload)" ] || skip "sanitizer build of the module: the profile is exercised by the plain build"
 UNIX=$(ls /lib/*/security/pam_unix.so /usr/lib/*/security/pam_unix.so 2>/dev/null | head -n1)
 [ -n "$UNIX" ] || skip "pam_unix.so not found"
 SECDIR=$(dirname "$(readlink -f "$UNIX")")
@@ -66,7 +65,8 @@ grep -q "pam_svcid.so" /etc/pam.d/common-session || fail "common-session lacks p
 ok "profile enabled: auth before pam_unix, account and session lines"
 
 pt() {
-        ASAN_OPTIONS=detect_leaks=0 pamtester -v svcid-profile "$USER_NAME" "$@" > "$T/out" 2>&1
+        LD_PRELOAD="$(pam_preload)" ASAN_OPTIONS=detect_leaks=0 pamtester -v svcid-profile "$USER_NAME" "$@" \
+                > "$T/out" 2>&1
 }
 show() { echo "--- pamtester:"; cat "$T/out"; echo "--- syslog:"; tail -n 20 "$LOG"; }
 
@@ -78,17 +78,25 @@ grep -q "accepted: reason=ok .*sub=\"$USER_NAME\"" "$LOG" || { show; fail "no ac
 ok "token accepted through common-auth, common-account and common-session"
 
 echo "== a password at the token prompt still reaches pam_unix"
-pt authenticate acct_mgmt <<< "correct-horse" || { show; fail "password refused"; }
-ok "password accepted by pam_unix after pam_svcid declined it"
+if [ -n "$(pam_preload)" ]; then
+        # ASan's crypt() interceptor has no real crypt() to call when
+        # libcrypt arrives later with pam_unix: it crashes in pam_unix.
+        echo "note: sanitizer build: pam_unix's password check is left to the plain build"
+else
+        pt authenticate acct_mgmt <<< "correct-horse" || { show; fail "password refused"; }
+        ok "password accepted by pam_unix after pam_svcid declined it"
+fi
 
 echo "== refusals"
 : > "$LOG"
 if pt authenticate <<< "$(mint "$USER_NAME" ssh:elsewhere)"; then show; fail "wrong-audience token accepted"; fi
 grep -q "refused: reason=wrong_audience .*user=\"$USER_NAME\"" "$LOG" || { show; fail "no wrong_audience audit line"; }
 ok "wrong audience refused and audited"
-: > "$LOG"
-if pt authenticate <<< "wrong-password"; then show; fail "wrong password accepted"; fi
-grep -q "refused: reason=malformed" "$LOG" || { show; fail "no audit line for the non-token"; }
-ok "a wrong password is refused by both"
+if [ -z "$(pam_preload)" ]; then        # pam_unix runs here too (see above)
+        : > "$LOG"
+        if pt authenticate <<< "wrong-password"; then show; fail "wrong password accepted"; fi
+        grep -q "refused: reason=malformed" "$LOG" || { show; fail "no audit line for the non-token"; }
+        ok "a wrong password is refused by both"
+fi
 
 echo "t_pam_profile: all checks passed"
