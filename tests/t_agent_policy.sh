@@ -182,6 +182,11 @@ if "$AGENT" --config "$T/ww.conf" --check-config 2>"$T/err"; then fail "world-wr
 grep -q "writable by others" "$T/err" || fail "message: $(cat "$T/err")"
 printf '[agent]\nissuer = svcid://ok\n[account a]\nunit = build-*.service\n' > "$T/good.conf"
 "$AGENT" --config "$T/good.conf" --check-config >/dev/null || fail "good config refused"
+# the shipped example: valid as it is, and with every setting uncommented
+"$AGENT" --config "$SVCID_SRC/packaging/agent.conf" --check-config >/dev/null || fail "packaging/agent.conf refused"
+sed 's/^;\([a-z[]\)/\1/' "$SVCID_SRC/packaging/agent.conf" > "$T/example.conf"
+grep -q '^\[account deploy-bot\]' "$T/example.conf" || fail "uncommenting packaging/agent.conf failed"
+"$AGENT" --config "$T/example.conf" --check-config >/dev/null || fail "packaging/agent.conf with every line uncommented refused"
 ok "config file checks"
 
 if [ "$(id -u)" != 0 ]; then
