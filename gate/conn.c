@@ -128,7 +128,10 @@ int gate_run_connection(const gate_config *cfg, int fd) {
                 return refuse(cfg, fd, &peer, &report);
         }
 
-        if (gate_check(cfg, t, &peer, r->buf + pre.token_off, pre.token_len, &claims, &report) != SVCID_OK) {
+        k = gate_check(cfg, t, &peer, r->buf + pre.token_off, pre.token_len, &claims, &report);
+        /* The bearer token is not needed any more (and not passed on). */
+        explicit_bzero(r->buf, r->len);
+        if (k != SVCID_OK) {
                 gate_trust_free(t);
                 return refuse(cfg, fd, &peer, &report);
         }

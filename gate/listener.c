@@ -55,6 +55,8 @@ typedef struct listener {
 static void conn_close(listener *l, size_t i) {
         conn *c = l->conns[i];
 
+        /* What the client sent holds its bearer token. */
+        explicit_bzero(c->r.buf, c->r.len);
         (void) close(c->fd);
         free(c);
         l->conns[i] = l->conns[--l->n_conns];

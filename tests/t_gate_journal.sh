@@ -1,0 +1,115 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# svcid-gate's audit records: (1) in inetd style with stderr on the
+# connection itself (systemd's default StandardError=inherit), nothing the
+# gate logs may reach the client or the service's output; (2) with a
+# journal socket, the records are native journal datagrams with the
+# structured fields and MESSAGE_IDs of svcid-gate(8), and never the token.
+# (2) runs in a private mount namespace with its own /run, so the host's
+# /run/systemd/journal is neither needed nor touched.
+set -euo pipefail
+. "$(dirname "$0")/t_gate_common.sh"
+
+ISS=svcid://gate-journal-test.example
+AUD=audit
+keygen k1 "$ISS"
+TOKEN=$(mint k1 --iss "$ISS" --aud "$AUD" --sub erin --unit build-x.service)
+EXPIRED=$(mint k1 --iss "$ISS" --aud "$AUD" --sub erin --iat-offset -1000)
+LOG=$T/gate.log
+
+# (1) stderr is the connection: the client reads only the refusal line,
+# and an admitted client only the service's output.
+cat > "$T/wrap.sh" <<EOF2
+#!/bin/sh
+exec "\$@" 2>&1
+EOF2
+chmod 755 "$T/wrap.sh"
+: > "$LOG"
+systemd-socket-activate -l "$T/inetd.sock" -a --inetd "${SSA_ENV[@]}" "$T/wrap.sh" "$GATE" -a "$AUD" \
+        --trust "$T/keys/k1.jwks" -- /bin/echo service-output 2>>"$LOG" &
+SSA_PID=$!; SSA_PIDS+=("$SSA_PID")
+for i in $(seq 100); do [ -S "$T/inetd.sock" ] && break; sleep 0.1; done
+reply=$(client "$T/inetd.sock" --send "SVCID1 $EXPIRED\n")
+[ "$reply" = "SVCID1 ERR expired" ] || fail "stderr on the connection: the client got '$reply'"
+reply=$(client "$T/inetd.sock" --send "SVCID1 $TOKEN\n")
+[ "$reply" = "service-output" ] || fail "stderr on the connection: an admitted client got '$reply'"
+stop_ssa
+ok "stderr on the connection: no log line reached the client"
+
+# (2) the native journal protocol.
+[ "$(id -u)" = 0 ] || skip "journal check needs root for a private mount namespace"
+command -v unshare >/dev/null || skip "unshare missing"
+
+cat > "$T/journald.py" <<'PY'
+# A minimal receiver of the journal's native datagrams: writes each one,
+# decoded into NAME=value lines, followed by a line "--".
+import os, socket, sys
+path, out = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(path)
+open(out + ".ready", "w").close()
+while True:
+    d = s.recv(65536)
+    fields, i = [], 0
+    while i < len(d):
+        nl = d.index(b"\n", i)
+        line = d[i:nl]
+        if b"=" in line:
+            fields.append(line); i = nl + 1
+        else:   # binary form: NAME\n<le64 size><value>\n
+            size = int.from_bytes(d[nl + 1:nl + 9], "little")
+            fields.append(line + b"=" + d[nl + 9:nl + 9 + size]); i = nl + 9 + size + 1
+    with open(out, "ab") as f:
+        f.write(b"\n".join(fields) + b"\n--\n")
+PY
+
+cat > "$T/ns.sh" <<EOF2
+#!/bin/bash
+set -euo pipefail
+mount --make-rprivate / 2>/dev/null || true
+mount -t tmpfs tmpfs /run
+mkdir -p /run/systemd/journal
+$PY "$T/journald.py" /run/systemd/journal/socket "$T/journal.txt" &
+for i in \$(seq 100); do [ -e "$T/journal.txt.ready" ] && break; sleep 0.1; done
+[ -e "$T/journal.txt.ready" ] || { echo "receiver did not start"; exit 1; }
+rc=0
+(
+  systemd-socket-activate -l "$T/j.sock" -a ${SSA_ENV[*]:-} "$GATE" -a "$AUD" --trust "$T/keys/k1.jwks" \
+        --log-target journal -- /bin/true 2>>"$LOG" &
+  ssa=\$!
+  for i in \$(seq 100); do [ -S "$T/j.sock" ] && break; sleep 0.1; done
+  $PY "$T/client.py" "$T/j.sock" --send "SVCID1 $TOKEN\n" > /dev/null
+  $PY "$T/client.py" "$T/j.sock" --send "SVCID1 $EXPIRED\n" > "$T/refused.out"
+  kill \$ssa; wait \$ssa 2>/dev/null || true
+) || rc=\$?
+for i in \$(seq 50); do [ "\$(grep -c '^--$' "$T/journal.txt" 2>/dev/null)" -ge 3 ] && break; sleep 0.1; done
+kill %1 2>/dev/null || true
+exit \$rc
+EOF2
+chmod 755 "$T/ns.sh"
+unshare -m "$T/ns.sh" || fail "the namespace run failed"
+[ -s "$T/journal.txt" ] || fail "no journal datagrams received"
+[ "$(cat "$T/refused.out")" = "SVCID1 ERR expired" ] || fail "the refused client got '$(cat "$T/refused.out")'"
+
+# Split the records; check one admitted and one refused.
+admitted=$(awk 'BEGIN{RS="--\n"} /SVCID_EVENT=admitted/' "$T/journal.txt")
+refused=$(awk 'BEGIN{RS="--\n"} /SVCID_EVENT=refused/' "$T/journal.txt")
+[ -n "$admitted" ] || fail "no admitted record in the journal: $(cat "$T/journal.txt")"
+[ -n "$refused" ] || fail "no refused record in the journal"
+for f in MESSAGE_ID=0a7c131c54514ce39c86130838f3ae84 PRIORITY=6 SYSLOG_IDENTIFIER=svcid-gate \
+         SVCID_SUB=erin "SVCID_ISS=$ISS" SVCID_KID=k1 SVCID_UNIT=build-x.service; do
+        grep -qxF "$f" <<<"$admitted" || fail "admitted record lacks $f: $admitted"
+done
+grep -qE '^SVCID_JTI=[A-Za-z0-9_-]{22}$' <<<"$admitted" || fail "admitted record lacks SVCID_JTI"
+grep -qE '^SVCID_PEER=unix:pid=[0-9]+,uid=0,gid=0$' <<<"$admitted" || fail "admitted record lacks SVCID_PEER"
+grep -qE '^MESSAGE=admitted sub="erin"' <<<"$admitted" || fail "admitted record lacks MESSAGE"
+for f in MESSAGE_ID=8e733dde265643bf8264a04ff4bed1fc PRIORITY=4 SVCID_REASON=expired SVCID_SUB=erin; do
+        grep -qxF "$f" <<<"$refused" || fail "refused record lacks $f: $refused"
+done
+grep -q '^SVCID_DETAIL=expired at' <<<"$refused" || fail "refused record lacks SVCID_DETAIL"
+for tok in "$TOKEN" "$EXPIRED"; do
+        if grep -qF "${tok##*.}" "$T/journal.txt"; then fail "a token signature reached the journal"; fi
+done
+if grep -q 'svcid-gate\[' "$LOG"; then fail "--log-target journal still wrote to stderr"; fi
+ok "journal records carry MESSAGE_ID, priority, SVCID_* fields, and no token"
+echo "all gate audit checks passed"
