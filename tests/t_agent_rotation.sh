@@ -46,7 +46,7 @@ while :; do
         for t in "${TOKENS[@]}"; do
                 exp=$(claims "$t" | jq -r .exp)
                 [ "$exp" -gt "$after" ] || continue
-                grep -qx "$(kid_of "$t")" <<<"$KIDS" || fail "key of an unexpired token (exp $exp, now $after) left the JWKS"
+                grep -qxF -e "$(kid_of "$t")" <<<"$KIDS" || fail "key of an unexpired token (exp $exp, now $after) left the JWKS"
                 "$CLI" verify -a r --trust "$T/snap.json" --leeway 0 --now "$after" "$t" >/dev/null ||
                         fail "an unexpired token no longer verifies against the JWKS"
         done
@@ -57,11 +57,11 @@ while :; do
         done
         get_token r
         k=$(kid_of "$TOK")
-        grep -qx "$k" <<<"$KIDS" || fail "kid $k signed before it was in the JWKS"
+        grep -qxF -e "$k" <<<"$KIDS" || fail "kid $k signed before it was in the JWKS"
         [ -n "$FIRST_KID" ] || FIRST_KID=$k
         FIRST_SIGNED[$k]=1
         TOKENS+=("$TOK")
-        if [ ${#FIRST_SIGNED[@]} -ge 2 ] && ! grep -qx "$FIRST_KID" <<<"$KIDS"; then
+        if [ ${#FIRST_SIGNED[@]} -ge 2 ] && ! grep -qxF -e "$FIRST_KID" <<<"$KIDS"; then
                 RETIRED_GONE=1
                 break
         fi
@@ -129,7 +129,7 @@ for n in $(seq 1 "$CRASHES"); do
         done
         exp=$(claims "$TOK" | jq -r .exp)
         if [ "$exp" -gt "$now" ]; then
-                jq -r '.keys[].kid' "$STATE/keys/state.json" | grep -qx "$(kid_of "$TOK")" ||
+                jq -r '.keys[].kid' "$STATE/keys/state.json" | grep -qxF -e "$(kid_of "$TOK")" ||
                         fail "crash $n: the key of an unexpired token was lost"
         fi
         # the restarted agent serves, and the token still verifies
@@ -165,7 +165,7 @@ echo "-----BEGIN PRIVATE KEY-----" > "$STATE/keys/$K.pem"
 if "$AGENT" --config "$T/agent.conf" --state-dir "$STATE" --socket "$T/x.sock" --log-target=stderr 2>"$T/err"; then
         fail "agent started with a corrupt key"
 fi
-grep -q "$K.pem" "$T/err" || fail "message does not name the key file: $(cat "$T/err")"
+grep -qF -e "$K.pem" "$T/err" || fail "message does not name the key file: $(cat "$T/err")"
 cp "$T/saved.pem" "$STATE/keys/$K.pem"
 ok "fail closed"
 echo "all rotation checks passed"
