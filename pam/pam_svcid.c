@@ -244,20 +244,18 @@ static int dup_token(const char *s, char **ret) {
         return 1;
 }
 
-/* PAM_AUTHTOK as pam_unix treats it: use_first_pass takes only what an
- * earlier module stored, try_first_pass takes it if there is one, and
- * otherwise the user is asked; an answer is stored for later modules. */
+/* PAM_AUTHTOK when an earlier module stored one; otherwise the user is
+ * asked, unless use_first_pass forbids it. try_first_pass names that
+ * default. An answer is stored for the modules after this one. */
 static int token_from_authtok(pam_handle_t *pamh, const pam_svcid_args *a, char **ret) {
         const void *item = NULL;
         char *answer = NULL;
         int r;
 
-        if (a->use_first_pass || a->try_first_pass) {
-                if (pam_get_item(pamh, PAM_AUTHTOK, &item) == PAM_SUCCESS && item && *(const char *) item)
-                        return dup_token(item, ret);
-                if (a->use_first_pass)
-                        return 0;
-        }
+        if (pam_get_item(pamh, PAM_AUTHTOK, &item) == PAM_SUCCESS && item && *(const char *) item)
+                return dup_token(item, ret);
+        if (a->use_first_pass)
+                return 0;
         r = pam_prompt(pamh, PAM_PROMPT_ECHO_OFF, &answer, "%s", PROMPT);
         if (r != PAM_SUCCESS || !answer) {
                 if (a->debug)

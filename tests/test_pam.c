@@ -1166,29 +1166,33 @@ static void test_token_sources(void **state) {
                 assert_int_equal(cd.prompts, 0);
                 pam_end(pamh, PAM_SUCCESS);
         }
-        /* try_first_pass: a stored token is used; nothing stored: prompt. */
-        snprintf(text, sizeof text,
-                 "auth optional pam_unix.so nodelay\n"
-                 "auth required @M@ audience=" AUD " trust=%s try_first_pass\n", trust_dir);
-        {
+        /* try_first_pass, and the default: a stored token is used without
+         * asking; nothing stored: prompt. */
+        for (int i = 0; i < 2; i++) {
                 conv_data cd = { .answer = "wrong", .other = t };
+                snprintf(text, sizeof text,
+                         "auth optional pam_unix.so nodelay\n"
+                         "auth required @M@ audience=" AUD " trust=%s%s\n", trust_dir, i ? " try_first_pass" : "");
                 pam_handle_t *pamh = start(raw_service(text), "alice", &cd);
                 assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
                 assert_int_equal(cd.prompts, 1);
+                assert_string_equal(cd.last_prompt, "Password: ");
                 pam_end(pamh, PAM_SUCCESS);
-                assert_int_equal(auth_once(auth_service("try_first_pass"), "alice", t), PAM_SUCCESS);
         }
-        /* Default: a password stored by an earlier module is not taken
-         * for a token; the user is asked (as pam_unix does). */
+        assert_int_equal(auth_once(auth_service("try_first_pass"), "alice", t), PAM_SUCCESS);
+        /* A stored password is judged as the token it is not: refused,
+         * and the user is not asked again. */
         snprintf(text, sizeof text,
                  "auth optional pam_unix.so nodelay\n"
                  "auth required @M@ audience=" AUD " trust=%s\n", trust_dir);
         {
                 conv_data cd = { .answer = t, .other = "hunter2" };
                 pam_handle_t *pamh = start(raw_service(text), "alice", &cd);
-                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
-                assert_int_equal(cd.prompts, 2);
-                assert_string_equal(cd.last_prompt, "svcid token: ");
+                log_clear();
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_AUTH_ERR);
+                assert_int_equal(cd.prompts, 1);
+                assert_logged("reason=malformed");
+                assert_not_logged("hunter2");
                 pam_end(pamh, PAM_SUCCESS);
         }
         /* token=env: the PAM environment... */
