@@ -108,21 +108,27 @@ static void item_text(pam_handle_t *pamh, int item, char *buf, size_t n) {
 static void log_outcome(pam_handle_t *pamh, const pam_svcid_args *a, int priority, const char *what,
                         const char *reason, const svcid_report *report, const char *user_raw) {
         char service[64], rhost[128], ruser[64], user[64];
+        char iss[sizeof report->iss], sub[sizeof report->sub], kid[sizeof report->kid], jti[sizeof report->jti];
+        char detail[sizeof report->detail];
+        bool detailed = a && a->debug && report && report->detail[0];
 
         item_text(pamh, PAM_SERVICE, service, sizeof service);
         item_text(pamh, PAM_RHOST, rhost, sizeof rhost);
         item_text(pamh, PAM_RUSER, ruser, sizeof ruser);
         pam_svcid_printable(user, sizeof user, user_raw ? user_raw : "");
-        /* report strings come sanitized from libsvcid; '"' may remain in
-         * them, which is harmless inside this key="value" line. */
+        /* libsvcid's report is printable ASCII, but keeps '"' and '\\':
+         * claims come from the token, parsed before its signature is
+         * checked, and must not be able to forge key="value" pairs here. */
+        pam_svcid_printable(iss, sizeof iss, report ? report->iss : "");
+        pam_svcid_printable(sub, sizeof sub, report ? report->sub : "");
+        pam_svcid_printable(kid, sizeof kid, report ? report->kid : "");
+        pam_svcid_printable(jti, sizeof jti, report ? report->jti : "");
+        pam_svcid_printable(detail, sizeof detail, detailed ? report->detail : "");
         pam_syslog(pamh, priority,
                    "%s: reason=%s iss=\"%s\" sub=\"%s\" kid=\"%s\" jti=\"%s\" user=\"%s\" service=\"%s\" "
                    "rhost=\"%s\" ruser=\"%s\"%s%s%s",
-                   what, reason, report ? report->iss : "", report ? report->sub : "", report ? report->kid : "",
-                   report ? report->jti : "", user, service, rhost, ruser,
-                   a && a->debug && report && report->detail[0] ? " detail=\"" : "",
-                   a && a->debug && report ? report->detail : "",
-                   a && a->debug && report && report->detail[0] ? "\"" : "");
+                   what, reason, iss, sub, kid, jti, user, service, rhost, ruser,
+                   detailed ? " detail=\"" : "", detail, detailed ? "\"" : "");
 }
 
 static int parse_args(pam_handle_t *pamh, int argc, const char **argv, pam_svcid_args *ret) {

@@ -972,6 +972,21 @@ static void test_audience_host(void **state) {
         svcid_free_secret(other);
 }
 
+static void test_log_injection(void **state) {
+        char *t = mint_with(key,
+                            "{\"iss\":\"" ISS "\",\"sub\":\"x\\\" user=\\\"root\\\\\",\"aud\":\"" AUD "\","
+                            "\"iat\":%lld,\"exp\":%lld,\"jti\":\"j\\\"\\n\"}",
+                            (long long) now(), (long long) now() + 60);
+
+        (void) state;
+        log_clear();
+        assert_int_equal(auth_once(auth_service("debug"), "alice", t), PAM_AUTH_ERR);
+        assert_logged("reason=subject_mismatch iss=\"" ISS "\" sub=\"x? user=?root?\" kid=");
+        assert_logged("jti=\"j??\"");
+        assert_not_logged("user=\"root");
+        svcid_free_secret(t);
+}
+
 static void test_debug_detail(void **state) {
         char *t = mint_with(key,
                             "{\"iss\":\"" ISS "\",\"sub\":\"alice\",\"aud\":\"ssh:other\",\"iat\":%lld,"
@@ -1493,6 +1508,7 @@ int main(void) {
                 cmocka_unit_test(test_each_reason),
                 cmocka_unit_test(test_leeway),
                 cmocka_unit_test(test_audience_host),
+                cmocka_unit_test(test_log_injection),
                 cmocka_unit_test(test_debug_detail),
                 cmocka_unit_test(test_argument_errors),
                 cmocka_unit_test(test_trust_errors),
