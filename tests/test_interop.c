@@ -256,6 +256,12 @@ static void svcid_to_pyjwt(svcid_alg alg) {
         assert_string_equal(json_string_value(json_object_get(header, "alg")), name);
         assert_string_equal(json_string_value(json_object_get(header, "kid")), svcid_key_kid(key));
         assert_string_equal(json_string_value(json_object_get(header, "typ")), "JWT");
+        /* DESIGN.md: the kid is the RFC 7638 thumbprint, as Python computes it. */
+        char *thumb = NULL;
+        assert_int_equal(svcid_key_thumbprint(key, &thumb), 0);
+        assert_string_equal(json_string_value(json_object_get(out, "thumbprint")), thumb);
+        assert_string_equal(svcid_key_kid(key), thumb);
+        free(thumb);
         assert_int_equal(json_object_size(got), json_object_size(claims));
         const char *member;
         json_t *value;

@@ -6,13 +6,24 @@ usage: pyjwt_verify.py JWK_FILE TOKEN_FILE AUDIENCE
 
 The key comes from the public JWK libsvcid exported, through PyJWT's own JWK
 parser (jwt.PyJWK), so the JWK format is checked too. On success prints
-{"header": {...}, "claims": {...}} and exits 0. Exit 1: PyJWT rejected the
+{"header": {...}, "claims": {...}, "thumbprint": "..."} and exits 0, the
+thumbprint being the JWK's RFC 7638 SHA-256 thumbprint as computed here. Exit 1: PyJWT rejected the
 signature; exit 2: any other rejection (claims, header, key); exit 3: usage.
 """
+import base64
+import hashlib
 import json
 import sys
 
 import jwt
+
+
+def thumbprint(jwk):
+    """RFC 7638: the required members, sorted, no whitespace, SHA-256."""
+    required = {"EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x"), "RSA": ("e", "kty", "n")}
+    members = {k: jwk[k] for k in required[jwk["kty"]]}
+    digest = hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode()).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def main():
@@ -42,7 +53,7 @@ def main():
     except (jwt.PyJWTError, KeyError, ValueError) as e:
         print("pyjwt: rejected: %s: %s" % (type(e).__name__, e), file=sys.stderr)
         return 2
-    print(json.dumps({"header": header, "claims": claims}, sort_keys=True))
+    print(json.dumps({"header": header, "claims": claims, "thumbprint": thumbprint(jwk)}, sort_keys=True))
     return 0
 
 
