@@ -6,7 +6,9 @@
 # them, with the module installed as plain "pam_svcid.so" and its default
 # trust (/etc/svcid/trust.d). A token for login:<this host> logs in; the
 # account and session stacks pass; a password typed at the token prompt
-# still reaches pam_unix (try_first_pass); refusals are audited.
+# still reaches pam_unix (try_first_pass); refusals are audited. Then the
+# other default source, /var/lib/svcid/jwks.json owned by the agent's
+# "svcid" user, is trusted too, and fails closed when someone else owns it.
 #
 # Everything happens in a private mount namespace over copies: /etc,
 # /usr/share/pam-configs, /var/lib/pam and the PAM module directory are
@@ -98,5 +100,24 @@ if [ -z "$(pam_preload)" ]; then        # pam_unix runs here too (see above)
         grep -q "refused: reason=malformed" "$LOG" || { show; fail "no audit line for the non-token"; }
         ok "a wrong password is refused by both"
 fi
+
+echo "== the other default source: this host's /var/lib/svcid/jwks.json, written by the agent's user"
+# /var/lib becomes an empty tmpfs in this namespace (pam-auth-update is
+# done with it); "svcid" exists only in the private /etc/passwd.
+echo "svcid:x:4243:4243::/var/lib/svcid:/usr/sbin/nologin" >> /etc/passwd
+mount -t tmpfs -o mode=0755 tmpfs /var/lib
+install -d -m 0755 -o 4243 -g 4243 /var/lib/svcid
+install -m 0644 -o 4243 -g 4243 "$T/keys/svcid___untrusted_example.jwks" /var/lib/svcid/jwks.json
+: > "$LOG"
+pt authenticate acct_mgmt <<< "$(mint_untrusted "$USER_NAME" "$AUD")" || { show; fail "local issuer's token refused"; }
+grep -q "accepted: reason=ok iss=\"svcid://untrusted.example\"" "$LOG" || { show; fail "no accepted line for the local issuer"; }
+ok "a token of the local issuer, jwks.json owned by svcid: accepted"
+pt authenticate <<< "$(mint "$USER_NAME" "$AUD")" || { show; fail "trust.d token refused beside jwks.json"; }
+ok "trust.d's issuer still accepted beside it"
+chown 4244 /var/lib/svcid/jwks.json
+: > "$LOG"
+if pt authenticate <<< "$(mint "$USER_NAME" "$AUD")"; then show; fail "accepted with an unsafe jwks.json"; fi
+grep -q 'trust: .*jwks.json.* is owned by uid 4244, not root or svcid' "$LOG" || { show; fail "no log line for the unsafe jwks.json"; }
+ok "jwks.json owned by another user: refused (fail closed), and logged"
 
 echo "t_pam_profile: all checks passed"
