@@ -22,6 +22,7 @@
 #define ACCEPT_BURST     32
 #define RETRY_MS         10
 #define TRUST_CHECK_MS   1000
+#define ACCEPT_PAUSE_MS  100
 
 typedef enum conn_state {
         CONN_READING,
@@ -49,6 +50,7 @@ typedef struct listener {
         gate_trust *trust;
         uint64_t stamp;
         int64_t trust_checked;
+        int64_t accept_paused_until;    /* out of descriptors or memory */
         char **base_env;
 } listener;
 
@@ -210,9 +212,13 @@ static void accept_some(listener *l) {
 
                 fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
                 if (fd < 0) {
-                        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-                            errno != ECONNABORTED)
-                                gate_log(LOG_WARNING, "accept failed, continuing: %m");
+                        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
+                                return;
+                        /* Out of descriptors or memory: the listener stays
+                         * readable, so retrying at once would spin. Leave
+                         * the connections in the backlog for a moment. */
+                        gate_log(LOG_WARNING, "accept failed, pausing for %d ms: %m", ACCEPT_PAUSE_MS);
+                        l->accept_paused_until = gate_now_ms() + ACCEPT_PAUSE_MS;
                         return;
                 }
                 c = malloc(sizeof(*c));
@@ -323,10 +329,13 @@ int gate_run_listener(const gate_config *cfg, int fd) {
                 pfds[n] = (struct pollfd) { .fd = l.sfd, .events = POLLIN };
                 slot[n++] = SIZE_MAX;
                 pfds[n] = (struct pollfd) {
-                        .fd = !l.stopping && l.n_conns < cfg->max_pending ? l.fd : -1,
+                        .fd = !l.stopping && l.n_conns < cfg->max_pending &&
+                              now >= l.accept_paused_until ? l.fd : -1,
                         .events = POLLIN,
                 };
                 slot[n++] = SIZE_MAX;
+                if (!l.stopping && now < l.accept_paused_until)
+                        wait = l.accept_paused_until - now;
                 for (size_t i = 0; i < l.n_conns; i++) {
                         conn *c = l.conns[i];
                         int64_t until = c->retry_at ? c->retry_at : c->deadline;

@@ -145,4 +145,23 @@ CASES
         grep -q 'refused reason=unknown_issuer' "$LOG" || fail "$family: no audit line for refusals"
         [ $family = unix ] && rm -f "$ADDR"
 done
+# Out of descriptors: the gate pauses accepting instead of spinning, and
+# serves again once the silent clients holding them have timed out.
+: > "$LOG"
+SSA_LOG=$LOG
+bash -c 'ulimit -n 20; exec "$@"' limit systemd-socket-activate -l "$T/fd.sock" "${SSA_ENV[@]}" \
+        "$GATE" -a "$AUD" --trust "$T/trust.d" --timeout 1 -- "$T/svc.sh" 2>>"$LOG" &
+SSA_PID=$!; SSA_PIDS+=("$SSA_PID")
+for i in $(seq 100); do [ -S "$T/fd.sock" ] && break; sleep 0.1; done
+pids=()
+for i in $(seq 30); do client "$T/fd.sock" --no-shut > /dev/null & pids+=($!); done
+for p in "${pids[@]}"; do wait "$p" || true; done
+grep -q 'accept failed, pausing' "$LOG" || fail "the descriptor limit was never reached (test did not test)"
+pauses=$(grep -c 'accept failed, pausing' "$LOG")
+[ "$pauses" -lt 200 ] || fail "the gate spun on accept: $pauses warnings"
+reply=$(client "$T/fd.sock" --send "SVCID1 $TOKEN\n")
+[ "$reply" = served ] || fail "not served after running out of descriptors: '$reply'"
+stop_ssa
+ok "out of descriptors: accepting paused ($pauses warnings), served again afterwards"
+
 echo "all long-lived gate checks passed"
