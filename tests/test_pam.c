@@ -20,6 +20,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -52,6 +53,7 @@
 
 static char logbuf[256 * 1024];
 static size_t loglen;
+static pthread_mutex_t loglock = PTHREAD_MUTEX_INITIALIZER;
 
 void __syslog_chk(int priority, int flag, const char *fmt, ...);
 void __syslog_chk(int priority, int flag, const char *fmt, ...) {
@@ -59,8 +61,11 @@ void __syslog_chk(int priority, int flag, const char *fmt, ...) {
         int n;
 
         (void) flag;
-        if (loglen + 2 >= sizeof logbuf)
+        pthread_mutex_lock(&loglock);
+        if (loglen + 256 >= sizeof logbuf) {
+                pthread_mutex_unlock(&loglock);
                 return;
+        }
         n = snprintf(logbuf + loglen, sizeof logbuf - loglen, "<%d>", priority);
         if (n > 0 && (size_t) n < sizeof logbuf - loglen)
                 loglen += (size_t) n;
@@ -71,11 +76,14 @@ void __syslog_chk(int priority, int flag, const char *fmt, ...) {
                 loglen = loglen + (size_t) n < sizeof logbuf - 2 ? loglen + (size_t) n : sizeof logbuf - 2;
         logbuf[loglen++] = '\n';
         logbuf[loglen] = '\0';
+        pthread_mutex_unlock(&loglock);
 }
 
 static void log_clear(void) {
+        pthread_mutex_lock(&loglock);
         loglen = 0;
         logbuf[0] = '\0';
+        pthread_mutex_unlock(&loglock);
 }
 
 static void assert_logged(const char *needle) {
@@ -1477,6 +1485,58 @@ static void test_exports_only_pam_sm(void **state) {
         dlclose(h);
 }
 
+struct thread_arg {
+        const char *svc;
+        const char *token;
+        int failures;
+};
+
+static void *auth_thread(void *p) {
+        struct thread_arg *ta = p;
+
+        for (int i = 0; i < 40; i++)
+                if (auth_once(ta->svc, "alice", ta->token) != PAM_SUCCESS)
+                        ta->failures++;
+        return NULL;
+}
+
+/* Handles in several threads share the cached trust while the files keep
+ * changing under them: a reload must never free a store still in use
+ * (the sanitizer build checks that), and every authentication succeeds. */
+static void test_threads_share_trust(void **state) {
+        char dir[PATH_MAX], file[PATH_MAX], args[PATH_MAX + 64], *doc = jwks_for(ISS, key);
+        char *t = mint_sub("alice");
+        struct thread_arg ta[4];
+        pthread_t th[4];
+        const char *svc;
+
+        (void) state;
+        snprintf(dir, sizeof dir, "%s/threads.d", tmpdir);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        snprintf(file, sizeof file, "%s/t.jwks", dir);
+        write_file(file, doc, 0644);
+        snprintf(args, sizeof args, "audience=" AUD " trust=%s", dir);
+        svc = service(args, NULL, NULL);
+        for (int i = 0; i < 4; i++) {
+                ta[i] = (struct thread_arg) { .svc = svc, .token = t };
+                assert_int_equal(pthread_create(&th[i], NULL, auth_thread, &ta[i]), 0);
+        }
+        /* Rewrite the file (same key, new mtime and inode) meanwhile. */
+        for (int i = 0; i < 20; i++) {
+                char tmp[PATH_MAX + 8];
+                snprintf(tmp, sizeof tmp, "%s/.new", dir);
+                write_file(tmp, doc, 0644);
+                assert_int_equal(rename(tmp, file), 0);
+                usleep(2000);
+        }
+        for (int i = 0; i < 4; i++) {
+                assert_int_equal(pthread_join(th[i], NULL), 0);
+                assert_int_equal(ta[i].failures, 0);
+        }
+        free(doc);
+        svcid_free_secret(t);
+}
+
 static void test_many_handles_one_parse(void **state) {
         const char *svc = auth_service(NULL);
         char *t = mint_sub("alice");
@@ -1518,6 +1578,7 @@ int main(void) {
                 cmocka_unit_test(test_session),
                 cmocka_unit_test(test_exports_only_pam_sm),
                 cmocka_unit_test(test_many_handles_one_parse),
+                cmocka_unit_test(test_threads_share_trust),
         };
         int failed;
 
