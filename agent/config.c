@@ -31,6 +31,7 @@ enum {
         SEEN_UNIT        = 1 << 8,
         SEEN_AUDIENCES   = 1 << 9,
         SEEN_TTL         = 1 << 10,
+        SEEN_REUSE       = 1 << 11,
 };
 
 typedef struct parse_ctx {
@@ -252,6 +253,11 @@ static int agent_key(parse_ctx *c, const char *name, const char *value) {
                 if (!seen_once(c, SEEN_LIFETIME, name))
                         return 0;
                 return set_int(c, name, value, CONFIG_KEY_LIFETIME_MIN, CONFIG_KEY_LIFETIME_MAX, &cfg->key_lifetime);
+        }
+        if (strcmp(name, "token_reuse") == 0) {
+                if (!seen_once(c, SEEN_REUSE, name))
+                        return 0;
+                return set_int(c, name, value, 0, CONFIG_REUSE_MAX, &cfg->token_reuse);
         }
         if (strcmp(name, "state_dir") == 0) {
                 if (!seen_once(c, SEEN_STATE_DIR, name))
@@ -480,6 +486,7 @@ int config_parse(const char *text, size_t len, const char *origin,
         cfg->default_ttl = 300;
         cfg->max_ttl = CONFIG_TTL_MAX;
         cfg->key_lifetime = 86400;
+        cfg->token_reuse = 10;
         cfg->anonymous = true;
 
         c.config = cfg;

@@ -19,6 +19,7 @@
 #define CONFIG_TTL_MAX           3600            /* DESIGN.md: ttl max 3600 s */
 #define CONFIG_KEY_LIFETIME_MIN  2
 #define CONFIG_KEY_LIFETIME_MAX  (366 * 86400)
+#define CONFIG_REUSE_MAX         300
 #define CONFIG_NAME_MAX          255             /* issuer, sub, audience, glob */
 
 typedef struct agent_account {
@@ -39,6 +40,7 @@ typedef struct agent_config {
         int64_t default_ttl;
         int64_t max_ttl;
         int64_t key_lifetime;
+        int64_t token_reuse;    /* seconds a token may be handed out again */
         char *state_dir;        /* NULL: not set in the file */
         bool anonymous;         /* callers no account matches get tokens */
         agent_account *accounts;

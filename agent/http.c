@@ -125,16 +125,28 @@ static enum MHD_Result handle_token(http_server *s, struct MHD_Connection *conn,
         now = now_realtime();
         pthread_rwlock_rdlock(&s->shared->lock);
         {
+                const agent_config *cfg = s->shared->config;
                 const svcid_key *key = keystore_active(s->shared->keys, now);
                 mint_caller mc = { .uid = p->uid, .gid = p->gid, .pid = p->pid, .user = user, .unit = unit };
+                cache_key ck = { .uid = p->uid, .gid = p->gid, .user = user, .unit = unit, .aud = aud, .ttl = ttl };
+                /* reuse for at most a tenth of the token's life */
+                int64_t window = (ttl ? ttl : cfg->default_ttl) / 10;
+                bool reused = false;
 
+                if (window > cfg->token_reuse)
+                        window = cfg->token_reuse;
                 if (!key)
                         r = -ENOKEY;
-                else
-                        r = mint_token(s->shared->config, s->shared->issuer, key, &mc, aud, ttl, now,
-                                       &refusal, &res);
+                else if (token_cache_get(s->shared->cache, &ck, svcid_key_kid(key), now, window, &res)) {
+                        r = 0;
+                        reused = true;
+                } else {
+                        r = mint_token(cfg, s->shared->issuer, key, &mc, aud, ttl, now, &refusal, &res);
+                        if (r == 0 && window > 0)
+                                token_cache_put(s->shared->cache, &ck, svcid_key_kid(key), now, &res);
+                }
                 if (r == 0)
-                        log_mint(&lc, res.sub, aud, res.jti, svcid_key_kid(key), res.exp, strlen(res.token));
+                        log_mint(&lc, res.sub, aud, res.jti, svcid_key_kid(key), res.exp, strlen(res.token), reused);
         }
         pthread_rwlock_unlock(&s->shared->lock);
 

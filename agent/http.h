@@ -7,6 +7,7 @@
 #include <pthread.h>
 
 #include "config.h"
+#include "cache.h"
 #include "keys.h"
 
 /* Caps that keep idle, slow or hostile clients from hurting others. */
@@ -20,6 +21,7 @@ typedef struct agent_shared {
         agent_config *config;
         char *issuer;
         keystore *keys;
+        token_cache *cache;     /* its own lock; emptied under the write lock */
 } agent_shared;
 
 typedef struct http_server http_server;

@@ -104,28 +104,29 @@ void log_msg(int priority, const char *fmt, ...) {
 }
 
 void log_mint(const log_caller *c, const char *sub, const char *aud,
-              const char *jti, const char *kid, int64_t exp, size_t token_len) {
+              const char *jti, const char *kid, int64_t exp, size_t token_len, bool reused) {
         char sb[130], ab[260], ub[260];
         const char *s = clean(sub, sb, sizeof sb), *a = clean(aud, ab, sizeof ab),
                    *u = clean(c->unit, ub, sizeof ub);
 
         if (use_journal)
-                sd_journal_send("MESSAGE=minted a token for '%s' (aud '%s', uid %u, pid %i, unit %s)",
-                                s, a, (unsigned) c->uid, (int) c->pid, u,
+                sd_journal_send("MESSAGE=%s a token for '%s' (aud '%s', uid %u, pid %i, unit %s)",
+                                reused ? "handed out again" : "minted", s, a, (unsigned) c->uid, (int) c->pid, u,
                                 "MESSAGE_ID=" MID_MINT, "PRIORITY=%i", LOG_INFO,
                                 "SYSLOG_IDENTIFIER=svcid-agent",
                                 "SVCID_SUB=%s", s, "SVCID_AUD=%s", a, "SVCID_JTI=%s", jti,
                                 "SVCID_KID=%s", kid, "SVCID_UID=%u", (unsigned) c->uid,
                                 "SVCID_GID=%u", (unsigned) c->gid, "SVCID_PID=%i", (int) c->pid,
                                 "SVCID_UNIT=%s", u, "SVCID_EXP=%" PRIi64, exp,
-                                "SVCID_TOKEN_BYTES=%zu", token_len, NULL);
+                                "SVCID_TOKEN_BYTES=%zu", token_len, "SVCID_REUSED=%i", reused, NULL);
         else
-                fprintf(stderr, "svcid-agent: mint sub='%s' aud='%s' jti=%s kid=%s uid=%u gid=%u pid=%i unit='%s' exp=%" PRIi64 "\n",
-                        s, a, jti, kid, (unsigned) c->uid, (unsigned) c->gid, (int) c->pid, u, exp);
+                fprintf(stderr, "svcid-agent: mint sub='%s' aud='%s' jti=%s kid=%s uid=%u gid=%u pid=%i unit='%s' exp=%" PRIi64 "%s\n",
+                        s, a, jti, kid, (unsigned) c->uid, (unsigned) c->gid, (int) c->pid, u, exp,
+                        reused ? " reused" : "");
 
         /* DESIGN.md's size budget: sudo refuses PAM answers of 512 bytes
          * or more, so a token that long is worth an operator's attention. */
-        if (token_len >= 512)
+        if (token_len >= 512 && !reused)
                 log_warning("token for '%s' (aud '%s') is %zu bytes, at or over the 512-byte budget", s, a, token_len);
 }
 

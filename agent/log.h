@@ -6,6 +6,8 @@
 #ifndef SVCID_AGENT_LOG_H
 #define SVCID_AGENT_LOG_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <syslog.h>
@@ -39,9 +41,10 @@ typedef struct log_caller {
         const char *unit;
 } log_caller;
 
-/* A token was minted. Never the token itself. */
+/* A token was minted (or, reused, handed out again from the cache).
+ * Never the token itself. */
 void log_mint(const log_caller *caller, const char *sub, const char *aud,
-              const char *jti, const char *kid, int64_t exp, size_t token_len);
+              const char *jti, const char *kid, int64_t exp, size_t token_len, bool reused);
 
 /* A request was refused: reason is a stable word (the "error" of the
  * HTTP body), detail a human explanation. aud may be NULL. */

@@ -23,6 +23,7 @@
 #include "keys.h"
 #include "listen.h"
 #include "log.h"
+#include "peer.h"
 #include "util.h"
 
 /* When a key update fails (disk full...), try again this much later; the
@@ -198,6 +199,8 @@ static void reload(agent_shared *sh, const options *o, const char *state_dir) {
         old_issuer = sh->issuer;
         sh->config = cfg;
         sh->issuer = issuer;
+        /* under the write lock: no reader can put an old-policy token back */
+        token_cache_clear(sh->cache);
         pthread_rwlock_unlock(&sh->lock);
         config_free(old);
         free(old_issuer);
@@ -257,6 +260,11 @@ int main(int argc, char **argv) {
         pthread_rwlock_init(&sh.lock, &lock_attr);
         pthread_rwlockattr_destroy(&lock_attr);
 
+        r = token_cache_new(&sh.cache);
+        if (r < 0) {
+                log_error("cannot set up the token cache: %s", strerror(-r));
+                goto out;
+        }
         r = keystore_open(state_dir, &sh.lock, err, sizeof err, &sh.keys);
         if (r < 0) {
                 log_error("%s", err);
@@ -355,6 +363,8 @@ out:
         http_stop(server);
         listener_close(&lis);
         keystore_free(sh.keys);
+        token_cache_free(sh.cache);
+        peer_cache_free();
         config_free(sh.config);
         free(sh.issuer);
         return ret;

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <systemd/sd-login.h>
 #include <unistd.h>
 
@@ -75,7 +79,64 @@ bool peer_alive(const peer *p) {
         }
 }
 
+/* getpwuid_r() reads /etc/passwd (or asks NSS) every time; a name seen
+ * in the last USER_CACHE_SECONDS is used again. A renamed or removed user
+ * is seen that much later - the same as nscd's positive cache, and far
+ * less than a token's life. */
+#define USER_CACHE_SIZE    64
+#define USER_CACHE_SECONDS 5
+
+static struct {
+        pthread_mutex_t lock;
+        struct { uid_t uid; char *name; struct timespec when; bool used; } e[USER_CACHE_SIZE];
+        unsigned next;
+} user_cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static int user_name_lookup(uid_t uid, char **ret);
+
 static int user_name(uid_t uid, char **ret) {
+        struct timespec now;
+        char *name = NULL;
+        int r;
+
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        pthread_mutex_lock(&user_cache.lock);
+        for (unsigned i = 0; i < USER_CACHE_SIZE; i++)
+                if (user_cache.e[i].used && user_cache.e[i].uid == uid &&
+                    now.tv_sec - user_cache.e[i].when.tv_sec < USER_CACHE_SECONDS) {
+                        name = strdup(user_cache.e[i].name);
+                        pthread_mutex_unlock(&user_cache.lock);
+                        if (!name)
+                                return -ENOMEM;
+                        *ret = name;
+                        return 0;
+                }
+        pthread_mutex_unlock(&user_cache.lock);
+
+        r = user_name_lookup(uid, &name);
+        if (r < 0 || !name) {           /* no name: not cached, asked again next time */
+                *ret = NULL;
+                return r;
+        }
+        pthread_mutex_lock(&user_cache.lock);
+        {
+                unsigned i = user_cache.next++ % USER_CACHE_SIZE;
+                char *copy = strdup(name);
+
+                if (copy) {
+                        free(user_cache.e[i].name);
+                        user_cache.e[i].name = copy;
+                        user_cache.e[i].uid = uid;
+                        user_cache.e[i].when = now;
+                        user_cache.e[i].used = true;
+                }
+        }
+        pthread_mutex_unlock(&user_cache.lock);
+        *ret = name;
+        return 0;
+}
+
+static int user_name_lookup(uid_t uid, char **ret) {
         struct passwd pw, *res = NULL;
         size_t size = 1024;
 
@@ -99,15 +160,134 @@ static int user_name(uid_t uid, char **ret) {
         }
 }
 
+/* sd_pid_get_unit() parses /proc/PID/cgroup with stdio and more; it was
+ * the largest cost of a cached mint. The unit is a function of that
+ * file's text, so a small table maps the text (read with one read()) to
+ * the unit. An entry is made only when the text read before and after
+ * sd_pid_get_unit() is the same, so a process moving between cgroups
+ * meanwhile never poisons it. */
+#define UNIT_CACHE_SIZE 64
+#define CGROUP_TEXT_MAX 2048
+
+static struct {
+        pthread_mutex_t lock;
+        struct { char *text; char *unit; bool has_unit; } e[UNIT_CACHE_SIZE];
+        unsigned next;
+} unit_cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static int read_cgroup(pid_t pid, char *buf, size_t size) {
+        char path[64];
+        size_t len = 0;
+        int fd;
+
+        snprintf(path, sizeof path, "/proc/%d/cgroup", (int) pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        for (;;) {
+                ssize_t n = read(fd, buf + len, size - 1 - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        close(fd);
+                        if (n < 0)
+                                return -errno;
+                        break;
+                }
+                len += (size_t) n;
+                if (len >= size - 1) {
+                        close(fd);
+                        return -EFBIG;  /* unusual: no caching */
+                }
+        }
+        buf[len] = '\0';
+        return 0;
+}
+
+/* 1 and *ret_unit (maybe NULL) on a hit, 0 on a miss, -ENOMEM. */
+static int unit_cache_get(const char *text, char **ret_unit) {
+        int r = 0;
+
+        pthread_mutex_lock(&unit_cache.lock);
+        for (unsigned i = 0; i < UNIT_CACHE_SIZE; i++)
+                if (unit_cache.e[i].text && strcmp(unit_cache.e[i].text, text) == 0) {
+                        *ret_unit = NULL;
+                        r = 1;
+                        if (unit_cache.e[i].has_unit) {
+                                *ret_unit = strdup(unit_cache.e[i].unit);
+                                if (!*ret_unit)
+                                        r = -ENOMEM;
+                        }
+                        break;
+                }
+        pthread_mutex_unlock(&unit_cache.lock);
+        return r;
+}
+
+static void unit_cache_put(const char *text, const char *unit) {
+        char *t = strdup(text), *u = unit ? strdup(unit) : NULL;
+        unsigned i;
+
+        if (!t || (unit && !u)) {
+                free(t);
+                free(u);
+                return;
+        }
+        pthread_mutex_lock(&unit_cache.lock);
+        i = unit_cache.next++ % UNIT_CACHE_SIZE;
+        free(unit_cache.e[i].text);
+        free(unit_cache.e[i].unit);
+        unit_cache.e[i].text = t;
+        unit_cache.e[i].unit = u;
+        unit_cache.e[i].has_unit = unit != NULL;
+        pthread_mutex_unlock(&unit_cache.lock);
+}
+
+static int pid_unit(pid_t pid, char **ret_unit) {
+        char before[CGROUP_TEXT_MAX], after[CGROUP_TEXT_MAX];
+        char *unit = NULL;
+        int r;
+
+        r = read_cgroup(pid, before, sizeof before);
+        if (r >= 0) {
+                r = unit_cache_get(before, ret_unit);
+                if (r != 0)
+                        return r;
+        }
+        if (sd_pid_get_unit(pid, &unit) < 0)
+                unit = NULL;    /* not in a unit (or no systemd): no unit claim */
+        if (r == 0 && read_cgroup(pid, after, sizeof after) >= 0 && strcmp(before, after) == 0)
+                unit_cache_put(before, unit);
+        *ret_unit = unit;
+        return 0;
+}
+
+void peer_cache_free(void) {
+        pthread_mutex_lock(&user_cache.lock);
+        for (unsigned i = 0; i < USER_CACHE_SIZE; i++) {
+                free(user_cache.e[i].name);
+                user_cache.e[i].name = NULL;
+                user_cache.e[i].used = false;
+        }
+        pthread_mutex_unlock(&user_cache.lock);
+        pthread_mutex_lock(&unit_cache.lock);
+        for (unsigned i = 0; i < UNIT_CACHE_SIZE; i++) {
+                free(unit_cache.e[i].text);
+                free(unit_cache.e[i].unit);
+                unit_cache.e[i].text = unit_cache.e[i].unit = NULL;
+        }
+        pthread_mutex_unlock(&unit_cache.lock);
+}
+
 int peer_resolve(const peer *p, char **ret_unit, char **ret_user) {
         _cleanup_(free_p) char *unit = NULL, *user = NULL;
         int r;
 
         if (p->pidfd < 0)
                 return -ESRCH;
-        r = sd_pid_get_unit(p->pid, &unit);
+        r = pid_unit(p->pid, &unit);
         if (r < 0)
-                unit = NULL;    /* not in a unit (or no systemd): no unit claim */
+                return r;
         if (!peer_alive(p))
                 return -ESRCH;
         r = user_name(p->uid, &user);

@@ -35,4 +35,7 @@ bool peer_alive(const peer *p);
  * gone (or was never pinned by a pidfd), -ENOMEM. */
 int peer_resolve(const peer *p, char **ret_unit, char **ret_user);
 
+/* Frees the unit cache (at exit, for leak checkers). */
+void peer_cache_free(void);
+
 #endif

@@ -66,6 +66,18 @@ C=$(claims "$(jq -r .token <<<"$BODY")")
 [ "$(jq -r '.exp - .iat' <<<"$C")" = 60 ] || fail "ttl"
 ok "ttl"
 
+check "a token is handed out again for a few seconds to the same caller asking the same (token_reuse)"
+get_token reuse
+J1=$(claims "$TOK" | jq -r .jti)
+get_token reuse
+[ "$(claims "$TOK" | jq -r .jti)" = "$J1" ] || fail "second request within the window minted anew"
+grep -q "aud='reuse' jti=$J1 .* reused" "$AGENT_LOG" || fail "the reuse is not in the audit log"
+get_token reuse2
+[ "$(claims "$TOK" | jq -r .jti)" != "$J1" ] || fail "another audience got the same token"
+get_token reuse '&ttl=200'
+[ "$(claims "$TOK" | jq -r .jti)" != "$J1" ] || fail "another ttl got the same token"
+ok "reused"
+
 check "bad requests get 4xx with an error word"
 expect_status 400 bad_request "/v1/token"
 expect_status 400 bad_request "/v1/token?aud="

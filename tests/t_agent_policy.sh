@@ -83,6 +83,20 @@ C=$(claims "$TOK")
 [ "$(jq -r 'has("stage")' <<<"$C")" = false ] || fail "stale claims: $C"
 ok "reloaded"
 
+check "token_reuse = 0 mints every time; a reload never hands out a token of the old policy"
+get_token again
+J1=$(claims "$TOK" | jq -r .jti)
+reload "$T/b.conf" reloaded
+get_token again
+[ "$(claims "$TOK" | jq -r .jti)" != "$J1" ] || fail "a token from before the reload was handed out"
+printf '[agent]\nissuer = svcid://policy.test\ndefault_ttl = 100\ntoken_reuse = 0\n' > "$T/b0.conf"
+reload "$T/b0.conf" reloaded
+get_token again
+J1=$(claims "$TOK" | jq -r .jti)
+get_token again
+[ "$(claims "$TOK" | jq -r .jti)" != "$J1" ] || fail "token_reuse = 0 reused a token"
+ok "reuse off"
+
 check "reload with a bad file keeps the old policy and logs file:line"
 printf '[agent]\ndefault_ttl = 100\nanonymous = maybe\n' > "$T/bad.conf"
 reload "$T/bad.conf" "keeping the old policy"
@@ -160,6 +174,8 @@ done <<'EOF2'
 2|[agent]\njust a line
 1|[account x]\nttl = 5
 3|[account x]\nuser = a\nfoo = b
+2|[agent]\ntoken_reuse = 301
+2|[agent]\ntoken_reuse = -1
 3|[account x]\nuser = a\nclaim.sub = evil
 3|[account x]\nuser = a\nclaim.exp = 1
 3|[account x]\nuser = a\nclaim.nbf = 1
@@ -224,6 +240,10 @@ C=$(claims "$(as_user "$UID2" "$GID2" x | jq -r .token)")
 [ "$(jq -r .sub <<<"$C")" = second ] || fail "uid2 sub: $C"
 [ "$(jq -r .team <<<"$C")" = two ] || fail "uid2 claim: $C"
 [ "$(jq -r .uid <<<"$C")" = "$UID2" ] && [ "$(jq -r .gid <<<"$C")" = "$GID2" ] || fail "uid2 ids: $C"
+# same audience, same moment, another uid: never the other's (reused) token
+J1=$(claims "$(as_user "$UID1" "$GID1" same | jq -r .token)" | jq -r .jti)
+J2=$(claims "$(as_user "$UID2" "$GID2" same | jq -r .token)" | jq -r .jti)
+[ "$J1" != "$J2" ] || fail "two uids got the same token"
 # a uid without a passwd entry: no user name to put in sub
 R=$(setpriv --reuid=54321 --regid=54321 --clear-groups curl -s --unix-socket "$SOCK" "http://localhost/v1/token?aud=x")
 [ "$(jq -r .error <<<"$R")" = forbidden ] || fail "nameless uid: $R"
@@ -251,6 +271,9 @@ R=$(in_unit unit:deploy)
 C=$(claims "$(jq -r .token <<<"$R")")
 [ "$(jq -r .unit <<<"$C")" = "svcid-test-$$-build.service" ] || fail "unit claim: $R $C"
 [ "$(jq -r .sub <<<"$C")" = unit-acct ] || fail "unit account: $C"
+# the same uid outside the unit never gets the unit's (reused) token
+get_token unit:deploy
+[ "$(claims "$TOK" | jq -r .jti)" != "$(jq -r .jti <<<"$C")" ] || fail "token of the unit handed out outside it"
 R=$(in_unit other)
 [ "$(jq -r .error <<<"$R")" = forbidden ] || fail "unit account audience glob not enforced: $R"
 # outside the unit: no unit claim, anonymous

@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/rand.h>
+
+#include "../common/cleanup.h"
+#include "cache.h"
+
+#define BUCKETS 2048u           /* a power of two, above CACHE_MAX_ENTRIES */
+
+typedef struct entry {
+        struct entry *next;
+        char *key;              /* the serialized cache_key, kid included */
+        size_t key_len;
+        int64_t made;
+        mint_result result;
+} entry;
+
+struct token_cache {
+        pthread_mutex_t lock;
+        entry *buckets[BUCKETS];
+        size_t n;
+        uint64_t seed;          /* audiences are the caller's: no chosen collisions */
+};
+
+int token_cache_new(token_cache **ret) {
+        token_cache *c = calloc(1, sizeof *c);
+
+        if (!c)
+                return -ENOMEM;
+        pthread_mutex_init(&c->lock, NULL);
+        if (RAND_bytes((unsigned char *) &c->seed, sizeof c->seed) != 1) {
+                free(c);
+                return -EIO;
+        }
+        *ret = c;
+        return 0;
+}
+
+static void entry_free(entry *e) {
+        free(e->key);
+        mint_result_done(&e->result);   /* wipes the token */
+        free(e);
+}
+
+static void clear_locked(token_cache *c) {
+        for (size_t i = 0; i < BUCKETS; i++) {
+                entry *e = c->buckets[i];
+                while (e) {
+                        entry *next = e->next;
+                        entry_free(e);
+                        e = next;
+                }
+                c->buckets[i] = NULL;
+        }
+        c->n = 0;
+}
+
+void token_cache_free(token_cache *c) {
+        if (!c)
+                return;
+        clear_locked(c);
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+}
+
+void token_cache_clear(token_cache *c) {
+        pthread_mutex_lock(&c->lock);
+        clear_locked(c);
+        pthread_mutex_unlock(&c->lock);
+}
+
+/* Every string with its length in front: unambiguous whatever bytes a
+ * unit name (a cgroup's) may hold. */
+static char *serialize(const cache_key *k, const char *kid, size_t *ret_len) {
+        const char *user = k->user ? k->user : "", *unit = k->unit ? k->unit : "";
+        char *buf = NULL;
+        int n;
+
+        n = asprintf(&buf, "%u:%u:%lld:%d%zu:%s%d%zu:%s%zu:%s%zu:%s",
+                     (unsigned) k->uid, (unsigned) k->gid, (long long) k->ttl,
+                     k->user != NULL, strlen(user), user, k->unit != NULL, strlen(unit), unit,
+                     strlen(k->aud), k->aud, strlen(kid), kid);
+        if (n < 0)
+                return NULL;
+        *ret_len = (size_t) n;
+        return buf;
+}
+
+static size_t bucket_of(const token_cache *c, const char *key, size_t len) {
+        uint64_t h = 1469598103934665603ull ^ c->seed;   /* FNV-1a, seeded */
+
+        for (size_t i = 0; i < len; i++) {
+                h ^= (unsigned char) key[i];
+                h *= 1099511628211ull;
+        }
+        return (size_t) (h ^ (h >> 29)) & (BUCKETS - 1);
+}
+
+static int copy_result(const mint_result *from, mint_result *to) {
+        *to = (mint_result) { .exp = from->exp };
+        to->token = strdup(from->token);
+        to->sub = strdup(from->sub);
+        memcpy(to->jti, from->jti, sizeof to->jti);
+        if (!to->token || !to->sub) {
+                mint_result_done(to);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+bool token_cache_get(token_cache *c, const cache_key *k, const char *kid, int64_t now,
+                     int64_t window, mint_result *ret) {
+        _cleanup_(free_p) char *key = NULL;
+        bool hit = false;
+        size_t len;
+
+        if (window <= 0)
+                return false;
+        key = serialize(k, kid, &len);
+        if (!key)
+                return false;
+        pthread_mutex_lock(&c->lock);
+        for (entry *e = c->buckets[bucket_of(c, key, len)]; e; e = e->next)
+                if (e->key_len == len && memcmp(e->key, key, len) == 0) {
+                        /* a clock that went back makes no entry young */
+                        if (e->made <= now && now - e->made <= window && e->result.exp > now)
+                                hit = copy_result(&e->result, ret) == 0;
+                        break;
+                }
+        pthread_mutex_unlock(&c->lock);
+        return hit;
+}
+
+void token_cache_put(token_cache *c, const cache_key *k, const char *kid, int64_t now,
+                     const mint_result *result) {
+        entry *e, **pp;
+        size_t len, b;
+        char *key;
+
+        key = serialize(k, kid, &len);
+        if (!key)
+                return;
+        e = calloc(1, sizeof *e);
+        if (!e || copy_result(result, &e->result) < 0) {
+                free(e);
+                free(key);
+                return;
+        }
+        e->key = key;
+        e->key_len = len;
+        e->made = now;
+        b = bucket_of(c, key, len);
+
+        pthread_mutex_lock(&c->lock);
+        for (pp = &c->buckets[b]; *pp; pp = &(*pp)->next)
+                if ((*pp)->key_len == len && memcmp((*pp)->key, key, len) == 0) {
+                        entry *old = *pp;
+                        *pp = old->next;
+                        entry_free(old);
+                        c->n--;
+                        break;
+                }
+        /* Bounded: when full, start over. Cheap, and a flood of distinct
+         * audiences costs the flooder signatures, not the agent memory. */
+        if (c->n >= CACHE_MAX_ENTRIES)
+                clear_locked(c);
+        e->next = c->buckets[b];
+        c->buckets[b] = e;
+        c->n++;
+        pthread_mutex_unlock(&c->lock);
+}
