@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
+#include <openssl/crypto.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -237,6 +238,11 @@ int main(int argc, char **argv) {
         if (r >= 0)
                 return r;
         log_open(o.log_target);
+
+        /* The legacy cipher and digest name tables are not needed to sign
+         * with the default provider; openssl.cnf is still read, for sites
+         * that configure providers (FIPS) there. */
+        (void) OPENSSL_init_crypto(OPENSSL_INIT_NO_ADD_ALL_CIPHERS | OPENSSL_INIT_NO_ADD_ALL_DIGESTS, NULL);
 
         r = config_load(o.config_path, !o.config_given, err, sizeof err, &sh.config);
         if (r < 0) {
