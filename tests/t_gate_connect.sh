@@ -71,6 +71,20 @@ for addr in "$T/gate.sock" "127.0.0.1:$(free_port)"; do
         [ $label = unix ] && rm -f "$addr"
 done
 
+# Output that merely begins like a refusal is the service's, relayed as is;
+# so is no output at all.
+for text in "SVCID1 ERRATA follow" "SVCID1" "SVCID" "S"; do
+        start_ssa "$LOG" "$T/echo.sock" -a -- -a "$AUD" --trust "$T/agent/jwks.json" -- /bin/echo "$text"
+        out=$("$CLI" connect -a "$AUD" "unix:$T/echo.sock" < /dev/null) || fail "service output '$text': connect failed"
+        [ "$out" = "$text" ] || fail "service output '$text' came out as '$out'"
+        stop_ssa; rm -f "$T/echo.sock"
+done
+start_ssa "$LOG" "$T/echo.sock" -a -- -a "$AUD" --trust "$T/agent/jwks.json" -- /bin/true
+out=$("$CLI" connect -a "$AUD" "unix:$T/echo.sock" < /dev/null) || fail "silent service: connect failed"
+[ -z "$out" ] || fail "silent service: got '$out'"
+stop_ssa; rm -f "$T/echo.sock"
+ok "service output resembling a refusal, or none, is relayed unchanged"
+
 # --peer-uid with this host's agent: the caller's own token is admitted.
 start_ssa "$LOG" "$T/peer.sock" -a -- -a "$AUD" --peer-uid --local-jwks "$T/agent/jwks.json" -- "$T/svc.sh"
 reset_out
