@@ -182,11 +182,13 @@ int svcid_trust_add_jwks(svcid_trust *trust, const char *json, size_t len,
                 staged[n_staged++].key = TAKE_PTR(key);
         }
 
-        r = reserve(trust, n_staged);
-        if (r < 0)
-                goto fail;
-        memcpy(trust->entries + trust->n, staged, n_staged * sizeof *staged);
-        trust->n += n_staged;
+        if (n_staged > 0) {
+                r = reserve(trust, n_staged);
+                if (r < 0)
+                        goto fail;
+                memcpy(trust->entries + trust->n, staged, n_staged * sizeof *staged);
+                trust->n += n_staged;
+        }
         free(staged);
         return 0;
 fail:
