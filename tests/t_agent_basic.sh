@@ -186,6 +186,34 @@ set +e
 set -e
 [ $rc -ne 0 ] || fail "--check-config of a missing file passed"
 
+check "sd_notify: READY=1, STATUS= with the active kid, WATCHDOG=1, RELOADING=1, STOPPING=1"
+"$PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a") as out:
+    while True:
+        out.write(s.recv(4096).decode() + "\n")
+        out.flush()
+' "$T/notify.sock" "$T/notify.log" &
+EXTRA_CLEANUP+=("kill $! 2>/dev/null")
+for i in $(seq 1 50); do [ -S "$T/notify.sock" ] && break; sleep 0.1; done
+NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=1000000 start_agent n -
+wait_notify() {
+        local i
+        for i in $(seq 1 200); do grep -q "$1" "$T/notify.log" 2>/dev/null && return 0; sleep 0.05; done
+        fail "no '$1' from sd_notify: $(cat "$T/notify.log" 2>/dev/null)"
+}
+wait_notify '^READY=1'
+wait_notify "^STATUS=signing with kid $(jq -r '.keys[0].kid' "$STATE/jwks.json")"
+wait_notify '^WATCHDOG=1'
+kill -HUP "$AGENT_PID"
+wait_notify '^RELOADING=1'
+stop_agent
+wait_notify '^STOPPING=1'
+unset NOTIFY_SOCKET
+ok "notifications"
+
 if command -v systemd-socket-activate >/dev/null; then
         check "started by systemd-socket-activate: curl and svcid token work"
         SOCK=$T/ssa.sock
