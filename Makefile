@@ -111,7 +111,7 @@ $(BUILD)/svcid-agent: $(call obj,$(AGENT_SRC)) $(LIBSVCID_A) $(LIBCOMMON_A)
 	$(CC) -o $@ $^ $(PROG_LDFLAGS) $(LIB_LIBS) $(call pclibs,libsystemd libmicrohttpd inih)
 
 $(BUILD)/svcid-gate: $(call obj,$(GATE_SRC)) $(LIBSVCID_A) $(LIBCOMMON_A)
-	$(CC) -o $@ $^ $(PROG_LDFLAGS) $(LIB_LIBS) $(call pclibs,libsystemd libcurl)
+	$(CC) -o $@ $^ $(PROG_LDFLAGS) $(LIB_LIBS)
 
 $(BUILD)/pam_svcid.so: $(call obj,$(PAM_SRC)) $(LIBSVCID_A) $(LIBCOMMON_A) pam/pam_svcid.sym
 	$(CC) -shared -o $@ $(call obj,$(PAM_SRC)) $(LIBSVCID_A) $(LIBCOMMON_A) \
@@ -142,7 +142,7 @@ FUZZ_CFLAGS  := -std=gnu11 -g -O1 -Iinclude -D_GNU_SOURCE -DSVCID_VERSION=\"$(VE
                 $(call pcflags,$(LIB_PKGS))
 FUZZ_TARGETS := $(patsubst fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRC))
 
-$(FUZZ_BUILD)/%: fuzz/%.c $(LIB_SRC) $(COMMON_SRC) $(wildcard fuzz/*.h pam/*.c gate/*.c include/svcid/*.h lib/*.h)
+$(FUZZ_BUILD)/%: fuzz/%.c $(LIB_SRC) $(COMMON_SRC) $(wildcard fuzz/*.h pam/*.[ch] gate/*.[ch] agent/*.[ch] include/svcid/*.h lib/*.h common/*.h)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(COMMON_SRC) $(LIB_LIBS) -lpam
 
