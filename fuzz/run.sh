@@ -7,6 +7,11 @@
 # any target crashed, leaked, timed out or ran out of memory; the inputs
 # that did are kept in <target dir>/crashes/ for reproduction.
 set -euo pipefail
+# Targets are named relative to the caller's directory.
+targets=()
+for t in "$@"; do
+        targets+=("$(realpath -m -- "$t")")
+done
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-30}
 case $seconds in
@@ -14,7 +19,6 @@ case $seconds in
 esac
 [ "$seconds" -gt 0 ] || { echo "fuzz: FUZZ_SECONDS must be > 0" >&2; exit 2; }
 
-targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
         shopt -s nullglob
         targets=(build/fuzz/fuzz_*)
