@@ -177,30 +177,24 @@ static struct {
 
 static int read_cgroup(pid_t pid, char *buf, size_t size) {
         char path[64];
-        size_t len = 0;
+        ssize_t n;
         int fd;
 
         snprintf(path, sizeof path, "/proc/%d/cgroup", (int) pid);
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return -errno;
-        for (;;) {
-                ssize_t n = read(fd, buf + len, size - 1 - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0) {
-                        close(fd);
-                        if (n < 0)
-                                return -errno;
-                        break;
-                }
-                len += (size_t) n;
-                if (len >= size - 1) {
-                        close(fd);
-                        return -EFBIG;  /* unusual: no caching */
-                }
-        }
-        buf[len] = '\0';
+        /* A /proc seq_file hands out all it has up to the size asked: a
+         * short read is the whole file, a full one may not be. */
+        do
+                n = read(fd, buf, size - 1);
+        while (n < 0 && errno == EINTR);
+        close(fd);
+        if (n < 0)
+                return -errno;
+        if ((size_t) n >= size - 1 || n == 0)
+                return -EFBIG;          /* unusual: no caching */
+        buf[n] = '\0';
         return 0;
 }
 
