@@ -244,6 +244,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         }
 
         if (strcmp(url, "/v1/token") == 0) {
+                /* HEAD would mint a token nobody receives */
+                if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
+                        return respond_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+                                             "only GET is supported here");
                 info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
                 p = info ? info->socket_context : NULL;
                 if (!p) {

@@ -369,15 +369,10 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                 key_entry e = ks->entries[i];
                 bool pending = e.not_before > now;
 
-                if (!pending && (ssize_t) i != a && e.not_after + e.max_ttl <= now) {
-                        log_key("removed", svcid_key_kid(e.key), svcid_alg_str(svcid_key_alg(e.key)));
-                        continue;
-                }
-                if (pending && a >= 0 && (force || svcid_key_alg(e.key) != cfg->alg)) {
-                        log_key(force ? "dropped (forced rotation)" : "dropped (algorithm changed)",
-                                svcid_key_kid(e.key), svcid_alg_str(svcid_key_alg(e.key)));
-                        continue;
-                }
+                if (!pending && (ssize_t) i != a && e.not_after + e.max_ttl <= now)
+                        continue;       /* every token it signed has expired */
+                if (pending && a >= 0 && (force || svcid_key_alg(e.key) != cfg->alg))
+                        continue;       /* never signed: replaced below */
                 if (!pending && e.not_after > now && e.max_ttl < cfg->max_ttl)
                         e.max_ttl = cfg->max_ttl;       /* tokens it signs from now on */
                 if (pending && e.max_ttl < cfg->max_ttl)
@@ -466,7 +461,12 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
 
                 for (size_t j = 0; j < n && !kept; j++)
                         kept = old[i].key == next[j].key;
-                if (!kept && pem_name(svcid_key_kid(old[i].key), name, sizeof name) == 0)
+                if (kept)
+                        continue;
+                log_key(old[i].not_before > now ? "removed (never signed: forced rotation or algorithm change)"
+                                                : "removed (every token it signed has expired)",
+                        svcid_key_kid(old[i].key), svcid_alg_str(svcid_key_alg(old[i].key)));
+                if (pem_name(svcid_key_kid(old[i].key), name, sizeof name) == 0)
                         (void) unlinkat(ks->keys_fd, name, 0);
         }
         if (ret_changed)

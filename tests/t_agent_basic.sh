@@ -103,6 +103,8 @@ expect_status 404 not_found "/v1/token/x?aud=x"
 expect_status 404 not_found "/"
 expect_status 405 method_not_allowed "/v1/token?aud=x" -X POST
 expect_status 405 method_not_allowed "/v1/token?aud=x" -X DELETE
+expect_status 405 "" "/v1/token?aud=x" -I
+expect_status 200 "" "/v1/health" -I
 expect_status 413 too_large "/v1/token?aud=x" --data-binary hello -X GET
 ok "errors"
 
