@@ -21,12 +21,34 @@ static void token_usage(FILE *f) {
                 "  -a, --audience AUD   the audience the token is for (required)\n"
                 "  -t, --ttl S          lifetime in seconds, 1..3600 (default: the agent's;\n"
                 "                       the agent's policy may shorten it)\n"
-                "  -j, --json           print {\"token\":...,\"expires_at\":...} instead\n"
+                "  -j, --json           print {\"token\":...,\"expires_at\":...,\"sub\":...} instead\n"
                 "  -h, --help           show this help\n"
                 "\n"
                 "The agent socket is $SVCID_AGENT_SOCKET, else %s.\n"
                 "Exit status: 0 token printed, 1 the agent refused or is unreachable,\n"
                 "2 usage error.\n", SVCID_AGENT_SOCKET_DEFAULT);
+}
+
+/* --json: the agent's answer, {"token", "expires_at", "sub"}; sub is read
+ * back from the token the agent just sent (not verified: it is the
+ * agent's own word, over the local socket, like the rest of its answer). */
+static int print_json(const char *token, int64_t expires_at) {
+        _cleanup_(json_decrefp) json_t *payload = NULL, *out = NULL;
+        _cleanup_(free_p) unsigned char *raw = NULL;
+        const char *dot1 = strchr(token, '.'), *dot2 = dot1 ? strchr(dot1 + 1, '.') : NULL;
+        const char *sub;
+        size_t len;
+
+        if (!dot2 || svcid_b64url_decode(dot1 + 1, (size_t) (dot2 - dot1 - 1), &raw, &len) < 0)
+                return -EINVAL;
+        payload = json_loadb((const char *) raw, len, JSON_REJECT_DUPLICATES, NULL);
+        sub = json_string_value(json_object_get(payload, "sub"));
+        if (!sub)
+                return -EINVAL;
+        out = json_pack("{s:s, s:I, s:s}", "token", token, "expires_at", (json_int_t) expires_at, "sub", sub);
+        if (!out)
+                return -ENOMEM;
+        return cli_print_json(stdout, out);
 }
 
 int cmd_token(int argc, char **argv) {
@@ -78,10 +100,14 @@ int cmd_token(int argc, char **argv) {
                 return r == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_REJECTED;
         }
         if (json)
-                printf("{\n  \"token\": \"%s\",\n  \"expires_at\": %" PRIi64 "\n}\n", token, expires_at);
+                r = print_json(token, expires_at);
         else
-                printf("%s\n", token);
+                r = printf("%s\n", token) < 0 ? -EIO : 0;
         svcid_free_secret(token);
+        if (r < 0) {
+                fprintf(stderr, "svcid: token: the agent's token does not decode\n");
+                return CLI_EXIT_REJECTED;
+        }
         if (fflush(stdout) != 0) {
                 fprintf(stderr, "svcid: token: cannot write the token\n");
                 return CLI_EXIT_REJECTED;
