@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "../common/cleanup.h"
 #include "http.h"
@@ -16,10 +19,59 @@
 
 #define MAX_ARGS 8
 
+typedef struct uid_count {
+        uid_t uid;
+        unsigned n;
+} uid_count;
+
 struct http_server {
         struct MHD_Daemon *daemon;
         agent_shared *shared;
+        unsigned connection_limit, per_uid_limit;
+        /* open connections per uid: one local user must not be able to
+         * take every connection slot (slowly sending, or just idling) */
+        pthread_mutex_t uid_lock;
+        uid_count *uids;        /* connection_limit entries */
+        size_t n_uids;
 };
+
+/* What a connection gets when its uid already holds its share. */
+static const char too_many[] =
+        "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nConnection: close\r\n"
+        "Content-Length: 94\r\n\r\n"
+        "{\"error\":\"too_many_requests\",\"message\":\"this user has too many connections to the agent open\"}";
+
+static bool uid_acquire(http_server *s, uid_t uid) {
+        bool ok = true;
+        size_t i;
+
+        pthread_mutex_lock(&s->uid_lock);
+        for (i = 0; i < s->n_uids && s->uids[i].uid != uid; i++)
+                ;
+        if (i == s->n_uids) {
+                if (s->n_uids >= s->connection_limit)
+                        ok = false;
+                else
+                        s->uids[s->n_uids++] = (uid_count) { .uid = uid };
+        }
+        if (ok && s->uids[i].n >= s->per_uid_limit)
+                ok = false;
+        if (ok)
+                s->uids[i].n++;
+        pthread_mutex_unlock(&s->uid_lock);
+        return ok;
+}
+
+static void uid_release(http_server *s, uid_t uid) {
+        pthread_mutex_lock(&s->uid_lock);
+        for (size_t i = 0; i < s->n_uids; i++)
+                if (s->uids[i].uid == uid) {
+                        if (--s->uids[i].n == 0)
+                                s->uids[i] = s->uids[--s->n_uids];
+                        break;
+                }
+        pthread_mutex_unlock(&s->uid_lock);
+}
 
 /* One request's query arguments, collected from libmicrohttpd. */
 typedef struct arg_list {
@@ -268,10 +320,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
  * changes them. */
 static void notify(void *cls, struct MHD_Connection *conn, void **socket_context,
                    enum MHD_ConnectionNotificationCode toe) {
+        http_server *s = cls;
         const union MHD_ConnectionInfo *info;
         peer *p;
 
-        (void) cls;
         if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
                 info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
                 p = malloc(sizeof *p);
@@ -280,10 +332,26 @@ static void notify(void *cls, struct MHD_Connection *conn, void **socket_context
                         *socket_context = NULL;     /* requests on it are refused */
                         return;
                 }
+                p->counted = uid_acquire(s, p->uid);
+                if (!p->counted) {
+                        log_caller lc = { .uid = p->uid, .gid = p->gid, .pid = p->pid };
+                        ssize_t n;
+
+                        log_refusal(&lc, "too_many_requests", NULL, "connection refused: this uid holds its share");
+                        /* Answer and end it here, before libmicrohttpd
+                         * reads a byte: the socket is fresh, the answer
+                         * fits its buffer, and the shut-down reading side
+                         * makes libmicrohttpd close the connection. */
+                        n = write(info->connect_fd, too_many, sizeof too_many - 1);
+                        (void) n;
+                        (void) shutdown(info->connect_fd, SHUT_RDWR);
+                }
                 *socket_context = p;
         } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
                 p = *socket_context;
                 if (p) {
+                        if (p->counted)
+                                uid_release(s, p->uid);
                         peer_done(p);
                         free(p);
                 }
@@ -299,13 +367,25 @@ int http_start(int listen_fd, agent_shared *shared, unsigned threads, http_serve
          * requests still get their 4xx before the close. */
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO;
 
+        struct rlimit rl;
+
         if (!s)
                 return -ENOMEM;
         s->shared = shared;
+        /* as many connections as fds allow, less some for keys and logs */
+        s->connection_limit = HTTP_CONNECTION_LIMIT;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+            rl.rlim_cur < (rlim_t) HTTP_CONNECTION_LIMIT + 64)
+                s->connection_limit = rl.rlim_cur > 96 ? (unsigned) rl.rlim_cur - 64 : 32;
+        s->per_uid_limit = HTTP_PER_UID_LIMIT < s->connection_limit / 2 ? HTTP_PER_UID_LIMIT : s->connection_limit / 2;
+        s->uids = calloc(s->connection_limit, sizeof *s->uids);
+        if (!s->uids)
+                return -ENOMEM;
+        pthread_mutex_init(&s->uid_lock, NULL);
         s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, s,
                                      MHD_OPTION_LISTEN_SOCKET, listen_fd,
                                      MHD_OPTION_THREAD_POOL_SIZE, threads,
-                                     MHD_OPTION_CONNECTION_LIMIT, HTTP_CONNECTION_LIMIT,
+                                     MHD_OPTION_CONNECTION_LIMIT, s->connection_limit,
                                      MHD_OPTION_CONNECTION_TIMEOUT, HTTP_IDLE_TIMEOUT,
                                      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) HTTP_MEMORY_LIMIT,
                                      MHD_OPTION_NOTIFY_CONNECTION, notify, s,
@@ -313,8 +393,10 @@ int http_start(int listen_fd, agent_shared *shared, unsigned threads, http_serve
                                      /* RFC 7230 to the letter: Host required, no bare LF... */
                                      MHD_OPTION_STRICT_FOR_CLIENT, 1,
                                      MHD_OPTION_END);
-        if (!s->daemon)
+        if (!s->daemon) {
+                free(s->uids);
                 return -EIO;
+        }
         *ret_server = TAKE_PTR(s);
         return 0;
 }
@@ -323,5 +405,7 @@ void http_stop(http_server *s) {
         if (!s)
                 return;
         MHD_stop_daemon(s->daemon);
+        pthread_mutex_destroy(&s->uid_lock);
+        free(s->uids);
         free(s);
 }

@@ -11,7 +11,8 @@
 #include "keys.h"
 
 /* Caps that keep idle, slow or hostile clients from hurting others. */
-#define HTTP_CONNECTION_LIMIT   1000u           /* open connections in all */
+#define HTTP_CONNECTION_LIMIT   4000u           /* open connections in all (fds permitting) */
+#define HTTP_PER_UID_LIMIT      256u            /* ... of which one uid may hold */
 #define HTTP_IDLE_TIMEOUT       10u             /* seconds without a byte */
 #define HTTP_MEMORY_LIMIT       (16u * 1024u)   /* request head, per connection */
 

@@ -19,6 +19,7 @@ typedef struct peer {
         pid_t pid;
         int pidfd;              /* -1 if none could be had */
         int error;              /* why there is no pidfd (-errno), or 0 */
+        bool counted;           /* holds one of its uid's connection slots */
 } peer;
 
 /* Fills p from the connected socket fd. -errno if SO_PEERCRED fails; a

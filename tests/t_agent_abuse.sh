@@ -13,7 +13,7 @@ set -euo pipefail
 
 cat > "$T/raw.py" <<'PY'
 # raw.py SOCK MODE: speaks raw bytes to the agent, prints what came back.
-import os, re, socket, sys, time
+import os, re, select, socket, sys, time
 
 sock_path, mode = sys.argv[1], sys.argv[2]
 
@@ -48,6 +48,34 @@ if mode == "idle":
     n = int(sys.argv[3])
     conns = [conn() for _ in range(n)]
     print("open", len(conns), flush=True)
+    sys.stdin.read()
+elif mode == "hog":
+    # open N connections, report how many were turned away with a 429,
+    # then hold the rest until stdin closes
+    n, expect = int(sys.argv[3]), int(sys.argv[4])
+    conns = [conn() for _ in range(n)]
+    for s in conns:
+        s.setblocking(False)
+    refused = set()
+    deadline = time.time() + 30             # a bound, not a measurement
+    while len(refused) < expect and time.time() < deadline:
+        for i, s in enumerate(conns):       # only the refused have bytes waiting
+            if i in refused:
+                continue
+            try:
+                if b" 429 " in s.recv(4096):
+                    refused.add(i)
+            except BlockingIOError:
+                pass
+        time.sleep(0.1)
+    time.sleep(0.5)                         # and no more than that
+    for i, s in enumerate(conns):
+        try:
+            if i not in refused and b" 429 " in s.recv(4096):
+                refused.add(i)
+        except BlockingIOError:
+            pass
+    print("refused", len(refused), flush=True)
     sys.stdin.read()
 elif mode == "slow":
     # one byte a second, for as long as we live
@@ -128,6 +156,42 @@ for i in 1 2 3; do
 done
 TOK=$("$CLI" token -a busy) || fail "svcid token while busy"
 ok "normal clients served"
+
+if [ "$(id -u)" = 0 ]; then
+        check "one uid cannot take every connection: past its share it gets 429, others are served"
+        HOG_UID=$(id -u nobody)
+        # (a background process holding a FIFO open, not a second coproc)
+        mkfifo "$T/hog.in"
+        setpriv --reuid="$HOG_UID" --regid="$(id -g nobody)" --clear-groups \
+                "$PY" "$T/raw.py" "$SOCK" hog 300 44 <"$T/hog.in" >"$T/hog.out" &
+        HOG=$!
+        exec {HOG_IN}>"$T/hog.in"
+        EXTRA_CLEANUP+=("kill $HOG 2>/dev/null")
+        for i in $(seq 1 600); do grep -q refused "$T/hog.out" 2>/dev/null && break; sleep 0.1; done
+        line=$(cat "$T/hog.out")
+        [ "$line" = "refused 44" ] || fail "expected 44 of 300 connections of one uid refused (share 256), got: $line"
+        out=$(curl -s --max-time 10 --unix-socket "$SOCK" "http://localhost/v1/token?aud=fair") ||
+                fail "another uid was not served while one uid held its share"
+        jq -e .token <<<"$out" >/dev/null || fail "another uid: $out"
+        # the hogging uid's next connection is ended at once (curl may see
+        # the 429 or, if it had not sent yet, a broken pipe): no token
+        out=$(setpriv --reuid="$HOG_UID" --regid="$(id -g nobody)" --clear-groups \
+              curl -s --max-time 10 --unix-socket "$SOCK" "http://localhost/v1/token?aud=x") || true
+        [[ "$out" == *'"token"'* ]] && fail "the hogging uid got a token past its share: $out"
+        grep -q "refused reason=too_many_requests .*uid=$HOG_UID" "$AGENT_LOG" || fail "refusal not logged"
+        exec {HOG_IN}>&-
+        wait "$HOG" 2>/dev/null || true
+        for i in $(seq 1 100); do
+                out=$(setpriv --reuid="$HOG_UID" --regid="$(id -g nobody)" --clear-groups \
+                      curl -s --max-time 10 --unix-socket "$SOCK" "http://localhost/v1/token?aud=x") || true
+                jq -e .token <<<"$out" >/dev/null 2>&1 && break
+                sleep 0.1
+        done
+        jq -e .token <<<"$out" >/dev/null || fail "the uid is not served again after closing its connections: $out"
+        ok "per-uid share enforced"
+else
+        echo "note: not root: the per-uid connection share is not tested"
+fi
 
 check "malformed, oversize and pipelined requests get 4xx and close only their own connection"
 expect_raw() {
