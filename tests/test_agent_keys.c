@@ -1,0 +1,344 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The agent's key schedule (agent/keys.c) driven through time by hand: the
+ * first key, the next one published at half life and signing at the end
+ * of its predecessor's, a retired key kept until its tokens have expired
+ * and then removed with its file, forced rotation, a change of algorithm,
+ * an agent that was down for longer than a key's life, a clock that went
+ * back, and a state reopened from disk. Real files in a temporary
+ * directory; no timing: `now` is an argument.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <sys/stat.h>
+
+#include "../agent/keys.c"
+#include "../agent/log.c"
+#include "../agent/util.c"
+
+#define L 100           /* key_lifetime */
+#define MAXTTL 30       /* max_ttl */
+#define T0 1000000
+
+typedef struct fixture {
+        char dir[64];
+        pthread_rwlock_t lock;
+        agent_config cfg;
+        keystore *ks;
+} fixture;
+
+static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        (void) st; (void) flag; (void) ftw;
+        return remove(path);
+}
+
+static int setup(void **state) {
+        fixture *f = calloc(1, sizeof *f);
+        char err[256];
+
+        assert_non_null(f);
+        strcpy(f->dir, "/tmp/svcid-test-keys.XXXXXX");
+        assert_non_null(mkdtemp(f->dir));
+        pthread_rwlock_init(&f->lock, NULL);
+        f->cfg = (agent_config) { .alg = SVCID_ALG_ES256, .default_ttl = 10, .max_ttl = MAXTTL,
+                                  .key_lifetime = L, .token_reuse = 0, .anonymous = true };
+        log_open(LOG_TARGET_STDERR);
+        assert_int_equal(keystore_open(f->dir, &f->lock, err, sizeof err, &f->ks), 0);
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state) {
+        fixture *f = *state;
+
+        keystore_free(f->ks);
+        nftw(f->dir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
+        free(f);
+        return 0;
+}
+
+static void update(fixture *f, int64_t now, bool force) {
+        char err[256] = "";
+        int r = keystore_update(f->ks, &f->cfg, "svcid://test", now, force, err, sizeof err, NULL);
+
+        if (r < 0)
+                fail_msg("keystore_update at %lld: %s", (long long) now, err);
+}
+
+static char *kid_of(const svcid_key *k) {
+        assert_non_null(k);
+        return strdup(svcid_key_kid(k));
+}
+
+/* kids in jwks.json on disk (and the served copy agrees) */
+static size_t jwks_has(fixture *f, const char *kid) {
+        char path[128];
+        json_t *j, *keys;
+        size_t n = 0, len;
+        const char *served = keystore_jwks(f->ks, &len);
+
+        snprintf(path, sizeof path, "%s/jwks.json", f->dir);
+        j = json_load_file(path, JSON_REJECT_DUPLICATES, NULL);
+        assert_non_null(j);
+        assert_string_equal(json_string_value(json_object_get(j, "iss")), "svcid://test");
+        keys = json_object_get(j, "keys");
+        for (size_t i = 0; i < json_array_size(keys); i++)
+                if (!kid || strcmp(json_string_value(json_object_get(json_array_get(keys, i), "kid")), kid) == 0)
+                        n++;
+        assert_non_null(served);
+        {
+                json_t *s = json_loadb(served, len, 0, NULL);
+                assert_true(json_equal(s, j));
+                json_decref(s);
+        }
+        json_decref(j);
+        return n;
+}
+
+static bool key_file_exists(fixture *f, const char *kid) {
+        char path[256];
+        struct stat st;
+
+        snprintf(path, sizeof path, "%s/keys/%s.pem", f->dir, kid);
+        if (stat(path, &st) < 0)
+                return false;
+        assert_int_equal(st.st_mode & 0777, 0600);
+        return true;
+}
+
+static void test_schedule(void **state) {
+        fixture *f = *state;
+        char *k0, *k1;
+
+        update(f, T0, false);
+        assert_int_equal(keystore_count(f->ks), 1);
+        k0 = kid_of(keystore_active(f->ks, T0));
+        assert_true(key_file_exists(f, k0));
+        assert_int_equal(jwks_has(f, k0), 1);
+        /* nothing to do before half life; that is the next event */
+        assert_int_equal(keystore_next_event(f->ks, &f->cfg, T0), T0 + L / 2);
+        update(f, T0 + L / 2 - 1, false);
+        assert_int_equal(keystore_count(f->ks), 1);
+
+        /* half life: the next key is published, but does not sign yet */
+        update(f, T0 + L / 2, false);
+        assert_int_equal(keystore_count(f->ks), 2);
+        assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + L - 1)), k0);
+        assert_int_equal(jwks_has(f, NULL), 2);
+        assert_int_equal(keystore_next_event(f->ks, &f->cfg, T0 + L / 2), T0 + L);
+
+        /* end of life: the next key signs, even before an update runs */
+        k1 = kid_of(keystore_active(f->ks, T0 + L));
+        assert_string_not_equal(k1, k0);
+        assert_true(key_file_exists(f, k1));
+        update(f, T0 + L, false);
+        assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + L)), k1);
+
+        /* the retired key stays until every token it signed has expired */
+        update(f, T0 + L + MAXTTL - 1, false);
+        assert_int_equal(jwks_has(f, k0), 1);
+        assert_true(key_file_exists(f, k0));
+        update(f, T0 + L + MAXTTL, false);
+        assert_int_equal(jwks_has(f, k0), 0);
+        assert_false(key_file_exists(f, k0));
+        assert_int_equal(jwks_has(f, k1), 1);
+        free(k0);
+        free(k1);
+}
+
+static void test_forced_rotation(void **state) {
+        fixture *f = *state;
+        char *k0, *k1, *pending, *k2;
+
+        update(f, T0, false);
+        k0 = kid_of(keystore_active(f->ks, T0));
+        update(f, T0 + L / 2, false);                     /* a pending key */
+        pending = kid_of(keystore_active(f->ks, T0 + L));
+        update(f, T0 + L / 2 + 1, true);                  /* forced */
+        k1 = kid_of(keystore_active(f->ks, T0 + L / 2 + 1));
+        assert_string_not_equal(k1, k0);
+        assert_string_not_equal(k1, pending);
+        /* the never-used pending key is gone; the old one stays published */
+        assert_int_equal(jwks_has(f, pending), 0);
+        assert_false(key_file_exists(f, pending));
+        assert_int_equal(jwks_has(f, k0), 1);
+        /* the new key has a life of its own */
+        k2 = kid_of(keystore_active(f->ks, T0 + L / 2 + 1 + L - 1));
+        assert_string_equal(k2, k1);
+        update(f, T0 + L / 2 + 1 + MAXTTL, false);
+        assert_int_equal(jwks_has(f, k0), 0);
+        free(k0);
+        free(k1);
+        free(k2);
+        free(pending);
+}
+
+static void test_algorithm_change(void **state) {
+        fixture *f = *state;
+        const svcid_key *next;
+
+        update(f, T0, false);
+        update(f, T0 + L / 2, false);
+        next = keystore_active(f->ks, T0 + L);
+        assert_int_equal(svcid_key_alg(next), SVCID_ALG_ES256);
+        f->cfg.alg = SVCID_ALG_EDDSA;
+        update(f, T0 + L / 2 + 1, false);
+        /* the active key signs on; the pending one is now EdDSA */
+        assert_int_equal(svcid_key_alg(keystore_active(f->ks, T0 + L / 2 + 1)), SVCID_ALG_ES256);
+        assert_int_equal(svcid_key_alg(keystore_active(f->ks, T0 + L)), SVCID_ALG_EDDSA);
+        assert_int_equal(keystore_count(f->ks), 2);
+}
+
+static void test_downtime_and_clock(void **state) {
+        fixture *f = *state;
+        char *k0, *k1;
+
+        update(f, T0, false);
+        k0 = kid_of(keystore_active(f->ks, T0));
+        /* down for ten lifetimes: a fresh key signs at once */
+        update(f, T0 + 10 * L, false);
+        k1 = kid_of(keystore_active(f->ks, T0 + 10 * L));
+        assert_string_not_equal(k0, k1);
+        /* the old key's tokens have long expired */
+        update(f, T0 + 10 * L + 1, false);
+        assert_int_equal(jwks_has(f, k0), 0);
+        /* a clock that went back: still a key that signs, no crash */
+        update(f, T0 - 5 * L, false);
+        assert_non_null(keystore_active(f->ks, T0 - 5 * L));
+        free(k0);
+        free(k1);
+}
+
+static void test_max_ttl_raised(void **state) {
+        fixture *f = *state;
+        char *k0;
+
+        update(f, T0, false);
+        k0 = kid_of(keystore_active(f->ks, T0));
+        /* max_ttl raised while k0 signs: it must stay published longer */
+        f->cfg.max_ttl = 3 * MAXTTL;
+        update(f, T0 + 1, false);
+        update(f, T0 + L / 2, false);
+        update(f, T0 + L + MAXTTL, false);
+        assert_int_equal(jwks_has(f, k0), 1);
+        update(f, T0 + L + 3 * MAXTTL, false);
+        assert_int_equal(jwks_has(f, k0), 0);
+        free(k0);
+}
+
+static void test_reopen(void **state) {
+        fixture *f = *state;
+        char err[256], path[256], *k0, *pending;
+        keystore *again = NULL;
+        int fd;
+
+        update(f, T0, false);
+        update(f, T0 + L / 2, false);
+        k0 = kid_of(keystore_active(f->ks, T0));
+        pending = kid_of(keystore_active(f->ks, T0 + L));
+        /* a second agent on the same state dir is refused */
+        assert_int_equal(keystore_open(f->dir, &f->lock, err, sizeof err, &again), -EBUSY);
+        keystore_free(f->ks);
+        f->ks = NULL;
+
+        /* leftovers of an interrupted write */
+        snprintf(path, sizeof path, "%s/keys/AAAAleftover.pem", f->dir);
+        fd = open(path, O_WRONLY | O_CREAT, 0600);
+        assert_true(fd >= 0);
+        close(fd);
+        snprintf(path, sizeof path, "%s/keys/.state.json.tmp", f->dir);
+        fd = open(path, O_WRONLY | O_CREAT, 0600);
+        assert_true(fd >= 0);
+        close(fd);
+
+        assert_int_equal(keystore_open(f->dir, &f->lock, err, sizeof err, &f->ks), 0);
+        assert_int_equal(keystore_count(f->ks), 2);
+        assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0)), k0);
+        assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + L)), pending);
+        assert_false(key_file_exists(f, "AAAAleftover"));
+        assert_int_equal(access(path, F_OK), -1);
+        free(k0);
+        free(pending);
+}
+
+static void write_file(const char *path, const char *text, mode_t mode) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, text, strlen(text)), (ssize_t) strlen(text));
+        fchmod(fd, mode);
+        close(fd);
+}
+
+static void test_fail_closed(void **state) {
+        fixture *f = *state;
+        char err[256], path[256], saved[256], *k0;
+        keystore *again = NULL;
+
+        update(f, T0, false);
+        k0 = kid_of(keystore_active(f->ks, T0));
+        keystore_free(f->ks);
+        f->ks = NULL;
+        snprintf(saved, sizeof saved, "%s/saved.pem", f->dir);
+
+        /* a key file that is not the key its kid names */
+        snprintf(path, sizeof path, "%s/keys/%s.pem", f->dir, k0);
+        {
+                svcid_key *other;
+                char *pem;
+                assert_int_equal(svcid_key_generate(SVCID_ALG_ES256, &other), 0);
+                assert_int_equal(svcid_key_private_pem(other, &pem), 0);
+                rename(path, saved);
+                write_file(path, pem, 0600);
+                svcid_free_secret(pem);
+                svcid_key_unref(other);
+        }
+        assert_true(keystore_open(f->dir, &f->lock, err, sizeof err, &again) < 0);
+        assert_non_null(strstr(err, "does not match its kid"));
+
+        /* readable by others */
+        rename(saved, path);
+        chmod(path, 0644);
+        assert_int_equal(keystore_open(f->dir, &f->lock, err, sizeof err, &again), -EPERM);
+        chmod(path, 0600);
+
+        /* a state that does not parse */
+        snprintf(path, sizeof path, "%s/keys/state.json", f->dir);
+        write_file(path, "{\"version\":1,\"keys\":[{\"kid\":\"../../etc/passwd\",\"alg\":\"ES256\"}]}", 0600);
+        assert_true(keystore_open(f->dir, &f->lock, err, sizeof err, &again) < 0);
+        write_file(path, "{\"version\":1,\"keys\":[],\"keys\":[]}", 0600);
+        assert_true(keystore_open(f->dir, &f->lock, err, sizeof err, &again) < 0);
+        write_file(path, "not json", 0600);
+        assert_true(keystore_open(f->dir, &f->lock, err, sizeof err, &again) < 0);
+        assert_null(again);
+
+        /* a keys directory others can enter */
+        snprintf(path, sizeof path, "%s/keys", f->dir);
+        chmod(path, 0755);
+        assert_int_equal(keystore_open(f->dir, &f->lock, err, sizeof err, &again), -EPERM);
+        chmod(path, 0700);
+        free(k0);
+        /* the state is still broken: nothing opens, teardown frees nothing */
+        assert_true(keystore_open(f->dir, &f->lock, err, sizeof err, &f->ks) < 0);
+        assert_null(f->ks);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_schedule, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_forced_rotation, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_algorithm_change, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_downtime_and_clock, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_max_ttl_raised, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_fail_closed, setup, teardown),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
