@@ -128,7 +128,7 @@ static enum MHD_Result respond_error(struct MHD_Connection *conn, unsigned statu
         /* A request we could not make sense of ends its connection: what
          * follows it on the wire cannot be trusted to be a request. */
         bool close = status == MHD_HTTP_BAD_REQUEST || status == MHD_HTTP_CONTENT_TOO_LARGE ||
-                     status == MHD_HTTP_METHOD_NOT_ALLOWED;
+                     status == MHD_HTTP_METHOD_NOT_ALLOWED || status == MHD_HTTP_TOO_MANY_REQUESTS;
 
         return respond_json(conn, status, json_pack("{s:s, s:s}", "error", word, "message", message), close);
 }
@@ -306,6 +306,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                         log_error("connection without peer credentials, refusing it");
                         return respond_error(conn, MHD_HTTP_FORBIDDEN, "peer_gone", "caller unknown");
                 }
+                if (!p->counted)        /* past its uid's share: never served */
+                        return respond_error(conn, MHD_HTTP_TOO_MANY_REQUESTS, "too_many_requests",
+                                             "this user has too many connections to the agent open");
                 return handle_token(s, conn, p);
         }
         if (strcmp(url, "/v1/jwks") == 0)
