@@ -222,7 +222,7 @@ static unsigned http_threads(void) {
 static void raise_fd_limit(void) {
         struct rlimit rl;
 
-        /* the connection cap needs its fds; stay below FD_SETSIZE-free epoll limits anyway */
+        /* the connection cap needs its fds (epoll has no FD_SETSIZE limit) */
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < HTTP_CONNECTION_LIMIT + 64) {
                 rl.rlim_cur = rl.rlim_max < HTTP_CONNECTION_LIMIT + 64 ? rl.rlim_max : HTTP_CONNECTION_LIMIT + 64;
                 (void) setrlimit(RLIMIT_NOFILE, &rl);
@@ -256,7 +256,7 @@ int main(int argc, char **argv) {
         r = config_load(o.config_path, !o.config_given, err, sizeof err, &sh.config);
         if (r < 0) {
                 log_error("%s", err);
-                return o.check_config ? 1 : 1;
+                return 1;
         }
         if (o.check_config) {
                 printf("%s: ok (%zu account(s))\n", o.config_path, sh.config->n_accounts);
