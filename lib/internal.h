@@ -16,6 +16,9 @@ struct svcid_key {
         svcid_alg alg;
         bool private;
         EVP_PKEY *pkey;
+        /* ES256/RS256/PS256: a verify context set up once (padding, digest,
+         * salt) and duplicated per call, so the hot path does no fetches. */
+        EVP_PKEY_CTX *verify_ctx;
         char *kid;
 };
 

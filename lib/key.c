@@ -31,6 +31,7 @@ DEFINE_PTR_CLEANUP(BIGNUM, BN_clear_free)
 #define ED25519_LEN     32u     /* Ed25519 public and private key */
 #define ED25519_SIG_LEN 64u
 #define ES256_SIG_LEN   64u     /* JWS R||S, RFC 7518 §3.4 */
+#define ES256_DER_MAX   72u     /* SEQUENCE of two INTEGERs < 2^256 */
 #define PSS_SALT_LEN    32      /* = SHA-256 output, RFC 7518 §3.5 */
 #define RSA_MIN_BITS    2048
 /* An upper bound keeps a hostile JWKS from making every verify slow. */
@@ -337,6 +338,38 @@ static int key_thumbprint(const svcid_key *key, char **ret) {
 
 /* Wraps pkey (taken on success) in a key with refcount 1. kid NULL means
  * the thumbprint. */
+/* The verify context of a key, prepared once: EVP_PKEY_verify over a
+ * SHA-256 digest with the alg's padding — the check EVP_DigestVerify()
+ * makes, without its per-call fetch and set-up. EdDSA (one-shot over the
+ * message) has none. */
+static int verify_ctx_new(EVP_PKEY *pkey, svcid_alg alg, EVP_PKEY_CTX **ret) {
+        _cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *ctx = NULL;
+        const EVP_MD *md;
+
+        *ret = NULL;
+        if (alg == SVCID_ALG_EDDSA)
+                return 0;
+        md = sha256_md();
+        if (!md)
+                return -ENOMEM;
+        ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+        if (!ctx)
+                return -ENOMEM;
+        if (EVP_PKEY_verify_init(ctx) != 1 || EVP_PKEY_CTX_set_signature_md(ctx, md) != 1)
+                return -EIO;
+        if (alg == SVCID_ALG_RS256 && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) != 1)
+                return -EIO;
+        /* RFC 7518 §3.5: MGF1 with SHA-256 and a 32-byte salt — never
+         * OpenSSL's "auto" salt on verify. */
+        if (alg == SVCID_ALG_PS256 &&
+            (EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+             EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) != 1 ||
+             EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, PSS_SALT_LEN) != 1))
+                return -EIO;
+        *ret = TAKE_PTR(ctx);
+        return 0;
+}
+
 static int key_new(EVP_PKEY **pkey, svcid_alg alg, bool private, const char *kid, svcid_key **ret) {
         _cleanup_(svcid_key_unrefp) svcid_key *key = NULL;
         int r;
@@ -348,6 +381,11 @@ static int key_new(EVP_PKEY **pkey, svcid_alg alg, bool private, const char *kid
         key->alg = alg;
         key->private = private;
         key->pkey = TAKE_PTR(*pkey);
+        r = verify_ctx_new(key->pkey, alg, &key->verify_ctx);
+        if (r < 0) {
+                *pkey = TAKE_PTR(key->pkey);
+                return r;
+        }
         if (kid) {
                 key->kid = strdup(kid);
                 if (!key->kid) {
@@ -910,6 +948,7 @@ void svcid_key_unref(svcid_key *key) {
                 return;
         if (__atomic_sub_fetch(&key->refs, 1, __ATOMIC_ACQ_REL) > 0)
                 return;
+        EVP_PKEY_CTX_free(key->verify_ctx);
         EVP_PKEY_free(key->pkey);
         free(key->kid);
         free(key);
@@ -1050,60 +1089,62 @@ int svcid_key_sign_raw(const svcid_key *key, const void *data, size_t len,
 }
 
 /* R||S → DER, refusing out-of-range scalars before OpenSSL sees them. */
-static int es256_sig_to_der(const unsigned char *sig, unsigned char *der, size_t der_size,
-                            size_t *ret_len) {
-        _cleanup_(ECDSA_SIG_freep) ECDSA_SIG *es = NULL;
-        BIGNUM *r = NULL, *s = NULL;
-        unsigned char *p = der;
-        int n;
+/* One DER INTEGER for a 32-byte big-endian unsigned value: minimal, with
+ * a 0x00 in front when the top bit is set. */
+static size_t der_uint(unsigned char *out, const unsigned char *v) {
+        size_t skip = 0, n;
+
+        while (skip < EC_COORD_LEN - 1 && v[skip] == 0)
+                skip++;
+        n = EC_COORD_LEN - skip;
+        out[0] = 0x02;
+        if (v[skip] & 0x80) {
+                out[1] = (unsigned char) (n + 1);
+                out[2] = 0x00;
+                memcpy(out + 3, v + skip, n);
+                return n + 3;
+        }
+        out[1] = (unsigned char) n;
+        memcpy(out + 2, v + skip, n);
+        return n + 2;
+}
+
+/* R||S (64 bytes) → DER ECDSA-Sig-Value, which OpenSSL verifies. r and s
+ * must be in [1, n-1]; the encoding is at most 2 + 2 * 35 = 72 bytes, so
+ * the SEQUENCE length fits one byte. */
+static int es256_sig_to_der(const unsigned char *sig, unsigned char der[static ES256_DER_MAX], size_t *ret_len) {
+        size_t n;
 
         if (!p256_scalar_ok(sig) || !p256_scalar_ok(sig + EC_COORD_LEN))
                 return -EBADMSG;
-        es = ECDSA_SIG_new();
-        r = BN_bin2bn(sig, EC_COORD_LEN, NULL);
-        s = BN_bin2bn(sig + EC_COORD_LEN, EC_COORD_LEN, NULL);
-        if (!es || !r || !s || ECDSA_SIG_set0(es, r, s) != 1) {
-                BN_free(r);
-                BN_free(s);
-                return -ENOMEM;
-        }
-        /* r, s < n < 2^256: at most 2 + 2 * (2 + 33) = 72 bytes. */
-        n = i2d_ECDSA_SIG(es, NULL);
-        if (n <= 0 || (size_t) n > der_size)
-                return -EIO;
-        n = i2d_ECDSA_SIG(es, &p);
-        if (n <= 0)
-                return -EIO;
-        *ret_len = (size_t) n;
+        n = der_uint(der + 2, sig);
+        n += der_uint(der + 2 + n, sig + EC_COORD_LEN);
+        der[0] = 0x30;
+        der[1] = (unsigned char) n;
+        *ret_len = n + 2;
         return 0;
 }
 
-/* ES256 hashes here and verifies the digest with EVP_PKEY_verify(): the
- * same check as EVP_DigestVerify(), minus a digest fetch and context set-up
- * per call — a few percent of a P-256 verify, on the hottest path. */
-static int es256_verify(const svcid_key *key, const void *data, size_t len, const unsigned char *sig) {
+/* ES256, RS256, PS256: hash here, then EVP_PKEY_verify() on a copy of the
+ * key's prepared context. */
+static int digest_verify(const svcid_key *key, const void *data, size_t len, const unsigned char *sig,
+                         size_t sig_len) {
         _cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *ctx = NULL;
-        unsigned char der[2 * (EC_COORD_LEN + 8)], digest[EVP_MAX_MD_SIZE];
+        unsigned char digest[EVP_MAX_MD_SIZE];
         unsigned digest_len = 0;
-        size_t der_len = 0;
         const EVP_MD *md;
-        int r;
 
-        r = es256_sig_to_der(sig, der, sizeof der, &der_len);
-        if (r < 0)
-                return r;
         md = sha256_md();
-        if (!md)
+        if (!md || !key->verify_ctx)
                 return -ENOMEM;
         if (EVP_Digest(data, len, digest, &digest_len, md, NULL) != 1)
                 return -EIO;
-        ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key->pkey, NULL);
+        ctx = EVP_PKEY_CTX_dup(key->verify_ctx);
         if (!ctx)
                 return -ENOMEM;
-        if (EVP_PKEY_verify_init(ctx) != 1)
-                return -EIO;
-        /* Anything but 1 is a bad signature. */
-        if (EVP_PKEY_verify(ctx, der, der_len, digest, digest_len) != 1)
+        /* Anything but 1 is a bad signature: OpenSSL reports some forgeries
+         * as errors (-1) rather than mismatches (0). Fail closed. */
+        if (EVP_PKEY_verify(ctx, sig, sig_len, digest, digest_len) != 1)
                 return -EBADMSG;
         return 0;
 }
@@ -1123,10 +1164,17 @@ static int key_verify(const svcid_key *key, const void *data, size_t len,
 
         /* Shape first: cheap, and nothing malformed reaches OpenSSL. */
         switch (key->alg) {
-        case SVCID_ALG_ES256:
+        case SVCID_ALG_ES256: {
+                unsigned char der[ES256_DER_MAX];
+                size_t der_len;
+
                 if (sig_len != ES256_SIG_LEN)
                         return -EBADMSG;
-                return es256_verify(key, data, len, sig);
+                r = es256_sig_to_der(sig, der, &der_len);
+                if (r < 0)
+                        return r;
+                return digest_verify(key, data, len, der, der_len);
+        }
         case SVCID_ALG_EDDSA:
                 if (sig_len != ED25519_SIG_LEN || !ed25519_s_ok(s + ED25519_SIG_LEN / 2))
                         return -EBADMSG;
@@ -1135,10 +1183,12 @@ static int key_verify(const svcid_key *key, const void *data, size_t len,
         case SVCID_ALG_PS256:
                 if (sig_len != (size_t) EVP_PKEY_get_size(key->pkey))
                         return -EBADMSG;
-                break;
+                return digest_verify(key, data, len, sig, sig_len);
         default:
                 return -EINVAL;
         }
+
+        /* EdDSA: one shot over the message itself. */
 
         ctx = EVP_MD_CTX_new();
         if (!ctx)
