@@ -160,7 +160,8 @@ DEPS := build-essential pkg-config libssl-dev openssl libjansson-dev libcmocka-d
         libcurl4-openssl-dev curl scdoc clang-14 libclang-rt-14-dev \
         python3 python3-jwt python3-cryptography \
         libpam-wrapper libpamtest0-dev pamtester openssh-server openssh-client sshpass \
-        busybox munge util-linux procps jq
+        busybox munge util-linux procps jq \
+        debhelper dpkg-dev fakeroot lintian rpm
 # Node.js and npm (for the jose interop test) come with the machine image;
 # Debian's npm conflicts with that nodejs, so it is not installed here.
 deps:
@@ -169,6 +170,17 @@ deps:
 	echo "deps: installing $$missing"; \
 	export DEBIAN_FRONTEND=noninteractive; \
 	apt-get update -q && apt-get install -y -q --no-install-recommends $$missing
+
+# Where `make install` puts the system integration. The defaults are
+# Debian 12's (debian/rules and the RPM spec pass their own); the agent's
+# config is always /etc/svcid, the path compiled into it.
+SYSCONFDIR  ?= /etc
+UNITDIR     ?= $(or $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null),/lib/systemd/system)
+SYSUSERSDIR ?= $(or $(shell $(PKG_CONFIG) --variable=sysusersdir systemd 2>/dev/null),/usr/lib/sysusers.d)
+TMPFILESDIR ?= $(or $(shell $(PKG_CONFIG) --variable=tmpfilesdir systemd 2>/dev/null),/usr/lib/tmpfiles.d)
+PAMCONFDIR  ?= $(PREFIX)/share/pam-configs
+DOCDIR      ?= $(PREFIX)/share/doc/svcid
+GATE_EXAMPLES := $(sort $(wildcard packaging/svcid-gate-*example*))
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/svcid
@@ -182,6 +194,36 @@ install: all
 	$(if $(wildcard $(BUILD)/pam_svcid.so),install -d $(DESTDIR)$(PAMDIR) && install -m 0644 $(BUILD)/pam_svcid.so $(DESTDIR)$(PAMDIR)/pam_svcid.so)
 	for m in $(MANS); do s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
 		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+	install -d $(DESTDIR)$(SYSCONFDIR)/svcid $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+		$(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(PAMCONFDIR) $(DESTDIR)$(DOCDIR)/examples
+	install -m 0644 packaging/agent.conf $(DESTDIR)$(SYSCONFDIR)/svcid/agent.conf
+	install -m 0644 packaging/svcid-agent.socket packaging/svcid-agent.service $(DESTDIR)$(UNITDIR)/
+	install -m 0644 packaging/sysusers.d/svcid.conf $(DESTDIR)$(SYSUSERSDIR)/svcid.conf
+	install -m 0644 packaging/tmpfiles.d/svcid.conf $(DESTDIR)$(TMPFILESDIR)/svcid.conf
+	install -m 0644 packaging/pam-configs/svcid $(DESTDIR)$(PAMCONFDIR)/svcid
+	install -m 0644 $(GATE_EXAMPLES) $(DESTDIR)$(DOCDIR)/examples/
+
+# Debian packages into $(BUILD)/deb: dpkg-buildpackage on a copy of the
+# tree (sources only) with packaging/debian as debian/.
+DEB_DIR := $(BUILD)/deb
+deb:
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/svcid-$(VERSION)
+	tar -c --exclude=./build --exclude=./.git --exclude=./tests/interop/node_modules . | \
+		tar -x -C $(DEB_DIR)/svcid-$(VERSION)
+	cp -a packaging/debian $(DEB_DIR)/svcid-$(VERSION)/debian
+	cd $(DEB_DIR)/svcid-$(VERSION) && dpkg-buildpackage -us -uc -b
+	rm -rf $(DEB_DIR)/svcid-$(VERSION)
+	@ls -1 $(DEB_DIR)
+
+# RPM packages into $(BUILD)/rpm. On Debian the build dependencies are
+# Debian packages that rpm's database does not know: --nodeps.
+RPM_DIR := $(abspath $(BUILD)/rpm)
+rpm:
+	rm -rf $(RPM_DIR) && mkdir -p $(RPM_DIR)/SOURCES
+	tar -c --exclude=./build --exclude=./.git --exclude=./tests/interop/node_modules \
+		--transform='s|^\.|svcid-$(VERSION)|' . | gzip -n > $(RPM_DIR)/SOURCES/svcid-$(VERSION).tar.gz
+	rpmbuild -bb --nodeps --define '_topdir $(RPM_DIR)' packaging/rpm/svcid.spec
+	@find $(RPM_DIR)/RPMS -name '*.rpm' | sort
 
 clean:
 	rm -rf build
