@@ -20,6 +20,11 @@ struct svcid_key {
          * salt) and duplicated per call, so the hot path does no fetches. */
         EVP_PKEY_CTX *verify_ctx;
         char *kid;
+        /* base64url of {"alg":…,"kid":…,"typ":"JWT"}: the header svcid
+         * signs with, and on verify a token whose header segment is these
+         * very bytes skips the header's JSON parse. */
+        char *header64;
+        size_t header64_len;
 };
 
 DEFINE_PTR_CLEANUP(EVP_PKEY, EVP_PKEY_free)
@@ -52,6 +57,7 @@ int lib_read_file_at(int dirfd, const char *path, size_t max, char **ret_data, s
 
 /* A compact JWS split into its parts, every segment strictly decoded. */
 struct lib_jws {
+        size_t header64_len;            /* bytes of the header segment */
         size_t signing_len;             /* bytes of "header.payload" */
         unsigned char *header;
         size_t header_len;
@@ -61,6 +67,13 @@ struct lib_jws {
         size_t sig_len;
 };
 void lib_jws_done(struct lib_jws *jws);
+
+/* The base64url default header of a key with this alg and kid. */
+int lib_jws_header64(svcid_alg alg, const char *kid, char **ret_header64);
+
+/* The key of issuer iss whose default header is exactly the header
+ * segment given, or NULL. */
+const svcid_key *lib_trust_find_header(const svcid_trust *trust, const char *iss, const char *segment, size_t len);
 
 /* Size cap, exactly three segments, strict base64url in each. An empty
  * segment is canonical too: an unsecured token ("alg":"none", empty

@@ -56,13 +56,27 @@ svcid_reason lib_jws_split(const char *token, size_t len, struct lib_jws *ret, c
                         return SVCID_MALFORMED;
                 }
         }
+        jws.header64_len = end[0];
         jws.signing_len = end[1];
         *ret = jws;
         return SVCID_OK;
 }
 
+int lib_jws_header64(svcid_alg alg, const char *kid, char **ret_header64) {
+        _cleanup_(json_decrefp) json_t *h = json_pack("{s:s, s:s, s:s}", "alg", svcid_alg_str(alg),
+                                                     "kid", kid, "typ", "JWT");
+        _cleanup_(free_p) char *text = NULL;
+
+        if (!h)
+                return -ENOMEM;
+        text = json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (!text)
+                return -ENOMEM;
+        return svcid_b64url_encode(text, strlen(text), ret_header64);
+}
+
 int svcid_jws_sign(const svcid_key *key, const char *header_json, const void *payload, size_t len, char **ret_jws) {
-        _cleanup_(free_p) char *default_header = NULL, *h64 = NULL, *p64 = NULL, *s64 = NULL, *input = NULL;
+        _cleanup_(free_p) char *h64 = NULL, *p64 = NULL, *s64 = NULL, *input = NULL;
         _cleanup_(free_p) unsigned char *sig = NULL;
         size_t sig_len, input_len;
         int r;
@@ -70,17 +84,7 @@ int svcid_jws_sign(const svcid_key *key, const char *header_json, const void *pa
         if (!key || (!payload && len > 0) || !ret_jws)
                 return -EINVAL;
 
-        if (!header_json) {
-                _cleanup_(json_decrefp) json_t *h = json_pack("{s:s, s:s, s:s}",
-                                                             "alg", svcid_alg_str(key->alg),
-                                                             "kid", key->kid, "typ", "JWT");
-                if (!h)
-                        return -ENOMEM;
-                default_header = json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER);
-                if (!default_header)
-                        return -ENOMEM;
-                header_json = default_header;
-        } else {
+        if (header_json) {
                 /* A caller-made header must still name this key's alg: the
                  * signature layer never signs under a name it isn't. */
                 _cleanup_(json_decrefp) json_t *h = lib_json_object(header_json, strlen(header_json), SVCID_TOKEN_MAX);
@@ -88,15 +92,14 @@ int svcid_jws_sign(const svcid_key *key, const char *header_json, const void *pa
                 if (!h || svcid_alg_from_str(json_string_value(json_object_get(h, "alg")), &alg) < 0 ||
                     alg != key->alg)
                         return -EINVAL;
+                r = svcid_b64url_encode(header_json, strlen(header_json), &h64);
+                if (r < 0)
+                        return r;
         }
-
-        r = svcid_b64url_encode(header_json, strlen(header_json), &h64);
-        if (r < 0)
-                return r;
         r = svcid_b64url_encode(payload, len, &p64);
         if (r < 0)
                 return r;
-        if (asprintf(&input, "%s.%s", h64, p64) < 0)
+        if (asprintf(&input, "%s.%s", h64 ? h64 : key->header64, p64) < 0)
                 return -ENOMEM;
         input_len = strlen(input);
         if (input_len > SVCID_TOKEN_MAX)

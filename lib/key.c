@@ -399,6 +399,12 @@ static int key_new(EVP_PKEY **pkey, svcid_alg alg, bool private, const char *kid
                         return r;
                 }
         }
+        r = lib_jws_header64(alg, key->kid, &key->header64);
+        if (r < 0) {
+                *pkey = TAKE_PTR(key->pkey);
+                return r;
+        }
+        key->header64_len = strlen(key->header64);
         *ret = TAKE_PTR(key);
         return 0;
 }
@@ -951,6 +957,7 @@ void svcid_key_unref(svcid_key *key) {
         EVP_PKEY_CTX_free(key->verify_ctx);
         EVP_PKEY_free(key->pkey);
         free(key->kid);
+        free(key->header64);
         free(key);
 }
 

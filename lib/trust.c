@@ -54,6 +54,16 @@ const svcid_key *svcid_trust_find(const svcid_trust *trust, const char *iss, con
         return NULL;
 }
 
+const svcid_key *lib_trust_find_header(const svcid_trust *trust, const char *iss, const char *segment, size_t len) {
+        for (size_t i = 0; i < trust->n; i++) {
+                const svcid_key *k = trust->entries[i].key;
+                if (k->header64_len == len && memcmp(k->header64, segment, len) == 0 &&
+                    strcmp(trust->entries[i].iss, iss) == 0)
+                        return k;
+        }
+        return NULL;
+}
+
 bool svcid_trust_has_issuer(const svcid_trust *trust, const char *iss) {
         if (!trust || !iss)
                 return false;
