@@ -16,14 +16,14 @@ static const struct {
 } subcommands[] = {
         { "token",   "-a AUD [--ttl S] [--json]",
           "print a token for this process, minted by the local agent", cmd_token },
-        { "exec",    "-a AUD [--env NAME] -- CMD [ARG...]",
+        { "exec",    "-a AUD [--ttl S] [--env NAME] -- CMD [ARG...]",
           "run CMD with a fresh token in $SVCID_TOKEN", cmd_exec },
         { "verify",  "-a AUD [--trust PATH]... [--issuer ISS] [--require CLAIM=GLOB]...\n"
                      "               [--leeway S] [--max-lifetime S] [--now UNIX] [TOKEN|-]",
           "verify a token offline and print its claims as JSON", cmd_verify },
         { "jwks",    "",
           "print the local agent's public keys (JWKS)", cmd_jwks },
-        { "connect", "-a AUD unix:PATH|tcp:HOST:PORT",
+        { "connect", "-a AUD [--ttl S] unix:PATH|tcp:HOST:PORT",
           "present a token to a line-mode svcid-gate, then relay stdin/stdout", cmd_connect },
         { "inspect", "[TOKEN|-]",
           "decode a token WITHOUT verifying it (labelled UNVERIFIED)", cmd_inspect },
