@@ -1,0 +1,382 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The Debian packages, for real: `make deb` builds them (reused when newer
+# than every source), lintian finds no error and no warning, `make rpm`
+# builds the RPM split, and `make install DESTDIR=` lays out the very
+# files, modes and links the packages ship. Then dpkg -i on this machine:
+# files where the packages say with their owners and modes, the svcid user
+# and state directory from sysusers.d/tmpfiles.d, the socket (not the
+# service) enabled, the units pass systemd-analyze verify and the service's
+# exposure is at most 2.0; the installed agent, run as the unit would (the
+# svcid user, socket activation, no network, no capabilities, UMask 0077),
+# mints for `svcid token -a x` with no options, and the installed `svcid
+# verify -a x` accepts it with the default trust; libsvcid-dev builds a
+# program; pam-auth-update enables the profile into common-auth and takes it
+# out again, and removing libpam-svcid takes it out too; an upgrade keeps
+# the keys and an edited config; purging removes what the packages made
+# (the svcid user stays, as Debian keeps system users; the test removes it).
+#
+# The test runs in its own mount namespace with private copies of
+# /etc/pam.d and /var/lib/pam, so whatever happens the machine's PAM
+# configuration is never changed. Needs root; skips if svcid is already
+# installed here or the packaging tools are missing.
+set -euo pipefail
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*"; exit 1; }
+ok() { echo "ok: $*"; }
+
+: "${SVCID_SRC:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${SVCID_BUILD:=$SVCID_SRC/build}"
+export SVCID_SRC SVCID_BUILD
+
+[ "$(id -u)" -eq 0 ] || skip "installs packages with dpkg: needs root"
+case "$SVCID_BUILD" in
+*/asan) skip "the packages are built without sanitizers; the plain make check installs them" ;;
+esac
+for tool in dpkg-buildpackage dh lintian fakeroot systemd-socket-activate systemd-analyze \
+            unshare setpriv runuser pam-auth-update pamtester jq cc; do
+        command -v "$tool" >/dev/null || skip "$tool not installed (make deps installs it)"
+done
+dpkg-query -W -f='${Status}\n' dh-sequence-installsysusers debhelper 2>/dev/null | grep -q 'install ok installed' ||
+        skip "debhelper not installed (make deps installs it)"
+
+PKGS="libsvcid1 libsvcid-dev svcid svcid-agent libpam-svcid"
+for p in $PKGS; do
+        if dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'ok installed\|config-files'; then
+                skip "$p is already installed here; this test installs and purges its own"
+        fi
+done
+for d in /etc/svcid /var/lib/svcid /run/svcid; do
+        [ ! -e "$d" ] || skip "$d exists here; this test must not touch a real svcid installation"
+done
+
+# Everything below in a private mount namespace (see above).
+if [ -z "${SVCID_PKG_NS:-}" ]; then
+        exec unshare --mount --propagation private env SVCID_PKG_NS=1 bash "$0"
+fi
+
+VERSION=$(sed -n 's/^VERSION *:= *//p' "$SVCID_SRC/Makefile")
+ARCH=$(dpkg --print-architecture)
+MA=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+DEB=$SVCID_SRC/build/deb
+[ -n "$VERSION" ] || fail "no VERSION in Makefile"
+
+T=$(mktemp -d /tmp/svcid-pkg-test.XXXXXX)
+chmod 755 "$T"
+USER_EXISTED=0
+getent passwd svcid >/dev/null && USER_EXISTED=1
+AGENT_PID=
+
+stop_agent() {
+        if [ -n "$AGENT_PID" ]; then
+                kill "$AGENT_PID" 2>/dev/null || true
+                wait "$AGENT_PID" 2>/dev/null || true
+                AGENT_PID=
+        fi
+}
+cleanup() {
+        local installed=
+        set +e
+        stop_agent
+        for p in $PKGS; do
+                dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'ok installed\|config-files' && installed="$installed $p"
+        done
+        [ -z "$installed" ] || dpkg --purge $installed >/dev/null
+        if [ "$USER_EXISTED" = 0 ] && getent passwd svcid >/dev/null; then
+                userdel svcid
+                getent group svcid >/dev/null && groupdel svcid
+        fi
+        rm -rf /etc/svcid /var/lib/svcid /run/svcid
+        umount /etc/pam.d /var/lib/pam 2>/dev/null
+        rm -rf "$T"
+}
+trap cleanup EXIT
+
+echo "== private copies of /etc/pam.d and /var/lib/pam"
+mkdir -p "$T/pam.d" "$T/varlibpam" /var/lib/pam
+cp -a /etc/pam.d/. "$T/pam.d/"
+cp -a /var/lib/pam/. "$T/varlibpam/"
+mount --bind "$T/pam.d" /etc/pam.d
+mount --bind "$T/varlibpam" /var/lib/pam
+grep -q pam_svcid /etc/pam.d/common-auth && fail "common-auth already names pam_svcid"
+
+# make from within make check: the outer make's job server is not ours.
+mk() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$SVCID_SRC" --no-print-directory "$@"; }
+
+echo "== make deb"
+changes=$DEB/svcid_${VERSION}_${ARCH}.changes
+if [ -f "$changes" ] &&
+   [ -z "$(find "$SVCID_SRC" \( -path "$SVCID_SRC/build" -o -path "$SVCID_SRC/.git" \) -prune -o \
+           -type f -newer "$changes" -print -quit)" ]; then
+        echo "reusing $DEB (newer than every source)"
+else
+        mk deb > "$T/deb.log" 2>&1 || { tail -n 40 "$T/deb.log"; fail "make deb failed"; }
+fi
+debs=()
+for p in $PKGS; do
+        f=$DEB/${p}_${VERSION}_${ARCH}.deb
+        [ -f "$f" ] || fail "make deb did not build $f"
+        debs+=("$f")
+done
+ok "make deb built $PKGS"
+
+echo "== lintian"
+lintian --fail-on error,warning "$changes" > "$T/lintian.log" 2>&1 || {
+        cat "$T/lintian.log"; fail "lintian reports errors or warnings"; }
+if grep -E '^[EW]: ' "$T/lintian.log"; then fail "lintian reports errors or warnings"; fi
+ok "lintian: no error, no warning"
+
+echo "== make rpm"
+if command -v rpmbuild >/dev/null; then
+        mk rpm > "$T/rpm.log" 2>&1 || { tail -n 40 "$T/rpm.log"; fail "make rpm failed"; }
+        for p in svcid svcid-libs svcid-devel svcid-agent pam_svcid; do
+                ls "$SVCID_SRC"/build/rpm/RPMS/*/"$p-$VERSION"-*.rpm >/dev/null 2>&1 || fail "make rpm did not build $p"
+        done
+        agent_rpm=$(ls "$SVCID_SRC"/build/rpm/RPMS/*/svcid-agent-"$VERSION"-*.rpm)
+        rpm -qlp "$agent_rpm" 2>/dev/null | grep -qx /usr/lib/systemd/system/svcid-agent.socket ||
+                fail "svcid-agent.rpm lacks its socket unit"
+        rpm -qcp "$agent_rpm" 2>/dev/null | grep -qx /etc/svcid/agent.conf ||
+                fail "svcid-agent.rpm: agent.conf is not %config"
+        rpm -qp --scripts "$agent_rpm" 2>/dev/null | grep -q 'systemctl --no-reload preset svcid-agent.socket' ||
+                fail "svcid-agent.rpm lacks its systemd scriptlets"
+        ok "make rpm built svcid, svcid-libs, svcid-devel, svcid-agent, pam_svcid"
+else
+        echo "note: rpmbuild not installed; make rpm not tried"
+fi
+
+echo "== make install DESTDIR= lays out what the packages ship"
+mk install DESTDIR="$T/inst" PREFIX=/usr SBINDIR=/usr/sbin LIBDIR="/usr/lib/$MA" \
+        PAMDIR="/lib/$MA/security" UNITDIR=/lib/systemd/system > "$T/install.log" 2>&1 ||
+        { tail -n 20 "$T/install.log"; fail "make install failed"; }
+# "MODE PATH[ -> TARGET]" of every non-directory; the packages' man pages
+# are gzipped and each has changelog.gz and copyright in its doc dir.
+for f in "${debs[@]}"; do dpkg-deb -c "$f"; done |
+        awk '$1 !~ /^d/ { p = $6; for (i = 7; i <= NF; i++) p = p " " $i; print $1, p }' |
+        sed -e 's| \./| /|' -e 's|^\(\S* /usr/share/man/.*\)\.gz$|\1|' |
+        grep -Ev ' /usr/share/doc/[^/]+/(changelog\.gz|copyright)$' | sort > "$T/pkg.list"
+(cd "$T/inst" && find . ! -type d -printf '%M /%P\t%l\n') |
+        awk -F'\t' '{ if ($2 != "") print $1 " -> " $2; else print $1 }' | sort > "$T/inst.list"
+diff -u "$T/pkg.list" "$T/inst.list" || fail "make install DESTDIR= and the packages differ (- packages, + make install)"
+ok "make install DESTDIR= = the packages: $(wc -l < "$T/pkg.list") files, same modes and links"
+
+echo "== dpkg -i"
+dpkg -i "${debs[@]}" > "$T/dpkg.log" 2>&1 || { cat "$T/dpkg.log"; fail "dpkg -i failed"; }
+for p in $PKGS; do
+        [ "$(dpkg-query -W -f='${Status} ${Version}' "$p")" = "install ok installed $VERSION" ] ||
+                fail "$p is not installed at $VERSION"
+done
+ok "installed $PKGS"
+
+echo "== files, owners and modes"
+# PATH OWNER:GROUP MODE PACKAGE (- for files made at install time)
+while read -r path own mode pkg; do
+        [ -e "$path" ] || fail "$path missing"
+        got="$(stat -c '%U:%G %a' "$path")"
+        [ "$got" = "$own $mode" ] || fail "$path is $got, expected $own $mode"
+        if [ "$pkg" != - ]; then
+                owner=$(dpkg-query -S "$path" 2>/dev/null | cut -d: -f1)
+                [ "$owner" = "$pkg" ] || fail "$path belongs to '$owner', expected $pkg"
+        fi
+done <<EOF
+/usr/lib/$MA/libsvcid.so.1 root:root 644 libsvcid1
+/usr/include/svcid/svcid.h root:root 644 libsvcid-dev
+/usr/lib/$MA/pkgconfig/svcid.pc root:root 644 libsvcid-dev
+/usr/share/man/man3/libsvcid.3.gz root:root 644 libsvcid-dev
+/usr/bin/svcid root:root 755 svcid
+/usr/bin/svcid-gate root:root 755 svcid
+/usr/share/man/man1/svcid.1.gz root:root 644 svcid
+/usr/share/man/man8/svcid-gate.8.gz root:root 644 svcid
+/usr/share/doc/svcid/examples/svcid-gate-example.socket root:root 644 svcid
+/usr/share/doc/svcid/examples/svcid-gate-example@.service root:root 644 svcid
+/usr/sbin/svcid-agent root:root 755 svcid-agent
+/etc/svcid/agent.conf root:root 644 svcid-agent
+/lib/systemd/system/svcid-agent.socket root:root 644 svcid-agent
+/lib/systemd/system/svcid-agent.service root:root 644 svcid-agent
+/usr/lib/sysusers.d/svcid.conf root:root 644 svcid-agent
+/usr/lib/tmpfiles.d/svcid.conf root:root 644 svcid-agent
+/usr/share/man/man8/svcid-agent.8.gz root:root 644 svcid-agent
+/usr/share/man/man5/svcid.conf.5.gz root:root 644 svcid-agent
+/lib/$MA/security/pam_svcid.so root:root 644 libpam-svcid
+/usr/share/pam-configs/svcid root:root 644 libpam-svcid
+/usr/share/man/man8/pam_svcid.8.gz root:root 644 libpam-svcid
+/var/lib/svcid svcid:svcid 755 -
+/run/svcid root:root 755 -
+EOF
+[ "$(readlink "/usr/lib/$MA/libsvcid.so")" = libsvcid.so.1 ] || fail "libsvcid.so does not point at libsvcid.so.1"
+[ "$(dpkg-query -S "/usr/lib/$MA/libsvcid.so" | cut -d: -f1)" = libsvcid-dev ] || fail "libsvcid.so not in libsvcid-dev"
+ok "every file where its package says, root-owned, 0755 programs, 0644 data"
+dpkg-query -W -f='${Conffiles}\n' svcid-agent | grep -q '^ /etc/svcid/agent.conf ' || fail "agent.conf is not a conffile"
+cmp -s /etc/svcid/agent.conf "$SVCID_SRC/packaging/agent.conf" || fail "/etc/svcid/agent.conf is not packaging/agent.conf"
+if grep -Ev '^\s*(;|#|$|\[agent\]$)' /etc/svcid/agent.conf; then fail "agent.conf sets something: every default must be commented"; fi
+ok "/etc/svcid/agent.conf is a conffile with every default commented"
+[ -f "/var/lib/dpkg/info/libsvcid1:$ARCH.symbols" ] || fail "libsvcid1 has no symbols file"
+grep -q ' svcid_verify@LIBSVCID_1 ' "/var/lib/dpkg/info/libsvcid1:$ARCH.symbols" || fail "symbols file lacks svcid_verify"
+ok "libsvcid1 ships a symbols file"
+IFS=: read -r _ _ uid _ _ home shell < <(getent passwd svcid) || fail "no svcid user"
+[ "$uid" -lt 1000 ] && [ "$home" = /var/lib/svcid ] && [ "$shell" = /usr/sbin/nologin ] ||
+        fail "svcid user: uid $uid home $home shell $shell"
+ok "svcid system user (uid $uid, no login) from sysusers.d"
+
+echo "== units"
+[ -L /etc/systemd/system/sockets.target.wants/svcid-agent.socket ] || fail "svcid-agent.socket not enabled"
+if find /etc/systemd/system -name svcid-agent.service | grep .; then fail "svcid-agent.service enabled: only its socket should be"; fi
+ok "the socket is enabled, the service is not"
+man_opt=()
+command -v man >/dev/null || man_opt=(--man=no)
+systemd-analyze verify "${man_opt[@]}" /lib/systemd/system/svcid-agent.socket \
+        /lib/systemd/system/svcid-agent.service || fail "systemd-analyze verify failed on the agent's units"
+mkdir "$T/examples"
+cp /usr/share/doc/svcid/examples/* "$T/examples/"
+(cd "$T/examples" && systemd-analyze verify --man=no ./*.socket ./*.service) ||
+        fail "systemd-analyze verify failed on the gate examples"
+ok "systemd-analyze verify: agent units and gate examples"
+exposure=$(systemd-analyze security --offline=true /lib/systemd/system/svcid-agent.service 2>&1 |
+           sed -n 's/.*Overall exposure level for svcid-agent.service: \([0-9.]*\).*/\1/p')
+[ -n "$exposure" ] || fail "systemd-analyze security printed no exposure"
+awk -v e="$exposure" 'BEGIN { exit !(e <= 2.0) }' || fail "svcid-agent.service exposure $exposure > 2.0"
+ok "systemd-analyze security svcid-agent.service: exposure $exposure"
+for opt in 'ProtectProc=invisible' 'PrivateUsers=yes' 'ProcSubset=pid'; do
+        if grep -qx "$opt" /lib/systemd/system/svcid-agent.service; then fail "the agent needs other processes' /proc and real uids: $opt"; fi
+done
+
+start_agent() {
+        # As the unit runs it: the svcid user, its socket from the
+        # activator, no network, no capabilities, UMask=0077.
+        rm -f /run/svcid/agent.sock
+        (umask 077; exec systemd-socket-activate -l /run/svcid/agent.sock --fdname=agent \
+                unshare --net setpriv --reuid=svcid --regid=svcid --clear-groups \
+                --no-new-privs --bounding-set=-all --inh-caps=-all \
+                /usr/sbin/svcid-agent) >> "$T/agent.log" 2>&1 &
+        AGENT_PID=$!
+        for _ in $(seq 300); do [ -S /run/svcid/agent.sock ] && break; sleep 0.1; done
+        [ -S /run/svcid/agent.sock ] || { cat "$T/agent.log"; fail "the activator made no /run/svcid/agent.sock"; }
+        chmod 666 /run/svcid/agent.sock     # SocketMode=0666
+}
+token() { env -u SVCID_AGENT_SOCKET "$@"; }
+
+echo "== the installed agent, config and CLI"
+runuser -u svcid -- /usr/sbin/svcid-agent --check-config > "$T/check.log" 2>&1 ||
+        { cat "$T/check.log"; fail "svcid-agent --check-config rejects the installed config"; }
+start_agent
+token svcid token -a x > "$T/tok.root" || { cat "$T/agent.log"; fail "svcid token -a x failed"; }
+token runuser -u nobody -- svcid token -a x > "$T/tok.nobody" || { cat "$T/agent.log"; fail "svcid token -a x as nobody failed"; }
+ok "svcid token -a x with no options (default socket), as root and as nobody"
+svcid verify -a x < "$T/tok.root" > "$T/claims.root" || fail "svcid verify -a x rejects the agent's token"
+runuser -u nobody -- env -u SVCID_AGENT_SOCKET svcid verify -a x - < "$T/tok.nobody" > "$T/claims.nobody" ||
+        fail "svcid verify -a x, as nobody, rejects the agent's token"
+[ "$(jq -r .sub "$T/claims.root")" = root ] || fail "root's token: sub $(jq -r .sub "$T/claims.root")"
+[ "$(jq -r .sub "$T/claims.nobody")" = nobody ] || fail "nobody's token: sub $(jq -r .sub "$T/claims.nobody")"
+[ "$(jq -r '.exp - .iat' "$T/claims.root")" = 300 ] || fail "ttl $(jq -r '.exp - .iat' "$T/claims.root"), not the default 300"
+ok "svcid verify -a x accepts them with the default trust (sub root / nobody, ttl 300)"
+if svcid verify -a y < "$T/tok.root" > /dev/null 2> "$T/err"; then fail "verify -a y accepted a token for x"; fi
+grep -q 'svcid: rejected: wrong_audience' "$T/err" || fail "verify -a y: $(cat "$T/err")"
+bad=$(sed 's/.$//' "$T/tok.root")
+if svcid verify -a x "$bad" > /dev/null 2> "$T/err"; then fail "verify accepted a cut token"; fi
+grep -q 'svcid: rejected: ' "$T/err" || fail "cut token: $(cat "$T/err")"
+ok "refused: another audience (wrong_audience), a cut token ($(sed 's/.*rejected: \([a-z_]*\).*/\1/' "$T/err"))"
+while read -r path own mode; do
+        got="$(stat -c '%U:%G %a' "$path")"
+        [ "$got" = "$own $mode" ] || fail "$path is $got, expected $own $mode"
+done <<EOF
+/var/lib/svcid/keys svcid:svcid 700
+/var/lib/svcid/jwks.json svcid:svcid 644
+EOF
+for f in /var/lib/svcid/keys/*; do
+        [ "$(stat -c '%U %a' "$f")" = "svcid 600" ] || fail "$f is $(stat -c '%U %a' "$f")"
+done
+ok "the agent's state: keys/ svcid 0700, key files 0600, jwks.json 0644"
+
+echo "== libsvcid-dev"
+cat > "$T/v.c" <<'C'
+#include <stdio.h>
+#include <svcid/svcid.h>
+int main(void) { puts(svcid_version()); return 0; }
+C
+# shellcheck disable=SC2046
+cc -o "$T/v" "$T/v.c" $(pkg-config --cflags --libs svcid) || fail "cannot build against libsvcid-dev"
+[ "$("$T/v")" = "$VERSION" ] || fail "libsvcid says version $("$T/v")"
+ldd "$T/v" | grep -Eq "libsvcid\.so\.1 => (/usr)?/lib/$MA/libsvcid\.so\.1 " || fail "not linked to the installed libsvcid.so.1"
+ok "a program builds with pkg-config svcid and runs on libsvcid.so.1 ($VERSION)"
+
+echo "== pam-auth-update"
+grep -q pam_svcid /etc/pam.d/common-auth && fail "installing libpam-svcid enabled its profile (Default: no)"
+DEBIAN_FRONTEND=noninteractive pam-auth-update --enable svcid
+grep -q '^auth.*pam_svcid.so audience=login:%H' /etc/pam.d/common-auth || fail "--enable svcid: not in common-auth"
+grep -q '^account.*pam_svcid.so' /etc/pam.d/common-account || fail "--enable svcid: not in common-account"
+grep -q '^session.*pam_svcid.so' /etc/pam.d/common-session || fail "--enable svcid: not in common-session"
+ok "pam-auth-update --enable svcid puts pam_svcid into common-auth, -account, -session"
+# The whole path: the installed agent's token as the password of a real
+# PAM service through the enabled common-auth and the installed module.
+cat > "$T/pam.d/svcid-pkgtest" <<'EOF'
+@include common-auth
+@include common-account
+EOF
+login_tok=$(token svcid token -a "login:$(hostname)")
+printf '%s\n' "$login_tok" | pamtester svcid-pkgtest root authenticate acct_mgmt > "$T/pamtester.log" 2>&1 ||
+        { cat "$T/pamtester.log"; fail "the agent's token for login:$(hostname) does not log in through common-auth"; }
+if printf '%s\n' "$(token svcid token -a "login:elsewhere")" |
+        pamtester svcid-pkgtest root authenticate > "$T/pamtester.log" 2>&1; then
+        fail "a token for another audience logged in"
+fi
+ok "through the enabled common-auth, the agent's token for login:$(hostname) logs in; one for another host does not"
+DEBIAN_FRONTEND=noninteractive pam-auth-update --remove svcid
+if grep -l pam_svcid /etc/pam.d/common-*; then fail "pam-auth-update --remove svcid left pam_svcid behind"; fi
+ok "pam-auth-update --remove svcid takes it out"
+DEBIAN_FRONTEND=noninteractive pam-auth-update --enable svcid
+grep -q pam_svcid /etc/pam.d/common-auth || fail "--enable svcid (again): not in common-auth"
+dpkg -r libpam-svcid > "$T/dpkg.log" 2>&1 || { cat "$T/dpkg.log"; fail "dpkg -r libpam-svcid failed"; }
+if grep -l pam_svcid /etc/pam.d/common-*; then fail "removing libpam-svcid left pam_svcid in the stacks"; fi
+ok "removing libpam-svcid takes it out of the stacks (prerm: pam-auth-update --package --remove)"
+
+echo "== upgrade"
+sed -i 's/^;default_ttl = 300$/default_ttl = 120/' /etc/svcid/agent.conf
+grep -qx 'default_ttl = 120' /etc/svcid/agent.conf || fail "could not edit agent.conf"
+(cd /var/lib/svcid && sha256sum keys/* jwks.json) > "$T/state.before"
+stop_agent
+NEW=$VERSION+pkgtest1
+new_debs=()
+for f in "${debs[@]}"; do
+        d=$T/repack/$(basename "$f" .deb)
+        mkdir -p "$d"
+        dpkg-deb -R "$f" "$d"
+        sed -i -e "s/^Version: .*/Version: $NEW/" -e "s/(= $VERSION)/(= $NEW)/g" "$d/DEBIAN/control"
+        dpkg-deb -b "$d" "$d.deb" > /dev/null
+        new_debs+=("$d.deb")
+done
+dpkg -i "${new_debs[@]}" > "$T/dpkg.log" 2>&1 || { cat "$T/dpkg.log"; fail "upgrade to $NEW failed"; }
+for p in $PKGS; do
+        [ "$(dpkg-query -W -f='${Status} ${Version}' "$p")" = "install ok installed $NEW" ] || fail "$p not upgraded to $NEW"
+done
+grep -qx 'default_ttl = 120' /etc/svcid/agent.conf || fail "the upgrade lost the edit to agent.conf"
+if ls /etc/svcid/agent.conf.dpkg-* 2>/dev/null; then fail "the upgrade left agent.conf.dpkg-* behind"; fi
+(cd /var/lib/svcid && sha256sum keys/* jwks.json) > "$T/state.after"
+diff "$T/state.before" "$T/state.after" || fail "the upgrade changed the keys or jwks.json"
+ok "upgrade $VERSION -> $NEW keeps the edited agent.conf, the keys and jwks.json"
+start_agent
+svcid verify -a x < "$T/tok.root" > /dev/null || fail "after the upgrade, a token from before no longer verifies"
+token svcid token -a x > "$T/tok.new" || { cat "$T/agent.log"; fail "svcid token after the upgrade failed"; }
+svcid verify -a x < "$T/tok.new" > "$T/claims.new" || fail "after the upgrade, a new token does not verify"
+[ "$(jq -r '.exp - .iat' "$T/claims.new")" = 120 ] || fail "after the upgrade ttl is $(jq -r '.exp - .iat' "$T/claims.new"), not the configured 120"
+(cd /var/lib/svcid && sha256sum keys/* jwks.json) > "$T/state.after"
+diff "$T/state.before" "$T/state.after" || fail "the upgraded agent made new keys instead of using the kept ones"
+ok "the upgraded agent uses the kept keys and config: old and new tokens verify, ttl 120"
+stop_agent
+
+echo "== purge"
+DEBIAN_FRONTEND=noninteractive pam-auth-update --enable svcid
+dpkg --purge $PKGS > "$T/dpkg.log" 2>&1 || { cat "$T/dpkg.log"; fail "dpkg --purge failed"; }
+for p in $PKGS; do
+        if dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'ok installed\|config-files'; then fail "$p still installed"; fi
+done
+for path in /etc/svcid /var/lib/svcid /run/svcid /lib/systemd/system/svcid-agent.socket \
+            /lib/systemd/system/svcid-agent.service /etc/systemd/system/sockets.target.wants/svcid-agent.socket \
+            /usr/lib/sysusers.d/svcid.conf /usr/lib/tmpfiles.d/svcid.conf /usr/share/pam-configs/svcid \
+            "/lib/$MA/security/pam_svcid.so" /usr/bin/svcid /usr/sbin/svcid-agent "/usr/lib/$MA/libsvcid.so.1"; do
+        [ ! -e "$path" ] && [ ! -L "$path" ] || fail "purge left $path"
+done
+if grep -l pam_svcid /etc/pam.d/common-*; then fail "purge left pam_svcid in the stacks"; fi
+getent passwd svcid >/dev/null || fail "purge removed the svcid system user (Debian keeps system users)"
+ok "purge removes config, keys, state, units, links and the PAM profile; the svcid user stays"
+
+echo "all package checks passed"
