@@ -103,21 +103,27 @@ fi
 
 echo "== the other default source: this host's /var/lib/svcid/jwks.json, written by the agent's user"
 # /var/lib becomes an empty tmpfs in this namespace (pam-auth-update is
-# done with it); "svcid" exists only in the private /etc/passwd.
-echo "svcid:x:4243:4243::/var/lib/svcid:/usr/sbin/nologin" >> /etc/passwd
+# done with it). The "svcid" user is the machine's when the packages made
+# one, else it is added to the private /etc/passwd only.
+SVCID_UID=$(getent passwd svcid | cut -d: -f3)
+if [ -z "$SVCID_UID" ]; then
+        SVCID_UID=4243
+        echo "svcid:x:$SVCID_UID:$SVCID_UID::/var/lib/svcid:/usr/sbin/nologin" >> /etc/passwd
+fi
+OTHER_UID=$((SVCID_UID + 1))
 mount -t tmpfs -o mode=0755 tmpfs /var/lib
-install -d -m 0755 -o 4243 -g 4243 /var/lib/svcid
-install -m 0644 -o 4243 -g 4243 "$T/keys/svcid___untrusted_example.jwks" /var/lib/svcid/jwks.json
+install -d -m 0755 -o "$SVCID_UID" -g 0 /var/lib/svcid
+install -m 0644 -o "$SVCID_UID" -g 0 "$T/keys/svcid___untrusted_example.jwks" /var/lib/svcid/jwks.json
 : > "$LOG"
 pt authenticate acct_mgmt <<< "$(mint_untrusted "$USER_NAME" "$AUD")" || { show; fail "local issuer's token refused"; }
 grep -q "accepted: reason=ok iss=\"svcid://untrusted.example\"" "$LOG" || { show; fail "no accepted line for the local issuer"; }
 ok "a token of the local issuer, jwks.json owned by svcid: accepted"
 pt authenticate <<< "$(mint "$USER_NAME" "$AUD")" || { show; fail "trust.d token refused beside jwks.json"; }
 ok "trust.d's issuer still accepted beside it"
-chown 4244 /var/lib/svcid/jwks.json
+chown "$OTHER_UID" /var/lib/svcid/jwks.json
 : > "$LOG"
 if pt authenticate <<< "$(mint "$USER_NAME" "$AUD")"; then show; fail "accepted with an unsafe jwks.json"; fi
-grep -q 'trust: .*jwks.json.* is owned by uid 4244, not root or svcid' "$LOG" || { show; fail "no log line for the unsafe jwks.json"; }
+grep -q "trust: .*jwks.json.* is owned by uid $OTHER_UID, not root or svcid" "$LOG" || { show; fail "no log line for the unsafe jwks.json"; }
 ok "jwks.json owned by another user: refused (fail closed), and logged"
 
 echo "t_pam_profile: all checks passed"
