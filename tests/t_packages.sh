@@ -287,6 +287,85 @@ for f in /var/lib/svcid/keys/*; do
 done
 ok "the agent's state: keys/ svcid 0700, key files 0600, jwks.json 0644"
 
+echo "== the agent's system calls against the unit's SystemCallFilter"
+# No systemd here to apply the filter: record every system call the
+# installed agent makes (start, mints, JWKS, health, reload, rotation,
+# stop) and check each is one the unit allows, and that it opens no
+# socket but AF_UNIX (RestrictAddressFamilies=AF_UNIX).
+if command -v strace >/dev/null && command -v python3 >/dev/null; then
+        install -d -o svcid -g svcid -m 0755 "$T/sc" "$T/sc/state"
+        (umask 077; exec strace -f -qq -o "$T/sc/trace" unshare --net setpriv --reuid=svcid --regid=svcid \
+                --clear-groups --no-new-privs --bounding-set=-all --inh-caps=-all \
+                /usr/sbin/svcid-agent --state-dir "$T/sc/state" --socket "$T/sc/sock" --log-target=stderr) \
+                > "$T/sc/log" 2>&1 &
+        st_pid=$!
+        for _ in $(seq 300); do [ -S "$T/sc/sock" ] && break; sleep 0.1; done
+        [ -S "$T/sc/sock" ] || { cat "$T/sc/log"; fail "the agent under strace made no socket"; }
+        chmod 666 "$T/sc/sock"
+        SVCID_AGENT_SOCKET=$T/sc/sock svcid token -a x > /dev/null || fail "mint under strace failed"
+        SVCID_AGENT_SOCKET=$T/sc/sock runuser -u nobody -- svcid token -a x > /dev/null || fail "mint under strace failed"
+        SVCID_AGENT_SOCKET=$T/sc/sock svcid jwks > /dev/null || fail "jwks under strace failed"
+        agent=$(pgrep -P "$st_pid" | head -n1)
+        [ -n "$agent" ] || fail "no agent under strace"
+        kill -HUP "$agent"
+        SVCID_AGENT_SOCKET=$T/sc/sock svcid token -a x > /dev/null || fail "mint after SIGHUP failed"
+        kill -USR2 "$agent"
+        SVCID_AGENT_SOCKET=$T/sc/sock svcid token -a x > /dev/null || fail "mint after SIGUSR2 failed"
+        kill -TERM "$agent"
+        wait "$st_pid" || { cat "$T/sc/log"; fail "the agent under strace did not stop cleanly"; }
+        grep -q 'forced key rotation' "$T/sc/log" || { cat "$T/sc/log"; fail "SIGUSR2 did not rotate"; }
+        systemd-analyze syscall-filter > "$T/sc/groups" 2>/dev/null
+        python3 - "$T/sc/trace" "$T/sc/groups" /lib/systemd/system/svcid-agent.service <<'PY' || fail "the agent makes system calls its unit forbids"
+import re, sys
+trace, groups_file, unit = sys.argv[1:]
+groups, cur = {}, None
+for line in open(groups_file):
+    s = line.strip()
+    if not s or s.startswith('#'):
+        continue
+    if not line[0].isspace():
+        cur = s.split()[0]; groups[cur] = set(); continue
+    groups[cur].add(s.split()[0])
+def expand(names):
+    out = set()
+    for n in names:
+        out |= expand(groups[n]) if n.startswith('@') else {n}
+    return out
+allow, deny = None, set()
+for line in open(unit):
+    m = re.match(r'SystemCallFilter=(~?)(.*)', line.strip())
+    if not m:
+        continue
+    names = expand(m.group(2).split())
+    if m.group(1):
+        deny |= names
+    else:
+        allow = names if allow is None else allow | names
+assert allow, "the unit has no SystemCallFilter allow-list"
+used, families, started = set(), set(), False
+for line in open(trace):
+    line = re.sub(r'^\d+ +', '', line)
+    if not started:
+        started = line.startswith('execve("/usr/sbin/svcid-agent"') and '= 0' in line
+        continue
+    m = re.match(r'([a-z0-9_]+)\(', line)
+    if m:
+        used.add(m.group(1))
+        if m.group(1) in ('socket', 'socketpair'):
+            families.add(line.split('(', 1)[1].split(',', 1)[0])
+assert started, "no execve of the agent in the trace"
+bad = sorted(s for s in used if s not in allow or s in deny)
+print("%d distinct system calls, socket families %s" % (len(used), sorted(families) or "none"))
+if bad:
+    print("forbidden by the unit:", " ".join(bad)); sys.exit(1)
+if families - {'AF_UNIX'}:
+    print("sockets other than AF_UNIX:", families); sys.exit(1)
+PY
+        ok "every system call of the agent is within SystemCallFilter, sockets AF_UNIX only"
+else
+        echo "note: strace or python3 missing; the agent's system calls not checked"
+fi
+
 echo "== libsvcid-dev"
 cat > "$T/v.c" <<'C'
 #include <stdio.h>
