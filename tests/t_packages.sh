@@ -25,6 +25,9 @@ set -euo pipefail
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
 ok() { echo "ok: $*"; }
+# grep -q after a pipe may close it early: with pipefail, the writer's
+# SIGPIPE would fail the test. has reads all its input.
+has() { grep "$@" > /dev/null; }
 
 : "${SVCID_SRC:=$(cd "$(dirname "$0")/.." && pwd)}"
 : "${SVCID_BUILD:=$SVCID_SRC/build}"
@@ -38,12 +41,12 @@ for tool in dpkg-buildpackage dh lintian fakeroot systemd-socket-activate system
             unshare setpriv runuser pam-auth-update pamtester jq cc; do
         command -v "$tool" >/dev/null || skip "$tool not installed (make deps installs it)"
 done
-dpkg-query -W -f='${Status}\n' dh-sequence-installsysusers debhelper 2>/dev/null | grep -q 'install ok installed' ||
+dpkg-query -W -f='${Status}\n' dh-sequence-installsysusers debhelper 2>/dev/null | has 'install ok installed' ||
         skip "debhelper not installed (make deps installs it)"
 
 PKGS="libsvcid1 libsvcid-dev svcid svcid-agent libpam-svcid"
 for p in $PKGS; do
-        if dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'ok installed\|config-files'; then
+        if dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | has 'ok installed\|config-files'; then
                 skip "$p is already installed here; this test installs and purges its own"
         fi
 done
@@ -80,7 +83,7 @@ cleanup() {
         set +e
         stop_agent
         for p in $PKGS; do
-                dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'ok installed\|config-files' && installed="$installed $p"
+                dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | has 'ok installed\|config-files' && installed="$installed $p"
         done
         [ -z "$installed" ] || dpkg --purge $installed >/dev/null
         if [ "$USER_EXISTED" = 0 ] && getent passwd svcid >/dev/null; then
@@ -134,11 +137,11 @@ if command -v rpmbuild >/dev/null; then
                 ls "$SVCID_SRC"/build/rpm/RPMS/*/"$p-$VERSION"-*.rpm >/dev/null 2>&1 || fail "make rpm did not build $p"
         done
         agent_rpm=$(ls "$SVCID_SRC"/build/rpm/RPMS/*/svcid-agent-"$VERSION"-*.rpm)
-        rpm -qlp "$agent_rpm" 2>/dev/null | grep -qx /usr/lib/systemd/system/svcid-agent.socket ||
+        rpm -qlp "$agent_rpm" 2>/dev/null | has -x /usr/lib/systemd/system/svcid-agent.socket ||
                 fail "svcid-agent.rpm lacks its socket unit"
-        rpm -qcp "$agent_rpm" 2>/dev/null | grep -qx /etc/svcid/agent.conf ||
+        rpm -qcp "$agent_rpm" 2>/dev/null | has -x /etc/svcid/agent.conf ||
                 fail "svcid-agent.rpm: agent.conf is not %config"
-        rpm -qp --scripts "$agent_rpm" 2>/dev/null | grep -q 'systemctl --no-reload preset svcid-agent.socket' ||
+        rpm -qp --scripts "$agent_rpm" 2>/dev/null | has 'systemctl --no-reload preset svcid-agent.socket' ||
                 fail "svcid-agent.rpm lacks its systemd scriptlets"
         ok "make rpm built svcid, svcid-libs, svcid-devel, svcid-agent, pam_svcid"
 else
@@ -206,7 +209,7 @@ EOF
 [ "$(readlink "/usr/lib/$MA/libsvcid.so")" = libsvcid.so.1 ] || fail "libsvcid.so does not point at libsvcid.so.1"
 [ "$(dpkg-query -S "/usr/lib/$MA/libsvcid.so" | cut -d: -f1)" = libsvcid-dev ] || fail "libsvcid.so not in libsvcid-dev"
 ok "every file where its package says, root-owned, 0755 programs, 0644 data"
-dpkg-query -W -f='${Conffiles}\n' svcid-agent | grep -q '^ /etc/svcid/agent.conf ' || fail "agent.conf is not a conffile"
+dpkg-query -W -f='${Conffiles}\n' svcid-agent | has '^ /etc/svcid/agent.conf ' || fail "agent.conf is not a conffile"
 cmp -s /etc/svcid/agent.conf "$SVCID_SRC/packaging/agent.conf" || fail "/etc/svcid/agent.conf is not packaging/agent.conf"
 if grep -Ev '^\s*(;|#|$|\[agent\]$)' /etc/svcid/agent.conf; then fail "agent.conf sets something: every default must be commented"; fi
 ok "/etc/svcid/agent.conf is a conffile with every default commented"
@@ -305,7 +308,7 @@ if command -v strace >/dev/null && command -v python3 >/dev/null; then
         SVCID_AGENT_SOCKET=$T/sc/sock svcid token -a x > /dev/null || fail "mint under strace failed"
         SVCID_AGENT_SOCKET=$T/sc/sock runuser -u nobody -- svcid token -a x > /dev/null || fail "mint under strace failed"
         SVCID_AGENT_SOCKET=$T/sc/sock svcid jwks > /dev/null || fail "jwks under strace failed"
-        agent=$(pgrep -P "$st_pid" | head -n1)
+        agent=$(pgrep -P "$st_pid")
         [ -n "$agent" ] || fail "no agent under strace"
         kill -HUP "$agent"
         SVCID_AGENT_SOCKET=$T/sc/sock svcid token -a x > /dev/null || fail "mint after SIGHUP failed"
@@ -375,7 +378,7 @@ C
 # shellcheck disable=SC2046
 cc -o "$T/v" "$T/v.c" $(pkg-config --cflags --libs svcid) || fail "cannot build against libsvcid-dev"
 [ "$("$T/v")" = "$VERSION" ] || fail "libsvcid says version $("$T/v")"
-ldd "$T/v" | grep -Eq "libsvcid\.so\.1 => (/usr)?/lib/$MA/libsvcid\.so\.1 " || fail "not linked to the installed libsvcid.so.1"
+ldd "$T/v" | has -E "libsvcid\.so\.1 => (/usr)?/lib/$MA/libsvcid\.so\.1 " || fail "not linked to the installed libsvcid.so.1"
 ok "a program builds with pkg-config svcid and runs on libsvcid.so.1 ($VERSION)"
 
 echo "== pam-auth-update"
@@ -446,7 +449,7 @@ echo "== purge"
 DEBIAN_FRONTEND=noninteractive pam-auth-update --enable svcid
 dpkg --purge $PKGS > "$T/dpkg.log" 2>&1 || { cat "$T/dpkg.log"; fail "dpkg --purge failed"; }
 for p in $PKGS; do
-        if dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'ok installed\|config-files'; then fail "$p still installed"; fi
+        if dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | has 'ok installed\|config-files'; then fail "$p still installed"; fi
 done
 for path in /etc/svcid /var/lib/svcid /run/svcid /lib/systemd/system/svcid-agent.socket \
             /lib/systemd/system/svcid-agent.service /etc/systemd/system/sockets.target.wants/svcid-agent.socket \
