@@ -295,7 +295,7 @@ echo "== the agent's system calls against the unit's SystemCallFilter"
 # installed agent makes (start, mints, JWKS, health, reload, rotation,
 # stop) and check each is one the unit allows, and that it opens no
 # socket but AF_UNIX (RestrictAddressFamilies=AF_UNIX).
-if command -v strace >/dev/null && command -v python3 >/dev/null; then
+if command -v strace >/dev/null && command -v python3 >/dev/null && strace -f -qq -o /dev/null true 2>/dev/null; then
         install -d -o svcid -g svcid -m 0755 "$T/sc" "$T/sc/state"
         (umask 077; exec strace -f -qq -o "$T/sc/trace" unshare --net setpriv --reuid=svcid --regid=svcid \
                 --clear-groups --no-new-privs --bounding-set=-all --inh-caps=-all \
@@ -366,7 +366,7 @@ if families - {'AF_UNIX'}:
 PY
         ok "every system call of the agent is within SystemCallFilter, sockets AF_UNIX only"
 else
-        echo "note: strace or python3 missing; the agent's system calls not checked"
+        echo "note: strace or python3 missing, or ptrace not allowed here; the agent's system calls not checked"
 fi
 
 echo "== libsvcid-dev"
