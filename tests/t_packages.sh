@@ -41,8 +41,8 @@ for tool in dpkg-buildpackage dh lintian fakeroot systemd-socket-activate system
             unshare setpriv runuser pam-auth-update pamtester jq cc; do
         command -v "$tool" >/dev/null || skip "$tool not installed (make deps installs it)"
 done
-dpkg-query -W -f='${Status}\n' dh-sequence-installsysusers debhelper 2>/dev/null | has 'install ok installed' ||
-        skip "debhelper not installed (make deps installs it)"
+missing=$(dpkg-checkbuilddeps "$SVCID_SRC/packaging/debian/control" 2>&1) ||
+        skip "the packages' build dependencies are missing (make deps installs them): $missing"
 
 PKGS="libsvcid1 libsvcid-dev svcid svcid-agent libpam-svcid"
 for p in $PKGS; do
