@@ -197,7 +197,9 @@ install: all
 	install -d $(DESTDIR)$(SYSCONFDIR)/svcid $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
 		$(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(PAMCONFDIR) $(DESTDIR)$(DOCDIR)/examples
 	install -m 0644 packaging/agent.conf $(DESTDIR)$(SYSCONFDIR)/svcid/agent.conf
-	install -m 0644 packaging/svcid-agent.socket packaging/svcid-agent.service $(DESTDIR)$(UNITDIR)/
+	install -m 0644 packaging/svcid-agent.socket $(DESTDIR)$(UNITDIR)/svcid-agent.socket
+	sed 's|^ExecStart=/usr/sbin/|ExecStart=$(SBINDIR)/|' packaging/svcid-agent.service > $(DESTDIR)$(UNITDIR)/svcid-agent.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/svcid-agent.service
 	install -m 0644 packaging/sysusers.d/svcid.conf $(DESTDIR)$(SYSUSERSDIR)/svcid.conf
 	install -m 0644 packaging/tmpfiles.d/svcid.conf $(DESTDIR)$(TMPFILESDIR)/svcid.conf
 	install -m 0644 packaging/pam-configs/svcid $(DESTDIR)$(PAMCONFDIR)/svcid

@@ -162,6 +162,24 @@ for f in "${debs[@]}"; do dpkg-deb -c "$f"; done |
         awk -F'\t' '{ if ($2 != "") print $1 " -> " $2; else print $1 }' | sort > "$T/inst.list"
 diff -u "$T/pkg.list" "$T/inst.list" || fail "make install DESTDIR= and the packages differ (- packages, + make install)"
 ok "make install DESTDIR= = the packages: $(wc -l < "$T/pkg.list") files, same modes and links"
+# Same contents too, for everything but the compiled files (built with
+# other flags) and svcid.pc (its prefix is fixed when the build dir is
+# first made).
+mkdir "$T/pkgroot"
+for f in "${debs[@]}"; do dpkg-deb -x "$f" "$T/pkgroot"; done
+n=0
+while IFS= read -r -d '' f; do
+        case "$f" in */svcid.pc) continue ;; esac
+        [ "$(head -c 4 "$T/inst/$f" | od -An -c | tr -d ' ')" = '177ELF' ] && continue
+        if [ -f "$T/pkgroot/$f.gz" ] && [ ! -f "$T/pkgroot/$f" ]; then
+                zcat "$T/pkgroot/$f.gz" | cmp -s - "$T/inst/$f" || fail "$f: make install and the package differ"
+        else
+                cmp -s "$T/pkgroot/$f" "$T/inst/$f" || fail "$f: make install and the package differ"
+        fi
+        n=$((n + 1))
+done < <(cd "$T/inst" && find . -type f -print0)
+[ "$n" -ge 15 ] || fail "only $n data files compared"
+ok "make install DESTDIR= and the packages: the same $n data files (units, config, man pages, ...)"
 
 echo "== dpkg -i"
 dpkg -i "${debs[@]}" > "$T/dpkg.log" 2>&1 || { cat "$T/dpkg.log"; fail "dpkg -i failed"; }
