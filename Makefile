@@ -188,7 +188,11 @@ install: all
 	install -m 0644 $(LIBSVCID_SO) $(DESTDIR)$(LIBDIR)/libsvcid.so.$(SOVERSION)
 	ln -sf libsvcid.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libsvcid.so
 	install -m 0644 include/svcid/svcid.h $(DESTDIR)$(INCLUDEDIR)/svcid/svcid.h
-	install -m 0644 $(BUILD)/svcid.pc $(DESTDIR)$(LIBDIR)/pkgconfig/svcid.pc
+	# svcid.pc from the .in here: $(BUILD)/svcid.pc keeps the paths of the
+	# first build, and an install may name others.
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' lib/svcid.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/svcid.pc
+	chmod 0644 $(DESTDIR)$(LIBDIR)/pkgconfig/svcid.pc
 	$(if $(wildcard $(BUILD)/svcid-agent),install -d $(DESTDIR)$(SBINDIR) && install -m 0755 $(BUILD)/svcid-agent $(DESTDIR)$(SBINDIR)/svcid-agent)
 	$(if $(wildcard $(BUILD)/svcid-gate),install -m 0755 $(BUILD)/svcid-gate $(DESTDIR)$(BINDIR)/svcid-gate)
 	$(if $(wildcard $(BUILD)/pam_svcid.so),install -d $(DESTDIR)$(PAMDIR) && install -m 0644 $(BUILD)/pam_svcid.so $(DESTDIR)$(PAMDIR)/pam_svcid.so)
