@@ -86,10 +86,18 @@ cleanup() {
                 dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | has 'ok installed\|config-files' && installed="$installed $p"
         done
         [ -z "$installed" ] || dpkg --purge $installed >/dev/null
-        if [ "$USER_EXISTED" = 0 ] && getent passwd svcid >/dev/null; then
-                userdel svcid
-                getent group svcid >/dev/null && groupdel svcid
-        fi
+        # Other tests may hold the passwd lock for a moment (useradd).
+        for _ in 1 2 3 4 5 6 7 8 9 10; do
+                [ "$USER_EXISTED" = 0 ] && getent passwd svcid >/dev/null || break
+                userdel svcid && break
+                sleep 1
+        done
+        for _ in 1 2 3 4 5 6 7 8 9 10; do
+                [ "$USER_EXISTED" = 0 ] && getent group svcid >/dev/null || break
+                groupdel svcid && break
+                sleep 1
+        done
+        getent passwd svcid >/dev/null && [ "$USER_EXISTED" = 0 ] && echo "WARNING: could not remove the svcid user"
         rm -rf /etc/svcid /var/lib/svcid /run/svcid
         umount /etc/pam.d /var/lib/pam 2>/dev/null
         rm -rf "$T"
