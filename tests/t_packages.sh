@@ -10,7 +10,9 @@
 # exposure is at most 2.0; the installed agent, run as the unit would (the
 # svcid user, socket activation, no network, no capabilities, UMask 0077),
 # mints for `svcid token -a x` with no options, and the installed `svcid
-# verify -a x` accepts it with the default trust; libsvcid-dev builds a
+# verify -a x` accepts it with the default trust; every system call the
+# agent makes is one the unit's SystemCallFilter allows (strace, as there
+# is no systemd here to apply the filter); libsvcid-dev builds a
 # program; pam-auth-update enables the profile into common-auth and takes it
 # out again, and removing libpam-svcid takes it out too; an upgrade keeps
 # the keys and an edited config; purging removes what the packages made
