@@ -105,7 +105,7 @@ echo "== the other default source: this host's /var/lib/svcid/jwks.json, written
 # /var/lib becomes an empty tmpfs in this namespace (pam-auth-update is
 # done with it). The "svcid" user is the machine's when the packages made
 # one, else it is added to the private /etc/passwd only.
-SVCID_UID=$(getent passwd svcid | cut -d: -f3)
+SVCID_UID=$(getent passwd svcid | cut -d: -f3 || true)
 if [ -z "$SVCID_UID" ]; then
         SVCID_UID=4243
         echo "svcid:x:$SVCID_UID:$SVCID_UID::/var/lib/svcid:/usr/sbin/nologin" >> /etc/passwd
