@@ -41,8 +41,10 @@ LIB_PKGS   := libcrypto jansson libcurl
 CFLAGS_ALL := $(BASE_CFLAGS) $(HARDEN) $(call pcflags,$(LIB_PKGS) libsystemd libmicrohttpd inih libcurl) $(CFLAGS)
 LIB_LIBS   := $(call pclibs,$(LIB_PKGS))
 
-LIB_SRC    := $(sort $(wildcard lib/*.c))
+# common/ holds helpers every part uses (cleanup, capped reads); its
+# objects are built into libsvcid, and the version script keeps them local.
 COMMON_SRC := $(sort $(wildcard common/*.c))
+LIB_SRC    := $(sort $(wildcard lib/*.c)) $(COMMON_SRC)
 CLI_SRC    := $(sort $(wildcard cli/*.c))
 AGENT_SRC  := $(sort $(wildcard agent/*.c))
 PAM_SRC    := $(sort $(wildcard pam/*.c))
@@ -55,7 +57,6 @@ MAN_SRC    := $(sort $(wildcard man/*.scd))
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
 LIBSVCID_A := $(BUILD)/libsvcid.a
-LIBCOMMON_A := $(BUILD)/libcommon.a
 LIBSVCID_SO := $(BUILD)/libsvcid.so.$(SOVERSION)
 
 PROGRAMS := $(BUILD)/svcid \
@@ -87,10 +88,6 @@ $(LIBSVCID_A): $(call obj,$(LIB_SRC))
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
-$(LIBCOMMON_A): $(call obj,$(COMMON_SRC))
-	@mkdir -p $(@D)
-	rm -f $@ && ar rcs $@ $^
-
 $(LIBSVCID_SO): $(call obj,$(LIB_SRC)) lib/libsvcid.sym
 	$(CC) -shared -o $@ $(call obj,$(LIB_SRC)) -Wl,-soname,libsvcid.so.$(SOVERSION) \
 		-Wl,--version-script=lib/libsvcid.sym -Wl,--no-undefined $(LDHARDEN) $(LIB_LIBS) $(LDFLAGS)
@@ -104,24 +101,24 @@ $(BUILD)/svcid.pc: lib/svcid.pc.in
 # Programs link libsvcid statically: one self-contained binary per part.
 PROG_LDFLAGS = -pie $(LDHARDEN) $(LDFLAGS)
 
-$(BUILD)/svcid: $(call obj,$(CLI_SRC)) $(LIBSVCID_A) $(LIBCOMMON_A)
+$(BUILD)/svcid: $(call obj,$(CLI_SRC)) $(LIBSVCID_A)
 	$(CC) -o $@ $^ $(PROG_LDFLAGS) $(LIB_LIBS) $(call pclibs,libcurl)
 
-$(BUILD)/svcid-agent: $(call obj,$(AGENT_SRC)) $(LIBSVCID_A) $(LIBCOMMON_A)
+$(BUILD)/svcid-agent: $(call obj,$(AGENT_SRC)) $(LIBSVCID_A)
 	$(CC) -o $@ $^ $(PROG_LDFLAGS) $(LIB_LIBS) $(call pclibs,libsystemd libmicrohttpd inih)
 
-$(BUILD)/svcid-gate: $(call obj,$(GATE_SRC)) $(LIBSVCID_A) $(LIBCOMMON_A)
+$(BUILD)/svcid-gate: $(call obj,$(GATE_SRC)) $(LIBSVCID_A)
 	$(CC) -o $@ $^ $(PROG_LDFLAGS) $(LIB_LIBS)
 
-$(BUILD)/pam_svcid.so: $(call obj,$(PAM_SRC)) $(LIBSVCID_A) $(LIBCOMMON_A) pam/pam_svcid.sym
-	$(CC) -shared -o $@ $(call obj,$(PAM_SRC)) $(LIBSVCID_A) $(LIBCOMMON_A) \
+$(BUILD)/pam_svcid.so: $(call obj,$(PAM_SRC)) $(LIBSVCID_A) pam/pam_svcid.sym
+	$(CC) -shared -o $@ $(call obj,$(PAM_SRC)) $(LIBSVCID_A) \
 		-Wl,--version-script=pam/pam_svcid.sym -Wl,--no-undefined $(LDHARDEN) $(LDFLAGS) $(LIB_LIBS) -lpam
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIBSVCID_A) $(LIBCOMMON_A)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIBSVCID_A)
 	@mkdir -p $(@D)
 	$(CC) -o $@ $^ $(LDHARDEN) $(LDFLAGS) $(LIB_LIBS) $(call pclibs,cmocka libsystemd libcurl) -lpam -lpam_misc -ldl
 
-$(BUILD)/bench/%: bench/%.c $(LIBSVCID_A) $(LIBCOMMON_A)
+$(BUILD)/bench/%: bench/%.c $(LIBSVCID_A)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -Wall -Wextra -o $@ $^ $(LDHARDEN) $(LDFLAGS) $(LIB_LIBS) -lpam
 
@@ -142,9 +139,9 @@ FUZZ_CFLAGS  := -std=gnu11 -g -O1 -Iinclude -D_GNU_SOURCE -DSVCID_VERSION=\"$(VE
                 $(call pcflags,$(LIB_PKGS))
 FUZZ_TARGETS := $(patsubst fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRC))
 
-$(FUZZ_BUILD)/%: fuzz/%.c $(LIB_SRC) $(COMMON_SRC) $(wildcard fuzz/*.h pam/*.[ch] gate/*.[ch] agent/*.[ch] include/svcid/*.h lib/*.h common/*.h)
+$(FUZZ_BUILD)/%: fuzz/%.c $(LIB_SRC) $(wildcard fuzz/*.h pam/*.[ch] gate/*.[ch] agent/*.[ch] include/svcid/*.h lib/*.h common/*.h)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(COMMON_SRC) $(LIB_LIBS) -lpam
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LIB_LIBS) -lpam
 
 fuzz: $(FUZZ_TARGETS)
 	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh $(FUZZ_TARGETS)

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "../common/io.h"
 #include "util.h"
 
 int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret_value) {
@@ -88,9 +89,7 @@ fail:
 int read_file_at(int dirfd, const char *name, size_t max, bool private_file,
                  char **ret_data, size_t *ret_len) {
         _cleanup_(close_fdp) int fd = -1;
-        _cleanup_(free_p) char *buf = NULL;
         struct stat st;
-        size_t len = 0;
 
         fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
         if (fd < 0)
@@ -105,26 +104,7 @@ int read_file_at(int dirfd, const char *name, size_t max, bool private_file,
                 return -EPERM;
         if ((uint64_t) st.st_size > max)
                 return -EFBIG;
-        buf = malloc(max + 1);
-        if (!buf)
-                return -ENOMEM;
-        for (;;) {
-                ssize_t n = read(fd, buf + len, max + 1 - len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-                if (len > max)          /* grew while we read */
-                        return -EFBIG;
-        }
-        buf[len] = '\0';
-        *ret_data = TAKE_PTR(buf);
-        *ret_len = len;
-        return 0;
+        return read_capped_fd(fd, max, ret_data, ret_len);
 }
 
 bool name_ok(const char *s) {

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "internal.h"
+#include "../common/io.h"
 
 json_t *lib_json_object(const void *text, size_t len, size_t max) {
         json_error_t error;
@@ -52,8 +53,6 @@ void lib_sanitize(char *dst, size_t n, const char *src, size_t src_len) {
 
 int lib_read_file_at(int dirfd, const char *path, size_t max, char **ret_data, size_t *ret_len) {
         _cleanup_(close_fdp) int fd = -1;
-        _cleanup_(free_p) char *buf = NULL;
-        size_t len = 0;
         struct stat st;
 
         fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
@@ -68,26 +67,5 @@ int lib_read_file_at(int dirfd, const char *path, size_t max, char **ret_data, s
         if ((uint64_t) st.st_size > max)
                 return -EFBIG;
 
-        buf = malloc(max + 1);
-        if (!buf)
-                return -ENOMEM;
-        /* Read to EOF, not to st_size: the file may change under us, and
-         * the cap must hold whatever happens. */
-        for (;;) {
-                ssize_t n = read(fd, buf + len, max + 1 - len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-                if (len > max)
-                        return -EFBIG;
-        }
-        buf[len] = '\0';
-        *ret_data = TAKE_PTR(buf);
-        *ret_len = len;
-        return 0;
+        return read_capped_fd(fd, max, ret_data, ret_len);
 }

@@ -16,6 +16,7 @@
 
 #include "module.h"
 #include "../common/cleanup.h"
+#include "../common/io.h"
 
 /* The uid of the "svcid" system user, or -1 if there is none. Looked up
  * only when a file is not root's, so the common case does no NSS call. */
@@ -57,10 +58,8 @@ int pam_svcid_check_stat(const struct stat *st, const char *path, mode_t type, p
 int pam_svcid_read_file(int dirfd, const char *path, size_t max, pam_svcid_owner owner,
                         char **ret_data, size_t *ret_len, struct stat *ret_st, char *err, size_t err_len) {
         _cleanup_(close_fdp) int fd = -1;
-        _cleanup_(free_p) char *buf = NULL;
         char quoted[160];
         struct stat st;
-        size_t len = 0;
         int r;
 
         pam_svcid_printable(quoted, sizeof quoted, path);
@@ -90,32 +89,14 @@ int pam_svcid_read_file(int dirfd, const char *path, size_t max, pam_svcid_owner
                 snprintf(err, err_len, "\"%s\" is larger than %zu bytes", quoted, max);
                 return -EFBIG;
         }
-        buf = malloc(max + 1);
-        if (!buf)
-                return -ENOMEM;
-        /* Read to EOF, not to st_size: the file may grow meanwhile, and
-         * the cap must hold for what is actually read. */
-        for (;;) {
-                ssize_t n = read(fd, buf + len, max + 1 - len);
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        r = -errno;
-                        snprintf(err, err_len, "cannot read \"%s\": %s", quoted, strerror(-r));
-                        return r;
-                }
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-                if (len > max) {
+        r = read_capped_fd(fd, max, ret_data, ret_len);
+        if (r < 0) {
+                if (r == -EFBIG)
                         snprintf(err, err_len, "\"%s\" is larger than %zu bytes", quoted, max);
-                        return -EFBIG;
-                }
+                else
+                        snprintf(err, err_len, "cannot read \"%s\": %s", quoted, strerror(-r));
+                return r;
         }
-        buf[len] = '\0';
-        *ret_data = TAKE_PTR(buf);
-        *ret_len = len;
         if (ret_st)
                 *ret_st = st;
         return 0;

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "io.h"
+
+int read_capped_fd(int fd, size_t max, char **ret_data, size_t *ret_len) {
+        _cleanup_(free_p) char *buf = NULL;
+        size_t len = 0;
+
+        if (max == (size_t) -1)
+                return -EINVAL;
+        buf = malloc(max + 1);
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                ssize_t n = read(fd, buf + len, max + 1 - len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+                if (len > max)
+                        return -EFBIG;
+        }
+        buf[len] = '\0';
+        *ret_data = TAKE_PTR(buf);
+        *ret_len = len;
+        return 0;
+}
