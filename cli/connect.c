@@ -288,10 +288,9 @@ int cmd_connect(int argc, char **argv) {
                         aud = optarg;
                         break;
                 case 't':
-                        if (cli_parse_int64(optarg, 1, 3600, &ttl) < 0) {
-                                fprintf(stderr, "svcid: connect: --ttl must be 1..3600 seconds, not '%s'\n", optarg);
-                                return CLI_EXIT_USAGE;
-                        }
+                        r = cli_parse_ttl("connect", optarg, &ttl);
+                        if (r != 0)
+                                return r;
                         break;
                 case 'h':
                         connect_usage(stdout);
@@ -318,11 +317,9 @@ int cmd_connect(int argc, char **argv) {
         /* Broken pipes are errors to report, not signals to die of. */
         signal(SIGPIPE, SIG_IGN);
 
-        r = svcid_agent_token(NULL, aud, ttl, err, sizeof(err), &token, NULL);
-        if (r < 0) {
-                fprintf(stderr, "svcid: connect: no token: %s\n", err[0] ? err : strerror(-r));
-                return r == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_REJECTED;
-        }
+        r = cli_agent_token("connect", aud, ttl, &token, NULL);
+        if (r != 0)
+                return r;
 
         if (addr[0] == 'u') {
                 r = connect_unix(addr + 5, &fd);

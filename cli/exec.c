@@ -46,21 +46,22 @@ int cmd_exec(int argc, char **argv) {
         };
         const char *aud = NULL, *env = "SVCID_TOKEN";
         int64_t ttl = 0;
-        char err[512], *token = NULL;
-        int c, r;
+        char *token = NULL;
+        int c, r, prev_optind;
 
         optind = 0;
+        opterr = 0;
+        prev_optind = 1;
         /* '+': options end at the first non-option, CMD's own are its own */
-        while ((c = getopt_long(argc, argv, "+a:t:e:h", longopts, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "+:a:t:e:h", longopts, NULL)) >= 0) {
                 switch (c) {
                 case 'a':
                         aud = optarg;
                         break;
                 case 't':
-                        if (cli_parse_int64(optarg, 1, 3600, &ttl) < 0) {
-                                fprintf(stderr, "svcid: exec: --ttl must be 1..3600 seconds, not '%s'\n", optarg);
-                                return CLI_EXIT_USAGE;
-                        }
+                        r = cli_parse_ttl("exec", optarg, &ttl);
+                        if (r != 0)
+                                return r;
                         break;
                 case 'e':
                         if (!env_name_ok(optarg)) {
@@ -73,9 +74,9 @@ int cmd_exec(int argc, char **argv) {
                         exec_usage(stdout);
                         return CLI_EXIT_OK;
                 default:
-                        fprintf(stderr, "Try 'svcid exec --help'.\n");
-                        return CLI_EXIT_USAGE;
+                        return cli_option_error("exec", c, argv, prev_optind);
                 }
+                prev_optind = optind;
         }
         if (!aud || !*aud || optind >= argc) {
                 fprintf(stderr, "svcid: exec: %s\nTry 'svcid exec --help'.\n",
@@ -83,11 +84,9 @@ int cmd_exec(int argc, char **argv) {
                 return CLI_EXIT_USAGE;
         }
 
-        r = svcid_agent_token(NULL, aud, ttl, err, sizeof err, &token, NULL);
-        if (r < 0) {
-                fprintf(stderr, "svcid: exec: %s\n", err);
-                return r == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_REJECTED;
-        }
+        r = cli_agent_token("exec", aud, ttl, &token, NULL);
+        if (r != 0)
+                return r;
         r = setenv(env, token, 1);
         svcid_free_secret(token);
         if (r < 0) {

@@ -62,20 +62,21 @@ int cmd_token(int argc, char **argv) {
         const char *aud = NULL;
         int64_t ttl = 0, expires_at = 0;
         bool json = false;
-        char err[512], *token = NULL;
-        int c, r;
+        char *token = NULL;
+        int c, r, prev_optind;
 
         optind = 0;
-        while ((c = getopt_long(argc, argv, "+a:t:jh", longopts, NULL)) >= 0) {
+        opterr = 0;
+        prev_optind = 1;
+        while ((c = getopt_long(argc, argv, ":a:t:jh", longopts, NULL)) >= 0) {
                 switch (c) {
                 case 'a':
                         aud = optarg;
                         break;
                 case 't':
-                        if (cli_parse_int64(optarg, 1, 3600, &ttl) < 0) {
-                                fprintf(stderr, "svcid: token: --ttl must be 1..3600 seconds, not '%s'\n", optarg);
-                                return CLI_EXIT_USAGE;
-                        }
+                        r = cli_parse_ttl("token", optarg, &ttl);
+                        if (r != 0)
+                                return r;
                         break;
                 case 'j':
                         json = true;
@@ -84,9 +85,9 @@ int cmd_token(int argc, char **argv) {
                         token_usage(stdout);
                         return CLI_EXIT_OK;
                 default:
-                        fprintf(stderr, "Try 'svcid token --help'.\n");
-                        return CLI_EXIT_USAGE;
+                        return cli_option_error("token", c, argv, prev_optind);
                 }
+                prev_optind = optind;
         }
         if (!aud || !*aud || optind < argc) {
                 fprintf(stderr, "svcid: token: %s\nTry 'svcid token --help'.\n",
@@ -94,11 +95,9 @@ int cmd_token(int argc, char **argv) {
                 return CLI_EXIT_USAGE;
         }
 
-        r = svcid_agent_token(NULL, aud, ttl, err, sizeof err, &token, &expires_at);
-        if (r < 0) {
-                fprintf(stderr, "svcid: token: %s\n", err);
-                return r == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_REJECTED;
-        }
+        r = cli_agent_token("token", aud, ttl, &token, &expires_at);
+        if (r != 0)
+                return r;
         if (json)
                 r = print_json(token, expires_at);
         else

@@ -182,3 +182,23 @@ int cli_print_json_text(FILE *f, const char *text, size_t len) {
                 return -EINVAL;
         return cli_print_json(f, value);
 }
+
+int cli_parse_ttl(const char *cmd, const char *arg, int64_t *ret_ttl) {
+        if (cli_parse_int64(arg, 1, 3600, ret_ttl) < 0) {
+                fprintf(stderr, "svcid: %s: --ttl must be 1..3600 seconds, not '%s'\n", cmd, arg);
+                return CLI_EXIT_USAGE;
+        }
+        return 0;
+}
+
+int cli_agent_token(const char *cmd, const char *aud, int64_t ttl, char **ret_token, int64_t *ret_expires_at) {
+        char err[512] = "";
+        int r;
+
+        r = svcid_agent_token(NULL, aud, ttl, err, sizeof err, ret_token, ret_expires_at);
+        if (r < 0) {
+                fprintf(stderr, "svcid: %s: %s\n", cmd, err[0] ? err : strerror(-r));
+                return r == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_REJECTED;
+        }
+        return 0;
+}

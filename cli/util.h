@@ -46,6 +46,16 @@ int cli_read_token(const char *arg, char **ret_token, size_t *ret_len);
 int cli_trust_load(char *const *paths, size_t n_paths, char *err, size_t err_len,
                    svcid_trust **ret_trust);
 
+/* Parses the --ttl of CMD (1..3600 s). Returns 0, or prints why on stderr
+ * and returns CLI_EXIT_USAGE. */
+int cli_parse_ttl(const char *cmd, const char *arg, int64_t *ret_ttl);
+
+/* Gets a token for aud (ttl 0: the agent's default) from the local agent.
+ * Returns 0, or prints "svcid: CMD: why" on stderr and returns the exit
+ * code: CLI_EXIT_USAGE for a request the agent calls bad, else
+ * CLI_EXIT_REJECTED. ret_expires_at may be NULL. */
+int cli_agent_token(const char *cmd, const char *aud, int64_t ttl, char **ret_token, int64_t *ret_expires_at);
+
 /* Reports an option getopt_long() refused (it returned c, '?' or ':', with
  * opterr = 0 and an optstring starting with ':'; prev_optind is optind
  * before that call) as "svcid: CMD: ..." plus a hint, on stderr, and
