@@ -16,28 +16,6 @@ MID_MINT=b00aafc18aa54a79adf612821e411e38
 MID_REFUSAL=b9fb12c29c0f4e6d8a9a48857f58a28e
 MID_KEY=ca080c9cea3342f2a2363d3c432b1034
 
-cat > "$T/journald.py" <<'PY'
-# A minimal receiver of the journal's native datagrams: writes each one,
-# decoded into NAME=value lines, followed by a line "--".
-import socket, sys
-path, out = sys.argv[1], sys.argv[2]
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(path)
-open(out + ".ready", "w").close()
-while True:
-    d = s.recv(262144)
-    fields, i = [], 0
-    while i < len(d):
-        nl = d.index(b"\n", i)
-        line = d[i:nl]
-        if b"=" in line:
-            fields.append(line); i = nl + 1
-        else:   # binary form: NAME\n<le64 size><value>\n
-            size = int.from_bytes(d[nl + 1:nl + 9], "little")
-            fields.append(line + b"=" + d[nl + 9:nl + 9 + size]); i = nl + 9 + size + 1
-    with open(out, "ab") as f:
-        f.write(b"\n".join(fields) + b"\n--\n")
-PY
 
 cat > "$T/agent.conf" <<'EOF2'
 [agent]
@@ -57,7 +35,7 @@ set -euo pipefail
 mount --make-rprivate / 2>/dev/null || true
 mount -t tmpfs tmpfs /run
 mkdir -p /run/systemd/journal
-"$PY" "$T/journald.py" /run/systemd/journal/socket "$T/journal.txt" &
+"$PY" "$SVCID_SRC/tests/journald.py" /run/systemd/journal/socket "$T/journal.txt" &
 for i in \$(seq 100); do [ -e "$T/journal.txt.ready" ] && break; sleep 0.1; done
 [ -e "$T/journal.txt.ready" ] || { echo "receiver did not start"; exit 1; }
 run_agent() {

@@ -40,28 +40,6 @@ ok "stderr on the connection: no log line reached the client"
 [ "$(id -u)" = 0 ] || skip "journal check needs root for a private mount namespace"
 command -v unshare >/dev/null || skip "unshare missing"
 
-cat > "$T/journald.py" <<'PY'
-# A minimal receiver of the journal's native datagrams: writes each one,
-# decoded into NAME=value lines, followed by a line "--".
-import os, socket, sys
-path, out = sys.argv[1], sys.argv[2]
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(path)
-open(out + ".ready", "w").close()
-while True:
-    d = s.recv(65536)
-    fields, i = [], 0
-    while i < len(d):
-        nl = d.index(b"\n", i)
-        line = d[i:nl]
-        if b"=" in line:
-            fields.append(line); i = nl + 1
-        else:   # binary form: NAME\n<le64 size><value>\n
-            size = int.from_bytes(d[nl + 1:nl + 9], "little")
-            fields.append(line + b"=" + d[nl + 9:nl + 9 + size]); i = nl + 9 + size + 1
-    with open(out, "ab") as f:
-        f.write(b"\n".join(fields) + b"\n--\n")
-PY
 
 cat > "$T/ns.sh" <<EOF2
 #!/bin/bash
@@ -69,7 +47,7 @@ set -euo pipefail
 mount --make-rprivate / 2>/dev/null || true
 mount -t tmpfs tmpfs /run
 mkdir -p /run/systemd/journal
-$PY "$T/journald.py" /run/systemd/journal/socket "$T/journal.txt" &
+$PY "$SVCID_SRC/tests/journald.py" /run/systemd/journal/socket "$T/journal.txt" &
 for i in \$(seq 100); do [ -e "$T/journal.txt.ready" ] && break; sleep 0.1; done
 [ -e "$T/journal.txt.ready" ] || { echo "receiver did not start"; exit 1; }
 rc=0
