@@ -16,7 +16,6 @@ MID_MINT=b00aafc18aa54a79adf612821e411e38
 MID_REFUSAL=b9fb12c29c0f4e6d8a9a48857f58a28e
 MID_KEY=ca080c9cea3342f2a2363d3c432b1034
 
-
 cat > "$T/agent.conf" <<'EOF2'
 [agent]
 issuer = svcid://journal.test

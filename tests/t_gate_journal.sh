@@ -40,7 +40,6 @@ ok "stderr on the connection: no log line reached the client"
 [ "$(id -u)" = 0 ] || skip "journal check needs root for a private mount namespace"
 command -v unshare >/dev/null || skip "unshare missing"
 
-
 cat > "$T/ns.sh" <<EOF2
 #!/bin/bash
 set -euo pipefail
