@@ -19,6 +19,9 @@ struct svcid_key {
         /* ES256/RS256/PS256: a verify context set up once (padding, digest,
          * salt) and duplicated per call, so the hot path does no fetches. */
         EVP_PKEY_CTX *verify_ctx;
+        /* EdDSA: a DigestVerify context initialised once and copied per
+         * call, for the same reason. */
+        EVP_MD_CTX *verify_mdctx;
         char *kid;
         /* base64url of {"alg":…,"kid":…,"typ":"JWT"}: the header svcid
          * signs with, and on verify a token whose header segment is these

@@ -348,7 +348,7 @@ static int verify_ctx_new(EVP_PKEY *pkey, svcid_alg alg, EVP_PKEY_CTX **ret) {
 
         *ret = NULL;
         if (alg == SVCID_ALG_EDDSA)
-                return 0;
+                return 0;       /* see verify_mdctx_new() */
         md = sha256_md();
         if (!md)
                 return -ENOMEM;
@@ -370,6 +370,21 @@ static int verify_ctx_new(EVP_PKEY *pkey, svcid_alg alg, EVP_PKEY_CTX **ret) {
         return 0;
 }
 
+static int verify_mdctx_new(EVP_PKEY *pkey, svcid_alg alg, EVP_MD_CTX **ret) {
+        _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = NULL;
+
+        *ret = NULL;
+        if (alg != SVCID_ALG_EDDSA)
+                return 0;
+        ctx = EVP_MD_CTX_new();
+        if (!ctx)
+                return -ENOMEM;
+        if (EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pkey) != 1)
+                return -EIO;
+        *ret = TAKE_PTR(ctx);
+        return 0;
+}
+
 static int key_new(EVP_PKEY **pkey, svcid_alg alg, bool private, const char *kid, svcid_key **ret) {
         _cleanup_(svcid_key_unrefp) svcid_key *key = NULL;
         int r;
@@ -382,6 +397,8 @@ static int key_new(EVP_PKEY **pkey, svcid_alg alg, bool private, const char *kid
         key->private = private;
         key->pkey = TAKE_PTR(*pkey);
         r = verify_ctx_new(key->pkey, alg, &key->verify_ctx);
+        if (r >= 0)
+                r = verify_mdctx_new(key->pkey, alg, &key->verify_mdctx);
         if (r < 0) {
                 *pkey = TAKE_PTR(key->pkey);
                 return r;
@@ -955,6 +972,7 @@ void svcid_key_unref(svcid_key *key) {
         if (__atomic_sub_fetch(&key->refs, 1, __ATOMIC_ACQ_REL) > 0)
                 return;
         EVP_PKEY_CTX_free(key->verify_ctx);
+        EVP_MD_CTX_free(key->verify_mdctx);
         EVP_PKEY_free(key->pkey);
         free(key->kid);
         free(key->header64);
@@ -993,30 +1011,25 @@ static bool ed25519_s_ok(const unsigned char *s) {
         return false;
 }
 
-/* Sets ctx up for the key's alg. Ed25519 is one-shot and takes no digest. */
-static int sig_init(EVP_MD_CTX *ctx, const svcid_key *key, bool sign) {
+/* Sets ctx up to sign with the key's alg. Ed25519 is one-shot and takes
+ * no digest. (Verify contexts are prepared once per key: key_new().) */
+static int sign_init(EVP_MD_CTX *ctx, const svcid_key *key) {
         EVP_PKEY_CTX *pctx = NULL;
         const EVP_MD *md = NULL;
-        int ok;
 
         if (key->alg != SVCID_ALG_EDDSA) {
                 md = sha256_md();
                 if (!md)
                         return -ENOMEM;
         }
-        if (sign)
-                ok = EVP_DigestSignInit(ctx, &pctx, md, NULL, key->pkey);
-        else
-                ok = EVP_DigestVerifyInit(ctx, &pctx, md, NULL, key->pkey);
-        if (ok != 1)
+        if (EVP_DigestSignInit(ctx, &pctx, md, NULL, key->pkey) != 1)
                 return -EIO;
 
         if (key->alg == SVCID_ALG_RS256) {
                 if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1)
                         return -EIO;
         } else if (key->alg == SVCID_ALG_PS256) {
-                /* RFC 7518 §3.5: MGF1 with SHA-256 and a 32-byte salt, both
-                 * ways — never OpenSSL's "auto" salt on verify. */
+                /* RFC 7518 §3.5: MGF1 with SHA-256 and a 32-byte salt. */
                 if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
                     EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md) != 1 ||
                     EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, PSS_SALT_LEN) != 1)
@@ -1041,7 +1054,7 @@ static int key_sign(const svcid_key *key, const void *data, size_t len,
         ctx = EVP_MD_CTX_new();
         if (!ctx)
                 return -ENOMEM;
-        r = sig_init(ctx, key, true);
+        r = sign_init(ctx, key);
         if (r < 0)
                 return r;
 
@@ -1195,14 +1208,13 @@ static int key_verify(const svcid_key *key, const void *data, size_t len,
                 return -EINVAL;
         }
 
-        /* EdDSA: one shot over the message itself. */
-
+        /* EdDSA: one shot over the message itself, on a copy of the key's
+         * initialised context. */
         ctx = EVP_MD_CTX_new();
         if (!ctx)
                 return -ENOMEM;
-        r = sig_init(ctx, key, false);
-        if (r < 0)
-                return r;
+        if (!key->verify_mdctx || EVP_MD_CTX_copy_ex(ctx, key->verify_mdctx) != 1)
+                return -EIO;
         /* Anything but 1 is a bad signature: OpenSSL reports some forgeries
          * as errors (-1) rather than mismatches (0). Fail closed. */
         if (EVP_DigestVerify(ctx, s, sig_len, data, len) != 1)
