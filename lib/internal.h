@@ -58,10 +58,20 @@ void lib_sanitize(char *dst, size_t n, const char *src, size_t src_len);
  * NUL-terminated. */
 int lib_read_file_at(int dirfd, const char *path, size_t max, char **ret_data, size_t *ret_len);
 
-/* A compact JWS split into its parts, every segment strictly decoded. */
+/* Bytes that len characters of base64url decode to (len % 4 != 1). */
+size_t lib_b64url_decoded_len(size_t len);
+
+/* Strict base64url decode of len characters into out, which has room for
+ * lib_b64url_decoded_len(len) + 1 bytes (a NUL follows the data). Returns
+ * 0 with *ret_len set, or -EINVAL. */
+int lib_b64url_decode_into(const char *text, size_t len, unsigned char *out, size_t *ret_len);
+
+/* A compact JWS split into its parts, every segment strictly decoded into
+ * one block (each part NUL-terminated); lib_jws_done() frees it. */
 struct lib_jws {
         size_t header64_len;            /* bytes of the header segment */
         size_t signing_len;             /* bytes of "header.payload" */
+        unsigned char *block;
         unsigned char *header;
         size_t header_len;
         unsigned char *payload;

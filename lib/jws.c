@@ -6,16 +6,15 @@
 #include "internal.h"
 
 void lib_jws_done(struct lib_jws *jws) {
-        free(jws->header);
-        free(jws->payload);
-        free(jws->sig);
+        free(jws->block);
         *jws = (struct lib_jws) {};
 }
 
 svcid_reason lib_jws_split(const char *token, size_t len, struct lib_jws *ret, char *detail, size_t detail_len) {
         static const char *const names[] = { "header", "payload", "signature" };
         struct lib_jws jws = {};
-        size_t start[3], end[3], seg = 0;
+        const char *dot1, *dot2;
+        size_t start[3], end[3];
 
         if (len > SVCID_TOKEN_MAX) {
                 lib_errf(detail, detail_len, 0, "token is %zu bytes, more than %u", len, SVCID_TOKEN_MAX);
@@ -26,35 +25,40 @@ svcid_reason lib_jws_split(const char *token, size_t len, struct lib_jws *ret, c
                 return SVCID_MALFORMED;
         }
 
-        start[0] = 0;
-        for (size_t i = 0; i < len; i++)
-                if (token[i] == '.') {
-                        if (seg == 2) {
-                                lib_errf(detail, detail_len, 0, "more than three segments");
-                                return SVCID_MALFORMED;
-                        }
-                        end[seg++] = i;
-                        start[seg] = i + 1;
-                }
-        if (seg != 2) {
-                lib_errf(detail, detail_len, 0, "%zu segment%s, not three", seg + 1, seg ? "s" : "");
+        dot1 = memchr(token, '.', len);
+        dot2 = dot1 ? memchr(dot1 + 1, '.', len - (size_t) (dot1 + 1 - token)) : NULL;
+        if (!dot2) {
+                lib_errf(detail, detail_len, 0, "%d segment%s, not three", dot1 ? 2 : 1, dot1 ? "s" : "");
                 return SVCID_MALFORMED;
         }
+        if (memchr(dot2 + 1, '.', len - (size_t) (dot2 + 1 - token))) {
+                lib_errf(detail, detail_len, 0, "more than three segments");
+                return SVCID_MALFORMED;
+        }
+        start[0] = 0;
+        end[0] = (size_t) (dot1 - token);
+        start[1] = end[0] + 1;
+        end[1] = (size_t) (dot2 - token);
+        start[2] = end[1] + 1;
         end[2] = len;
+
+        /* One block for the three parts (each decodes to fewer bytes than
+         * its characters, plus a NUL): a token is verified often. */
+        jws.block = malloc(len + 3);
+        if (!jws.block)
+                return SVCID_INTERNAL_ERROR;
 
         unsigned char **out[3] = { &jws.header, &jws.payload, &jws.sig };
         size_t *out_len[3] = { &jws.header_len, &jws.payload_len, &jws.sig_len };
+        unsigned char *p = jws.block;
         for (size_t i = 0; i < 3; i++) {
-                int r = svcid_b64url_decode(token + start[i], end[i] - start[i], out[i], out_len[i]);
-                if (r == -ENOMEM) {
-                        lib_jws_done(&jws);
-                        return SVCID_INTERNAL_ERROR;
-                }
-                if (r < 0) {
+                if (lib_b64url_decode_into(token + start[i], end[i] - start[i], p, out_len[i]) < 0) {
                         lib_errf(detail, detail_len, 0, "%s is not canonical base64url", names[i]);
                         lib_jws_done(&jws);
                         return SVCID_MALFORMED;
                 }
+                *out[i] = p;
+                p += *out_len[i] + 1;
         }
         jws.header64_len = end[0];
         jws.signing_len = end[1];
@@ -154,8 +158,15 @@ svcid_reason svcid_jws_verify(const svcid_key *key, const char *jws, size_t len,
                 reason = r == -EBADMSG ? SVCID_BAD_SIGNATURE : SVCID_INTERNAL_ERROR;
                 goto out;
         }
-        if (ret_payload)
-                *ret_payload = TAKE_PTR(parts.payload);
+        if (ret_payload) {
+                /* The caller frees the payload alone: hand over a copy. */
+                *ret_payload = malloc(parts.payload_len + 1);
+                if (!*ret_payload) {
+                        reason = SVCID_INTERNAL_ERROR;
+                        goto out;
+                }
+                memcpy(*ret_payload, parts.payload, parts.payload_len + 1);
+        }
         if (ret_len)
                 *ret_len = parts.payload_len;
         reason = SVCID_OK;

@@ -38,6 +38,7 @@
 #include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
@@ -1764,6 +1765,48 @@ static void test_forge_matches_library(void **state) {
 
 /* 10,000 levels of nesting, refused by the other JSON readers of the
  * library (a token that deep is over the size cap before JSON is read). */
+/* base64url against OpenSSL's standard base64 (EVP_EncodeBlock), with
+ * '+' '/' mapped to '-' '_' and the padding dropped: every length 0..96,
+ * random bytes, both ways. Then each of the 256 byte values as the first of
+ * two characters: accepted exactly when it is in the alphabet. */
+static void test_b64url_against_openssl(void **state) {
+        (void) state;
+        static const char alphabet[] =
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        unsigned char data[96], *back = NULL;
+        char ref[4 * sizeof data / 3 + 4];
+        size_t back_len;
+
+        for (size_t len = 0; len <= sizeof data; len++) {
+                char *ours = NULL;
+                assert_int_equal(RAND_bytes(data, (int) sizeof data), 1);
+                int n = EVP_EncodeBlock((unsigned char *) ref, data, (int) len);
+                while (n > 0 && ref[n - 1] == '=')
+                        ref[--n] = '\0';
+                for (int i = 0; i < n; i++)
+                        ref[i] = ref[i] == '+' ? '-' : ref[i] == '/' ? '_' : ref[i];
+                assert_int_equal(svcid_b64url_encode(data, len, &ours), 0);
+                assert_string_equal(ours, ref);
+                assert_int_equal(svcid_b64url_decode(ref, (size_t) n, &back, &back_len), 0);
+                assert_int_equal(back_len, len);
+                assert_memory_equal(back, data, len);
+                assert_int_equal(back[len], '\0');
+                free(back);
+                free(ours);
+        }
+        for (int c = 0; c < 256; c++) {
+                char two[2] = { (char) c, 'A' };
+                bool in = c != 0 && strchr(alphabet, c) != NULL;
+                int r = svcid_b64url_decode(two, 2, &back, &back_len);
+                assert_int_equal(r, in ? 0 : -EINVAL);
+                if (r == 0) {
+                        assert_int_equal(back_len, 1);
+                        assert_int_equal(back[0], (unsigned char) ((strchr(alphabet, c) - alphabet) << 2));
+                        free(back);
+                }
+        }
+}
+
 static void test_json_deep_nesting(void **state) {
         _cleanup_(svcid_trust_freep) svcid_trust *trust = NULL;
         _cleanup_(free_p) char *doc = NULL;
@@ -1787,6 +1830,7 @@ int main(void) {
         /* A command that exits before reading its stdin must not kill us. */
         signal(SIGPIPE, SIG_IGN);
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_b64url_against_openssl),
                 cmocka_unit_test(test_forge_matches_library),
                 cmocka_unit_test(test_json_deep_nesting),
                 cmocka_unit_test(test_corpus_lib),
