@@ -10,6 +10,7 @@
 #include "cache.h"
 
 #define BUCKETS 2048u           /* a power of two, above CACHE_MAX_ENTRIES */
+#define KEY_BUF 768             /* a serialized key of usual size fits */
 
 typedef struct entry {
         struct entry *next;
@@ -73,21 +74,62 @@ void token_cache_clear(token_cache *c) {
         pthread_mutex_unlock(&c->lock);
 }
 
-/* Every string with its length in front: unambiguous whatever bytes a
- * unit name (a cgroup's) may hold. */
-static char *serialize(const cache_key *k, const char *kid, size_t *ret_len) {
-        const char *user = k->user ? k->user : "", *unit = k->unit ? k->unit : "";
-        char *buf = NULL;
-        int n;
+/* Appends the decimal digits of v. */
+static char *put_u64(char *p, uint64_t v) {
+        char digits[20];
+        size_t n = 0;
 
-        n = asprintf(&buf, "%u:%u:%lld:%d%zu:%s%d%zu:%s%zu:%s%zu:%s",
-                     (unsigned) k->uid, (unsigned) k->gid, (long long) k->ttl,
-                     k->user != NULL, strlen(user), user, k->unit != NULL, strlen(unit), unit,
-                     strlen(k->aud), k->aud, strlen(kid), kid);
-        if (n < 0)
+        do
+                digits[n++] = (char) ('0' + v % 10);
+        while ((v /= 10) > 0);
+        while (n > 0)
+                *p++ = digits[--n];
+        return p;
+}
+
+/* Appends "LEN:BYTES". */
+static char *put_str(char *p, const char *s, size_t len) {
+        p = put_u64(p, len);
+        *p++ = ':';
+        memcpy(p, s, len);
+        return p + len;
+}
+
+/* The key as bytes: every string with its length in front, so it is
+ * unambiguous whatever bytes a unit name (a cgroup's) may hold. Written
+ * into buf if it fits (the usual case: no allocation on a lookup), else
+ * into a malloc'd buffer; the caller frees the result if it is not buf.
+ * (asprintf() here cost more than the rest of a cache hit.) */
+static char *serialize(const cache_key *k, const char *kid, char *buf, size_t size, size_t *ret_len) {
+        const char *user = k->user ? k->user : "", *unit = k->unit ? k->unit : "";
+        size_t user_len = strlen(user), unit_len = strlen(unit), aud_len = strlen(k->aud),
+               kid_len = strlen(kid);
+        /* 7 numbers of at most 20 digits, 7 separators, 2 flags */
+        size_t max = 7 * 21 + 2 + user_len + unit_len + aud_len + kid_len;
+        char *out = max <= size ? buf : malloc(max), *p;
+
+        if (!out)
                 return NULL;
-        *ret_len = (size_t) n;
-        return buf;
+        p = put_u64(out, k->uid);
+        *p++ = ':';
+        p = put_u64(p, k->gid);
+        *p++ = ':';
+        p = put_u64(p, (uint64_t) k->ttl);      /* 0 to CONFIG_TTL_MAX: checked before */
+        *p++ = ':';
+        *p++ = k->user ? '1' : '0';
+        p = put_str(p, user, user_len);
+        *p++ = k->unit ? '1' : '0';
+        p = put_str(p, unit, unit_len);
+        p = put_str(p, k->aud, aud_len);
+        p = put_str(p, kid, kid_len);
+        *ret_len = (size_t) (p - out);
+        return out;
+}
+
+static char *memdup(const char *p, size_t len) {
+        char *q = malloc(len);
+
+        return q ? memcpy(q, p, len) : NULL;
 }
 
 static size_t bucket_of(const token_cache *c, const char *key, size_t len) {
@@ -104,8 +146,9 @@ static int copy_result(const mint_result *from, mint_result *to) {
         *to = (mint_result) { .exp = from->exp };
         to->token = strdup(from->token);
         to->sub = strdup(from->sub);
+        to->body = from->body ? strdup(from->body) : NULL;
         memcpy(to->jti, from->jti, sizeof to->jti);
-        if (!to->token || !to->sub) {
+        if (!to->token || !to->sub || (from->body && !to->body)) {
                 mint_result_done(to);
                 return -ENOMEM;
         }
@@ -114,13 +157,13 @@ static int copy_result(const mint_result *from, mint_result *to) {
 
 bool token_cache_get(token_cache *c, const cache_key *k, const char *kid, int64_t now,
                      int64_t window, mint_result *ret) {
-        _cleanup_(free_p) char *key = NULL;
+        char buf[KEY_BUF], *key;
         bool hit = false;
         size_t len;
 
         if (window <= 0)
                 return false;
-        key = serialize(k, kid, &len);
+        key = serialize(k, kid, buf, sizeof buf, &len);
         if (!key)
                 return false;
         pthread_mutex_lock(&c->lock);
@@ -132,16 +175,20 @@ bool token_cache_get(token_cache *c, const cache_key *k, const char *kid, int64_
                         break;
                 }
         pthread_mutex_unlock(&c->lock);
+        if (key != buf)
+                free(key);
         return hit;
 }
 
 void token_cache_put(token_cache *c, const cache_key *k, const char *kid, int64_t now,
                      const mint_result *result) {
+        char buf[KEY_BUF], *key;
         entry *e, **pp;
         size_t len, b;
-        char *key;
 
-        key = serialize(k, kid, &len);
+        key = serialize(k, kid, buf, sizeof buf, &len);
+        if (key == buf)
+                key = memdup(buf, len);
         if (!key)
                 return;
         e = calloc(1, sizeof *e);

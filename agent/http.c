@@ -94,12 +94,10 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
         return MHD_YES;
 }
 
-static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *type,
-                               const char *body, size_t len, bool close) {
-        struct MHD_Response *resp;
+static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status, const char *type,
+                             struct MHD_Response *resp, bool close) {
         enum MHD_Result ret;
 
-        resp = MHD_create_response_from_buffer(len, (void *) body, MHD_RESPMEM_MUST_COPY);
         if (!resp)
                 return MHD_NO;
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
@@ -112,6 +110,42 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, con
         ret = MHD_queue_response(conn, status, resp);
         MHD_destroy_response(resp);
         return ret;
+}
+
+static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *type,
+                               const char *body, size_t len, bool close) {
+        return queue(conn, status, type,
+                     MHD_create_response_from_buffer(len, (void *) body, MHD_RESPMEM_MUST_COPY), close);
+}
+
+static void wipe_free(void *secret) {
+        svcid_free_secret(secret);
+}
+
+/* Answers 200 with a body that holds a token, handing the buffer itself
+ * to libmicrohttpd (no copy), which wipes and frees it once sent. */
+static enum MHD_Result respond_secret(struct MHD_Connection *conn, char *body) {
+        struct MHD_Response *resp =
+                MHD_create_response_from_buffer_with_free_callback_cls(strlen(body), body, wipe_free, body);
+
+        if (!resp) {
+                svcid_free_secret(body);
+                return MHD_NO;
+        }
+        return queue(conn, MHD_HTTP_OK, "application/json", resp, false);
+}
+
+/* The 200 body for a token, into res->body. Made once per minted token:
+ * a token handed out again from the cache comes with its body. */
+static int token_body(mint_result *res) {
+        json_t *body = json_pack("{s:s, s:I, s:s}", "token", res->token, "expires_at", (json_int_t) res->exp,
+                                 "sub", res->sub);
+
+        if (!body)
+                return -ENOMEM;
+        res->body = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(body);
+        return res->body ? 0 : -ENOMEM;
 }
 
 static enum MHD_Result respond_json(struct MHD_Connection *conn, unsigned status, json_t *body, bool close) {
@@ -145,8 +179,7 @@ static enum MHD_Result handle_token(http_server *s, struct MHD_Connection *conn,
         arg_list args = {};
         log_caller lc;
         int64_t ttl = 0, now;
-        char msg[200];
-        json_t *body;
+        char msg[200], *body;
         int r;
 
         MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, collect_arg, &args);
@@ -194,6 +227,11 @@ static enum MHD_Result handle_token(http_server *s, struct MHD_Connection *conn,
                         reused = true;
                 } else {
                         r = mint_token(cfg, s->shared->issuer, key, &mc, aud, ttl, now, &refusal, &res);
+                        if (r == 0 && token_body(&res) < 0) {
+                                mint_result_done(&res);
+                                refusal = (mint_refusal) { .word = "internal", .message = "out of memory" };
+                                r = -ENOMEM;
+                        }
                         if (r == 0 && window > 0)
                                 token_cache_put(s->shared->cache, &ck, svcid_key_kid(key), now, &res);
                 }
@@ -213,23 +251,11 @@ static enum MHD_Result handle_token(http_server *s, struct MHD_Connection *conn,
                 log_refusal(&lc, refusal.word, aud, refusal.message);
                 return respond_error(conn, status, refusal.word, refusal.message);
         }
-        body = json_pack("{s:s, s:I, s:s}", "token", res.token, "expires_at", (json_int_t) res.exp,
-                         "sub", res.sub);
+        body = TAKE_PTR(res.body);
         mint_result_done(&res);
-        if (!body)
+        if (!body)              /* not reached: a cached token has its body */
                 return MHD_NO;
-        {
-                /* the response holds a token: wipe our copy of the text */
-                char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
-                enum MHD_Result ret;
-
-                json_decref(body);
-                if (!text)
-                        return MHD_NO;
-                ret = respond(conn, MHD_HTTP_OK, "application/json", text, strlen(text), false);
-                svcid_free_secret(text);
-                return ret;
-        }
+        return respond_secret(conn, body);
 }
 
 static enum MHD_Result handle_jwks(http_server *s, struct MHD_Connection *conn) {

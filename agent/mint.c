@@ -11,6 +11,7 @@
 
 void mint_result_done(mint_result *r) {
         svcid_free_secret(r->token);
+        svcid_free_secret(r->body);
         free(r->sub);
         *r = (mint_result) {};
 }

@@ -23,8 +23,15 @@ typedef struct mint_result {
         char *sub;              /* malloc'd */
         char jti[32];
         int64_t exp;
+        /* The 200 answer's body, {"token":…,"expires_at":…,"sub":…},
+         * malloc'd, or NULL: made once per minted token by the HTTP layer
+         * and kept with the token in the reuse cache, so that a token
+         * handed out again costs no JSON encoding. Holds the token, so it
+         * is wiped like it. */
+        char *body;
 } mint_result;
 
+/* Wipes the token and the body, frees everything; r is zeroed. */
 void mint_result_done(mint_result *r);
 
 /* Why a mint was refused: a stable word for the HTTP "error" member and
