@@ -27,6 +27,10 @@
  * the reference for PS256; for RS256 it doubles as a check that this
  * harness agrees with `openssl speed rsa2048`.
  *
+ * claims_json times jansson's json_loadb() and json_decref() of the same
+ * claims alone, the parse every svcid_verify() makes of a payload: the
+ * part of the JWT layer's cost that is the JSON parser's.
+ *
  * Output, one figure a line: BENCH <name> <value> <unit>.
  */
 #include <errno.h>
@@ -39,6 +43,8 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
+
+#include <jansson.h>
 
 #include "svcid/svcid.h"
 
@@ -249,6 +255,25 @@ static void bench_alg(const char *label, svcid_alg alg, int rsa_bits) {
         free(claims);
 }
 
+static void bench_claims_json(void) {
+        char *claims = agent_claims();
+        size_t len = strlen(claims);
+        json_error_t error;
+        uint64_t n = 0;
+        double start = now_seconds(), cpu_start = cpu_seconds(), elapsed;
+
+        do {
+                json_t *j = json_loadb(claims, len, JSON_REJECT_DUPLICATES, &error);
+                if (!j)
+                        die("json_loadb", -EINVAL);
+                json_decref(j);
+                n++;
+                elapsed = now_seconds() - start;
+        } while (elapsed < bench_seconds);
+        report("parse", "claims_json", n, elapsed, cpu_seconds() - cpu_start);
+        free(claims);
+}
+
 int main(int argc, char **argv) {
         const char *s = getenv("BENCH_SECONDS");
         if (s && *s) {
@@ -274,7 +299,7 @@ int main(int argc, char **argv) {
                 { "rs256_3072", SVCID_ALG_RS256, 3072 },
                 { "ps256_3072", SVCID_ALG_PS256, 3072 },
         };
-        /* Optional filter: bench_sign_verify es256 eddsa */
+        /* Optional filter: bench_sign_verify es256 eddsa claims_json */
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
                 bool wanted = argc < 2;
                 for (int a = 1; a < argc; a++)
@@ -283,5 +308,10 @@ int main(int argc, char **argv) {
                 if (wanted)
                         bench_alg(cases[i].label, cases[i].alg, cases[i].rsa_bits);
         }
+        for (int a = 1; a < argc; a++)
+                if (strcmp(argv[a], "claims_json") == 0)
+                        bench_claims_json();
+        if (argc < 2)
+                bench_claims_json();
         return EXIT_SUCCESS;
 }

@@ -60,6 +60,7 @@ for b in "${benches[@]}"; do
                 sign_verify "$b" ed25519 eddsa
                 sign_verify "$b" rsa2048 rs256 ps256
                 sign_verify "$b" rsa3072 rs256_3072 ps256_3072
+                run_one "$name claims_json" "$b" claims_json
         elif [[ $b == *.sh ]]; then
                 run_one "$name" bash "$b"
         else
