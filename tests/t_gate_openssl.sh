@@ -92,7 +92,8 @@ if ! command -v strace >/dev/null; then
 elif ! strace -o /dev/null true 2>/dev/null; then
         echo "note: ptrace not allowed here, the files the gate opens are not checked"
 else
-        cnf=$(openssl version -d | sed 's/^OPENSSLDIR: "\(.*\)"$/\1/')/openssl.cnf
+        cnf=$(openssl version -d 2>/dev/null | sed 's/^OPENSSLDIR: "\(.*\)"$/\1/') || cnf=""
+        cnf=${cnf:-OPENSSLDIR}/openssl.cnf
         reset_out
         env -u OPENSSL_CONF strace -f -qq -e trace=open,openat -o "$T/open.log" \
                 "$PY" "$T/pair.py" "SVCID1 $TOKEN" "$GATE" "${GATE_ARGS[@]}" 2>"$LOG" ||
