@@ -6,6 +6,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,9 +56,19 @@ static int request(int fd) {
         if (write(fd, req, sizeof req - 1) != (ssize_t) (sizeof req - 1))
                 return -1;
         for (;;) {
-                ssize_t n = read(fd, buf + got, sizeof buf - 1 - got);
+                struct pollfd pfd = { .fd = fd, .events = POLLIN };
+                ssize_t n;
                 char *end, *cl;
 
+                /* Wait in poll(), as libcurl (svcid token) and MUNGE's
+                 * client do, not in read(): a reader blocked in read() on
+                 * a Unix socket is also woken, for nothing, when the
+                 * agent consumes the request and frees its send buffer
+                 * space (poll's wait filters that event out), and that
+                 * needless wake-up would be billed to the agent's recv. */
+                if (poll(&pfd, 1, -1) < 0)
+                        return -1;
+                n = read(fd, buf + got, sizeof buf - 1 - got);
                 if (n <= 0)
                         return -1;
                 got += (size_t) n;
