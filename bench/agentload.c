@@ -47,13 +47,21 @@ static int connect_agent(void) {
         return fd;
 }
 
-/* One request and its whole response (by Content-Length); 0 if 200. */
+/* One request and its whole response (by Content-Length); 0 if 200.
+ * A connection used for one request says so (Connection: close), as an
+ * HTTP client that will not reuse it should: the agent then closes it
+ * right after the answer instead of waiting for a next request. A MUNGE
+ * client's connection carries one request by protocol. */
 static int request(int fd) {
-        static const char req[] = "GET /v1/token?aud=bench HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        static const char req_keep[] = "GET /v1/token?aud=bench HTTP/1.1\r\nHost: localhost\r\n\r\n";
+        static const char req_close[] =
+                "GET /v1/token?aud=bench HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+        const char *req = keepalive ? req_keep : req_close;
+        size_t req_len = keepalive ? sizeof req_keep - 1 : sizeof req_close - 1;
         char buf[8192];
         size_t got = 0;
 
-        if (write(fd, req, sizeof req - 1) != (ssize_t) (sizeof req - 1))
+        if (write(fd, req, req_len) != (ssize_t) req_len)
                 return -1;
         for (;;) {
                 struct pollfd pfd = { .fd = fd, .events = POLLIN };

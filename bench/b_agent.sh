@@ -5,6 +5,12 @@
 # p50/p99 latency; MUNGE's remunge encode rate against a private munged at
 # the same concurrency in the same run; the ratio; and the agent's RSS
 # after 1,000,000 requests. stdout: BENCH lines only.
+# One request per connection means what a one-shot HTTP client sends:
+# the request says "Connection: close" (bench/agentload.c), and the client
+# waits for the answer in poll(), as libcurl and MUNGE's client do.
+# The agent runs as the shipped unit runs it (svcid-agent.service sets no
+# environment and no scheduling or memory options), except that its log
+# goes to a file rather than the journal.
 set -euo pipefail
 : "${SVCID_BUILD:?}"
 AGENT=$SVCID_BUILD/svcid-agent

@@ -221,6 +221,12 @@ out=$(curl -s --max-time 10 --unix-socket "$SOCK" "http://localhost/v1/token?aud
 jq -e .token <<<"$out" >/dev/null || fail "normal client after abuse: $out"
 ok "4xx, own connection only"
 
+check "a connection that says it carries one request (Connection: close) gets its token and is closed by the agent"
+# what a one-shot client (and the bench's one-request-per-connection load)
+# sends: the agent ends the connection right after the answer
+expect_raw "200 closed" send 'GET /v1/token?aud=x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'
+ok "closed after the answer"
+
 check "a peer that exits before its request is served is refused, not misattributed"
 out=$(raw orphan)
 for i in $(seq 1 100); do [ -n "$out" ] && break; sleep 0.1; done
