@@ -8,9 +8,11 @@
 # One request per connection means what a one-shot HTTP client sends:
 # the request says "Connection: close" (bench/agentload.c), and the client
 # waits for the answer in poll(), as libcurl and MUNGE's client do.
-# The agent runs as the shipped unit runs it (svcid-agent.service sets no
-# environment and no scheduling or memory options), except that its log
-# goes to a file rather than the journal.
+# The agent runs with what the shipped unit gives it that bears on speed
+# and memory (svcid-agent.service sets no environment, no scheduling and
+# no memory options), but as the invoking user, without the unit's
+# sandbox (its system call filter costs a little per call), and with its
+# log going to a file rather than the journal.
 set -euo pipefail
 : "${SVCID_BUILD:?}"
 AGENT=$SVCID_BUILD/svcid-agent
