@@ -157,7 +157,7 @@ DEPS := build-essential pkg-config libssl-dev openssl libjansson-dev libcmocka-d
         libcurl4-openssl-dev curl scdoc clang-14 libclang-rt-14-dev \
         python3 python3-jwt python3-cryptography \
         libpam-wrapper libpamtest0-dev pamtester openssh-server openssh-client sshpass \
-        busybox munge util-linux procps jq \
+        busybox munge util-linux procps jq sudo \
         debhelper dpkg-dev fakeroot lintian rpm strace
 # Node.js and npm (for the jose interop test) come with the machine image;
 # Debian's npm conflicts with that nodejs, so it is not installed here.

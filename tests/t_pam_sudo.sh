@@ -1,0 +1,122 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# pam_svcid under the real sudo, with the stack pam_svcid(8) gives for it:
+# an unprivileged caller runs a command as another account with a token
+# for itself (sudo authenticates the invoking user), typed at the prompt
+# (sudo -S) or handed over in SVCID_TOKEN, as `svcid exec -- sudo ...`
+# does. sudo rebuilds its environment before it authenticates, so the
+# sudoers here keeps SVCID_TOKEN, as pam_svcid(8) says to. Checks the size
+# limit the man page states (sudo takes answers of at most 511 bytes;
+# SVCID_TOKEN has no such limit), the audience with %H, and refusals with
+# their audit lines.
+#
+# sudo always uses the PAM service "sudo" and reads /etc/sudoers. The test
+# runs in a private mount namespace and bind-mounts its own stack and
+# sudoers over them there, so the machine's files are never changed and
+# nobody else sees them. Root only; the two test accounts are removed on
+# exit.
+set -euo pipefail
+
+PAM_TEST_PRIVATE_MOUNTS=1
+. "$(dirname "$0")/t_pam_common.sh"
+
+SUDO=$(command -v sudo || true)
+[ -n "$SUDO" ] || skip "sudo not installed"
+[ -e /etc/pam.d/sudo ] && [ -e /etc/sudoers ] || skip "/etc/pam.d/sudo or /etc/sudoers missing: nothing to bind over"
+command -v setpriv >/dev/null || skip "setpriv (util-linux) not installed"
+# A sanitizer build of the module cannot be loaded into set-uid sudo by an
+# unprivileged caller (the loader ignores LD_PRELOAD there).
+[ -z "$(pam_preload)" ] || skip "sanitizer build: set-uid sudo cannot load it (the plain build runs this test)"
+
+private_syslog
+
+CALLER=svcidc$$
+TARGET=svcidu$$
+useradd -M -N -s /bin/sh -d / "$CALLER"
+EXTRA_CLEANUP+=("userdel $CALLER" "rm -f /run/sudo/ts/$CALLER")
+useradd -M -N -s /bin/sh -d / "$TARGET"
+EXTRA_CLEANUP+=("userdel $TARGET")
+AUD=sudo:$(hostname)
+
+# The man page's stack, with the test's trust.
+cat > "$T/sudo.pam" <<EOF
+# svcid test stack for sudo (t_pam_sudo.sh), private to this test's namespace.
+auth     [success=done default=ignore]   $MODULE audience=sudo:%H trust=$TRUST token=env,authtok
+auth     requisite                       pam_deny.so
+account  required                        pam_permit.so
+session  required                        pam_permit.so
+EOF
+chmod 644 "$T/sudo.pam"
+# Ask every time, one try, keep SVCID_TOKEN (pam_svcid(8)), and let the
+# caller run anything as TARGET only.
+cat > "$T/sudoers" <<EOF
+Defaults timestamp_timeout=0, passwd_tries=1, !lecture, !fqdn, env_reset
+Defaults env_keep += "SVCID_TOKEN"
+$CALLER ALL=($TARGET) ALL
+EOF
+chmod 440 "$T/sudoers"
+mount --bind "$T/sudo.pam" /etc/pam.d/sudo
+EXTRA_CLEANUP=("umount -l /etc/pam.d/sudo" "${EXTRA_CLEANUP[@]}")
+mount --bind "$T/sudoers" /etc/sudoers
+EXTRA_CLEANUP=("umount -l /etc/sudoers" "${EXTRA_CLEANUP[@]}")
+
+as_caller() {
+        setpriv --reuid="$CALLER" --regid="$(id -g "$CALLER")" --clear-groups --reset-env "$@"
+}
+# sudo_prompt TOKEN: the token typed at sudo's prompt (-S: read from stdin).
+# The command's output goes to $T/out, sudo's prompt and errors to $T/err.
+sudo_prompt() {
+        printf '%s\n' "$1" | as_caller timeout 60 "$SUDO" -S -k -u "$TARGET" id -un > "$T/out" 2> "$T/err"
+}
+# sudo_env TOKEN: the token in SVCID_TOKEN, nothing typed.
+sudo_env() {
+        as_caller env SVCID_TOKEN="$1" timeout 60 "$SUDO" -S -k -u "$TARGET" id -un < /dev/null > "$T/out" 2> "$T/err"
+}
+show() { echo "--- sudo:"; cat "$T/out" "$T/err"; echo "--- syslog:"; tail -n 20 "$LOG"; }
+
+expect_ok() {
+        local what=$1
+        shift
+        : > "$LOG"
+        "$@" || { show; fail "$what: refused"; }
+        grep -qx "$TARGET" "$T/out" || { show; fail "$what: the command did not run as $TARGET"; }
+        grep -q "accepted: reason=ok .*sub=\"$CALLER\" .*user=\"$CALLER\" service=\"sudo\"" "$LOG" ||
+                { show; fail "$what: no audit line"; }
+        ok "$what"
+}
+expect_refused() {
+        local what=$1 reason=$2
+        shift 2
+        : > "$LOG"
+        if "$@"; then show; fail "$what: accepted"; fi
+        grep -qx "$TARGET" "$T/out" && { show; fail "$what: the command ran"; }
+        for _ in $(seq 50); do grep -q "refused: reason=$reason " "$LOG" && break; sleep 0.1; done
+        grep -q "refused: reason=$reason .*user=\"$CALLER\" service=\"sudo\"" "$LOG" ||
+                { show; fail "$what: no audit line with reason=$reason"; }
+        ok "$what: refused, audit reason=$reason"
+}
+
+echo "== sudo -u $TARGET as $CALLER, audience=sudo:%H"
+expect_ok "token typed at the prompt" sudo_prompt "$(mint "$CALLER" "$AUD")"
+expect_ok "token in SVCID_TOKEN" sudo_env "$(mint "$CALLER" "$AUD")"
+
+echo "== the size limit: 511 bytes at sudo's prompt, none in SVCID_TOKEN"
+tok=$(mint "$CALLER" "$AUD" --pad-to 511)
+[ "${#tok}" -le 511 ] && [ "${#tok}" -gt 507 ] || fail "minted ${#tok} bytes for 511"
+expect_ok "a ${#tok}-byte token at the prompt" sudo_prompt "$tok"
+tok=$(mint "$CALLER" "$AUD" --pad-to 1023)
+[ "${#tok}" -gt 1000 ] || fail "minted ${#tok} bytes for 1023"
+expect_ok "a ${#tok}-byte token in SVCID_TOKEN" sudo_env "$tok"
+: > "$LOG"
+if sudo_prompt "$tok"; then show; fail "a ${#tok}-byte token typed at sudo's prompt was accepted"; fi
+grep -qx "$TARGET" "$T/out" && { show; fail "the command ran with a ${#tok}-byte typed token"; }
+grep -q "accepted:" "$LOG" && { show; fail "a ${#tok}-byte typed token was accepted"; }
+ok "a ${#tok}-byte token typed at sudo's prompt does not pass (sudo keeps at most 511 bytes)"
+
+echo "== refusals"
+expect_refused "token for the target, not the caller" subject_mismatch sudo_env "$(mint "$TARGET" "$AUD")"
+expect_refused "token for another host's sudo" wrong_audience sudo_prompt "$(mint "$CALLER" sudo:elsewhere)"
+expect_refused "expired token" expired sudo_env "$(mint "$CALLER" "$AUD" --iat-offset -1000 --ttl 300)"
+expect_refused "untrusted issuer" unknown_issuer sudo_prompt "$(mint_untrusted "$CALLER" "$AUD")"
+
+echo "t_pam_sudo: all checks passed"
