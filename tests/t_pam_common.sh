@@ -171,3 +171,29 @@ PY
         mount --rbind "$T/dev" /dev
         EXTRA_CLEANUP+=("umount -l /dev" "umount -R -l '$T/dev'")
 }
+
+# pam_expect WHAT OUTCOME RAN AUDIT CMD...: runs CMD, a PAM application
+# that leaves what its command printed in $T/out (after private_syslog).
+# OUTCOME "ok": CMD succeeds, $T/out matches the grep pattern RAN, and the
+# syslog has "accepted: reason=ok " followed by the pattern AUDIT.
+# OUTCOME a reason word: CMD fails, $T/out does not match RAN (the command
+# did not run), and the syslog has "refused: reason=OUTCOME " then AUDIT.
+# The test defines show() to print what it has on a failure.
+pam_expect() {
+        local what=$1 outcome=$2 ran=$3 audit=$4
+        shift 4
+        : > "$LOG"
+        if [ "$outcome" = ok ]; then
+                "$@" || { show; fail "$what: refused"; }
+                grep -q -- "$ran" "$T/out" || { show; fail "$what: the command did not run as it should"; }
+                grep -q -- "accepted: reason=ok $audit" "$LOG" || { show; fail "$what: no audit line"; }
+                ok "$what"
+                return
+        fi
+        if "$@"; then show; fail "$what: accepted"; fi
+        grep -q -- "$ran" "$T/out" && { show; fail "$what: the command ran"; }
+        for _ in $(seq 50); do grep -q "refused: reason=$outcome " "$LOG" && break; sleep 0.1; done
+        grep -q -- "refused: reason=$outcome $audit" "$LOG" ||
+                { show; fail "$what: no audit line with reason=$outcome"; }
+        ok "$what: refused, audit reason=$outcome"
+}

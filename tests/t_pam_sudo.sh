@@ -74,26 +74,13 @@ sudo_env() {
 }
 show() { echo "--- sudo:"; cat "$T/out" "$T/err"; echo "--- syslog:"; tail -n 20 "$LOG"; }
 
+# The command prints the account it runs as (id -un); audit lines name
+# the caller, whom sudo authenticates, and the service.
 expect_ok() {
-        local what=$1
-        shift
-        : > "$LOG"
-        "$@" || { show; fail "$what: refused"; }
-        grep -qx "$TARGET" "$T/out" || { show; fail "$what: the command did not run as $TARGET"; }
-        grep -q "accepted: reason=ok .*sub=\"$CALLER\" .*user=\"$CALLER\" service=\"sudo\"" "$LOG" ||
-                { show; fail "$what: no audit line"; }
-        ok "$what"
+        pam_expect "$1" ok "^$TARGET\$" ".*sub=\"$CALLER\" .*user=\"$CALLER\" service=\"sudo\"" "${@:2}"
 }
 expect_refused() {
-        local what=$1 reason=$2
-        shift 2
-        : > "$LOG"
-        if "$@"; then show; fail "$what: accepted"; fi
-        grep -qx "$TARGET" "$T/out" && { show; fail "$what: the command ran"; }
-        for _ in $(seq 50); do grep -q "refused: reason=$reason " "$LOG" && break; sleep 0.1; done
-        grep -q "refused: reason=$reason .*user=\"$CALLER\" service=\"sudo\"" "$LOG" ||
-                { show; fail "$what: no audit line with reason=$reason"; }
-        ok "$what: refused, audit reason=$reason"
+        pam_expect "$1" "$2" "^$TARGET\$" ".*user=\"$CALLER\" service=\"sudo\"" "${@:3}"
 }
 
 echo "== sudo -u $TARGET as $CALLER, audience=sudo:%H"
