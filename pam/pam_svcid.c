@@ -502,6 +502,26 @@ PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const cha
         return PAM_SUCCESS;
 }
 
+/* Account and session act only on a handle this module authenticated:
+ * parses the line's arguments into *a and finds that state. Returns
+ * PAM_SUCCESS with *ret_state set, PAM_IGNORE for a handle the module did
+ * not authenticate, or the argument error. */
+static int authenticated_state(pam_handle_t *pamh, int argc, const char **argv, const char *stage,
+                               pam_svcid_args *a, const struct auth_state **ret_state) {
+        int r = parse_args(pamh, argc, argv, a);
+
+        if (r != PAM_SUCCESS)
+                return r;
+        *ret_state = get_state(pamh);
+        if (!*ret_state) {
+                if (a->debug)
+                        pam_syslog(pamh, LOG_DEBUG, "%s: this handle was not authenticated by pam_svcid, ignoring",
+                                   stage);
+                return PAM_IGNORE;
+        }
+        return PAM_SUCCESS;
+}
+
 PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv) {
         _cleanup_(pam_svcid_trust_putp) pam_svcid_trust_ref *trust = NULL;
         _cleanup_(svcid_policy_freep) svcid_policy *policy = NULL;
@@ -513,15 +533,9 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
         int r;
 
         (void) flags;
-        r = parse_args(pamh, argc, argv, &a);
+        r = authenticated_state(pamh, argc, argv, "account", &a, &s);
         if (r != PAM_SUCCESS)
                 return r;
-        s = get_state(pamh);
-        if (!s) {
-                if (a.debug)
-                        pam_syslog(pamh, LOG_DEBUG, "account: this handle was not authenticated by pam_svcid, ignoring");
-                return PAM_IGNORE;
-        }
 
         /* The module never changes PAM_USER; if something else did after
          * the token was checked, the token no longer speaks for it. */
@@ -563,15 +577,9 @@ PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, cons
         int r;
 
         (void) flags;
-        r = parse_args(pamh, argc, argv, &a);
+        r = authenticated_state(pamh, argc, argv, "session", &a, &s);
         if (r != PAM_SUCCESS)
                 return r;
-        s = get_state(pamh);
-        if (!s) {
-                if (a.debug)
-                        pam_syslog(pamh, LOG_DEBUG, "session: this handle was not authenticated by pam_svcid, ignoring");
-                return PAM_IGNORE;
-        }
         return export_env(pamh, s);
 }
 
