@@ -222,7 +222,7 @@ if command -v systemd-socket-activate >/dev/null; then
         SOCK=$T/ssa.sock
         systemd-socket-activate -l "$SOCK" --fdname=agent "${SSA_ENV[@]}" \
                 "$AGENT" --config "$T/empty.conf" --state-dir "$T/ssa" --log-target=stderr 2>>"$T/ssa.log" &
-        AGENT_PIDS+=("$!")
+        BG_PIDS+=("$!")
         SSA_PID=$!
         for i in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
         chmod 666 "$SOCK"

@@ -7,13 +7,11 @@
 # http (curl on the socket: sets $STATUS and $BODY), claims (decode a
 # token's payload), and fail/ok/skip.
 
-: "${SVCID_BUILD:?SVCID_BUILD must name the build directory}"
-: "${SVCID_SRC:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+. "$(dirname "${BASH_SOURCE[0]}")/t_common.sh"
 AGENT=$SVCID_BUILD/svcid-agent
 CLI=$SVCID_BUILD/svcid
-PY=/usr/bin/python3
 
-skip() { echo "SKIP: $*"; exit 77; }
+# fail, with the end of the agent's log.
 fail() {
         echo "FAIL: $*"
         if [ -n "${AGENT_LOG:-}" ] && [ -f "$AGENT_LOG" ]; then
@@ -22,7 +20,6 @@ fail() {
         fi
         exit 1
 }
-ok() { echo "ok: $*"; }
 check() { echo "check: $*"; }
 
 [ -x "$AGENT" ] || fail "$AGENT not built"
@@ -30,25 +27,7 @@ check() { echo "check: $*"; }
 command -v curl >/dev/null || skip "curl not installed"
 command -v jq >/dev/null || skip "jq not installed"
 
-T=$(mktemp -d /tmp/svcid-agent-test.XXXXXX)
-chmod 755 "$T"
-AGENT_PIDS=()
-EXTRA_CLEANUP=()
-cleanup() {
-        local p c
-        for c in "${EXTRA_CLEANUP[@]}"; do eval "$c" || true; done
-        for p in "${AGENT_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-        for p in "${AGENT_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-        rm -rf "$T"
-}
-trap cleanup EXIT
-
-# Environment the agent needs under systemd-socket-activate, which scrubs
-# everything but TERM PATH USER HOME.
-SSA_ENV=()
-for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS LD_LIBRARY_PATH; do
-        [ -n "${!v:-}" ] && SSA_ENV+=("-E" "$v=${!v}")
-done
+test_tmpdir agent
 
 # wait_for_socket SOCK: until the agent answers /v1/health (bounded).
 wait_for_socket() {
@@ -82,7 +61,7 @@ start_agent() {
         "$AGENT" "${copt[@]}" --state-dir "$STATE" --socket "$SOCK" --log-target=stderr "$@" \
                 2>>"$AGENT_LOG" &
         AGENT_PID=$!
-        AGENT_PIDS+=("$AGENT_PID")
+        BG_PIDS+=("$AGENT_PID")
         export SVCID_AGENT_SOCKET=$SOCK
         wait_for_socket "$SOCK" || fail "agent $name did not come up"
 }

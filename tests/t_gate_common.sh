@@ -6,38 +6,14 @@
 # with python3-jwt), mint helpers, a recording service, a socket client, and
 # start_ssa/stop_ssa for systemd-socket-activate.
 
-: "${SVCID_BUILD:?SVCID_BUILD must name the build directory}"
-: "${SVCID_SRC:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+. "$(dirname "${BASH_SOURCE[0]}")/t_common.sh"
 GATE=$SVCID_BUILD/svcid-gate
-PY=/usr/bin/python3
-
-skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*"; exit 1; }
-ok() { echo "ok: $*"; }
 
 [ -x "$GATE" ] || fail "$GATE not built"
 command -v systemd-socket-activate >/dev/null || skip "systemd-socket-activate not installed"
 "$PY" -c 'import jwt, cryptography' 2>/dev/null || skip "/usr/bin/python3 lacks python3-jwt / python3-cryptography"
 
-T=$(mktemp -d /tmp/svcid-gate-test.XXXXXX)
-chmod 755 "$T"
-SSA_PIDS=()
-EXTRA_CLEANUP=()
-cleanup() {
-        local p c
-        for c in "${EXTRA_CLEANUP[@]}"; do eval "$c" || true; done
-        for p in "${SSA_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-        for p in "${SSA_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-        rm -rf "$T"
-}
-trap cleanup EXIT
-
-# Environment the gate needs under systemd-socket-activate, which scrubs
-# everything but TERM PATH USER HOME.
-SSA_ENV=()
-for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS LD_LIBRARY_PATH; do
-        [ -n "${!v:-}" ] && SSA_ENV+=("-E" "$v=${!v}")
-done
+test_tmpdir gate
 
 cat > "$T/mint.py" <<'PY'
 import argparse, base64, json, sys, time
@@ -178,7 +154,7 @@ start_ssa() {
         SSA_LOG=$log
         systemd-socket-activate -l "$addr" "${ssa_opts[@]}" "${SSA_ENV[@]}" "$GATE" "$@" 2>>"$log" &
         SSA_PID=$!
-        SSA_PIDS+=("$SSA_PID")
+        BG_PIDS+=("$SSA_PID")
         local i
         for i in $(seq 100); do
                 case $addr in

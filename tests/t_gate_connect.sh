@@ -18,7 +18,7 @@ copt=()
 if [ -e /etc/svcid/agent.conf ]; then : > "$T/agent.conf"; copt=(--config "$T/agent.conf"); fi
 "$AGENT" "${copt[@]}" --state-dir "$T/agent" --socket "$T/agent.sock" --log-target=stderr 2>>"$T/agent.log" &
 AGENT_PID=$!
-SSA_PIDS+=("$AGENT_PID")
+BG_PIDS+=("$AGENT_PID")
 export SVCID_AGENT_SOCKET=$T/agent.sock
 for i in $(seq 300); do
         curl -sf --max-time 2 --unix-socket "$T/agent.sock" http://localhost/v1/health >/dev/null 2>&1 && break

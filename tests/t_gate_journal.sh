@@ -27,7 +27,7 @@ chmod 755 "$T/wrap.sh"
 : > "$LOG"
 systemd-socket-activate -l "$T/inetd.sock" -a --inetd "${SSA_ENV[@]}" "$T/wrap.sh" "$GATE" -a "$AUD" \
         --trust "$T/keys/k1.jwks" -- /bin/echo service-output 2>>"$LOG" &
-SSA_PID=$!; SSA_PIDS+=("$SSA_PID")
+SSA_PID=$!; BG_PIDS+=("$SSA_PID")
 for i in $(seq 100); do [ -S "$T/inetd.sock" ] && break; sleep 0.1; done
 reply=$(client "$T/inetd.sock" --send "SVCID1 $EXPIRED\n")
 [ "$reply" = "SVCID1 ERR expired" ] || fail "stderr on the connection: the client got '$reply'"

@@ -151,7 +151,7 @@ done
 SSA_LOG=$LOG
 bash -c 'ulimit -n 20; exec "$@"' limit systemd-socket-activate -l "$T/fd.sock" "${SSA_ENV[@]}" \
         "$GATE" -a "$AUD" --trust "$T/trust.d" --timeout 1 -- "$T/svc.sh" 2>>"$LOG" &
-SSA_PID=$!; SSA_PIDS+=("$SSA_PID")
+SSA_PID=$!; BG_PIDS+=("$SSA_PID")
 for i in $(seq 100); do [ -S "$T/fd.sock" ] && break; sleep 0.1; done
 pids=()
 for i in $(seq 30); do client "$T/fd.sock" --no-shut > /dev/null & pids+=($!); done

@@ -11,15 +11,9 @@
 # pam_svcid trusts only root-owned files that nobody else can write, so
 # every PAM test needs root; without it they skip.
 
-: "${SVCID_BUILD:?SVCID_BUILD must name the build directory}"
-: "${SVCID_SRC:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+. "$(dirname "${BASH_SOURCE[0]}")/t_common.sh"
 MODULE=$SVCID_BUILD/pam_svcid.so
-PY=/usr/bin/python3
 ISS=svcid://pam-test.example
-
-skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*"; exit 1; }
-ok() { echo "ok: $*"; }
 
 [ -f "$MODULE" ] || fail "$MODULE not built"
 [ "$(id -u)" -eq 0 ] || skip "pam_svcid trusts only root-owned files: needs root"
@@ -32,15 +26,7 @@ if [ -n "${PAM_TEST_PRIVATE_MOUNTS:-}" ] && [ -z "${SVCID_PAM_NS:-}" ]; then
 fi
 "$PY" -c 'import jwt, cryptography' 2>/dev/null || skip "/usr/bin/python3 lacks python3-jwt / python3-cryptography"
 
-T=$(mktemp -d /tmp/svcid-pam-test.XXXXXX)
-chmod 755 "$T"
-EXTRA_CLEANUP=()
-cleanup() {
-        local c
-        for c in "${EXTRA_CLEANUP[@]}"; do eval "$c" || true; done
-        rm -rf "$T"
-}
-trap cleanup EXIT
+test_tmpdir pam
 
 # A sanitizer build of the module needs its runtimes loaded first into the
 # (uninstrumented) PAM application.

@@ -1,0 +1,39 @@
+# SPDX-License-Identifier: MIT
+# What the tests/t_*_common.sh files share; sourced, not run (the file is
+# deliberately not executable, so tests/run.sh skips it).
+#
+# Provides: $SVCID_SRC, $PY (Debian's python3), skip/fail/ok (a caller may
+# define its own fail after sourcing), SSA_ENV (the -E options that carry
+# the sanitizer and loader variables through systemd-socket-activate, which
+# scrubs everything but TERM PATH USER HOME), and test_tmpdir.
+
+: "${SVCID_BUILD:?SVCID_BUILD must name the build directory}"
+: "${SVCID_SRC:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+PY=/usr/bin/python3
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*"; exit 1; }
+ok() { echo "ok: $*"; }
+
+SSA_ENV=()
+for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS LD_LIBRARY_PATH; do
+        [ -n "${!v:-}" ] && SSA_ENV+=("-E" "$v=${!v}")
+done
+
+# test_tmpdir NAME: $T, a 0755 temp dir. On exit, the commands in
+# EXTRA_CLEANUP run, every pid in BG_PIDS is killed and waited for, and $T
+# is removed.
+test_tmpdir() {
+        T=$(mktemp -d "/tmp/svcid-$1-test.XXXXXX")
+        chmod 755 "$T"
+        BG_PIDS=()
+        EXTRA_CLEANUP=()
+        trap test_cleanup EXIT
+}
+test_cleanup() {
+        local p c
+        for c in "${EXTRA_CLEANUP[@]}"; do eval "$c" || true; done
+        for p in "${BG_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+        for p in "${BG_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+        rm -rf "$T"
+}
