@@ -250,8 +250,10 @@ J2=$(claims "$(as_user "$UID2" "$GID2" same | jq -r .token)" | jq -r .jti)
 # a uid without a passwd entry: no user name to put in sub
 R=$(setpriv --reuid=54321 --regid=54321 --clear-groups curl -s --unix-socket "$SOCK" "http://localhost/v1/token?aud=x")
 [ "$(jq -r .error <<<"$R")" = forbidden ] || fail "nameless uid: $R"
-# svcid token as another user, through the CLI
-TOK=$(setpriv --reuid="$UID1" --regid="$GID1" --clear-groups env SVCID_AGENT_SOCKET="$SOCK" "$CLI" token -a cli) ||
+# svcid token as another user, through the CLI (a copy in $T: the build
+# directory may be private to root, as in a clone under mktemp -d)
+install -m 0755 "$CLI" "$T/svcid"
+TOK=$(setpriv --reuid="$UID1" --regid="$GID1" --clear-groups env SVCID_AGENT_SOCKET="$SOCK" "$T/svcid" token -a cli) ||
         fail "svcid token as $U1"
 [ "$(claims "$TOK" | jq -r .sub)" = "$U1" ] || fail "svcid token sub as $U1"
 ok "uids"
