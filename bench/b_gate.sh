@@ -43,19 +43,18 @@ cleanup() {
 trap cleanup EXIT
 
 TOKEN=$("$PY" - "$T" <<'PY'
-import base64, json, sys, time, os
+import json, sys, time, os
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
+sys.path.insert(0, os.path.join(os.environ.get("SVCID_SRC", "."), "tests/interop"))
+from testkeys import b64u, p256_jwk
 d = sys.argv[1]
 key = ec.generate_private_key(ec.SECP256R1())
-pn = key.public_key().public_numbers()
-b = lambda n: base64.urlsafe_b64encode(n.to_bytes(32, "big")).rstrip(b"=").decode()
 with open(f"{d}/trust.jwks", "w") as f:
-    json.dump({"iss": "svcid://bench.example", "keys": [{"kty": "EC", "crv": "P-256", "x": b(pn.x),
-               "y": b(pn.y), "kid": "bench", "alg": "ES256", "use": "sig"}]}, f)
+    json.dump({"iss": "svcid://bench.example", "keys": [p256_jwk(key.public_key(), kid="bench")]}, f)
 now = int(time.time())
 print(jwt.encode({"iss": "svcid://bench.example", "sub": "bench", "aud": "bench", "iat": now,
-                  "exp": now + 1800, "jti": base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode(),
+                  "exp": now + 1800, "jti": b64u(os.urandom(16)),
                   "uid": os.getuid()}, key, algorithm="ES256", headers={"kid": "bench", "typ": "JWT"}))
 PY
 )

@@ -54,22 +54,18 @@ lacks()   { ! grep -qF -- "$2" "$1" || fail "$(basename "$1") contains '$2'"; }
 
 # ---- an independent issuer: ES256 key, JWKS with "iss", tokens ----------
 cat >"$T/mint.py" <<'PYEOF'
-import base64, hashlib, json, sys
+import json, os, sys
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-def b64(b): return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+sys.path.insert(0, os.path.join(os.environ.get("SVCID_SRC", "."), "tests/interop"))
+from testkeys import p256_jwk
 cmd, d = sys.argv[1], sys.argv[2]
 if cmd == "keygen":
     key = ec.generate_private_key(ec.SECP256R1())
     open(d + "/key.pem", "wb").write(key.private_bytes(serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
-    # RFC 7638 thumbprint as the kid, as the agent does.
-    canon = json.dumps({k: jwk[k] for k in ("crv", "kty", "x", "y")}, separators=(",", ":"), sort_keys=True)
-    jwk["kid"] = b64(hashlib.sha256(canon.encode()).digest())
-    jwk["alg"] = "ES256"
-    jwk["use"] = "sig"
+    jwk = p256_jwk(key.public_key())   # kid: the RFC 7638 thumbprint, as the agent's
     json.dump({"iss": sys.argv[3], "keys": [jwk]}, open(d + "/issuer.jwks", "w"))
     open(d + "/kid", "w").write(jwk["kid"])
 elif cmd == "token":

@@ -16,13 +16,12 @@ command -v systemd-socket-activate >/dev/null || skip "systemd-socket-activate n
 test_tmpdir gate
 
 cat > "$T/mint.py" <<'PY'
-import argparse, base64, json, sys, time
+import argparse, json, os, sys, time
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-
-def b64(n):
-    return base64.urlsafe_b64encode(n.to_bytes(32, "big")).rstrip(b"=").decode()
+sys.path.insert(0, os.path.join(os.environ.get("SVCID_SRC", "."), "tests/interop"))
+from testkeys import b64u, p256_jwk
 
 ap = argparse.ArgumentParser()
 sub = ap.add_subparsers(dest="cmd", required=True)
@@ -39,12 +38,10 @@ a = ap.parse_args()
 
 if a.cmd == "keygen":
     key = ec.generate_private_key(ec.SECP256R1())
-    pn = key.public_key().public_numbers()
     with open(f"{a.dir}/{a.name}.pem", "wb") as f:
         f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                   serialization.NoEncryption()))
-    jwk = {"kty": "EC", "crv": "P-256", "x": b64(pn.x), "y": b64(pn.y),
-           "kid": a.name, "alg": "ES256", "use": "sig"}
+    jwk = p256_jwk(key.public_key(), kid=a.name)
     with open(f"{a.dir}/{a.name}.jwks", "w") as f:
         json.dump({"iss": a.iss, "keys": [jwk]}, f)
 else:
@@ -52,7 +49,7 @@ else:
         key = serialization.load_pem_private_key(f.read(), None)
     now = int(time.time()) + a.iat_offset
     claims = {"iss": a.iss, "sub": a.sub, "aud": a.aud, "iat": now, "exp": now + a.ttl,
-              "jti": base64.urlsafe_b64encode(__import__("os").urandom(16)).rstrip(b"=").decode()}
+              "jti": b64u(os.urandom(16))}
     if a.uid is not None: claims["uid"] = a.uid
     if a.unit: claims["unit"] = a.unit
     for c in a.claim:

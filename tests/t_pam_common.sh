@@ -39,22 +39,12 @@ cat > "$T/mint.py" <<'PY'
 # token DIR ISS SUB AUD [--ttl S] [--iat-offset S] [--extra JSON]
 #       [--pad-to N]: a signed token; --pad-to adds a "pad" claim so the
 #       token is the longest one not longer than N bytes.
-import argparse, base64, hashlib, json, os, sys, time
+import argparse, json, os, sys, time
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-
-def b64(b):
-    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-
-def jwk_of(pub):
-    n = pub.public_numbers()
-    jwk = {"crv": "P-256", "kty": "EC", "x": b64(n.x.to_bytes(32, "big")), "y": b64(n.y.to_bytes(32, "big"))}
-    canon = json.dumps(jwk, separators=(",", ":"), sort_keys=True).encode()
-    jwk["kid"] = b64(hashlib.sha256(canon).digest())
-    jwk["alg"] = "ES256"
-    jwk["use"] = "sig"
-    return jwk
+sys.path.insert(0, os.path.join(os.environ.get("SVCID_SRC", "."), "tests/interop"))
+from testkeys import b64u, p256_jwk
 
 p = argparse.ArgumentParser()
 p.add_argument("cmd")
@@ -76,15 +66,15 @@ if a.cmd == "keygen":
         f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                   serialization.NoEncryption()))
     with open(os.path.join(a.dir, name + ".jwks"), "w") as f:
-        json.dump({"iss": a.iss, "keys": [jwk_of(key.public_key())]}, f)
+        json.dump({"iss": a.iss, "keys": [p256_jwk(key.public_key())]}, f)
     sys.exit(0)
 
 with open(os.path.join(a.dir, name + ".pem"), "rb") as f:
     key = serialization.load_pem_private_key(f.read(), None)
-kid = jwk_of(key.public_key())["kid"]
+kid = p256_jwk(key.public_key())["kid"]
 now = int(time.time()) + a.iat_offset
 claims = {"iss": a.iss, "sub": a.sub, "aud": a.aud, "iat": now, "exp": now + a.ttl,
-          "jti": b64(os.urandom(16)), "uid": 1000, "gid": 1000}
+          "jti": b64u(os.urandom(16)), "uid": 1000, "gid": 1000}
 claims.update(json.loads(a.extra))
 
 def sign(c):

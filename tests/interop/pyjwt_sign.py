@@ -16,7 +16,9 @@ import time
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm, RSAPSSAlgorithm
+from jwt.algorithms import OKPAlgorithm, RSAAlgorithm, RSAPSSAlgorithm
+
+from testkeys import p256_jwk  # beside this file: full-size EC coordinates
 
 ISSUER = "https://pyjwt.interop.example"
 
@@ -24,7 +26,7 @@ ISSUER = "https://pyjwt.interop.example"
 def make_key(alg):
     if alg == "ES256":
         priv = ec.generate_private_key(ec.SECP256R1())
-        jwk = json.loads(ECAlgorithm.to_jwk(priv.public_key()))
+        jwk = p256_jwk(priv.public_key())
     elif alg == "EdDSA":
         priv = ed25519.Ed25519PrivateKey.generate()
         jwk = json.loads(OKPAlgorithm.to_jwk(priv.public_key()))
