@@ -45,6 +45,10 @@ DEFINE_PTR_CLEANUP(svcid_key, svcid_key_unref)
  * than max, not JSON, or not an object. */
 json_t *lib_json_object(const void *text, size_t len, size_t max);
 
+/* svcid_key_from_jwk, saying in err (when non-NULL) why a key is refused:
+ * members are named, their values never echoed. */
+int lib_key_from_jwk(const char *json, size_t len, svcid_key **ret_key, char *err, size_t err_len);
+
 /* Writes a one-line message into err (when non-NULL); returns error. */
 int lib_errf(char *err, size_t err_len, int error, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));

@@ -124,7 +124,7 @@ static int rsa_roca_weak(const BIGNUM *n) {
         return 1;
 }
 
-static int rsa_check_public(const EVP_PKEY *pkey) {
+static int rsa_check_public(const EVP_PKEY *pkey, char *err, size_t err_len) {
         _cleanup_(BN_freep) BIGNUM *n = NULL;
         _cleanup_(BN_freep) BIGNUM *e = NULL;
         int bits, r;
@@ -133,21 +133,25 @@ static int rsa_check_public(const EVP_PKEY *pkey) {
             EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_E, &e) != 1)
                 return -EINVAL;
         bits = BN_num_bits(n);
-        if (bits < RSA_MIN_BITS || bits > RSA_MAX_BITS || !BN_is_odd(n))
-                return -EINVAL;
+        if (bits < RSA_MIN_BITS || bits > RSA_MAX_BITS)
+                return lib_errf(err, err_len, -EINVAL, "RSA modulus of %d bits (%d to %d accepted)",
+                                bits, RSA_MIN_BITS, RSA_MAX_BITS);
+        if (!BN_is_odd(n))
+                return lib_errf(err, err_len, -EINVAL, "RSA modulus is even");
         /* e = 1 makes "signatures" trivial; an even e is not invertible. */
         if (!BN_is_odd(e) || BN_is_one(e) || BN_num_bits(e) > RSA_E_MAX_BITS)
-                return -EINVAL;
+                return lib_errf(err, err_len, -EINVAL, "RSA public exponent is even, 1 or too large");
         r = rsa_roca_weak(n);
         if (r < 0)
                 return r;
-        return r ? -EINVAL : 0;
+        return r ? lib_errf(err, err_len, -EINVAL, "RSA modulus has the ROCA weakness (CVE-2017-15361)") : 0;
 }
 
 /* Checks that pkey is a key svcid accepts, and for alg (SVCID_ALG_INVALID:
  * infer ES256 or EdDSA; RSA needs an explicit alg since a key is used with
- * exactly one). */
-static int key_validate(EVP_PKEY *pkey, bool private, svcid_alg alg, svcid_alg *ret_alg) {
+ * exactly one). Why a key is refused goes to err (may be NULL). */
+static int key_validate(EVP_PKEY *pkey, bool private, svcid_alg alg, svcid_alg *ret_alg,
+                        char *err, size_t err_len) {
         _cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *ctx = NULL;
         int r;
 
@@ -157,28 +161,28 @@ static int key_validate(EVP_PKEY *pkey, bool private, svcid_alg alg, svcid_alg *
                 int explicit_params = 0;
 
                 if (alg != SVCID_ALG_INVALID && alg != SVCID_ALG_ES256)
-                        return -EINVAL;
+                        return lib_errf(err, err_len, -EINVAL, "an EC key is for ES256 only");
                 alg = SVCID_ALG_ES256;
                 if (EVP_PKEY_get_group_name(pkey, group, sizeof group, &group_len) != 1 ||
                     (strcmp(group, SN_X9_62_prime256v1) != 0 && strcmp(group, "P-256") != 0))
-                        return -EINVAL;
+                        return lib_errf(err, err_len, -EINVAL, "EC curve is not P-256");
                 /* RFC 5480 wants a named curve; explicit parameters are a
                  * classic way to smuggle a weak group past a name check. */
                 if (EVP_PKEY_get_int_param(pkey, OSSL_PKEY_PARAM_EC_DECODED_FROM_EXPLICIT_PARAMS,
                                            &explicit_params) == 1 && explicit_params)
-                        return -EINVAL;
+                        return lib_errf(err, err_len, -EINVAL, "EC key with explicit curve parameters");
         } else if (EVP_PKEY_is_a(pkey, "ED25519")) {
                 if (alg != SVCID_ALG_INVALID && alg != SVCID_ALG_EDDSA)
-                        return -EINVAL;
+                        return lib_errf(err, err_len, -EINVAL, "an Ed25519 key is for EdDSA only");
                 alg = SVCID_ALG_EDDSA;
         } else if (EVP_PKEY_is_a(pkey, "RSA")) {
                 if (!alg_is_rsa(alg))
-                        return -EINVAL;
-                r = rsa_check_public(pkey);
+                        return lib_errf(err, err_len, -EINVAL, "an RSA key is for RS256 or PS256, and must say which");
+                r = rsa_check_public(pkey, err, err_len);
                 if (r < 0)
                         return r;
         } else
-                return -EINVAL;
+                return lib_errf(err, err_len, -EINVAL, "not a P-256, Ed25519 or RSA key");
 
         ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
         if (!ctx)
@@ -188,7 +192,7 @@ static int key_validate(EVP_PKEY *pkey, bool private, svcid_alg alg, svcid_alg *
                  * public one: a mismatched pair signs tokens nobody can
                  * verify, and an inconsistent RSA CRT leaks the factors. */
                 if (EVP_PKEY_check(ctx) != 1)
-                        return -EINVAL;
+                        return lib_errf(err, err_len, -EINVAL, "the private key does not match the public one");
         } else if (alg == SVCID_ALG_ES256) {
                 /* Not infinity, coordinates below p, on the curve. P-256
                  * has cofactor 1, so every such point has the group's
@@ -199,7 +203,7 @@ static int key_validate(EVP_PKEY *pkey, bool private, svcid_alg alg, svcid_alg *
                  * costly and beside the point); Ed25519 has nothing cheap
                  * to check. */
                 if (EVP_PKEY_public_check_quick(ctx) != 1)
-                        return -EINVAL;
+                        return lib_errf(err, err_len, -EINVAL, "EC point is not on P-256");
         }
 
         *ret_alg = alg;
@@ -498,7 +502,7 @@ static int key_from_pem(const char *pem, size_t len, svcid_alg alg, svcid_key **
                 private = false;
         }
 
-        r = key_validate(pkey, private, alg, &alg);
+        r = key_validate(pkey, private, alg, &alg, NULL, 0);
         if (r < 0)
                 return r;
         return key_new(&pkey, alg, private, NULL, ret_key);
@@ -519,46 +523,73 @@ static bool json_streq(const json_t *v, const char *s) {
                memcmp(json_string_value(v), s, json_string_length(v)) == 0;
 }
 
+/* The JWK readers below say why they refuse a key in err (err_len bytes,
+ * may be NULL), naming members but never echoing their values. */
+
 /* A string member: 1 and *ret if present, 0 if absent (and !required),
  * -EINVAL if it is not a string or hides a NUL byte. */
-static int jwk_string(const json_t *jwk, const char *name, bool required, const char **ret) {
+static int jwk_string(const json_t *jwk, const char *name, bool required, const char **ret,
+                      char *err, size_t err_len) {
         const json_t *v = json_object_get(jwk, name);
 
         if (!v) {
                 *ret = NULL;
-                return required ? -EINVAL : 0;
+                return required ? lib_errf(err, err_len, -EINVAL, "no \"%s\"", name) : 0;
         }
         if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
-                return -EINVAL;
+                return lib_errf(err, err_len, -EINVAL, "\"%s\" is not a string", name);
         *ret = json_string_value(v);
         return 1;
 }
 
-/* A required base64url member, decoded strictly. */
-static int jwk_bytes(const json_t *jwk, const char *name, bytes *ret) {
+/* A base64url member, decoded strictly; required unless ret_present. */
+static int jwk_bytes(const json_t *jwk, const char *name, bytes *ret, bool *ret_present,
+                     char *err, size_t err_len) {
         const char *s;
         int r;
 
-        r = jwk_string(jwk, name, true, &s);
-        if (r < 0)
+        r = jwk_string(jwk, name, !ret_present, &s, err, err_len);
+        if (ret_present)
+                *ret_present = r > 0;
+        if (r <= 0)
                 return r;
-        return svcid_b64url_decode(s, strlen(s), &ret->data, &ret->len);
+        r = svcid_b64url_decode(s, strlen(s), &ret->data, &ret->len);
+        if (r == -EINVAL)
+                return lib_errf(err, err_len, r, "\"%s\" is not strict base64url", name);
+        return r;
+}
+
+/* A member of the exact length len (absent is fine if ret_present). */
+static int jwk_bytes_len(const json_t *jwk, const char *name, size_t len, bytes *ret,
+                         bool *ret_present, char *err, size_t err_len) {
+        int r = jwk_bytes(jwk, name, ret, ret_present, err, err_len);
+
+        if (r < 0 || (ret_present && !*ret_present))
+                return r;
+        if (ret->len != len)
+                return lib_errf(err, err_len, -EINVAL, "\"%s\" is %zu bytes, must be %zu%s", name, ret->len,
+                                len, ret->len < len ? " (leading zero bytes are kept)" : "");
+        return 0;
 }
 
 /* A required RFC 7518 Base64urlUInt: minimal octets, so one key has one
  * encoding (and one thumbprint whoever computes it). */
-static int jwk_uint(const json_t *jwk, const char *name, bool secret, BIGNUM **ret) {
+static int jwk_uint(const json_t *jwk, const char *name, bool secret, BIGNUM **ret,
+                    char *err, size_t err_len) {
         _cleanup_(bytes_done) bytes plain = { 0 };
         _cleanup_(secret_done) bytes key = { 0 };
         bytes *b = secret ? &key : &plain;
         _cleanup_(BN_clear_freep) BIGNUM *bn = NULL;
         int r;
 
-        r = jwk_bytes(jwk, name, b);
+        r = jwk_bytes(jwk, name, b, NULL, err, err_len);
         if (r < 0)
                 return r;
-        if (b->len == 0 || (b->len > 1 && b->data[0] == 0) || b->len > RSA_MAX_BITS / 8)
-                return -EINVAL;
+        if (b->len == 0 || (b->len > 1 && b->data[0] == 0))
+                return lib_errf(err, err_len, -EINVAL,
+                                "\"%s\" is not a minimal unsigned integer (RFC 7518 Base64urlUInt)", name);
+        if (b->len > RSA_MAX_BITS / 8)
+                return lib_errf(err, err_len, -EINVAL, "\"%s\" is longer than %d bits", name, RSA_MAX_BITS);
         /* Secure BIGNUMs: OSSL_PARAM_BLD then puts them in wiped memory. */
         bn = secret ? BN_secure_new() : BN_new();
         if (!bn)
@@ -569,7 +600,8 @@ static int jwk_uint(const json_t *jwk, const char *name, bool secret, BIGNUM **r
         return 0;
 }
 
-static int pkey_fromdata(const char *type, bool private, OSSL_PARAM *params, EVP_PKEY **ret) {
+static int pkey_fromdata(const char *type, bool private, OSSL_PARAM *params, EVP_PKEY **ret,
+                         char *err, size_t err_len) {
         _cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *ctx = NULL;
         EVP_PKEY *pkey = NULL;
 
@@ -581,48 +613,42 @@ static int pkey_fromdata(const char *type, bool private, OSSL_PARAM *params, EVP
         /* Import fails for an EC point off the curve, among others. */
         if (EVP_PKEY_fromdata(ctx, &pkey, private ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY,
                               params) != 1)
-                return -EINVAL;
+                return lib_errf(err, err_len, -EINVAL, "OpenSSL refuses the %s key material", type);
         *ret = pkey;
         return 0;
 }
 
-static int jwk_import_ec(const json_t *jwk, EVP_PKEY **ret, bool *ret_private) {
+static int jwk_import_ec(const json_t *jwk, EVP_PKEY **ret, bool *ret_private, char *err, size_t err_len) {
         _cleanup_(bytes_done) bytes x = { 0 }, y = { 0 };
         _cleanup_(secret_done) bytes d = { 0 };
         _cleanup_(BN_clear_freep) BIGNUM *priv = NULL;
         _cleanup_(OSSL_PARAM_BLD_freep) OSSL_PARAM_BLD *bld = NULL;
         _cleanup_(OSSL_PARAM_freep) OSSL_PARAM *params = NULL;
         unsigned char point[1 + 2 * EC_COORD_LEN];
-        const char *crv, *ds;
+        const char *crv;
+        bool has_d;
         int r;
 
-        r = jwk_string(jwk, "crv", true, &crv);
+        r = jwk_string(jwk, "crv", true, &crv, err, err_len);
         if (r < 0)
                 return r;
         if (strcmp(crv, "P-256") != 0)
-                return -EINVAL;
-        r = jwk_bytes(jwk, "x", &x);
-        if (r < 0)
-                return r;
-        r = jwk_bytes(jwk, "y", &y);
-        if (r < 0)
-                return r;
+                return lib_errf(err, err_len, -EINVAL, "\"crv\" is not P-256");
         /* RFC 7518 §6.2.1.2: coordinates are full length, never trimmed. */
-        if (x.len != EC_COORD_LEN || y.len != EC_COORD_LEN)
-                return -EINVAL;
+        r = jwk_bytes_len(jwk, "x", EC_COORD_LEN, &x, NULL, err, err_len);
+        if (r < 0)
+                return r;
+        r = jwk_bytes_len(jwk, "y", EC_COORD_LEN, &y, NULL, err, err_len);
+        if (r < 0)
+                return r;
         point[0] = POINT_CONVERSION_UNCOMPRESSED;
         memcpy(point + 1, x.data, EC_COORD_LEN);
         memcpy(point + 1 + EC_COORD_LEN, y.data, EC_COORD_LEN);
 
-        r = jwk_string(jwk, "d", false, &ds);
+        r = jwk_bytes_len(jwk, "d", EC_COORD_LEN, &d, &has_d, err, err_len);
         if (r < 0)
                 return r;
-        if (ds) {
-                r = svcid_b64url_decode(ds, strlen(ds), &d.data, &d.len);
-                if (r < 0)
-                        return r;
-                if (d.len != EC_COORD_LEN)
-                        return -EINVAL;
+        if (has_d) {
                 priv = BN_secure_new();
                 if (!priv || !BN_bin2bn(d.data, (int) d.len, priv))
                         return -ENOMEM;
@@ -638,41 +664,35 @@ static int jwk_import_ec(const json_t *jwk, EVP_PKEY **ret, bool *ret_private) {
         params = OSSL_PARAM_BLD_to_param(bld);
         if (!params)
                 return -ENOMEM;
-        r = pkey_fromdata("EC", priv, params, ret);
+        r = pkey_fromdata("EC", priv, params, ret, err, err_len);
+        if (r == -EINVAL)
+                return lib_errf(err, err_len, r, "(x, y) is not a point on P-256");
         if (r < 0)
                 return r;
         *ret_private = priv;
         return 0;
 }
 
-static int jwk_import_okp(const json_t *jwk, EVP_PKEY **ret, bool *ret_private) {
+static int jwk_import_okp(const json_t *jwk, EVP_PKEY **ret, bool *ret_private, char *err, size_t err_len) {
         _cleanup_(bytes_done) bytes x = { 0 };
         _cleanup_(secret_done) bytes d = { 0 };
         OSSL_PARAM params[3];
-        const char *crv, *ds;
+        const char *crv;
+        bool has_d;
         size_t i = 0;
         int r;
 
-        r = jwk_string(jwk, "crv", true, &crv);
+        r = jwk_string(jwk, "crv", true, &crv, err, err_len);
         if (r < 0)
                 return r;
         if (strcmp(crv, "Ed25519") != 0)
-                return -EINVAL;
-        r = jwk_bytes(jwk, "x", &x);
+                return lib_errf(err, err_len, -EINVAL, "\"crv\" is not Ed25519");
+        r = jwk_bytes_len(jwk, "x", ED25519_LEN, &x, NULL, err, err_len);
         if (r < 0)
                 return r;
-        if (x.len != ED25519_LEN)
-                return -EINVAL;
-        r = jwk_string(jwk, "d", false, &ds);
+        r = jwk_bytes_len(jwk, "d", ED25519_LEN, &d, &has_d, err, err_len);
         if (r < 0)
                 return r;
-        if (ds) {
-                r = svcid_b64url_decode(ds, strlen(ds), &d.data, &d.len);
-                if (r < 0)
-                        return r;
-                if (d.len != ED25519_LEN)
-                        return -EINVAL;
-        }
 
         /* Built by hand, not with OSSL_PARAM_BLD: its octet strings are not
          * kept in wiped memory, while d here stays in our own buffer. */
@@ -680,14 +700,14 @@ static int jwk_import_okp(const json_t *jwk, EVP_PKEY **ret, bool *ret_private) 
         if (d.data)
                 params[i++] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, d.data, d.len);
         params[i] = OSSL_PARAM_construct_end();
-        r = pkey_fromdata("ED25519", d.data, params, ret);
+        r = pkey_fromdata("ED25519", d.data, params, ret, err, err_len);
         if (r < 0)
                 return r;
         *ret_private = d.data;
         return 0;
 }
 
-static int jwk_import_rsa(const json_t *jwk, EVP_PKEY **ret, bool *ret_private) {
+static int jwk_import_rsa(const json_t *jwk, EVP_PKEY **ret, bool *ret_private, char *err, size_t err_len) {
         static const struct {
                 const char *member;
                 const char *param;
@@ -707,22 +727,22 @@ static int jwk_import_rsa(const json_t *jwk, EVP_PKEY **ret, bool *ret_private) 
         size_t present = 0;
         int r;
 
-        r = jwk_uint(jwk, "n", false, &n);
+        r = jwk_uint(jwk, "n", false, &n, err, err_len);
         if (r < 0)
                 return r;
-        r = jwk_uint(jwk, "e", false, &e);
+        r = jwk_uint(jwk, "e", false, &e, err, err_len);
         if (r < 0)
                 return r;
         /* Multi-prime keys are out of scope; refuse rather than half-load. */
         if (json_object_get(jwk, "oth"))
-                return -EINVAL;
+                return lib_errf(err, err_len, -EINVAL, "multi-prime RSA (\"oth\") is not supported");
         for (size_t i = 0; i < ELEMENTSOF(crt); i++)
                 if (json_object_get(jwk, crt[i].member))
                         present++;
         /* All of the private members or none: without the CRT values the
          * key would sign slowly, and a partial set hints at a broken JWK. */
         if (present != 0 && present != ELEMENTSOF(crt))
-                return -EINVAL;
+                return lib_errf(err, err_len, -EINVAL, "RSA private key without all of d, p, q, dp, dq, qi");
 
         bld = OSSL_PARAM_BLD_new();
         if (!bld)
@@ -732,7 +752,7 @@ static int jwk_import_rsa(const json_t *jwk, EVP_PKEY **ret, bool *ret_private) 
                 return -ENOMEM;
         r = 0;
         for (size_t i = 0; present && i < ELEMENTSOF(crt); i++) {
-                r = jwk_uint(jwk, crt[i].member, true, &priv[i]);
+                r = jwk_uint(jwk, crt[i].member, true, &priv[i], err, err_len);
                 if (r < 0)
                         break;
                 if (OSSL_PARAM_BLD_push_BN(bld, crt[i].param, priv[i]) != 1) {
@@ -742,7 +762,7 @@ static int jwk_import_rsa(const json_t *jwk, EVP_PKEY **ret, bool *ret_private) 
         }
         if (r >= 0) {
                 params = OSSL_PARAM_BLD_to_param(bld);
-                r = params ? pkey_fromdata("RSA", present, params, ret) : -ENOMEM;
+                r = params ? pkey_fromdata("RSA", present, params, ret, err, err_len) : -ENOMEM;
         }
         for (size_t i = 0; i < ELEMENTSOF(crt); i++)
                 BN_clear_free(priv[i]);
@@ -754,93 +774,95 @@ static int jwk_import_rsa(const json_t *jwk, EVP_PKEY **ret, bool *ret_private) 
 
 /* "use" and "key_ops" (RFC 7517 §4.2, §4.3): a key that says it is for
  * anything but signatures is not used for them. */
-static int jwk_check_usage(const json_t *jwk) {
+static int jwk_check_usage(const json_t *jwk, char *err, size_t err_len) {
         const json_t *v, *op;
         bool usable = false;
         size_t i;
 
         v = json_object_get(jwk, "use");
         if (v && !json_streq(v, "sig"))
-                return -EINVAL;
+                return lib_errf(err, err_len, -EINVAL, "\"use\" is not \"sig\"");
 
         v = json_object_get(jwk, "key_ops");
         if (!v)
                 return 0;
-        if (!json_is_array(v))
-                return -EINVAL;
         json_array_foreach(v, i, op) {
                 if (json_streq(op, "verify") || json_streq(op, "sign"))
                         usable = true;
                 else
-                        return -EINVAL;
+                        return lib_errf(err, err_len, -EINVAL, "\"key_ops\" allows more than sign and verify");
         }
-        return usable ? 0 : -EINVAL;
+        return usable ? 0 : lib_errf(err, err_len, -EINVAL, "\"key_ops\" is not an array with sign or verify");
 }
 
-static int key_from_jwk(const char *json, size_t len, svcid_key **ret_key) {
+int lib_key_from_jwk(const char *json, size_t len, svcid_key **ret_key, char *err, size_t err_len) {
         _cleanup_(json_decrefp) json_t *jwk = NULL;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *pkey = NULL;
-        svcid_alg alg = SVCID_ALG_INVALID, want;
+        svcid_alg alg = SVCID_ALG_INVALID, want = SVCID_ALG_INVALID;
         const char *kty, *alg_name, *kid;
         bool private = false;
         int r;
 
         if (!json || !ret_key)
-                return -EINVAL;
+                return lib_errf(err, err_len, -EINVAL, "no JWK");
         if (len > SVCID_JWKS_MAX)
-                return -EFBIG;
+                return lib_errf(err, err_len, -EFBIG, "JWK larger than %u bytes", SVCID_JWKS_MAX);
         jwk = lib_json_object(json, len, SVCID_JWKS_MAX);
         if (!jwk)
-                return -EINVAL;
+                return lib_errf(err, err_len, -EINVAL, "not a JSON object (or duplicate members, invalid UTF-8)");
 
-        r = jwk_string(jwk, "kty", true, &kty);
+        r = jwk_string(jwk, "kty", true, &kty, err, err_len);
         if (r < 0)
-                return r;
-        r = jwk_check_usage(jwk);
+                goto fail;
+        r = jwk_check_usage(jwk, err, err_len);
         if (r < 0)
-                return r;
-        r = jwk_string(jwk, "alg", false, &alg_name);
+                goto fail;
+        r = jwk_string(jwk, "alg", false, &alg_name, err, err_len);
         if (r < 0)
-                return r;
-        if (alg_name && svcid_alg_from_str(alg_name, &alg) < 0)
-                return -EINVAL;
-        r = jwk_string(jwk, "kid", false, &kid);
+                goto fail;
+        if (alg_name && svcid_alg_from_str(alg_name, &alg) < 0) {
+                r = lib_errf(err, err_len, -EINVAL, "\"alg\" is not ES256, EdDSA, RS256 or PS256");
+                goto fail;
+        }
+        r = jwk_string(jwk, "kid", false, &kid, err, err_len);
         if (r < 0)
-                return r;
-        if (kid && (kid[0] == '\0' || strlen(kid) > KID_MAX))
-                return -EINVAL;
+                goto fail;
+        if (kid && (kid[0] == '\0' || strlen(kid) > KID_MAX)) {
+                r = lib_errf(err, err_len, -EINVAL, "\"kid\" is empty or longer than %u bytes", KID_MAX);
+                goto fail;
+        }
 
         if (strcmp(kty, "EC") == 0) {
                 want = SVCID_ALG_ES256;
-                r = jwk_import_ec(jwk, &pkey, &private);
+                r = jwk_import_ec(jwk, &pkey, &private, err, err_len);
         } else if (strcmp(kty, "OKP") == 0) {
                 want = SVCID_ALG_EDDSA;
-                r = jwk_import_okp(jwk, &pkey, &private);
+                r = jwk_import_okp(jwk, &pkey, &private, err, err_len);
         } else if (strcmp(kty, "RSA") == 0) {
                 /* RSA works with two algs; which one must be said. */
-                if (!alg_is_rsa(alg))
-                        return -EINVAL;
                 want = alg;
-                r = jwk_import_rsa(jwk, &pkey, &private);
-        } else
-                return -EINVAL;    /* "oct" above all: no shared secrets */
+                r = alg_is_rsa(alg) ? jwk_import_rsa(jwk, &pkey, &private, err, err_len)
+                                    : lib_errf(err, err_len, -EINVAL, "an RSA JWK needs \"alg\" RS256 or PS256");
+        } else    /* "oct" above all: no shared secrets */
+                r = lib_errf(err, err_len, -EINVAL, "\"kty\" is not EC, OKP or RSA");
         if (r < 0)
-                return r;
-        if (alg != SVCID_ALG_INVALID && alg != want)
-                return -EINVAL;
+                goto fail;
+        if (alg != SVCID_ALG_INVALID && alg != want) {
+                r = lib_errf(err, err_len, -EINVAL, "\"alg\" does not fit \"kty\"");
+                goto fail;
+        }
 
-        r = key_validate(pkey, private, want, &alg);
-        if (r < 0)
-                return r;
-        return key_new(&pkey, alg, private, kid, ret_key);
-}
-
-int svcid_key_from_jwk(const char *json, size_t len, svcid_key **ret_key) {
-        int r = key_from_jwk(json, len, ret_key);
-
+        r = key_validate(pkey, private, want, &alg, err, err_len);
+        if (r >= 0)
+                r = key_new(&pkey, alg, private, kid, ret_key);
+fail:
         if (r < 0)
                 ERR_clear_error();
         return r;
+}
+
+int svcid_key_from_jwk(const char *json, size_t len, svcid_key **ret_key) {
+        return lib_key_from_jwk(json, len, ret_key, NULL, 0);
 }
 
 /* ---- export ------------------------------------------------------------------ */

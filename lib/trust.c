@@ -153,15 +153,16 @@ int svcid_trust_add_jwks(svcid_trust *trust, const char *json, size_t len,
         json_array_foreach(keys, i, k) {
                 _cleanup_(free_p) char *text = json_dumps(k, JSON_COMPACT);
                 _cleanup_(svcid_key_unrefp) svcid_key *key = NULL;
+                char why[160] = "";
 
                 if (!text) {
                         r = lib_errf(err, err_len, -EINVAL, "%s: key %zu is not a JSON object", origin, i);
                         goto fail;
                 }
-                r = svcid_key_from_jwk(text, strlen(text), &key);
+                r = lib_key_from_jwk(text, strlen(text), &key, why, sizeof why);
                 if (r < 0) {
                         lib_errf(err, err_len, r, "%s: key %zu is not a usable signature key: %s",
-                                 origin, i, strerror(-r));
+                                 origin, i, why[0] ? why : strerror(-r));
                         goto fail;
                 }
                 if (svcid_key_is_private(key)) {

@@ -157,6 +157,16 @@ echo '{"keys": []}' >"$T/noiss.jwks"
 run 2 "a trust file without iss" "$SVCID" verify -a ci:build --trust "$T/noiss.jwks" "$VALID"
 has "$ERR" "$T/noiss.jwks"
 has "$ERR" "iss"
+"$PY" - "$JWKS" "$T/short.jwks" <<'PYEOF'
+import base64, json, sys
+doc = json.load(open(sys.argv[1]))
+x = base64.urlsafe_b64decode(doc["keys"][0]["x"] + "==")
+doc["keys"][0]["x"] = base64.urlsafe_b64encode(x[1:]).rstrip(b"=").decode()
+json.dump(doc, open(sys.argv[2], "w"))
+PYEOF
+run 2 "a JWK with a trimmed coordinate: the reason names it" \
+        "$SVCID" verify -a ci:build --trust "$T/short.jwks" "$VALID"
+has "$ERR" "$T/short.jwks: key 0 is not a usable signature key: \"x\" is 31 bytes, must be 32"
 run 2 "good trust, then a missing one: still a config error" \
         "$SVCID" verify -a ci:build --trust "$JWKS" --trust "$T/nope.d" "$VALID"
 has "$ERR" "$T/nope.d"
