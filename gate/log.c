@@ -158,9 +158,23 @@ static void quote(char *dst, size_t size, const char *src) {
         dst[k] = '\0';
 }
 
+/* Appends " name=value" when value is non-empty. Every value that comes
+ * from a token is quoted: the claims of a refused token are the caller's
+ * own words, and unquoted they could pass for fields of the line. */
+static void append(char *msg, size_t size, const char *name, const char *value, bool quoted) {
+        char q[420];
+        size_t used = strlen(msg);
+
+        if (!value || !value[0] || used >= size)
+                return;
+        if (quoted)
+                quote(q, sizeof(q), value);
+        snprintf(msg + used, size - used, " %s=%s", name, quoted ? q : value);
+}
+
 void gate_log_admitted(const gate_peer *peer, const svcid_claims *claims,
                        const svcid_report *report, pid_t service_pid) {
-        char msg[2048], unit[128] = "", uid[24] = "", pid[24], qsub[270], qiss[270];
+        char msg[2048] = "admitted", unit[128] = "", uid[24] = "", pid[24];
         int64_t u;
 
         if (!use_journal && !use_stderr)
@@ -171,10 +185,13 @@ void gate_log_admitted(const gate_peer *peer, const svcid_claims *claims,
                         snprintf(uid, sizeof(uid), "%lld", (long long) u);
         }
         snprintf(pid, sizeof(pid), "%d", (int) service_pid);
-        quote(qsub, sizeof(qsub), report->sub);
-        quote(qiss, sizeof(qiss), report->iss);
-        snprintf(msg, sizeof(msg), "admitted sub=%s iss=%s jti=%s kid=%s%s%s peer=%s service_pid=%s",
-                 qsub, qiss, report->jti, report->kid, unit[0] ? " unit=" : "", unit, peer->text, pid);
+        append(msg, sizeof(msg), "sub", report->sub, true);
+        append(msg, sizeof(msg), "iss", report->iss, true);
+        append(msg, sizeof(msg), "jti", report->jti, true);
+        append(msg, sizeof(msg), "kid", report->kid, true);
+        append(msg, sizeof(msg), "unit", unit, true);
+        append(msg, sizeof(msg), "peer", peer->text, false);
+        append(msg, sizeof(msg), "service_pid", pid, false);
 
         field f[] = {
                 { "SVCID_EVENT", "admitted" },
@@ -190,18 +207,6 @@ void gate_log_admitted(const gate_peer *peer, const svcid_claims *claims,
         emit(LOG_INFO, MID_ADMITTED, msg, f, ELEMENTSOF(f));
 }
 
-/* Appends " name=value" when value is non-empty. */
-static void append(char *msg, size_t size, const char *name, const char *value, bool quoted) {
-        char q[420];
-        size_t used = strlen(msg);
-
-        if (!value || !value[0] || used >= size)
-                return;
-        if (quoted)
-                quote(q, sizeof(q), value);
-        snprintf(msg + used, size - used, " %s=%s", name, quoted ? q : value);
-}
-
 void gate_log_refused(const gate_peer *peer, const svcid_report *report) {
         char msg[2048];
         const char *reason = svcid_reason_str(report->reason);
@@ -212,8 +217,8 @@ void gate_log_refused(const gate_peer *peer, const svcid_report *report) {
         append(msg, sizeof(msg), "detail", report->detail, true);
         append(msg, sizeof(msg), "iss", report->iss, true);
         append(msg, sizeof(msg), "sub", report->sub, true);
-        append(msg, sizeof(msg), "kid", report->kid, false);
-        append(msg, sizeof(msg), "jti", report->jti, false);
+        append(msg, sizeof(msg), "kid", report->kid, true);
+        append(msg, sizeof(msg), "jti", report->jti, true);
         append(msg, sizeof(msg), "peer", peer->text, false);
 
         field f[] = {

@@ -79,7 +79,20 @@ run_suite() {  # ADDR STYLE-LABEL ssa-options...
         local bad=${TOKEN:0:${#TOKEN}-4}AAAA
         [ "$bad" != "$TOKEN" ] || bad=${TOKEN:0:${#TOKEN}-4}AAAQ
         check_refuse "$addr" "$style bad signature" bad_signature --send "SVCID1 $bad\n"
+        # Claims of a refused token are the caller's own words: logged, but
+        # never able to pass for fields of the line.
+        local forged
+        forged=$(mint other --iss svcid://someone-else.example --aud "$AUD" \
+                --claim 'jti=x peer=unix:pid=1,uid=0,gid=0' --claim 'sub=s" uid=0 x="')
+        check_refuse "$addr" "$style forged fields" unknown_issuer --send "SVCID1 $forged\n"
         stop_ssa
+        local line
+        line=$(grep -F 'x peer=unix:pid=1' "$LOG") || fail "$style: no audit line for the forged token"
+        grep -qF 'jti="x peer=unix:pid=1,uid=0,gid=0"' <<<"$line" || fail "$style: jti not quoted: $line"
+        # Outside its quoted values the line has one peer= and no uid=.
+        line=$(sed -E 's/"([^"\\]|\\.)*"//g' <<<"$line")
+        [ "$(grep -o ' peer=' <<<"$line" | wc -l)" = 1 ] && ! grep -q ' uid=0 ' <<<"$line" ||
+                fail "$style: a claim forged a field of the audit line: $line"
 
         grep -q 'admitted sub="alice"' "$LOG" || fail "$style: no audit line for the admission"
         grep -q 'refused reason=expired' "$LOG" || fail "$style: no audit line for a refusal"
