@@ -169,8 +169,12 @@ bool token_cache_get(token_cache *c, const cache_key *k, const char *kid, int64_
         pthread_mutex_lock(&c->lock);
         for (entry *e = c->buckets[bucket_of(c, key, len)]; e; e = e->next)
                 if (e->key_len == len && memcmp(e->key, key, len) == 0) {
-                        /* a clock that went back makes no entry young */
-                        if (e->made <= now && now - e->made <= window && e->result.exp > now)
+                        /* A clock that went back makes no entry young; a
+                         * token is reused for at most a tenth of its own
+                         * life, whatever ttl was asked. */
+                        int64_t age = now - e->made;
+
+                        if (e->made <= now && age <= window && age * 10 <= e->result.exp - e->made)
                                 hit = copy_result(&e->result, ret) == 0;
                         break;
                 }

@@ -37,8 +37,9 @@ typedef struct cache_key {
         int64_t ttl;            /* as asked (0: the default) */
 } cache_key;
 
-/* On a hit (an entry for key made at most `window` seconds before now,
- * by the same key kid), fills *ret_result with copies and returns true. */
+/* On a hit (an entry for key made by the same key kid at most `window`
+ * seconds before now, and at most a tenth of its token's life ago), fills
+ * *ret_result with copies and returns true. */
 bool token_cache_get(token_cache *cache, const cache_key *key, const char *kid, int64_t now,
                      int64_t window, mint_result *ret_result);
 

@@ -214,12 +214,9 @@ static enum MHD_Result handle_token(http_server *s, struct MHD_Connection *conn,
                 const svcid_key *key = keystore_active(s->shared->keys, now);
                 mint_caller mc = { .uid = p->uid, .gid = p->gid, .pid = p->pid, .user = user, .unit = unit };
                 cache_key ck = { .uid = p->uid, .gid = p->gid, .user = user, .unit = unit, .aud = aud, .ttl = ttl };
-                /* reuse for at most a tenth of the token's life */
-                int64_t window = (ttl ? ttl : cfg->default_ttl) / 10;
+                int64_t window = cfg->token_reuse;
                 bool reused = false;
 
-                if (window > cfg->token_reuse)
-                        window = cfg->token_reuse;
                 if (!key)
                         r = -ENOKEY;
                 else if (token_cache_get(s->shared->cache, &ck, svcid_key_kid(key), now, window, &res)) {

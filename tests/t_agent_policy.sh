@@ -97,6 +97,19 @@ get_token again
 [ "$(claims "$TOK" | jq -r .jti)" != "$J1" ] || fail "token_reuse = 0 reused a token"
 ok "reuse off"
 
+check "a token is reused for at most a tenth of its own life: the account's ttl cap, not the default, sets the window"
+printf '[agent]\nissuer = svcid://policy.test\ndefault_ttl = 100\n[account short]\nuser = %s\nttl = 5\n' "$ME" > "$T/b5.conf"
+reload "$T/b5.conf" reloaded
+get_token again
+C=$(claims "$TOK")
+[ "$(jq -r '.exp - .iat' <<<"$C")" = 5 ] || fail "account ttl cap: $C"
+J1=$(jq -r .jti <<<"$C")
+sleep 1.2
+get_token again
+[ "$(claims "$TOK" | jq -r .jti)" != "$J1" ] || fail "a 5-second token was handed out again a second later"
+reload "$T/b0.conf" reloaded
+ok "reuse window follows the token's own ttl"
+
 check "reload with a bad file keeps the old policy and logs file:line"
 printf '[agent]\ndefault_ttl = 100\nanonymous = maybe\n' > "$T/bad.conf"
 reload "$T/bad.conf" "keeping the old policy"
