@@ -203,7 +203,10 @@ static enum MHD_Result handle_token(http_server *s, struct MHD_Connection *conn,
         }
         log_caller_from(p, unit, &lc);
         if (r < 0) {
-                log_refusal(&lc, "internal", aud, strerror(-r));
+                char why[128];
+
+                snprintf(why, sizeof why, "cannot learn the unit or user name of the caller: %s", strerror(-r));
+                log_refusal(&lc, "internal", aud, why);
                 return respond_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "cannot resolve the caller");
         }
 

@@ -39,18 +39,26 @@ int peer_from_socket(int fd, peer *p) {
         p->pid = cred.pid;
 
         len = sizeof pidfd;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) == 0 && len == sizeof pidfd && pidfd >= 0) {
-                p->pidfd = pidfd;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) == 0) {
+                if (len == sizeof pidfd && pidfd >= 0)
+                        p->pidfd = pidfd;
+                else
+                        p->error = -EIO;
                 return 0;
         }
-        if (errno == ESRCH) {           /* the connecting process is gone */
-                p->error = -ESRCH;
+        if (errno != ENOPROTOOPT) {
+                /* The connecting process is gone: ESRCH, or EINVAL from
+                 * Linux 6.5 to 6.15 once it has been reaped. Any other
+                 * error leaves no pid to trust either. Never fall back to
+                 * pidfd_open() here: that would pin whoever has the pid
+                 * now. */
+                p->error = errno == EINVAL ? -ESRCH : -errno;
                 return 0;
         }
-        /* Older kernel: pidfd_open() pins whatever has that pid now. The
-         * unit check below still refuses a process that dies later; the
-         * window between connect() and accept() remains, and only a
-         * kernel with SO_PEERPIDFD closes it. */
+        /* A kernel before 6.5: pidfd_open() pins whatever has that pid
+         * now. The unit check below still refuses a process that dies
+         * later; the window between connect() and accept() remains, and
+         * only a kernel with SO_PEERPIDFD closes it. */
         pidfd = pidfd_open_compat(cred.pid);
         if (pidfd < 0)
                 p->error = -errno;
@@ -240,7 +248,7 @@ static void unit_cache_put(const char *text, const char *unit) {
 static int pid_unit(pid_t pid, char **ret_unit) {
         char before[CGROUP_TEXT_MAX], after[CGROUP_TEXT_MAX];
         char *unit = NULL;
-        int r;
+        int r, u;
 
         r = read_cgroup(pid, before, sizeof before);
         if (r >= 0) {
@@ -248,8 +256,17 @@ static int pid_unit(pid_t pid, char **ret_unit) {
                 if (r != 0)
                         return r;
         }
-        if (sd_pid_get_unit(pid, &unit) < 0)
-                unit = NULL;    /* not in a unit (or no systemd): no unit claim */
+        u = sd_pid_get_unit(pid, &unit);
+        if (u < 0) {
+                unit = NULL;
+                /* Not in a unit, or no systemd cgroups here: no unit claim.
+                 * Any other failure (ESRCH, ENOMEM, EMFILE...) leaves the
+                 * unit unknown, and a caller taken for one outside any
+                 * unit could match a broader account than its own: fail,
+                 * and cache nothing. */
+                if (u != -ENXIO && u != -ENODATA && u != -ENOMEDIUM && u != -ENOENT)
+                        return u;
+        }
         if (r == 0 && read_cgroup(pid, after, sizeof after) >= 0 && strcmp(before, after) == 0)
                 unit_cache_put(before, unit);
         *ret_unit = unit;
@@ -281,7 +298,9 @@ int peer_resolve(const peer *p, char **ret_unit, char **ret_user) {
                 return -ESRCH;
         r = pid_unit(p->pid, &unit);
         if (r < 0)
-                return r;
+                /* ESRCH from a caller still alive: its /proc entry cannot
+                 * be read (hidepid), which is not "gone". */
+                return !peer_alive(p) ? -ESRCH : r == -ESRCH ? -EACCES : r;
         if (!peer_alive(p))
                 return -ESRCH;
         r = user_name(p->uid, &user);

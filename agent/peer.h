@@ -33,7 +33,9 @@ bool peer_alive(const peer *p);
 
 /* Resolves what a request needs: the unit (NULL if none) and the user name
  * (NULL if the uid has no passwd entry). Returns -ESRCH if the process is
- * gone (or was never pinned by a pidfd), -ENOMEM. */
+ * gone (or was never pinned by a pidfd), -EACCES if its /proc entry cannot
+ * be read, another -errno if its unit cannot be learned (never "no unit"
+ * for a unit not known), -ENOMEM. */
 int peer_resolve(const peer *p, char **ret_unit, char **ret_user);
 
 /* Frees the unit cache (at exit, for leak checkers). */

@@ -301,4 +301,27 @@ C=$(claims "$TOK")
 [ "$(jq -r .sub <<<"$C")" = root ] || fail "sub outside the unit: $C"
 ok "unit"
 stop_agent
+
+check "an agent that cannot learn a caller's unit (/proc mounted hidepid=2) refuses rather than serving it as in no unit"
+# Its own /proc, in its own mount namespace; it runs as $U1, to whom
+# hidepid hides other users' processes (and pid 1, which systemd's unit
+# lookup reads). A copy of the agent in $T: the build may be root-only.
+install -m 0755 "$AGENT" "$T/svcid-agent"
+mkdir -m 0755 "$T/hp"
+chown "$UID1:$GID1" "$T/hp"
+: > "$T/hp.conf"
+chmod 0644 "$T/hp.conf"
+SOCK=$T/hp/agent.sock
+AGENT_LOG=$T/hp.log
+unshare -m sh -c 'mount -t proc -o hidepid=2 proc /proc && exec "$@"' sh \
+        setpriv --reuid="$UID1" --regid="$GID1" --clear-groups "$T/svcid-agent" --config "$T/hp.conf" \
+        --state-dir "$T/hp/state" --socket "$SOCK" --log-target=stderr 2>>"$AGENT_LOG" &
+AGENT_PID=$!
+BG_PIDS+=("$AGENT_PID")
+wait_for_socket "$SOCK" || fail "the hidepid agent did not come up: $(cat "$AGENT_LOG")"
+expect_status 500 internal "/v1/token?aud=hidden"
+grep -q "refused reason=internal aud='hidden' .*: cannot learn the unit or user name of the caller" "$AGENT_LOG" || fail "the refusal is not logged: $(cat "$AGENT_LOG")"
+grep -q " mint " "$AGENT_LOG" && fail "a token was minted for a caller whose unit is unknown"
+ok "refused: $BODY"
+stop_agent
 echo "all policy checks passed"
