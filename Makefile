@@ -80,7 +80,10 @@ $(BUILD)/obj/%.o: %.c $(wildcard include/svcid/*.h lib/*.h common/*.h agent/*.h 
 	$(CC) $(CFLAGS_ALL) $(WARN) -c -o $@ $<
 
 # Tests and fuzzers use cmocka/libFuzzer idioms that -Wconversion dislikes.
-$(BUILD)/obj/tests/%.o: tests/%.c $(wildcard include/svcid/*.h lib/*.h common/*.h tests/*.h)
+# Some tests #include the agent's, gate's or module's sources: a change
+# there must rebuild them.
+$(BUILD)/obj/tests/%.o: tests/%.c $(wildcard include/svcid/*.h lib/*.h common/*.h tests/*.h \
+                                             agent/*.[ch] gate/*.[ch] pam/*.[ch])
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -Wall -Wextra $(if $(filter true,$(CI)),-Werror) $(call pcflags,cmocka) -c -o $@ $<
 
