@@ -155,7 +155,7 @@ static int load_state(keystore *ks, char *err, size_t err_len) {
 
         ks->entries = calloc(json_array_size(keys) + 1, sizeof *ks->entries);
         if (!ks->entries)
-                return -ENOMEM;
+                return errf(err, err_len, -ENOMEM, "out of memory");
         for (size_t i = 0; i < json_array_size(keys); i++) {
                 r = load_entry(ks, json_array_get(keys, i), &ks->entries[ks->n], err, err_len);
                 if (r < 0)
@@ -178,9 +178,10 @@ static void remove_leftovers(keystore *ks, bool have_state) {
         fd = openat(ks->keys_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return;
-        d = fdopendir(TAKE_FD(fd));
+        d = fdopendir(fd);
         if (!d)
-                return;
+                return;         /* fd is closed on return */
+        fd = -1;                /* d's now */
         while ((de = readdir(d))) {
                 size_t n = strlen(de->d_name);
                 bool named = false;
@@ -212,7 +213,7 @@ int keystore_open(const char *state_dir, pthread_rwlock_t *lock,
 
         ks = calloc(1, sizeof *ks);
         if (!ks)
-                return -ENOMEM;
+                return errf(err, err_len, -ENOMEM, "out of memory");
         ks->dir_fd = ks->keys_fd = -1;
         ks->lock = lock;
 
@@ -227,7 +228,7 @@ int keystore_open(const char *state_dir, pthread_rwlock_t *lock,
         if (ks->keys_fd < 0)
                 return errf(err, err_len, -errno, "%s/" KEYS_DIR ": %m", state_dir);
         if (fstat(ks->keys_fd, &st) < 0)
-                return -errno;
+                return errf(err, err_len, -errno, "%s/" KEYS_DIR ": %m", state_dir);
         /* Private keys: a directory others can enter, or someone else's,
          * may already have leaked them; an operator must look. */
         if (st.st_uid != geteuid() || (st.st_mode & 077))
@@ -355,12 +356,13 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         key_entry fresh[2];
         _cleanup_(free_p) char *state = NULL, *jwks = NULL;
         const svcid_key *was_active;
+        bool state_written = false;
         ssize_t a;
         int r;
 
         next = calloc(ks->n + 2, sizeof *next);
         if (!next)
-                return -ENOMEM;
+                return errf(err, err_len, -ENOMEM, "out of memory");
 
         /* Start from the current set, minus keys whose tokens all expired
          * and minus a pending key that no longer fits (never signed). */
@@ -388,8 +390,10 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                 r = new_entry(cfg->alg, now, now, cfg->key_lifetime, cfg->max_ttl, &fresh[n_new_keys]);
                 if (r < 0)
                         goto fail_gen;
-                if (a >= 0 && next[a].not_after > now)
-                        next[a].not_after = now;        /* retires now */
+                /* The old key retires now, which can be after its end of
+                 * life: it signed on while no successor could be made. */
+                if (a >= 0)
+                        next[a].not_after = now;
                 next[n++] = fresh[n_new_keys++];
                 a = (ssize_t) n - 1;
         } else {
@@ -428,6 +432,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                         errf(err, err_len, r, "writing %s/%s: %s", KEYS_DIR, STATE_FILE, strerror(-r));
                         goto fail;
                 }
+                state_written = true;
         }
         if (!ks->jwks || strcmp(jwks, ks->jwks) != 0) {
                 r = write_atomic(ks->dir_fd, JWKS_FILE, jwks, strlen(jwks), 0644);
@@ -484,8 +489,10 @@ fail_gen:
         errf(err, err_len, r, "generating a %s key: %s", svcid_alg_str(cfg->alg), strerror(-r));
 fail:
         /* A key file written for a key no state names is removed at the
-         * next start; remove it now if we can. */
-        for (size_t i = 0; i < n_new_keys; i++) {
+         * next start; remove it now if we can. Once state.json names the
+         * new keys (even if the rename's directory fsync failed), their
+         * files stay: the next start needs them. */
+        for (size_t i = 0; i < n_new_keys && !state_written; i++) {
                 char name[128];
                 if (pem_name(svcid_key_kid(fresh[i].key), name, sizeof name) == 0)
                         (void) unlinkat(ks->keys_fd, name, 0);

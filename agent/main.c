@@ -161,7 +161,7 @@ static void notify_status(keystore *ks, pthread_rwlock_t *lock) {
 
 /* Runs keystore_update() and reports; returns when to try again. */
 static int64_t update_keys(agent_shared *sh, bool force) {
-        char err[256];
+        char err[256] = "";
         int64_t now = now_realtime();
         int r = keystore_update(sh->keys, sh->config, sh->issuer, now, force, err, sizeof err, NULL);
 
@@ -238,7 +238,7 @@ int main(int argc, char **argv) {
         const char *state_dir;
         uint64_t watchdog_usec = 0;
         sigset_t mask;
-        char err[512];
+        char err[512] = "";
         options o;
         int r, ret = 1;
         int64_t next;

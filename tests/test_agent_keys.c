@@ -205,8 +205,12 @@ static void test_downtime_and_clock(void **state) {
         update(f, T0 + 10 * L, false);
         k1 = kid_of(keystore_active(f->ks, T0 + 10 * L));
         assert_string_not_equal(k0, k1);
-        /* the old key's tokens have long expired */
-        update(f, T0 + 10 * L + 1, false);
+        /* Retired now: whether it signed while no successor could be
+         * made or the agent was down cannot be told apart, so its tokens
+         * are taken to live max_ttl from now. */
+        update(f, T0 + 10 * L + MAXTTL - 1, false);
+        assert_int_equal(jwks_has(f, k0), 1);
+        update(f, T0 + 10 * L + MAXTTL, false);
         assert_int_equal(jwks_has(f, k0), 0);
         /* a clock that went back: still a key that signs, no crash */
         update(f, T0 - 5 * L, false);
@@ -329,6 +333,80 @@ static void test_fail_closed(void **state) {
         assert_null(f->ks);
 }
 
+/* Makes name (in the state dir, or keys/) a non-empty directory, so that
+ * the atomic rename onto it fails as a full or broken disk would make it
+ * fail; undo() puts the file back. */
+static void block(fixture *f, const char *name) {
+        char path[256], aside[300], inner[300];
+
+        snprintf(path, sizeof path, "%s/%s", f->dir, name);
+        snprintf(aside, sizeof aside, "%s.aside", path);
+        snprintf(inner, sizeof inner, "%s/x", path);
+        assert_int_equal(rename(path, aside), 0);
+        assert_int_equal(mkdir(path, 0700), 0);
+        write_file(inner, "x", 0600);
+}
+
+static void undo(fixture *f, const char *name) {
+        char path[256], aside[300], inner[300];
+
+        snprintf(path, sizeof path, "%s/%s", f->dir, name);
+        snprintf(aside, sizeof aside, "%s.aside", path);
+        snprintf(inner, sizeof inner, "%s/x", path);
+        assert_int_equal(unlink(inner), 0);
+        assert_int_equal(rmdir(path), 0);
+        assert_int_equal(rename(aside, path), 0);
+}
+
+/* The JWKS write fails after state.json already names the new key: the
+ * key file must stay, or the next start cannot load the state. */
+static void test_failed_jwks_write_keeps_named_key(void **state) {
+        fixture *f = *state;
+        char err[256] = "";
+
+        update(f, T0, false);
+        block(f, "jwks.json");
+        assert_true(keystore_update(f->ks, &f->cfg, "svcid://test", T0 + L / 2, false, err, sizeof err, NULL) < 0);
+        assert_non_null(strstr(err, "jwks.json"));
+        undo(f, "jwks.json");
+
+        /* a restart right now */
+        keystore_free(f->ks);
+        f->ks = NULL;
+        assert_int_equal(keystore_open(f->dir, &f->lock, err, sizeof err, &f->ks), 0);
+        update(f, T0 + L / 2, false);
+        assert_int_equal(keystore_count(f->ks), 2);
+        assert_int_equal(jwks_has(f, NULL), 2);
+}
+
+/* No successor could be made at half life, so the key signed past its
+ * end of life. When one finally can, the old key's tokens (signed until
+ * then) must still verify for max_ttl: it stays in the JWKS that long. */
+static void test_signed_past_life(void **state) {
+        fixture *f = *state;
+        char err[256] = "", *k0, *k1;
+        int64_t late = T0 + L + 20;
+
+        update(f, T0, false);
+        k0 = kid_of(keystore_active(f->ks, T0));
+        block(f, "keys/state.json");
+        assert_true(keystore_update(f->ks, &f->cfg, "svcid://test", T0 + L / 2, false, err, sizeof err, NULL) < 0);
+        assert_string_equal(svcid_key_kid(keystore_active(f->ks, late)), k0);
+        undo(f, "keys/state.json");
+
+        update(f, late, false);
+        k1 = kid_of(keystore_active(f->ks, late));
+        assert_string_not_equal(k1, k0);
+        /* a token k0 signed at late - 1 lives until late - 1 + MAXTTL */
+        update(f, late + MAXTTL - 2, false);
+        assert_int_equal(jwks_has(f, k0), 1);
+        update(f, late + MAXTTL, false);
+        assert_int_equal(jwks_has(f, k0), 0);
+        assert_false(key_file_exists(f, k0));
+        free(k0);
+        free(k1);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_schedule, setup, teardown),
@@ -338,6 +416,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_max_ttl_raised, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_fail_closed, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_failed_jwks_write_keeps_named_key, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_signed_past_life, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
