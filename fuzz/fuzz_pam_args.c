@@ -48,7 +48,7 @@ static void fuzz_args(const char *text, size_t len) {
                 argv[argc++] = copy + i;
                 i += strlen(copy + i) + 1;
         }
-        r = pam_svcid_args_parse(argc, argv, &a, err, sizeof err);
+        r = pam_svcid_args_parse(argc, argv, PAM_SVCID_LINE_AUTH, &a, err, sizeof err);
         if (r < 0) {
                 if (r != -EINVAL || err[0] == '\0')
                         abort();

@@ -179,6 +179,22 @@ static int parse_one(pam_svcid_args *a, const char *arg, bool *seen_leeway, bool
         return 0;
 }
 
+/* The account step re-checks the token with the auth line's policy and can
+ * only add require=; the session step only exports. Any other argument on
+ * those lines would be parsed and then not used: the stack would read
+ * stricter than it is. */
+static bool allowed_on(pam_svcid_line line, const char *arg) {
+        switch (line) {
+        case PAM_SVCID_LINE_AUTH:
+                return true;
+        case PAM_SVCID_LINE_ACCOUNT:
+                return strcmp(arg, "debug") == 0 || value_of(arg, "require");
+        case PAM_SVCID_LINE_SESSION:
+                return strcmp(arg, "debug") == 0;
+        }
+        return false;
+}
+
 int pam_svcid_expand_audience(const char *audience, const char *host, char **ret) {
         size_t n = 0, host_len = strlen(host);
         char *out, *o;
@@ -210,7 +226,8 @@ int pam_svcid_expand_audience(const char *audience, const char *host, char **ret
         return 0;
 }
 
-int pam_svcid_args_parse(int argc, const char **argv, pam_svcid_args *ret_args, char *err, size_t err_len) {
+int pam_svcid_args_parse(int argc, const char **argv, pam_svcid_line line, pam_svcid_args *ret_args, char *err,
+                         size_t err_len) {
         pam_svcid_args a = {
                 .leeway = SVCID_LEEWAY_DEFAULT,
                 .max_lifetime = SVCID_MAX_LIFETIME_DEFAULT,
@@ -226,6 +243,9 @@ int pam_svcid_args_parse(int argc, const char **argv, pam_svcid_args *ret_args, 
                 r = parse_one(&a, argv[i], &seen_leeway, &seen_lifetime, err, err_len);
                 if (r < 0)
                         return r;
+                if (!allowed_on(line, argv[i]))
+                        return errf(err, err_len, argv[i], "belongs on the auth line, not the %s line",
+                                    line == PAM_SVCID_LINE_ACCOUNT ? "account" : "session");
         }
         if (a.n_token == 0)
                 a.token[a.n_token++] = PAM_SVCID_SOURCE_AUTHTOK;

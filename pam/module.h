@@ -50,11 +50,21 @@ typedef struct pam_svcid_args {
         bool try_first_pass;
 } pam_svcid_args;
 
+/* The stack line the arguments come from. The auth line takes them all;
+ * the account line only require= and debug, the session line only debug. */
+typedef enum pam_svcid_line {
+        PAM_SVCID_LINE_AUTH,
+        PAM_SVCID_LINE_ACCOUNT,
+        PAM_SVCID_LINE_SESSION,
+} pam_svcid_line;
+
 /* Parses argv strictly: an unknown argument, a repeated single-valued one,
- * an empty or out-of-range value, a relative path or a malformed require=
- * is -EINVAL with a one-line message (the argument quoted, made printable)
- * in err. Defaults: leeway and max_lifetime of libsvcid, token=authtok. */
-int pam_svcid_args_parse(int argc, const char **argv, pam_svcid_args *ret_args, char *err, size_t err_len);
+ * an empty or out-of-range value, a relative path, a malformed require=
+ * or an argument the line does not take is -EINVAL with a one-line
+ * message (the argument quoted, made printable) in err. Defaults: leeway
+ * and max_lifetime of libsvcid, token=authtok. */
+int pam_svcid_args_parse(int argc, const char **argv, pam_svcid_line line, pam_svcid_args *ret_args, char *err,
+                         size_t err_len);
 
 /* audience with "%H" replaced by host and "%%" by '%' (malloc'd).
  * -EINVAL for any other '%' sequence. */

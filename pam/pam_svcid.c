@@ -131,11 +131,12 @@ static void log_outcome(pam_handle_t *pamh, const pam_svcid_args *a, int priorit
                    detailed ? " detail=\"" : "", detail, detailed ? "\"" : "");
 }
 
-static int parse_args(pam_handle_t *pamh, int argc, const char **argv, pam_svcid_args *ret) {
+static int parse_args(pam_handle_t *pamh, int argc, const char **argv, pam_svcid_line line,
+                      pam_svcid_args *ret) {
         char err[PAM_SVCID_ERR_MAX] = "";
         int r;
 
-        r = pam_svcid_args_parse(argc, argv, ret, err, sizeof err);
+        r = pam_svcid_args_parse(argc, argv, line, ret, err, sizeof err);
         if (r < 0) {
                 pam_syslog(pamh, LOG_ERR, "bad module argument: %s", err[0] ? err : strerror(-r));
                 return PAM_SERVICE_ERR;
@@ -415,7 +416,7 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
                 clear_env(pamh);
         }
 
-        r = parse_args(pamh, argc, argv, &a);
+        r = parse_args(pamh, argc, argv, PAM_SVCID_LINE_AUTH, &a);
         if (r != PAM_SUCCESS)
                 return r;
         if (!a.audience) {
@@ -506,9 +507,9 @@ PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const cha
  * parses the line's arguments into *a and finds that state. Returns
  * PAM_SUCCESS with *ret_state set, PAM_IGNORE for a handle the module did
  * not authenticate, or the argument error. */
-static int authenticated_state(pam_handle_t *pamh, int argc, const char **argv, const char *stage,
-                               pam_svcid_args *a, const struct auth_state **ret_state) {
-        int r = parse_args(pamh, argc, argv, a);
+static int authenticated_state(pam_handle_t *pamh, int argc, const char **argv, pam_svcid_line line,
+                               const char *stage, pam_svcid_args *a, const struct auth_state **ret_state) {
+        int r = parse_args(pamh, argc, argv, line, a);
 
         if (r != PAM_SUCCESS)
                 return r;
@@ -533,7 +534,7 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
         int r;
 
         (void) flags;
-        r = authenticated_state(pamh, argc, argv, "account", &a, &s);
+        r = authenticated_state(pamh, argc, argv, PAM_SVCID_LINE_ACCOUNT, "account", &a, &s);
         if (r != PAM_SUCCESS)
                 return r;
 
@@ -550,8 +551,9 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
         }
 
         /* The same policy as at auth (its line's arguments were kept),
-         * plus any require= on the account line, over the same token. */
-        r = pam_svcid_args_parse(s->argc, (const char **) s->argv, &auth, NULL, 0);
+         * plus any require= on the account line (the only policy argument
+         * that line takes), over the same token. */
+        r = pam_svcid_args_parse(s->argc, (const char **) s->argv, PAM_SVCID_LINE_AUTH, &auth, NULL, 0);
         if (r < 0 || !auth.audience)
                 return PAM_SERVICE_ERR;
         auth.debug = auth.debug || a.debug;
@@ -577,7 +579,7 @@ PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, cons
         int r;
 
         (void) flags;
-        r = authenticated_state(pamh, argc, argv, "session", &a, &s);
+        r = authenticated_state(pamh, argc, argv, PAM_SVCID_LINE_SESSION, "session", &a, &s);
         if (r != PAM_SUCCESS)
                 return r;
         return export_env(pamh, s);
@@ -588,7 +590,7 @@ PAM_EXTERN int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, con
         int r;
 
         (void) flags;
-        r = parse_args(pamh, argc, argv, &a);
+        r = parse_args(pamh, argc, argv, PAM_SVCID_LINE_SESSION, &a);
         if (r != PAM_SUCCESS)
                 return r;
         return get_state(pamh) ? PAM_SUCCESS : PAM_IGNORE;

@@ -365,7 +365,7 @@ static int parse(const char *line, pam_svcid_args *a, char *err, size_t err_len)
         assert_non_null(copy);
         for (tok = strtok_r(copy, " ", &save); tok && argc < 16; tok = strtok_r(NULL, " ", &save))
                 argv[argc++] = tok;
-        r = pam_svcid_args_parse(argc, argv, a, err, err_len);
+        r = pam_svcid_args_parse(argc, argv, PAM_SVCID_LINE_AUTH, a, err, err_len);
         /* argv strings are borrowed by *a: keep the copy alive. */
         free(keep[0]);
         keep[0] = copy;
@@ -404,7 +404,7 @@ static void test_args_good(void **state) {
         assert_true(a.debug && a.use_first_pass && a.try_first_pass);
 
         /* No arguments at all is fine for the parser (account, session). */
-        assert_int_equal(pam_svcid_args_parse(0, NULL, &a, err, sizeof err), 0);
+        assert_int_equal(pam_svcid_args_parse(0, NULL, PAM_SVCID_LINE_ACCOUNT, &a, err, sizeof err), 0);
         assert_null(a.audience);
 }
 
@@ -466,7 +466,7 @@ static void test_args_bad(void **state) {
         /* A control character in an argument is quoted printably. */
         {
                 const char *argv[] = { "bad\x1b[0m\"x" };
-                assert_int_equal(pam_svcid_args_parse(1, argv, &a, err, sizeof err), -EINVAL);
+                assert_int_equal(pam_svcid_args_parse(1, argv, PAM_SVCID_LINE_AUTH, &a, err, sizeof err), -EINVAL);
                 assert_non_null(strstr(err, "\"bad?[0m?x\""));
         }
         /* Too many repeatable arguments. */
@@ -474,7 +474,9 @@ static void test_args_bad(void **state) {
                 const char *argv[PAM_SVCID_MAX_TRUST + 1];
                 for (size_t i = 0; i < ELEMENTSOF(argv); i++)
                         argv[i] = "trust=/x";
-                assert_int_equal(pam_svcid_args_parse((int) ELEMENTSOF(argv), argv, &a, err, sizeof err), -EINVAL);
+                assert_int_equal(pam_svcid_args_parse((int) ELEMENTSOF(argv), argv, PAM_SVCID_LINE_AUTH, &a, err,
+                                                      sizeof err),
+                                 -EINVAL);
         }
 }
 
@@ -1388,6 +1390,61 @@ static void test_account(void **state) {
         svcid_free_secret(t);
 }
 
+/* The account and session lines take only what they use: the account
+ * step re-checks with the auth line's policy plus its own require=, the
+ * session step only exports. Anything else there would be parsed and not
+ * used, so a stack that reads stricter than it is must not load. */
+static void test_account_session_arguments(void **state) {
+        static const char *const not_on_account[] = {
+                "issuer=svcid://ci", "audience=" AUD, "trust=/etc/svcid/trust.d", "leeway=0", "map=/etc/m",
+                "token=env", "use_first_pass",
+        };
+        static const char *const not_on_session[] = { "issuer=svcid://ci", "require=stage=deploy" };
+        char args[PATH_MAX + 64];
+        char *t = mint_sub("alice");
+
+        (void) state;
+        snprintf(args, sizeof args, "audience=" AUD " trust=%s", trust_dir);
+        for (size_t i = 0; i < ELEMENTSOF(not_on_account); i++) {
+                conv_data cd = { .answer = t };
+                pam_handle_t *pamh = start(service(args, not_on_account[i], ""), "alice", &cd);
+                char quoted[128];
+
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                log_clear();
+                assert_int_equal(pam_acct_mgmt(pamh, 0), PAM_SERVICE_ERR);
+                snprintf(quoted, sizeof quoted, "bad module argument: argument \"%s\": belongs on the auth line",
+                         not_on_account[i]);
+                assert_logged(quoted);
+                pam_end(pamh, PAM_SUCCESS);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(not_on_session); i++) {
+                conv_data cd = { .answer = t };
+                pam_handle_t *pamh = start(service(args, "", not_on_session[i]), "alice", &cd);
+
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                log_clear();
+                assert_int_equal(pam_open_session(pamh, 0), PAM_SERVICE_ERR);
+                assert_int_equal(pam_close_session(pamh, 0), PAM_SERVICE_ERR);
+                assert_logged("belongs on the auth line");
+                pam_end(pamh, PAM_SUCCESS);
+        }
+        /* What the lines do take still works. */
+        {
+                conv_data cd = { .answer = t };
+                pam_handle_t *pamh = start(service(args, "require=stage=deploy debug", "debug"), "alice", &cd);
+
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                log_clear();
+                assert_int_equal(pam_acct_mgmt(pamh, 0), PAM_SUCCESS);
+                assert_logged("account accepted: reason=ok");
+                assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
+                assert_int_equal(pam_close_session(pamh, 0), PAM_SUCCESS);
+                pam_end(pamh, PAM_SUCCESS);
+        }
+        svcid_free_secret(t);
+}
+
 static void test_session(void **state) {
         char *t = mint_sub("alice");
         const char *svc = auth_service(NULL);
@@ -1575,6 +1632,7 @@ int main(void) {
                 cmocka_unit_test(test_map),
                 cmocka_unit_test(test_token_sources),
                 cmocka_unit_test(test_account),
+                cmocka_unit_test(test_account_session_arguments),
                 cmocka_unit_test(test_session),
                 cmocka_unit_test(test_exports_only_pam_sm),
                 cmocka_unit_test(test_many_handles_one_parse),
