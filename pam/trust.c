@@ -44,7 +44,7 @@ struct sources {
 };
 
 struct cache_entry {
-        char *key;                      /* the configured paths, '\n'-joined */
+        char *key;                      /* optional or required, then the paths, '\n'-joined */
         struct sources sources;
         pam_svcid_trust_ref *ref;
 };
@@ -262,8 +262,12 @@ static int scan(const char *const *paths, size_t n, bool optional, svcid_trust *
         return 0;
 }
 
-static char *make_key(const char *const *paths, size_t n) {
-        size_t len = 1;
+/* Whether missing paths were allowed is part of the key: the defaults may
+ * be missing, the same paths named with trust= may not, and a store loaded
+ * while one was missing must not pass for the explicit configuration. */
+static char *make_key(const char *const *paths, size_t n, bool optional) {
+        const char *kind = optional ? "optional\n" : "required\n";
+        size_t len = strlen(kind) + 1;
         char *key, *p;
 
         for (size_t i = 0; i < n; i++)
@@ -271,7 +275,7 @@ static char *make_key(const char *const *paths, size_t n) {
         key = p = malloc(len);
         if (!key)
                 return NULL;
-        *p = '\0';
+        p = stpcpy(p, kind);
         for (size_t i = 0; i < n; i++)
                 p = stpcpy(stpcpy(p, paths[i]), "\n");
         return key;
@@ -314,7 +318,7 @@ static int get_locked(const char *const *paths, size_t n, bool optional, pam_svc
         svcid_trust *trust = NULL;
         int r;
 
-        key = make_key(paths, n);
+        key = make_key(paths, n, optional);
         if (!key)
                 return -ENOMEM;
         for (size_t i = 0; i < CACHE_SLOTS; i++)
@@ -366,19 +370,24 @@ static int get_locked(const char *const *paths, size_t n, bool optional, pam_svc
         return 0;
 }
 
-int pam_svcid_trust_get(const char *const *paths, size_t n, pam_svcid_trust_ref **ret_ref,
-                        char *err, size_t err_len) {
-        bool optional = n == 0;
+/* optional: a missing path is recorded as absent, not an error (the
+ * defaults). Separate from pam_svcid_trust_get() so that the tests can
+ * load temp paths the way the defaults are loaded. */
+static int trust_get(const char *const *paths, size_t n, bool optional, pam_svcid_trust_ref **ret_ref,
+                     char *err, size_t err_len) {
         int r;
 
-        if ((n > 0 && !paths) || !ret_ref)
-                return -EINVAL;
-        if (n == 0) {
-                paths = default_paths;
-                n = ELEMENTSOF(default_paths);
-        }
         pthread_mutex_lock(&cache_lock);
         r = get_locked(paths, n, optional, ret_ref, err, err_len);
         pthread_mutex_unlock(&cache_lock);
         return r;
+}
+
+int pam_svcid_trust_get(const char *const *paths, size_t n, pam_svcid_trust_ref **ret_ref,
+                        char *err, size_t err_len) {
+        if ((n > 0 && !paths) || !ret_ref)
+                return -EINVAL;
+        if (n == 0)
+                return trust_get(default_paths, ELEMENTSOF(default_paths), true, ret_ref, err, err_len);
+        return trust_get(paths, n, false, ret_ref, err, err_len);
 }
