@@ -89,6 +89,10 @@ static int pam_code(int r) {
         switch (r) {
         case -ENOMEM:
                 return PAM_BUF_ERR;
+        case -EAGAIN:
+                /* The conversation said PAM_CONV_AGAIN: the application
+                 * will call again when it has the answer (pam_start(3)). */
+                return PAM_INCOMPLETE;
         default:
                 return PAM_SERVICE_ERR;
         }
@@ -253,7 +257,8 @@ static int dup_token(const char *s, char **ret) {
 
 /* PAM_AUTHTOK when an earlier module stored one; otherwise the user is
  * asked, unless use_first_pass forbids it. try_first_pass names that
- * default. An answer is stored for the modules after this one. */
+ * default. An answer is stored for the modules after this one. -EAGAIN
+ * when the conversation wants to be called again (PAM_CONV_AGAIN). */
 static int token_from_authtok(pam_handle_t *pamh, const pam_svcid_args *a, char **ret) {
         const void *item = NULL;
         char *answer = NULL;
@@ -264,6 +269,10 @@ static int token_from_authtok(pam_handle_t *pamh, const pam_svcid_args *a, char 
         if (a->use_first_pass)
                 return 0;
         r = pam_prompt(pamh, PAM_PROMPT_ECHO_OFF, &answer, "%s", PROMPT);
+        if (r == PAM_CONV_AGAIN) {
+                svcid_free_secret(answer);
+                return -EAGAIN;
+        }
         if (r != PAM_SUCCESS || !answer) {
                 if (a->debug)
                         pam_syslog(pamh, LOG_DEBUG, "no answer to the token prompt: %s", pam_strerror(pamh, r));
@@ -426,6 +435,8 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
         pin_module();
 
         r = pam_get_user(pamh, &user, NULL);
+        if (r == PAM_CONV_AGAIN)
+                return pam_code(-EAGAIN);
         if (r != PAM_SUCCESS || !user || !*user) {
                 pam_syslog(pamh, LOG_NOTICE, "cannot determine the user: %s", pam_strerror(pamh, r));
                 return r == PAM_SUCCESS ? PAM_USER_UNKNOWN : r;

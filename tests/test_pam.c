@@ -191,6 +191,7 @@ static const char *auth_service(const char *extra) {
 typedef struct conv_data {
         const char *answer;     /* NULL: the conversation fails */
         const char *other;      /* for prompts other than the module's */
+        int again;              /* this many calls return PAM_CONV_AGAIN first */
         int prompts;
         char last_prompt[64];
 } conv_data;
@@ -201,6 +202,11 @@ static int conv(int n, const struct pam_message **msg, struct pam_response **res
 
         if (!r)
                 return PAM_BUF_ERR;
+        if (cd->again > 0) {
+                cd->again--;
+                free(r);
+                return PAM_CONV_AGAIN;
+        }
         for (int i = 0; i < n; i++) {
                 if (msg[i]->msg_style != PAM_PROMPT_ECHO_OFF && msg[i]->msg_style != PAM_PROMPT_ECHO_ON)
                         continue;
@@ -1319,6 +1325,43 @@ static void test_token_sources(void **state) {
         svcid_free_secret(t);
 }
 
+/* An event-driven application's conversation answers PAM_CONV_AGAIN
+ * when the answer is not there yet; the module then returns PAM_INCOMPLETE
+ * (pam_start(3)) and libpam calls it again when the application resumes.
+ * That is no refusal: nothing is logged as one. */
+static void test_conv_again(void **state) {
+        const char *svc = auth_service(NULL);
+        char *t = mint_sub("alice");
+
+        (void) state;
+        /* At the token prompt. */
+        {
+                conv_data cd = { .answer = t, .again = 1 };
+                pam_handle_t *pamh = start(svc, "alice", &cd);
+
+                log_clear();
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_INCOMPLETE);
+                assert_not_logged("refused");
+                assert_null(pam_getenv(pamh, "SVCID_SUB"));
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                assert_string_equal(pam_getenv(pamh, "SVCID_SUB"), "alice");
+                pam_end(pamh, PAM_SUCCESS);
+        }
+        /* At the user prompt (pam_get_user). */
+        {
+                conv_data cd = { .answer = t, .other = "alice", .again = 1 };
+                pam_handle_t *pamh = start(svc, NULL, &cd);
+
+                log_clear();
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_INCOMPLETE);
+                assert_not_logged("cannot determine the user");
+                assert_not_logged("refused");
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                pam_end(pamh, PAM_SUCCESS);
+        }
+        svcid_free_secret(t);
+}
+
 static void test_account(void **state) {
         char args[PATH_MAX + 128];
         char *t = mint_sub("alice");
@@ -1657,6 +1700,7 @@ int main(void) {
                 cmocka_unit_test(test_trust_errors),
                 cmocka_unit_test(test_map),
                 cmocka_unit_test(test_token_sources),
+                cmocka_unit_test(test_conv_again),
                 cmocka_unit_test(test_account),
                 cmocka_unit_test(test_account_session_arguments),
                 cmocka_unit_test(test_session),
