@@ -18,9 +18,7 @@
 #include "../common/cleanup.h"
 #include "../common/io.h"
 
-/* The uid of the "svcid" system user, or -1 if there is none. Looked up
- * only when a file is not root's, so the common case does no NSS call. */
-static int agent_uid(uid_t *ret_uid) {
+int pam_svcid_agent_uid(uid_t *ret_uid) {
         struct passwd pw, *res = NULL;
         char buf[1024];
 
@@ -30,10 +28,9 @@ static int agent_uid(uid_t *ret_uid) {
         return 0;
 }
 
-int pam_svcid_check_stat(const struct stat *st, const char *path, mode_t type, pam_svcid_owner owner,
+int pam_svcid_check_stat(const struct stat *st, const char *path, mode_t type, uid_t agent,
                          char *err, size_t err_len) {
         char quoted[160];
-        uid_t agent;
 
         pam_svcid_printable(quoted, sizeof quoted, path);
         if ((st->st_mode & S_IFMT) != type) {
@@ -41,10 +38,9 @@ int pam_svcid_check_stat(const struct stat *st, const char *path, mode_t type, p
                          type == S_IFDIR ? "directory" : "regular file");
                 return -EPERM;
         }
-        if (st->st_uid != 0 &&
-            !(owner == PAM_SVCID_OWNER_ROOT_OR_AGENT && agent_uid(&agent) >= 0 && st->st_uid == agent)) {
+        if (st->st_uid != 0 && st->st_uid != agent) {
                 snprintf(err, err_len, "\"%s\" is owned by uid %u, not root%s", quoted, (unsigned) st->st_uid,
-                         owner == PAM_SVCID_OWNER_ROOT_OR_AGENT ? " or svcid" : "");
+                         agent != PAM_SVCID_ROOT_ONLY ? " or svcid" : "");
                 return -EPERM;
         }
         if (st->st_mode & (S_IWGRP | S_IWOTH)) {
@@ -55,7 +51,7 @@ int pam_svcid_check_stat(const struct stat *st, const char *path, mode_t type, p
         return 0;
 }
 
-int pam_svcid_read_file(int dirfd, const char *path, size_t max, pam_svcid_owner owner,
+int pam_svcid_read_file(int dirfd, const char *path, size_t max, uid_t agent,
                         char **ret_data, size_t *ret_len, struct stat *ret_st, char *err, size_t err_len) {
         _cleanup_(close_fdp) int fd = -1;
         char quoted[160];
@@ -82,7 +78,7 @@ int pam_svcid_read_file(int dirfd, const char *path, size_t max, pam_svcid_owner
                 snprintf(err, err_len, "cannot stat \"%s\": %s", quoted, strerror(-r));
                 return r;
         }
-        r = pam_svcid_check_stat(&st, path, S_IFREG, owner, err, err_len);
+        r = pam_svcid_check_stat(&st, path, S_IFREG, agent, err, err_len);
         if (r < 0)
                 return r;
         if (st.st_size < 0 || (uint64_t) st.st_size > max) {

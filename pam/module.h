@@ -94,22 +94,26 @@ void pam_svcid_map_free(pam_svcid_map *map);   /* NULL is fine */
 
 /* ---- file.c ---- */
 
-/* Who may own a file the module reads. */
-typedef enum pam_svcid_owner {
-        PAM_SVCID_OWNER_ROOT,           /* root only */
-        PAM_SVCID_OWNER_ROOT_OR_AGENT,  /* root, or the "svcid" system user */
-} pam_svcid_owner;
+/* For the agent argument below: no owner but root. */
+#define PAM_SVCID_ROOT_ONLY ((uid_t) 0)
+
+/* The uid of the "svcid" system user, which may own trust files (it holds
+ * the signing keys anyway); -ENOENT if there is none. An NSS lookup, which
+ * can hang while a directory service is down: never made under a lock
+ * that other logins wait for. */
+int pam_svcid_agent_uid(uid_t *ret_uid);
 
 /* Checks what fstat() said about an opened file or directory: the type
- * wanted (S_IFREG or S_IFDIR), the owner, and no write bit for group or
- * others. -EPERM with the reason in err. */
-int pam_svcid_check_stat(const struct stat *st, const char *path, mode_t type, pam_svcid_owner owner,
+ * wanted (S_IFREG or S_IFDIR), owned by root or by agent (the svcid user,
+ * or PAM_SVCID_ROOT_ONLY), and no write bit for group or others. -EPERM
+ * with the reason in err. */
+int pam_svcid_check_stat(const struct stat *st, const char *path, mode_t type, uid_t agent,
                          char *err, size_t err_len);
 
 /* Reads path (absolute, opened O_NOFOLLOW, regular, checked as above) or
  * name relative to dirfd when dirfd >= 0, at most max bytes. *ret_data
  * gets a NUL appended (not counted in *ret_len); *ret_st what fstat said. */
-int pam_svcid_read_file(int dirfd, const char *path, size_t max, pam_svcid_owner owner,
+int pam_svcid_read_file(int dirfd, const char *path, size_t max, uid_t agent,
                         char **ret_data, size_t *ret_len, struct stat *ret_st, char *err, size_t err_len);
 
 /* ---- trust.c ---- */

@@ -120,16 +120,15 @@ static bool sources_unchanged(const struct sources *s) {
         return true;
 }
 
-static int add_jwks(svcid_trust *trust, int dirfd, const char *path, struct sources *s, const char *dir,
-                    char *err, size_t err_len) {
+static int add_jwks(svcid_trust *trust, int dirfd, const char *path, uid_t agent, struct sources *s,
+                    const char *dir, char *err, size_t err_len) {
         _cleanup_(free_p) char *data = NULL;
         char why[PAM_SVCID_ERR_MAX], quoted[160];
         struct stat st;
         size_t len;
         int r;
 
-        r = pam_svcid_read_file(dirfd, path, SVCID_JWKS_MAX, PAM_SVCID_OWNER_ROOT_OR_AGENT, &data, &len, &st,
-                                err, err_len);
+        r = pam_svcid_read_file(dirfd, path, SVCID_JWKS_MAX, agent, &data, &len, &st, err, err_len);
         if (r < 0)
                 return r;
         r = svcid_trust_add_jwks(trust, data, len, NULL, why, sizeof why);
@@ -153,7 +152,8 @@ static void names_free(char **names, size_t n) {
 
 /* Every "*.jwks" in the directory (hidden files skipped), sorted, as
  * svcid_trust_load() reads a directory. */
-static int scan_dir(const char *path, int fd, svcid_trust *load, struct sources *s, char *err, size_t err_len) {
+static int scan_dir(const char *path, int fd, uid_t agent, svcid_trust *load, struct sources *s, char *err,
+                    size_t err_len) {
         _cleanup_(close_fdp) int dfd = -1;
         char **names = NULL;
         size_t n = 0, allocated = 0;
@@ -197,7 +197,7 @@ static int scan_dir(const char *path, int fd, svcid_trust *load, struct sources 
         if (n > 0)
                 qsort(names, n, sizeof *names, cmp_names);
         for (size_t i = 0; i < n; i++) {
-                r = add_jwks(load, dirfd(d), names[i], s, path, err, err_len);
+                r = add_jwks(load, dirfd(d), names[i], agent, s, path, err, err_len);
                 if (r < 0)
                         goto out;
         }
@@ -208,9 +208,10 @@ out:
 }
 
 /* Reads every configured path (and "*.jwks" directory entry) into load,
- * and records each as a source for sources_unchanged(). */
-static int scan(const char *const *paths, size_t n, bool optional, svcid_trust *load, struct sources *ret,
-                char *err, size_t err_len) {
+ * and records each as a source for sources_unchanged(). Files and
+ * directories may be owned by root or by agent. */
+static int scan(const char *const *paths, size_t n, bool optional, uid_t agent, svcid_trust *load,
+                struct sources *ret, char *err, size_t err_len) {
         struct sources s = {};
         int r = 0;
 
@@ -242,16 +243,15 @@ static int scan(const char *const *paths, size_t n, bool optional, svcid_trust *
                         break;
                 }
                 if (S_ISDIR(st.st_mode)) {
-                        r = pam_svcid_check_stat(&st, paths[i], S_IFDIR, PAM_SVCID_OWNER_ROOT_OR_AGENT, err,
-                                                 err_len);
+                        r = pam_svcid_check_stat(&st, paths[i], S_IFDIR, agent, err, err_len);
                         if (r >= 0)
                                 r = sources_add(&s, NULL, paths[i], &st);
                         if (r >= 0)
-                                r = scan_dir(paths[i], fd, load, &s, err, err_len);
+                                r = scan_dir(paths[i], fd, agent, load, &s, err, err_len);
                 } else {
                         /* Read through a fresh O_NOFOLLOW open: what gets
                          * parsed is what read_file checked. */
-                        r = add_jwks(load, -1, paths[i], &s, NULL, err, err_len);
+                        r = add_jwks(load, -1, paths[i], agent, &s, NULL, err, err_len);
                 }
         }
         if (r < 0) {
@@ -309,31 +309,42 @@ unsigned long pam_svcid_trust_loads(void) {
         return n;
 }
 
-static int get_locked(const char *const *paths, size_t n, bool optional, pam_svcid_trust_ref **ret_ref,
-                      char *err, size_t err_len) {
-        _cleanup_(free_p) char *key = NULL;
+static struct cache_entry *find_locked(const char *key) {
+        for (size_t i = 0; i < CACHE_SLOTS; i++)
+                if (cache[i].key && strcmp(cache[i].key, key) == 0)
+                        return &cache[i];
+        return NULL;
+}
+
+/* The cached store for key if its sources are unchanged: 1, or 0. */
+static int cached_locked(const char *key, pam_svcid_trust_ref **ret_ref) {
+        struct cache_entry *slot = find_locked(key);
+
+        if (!slot || !sources_unchanged(&slot->sources))
+                return 0;
+        slot->ref->refs++;
+        *ret_ref = slot->ref;
+        return 1;
+}
+
+/* The cached store, or a fresh load; *key moves into the cache with it. */
+static int get_locked(char **key, const char *const *paths, size_t n, bool optional, uid_t agent,
+                      pam_svcid_trust_ref **ret_ref, char *err, size_t err_len) {
         struct sources loaded = {};
-        struct cache_entry *slot = NULL;
+        struct cache_entry *slot;
         pam_svcid_trust_ref *ref;
         svcid_trust *trust = NULL;
         int r;
 
-        key = make_key(paths, n, optional);
-        if (!key)
-                return -ENOMEM;
-        for (size_t i = 0; i < CACHE_SLOTS; i++)
-                if (cache[i].key && strcmp(cache[i].key, key) == 0)
-                        slot = &cache[i];
-        if (slot && sources_unchanged(&slot->sources)) {
-                slot->ref->refs++;
-                *ret_ref = slot->ref;
+        /* Another thread may have loaded it while the lock was not held. */
+        if (cached_locked(*key, ret_ref))
                 return 0;
-        }
+        slot = find_locked(*key);
 
         r = svcid_trust_new(&trust);
         if (r < 0)
                 return r;
-        r = scan(paths, n, optional, trust, &loaded, err, err_len);
+        r = scan(paths, n, optional, agent, trust, &loaded, err, err_len);
         if (r < 0) {
                 svcid_trust_free(trust);
                 return r;
@@ -361,7 +372,7 @@ static int get_locked(const char *const *paths, size_t n, bool optional, pam_svc
         free(slot->key);
         sources_done(&slot->sources);
         ref_put_locked(slot->ref);
-        slot->key = TAKE_PTR(key);
+        slot->key = TAKE_PTR(*key);
         slot->sources = loaded;
         slot->ref = ref;
 
@@ -375,10 +386,26 @@ static int get_locked(const char *const *paths, size_t n, bool optional, pam_svc
  * load temp paths the way the defaults are loaded. */
 static int trust_get(const char *const *paths, size_t n, bool optional, pam_svcid_trust_ref **ret_ref,
                      char *err, size_t err_len) {
+        _cleanup_(free_p) char *key = NULL;
+        uid_t agent = PAM_SVCID_ROOT_ONLY;
         int r;
 
+        key = make_key(paths, n, optional);
+        if (!key)
+                return -ENOMEM;
         pthread_mutex_lock(&cache_lock);
-        r = get_locked(paths, n, optional, ret_ref, err, err_len);
+        r = cached_locked(key, ret_ref);
+        pthread_mutex_unlock(&cache_lock);
+        if (r > 0)
+                return 0;
+
+        /* A load may meet a file of the svcid user. Its uid is looked up
+         * before the lock is taken: NSS can hang while a directory service
+         * is down, and every other login would wait behind this one. */
+        if (pam_svcid_agent_uid(&agent) < 0)
+                agent = PAM_SVCID_ROOT_ONLY;
+        pthread_mutex_lock(&cache_lock);
+        r = get_locked(&key, paths, n, optional, agent, ret_ref, err, err_len);
         pthread_mutex_unlock(&cache_lock);
         return r;
 }

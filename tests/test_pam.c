@@ -654,44 +654,47 @@ static void test_read_file_safety(void **state) {
         (void) state;
         snprintf(path, sizeof path, "%s/plain", tmpdir);
         write_file(path, "hello", 0644);
-        assert_int_equal(pam_svcid_read_file(-1, path, 100, PAM_SVCID_OWNER_ROOT, &data, &len, NULL, err,
+        assert_int_equal(pam_svcid_read_file(-1, path, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
                                              sizeof err), 0);
         assert_int_equal(len, 5);
         assert_string_equal(data, "hello");
         free(data);
 
         /* Over the cap. */
-        assert_int_equal(pam_svcid_read_file(-1, path, 4, PAM_SVCID_OWNER_ROOT, &data, &len, NULL, err, sizeof err),
+        assert_int_equal(pam_svcid_read_file(-1, path, 4, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err, sizeof err),
                          -EFBIG);
         /* Relative path. */
-        assert_int_equal(pam_svcid_read_file(-1, "plain", 100, PAM_SVCID_OWNER_ROOT, &data, &len, NULL, err,
+        assert_int_equal(pam_svcid_read_file(-1, "plain", 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
                                              sizeof err), -EINVAL);
         /* Group- and world-writable. */
         assert_int_equal(chmod(path, 0664), 0);
-        assert_true(pam_svcid_read_file(-1, path, 100, PAM_SVCID_OWNER_ROOT, &data, &len, NULL, err, sizeof err) < 0);
+        assert_true(pam_svcid_read_file(-1, path, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err, sizeof err) < 0);
         assert_non_null(strstr(err, "writable"));
         assert_int_equal(chmod(path, 0646), 0);
-        assert_true(pam_svcid_read_file(-1, path, 100, PAM_SVCID_OWNER_ROOT, &data, &len, NULL, err, sizeof err) < 0);
+        assert_true(pam_svcid_read_file(-1, path, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err, sizeof err) < 0);
         assert_int_equal(chmod(path, 0600), 0);
         /* Not root's. */
         assert_int_equal(chown(path, 65534, 65534), 0);
-        assert_true(pam_svcid_read_file(-1, path, 100, PAM_SVCID_OWNER_ROOT, &data, &len, NULL, err, sizeof err) < 0);
+        assert_true(pam_svcid_read_file(-1, path, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err, sizeof err) < 0);
         assert_non_null(strstr(err, "owned by uid 65534"));
+        /* Unless that uid is the agent's (a trust file). */
+        assert_int_equal(pam_svcid_read_file(-1, path, 100, 65534, &data, &len, NULL, err, sizeof err), 0);
+        free(data);
         assert_int_equal(chown(path, 0, 0), 0);
         /* A symlink to a good file. */
         snprintf(link, sizeof link, "%s/link", tmpdir);
         assert_int_equal(symlink(path, link), 0);
-        assert_true(pam_svcid_read_file(-1, link, 100, PAM_SVCID_OWNER_ROOT, &data, &len, NULL, err, sizeof err) < 0);
+        assert_true(pam_svcid_read_file(-1, link, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err, sizeof err) < 0);
         assert_non_null(strstr(err, "symbolic link"));
         unlink(link);
         /* A directory, a FIFO (must not block), a missing file. */
-        assert_true(pam_svcid_read_file(-1, tmpdir, 100, PAM_SVCID_OWNER_ROOT, &data, &len, NULL, err, sizeof err) < 0);
+        assert_true(pam_svcid_read_file(-1, tmpdir, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err, sizeof err) < 0);
         snprintf(link, sizeof link, "%s/fifo", tmpdir);
         assert_int_equal(mkfifo(link, 0600), 0);
-        assert_true(pam_svcid_read_file(-1, link, 100, PAM_SVCID_OWNER_ROOT, &data, &len, NULL, err, sizeof err) < 0);
+        assert_true(pam_svcid_read_file(-1, link, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err, sizeof err) < 0);
         assert_non_null(strstr(err, "not a regular file"));
         unlink(link);
-        assert_int_equal(pam_svcid_read_file(-1, "/nonexistent/x", 100, PAM_SVCID_OWNER_ROOT, &data, &len, NULL,
+        assert_int_equal(pam_svcid_read_file(-1, "/nonexistent/x", 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL,
                                              err, sizeof err), -ENOENT);
         unlink(path);
 }
