@@ -3,7 +3,8 @@
  * libFuzzer target: pam_svcid's parsers of what a stack and its files say.
  *
  * The first input byte picks the parser, the rest is its input:
- *   0  module arguments: the rest split at NUL bytes into argv;
+ *   0  module arguments: the rest split at NUL bytes into argv, parsed
+ *      as the auth, account or session line (the byte / 3 % 3);
  *   1  a map= file;
  *   2  the truncation rule, on the rest as a token, for each reason.
  *
@@ -33,7 +34,7 @@ static void check_printable(const char *s) {
                         abort();
 }
 
-static void fuzz_args(const char *text, size_t len) {
+static void fuzz_args(pam_svcid_line line, const char *text, size_t len) {
         const char *argv[MAX_ARGS];
         char *copy = malloc(len + 1);
         char err[PAM_SVCID_ERR_MAX] = "";
@@ -48,7 +49,7 @@ static void fuzz_args(const char *text, size_t len) {
                 argv[argc++] = copy + i;
                 i += strlen(copy + i) + 1;
         }
-        r = pam_svcid_args_parse(argc, argv, PAM_SVCID_LINE_AUTH, &a, err, sizeof err);
+        r = pam_svcid_args_parse(argc, argv, line, &a, err, sizeof err);
         if (r < 0) {
                 if (r != -EINVAL || err[0] == '\0')
                         abort();
@@ -62,6 +63,14 @@ static void fuzz_args(const char *text, size_t len) {
                         free(aud);
                 }
                 if (a.issuer && !*a.issuer)
+                        abort();
+                /* account takes only require= and debug, session only debug */
+                if (line != PAM_SVCID_LINE_AUTH &&
+                    (a.audience || a.issuer || a.map || a.n_trust || a.use_first_pass || a.try_first_pass ||
+                     a.leeway != SVCID_LEEWAY_DEFAULT || a.max_lifetime != SVCID_MAX_LIFETIME_DEFAULT ||
+                     a.n_token != 1 || a.token[0] != PAM_SVCID_SOURCE_AUTHTOK))
+                        abort();
+                if (line == PAM_SVCID_LINE_SESSION && a.n_require)
                         abort();
                 if (a.map && a.map[0] != '/')
                         abort();
@@ -118,7 +127,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 return 0;
         switch (data[0] % 3) {
         case 0:
-                fuzz_args((const char *) data + 1, size - 1);
+                /* the stack line, from the same byte */
+                fuzz_args((pam_svcid_line) (data[0] / 3 % 3), (const char *) data + 1, size - 1);
                 break;
         case 1:
                 fuzz_map((const char *) data + 1, size - 1);
