@@ -57,10 +57,15 @@ int lib_errf(char *err, size_t err_len, int error, const char *fmt, ...)
  * ASCII by '?', truncating with "..." — safe to put in a log line. */
 void lib_sanitize(char *dst, size_t n, const char *src, size_t src_len);
 
-/* Reads a whole regular file relative to dirfd (AT_FDCWD for a path),
- * O_NOFOLLOW, at most max bytes (-EFBIG beyond). *ret_data is
- * NUL-terminated. */
-int lib_read_file_at(int dirfd, const char *path, size_t max, char **ret_data, size_t *ret_len);
+/* Opens path relative to dirfd (AT_FDCWD for a path) for reading,
+ * O_NOFOLLOW and O_NONBLOCK, so that a FIFO or device cannot block the
+ * open. Returns the fd or -errno. */
+int lib_open_at(int dirfd, const char *path);
+
+/* Reads the whole regular file open on fd, at most max bytes (-EFBIG
+ * beyond); -EISDIR for a directory, -EBADF for anything else that is not
+ * a regular file. *ret_data is NUL-terminated. */
+int lib_read_fd(int fd, size_t max, char **ret_data, size_t *ret_len);
 
 /* Bytes that len characters of base64url decode to (len % 4 != 1). */
 size_t lib_b64url_decoded_len(size_t len);

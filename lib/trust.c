@@ -208,15 +208,19 @@ fail:
         return r;
 }
 
-static int add_file(svcid_trust *trust, int dirfd, const char *name, const char *shown, char *err, size_t err_len) {
+/* Adds the JWKS file open on fd (from lib_open_at()), named shown in
+ * messages. Reading the fd that was checked, never the name again, means
+ * the file judged is the file read. */
+static int add_file(svcid_trust *trust, int fd, const char *shown, char *err, size_t err_len) {
         _cleanup_(free_p) char *data = NULL;
         size_t len;
         int r;
 
-        r = lib_read_file_at(dirfd, name, SVCID_JWKS_MAX, &data, &len);
+        r = lib_read_fd(fd, SVCID_JWKS_MAX, &data, &len);
         if (r < 0)
                 return lib_errf(err, err_len, r, "%s: %s", shown,
-                                r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
+                                r == -EFBIG ? "larger than 1 MiB" :
+                                r == -EBADF ? "not a regular file" : strerror(-r));
         return svcid_trust_add_jwks(trust, data, len, shown, err, err_len);
 }
 
@@ -236,13 +240,13 @@ int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err
         if (!trust || !path)
                 return lib_errf(err, err_len, -EINVAL, "invalid arguments");
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+        fd = lib_open_at(AT_FDCWD, path);
         if (fd < 0)
-                return lib_errf(err, err_len, -errno, "%s: %s", path, strerror(errno));
+                return lib_errf(err, err_len, fd, "%s: %s", path, strerror(-fd));
         if (fstat(fd, &st) < 0)
                 return lib_errf(err, err_len, -errno, "%s: %s", path, strerror(errno));
         if (!S_ISDIR(st.st_mode))
-                return add_file(trust, AT_FDCWD, path, path, err, err_len);
+                return add_file(trust, fd, path, err, err_len);
 
         d = fdopendir(fd);
         if (!d)
@@ -280,11 +284,17 @@ int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err
         r = 0;
         for (size_t i = 0; i < n && r >= 0; i++) {
                 _cleanup_(free_p) char *shown = NULL;
+                _cleanup_(close_fdp) int file_fd = -1;
+
                 if (asprintf(&shown, "%s/%s", path, names[i]) < 0) {
                         r = -ENOMEM;
                         break;
                 }
-                r = add_file(trust, dirfd(d), names[i], shown, err, err_len);
+                file_fd = lib_open_at(dirfd(d), names[i]);
+                if (file_fd < 0)
+                        r = lib_errf(err, err_len, file_fd, "%s: %s", shown, strerror(-file_fd));
+                else
+                        r = add_file(trust, file_fd, shown, err, err_len);
         }
 out:
         for (size_t i = 0; i < n; i++)

@@ -51,13 +51,18 @@ void lib_sanitize(char *dst, size_t n, const char *src, size_t src_len) {
         dst[o] = '\0';
 }
 
-int lib_read_file_at(int dirfd, const char *path, size_t max, char **ret_data, size_t *ret_len) {
-        _cleanup_(close_fdp) int fd = -1;
+int lib_open_at(int dirfd, const char *path) {
+        /* O_NONBLOCK: opening a FIFO for reading otherwise waits for a
+         * writer, before anyone could see it is not a regular file. The
+         * flag changes nothing for the regular files that are then read. */
+        int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+
+        return fd < 0 ? -errno : fd;
+}
+
+int lib_read_fd(int fd, size_t max, char **ret_data, size_t *ret_len) {
         struct stat st;
 
-        fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
         if (fstat(fd, &st) < 0)
                 return -errno;
         if (S_ISDIR(st.st_mode))

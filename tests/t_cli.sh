@@ -150,6 +150,18 @@ done
 run 2 "a trust path that does not exist" "$SVCID" verify -a ci:build --trust "$T/nope.jwks" "$VALID"
 has "$ERR" "svcid: verify: cannot load trust"
 has "$ERR" "$T/nope.jwks"
+# A FIFO opens only when a writer comes: the loader must refuse it at
+# once, not wait (timeout turns a hang into exit 124).
+mkfifo "$T/fifo.jwks"
+run 2 "a FIFO as the trust file is refused, not waited on" \
+        timeout 10 "$SVCID" verify -a ci:build --trust "$T/fifo.jwks" "$VALID"
+has "$ERR" "svcid: verify: cannot load trust: $T/fifo.jwks: not a regular file"
+mkdir "$T/fifo.d"
+cp "$JWKS" "$T/fifo.d/a.jwks"
+mkfifo "$T/fifo.d/b.jwks"
+run 2 "a FIFO in a trust directory is refused, not waited on" \
+        timeout 10 "$SVCID" verify -a ci:build --trust "$T/fifo.d" "$VALID"
+has "$ERR" "svcid: verify: cannot load trust: $T/fifo.d/b.jwks: not a regular file"
 echo '{"keys": [' >"$T/broken.jwks"
 run 2 "a trust file that is not JSON" "$SVCID" verify -a ci:build --trust "$T/broken.jwks" "$VALID"
 has "$ERR" "$T/broken.jwks"
