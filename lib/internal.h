@@ -57,6 +57,17 @@ int lib_errf(char *err, size_t err_len, int error, const char *fmt, ...)
  * ASCII by '?', truncating with "..." — safe to put in a log line. */
 void lib_sanitize(char *dst, size_t n, const char *src, size_t src_len);
 
+/* lib_sanitize() of the string s (NULL: "") into buf, which holds
+ * LIB_SHOWN_MAX bytes; returns buf. */
+#define LIB_SHOWN_MAX 256
+const char *lib_shown_into(char *buf, const char *s);
+
+/* A printable copy of s for a message, in a buffer that lives until the
+ * end of the enclosing block: write lib_errf(..., "%s", lib_shown(kid)).
+ * Every string read from a file (kid, iss, file names) goes into an error
+ * message this way, so no control byte reaches a terminal or a log. */
+#define lib_shown(s) lib_shown_into((char[LIB_SHOWN_MAX]) { 0 }, (s))
+
 /* Opens path relative to dirfd (AT_FDCWD for a path) for reading,
  * O_NOFOLLOW and O_NONBLOCK, so that a FIFO or device cannot block the
  * open. Returns the fd or -errno. */

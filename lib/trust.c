@@ -128,8 +128,9 @@ int svcid_trust_add_jwks(svcid_trust *trust, const char *json, size_t len,
         size_t i;
         int r;
 
-        if (!origin)
-                origin = "JWKS";
+        /* Names, kid and iss come from files: messages show printable
+         * copies (the buffer lives as long as this function). */
+        origin = lib_shown(origin ? origin : "JWKS");
         if (!trust || (!json && len > 0))
                 return lib_errf(err, err_len, -EINVAL, "%s: invalid arguments", origin);
         if (len > SVCID_JWKS_MAX)
@@ -174,13 +175,13 @@ int svcid_trust_add_jwks(svcid_trust *trust, const char *json, size_t len,
                 for (size_t j = 0; j < n_staged; j++)
                         if (strcmp(staged[j].key->kid, key->kid) == 0) {
                                 r = lib_errf(err, err_len, -EINVAL, "%s: key %zu repeats kid \"%s\"",
-                                             origin, i, key->kid);
+                                             origin, i, lib_shown(key->kid));
                                 goto fail;
                         }
                 r = check_slot(trust, iss, key);
                 if (r < 0) {
                         lib_errf(err, err_len, r, "%s: kid \"%s\" of \"%s\" is already trusted as another key",
-                                 origin, key->kid, iss);
+                                 origin, lib_shown(key->kid), lib_shown(iss));
                         goto fail;
                 }
                 if (r > 0)
@@ -218,7 +219,7 @@ static int add_file(svcid_trust *trust, int fd, const char *shown, char *err, si
 
         r = lib_read_fd(fd, SVCID_JWKS_MAX, &data, &len);
         if (r < 0)
-                return lib_errf(err, err_len, r, "%s: %s", shown,
+                return lib_errf(err, err_len, r, "%s: %s", lib_shown(shown),
                                 r == -EFBIG ? "larger than 1 MiB" :
                                 r == -EBADF ? "not a regular file" : strerror(-r));
         return svcid_trust_add_jwks(trust, data, len, shown, err, err_len);
@@ -230,6 +231,7 @@ static int name_cmp(const void *a, const void *b) {
 
 int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err_len) {
         _cleanup_(close_fdp) int fd = -1;
+        const char *shown_path;
         char **names = NULL;
         size_t n = 0, allocated = 0;
         struct dirent *de;
@@ -239,18 +241,20 @@ int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err
 
         if (!trust || !path)
                 return lib_errf(err, err_len, -EINVAL, "invalid arguments");
+        /* for messages: a path may hold any byte */
+        shown_path = lib_shown(path);
 
         fd = lib_open_at(AT_FDCWD, path);
         if (fd < 0)
-                return lib_errf(err, err_len, fd, "%s: %s", path, strerror(-fd));
+                return lib_errf(err, err_len, fd, "%s: %s", shown_path, strerror(-fd));
         if (fstat(fd, &st) < 0)
-                return lib_errf(err, err_len, -errno, "%s: %s", path, strerror(errno));
+                return lib_errf(err, err_len, -errno, "%s: %s", shown_path, strerror(errno));
         if (!S_ISDIR(st.st_mode))
                 return add_file(trust, fd, path, err, err_len);
 
         d = fdopendir(fd);
         if (!d)
-                return lib_errf(err, err_len, -errno, "%s: %s", path, strerror(errno));
+                return lib_errf(err, err_len, -errno, "%s: %s", shown_path, strerror(errno));
         fd = -1; /* now owned by d */
 
         while ((errno = 0, de = readdir(d))) {
@@ -275,7 +279,7 @@ int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err
                 n++;
         }
         if (errno != 0) {
-                r = lib_errf(err, err_len, -errno, "%s: %s", path, strerror(errno));
+                r = lib_errf(err, err_len, -errno, "%s: %s", shown_path, strerror(errno));
                 goto out;
         }
         if (n > 0)
@@ -292,7 +296,7 @@ int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err
                 }
                 file_fd = lib_open_at(dirfd(d), names[i]);
                 if (file_fd < 0)
-                        r = lib_errf(err, err_len, file_fd, "%s: %s", shown, strerror(-file_fd));
+                        r = lib_errf(err, err_len, file_fd, "%s: %s", lib_shown(shown), strerror(-file_fd));
                 else
                         r = add_file(trust, file_fd, shown, err, err_len);
         }

@@ -51,6 +51,11 @@ void lib_sanitize(char *dst, size_t n, const char *src, size_t src_len) {
         dst[o] = '\0';
 }
 
+const char *lib_shown_into(char *buf, const char *s) {
+        lib_sanitize(buf, LIB_SHOWN_MAX, s, s ? strlen(s) : 0);
+        return buf;
+}
+
 int lib_open_at(int dirfd, const char *path) {
         /* O_NONBLOCK: opening a FIFO for reading otherwise waits for a
          * writer, before anyone could see it is not a regular file. The

@@ -1826,6 +1826,76 @@ static void test_json_deep_nesting(void **state) {
         assert_int_equal(svcid_trust_key_count(trust), 0);
 }
 
+/* ---- trust errors are safe to print ---------------------------------- */
+
+/* The loader's error goes to a terminal and into logs (svcid verify,
+ * svcid-gate, pam_svcid): not one byte of it may be a control character. */
+static void assert_printable(const char *what, const char *text) {
+        for (const unsigned char *p = (const unsigned char *) text; *p; p++)
+                if (*p < 0x20 || *p >= 0x7f)
+                        fail_msg("%s: byte 0x%02x at %td of the error", what, *p, (const char *) p - text);
+}
+
+/* key's public JWK with its "kid" set to kid. */
+static char *jwk_with_kid(const svcid_key *key, const char *kid) {
+        _cleanup_(free_p) char *text = NULL;
+        json_t *jwk;
+        char *out;
+
+        assert_int_equal(svcid_key_public_jwk(key, &text), 0);
+        jwk = json_loads(text, 0, NULL);
+        assert_non_null(jwk);
+        assert_int_equal(json_object_set_new(jwk, "kid", json_string(kid)), 0);
+        out = json_dumps(jwk, JSON_COMPACT);
+        assert_non_null(out);
+        json_decref(jwk);
+        return out;
+}
+
+static void test_trust_errors_printable(void **state) {
+        /* A kid and an iss that would start a new log line and paint it. */
+        static const char kid[] = "x\n\x1b[31mFAKE";
+        static const char iss[] = "svcid://evil\r\x07.example";
+        _cleanup_(svcid_trust_freep) svcid_trust *trust = NULL;
+        _cleanup_(free_p) char *jwk1 = jwk_with_kid(fx.key[X_ES], kid);
+        _cleanup_(free_p) char *jwk2 = jwk_with_kid(fx.key[B_ES], kid);
+        _cleanup_(free_p) char *doc = NULL, *dir = NULL, *file = NULL;
+        char err[256] = "";
+        (void) state;
+
+        assert_int_equal(svcid_trust_new(&trust), 0);
+
+        /* Two keys of one document under the same kid. */
+        doc = xasprintf("{\"iss\":\"svcid://a.example\",\"keys\":[%s,%s]}", jwk1, jwk2);
+        assert_int_equal(svcid_trust_add_jwks(trust, doc, strlen(doc), "two.jwks", err, sizeof err), -EINVAL);
+        assert_printable("repeated kid", err);
+        assert_non_null(strstr(err, "two.jwks: key 1 repeats kid \"x??[31mFAKE\""));
+        free(doc);
+
+        /* A second key for a kid the issuer already has. */
+        doc = xasprintf("{\"iss\":\"svcid://evil\\r\\u0007.example\",\"keys\":[%s]}", jwk1);
+        assert_int_equal(svcid_trust_add_jwks(trust, doc, strlen(doc), "one.jwks", err, sizeof err), 0);
+        assert_true(svcid_trust_has_issuer(trust, iss));
+        free(doc);
+        doc = xasprintf("{\"iss\":\"svcid://evil\\r\\u0007.example\",\"keys\":[%s]}", jwk2);
+        assert_int_equal(svcid_trust_add_jwks(trust, doc, strlen(doc), "other.jwks", err, sizeof err), -EEXIST);
+        assert_printable("kid already trusted", err);
+        assert_non_null(strstr(err, "kid \"x??[31mFAKE\" of \"svcid://evil??.example\" is already trusted"));
+
+        /* File names are read from a directory: a broken file whose name
+         * holds an escape sequence and a newline, in a directory whose
+         * name holds one too. */
+        dir = xasprintf("%s/ctl\x1b[0m.d", fx.dir);
+        file = xasprintf("%s/bad\n\x1b[31m.jwks", dir);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        fclose(fopen(file, "we"));
+        assert_true(svcid_trust_load(trust, dir, err, sizeof err) < 0);
+        unlink(file);
+        rmdir(dir);
+        assert_printable("file name", err);
+        assert_non_null(strstr(err, "/ctl?[0m.d/bad??[31m.jwks: not a JSON object"));
+}
+
 int main(void) {
         /* A command that exits before reading its stdin must not kill us. */
         signal(SIGPIPE, SIG_IGN);
@@ -1833,6 +1903,7 @@ int main(void) {
                 cmocka_unit_test(test_b64url_against_openssl),
                 cmocka_unit_test(test_forge_matches_library),
                 cmocka_unit_test(test_json_deep_nesting),
+                cmocka_unit_test(test_trust_errors_printable),
                 cmocka_unit_test(test_corpus_lib),
                 cmocka_unit_test(test_corpus_cli),
                 cmocka_unit_test(test_cli_stdin_line),

@@ -176,7 +176,9 @@ void svcid_trust_free(svcid_trust *trust);        /* NULL is fine */
  * refused if any key is unusable, private, or repeats a kid. A kid already
  * trusted for the same issuer is refused unless it is the same key.
  * origin names the source in error messages (may be NULL). On failure a
- * one-line reason goes into err (if non-NULL) and nothing is added. */
+ * one-line reason goes into err (if non-NULL) and nothing is added; the
+ * origin, kid and iss it quotes have every byte outside printable ASCII
+ * replaced by '?', so it is safe to print and log. */
 int svcid_trust_add_jwks(svcid_trust *trust, const char *json, size_t len,
                          const char *origin, char *err, size_t err_len);
 
