@@ -13,6 +13,12 @@
 #define CLIENT_TIMEOUT_MS 30000L
 #define TOKEN_BODY_MAX    (SVCID_TOKEN_MAX + 4096u)
 #define ERROR_BODY_MAX    4096u
+#define AUDIENCE_MAX      255u          /* as the agent takes (DESIGN.md) */
+#define TTL_MAX           86400
+
+/* "/v1/token?aud=AUD&ttl=TTL" at its longest: every audience byte may be
+ * %-escaped into three, and the ttl has at most 20 digits. */
+#define TOKEN_PATH_MAX    (sizeof "/v1/token?aud=" - 1 + 3 * AUDIENCE_MAX + sizeof "&ttl=" + 20)
 
 const char *svcid_agent_socket(void) {
         /* secure_getenv: a setuid program must not be pointed elsewhere */
@@ -161,23 +167,27 @@ static int agent_error(long status, const body *b, char *err, size_t err_len) {
 int svcid_agent_token(const char *socket_path, const char *audience, int64_t ttl,
                       char *err, size_t err_len, char **ret_token, int64_t *ret_expires_at) {
         _cleanup_(json_decrefp) json_t *j = NULL;
-        char path[768], *esc;
+        char path[TOKEN_PATH_MAX], *esc;
         const char *token;
         json_t *exp;
         body b;
         long status;
-        int r;
+        int n, r;
 
-        if (!audience || !*audience || strlen(audience) > 255 || ttl < 0 || ttl > 86400 || !ret_token)
+        if (!audience || !*audience || strlen(audience) > AUDIENCE_MAX || ttl < 0 || ttl > TTL_MAX || !ret_token)
                 return client_errf(err, err_len, -EINVAL, "bad audience or ttl");
         esc = curl_easy_escape(NULL, audience, 0);
         if (!esc)
                 return -ENOMEM;
         if (ttl > 0)
-                snprintf(path, sizeof path, "/v1/token?aud=%s&ttl=%lld", esc, (long long) ttl);
+                n = snprintf(path, sizeof path, "/v1/token?aud=%s&ttl=%lld", esc, (long long) ttl);
         else
-                snprintf(path, sizeof path, "/v1/token?aud=%s", esc);
+                n = snprintf(path, sizeof path, "/v1/token?aud=%s", esc);
         curl_free(esc);
+        /* A cut request would ask for another audience or ttl than the
+         * caller's: never send one. (path is sized so this cannot happen.) */
+        if (n < 0 || (size_t) n >= sizeof path)
+                return client_errf(err, err_len, -EINVAL, "request too long");
 
         r = agent_get(socket_path, path, TOKEN_BODY_MAX, &status, &b, err, err_len);
         if (r < 0)

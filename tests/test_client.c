@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lib/client.c, the agent client, against a fake agent: a Unix socket this
+ * test listens on, answered by a child process that records the request
+ * line it got. The agent tests see a request only after the agent parsed
+ * it; here the bytes on the wire are checked, and a request the client
+ * refuses is shown never to reach the socket at all.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "svcid/svcid.h"
+#include "../common/cleanup.h"
+
+#define AUDIENCE_MAX 255        /* the longest audience the agent takes */
+#define REPLY_BODY   "{\"token\":\"aGVhZGVy.cGF5bG9hZA.c2ln\",\"expires_at\":1800000300,\"sub\":\"x\"}"
+
+static char dir[64], sock_path[128];
+
+static int setup(void **state) {
+        (void) state;
+        snprintf(dir, sizeof dir, "/tmp/svcid-test-client.XXXXXX");
+        assert_non_null(mkdtemp(dir));
+        snprintf(sock_path, sizeof sock_path, "%s/agent.sock", dir);
+        return 0;
+}
+
+static int teardown(void **state) {
+        (void) state;
+        unlink(sock_path);
+        rmdir(dir);
+        return 0;
+}
+
+/* A socket bound at sock_path; listening unless listening is false. */
+static int bind_agent(bool listening) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        assert_true(fd >= 0);
+        unlink(sock_path);
+        assert_true((size_t) snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock_path) < sizeof sa.sun_path);
+        assert_int_equal(bind(fd, (struct sockaddr *) &sa, sizeof sa), 0);
+        if (listening)
+                assert_int_equal(listen(fd, 4), 0);
+        return fd;
+}
+
+/* True if a client has connected to the listening socket lfd. */
+static bool connected(int lfd) {
+        struct pollfd p = { .fd = lfd, .events = POLLIN };
+
+        return poll(&p, 1, 0) == 1;
+}
+
+/* The fake agent, in a child: takes one connection on lfd, reads the
+ * request head, answers 200 with a token, and writes the request line to
+ * out. Exit status 0 when all of that happened. */
+static void fake_agent(int lfd, int out) {
+        struct pollfd p = { .fd = lfd, .events = POLLIN };
+        static const char reply[] =
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                "Content-Length: %zu\r\n\r\n%s";
+        char head[16384], answer[512];
+        size_t len = 0;
+        char *eol;
+        int c;
+
+        if (poll(&p, 1, 10000) != 1 || (c = accept(lfd, NULL, NULL)) < 0)
+                _exit(2);
+        while (!memmem(head, len, "\r\n\r\n", 4)) {
+                ssize_t n = read(c, head + len, sizeof head - len);
+                if (n <= 0)
+                        _exit(3);
+                len += (size_t) n;
+        }
+        snprintf(answer, sizeof answer, reply, strlen(REPLY_BODY), REPLY_BODY);
+        if (write(c, answer, strlen(answer)) != (ssize_t) strlen(answer))
+                _exit(4);
+        eol = memmem(head, len, "\r\n", 2);
+        if (write(out, head, (size_t) (eol - head)) != eol - head)
+                _exit(5);
+        _exit(0);
+}
+
+/* Asks the fake agent for a token for aud and ttl; returns the request
+ * line it received. */
+static char *request_line(const char *aud, int64_t ttl) {
+        _cleanup_(close_fdp) int lfd = bind_agent(true);
+        _cleanup_(free_p) char *token = NULL;
+        char err[256] = "", *line;
+        int fds[2], status, r;
+        int64_t expires_at = 0;
+        size_t len = 0;
+        pid_t pid;
+
+        assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                close(fds[0]);
+                fake_agent(lfd, fds[1]);
+        }
+        close(fds[1]);
+
+        r = svcid_agent_token(sock_path, aud, ttl, err, sizeof err, &token, &expires_at);
+        line = calloc(1, 16384);
+        assert_non_null(line);
+        for (;;) {
+                ssize_t n = read(fds[0], line + len, 16383 - len);
+                if (n <= 0)
+                        break;
+                len += (size_t) n;
+        }
+        close(fds[0]);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        if (r < 0)
+                fail_msg("svcid_agent_token: %d: %s", r, err);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        assert_string_equal(token, "aGVhZGVy.cGF5bG9hZA.c2ln");
+        assert_int_equal(expires_at, 1800000300);
+        return line;
+}
+
+static char *repeat(char c, size_t n) {
+        char *s = malloc(n + 1);
+
+        assert_non_null(s);
+        memset(s, c, n);
+        s[n] = '\0';
+        return s;
+}
+
+/* Out-of-range arguments are refused before anything is sent: the
+ * listening agent sees no connection, and the error is -EINVAL, not the
+ * -ENOENT or -ECONNREFUSED of an absent agent. */
+static void test_refused_before_sending(void **state) {
+        _cleanup_(close_fdp) int lfd = bind_agent(true);
+        _cleanup_(free_p) char *too_long = repeat(':', AUDIENCE_MAX + 1);
+        char err[256] = "", *token = NULL;
+        (void) state;
+
+        assert_int_equal(svcid_agent_token(sock_path, too_long, 3600, err, sizeof err, &token, NULL), -EINVAL);
+        assert_non_null(strstr(err, "bad audience or ttl"));
+        assert_int_equal(svcid_agent_token(sock_path, "", 0, err, sizeof err, &token, NULL), -EINVAL);
+        assert_int_equal(svcid_agent_token(sock_path, "ci:build", -1, err, sizeof err, &token, NULL), -EINVAL);
+        assert_int_equal(svcid_agent_token(sock_path, "ci:build", 86401, err, sizeof err, &token, NULL), -EINVAL);
+        assert_null(token);
+        assert_false(connected(lfd));
+}
+
+/* What an absent agent looks like, for contrast with the above. */
+static void test_no_agent(void **state) {
+        char err[256] = "", *token = NULL;
+        (void) state;
+
+        unlink(sock_path);
+        assert_int_equal(svcid_agent_token(sock_path, "ci:build", 0, err, sizeof err, &token, NULL), -ENOENT);
+        assert_non_null(strstr(err, "cannot reach the agent"));
+        /* bound, but nobody listening */
+        close(bind_agent(false));
+        assert_int_equal(svcid_agent_token(sock_path, "ci:build", 0, err, sizeof err, &token, NULL),
+                         -ECONNREFUSED);
+        assert_null(token);
+}
+
+/* The longest audience, every character %-escaped, with the largest ttl:
+ * the agent must get all of it, not a request cut to another audience or
+ * another ttl. */
+static void test_escaped_audience_whole(void **state) {
+        static const int64_t ttls[] = { 3600, 86400, 0 };
+        _cleanup_(free_p) char *aud = repeat(':', AUDIENCE_MAX);
+        _cleanup_(free_p) char *escaped = calloc(3 * AUDIENCE_MAX + 1, 1);
+        (void) state;
+
+        assert_non_null(escaped);
+        for (size_t i = 0; i < AUDIENCE_MAX; i++)
+                memcpy(escaped + 3 * i, "%3A", 3);
+
+        for (size_t i = 0; i < ELEMENTSOF(ttls); i++) {
+                _cleanup_(free_p) char *want = NULL, *got = NULL;
+
+                if (ttls[i] > 0)
+                        assert_true(asprintf(&want, "GET /v1/token?aud=%s&ttl=%lld HTTP/1.1", escaped,
+                                             (long long) ttls[i]) > 0);
+                else
+                        assert_true(asprintf(&want, "GET /v1/token?aud=%s HTTP/1.1", escaped) > 0);
+                got = request_line(aud, ttls[i]);
+                assert_string_equal(got, want);
+        }
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_refused_before_sending),
+                cmocka_unit_test(test_no_agent),
+                cmocka_unit_test(test_escaped_audience_whole),
+        };
+
+        /* the fake agent may close first */
+        signal(SIGPIPE, SIG_IGN);
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
