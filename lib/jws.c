@@ -107,7 +107,7 @@ int svcid_jws_sign(const svcid_key *key, const char *header_json, const void *pa
                 return -ENOMEM;
         input_len = strlen(input);
         if (input_len > SVCID_TOKEN_MAX)
-                return -EFBIG;
+                return -EFBIG;  /* too long whatever the signature: don't sign */
 
         r = svcid_key_sign_raw(key, input, input_len, &sig, &sig_len);
         if (r < 0)
@@ -115,6 +115,10 @@ int svcid_jws_sign(const svcid_key *key, const char *header_json, const void *pa
         r = svcid_b64url_encode(sig, sig_len, &s64);
         if (r < 0)
                 return r;
+        /* The cap is on the finished token: every verifier refuses one
+         * longer, and an RSA signature adds hundreds of characters. */
+        if (input_len + 1 + strlen(s64) > SVCID_TOKEN_MAX)
+                return -EFBIG;
         if (asprintf(ret_jws, "%s.%s", input, s64) < 0)
                 return -ENOMEM;
         return 0;

@@ -1896,6 +1896,66 @@ static void test_trust_errors_printable(void **state) {
         assert_non_null(strstr(err, "/ctl?[0m.d/bad??[31m.jwks: not a JSON object"));
 }
 
+/* ---- the signer keeps the size limit --------------------------------- */
+
+/* Characters of unpadded base64url for n bytes. */
+static size_t b64_len(size_t n) {
+        return n / 3 * 4 + (n % 3 ? n % 3 + 1 : 0);
+}
+
+/* Every verifier refuses a token over SVCID_TOKEN_MAX bytes, signature
+ * included, so the signer must not make one. RSA signatures (3072 bits:
+ * 512 characters) make the difference between the signing input and the
+ * token largest. */
+static void test_sign_size_limit(void **state) {
+        static const enum signer signers[] = { A_RS, A_PS, A_ES, A_ED };
+        (void) state;
+
+        for (size_t i = 0; i < ELEMENTSOF(signers); i++) {
+                const svcid_key *key = fx.key[signers[i]];
+                _cleanup_(free_p) char *probe = NULL, *claims = NULL, *header = NULL, *payload = NULL;
+                char *token = NULL;
+                size_t h64, sig64, input, n = 0;
+
+                assert_int_equal(svcid_jws_sign(key, NULL, "{}", 2, &probe), 0);
+                h64 = (size_t) (strchr(probe, '.') - probe);
+                sig64 = strlen(strrchr(probe, '.') + 1);
+
+                /* Minting: claims whose signing input fits, with half a
+                 * signature to spare, but whose token does not. */
+                claims = xasprintf("{\"pad\":\"%0*d\"}", (int) ((SVCID_TOKEN_MAX - h64 - 1 - sig64 / 2) * 3 / 4 - 10), 0);
+                input = h64 + 1 + b64_len(strlen(claims));
+                assert_true(input <= SVCID_TOKEN_MAX && input + 1 + sig64 > SVCID_TOKEN_MAX);
+                assert_int_equal(svcid_jwt_sign(key, claims, strlen(claims), &token), -EFBIG);
+                assert_null(token);
+
+                /* The signature layer: a header (padded with spaces to
+                 * reach every length) and payload that make the token
+                 * exactly SVCID_TOKEN_MAX bytes. */
+                for (int pad = 0; pad < 3 && n == 0; pad++) {
+                        free(header);
+                        header = xasprintf("%*s{\"alg\":\"%s\",\"kid\":\"%s\",\"typ\":\"JWT\"}", pad, "",
+                                           svcid_alg_str(svcid_key_alg(key)), svcid_key_kid(key));
+                        for (size_t m = 1; m < SVCID_TOKEN_MAX && n == 0; m++)
+                                if (b64_len(strlen(header)) + 1 + b64_len(m) + 1 + sig64 == SVCID_TOKEN_MAX)
+                                        n = m;
+                }
+                assert_true(n > 0);
+                payload = malloc(n + 1);
+                assert_non_null(payload);
+                memset(payload, 'p', n + 1);
+                /* One byte more: the signing input fits, the token not. */
+                assert_true(b64_len(strlen(header)) + 1 + b64_len(n + 1) <= SVCID_TOKEN_MAX);
+                assert_int_equal(svcid_jws_sign(key, header, payload, n + 1, &token), -EFBIG);
+                assert_null(token);
+                /* At the limit: signed, and accepted by the verifier. */
+                assert_int_equal(svcid_jws_sign(key, header, payload, n, &token), 0);
+                assert_int_equal(strlen(token), SVCID_TOKEN_MAX);
+                assert_int_equal(svcid_jws_verify(key, token, strlen(token), NULL, NULL), SVCID_OK);
+                free(token);
+        }
+}
+
 int main(void) {
         /* A command that exits before reading its stdin must not kill us. */
         signal(SIGPIPE, SIG_IGN);
@@ -1904,6 +1964,7 @@ int main(void) {
                 cmocka_unit_test(test_forge_matches_library),
                 cmocka_unit_test(test_json_deep_nesting),
                 cmocka_unit_test(test_trust_errors_printable),
+                cmocka_unit_test(test_sign_size_limit),
                 cmocka_unit_test(test_corpus_lib),
                 cmocka_unit_test(test_corpus_cli),
                 cmocka_unit_test(test_cli_stdin_line),

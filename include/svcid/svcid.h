@@ -152,7 +152,9 @@ int svcid_key_verify_raw(const svcid_key *key, const void *data, size_t len,
 
 /* Signs payload. header_json NULL means {"alg":…,"kid":…,"typ":"JWT"};
  * otherwise it must be a JSON object whose "alg" is the key's alg, and it
- * is used byte for byte. ret_jws is malloc'd. */
+ * is used byte for byte. ret_jws is malloc'd. -EFBIG if the finished JWS,
+ * signature included, would be longer than SVCID_TOKEN_MAX bytes (no
+ * verifier would accept it). */
 int svcid_jws_sign(const svcid_key *key, const char *header_json,
                    const void *payload, size_t len, char **ret_jws);
 
@@ -259,7 +261,8 @@ void svcid_claims_free(svcid_claims *claims);     /* NULL is fine */
 
 /* Signs a JWT: header {"alg","kid","typ":"JWT"} from key, claims_json a
  * JSON object (re-serialized compactly, member order kept). The caller
- * supplies every claim (iss, sub, aud, iat, exp, jti, ...). */
+ * supplies every claim (iss, sub, aud, iat, exp, jti, ...). -EFBIG if the
+ * token, signature included, would be longer than SVCID_TOKEN_MAX. */
 int svcid_jwt_sign(const svcid_key *key, const char *claims_json, size_t len, char **ret_token);
 
 /* 128 random bits, base64url (22 characters). */
