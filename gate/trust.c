@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "../common/cleanup.h"
+#include "../common/io.h"
 #include "gate.h"
 
 static const char *const default_trust[] = { GATE_TRUST_DIR_DEFAULT, GATE_LOCAL_JWKS_DEFAULT };
@@ -35,8 +36,10 @@ static int read_local_iss(const char *path, char **ret, char *err, size_t err_le
         size_t got = 0;
         const char *iss;
         char *s;
+        int r;
 
-        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+        /* O_NONBLOCK: a FIFO must not hold the open until a writer comes */
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0) {
                 snprintf(err, err_len, "%s: %s", path, strerror(errno));
                 return -errno;
@@ -45,22 +48,10 @@ static int read_local_iss(const char *path, char **ret, char *err, size_t err_le
                 snprintf(err, err_len, "%s: not a regular file", path);
                 return -EINVAL;
         }
-        if (st.st_size > (off_t) SVCID_JWKS_MAX) {
-                snprintf(err, err_len, "%s: over %u bytes", path, SVCID_JWKS_MAX);
-                return -EFBIG;
-        }
-        buf = malloc((size_t) st.st_size + 1);
-        if (!buf)
-                return -ENOMEM;
-        while (got < (size_t) st.st_size) {
-                ssize_t n = read(fd, buf + got, (size_t) st.st_size - got);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0) {
-                        snprintf(err, err_len, "%s: short read", path);
-                        return -EIO;
-                }
-                got += (size_t) n;
+        r = read_capped_fd(fd, SVCID_JWKS_MAX, &buf, &got);
+        if (r < 0) {
+                snprintf(err, err_len, "%s: %s", path, r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
+                return r;
         }
         root = json_loadb(buf, got, JSON_REJECT_DUPLICATES, &jerr);
         iss = json_string_value(json_object_get(root, "iss"));

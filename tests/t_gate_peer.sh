@@ -74,4 +74,16 @@ reply=$(client "$T/nolocal.sock" --send "SVCID1 $TOK_A\n")
 [ -z "$reply" ] && [ ! -e "$T/out/env" ] || fail "missing local JWKS: the connection was not closed unserved ($reply)"
 stop_ssa
 ok "missing --local-jwks file: connection closed, service not run"
+
+# A FIFO as the local JWKS is refused at once, not waited on.
+mkfifo "$T/keys/fifo.jwks"
+: > "$LOG"
+start_ssa "$LOG" "$T/fifo.sock" -a -- -a "$AUD" --peer-uid --local-jwks "$T/keys/fifo.jwks" \
+        --trust "$T/keys/local.jwks" -- "$T/svc.sh"
+reset_out
+reply=$(client "$T/fifo.sock" --timeout 20 --send "SVCID1 $TOK_A\n")
+[ -z "$reply" ] && [ ! -e "$T/out/env" ] || fail "FIFO local JWKS: the connection was not closed unserved ($reply)"
+grep -q "fifo.jwks: not a regular file" "$LOG" || fail "FIFO local JWKS: no error in the log: $(cat "$LOG")"
+stop_ssa
+ok "FIFO as --local-jwks: refused at once, service not run"
 echo "all --peer-uid checks passed"
