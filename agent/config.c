@@ -555,6 +555,11 @@ int config_load(const char *path, bool missing_ok, char *err, size_t err_len,
                         snprintf(err, err_len, "%s: writable by others, refusing it", path);
                 return r;
         }
+        if (r == -EBADFD) {
+                if (err)
+                        snprintf(err, err_len, "%s: not a regular file", path);
+                return r;
+        }
         if (r < 0) {
                 if (err)
                         snprintf(err, err_len, "%s: %s", path, strerror(-r));

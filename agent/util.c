@@ -91,7 +91,7 @@ int read_file_at(int dirfd, const char *name, size_t max, bool private_file,
         _cleanup_(close_fdp) int fd = -1;
         struct stat st;
 
-        fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return -errno;
         if (fstat(fd, &st) < 0)

@@ -188,6 +188,13 @@ set +e
 "$AGENT" --config "$T/none.conf" --check-config 2>"$T/err2"; rc=$?
 set -e
 [ $rc -ne 0 ] || fail "--check-config of a missing file passed"
+# a FIFO is refused at once, not waited on
+mkfifo "$T/fifo.conf"
+set +e
+timeout 20 "$AGENT" --config "$T/fifo.conf" --check-config 2>"$T/err3"; rc=$?
+set -e
+[ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "--check-config of a FIFO: exit $rc"
+grep -q "fifo.conf: not a regular file" "$T/err3" || fail "--check-config of a FIFO: $(cat "$T/err3")"
 
 check "sd_notify: READY=1, STATUS= with the active kid, WATCHDOG=1, RELOADING=1, STOPPING=1"
 "$PY" -c '
