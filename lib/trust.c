@@ -184,23 +184,26 @@ int svcid_trust_add_jwks(svcid_trust *trust, const char *json, size_t len,
                                  origin, lib_shown(key->kid), lib_shown(iss));
                         goto fail;
                 }
-                if (r > 0)
-                        continue;
-                staged[n_staged].iss = strdup(iss);
-                if (!staged[n_staged].iss) {
-                        r = -ENOMEM;
-                        goto fail;
+                /* A key already trusted there is staged without an iss:
+                 * not added again, but its kid still counts above. */
+                if (r == 0) {
+                        staged[n_staged].iss = strdup(iss);
+                        if (!staged[n_staged].iss) {
+                                r = -ENOMEM;
+                                goto fail;
+                        }
                 }
                 staged[n_staged++].key = TAKE_PTR(key);
         }
 
-        if (n_staged > 0) {
-                r = reserve(trust, n_staged);
-                if (r < 0)
-                        goto fail;
-                memcpy(trust->entries + trust->n, staged, n_staged * sizeof *staged);
-                trust->n += n_staged;
-        }
+        r = reserve(trust, n_staged);
+        if (r < 0)
+                goto fail;
+        for (size_t j = 0; j < n_staged; j++)
+                if (staged[j].iss)
+                        trust->entries[trust->n++] = staged[j];
+                else
+                        svcid_key_unref(staged[j].key);
         free(staged);
         return 0;
 fail:

@@ -1881,6 +1881,13 @@ static void test_trust_errors_printable(void **state) {
         assert_int_equal(svcid_trust_add_jwks(trust, doc, strlen(doc), "other.jwks", err, sizeof err), -EEXIST);
         assert_printable("kid already trusted", err);
         assert_non_null(strstr(err, "kid \"x??[31mFAKE\" of \"svcid://evil??.example\" is already trusted"));
+        free(doc);
+
+        /* A document that lists one kid twice is refused even when the
+         * first of them is a key already trusted (and so not added). */
+        doc = xasprintf("{\"iss\":\"svcid://evil\\r\\u0007.example\",\"keys\":[%s,%s]}", jwk1, jwk1);
+        assert_int_equal(svcid_trust_add_jwks(trust, doc, strlen(doc), "twice.jwks", err, sizeof err), -EINVAL);
+        assert_non_null(strstr(err, "twice.jwks: key 1 repeats kid"));
 
         /* File names are read from a directory: a broken file whose name
          * holds an escape sequence and a newline, in a directory whose
