@@ -95,6 +95,9 @@ int mint_token(const agent_config *cfg, const char *issuer, const svcid_key *key
         if (!payload)
                 return refuse(refusal, -ENOMEM, "internal", "out of memory");
         r = svcid_jwt_sign(key, payload, strlen(payload), &token);
+        if (r == -EFBIG)
+                return refuse(refusal, r, "internal", "the token would be over %u bytes: the claims are too long",
+                              SVCID_TOKEN_MAX);
         if (r < 0)
                 return refuse(refusal, r, "internal", "signing failed");
 

@@ -110,6 +110,17 @@ get_token again
 reload "$T/b0.conf" reloaded
 ok "reuse window follows the token's own ttl"
 
+check "claims too long for a token are refused with a reason, not minted"
+{
+        printf '[agent]\nissuer = svcid://policy.test\n[account big]\nuser = %s\n' "$ME"
+        for i in $(seq 1 40); do printf 'claim.c%s = %s\n' "$i" "$(head -c 150 /dev/zero | tr '\0' v)"; done
+} > "$T/big.conf"
+reload "$T/big.conf" reloaded
+expect_status 500 internal "/v1/token?aud=big"
+jq -r .message <<<"$BODY" | grep -q "over 8192 bytes: the claims are too long" || fail "no reason: $BODY"
+reload "$T/b0.conf" reloaded
+ok "refused: $(jq -r .message <<<"$BODY")"
+
 check "reload with a bad file keeps the old policy and logs file:line"
 printf '[agent]\ndefault_ttl = 100\nanonymous = maybe\n' > "$T/bad.conf"
 reload "$T/bad.conf" "keeping the old policy"
