@@ -164,6 +164,15 @@ int cmd_verify(int argc, char **argv) {
                 /* Not waiting on a terminal for a token nobody was asked for. */
                 return usage_error("no token: pass TOKEN, or pipe it on standard input");
 
+        /* The token first: in `svcid token | svcid verify` the token
+         * request is what starts a socket-activated agent, which writes
+         * the JWKS this verify is about to load. */
+        r = cli_read_token(token_arg, &token, &token_len);
+        if (r < 0) {
+                fprintf(stderr, "svcid: verify: cannot read the token from standard input: %s\n", strerror(-r));
+                return CLI_EXIT_USAGE;
+        }
+
         r = cli_trust_load(trust_paths, n_trust, err, sizeof(err), &trust);
         if (r < 0) {
                 fprintf(stderr, "svcid: verify: %s\n", err);
@@ -211,12 +220,6 @@ int cmd_verify(int argc, char **argv) {
         }
         if (have_now)
                 svcid_policy_set_clock(policy, fixed_clock, &now);
-
-        r = cli_read_token(token_arg, &token, &token_len);
-        if (r < 0) {
-                fprintf(stderr, "svcid: verify: cannot read the token from standard input: %s\n", strerror(-r));
-                return CLI_EXIT_USAGE;
-        }
 
         reason = svcid_verify(policy, token, token_len, &claims, &report);
         if (reason != SVCID_OK) {

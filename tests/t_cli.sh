@@ -162,6 +162,18 @@ mkfifo "$T/fifo.d/b.jwks"
 run 2 "a FIFO in a trust directory is refused, not waited on" \
         timeout 10 "$SVCID" verify -a ci:build --trust "$T/fifo.d" "$VALID"
 has "$ERR" "svcid: verify: cannot load trust: $T/fifo.d/b.jwks: not a regular file"
+# The token is read before the trust: in `svcid token | svcid verify` the
+# token request is what starts a socket-activated agent, which writes the
+# JWKS. Here the JWKS appears a second after verify starts, and the token
+# only once it is there.
+echo "check: the trust is loaded after the token has been read"
+rm -f "$T/late.jwks"
+(sleep 1; cp "$JWKS" "$T/late.jwks.tmp" && mv "$T/late.jwks.tmp" "$T/late.jwks") &
+rc=0
+{ while [ ! -e "$T/late.jwks" ]; do sleep 0.1; done; printf %s "$VALID"; } |
+        timeout 30 "$SVCID" verify -a ci:build --trust "$T/late.jwks" - >"$OUT" 2>"$ERR" || rc=$?
+wait
+[ "$rc" = 0 ] || fail "a JWKS written while the token was on its way: exit $rc"
 echo '{"keys": [' >"$T/broken.jwks"
 run 2 "a trust file that is not JSON" "$SVCID" verify -a ci:build --trust "$T/broken.jwks" "$VALID"
 has "$ERR" "$T/broken.jwks"
