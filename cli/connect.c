@@ -138,7 +138,7 @@ static int relay(int sock, char *reason, size_t reason_len) {
         char head[REFUSAL_LINE_MAX];
         size_t head_len = 0;
         bool judging = true, in_eof = false, sock_eof = false, shut = false;
-        int flags;
+        int flags, lost = 0;    /* the first loss: -EPIPE input dropped, -ECONNRESET output cut */
 
         up = calloc(1, sizeof(*up));
         down = calloc(1, sizeof(*down));
@@ -158,7 +158,7 @@ static int relay(int sock, char *reason, size_t reason_len) {
                 ssize_t n;
 
                 if (sock_eof && down->len == 0)
-                        return 0;
+                        return lost;
                 if (in_eof && up->len == 0 && !shut) {
                         /* Our end of input: the service sees EOF, and may
                          * still answer. */
@@ -190,7 +190,11 @@ static int relay(int sock, char *reason, size_t reason_len) {
                                 if (errno != EPIPE && errno != ECONNRESET)
                                         return -errno;
                                 /* The service stopped reading: drop the rest
-                                 * of our input, keep its output coming. */
+                                 * of our input, keep its output coming (a
+                                 * refusal line, say), but do not call it a
+                                 * success. */
+                                if (!lost)
+                                        lost = -EPIPE;
                                 up->len = 0;
                                 in_eof = shut = true;
                         } else if (n > 0) {
@@ -206,6 +210,8 @@ static int relay(int sock, char *reason, size_t reason_len) {
                         if (n < 0 && errno != EINTR && errno != EAGAIN) {
                                 if (errno != ECONNRESET)
                                         return -errno;
+                                if (!lost)      /* what it was sending may be cut */
+                                        lost = -ECONNRESET;
                                 n = 0;
                         }
                         if (n == 0)
@@ -354,6 +360,11 @@ int cmd_connect(int argc, char **argv) {
         r = relay(fd, reason, sizeof(reason));
         if (r == -EACCES) {
                 fprintf(stderr, "svcid: connect: refused: %s\n", reason);
+                return CLI_EXIT_REJECTED;
+        }
+        if (r == -EPIPE || r == -ECONNRESET) {
+                fprintf(stderr, "svcid: connect: the service closed the connection before %s\n",
+                        r == -EPIPE ? "all input was sent" : "its answer was complete");
                 return CLI_EXIT_REJECTED;
         }
         if (r < 0) {

@@ -85,6 +85,17 @@ out=$("$CLI" connect -a "$AUD" "unix:$T/echo.sock" < /dev/null) || fail "silent 
 stop_ssa; rm -f "$T/echo.sock"
 ok "service output resembling a refusal, or none, is relayed unchanged"
 
+# A service that stops reading early: input was lost, so not a success.
+start_ssa "$LOG" "$T/short.sock" -a -- -a "$AUD" --trust "$T/agent/jwks.json" -- /bin/sh -c 'head -c 2000 >/dev/null'
+head -c 5000000 /dev/zero > "$T/big.bin"
+rc=0
+"$CLI" connect -a "$AUD" "unix:$T/short.sock" < "$T/big.bin" > "$T/stdout" 2> "$T/stderr" || rc=$?
+[ $rc = 1 ] || fail "a service that read 2000 of 5000000 bytes: connect exited $rc, not 1"
+grep -qx 'svcid: connect: the service closed the connection before all input was sent' "$T/stderr" ||
+        fail "no message for the lost input: $(cat "$T/stderr")"
+stop_ssa; rm -f "$T/short.sock"
+ok "input the service never read: exit 1, and says so"
+
 # --peer-uid with this host's agent: the caller's own token is admitted.
 start_ssa "$LOG" "$T/peer.sock" -a -- -a "$AUD" --peer-uid --local-jwks "$T/agent/jwks.json" -- "$T/svc.sh"
 reset_out
