@@ -95,6 +95,9 @@ int cmd_exec(int argc, char **argv) {
         }
         fflush(NULL);
         execvp(argv[optind], argv + optind);
-        fprintf(stderr, "svcid: exec: %s: %s\n", argv[optind], strerror(errno));
-        return CLI_EXIT_REJECTED;
+        r = errno;
+        fprintf(stderr, "svcid: exec: %s: %s\n", argv[optind], strerror(r));
+        /* As env(1) and shells: 127 not found, 126 found but not run, so
+         * neither passes for CMD's own status 1. */
+        return r == ENOENT ? CLI_EXIT_NOT_FOUND : CLI_EXIT_CANNOT_RUN;
 }

@@ -16,6 +16,8 @@
 #define CLI_EXIT_OK       0
 #define CLI_EXIT_REJECTED 1
 #define CLI_EXIT_USAGE    2
+#define CLI_EXIT_CANNOT_RUN 126   /* exec: CMD found but not run (as env(1) does) */
+#define CLI_EXIT_NOT_FOUND  127   /* exec: no such CMD */
 
 /* Default trust of local verifiers (DESIGN.md), each used only if present. */
 #define CLI_TRUST_DIR_DEFAULT  "/etc/svcid/trust.d"
