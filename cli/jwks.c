@@ -30,17 +30,16 @@ int cmd_jwks(int argc, char **argv) {
                 {}
         };
         _cleanup_(free_p) char *jwks = NULL;
-        char err[512];
-        int c, r;
+        char err[512] = "";
+        int c, r, prev_optind = 1;
 
         optind = 0;
-        while ((c = getopt_long(argc, argv, "+h", longopts, NULL)) >= 0) {
-                if (c == 'h') {
-                        jwks_usage(stdout);
-                        return CLI_EXIT_OK;
-                }
-                fprintf(stderr, "Try 'svcid jwks --help'.\n");
-                return CLI_EXIT_USAGE;
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) >= 0) {
+                if (c != 'h')
+                        return cli_option_error("jwks", c, argv, prev_optind);
+                jwks_usage(stdout);
+                return CLI_EXIT_OK;
         }
         if (optind < argc) {
                 fprintf(stderr, "svcid: jwks: unexpected argument\nTry 'svcid jwks --help'.\n");
@@ -48,7 +47,7 @@ int cmd_jwks(int argc, char **argv) {
         }
         r = svcid_agent_jwks(NULL, err, sizeof err, &jwks);
         if (r < 0) {
-                fprintf(stderr, "svcid: jwks: %s\n", err);
+                fprintf(stderr, "svcid: jwks: %s\n", err[0] ? err : strerror(-r));
                 return CLI_EXIT_REJECTED;
         }
         /* re-printed through the JSON printer: checked, and nothing in it

@@ -317,6 +317,14 @@ b64() { printf '%s' "$1" | base64 -w0 | tr '+/' '-_' | tr -d '='; }
 run 1 "inspect a header with a duplicate member" \
         "$SVCID" inspect "$(b64 '{"alg":"ES256","alg":"none"}').$(b64 '{"sub":"x"}').AAAA"
 has "$ERR" "svcid: inspect: header: "
+run 1 "inspect: a JSON error that quotes a control byte shows it as '?'" \
+        "$SVCID" inspect "$(b64 '{"alg":"ES256"}').$(b64 $'{"a":\e[31m}').AAAA"
+has "$ERR" "svcid: inspect: payload: invalid token near '?'"
+if LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' "$ERR"; then fail "a control byte reached the terminal"; fi
+for c in token exec verify jwks connect inspect; do
+        run 2 "$c: an unknown option" "$SVCID" "$c" --no-such-option
+        first "$ERR" "svcid: $c: unknown option '--no-such-option'"
+done
 run 1 "inspect a payload that is not an object" \
         "$SVCID" inspect "$(b64 '{"alg":"ES256"}').$(b64 '["sub"]').AAAA"
 has "$ERR" "svcid: inspect: payload: not a JSON object"
