@@ -8,6 +8,10 @@
 
 #include "internal.h"
 
+/* Trust sources anyone but their owner may write are refused, as sshd's
+ * StrictModes refuses such authorized_keys: a writer could add a key. */
+#define WRITABLE_BY_OTHERS "writable by group or others (anyone who can write it could add a key)"
+
 struct entry {
         char *iss;
         svcid_key *key;
@@ -224,7 +228,8 @@ static int add_file(svcid_trust *trust, int fd, const char *shown, char *err, si
         if (r < 0)
                 return lib_errf(err, err_len, r, "%s: %s", lib_shown(shown),
                                 r == -EFBIG ? "larger than 1 MiB" :
-                                r == -EBADF ? "not a regular file" : strerror(-r));
+                                r == -EBADF ? "not a regular file" :
+                                r == -EPERM ? WRITABLE_BY_OTHERS : strerror(-r));
         return svcid_trust_add_jwks(trust, data, len, shown, err, err_len);
 }
 
@@ -252,6 +257,9 @@ int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err
                 return lib_errf(err, err_len, fd, "%s: %s", shown_path, strerror(-fd));
         if (fstat(fd, &st) < 0)
                 return lib_errf(err, err_len, -errno, "%s: %s", shown_path, strerror(errno));
+        /* A directory others may write to lets them add an issuer. */
+        if (S_ISDIR(st.st_mode) && (st.st_mode & (S_IWGRP | S_IWOTH)))
+                return lib_errf(err, err_len, -EPERM, "%s: %s", shown_path, WRITABLE_BY_OTHERS);
         if (!S_ISDIR(st.st_mode))
                 return add_file(trust, fd, path, err, err_len);
 

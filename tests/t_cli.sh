@@ -162,6 +162,21 @@ mkfifo "$T/fifo.d/b.jwks"
 run 2 "a FIFO in a trust directory is refused, not waited on" \
         timeout 10 "$SVCID" verify -a ci:build --trust "$T/fifo.d" "$VALID"
 has "$ERR" "svcid: verify: cannot load trust: $T/fifo.d/b.jwks: not a regular file"
+# A trust file or directory others may write to is refused: a writer
+# could add an issuer.
+cp "$JWKS" "$T/open.jwks"
+chmod 0666 "$T/open.jwks"
+run 2 "a trust file anyone may write is refused" "$SVCID" verify -a ci:build --trust "$T/open.jwks" "$VALID"
+has "$ERR" "$T/open.jwks: writable by group or others"
+chmod 0620 "$T/open.jwks"
+run 2 "a trust file its group may write is refused" "$SVCID" verify -a ci:build --trust "$T/open.jwks" "$VALID"
+mkdir "$T/open.d"
+cp "$JWKS" "$T/open.d/a.jwks"
+chmod 0777 "$T/open.d"
+run 2 "a trust directory anyone may write is refused" "$SVCID" verify -a ci:build --trust "$T/open.d" "$VALID"
+has "$ERR" "$T/open.d: writable by group or others"
+chmod 0755 "$T/open.d"
+run 0 "the same directory, no longer writable by others" "$SVCID" verify -a ci:build --trust "$T/open.d" "$VALID"
 # The token is read before the trust: in `svcid token | svcid verify` the
 # token request is what starts a socket-activated agent, which writes the
 # JWKS. Here the JWKS appears a second after verify starts, and the token
