@@ -230,7 +230,7 @@ done <<EOF
 /usr/share/pam-configs/svcid root:root 644 libpam-svcid
 /usr/share/man/man8/pam_svcid.8.gz root:root 644 libpam-svcid
 /var/lib/svcid svcid:svcid 755 -
-/run/svcid root:root 755 -
+/run/svcid svcid:svcid 755 -
 EOF
 [ "$(readlink "/usr/lib/$MA/libsvcid.so")" = libsvcid.so.1 ] || fail "libsvcid.so does not point at libsvcid.so.1"
 [ "$(dpkg-query -S "/usr/lib/$MA/libsvcid.so" | cut -d: -f1)" = libsvcid-dev ] || fail "libsvcid.so not in libsvcid-dev"
