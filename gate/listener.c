@@ -89,6 +89,9 @@ static void reload_trust(listener *l, bool force) {
 }
 
 static void refuse(listener *l, conn *c, const svcid_report *report) {
+        /* Drained bytes must wake poll: a raised SO_RCVLOWAT would hold
+         * them until the deadline and close on them (a reset). */
+        gate_reader_done(&c->r, c->fd);
         gate_send_refusal(c->fd, l->cfg->mode, report->reason);
         gate_log_refused(&c->peer, report);
         (void) shutdown(c->fd, SHUT_WR);

@@ -113,4 +113,59 @@ for style in "fd3/unix:$T/rec.sock:-a" "long-lived/unix:$T/rec2.sock:" "long-liv
         [ ! -e "$T/out/env" ] || fail "$label: the service ran for a refused request"
         stop_ssa
 done
+# A refused request whose body the gate never read: the client gets the
+# whole 401 and then a clean end of stream, never a reset, because the gate
+# reads and discards the rest before it closes. The client sends its head
+# and a body at once and keeps its side open; once the gate has let go of
+# the connection (its socket is gone or has no owner left in
+# /proc/net/tcp), the client's socket must not have been reset.
+cat > "$T/rst.py" <<'PY'
+import socket, sys, time
+port, token = int(sys.argv[1]), sys.argv[2]
+s = socket.create_connection(("127.0.0.1", port))
+s.settimeout(30)
+head = f"POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Length: 10000\r\n\r\n"
+s.sendall(head.encode() + b"b" * 10000)
+out = b""
+try:
+    while True:
+        b = s.recv(65536)
+        if not b: break
+        out += b
+except ConnectionResetError:
+    print("reset while reading"); sys.exit(0)
+hdr, _, body = out.partition(b"\r\n\r\n")
+length = [int(l.split(b":")[1]) for l in hdr.split(b"\r\n") if l.lower().startswith(b"content-length:")]
+if not hdr.startswith(b"HTTP/1.1 401 ") or not length or len(body) != length[0]:
+    print("incomplete reply: %r" % out[:200]); sys.exit(0)
+me = s.getsockname()[1]
+def gate_side():
+    # The gate's end: local port `port`, remote port ours; inode 0 once
+    # no process holds it any more.
+    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+        f = line.split()
+        if int(f[1].split(":")[1], 16) == port and int(f[2].split(":")[1], 16) == me:
+            return int(f[9])
+    return None
+for _ in range(600):
+    inode = gate_side()
+    if inode is None or inode == 0: break
+    time.sleep(0.05)
+else:
+    print("the gate never closed the connection"); sys.exit(0)
+state = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)[0]
+err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+print("reset" if state == 7 or err else "clean eof")
+PY
+BAD=$(mint k1 --iss "$ISS" --aud other)
+for style in "per-connection:-a --inetd" "fd3:-a" "long-lived:"; do
+        label=${style%%:*}; opt=${style#*:}
+        PORT=$(free_port)
+        : > "$LOG"
+        start_ssa "$LOG" "127.0.0.1:$PORT" $opt -- -a "$AUD" --trust "$T/keys/k1.jwks" --mode http --timeout 3 -- "$T/svc.sh"
+        got=$("$PY" "$T/rst.py" "$PORT" "$BAD")
+        [ "$got" = "clean eof" ] || fail "$label: a refused request with an unread body: $got"
+        ok "$label/tcp: 401 with an unread body, then a clean end of stream (no reset)"
+        stop_ssa
+done
 echo "all gate http-mode checks passed"
