@@ -58,6 +58,24 @@ void gate_env_free(gate_env *env) {
 
 #define N_OWN 10
 
+/* The rule of pam_svcid's session exports: no byte below 0x20, no DEL. A
+ * claim is the caller's own text (JSON allows "\n" and the like), and a
+ * service may write its environment to a file, or eval it. */
+static bool printable(const char *s) {
+        for (; *s; s++)
+                if ((unsigned char) *s < 0x20 || (unsigned char) *s == 0x7f)
+                        return false;
+        return true;
+}
+
+/* A string claim fit for the environment, or NULL: absent, or with a
+ * control character (then it is in SVCID_CLAIMS only, JSON-escaped). */
+static const char *env_claim(const svcid_claims *claims, const char *name) {
+        const char *v = svcid_claims_string(claims, name);
+
+        return v && printable(v) ? v : NULL;
+}
+
 int gate_env_build(char **base, const gate_config *cfg, const svcid_claims *claims, gate_env *ret) {
         _cleanup_(free_p) char *json = NULL;
         const char *names[N_OWN], *values[N_OWN];
@@ -75,15 +93,15 @@ int gate_env_build(char **base, const gate_config *cfg, const svcid_claims *clai
                 return r;
 
 #define ADD(name, value) do { const char *_v = (value); if (_v) { names[n] = (name); values[n] = _v; n++; } } while (0)
-        ADD("SVCID_SUB", svcid_claims_string(claims, "sub"));
-        ADD("SVCID_ISS", svcid_claims_string(claims, "iss"));
+        ADD("SVCID_SUB", env_claim(claims, "sub"));
+        ADD("SVCID_ISS", env_claim(claims, "iss"));
         ADD("SVCID_AUD", cfg->audience);
-        ADD("SVCID_JTI", svcid_claims_string(claims, "jti"));
+        ADD("SVCID_JTI", env_claim(claims, "jti"));
         if (svcid_claims_int(claims, "uid", &uid) == 0) {
                 snprintf(uid_buf, sizeof(uid_buf), "%" PRId64, uid);
                 ADD("SVCID_UID", uid_buf);
         }
-        ADD("SVCID_UNIT", svcid_claims_string(claims, "unit"));
+        ADD("SVCID_UNIT", env_claim(claims, "unit"));
         ADD("SVCID_CLAIMS", json);
         ADD("LISTEN_FDS", "1");
         ADD("LISTEN_FDNAMES", "connection");

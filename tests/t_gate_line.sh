@@ -113,6 +113,40 @@ else
         echo "note: no IPv6 loopback here, tcp6 not exercised"
 fi
 
+# Claims that become SVCID_* variables are the caller's own text: a value
+# with a control character (below 0x20, or DEL) is not set at all, as
+# pam_svcid does, so that a service that writes its environment to a file
+# or evals it cannot be fed extra lines. SVCID_CLAIMS still carries the
+# value, JSON-escaped; other bytes (UTF-8) pass unchanged.
+CTL_TOKEN=$(mint k1 --iss "$ISS" --aud "$AUD" --sub $'eve\nSVCID_UID=0' --unit $'a\tb.service' \
+        --claim $'jti=j\x7fk')
+UTF_TOKEN=$(mint k1 --iss "$ISS" --aud "$AUD" --sub 'zoë' --unit 'ünit.service')
+for style in "per-connection:-a" "long-lived:"; do
+        label=${style%%:*}; opt=${style#*:}
+        : > "$LOG"
+        start_ssa "$LOG" "$T/ctl.sock" $opt -- -a "$AUD" --trust "$T/keys/k1.jwks" --timeout 2 -- "$T/svc.sh"
+        reset_out
+        reply=$(client "$T/ctl.sock" --send "SVCID1 $CTL_TOKEN\n")
+        [ "$reply" = served ] || fail "$label: a token with control characters in its claims was not admitted: $reply"
+        ! grep -q '^SVCID_UID=0$' "$T/out/env" || fail "$label: a newline in sub forged SVCID_UID: $(cat "$T/out/env")"
+        for v in SVCID_SUB SVCID_UNIT SVCID_JTI; do
+                ! grep -q "^$v=" "$T/out/env" || fail "$label: $v set from a value with a control character"
+        done
+        grep -qx "SVCID_ISS=$ISS" "$T/out/env" && grep -qx "SVCID_AUD=$AUD" "$T/out/env" ||
+                fail "$label: SVCID_ISS or SVCID_AUD missing: $(cat "$T/out/env")"
+        grep -qF '"sub":"eve\nSVCID_UID=0"' "$T/out/env" || fail "$label: SVCID_CLAIMS lacks the escaped sub"
+        [ "$(grep -c . "$T/out/env")" = "$(grep -c '^[A-Z_]*=' "$T/out/env")" ] ||
+                fail "$label: the environment has a line that is no variable: $(cat "$T/out/env")"
+        reset_out
+        reply=$(client "$T/ctl.sock" --send "SVCID1 $UTF_TOKEN\n")
+        [ "$reply" = served ] || fail "$label: a token with UTF-8 claims was not admitted: $reply"
+        grep -qx 'SVCID_SUB=zoë' "$T/out/env" && grep -qx 'SVCID_UNIT=ünit.service' "$T/out/env" ||
+                fail "$label: UTF-8 claims did not pass unchanged: $(cat "$T/out/env")"
+        stop_ssa
+        rm -f "$T/ctl.sock"
+        ok "$label: claims with control characters are not exported, UTF-8 ones are"
+done
+
 # Usage errors exit 2 without touching anything.
 set +e
 "$GATE" --help > /dev/null; [ $? = 0 ] || fail "--help did not exit 0"
