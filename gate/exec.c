@@ -147,6 +147,24 @@ static int place_fd(int fd, int target) {
         return dup2(fd, target) < 0 ? -errno : 0;
 }
 
+/* fd 2 is inherited, unless it is a listening socket: in inetd "wait"
+ * style (StandardInput=socket, Accept=no) systemd's default stderr is the
+ * listener itself, and a service holding it could accept callers the
+ * gate never judged. It gets /dev/null there instead. */
+static int hide_listener_on_stderr(void) {
+        int listening = 0, null_fd, r;
+        socklen_t sl = sizeof(listening);
+
+        if (getsockopt(STDERR_FILENO, SOL_SOCKET, SO_ACCEPTCONN, &listening, &sl) < 0 || !listening)
+                return 0;
+        null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC | O_NOCTTY);
+        if (null_fd < 0)
+                return -errno;
+        r = dup2(null_fd, STDERR_FILENO) < 0 ? -errno : 0;
+        (void) close(null_fd);
+        return r;
+}
+
 int gate_exec(int conn_fd, char **argv, gate_env *env) {
         sigset_t none;
         int r;
@@ -160,7 +178,7 @@ int gate_exec(int conn_fd, char **argv, gate_env *env) {
                 conn_fd = moved;
         }
         if ((r = place_fd(conn_fd, 0)) < 0 || (r = place_fd(conn_fd, 1)) < 0 ||
-            (r = place_fd(conn_fd, 3)) < 0)
+            (r = place_fd(conn_fd, 3)) < 0 || (r = hide_listener_on_stderr()) < 0)
                 return r;
         /* Every other descriptor above 3 goes: the service inherits the
          * connection and stdio, nothing of the gate's. */

@@ -128,7 +128,8 @@ int gate_env_build(char **base, const gate_config *cfg, const svcid_claims *clai
 void gate_env_free(gate_env *env);
 
 /* In the process that becomes the service: the connection on 0, 1 and 3,
- * every other descriptor above 2 closed, LISTEN_PID set to our pid, the
+ * /dev/null on 2 if it was a listening socket, every other descriptor
+ * above 3 closed, LISTEN_PID set to our pid, the
  * signal mask and dispositions reset, exec. Returns only on failure
  * (-errno). */
 int gate_exec(int conn_fd, char **argv, gate_env *env);

@@ -164,4 +164,47 @@ reply=$(client "$T/fd.sock" --send "SVCID1 $TOKEN\n")
 stop_ssa
 ok "out of descriptors: accepting paused ($pauses warnings), served again afterwards"
 
+# inetd "wait" style (StandardInput=socket, Accept=no): the listening
+# socket is the gate's stdin and, by systemd's default, its stderr too.
+# The service must not inherit the listener on fd 2, or it could accept
+# callers the gate never judged: it gets /dev/null there instead.
+cat > "$T/launch.py" <<'PY'
+import os, socket, sys
+path, out = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(path); s.listen(16)
+for fd in (0, 1, 2):
+    os.dup2(s.fileno(), fd)
+with open(out, "w") as f:
+    f.write(f"socket:[{os.fstat(s.fileno()).st_ino}]\n")
+os.execv(sys.argv[3], sys.argv[3:])
+PY
+cat > "$T/fd2.py" <<PY
+#!$PY
+import os, socket
+link = os.readlink("/proc/self/fd/2")
+listening = "-"
+if link.startswith("socket:"):
+    s = socket.socket(fileno=os.dup(2))
+    listening = str(s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN))
+with open("$T/out/fd2.tmp", "w") as f:
+    f.write(f"{link} {listening}\n")
+os.rename("$T/out/fd2.tmp", "$T/out/fd2")
+os.write(1, b"served\n")
+PY
+chmod 755 "$T/fd2.py"
+"$PY" "$T/launch.py" "$T/stdin.sock" "$T/listener.id" "$GATE" -a "$AUD" --trust "$T/trust.d" -- "$T/fd2.py" &
+STDIN_GATE=$!; BG_PIDS+=("$STDIN_GATE")
+for i in $(seq 100); do [ -S "$T/stdin.sock" ] && [ -s "$T/listener.id" ] && break; sleep 0.1; done
+reset_out
+reply=$(client "$T/stdin.sock" --send "SVCID1 $TOKEN\n")
+[ "$reply" = served ] || fail "listener on stdin and stderr: not served: '$reply'"
+wait_for "$T/out/fd2" || fail "listener on stdin and stderr: the service did not report its fd 2"
+read -r link listening < "$T/out/fd2"
+[ "$link" != "$(cat "$T/listener.id")" ] && [ "$listening" != 1 ] ||
+        fail "listener on stdin and stderr: the service inherited the listening socket on fd 2 ($link, SO_ACCEPTCONN $listening)"
+[ "$link" = /dev/null ] || fail "listener on stdin and stderr: fd 2 of the service is $link, not /dev/null"
+kill "$STDIN_GATE"; wait "$STDIN_GATE" || true
+ok "listener on stdin and stderr: the service's fd 2 is /dev/null, not the listener"
+
 echo "all long-lived gate checks passed"
