@@ -171,6 +171,16 @@ svcid_reason gate_check(const gate_config *cfg, const gate_trust *t, const gate_
                         snprintf(report->detail, sizeof(report->detail), "issuer is not this host's");
                         goto refuse;
                 }
+                /* The issuer's name is only a name: another trust file may
+                 * declare it too. The key must be one of this host's JWKS;
+                 * the library never trusts two keys under one (iss, kid),
+                 * so the kid names the very key that verified. */
+                if (!t->local || !svcid_trust_find(t->local, iss, svcid_claims_kid(claims))) {
+                        reason = SVCID_PEER_MISMATCH;
+                        snprintf(report->detail, sizeof(report->detail),
+                                 "not signed by a key of this host's JWKS");
+                        goto refuse;
+                }
                 r = svcid_claims_int(claims, "uid", &uid);
                 if (r == -ENOENT) {
                         reason = SVCID_MISSING_CLAIM;

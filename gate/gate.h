@@ -53,6 +53,7 @@ typedef struct gate_trust {
         svcid_trust *trust;
         svcid_policy *policy;
         char *local_iss;                /* with --peer-uid: this host's issuer */
+        svcid_trust *local;             /* with --peer-uid: this host's keys only */
 } gate_trust;
 
 /* Loads every trust source of cfg and builds the policy. On failure a

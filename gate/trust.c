@@ -19,15 +19,20 @@ void gate_trust_free(gate_trust *t) {
                 return;
         svcid_policy_free(t->policy);
         svcid_trust_free(t->trust);
+        svcid_trust_free(t->local);
         free(t->local_iss);
         free(t);
 }
 
 DEFINE_PTR_CLEANUP(gate_trust, gate_trust_free)
 
-/* This host's issuer: the "iss" of its published JWKS. The file is read
- * like every trust file: no symlink, a regular file, capped. */
-static int read_local_iss(const char *path, char **ret, char *err, size_t err_len) {
+/* This host's JWKS: its "iss" names this host's issuer, and its keys go
+ * into their own trust (t->local), so that --peer-uid can tell this
+ * host's tokens from those of another trust file that declares the same
+ * issuer. into_main: also trust them for verification. One read serves
+ * both, so that the two never see different versions of the file. The
+ * file is read like every trust file: no symlink, a regular file, capped. */
+static int load_local(const char *path, gate_trust *t, bool into_main, char *err, size_t err_len) {
         _cleanup_(close_fdp) int fd = -1;
         _cleanup_(free_p) char *buf = NULL;
         _cleanup_(json_decrefp) json_t *root = NULL;
@@ -35,7 +40,6 @@ static int read_local_iss(const char *path, char **ret, char *err, size_t err_le
         struct stat st;
         size_t got = 0;
         const char *iss;
-        char *s;
         int r;
 
         /* O_NONBLOCK: a FIFO must not hold the open until a writer comes */
@@ -59,11 +63,21 @@ static int read_local_iss(const char *path, char **ret, char *err, size_t err_le
                 snprintf(err, err_len, "%s: no \"iss\" string in the JWKS", path);
                 return -EINVAL;
         }
-        s = strdup(iss);
-        if (!s)
+        t->local_iss = strdup(iss);
+        if (!t->local_iss)
                 return -ENOMEM;
-        *ret = s;
-        return 0;
+        r = svcid_trust_new(&t->local);
+        if (r < 0) {
+                snprintf(err, err_len, "cannot create trust: %s", strerror(-r));
+                return r;
+        }
+        err[0] = '\0';
+        r = svcid_trust_add_jwks(t->local, buf, got, path, err, err_len);
+        if (r >= 0 && into_main)
+                r = svcid_trust_add_jwks(t->trust, buf, got, path, err, err_len);
+        if (r < 0 && !err[0])
+                snprintf(err, err_len, "%s: %s", path, strerror(-r));
+        return r;
 }
 
 int gate_trust_load(const gate_config *cfg, gate_trust **ret, char *err, size_t err_len) {
@@ -114,19 +128,11 @@ int gate_trust_load(const gate_config *cfg, gate_trust **ret, char *err, size_t 
 
         issuer = cfg->issuer;
         if (cfg->peer_uid) {
-                r = read_local_iss(cfg->local_jwks, &t->local_iss, err, err_len);
-                if (r < 0)
-                        return r;
                 /* --peer-uid accepts only this host's tokens, so this host's
                  * keys are trusted even when --trust names other sources. */
-                if (!local_loaded) {
-                        lerr[0] = '\0';
-                        r = svcid_trust_load(t->trust, cfg->local_jwks, lerr, sizeof(lerr));
-                        if (r < 0) {
-                                snprintf(err, err_len, "%s: %s", cfg->local_jwks, lerr[0] ? lerr : strerror(-r));
-                                return r;
-                        }
-                }
+                r = load_local(cfg->local_jwks, t, !local_loaded, err, err_len);
+                if (r < 0)
+                        return r;
                 if (issuer && strcmp(issuer, t->local_iss) != 0) {
                         snprintf(err, err_len, "--issuer \"%s\" is not this host's issuer \"%s\" (--peer-uid)",
                                  issuer, t->local_iss);

@@ -19,12 +19,15 @@ UID_A=$(id -u "$UA"); UID_B=$(id -u "$UB")
 LOCAL_ISS=svcid://this-host.example
 keygen local "$LOCAL_ISS"
 keygen remote svcid://other-host.example
+# Another trust file that claims this host's issuer name with its own key.
+keygen impostor "$LOCAL_ISS"
 AUD=stage2
 LOG=$T/gate.log
 
 TOK_A=$(mint local --iss "$LOCAL_ISS" --aud "$AUD" --sub "$UA" --uid "$UID_A")
 TOK_NOUID=$(mint local --iss "$LOCAL_ISS" --aud "$AUD" --sub "$UA")
 TOK_REMOTE=$(mint remote --iss svcid://other-host.example --aud "$AUD" --sub "$UA" --uid "$UID_A")
+TOK_IMPOSTOR=$(mint impostor --iss "$LOCAL_ISS" --aud "$AUD" --sub "$UA" --uid "$UID_A")
 
 as() { local u=$1; shift; runuser -u "$u" -- "$PY" "$T/client.py" "$@"; }
 
@@ -40,9 +43,11 @@ for style in per-connection long-lived; do
         SOCK=$T/peer-$style.sock
         : > "$LOG"
         ssa_opt=(); [ $style = per-connection ] && ssa_opt=(-a)
-        # The remote issuer is trusted, but --peer-uid only takes this host's.
+        # The remote issuer is trusted, but --peer-uid only takes this host's
+        # tokens: signed by a key of --local-jwks, whatever other trust
+        # files say their issuer is.
         start_ssa "$LOG" "$SOCK" "${ssa_opt[@]}" -- -a "$AUD" --peer-uid --local-jwks "$T/keys/local.jwks" \
-                --trust "$T/keys/remote.jwks" --timeout 3 -- "$T/svc.sh"
+                --trust "$T/keys/remote.jwks" --trust "$T/keys/impostor.jwks" --timeout 3 -- "$T/svc.sh"
         chmod 666 "$SOCK"
 
         expect "$style: owner presents its token" served "$UA" "$SOCK" --send "SVCID1 $TOK_A\n"
@@ -56,6 +61,9 @@ for style in per-connection long-lived; do
         "SVCID1 ERR unknown_issuer"|"SVCID1 ERR peer_mismatch") ok "$style: another host's token refused (${reply#SVCID1 ERR })" ;;
         *) fail "$style: another host's token was not refused: $reply" ;;
         esac
+        expect "$style: this host's issuer name, another trust file's key" "SVCID1 ERR peer_mismatch" "$UA" \
+                "$SOCK" --send "SVCID1 $TOK_IMPOSTOR\n"
+        [ ! -e "$T/out/env" ] || fail "$style: the service ran for a token not signed by this host's key"
         stop_ssa
         grep -q "refused reason=peer_mismatch.*uid=$UID_B" "$LOG" || fail "$style: no audit line naming the replaying peer"
 done
