@@ -64,6 +64,12 @@ static void conn_close(listener *l, size_t i) {
         l->conns[i] = l->conns[--l->n_conns];
 }
 
+/* Trust that does not load fails closed, as in the per-connection
+ * style: l->trust is dropped (NULL), and every connection is closed
+ * unjudged until a load succeeds. Keeping the old trust would keep keys
+ * that an operator revoked by deleting their file. While it fails, every
+ * connection tries again; the reason is logged once per change of the
+ * files (and for each SIGHUP, force). */
 static void reload_trust(listener *l, bool force) {
         gate_trust *t = NULL;
         char err[512] = "";
@@ -72,13 +78,14 @@ static void reload_trust(listener *l, bool force) {
 
         l->trust_checked = gate_now_ms();
         stamp = gate_trust_stamp(l->cfg);
-        if (!force && stamp == l->stamp)
+        if (!force && stamp == l->stamp && l->trust)
                 return;
         r = gate_trust_load(l->cfg, &t, err, sizeof(err));
         if (r < 0) {
-                /* Keep judging with the trust we have rather than refusing
-                 * everyone or trusting a half-written file. */
-                gate_log(LOG_WARNING, "trust changed but does not load, keeping the previous trust: %s", err);
+                if (force || l->trust || stamp != l->stamp)
+                        gate_log(LOG_ERR, "trust does not load, closing every connection until it does: %s", err);
+                gate_trust_free(l->trust);
+                l->trust = NULL;
                 l->stamp = stamp;
                 return;
         }
@@ -137,13 +144,19 @@ static void decide(listener *l, size_t i, const gate_preamble *pre) {
         svcid_claims *claims = NULL;
         svcid_report report;
 
+        if (!l->trust || gate_now_ms() - l->trust_checked >= TRUST_CHECK_MS)
+                reload_trust(l, false);
+        if (!l->trust) {
+                /* No trust, no judgement: closed without a reply, as the
+                 * per-connection style does (reload_trust logged why). */
+                conn_close(l, i);
+                return;
+        }
         if (pre->reason != SVCID_OK) {
                 gate_report_set(&report, pre->reason, pre->detail);
                 refuse(l, c, &report);
                 return;
         }
-        if (gate_now_ms() - l->trust_checked >= TRUST_CHECK_MS)
-                reload_trust(l, false);
         if (gate_check(l->cfg, l->trust, &c->peer, c->r.buf + pre->token_off, pre->token_len,
                        &claims, &report) != SVCID_OK) {
                 refuse(l, c, &report);

@@ -13,8 +13,10 @@ ISS=svcid://gate-listen-test.example
 AUD=batch
 keygen k1 "$ISS"
 keygen k2 svcid://second.example
-mkdir -p "$T/trust.d"
+keygen k3 svcid://third.example
+mkdir -p "$T/trust.d" "$T/named"
 cp "$T/keys/k1.jwks" "$T/trust.d/k1.jwks"
+cp "$T/keys/k3.jwks" "$T/named/k3.jwks"
 head -c 1048576 /dev/urandom > "$T/random.bin"
 LOG=$T/gate.log
 TOKEN=$(mint k1 --iss "$ISS" --aud "$AUD" --sub carol --uid 777)
@@ -22,7 +24,8 @@ TOKEN=$(mint k1 --iss "$ISS" --aud "$AUD" --sub carol --uid 777)
 for family in unix tcp; do
         if [ $family = unix ]; then ADDR=$T/listen.sock; else ADDR=127.0.0.1:$(free_port); fi
         : > "$LOG"
-        start_ssa "$LOG" "$ADDR" -- -a "$AUD" --trust "$T/trust.d" --timeout 4 -- "$T/svc.sh"
+        start_ssa "$LOG" "$ADDR" -- -a "$AUD" --trust "$T/trust.d" --trust "$T/named/k3.jwks" --timeout 4 -- \
+                "$T/svc.sh"
         GATE_PID=$SSA_PID
 
         reset_out
@@ -108,14 +111,58 @@ CASES
                 sleep 0.2
         done
         [ "$reply" = "SVCID1 ERR unknown_issuer" ] || fail "$family: a JWKS removed from the trust directory still admits ($reply)"
-        # A broken file keeps the previous trust rather than dropping it.
+        ok "$family: trust reloaded when files change"
+
+        # Trust that does not load fails closed, as in the per-connection
+        # style: every connection is closed unjudged, without a reply,
+        # until it loads again; the reason is logged once per change.
+        # Deleting a named trust file revokes its keys at once...
+        tok3=$(mint k3 --iss svcid://third.example --aud "$AUD" --sub erin)
+        reply=$(client "$ADDR" --send "SVCID1 $tok3\n")
+        [ "$reply" = served ] || fail "$family: a token of the named trust file was not admitted ($reply)"
+        rm "$T/named/k3.jwks"
+        for i in $(seq 50); do
+                reply=$(client "$ADDR" --send "SVCID1 $tok3\n")
+                [ -z "$reply" ] && break
+                sleep 0.2
+        done
+        [ -z "$reply" ] || fail "$family: a deleted trust file's key still admits ($reply)"
+        logged=$(grep -c 'trust does not load' "$LOG")
+        reset_out
+        for tok in "$tok3" "$TOKEN" "$tok3"; do
+                reply=$(client "$ADDR" --send "SVCID1 $tok\n")
+                [ -z "$reply" ] || fail "$family: admitted while the trust does not load ($reply)"
+        done
+        [ ! -e "$T/out/env" ] || fail "$family: a service ran while the trust does not load"
+        [ "$logged" -ge 1 ] && [ "$(grep -c 'trust does not load' "$LOG")" = "$logged" ] ||
+                fail "$family: the unloadable trust was not logged once: $(grep 'trust does not load' "$LOG")"
+        # ...and restoring it admits again.
+        cp "$T/keys/k3.jwks" "$T/named/k3.jwks"
+        for i in $(seq 50); do
+                reply=$(client "$ADDR" --send "SVCID1 $tok3\n")
+                [ "$reply" = served ] && break
+                sleep 0.2
+        done
+        [ "$reply" = served ] || fail "$family: a restored trust file was not picked up ($reply)"
+        ok "$family: a deleted trust file refuses every connection until it is restored"
+        # A broken file is the same: nothing admitted until it is fixed.
         echo '{"iss":' > "$T/trust.d/broken.jwks"
         kill -HUP "$GATE_PID"
-        reply=$(client "$ADDR" --send "SVCID1 $TOKEN\n")
-        [ "$reply" = served ] || fail "$family: a broken trust file dropped the working trust ($reply)"
+        for i in $(seq 50); do
+                reply=$(client "$ADDR" --send "SVCID1 $TOKEN\n")
+                [ -z "$reply" ] && break
+                sleep 0.2
+        done
+        [ -z "$reply" ] || fail "$family: a broken trust file did not stop admissions ($reply)"
         rm "$T/trust.d/broken.jwks"
-        grep -q 'keeping the previous trust' "$LOG" || fail "$family: no log line for the broken trust file"
-        ok "$family: trust reloaded when files change; a broken file keeps the old trust"
+        for i in $(seq 50); do
+                reply=$(client "$ADDR" --send "SVCID1 $TOKEN\n")
+                [ "$reply" = served ] && break
+                sleep 0.2
+        done
+        [ "$reply" = served ] || fail "$family: not admitting again once the broken file was removed ($reply)"
+        grep -q 'broken.jwks' "$LOG" || fail "$family: no log line naming the broken trust file"
+        ok "$family: a broken trust file refuses every connection until it is removed"
 
         # SIGTERM: stop accepting, let the running service finish, exit 0.
         reset_out
