@@ -44,7 +44,9 @@ typedef struct listener {
         int fd;
         int sfd;
         bool stopping;
-        unsigned children;
+        pid_t *children;                /* running services, to pass SIGTERM on */
+        size_t n_children;
+        size_t cap_children;
         conn **conns;
         size_t n_conns;
         gate_trust *trust;
@@ -115,6 +117,20 @@ static void admit(listener *l, size_t i, svcid_claims *claims, const svcid_repor
         int r;
 
         gate_reader_done(&c->r, c->fd);
+        if (l->n_children == l->cap_children) {
+                /* Room first: a child we could not record would never be
+                 * sent SIGTERM when we stop. */
+                size_t cap = l->cap_children ? 2 * l->cap_children : 16;
+                pid_t *p = realloc(l->children, cap * sizeof(*p));
+
+                if (!p) {
+                        gate_log(LOG_ERR, "out of memory, closing the connection from %s", c->peer.text);
+                        conn_close(l, i);
+                        return;
+                }
+                l->children = p;
+                l->cap_children = cap;
+        }
         r = gate_env_build(l->base_env, l->cfg, claims, &env);
         if (r < 0) {
                 gate_log(LOG_ERR, "cannot build the service environment: %s", strerror(-r));
@@ -133,7 +149,7 @@ static void admit(listener *l, size_t i, svcid_claims *claims, const svcid_repor
                 conn_close(l, i);
                 return;
         }
-        l->children++;
+        l->children[l->n_children++] = pid;
         gate_log_admitted(&c->peer, claims, report, pid);
         conn_close(l, i);
 }
@@ -261,9 +277,34 @@ static void reap(listener *l) {
                 pid_t pid = waitpid(-1, NULL, WNOHANG);
                 if (pid <= 0)
                         return;
-                if (l->children > 0)
-                        l->children--;
+                for (size_t i = 0; i < l->n_children; i++)
+                        if (l->children[i] == pid) {
+                                l->children[i] = l->children[--l->n_children];
+                                break;
+                        }
         }
+}
+
+/* SIGTERM: systemd has signalled the unit, but with KillMode=mixed only
+ * this process; the services we started would run on until
+ * TimeoutStopSec. Nothing new starts: connections not yet judged are
+ * closed without a verdict (refusals keep draining), and every running
+ * service is sent SIGTERM in turn. We then wait for them, as long as the
+ * unit lets us. */
+static void stop(listener *l) {
+        size_t unjudged = 0;
+
+        l->stopping = true;
+        /* Backwards: conn_close() moves the last one into the freed slot. */
+        for (size_t i = l->n_conns; i-- > 0; )
+                if (l->conns[i]->state == CONN_READING) {
+                        conn_close(l, i);
+                        unjudged++;
+                }
+        for (size_t i = 0; i < l->n_children; i++)
+                (void) kill(l->children[i], SIGTERM);
+        gate_log(LOG_INFO, "stopping: %zu unjudged connection(s) closed, SIGTERM sent to %zu service(s)",
+                 unjudged, l->n_children);
 }
 
 static int handle_signals(listener *l) {
@@ -274,9 +315,7 @@ static int handle_signals(listener *l) {
                 case SIGTERM:
                 case SIGINT:
                         if (!l->stopping)
-                                gate_log(LOG_INFO, "stopping: no new connections, %u service(s) still running",
-                                         l->children);
-                        l->stopping = true;
+                                stop(l);
                         break;
                 case SIGHUP:
                         reload_trust(l, true);
@@ -338,7 +377,7 @@ int gate_run_listener(const gate_config *cfg, int fd) {
         gate_log(LOG_INFO, "accepting connections (%s mode), %zu trusted key(s)",
                  cfg->mode == GATE_MODE_HTTP ? "http" : "line", svcid_trust_key_count(l.trust->trust));
 
-        while (!l.stopping || l.n_conns > 0 || l.children > 0) {
+        while (!l.stopping || l.n_conns > 0 || l.n_children > 0) {
                 int64_t now = gate_now_ms(), wait = -1;
                 size_t n = 0;
 
@@ -371,8 +410,15 @@ int gate_run_listener(const gate_config *cfg, int fd) {
                         gate_log(LOG_ERR, "poll failed: %m");
                         break;
                 }
-                if (pfds[0].revents)
+                if (pfds[0].revents) {
+                        bool was_stopping = l.stopping;
+
                         handle_signals(&l);
+                        /* stop() closed connections: the poll set is stale,
+                         * and nothing more may be accepted. */
+                        if (l.stopping && !was_stopping)
+                                continue;
+                }
 
                 /* Walk the connections backwards: conn_close() moves the
                  * last one into the freed slot. */
@@ -396,6 +442,7 @@ int gate_run_listener(const gate_config *cfg, int fd) {
         (void) close(l.sfd);
         gate_trust_free(l.trust);
         free(l.base_env);
+        free(l.children);
         free(l.conns);
         gate_log(LOG_INFO, "stopped");
         return 0;

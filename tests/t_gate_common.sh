@@ -104,11 +104,14 @@ PY
 
 mkdir -p "$T/out" "$T/keys"
 # The service behind the gate: records its environment and descriptors,
-# stores what it reads, and answers "served".
+# stores what it reads, and answers "served". A SIGTERM is recorded in
+# out/term and the service carries on, as one that finishes its work when
+# asked to stop.
 cat > "$T/svc.sh" <<EOF2
 #!$PY
-import os, sys
+import os, signal, sys
 o = "$T/out"
+signal.signal(signal.SIGTERM, lambda *_: open(o + "/term", "a").write(f"{os.getpid()}\\n"))
 fds = sorted(int(f) for f in os.listdir("/proc/self/fd"))
 fds = [f for f in fds if os.path.exists(f"/proc/self/fd/{f}")]   # drops listdir's own
 links = [os.readlink(f"/proc/self/fd/{f}") for f in (0, 1, 3)]

@@ -164,11 +164,18 @@ CASES
         grep -q 'broken.jwks' "$LOG" || fail "$family: no log line naming the broken trust file"
         ok "$family: a broken trust file refuses every connection until it is removed"
 
-        # SIGTERM: stop accepting, let the running service finish, exit 0.
+        # SIGTERM: stop accepting, close the connections not yet judged,
+        # pass SIGTERM on to the running services (systemd's KillMode=mixed
+        # signals only the gate) and wait for them, then exit 0.
         reset_out
         client "$ADDR" --send "SVCID1 $TOKEN\nfirst part " --pause 1.5 --then "second part" > "$T/term.out" &
         cpid=$!
         wait_for "$T/out/env" || fail "$family: the service for the SIGTERM check did not start"
+        # Its preamble is still arriving at SIGTERM: closed, never judged.
+        client "$ADDR" --send "SVCID1 ${TOKEN:0:20}" --pause 1.5 --then "${TOKEN:20}\nunjudged" \
+                > "$T/unjudged.out" 2>/dev/null &
+        unjudged=$!
+        sleep 0.3
         kill -TERM "$GATE_PID"
         sleep 0.3
         # After SIGTERM nothing new is admitted: this one waits in the
@@ -176,8 +183,11 @@ CASES
         client "$ADDR" --send "SVCID1 $TOKEN\nlate" > "$T/late.out" 2>/dev/null &
         late=$!
         wait "$cpid" || true
+        wait "$unjudged" || true
         wait "$late" || true
         [ "$(cat "$T/late.out")" != served ] || fail "$family: a connection made after SIGTERM was served"
+        [ "$(cat "$T/unjudged.out")" != served ] || fail "$family: a connection still being read at SIGTERM was admitted"
+        [ -s "$T/out/term" ] || fail "$family: the running service was not sent SIGTERM"
         [ "$(cat "$T/term.out")" = served ] || fail "$family: the running service did not finish after SIGTERM"
         [ "$(cat "$T/out/data")" = "first part second part" ] || fail "$family: the running service lost data at SIGTERM"
         rc=0
@@ -185,7 +195,7 @@ CASES
         kill -0 "$GATE_PID" 2>/dev/null && fail "$family: the gate did not exit after SIGTERM"
         wait "$GATE_PID" || rc=$?
         [ "$rc" = 0 ] || fail "$family: the gate exited $rc after SIGTERM"
-        ok "$family: SIGTERM let the running service finish, then the gate exited 0"
+        ok "$family: SIGTERM closed an unjudged connection, reached the running service, the gate exited 0"
 
         if grep -E "Sanitizer|runtime error" "$LOG"; then fail "$family: sanitizer report in the gate's log"; fi
         grep -q 'admitted sub="carol"' "$LOG" || fail "$family: no audit line for admissions"
