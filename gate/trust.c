@@ -52,6 +52,12 @@ static int load_local(const char *path, gate_trust *t, bool into_main, char *err
                 snprintf(err, err_len, "%s: not a regular file", path);
                 return -EINVAL;
         }
+        /* as libsvcid's loader refuses any trust file others may write */
+        if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+                snprintf(err, err_len, "%s: writable by group or others (anyone who can write it could add a key)",
+                         path);
+                return -EPERM;
+        }
         r = read_capped_fd(fd, SVCID_JWKS_MAX, &buf, &got);
         if (r < 0) {
                 snprintf(err, err_len, "%s: %s", path, r == -EFBIG ? "larger than 1 MiB" : strerror(-r));

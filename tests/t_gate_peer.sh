@@ -83,6 +83,19 @@ reply=$(client "$T/nolocal.sock" --send "SVCID1 $TOK_A\n")
 stop_ssa
 ok "missing --local-jwks file: connection closed, service not run"
 
+# A local JWKS others may write to is refused: a writer could add a key
+# that --peer-uid would take for this host's.
+cp "$T/keys/local.jwks" "$T/keys/open.jwks"
+chmod 0666 "$T/keys/open.jwks"
+: > "$LOG"
+start_ssa "$LOG" "$T/open.sock" -a -- -a "$AUD" --peer-uid --local-jwks "$T/keys/open.jwks" -- "$T/svc.sh"
+reset_out
+reply=$(client "$T/open.sock" --timeout 20 --send "SVCID1 $TOK_A\n")
+[ -z "$reply" ] && [ ! -e "$T/out/env" ] || fail "writable local JWKS: the connection was not closed unserved ($reply)"
+grep -q "open.jwks: writable by group or others" "$LOG" || fail "writable local JWKS: no error in the log: $(cat "$LOG")"
+stop_ssa
+ok "a local JWKS others may write: refused, service not run"
+
 # A FIFO as the local JWKS is refused at once, not waited on.
 mkfifo "$T/keys/fifo.jwks"
 : > "$LOG"
