@@ -141,7 +141,10 @@ echo "baseline: $FD0 fds, VmRSS $RSS0 kB"
 
 check "200 idle connections and a byte-a-second client do not stop a normal client"
 coproc IDLE { "$PY" "$T/raw.py" "$SOCK" idle 200; }
+# bash unsets IDLE and IDLE_PID as soon as it reaps the coprocess: keep
+# copies for when it has exited.
 IDLE_IN=${IDLE[1]}
+IDLE_JOB=$IDLE_PID
 read -r -t 60 line <&"${IDLE[0]}" || fail "idle client did not connect"
 [ "$line" = "open 200" ] || fail "idle client: $line"
 "$PY" "$T/raw.py" "$SOCK" slow >/dev/null &
@@ -240,7 +243,7 @@ check "no fd or memory growth after the abuse"
 exec {IDLE_IN}>&-
 kill "$SLOW" 2>/dev/null || true
 wait "$SLOW" 2>/dev/null || true
-wait "$IDLE_PID" 2>/dev/null || true
+wait "$IDLE_JOB" 2>/dev/null || true
 for i in $(seq 1 1000); do curl -sf --unix-socket "$SOCK" "http://localhost/v1/token?aud=m$i" >/dev/null; done
 for i in $(seq 1 300); do
         [ "$(fds)" -le $((FD0 + 2)) ] && break
