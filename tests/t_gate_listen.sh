@@ -21,6 +21,18 @@ head -c 1048576 /dev/urandom > "$T/random.bin"
 LOG=$T/gate.log
 TOKEN=$(mint k1 --iss "$ISS" --aud "$AUD" --sub carol --uid 777)
 
+# await_reply TOKEN WANT: the gate's reply to TOKEN becomes WANT ("" for a
+# connection closed unjudged) within about ten seconds, as it rechecks its
+# trust; the last reply is left in $reply.
+await_reply() {
+        for _ in $(seq 50); do
+                reply=$(client "$ADDR" --send "SVCID1 $1\n")
+                [ "$reply" = "$2" ] && return 0
+                sleep 0.2
+        done
+        return 1
+}
+
 for family in unix tcp; do
         if [ $family = unix ]; then ADDR=$T/listen.sock; else ADDR=127.0.0.1:$(free_port); fi
         : > "$LOG"
@@ -98,19 +110,9 @@ CASES
         # picked up without a restart; removing it withdraws the trust.
         tok2=$(mint k2 --iss svcid://second.example --aud "$AUD" --sub dave)
         cp "$T/keys/k2.jwks" "$T/trust.d/.k2.tmp" && mv "$T/trust.d/.k2.tmp" "$T/trust.d/k2.jwks"
-        for i in $(seq 50); do
-                reply=$(client "$ADDR" --send "SVCID1 $tok2\n")
-                [ "$reply" = served ] && break
-                sleep 0.2
-        done
-        [ "$reply" = served ] || fail "$family: a JWKS added to the trust directory was not picked up ($reply)"
+        await_reply "$tok2" served || fail "$family: a JWKS added to the trust directory was not picked up ($reply)"
         rm "$T/trust.d/k2.jwks"
-        for i in $(seq 50); do
-                reply=$(client "$ADDR" --send "SVCID1 $tok2\n")
-                [ "$reply" = "SVCID1 ERR unknown_issuer" ] && break
-                sleep 0.2
-        done
-        [ "$reply" = "SVCID1 ERR unknown_issuer" ] || fail "$family: a JWKS removed from the trust directory still admits ($reply)"
+        await_reply "$tok2" "SVCID1 ERR unknown_issuer" || fail "$family: a JWKS removed from the trust directory still admits ($reply)"
         ok "$family: trust reloaded when files change"
 
         # Trust that does not load fails closed, as in the per-connection
@@ -121,12 +123,7 @@ CASES
         reply=$(client "$ADDR" --send "SVCID1 $tok3\n")
         [ "$reply" = served ] || fail "$family: a token of the named trust file was not admitted ($reply)"
         rm "$T/named/k3.jwks"
-        for i in $(seq 50); do
-                reply=$(client "$ADDR" --send "SVCID1 $tok3\n")
-                [ -z "$reply" ] && break
-                sleep 0.2
-        done
-        [ -z "$reply" ] || fail "$family: a deleted trust file's key still admits ($reply)"
+        await_reply "$tok3" "" || fail "$family: a deleted trust file's key still admits ($reply)"
         logged=$(grep -c 'trust does not load' "$LOG")
         reset_out
         for tok in "$tok3" "$TOKEN" "$tok3"; do
@@ -138,29 +135,14 @@ CASES
                 fail "$family: the unloadable trust was not logged once: $(grep 'trust does not load' "$LOG")"
         # ...and restoring it admits again.
         cp "$T/keys/k3.jwks" "$T/named/k3.jwks"
-        for i in $(seq 50); do
-                reply=$(client "$ADDR" --send "SVCID1 $tok3\n")
-                [ "$reply" = served ] && break
-                sleep 0.2
-        done
-        [ "$reply" = served ] || fail "$family: a restored trust file was not picked up ($reply)"
+        await_reply "$tok3" served || fail "$family: a restored trust file was not picked up ($reply)"
         ok "$family: a deleted trust file refuses every connection until it is restored"
         # A broken file is the same: nothing admitted until it is fixed.
         echo '{"iss":' > "$T/trust.d/broken.jwks"
         kill -HUP "$GATE_PID"
-        for i in $(seq 50); do
-                reply=$(client "$ADDR" --send "SVCID1 $TOKEN\n")
-                [ -z "$reply" ] && break
-                sleep 0.2
-        done
-        [ -z "$reply" ] || fail "$family: a broken trust file did not stop admissions ($reply)"
+        await_reply "$TOKEN" "" || fail "$family: a broken trust file did not stop admissions ($reply)"
         rm "$T/trust.d/broken.jwks"
-        for i in $(seq 50); do
-                reply=$(client "$ADDR" --send "SVCID1 $TOKEN\n")
-                [ "$reply" = served ] && break
-                sleep 0.2
-        done
-        [ "$reply" = served ] || fail "$family: not admitting again once the broken file was removed ($reply)"
+        await_reply "$TOKEN" served || fail "$family: not admitting again once the broken file was removed ($reply)"
         grep -q 'broken.jwks' "$LOG" || fail "$family: no log line naming the broken trust file"
         ok "$family: a broken trust file refuses every connection until it is removed"
 

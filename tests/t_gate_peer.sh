@@ -74,37 +74,33 @@ start_ssa "$LOG" "127.0.0.1:$PORT" -a -- -a "$AUD" --peer-uid --local-jwks "$T/k
 expect "tcp with --peer-uid" "SVCID1 ERR peer_mismatch" "$UA" "127.0.0.1:$PORT" --send "SVCID1 $TOK_A\n"
 stop_ssa
 
+# bad_local_jwks FILE LABEL [LOG-PATTERN]: with FILE as --local-jwks the
+# gate closes the connection unserved (the service never runs), and logs
+# why.
+bad_local_jwks() {
+        local file=$1 label=$2 why=${3:-} sock=$T/bad-local.sock reply
+        : > "$LOG"
+        rm -f "$sock"
+        start_ssa "$LOG" "$sock" -a -- -a "$AUD" --peer-uid --local-jwks "$file" \
+                --trust "$T/keys/local.jwks" -- "$T/svc.sh"
+        reset_out
+        reply=$(client "$sock" --timeout 20 --send "SVCID1 $TOK_A\n")
+        [ -z "$reply" ] && [ ! -e "$T/out/env" ] || fail "$label: the connection was not closed unserved ($reply)"
+        [ -z "$why" ] || grep -q "$why" "$LOG" || fail "$label: no error in the log: $(cat "$LOG")"
+        stop_ssa
+        ok "$label: connection closed, service not run"
+}
+
 # A missing local JWKS is a configuration error: nothing is admitted.
-start_ssa "$LOG" "$T/nolocal.sock" -a -- -a "$AUD" --peer-uid --local-jwks "$T/keys/absent.jwks" \
-        --trust "$T/keys/local.jwks" -- "$T/svc.sh"
-reset_out
-reply=$(client "$T/nolocal.sock" --send "SVCID1 $TOK_A\n")
-[ -z "$reply" ] && [ ! -e "$T/out/env" ] || fail "missing local JWKS: the connection was not closed unserved ($reply)"
-stop_ssa
-ok "missing --local-jwks file: connection closed, service not run"
+bad_local_jwks "$T/keys/absent.jwks" "missing --local-jwks file"
 
 # A local JWKS others may write to is refused: a writer could add a key
 # that --peer-uid would take for this host's.
 cp "$T/keys/local.jwks" "$T/keys/open.jwks"
 chmod 0666 "$T/keys/open.jwks"
-: > "$LOG"
-start_ssa "$LOG" "$T/open.sock" -a -- -a "$AUD" --peer-uid --local-jwks "$T/keys/open.jwks" -- "$T/svc.sh"
-reset_out
-reply=$(client "$T/open.sock" --timeout 20 --send "SVCID1 $TOK_A\n")
-[ -z "$reply" ] && [ ! -e "$T/out/env" ] || fail "writable local JWKS: the connection was not closed unserved ($reply)"
-grep -q "open.jwks: writable by group or others" "$LOG" || fail "writable local JWKS: no error in the log: $(cat "$LOG")"
-stop_ssa
-ok "a local JWKS others may write: refused, service not run"
+bad_local_jwks "$T/keys/open.jwks" "a local JWKS others may write" "open.jwks: writable by group or others"
 
 # A FIFO as the local JWKS is refused at once, not waited on.
 mkfifo "$T/keys/fifo.jwks"
-: > "$LOG"
-start_ssa "$LOG" "$T/fifo.sock" -a -- -a "$AUD" --peer-uid --local-jwks "$T/keys/fifo.jwks" \
-        --trust "$T/keys/local.jwks" -- "$T/svc.sh"
-reset_out
-reply=$(client "$T/fifo.sock" --timeout 20 --send "SVCID1 $TOK_A\n")
-[ -z "$reply" ] && [ ! -e "$T/out/env" ] || fail "FIFO local JWKS: the connection was not closed unserved ($reply)"
-grep -q "fifo.jwks: not a regular file" "$LOG" || fail "FIFO local JWKS: no error in the log: $(cat "$LOG")"
-stop_ssa
-ok "FIFO as --local-jwks: refused at once, service not run"
+bad_local_jwks "$T/keys/fifo.jwks" "FIFO as --local-jwks" "fifo.jwks: not a regular file"
 echo "all --peer-uid checks passed"
