@@ -107,7 +107,7 @@ ratio() {       # ratio OURS RAW GOAL [SUFFIX]
         if [ -n "${3:-}" ]; then
                 # The goal is judged on the exact ratio, not the rounded one.
                 local exact
-                exact=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.4f", b > 0 ? a / b : 0 }')
+                exact=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.4f", (b > 0 ? a / b : 0) }')
                 if awk -v r="$exact" -v g="$3" 'BEGIN { exit !(r >= g) }'; then
                         echo "bench: $1 is ${exact}x $2 (goal >= $3): ok" >&2
                 else
