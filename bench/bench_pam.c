@@ -14,16 +14,23 @@
  *    tell the module's own cost from Linux-PAM's per-handle work
  *    (pam_start/pam_end: reading the service file, loading modules,
  *    libaudit's netlink round trip per pam_authenticate stays in both).
+ *  - pam_permit_auth: the same fresh-handle authentication through a stack
+ *    of pam_permit.so alone, a module that does nothing: what Linux-PAM
+ *    itself costs per authentication, whatever the module.
  *  - pam_vs_bare_verify_cost: time per authentication / time per bare
  *    verify (from CPU time, which neighbours on a shared machine disturb
  *    less than wall time); the goal is <= 1.25.
+ *  - pam_module_own_vs_bare_verify_cost: (time per authentication - time
+ *    per pam_permit authentication) / time per bare verify: what
+ *    pam_svcid adds to a login, Linux-PAM's own part taken out.
  *
- * The two loops alternate in short rounds so that both see the same
+ * The loops alternate in short rounds so that all see the same
  * machine. $BENCH_SECONDS (default 3) is the total time per figure. Needs
  * root: the module trusts only root-owned files (exit 77 otherwise).
  *
  * Output, one figure a line: BENCH <name> <value> <unit>.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -46,6 +53,7 @@
 #define ROUNDS 6
 
 static char tmpdir[] = "/tmp/svcid-bench-pam-XXXXXX";
+static char confdir[PATH_MAX + 16];
 static const char *token;
 
 static double clock_seconds(clockid_t id) {
@@ -83,31 +91,43 @@ static int conv(int n, const struct pam_message **msg, struct pam_response **res
         return PAM_SUCCESS;
 }
 
-static void one_auth(const char *confdir) {
+/* One timed kind of work: what is done, how often, in how much time. */
+struct loop {
+        void (*run)(const void *arg);
+        const void *arg;
+        uint64_t n;
+        double wall, cpu;
+};
+
+/* A fresh handle for the service, as a login service makes one per
+ * connection. */
+static void one_auth(const void *service) {
         struct pam_conv c = { conv, NULL };
         pam_handle_t *pamh = NULL;
         int r;
 
-        if (pam_start_confdir("svcid-bench", USER, &c, confdir, &pamh) != PAM_SUCCESS)
+        if (pam_start_confdir(service, USER, &c, confdir, &pamh) != PAM_SUCCESS)
                 die("pam_start_confdir", 0);
         r = pam_authenticate(pamh, 0);
         pam_end(pamh, r);
         if (r != PAM_SUCCESS) {
-                fprintf(stderr, "bench_pam: pam_authenticate: %s\n", pam_strerror(NULL, r));
+                fprintf(stderr, "bench_pam: pam_authenticate (%s): %s\n", (const char *) service,
+                        pam_strerror(NULL, r));
                 exit(EXIT_FAILURE);
         }
 }
 
-static void same_handle_auth(pam_handle_t *pamh) {
-        int r = pam_authenticate(pamh, 0);
+static void same_handle_auth(const void *pamh) {
+        int r = pam_authenticate((pam_handle_t *) pamh, 0);
 
         if (r != PAM_SUCCESS) {
-                fprintf(stderr, "bench_pam: pam_authenticate (same handle): %s\n", pam_strerror(pamh, r));
+                fprintf(stderr, "bench_pam: pam_authenticate (same handle): %s\n",
+                        pam_strerror((pam_handle_t *) pamh, r));
                 exit(EXIT_FAILURE);
         }
 }
 
-static void one_verify(const svcid_policy *policy) {
+static void one_verify(const void *policy) {
         svcid_claims *claims = NULL;
         svcid_report report;
 
@@ -116,6 +136,51 @@ static void one_verify(const svcid_policy *policy) {
                 exit(EXIT_FAILURE);
         }
         svcid_claims_free(claims);
+}
+
+static void run_slice(struct loop *l, double slice) {
+        double w0 = clock_seconds(CLOCK_MONOTONIC), c0 = clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
+
+        do {
+                for (int i = 0; i < 16; i++)
+                        l->run(l->arg);
+                l->n += 16;
+        } while (clock_seconds(CLOCK_MONOTONIC) - w0 < slice);
+        l->wall += clock_seconds(CLOCK_MONOTONIC) - w0;
+        l->cpu += clock_seconds(CLOCK_PROCESS_CPUTIME_ID) - c0;
+}
+
+/* CPU seconds per operation */
+static double per_op(const struct loop *l) {
+        return l->cpu / (double) l->n;
+}
+
+static void report(const char *name, const char *unit, const struct loop *l) {
+        printf("BENCH %s %.0f %s\n", name, (double) l->n / l->wall, unit);
+        printf("BENCH %s_cpu %.0f %s\n", name, (double) l->n / l->cpu, unit);
+}
+
+/* The pam_permit.so stack. pam_svcid keeps itself loaded (RTLD_NODELETE)
+ * so that its trust cache lives on; pam_permit.so is pinned the same way
+ * here, or every pam_end() would unload it and every pam_start() map it
+ * again, and the floor would count a dlopen() that pam_svcid does not pay.
+ * It sits in the security/ folder beside libpam. */
+static void write_permit_stack(const char *stack_path) {
+        char lib[PATH_MAX], permit[PATH_MAX + 32], *stack = NULL;
+        Dl_info info;
+
+        if (!dladdr((void *) pam_start, &info) || !info.dli_fname ||
+            snprintf(lib, sizeof lib, "%s", info.dli_fname) >= (int) sizeof lib)
+                die("dladdr pam_start", 0);
+        snprintf(permit, sizeof permit, "%s/security/pam_permit.so", dirname(lib));
+        if (!dlopen(permit, RTLD_NOW | RTLD_NODELETE)) {
+                fprintf(stderr, "bench_pam: %s\n", dlerror());
+                exit(EXIT_FAILURE);
+        }
+        if (asprintf(&stack, "auth required %s\n", permit) < 0)
+                die("asprintf", -ENOMEM);
+        write_file(stack_path, stack);
+        free(stack);
 }
 
 static void cleanup(void) {
@@ -129,11 +194,10 @@ static void cleanup(void) {
 }
 
 int main(int argc, char **argv) {
-        char module[PATH_MAX], path[PATH_MAX + 64], confdir[PATH_MAX + 16], trust[PATH_MAX + 16];
+        char module[PATH_MAX], path[PATH_MAX + 64], trust[PATH_MAX + 16];
         char *jwk = NULL, *doc = NULL, *claims = NULL, *tok = NULL;
         const char *build = getenv("SVCID_BUILD"), *secs = getenv("BENCH_SECONDS");
-        double seconds = 3.0, pam_cpu = 0, pam_wall = 0, ver_cpu = 0, ver_wall = 0, same_cpu = 0, same_wall = 0;
-        uint64_t n_pam = 0, n_ver = 0, n_same = 0;
+        double seconds = 3.0;
         struct pam_conv same_conv = { conv, NULL };
         pam_handle_t *same = NULL;
         svcid_key *key = NULL;
@@ -217,6 +281,8 @@ int main(int argc, char **argv) {
                         die("asprintf", -ENOMEM);
                 write_file(path, stack);
                 free(stack);
+                snprintf(path, sizeof path, "%s/permit-bench", confdir);
+                write_permit_stack(path);
                 /* Every real PAM configuration has "other"; without it
                  * Linux-PAM logs a complaint on each pam_start. */
                 snprintf(path, sizeof path, "%s/other", confdir);
@@ -234,59 +300,33 @@ int main(int argc, char **argv) {
         if (pam_start_confdir("svcid-bench", USER, &same_conv, confdir, &same) != PAM_SUCCESS)
                 die("pam_start_confdir", 0);
 
-        /* Warm up both paths (module loaded and pinned, trust parsed). */
-        for (int i = 0; i < 50; i++) {
-                one_auth(confdir);
-                one_verify(policy);
-        }
+        struct loop pam = { .run = one_auth, .arg = "svcid-bench" },
+                    bare = { .run = one_verify, .arg = policy },
+                    same_loop = { .run = same_handle_auth, .arg = same },
+                    permit = { .run = one_auth, .arg = "permit-bench" };
+        struct loop *loops[] = { &pam, &bare, &same_loop, &permit };
 
-        for (int round = 0; round < ROUNDS; round++) {
-                double slice = seconds / ROUNDS, w0, c0;
+        /* Warm up every path (modules loaded and pinned, trust parsed). */
+        for (int i = 0; i < 50; i++)
+                for (size_t k = 0; k < sizeof loops / sizeof *loops; k++)
+                        loops[k]->run(loops[k]->arg);
 
-                w0 = clock_seconds(CLOCK_MONOTONIC);
-                c0 = clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
-                do {
-                        for (int i = 0; i < 16; i++)
-                                one_auth(confdir);
-                        n_pam += 16;
-                } while (clock_seconds(CLOCK_MONOTONIC) - w0 < slice);
-                pam_wall += clock_seconds(CLOCK_MONOTONIC) - w0;
-                pam_cpu += clock_seconds(CLOCK_PROCESS_CPUTIME_ID) - c0;
-
-                w0 = clock_seconds(CLOCK_MONOTONIC);
-                c0 = clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
-                do {
-                        for (int i = 0; i < 16; i++)
-                                one_verify(policy);
-                        n_ver += 16;
-                } while (clock_seconds(CLOCK_MONOTONIC) - w0 < slice);
-                ver_wall += clock_seconds(CLOCK_MONOTONIC) - w0;
-                ver_cpu += clock_seconds(CLOCK_PROCESS_CPUTIME_ID) - c0;
-
-                w0 = clock_seconds(CLOCK_MONOTONIC);
-                c0 = clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
-                do {
-                        for (int i = 0; i < 16; i++)
-                                same_handle_auth(same);
-                        n_same += 16;
-                } while (clock_seconds(CLOCK_MONOTONIC) - w0 < slice);
-                same_wall += clock_seconds(CLOCK_MONOTONIC) - w0;
-                same_cpu += clock_seconds(CLOCK_PROCESS_CPUTIME_ID) - c0;
-        }
+        for (int round = 0; round < ROUNDS; round++)
+                for (size_t k = 0; k < sizeof loops / sizeof *loops; k++)
+                        run_slice(loops[k], seconds / ROUNDS);
         pam_end(same, PAM_SUCCESS);
 
         {
-                double ratio = (pam_cpu / (double) n_pam) / (ver_cpu / (double) n_ver);
+                double ratio = per_op(&pam) / per_op(&bare);
 
-                printf("BENCH pam_auth %.0f auths/s\n", (double) n_pam / pam_wall);
-                printf("BENCH pam_auth_cpu %.0f auths/s\n", (double) n_pam / pam_cpu);
-                printf("BENCH pam_bare_verify %.0f ops/s\n", (double) n_ver / ver_wall);
-                printf("BENCH pam_bare_verify_cpu %.0f ops/s\n", (double) n_ver / ver_cpu);
-                printf("BENCH pam_auth_same_handle %.0f auths/s\n", (double) n_same / same_wall);
-                printf("BENCH pam_auth_same_handle_cpu %.0f auths/s\n", (double) n_same / same_cpu);
+                report("pam_auth", "auths/s", &pam);
+                report("pam_bare_verify", "ops/s", &bare);
+                report("pam_auth_same_handle", "auths/s", &same_loop);
+                report("pam_permit_auth", "auths/s", &permit);
                 printf("BENCH pam_vs_bare_verify_cost %.3f ratio\n", ratio);
-                printf("BENCH pam_same_handle_vs_bare_verify_cost %.3f ratio\n",
-                       (same_cpu / (double) n_same) / (ver_cpu / (double) n_ver));
+                printf("BENCH pam_same_handle_vs_bare_verify_cost %.3f ratio\n", per_op(&same_loop) / per_op(&bare));
+                printf("BENCH pam_module_own_vs_bare_verify_cost %.3f ratio\n",
+                       (per_op(&pam) - per_op(&permit)) / per_op(&bare));
                 fprintf(stderr, "bench_pam: goal: a PAM authentication costs <= 1.25x a bare verify: %s (%.3fx)\n",
                         ratio <= 1.25 ? "met" : "NOT met", ratio);
         }
