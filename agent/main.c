@@ -211,8 +211,7 @@ static void reload(agent_shared *sh, const options *o, const char *state_dir) {
 }
 
 /* HTTP threads: half the CPUs, 1 to 4. The callers need CPU too, and a
- * mint is short; on a 2-CPU host one thread gave the best tail latency
- *. */
+ * mint is short; on a 2-CPU host one thread gave the best tail latency. */
 static unsigned http_threads(void) {
         long n = sysconf(_SC_NPROCESSORS_ONLN) / 2;
 
