@@ -3,8 +3,9 @@
 # svcid-agent mint throughput over its Unix socket at 1, 8 and 32
 # concurrent clients, one request per connection and with keep-alive, with
 # p50/p99 latency; MUNGE's remunge encode rate against a private munged at
-# the same concurrency in the same run; the ratio; and the agent's RSS
-# after 1,000,000 requests. stdout: BENCH lines only.
+# the same concurrency in the same run; the ratio; one client again with
+# server and client held on one CPU (*_one_cpu), for both; and the agent's
+# RSS after 1,000,000 requests. stdout: BENCH lines only.
 # One request per connection means what a one-shot HTTP client sends:
 # the request says "Connection: close" (bench/agentload.c), and the client
 # waits for the answer in poll(), as libcurl and MUNGE's client do.
@@ -46,6 +47,21 @@ for c in 1 8 32; do
         done
 done
 
+# One client is bound by where the scheduler wakes each side: on another
+# CPU, every request and answer waits for a cross-CPU wake-up, which on a
+# virtual machine costs more than the work. The same single client with the
+# server and client held on one CPU (taskset) shows the work alone; MUNGE
+# is measured the same way below.
+ALL_CPUS=$(taskset -p "$AGENT_PID" | awk '{print $NF}')
+taskset -a -p 1 "$AGENT_PID" >/dev/null
+for mode in conn keepalive; do
+        read -r rate _ _ errors < <(taskset 1 "$LOAD" "$T/agent.sock" 1 "$SECONDS_EACH" "$mode")
+        [ "$errors" = 0 ] || echo "b_agent: $errors errors at c1 $mode on one CPU" >&2
+        echo "BENCH agent_mint_c1_${mode}_one_cpu $rate req/s"
+        RATE[1${mode}_one_cpu]=$rate
+done
+taskset -a -p "$ALL_CPUS" "$AGENT_PID" >/dev/null
+
 # RSS after 1,000,000 requests (keep-alive, 32 clients), then after
 # another 100,000: it must stay flat.
 n=0
@@ -83,4 +99,10 @@ for c in 1 8 32; do
         for mode in conn keepalive; do
                 echo "BENCH agent_vs_munge_c${c}_${mode} $(awk -v a="${RATE[$c$mode]}" -v b="$m" 'BEGIN { printf "%.2f", a / b }') x"
         done
+done
+taskset -a -p 1 "$(cat "$M/pid")" >/dev/null
+m=$(taskset 1 remunge -q -S "$M/sock" -T 1 -D "$SECONDS_EACH" 2>/dev/null | tail -n 1 | awk '{print $1}')
+echo "BENCH munge_remunge_c1_one_cpu $m cred/s"
+for mode in conn keepalive; do
+        echo "BENCH agent_vs_munge_c1_${mode}_one_cpu $(awk -v a="${RATE[1${mode}_one_cpu]}" -v b="$m" 'BEGIN { printf "%.2f", a / b }') x"
 done
