@@ -17,6 +17,9 @@ trap cleanup EXIT
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
+# The token goes in on standard input, never on a command line, where
+# every user of the host could read it in ps.
+run_token() { printf '$ %s <<< "$TOKEN"\n' "$*"; "$@" <<< "$TOKEN"; }
 wait_for_socket() {
         for _ in $(seq 100); do [ -S "$1" ] && return 0; sleep 0.1; done
         echo "demo: $1 did not appear" >&2
@@ -38,13 +41,13 @@ run curl -s --unix-socket "$T/agent.sock" http://localhost/v1/health; echo
 step "A token for this shell, named by the kernel (uid $(id -u)), for audience api.example.com"
 printf '$ TOKEN=$(svcid token -a api.example.com)\n'
 TOKEN=$("$B/svcid" token -a api.example.com)
-run "$B/svcid" inspect "$TOKEN"
+run_token "$B/svcid" inspect
 
 step "svcid verify accepts it offline, against the agent's published keys"
-run "$B/svcid" verify -a api.example.com --trust "$T/agent/jwks.json" "$TOKEN"
+run_token "$B/svcid" verify -a api.example.com --trust "$T/agent/jwks.json"
 
 step "... and refuses it for another audience, with the reason"
-run "$B/svcid" verify -a ssh:web01 --trust "$T/agent/jwks.json" "$TOKEN" || echo "(exit $?)"
+run_token "$B/svcid" verify -a ssh:web01 --trust "$T/agent/jwks.json" || echo "(exit $?)"
 
 if [ "$(id -u)" = 0 ] && [ -e "$(dpkg -L libpam-wrapper 2>/dev/null | grep -m1 'libpam_wrapper.so$')" ]; then
         step "A PAM stack takes the token as $(id -un)'s password (pamtester, private stack)"
