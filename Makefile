@@ -104,7 +104,9 @@ $(BUILD)/svcid.pc: lib/svcid.pc.in
 # Programs link libsvcid statically: one self-contained binary per part.
 PROG_LDFLAGS = -pie $(LDHARDEN) $(LDFLAGS)
 
-$(BUILD)/svcid: $(call obj,$(CLI_SRC)) $(LIBSVCID_A)
+# svcid connect reads the gate's line-mode answer with the gate's own
+# parser of that format.
+$(BUILD)/svcid: $(call obj,$(CLI_SRC) gate/preamble.c) $(LIBSVCID_A)
 	$(CC) -o $@ $^ $(PROG_LDFLAGS) $(LIB_LIBS) $(call pclibs,libcurl)
 
 $(BUILD)/svcid-agent: $(call obj,$(AGENT_SRC)) $(LIBSVCID_A)

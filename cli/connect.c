@@ -15,12 +15,10 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "../gate/preamble.h"
 #include "cli.h"
 #include "util.h"
 
-#define REFUSAL_PREFIX     "SVCID1 ERR "
-#define REFUSAL_PREFIX_LEN (sizeof(REFUSAL_PREFIX) - 1)
-#define REFUSAL_LINE_MAX   128
 #define RELAY_BUF          65536
 
 static void connect_usage(FILE *f) {
@@ -135,7 +133,7 @@ typedef struct relay_buf {
  * status 1 instead of output. */
 static int relay(int sock, char *reason, size_t reason_len) {
         _cleanup_(free_p) relay_buf *up = NULL, *down = NULL;
-        char head[REFUSAL_LINE_MAX];
+        char head[GATE_REFUSAL_LINE_MAX];
         size_t head_len = 0;
         bool judging = true, in_eof = false, sock_eof = false, shut = false;
         int flags, lost = 0;    /* the first loss: -EPIPE input dropped, -ECONNRESET output cut */
@@ -221,39 +219,26 @@ static int relay(int sock, char *reason, size_t reason_len) {
                                 down->len = (size_t) n;
                         }
                         if (judging && (down->len > 0 || sock_eof)) {
-                                size_t take = 0;
-                                const char *nl;
+                                size_t take = 0, rest;
 
                                 while (take < down->len && head_len < sizeof(head))
                                         head[head_len++] = down->data[take++];
-                                n = (ssize_t) (head_len < REFUSAL_PREFIX_LEN ? head_len : REFUSAL_PREFIX_LEN);
-                                nl = memchr(head, '\n', head_len);
-                                if (memcmp(head, REFUSAL_PREFIX, (size_t) n) != 0 ||
-                                    head_len == sizeof(head) || (nl && nl - head < (ssize_t) REFUSAL_PREFIX_LEN)) {
-                                        judging = false;      /* the service's own output */
-                                } else if (nl || (sock_eof && head_len >= REFUSAL_PREFIX_LEN)) {
-                                        size_t end = nl ? (size_t) (nl - head) : head_len;
-                                        size_t rl = end - REFUSAL_PREFIX_LEN;
-                                        if (rl >= reason_len)
-                                                rl = reason_len - 1;
-                                        for (size_t i = 0; i < rl; i++) {
-                                                char c = head[REFUSAL_PREFIX_LEN + i];
-                                                reason[i] = c > 0x20 && c < 0x7f ? c : '?';
-                                        }
-                                        reason[rl] = '\0';
+                                switch (gate_reply_judge(head, head_len, sock_eof, reason, reason_len)) {
+                                case GATE_REPLY_REFUSED:
                                         return -EACCES;
-                                } else if (sock_eof) {
-                                        judging = false;
-                                }
-                                if (judging) {
-                                        down->len = 0;        /* held in head */
-                                } else {
+                                case GATE_REPLY_UNDECIDED:
+                                        /* head is not full, so it took every byte */
+                                        down->len = 0;
+                                        break;
+                                case GATE_REPLY_SERVICE:
                                         /* Release what was held, then the rest. */
-                                        size_t rest = down->len - take;
+                                        judging = false;
+                                        rest = down->len - take;
                                         memmove(down->data + head_len, down->data + take, rest);
                                         memcpy(down->data, head, head_len);
                                         down->off = 0;
                                         down->len = head_len + rest;
+                                        break;
                                 }
                         }
                 }
@@ -279,7 +264,7 @@ int cmd_connect(int argc, char **argv) {
         _cleanup_(close_fdp) int fd = -1;
         _cleanup_(free_p) char *line = NULL;
         const char *aud = NULL, *addr;
-        char err[512] = "", reason[REFUSAL_LINE_MAX];
+        char err[512] = "", reason[GATE_REFUSAL_LINE_MAX];
         char *token = NULL;
         int64_t ttl = 0;
         size_t tlen;

@@ -228,7 +228,7 @@ void gate_send_refusal(int fd, gate_mode mode, svcid_reason reason) {
         int n;
 
         if (mode == GATE_MODE_LINE) {
-                n = snprintf(msg, sizeof(msg), "SVCID1 ERR %s\n", word);
+                n = snprintf(msg, sizeof(msg), GATE_REFUSAL_PREFIX "%s\n", word);
         } else {
                 int blen = snprintf(body, sizeof(body), "svcid: refused: %s\n", word);
                 /* DESIGN.md: every refusal, a missing token included, says

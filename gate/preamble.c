@@ -168,3 +168,26 @@ int gate_http_parse(const char *buf, size_t len, bool eof, gate_preamble *ret) {
         };
         return 1;
 }
+
+gate_reply gate_reply_judge(const char *buf, size_t len, bool eof, char *reason, size_t reason_len) {
+        const char *nl = memchr(buf, '\n', len);
+        size_t line = nl ? (size_t) (nl - buf) : len;   /* without its '\n' */
+        size_t n = line < GATE_REFUSAL_PREFIX_LEN ? line : GATE_REFUSAL_PREFIX_LEN;
+
+        if (memcmp(buf, GATE_REFUSAL_PREFIX, n) != 0 || line >= GATE_REFUSAL_LINE_MAX)
+                return GATE_REPLY_SERVICE;
+        if (!nl && !eof)
+                return GATE_REPLY_UNDECIDED;
+        if (line < GATE_REFUSAL_PREFIX_LEN)
+                return GATE_REPLY_SERVICE;
+
+        n = line - GATE_REFUSAL_PREFIX_LEN;
+        if (n >= reason_len)
+                n = reason_len - 1;
+        for (size_t i = 0; i < n; i++) {
+                char c = buf[GATE_REFUSAL_PREFIX_LEN + i];
+                reason[i] = c > 0x20 && c < 0x7f ? c : '?';
+        }
+        reason[n] = '\0';
+        return GATE_REPLY_REFUSED;
+}

@@ -52,4 +52,32 @@ int gate_line_parse(const char *buf, size_t len, bool eof, gate_preamble *ret);
  * is SVCID_NO_TOKEN. */
 int gate_http_parse(const char *buf, size_t len, bool eof, gate_preamble *ret);
 
+/* What the gate answers in line mode: nothing of its own when it admits
+ * (the service speaks first, or not at all), or this line before it
+ * closes when it refuses. */
+#define GATE_REFUSAL_PREFIX "SVCID1 ERR "
+#define GATE_REFUSAL_PREFIX_LEN (sizeof(GATE_REFUSAL_PREFIX) - 1)
+/* A refusal line, its '\n' not counted, is shorter than this; a client
+ * holds back at most this many bytes of the service's output while it
+ * judges them. */
+#define GATE_REFUSAL_LINE_MAX 128
+
+typedef enum gate_reply {
+        GATE_REPLY_UNDECIDED,   /* more bytes are needed */
+        GATE_REPLY_SERVICE,     /* not a refusal: the service's own output */
+        GATE_REPLY_REFUSED,     /* a refusal; its reason word is in reason */
+} gate_reply;
+
+/* The client's side (svcid connect): what the first len bytes received
+ * from a line-mode gate are, eof saying that no more will come. The bytes
+ * come from the network and are not trusted. The first byte that cannot
+ * begin GATE_REFUSAL_PREFIX decides SERVICE, so a service's output is not
+ * held back; a first line that reaches GATE_REFUSAL_LINE_MAX bytes is the
+ * service's too, so UNDECIDED always means len < GATE_REFUSAL_LINE_MAX.
+ * A refusal ends at its '\n', or at eof. On REFUSED, reason (reason_len
+ * >= 1) holds what follows the prefix on that line, cut to reason_len - 1
+ * bytes, each byte that is not printable ASCII other than a space made
+ * '?', NUL-terminated; reason is untouched otherwise. */
+gate_reply gate_reply_judge(const char *buf, size_t len, bool eof, char *reason, size_t reason_len);
+
 #endif

@@ -4,6 +4,8 @@
  * two things svcid-gate parses from an untrusted client before anything
  * else. Each refusal case is a small change to an input first shown to be
  * accepted, so that a case cannot pass because its base was broken.
+ * Then the other direction: how svcid connect tells the gate's refusal
+ * line from the service's own output.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -227,6 +229,98 @@ static void test_http_cap(void **state) {
         free(buf);
 }
 
+/* ---- the gate's answer, as svcid connect reads it ---- */
+
+static gate_reply judge(const char *s, bool eof, char *reason, size_t reason_len) {
+        return gate_reply_judge(s, strlen(s), eof, reason, reason_len);
+}
+
+static void assert_refused(const char *s, bool eof, const char *want) {
+        char reason[GATE_REFUSAL_LINE_MAX];
+
+        assert_int_equal(judge(s, eof, reason, sizeof reason), GATE_REPLY_REFUSED);
+        assert_string_equal(reason, want);
+}
+
+static void assert_service(const char *s, bool eof) {
+        char reason[8] = "unset";
+
+        assert_int_equal(judge(s, eof, reason, sizeof reason), GATE_REPLY_SERVICE);
+        assert_string_equal(reason, "unset");   /* untouched */
+}
+
+static void test_reply_refused(void **state) {
+        (void) state;
+        assert_refused("SVCID1 ERR expired\n", false, "expired");
+        /* what follows the line does not matter: the gate closes */
+        assert_refused("SVCID1 ERR wrong_audience\ntrailing", false, "wrong_audience");
+        /* a last line without its '\n' still counts once the gate has closed */
+        assert_refused("SVCID1 ERR timeout", true, "timeout");
+        assert_refused("SVCID1 ERR \n", false, "");
+        /* the reason is shown on a terminal: nothing but printable ASCII */
+        assert_refused("SVCID1 ERR a b\x1b[31m\r\n", false, "a?b?[31m?");
+        assert_refused("SVCID1 ERR \xff\x7f\n", false, "??");
+}
+
+static void test_reply_reason_cut(void **state) {
+        char reason[5] = "xxxx";
+
+        (void) state;
+        assert_int_equal(judge("SVCID1 ERR unknown_issuer\n", false, reason, sizeof reason), GATE_REPLY_REFUSED);
+        assert_string_equal(reason, "unkn");
+        assert_int_equal(judge("SVCID1 ERR x\n", false, reason, 1), GATE_REPLY_REFUSED);
+        assert_string_equal(reason, "");
+}
+
+static void test_reply_more(void **state) {
+        const char *line = "SVCID1 ERR expired\n";
+        char reason[GATE_REFUSAL_LINE_MAX];
+
+        (void) state;
+        /* every proper prefix of a refusal line, as it may arrive */
+        for (size_t n = 0; n < strlen(line); n++)
+                assert_int_equal(gate_reply_judge(line, n, false, reason, sizeof reason), GATE_REPLY_UNDECIDED);
+}
+
+static void test_reply_service(void **state) {
+        (void) state;
+        /* decided by the first byte that cannot begin a refusal */
+        assert_service("H", false);
+        assert_service("SVCID1 OK\n", false);
+        assert_service("SVCID1 ERX", false);
+        assert_service("SVCID2", false);
+        assert_service("svcid1 err expired\n", false);
+        assert_service("\nSVCID1 ERR expired\n", false);
+        /* a line that ends before the prefix does */
+        assert_service("SVCID1 ERR\n", false);
+        assert_service("SVCID1\n", false);
+        /* the service closed before a whole prefix: its output, however short */
+        assert_service("SVCID1 ER", true);
+        assert_service("", true);
+}
+
+static void test_reply_cap(void **state) {
+        char buf[GATE_REFUSAL_LINE_MAX + 1], reason[GATE_REFUSAL_LINE_MAX];
+
+        (void) state;
+        /* the longest refusal line, then one byte longer */
+        memset(buf, 'r', sizeof buf);
+        memcpy(buf, GATE_REFUSAL_PREFIX, GATE_REFUSAL_PREFIX_LEN);
+        buf[GATE_REFUSAL_LINE_MAX - 1] = '\n';
+        assert_int_equal(gate_reply_judge(buf, GATE_REFUSAL_LINE_MAX, false, reason, sizeof reason),
+                         GATE_REPLY_REFUSED);
+        assert_int_equal(strlen(reason), GATE_REFUSAL_LINE_MAX - 1 - GATE_REFUSAL_PREFIX_LEN);
+        buf[GATE_REFUSAL_LINE_MAX - 1] = 'r';
+        buf[GATE_REFUSAL_LINE_MAX] = '\n';
+        assert_int_equal(gate_reply_judge(buf, GATE_REFUSAL_LINE_MAX - 1, false, reason, sizeof reason),
+                         GATE_REPLY_UNDECIDED);
+        /* a full hold-back buffer with no '\n' is never undecided */
+        assert_int_equal(gate_reply_judge(buf, GATE_REFUSAL_LINE_MAX, false, reason, sizeof reason),
+                         GATE_REPLY_SERVICE);
+        assert_int_equal(gate_reply_judge(buf, GATE_REFUSAL_LINE_MAX + 1, false, reason, sizeof reason),
+                         GATE_REPLY_SERVICE);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_line_ok),
@@ -237,6 +331,11 @@ int main(void) {
                 cmocka_unit_test(test_http_more),
                 cmocka_unit_test(test_http_refused),
                 cmocka_unit_test(test_http_cap),
+                cmocka_unit_test(test_reply_refused),
+                cmocka_unit_test(test_reply_reason_cut),
+                cmocka_unit_test(test_reply_more),
+                cmocka_unit_test(test_reply_service),
+                cmocka_unit_test(test_reply_cap),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
