@@ -161,6 +161,12 @@ static int load_state(keystore *ks, char *err, size_t err_len) {
                 if (r < 0)
                         return r;
                 ks->n++;
+                /* Twice in the state would be twice in the JWKS, which
+                 * every verifier refuses whole. */
+                for (size_t j = 0; j + 1 < ks->n; j++)
+                        if (strcmp(svcid_key_kid(ks->entries[j].key), svcid_key_kid(ks->entries[ks->n - 1].key)) == 0)
+                                return errf(err, err_len, -EINVAL, "%s/%s: key %s is listed twice", KEYS_DIR,
+                                            STATE_FILE, svcid_key_kid(ks->entries[j].key));
         }
         ks->state = TAKE_PTR(text);
         return 1;

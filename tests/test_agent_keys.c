@@ -308,6 +308,27 @@ static void test_fail_closed(void **state) {
 
         /* readable by others */
         rename(saved, path);
+        {
+                /* a state that lists one key twice (kept aside, then put back) */
+                char state_path[256], state_saved[256];
+                json_t *st, *keys;
+
+                snprintf(state_path, sizeof state_path, "%s/keys/state.json", f->dir);
+                snprintf(state_saved, sizeof state_saved, "%s/state.saved", f->dir);
+                st = json_load_file(state_path, 0, NULL);
+                assert_non_null(st);
+                keys = json_object_get(st, "keys");
+                assert_int_equal(json_array_size(keys), 1);
+                assert_int_equal(json_array_append(keys, json_array_get(keys, 0)), 0);
+                assert_int_equal(rename(state_path, state_saved), 0);
+                assert_int_equal(json_dump_file(st, state_path, 0), 0);
+                chmod(state_path, 0600);
+                json_decref(st);
+                assert_int_equal(keystore_open(f->dir, &f->lock, err, sizeof err, &again), -EINVAL);
+                assert_non_null(strstr(err, "listed twice"));
+                assert_null(again);
+                assert_int_equal(rename(state_saved, state_path), 0);
+        }
         chmod(path, 0644);
         assert_int_equal(keystore_open(f->dir, &f->lock, err, sizeof err, &again), -EPERM);
         chmod(path, 0600);
