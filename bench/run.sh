@@ -9,7 +9,19 @@
 # stdout carries only figures, one a line: BENCH <name> <value> <unit>.
 # Notes, skips and goal checks go to stderr. A benchmark that fails makes
 # the run fail (after the others have run); exit 77 from a script is a skip.
+#
+# bench/run.sh --report FILE runs nothing: it computes the ratios and goal
+# checks again from the BENCH lines of an earlier run's output.
 set -euo pipefail
+report=""
+case ${1:-} in
+"") ;;
+--report)
+        report=${2:?bench/run.sh: --report needs the file of an earlier run}
+        [ -r "$report" ] || { echo "bench/run.sh: cannot read $report" >&2; exit 2; }
+        report=$(realpath -- "$report") ;;
+*) echo "usage: bench/run.sh [--report FILE]" >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 : "${SVCID_BUILD:=$PWD/build}"
 export SVCID_BUILD SVCID_SRC="$PWD"
@@ -19,9 +31,14 @@ out=$(mktemp /tmp/svcid-bench.XXXXXX)
 trap 'rm -f "$out"' EXIT
 failed=()
 
-shopt -s nullglob
-benches=("$SVCID_BUILD"/bench/bench_* bench/b_*.sh)
-shopt -u nullglob
+benches=()
+if [ -n "$report" ]; then
+        grep -E '^BENCH ' "$report" >"$out" || true
+else
+        shopt -s nullglob
+        benches=("$SVCID_BUILD"/bench/bench_* bench/b_*.sh)
+        shopt -u nullglob
+fi
 run_one() {     # run_one NAME COMMAND...
         local name=$1 rc=0
         shift
