@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,9 +41,8 @@ typedef struct options {
         bool check_config;
 } options;
 
-static void usage(FILE *f) {
-        fprintf(f,
-                "Usage: svcid-agent [OPTIONS]\n"
+static void usage(void) {
+        printf("Usage: svcid-agent [OPTIONS]\n"
                 "\n"
                 "Mints short-lived tokens for local processes on a Unix socket.\n"
                 "\n"
@@ -58,6 +58,23 @@ static void usage(FILE *f) {
                 "\n"
                 "Signals: SIGHUP reloads the policy, SIGUSR2 rotates the signing key now,\n"
                 "SIGTERM stops. See svcid-agent(8) and svcid.conf(5).\n");
+}
+
+/* What was wrong (fmt; NULL when getopt_long() has said it), then where
+ * help is. Returns the exit status for usage errors. */
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...) {
+        va_list ap;
+
+        if (fmt) {
+                fprintf(stderr, "svcid-agent: ");
+                va_start(ap, fmt);
+                vfprintf(stderr, fmt, ap);
+                va_end(ap);
+                fputc('\n', stderr);
+        }
+        fprintf(stderr, "Try 'svcid-agent --help'.\n");
+        return 2;
 }
 
 static int parse_options(int argc, char **argv, options *o) {
@@ -83,10 +100,8 @@ static int parse_options(int argc, char **argv, options *o) {
                         o->config_given = true;
                         break;
                 case 'd':
-                        if (optarg[0] != '/') {
-                                fprintf(stderr, "svcid-agent: --state-dir needs an absolute path\n");
-                                return 2;
-                        }
+                        if (optarg[0] != '/')
+                                return usage_error("--state-dir needs an absolute path");
                         o->state_dir = optarg;
                         break;
                 case 's':
@@ -95,29 +110,24 @@ static int parse_options(int argc, char **argv, options *o) {
                 case 'f':
                         break;
                 case OPT_LOG_TARGET:
-                        if (log_target_from_str(optarg, &o->log_target) < 0) {
-                                fprintf(stderr, "svcid-agent: --log-target must be auto, journal or stderr\n");
-                                return 2;
-                        }
+                        if (log_target_from_str(optarg, &o->log_target) < 0)
+                                return usage_error("--log-target must be auto, journal or stderr");
                         break;
                 case OPT_CHECK:
                         o->check_config = true;
                         break;
                 case 'h':
-                        usage(stdout);
+                        usage();
                         return 0;
                 case OPT_VERSION:
                         printf("svcid-agent %s\n", SVCID_VERSION);
                         return 0;
                 default:
-                        usage(stderr);
-                        return 2;
+                        return usage_error(NULL);
                 }
         }
-        if (optind < argc) {
-                fprintf(stderr, "svcid-agent: unexpected argument '%s'\n", argv[optind]);
-                return 2;
-        }
+        if (optind < argc)
+                return usage_error("unexpected argument '%s'", argv[optind]);
         return -1;
 }
 

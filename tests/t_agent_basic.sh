@@ -186,6 +186,28 @@ grep -q "mode 0700" "$T/err2" || fail "message: $(cat "$T/err2")"
 chmod 0700 "$STATE/keys"
 ok "permissions"
 
+check "usage errors: exit 2, what is wrong, and where help is"
+for args in "--bogus" "-x" "--state-dir relative/dir" "--log-target=syslog" "--config" "stray-argument"; do
+        set +e
+        # shellcheck disable=SC2086 # split on purpose
+        "$AGENT" $args >"$T/out2" 2>"$T/err2"; rc=$?
+        set -e
+        [ $rc -eq 2 ] || fail "svcid-agent $args: exit $rc, not 2"
+        [ ! -s "$T/out2" ] || fail "svcid-agent $args wrote to stdout: $(cat "$T/out2")"
+        [ "$(wc -l <"$T/err2")" -le 2 ] || fail "svcid-agent $args: more than a short message: $(cat "$T/err2")"
+        case $args in
+        --state-dir*) want="absolute path" ;;
+        --log-target*) want="auto, journal or stderr" ;;
+        stray*) want="unexpected argument 'stray-argument'" ;;
+        *) want="option" ;;
+        esac
+        grep -q -- "$want" "$T/err2" || fail "svcid-agent $args: no '$want' in: $(cat "$T/err2")"
+        grep -qx "Try 'svcid-agent --help'." "$T/err2" || fail "svcid-agent $args: no pointer to --help"
+done
+"$AGENT" --help | grep -q "^Usage: svcid-agent" || fail "--help"
+"$AGENT" --version | grep -qx "svcid-agent [0-9][0-9.]*" || fail "--version"
+ok "usage errors"
+
 check "an explicitly named config file that is missing is an error"
 set +e
 "$AGENT" --config "$T/none.conf" --check-config 2>"$T/err2"; rc=$?
