@@ -331,9 +331,6 @@ static svcid_reason check_header(const svcid_policy *p, json_t *header, const ch
         v = json_object_get(header, "typ");
         if (v && !(json_is_string(v) && strcmp(json_string_value(v), "JWT") == 0))
                 return fail(report, SVCID_BAD_HEADER, "typ is not \"JWT\"");
-        kid_j = json_object_get(header, "kid");
-        if (kid_j && (!json_is_string(kid_j) || json_string_length(kid_j) == 0))
-                return fail(report, SVCID_BAD_HEADER, "kid is not a non-empty string");
         alg_j = json_object_get(header, "alg");
         if (!json_is_string(alg_j) || svcid_alg_from_str(json_string_value(alg_j), &alg) < 0)
                 return fail(report, SVCID_ALG_NOT_ALLOWED, "alg %s%s%s is not allowed",
@@ -344,6 +341,10 @@ static svcid_reason check_header(const svcid_policy *p, json_t *header, const ch
         if (!iss || !issuer_allowed(p, iss))
                 return fail(report, SVCID_UNKNOWN_ISSUER, iss ? "issuer \"%s\" is not trusted" : "%sno iss string",
                             iss ? iss : "");
+        /* A kid that is not a non-empty string names no key. */
+        kid_j = json_object_get(header, "kid");
+        if (kid_j && (!json_is_string(kid_j) || json_string_length(kid_j) == 0))
+                return fail(report, SVCID_UNKNOWN_KEY, "kid is not a non-empty string");
         kid = json_string_value(kid_j);
         key = kid ? svcid_trust_find(p->trust, iss, kid) : NULL;
         if (!key)

@@ -392,10 +392,10 @@ static const struct row rows[] = {
         R("header typ number",   A_ES, "{\"alg\":\"ES256\",\"kid\":\"@kA@\",\"typ\":1}", NULL, SVCID_BAD_HEADER),
         R("header typ NUL suffix", A_ES, "{\"alg\":\"ES256\",\"kid\":\"@kA@\",\"typ\":\"JWT\\u0000\"}", NULL, SVCID_MALFORMED),
         R("header typ null",     A_ES, "{\"alg\":\"ES256\",\"kid\":\"@kA@\",\"typ\":null}", NULL, SVCID_BAD_HEADER),
-        R("header kid number",   A_ES, "{\"alg\":\"ES256\",\"kid\":5,\"typ\":\"JWT\"}", NULL, SVCID_BAD_HEADER),
-        R("header kid empty",    A_ES, "{\"alg\":\"ES256\",\"kid\":\"\",\"typ\":\"JWT\"}", NULL, SVCID_BAD_HEADER),
-        R("header kid null",     A_ES, "{\"alg\":\"ES256\",\"kid\":null,\"typ\":\"JWT\"}", NULL, SVCID_BAD_HEADER),
-        R("header kid array",    A_ES, "{\"alg\":\"ES256\",\"kid\":[\"@kA@\"],\"typ\":\"JWT\"}", NULL, SVCID_BAD_HEADER),
+        R("kid number",   A_ES, "{\"alg\":\"ES256\",\"kid\":5,\"typ\":\"JWT\"}", NULL, SVCID_UNKNOWN_KEY),
+        R("kid empty",    A_ES, "{\"alg\":\"ES256\",\"kid\":\"\",\"typ\":\"JWT\"}", NULL, SVCID_UNKNOWN_KEY),
+        R("kid null",     A_ES, "{\"alg\":\"ES256\",\"kid\":null,\"typ\":\"JWT\"}", NULL, SVCID_UNKNOWN_KEY),
+        R("kid array",    A_ES, "{\"alg\":\"ES256\",\"kid\":[\"@kA@\"],\"typ\":\"JWT\"}", NULL, SVCID_UNKNOWN_KEY),
 
         /* ---- alg: exactly ES256, EdDSA, Ed25519, RS256, PS256 ---- */
         R("alg none",        A_ES, HDR("none", "kA"), NULL, SVCID_ALG_NOT_ALLOWED),
@@ -565,6 +565,8 @@ static const struct row rows[] = {
         /* ---- the first failing check names the reason ---- */
         R("order bad_header before alg", A_ES, "{\"alg\":\"none\",\"kid\":\"@kA@\",\"typ\":\"JWT\",\"jku\":\"x\"}", NULL, SVCID_BAD_HEADER),
         R("order alg before issuer", A_ES, HDR("none", "kA"), NO_ISS("\"iss\":\"svcid://evil.example\""), SVCID_ALG_NOT_ALLOWED),
+        R("order alg before kid",  A_ES, "{\"alg\":\"none\",\"kid\":5,\"typ\":\"JWT\"}", NULL, SVCID_ALG_NOT_ALLOWED),
+        R("order issuer before kid", A_ES, "{\"alg\":\"ES256\",\"kid\":7,\"typ\":\"JWT\"}", NO_ISS("\"iss\":\"svcid://evil.example\""), SVCID_UNKNOWN_ISSUER),
         R("order issuer before key", A_ES, "{\"alg\":\"ES256\",\"kid\":\"nope\",\"typ\":\"JWT\"}", NO_ISS("\"iss\":\"svcid://evil.example\""), SVCID_UNKNOWN_ISSUER),
         R("order expired before aud", A_ES, NULL, "{" C_ISS "," C_SUB ",\"aud\":\"x\",\"iat\":@T-400@,\"exp\":@T-100@," C_JTI "}", SVCID_EXPIRED),
         R("order iat before nbf", A_ES, NULL, "{" C_ISS "," C_SUB "," C_AUD ",\"iat\":@T+100@,\"exp\":@T+400@,\"nbf\":@T+100@," C_JTI "}", SVCID_ISSUED_IN_FUTURE),
@@ -1935,6 +1937,19 @@ static void test_sign_size_limit(void **state) {
                 assert_true(input <= SVCID_TOKEN_MAX && input + 1 + sig64 > SVCID_TOKEN_MAX);
                 assert_int_equal(svcid_jwt_sign(key, claims, strlen(claims), &token), -EFBIG);
                 assert_null(token);
+                /* Claims text longer than a token is still too big, not
+                 * invalid... */
+                free(claims);
+                claims = xasprintf("{\"pad\":\"%0*d\"}", SVCID_TOKEN_MAX, 0);
+                assert_int_equal(svcid_jwt_sign(key, claims, strlen(claims), &token), -EFBIG);
+                assert_null(token);
+                /* ...and spaces that make it that long do not count. */
+                free(claims);
+                claims = xasprintf("{\"sub\":\"x\"%*s}", SVCID_TOKEN_MAX, "");
+                assert_int_equal(svcid_jwt_sign(key, claims, strlen(claims), &token), 0);
+                assert_true(strlen(token) < 1024);
+                free(token);
+                token = NULL;
 
                 /* The signature layer: a header (padded with spaces to
                  * reach every length) and payload that make the token
