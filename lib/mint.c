@@ -13,7 +13,12 @@ int svcid_jwt_sign(const svcid_key *key, const char *claims_json, size_t len, ch
                 return -EINVAL;
         if (!svcid_key_is_private(key))
                 return -ENOKEY;
-        claims = lib_json_object(claims_json, len, SVCID_TOKEN_MAX);
+        /* Whitespace may make the text longer than the token it gives, so
+         * the token's own size decides (-EFBIG below); this cap only keeps
+         * the parser bounded. */
+        if (len > SVCID_JWKS_MAX)
+                return -EFBIG;
+        claims = lib_json_object(claims_json, len, SVCID_JWKS_MAX);
         if (!claims)
                 return -EINVAL;
         payload = json_dumps(claims, JSON_COMPACT | JSON_PRESERVE_ORDER);
