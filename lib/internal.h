@@ -92,7 +92,8 @@ int lib_b64url_decode_into(const char *text, size_t len, unsigned char *out, siz
 struct lib_jws {
         size_t header64_len;            /* bytes of the header segment */
         size_t signing_len;             /* bytes of "header.payload" */
-        unsigned char *block;
+        unsigned char *block;           /* the three parts, decoded */
+        size_t block_len;
         unsigned char *header;
         size_t header_len;
         unsigned char *payload;

@@ -6,6 +6,9 @@
 #include "internal.h"
 
 void lib_jws_done(struct lib_jws *jws) {
+        /* The decoded parts are enough to rebuild a bearer token. */
+        if (jws->block)
+                OPENSSL_cleanse(jws->block, jws->block_len);
         free(jws->block);
         *jws = (struct lib_jws) {};
 }
@@ -47,6 +50,7 @@ svcid_reason lib_jws_split(const char *token, size_t len, struct lib_jws *ret, c
         jws.block = malloc(len + 3);
         if (!jws.block)
                 return SVCID_INTERNAL_ERROR;
+        jws.block_len = len + 3;
 
         unsigned char **out[3] = { &jws.header, &jws.payload, &jws.sig };
         size_t *out_len[3] = { &jws.header_len, &jws.payload_len, &jws.sig_len };

@@ -1219,7 +1219,9 @@ static int key_verify(const svcid_key *key, const void *data, size_t len,
                 r = es256_sig_to_der(sig, der, &der_len);
                 if (r < 0)
                         return r;
-                return digest_verify(key, data, len, der, der_len);
+                r = digest_verify(key, data, len, der, der_len);
+                OPENSSL_cleanse(der, sizeof der);
+                return r;
         }
         case SVCID_ALG_EDDSA:
                 if (sig_len != ED25519_SIG_LEN || !ed25519_s_ok(s + ED25519_SIG_LEN / 2))
