@@ -83,12 +83,22 @@ static int set_once(const char **slot, const char *arg, const char *value, char 
         return 0;
 }
 
+static int set_flag(bool *flag, const char *arg, char *err, size_t err_len) {
+        if (*flag)
+                return errf(err, err_len, arg, "given twice");
+        *flag = true;
+        return 0;
+}
+
 static int check_path(const char *arg, const char *value, char *err, size_t err_len) {
         if (!*value)
                 return errf(err, err_len, arg, "empty value");
         /* Relative paths would depend on the application's cwd. */
         if (value[0] != '/')
                 return errf(err, err_len, arg, "not an absolute path");
+        /* open(O_NOFOLLOW) follows a symlink named with a trailing '/'. */
+        if (value[strlen(value) - 1] == '/')
+                return errf(err, err_len, arg, "ends in '/'");
         return 0;
 }
 
@@ -124,12 +134,15 @@ static int parse_one(pam_svcid_args *a, const char *arg, bool *seen_leeway, bool
         int r;
 
         if (strcmp(arg, "debug") == 0)
-                a->debug = true;
-        else if (strcmp(arg, "use_first_pass") == 0)
-                a->use_first_pass = true;
-        else if (strcmp(arg, "try_first_pass") == 0)
-                a->try_first_pass = true;
-        else if ((v = value_of(arg, "audience"))) {
+                return set_flag(&a->debug, arg, err, err_len);
+        else if (strcmp(arg, "use_first_pass") == 0 || strcmp(arg, "try_first_pass") == 0) {
+                bool use = arg[0] == 'u';
+
+                /* One says "never ask", the other "ask if need be". */
+                if (use ? a->try_first_pass : a->use_first_pass)
+                        return errf(err, err_len, arg, "use_first_pass and try_first_pass contradict each other");
+                return set_flag(use ? &a->use_first_pass : &a->try_first_pass, arg, err, err_len);
+        } else if ((v = value_of(arg, "audience"))) {
                 /* "%H" stands for this host's name (so one stack, e.g. the
                  * pam-auth-update profile, fits every host) and "%%" for
                  * '%'; any other '%' is a mistake, not a literal. */
