@@ -47,7 +47,7 @@ struct auth_state {
         size_t token_len;
         char **argv;            /* the auth line's arguments, for account */
         int argc;
-        char *sub, *iss, *jti, *unit;
+        char *sub, *iss, *jti, *unit, *kid;
 };
 
 static void state_free(struct auth_state *s) {
@@ -65,6 +65,7 @@ static void state_free(struct auth_state *s) {
         free(s->iss);
         free(s->jti);
         free(s->unit);
+        free(s->kid);
         free(s);
 }
 
@@ -373,6 +374,7 @@ static int make_state(const char *user, const char *token, int argc, const char 
         s->iss = strdup_or_null(svcid_claims_string(claims, "iss"), &oom);
         s->jti = strdup_or_null(svcid_claims_string(claims, "jti"), &oom);
         s->unit = strdup_or_null(svcid_claims_string(claims, "unit"), &oom);
+        s->kid = strdup_or_null(svcid_claims_kid(claims), &oom);
         if (oom)
                 return -ENOMEM;
         if (argc > 0) {
@@ -403,6 +405,13 @@ static void clear_env(pam_handle_t *pamh) {
                         (void) pam_putenv(pamh, names[i]);
 }
 
+/* Takes back a successful authentication: its state and what it
+ * exported. *s is freed. */
+static void withdraw(pam_handle_t *pamh) {
+        (void) pam_set_data(pamh, STATE_KEY, NULL, NULL);
+        clear_env(pamh);
+}
+
 PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv) {
         _cleanup_(pam_svcid_trust_putp) pam_svcid_trust_ref *trust = NULL;
         _cleanup_(pam_svcid_map_freep) pam_svcid_map *map = NULL;
@@ -420,10 +429,8 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
         (void) flags;
         /* A failed attempt must not leave an earlier success on this
          * handle behind: neither its state nor what it exported. */
-        if (get_state(pamh)) {
-                (void) pam_set_data(pamh, STATE_KEY, NULL, NULL);
-                clear_env(pamh);
-        }
+        if (get_state(pamh))
+                withdraw(pamh);
 
         r = parse_args(pamh, argc, argv, PAM_SVCID_LINE_AUTH, &a);
         if (r != PAM_SUCCESS)
@@ -534,6 +541,30 @@ static int authenticated_state(pam_handle_t *pamh, int argc, const char **argv, 
         return PAM_SUCCESS;
 }
 
+/* The module never changes PAM_USER; if something else did after the
+ * token was checked, the token no longer speaks for the handle's user.
+ * Then the refusal is logged and the authentication withdrawn, so that
+ * no later step exports the token's identity for another user. */
+static bool user_unchanged(pam_handle_t *pamh, const pam_svcid_args *a, const struct auth_state *s,
+                           const char *stage) {
+        svcid_report report = {};
+        const char *user = NULL;
+        char what[32];
+
+        if (pam_get_item(pamh, PAM_USER, (const void **) &user) == PAM_SUCCESS && user &&
+            strcmp(user, s->user) == 0)
+                return true;
+        snprintf(report.detail, sizeof report.detail, "PAM_USER changed after authentication");
+        pam_svcid_printable(report.sub, sizeof report.sub, s->sub);
+        pam_svcid_printable(report.iss, sizeof report.iss, s->iss);
+        pam_svcid_printable(report.kid, sizeof report.kid, s->kid);
+        pam_svcid_printable(report.jti, sizeof report.jti, s->jti);
+        snprintf(what, sizeof what, "%s refused", stage);
+        log_outcome(pamh, a, LOG_NOTICE, what, svcid_reason_str(SVCID_SUBJECT_MISMATCH), &report, user);
+        withdraw(pamh);
+        return false;
+}
+
 PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv) {
         _cleanup_(pam_svcid_trust_putp) pam_svcid_trust_ref *trust = NULL;
         _cleanup_(svcid_policy_freep) svcid_policy *policy = NULL;
@@ -549,17 +580,9 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
         if (r != PAM_SUCCESS)
                 return r;
 
-        /* The module never changes PAM_USER; if something else did after
-         * the token was checked, the token no longer speaks for it. */
-        if (pam_get_item(pamh, PAM_USER, (const void **) &user) != PAM_SUCCESS || !user ||
-            strcmp(user, s->user) != 0) {
-                snprintf(report.detail, sizeof report.detail, "PAM_USER changed after authentication");
-                pam_svcid_printable(report.sub, sizeof report.sub, s->sub);
-                pam_svcid_printable(report.iss, sizeof report.iss, s->iss);
-                log_outcome(pamh, &a, LOG_NOTICE, "account refused", svcid_reason_str(SVCID_SUBJECT_MISMATCH),
-                            &report, user);
+        if (!user_unchanged(pamh, &a, s, "account"))
                 return PAM_PERM_DENIED;
-        }
+        user = s->user;
 
         /* The same policy as at auth (its line's arguments were kept),
          * plus any require= on the account line (the only policy argument
@@ -577,6 +600,7 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
         reason = svcid_verify(policy, s->token, s->token_len, NULL, &report);
         if (reason != SVCID_OK) {
                 log_outcome(pamh, &auth, LOG_NOTICE, "account refused", svcid_reason_str(reason), &report, user);
+                withdraw(pamh);
                 return reason == SVCID_INTERNAL_ERROR ? PAM_SYSTEM_ERR : PAM_PERM_DENIED;
         }
         if (auth.debug)
@@ -593,6 +617,8 @@ PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, cons
         r = authenticated_state(pamh, argc, argv, PAM_SVCID_LINE_SESSION, "session", &a, &s);
         if (r != PAM_SUCCESS)
                 return r;
+        if (!user_unchanged(pamh, &a, s, "session"))
+                return PAM_SESSION_ERR;
         return export_env(pamh, s);
 }
 

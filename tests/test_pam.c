@@ -394,7 +394,7 @@ static void test_args_good(void **state) {
 
         assert_int_equal(parse("audience=a trust=/x trust=/y issuer=svcid://h require=stage=deploy "
                                "require=roles=dep* map=/etc/m leeway=0 max_lifetime=86400 token=env,authtok "
-                               "debug use_first_pass try_first_pass",
+                               "debug try_first_pass",
                                &a, err, sizeof err), 0);
         assert_int_equal(a.n_trust, 2);
         assert_string_equal(a.trust[1], "/y");
@@ -407,7 +407,9 @@ static void test_args_good(void **state) {
         assert_int_equal(a.n_token, 2);
         assert_int_equal(a.token[0], PAM_SVCID_SOURCE_ENV);
         assert_int_equal(a.token[1], PAM_SVCID_SOURCE_AUTHTOK);
-        assert_true(a.debug && a.use_first_pass && a.try_first_pass);
+        assert_true(a.debug && !a.use_first_pass && a.try_first_pass);
+        assert_int_equal(parse("audience=a use_first_pass", &a, err, sizeof err), 0);
+        assert_true(a.use_first_pass && !a.try_first_pass);
 
         /* No arguments at all is fine for the parser (account, session). */
         assert_int_equal(pam_svcid_args_parse(0, NULL, PAM_SVCID_LINE_ACCOUNT, &a, err, sizeof err), 0);
@@ -452,6 +454,14 @@ static void test_args_bad(void **state) {
                 { "audience=a token=ENV", "\"token=ENV\"" },
                 { "audience=a token=env token=authtok", "\"token=authtok\"" },
                 { "audience=a use_first_pass=1", "\"use_first_pass=1\"" },
+                { "audience=a debug debug", "\"debug\": given twice" },
+                { "audience=a use_first_pass use_first_pass", "\"use_first_pass\": given twice" },
+                { "audience=a try_first_pass try_first_pass", "\"try_first_pass\": given twice" },
+                { "audience=a use_first_pass try_first_pass", "\"try_first_pass\": use_first_pass and" },
+                { "audience=a try_first_pass use_first_pass", "\"use_first_pass\": use_first_pass and" },
+                { "audience=a trust=/etc/svcid/trust.d/", "\"trust=/etc/svcid/trust.d/\": ends in" },
+                { "audience=a trust=/", "\"trust=/\": ends in" },
+                { "audience=a map=/etc/svcid/map/", "\"map=/etc/svcid/map/\": ends in" },
                 { "audience=login:%", "\"audience=login:%\"" },
                 { "audience=login:%h", "\"audience=login:%h\"" },
                 { "audience=%H%x", "\"audience=%H%x\"" },
@@ -1419,7 +1429,18 @@ static void test_account(void **state) {
                 assert_int_equal(pam_set_item(pamh, PAM_USER, "root"), PAM_SUCCESS);
                 log_clear();
                 assert_int_equal(pam_acct_mgmt(pamh, 0), PAM_PERM_DENIED);
-                assert_logged("account refused: reason=subject_mismatch");
+                assert_logged("account refused: reason=subject_mismatch iss=\"" ISS "\" sub=\"alice\"");
+                /* Audited in full: the token's kid and jti too. */
+                assert_logged("jti=\"jti-alice\" user=\"root\"");
+                assert_not_logged("kid=\"\"");
+                /* Withdrawn: nothing exported for root, no session. */
+                assert_null(pam_getenv(pamh, "SVCID_SUB"));
+                assert_null(pam_getenv(pamh, "SVCID_JTI"));
+                log_clear();
+                assert_int_equal(pam_open_session(pamh, 0), SESSION_IGNORED);
+                assert_null(pam_getenv(pamh, "SVCID_SUB"));
+                assert_int_equal(pam_acct_mgmt(pamh, 0), ACCOUNT_IGNORED);
+                assert_not_logged("accepted");
                 pam_end(pamh, PAM_SUCCESS);
         }
         /* The account line's own require= is checked too. */
@@ -1570,6 +1591,26 @@ static void test_session(void **state) {
                 assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
                 assert_null(pam_getenv(pamh, "SVCID_UNIT"));
                 assert_string_equal(pam_getenv(pamh, "SVCID_JTI"), "j2");
+                pam_end(pamh, PAM_SUCCESS);
+        }
+        /* PAM_USER changed after auth, with no account step between:
+         * the session exports nothing for the new user and takes back
+         * what auth exported. */
+        {
+                conv_data cd = { .answer = t };
+                pam_handle_t *pamh = start(svc, "alice", &cd);
+
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                assert_string_equal(pam_getenv(pamh, "SVCID_SUB"), "alice");
+                assert_int_equal(pam_set_item(pamh, PAM_USER, "bob"), PAM_SUCCESS);
+                log_clear();
+                assert_int_equal(pam_open_session(pamh, 0), PAM_SESSION_ERR);
+                assert_logged("session refused: reason=subject_mismatch");
+                assert_logged("user=\"bob\"");
+                assert_null(pam_getenv(pamh, "SVCID_SUB"));
+                assert_null(pam_getenv(pamh, "SVCID_ISS"));
+                assert_null(pam_getenv(pamh, "SVCID_JTI"));
+                assert_null(pam_getenv(pamh, "SVCID_UNIT"));
                 pam_end(pamh, PAM_SUCCESS);
         }
         /* setcred is a success, as for other auth modules. */
