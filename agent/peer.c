@@ -159,6 +159,15 @@ static int user_name_lookup(uid_t uid, char **ret) {
                         size *= 2;
                         continue;
                 }
+                /* Only "no such entry" may mean no name. A lookup that
+                 * failed (EIO, EMFILE, EACCES, an NSS backend down) says
+                 * nothing about the name, and a caller taken for a
+                 * nameless uid could match a broader account (by uid or
+                 * unit) than the one naming it: fail. getpwuid_r(3) lists
+                 * ENOENT, ESRCH, EBADF and EPERM as ways to say "not
+                 * found". */
+                if (r != 0 && r != ENOENT && r != ESRCH && r != EBADF && r != EPERM)
+                        return r > 0 ? -r : -EIO;
                 if (r != 0 || !res || !res->pw_name || !res->pw_name[0]) {
                         *ret = NULL;
                         return 0;

@@ -35,7 +35,8 @@ bool peer_alive(const peer *p);
  * (NULL if the uid has no passwd entry). Returns -ESRCH if the process is
  * gone (or was never pinned by a pidfd), -EACCES if its /proc entry cannot
  * be read, another -errno if its unit cannot be learned (never "no unit"
- * for a unit not known), -ENOMEM. */
+ * for a unit not known) or if getpwuid_r() fails rather than finds no
+ * entry (never "no name" for a name not known), -ENOMEM. */
 int peer_resolve(const peer *p, char **ret_unit, char **ret_user);
 
 /* Frees the unit cache (at exit, for leak checkers). */

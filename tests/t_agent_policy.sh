@@ -335,4 +335,36 @@ grep -q "refused reason=internal aud='hidden' .*: cannot learn the unit or user 
 grep -q " mint " "$AGENT_LOG" && fail "a token was minted for a caller whose unit is unknown"
 ok "refused: $BODY"
 stop_agent
+
+check "an agent whose user name lookup fails (not 'no such user') refuses rather than match the caller by uid"
+# NSS failing for real, no mock: in its own mount namespace the agent
+# sees an /etc/passwd of mode 0 and an nsswitch.conf of files only (else
+# nss-systemd would make up root), and runs as root without
+# CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, so getpwuid_r() gets EACCES
+# opening the file. The caller (root) is named by 'narrow'; 'wide' would
+# take it by uid alone.
+cp /etc/passwd "$T/passwd.0"
+chmod 0 "$T/passwd.0"
+printf 'passwd: files\ngroup: files\nhosts: files\n' > "$T/nsswitch.conf"
+printf '[agent]\nissuer = svcid://nss.test\n[account narrow]\nuser = root\naudiences = safe\n[account wide]\nuser = 0\n' > "$T/nss.conf"
+start_agent nss-ok "$T/nss.conf"
+get_token safe
+[ "$(claims "$TOK" | jq -r .sub)" = narrow ] || fail "control: root is not named by 'narrow'"
+expect_status 403 forbidden "/v1/token?aud=prod"
+stop_agent
+SOCK=$T/nss.sock
+AGENT_LOG=$T/nss.log
+unshare -m sh -c 'mount --bind "$1" /etc/passwd && mount --bind "$2" /etc/nsswitch.conf && shift 2 && exec "$@"' sh \
+        "$T/passwd.0" "$T/nsswitch.conf" setpriv --bounding-set=-dac_override,-dac_read_search \
+        "$AGENT" --config "$T/nss.conf" --state-dir "$T/nss" --socket "$SOCK" --log-target=stderr 2>>"$AGENT_LOG" &
+AGENT_PID=$!
+BG_PIDS+=("$AGENT_PID")
+wait_for_socket "$SOCK" || fail "the agent without /etc/passwd did not come up: $(cat "$AGENT_LOG")"
+expect_status 500 internal "/v1/token?aud=prod"
+expect_status 500 internal "/v1/token?aud=safe"
+grep -q "refused reason=internal aud='prod' .*user name of the caller: Permission denied" "$AGENT_LOG" ||
+        fail "the refusal and its cause are not logged: $(cat "$AGENT_LOG")"
+grep -q " mint " "$AGENT_LOG" && fail "a token was minted for a caller whose user name is unknown"
+ok "refused: $BODY"
+stop_agent
 echo "all policy checks passed"
