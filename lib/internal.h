@@ -75,8 +75,7 @@ int lib_open_at(int dirfd, const char *path);
 
 /* Reads the whole regular file open on fd, at most max bytes (-EFBIG
  * beyond); -EISDIR for a directory, -EBADF for anything else that is not
- * a regular file, -EPERM if group or others may write it. *ret_data is
- * NUL-terminated. */
+ * a regular file. *ret_data is NUL-terminated. */
 int lib_read_fd(int fd, size_t max, char **ret_data, size_t *ret_len);
 
 /* Bytes that len characters of base64url decode to (len % 4 != 1). */

@@ -3,14 +3,35 @@
  * top-level "iss". Keys are looked up by (iss, kid). */
 #include <dirent.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "internal.h"
 
-/* Trust sources anyone but their owner may write are refused, as sshd's
- * StrictModes refuses such authorized_keys: a writer could add a key. */
-#define WRITABLE_BY_OTHERS "writable by group or others (anyone who can write it could add a key)"
+/* Trust sources that someone other than root, the caller or the agent's
+ * own user may write are refused, as sshd's StrictModes refuses such
+ * authorized_keys: a writer could add a key. The agent's user ("svcid")
+ * writes /var/lib/svcid/jwks.json and holds the signing keys anyway. */
+static int check_writers(int fd, const char *shown, char *err, size_t err_len) {
+        struct passwd pw, *agent = NULL;
+        char buf[1024];
+        struct stat st;
+
+        if (fstat(fd, &st) < 0)
+                return lib_errf(err, err_len, -errno, "%s: %s", lib_shown(shown), strerror(errno));
+        if (st.st_mode & (S_IWGRP | S_IWOTH))
+                return lib_errf(err, err_len, -EPERM,
+                                "%s: writable by group or others (anyone who can write it could add a key)",
+                                lib_shown(shown));
+        if (st.st_uid == 0 || st.st_uid == geteuid() ||
+            (getpwnam_r("svcid", &pw, buf, sizeof buf, &agent) == 0 && agent && agent->pw_uid == st.st_uid))
+                return 0;
+        return lib_errf(err, err_len, -EPERM,
+                        "%s: owned by uid %u, not root, svcid or the caller (its owner could add a key)",
+                        lib_shown(shown), (unsigned) st.st_uid);
+}
 
 struct entry {
         char *iss;
@@ -224,12 +245,14 @@ static int add_file(svcid_trust *trust, int fd, const char *shown, char *err, si
         size_t len;
         int r;
 
+        r = check_writers(fd, shown, err, err_len);
+        if (r < 0)
+                return r;
         r = lib_read_fd(fd, SVCID_JWKS_MAX, &data, &len);
         if (r < 0)
                 return lib_errf(err, err_len, r, "%s: %s", lib_shown(shown),
                                 r == -EFBIG ? "larger than 1 MiB" :
-                                r == -EBADF ? "not a regular file" :
-                                r == -EPERM ? WRITABLE_BY_OTHERS : strerror(-r));
+                                r == -EBADF ? "not a regular file" : strerror(-r));
         return svcid_trust_add_jwks(trust, data, len, shown, err, err_len);
 }
 
@@ -257,11 +280,12 @@ int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err
                 return lib_errf(err, err_len, fd, "%s: %s", shown_path, strerror(-fd));
         if (fstat(fd, &st) < 0)
                 return lib_errf(err, err_len, -errno, "%s: %s", shown_path, strerror(errno));
-        /* A directory others may write to lets them add an issuer. */
-        if (S_ISDIR(st.st_mode) && (st.st_mode & (S_IWGRP | S_IWOTH)))
-                return lib_errf(err, err_len, -EPERM, "%s: %s", shown_path, WRITABLE_BY_OTHERS);
         if (!S_ISDIR(st.st_mode))
                 return add_file(trust, fd, path, err, err_len);
+        /* Whoever may write the directory can add a file to it. */
+        r = check_writers(fd, path, err, err_len);
+        if (r < 0)
+                return r;
 
         d = fdopendir(fd);
         if (!d)

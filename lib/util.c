@@ -74,8 +74,6 @@ int lib_read_fd(int fd, size_t max, char **ret_data, size_t *ret_len) {
                 return -EISDIR;
         if (!S_ISREG(st.st_mode))
                 return -EBADF;
-        if (st.st_mode & (S_IWGRP | S_IWOTH))
-                return -EPERM;
         if ((uint64_t) st.st_size > max)
                 return -EFBIG;
 

@@ -177,6 +177,31 @@ run 2 "a trust directory anyone may write is refused" "$SVCID" verify -a ci:buil
 has "$ERR" "$T/open.d: writable by group or others"
 chmod 0755 "$T/open.d"
 run 0 "the same directory, no longer writable by others" "$SVCID" verify -a ci:build --trust "$T/open.d" "$VALID"
+# Nor may a user other than root, svcid or the caller own one: the owner
+# can always write it.
+if [ "$(id -u)" = 0 ]; then
+        cp "$JWKS" "$T/theirs.jwks"
+        chown 65534 "$T/theirs.jwks"
+        run 2 "a trust file another user owns is refused" "$SVCID" verify -a ci:build --trust "$T/theirs.jwks" "$VALID"
+        has "$ERR" "$T/theirs.jwks: owned by uid 65534, not root, svcid or the caller"
+        chown 0 "$T/theirs.jwks"
+        chown 65534 "$T/open.d"
+        run 2 "a trust directory another user owns is refused" "$SVCID" verify -a ci:build --trust "$T/open.d" "$VALID"
+        has "$ERR" "$T/open.d: owned by uid 65534"
+        chown 0 "$T/open.d"
+        chown 65534 "$T/open.d/a.jwks"
+        run 2 "a file another user owns in a trust directory is refused" \
+                "$SVCID" verify -a ci:build --trust "$T/open.d" "$VALID"
+        has "$ERR" "$T/open.d/a.jwks: owned by uid 65534"
+        # The same files are that user's own when that user verifies.
+        cp "$SVCID" "$T/svcid-copy"
+        chmod 0755 "$T" "$T/svcid-copy"
+        run 0 "the caller's own trust directory" \
+                runuser -u "$(id -nu 65534)" -- "$T/svcid-copy" verify -a ci:build --trust "$T/open.d" "$VALID"
+        chown -R 0 "$T/open.d"
+else
+        echo "skip: trust owned by another user (needs root)"
+fi
 # The token is read before the trust: in `svcid token | svcid verify` the
 # token request is what starts a socket-activated agent, which writes the
 # JWKS. Here the JWKS appears a second after verify starts, and the token

@@ -188,8 +188,9 @@ int svcid_trust_add_jwks(svcid_trust *trust, const char *json, size_t len,
  * hidden files skipped). Files are opened O_NOFOLLOW and capped at
  * SVCID_JWKS_MAX; anything but a regular file (a FIFO, a device) is
  * refused at once, never waited on, and so is a file or directory that
- * group or others may write (-EPERM: a writer could add a key). An empty
- * directory is not an error. */
+ * group or others may write, or that is owned by anyone but root, the
+ * caller (effective uid) or the "svcid" user (-EPERM: a writer could add
+ * a key). An empty directory is not an error. */
 int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err_len);
 
 /* Trusts key (a new reference is taken) for issuer iss under its kid. */
