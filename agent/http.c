@@ -205,7 +205,10 @@ static enum MHD_Result handle_token(http_server *s, struct MHD_Connection *conn,
         if (r < 0) {
                 char why[128];
 
-                snprintf(why, sizeof why, "cannot learn the unit or user name of the caller: %s", strerror(-r));
+                if (p->pidfd < 0)
+                        snprintf(why, sizeof why, "cannot pin the caller's process with a pidfd: %s", strerror(-r));
+                else
+                        snprintf(why, sizeof why, "cannot learn the unit or user name of the caller: %s", strerror(-r));
                 log_refusal(&lc, "internal", aud, why);
                 return respond_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "cannot resolve the caller");
         }
@@ -401,11 +404,18 @@ int http_start(int listen_fd, agent_shared *shared, unsigned threads, http_serve
         if (!s)
                 return -ENOMEM;
         s->shared = shared;
-        /* as many connections as fds allow, less some for keys and logs */
+        /* As many connections as fds allow, two fds each, less some for
+         * keys and logs: a connection accepted with no fd left for its
+         * pidfd could not be served, and past the limit libmicrohttpd
+         * stops accepting, so a cap the fds cannot back lets a few uids
+         * starve everyone. */
         s->connection_limit = HTTP_CONNECTION_LIMIT;
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-            rl.rlim_cur < (rlim_t) HTTP_CONNECTION_LIMIT + 64)
-                s->connection_limit = rl.rlim_cur > 96 ? (unsigned) rl.rlim_cur - 64 : 32;
+            rl.rlim_cur < (rlim_t) HTTP_FD_WANTED)
+                s->connection_limit =
+                        rl.rlim_cur >= HTTP_FD_RESERVE + HTTP_FDS_PER_CONNECTION * HTTP_CONNECTION_MIN ?
+                        (unsigned) ((rl.rlim_cur - HTTP_FD_RESERVE) / HTTP_FDS_PER_CONNECTION) :
+                        HTTP_CONNECTION_MIN;
         s->per_uid_limit = HTTP_PER_UID_LIMIT < s->connection_limit / 2 ? HTTP_PER_UID_LIMIT : s->connection_limit / 2;
         s->uids = calloc(s->connection_limit, sizeof *s->uids);
         if (!s->uids)

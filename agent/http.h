@@ -12,6 +12,11 @@
 
 /* Caps that keep idle, slow or hostile clients from hurting others. */
 #define HTTP_CONNECTION_LIMIT   4000u           /* open connections in all (fds permitting) */
+#define HTTP_CONNECTION_MIN     16u             /* ... however few fds there are */
+#define HTTP_FDS_PER_CONNECTION 2u              /* its socket and its caller's pidfd */
+#define HTTP_FD_RESERVE         64u             /* fds for all else: keys, logs, threads */
+/* The fd limit the agent raises itself to, if it can. */
+#define HTTP_FD_WANTED          (HTTP_FDS_PER_CONNECTION * HTTP_CONNECTION_LIMIT + HTTP_FD_RESERVE)
 #define HTTP_PER_UID_LIMIT      256u            /* ... of which one uid may hold */
 #define HTTP_IDLE_TIMEOUT       10u             /* seconds without a byte */
 #define HTTP_MEMORY_LIMIT       (16u * 1024u)   /* request head, per connection */

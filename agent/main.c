@@ -231,9 +231,10 @@ static unsigned http_threads(void) {
 static void raise_fd_limit(void) {
         struct rlimit rl;
 
-        /* the connection cap needs its fds (epoll has no FD_SETSIZE limit) */
-        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < HTTP_CONNECTION_LIMIT + 64) {
-                rl.rlim_cur = rl.rlim_max < HTTP_CONNECTION_LIMIT + 64 ? rl.rlim_max : HTTP_CONNECTION_LIMIT + 64;
+        /* the connection cap needs its fds, two a connection (epoll has
+         * no FD_SETSIZE limit); http_start() sizes the cap to what we get */
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < HTTP_FD_WANTED) {
+                rl.rlim_cur = rl.rlim_max < HTTP_FD_WANTED ? rl.rlim_max : HTTP_FD_WANTED;
                 (void) setrlimit(RLIMIT_NOFILE, &rl);
         }
 }

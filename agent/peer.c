@@ -49,7 +49,8 @@ int peer_from_socket(int fd, peer *p) {
         if (errno != ENOPROTOOPT) {
                 /* The connecting process is gone: ESRCH, or EINVAL from
                  * Linux 6.5 to 6.15 once it has been reaped. Any other
-                 * error leaves no pid to trust either. Never fall back to
+                 * error (EMFILE, ENFILE: the agent is out of fds) leaves
+                 * no pid to trust either. Never fall back to
                  * pidfd_open() here: that would pin whoever has the pid
                  * now. */
                 p->error = errno == EINVAL ? -ESRCH : -errno;
@@ -303,8 +304,11 @@ int peer_resolve(const peer *p, char **ret_unit, char **ret_user) {
         _cleanup_(free_p) char *unit = NULL, *user = NULL;
         int r;
 
+        /* Never pinned: gone before accept() (ESRCH), or the agent could
+         * not pin it (EMFILE, ENFILE, ENOMEM), which is ours to report,
+         * not the caller's doing. */
         if (p->pidfd < 0)
-                return -ESRCH;
+                return p->error == 0 || p->error == -ESRCH ? -ESRCH : p->error;
         r = pid_unit(p->pid, &unit);
         if (r < 0)
                 /* ESRCH from a caller still alive: its /proc entry cannot

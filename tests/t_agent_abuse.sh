@@ -3,9 +3,12 @@
 # Abuse against a real agent: 200 idle connections and a byte-a-second
 # client do not stop a normal client; malformed, oversize and pipelined
 # requests get 4xx and close only their own connection; a peer that exits
-# before its request is served is refused, not misattributed; and after
+# before its request is served is refused, not misattributed; after
 # all of it the agent has no more fds and not much more memory than
-# before (generous bounds; nothing here times anything).
+# before (generous bounds; nothing here times anything). Then the fd
+# limit: a caller left without a pidfd for want of fds is an internal
+# error, and under 600 fds the connection cap leaves each connection its
+# two fds.
 set -euo pipefail
 . "$(dirname "$0")/t_agent_common.sh"
 
@@ -108,6 +111,44 @@ elif mode == "pipeline-bad":
     s.sendall(GOOD + b"GET /v1/token?aud=y HTTP/1.1\r\nHost: x\r\nbad header line\r\n\r\n" + GOOD)
     data, closed = read_all(s)
     print(" ".join(statuses(data)), "closed" if closed else "open")
+elif mode == "fd-edge":
+    # lower the agent's fd limit (pid argv[3]) so that connection K+1
+    # (argv[4]) gets its socket but no fd is left for its pidfd; ask a
+    # token on it and print the answer
+    import resource
+    pid, k = int(sys.argv[3]), int(sys.argv[4])
+    def open_fds():
+        return {int(f) for f in os.listdir("/proc/%d/fd" % pid)}
+    def nfds():
+        return len(open_fds())
+    def wait_fds(want):
+        deadline = time.time() + 20         # a bound, not a measurement
+        while nfds() != want and time.time() < deadline:
+            time.sleep(0.01)
+        return nfds() == want
+    old = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    fds = open_fds()
+    base = len(fds)
+    # a new fd is the lowest free one below the limit: leave 2 free per
+    # connection and one for the last socket (an fd inherited above the
+    # limit takes none of them)
+    limit = 0
+    while limit in fds or limit - len([f for f in fds if f < limit]) != 2 * k + 1:
+        limit += 1
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, old[1]))
+    conns = []
+    for i in range(k + 1):
+        conns.append(conn())
+        want = base + 2 * (i + 1) if i < k else base + 2 * k + 1
+        if not wait_fds(want):
+            print("fds: %d, expected %d after %d connections" % (nfds(), want, i + 1), flush=True)
+            sys.exit(0)
+    s = conns[-1]
+    s.sendall(GOOD_CLOSE.replace(b"/v1/health", b"/v1/token?aud=edge"))
+    data, closed = read_all(s)
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, old)
+    body = data.split(b"\r\n\r\n", 1)[-1].decode(errors="replace")
+    print(" ".join(statuses(data)) or "-", body, flush=True)
 elif mode == "orphan":
     # connect, then hand the connection to a child and exit: the pid the
     # kernel recorded at connect() is gone when the request arrives
@@ -260,5 +301,54 @@ case "$SVCID_BUILD" in
 *) [ "$RSS1" -le $((RSS0 + 8 * 1024)) ] || fail "VmRSS grew from $RSS0 kB to $RSS1 kB" ;;
 esac
 ok "fds $FD0 -> $FD1, VmRSS $RSS0 -> $RSS1 kB"
+
+check "a caller whose pidfd the agent has no fd left for is refused as internal, not as peer_gone"
+edge=$(raw fd-edge "$AGENT_PID" 5)
+[[ "$edge" == 500* ]] || fail "connection without a pidfd (EMFILE) got: $edge"
+[ "$(jq -r .error <<<"${edge#500 }")" = internal ] || fail "reason: $edge"
+grep -q "refused reason=internal aud='edge' .*pidfd: Too many open files" "$AGENT_LOG" ||
+        fail "the refusal does not say the fds ran out"
+out=$(curl -s --max-time 10 --unix-socket "$SOCK" "http://localhost/v1/token?aud=after") || fail "no token after the fd limit was restored"
+jq -e .token <<<"$out" >/dev/null || fail "after the fd limit was restored: $out"
+ok "refused: $edge"
 stop_agent
+
+if [ "$(id -u)" = 0 ]; then
+        check "with 600 fds the connection cap leaves every connection its two fds: two uids at their shares, root still served"
+        # cap (600 - 64) / 2 = 268, share 134: uid A asks 250 (116 refused),
+        # uid B holds 100; 234 connections, 468 fds, and room for root's
+        : > "$T/empty.conf"
+        SOCK=$T/fd600.sock
+        AGENT_LOG=$T/fd600.log
+        prlimit --nofile=600:600 "$AGENT" --config "$T/empty.conf" --state-dir "$T/fd600" --socket "$SOCK" \
+                --log-target=stderr 2>>"$AGENT_LOG" &
+        AGENT_PID=$!
+        BG_PIDS+=("$AGENT_PID")
+        wait_for_socket "$SOCK" || fail "the agent with 600 fds did not come up"
+        mkfifo "$T/b.in" "$T/a.in"
+        setpriv --reuid=54322 --regid=54322 --clear-groups "$PY" "$T/raw.py" "$SOCK" idle 100 <"$T/b.in" >"$T/b.out" &
+        B=$!
+        exec {B_IN}>"$T/b.in"
+        EXTRA_CLEANUP+=("kill $B 2>/dev/null")
+        for i in $(seq 1 300); do grep -q open "$T/b.out" 2>/dev/null && break; sleep 0.1; done
+        [ "$(cat "$T/b.out")" = "open 100" ] || fail "uid B: $(cat "$T/b.out")"
+        setpriv --reuid="$(id -u nobody)" --regid="$(id -g nobody)" --clear-groups \
+                "$PY" "$T/raw.py" "$SOCK" hog 250 116 <"$T/a.in" >"$T/a.out" &
+        A=$!
+        exec {A_IN}>"$T/a.in"
+        EXTRA_CLEANUP+=("kill $A 2>/dev/null")
+        for i in $(seq 1 600); do grep -q refused "$T/a.out" 2>/dev/null && break; sleep 0.1; done
+        [ "$(cat "$T/a.out")" = "refused 116" ] ||
+                fail "expected 116 of 250 connections of uid A refused (share 134 of 268), got: $(cat "$T/a.out")"
+        out=$(curl -s --max-time 10 --unix-socket "$SOCK" "http://localhost/v1/token?aud=root") ||
+                fail "root was not served while two uids held their shares"
+        jq -e .token <<<"$out" >/dev/null || fail "root: $out"
+        [ "$(fds)" -lt 600 ] || fail "the agent holds $(fds) fds of 600"
+        grep -E "peer_gone|Too many open files" "$AGENT_LOG" && fail "the agent ran out of fds"
+        echo "  $(fds) fds in use"
+        exec {A_IN}>&- {B_IN}>&-
+        wait "$A" "$B" 2>/dev/null || true
+        ok "cap 268, share 134"
+        stop_agent
+fi
 echo "all abuse checks passed"
