@@ -338,6 +338,15 @@ int gate_run_listener(const gate_config *cfg, int fd) {
         sigset_t mask;
         int r, flags;
 
+        /* First: a reload (SIGHUP) or stop asked for while the trust
+         * loads must wait for the loop, not kill the gate. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGCHLD);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+
         l.conns = calloc(cfg->max_pending, sizeof(conn *));
         pfds = calloc(cfg->max_pending + 2, sizeof(struct pollfd));
         slot = calloc(cfg->max_pending + 2, sizeof(size_t));
@@ -358,12 +367,6 @@ int gate_run_listener(const gate_config *cfg, int fd) {
                 return 1;
         }
 
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGHUP);
-        sigaddset(&mask, SIGCHLD);
-        sigprocmask(SIG_BLOCK, &mask, NULL);
         l.sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
         flags = fcntl(fd, F_GETFL);
         if (l.sfd < 0 || flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
