@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -15,9 +16,10 @@
 #include "config.h"
 #include "util.h"
 
-/* inih (Debian's build) truncates section and key names at 49 bytes
- * without telling; we refuse names that reach that length instead. */
-#define INIH_NAME_MAX 49
+/* inih (Debian's build) truncates a section name at 49 bytes without
+ * telling; we refuse names that reach that length instead. Key names it
+ * hands over whole. */
+#define INIH_SECTION_MAX 49
 
 enum {
         SEEN_ISSUER      = 1 << 0,
@@ -41,13 +43,11 @@ typedef struct parse_ctx {
         unsigned line;
         unsigned long_line;             /* first line longer than inih takes */
         int max_line;
-        unsigned section_line;          /* where the last [section] was */
-        /* first error seen by the handler */
+        /* first error seen by the reader or the handler */
         unsigned err_line;
         char err_msg[256];
-        /* where we are */
-        char section[64];
-        bool in_agent, agent_done;
+        /* where we are: set by the reader at each [section] header */
+        bool in_agent, agent_seen;
         agent_account *account;         /* current [account] or NULL */
         unsigned seen;                  /* SEEN_* of the current section */
         unsigned default_ttl_line, max_ttl_line;
@@ -91,30 +91,83 @@ static int fail(parse_ctx *c, const char *fmt, ...) {
         return 0;       /* inih: handler failed */
 }
 
+static int enter_section(parse_ctx *c, const char *section);
+
+/* Where inih's find_chars_or_comment() stops: at one of chars, at an
+ * inline comment (';' after a space), or at the end. */
+static const char *inih_find(const char *s, const char *chars) {
+        bool was_space = false;
+
+        for (; *s && !strchr(chars, *s) && !(was_space && *s == ';'); s++)
+                was_space = isspace((unsigned char) *s);
+        return s;
+}
+
+/* Looks at a line as inih is about to, for what inih does not tell the
+ * handler: every [section] header, even one no key follows (inih names
+ * the section only with a key, and two sections of one name in a row
+ * would look like one), and where a key ends. */
+static void look_at_line(parse_ctx *c, const char *line) {
+        const char *s = line, *end;
+        char name[INIH_SECTION_MAX];
+
+        if (c->line == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
+                s += 3;         /* inih skips a UTF-8 BOM */
+        while (isspace((unsigned char) *s))
+                s++;
+        if (*s == '\0' || *s == ';' || *s == '#')
+                return;
+        if (*s == '[') {
+                end = inih_find(s + 1, "]");
+                if (*end != ']')
+                        return; /* inih's syntax error */
+                if ((size_t) (end - s - 1) >= sizeof name) {
+                        fail(c, "section name too long");
+                        return;
+                }
+                memcpy(name, s + 1, (size_t) (end - s - 1));
+                name[end - s - 1] = '\0';
+                enter_section(c, name);
+                return;
+        }
+        /* inih ends a key at the first '=' or ':': "claim.ns:role = x"
+         * would be the key "claim.ns" with the value "role = x". */
+        end = inih_find(s, "=:");
+        if (*end == ':')
+                fail(c, "':' before '=' (a key ends at the first ':' or '='; write 'key = value', "
+                        "and key names have no ':')");
+}
+
 /* inih's reader: one line per call, so c->line is the handler's line. */
 static char *reader(char *str, int num, void *stream) {
         parse_ctx *c = stream;
         const char *nl;
-        size_t n;
+        size_t n, text;
 
-        if (c->p >= c->end || c->long_line)
+        if (c->p >= c->end || c->long_line || c->err_line)
                 return NULL;
         nl = memchr(c->p, '\n', (size_t) (c->end - c->p));
         n = nl ? (size_t) (nl - c->p) + 1 : (size_t) (c->end - c->p);
         c->line++;
         /* inih would cut a longer line in two and parse the rest as a
-         * line of its own: refuse it instead. */
+         * line of its own: refuse it instead. Its buffer holds num - 3
+         * bytes of text and the line's "\r\n\0": that many, whatever
+         * ends the line. */
         c->max_line = num - 3;
-        if (num <= 3 || n >= (size_t) num) {
+        text = n;
+        if (text > 0 && c->p[text - 1] == '\n')
+                text--;
+        if (text > 0 && c->p[text - 1] == '\r')
+                text--;
+        if (num <= 3 || text > (size_t) c->max_line) {
                 c->long_line = c->line;
                 return NULL;
         }
         memcpy(str, c->p, n);
         str[n] = '\0';
         c->p += n;
-        if (str[strspn(str, " \t")] == '[')
-                c->section_line = c->line;
-        return str;
+        look_at_line(c, str);
+        return c->err_line ? NULL : str;
 }
 
 static char *trim(char *s) {
@@ -180,7 +233,7 @@ static bool claim_name_ok(const char *s) {
         };
         size_t n = strlen(s);
 
-        if (n == 0 || n > 64 || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.:") != n)
+        if (n == 0 || n > 64 || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.") != n)
                 return false;
         for (size_t i = 0; i < ELEMENTSOF(reserved); i++)
                 if (strcmp(s, reserved[i]) == 0)
@@ -334,7 +387,7 @@ static int account_key(parse_ctx *c, const char *name, const char *value) {
                 _cleanup_(json_decrefp) json_t *v = NULL;
 
                 if (!claim_name_ok(claim))
-                        return fail(c, "bad claim name '%s' (letters, digits, '_-.:', and not a registered claim)", claim);
+                        return fail(c, "bad claim name '%s' (1 to 64 letters, digits and '_-.', and not a registered claim)", claim);
                 if (json_object_get(a->claims, claim))
                         return fail(c, "duplicate key '%s'", name);
                 if (strchr(value, ',')) {
@@ -365,45 +418,27 @@ static int account_key(parse_ctx *c, const char *name, const char *value) {
         return fail(c, "unknown key '%s' in [account %s]", name, a->name);
 }
 
-static int enter_section_at(parse_ctx *c, const char *section);
-
-/* Errors about a section name the line of its [header]. */
+/* A [section] header, from the reader, on its line. */
 static int enter_section(parse_ctx *c, const char *section) {
-        unsigned key_line = c->line;
-        int r;
-
-        if (section[0] && c->section_line)
-                c->line = c->section_line;
-        r = enter_section_at(c, section);
-        c->line = key_line;
-        return r;
-}
-
-static int enter_section_at(parse_ctx *c, const char *section) {
         agent_config *cfg = c->config;
         _cleanup_(free_p) char *copy = NULL;
         agent_account *grown;
         char *s, *name;
 
-        if (strlen(section) >= sizeof c->section || strlen(section) >= INIH_NAME_MAX)
-                return fail(c, "section name too long");
-        if (c->in_agent)
-                c->agent_done = true;
         c->in_agent = false;
         c->account = NULL;
         c->seen = 0;
-        strcpy(c->section, section);
 
         copy = strdup(section);
         if (!copy)
                 return fail(c, "out of memory");
         s = trim(copy);
         if (s[0] == '\0')
-                return fail(c, "key outside a section (start with [agent] or [account NAME])");
+                return fail(c, "empty section name (write [agent] or [account NAME])");
         if (strcmp(s, "agent") == 0) {
-                if (c->agent_done)
+                if (c->agent_seen)
                         return fail(c, "duplicate section [agent]");
-                c->in_agent = true;
+                c->in_agent = c->agent_seen = true;
                 return 1;
         }
         if (strncmp(s, "account", 7) != 0 || (s[7] != ' ' && s[7] != '\t'))
@@ -433,13 +468,13 @@ static int enter_section_at(parse_ctx *c, const char *section) {
 static int handler(void *user, const char *section, const char *name, const char *value) {
         parse_ctx *c = user;
 
+        /* The reader has entered every [section] header as it passed,
+         * and refused the names inih would cut short. */
+        (void) section;
         if (c->err_line)
                 return 0;       /* only the first error counts */
-        if (strcmp(section, c->section) != 0 || (!c->in_agent && !c->account))
-                if (!enter_section(c, section))
-                        return 0;
-        if (strlen(name) >= INIH_NAME_MAX)
-                return fail(c, "key name too long");
+        if (!c->in_agent && !c->account)
+                return fail(c, "key outside a section (start with [agent] or [account NAME])");
         if (c->in_agent)
                 return agent_key(c, name, value);
         return account_key(c, name, value);

@@ -176,7 +176,7 @@ while IFS='|' read -r line text; do
         printf "$text\n" > "$T/bad$n.conf"
         set +e
         "$AGENT" --config "$T/bad$n.conf" --check-config 2>"$T/err"; rc=$?
-        "$AGENT" --config "$T/bad$n.conf" --state-dir "$T/never" --socket "$T/never.sock" --log-target=stderr 2>"$T/err2"; rc2=$?
+        timeout 20 "$AGENT" --config "$T/bad$n.conf" --state-dir "$T/never" --socket "$T/never.sock" --log-target=stderr 2>"$T/err2"; rc2=$?
         set -e
         [ $rc -ne 0 ] && [ $rc2 -ne 0 ] || fail "config $n ($text) accepted"
         grep -q "$T/bad$n.conf:$line: " "$T/err" || fail "config $n: expected line $line: $(cat "$T/err")"
@@ -214,6 +214,20 @@ done <<'EOF2'
 2|[account x]\nuser = 99999999999
 3|[agent]\n\nissuer = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
 1|[account aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\nuser = a
+2|[agent]\nissuer = vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv
+3|[account x]\nuser = a\nclaim.ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc = v
+3|[account x]\nuser = a\nclaim.ns:role = admin
+2|[agent]\nissuer: svcid://colon
+3|[account x]\nuser = a\nclaim.x:y=z
+3|[account a]\nuser = a\n[account a]\nuser = b
+3|[account a]\nuser = a\n[account a]
+3|[agent]\nissuer = a\n[agent]\nmax_ttl = 5
+2|[agent]\n[agent]
+1|[bogus]
+2|[agent]\n[bogus]\n[account x]\nuser = a
+1|[account lonely]
+2|[agent]\n[account lonely]\n[account x]\nuser = a
+1|[]\nissuer = x
 EOF2
 [ -e "$T/never.sock" ] && fail "a refused agent left a socket"
 ok "$n bad configs refused with file:line"
@@ -225,6 +239,14 @@ if "$AGENT" --config "$T/ww.conf" --check-config 2>"$T/err"; then fail "world-wr
 grep -q "writable by others" "$T/err" || fail "message: $(cat "$T/err")"
 printf '[agent]\nissuer = svcid://ok\n[account a]\nunit = build-*.service\n' > "$T/good.conf"
 "$AGENT" --config "$T/good.conf" --check-config >/dev/null || fail "good config refused"
+# the limits svcid.conf(5) states: a 197-byte line (whatever ends it),
+# a 64-character claim name, a ':' after the '='
+for end in '\n' '\r\n' ''; do
+        printf "[agent]\nissuer = %s$end" "$(head -c 188 /dev/zero | tr '\0' v)" > "$T/good.conf"
+        "$AGENT" --config "$T/good.conf" --check-config >/dev/null || fail "a 197-byte line refused"
+done
+printf '[account a]\nuser = a\nclaim.%s = v\naudiences = ssh:web*\nunit = a:b.service\n' "$(head -c 64 /dev/zero | tr '\0' c)" > "$T/good.conf"
+"$AGENT" --config "$T/good.conf" --check-config >/dev/null || fail "a 64-character claim name refused: $("$AGENT" --config "$T/good.conf" --check-config 2>&1)"
 # the shipped example: valid as it is, and with every setting uncommented
 "$AGENT" --config "$SVCID_SRC/packaging/agent.conf" --check-config >/dev/null || fail "packaging/agent.conf refused"
 sed 's/^;\([a-z[]\)/\1/' "$SVCID_SRC/packaging/agent.conf" > "$T/example.conf"
