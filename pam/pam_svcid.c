@@ -405,8 +405,8 @@ static void clear_env(pam_handle_t *pamh) {
                         (void) pam_putenv(pamh, names[i]);
 }
 
-/* Takes back a successful authentication: its state and what it
- * exported. *s is freed. */
+/* Takes back a successful authentication: its state (freed: a pointer
+ * from get_state() is then stale) and what it exported. */
 static void withdraw(pam_handle_t *pamh) {
         (void) pam_set_data(pamh, STATE_KEY, NULL, NULL);
         clear_env(pamh);
