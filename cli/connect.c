@@ -122,6 +122,9 @@ static int send_all(int fd, const char *buf, size_t len) {
         return 0;
 }
 
+/* relay() has already said what went wrong. */
+#define RELAY_SAID (-ECANCELED)
+
 typedef struct relay_buf {
         char data[RELAY_BUF];
         size_t off, len;
@@ -244,8 +247,12 @@ static int relay(int sock, char *reason, size_t reason_len) {
                 }
                 if (p[2].revents) {
                         n = write(STDOUT_FILENO, down->data + down->off, down->len);
-                        if (n < 0 && errno != EINTR && errno != EAGAIN)
-                                return -errno;
+                        if (n < 0 && errno != EINTR && errno != EAGAIN) {
+                                /* Our reader's doing, not the service's. */
+                                fprintf(stderr, "svcid: connect: cannot write standard output: %s\n",
+                                        strerror(errno));
+                                return RELAY_SAID;
+                        }
                         if (n > 0) {
                                 down->off += (size_t) n;
                                 down->len -= (size_t) n;
@@ -343,6 +350,8 @@ int cmd_connect(int argc, char **argv) {
         }
 
         r = relay(fd, reason, sizeof(reason));
+        if (r == RELAY_SAID)
+                return CLI_EXIT_REJECTED;
         if (r == -EACCES) {
                 fprintf(stderr, "svcid: connect: refused: %s\n", reason);
                 return CLI_EXIT_REJECTED;

@@ -96,6 +96,16 @@ grep -qx 'svcid: connect: the service closed the connection before all input was
 stop_ssa; rm -f "$T/short.sock"
 ok "input the service never read: exit 1, and says so"
 
+# A reader that goes away early is not the service's doing: said so, exit 1.
+start_ssa "$LOG" "$T/chatty.sock" -a -- -a "$AUD" --trust "$T/agent/jwks.json" -- /bin/sh -c 'head -c 5000000 /dev/zero'
+{ rc=0; "$CLI" connect -a "$AUD" "unix:$T/chatty.sock" < /dev/null 2> "$T/stderr" || rc=$?; echo $rc > "$T/rc"; } |
+        head -c 1 > /dev/null
+[ "$(cat "$T/rc")" = 1 ] || fail "a closed standard output: connect exited $(cat "$T/rc"), not 1"
+grep -qx 'svcid: connect: cannot write standard output: Broken pipe' "$T/stderr" ||
+        fail "a closed standard output: $(cat "$T/stderr")"
+stop_ssa; rm -f "$T/chatty.sock"
+ok "standard output closed by its reader: exit 1, and says so"
+
 # --peer-uid with this host's agent: the caller's own token is admitted.
 start_ssa "$LOG" "$T/peer.sock" -a -- -a "$AUD" --peer-uid --local-jwks "$T/agent/jwks.json" -- "$T/svc.sh"
 reset_out
