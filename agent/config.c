@@ -50,7 +50,7 @@ typedef struct parse_ctx {
         bool in_agent, agent_seen;
         agent_account *account;         /* current [account] or NULL */
         unsigned seen;                  /* SEEN_* of the current section */
-        unsigned default_ttl_line, max_ttl_line;
+        unsigned default_ttl_line, max_ttl_line, key_lifetime_line;
 } parse_ctx;
 
 static void account_done(agent_account *a) {
@@ -305,6 +305,7 @@ static int agent_key(parse_ctx *c, const char *name, const char *value) {
         if (strcmp(name, "key_lifetime") == 0) {
                 if (!seen_once(c, SEEN_LIFETIME, name))
                         return 0;
+                c->key_lifetime_line = c->line;
                 return set_int(c, name, value, CONFIG_KEY_LIFETIME_MIN, CONFIG_KEY_LIFETIME_MAX, &cfg->key_lifetime);
         }
         if (strcmp(name, "token_reuse") == 0) {
@@ -487,6 +488,18 @@ static int check_config(parse_ctx *c) {
                 c->line = c->default_ttl_line > c->max_ttl_line ? c->default_ttl_line : c->max_ttl_line;
                 return fail(c, "default_ttl %lld exceeds max_ttl %lld",
                             (long long) cfg->default_ttl, (long long) cfg->max_ttl);
+        }
+        /* A retired key stays published for max_ttl after its last token,
+         * so about max_ttl / key_lifetime keys are published at once. Each
+         * verifier reads and checks all of them (and refuses a JWKS over
+         * 1 MiB): a key_lifetime of seconds would swell the JWKS into an
+         * outage. */
+        if (cfg->max_ttl > (int64_t) CONFIG_RETIRED_KEYS_MAX * cfg->key_lifetime) {
+                c->line = c->key_lifetime_line > c->max_ttl_line ? c->key_lifetime_line : c->max_ttl_line;
+                return fail(c, "key_lifetime %lld is too short for max_ttl %lld: over %d retired keys would "
+                               "stay published (key_lifetime must be at least max_ttl / %d)",
+                            (long long) cfg->key_lifetime, (long long) cfg->max_ttl, CONFIG_RETIRED_KEYS_MAX,
+                            CONFIG_RETIRED_KEYS_MAX);
         }
         for (size_t i = 0; i < cfg->n_accounts; i++) {
                 agent_account *a = &cfg->accounts[i];

@@ -19,6 +19,7 @@
 #define CONFIG_TTL_MAX           3600            /* DESIGN.md: ttl max 3600 s */
 #define CONFIG_KEY_LIFETIME_MIN  2
 #define CONFIG_KEY_LIFETIME_MAX  (366 * 86400)
+#define CONFIG_RETIRED_KEYS_MAX  60              /* max_ttl / key_lifetime at most */
 #define CONFIG_REUSE_MAX         300
 #define CONFIG_NAME_MAX          255             /* issuer, sub, audience, glob */
 

@@ -194,6 +194,9 @@ done <<'EOF2'
 2|[agent]\nmax_ttl = -1
 3|[agent]\nmax_ttl = 10\ndefault_ttl = 20
 2|[agent]\nkey_lifetime = 1
+2|[agent]\nkey_lifetime = 59
+3|[agent]\nkey_lifetime = 10\nmax_ttl = 601
+3|[agent]\nmax_ttl = 601\nkey_lifetime = 10
 2|[agent]\nstate_dir = relative/path
 2|[agent]\nanonymous = yes
 2|[agent]\nissuer = has space
@@ -245,6 +248,8 @@ for end in '\n' '\r\n' ''; do
         printf "[agent]\nissuer = %s$end" "$(head -c 188 /dev/zero | tr '\0' v)" > "$T/good.conf"
         "$AGENT" --config "$T/good.conf" --check-config >/dev/null || fail "a 197-byte line refused"
 done
+printf '[agent]\nkey_lifetime = 60\n' > "$T/good.conf"
+"$AGENT" --config "$T/good.conf" --check-config >/dev/null || fail "key_lifetime = max_ttl / 60 refused"
 printf '[account a]\nuser = a\nclaim.%s = v\naudiences = ssh:web*\nunit = a:b.service\n' "$(head -c 64 /dev/zero | tr '\0' c)" > "$T/good.conf"
 "$AGENT" --config "$T/good.conf" --check-config >/dev/null || fail "a 64-character claim name refused: $("$AGENT" --config "$T/good.conf" --check-config 2>&1)"
 # the shipped example: valid as it is, and with every setting uncommented
