@@ -164,6 +164,20 @@ static int agent_error(long status, const body *b, char *err, size_t err_len) {
         return client_errf(err, err_len, error, "agent answered HTTP %ld", status);
 }
 
+/* Three non-empty base64url segments, at most SVCID_TOKEN_MAX bytes: a
+ * compact JWS, as far as the client can tell without the keys. */
+static bool looks_like_jws(const char *t) {
+        size_t len = strlen(t), dots = 0;
+
+        if (len == 0 || len > SVCID_TOKEN_MAX ||
+            strspn(t, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") != len ||
+            t[0] == '.' || t[len - 1] == '.' || strstr(t, ".."))
+                return false;
+        for (const char *p = t; *p; p++)
+                dots += *p == '.';
+        return dots == 2;
+}
+
 int svcid_agent_token(const char *socket_path, const char *audience, int64_t ttl,
                       char *err, size_t err_len, char **ret_token, int64_t *ret_expires_at) {
         _cleanup_(json_decrefp) json_t *j = NULL;
@@ -201,8 +215,7 @@ int svcid_agent_token(const char *socket_path, const char *audience, int64_t ttl
         body_wipe(&b);
         token = json_string_value(json_object_get(j, "token"));
         exp = json_object_get(j, "expires_at");
-        if (!token || !*token || strlen(token) > SVCID_TOKEN_MAX || !json_is_integer(exp) ||
-            strspn(token, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") != strlen(token)) {
+        if (!token || !looks_like_jws(token) || !json_is_integer(exp)) {
                 r = client_errf(err, err_len, -EPROTO, "the agent's answer is not a token");
                 goto wipe;
         }
@@ -222,6 +235,7 @@ wipe:
 }
 
 int svcid_agent_jwks(const char *socket_path, char *err, size_t err_len, char **ret_jwks) {
+        _cleanup_(json_decrefp) json_t *j = NULL;
         body b;
         long status;
         int r;
@@ -235,6 +249,13 @@ int svcid_agent_jwks(const char *socket_path, char *err, size_t err_len, char **
                 r = agent_error(status, &b, err, err_len);
                 body_wipe(&b);
                 return r;
+        }
+        /* All of it (no NUL cuts it short), and shaped like a JWKS. */
+        j = json_loadb(b.data, b.len, JSON_REJECT_DUPLICATES, NULL);
+        if (strlen(b.data) != b.len || !json_is_string(json_object_get(j, "iss")) ||
+            !json_is_array(json_object_get(j, "keys"))) {
+                body_wipe(&b);
+                return client_errf(err, err_len, -EPROTO, "the agent's answer is not a JWKS");
         }
         *ret_jwks = b.data;     /* public keys: no wiping needed */
         return 0;

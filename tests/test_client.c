@@ -69,13 +69,13 @@ static bool connected(int lfd) {
 }
 
 /* The fake agent, in a child: takes one connection on lfd, reads the
- * request head, answers 200 with a token, and writes the request line to
- * out. Exit status 0 when all of that happened. */
-static void fake_agent(int lfd, int out) {
+ * request head, answers 200 with body (len bytes, any bytes), and writes
+ * the request line to out. Exit status 0 when all of that happened. */
+static void fake_agent(int lfd, int out, const char *body, size_t body_len) {
         struct pollfd p = { .fd = lfd, .events = POLLIN };
         static const char reply[] =
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                "Content-Length: %zu\r\n\r\n%s";
+                "Content-Length: %zu\r\n\r\n";
         char head[16384], answer[512];
         size_t len = 0;
         char *eol;
@@ -89,8 +89,9 @@ static void fake_agent(int lfd, int out) {
                         _exit(3);
                 len += (size_t) n;
         }
-        snprintf(answer, sizeof answer, reply, strlen(REPLY_BODY), REPLY_BODY);
-        if (write(c, answer, strlen(answer)) != (ssize_t) strlen(answer))
+        snprintf(answer, sizeof answer, reply, body_len);
+        if (write(c, answer, strlen(answer)) != (ssize_t) strlen(answer) ||
+            write(c, body, body_len) != (ssize_t) body_len)
                 _exit(4);
         eol = memmem(head, len, "\r\n", 2);
         if (write(out, head, (size_t) (eol - head)) != eol - head)
@@ -114,7 +115,7 @@ static char *request_line(const char *aud, int64_t ttl) {
         assert_true(pid >= 0);
         if (pid == 0) {
                 close(fds[0]);
-                fake_agent(lfd, fds[1]);
+                fake_agent(lfd, fds[1], REPLY_BODY, strlen(REPLY_BODY));
         }
         close(fds[1]);
 
@@ -205,11 +206,64 @@ static void test_escaped_audience_whole(void **state) {
         }
 }
 
+/* What the client makes of a 200 answer with body: the result of
+ * svcid_agent_jwks() if jwks, else of svcid_agent_token(). */
+static int answer_taken(const char *body, size_t len, bool jwks) {
+        _cleanup_(close_fdp) int lfd = bind_agent(true);
+        char err[256] = "", *out = NULL;
+        int fds[2], status, r;
+        pid_t pid;
+
+        assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                close(fds[0]);
+                fake_agent(lfd, fds[1], body, len);
+        }
+        close(fds[1]);
+        r = jwks ? svcid_agent_jwks(sock_path, err, sizeof err, &out)
+                 : svcid_agent_token(sock_path, "x", 0, err, sizeof err, &out, NULL);
+        close(fds[0]);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        free(out);
+        return r;
+}
+
+/* A 200 answer is used only if it has the shape of what was asked for:
+ * a compact JWS (three non-empty segments), or a whole JWKS. */
+static void test_answer_shape(void **state) {
+        static const char *const bad_tokens[] = {
+                "abc", "a.b", ".b.c", "a.b.", "a..c", "a.b.c.d", "a.b c.d", "a.b.c\n", "",
+        };
+        static const char *const bad_jwks[] = {
+                "[1,2]", "{\"keys\":[]}", "{\"iss\":5,\"keys\":[]}", "{\"iss\":\"x\",\"keys\":{}}", "\"x\"",
+        };
+        static const char cut[] = "{\"iss\":\"x\",\"keys\":[]}\0garbage";
+        (void) state;
+
+        for (size_t i = 0; i < ELEMENTSOF(bad_tokens); i++) {
+                _cleanup_(free_p) char *body = NULL;
+
+                assert_true(asprintf(&body, "{\"token\":\"%s\",\"expires_at\":1}", bad_tokens[i]) > 0);
+                if (answer_taken(body, strlen(body), false) != -EPROTO)
+                        fail_msg("token \"%s\" was taken", bad_tokens[i]);
+        }
+        assert_int_equal(answer_taken(REPLY_BODY, strlen(REPLY_BODY), false), 0);
+
+        for (size_t i = 0; i < ELEMENTSOF(bad_jwks); i++)
+                if (answer_taken(bad_jwks[i], strlen(bad_jwks[i]), true) != -EPROTO)
+                        fail_msg("JWKS %s was taken", bad_jwks[i]);
+        assert_int_equal(answer_taken(cut, sizeof cut - 1, true), -EPROTO);
+        assert_int_equal(answer_taken(cut, strlen(cut), true), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_refused_before_sending),
                 cmocka_unit_test(test_no_agent),
                 cmocka_unit_test(test_escaped_audience_whole),
+                cmocka_unit_test(test_answer_shape),
         };
 
         /* the fake agent may close first */
