@@ -24,8 +24,9 @@ static void exec_usage(FILE *f) {
                 "  -e, --env NAME       the variable to set (default SVCID_TOKEN)\n"
                 "  -h, --help           show this help\n"
                 "\n"
-                "Exit status: CMD's; 1 if no token was had or CMD could not be run,\n"
-                "2 usage error.\n");
+                "Exit status: CMD's once it runs; 1 if no token could be had; 2 for a\n"
+                "usage error (including an audience or ttl the agent calls malformed);\n"
+                "127 if CMD was not found, 126 if it could not be run.\n");
 }
 
 /* An environment variable name: a letter or '_', then letters, digits, '_'. */

@@ -26,7 +26,8 @@ static void token_usage(FILE *f) {
                 "\n"
                 "The agent socket is $SVCID_AGENT_SOCKET, else %s.\n"
                 "Exit status: 0 token printed, 1 the agent refused or is unreachable,\n"
-                "2 usage error.\n", SVCID_AGENT_SOCKET_DEFAULT);
+                "2 usage error (including an audience or ttl the agent calls malformed).\n",
+                SVCID_AGENT_SOCKET_DEFAULT);
 }
 
 /* --json: the agent's answer, {"token", "expires_at", "sub"}; sub is read
@@ -104,7 +105,8 @@ int cmd_token(int argc, char **argv) {
                 r = printf("%s\n", token) < 0 ? -EIO : 0;
         svcid_free_secret(token);
         if (r < 0) {
-                fprintf(stderr, "svcid: token: the agent's token does not decode\n");
+                fprintf(stderr, "svcid: token: %s\n",
+                        r == -EIO ? "cannot write the token" : "the agent's token does not decode");
                 return CLI_EXIT_REJECTED;
         }
         if (fflush(stdout) != 0) {
