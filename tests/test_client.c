@@ -99,15 +99,10 @@ static void fake_agent(int lfd, int out, const char *body, size_t body_len) {
         _exit(0);
 }
 
-/* Asks the fake agent for a token for aud and ttl; returns the request
- * line it received. */
-static char *request_line(const char *aud, int64_t ttl) {
-        _cleanup_(close_fdp) int lfd = bind_agent(true);
-        _cleanup_(free_p) char *token = NULL;
-        char err[256] = "", *line;
-        int fds[2], status, r;
-        int64_t expires_at = 0;
-        size_t len = 0;
+/* Runs fake_agent() answering body in a child; *ret_out then reads the
+ * request line it got. */
+static pid_t spawn_agent(int lfd, const char *body, size_t len, int *ret_out) {
+        int fds[2];
         pid_t pid;
 
         assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
@@ -115,20 +110,34 @@ static char *request_line(const char *aud, int64_t ttl) {
         assert_true(pid >= 0);
         if (pid == 0) {
                 close(fds[0]);
-                fake_agent(lfd, fds[1], REPLY_BODY, strlen(REPLY_BODY));
+                fake_agent(lfd, fds[1], body, len);
         }
         close(fds[1]);
+        *ret_out = fds[0];
+        return pid;
+}
+
+/* Asks the fake agent for a token for aud and ttl; returns the request
+ * line it received. */
+static char *request_line(const char *aud, int64_t ttl) {
+        _cleanup_(close_fdp) int lfd = bind_agent(true);
+        _cleanup_(free_p) char *token = NULL;
+        char err[256] = "", *line;
+        int out, status, r;
+        int64_t expires_at = 0;
+        size_t len = 0;
+        pid_t pid = spawn_agent(lfd, REPLY_BODY, strlen(REPLY_BODY), &out);
 
         r = svcid_agent_token(sock_path, aud, ttl, err, sizeof err, &token, &expires_at);
         line = calloc(1, 16384);
         assert_non_null(line);
         for (;;) {
-                ssize_t n = read(fds[0], line + len, 16383 - len);
+                ssize_t n = read(out, line + len, 16383 - len);
                 if (n <= 0)
                         break;
                 len += (size_t) n;
         }
-        close(fds[0]);
+        close(out);
         assert_int_equal(waitpid(pid, &status, 0), pid);
         if (r < 0)
                 fail_msg("svcid_agent_token: %d: %s", r, err);
@@ -211,20 +220,12 @@ static void test_escaped_audience_whole(void **state) {
 static int answer_taken(const char *body, size_t len, bool jwks) {
         _cleanup_(close_fdp) int lfd = bind_agent(true);
         char err[256] = "", *out = NULL;
-        int fds[2], status, r;
-        pid_t pid;
+        int line, status, r;
+        pid_t pid = spawn_agent(lfd, body, len, &line);
 
-        assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
-        pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                close(fds[0]);
-                fake_agent(lfd, fds[1], body, len);
-        }
-        close(fds[1]);
         r = jwks ? svcid_agent_jwks(sock_path, err, sizeof err, &out)
                  : svcid_agent_token(sock_path, "x", 0, err, sizeof err, &out, NULL);
-        close(fds[0]);
+        close(line);
         assert_int_equal(waitpid(pid, &status, 0), pid);
         free(out);
         return r;
