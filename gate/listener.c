@@ -97,6 +97,25 @@ static void reload_trust(listener *l, bool force) {
         gate_log(LOG_INFO, "trust reloaded: %zu key(s)", svcid_trust_key_count(t->trust));
 }
 
+/* The trust, checked for changes at most every TRUST_CHECK_MS; false if
+ * it does not load. */
+static bool trust_ready(listener *l) {
+        if (!l->trust || gate_now_ms() - l->trust_checked >= TRUST_CHECK_MS)
+                reload_trust(l, false);
+        return l->trust != NULL;
+}
+
+/* For a connection nothing can be decided for (no trust): its close must
+ * not look like a service that ran and said nothing. A TCP client gets a
+ * reset (SO_LINGER 0). A Unix client gets ECONNRESET if its bytes are still
+ * unread, EPIPE if it sends after, so there it is closing before reading
+ * anything that makes the difference. */
+static void reset_on_close(int fd) {
+        struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+        (void) setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
 static void refuse(listener *l, conn *c, const svcid_report *report) {
         /* Drained bytes must wake poll: a raised SO_RCVLOWAT would hold
          * them until the deadline and close on them (a reset). */
@@ -160,11 +179,10 @@ static void decide(listener *l, size_t i, const gate_preamble *pre) {
         svcid_claims *claims = NULL;
         svcid_report report;
 
-        if (!l->trust || gate_now_ms() - l->trust_checked >= TRUST_CHECK_MS)
-                reload_trust(l, false);
-        if (!l->trust) {
+        if (!trust_ready(l)) {
                 /* No trust, no judgement: closed without a reply, as the
                  * per-connection style does (reload_trust logged why). */
+                reset_on_close(c->fd);
                 conn_close(l, i);
                 return;
         }
@@ -252,6 +270,13 @@ static void accept_some(listener *l) {
                         gate_log(LOG_WARNING, "accept failed, pausing for %d ms: %m", ACCEPT_PAUSE_MS);
                         l->accept_paused_until = gate_now_ms() + ACCEPT_PAUSE_MS;
                         return;
+                }
+                /* Without trust nothing can be judged: end the connection
+                 * before reading a byte (see reset_on_close). */
+                if (!trust_ready(l)) {
+                        reset_on_close(fd);
+                        (void) close(fd);
+                        continue;
                 }
                 c = malloc(sizeof(*c));
                 if (!c) {

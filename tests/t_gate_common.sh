@@ -70,7 +70,9 @@ ap.add_argument("--then", default="")        # sent --pause seconds after the re
 ap.add_argument("--pause", type=float, default=0)
 ap.add_argument("--no-shut", action="store_true")
 ap.add_argument("--timeout", type=float, default=30)
+ap.add_argument("--report-cut", action="store_true")  # print <cut> after a reset or EPIPE
 a = ap.parse_args()
+cut = False
 if a.addr.startswith("/"):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); s.connect(a.addr)
 else:
@@ -90,16 +92,20 @@ try:
         s.sendall(a.then.encode().decode("unicode_escape").encode("latin-1"))
     if not a.no_shut: s.shutdown(socket.SHUT_WR)
 except (BrokenPipeError, ConnectionResetError):
-    pass
+    cut = True
 out = b""
 try:
     while True:
         b = s.recv(65536)
         if not b: break
         out += b
-except (ConnectionResetError, socket.timeout):
+except ConnectionResetError:
+    cut = True
+except socket.timeout:
     pass
 sys.stdout.buffer.write(out)
+if a.report_cut and cut:
+    sys.stdout.write("<cut>")
 PY
 
 mkdir -p "$T/out" "$T/keys"
