@@ -357,8 +357,10 @@ int cmd_connect(int argc, char **argv) {
                 return CLI_EXIT_REJECTED;
         }
         if (r == -EPIPE || r == -ECONNRESET) {
-                fprintf(stderr, "svcid: connect: the service closed the connection before %s\n",
-                        r == -EPIPE ? "all input was sent" : "its answer was complete");
+                /* The service, or a gate that could not judge (it resets
+                 * the connection): line mode has no sign to tell which. */
+                fprintf(stderr, "svcid: connect: the connection was %s\n",
+                        r == -EPIPE ? "closed before all input was sent" : "reset before the answer was complete");
                 return CLI_EXIT_REJECTED;
         }
         if (r < 0) {

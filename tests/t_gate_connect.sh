@@ -91,10 +91,23 @@ head -c 5000000 /dev/zero > "$T/big.bin"
 rc=0
 "$CLI" connect -a "$AUD" "unix:$T/short.sock" < "$T/big.bin" > "$T/stdout" 2> "$T/stderr" || rc=$?
 [ $rc = 1 ] || fail "a service that read 2000 of 5000000 bytes: connect exited $rc, not 1"
-grep -qx 'svcid: connect: the service closed the connection before all input was sent' "$T/stderr" ||
+grep -qx 'svcid: connect: the connection was closed before all input was sent' "$T/stderr" ||
         fail "no message for the lost input: $(cat "$T/stderr")"
 stop_ssa; rm -f "$T/short.sock"
 ok "input the service never read: exit 1, and says so"
+
+# A gate that cannot judge (its trust does not load) resets the connection
+# unanswered: no service ran, and connect fails.
+start_ssa "$LOG" "$T/notrust.sock" -a -- -a "$AUD" --trust "$T/missing.jwks" -- "$T/svc.sh"
+reset_out
+rc=0
+echo data | "$CLI" connect -a "$AUD" "unix:$T/notrust.sock" > "$T/stdout" 2> "$T/stderr" || rc=$?
+[ $rc = 1 ] || fail "a gate without trust: connect exited $rc, not 1"
+grep -qE '^svcid: connect: the connection was (reset|closed) before' "$T/stderr" ||
+        fail "a gate without trust: $(cat "$T/stderr")"
+[ ! -e "$T/out/env" ] || fail "a gate without trust ran the service"
+stop_ssa; rm -f "$T/notrust.sock"
+ok "a gate that cannot judge: exit 1, and says the connection was cut"
 
 # A reader that goes away early is not the service's doing: said so, exit 1.
 start_ssa "$LOG" "$T/chatty.sock" -a -- -a "$AUD" --trust "$T/agent/jwks.json" -- /bin/sh -c 'head -c 5000000 /dev/zero'
