@@ -3,21 +3,20 @@
  * top-level "iss". Keys are looked up by (iss, kid). */
 #include <dirent.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "../common/user.h"
 
 /* Trust sources that someone other than root, the caller or the agent's
  * own user may write are refused, as sshd's StrictModes refuses such
  * authorized_keys: a writer could add a key. The agent's user ("svcid")
  * writes /var/lib/svcid/jwks.json and holds the signing keys anyway. */
 static int check_writers(int fd, const char *shown, char *err, size_t err_len) {
-        struct passwd pw, *agent = NULL;
-        char buf[1024];
         struct stat st;
+        uid_t agent;
 
         if (fstat(fd, &st) < 0)
                 return lib_errf(err, err_len, -errno, "%s: %s", lib_shown(shown), strerror(errno));
@@ -26,7 +25,7 @@ static int check_writers(int fd, const char *shown, char *err, size_t err_len) {
                                 "%s: writable by group or others (anyone who can write it could add a key)",
                                 lib_shown(shown));
         if (st.st_uid == 0 || st.st_uid == geteuid() ||
-            (getpwnam_r("svcid", &pw, buf, sizeof buf, &agent) == 0 && agent && agent->pw_uid == st.st_uid))
+            (lookup_svcid_uid(&agent) == 0 && agent == st.st_uid))
                 return 0;
         return lib_errf(err, err_len, -EPERM,
                         "%s: owned by uid %u, not root, svcid or the caller (its owner could add a key)",

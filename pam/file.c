@@ -7,7 +7,6 @@
  * JWKS, the agent's own user, which holds the signing keys anyway). */
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,16 +16,6 @@
 #include "module.h"
 #include "../common/cleanup.h"
 #include "../common/io.h"
-
-int pam_svcid_agent_uid(uid_t *ret_uid) {
-        struct passwd pw, *res = NULL;
-        char buf[1024];
-
-        if (getpwnam_r("svcid", &pw, buf, sizeof buf, &res) != 0 || !res)
-                return -ENOENT;
-        *ret_uid = res->pw_uid;
-        return 0;
-}
 
 int pam_svcid_check_stat(const struct stat *st, const char *path, mode_t type, uid_t agent,
                          char *err, size_t err_len) {

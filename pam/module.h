@@ -97,12 +97,6 @@ void pam_svcid_map_free(pam_svcid_map *map);   /* NULL is fine */
 /* For the agent argument below: no owner but root. */
 #define PAM_SVCID_ROOT_ONLY ((uid_t) 0)
 
-/* The uid of the "svcid" system user, which may own trust files (it holds
- * the signing keys anyway); -ENOENT if there is none. An NSS lookup, which
- * can hang while a directory service is down: never made under a lock
- * that other logins wait for. */
-int pam_svcid_agent_uid(uid_t *ret_uid);
-
 /* Checks what fstat() said about an opened file or directory: the type
  * wanted (S_IFREG or S_IFDIR), owned by root or by agent (the svcid user,
  * or PAM_SVCID_ROOT_ONLY), and no write bit for group or others. -EPERM

@@ -18,6 +18,7 @@
 
 #include "module.h"
 #include "../common/cleanup.h"
+#include "../common/user.h"
 
 struct pam_svcid_trust_ref {
         unsigned refs;                  /* under cache_lock */
@@ -402,7 +403,7 @@ static int trust_get(const char *const *paths, size_t n, bool optional, pam_svci
         /* A load may meet a file of the svcid user. Its uid is looked up
          * before the lock is taken: NSS can hang while a directory service
          * is down, and every other login would wait behind this one. */
-        if (pam_svcid_agent_uid(&agent) < 0)
+        if (lookup_svcid_uid(&agent) < 0)
                 agent = PAM_SVCID_ROOT_ONLY;
         pthread_mutex_lock(&cache_lock);
         r = get_locked(&key, paths, n, optional, agent, ret_ref, err, err_len);
