@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <microhttpd.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -397,7 +398,8 @@ int http_start(int listen_fd, agent_shared *shared, unsigned threads, http_serve
          * epoll, and skip shutdown() before close(). Requests and answers
          * here are small and on a local socket; the abuse tests show bad
          * requests still get their 4xx before the close. */
-        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO;
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO |
+                         MHD_USE_ITC;   /* MHD_quiesce_daemon() needs it */
 
         struct rlimit rl;
 
@@ -438,6 +440,19 @@ int http_start(int listen_fd, agent_shared *shared, unsigned threads, http_serve
         }
         *ret_server = TAKE_PTR(s);
         return 0;
+}
+
+void http_drain(http_server *s) {
+        const union MHD_DaemonInfo *info;
+
+        if (!s || MHD_quiesce_daemon(s->daemon) == MHD_INVALID_SOCKET)
+                return;
+        for (unsigned waited = 0; waited < HTTP_DRAIN_MS; waited += 10) {
+                info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+                if (!info || info->num_connections == 0)
+                        return;
+                (void) poll(NULL, 0, 10);
+        }
 }
 
 void http_stop(http_server *s) {

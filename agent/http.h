@@ -20,6 +20,7 @@
 #define HTTP_PER_UID_LIMIT      256u            /* ... of which one uid may hold */
 #define HTTP_IDLE_TIMEOUT       10u             /* seconds without a byte */
 #define HTTP_MEMORY_LIMIT       (16u * 1024u)   /* request head, per connection */
+#define HTTP_DRAIN_MS           1000u           /* on stop, for accepted connections */
 
 /* What the HTTP threads read and the main thread replaces, under lock. */
 typedef struct agent_shared {
@@ -35,6 +36,12 @@ typedef struct http_server http_server;
 /* Serves on listen_fd (a listening AF_UNIX stream socket, not taken over:
  * the caller closes it after http_stop()). */
 int http_start(int listen_fd, agent_shared *shared, unsigned threads, http_server **ret_server);
+
+/* Stops accepting, leaving callers still queued on the socket to the
+ * next agent (under systemd the socket outlives this one), and gives the
+ * connections already accepted up to HTTP_DRAIN_MS to be answered and
+ * closed. An idle keep-alive connection holds it that long. */
+void http_drain(http_server *server);
 
 /* Stops accepting, closes every connection, joins the threads. */
 void http_stop(http_server *server);      /* NULL is fine */

@@ -383,6 +383,7 @@ int main(int argc, char **argv) {
 
         log_info("stopping");
         sd_notify(false, "STOPPING=1");
+        http_drain(server);
         ret = 0;
 out:
         http_stop(server);

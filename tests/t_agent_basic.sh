@@ -175,6 +175,48 @@ set -e
 [ -f "$T/plain" ] || fail "regular file was removed"
 ok "restart"
 
+check "stop: a connection accepted before SIGTERM still gets its answer"
+# Under systemd the socket outlives the agent, so callers that connect
+# during a restart wait in its queue for the next agent; a caller the
+# stopping agent had already accepted must be answered, not cut off.
+# The agent takes the caller's pidfd when it accepts: that is the sign.
+start_agent a -
+"$PY" - "$SOCK" "$AGENT_PID" >"$T/drain.out" <<'EOF'
+import os, signal, socket, sys, time
+path, pid = sys.argv[1], int(sys.argv[2])
+def pidfds():
+    n = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            n += os.readlink(f"/proc/{pid}/fd/{fd}") == "anon_inode:[pidfd]"
+        except OSError:
+            pass
+    return n
+before = pidfds()
+s = socket.socket(socket.AF_UNIX)
+s.connect(path)
+deadline = time.monotonic() + 20
+while pidfds() == before:
+    if time.monotonic() > deadline:
+        sys.exit("the agent never accepted the connection")
+    time.sleep(0.01)
+os.kill(pid, signal.SIGTERM)
+time.sleep(0.3)
+s.settimeout(20)
+data = b""
+try:
+    s.sendall(b"GET /v1/token?aud=drain HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    while chunk := s.recv(65536):
+        data += chunk
+except OSError as e:
+    print("error", e)
+print(data.split(b"\r\n")[0].decode() if data else "no answer")
+EOF
+grep -qx 'HTTP/1.1 200 OK' "$T/drain.out" || fail "request sent after SIGTERM on an accepted connection: $(cat "$T/drain.out")"
+stop_agent
+grep -q "^svcid-agent: mint .* aud='drain' " "$AGENT_LOG" || fail "the drained request is not in the audit log"
+ok "drain"
+
 check "a key state that others can read is refused"
 chmod 0755 "$STATE/keys"
 set +e
@@ -267,6 +309,68 @@ if command -v systemd-socket-activate >/dev/null; then
         stop_agent "$SSA_PID" "$T/ssa.log"
         [ -S "$SOCK" ] || fail "the agent removed systemd's socket"
         ok "socket activation"
+
+        check "a stopped agent leaves systemd's socket listening for the next one"
+        # As systemd does: one listening socket, held across a restart of
+        # the service (systemctl restart, a package upgrade); a caller
+        # connecting while no agent runs waits in its queue.
+        "$PY" - "$T/held.sock" "$AGENT" "$T/empty.conf" "$T/held" >"$T/held.out" 2>>"$T/held.log" <<'EOF'
+import os, signal, socket, subprocess, sys, time
+path, agent, conf, state = sys.argv[1:5]
+lsock = socket.socket(socket.AF_UNIX)
+lsock.bind(path)
+os.chmod(path, 0o666)
+lsock.listen(64)
+
+def start():
+    def child():
+        if lsock.fileno() != 3:
+            os.dup2(lsock.fileno(), 3)
+        os.set_inheritable(3, True)
+        os.environ.update(LISTEN_FDS="1", LISTEN_FDNAMES="agent", LISTEN_PID=str(os.getpid()))
+    # LISTEN_PID is set in the child, so the environment is passed whole
+    return subprocess.Popen([agent, "--config", conf, "--state-dir", state, "--log-target=stderr"],
+                            preexec_fn=child, close_fds=False)
+
+def ask(c, aud):
+    c.sendall(f"GET /v1/token?aud={aud} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode())
+    data = b""
+    while chunk := c.recv(65536):
+        data += chunk
+    return data.split(b"\r\n")[0].decode() if data else "no answer"
+
+def fresh(aud):
+    c = socket.socket(socket.AF_UNIX)
+    c.settimeout(20)
+    c.connect(path)
+    return ask(c, aud)
+
+a = start()
+print("first:", fresh("held1"))     # queued until the agent is up
+a.send_signal(signal.SIGTERM)
+print("first exit:", a.wait(timeout=30))
+try:
+    waiting = socket.socket(socket.AF_UNIX)
+    waiting.settimeout(20)
+    waiting.connect(path)
+except OSError as e:
+    print("between:", e)
+    sys.exit(0)
+b = start()
+try:
+    print("queued:", ask(waiting, "held2"))
+    print("second:", fresh("held3"))
+finally:
+    b.send_signal(signal.SIGTERM)
+    print("second exit:", b.wait(timeout=30))
+EOF
+        want='first: HTTP/1.1 200 OK
+first exit: 0
+queued: HTTP/1.1 200 OK
+second: HTTP/1.1 200 OK
+second exit: 0'
+        [ "$(cat "$T/held.out")" = "$want" ] || fail "restart on a held socket: $(cat "$T/held.out") $(tail -5 "$T/held.log")"
+        ok "restart on a held socket"
 else
         echo "note: systemd-socket-activate not installed, socket activation not tested"
 fi
