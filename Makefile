@@ -163,7 +163,7 @@ DEPS := build-essential pkg-config libssl-dev openssl libjansson-dev libcmocka-d
         python3 python3-jwt python3-cryptography \
         libpam-wrapper libpamtest0-dev pamtester openssh-server openssh-client sshpass \
         busybox munge util-linux procps jq sudo \
-        debhelper dpkg-dev fakeroot lintian rpm strace
+        debhelper dpkg-dev fakeroot lintian rpm strace systemd-container mmdebstrap
 # Node.js and npm (for the jose interop test) come with the machine image;
 # Debian's npm conflicts with that nodejs, so it is not installed here.
 deps:

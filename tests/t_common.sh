@@ -38,3 +38,22 @@ test_cleanup() {
         for p in "${BG_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
         rm -rf "$T"
 }
+
+# make from within make check: the outer make's job server is not ours.
+mk() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$SVCID_SRC" --no-print-directory "$@"; }
+
+# build_debs: the Debian packages in $DEB ($SVCID_SRC/build/deb), built
+# with make deb unless they are newer than every source (tests that
+# install them share one build). Needs $T for the log.
+build_debs() {
+        local changes
+        DEB=$SVCID_SRC/build/deb
+        changes=$(ls -t "$DEB"/svcid_*.changes 2>/dev/null | head -n 1)
+        if [ -n "$changes" ] &&
+           [ -z "$(find "$SVCID_SRC" \( -path "$SVCID_SRC/build" -o -path "$SVCID_SRC/.git" \) -prune -o \
+                   -type f -newer "$changes" -print -quit)" ]; then
+                echo "reusing $DEB (newer than every source)"
+        else
+                mk deb > "$T/deb.log" 2>&1 || { tail -n 40 "$T/deb.log"; fail "make deb failed"; }
+        fi
+}

@@ -24,9 +24,6 @@
 # installed here or the packaging tools are missing.
 set -euo pipefail
 
-skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*"; exit 1; }
-ok() { echo "ok: $*"; }
 # grep -q after a pipe may close it early: with pipefail, the writer's
 # SIGPIPE would fail the test. has reads all its input.
 has() { grep "$@" > /dev/null; }
@@ -34,6 +31,7 @@ has() { grep "$@" > /dev/null; }
 : "${SVCID_SRC:=$(cd "$(dirname "$0")/.." && pwd)}"
 : "${SVCID_BUILD:=$SVCID_SRC/build}"
 export SVCID_SRC SVCID_BUILD
+. "$SVCID_SRC/tests/t_common.sh"     # skip, fail, ok, mk, build_debs
 
 [ "$(id -u)" -eq 0 ] || skip "installs packages with dpkg: needs root"
 case "$SVCID_BUILD" in
@@ -64,7 +62,6 @@ fi
 VERSION=$(sed -n 's/^VERSION *:= *//p' "$SVCID_SRC/Makefile")
 ARCH=$(dpkg --print-architecture)
 MA=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
-DEB=$SVCID_SRC/build/deb
 [ -n "$VERSION" ] || fail "no VERSION in Makefile"
 
 T=$(mktemp -d /tmp/svcid-pkg-test.XXXXXX)
@@ -114,18 +111,9 @@ mount --bind "$T/pam.d" /etc/pam.d
 mount --bind "$T/varlibpam" /var/lib/pam
 grep -q pam_svcid /etc/pam.d/common-auth && fail "common-auth already names pam_svcid"
 
-# make from within make check: the outer make's job server is not ours.
-mk() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$SVCID_SRC" --no-print-directory "$@"; }
-
 echo "== make deb"
+build_debs
 changes=$DEB/svcid_${VERSION}_${ARCH}.changes
-if [ -f "$changes" ] &&
-   [ -z "$(find "$SVCID_SRC" \( -path "$SVCID_SRC/build" -o -path "$SVCID_SRC/.git" \) -prune -o \
-           -type f -newer "$changes" -print -quit)" ]; then
-        echo "reusing $DEB (newer than every source)"
-else
-        mk deb > "$T/deb.log" 2>&1 || { tail -n 40 "$T/deb.log"; fail "make deb failed"; }
-fi
 debs=()
 for p in $PKGS; do
         f=$DEB/${p}_${VERSION}_${ARCH}.deb

@@ -1,0 +1,265 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# svcid under a real systemd as PID 1: a Debian 12 system made with
+# mmdebstrap, with the packages of `make deb` installed, booted with
+# systemd-nspawn. What only systemd itself shows:
+#  - it boots with the agent's socket enabled and listening, and no unit
+#    failed;
+#  - the agent runs as the unit says (the svcid user, no capabilities,
+#    no_new_privs, a seccomp filter) and mints for root and for a user;
+#  - a process that systemd-run starts in a unit gets that unit as `unit`;
+#  - STATUS= names the kid that signs; the watchdog is fed;
+#  - systemctl reload with a bad agent.conf keeps the old policy and the
+#    journal names file:line; SIGUSR2 rotates, older tokens still verify;
+#  - systemctl restart of the service, twice, leaves the socket working;
+#  - upgrading the package while a client mints in a loop loses no request;
+#  - the example gates: line mode per connection admits and refuses, and a
+#    refusal leaves no failed instance; the long-lived gate admits before
+#    and after a restart;
+#  - the journal holds the audit entries, with their MESSAGE_ID and fields;
+#  - removing svcid-agent stops the agent and closes its socket.
+# Needs root, mmdebstrap, systemd-nspawn and a Debian mirror; skips with
+# the reason otherwise, or when this machine cannot boot a container.
+set -euo pipefail
+. "$(dirname "$0")/t_common.sh"
+
+[ "$(id -u)" -eq 0 ] || skip "boots a container with systemd-nspawn: needs root"
+case "$SVCID_BUILD" in
+*/asan) skip "the packages are built without sanitizers; the plain make check runs this test" ;;
+esac
+for tool in mmdebstrap systemd-nspawn nsenter dpkg-buildpackage jq; do
+        command -v "$tool" >/dev/null || skip "$tool not installed (make deps installs it)"
+done
+
+T=$(mktemp -d /var/tmp/svcid-systemd-test.XXXXXX)
+chmod 755 "$T"
+ROOT=$T/root
+NSPAWN_PID=
+cleanup() {
+        set +e
+        if [ -n "$NSPAWN_PID" ] && kill -0 "$NSPAWN_PID" 2>/dev/null; then
+                kill -TERM "$NSPAWN_PID"     # systemd-nspawn powers the container off
+                for _ in $(seq 1 300); do kill -0 "$NSPAWN_PID" 2>/dev/null || break; sleep 0.1; done
+                kill -KILL "$NSPAWN_PID" 2>/dev/null
+                wait "$NSPAWN_PID" 2>/dev/null
+        fi
+        rm -rf --one-file-system "$T"
+}
+trap cleanup EXIT
+
+echo "== make deb"
+build_debs
+PKGS="libsvcid1 svcid svcid-agent libpam-svcid"
+debs=()
+for p in $PKGS; do
+        f=$(ls "$DEB/${p}"_*.deb | grep -v dbgsym | head -n 1)
+        [ -f "$f" ] || fail "make deb did not build $p"
+        debs+=("$f")
+done
+
+echo "== a Debian 12 system with mmdebstrap"
+# The packages' own dependencies come from the mirror; the packages are
+# then installed with dpkg, as from a local file.
+deps=$(for f in "${debs[@]}"; do dpkg-deb -f "$f" Depends; done | tr ',' '\n' |
+        sed -e 's/([^)]*)//g' -e 's/|.*//' -e 's/ //g' | grep -vxE "${PKGS// /|}|" | sort -u | paste -sd,)
+mmdebstrap --mode=root --variant=apt --include="systemd,systemd-sysv,dbus,$deps" \
+        bookworm "$ROOT" > "$T/mmdebstrap.log" 2>&1 ||
+        { tail -n 5 "$T/mmdebstrap.log"; skip "mmdebstrap could not make a Debian 12 system (no mirror?)"; }
+mkdir -p "$ROOT/root/debs"
+cp "${debs[@]}" "$ROOT/root/debs/"
+chroot "$ROOT" sh -c 'dpkg -i /root/debs/*.deb' > "$T/dpkg.log" 2>&1 ||
+        { cat "$T/dpkg.log"; fail "the packages do not install"; }
+ok "installed $PKGS"
+
+echo "== boot"
+systemd-nspawn -q -D "$ROOT" -b --register=no --keep-unit --console=pipe \
+        --machine "svcid-test-$$" > "$T/console.log" 2>&1 < /dev/null &
+NSPAWN_PID=$!
+LEADER=
+for _ in $(seq 1 300); do
+        LEADER=$(pgrep -P "$NSPAWN_PID" | head -n 1) || true
+        [ -n "$LEADER" ] && [ "$(cat "/proc/$LEADER/comm" 2>/dev/null)" = systemd ] && break
+        kill -0 "$NSPAWN_PID" 2>/dev/null || break
+        LEADER=
+        sleep 0.1
+done
+[ -n "$LEADER" ] || { tail -n 20 "$T/console.log"; skip "systemd-nspawn cannot boot a container here"; }
+
+# inside CMD...: CMD inside the container, as root, with a clean environment.
+inside() {
+        nsenter -t "$LEADER" -m -u -i -n -p -C -r -w \
+                env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"
+}
+state=$(inside timeout 120 systemctl is-system-running --wait 2>&1) || true
+case $state in
+running|degraded) ;;
+*) tail -n 20 "$T/console.log"; skip "systemd in the container did not finish booting ($state)" ;;
+esac
+failed_units() { inside systemctl list-units --failed --plain --no-legend | awk '{print $1}'; }
+[ -z "$(failed_units)" ] || fail "failed units after boot: $(failed_units)"
+[ "$(inside systemctl is-enabled svcid-agent.socket)" = enabled ] || fail "svcid-agent.socket is not enabled"
+[ "$(inside systemctl is-active svcid-agent.socket)" = active ] || fail "svcid-agent.socket is not listening"
+[ "$(inside systemctl is-active svcid-agent.service)" = inactive ] || fail "the agent started before anyone asked"
+ok "booted ($state), the agent's socket listening, no failed unit"
+
+# payload TOKEN / header TOKEN: a segment as JSON, not verified.
+segment() {
+        local p
+        p=$(cut -d. -f"$1" <<<"$2" | tr '_-' '/+')
+        while [ $(( ${#p} % 4 )) -ne 0 ]; do p="$p="; done
+        base64 -d <<<"$p"
+}
+journal() { inside journalctl --no-pager -o cat "$@"; }
+
+echo "== the agent under its unit"
+TOK=$(inside svcid token -a systemd-test) || fail "svcid token as root"
+inside svcid verify -a systemd-test "$TOK" > "$T/claims.json" || fail "the token does not verify with the default trust"
+[ "$(jq -r .sub "$T/claims.json")" = root ] || fail "sub: $(cat "$T/claims.json")"
+MAIN=$(inside systemctl show -P MainPID svcid-agent.service)
+[ "$MAIN" -gt 0 ] || fail "no main pid for svcid-agent.service"
+status=$(inside cat "/proc/$MAIN/status")
+svcid_uid=$(inside id -u svcid)
+grep -qE "^Uid:\s+$svcid_uid\s" <<<"$status" || fail "the agent does not run as svcid ($svcid_uid): $(grep ^Uid <<<"$status")"
+grep -qE '^CapEff:\s+0+$' <<<"$status" || fail "the agent has capabilities: $(grep ^CapEff <<<"$status")"
+grep -qE '^NoNewPrivs:\s+1$' <<<"$status" || fail "the agent may gain privileges"
+grep -qE '^Seccomp:\s+2$' <<<"$status" || fail "no seccomp filter on the agent"
+inside useradd -m svcid-alice
+inside runuser -u svcid-alice -- svcid token -a systemd-test --json > "$T/alice.json" || fail "svcid token as a user"
+[ "$(jq -r .sub "$T/alice.json")" = svcid-alice ] || fail "user's sub: $(cat "$T/alice.json")"
+ok "runs as svcid, no capabilities, no_new_privs, seccomp; mints for root and a user"
+
+UTOK=$(inside systemd-run -q -P --wait --unit svcid-test-stage.service -p User=svcid-alice \
+        svcid token -a systemd-test) || fail "svcid token in a transient unit"
+segment 2 "$UTOK" > "$T/unit.json"
+[ "$(jq -r .unit "$T/unit.json")" = svcid-test-stage.service ] || fail "unit claim: $(cat "$T/unit.json")"
+[ "$(jq -r .sub "$T/unit.json")" = svcid-alice ] || fail "sub in the unit: $(cat "$T/unit.json")"
+ok "a process in svcid-test-stage.service gets unit=svcid-test-stage.service"
+
+KID1=$(segment 1 "$TOK" | jq -r .kid)
+inside systemctl show -P StatusText svcid-agent.service | grep -qF "kid $KID1" ||
+        fail "STATUS= does not name kid $KID1: $(inside systemctl show -P StatusText svcid-agent.service)"
+ok "STATUS= names the signing kid"
+
+echo "== reload and rotation"
+inside sh -c 'printf "[agent]\ndefault_ttl = 120\nbogus = 1\n" > /etc/svcid/agent.conf'
+inside systemctl reload svcid-agent.service ||
+        fail "systemctl reload: $(journal -u svcid-agent.service | tail -n 5)"
+[ "$(inside systemctl is-active svcid-agent.service)" = active ] || fail "a bad config stopped the agent"
+journal -u svcid-agent.service | grep -q '/etc/svcid/agent.conf:3' ||
+        fail "the journal does not name agent.conf:3: $(journal -u svcid-agent.service | tail -n 5)"
+inside sh -c 'printf "[agent]\ndefault_ttl = 120\n" > /etc/svcid/agent.conf'
+inside systemctl reload svcid-agent.service
+T2=$(inside svcid token -a systemd-test)
+segment 2 "$T2" > "$T/ttl.json"
+[ "$(jq '.exp - .iat' "$T/ttl.json")" = 120 ] || fail "the reloaded policy does not apply: $(cat "$T/ttl.json")"
+inside systemctl kill -s SIGUSR2 svcid-agent.service
+for _ in $(seq 1 100); do
+        KID2=$(segment 1 "$(inside svcid token -a systemd-test)" | jq -r .kid)
+        [ "$KID2" != "$KID1" ] && break
+        sleep 0.1
+done
+[ "$KID2" != "$KID1" ] || fail "SIGUSR2 did not rotate the key"
+inside svcid verify -a systemd-test "$TOK" > /dev/null || fail "a token from before the rotation no longer verifies"
+ok "reload: a bad file is refused with file:line, a good one applies; SIGUSR2 rotates"
+
+echo "== restart and upgrade keep the socket"
+for i in 1 2; do
+        inside systemctl restart svcid-agent.service
+        inside svcid token -a systemd-test > /dev/null || fail "no token after restart $i"
+done
+[ "$(inside systemctl is-active svcid-agent.socket)" = active ] || fail "the socket did not survive the restarts"
+MAIN=$(inside systemctl show -P MainPID svcid-agent.service)
+cat > "$ROOT/root/mint-loop.sh" <<'EOF'
+#!/bin/sh
+ok=0 bad=0
+while [ ! -e /root/stop ]; do
+        if svcid token -a systemd-test > /dev/null 2>> /root/mint-loop.err; then ok=$((ok + 1)); else bad=$((bad + 1)); fi
+done
+echo "$ok $bad"
+EOF
+chmod 755 "$ROOT/root/mint-loop.sh"
+inside /root/mint-loop.sh > "$T/loop.out" &
+LOOP=$!
+sleep 1
+inside dpkg -i "/root/debs/$(basename "$(ls "$DEB"/svcid-agent_*.deb | grep -v dbgsym)")" > "$T/upgrade.log" 2>&1 ||
+        { cat "$T/upgrade.log"; fail "upgrading svcid-agent failed"; }
+sleep 1
+touch "$ROOT/root/stop"
+wait "$LOOP"
+read -r minted lost < "$T/loop.out"
+[ "$(inside systemctl show -P MainPID svcid-agent.service)" != "$MAIN" ] || fail "the upgrade did not restart the agent"
+[ "$lost" = 0 ] || fail "$lost of $((minted + lost)) requests failed during the upgrade: $(sort "$ROOT/root/mint-loop.err" | uniq -c)"
+[ "$minted" -gt 0 ] || fail "no token minted during the upgrade"
+ok "two restarts; an upgrade restarted the agent while $minted requests all got a token"
+
+echo "== the example gates"
+inside sh -c 'cp /usr/share/doc/svcid/examples/svcid-gate-example.socket \
+             /usr/share/doc/svcid/examples/svcid-gate-example@.service \
+             /usr/share/doc/svcid/examples/svcid-gate-listen-example.socket \
+             /usr/share/doc/svcid/examples/svcid-gate-listen-example.service /etc/systemd/system/'
+cat > "$ROOT/usr/local/bin/stage2" <<'EOF'
+#!/bin/sh
+echo "stage2 for $SVCID_SUB uid $SVCID_UID"
+cat
+EOF
+cat > "$ROOT/usr/local/bin/batch-stage" <<'EOF'
+#!/bin/sh
+echo "batch for $SVCID_SUB"
+wc -l
+EOF
+chmod 755 "$ROOT/usr/local/bin/stage2" "$ROOT/usr/local/bin/batch-stage"
+inside systemctl daemon-reload
+inside systemctl start svcid-gate-example.socket svcid-gate-listen-example.socket
+alice_uid=$(inside id -u svcid-alice)
+out=$(echo "some input" | inside runuser -u svcid-alice -- svcid connect -a stage2 unix:/run/svcid-gate-example.sock) ||
+        fail "line gate: admitted connection failed: $out"
+[ "$out" = "stage2 for svcid-alice uid $alice_uid
+some input" ] || fail "line gate: $out"
+for i in 1 2 3; do
+        rc=0
+        echo x | inside runuser -u svcid-alice -- svcid connect -a other unix:/run/svcid-gate-example.sock \
+                > /dev/null 2> "$T/refused.err" || rc=$?
+        [ "$rc" = 1 ] || fail "line gate: a wrong audience exited $rc"
+        grep -q 'refused: wrong_audience' "$T/refused.err" || fail "line gate refusal: $(cat "$T/refused.err")"
+done
+sleep 0.5
+[ -z "$(failed_units)" ] || fail "refusals left failed units: $(failed_units)"
+out=$(printf 'a\nb\n' | inside runuser -u svcid-alice -- svcid connect -a batch unix:/run/svcid-gate-listen-example.sock) ||
+        fail "long-lived gate: admitted connection failed: $out"
+[ "$out" = "batch for svcid-alice
+2" ] || fail "long-lived gate: $out"
+inside systemctl restart svcid-gate-listen-example.service
+out=$(printf 'a\n' | inside runuser -u svcid-alice -- svcid connect -a batch unix:/run/svcid-gate-listen-example.sock) ||
+        fail "long-lived gate after restart: $out"
+[ "$out" = "batch for svcid-alice
+1" ] || fail "long-lived gate after restart: $out"
+ok "line gate admits and refuses (3 refusals, no failed unit); the long-lived gate admits across a restart"
+
+echo "== the journal"
+# svcid-agent(8): MESSAGE_ID b00aafc1... is a mint, with the caller's fields.
+journal -o json MESSAGE_ID=b00aafc18aa54a79adf612821e411e38 SVCID_SUB=svcid-alice SVCID_UNIT=svcid-test-stage.service \
+        > "$T/mint.json"
+[ -s "$T/mint.json" ] || fail "no mint entry for svcid-alice in svcid-test-stage.service"
+jq -e --arg uid "$alice_uid" 'select(.SVCID_AUD == "systemd-test" and .SVCID_UID == $uid and (.SVCID_JTI | length) > 0)' \
+        "$T/mint.json" > /dev/null || fail "mint entry fields: $(head -c 600 "$T/mint.json")"
+journal -u 'svcid-gate-example@*' | grep -q 'refused reason=wrong_audience' || fail "no gate refusal in the journal"
+! journal | grep -qF "$TOK" || fail "a token is in the journal"
+ok "mint entries carry MESSAGE_ID and the caller's fields; gate refusals logged; no token logged"
+
+WD=$(inside systemctl show -P WatchdogTimestampMonotonic svcid-agent.service)
+[ "${WD:-0}" -gt 0 ] || {
+        # the first WATCHDOG=1 comes within WatchdogSec/2 of the start
+        sleep 16
+        WD=$(inside systemctl show -P WatchdogTimestampMonotonic svcid-agent.service)
+        [ "${WD:-0}" -gt 0 ] || fail "systemd never got WATCHDOG=1"
+}
+ok "the watchdog is fed"
+
+echo "== removal"
+inside dpkg -r libpam-svcid svcid-agent > "$T/remove.log" 2>&1 || { cat "$T/remove.log"; fail "dpkg -r failed"; }
+[ "$(inside systemctl is-active svcid-agent.socket)" != active ] || fail "the socket is still listening after removal"
+[ "$(inside systemctl is-active svcid-agent.service)" != active ] || fail "the agent still runs after removal"
+inside test ! -e /run/svcid/agent.sock || fail "the socket file is left after removal"
+ok "removing svcid-agent stops the agent and closes its socket"
+
+echo "all systemd checks passed"
