@@ -46,9 +46,11 @@ mk() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$SVCID_SRC" --no-print-d
 # with make deb unless they are newer than every source (tests that
 # install them share one build). Needs $T for the log.
 build_debs() {
-        local changes
+        local c changes=
         DEB=$SVCID_SRC/build/deb
-        changes=$(ls -t "$DEB"/svcid_*.changes 2>/dev/null | head -n 1)
+        for c in "$DEB"/svcid_*.changes; do
+                [ -f "$c" ] && changes=$c
+        done
         if [ -n "$changes" ] &&
            [ -z "$(find "$SVCID_SRC" \( -path "$SVCID_SRC/build" -o -path "$SVCID_SRC/.git" \) -prune -o \
                    -type f -newer "$changes" -print -quit)" ]; then
