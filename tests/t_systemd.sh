@@ -33,16 +33,20 @@ done
 
 T=$(mktemp -d /var/tmp/svcid-systemd-test.XXXXXX)
 chmod 755 "$T"
-ROOT=$T/root
-NSPAWN_PID=
+ROOT=$T/build01         # the host that mints
+WEB=$T/web01            # the host a stage logs in to with ssh
+NSPAWN_PIDS=()
 cleanup() {
+        local p
         set +e
-        if [ -n "$NSPAWN_PID" ] && kill -0 "$NSPAWN_PID" 2>/dev/null; then
-                kill -TERM "$NSPAWN_PID"     # systemd-nspawn powers the container off
-                for _ in $(seq 1 300); do kill -0 "$NSPAWN_PID" 2>/dev/null || break; sleep 0.1; done
-                kill -KILL "$NSPAWN_PID" 2>/dev/null
-                wait "$NSPAWN_PID" 2>/dev/null
-        fi
+        for p in "${NSPAWN_PIDS[@]}"; do
+                kill -TERM "$p" 2>/dev/null     # systemd-nspawn powers the container off
+        done
+        for p in "${NSPAWN_PIDS[@]}"; do
+                for _ in $(seq 1 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+                kill -KILL "$p" 2>/dev/null
+                wait "$p" 2>/dev/null
+        done
         rm -rf --one-file-system "$T"
 }
 trap cleanup EXIT
@@ -62,7 +66,8 @@ echo "== a Debian 12 system with mmdebstrap"
 # then installed with dpkg, as from a local file.
 deps=$(for f in "${debs[@]}"; do dpkg-deb -f "$f" Depends; done | tr ',' '\n' |
         sed -e 's/([^)]*)//g' -e 's/|.*//' -e 's/ //g' | grep -vxE "${PKGS// /|}|" | sort -u | paste -sd,)
-mmdebstrap --mode=root --variant=apt --include="systemd,systemd-sysv,dbus,$deps" \
+mmdebstrap --mode=root --variant=apt \
+        --include="systemd,systemd-sysv,dbus,openssh-server,openssh-client,sshpass,$deps" \
         bookworm "$ROOT" > "$T/mmdebstrap.log" 2>&1 ||
         { tail -n 5 "$T/mmdebstrap.log"; skip "mmdebstrap could not make a Debian 12 system (no mirror?)"; }
 mkdir -p "$ROOT/root/debs"
@@ -71,36 +76,69 @@ chroot "$ROOT" sh -c 'dpkg -i /root/debs/*.deb' > "$T/dpkg.log" 2>&1 ||
         { cat "$T/dpkg.log"; fail "the packages do not install"; }
 ok "installed $PKGS"
 
-echo "== boot"
-systemd-nspawn -q -D "$ROOT" -b --register=no --keep-unit --console=pipe \
-        --machine "svcid-test-$$" > "$T/console.log" 2>&1 < /dev/null &
-NSPAWN_PID=$!
-LEADER=
-for _ in $(seq 1 300); do
-        LEADER=$(pgrep -P "$NSPAWN_PID" | head -n 1) || true
-        [ -n "$LEADER" ] && [ "$(cat "/proc/$LEADER/comm" 2>/dev/null)" = systemd ] && break
-        kill -0 "$NSPAWN_PID" 2>/dev/null || break
-        LEADER=
-        sleep 0.1
-done
-[ -n "$LEADER" ] || { tail -n 20 "$T/console.log"; skip "systemd-nspawn cannot boot a container here"; }
+# web01, a copy made before either boots, follows the README's "sshd: log
+# in with a token": the module before common-auth, keyboard-interactive
+# on, a deploy account (and sshd on a free port: the containers share
+# this machine's network).
+cp -a "$ROOT" "$WEB"
+SSH_PORT=$((20000 + $$ % 10000))
+sed -i 's/^@include common-auth/auth     [success=done default=ignore]           pam_svcid.so audience=ssh:%H\
+account  [success=ok ignore=ignore default=bad]  pam_svcid.so\
+session  optional                                pam_svcid.so\
+&/' "$WEB/etc/pam.d/sshd"
+grep -q '^auth .*pam_svcid.so audience=ssh:%H' "$WEB/etc/pam.d/sshd" || fail "could not edit web01's /etc/pam.d/sshd"
+printf 'Port %s\nKbdInteractiveAuthentication yes\n' "$SSH_PORT" > "$WEB/etc/ssh/sshd_config.d/svcid-test.conf"
+chroot "$WEB" useradd -m deploy
+chroot "$ROOT" useradd -m deploy
+echo web01 > "$WEB/etc/hostname"        # mmdebstrap copied this machine's
+echo build01 > "$ROOT/etc/hostname"
 
-# inside CMD...: CMD inside the container, as root, with a clean environment.
-inside() {
-        nsenter -t "$LEADER" -m -u -i -n -p -C -r -w \
+echo "== boot"
+# boot NAME DIR: boots DIR with host name NAME; sets LEADER (its PID 1,
+# as this machine sees it) once systemd there has finished starting.
+boot() {
+        local pid i state
+        systemd-nspawn -q -D "$2" -b --register=no --keep-unit --console=pipe \
+                --machine "svcid-$1-$$" > "$T/$1.console" 2>&1 < /dev/null &
+        pid=$!
+        NSPAWN_PIDS+=("$pid")
+        LEADER=
+        for i in $(seq 1 300); do
+                LEADER=$(pgrep -P "$pid" | head -n 1) || true
+                [ -n "$LEADER" ] && [ "$(cat "/proc/$LEADER/comm" 2>/dev/null)" = systemd ] && break
+                kill -0 "$pid" 2>/dev/null || break
+                LEADER=
+                sleep 0.1
+        done
+        [ -n "$LEADER" ] || { tail -n 20 "$T/$1.console"; skip "systemd-nspawn cannot boot a container here"; }
+        state=$(at "$LEADER" timeout 120 systemctl is-system-running --wait 2>&1) || true
+        case $state in
+        running|degraded) ;;
+        *) tail -n 20 "$T/$1.console"; skip "systemd in $1 did not finish booting ($state)" ;;
+        esac
+        echo "$1: $state"
+}
+# at PID CMD...: CMD in the container whose PID 1 is PID, as root, with a
+# clean environment; inside CMD... in build01, web CMD... in web01.
+at() {
+        local leader=$1
+        shift
+        nsenter -t "$leader" -m -u -i -n -p -C -r -w \
                 env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"
 }
-state=$(inside timeout 120 systemctl is-system-running --wait 2>&1) || true
-case $state in
-running|degraded) ;;
-*) tail -n 20 "$T/console.log"; skip "systemd in the container did not finish booting ($state)" ;;
-esac
+boot build01 "$ROOT"
+BUILD01=$LEADER
+boot web01 "$WEB"
+WEB01=$LEADER
+inside() { at "$BUILD01" "$@"; }
+web() { at "$WEB01" "$@"; }
 failed_units() { inside systemctl list-units --failed --plain --no-legend | awk '{print $1}'; }
 [ -z "$(failed_units)" ] || fail "failed units after boot: $(failed_units)"
 [ "$(inside systemctl is-enabled svcid-agent.socket)" = enabled ] || fail "svcid-agent.socket is not enabled"
 [ "$(inside systemctl is-active svcid-agent.socket)" = active ] || fail "svcid-agent.socket is not listening"
 [ "$(inside systemctl is-active svcid-agent.service)" = inactive ] || fail "the agent started before anyone asked"
-ok "booted ($state), the agent's socket listening, no failed unit"
+[ -z "$(web systemctl list-units --failed --plain --no-legend)" ] || fail "failed units on web01"
+ok "booted, the agent's socket listening, no failed unit"
 
 # payload TOKEN / header TOKEN: a segment as JSON, not verified.
 segment() {
@@ -140,6 +178,34 @@ inside systemctl show -P StatusText svcid-agent.service | grep -qF "kid $KID1" |
         fail "STATUS= does not name kid $KID1: $(inside systemctl show -P StatusText svcid-agent.service)"
 ok "STATUS= names the signing kid"
 
+echo "== sshd on web01: a stage on build01 logs in with a token"
+# README, "Trusting other hosts": web01 trusts build01's jwks.json.
+mkdir -p "$WEB/etc/svcid/trust.d"
+cat "$ROOT/var/lib/svcid/jwks.json" > "$WEB/etc/svcid/trust.d/build01.jwks.new"
+mv "$WEB/etc/svcid/trust.d/build01.jwks.new" "$WEB/etc/svcid/trust.d/build01.jwks"
+web systemctl reload ssh
+# ssh_as_deploy AUDIENCE: README's command, from build01. With only
+# keyboard-interactive, a refused token ends the login (sshpass sees its
+# prompt again and gives up) instead of ssh asking for a password that
+# sshpass does not give: the timeout only guards against that.
+ssh_as_deploy() {
+        inside runuser -u deploy -- sh -c 'SSHPASS=$(svcid token -a "$1") timeout 60 sshpass -P "svcid token:" -e \
+                ssh -o PreferredAuthentications=keyboard-interactive -o StrictHostKeyChecking=no \
+                -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -p "$2" deploy@127.0.0.1 id -un' sh "$1" "$SSH_PORT"
+}
+out=$(ssh_as_deploy ssh:web01 2>&1) || fail "ssh with a token for ssh:web01: $out"
+[ "$out" = deploy ] || fail "ssh ran as: $out"
+web journalctl --no-pager -o cat -u ssh.service | grep -q 'pam_svcid(sshd:auth): accepted: reason=ok .*sub="deploy"' ||
+        fail "no pam_svcid success line on web01: $(web journalctl --no-pager -o cat -u ssh.service | tail -n 5)"
+rc=0
+out=$(ssh_as_deploy ssh:other 2>&1) || rc=$?
+[ "$rc" != 0 ] || fail "ssh with a token for another audience logged in: $out"
+[ "$rc" != 124 ] || fail "ssh with a refused token hung until the timeout"
+web journalctl --no-pager -o cat -u ssh.service | grep -q 'pam_svcid(sshd:auth): .*reason=wrong_audience .*sub="deploy"' ||
+        fail "no wrong_audience line on web01: $(web journalctl --no-pager -o cat -u ssh.service | tail -n 5)"
+[ "$(segment 2 "$(inside svcid token -a x)" | jq -r .iss)" = svcid://build01 ] || fail "build01's issuer"
+ok "README's walk-through: deploy@web01 logs in with a token from build01; another audience is refused and logged"
+
 echo "== reload and rotation"
 inside sh -c 'printf "[agent]\ndefault_ttl = 120\nbogus = 1\n" > /etc/svcid/agent.conf'
 inside systemctl reload svcid-agent.service ||
@@ -152,7 +218,8 @@ inside systemctl reload svcid-agent.service
 T2=$(inside svcid token -a systemd-test)
 segment 2 "$T2" > "$T/ttl.json"
 [ "$(jq '.exp - .iat' "$T/ttl.json")" = 120 ] || fail "the reloaded policy does not apply: $(cat "$T/ttl.json")"
-inside systemctl kill -s SIGUSR2 svcid-agent.service
+# the main process only: the reload's kill(1) may still be exiting
+inside systemctl kill --kill-whom=main -s SIGUSR2 svcid-agent.service
 for _ in $(seq 1 100); do
         KID2=$(segment 1 "$(inside svcid token -a systemd-test)" | jq -r .kid)
         [ "$KID2" != "$KID1" ] && break
