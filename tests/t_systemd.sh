@@ -111,7 +111,12 @@ boot() {
                 sleep 0.1
         done
         [ -n "$LEADER" ] || { tail -n 20 "$T/$1.console"; skip "systemd-nspawn cannot boot a container here"; }
-        state=$(at "$LEADER" timeout 120 systemctl is-system-running --wait 2>&1) || true
+        # systemctl cannot connect until systemd has made its socket
+        for i in $(seq 1 600); do
+                state=$(at "$LEADER" timeout 120 systemctl is-system-running --wait 2>&1) || true
+                [[ $state == *"Failed to connect to bus"* ]] || break
+                sleep 0.1
+        done
         case $state in
         running|degraded) ;;
         *) tail -n 20 "$T/$1.console"; skip "systemd in $1 did not finish booting ($state)" ;;
