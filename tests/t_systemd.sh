@@ -90,6 +90,8 @@ grep -q '^auth .*pam_svcid.so audience=ssh:%H' "$WEB/etc/pam.d/sshd" || fail "co
 printf 'Port %s\nKbdInteractiveAuthentication yes\n' "$SSH_PORT" > "$WEB/etc/ssh/sshd_config.d/svcid-test.conf"
 chroot "$WEB" useradd -m deploy
 chroot "$ROOT" useradd -m deploy
+# build01 is only an ssh client: its sshd would take port 22 of this machine
+ln -s /dev/null "$ROOT/etc/systemd/system/ssh.service"
 echo web01 > "$WEB/etc/hostname"        # mmdebstrap copied this machine's
 echo build01 > "$ROOT/etc/hostname"
 
