@@ -127,9 +127,13 @@ $(BUILD)/bench/%: bench/%.c $(LIBSVCID_A)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -Wall -Wextra -o $@ $^ $(LDHARDEN) $(LDFLAGS) $(LIB_LIBS) -lpam
 
-$(BUILD)/man/%: man/%.scd
+# A man page is dated by the release (the top entry of debian/changelog),
+# as dpkg-buildpackage dates it, so every build of a release is the same.
+SOURCE_DATE_EPOCH ?= $(shell date -d "$$(sed -n 's/^ -- .*>  //p;T;q' packaging/debian/changelog)" +%s)
+
+$(BUILD)/man/%: man/%.scd packaging/debian/changelog
 	@mkdir -p $(@D)
-	scdoc < $< > $@
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) scdoc < $< > $@
 
 check: all tests
 	tests/run.sh
