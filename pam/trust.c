@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "module.h"
@@ -48,6 +49,7 @@ struct cache_entry {
         char *key;                      /* optional or required, then the paths, '\n'-joined */
         struct sources sources;
         pam_svcid_trust_ref *ref;
+        bool racy;                      /* see sources_racy(): load again next time */
 };
 
 #define CACHE_SLOTS 4
@@ -99,9 +101,8 @@ static int sources_add(struct sources *s, const char *dir, const char *name, con
  * fstatat per file and directory, nothing opened or read. A directory
  * whose identity (including mtime and ctime) is unchanged has the same
  * entries; a file replaced or removed inside it is seen by its own stat.
- * A file added within the same timestamp tick as an earlier change of
- * the directory may be missed until the next change: that only delays
- * trusting it (fail closed). */
+ * Two changes within one timestamp tick leave the same ctime: that case
+ * is sources_racy()'s. */
 static bool sources_unchanged(const struct sources *s) {
         for (size_t i = 0; i < s->n; i++) {
                 const struct source *src = &s->v[i];
@@ -119,6 +120,26 @@ static bool sources_unchanged(const struct sources *s) {
                         return false;
         }
         return true;
+}
+
+/* Whether a source could still change without sources_unchanged()
+ * seeing it. The kernel stamps a change with its coarse clock: if a file
+ * is read and then rewritten in place, with the same size, within the
+ * tick of its previous change, size, mtime and ctime all stay the same.
+ * A source whose ctime is older than the coarse clock at the start of
+ * its load is past that; a store with any other source is loaded again
+ * on its next use, until a load begins in a later tick. Without this a
+ * key taken out of a trust file could stay trusted, on kernels without
+ * fine-grained timestamps (Debian 12's among them). */
+static bool sources_racy(const struct sources *s, const struct timespec *load_start) {
+        for (size_t i = 0; i < s->n; i++) {
+                const struct timespec *c = &s->v[i].ctime;
+
+                if (!s->v[i].absent && (c->tv_sec > load_start->tv_sec ||
+                                        (c->tv_sec == load_start->tv_sec && c->tv_nsec >= load_start->tv_nsec)))
+                        return true;
+        }
+        return false;
 }
 
 static int add_jwks(svcid_trust *trust, int dirfd, const char *path, uid_t agent, struct sources *s,
@@ -321,7 +342,7 @@ static struct cache_entry *find_locked(const char *key) {
 static int cached_locked(const char *key, pam_svcid_trust_ref **ret_ref) {
         struct cache_entry *slot = find_locked(key);
 
-        if (!slot || !sources_unchanged(&slot->sources))
+        if (!slot || slot->racy || !sources_unchanged(&slot->sources))
                 return 0;
         slot->ref->refs++;
         *ret_ref = slot->ref;
@@ -335,12 +356,15 @@ static int get_locked(char **key, const char *const *paths, size_t n, bool optio
         struct cache_entry *slot;
         pam_svcid_trust_ref *ref;
         svcid_trust *trust = NULL;
+        struct timespec start;
         int r;
 
         /* Another thread may have loaded it while the lock was not held. */
         if (cached_locked(*key, ret_ref))
                 return 0;
         slot = find_locked(*key);
+        if (clock_gettime(CLOCK_REALTIME_COARSE, &start) < 0)
+                return -errno;
 
         r = svcid_trust_new(&trust);
         if (r < 0)
@@ -376,6 +400,7 @@ static int get_locked(char **key, const char *const *paths, size_t n, bool optio
         slot->key = TAKE_PTR(*key);
         slot->sources = loaded;
         slot->ref = ref;
+        slot->racy = sources_racy(&loaded, &start);
 
         ref->refs++;                    /* the caller's */
         *ret_ref = ref;

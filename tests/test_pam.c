@@ -120,6 +120,22 @@ static void write_file(const char *path, const char *data, mode_t mode) {
         close(fd);
 }
 
+/* Waits until the coarse clock, which stamps file changes, is past this
+ * moment: everything written before is then older than any load that
+ * begins after, and the trust cache may keep what it loads. (Past the
+ * fine clock's reading, not just one tick on: the coarse clock is
+ * published a little after its tick, and a change in between can carry a
+ * fine-grained stamp later than the tick it shows.) */
+static void next_tick(void) {
+        struct timespec now, coarse;
+
+        assert_int_equal(clock_gettime(CLOCK_REALTIME, &now), 0);
+        do {
+                usleep(500);
+                assert_int_equal(clock_gettime(CLOCK_REALTIME_COARSE, &coarse), 0);
+        } while (coarse.tv_sec < now.tv_sec || (coarse.tv_sec == now.tv_sec && coarse.tv_nsec <= now.tv_nsec));
+}
+
 static char *jwks_for(const char *iss, const svcid_key *k) {
         char *jwk = NULL, *doc = NULL;
 
@@ -722,6 +738,7 @@ static void test_trust_cache(void **state) {
         snprintf(file, sizeof file, "%s/one.jwks", dir);
         doc = jwks_for(ISS, key);
         write_file(file, doc, 0644);
+        next_tick();
 
         before = pam_svcid_trust_loads();
         assert_int_equal(pam_svcid_trust_get(paths, 1, &a, err, sizeof err), 0);
@@ -790,6 +807,68 @@ static void test_trust_cache(void **state) {
         free(doc);
 }
 
+/* A file rewritten in place with the same size, in the tick of its
+ * previous change, keeps its size, mtime and ctime, so the store read
+ * between the two writes must not be kept: until a tick has passed, every
+ * use loads again. Whether two writes share a ctime is up to the kernel
+ * (one with fine-grained timestamps, as here, tells them apart), so this
+ * checks the rule instead: a load that began in the tick of a file's
+ * change is not reused, one that began after it is. The check needs a
+ * write and two loads inside one tick of the coarse clock; it tries until
+ * they fit. */
+static void test_trust_cache_same_tick(void **state) {
+        char dir[PATH_MAX], file[PATH_MAX], err[256] = "";
+        const char *paths[1] = { dir };
+        char *doc = jwks_for(ISS, key), *doc2 = jwks_for(ISS, other_key);
+        pam_svcid_trust_ref *a = NULL, *b = NULL;
+        unsigned long before;
+        int attempt;
+
+        (void) state;
+        assert_int_equal(strlen(doc), strlen(doc2));
+        snprintf(dir, sizeof dir, "%s/tick.d", tmpdir);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        snprintf(file, sizeof file, "%s/one.jwks", dir);
+        write_file(file, doc, 0644);
+        for (attempt = 0; attempt < 100; attempt++) {
+                struct timespec t0, t1;
+
+                assert_int_equal(clock_gettime(CLOCK_REALTIME_COARSE, &t0), 0);
+                write_file(file, attempt % 2 ? doc : doc2, 0644);       /* in place, same size */
+                before = pam_svcid_trust_loads();
+                assert_int_equal(pam_svcid_trust_get(paths, 1, &a, err, sizeof err), 0);
+                assert_int_equal(pam_svcid_trust_get(paths, 1, &b, err, sizeof err), 0);
+                assert_int_equal(clock_gettime(CLOCK_REALTIME_COARSE, &t1), 0);
+                if (t0.tv_sec == t1.tv_sec && t0.tv_nsec == t1.tv_nsec)
+                        break;
+                pam_svcid_trust_put(a);
+                pam_svcid_trust_put(b);
+        }
+        if (attempt == 100) {
+                free(doc);
+                free(doc2);
+                skip();
+        }
+        /* All in one tick: the second use loaded again. */
+        assert_ptr_not_equal(a, b);
+        assert_int_equal(pam_svcid_trust_loads(), before + 2);
+        assert_non_null(svcid_trust_find(pam_svcid_trust_of(b), ISS,
+                                         svcid_key_kid(attempt % 2 ? key : other_key)));
+        pam_svcid_trust_put(a);
+        pam_svcid_trust_put(b);
+
+        /* The first load after the tick may be kept, and is. */
+        next_tick();
+        assert_int_equal(pam_svcid_trust_get(paths, 1, &a, err, sizeof err), 0);
+        assert_int_equal(pam_svcid_trust_get(paths, 1, &b, err, sizeof err), 0);
+        assert_ptr_equal(a, b);
+        assert_int_equal(pam_svcid_trust_loads(), before + 3);
+        pam_svcid_trust_put(a);
+        pam_svcid_trust_put(b);
+        free(doc);
+        free(doc2);
+}
+
 /* The defaults may be missing, a path given with trust= may not
  * (DESIGN.md): the same paths loaded both ways are two cache entries, or
  * a process that first loaded the defaults while one was missing would
@@ -801,6 +880,7 @@ static void test_trust_cache_optional(void **state) {
         pam_svcid_trust_ref *a = NULL, *b = NULL;
 
         (void) state;
+        next_tick();
         snprintf(missing, sizeof missing, "%s/absent.jwks", tmpdir);
         assert_int_equal(trust_get(paths, 2, true, &a, err, sizeof err), 0);
         assert_non_null(svcid_trust_find(pam_svcid_trust_of(a), ISS, svcid_key_kid(key)));
@@ -1732,6 +1812,7 @@ int main(void) {
                 cmocka_unit_test(test_truncation_rule),
                 cmocka_unit_test(test_read_file_safety),
                 cmocka_unit_test(test_trust_cache),
+                cmocka_unit_test(test_trust_cache_same_tick),
                 cmocka_unit_test(test_trust_cache_optional),
                 cmocka_unit_test(test_success_authtok_prompt),
                 cmocka_unit_test(test_token_with_blanks),
