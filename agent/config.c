@@ -108,7 +108,7 @@ static const char *inih_find(const char *s, const char *chars) {
  * the section only with a key, and two sections of one name in a row
  * would look like one), and where a key ends. */
 static void look_at_line(parse_ctx *c, const char *line) {
-        const char *s = line, *end;
+        const char *s = line, *end, *rest;
         char name[INIH_SECTION_MAX];
 
         if (c->line == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0)
@@ -127,6 +127,15 @@ static void look_at_line(parse_ctx *c, const char *line) {
                 }
                 memcpy(name, s + 1, (size_t) (end - s - 1));
                 name[end - s - 1] = '\0';
+                /* inih ignores whatever follows the ']': allow only what
+                 * would be a comment after a value. */
+                rest = end + 1;
+                while (isspace((unsigned char) *rest))
+                        rest++;
+                if (*rest != '\0' && !(*rest == ';' && rest > end + 1)) {
+                        fail(c, "text after [%s] (only a comment may follow it, after a space and ';')", name);
+                        return;
+                }
                 enter_section(c, name);
                 return;
         }

@@ -26,7 +26,7 @@ reload() {
 
 cat > "$T/a.conf" <<EOF2
 # accounts first match wins; the second never matches this caller
-[agent]
+[agent] ; what this host's tokens say
 issuer = svcid://policy.test        ; a fixed issuer
 default_ttl = 120
 max_ttl = 600
@@ -230,6 +230,11 @@ done <<'EOF2'
 2|[agent]\n[bogus]\n[account x]\nuser = a
 1|[account lonely]
 2|[agent]\n[account lonely]\n[account x]\nuser = a
+1|[agent] junk\nissuer = x
+1|[agent];no space\nissuer = x
+1|[agent] # not a comment here\nissuer = x
+1|[agent]]\nissuer = x
+3|[agent]\nissuer = x\n[account x]user = a
 1|[]\nissuer = x
 EOF2
 [ -e "$T/never.sock" ] && fail "a refused agent left a socket"
