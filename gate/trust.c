@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "../common/cleanup.h"
 #include "../common/io.h"
+#include "../common/path.h"
 #include "gate.h"
 
 static const char *const default_trust[] = { GATE_TRUST_DIR_DEFAULT, GATE_LOCAL_JWKS_DEFAULT };
@@ -31,33 +33,41 @@ DEFINE_PTR_CLEANUP(gate_trust, gate_trust_free)
  * host's tokens from those of another trust file that declares the same
  * issuer. into_main: also trust them for verification. One read serves
  * both, so that the two never see different versions of the file. The
- * file is read like every trust file: no symlink, a regular file, capped. */
+ * file is read like every trust file: no symlink, a regular file that
+ * only root, svcid or the caller can write, in directories the same, and
+ * capped. */
 static int load_local(const char *path, gate_trust *t, bool into_main, char *err, size_t err_len) {
-        _cleanup_(close_fdp) int fd = -1;
+        _cleanup_(close_fdp) int parent = -1, fd = -1;
         _cleanup_(free_p) char *buf = NULL;
         _cleanup_(json_decrefp) json_t *root = NULL;
+        char name[NAME_MAX + 1], why[256];
+        struct trust_writers w;
         json_error_t jerr;
         struct stat st;
         size_t got = 0;
         const char *iss;
         int r;
 
+        trust_writers_get(&w);
+        parent = open_parent_checked(path, w.uid, w.n, name, why, sizeof why);
+        if (parent < 0) {
+                snprintf(err, err_len, "%s: %s", path, why);
+                return parent;
+        }
         /* O_NONBLOCK: a FIFO must not hold the open until a writer comes */
-        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        fd = openat(parent, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0) {
-                snprintf(err, err_len, "%s: %s", path, strerror(errno));
-                return -errno;
+                r = -errno;
+                snprintf(err, err_len, "%s: %s", path, strerror(-r));
+                return r;
         }
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
                 snprintf(err, err_len, "%s: not a regular file", path);
                 return -EINVAL;
         }
-        /* as libsvcid's loader refuses any trust file others may write */
-        if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-                snprintf(err, err_len, "%s: writable by group or others (anyone who can write it could add a key)",
-                         path);
-                return -EPERM;
-        }
+        r = trust_writers_check(fd, &w, path, err, err_len);
+        if (r < 0)
+                return r;
         r = read_capped_fd(fd, SVCID_JWKS_MAX, &buf, &got);
         if (r < 0) {
                 snprintf(err, err_len, "%s: %s", path, r == -EFBIG ? "larger than 1 MiB" : strerror(-r));

@@ -8,29 +8,7 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "../common/user.h"
-
-/* Trust sources that someone other than root, the caller or the agent's
- * own user may write are refused, as sshd's StrictModes refuses such
- * authorized_keys: a writer could add a key. The agent's user ("svcid")
- * writes /var/lib/svcid/jwks.json and holds the signing keys anyway. */
-static int check_writers(int fd, const char *shown, char *err, size_t err_len) {
-        struct stat st;
-        uid_t agent;
-
-        if (fstat(fd, &st) < 0)
-                return lib_errf(err, err_len, -errno, "%s: %s", lib_shown(shown), strerror(errno));
-        if (st.st_mode & (S_IWGRP | S_IWOTH))
-                return lib_errf(err, err_len, -EPERM,
-                                "%s: writable by group or others (anyone who can write it could add a key)",
-                                lib_shown(shown));
-        if (st.st_uid == 0 || st.st_uid == geteuid() ||
-            (lookup_svcid_uid(&agent) == 0 && agent == st.st_uid))
-                return 0;
-        return lib_errf(err, err_len, -EPERM,
-                        "%s: owned by uid %u, not root, svcid or the caller (its owner could add a key)",
-                        lib_shown(shown), (unsigned) st.st_uid);
-}
+#include "../common/path.h"
 
 struct entry {
         char *iss;
@@ -239,12 +217,13 @@ fail:
 /* Adds the JWKS file open on fd (from lib_open_at()), named shown in
  * messages. Reading the fd that was checked, never the name again, means
  * the file judged is the file read. */
-static int add_file(svcid_trust *trust, int fd, const char *shown, char *err, size_t err_len) {
+static int add_file(svcid_trust *trust, int fd, const struct trust_writers *w, const char *shown, char *err,
+                    size_t err_len) {
         _cleanup_(free_p) char *data = NULL;
         size_t len;
         int r;
 
-        r = check_writers(fd, shown, err, err_len);
+        r = trust_writers_check(fd, w, shown, err, err_len);
         if (r < 0)
                 return r;
         r = lib_read_fd(fd, SVCID_JWKS_MAX, &data, &len);
@@ -260,8 +239,10 @@ static int name_cmp(const void *a, const void *b) {
 }
 
 int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err_len) {
-        _cleanup_(close_fdp) int fd = -1;
+        _cleanup_(close_fdp) int parent = -1, fd = -1;
+        char name[NAME_MAX + 1], why[256];
         const char *shown_path;
+        struct trust_writers w;
         char **names = NULL;
         size_t n = 0, allocated = 0;
         struct dirent *de;
@@ -274,15 +255,19 @@ int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err
         /* for messages: a path may hold any byte */
         shown_path = lib_shown(path);
 
-        fd = lib_open_at(AT_FDCWD, path);
+        trust_writers_get(&w);
+        parent = open_parent_checked(path, &w.uid[0], w.n, name, why, sizeof why);
+        if (parent < 0)
+                return lib_errf(err, err_len, parent, "%s: %s", shown_path, why);
+        fd = lib_open_at(parent, name);
         if (fd < 0)
                 return lib_errf(err, err_len, fd, "%s: %s", shown_path, strerror(-fd));
         if (fstat(fd, &st) < 0)
                 return lib_errf(err, err_len, -errno, "%s: %s", shown_path, strerror(errno));
         if (!S_ISDIR(st.st_mode))
-                return add_file(trust, fd, path, err, err_len);
+                return add_file(trust, fd, &w, path, err, err_len);
         /* Whoever may write the directory can add a file to it. */
-        r = check_writers(fd, path, err, err_len);
+        r = trust_writers_check(fd, &w, path, err, err_len);
         if (r < 0)
                 return r;
 
@@ -332,7 +317,7 @@ int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err
                 if (file_fd < 0)
                         r = lib_errf(err, err_len, file_fd, "%s: %s", lib_shown(shown), strerror(-file_fd));
                 else
-                        r = add_file(trust, file_fd, shown, err, err_len);
+                        r = add_file(trust, file_fd, &w, shown, err, err_len);
         }
 out:
         for (size_t i = 0; i < n; i++)

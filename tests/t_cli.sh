@@ -177,6 +177,27 @@ run 2 "a trust directory anyone may write is refused" "$SVCID" verify -a ci:buil
 has "$ERR" "$T/open.d: writable by group or others"
 chmod 0755 "$T/open.d"
 run 0 "the same directory, no longer writable by others" "$SVCID" verify -a ci:build --trust "$T/open.d" "$VALID"
+# So is one below a directory others may write, at any depth: a writer
+# could put another file or directory in its place. A sticky one, as
+# /tmp, is fine: others cannot rename or remove what is in it.
+mkdir -p "$T/above/keys"
+cp "$JWKS" "$T/above/keys/a.jwks"
+chmod 0777 "$T/above"
+run 2 "a trust file below a directory anyone may write is refused" \
+        "$SVCID" verify -a ci:build --trust "$T/above/keys/a.jwks" "$VALID"
+has "$ERR" "$T/above/keys/a.jwks: directory \"$T/above\" is writable by group or others (mode 0777)"
+run 2 "a trust directory below one anyone may write is refused" \
+        "$SVCID" verify -a ci:build --trust "$T/above/keys/" "$VALID"
+has "$ERR" "directory \"$T/above\" is writable by group or others"
+ln -s "$T/above/keys" "$T/keys-link"
+run 2 "a symlink above the trust file is followed, and its target checked" \
+        "$SVCID" verify -a ci:build --trust "$T/keys-link/a.jwks" "$VALID"
+has "$ERR" "directory \"$T/above\" is writable"
+chmod 1777 "$T/above"
+run 0 "the same directory, sticky" "$SVCID" verify -a ci:build --trust "$T/above/keys/a.jwks" "$VALID"
+chmod 0755 "$T/above"
+run 0 "through the symlink, once no one else may write" \
+        "$SVCID" verify -a ci:build --trust "$T/keys-link/a.jwks" "$VALID"
 # Nor may a user other than root, svcid or the caller own one: the owner
 # can always write it.
 if [ "$(id -u)" = 0 ]; then
@@ -189,6 +210,11 @@ if [ "$(id -u)" = 0 ]; then
         run 2 "a trust directory another user owns is refused" "$SVCID" verify -a ci:build --trust "$T/open.d" "$VALID"
         has "$ERR" "$T/open.d: owned by uid 65534"
         chown 0 "$T/open.d"
+        chown 65534 "$T/above"
+        run 2 "a trust file below a directory another user owns is refused" \
+                "$SVCID" verify -a ci:build --trust "$T/above/keys/a.jwks" "$VALID"
+        has "$ERR" "directory \"$T/above\" is owned by uid 65534"
+        chown 0 "$T/above"
         chown 65534 "$T/open.d/a.jwks"
         run 2 "a file another user owns in a trust directory is refused" \
                 "$SVCID" verify -a ci:build --trust "$T/open.d" "$VALID"

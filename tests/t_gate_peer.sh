@@ -100,6 +100,20 @@ cp "$T/keys/local.jwks" "$T/keys/open.jwks"
 chmod 0666 "$T/keys/open.jwks"
 bad_local_jwks "$T/keys/open.jwks" "a local JWKS others may write" "open.jwks: writable by group or others"
 
+chmod 0644 "$T/keys/open.jwks"
+# So is one another user owns, or one below a directory others may write:
+# either could put their own key in.
+if [ "$(id -u)" = 0 ]; then
+        chown 65534 "$T/keys/open.jwks"
+        bad_local_jwks "$T/keys/open.jwks" "a local JWKS another user owns" \
+                "open.jwks: owned by uid 65534, not root, svcid or the caller"
+        chown 0 "$T/keys/open.jwks"
+fi
+mkdir -m 0777 "$T/open.d"
+cp "$T/keys/local.jwks" "$T/open.d/local.jwks"
+bad_local_jwks "$T/open.d/local.jwks" "a local JWKS below a directory others may write" \
+        "directory \"$T/open.d\" is writable by group or others"
+
 # A FIFO as the local JWKS is refused at once, not waited on.
 mkfifo "$T/keys/fifo.jwks"
 bad_local_jwks "$T/keys/fifo.jwks" "FIFO as --local-jwks" "fifo.jwks: not a regular file"

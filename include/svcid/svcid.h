@@ -190,9 +190,13 @@ int svcid_trust_add_jwks(svcid_trust *trust, const char *json, size_t len,
  * refused at once, never waited on, and so is a file or directory that
  * group or others may write, or that is owned by anyone but root, the
  * caller (effective uid) or the "svcid" user (-EPERM: a writer could add
- * a key). An empty directory is not an error. Each file is added whole or
- * not at all, but a directory is not: on failure, files read before the
- * failing one stay added, so discard the store. */
+ * a key), and so is one below a directory that fails the same test (a
+ * writer could put another file in its place), checked from "/" down
+ * along the path with symbolic links resolved; a directory others may
+ * write passes if it is sticky, as /tmp is. An empty directory is not an
+ * error. Each file is added whole or not at all, but a directory is not:
+ * on failure, files read before the failing one stay added, so discard
+ * the store. */
 int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err_len);
 
 /* Trusts key (a new reference is taken) for issuer iss under its kid. */

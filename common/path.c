@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "path.h"
+#include "text.h"
+#include "user.h"
+
+static int check_dir(int fd, const char *dir, const uid_t *owners, size_t n_owners, char *err, size_t err_len) {
+        char quoted[160];
+        struct stat st;
+        bool owner_ok = false;
+
+        copy_printable(quoted, sizeof quoted, dir);
+        if (fstat(fd, &st) < 0) {
+                int r = -errno;
+
+                snprintf(err, err_len, "directory \"%s\": %s", quoted, strerror(-r));
+                return r;
+        }
+        for (size_t i = 0; i < n_owners; i++)
+                owner_ok = owner_ok || st.st_uid == owners[i];
+        if (!owner_ok) {
+                snprintf(err, err_len, "directory \"%s\" is owned by uid %u, who could replace what is in it",
+                         quoted, (unsigned) st.st_uid);
+                return -EPERM;
+        }
+        if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+                snprintf(err, err_len, "directory \"%s\" is writable by group or others (mode %04o)", quoted,
+                         (unsigned) (st.st_mode & 07777));
+                return -EPERM;
+        }
+        return 0;
+}
+
+int open_parent_checked(const char *path, const uid_t *owners, size_t n_owners, char ret_name[static NAME_MAX + 1],
+                        char *err, size_t err_len) {
+        _cleanup_(free_p) char *copy = NULL, *real = NULL;
+        _cleanup_(close_fdp) int fd = -1;
+        char quoted[160], *slash;
+        const char *dir, *name;
+        size_t len;
+        int r;
+
+        len = strlen(path);
+        while (len > 1 && path[len - 1] == '/')
+                len--;
+        copy = strndup(path, len);
+        if (!copy)
+                return -ENOMEM;
+        slash = strrchr(copy, '/');
+        name = slash ? slash + 1 : copy;
+        if (!*name) {
+                snprintf(err, err_len, "names no file");
+                return -EINVAL;
+        }
+        if (strlen(name) > NAME_MAX) {
+                snprintf(err, err_len, "%s", strerror(ENAMETOOLONG));
+                return -ENAMETOOLONG;
+        }
+        strcpy(ret_name, name);
+        if (slash == copy)
+                dir = "/";
+        else if (slash) {
+                *slash = '\0';
+                dir = copy;
+        } else
+                dir = ".";
+
+        real = realpath(dir, NULL);
+        if (!real) {
+                r = -errno;
+                snprintf(err, err_len, "%s", strerror(-r));
+                return r;
+        }
+
+        /* Down from "/", one component at a time, none a symbolic link.
+         * While a component is opened, real is cut after it: the
+         * directory so far, for messages. */
+        fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) {
+                r = -errno;
+                snprintf(err, err_len, "directory \"/\": %s", strerror(-r));
+                return r;
+        }
+        r = check_dir(fd, "/", owners, n_owners, err, err_len);
+        if (r < 0)
+                return r;
+        for (char *p = real + 1; *p;) {
+                char *end = strchrnul(p, '/'), saved = *end;
+                int child;
+
+                *end = '\0';
+                child = openat(fd, p, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (child < 0) {
+                        r = -errno;
+                        copy_printable(quoted, sizeof quoted, real);
+                        snprintf(err, err_len, "directory \"%s\": %s", quoted, strerror(-r));
+                        return r;
+                }
+                close(fd);
+                fd = child;
+                r = check_dir(fd, real, owners, n_owners, err, err_len);
+                if (r < 0)
+                        return r;
+                *end = saved;
+                p = saved ? end + 1 : end;
+        }
+        return TAKE_FD(fd);
+}
+
+void trust_writers_get(struct trust_writers *ret) {
+        ret->uid[0] = 0;
+        ret->uid[1] = geteuid();
+        ret->n = 2;
+        if (lookup_svcid_uid(&ret->uid[2]) == 0)
+                ret->n = 3;
+}
+
+int trust_writers_check(int fd, const struct trust_writers *w, const char *path, char *err, size_t err_len) {
+        char quoted[160];
+        struct stat st;
+
+        copy_printable(quoted, sizeof quoted, path);
+        if (fstat(fd, &st) < 0) {
+                int r = -errno;
+
+                snprintf(err, err_len, "%s: %s", quoted, strerror(-r));
+                return r;
+        }
+        if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+                snprintf(err, err_len, "%s: writable by group or others (anyone who can write it could add a key)",
+                         quoted);
+                return -EPERM;
+        }
+        for (size_t i = 0; i < w->n; i++)
+                if (st.st_uid == w->uid[i])
+                        return 0;
+        snprintf(err, err_len, "%s: owned by uid %u, not root, svcid or the caller (its owner could add a key)",
+                 quoted, (unsigned) st.st_uid);
+        return -EPERM;
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef SVCID_COMMON_PATH_H
+#define SVCID_COMMON_PATH_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Whoever may write a directory above a file can put another file, or
+ * another directory, in its place, whatever the file's own owner and mode:
+ * sshd's StrictModes checks the directories above authorized_keys for that
+ * reason. This opens, as an O_PATH descriptor, the directory that holds
+ * path's last component, once every directory from "/" down to it has
+ * passed: owned by one of owners[0..n_owners), and writable by no one else
+ * (group or others) unless it has the sticky bit, as /tmp has, so that
+ * others may add entries to it but not rename or remove one of ours.
+ *
+ * The directories checked are those of realpath() of path's directory
+ * part: a symbolic link above the last component is followed, and where it
+ * leads is what is checked. Each is then opened below the one before with
+ * O_NOFOLLOW, so what was checked is what is opened. The last component
+ * (trailing slashes dropped) is left to the caller, to open with
+ * O_NOFOLLOW as openat(fd, ret_name, ...).
+ *
+ * Returns the descriptor, or -errno with a one-line reason in err, which
+ * quotes a directory in printable ASCII but not path (the caller puts it
+ * in front): -EPERM for a directory that
+ * fails the checks, -EINVAL for a path with no last component ("/", ""),
+ * -ENAMETOOLONG for a last component over NAME_MAX bytes. */
+int open_parent_checked(const char *path, const uid_t *owners, size_t n_owners, char ret_name[static NAME_MAX + 1],
+                        char *err, size_t err_len);
+
+/* Who may write a trust file, or a directory above one: root, the caller
+ * (effective uid) and the "svcid" user, which writes the agent's JWKS and
+ * holds the signing keys anyway. Looked up through NSS: not under a lock
+ * others wait for. */
+struct trust_writers {
+        uid_t uid[3];
+        size_t n;
+};
+void trust_writers_get(struct trust_writers *ret);
+
+/* 0 if what is open on fd, a trust file or directory named path, is owned
+ * by one of w and writable by no one else; else -EPERM (or -errno) with a
+ * one-line reason in err that starts with path, made printable. Whoever
+ * can write it could add a key. */
+int trust_writers_check(int fd, const struct trust_writers *w, const char *path, char *err, size_t err_len);
+
+#endif
