@@ -9,26 +9,6 @@
 
 #include "module.h"
 
-void pam_svcid_printable(char *dst, size_t n, const char *src) {
-        size_t o = 0;
-
-        if (n == 0)
-                return;
-        for (; src && *src; src++) {
-                unsigned char c = (unsigned char) *src;
-
-                if (o + 1 >= n) {
-                        if (n > 4) {
-                                memcpy(dst + n - 4, "...", 3);
-                                o = n - 1;
-                        }
-                        break;
-                }
-                dst[o++] = c >= 0x20 && c < 0x7f && c != '"' && c != '\\' ? (char) c : '?';
-        }
-        dst[o] = '\0';
-}
-
 static int errf(char *err, size_t err_len, const char *arg, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
 
@@ -41,7 +21,7 @@ static int errf(char *err, size_t err_len, const char *arg, const char *fmt, ...
         va_start(ap, fmt);
         vsnprintf(why, sizeof why, fmt, ap);
         va_end(ap);
-        pam_svcid_printable(quoted, sizeof quoted, arg);
+        copy_printable(quoted, sizeof quoted, arg);
         snprintf(err, err_len, "argument \"%s\": %s", quoted, why);
         return -EINVAL;
 }

@@ -4,9 +4,12 @@
  * symlink at the end, a regular file owned by root that neither group nor
  * others can write, and a size cap before anything is read. Whoever can
  * write such a file decides who logs in, so it must be root (or, for
- * JWKS, the agent's own user, which holds the signing keys anyway). */
+ * JWKS, the agent's own user, which holds the signing keys anyway). The
+ * same goes for every directory above it, as sshd's StrictModes has it:
+ * whoever could write one could put another file in its place. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,12 +19,13 @@
 #include "module.h"
 #include "../common/cleanup.h"
 #include "../common/io.h"
+#include "../common/path.h"
 
 int pam_svcid_check_stat(const struct stat *st, const char *path, mode_t type, uid_t agent,
                          char *err, size_t err_len) {
         char quoted[160];
 
-        pam_svcid_printable(quoted, sizeof quoted, path);
+        copy_printable(quoted, sizeof quoted, path);
         if ((st->st_mode & S_IFMT) != type) {
                 snprintf(err, err_len, "\"%s\" is not a %s", quoted,
                          type == S_IFDIR ? "directory" : "regular file");
@@ -40,28 +44,46 @@ int pam_svcid_check_stat(const struct stat *st, const char *path, mode_t type, u
         return 0;
 }
 
-int pam_svcid_read_file(int dirfd, const char *path, size_t max, uid_t agent,
-                        char **ret_data, size_t *ret_len, struct stat *ret_st, char *err, size_t err_len) {
-        _cleanup_(close_fdp) int fd = -1;
+/* O_NONBLOCK: a FIFO planted under the name must not hang the login; it
+ * is refused as "not a regular file" right after. */
+static int open_in(int dirfd, const char *name, const char *what, const char *quoted, char *err, size_t err_len) {
+        int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+
+        if (fd < 0) {
+                fd = -errno;
+                snprintf(err, err_len, "cannot open %s\"%s\": %s", what, quoted,
+                         fd == -ELOOP ? "it is a symbolic link" : strerror(-fd));
+        }
+        return fd;
+}
+
+int pam_svcid_open(int dirfd, const char *path, const char *what, uid_t agent, char *err, size_t err_len) {
+        _cleanup_(close_fdp) int parent = -1;
+        const uid_t owners[] = { 0, agent };
+        char name[NAME_MAX + 1], quoted[160], why[PAM_SVCID_ERR_MAX];
+
+        copy_printable(quoted, sizeof quoted, path);
+        if (dirfd >= 0)
+                return open_in(dirfd, path, what, quoted, err, err_len);
+        if (path[0] != '/') {
+                snprintf(err, err_len, "%s\"%s\" is not an absolute path", what, quoted);
+                return -EINVAL;
+        }
+        parent = open_parent_checked(path, owners, ELEMENTSOF(owners), name, why, sizeof why);
+        if (parent < 0) {
+                snprintf(err, err_len, "%s%s\"%s\": %s", parent == -EPERM ? "" : "cannot open ", what, quoted, why);
+                return parent;
+        }
+        return open_in(parent, name, what, quoted, err, err_len);
+}
+
+int pam_svcid_read_fd(int fd, const char *path, size_t max, uid_t agent,
+                      char **ret_data, size_t *ret_len, struct stat *ret_st, char *err, size_t err_len) {
         char quoted[160];
         struct stat st;
         int r;
 
-        pam_svcid_printable(quoted, sizeof quoted, path);
-        if (dirfd < 0 && path[0] != '/') {
-                snprintf(err, err_len, "\"%s\" is not an absolute path", quoted);
-                return -EINVAL;
-        }
-        /* O_NONBLOCK: a FIFO planted under the name must not hang the
-         * login; it is refused as "not a regular file" right after. */
-        fd = openat(dirfd < 0 ? AT_FDCWD : dirfd, path,
-                    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0) {
-                r = -errno;
-                snprintf(err, err_len, "cannot open \"%s\": %s", quoted,
-                         r == -ELOOP ? "it is a symbolic link" : strerror(-r));
-                return r;
-        }
+        copy_printable(quoted, sizeof quoted, path);
         if (fstat(fd, &st) < 0) {
                 r = -errno;
                 snprintf(err, err_len, "cannot stat \"%s\": %s", quoted, strerror(-r));
@@ -85,4 +107,13 @@ int pam_svcid_read_file(int dirfd, const char *path, size_t max, uid_t agent,
         if (ret_st)
                 *ret_st = st;
         return 0;
+}
+
+int pam_svcid_read_file(int dirfd, const char *path, size_t max, uid_t agent,
+                        char **ret_data, size_t *ret_len, struct stat *ret_st, char *err, size_t err_len) {
+        _cleanup_(close_fdp) int fd = pam_svcid_open(dirfd, path, "", agent, err, err_len);
+
+        if (fd < 0)
+                return fd;
+        return pam_svcid_read_fd(fd, path, max, agent, ret_data, ret_len, ret_st, err, err_len);
 }

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "svcid/svcid.h"
+#include "../common/text.h"
 
 #define PAM_SVCID_MAX_TRUST    16
 #define PAM_SVCID_MAX_REQUIRE  32
@@ -73,10 +74,6 @@ int pam_svcid_expand_audience(const char *audience, const char *host, char **ret
 /* Strict decimal in [min, max]: digits only, no sign, no blanks. */
 int pam_svcid_parse_int(const char *s, int64_t min, int64_t max, int64_t *ret_value);
 
-/* Copies src into dst (size n) replacing every byte outside printable
- * ASCII, and '"' and '\\', by '?': safe to quote in a log line. */
-void pam_svcid_printable(char *dst, size_t n, const char *src);
-
 /* ---- map.c ---- */
 
 /* A map file: lines "SUBJECT-GLOB USER"; blank lines and lines whose
@@ -104,9 +101,20 @@ void pam_svcid_map_free(pam_svcid_map *map);   /* NULL is fine */
 int pam_svcid_check_stat(const struct stat *st, const char *path, mode_t type, uid_t agent,
                          char *err, size_t err_len);
 
-/* Reads path (absolute, opened O_NOFOLLOW, regular, checked as above) or
- * name relative to dirfd when dirfd >= 0, at most max bytes. *ret_data
- * gets a NUL appended (not counted in *ret_len); *ret_st what fstat said. */
+/* Opens path for reading, O_NOFOLLOW: when dirfd < 0, an absolute path,
+ * once every directory above it is owned by root or agent and writable by
+ * no one else (see open_parent_checked()); else the name path in dirfd.
+ * what ("trust ", or "") names the file in the reason put in err on
+ * failure (-errno). The file itself is pam_svcid_read_fd()'s to check. */
+int pam_svcid_open(int dirfd, const char *path, const char *what, uid_t agent, char *err, size_t err_len);
+
+/* Reads fd, opened on path by pam_svcid_open(): a regular file checked
+ * as above, at most max bytes. *ret_data gets a NUL appended (not counted
+ * in *ret_len); *ret_st what fstat said. */
+int pam_svcid_read_fd(int fd, const char *path, size_t max, uid_t agent,
+                      char **ret_data, size_t *ret_len, struct stat *ret_st, char *err, size_t err_len);
+
+/* pam_svcid_open(dirfd, path, "", agent), then pam_svcid_read_fd(). */
 int pam_svcid_read_file(int dirfd, const char *path, size_t max, uid_t agent,
                         char **ret_data, size_t *ret_len, struct stat *ret_st, char *err, size_t err_len);
 

@@ -105,7 +105,7 @@ static void item_text(pam_handle_t *pamh, int item, char *buf, size_t n) {
 
         if (pam_get_item(pamh, item, &v) != PAM_SUCCESS || !v)
                 v = "";
-        pam_svcid_printable(buf, n, v);
+        copy_printable(buf, n, v);
 }
 
 /* The audit line: reason, iss, sub, kid, jti, and who asked (service,
@@ -120,15 +120,15 @@ static void log_outcome(pam_handle_t *pamh, const pam_svcid_args *a, int priorit
         item_text(pamh, PAM_SERVICE, service, sizeof service);
         item_text(pamh, PAM_RHOST, rhost, sizeof rhost);
         item_text(pamh, PAM_RUSER, ruser, sizeof ruser);
-        pam_svcid_printable(user, sizeof user, user_raw ? user_raw : "");
+        copy_printable(user, sizeof user, user_raw ? user_raw : "");
         /* libsvcid's report is printable ASCII, but keeps '"' and '\\':
          * claims come from the token, parsed before its signature is
          * checked, and must not be able to forge key="value" pairs here. */
-        pam_svcid_printable(iss, sizeof iss, report ? report->iss : "");
-        pam_svcid_printable(sub, sizeof sub, report ? report->sub : "");
-        pam_svcid_printable(kid, sizeof kid, report ? report->kid : "");
-        pam_svcid_printable(jti, sizeof jti, report ? report->jti : "");
-        pam_svcid_printable(detail, sizeof detail, detailed ? report->detail : "");
+        copy_printable(iss, sizeof iss, report ? report->iss : "");
+        copy_printable(sub, sizeof sub, report ? report->sub : "");
+        copy_printable(kid, sizeof kid, report ? report->kid : "");
+        copy_printable(jti, sizeof jti, report ? report->jti : "");
+        copy_printable(detail, sizeof detail, detailed ? report->detail : "");
         pam_syslog(pamh, priority,
                    "%s: reason=%s iss=\"%s\" sub=\"%s\" kid=\"%s\" jti=\"%s\" user=\"%s\" service=\"%s\" "
                    "rhost=\"%s\" ruser=\"%s\"%s%s%s",
@@ -179,7 +179,7 @@ static int load_map(pam_handle_t *pamh, const char *path, pam_svcid_map **ret_ma
         }
         r = pam_svcid_map_parse(data, len, ret_map, err, sizeof err);
         if (r < 0) {
-                pam_svcid_printable(quoted, sizeof quoted, path);
+                copy_printable(quoted, sizeof quoted, path);
                 pam_syslog(pamh, LOG_ERR, "map \"%s\": %s", quoted, err[0] ? err : strerror(-r));
                 return r;
         }
@@ -555,10 +555,10 @@ static bool user_unchanged(pam_handle_t *pamh, const pam_svcid_args *a, const st
             strcmp(user, s->user) == 0)
                 return true;
         snprintf(report.detail, sizeof report.detail, "PAM_USER changed after authentication");
-        pam_svcid_printable(report.sub, sizeof report.sub, s->sub);
-        pam_svcid_printable(report.iss, sizeof report.iss, s->iss);
-        pam_svcid_printable(report.kid, sizeof report.kid, s->kid);
-        pam_svcid_printable(report.jti, sizeof report.jti, s->jti);
+        copy_printable(report.sub, sizeof report.sub, s->sub);
+        copy_printable(report.iss, sizeof report.iss, s->iss);
+        copy_printable(report.kid, sizeof report.kid, s->kid);
+        copy_printable(report.jti, sizeof report.jti, s->jti);
         snprintf(what, sizeof what, "%s refused", stage);
         log_outcome(pamh, a, LOG_NOTICE, what, svcid_reason_str(SVCID_SUBJECT_MISMATCH), &report, user);
         withdraw(pamh);

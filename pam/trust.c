@@ -142,7 +142,8 @@ static bool sources_racy(const struct sources *s, const struct timespec *load_st
         return false;
 }
 
-static int add_jwks(svcid_trust *trust, int dirfd, const char *path, uid_t agent, struct sources *s,
+/* Adds the JWKS file open on fd (path in dir, or path alone). */
+static int add_jwks(svcid_trust *trust, int fd, const char *path, uid_t agent, struct sources *s,
                     const char *dir, char *err, size_t err_len) {
         _cleanup_(free_p) char *data = NULL;
         char why[PAM_SVCID_ERR_MAX], quoted[160];
@@ -150,12 +151,12 @@ static int add_jwks(svcid_trust *trust, int dirfd, const char *path, uid_t agent
         size_t len;
         int r;
 
-        r = pam_svcid_read_file(dirfd, path, SVCID_JWKS_MAX, agent, &data, &len, &st, err, err_len);
+        r = pam_svcid_read_fd(fd, path, SVCID_JWKS_MAX, agent, &data, &len, &st, err, err_len);
         if (r < 0)
                 return r;
         r = svcid_trust_add_jwks(trust, data, len, NULL, why, sizeof why);
         if (r < 0) {
-                pam_svcid_printable(quoted, sizeof quoted, path);
+                copy_printable(quoted, sizeof quoted, path);
                 snprintf(err, err_len, "bad JWKS \"%s%s%s\": %s", dir ? dir : "", dir ? "/" : "", quoted, why);
                 return r;
         }
@@ -219,7 +220,9 @@ static int scan_dir(const char *path, int fd, uid_t agent, svcid_trust *load, st
         if (n > 0)
                 qsort(names, n, sizeof *names, cmp_names);
         for (size_t i = 0; i < n; i++) {
-                r = add_jwks(load, dirfd(d), names[i], agent, s, path, err, err_len);
+                _cleanup_(close_fdp) int file = pam_svcid_open(dirfd(d), names[i], "", agent, err, err_len);
+
+                r = file < 0 ? file : add_jwks(load, file, names[i], agent, s, path, err, err_len);
                 if (r < 0)
                         goto out;
         }
@@ -242,21 +245,14 @@ static int scan(const char *const *paths, size_t n, bool optional, uid_t agent, 
                 char quoted[160];
                 struct stat st;
 
-                pam_svcid_printable(quoted, sizeof quoted, paths[i]);
-                if (paths[i][0] != '/') {
-                        snprintf(err, err_len, "trust \"%s\" is not an absolute path", quoted);
-                        r = -EINVAL;
-                        break;
-                }
-                fd = open(paths[i], O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+                copy_printable(quoted, sizeof quoted, paths[i]);
+                fd = pam_svcid_open(-1, paths[i], "trust ", agent, err, err_len);
                 if (fd < 0) {
-                        r = -errno;
+                        r = fd;
                         if (r == -ENOENT && optional) {
                                 r = sources_add(&s, NULL, paths[i], NULL);
                                 continue;
                         }
-                        snprintf(err, err_len, "cannot open trust \"%s\": %s", quoted,
-                                 r == -ELOOP ? "it is a symbolic link" : strerror(-r));
                         break;
                 }
                 if (fstat(fd, &st) < 0) {
@@ -270,11 +266,8 @@ static int scan(const char *const *paths, size_t n, bool optional, uid_t agent, 
                                 r = sources_add(&s, NULL, paths[i], &st);
                         if (r >= 0)
                                 r = scan_dir(paths[i], fd, agent, load, &s, err, err_len);
-                } else {
-                        /* Read through a fresh O_NOFOLLOW open: what gets
-                         * parsed is what read_file checked. */
-                        r = add_jwks(load, -1, paths[i], agent, &s, NULL, err, err_len);
-                }
+                } else
+                        r = add_jwks(load, fd, paths[i], agent, &s, NULL, err, err_len);
         }
         if (r < 0) {
                 sources_done(&s);

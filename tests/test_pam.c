@@ -725,6 +725,84 @@ static void test_read_file_safety(void **state) {
         unlink(path);
 }
 
+/* The directories above a file: a writer of any of them could put
+ * another file in its place, so each must be root's (or the agent's) and
+ * writable by no one else, unless sticky. A symlink above the file is
+ * followed and its target's directories are what count. */
+static void test_read_file_parents(void **state) {
+        char sub[PATH_MAX], deeper[PATH_MAX], path[PATH_MAX], deep[PATH_MAX], link[PATH_MAX], via[PATH_MAX];
+        char err[512], want[PATH_MAX + 64], *data = NULL;
+        size_t len;
+
+        (void) state;
+        snprintf(sub, sizeof sub, "%s/sub", tmpdir);
+        snprintf(deeper, sizeof deeper, "%s/deeper", sub);
+        snprintf(path, sizeof path, "%s/f", sub);
+        snprintf(deep, sizeof deep, "%s/f", deeper);
+        assert_int_equal(mkdir(sub, 0755), 0);
+        assert_int_equal(mkdir(deeper, 0755), 0);
+        write_file(path, "hello", 0644);
+        write_file(deep, "deep", 0644);
+        assert_int_equal(pam_svcid_read_file(-1, path, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
+                                             sizeof err), 0);
+        free(data);
+
+        /* Group- or world-writable, without the sticky bit: refused, and
+         * for a file any number of levels below it. */
+        snprintf(want, sizeof want, "directory \"%s\" is writable by group or others (mode 0775)", sub);
+        assert_int_equal(chmod(sub, 0775), 0);
+        assert_int_equal(pam_svcid_read_file(-1, path, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
+                                             sizeof err), -EPERM);
+        assert_non_null(strstr(err, want));
+        assert_int_equal(pam_svcid_read_file(-1, deep, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
+                                             sizeof err), -EPERM);
+        assert_non_null(strstr(err, want));
+        assert_int_equal(chmod(sub, 0757), 0);
+        assert_int_equal(pam_svcid_read_file(-1, deep, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
+                                             sizeof err), -EPERM);
+        assert_non_null(strstr(err, "(mode 0757)"));
+        /* Sticky, as /tmp: others cannot rename or remove root's entries. */
+        assert_int_equal(chmod(sub, 01777), 0);
+        assert_int_equal(pam_svcid_read_file(-1, deep, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
+                                             sizeof err), 0);
+        free(data);
+        assert_int_equal(chmod(sub, 0755), 0);
+
+        /* Owned by someone else: refused, unless that is the agent. */
+        assert_int_equal(chown(sub, 65534, 65534), 0);
+        assert_int_equal(pam_svcid_read_file(-1, deep, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
+                                             sizeof err), -EPERM);
+        snprintf(want, sizeof want, "directory \"%s\" is owned by uid 65534", sub);
+        assert_non_null(strstr(err, want));
+        assert_int_equal(pam_svcid_read_file(-1, deep, 100, 65534, &data, &len, NULL, err, sizeof err), 0);
+        free(data);
+        assert_int_equal(chown(sub, 0, 0), 0);
+
+        /* A symlink above the file leads to a checked directory. */
+        snprintf(link, sizeof link, "%s/link", tmpdir);
+        snprintf(via, sizeof via, "%s/deeper/f", link);
+        assert_int_equal(symlink(sub, link), 0);
+        assert_int_equal(pam_svcid_read_file(-1, via, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
+                                             sizeof err), 0);
+        assert_string_equal(data, "deep");
+        free(data);
+        assert_int_equal(chmod(sub, 0777), 0);
+        assert_int_equal(pam_svcid_read_file(-1, via, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
+                                             sizeof err), -EPERM);
+        snprintf(want, sizeof want, "directory \"%s\" is writable", sub);
+        assert_non_null(strstr(err, want));
+        assert_int_equal(chmod(sub, 0755), 0);
+
+        /* No last component. */
+        assert_int_equal(pam_svcid_read_file(-1, "/", 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
+                                             sizeof err), -EINVAL);
+        unlink(link);
+        unlink(deep);
+        unlink(path);
+        rmdir(deeper);
+        rmdir(sub);
+}
+
 static void test_trust_cache(void **state) {
         char dir[PATH_MAX], file[PATH_MAX], err[256] = "", *doc;
         const char *paths[1] = { dir };
@@ -1215,8 +1293,32 @@ static void test_trust_errors(void **state) {
         log_clear();
         assert_int_equal(auth_once(service(args, NULL, NULL), "alice", t), PAM_SERVICE_ERR);
         assert_logged("owned by uid 65534");
+        assert_int_equal(chown(path, 0, 0), 0);
+        /* A good file, loaded and cached, whose directory then becomes
+         * writable by others and the file replaced: the change is seen and
+         * the store refused, not kept. */
+        {
+                char dir[PATH_MAX], file[PATH_MAX], *doc = jwks_for(ISS, key);
+
+                snprintf(dir, sizeof dir, "%s/open.d", tmpdir);
+                snprintf(file, sizeof file, "%s/t.jwks", dir);
+                assert_int_equal(mkdir(dir, 0755), 0);
+                write_file(file, doc, 0644);
+                snprintf(args, sizeof args, "audience=" AUD " trust=%s", file);
+                assert_int_equal(auth_once(service(args, NULL, NULL), "alice", t), PAM_SUCCESS);
+                assert_int_equal(chmod(dir, 0777), 0);
+                unlink(file);
+                write_file(file, doc, 0644);
+                log_clear();
+                assert_int_equal(auth_once(service(args, NULL, NULL), "alice", t), PAM_SERVICE_ERR);
+                assert_logged("is writable by group or others (mode 0777)");
+                unlink(file);
+                rmdir(dir);
+                free(doc);
+        }
         unlink(path);
         /* Not JSON. */
+        snprintf(args, sizeof args, "audience=" AUD " trust=%s", path);
         write_file(path, "not json", 0644);
         log_clear();
         assert_int_equal(auth_once(service(args, NULL, NULL), "alice", t), PAM_SERVICE_ERR);
@@ -1811,6 +1913,7 @@ int main(void) {
         const struct CMUnitTest module_tests[] = {
                 cmocka_unit_test(test_truncation_rule),
                 cmocka_unit_test(test_read_file_safety),
+                cmocka_unit_test(test_read_file_parents),
                 cmocka_unit_test(test_trust_cache),
                 cmocka_unit_test(test_trust_cache_same_tick),
                 cmocka_unit_test(test_trust_cache_optional),
