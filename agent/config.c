@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "../common/path.h"
 #include "config.h"
 #include "util.h"
 
@@ -596,10 +597,23 @@ int config_parse(const char *text, size_t len, const char *origin,
 int config_load(const char *path, bool missing_ok, char *err, size_t err_len,
                 agent_config **ret_config) {
         _cleanup_(free_p) char *text = NULL;
+        _cleanup_(close_fdp) int dirfd = -1;
+        const uid_t owners[] = { 0, geteuid() };
+        char name[NAME_MAX + 1], why[256];
         size_t len;
         int r;
 
-        r = read_file_at(AT_FDCWD, path, CONFIG_FILE_MAX, false, &text, &len);
+        /* Whoever may write the file, or a directory above it, decides
+         * which claims callers get: root, or the agent's own user, which
+         * holds the signing keys anyway. */
+        r = dirfd = open_parent_checked(path, owners, ELEMENTSOF(owners), name, why, sizeof why);
+        if (r >= 0)
+                r = read_file_at(dirfd, name, CONFIG_FILE_MAX, false, &text, &len);
+        else if (r != -ENOENT) {
+                if (err)
+                        snprintf(err, err_len, "%s: %s", path, why);
+                return r;
+        }
         if (r == -ENOENT && missing_ok)
                 return config_parse("", 0, path, err, err_len, ret_config);
         if (r == -EFBIG) {
@@ -608,8 +622,14 @@ int config_load(const char *path, bool missing_ok, char *err, size_t err_len,
                 return r;
         }
         if (r == -EPERM) {
+                char me[32] = "";
+
+                if (geteuid() != 0)
+                        snprintf(me, sizeof me, " or uid %u", (unsigned) geteuid());
                 if (err)
-                        snprintf(err, err_len, "%s: writable by others, refusing it", path);
+                        snprintf(err, err_len,
+                                 "%s: writable by group or others, or owned by a user other than root%s: refusing it",
+                                 path, me);
                 return r;
         }
         if (r == -EBADFD) {

@@ -98,7 +98,7 @@ int read_file_at(int dirfd, const char *name, size_t max, bool private_file,
                 return -errno;
         if (!S_ISREG(st.st_mode))
                 return -EBADFD;
-        if (st.st_mode & S_IWOTH)
+        if ((st.st_mode & (S_IWGRP | S_IWOTH)) || (st.st_uid != 0 && st.st_uid != geteuid()))
                 return -EPERM;
         if (private_file && ((st.st_mode & 077) || st.st_uid != geteuid()))
                 return -EPERM;

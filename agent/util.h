@@ -18,9 +18,10 @@ int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret_value);
 int write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
 
 /* Reads a whole regular file (opened O_NOFOLLOW) of at most max bytes
- * into a NUL-terminated buffer. Refuses (-EPERM) a file that others may
- * write, or, with private set, one that group or others may read or that
- * another user owns. -EFBIG over max. */
+ * into a NUL-terminated buffer. Refuses (-EPERM) a file that group or
+ * others may write or that a user other than root or this one owns, or,
+ * with private set, one that group or others may read or that any user
+ * but this one owns. -EFBIG over max. */
 int read_file_at(int dirfd, const char *name, size_t max, bool private_file,
                  char **ret_data, size_t *ret_len);
 

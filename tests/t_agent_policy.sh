@@ -244,7 +244,29 @@ check "a config file that others may write is refused"
 printf '[agent]\n' > "$T/ww.conf"
 chmod 0666 "$T/ww.conf"
 if "$AGENT" --config "$T/ww.conf" --check-config 2>"$T/err"; then fail "world-writable config accepted"; fi
-grep -q "writable by others" "$T/err" || fail "message: $(cat "$T/err")"
+grep -q "ww.conf: writable by group or others" "$T/err" || fail "message: $(cat "$T/err")"
+chmod 0664 "$T/ww.conf"
+if "$AGENT" --config "$T/ww.conf" --check-config 2>"$T/err"; then fail "group-writable config accepted"; fi
+grep -q "ww.conf: writable by group or others" "$T/err" || fail "message: $(cat "$T/err")"
+# So is one another user owns, or one below a directory others may write
+# (unless sticky): either could give themselves claims.
+chmod 0644 "$T/ww.conf"
+"$AGENT" --config "$T/ww.conf" --check-config >/dev/null || fail "a safe config refused"
+if [ "$(id -u)" = 0 ]; then
+        chown 65534 "$T/ww.conf"
+        if "$AGENT" --config "$T/ww.conf" --check-config 2>"$T/err"; then fail "another user's config accepted"; fi
+        grep -q "ww.conf: writable by group or others, or owned by a user other than root: refusing it" "$T/err" || fail "message: $(cat "$T/err")"
+        chown 0 "$T/ww.conf"
+fi
+mkdir -m 0777 "$T/open.d"
+cp "$T/ww.conf" "$T/open.d/agent.conf"
+if "$AGENT" --config "$T/open.d/agent.conf" --check-config 2>"$T/err"; then
+        fail "a config below a world-writable directory accepted"
+fi
+grep -q "directory \"$T/open.d\" is writable by group or others (mode 0777)" "$T/err" ||
+        fail "message: $(cat "$T/err")"
+chmod 1777 "$T/open.d"
+"$AGENT" --config "$T/open.d/agent.conf" --check-config >/dev/null || fail "config in a sticky directory refused"
 printf '[agent]\nissuer = svcid://ok\n[account a]\nunit = build-*.service\n' > "$T/good.conf"
 "$AGENT" --config "$T/good.conf" --check-config >/dev/null || fail "good config refused"
 # the limits svcid.conf(5) states: a 197-byte line (whatever ends it),
