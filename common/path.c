@@ -14,10 +14,10 @@
 #include "text.h"
 #include "user.h"
 
-static int check_dir(int fd, const char *dir, const uid_t *owners, size_t n_owners, char *err, size_t err_len) {
+static int check_dir(int fd, const char *dir, bool (*owner_ok)(uid_t uid, void *userdata), void *userdata,
+                     char *err, size_t err_len) {
         char quoted[160];
         struct stat st;
-        bool owner_ok = false;
 
         copy_printable(quoted, sizeof quoted, dir);
         if (fstat(fd, &st) < 0) {
@@ -26,9 +26,7 @@ static int check_dir(int fd, const char *dir, const uid_t *owners, size_t n_owne
                 snprintf(err, err_len, "directory \"%s\": %s", quoted, strerror(-r));
                 return r;
         }
-        for (size_t i = 0; i < n_owners; i++)
-                owner_ok = owner_ok || st.st_uid == owners[i];
-        if (!owner_ok) {
+        if (!owner_ok(st.st_uid, userdata)) {
                 snprintf(err, err_len, "directory \"%s\" is owned by uid %u, who could replace what is in it",
                          quoted, (unsigned) st.st_uid);
                 return -EPERM;
@@ -41,8 +39,8 @@ static int check_dir(int fd, const char *dir, const uid_t *owners, size_t n_owne
         return 0;
 }
 
-int open_parent_checked(const char *path, const uid_t *owners, size_t n_owners, char ret_name[static NAME_MAX + 1],
-                        char *err, size_t err_len) {
+int open_parent_checked(const char *path, bool (*owner_ok)(uid_t uid, void *userdata), void *userdata,
+                        char ret_name[static NAME_MAX + 1], char *err, size_t err_len) {
         _cleanup_(free_p) char *copy = NULL, *real = NULL;
         _cleanup_(close_fdp) int fd = -1;
         char quoted[160], *slash;
@@ -91,7 +89,7 @@ int open_parent_checked(const char *path, const uid_t *owners, size_t n_owners, 
                 snprintf(err, err_len, "directory \"/\": %s", strerror(-r));
                 return r;
         }
-        r = check_dir(fd, "/", owners, n_owners, err, err_len);
+        r = check_dir(fd, "/", owner_ok, userdata, err, err_len);
         if (r < 0)
                 return r;
         for (char *p = real + 1; *p;) {
@@ -108,7 +106,7 @@ int open_parent_checked(const char *path, const uid_t *owners, size_t n_owners, 
                 }
                 close(fd);
                 fd = child;
-                r = check_dir(fd, real, owners, n_owners, err, err_len);
+                r = check_dir(fd, real, owner_ok, userdata, err, err_len);
                 if (r < 0)
                         return r;
                 *end = saved;
@@ -117,15 +115,17 @@ int open_parent_checked(const char *path, const uid_t *owners, size_t n_owners, 
         return TAKE_FD(fd);
 }
 
-void trust_writers_get(struct trust_writers *ret) {
-        ret->uid[0] = 0;
-        ret->uid[1] = geteuid();
-        ret->n = 2;
-        if (lookup_svcid_uid(&ret->uid[2]) == 0)
-                ret->n = 3;
+bool trust_writer(uid_t uid, void *userdata) {
+        struct trust_writers *w = userdata;
+
+        if (uid == 0 || uid == geteuid())
+                return true;
+        if (w->svcid_known == 0)
+                w->svcid_known = lookup_svcid_uid(&w->svcid_uid) == 0 ? 1 : -1;
+        return w->svcid_known > 0 && uid == w->svcid_uid;
 }
 
-int trust_writers_check(int fd, const struct trust_writers *w, const char *path, char *err, size_t err_len) {
+int trust_writers_check(int fd, struct trust_writers *w, const char *path, char *err, size_t err_len) {
         char quoted[160];
         struct stat st;
 
@@ -141,9 +141,8 @@ int trust_writers_check(int fd, const struct trust_writers *w, const char *path,
                          quoted);
                 return -EPERM;
         }
-        for (size_t i = 0; i < w->n; i++)
-                if (st.st_uid == w->uid[i])
-                        return 0;
+        if (trust_writer(st.st_uid, w))
+                return 0;
         snprintf(err, err_len, "%s: owned by uid %u, not root, svcid or the caller (its owner could add a key)",
                  quoted, (unsigned) st.st_uid);
         return -EPERM;

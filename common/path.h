@@ -3,6 +3,7 @@
 #define SVCID_COMMON_PATH_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -11,9 +12,10 @@
  * sshd's StrictModes checks the directories above authorized_keys for that
  * reason. This opens, as an O_PATH descriptor, the directory that holds
  * path's last component, once every directory from "/" down to it has
- * passed: owned by one of owners[0..n_owners), and writable by no one else
- * (group or others) unless it has the sticky bit, as /tmp has, so that
- * others may add entries to it but not rename or remove one of ours.
+ * passed: owned by a uid for which owner_ok(uid, userdata) is true, and
+ * writable by no one else (group or others) unless it has the sticky bit,
+ * as /tmp has, so that others may add entries to it but not rename or
+ * remove one of ours.
  *
  * The directories checked are those of realpath() of path's directory
  * part: a symbolic link above the last component is followed, and where it
@@ -27,23 +29,28 @@
  * in front): -EPERM for a directory that
  * fails the checks, -EINVAL for a path with no last component ("/", ""),
  * -ENAMETOOLONG for a last component over NAME_MAX bytes. */
-int open_parent_checked(const char *path, const uid_t *owners, size_t n_owners, char ret_name[static NAME_MAX + 1],
-                        char *err, size_t err_len);
+int open_parent_checked(const char *path, bool (*owner_ok)(uid_t uid, void *userdata), void *userdata,
+                        char ret_name[static NAME_MAX + 1], char *err, size_t err_len);
 
 /* Who may write a trust file, or a directory above one: root, the caller
  * (effective uid) and the "svcid" user, which writes the agent's JWKS and
- * holds the signing keys anyway. Looked up through NSS: not under a lock
- * others wait for. */
+ * holds the signing keys anyway. The svcid user is looked up through NSS
+ * only when an owner is neither of the others (a lookup costs a fresh
+ * process about 0.2 ms): start with TRUST_WRITERS, and keep it out of any
+ * lock others wait for. */
 struct trust_writers {
-        uid_t uid[3];
-        size_t n;
+        int svcid_known;        /* 0: not looked up yet; 1: svcid_uid is it; -1: none */
+        uid_t svcid_uid;
 };
-void trust_writers_get(struct trust_writers *ret);
+#define TRUST_WRITERS ((struct trust_writers) {})
+
+/* An owner_ok for open_parent_checked(): userdata is a struct trust_writers. */
+bool trust_writer(uid_t uid, void *userdata);
 
 /* 0 if what is open on fd, a trust file or directory named path, is owned
- * by one of w and writable by no one else; else -EPERM (or -errno) with a
- * one-line reason in err that starts with path, made printable. Whoever
- * can write it could add a key. */
-int trust_writers_check(int fd, const struct trust_writers *w, const char *path, char *err, size_t err_len);
+ * by a trust_writer() and writable by no one else; else -EPERM (or -errno)
+ * with a one-line reason in err that starts with path, made printable.
+ * Whoever can write it could add a key. */
+int trust_writers_check(int fd, struct trust_writers *w, const char *path, char *err, size_t err_len);
 
 #endif

@@ -41,15 +41,14 @@ static int load_local(const char *path, gate_trust *t, bool into_main, char *err
         _cleanup_(free_p) char *buf = NULL;
         _cleanup_(json_decrefp) json_t *root = NULL;
         char name[NAME_MAX + 1], why[256];
-        struct trust_writers w;
+        struct trust_writers w = TRUST_WRITERS;
         json_error_t jerr;
         struct stat st;
         size_t got = 0;
         const char *iss;
         int r;
 
-        trust_writers_get(&w);
-        parent = open_parent_checked(path, w.uid, w.n, name, why, sizeof why);
+        parent = open_parent_checked(path, trust_writer, &w, name, why, sizeof why);
         if (parent < 0) {
                 snprintf(err, err_len, "%s: %s", path, why);
                 return parent;

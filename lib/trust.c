@@ -217,7 +217,7 @@ fail:
 /* Adds the JWKS file open on fd (from lib_open_at()), named shown in
  * messages. Reading the fd that was checked, never the name again, means
  * the file judged is the file read. */
-static int add_file(svcid_trust *trust, int fd, const struct trust_writers *w, const char *shown, char *err,
+static int add_file(svcid_trust *trust, int fd, struct trust_writers *w, const char *shown, char *err,
                     size_t err_len) {
         _cleanup_(free_p) char *data = NULL;
         size_t len;
@@ -242,7 +242,7 @@ int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err
         _cleanup_(close_fdp) int parent = -1, fd = -1;
         char name[NAME_MAX + 1], why[256];
         const char *shown_path;
-        struct trust_writers w;
+        struct trust_writers w = TRUST_WRITERS;
         char **names = NULL;
         size_t n = 0, allocated = 0;
         struct dirent *de;
@@ -255,8 +255,7 @@ int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err
         /* for messages: a path may hold any byte */
         shown_path = lib_shown(path);
 
-        trust_writers_get(&w);
-        parent = open_parent_checked(path, &w.uid[0], w.n, name, why, sizeof why);
+        parent = open_parent_checked(path, trust_writer, &w, name, why, sizeof why);
         if (parent < 0)
                 return lib_errf(err, err_len, parent, "%s: %s", shown_path, why);
         fd = lib_open_at(parent, name);

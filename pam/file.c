@@ -57,9 +57,12 @@ static int open_in(int dirfd, const char *name, const char *what, const char *qu
         return fd;
 }
 
+static bool root_or_agent(uid_t uid, void *userdata) {
+        return uid == 0 || uid == *(const uid_t *) userdata;
+}
+
 int pam_svcid_open(int dirfd, const char *path, const char *what, uid_t agent, char *err, size_t err_len) {
         _cleanup_(close_fdp) int parent = -1;
-        const uid_t owners[] = { 0, agent };
         char name[NAME_MAX + 1], quoted[160], why[PAM_SVCID_ERR_MAX];
 
         copy_printable(quoted, sizeof quoted, path);
@@ -69,7 +72,7 @@ int pam_svcid_open(int dirfd, const char *path, const char *what, uid_t agent, c
                 snprintf(err, err_len, "%s\"%s\" is not an absolute path", what, quoted);
                 return -EINVAL;
         }
-        parent = open_parent_checked(path, owners, ELEMENTSOF(owners), name, why, sizeof why);
+        parent = open_parent_checked(path, root_or_agent, &agent, name, why, sizeof why);
         if (parent < 0) {
                 snprintf(err, err_len, "%s%s\"%s\": %s", parent == -EPERM ? "" : "cannot open ", what, quoted, why);
                 return parent;
