@@ -20,9 +20,11 @@ run() { printf '$ %s\n' "$*"; "$@"; }
 # The token goes in on standard input, never on a command line, where
 # every user of the host could read it in ps.
 run_token() { printf '$ %s <<< "$TOKEN"\n' "$*"; "$@" <<< "$TOKEN"; }
+# wait_for_socket SOCKET [LOG]: LOG is shown if the socket never comes.
 wait_for_socket() {
         for _ in $(seq 100); do [ -S "$1" ] && return 0; sleep 0.1; done
         echo "demo: $1 did not appear" >&2
+        [ -z "${2:-}" ] || cat "$2" >&2
         exit 1
 }
 
@@ -31,10 +33,13 @@ cat > "$T/agent.conf" <<CONF
 [agent]
 issuer = svcid://demo
 CONF
+# Whatever the umask: the agent refuses a policy file that group or
+# others may write.
+chmod 0644 "$T/agent.conf"
 "$B/svcid-agent" --config "$T/agent.conf" --state-dir "$T/agent" --socket "$T/agent.sock" \
         --log-target=stderr 2>"$T/agent.log" &
 pids+=($!)
-wait_for_socket "$T/agent.sock"
+wait_for_socket "$T/agent.sock" "$T/agent.log"
 export SVCID_AGENT_SOCKET=$T/agent.sock
 run curl -s --unix-socket "$T/agent.sock" http://localhost/v1/health; echo
 

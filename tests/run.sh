@@ -7,6 +7,10 @@ set -u
 cd "$(dirname "$0")/.."
 : "${SVCID_BUILD:=$PWD/build}"
 export SVCID_BUILD SVCID_SRC="$PWD"
+# svcid refuses trust, map and policy files that group or others may
+# write; the tests write theirs with the usual umask, whatever the
+# caller's (t_common.sh and t_cli.sh say the same when run alone).
+umask 022
 pass=0 fail=0 skip=0 failed=()
 only=${TESTS:-}
 for t in "$SVCID_BUILD"/tests/test_* tests/t_*.sh; do

@@ -6,6 +6,7 @@
 # tests/test_jwt.c; this only proves the CLI maps outcomes to exit codes
 # and messages faithfully.
 set -euo pipefail
+umask 022   # as tests/run.sh: trust files must not be group-writable
 
 : "${SVCID_BUILD:=$PWD/build}"
 SVCID=$SVCID_BUILD/svcid

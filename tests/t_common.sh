@@ -10,6 +10,7 @@
 : "${SVCID_BUILD:?SVCID_BUILD must name the build directory}"
 : "${SVCID_SRC:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 export SVCID_SRC   # tests/interop/testkeys.py, imported by the tests' Python
+umask 022          # as tests/run.sh: files svcid reads must not be group-writable
 PY=/usr/bin/python3
 
 skip() { echo "SKIP: $*"; exit 77; }
