@@ -26,9 +26,9 @@
  *
  * Returns the descriptor, or -errno with a one-line reason in err, which
  * quotes a directory in printable ASCII but not path (the caller puts it
- * in front): -EPERM for a directory that
- * fails the checks, -EINVAL for a path with no last component ("/", ""),
- * -ENAMETOOLONG for a last component over NAME_MAX bytes. */
+ * in front): -EPERM for a directory that fails the checks, -EINVAL for a
+ * path with no last component ("/", ""), -ENAMETOOLONG for a last
+ * component over NAME_MAX bytes. */
 int open_parent_checked(const char *path, bool (*owner_ok)(uid_t uid, void *userdata), void *userdata,
                         char ret_name[static NAME_MAX + 1], char *err, size_t err_len);
 
