@@ -118,6 +118,8 @@ int cmd_verify(int argc, char **argv) {
                         audience = optarg;
                         break;
                 case OPT_TRUST:
+                        if (!*optarg)
+                                return usage_error("--trust: the path must not be empty");
                         trust_paths[n_trust++] = optarg;
                         break;
                 case OPT_ISSUER:

@@ -57,7 +57,8 @@ int open_parent_checked(const char *path, bool (*owner_ok)(uid_t uid, void *user
         slash = strrchr(copy, '/');
         name = slash ? slash + 1 : copy;
         if (!*name) {
-                snprintf(err, err_len, "names no file");
+                snprintf(err, err_len, "%s", *path ? "names the root directory, not an entry of a directory"
+                                                   : "is empty");
                 return -EINVAL;
         }
         if (strlen(name) > NAME_MAX) {

@@ -182,6 +182,8 @@ int main(int argc, char **argv) {
                         cfg.audience = optarg;
                         break;
                 case 't':
+                        if (!*optarg)
+                                return usage_error("empty --trust path");
                         trust[cfg.n_trust++] = optarg;
                         break;
                 case 'r':

@@ -148,6 +148,10 @@ for bad in -1 now 1e9 "" 17000000000000; do
         run 2 "--now '$bad' is refused" "$SVCID" verify -a ci:build --trust "$JWKS" --now "$bad" "$VALID"
         has "$ERR" "svcid: verify: --now '$bad'"
 done
+run 2 "an empty trust path is a usage error" "$SVCID" verify -a ci:build --trust '' "$VALID"
+has "$ERR" "svcid: verify: --trust: the path must not be empty"
+run 2 "the root directory as the trust path" "$SVCID" verify -a ci:build --trust / "$VALID"
+has "$ERR" "cannot load trust: /: names the root directory, not an entry of a directory"
 run 2 "a trust path that does not exist" "$SVCID" verify -a ci:build --trust "$T/nope.jwks" "$VALID"
 has "$ERR" "svcid: verify: cannot load trust"
 has "$ERR" "$T/nope.jwks"
