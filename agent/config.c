@@ -594,11 +594,6 @@ int config_parse(const char *text, size_t len, const char *origin,
         return 0;
 }
 
-static bool root_or_self(uid_t uid, void *userdata) {
-        (void) userdata;
-        return uid == 0 || uid == geteuid();
-}
-
 int config_load(const char *path, bool missing_ok, char *err, size_t err_len,
                 agent_config **ret_config) {
         _cleanup_(free_p) char *text = NULL;
@@ -610,7 +605,7 @@ int config_load(const char *path, bool missing_ok, char *err, size_t err_len,
         /* Whoever may write the file, or a directory above it, decides
          * which claims callers get: root, or the agent's own user, which
          * holds the signing keys anyway. */
-        r = dirfd = open_parent_checked(path, root_or_self, NULL, name, why, sizeof why);
+        r = dirfd = open_parent_checked(path, owner_root_or_self, NULL, name, why, sizeof why);
         if (r >= 0)
                 r = read_file_at(dirfd, name, CONFIG_FILE_MAX, false, &text, &len);
         else if (r != -ENOENT) {

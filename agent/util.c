@@ -86,6 +86,11 @@ fail:
         return r;
 }
 
+bool owner_root_or_self(uid_t uid, void *userdata) {
+        (void) userdata;
+        return uid == 0 || uid == geteuid();
+}
+
 int read_file_at(int dirfd, const char *name, size_t max, bool private_file,
                  char **ret_data, size_t *ret_len) {
         _cleanup_(close_fdp) int fd = -1;
@@ -98,7 +103,7 @@ int read_file_at(int dirfd, const char *name, size_t max, bool private_file,
                 return -errno;
         if (!S_ISREG(st.st_mode))
                 return -EBADFD;
-        if ((st.st_mode & (S_IWGRP | S_IWOTH)) || (st.st_uid != 0 && st.st_uid != geteuid()))
+        if ((st.st_mode & (S_IWGRP | S_IWOTH)) || !owner_root_or_self(st.st_uid, NULL))
                 return -EPERM;
         if (private_file && ((st.st_mode & 077) || st.st_uid != geteuid()))
                 return -EPERM;

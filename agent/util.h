@@ -17,6 +17,10 @@ int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret_value);
  * so that a crash at any moment leaves either the old or the new file. */
 int write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
 
+/* Whether uid may own a file the agent reads, or a directory above it:
+ * root, or the agent's own user. An owner_ok for open_parent_checked(). */
+bool owner_root_or_self(uid_t uid, void *userdata);
+
 /* Reads a whole regular file (opened O_NOFOLLOW) of at most max bytes
  * into a NUL-terminated buffer. Refuses (-EPERM) a file that group or
  * others may write or that a user other than root or this one owns, or,
