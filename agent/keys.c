@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "../common/path.h"
 #include "keys.h"
 #include "log.h"
 #include "util.h"
@@ -211,6 +213,28 @@ static void remove_leftovers(keystore *ks, bool have_state) {
         closedir(d);
 }
 
+/* The state directory, and every directory above it, must be owned by root
+ * or the agent's user and writable by no one else (the rule agent.conf
+ * has): whoever could write one could move keys/ or state.json away and
+ * stop the agent, or put another jwks.json where local verifiers look.
+ * "keys" is only the name the check needs below state_dir; it is opened
+ * later. Returns a directory descriptor for state_dir, or -errno. */
+static int open_state_dir(const char *state_dir, char *err, size_t err_len) {
+        _cleanup_(close_fdp) int parent = -1;
+        char path[PATH_MAX], name[NAME_MAX + 1], why[256];
+        int fd;
+
+        if ((size_t) snprintf(path, sizeof path, "%s/" KEYS_DIR, state_dir) >= sizeof path)
+                return errf(err, err_len, -ENAMETOOLONG, "%s: %s", state_dir, strerror(ENAMETOOLONG));
+        parent = open_parent_checked(path, owner_root_or_self, NULL, name, why, sizeof why);
+        if (parent < 0)
+                return errf(err, err_len, parent, "%s: %s", state_dir, why);
+        fd = openat(parent, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return errf(err, err_len, -errno, "%s: %m", state_dir);
+        return fd;
+}
+
 int keystore_open(const char *state_dir, pthread_rwlock_t *lock,
                   char *err, size_t err_len, keystore **ret_keystore) {
         _cleanup_(keystore_freep) keystore *ks = NULL;
@@ -225,9 +249,10 @@ int keystore_open(const char *state_dir, pthread_rwlock_t *lock,
 
         if (mkdir(state_dir, 0755) < 0 && errno != EEXIST)
                 return errf(err, err_len, -errno, "%s: %m", state_dir);
-        ks->dir_fd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (ks->dir_fd < 0)
-                return errf(err, err_len, -errno, "%s: %m", state_dir);
+        r = open_state_dir(state_dir, err, err_len);
+        if (r < 0)
+                return r;
+        ks->dir_fd = r;
         if (mkdirat(ks->dir_fd, KEYS_DIR, 0700) < 0 && errno != EEXIST)
                 return errf(err, err_len, -errno, "%s/" KEYS_DIR ": %m", state_dir);
         ks->keys_fd = openat(ks->dir_fd, KEYS_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);

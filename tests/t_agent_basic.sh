@@ -226,6 +226,24 @@ set -e
 [ $rc -ne 0 ] || fail "agent started with keys/ 0755"
 grep -q "mode 0700" "$T/err2" || fail "message: $(cat "$T/err2")"
 chmod 0700 "$STATE/keys"
+# Whoever can write the state directory, or one above it, could move keys/
+# or state.json away, or put another jwks.json where verifiers look.
+mkdir -m 0755 "$T/above"
+mv "$STATE" "$T/above/state"
+for dir_mode in "$T/above 0777" "$T/above/state 0775"; do
+        dir=${dir_mode% *} mode=${dir_mode##* }
+        chmod "$mode" "$dir"
+        set +e
+        timeout 20 "$AGENT" --config "$T/empty.conf" --state-dir "$T/above/state" --socket "$T/x.sock" \
+                --log-target=stderr 2>"$T/err2"
+        rc=$?
+        set -e
+        [ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "agent started with $dir mode $mode"
+        grep -q "^svcid-agent: error: $T/above/state: directory \"$dir\" is writable by group or others (mode $mode)" "$T/err2" ||
+                fail "message: $(cat "$T/err2")"
+        chmod 0755 "$dir"
+done
+mv "$T/above/state" "$STATE"
 ok "permissions"
 
 check "usage errors: exit 2, what is wrong, and where help is"
