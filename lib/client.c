@@ -188,8 +188,14 @@ int svcid_agent_token(const char *socket_path, const char *audience, int64_t ttl
         long status;
         int n, r;
 
-        if (!audience || !*audience || strlen(audience) > AUDIENCE_MAX || ttl < 0 || ttl > TTL_MAX || !ret_token)
-                return client_errf(err, err_len, -EINVAL, "bad audience or ttl");
+        if (!ret_token)
+                return client_errf(err, err_len, -EINVAL, "no place for the token");
+        if (!audience || !*audience || strlen(audience) > AUDIENCE_MAX)
+                return client_errf(err, err_len, -EINVAL, "the audience must be 1 to %u bytes, not %zu",
+                                   AUDIENCE_MAX, audience ? strlen(audience) : 0);
+        if (ttl < 0 || ttl > TTL_MAX)
+                return client_errf(err, err_len, -EINVAL, "the ttl must be 0 to %d seconds, not %lld", TTL_MAX,
+                                   (long long) ttl);
         esc = curl_easy_escape(NULL, audience, 0);
         if (!esc)
                 return -ENOMEM;

@@ -166,10 +166,14 @@ static void test_refused_before_sending(void **state) {
         (void) state;
 
         assert_int_equal(svcid_agent_token(sock_path, too_long, 3600, err, sizeof err, &token, NULL), -EINVAL);
-        assert_non_null(strstr(err, "bad audience or ttl"));
+        assert_string_equal(err, "the audience must be 1 to 255 bytes, not 256");
         assert_int_equal(svcid_agent_token(sock_path, "", 0, err, sizeof err, &token, NULL), -EINVAL);
+        assert_string_equal(err, "the audience must be 1 to 255 bytes, not 0");
         assert_int_equal(svcid_agent_token(sock_path, "ci:build", -1, err, sizeof err, &token, NULL), -EINVAL);
+        assert_string_equal(err, "the ttl must be 0 to 86400 seconds, not -1");
         assert_int_equal(svcid_agent_token(sock_path, "ci:build", 86401, err, sizeof err, &token, NULL), -EINVAL);
+        assert_string_equal(err, "the ttl must be 0 to 86400 seconds, not 86401");
+        assert_int_equal(svcid_agent_token(sock_path, "ci:build", 0, err, sizeof err, NULL, NULL), -EINVAL);
         assert_null(token);
         assert_false(connected(lfd));
 }
