@@ -217,7 +217,7 @@ stop_agent
 grep -q "^svcid-agent: mint .* aud='drain' " "$AGENT_LOG" || fail "the drained request is not in the audit log"
 ok "drain"
 
-check "a key state that others can read is refused"
+check "a key state that others can read, or a state directory others could write, is refused"
 chmod 0755 "$STATE/keys"
 set +e
 "$AGENT" --config "$T/empty.conf" --state-dir "$STATE" --socket "$T/x.sock" --log-target=stderr 2>"$T/err2"
