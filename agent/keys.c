@@ -217,8 +217,8 @@ static void remove_leftovers(keystore *ks, bool have_state) {
  * or the agent's user and writable by no one else (the rule agent.conf
  * has): whoever could write one could move keys/ or state.json away and
  * stop the agent, or put another jwks.json where local verifiers look.
- * "keys" is only the name the check needs below state_dir; it is opened
- * later. Returns a directory descriptor for state_dir, or -errno. */
+ * state_dir is created (0755) if missing. Returns a directory descriptor
+ * for it, or -errno. */
 static int open_state_dir(const char *state_dir, char *err, size_t err_len) {
         _cleanup_(close_fdp) int parent = -1;
         char path[PATH_MAX], name[NAME_MAX + 1], why[256];
@@ -226,6 +226,16 @@ static int open_state_dir(const char *state_dir, char *err, size_t err_len) {
 
         if ((size_t) snprintf(path, sizeof path, "%s/" KEYS_DIR, state_dir) >= sizeof path)
                 return errf(err, err_len, -ENAMETOOLONG, "%s: %s", state_dir, strerror(ENAMETOOLONG));
+        /* The directories above first, so that a refused state_dir is
+         * not left behind, created, in a place the agent refuses. */
+        parent = open_parent_checked(state_dir, owner_root_or_self, NULL, name, why, sizeof why);
+        if (parent < 0)
+                return errf(err, err_len, parent, "%s: %s", state_dir, why);
+        if (mkdirat(parent, name, 0755) < 0 && errno != EEXIST)
+                return errf(err, err_len, -errno, "%s: %m", state_dir);
+        close(TAKE_FD(parent));
+        /* Then state_dir itself, through a symbolic link if it is one;
+         * "keys" is only the name the check needs below it. */
         parent = open_parent_checked(path, owner_root_or_self, NULL, name, why, sizeof why);
         if (parent < 0)
                 return errf(err, err_len, parent, "%s: %s", state_dir, why);
@@ -247,8 +257,6 @@ int keystore_open(const char *state_dir, pthread_rwlock_t *lock,
         ks->dir_fd = ks->keys_fd = -1;
         ks->lock = lock;
 
-        if (mkdir(state_dir, 0755) < 0 && errno != EEXIST)
-                return errf(err, err_len, -errno, "%s: %m", state_dir);
         r = open_state_dir(state_dir, err, err_len);
         if (r < 0)
                 return r;

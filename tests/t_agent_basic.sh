@@ -244,6 +244,19 @@ for dir_mode in "$T/above 0777" "$T/above/state 0775"; do
         chmod 0755 "$dir"
 done
 mv "$T/above/state" "$STATE"
+# A state directory still to be made is refused the same way, and not
+# left behind, made, where the agent will not use it.
+chmod 0777 "$T/above"
+set +e
+timeout 20 "$AGENT" --config "$T/empty.conf" --state-dir "$T/above/new" --socket "$T/x.sock" \
+        --log-target=stderr 2>"$T/err2"
+rc=$?
+set -e
+[ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "agent started with a new state directory under $T/above mode 0777"
+grep -q "^svcid-agent: error: $T/above/new: directory \"$T/above\" is writable by group or others (mode 0777)" "$T/err2" ||
+        fail "message: $(cat "$T/err2")"
+[ ! -e "$T/above/new" ] || fail "the refused state directory was created"
+chmod 0755 "$T/above"
 ok "permissions"
 
 check "usage errors: exit 2, what is wrong, and where help is"
