@@ -42,7 +42,7 @@ int cmd_jwks(int argc, char **argv) {
                 return CLI_EXIT_OK;
         }
         if (optind < argc) {
-                fprintf(stderr, "svcid: jwks: unexpected argument\nTry 'svcid jwks --help'.\n");
+                fprintf(stderr, "svcid: jwks: unexpected argument '%s'\nTry 'svcid jwks --help'.\n", argv[optind]);
                 return CLI_EXIT_USAGE;
         }
         r = svcid_agent_jwks(NULL, err, sizeof err, &jwks);

@@ -80,7 +80,7 @@ int main(int argc, char **argv) {
                 char help[] = "--help";
                 char *sub_argv[3] = { NULL, help, NULL };
 
-                if (argc < 3) {
+                if (argc < 3 || strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0) {
                         show_usage(stdout);
                         return 0;
                 }

@@ -90,9 +90,12 @@ int cmd_token(int argc, char **argv) {
                 }
                 prev_optind = optind;
         }
-        if (!aud || !*aud || optind < argc) {
-                fprintf(stderr, "svcid: token: %s\nTry 'svcid token --help'.\n",
-                        optind < argc ? "unexpected argument" : "-a AUD is required");
+        if (optind < argc) {
+                fprintf(stderr, "svcid: token: unexpected argument '%s'\nTry 'svcid token --help'.\n", argv[optind]);
+                return CLI_EXIT_USAGE;
+        }
+        if (!aud || !*aud) {
+                fprintf(stderr, "svcid: token: -a AUD is required\nTry 'svcid token --help'.\n");
                 return CLI_EXIT_USAGE;
         }
 

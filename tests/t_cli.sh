@@ -113,6 +113,16 @@ run 0 "help inspect" "$SVCID" help inspect
 has "$OUT" "Usage: svcid inspect"
 run 2 "help for an unknown command" "$SVCID" help frobnicate
 has "$ERR" "svcid: unknown command 'frobnicate'"
+for h in --help -h; do
+        run 0 "help $h is the usage" "$SVCID" help $h
+        first "$OUT" "Usage: svcid COMMAND [ARGS...]"
+done
+run 2 "token: a stray argument is named" "$SVCID" token -a x extra
+has "$ERR" "svcid: token: unexpected argument 'extra'"
+run 2 "token: -a is required" "$SVCID" token
+has "$ERR" "svcid: token: -a AUD is required"
+run 2 "jwks: a stray argument is named" "$SVCID" jwks extra
+has "$ERR" "svcid: jwks: unexpected argument 'extra'"
 run 0 "verify --help" "$SVCID" verify --help
 first "$OUT" "Usage: svcid verify -a AUD [--trust PATH]... [--issuer ISS] [--require CLAIM=GLOB]..."
 run 0 "verify -h" "$SVCID" verify -h
