@@ -133,6 +133,10 @@ const svcid_trust *pam_svcid_trust_of(const pam_svcid_trust_ref *ref);
 void pam_svcid_trust_put(pam_svcid_trust_ref *ref);   /* NULL is fine */
 /* How many times this process parsed trust files (for tests and debug). */
 unsigned long pam_svcid_trust_loads(void);
+/* Whether a file whose ctime is this, read by a load that began at
+ * load_start (CLOCK_REALTIME_COARSE), could still be rewritten in place
+ * without its stat changing: its load must not be kept. */
+bool pam_svcid_ctime_racy(const struct timespec *ctime, const struct timespec *load_start);
 
 /* ---- token.c ---- */
 

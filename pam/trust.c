@@ -130,15 +130,25 @@ static bool sources_unchanged(const struct sources *s) {
  * its load is past that; a store with any other source is loaded again
  * on its next use, until a load begins in a later tick. Without this a
  * key taken out of a trust file could stay trusted, on kernels without
- * fine-grained timestamps (Debian 12's among them). */
-static bool sources_racy(const struct sources *s, const struct timespec *load_start) {
-        for (size_t i = 0; i < s->n; i++) {
-                const struct timespec *c = &s->v[i].ctime;
+ * fine-grained timestamps (Debian 12's among them).
+ *
+ * A file system that keeps whole seconds (ext4 with 128-byte inodes,
+ * ext3, NFS from some servers) or two (FAT) stamps every change in that
+ * second with the same ctime, X.000000000, which looks older than a load
+ * at X.3 and is not: such a ctime (nanoseconds exactly 0, which a
+ * fine-grained stamp is only by a one-in-a-billion chance, costing a
+ * reload) counts as a tick of two seconds. */
+bool pam_svcid_ctime_racy(const struct timespec *ctime, const struct timespec *load_start) {
+        if (ctime->tv_nsec == 0)
+                return ctime->tv_sec > load_start->tv_sec - 2;
+        return ctime->tv_sec > load_start->tv_sec ||
+               (ctime->tv_sec == load_start->tv_sec && ctime->tv_nsec >= load_start->tv_nsec);
+}
 
-                if (!s->v[i].absent && (c->tv_sec > load_start->tv_sec ||
-                                        (c->tv_sec == load_start->tv_sec && c->tv_nsec >= load_start->tv_nsec)))
+static bool sources_racy(const struct sources *s, const struct timespec *load_start) {
+        for (size_t i = 0; i < s->n; i++)
+                if (!s->v[i].absent && pam_svcid_ctime_racy(&s->v[i].ctime, load_start))
                         return true;
-        }
         return false;
 }
 
@@ -369,7 +379,9 @@ static int get_locked(char **key, const char *const *paths, size_t n, bool optio
         }
         loads++;
         if (svcid_trust_key_count(trust) == 0) {
-                snprintf(err, err_len, "no trusted issuer key in %s", n == 1 ? "the trust path" : "the trust paths");
+                size_t o = (size_t) snprintf(err, err_len, "no trusted issuer key in");
+                for (size_t i = 0; i < n && o < err_len; i++)
+                        o += (size_t) snprintf(err + o, err_len - o, "%s %s", i ? "," : "", paths[i]);
                 svcid_trust_free(trust);
                 sources_done(&loaded);
                 return -ENOKEY;

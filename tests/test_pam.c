@@ -882,6 +882,11 @@ static void test_trust_cache(void **state) {
         snprintf(file, sizeof file, "%s/one.jwks", dir);
         unlink(file);
         assert_int_equal(pam_svcid_trust_get(paths, 1, &c, err, sizeof err), -ENOKEY);
+        {       /* naming where it looked */
+                char want[PATH_MAX + 32];
+                snprintf(want, sizeof want, "no trusted issuer key in %s", dir);
+                assert_string_equal(err, want);
+        }
         free(doc);
 }
 
@@ -945,6 +950,36 @@ static void test_trust_cache_same_tick(void **state) {
         pam_svcid_trust_put(b);
         free(doc);
         free(doc2);
+}
+
+/* The rule behind the above, where the kernel cannot be made to show it:
+ * a file system with whole-second (or FAT's two-second) timestamps gives
+ * every change in that second the ctime X.000000000, so a load at X.3 of
+ * a file changed at X.1 must not be kept, nor one at X+1.3 (FAT). */
+static void test_trust_ctime_racy(void **state) {
+        const struct timespec load = { 1000, 300000000 };
+        static const struct {
+                struct timespec ctime;
+                bool racy;
+        } cases[] = {
+                { { 1000, 0 }, true },          /* whole seconds, this second */
+                { { 999, 0 }, true },           /* FAT: two-second stamps */
+                { { 998, 0 }, false },          /* past any stamp's tick */
+                { { 1001, 0 }, true },          /* from the future: never kept */
+                { { 1000, 300000000 }, true },  /* fine: the load's own tick */
+                { { 1000, 500000000 }, true },  /* fine: after the load began */
+                { { 1001, 1 }, true },
+                { { 1000, 299999999 }, false }, /* fine: before the load */
+                { { 999, 999999999 }, false },
+                { { 999, 1 }, false },
+        };
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                if (pam_svcid_ctime_racy(&cases[i].ctime, &load) != cases[i].racy)
+                        fail_msg("ctime %lld.%09ld: racy must be %d", (long long) cases[i].ctime.tv_sec,
+                                 cases[i].ctime.tv_nsec, cases[i].racy);
+        }
 }
 
 /* The defaults may be missing, a path given with trust= may not
@@ -1916,6 +1951,7 @@ int main(void) {
                 cmocka_unit_test(test_read_file_parents),
                 cmocka_unit_test(test_trust_cache),
                 cmocka_unit_test(test_trust_cache_same_tick),
+                cmocka_unit_test(test_trust_ctime_racy),
                 cmocka_unit_test(test_trust_cache_optional),
                 cmocka_unit_test(test_success_authtok_prompt),
                 cmocka_unit_test(test_token_with_blanks),
