@@ -86,12 +86,11 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
         arg_list *l = cls;
 
         (void) kind;
-        (void) key_size;
         if (l->n >= MAX_ARGS) {
                 l->overflow = true;
                 return MHD_NO;
         }
-        l->args[l->n++] = (http_arg) { .key = key, .value = value, .value_len = value_size };
+        l->args[l->n++] = (http_arg) { .key = key, .key_len = key_size, .value = value, .value_len = value_size };
         return MHD_YES;
 }
 
@@ -431,7 +430,7 @@ int http_start(int listen_fd, agent_shared *shared, unsigned threads, http_serve
                                      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) HTTP_MEMORY_LIMIT,
                                      MHD_OPTION_NOTIFY_CONNECTION, notify, s,
                                      MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
-                                     /* RFC 7230 to the letter: Host required, no bare LF... */
+                                     /* stricter parsing: Host required (0.9.75 still takes bare LF) */
                                      MHD_OPTION_STRICT_FOR_CLIENT, 1,
                                      MHD_OPTION_END);
         if (!s->daemon) {

@@ -18,6 +18,12 @@ int request_token_args(const http_arg *args, size_t n, const char **ret_aud, int
                 /* Nothing in a request may say who the caller is: only the
                  * two knobs exist, and an unknown one is an error rather
                  * than ignored, so a client never believes it set sub. */
+                /* "%00" decodes to a NUL that would cut a name or value
+                 * short: "aud%00x" is not "aud" */
+                if (strlen(args[i].key) != args[i].key_len) {
+                        snprintf(msg, msg_len, "a query parameter name has a NUL byte");
+                        return -EINVAL;
+                }
                 if (strcmp(args[i].key, "aud") == 0)
                         slot = &aud;
                 else if (strcmp(args[i].key, "ttl") == 0)
@@ -30,7 +36,6 @@ int request_token_args(const http_arg *args, size_t n, const char **ret_aud, int
                         snprintf(msg, msg_len, "query parameter %s given twice", args[i].key);
                         return -EINVAL;
                 }
-                /* "%00" decodes to a NUL that would cut the value short */
                 if (!args[i].value || strlen(args[i].value) != args[i].value_len) {
                         snprintf(msg, msg_len, "query parameter %s needs a value without NUL bytes", args[i].key);
                         return -EINVAL;

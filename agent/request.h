@@ -11,6 +11,7 @@
  * bytes of value, which may hold a NUL from "%00". */
 typedef struct http_arg {
         const char *key;
+        size_t key_len;
         const char *value;      /* NULL for "?key" without '=' */
         size_t value_len;
 } http_arg;

@@ -59,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
                 if (eq)
                         *eq = '\0';
-                unescape(part);
+                args[n].key_len = unescape(part);
                 args[n].key = part;
                 args[n].value = eq ? eq + 1 : NULL;
                 args[n].value_len = eq ? unescape(eq + 1) : 0;
