@@ -290,6 +290,14 @@ int main(int argc, char **argv) {
                 log_error("cannot set up the token cache: %s", strerror(-r));
                 goto out;
         }
+        /* The socket before the keys: an agent that will not serve (another
+         * answers there) must not have made keys first. */
+        raise_fd_limit();
+        r = listener_open(o.socket_path ? o.socket_path : SVCID_AGENT_SOCKET_DEFAULT, &lis, err, sizeof err);
+        if (r < 0) {
+                log_error("%s", err);
+                goto out;
+        }
         r = keystore_open(state_dir, &sh.lock, err, sizeof err, &sh.keys);
         if (r < 0) {
                 log_error("%s", err);
@@ -315,12 +323,6 @@ int main(int argc, char **argv) {
                 goto out;
         }
 
-        raise_fd_limit();
-        r = listener_open(o.socket_path ? o.socket_path : SVCID_AGENT_SOCKET_DEFAULT, &lis, err, sizeof err);
-        if (r < 0) {
-                log_error("%s", err);
-                goto out;
-        }
         r = http_start(lis.fd, &sh, http_threads(), &server);
         if (r < 0) {
                 log_error("cannot start the HTTP server");

@@ -147,6 +147,7 @@ rc=$?
 set -e
 [ $rc -ne 0 ] || fail "second agent on a live socket started"
 grep -q "already answers" "$T/err2" || fail "message: $(cat "$T/err2")"
+[ ! -e "$T/other" ] || fail "the agent refused on a live socket made its state directory $T/other"
 set +e
 "$AGENT" --config "$T/empty.conf" --state-dir "$STATE" --socket "$T/other.sock" --log-target=stderr 2>"$T/err2"
 rc=$?
