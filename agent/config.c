@@ -613,22 +613,32 @@ int config_load(const char *path, bool missing_ok, char *err, size_t err_len,
                         snprintf(err, err_len, "%s: %s", path, why);
                 return r;
         }
-        if (r == -ENOENT && missing_ok)
-                return config_parse("", 0, path, err, err_len, ret_config);
+        if (r == -ENOENT && missing_ok) {
+                r = config_parse("", 0, path, err, err_len, ret_config);
+                return r < 0 ? r : 1;
+        }
         if (r == -EFBIG) {
                 if (err)
                         snprintf(err, err_len, "%s: larger than %u bytes", path, CONFIG_FILE_MAX);
                 return r;
         }
         if (r == -EPERM) {
+                struct stat st;
                 char me[32] = "";
 
+                /* Which of the two: read_file_at() has refused it already. */
                 if (geteuid() != 0)
                         snprintf(me, sizeof me, " or uid %u", (unsigned) geteuid());
-                if (err)
-                        snprintf(err, err_len,
-                                 "%s: writable by group or others, or owned by a user other than root%s: refusing it",
-                                 path, me);
+                if (!err)
+                        return r;
+                if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        snprintf(err, err_len, "%s: refusing it: %m", path);
+                else if (st.st_mode & (S_IWGRP | S_IWOTH))
+                        snprintf(err, err_len, "%s: writable by group or others (mode %04o): refusing it",
+                                 path, (unsigned) (st.st_mode & 07777));
+                else
+                        snprintf(err, err_len, "%s: owned by uid %u, not root%s: refusing it",
+                                 path, (unsigned) st.st_uid, me);
                 return r;
         }
         if (r == -EBADFD) {

@@ -54,8 +54,8 @@ typedef struct agent_config {
 int config_parse(const char *text, size_t len, const char *origin,
                  char *err, size_t err_len, agent_config **ret_config);
 
-/* Reads and parses path. A missing file gives the defaults when
- * missing_ok; a file that others may write is refused. */
+/* Reads and parses path: 0, or 1 for a missing file when missing_ok,
+ * which gives the defaults; a file that others may write is refused. */
 int config_load(const char *path, bool missing_ok, char *err, size_t err_len,
                 agent_config **ret_config);
 

@@ -269,7 +269,10 @@ int main(int argc, char **argv) {
                 return 1;
         }
         if (o.check_config) {
-                printf("%s: ok (%zu account(s))\n", o.config_path, sh.config->n_accounts);
+                if (r > 0)
+                        printf("%s: not present: the defaults apply\n", o.config_path);
+                else
+                        printf("%s: ok (%zu account(s))\n", o.config_path, sh.config->n_accounts);
                 config_free(sh.config);
                 return 0;
         }
