@@ -196,8 +196,9 @@ static void reload(agent_shared *sh, const options *o, const char *state_dir) {
                 sd_notify(false, "READY=1");
                 return;
         }
-        if (!o->state_dir && cfg->state_dir && strcmp(cfg->state_dir, state_dir) != 0)
-                log_warning("reload: state_dir changed to '%s'; that takes a restart, ignoring", cfg->state_dir);
+        if (!o->state_dir && strcmp(cfg->state_dir ? cfg->state_dir : CONFIG_STATE_DIR_DEFAULT, state_dir) != 0)
+                log_warning("reload: state_dir changed to '%s'; that takes a restart, ignoring",
+                            cfg->state_dir ? cfg->state_dir : CONFIG_STATE_DIR_DEFAULT);
         issuer = issuer_for(cfg);
         if (!issuer) {
                 log_error("reload: out of memory; keeping the old policy");
@@ -245,7 +246,7 @@ int main(int argc, char **argv) {
         listener lis = { .fd = -1 };
         http_server *server = NULL;
         _cleanup_(close_fdp) int sfd = -1;
-        const char *state_dir;
+        _cleanup_(free_p) char *state_dir = NULL;     /* outlives a reloaded config */
         uint64_t watchdog_usec = 0;
         sigset_t mask;
         char err[512] = "";
@@ -279,7 +280,11 @@ int main(int argc, char **argv) {
         sh.issuer = issuer_for(sh.config);
         if (!sh.issuer)
                 goto out;
-        state_dir = o.state_dir ? o.state_dir : sh.config->state_dir ? sh.config->state_dir : CONFIG_STATE_DIR_DEFAULT;
+        state_dir = strdup(o.state_dir ? o.state_dir : sh.config->state_dir ? sh.config->state_dir : CONFIG_STATE_DIR_DEFAULT);
+        if (!state_dir) {
+                log_error("out of memory");
+                goto out;
+        }
 
         /* Writers (key rotation, reload) must not starve behind a stream
          * of mints. */

@@ -83,6 +83,30 @@ C=$(claims "$TOK")
 [ "$(jq -r 'has("stage")' <<<"$C")" = false ] || fail "stale claims: $C"
 ok "reloaded"
 
+check "state_dir from agent.conf survives reloads"
+# With no --state-dir the agent keeps the config's state_dir; each reload
+# frees the old config, and an unchanged file must not read as a change.
+stop_agent
+printf '[agent]\nissuer = svcid://policy.test\nstate_dir = %s\n' "$T/sd" > "$T/sd.conf"
+"$AGENT" --config "$T/sd.conf" --socket "$T/sd.sock" --log-target=stderr 2>>"$T/sd.log" &
+SD_PID=$!
+BG_PIDS+=("$SD_PID")
+wait_for_socket "$T/sd.sock" || fail "agent with state_dir in its config did not come up"
+for i in 1 2 3; do
+        kill -HUP "$SD_PID"
+        for _ in $(seq 1 200); do
+                [ "$(grep -c reloaded "$T/sd.log" || true)" -ge "$i" ] && break
+                sleep 0.05
+        done
+        [ "$(grep -c reloaded "$T/sd.log" || true)" -ge "$i" ] || fail "reload $i: $(cat "$T/sd.log")"
+done
+grep -q "state_dir changed" "$T/sd.log" && fail "an unchanged state_dir read as changed: $(cat "$T/sd.log")"
+[ -s "$T/sd/jwks.json" ] || fail "no jwks.json in the config's state_dir"
+SVCID_AGENT_SOCKET=$T/sd.sock "$CLI" token -a x >/dev/null || fail "no token after three reloads"
+stop_agent "$SD_PID" "$T/sd.log"
+start_agent p "$T/agent.conf"
+ok "state_dir kept"
+
 check "token_reuse = 0 mints every time; a reload never hands out a token of the old policy"
 get_token again
 J1=$(claims "$TOK" | jq -r .jti)
