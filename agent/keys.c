@@ -395,7 +395,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         key_entry fresh[2];
         _cleanup_(free_p) char *state = NULL, *jwks = NULL;
         const svcid_key *was_active;
-        bool state_written = false;
+        bool state_tried = false;
         ssize_t a;
         int r;
 
@@ -466,12 +466,12 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                 goto fail;
         }
         if (!ks->state || strcmp(state, ks->state) != 0) {
+                state_tried = true;
                 r = write_atomic(ks->keys_fd, STATE_FILE, state, strlen(state), 0600);
                 if (r < 0) {
                         errf(err, err_len, r, "writing %s/%s: %s", KEYS_DIR, STATE_FILE, strerror(-r));
                         goto fail;
                 }
-                state_written = true;
         }
         if (!ks->jwks || strcmp(jwks, ks->jwks) != 0) {
                 r = write_atomic(ks->dir_fd, JWKS_FILE, jwks, strlen(jwks), 0644);
@@ -528,13 +528,20 @@ fail_gen:
         errf(err, err_len, r, "generating a %s key: %s", svcid_alg_str(cfg->alg), strerror(-r));
 fail:
         /* A key file written for a key no state names is removed at the
-         * next start; remove it now if we can. Once state.json names the
-         * new keys (even if the rename's directory fsync failed), their
-         * files stay: the next start needs them. */
-        for (size_t i = 0; i < n_new_keys && !state_written; i++) {
+         * next start; remove it now if we can. Once state.json may name
+         * the new keys (a write that failed may have got as far as the
+         * rename), their files stay: a start from that state needs them.
+         * And the state in memory goes on signing, so state.json must
+         * say so again: forget what was last written, and the retry
+         * writes it whatever it finds on disk. */
+        for (size_t i = 0; i < n_new_keys && !state_tried; i++) {
                 char name[128];
                 if (pem_name(svcid_key_kid(fresh[i].key), name, sizeof name) == 0)
                         (void) unlinkat(ks->keys_fd, name, 0);
+        }
+        if (state_tried) {
+                free(ks->state);
+                ks->state = NULL;
         }
         entries_free(next, n);
         return r;

@@ -101,6 +101,37 @@ grep -q "forced key rotation" "$AGENT_LOG" || fail "rotation not logged"
 ok "forced rotation"
 stop_agent
 
+check "a rotation whose jwks.json cannot be written leaves state.json saying what signs"
+# The state.json of a forced rotation is written, then jwks.json fails (a
+# directory where its temp file goes): the old key goes on signing, and
+# the retry must write state.json back to say so, or a restart would
+# retire the key that signed the latest tokens.
+printf '[agent]\nissuer = svcid://rotation.test\n' > "$T/w.conf"
+start_agent w "$T/w.conf"
+get_token w
+KEEP=$(kid_of "$TOK")
+mkdir "$STATE/.jwks.json.tmp"
+kill -USR2 "$AGENT_PID"
+for _ in $(seq 1 100); do grep -q "key update failed" "$AGENT_LOG" && break; sleep 0.1; done
+grep -q "key update failed.*writing jwks.json" "$AGENT_LOG" || fail "the failed write was not logged: $(cat "$AGENT_LOG")"
+rmdir "$STATE/.jwks.json.tmp"
+get_token w
+[ "$(kid_of "$TOK")" = "$KEEP" ] || fail "the failed rotation changed the signing key"
+active() { jq -r --argjson now "$(date +%s)" '[.keys[] | select(.not_before <= $now)] | max_by(.not_before) | .kid' "$STATE/keys/state.json"; }
+for _ in $(seq 1 300); do     # the agent retries within seconds
+        [ "$(active)" = "$KEEP" ] && [ "$(jq -c '[.keys[].kid] | sort' "$STATE/keys/state.json")" = "$(jq -c '[.keys[].kid] | sort' "$STATE/jwks.json")" ] && break
+        sleep 0.1
+done
+[ "$(active)" = "$KEEP" ] || fail "state.json names $(active) as signing, the agent signs with $KEEP"
+[ "$(jq -c '[.keys[].kid] | sort' "$STATE/keys/state.json")" = "$(jq -c '[.keys[].kid] | sort' "$STATE/jwks.json")" ] ||
+        fail "state.json and jwks.json name other keys"
+stop_agent
+start_agent w "$T/w.conf"
+get_token w
+[ "$(kid_of "$TOK")" = "$KEEP" ] || fail "after a restart another key signs"
+stop_agent
+ok "state.json rewritten by the retry"
+
 check "crash safety: kill -9 at random moments during rotations, $CRASHES times"
 cat > "$T/crash.conf" <<'EOF2'
 [agent]
