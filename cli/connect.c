@@ -158,15 +158,21 @@ static int relay(int sock, char *reason, size_t reason_len) {
                 };
                 ssize_t n;
 
-                if (sock_eof && down->len == 0)
-                        return lost;
                 if (in_eof && up->len == 0 && !shut) {
                         /* Our end of input: the service sees EOF, and may
                          * still answer. */
                         (void) shutdown(sock, SHUT_WR);
                         shut = true;
                 }
-                if (p[1].events == 0)
+                /* Both ways done: the service's output all written, and
+                 * our input all sent (or refused). A service that shut
+                 * only its sending side may still be reading. */
+                if (sock_eof && down->len == 0 && shut)
+                        return lost;
+                /* Waiting on stdin alone after the service's EOF: a hangup
+                 * says it closed both ways (on a Unix socket), and then
+                 * nothing more can be sent. */
+                if (p[1].events == 0 && !(sock_eof && !shut && up->len == 0 && down->len == 0))
                         p[1].fd = -1;
                 if (poll(p, 3, -1) < 0) {
                         if (errno == EINTR)
@@ -202,6 +208,15 @@ static int relay(int sock, char *reason, size_t reason_len) {
                                 up->off += (size_t) n;
                                 up->len -= (size_t) n;
                         }
+                }
+                if (p[1].events == 0 && p[1].revents & (POLLHUP | POLLERR) && up->len == 0) {
+                        /* The service is gone both ways with nothing of
+                         * ours in hand (what stdin gave in this round was
+                         * offered above, and refused). An error means it
+                         * left some of what it was sent unread. */
+                        if (p[1].revents & POLLERR && !lost)
+                                lost = -EPIPE;
+                        return lost;
                 }
                 if (p[1].revents & (POLLIN | POLLHUP | POLLERR) && !sock_eof && down->len == 0) {
                         /* While judging, leave room to put the held

@@ -57,6 +57,33 @@ for addr in "$T/gate.sock" "127.0.0.1:$(free_port)"; do
         stop_ssa
         [ $label = unix ] && rm -f "$addr"
 
+        # A service that answers first, shuts its sending side, then reads
+        # the rest: connect goes on sending until its input ends.
+        cat > "$T/half.py" <<'PYEOF'
+import os, socket, sys
+s = socket.socket(fileno=os.dup(0))
+s.sendall(b"answer first\n")
+s.shutdown(socket.SHUT_WR)
+n = 0
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    n += len(b)
+open(sys.argv[1], "w").write(str(n))
+PYEOF
+        rm -f "$T/half.count"
+        start_ssa "$LOG" "$addr" -a -- -a "$AUD" --trust "$T/agent/jwks.json" -- "$PY" "$T/half.py" "$T/half.count"
+        head -c 5000000 /dev/zero > "$T/big.bin"
+        out=$("$CLI" connect -a "$AUD" "$target" < "$T/big.bin") || fail "$label: connect to a half-closing service failed"
+        [ "$out" = "answer first" ] || fail "$label: half-closing service's answer came out as '$out'"
+        for _ in $(seq 100); do [ -s "$T/half.count" ] && break; sleep 0.1; done
+        [ "$(cat "$T/half.count" 2>/dev/null)" = 5000000 ] ||
+                fail "$label: the service read $(cat "$T/half.count" 2>/dev/null || echo nothing) of 5000000 bytes after its own EOF"
+        ok "$label: a service that shuts its sending side first still gets all input"
+        stop_ssa
+        [ $label = unix ] && rm -f "$addr"
+
         # The gate expects another audience: a refusal with its reason, exit 1.
         start_ssa "$LOG" "$addr" -a -- -a other-stage --trust "$T/agent/jwks.json" -- "$T/svc.sh"
         reset_out
