@@ -59,6 +59,14 @@ int mint_token(const agent_config *cfg, const char *issuer, const svcid_key *key
                 if (!c->user)
                         return refuse(refusal, -EACCES, "forbidden",
                                       "uid %u has no user name to put in a token", (unsigned) c->uid);
+                /* A sub names one principal: an account's name is its own,
+                 * not that of a local user who happens to bear it and
+                 * whom the account's user or unit did not match. */
+                for (size_t i = 0; i < cfg->n_accounts; i++)
+                        if (strcmp(cfg->accounts[i].name, c->user) == 0)
+                                return refuse(refusal, -EACCES, "forbidden",
+                                              "user %s does not match account %s, which owns that sub",
+                                              c->user, c->user);
                 name = c->user;
         }
 

@@ -83,6 +83,20 @@ C=$(claims "$TOK")
 [ "$(jq -r 'has("stage")' <<<"$C")" = false ] || fail "stale claims: $C"
 ok "reloaded"
 
+check "an account's name is its own sub: a user of that name it does not match gets no token"
+# [account $ME] matches only a unit this caller is not in: the caller is
+# anonymous, and its user name is the account's sub.
+printf '[agent]\nissuer = svcid://policy.test\n[account %s]\nunit = never-*.service\n' "$ME" > "$T/own.conf"
+reload "$T/own.conf" reloaded
+expect_status 403 forbidden "/v1/token?aud=x"
+REFUSED=$BODY
+grep -q "refused reason=forbidden .*user $ME does not match account $ME, which owns that sub" "$AGENT_LOG" ||
+        fail "the refusal is not logged with its cause"
+reload "$T/b.conf" reloaded
+get_token x
+[ "$(claims "$TOK" | jq -r .sub)" = "$ME" ] || fail "without the account, the anonymous sub is not $ME"
+ok "refused: $REFUSED"
+
 check "state_dir from agent.conf survives reloads"
 # With no --state-dir the agent keeps the config's state_dir; each reload
 # frees the old config, and an unchanged file must not read as a change.
