@@ -338,9 +338,13 @@ static svcid_reason check_header(const svcid_policy *p, json_t *header, const ch
                             json_is_string(alg_j) ? json_string_value(alg_j) : "(missing or not a string)",
                             json_is_string(alg_j) ? "\"" : "");
 
-        if (!iss || !issuer_allowed(p, iss))
-                return fail(report, SVCID_UNKNOWN_ISSUER, iss ? "issuer \"%s\" is not trusted" : "%sno iss string",
-                            iss ? iss : "");
+        if (!iss)
+                return fail(report, SVCID_UNKNOWN_ISSUER, "no iss string");
+        if (!svcid_trust_has_issuer(p->trust, iss))
+                return fail(report, SVCID_UNKNOWN_ISSUER, "issuer \"%s\" is not trusted", iss);
+        if (p->issuer && strcmp(iss, p->issuer) != 0)
+                return fail(report, SVCID_UNKNOWN_ISSUER, "issuer \"%s\" is not the one required, \"%s\"", iss,
+                            p->issuer);
         /* A kid that is not a non-empty string names no key. */
         kid_j = json_object_get(header, "kid");
         if (kid_j && (!json_is_string(kid_j) || json_string_length(kid_j) == 0))

@@ -348,10 +348,10 @@ has "$ERR" "svcid: rejected: bad_signature: "
 "$PY" "$T/mint.py" keygen "$T/other" svcid://other.example
 OTHER=$(mint "$(claims "$NOW" $((NOW + 300)) ci:build | sed 's/test.example/other.example/')" "$T/other")
 run 1 "a token of an issuer nobody trusts" "$SVCID" verify -a ci:build --trust "$JWKS" "$OTHER"
-has "$ERR" "svcid: rejected: unknown_issuer: "
+has "$ERR" "svcid: rejected: unknown_issuer: issuer \"$(jq -r .iss "$T/other/issuer.jwks")\" is not trusted"
 run 1 "--issuer excludes another trusted issuer" "$SVCID" verify -a ci:build \
         --trust "$JWKS" --trust "$T/other/issuer.jwks" --issuer svcid://test.example "$OTHER"
-has "$ERR" "svcid: rejected: unknown_issuer: "
+has "$ERR" "svcid: rejected: unknown_issuer: issuer \"$(jq -r .iss "$T/other/issuer.jwks")\" is not the one required, \"svcid://test.example\""
 run 0 "... which verifies with both trusted and no --issuer" "$SVCID" verify -a ci:build \
         --trust "$JWKS" --trust "$T/other/issuer.jwks" "$OTHER"
 run 1 "garbage as a token" "$SVCID" verify -a ci:build --trust "$JWKS" not-a-token
