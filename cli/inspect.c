@@ -134,9 +134,10 @@ int cmd_inspect(int argc, char **argv) {
         if (token_len == 0)
                 return fail("empty token");
         /* The same cap as the verifier: nothing bigger is a token. */
-        if (token_len > SVCID_TOKEN_MAX) {
+        if (r > 0)
+                return fail("token too large (over %u bytes, at most %u)", CLI_TOKEN_READ_MAX, SVCID_TOKEN_MAX);
+        if (token_len > SVCID_TOKEN_MAX)
                 return fail("token too large (%zu bytes, at most %u)", token_len, SVCID_TOKEN_MAX);
-        }
         if (strlen(token) != token_len)
                 return fail("not a token: it contains a NUL byte");
 

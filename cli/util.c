@@ -53,8 +53,10 @@ int cli_read_token(const char *arg, char **ret_token, size_t *ret_len) {
         buf = malloc(CLI_TOKEN_READ_MAX + 1);
         if (!buf)
                 return -ENOMEM;
-        while (n < CLI_TOKEN_READ_MAX) {
-                ssize_t k = read(STDIN_FILENO, buf + n, CLI_TOKEN_READ_MAX - n);
+        /* One byte past the cap tells a longer input from one that fills
+         * it exactly. */
+        while (n <= CLI_TOKEN_READ_MAX) {
+                ssize_t k = read(STDIN_FILENO, buf + n, CLI_TOKEN_READ_MAX + 1 - n);
                 if (k < 0) {
                         int r = errno;
                         if (r == EINTR)
@@ -66,11 +68,17 @@ int cli_read_token(const char *arg, char **ret_token, size_t *ret_len) {
                         break;
                 n += (size_t) k;
         }
-        /* At the cap the input is oversized anyway: leave it as it is so
-         * stripping cannot bring it back under the limit. */
-        if (n < CLI_TOKEN_READ_MAX)
-                while (n > 0 && is_space(buf[n - 1]))
-                        n--;
+        /* Past the cap the input is oversized anyway: leave it as it is
+         * so stripping cannot bring it back under the limit. */
+        if (n > CLI_TOKEN_READ_MAX) {
+                n = CLI_TOKEN_READ_MAX;
+                buf[n] = '\0';
+                *ret_token = buf;
+                *ret_len = n;
+                return 1;
+        }
+        while (n > 0 && is_space(buf[n - 1]))
+                n--;
         buf[n] = '\0';
         *ret_token = buf;
         *ret_len = n;

@@ -37,7 +37,9 @@ int cli_parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret_value)
  * at most CLI_TOKEN_READ_MAX bytes are read and trailing whitespace
  * (a newline from echo or a file) is stripped, unless the cap was hit.
  * The result is malloc'd and NUL-terminated; free it with
- * svcid_free_secret(). -EIO on a read error. */
+ * svcid_free_secret(). Returns 0, or 1 when stdin had more than the cap
+ * (the token is then the first CLI_TOKEN_READ_MAX bytes), or -EIO on a
+ * read error. */
 int cli_read_token(const char *arg, char **ret_token, size_t *ret_len);
 
 /* Loads trust for a verifier: every path of paths (a JWKS file or a

@@ -94,7 +94,7 @@ int cmd_verify(int argc, char **argv) {
         size_t n_trust = 0, n_required = 0, token_len = 0;
         const char *audience = NULL, *issuer = NULL, *token_arg = NULL;
         int64_t leeway = SVCID_LEEWAY_DEFAULT, max_lifetime = SVCID_MAX_LIFETIME_DEFAULT, now = 0;
-        bool have_leeway = false, have_max_lifetime = false, have_now = false;
+        bool have_leeway = false, have_max_lifetime = false, have_now = false, cut = false;
         svcid_report report = {};
         svcid_reason reason;
         char err[512] = "";
@@ -174,6 +174,7 @@ int cmd_verify(int argc, char **argv) {
                 fprintf(stderr, "svcid: verify: cannot read the token from standard input: %s\n", strerror(-r));
                 return CLI_EXIT_USAGE;
         }
+        cut = r > 0;
 
         r = cli_trust_load(trust_paths, n_trust, err, sizeof(err), &trust);
         if (r < 0) {
@@ -225,6 +226,10 @@ int cmd_verify(int argc, char **argv) {
 
         reason = svcid_verify(policy, token, token_len, &claims, &report);
         if (reason != SVCID_OK) {
+                /* Only the first bytes of a longer input were read. */
+                if (reason == SVCID_TOO_LARGE && cut)
+                        snprintf(report.detail, sizeof report.detail, "token is over %u bytes, more than %u",
+                                 CLI_TOKEN_READ_MAX, SVCID_TOKEN_MAX);
                 /* report.detail is sanitized by the library: printable
                  * ASCII only, and never the token itself. */
                 if (report.detail[0])

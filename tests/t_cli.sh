@@ -361,10 +361,12 @@ run_in 1 "an empty stdin" "$T/empty.in" "$SVCID" verify -a ci:build --trust "$JW
 has "$ERR" "svcid: rejected: malformed"
 head -c 9000 /dev/zero | tr '\0' A >"$T/big.in"
 run_in 1 "a 9000-byte token on stdin" "$T/big.in" "$SVCID" verify -a ci:build --trust "$JWKS" -
-has "$ERR" "svcid: rejected: too_large: "
+has "$ERR" "svcid: rejected: too_large: token is 9000 bytes, more than 8192"
 head -c 200000 /dev/zero | tr '\0' A >"$T/huge.in"
 run_in 1 "a 200 kB token on stdin (bounded read)" "$T/huge.in" "$SVCID" verify -a ci:build --trust "$JWKS" -
-has "$ERR" "svcid: rejected: too_large: "
+has "$ERR" "svcid: rejected: too_large: token is over 9216 bytes, more than 8192"
+run_in 1 "inspect a 200 kB token on stdin" "$T/huge.in" "$SVCID" inspect -
+has "$ERR" "svcid: inspect: token too large (over 9216 bytes, at most 8192)"
 { head -c 8000 /dev/zero | tr '\0' A; head -c 2000 /dev/zero | tr '\0' ' '; } >"$T/pad.in"
 run_in 1 "padding past the read cap is not stripped back under the limit" "$T/pad.in" \
         "$SVCID" verify -a ci:build --trust "$JWKS" -
