@@ -85,74 +85,25 @@ int cli_read_token(const char *arg, char **ret_token, size_t *ret_len) {
         return 0;
 }
 
-static int load_one(svcid_trust *trust, const char *path, char *err, size_t err_len) {
-        char why[256] = "";
-        int r;
-
-        r = svcid_trust_load(trust, path, why, sizeof(why));
-        if (r < 0) {
-                /* The library's reason already names the file. */
-                if (err && err_len > 0) {
-                        if (why[0])
-                                snprintf(err, err_len, "cannot load trust: %s", why);
-                        else
-                                snprintf(err, err_len, "cannot load trust: %s: %s", path, strerror(-r));
-                }
-                return r;
-        }
-        return 0;
-}
-
 int cli_trust_load(char *const *paths, size_t n_paths, char *err, size_t err_len,
                    svcid_trust **ret_trust) {
         _cleanup_(svcid_trust_freep) svcid_trust *trust = NULL;
+        char why[512];
         int r;
 
         r = svcid_trust_new(&trust);
         if (r < 0) {
-                if (err && err_len > 0)
-                        snprintf(err, err_len, "cannot set up trust: %s", strerror(-r));
+                snprintf(err, err_len, "cannot set up trust: %s", strerror(-r));
                 return r;
         }
-
-        if (n_paths > 0) {
-                for (size_t i = 0; i < n_paths; i++) {
-                        r = load_one(trust, paths[i], err, err_len);
-                        if (r < 0)
-                                return r;
-                }
-        } else {
-                static const char *const defaults[] = {
-                        CLI_TRUST_DIR_DEFAULT,
-                        CLI_TRUST_JWKS_DEFAULT,
-                };
-                for (size_t i = 0; i < ELEMENTSOF(defaults); i++) {
-                        struct stat st;
-
-                        /* A default that is absent is simply not used; one
-                         * that exists but cannot be read is an error (fail
-                         * closed rather than verify against less). */
-                        if (lstat(defaults[i], &st) < 0 && errno == ENOENT)
-                                continue;
-                        r = load_one(trust, defaults[i], err, err_len);
-                        if (r < 0)
-                                return r;
-                }
+        r = trust_load_paths(trust, (const char *const *) paths, n_paths, why, sizeof why);
+        if (r < 0) {
+                snprintf(err, err_len, "cannot load trust: %s", why);
+                return r;
         }
-
-        if (svcid_trust_key_count(trust) == 0) {
-                if (err && err_len > 0) {
-                        if (n_paths > 0)
-                                snprintf(err, err_len, "no trusted keys in %s%s",
-                                         paths[0], n_paths > 1 ? " and the other --trust paths" : "");
-                        else
-                                snprintf(err, err_len,
-                                         "no trusted keys: neither %s nor %s provides any; pass --trust PATH",
-                                         CLI_TRUST_DIR_DEFAULT, CLI_TRUST_JWKS_DEFAULT);
-                }
-                return -ENOENT;
-        }
-
+        r = trust_require_keys(trust, (const char *const *) paths, n_paths, err, err_len);
+        if (r < 0)
+                return r;
         *ret_trust = TAKE_PTR(trust);
         return 0;
 }

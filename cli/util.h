@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "svcid/svcid.h"
+#include "../common/trust_load.h"
 
 /* Exit codes of every subcommand (see cli.h). */
 #define CLI_EXIT_OK       0
@@ -18,10 +19,6 @@
 #define CLI_EXIT_USAGE    2
 #define CLI_EXIT_CANNOT_RUN 126   /* exec: CMD found but not run (as env(1) does) */
 #define CLI_EXIT_NOT_FOUND  127   /* exec: no such CMD */
-
-/* Default trust of local verifiers (DESIGN.md), each used only if present. */
-#define CLI_TRUST_DIR_DEFAULT  "/etc/svcid/trust.d"
-#define CLI_TRUST_JWKS_DEFAULT "/var/lib/svcid/jwks.json"
 
 /* How much of stdin a token read takes at most: the token cap plus slack
  * for a trailing newline and the like. Anything longer is passed on at

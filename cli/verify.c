@@ -43,7 +43,7 @@ static void verify_usage(FILE *f) {
                 "\n"
                 "Exit status: 0 valid (claims as JSON on stdout), 1 rejected\n"
                 "(\"svcid: rejected: REASON: detail\" on stderr), 2 usage or configuration error.\n",
-                CLI_TRUST_DIR_DEFAULT, CLI_TRUST_JWKS_DEFAULT,
+                TRUST_DIR_DEFAULT, TRUST_JWKS_DEFAULT,
                 SVCID_LEEWAY_DEFAULT, SVCID_MAX_LIFETIME_DEFAULT);
 }
 

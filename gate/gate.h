@@ -10,10 +10,9 @@
 #include <sys/socket.h>
 
 #include "svcid/svcid.h"
+#include "../common/trust_load.h"
 #include "preamble.h"
 
-#define GATE_LOCAL_JWKS_DEFAULT "/var/lib/svcid/jwks.json"
-#define GATE_TRUST_DIR_DEFAULT  "/etc/svcid/trust.d"
 #define GATE_TIMEOUT_DEFAULT_MS 5000
 /* How long a refused client gets to read the reason before we close. */
 #define GATE_DRAIN_MS           1000

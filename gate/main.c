@@ -28,7 +28,7 @@ static void help(void) {
                "\n"
                "  -a, --audience AUD      the audience tokens must carry (required)\n"
                "  -t, --trust PATH        JWKS file or directory of *.jwks (repeatable; default\n"
-               "                          " GATE_TRUST_DIR_DEFAULT " and " GATE_LOCAL_JWKS_DEFAULT ")\n"
+               "                          " TRUST_DIR_DEFAULT " and " TRUST_JWKS_DEFAULT ")\n"
                "      --issuer ISS        accept only this issuer\n"
                "  -r, --require C=GLOB    require claim C to match GLOB (repeatable)\n"
                "  -m, --mode line|http    line: first line \"SVCID1 <token>\"; http: the request's\n"
@@ -36,7 +36,7 @@ static void help(void) {
                "      --peer-uid          AF_UNIX only: the token's uid must be the peer's uid and\n"
                "                          its issuer this host's\n"
                "      --local-jwks PATH   this host's JWKS, naming its issuer (default\n"
-               "                          " GATE_LOCAL_JWKS_DEFAULT ")\n"
+               "                          " TRUST_JWKS_DEFAULT ")\n"
                "      --timeout S         seconds to wait for the preamble (default 5)\n"
                "      --leeway S          clock leeway in seconds (default 60)\n"
                "      --max-lifetime S    longest token lifetime accepted (default 3600)\n"
@@ -161,7 +161,7 @@ int main(int argc, char **argv) {
                 .leeway = -1,
                 .max_lifetime = -1,
                 .mode = GATE_MODE_LINE,
-                .local_jwks = GATE_LOCAL_JWKS_DEFAULT,
+                .local_jwks = TRUST_JWKS_DEFAULT,
                 .timeout_ms = GATE_TIMEOUT_DEFAULT_MS,
                 .max_pending = 512,
         };

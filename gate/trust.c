@@ -14,7 +14,7 @@
 #include "../common/path.h"
 #include "gate.h"
 
-static const char *const default_trust[] = { GATE_TRUST_DIR_DEFAULT, GATE_LOCAL_JWKS_DEFAULT };
+static const char *const default_trust[] = { TRUST_DIR_DEFAULT, TRUST_JWKS_DEFAULT };
 
 void gate_trust_free(gate_trust *t) {
         if (!t)
@@ -99,7 +99,6 @@ int gate_trust_load(const gate_config *cfg, gate_trust **ret, char *err, size_t 
         _cleanup_(gate_trust_freep) gate_trust *t = NULL;
         const char *issuer;
         bool local_loaded = false;
-        char lerr[256];
         int r;
 
         t = calloc(1, sizeof(*t));
@@ -111,35 +110,17 @@ int gate_trust_load(const gate_config *cfg, gate_trust **ret, char *err, size_t 
                 return r;
         }
 
+        r = trust_load_paths(t->trust, cfg->trust, cfg->n_trust, err, err_len);
+        if (r < 0)
+                return r;
         if (cfg->n_trust == 0) {
-                /* The defaults may be missing on a host that only verifies
-                 * tokens of its own agent, or of nobody yet. */
-                for (size_t i = 0; i < ELEMENTSOF(default_trust); i++) {
-                        struct stat st;
+                struct stat st;
 
-                        if (stat(default_trust[i], &st) < 0 && errno == ENOENT)
-                                continue;
-                        lerr[0] = '\0';
-                        r = svcid_trust_load(t->trust, default_trust[i], lerr, sizeof(lerr));
-                        if (r < 0) {
-                                snprintf(err, err_len, "%s: %s", default_trust[i], lerr[0] ? lerr : strerror(-r));
-                                return r;
-                        }
-                        if (cfg->peer_uid && strcmp(default_trust[i], cfg->local_jwks) == 0)
-                                local_loaded = true;
-                }
-        } else {
-                for (size_t i = 0; i < cfg->n_trust; i++) {
-                        lerr[0] = '\0';
-                        r = svcid_trust_load(t->trust, cfg->trust[i], lerr, sizeof(lerr));
-                        if (r < 0) {
-                                snprintf(err, err_len, "%s: %s", cfg->trust[i], lerr[0] ? lerr : strerror(-r));
-                                return r;
-                        }
-                        if (cfg->peer_uid && strcmp(cfg->trust[i], cfg->local_jwks) == 0)
-                                local_loaded = true;
-                }
+                local_loaded = strcmp(TRUST_JWKS_DEFAULT, cfg->local_jwks) == 0 &&
+                               lstat(TRUST_JWKS_DEFAULT, &st) == 0;
         }
+        for (size_t i = 0; i < cfg->n_trust; i++)
+                local_loaded |= strcmp(cfg->trust[i], cfg->local_jwks) == 0;
 
         issuer = cfg->issuer;
         if (cfg->peer_uid) {
@@ -156,6 +137,9 @@ int gate_trust_load(const gate_config *cfg, gate_trust **ret, char *err, size_t 
                 issuer = t->local_iss;
         }
 
+        r = trust_require_keys(t->trust, cfg->trust, cfg->n_trust, err, err_len);
+        if (r < 0)
+                return r;
         r = svcid_policy_new(t->trust, cfg->audience, &t->policy);
         if (r < 0) {
                 snprintf(err, err_len, "cannot create the policy: %s", strerror(-r));

@@ -20,10 +20,6 @@
 #define PAM_SVCID_MAP_LINE_MAX 1024u           /* bytes in one map line */
 #define PAM_SVCID_ERR_MAX      256
 
-/* Default trust, as for every verifier (DESIGN.md "Files and trust"). */
-#define PAM_SVCID_TRUST_DIR   "/etc/svcid/trust.d"
-#define PAM_SVCID_TRUST_LOCAL "/var/lib/svcid/jwks.json"
-
 /* ---- args.c ---- */
 
 typedef enum pam_svcid_source {

@@ -19,6 +19,7 @@
 
 #include "module.h"
 #include "../common/cleanup.h"
+#include "../common/trust_load.h"
 #include "../common/user.h"
 
 struct pam_svcid_trust_ref {
@@ -59,7 +60,8 @@ static struct cache_entry cache[CACHE_SLOTS];
 static unsigned cache_next;
 static unsigned long loads;
 
-static const char *const default_paths[] = { PAM_SVCID_TRUST_DIR, PAM_SVCID_TRUST_LOCAL };
+/* Default trust, as for every verifier (DESIGN.md "Files and trust"). */
+static const char *const default_paths[] = { TRUST_DIR_DEFAULT, TRUST_JWKS_DEFAULT };
 
 static void sources_done(struct sources *s) {
         for (size_t i = 0; i < s->n; i++)

@@ -123,17 +123,27 @@ grep -qx 'svcid: connect: the connection was closed before all input was sent' "
 stop_ssa; rm -f "$T/short.sock"
 ok "input the service never read: exit 1, and says so"
 
-# A gate that cannot judge (its trust does not load) resets the connection
-# unanswered: no service ran, and connect fails.
-start_ssa "$LOG" "$T/notrust.sock" -a -- -a "$AUD" --trust "$T/missing.jwks" -- "$T/svc.sh"
-reset_out
-rc=0
-echo data | "$CLI" connect -a "$AUD" "unix:$T/notrust.sock" > "$T/stdout" 2> "$T/stderr" || rc=$?
-[ $rc = 1 ] || fail "a gate without trust: connect exited $rc, not 1"
-grep -qE '^svcid: connect: the connection was (reset|closed) before' "$T/stderr" ||
-        fail "a gate without trust: $(cat "$T/stderr")"
-[ ! -e "$T/out/env" ] || fail "a gate without trust ran the service"
-stop_ssa; rm -f "$T/notrust.sock"
+# A gate that cannot judge (its trust does not load, or trusts no key at
+# all) resets the connection unanswered: no service ran, connect fails,
+# and the gate's log says why, naming the path once.
+mkdir -p "$T/empty.d"
+for case in "$T/missing.jwks|$T/missing.jwks: " "$T/empty.d|no trusted keys in $T/empty.d"; do
+        trust=${case%%|*} why=${case#*|}
+        : > "$LOG"
+        start_ssa "$LOG" "$T/notrust.sock" -a -- -a "$AUD" --trust "$trust" -- "$T/svc.sh"
+        reset_out
+        rc=0
+        echo data | "$CLI" connect -a "$AUD" "unix:$T/notrust.sock" > "$T/stdout" 2> "$T/stderr" || rc=$?
+        [ $rc = 1 ] || fail "a gate with --trust $trust: connect exited $rc, not 1"
+        grep -qE '^svcid: connect: the connection was (reset|closed) before' "$T/stderr" ||
+                fail "a gate with --trust $trust: $(cat "$T/stderr")"
+        [ ! -e "$T/out/env" ] || fail "a gate with --trust $trust ran the service"
+        for _ in $(seq 50); do grep -q "cannot load trust" "$LOG" && break; sleep 0.1; done
+        grep -qF "cannot load trust, closing the connection from unix:pid=" "$LOG" &&
+                grep -qF ": $why" "$LOG" && ! grep -qF "$trust: $trust" "$LOG" ||
+                fail "a gate with --trust $trust logged: $(cat "$LOG")"
+        stop_ssa; rm -f "$T/notrust.sock"
+done
 ok "a gate that cannot judge: exit 1, and says the connection was cut"
 
 # A reader that goes away early is not the service's doing: said so, exit 1.
