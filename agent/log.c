@@ -19,6 +19,8 @@
 #define MID_REFUSAL "b9fb12c29c0f4e6d8a9a48857f58a28e"
 #define MID_KEY     "ca080c9cea3342f2a2363d3c432b1034"
 
+#define JOURNAL_SOCKET "/run/systemd/journal/socket"
+
 static bool use_journal;
 
 int log_target_from_str(const char *s, log_target *ret_target) {
@@ -52,7 +54,12 @@ static bool stderr_is_journal(void) {
 void log_open(log_target target) {
         switch (target) {
         case LOG_TARGET_JOURNAL:
-                use_journal = true;
+                /* sd_journal_send() reports success when no journald
+                 * listens: the audit trail would vanish without a word. */
+                use_journal = access(JOURNAL_SOCKET, W_OK) == 0;
+                if (!use_journal)
+                        fprintf(stderr, "svcid-agent: warning: --log-target=journal: no journal at %s (%m); "
+                                "logging to standard error\n", JOURNAL_SOCKET);
                 break;
         case LOG_TARGET_STDERR:
                 use_journal = false;

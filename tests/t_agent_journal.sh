@@ -33,13 +33,9 @@ cat > "$T/ns.sh" <<EOF2
 set -euo pipefail
 mount --make-rprivate / 2>/dev/null || true
 mount -t tmpfs tmpfs /run
-mkdir -p /run/systemd/journal
-"$PY" "$SVCID_SRC/tests/journald.py" /run/systemd/journal/socket "$T/journal.txt" &
-for i in \$(seq 100); do [ -e "$T/journal.txt.ready" ] && break; sleep 0.1; done
-[ -e "$T/journal.txt.ready" ] || { echo "receiver did not start"; exit 1; }
 run_agent() {
         local sock=\$1; shift
-        "$AGENT" --config "$T/agent.conf" --state-dir "$T/state" --socket "\$sock" "\$@" &
+        "$AGENT" --config "$T/agent.conf" --state-dir "\${STATE_DIR:-$T/state}" --socket "\$sock" "\$@" &
         local pid=\$!
         for i in \$(seq 300); do curl -sf --unix-socket "\$sock" http://localhost/v1/health >/dev/null && break; sleep 0.1; done
         curl -s --unix-socket "\$sock" "http://localhost/v1/token?aud=ok:one" > "\$sock.minted"
@@ -47,6 +43,12 @@ run_agent() {
         kill \$pid
         wait \$pid
 }
+# No journal yet: --log-target=journal must not drop the records.
+STATE_DIR=$T/state0 run_agent "$T/j0.sock" --log-target=journal 2>"$T/j0.stderr"
+mkdir -p /run/systemd/journal
+"$PY" "$SVCID_SRC/tests/journald.py" /run/systemd/journal/socket "$T/journal.txt" &
+for i in \$(seq 100); do [ -e "$T/journal.txt.ready" ] && break; sleep 0.1; done
+[ -e "$T/journal.txt.ready" ] || { echo "receiver did not start"; exit 1; }
 run_agent "$T/j1.sock" --log-target=journal 2>"$T/j1.stderr"
 : > "$T/j2.stderr"
 JOURNAL_STREAM=\$(stat -c '%d:%i' "$T/j2.stderr") run_agent "$T/j2.sock" 2>>"$T/j2.stderr"
@@ -66,6 +68,13 @@ done
 [ "$(grep -c "^MESSAGE_ID=$MID_REFUSAL$" "$T/journal.txt")" = 2 ] || fail "expected 2 refusal records"
 grep -q "^MESSAGE_ID=$MID_KEY$" "$T/journal.txt" || fail "no key record"
 ok "records"
+
+check "--log-target=journal with no journal listening: a warning, and the records on stderr"
+grep -q "^svcid-agent: warning: --log-target=journal: no journal at /run/systemd/journal/socket" "$T/j0.stderr" ||
+        fail "no warning: $(cat "$T/j0.stderr")"
+grep -q "^svcid-agent: mint sub='journal-acct' aud='ok:one' " "$T/j0.stderr" || fail "the mint is lost: $(cat "$T/j0.stderr")"
+grep -q "^svcid-agent: refused reason=forbidden aud='denied' " "$T/j0.stderr" || fail "the refusal is lost"
+ok "nothing lost"
 
 check "a mint record has sub, aud, jti, kid, uid, gid, pid, exp; a refusal its reason; no token anywhere"
 mint=$(awk -v m="MESSAGE_ID=$MID_MINT" 'BEGIN{RS="--\n"} index($0, m) {print; exit}' "$T/journal.txt")
