@@ -17,9 +17,9 @@ int request_token_args(const http_arg *args, size_t n, const char **ret_aud, int
 
                 /* Nothing in a request may say who the caller is: only the
                  * two knobs exist, and an unknown one is an error rather
-                 * than ignored, so a client never believes it set sub. */
-                /* "%00" decodes to a NUL that would cut a name or value
-                 * short: "aud%00x" is not "aud" */
+                 * than ignored, so a client never believes it set sub.
+                 * "%00" decodes to a NUL that would cut a name or value
+                 * short: "aud%00x" is not "aud". */
                 if (strlen(args[i].key) != args[i].key_len) {
                         snprintf(msg, msg_len, "a query parameter name has a NUL byte");
                         return -EINVAL;

@@ -7,8 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* One query argument, as libmicrohttpd decoded it: value_len counts the
- * bytes of value, which may hold a NUL from "%00". */
+/* One query argument, as libmicrohttpd decoded it: key_len and value_len
+ * count the bytes of each, which may hold a NUL from "%00". */
 typedef struct http_arg {
         const char *key;
         size_t key_len;
