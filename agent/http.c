@@ -189,8 +189,13 @@ static enum MHD_Result handle_token(http_server *s, struct MHD_Connection *conn,
         } else
                 r = request_token_args(args.args, args.n, &aud, &ttl, msg, sizeof msg);
         if (r < 0) {
+                /* The audience asked for, if any, helps whoever reads the
+                 * log (log_refusal() makes it printable). */
+                for (size_t i = 0; i < args.n && !aud; i++)
+                        if (strcmp(args.args[i].key, "aud") == 0 && args.args[i].value)
+                                aud = args.args[i].value;
                 log_caller_from(p, NULL, &lc);
-                log_refusal(&lc, "bad_request", NULL, msg);
+                log_refusal(&lc, "bad_request", aud, msg);
                 return respond_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request", msg);
         }
 

@@ -90,6 +90,8 @@ expect_status 400 bad_request "/v1/token?aud=x&aud=y"
 expect_status 400 bad_request "/v1/token?aud=x&sub=root"
 expect_status 400 bad_request "/v1/token?aud=x&uid=0"
 expect_status 400 bad_request "/v1/token?aud=x&ttl=0"
+grep -q "refused reason=bad_request aud='x' .*: ttl must be" "$AGENT_LOG" ||
+        fail "a bad ttl's refusal does not name the audience asked for: $(grep bad_request "$AGENT_LOG" | tail -1)"
 expect_status 400 bad_request "/v1/token?aud=x&ttl=3601"
 expect_status 400 bad_request "/v1/token?aud=x&ttl=-5"
 expect_status 400 bad_request "/v1/token?aud=x&ttl=+5"
