@@ -138,7 +138,7 @@ static int relay(int sock, char *reason, size_t reason_len) {
         _cleanup_(free_p) relay_buf *up = NULL, *down = NULL;
         char head[GATE_REFUSAL_LINE_MAX];
         size_t head_len = 0;
-        bool judging = true, in_eof = false, sock_eof = false, shut = false;
+        bool judging = true, in_eof = false, sock_eof = false, shut = false, watch_hangup;
         int flags, lost = 0;    /* the first loss: -EPIPE input dropped, -ECONNRESET output cut */
 
         up = calloc(1, sizeof(*up));
@@ -172,7 +172,8 @@ static int relay(int sock, char *reason, size_t reason_len) {
                 /* Waiting on stdin alone after the service's EOF: a hangup
                  * says it closed both ways (on a Unix socket), and then
                  * nothing more can be sent. */
-                if (p[1].events == 0 && !(sock_eof && !shut && up->len == 0 && down->len == 0))
+                watch_hangup = sock_eof && !shut && up->len == 0 && down->len == 0;
+                if (p[1].events == 0 && !watch_hangup)
                         p[1].fd = -1;
                 if (poll(p, 3, -1) < 0) {
                         if (errno == EINTR)
@@ -209,7 +210,7 @@ static int relay(int sock, char *reason, size_t reason_len) {
                                 up->len -= (size_t) n;
                         }
                 }
-                if (p[1].events == 0 && p[1].revents & (POLLHUP | POLLERR) && up->len == 0) {
+                if (watch_hangup && p[1].revents & (POLLHUP | POLLERR) && up->len == 0) {
                         /* The service is gone both ways with nothing of
                          * ours in hand (what stdin gave in this round was
                          * offered above, and refused). An error means it

@@ -340,11 +340,11 @@ static svcid_reason check_header(const svcid_policy *p, json_t *header, const ch
 
         if (!iss)
                 return fail(report, SVCID_UNKNOWN_ISSUER, "no iss string");
-        if (!svcid_trust_has_issuer(p->trust, iss))
-                return fail(report, SVCID_UNKNOWN_ISSUER, "issuer \"%s\" is not trusted", iss);
-        if (p->issuer && strcmp(iss, p->issuer) != 0)
-                return fail(report, SVCID_UNKNOWN_ISSUER, "issuer \"%s\" is not the one required, \"%s\"", iss,
-                            p->issuer);
+        if (!issuer_allowed(p, iss))
+                return svcid_trust_has_issuer(p->trust, iss)
+                        ? fail(report, SVCID_UNKNOWN_ISSUER, "issuer \"%s\" is not the one required, \"%s\"", iss,
+                               p->issuer)
+                        : fail(report, SVCID_UNKNOWN_ISSUER, "issuer \"%s\" is not trusted", iss);
         /* A kid that is not a non-empty string names no key. */
         kid_j = json_object_get(header, "kid");
         if (kid_j && (!json_is_string(kid_j) || json_string_length(kid_j) == 0))
