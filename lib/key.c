@@ -147,6 +147,70 @@ static int rsa_check_public(const EVP_PKEY *pkey, char *err, size_t err_len) {
         return r ? lib_errf(err, err_len, -EINVAL, "RSA modulus has the ROCA weakness (CVE-2017-15361)") : 0;
 }
 
+/* Ed25519 group order L = 2^252 + 27742317777372353535851937790883648493,
+ * little-endian as S is encoded (RFC 8032 §5.1). */
+static const unsigned char ed25519_order[ED25519_LEN] = {
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10,
+};
+
+/* The field prime p = 2^255 - 19, little-endian as y is encoded. */
+static const unsigned char ed25519_p[ED25519_LEN] = {
+        0xed, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+};
+
+/* The y of each of the 8 points of small order (order dividing the
+ * cofactor 8), little-endian: 1 (the identity), p - 1 (order 2), 0 (the
+ * two of order 4), and the two values shared by the four of order 8. */
+static const unsigned char ed25519_small_order_y[][ED25519_LEN] = {
+        { 0x01 },
+        { 0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+          0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f },
+        { 0x00 },
+        { 0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0,
+          0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05 },
+        { 0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f,
+          0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a },
+};
+
+/* a < b for two 32-byte little-endian numbers. Public values: no need
+ * for constant time. */
+static bool le256_less(const unsigned char *a, const unsigned char *b) {
+        for (size_t i = ED25519_LEN; i-- > 0;)
+                if (a[i] != b[i])
+                        return a[i] < b[i];
+        return false;
+}
+
+/* RFC 8032 §5.1.7: S must be < L, else a second signature for the same
+ * message exists (S + L) — malleability. */
+static bool ed25519_s_ok(const unsigned char *s) {
+        return le256_less(s, ed25519_order);
+}
+
+/* An Ed25519 public key A svcid will verify with: y encoded canonically
+ * (y < p, RFC 8032 §5.1.3), and A not of small order. With such an A,
+ * [8][S]B = [8]R + [8][k]A holds for signatures made without the private
+ * key: A the identity, R the identity and S = 0 verify any message.
+ * OpenSSL checks neither (as libsodium does); the sign of x is ignored,
+ * so both points of each y are refused. */
+static int ed25519_check_public(EVP_PKEY *pkey, char *err, size_t err_len) {
+        unsigned char y[ED25519_LEN];
+        size_t len = sizeof y;
+
+        if (EVP_PKEY_get_raw_public_key(pkey, y, &len) != 1 || len != ED25519_LEN)
+                return lib_errf(err, err_len, -EINVAL, "Ed25519 public key is not 32 bytes");
+        y[ED25519_LEN - 1] &= 0x7f;
+        if (!le256_less(y, ed25519_p))
+                return lib_errf(err, err_len, -EINVAL, "Ed25519 public key is not canonically encoded (y >= p)");
+        for (size_t i = 0; i < ELEMENTSOF(ed25519_small_order_y); i++)
+                if (memcmp(y, ed25519_small_order_y[i], ED25519_LEN) == 0)
+                        return lib_errf(err, err_len, -EINVAL,
+                                        "Ed25519 public key is a point of small order, which verifies forgeries");
+        return 0;
+}
+
 /* Checks that pkey is a key svcid accepts, and for alg (SVCID_ALG_INVALID:
  * infer ES256 or EdDSA; RSA needs an explicit alg since a key is used with
  * exactly one). Why a key is refused goes to err (may be NULL). */
@@ -175,6 +239,9 @@ static int key_validate(EVP_PKEY *pkey, bool private, svcid_alg alg, svcid_alg *
                 if (alg != SVCID_ALG_INVALID && alg != SVCID_ALG_EDDSA)
                         return lib_errf(err, err_len, -EINVAL, "an Ed25519 key is for EdDSA only");
                 alg = SVCID_ALG_EDDSA;
+                r = ed25519_check_public(pkey, err, err_len);
+                if (r < 0)
+                        return r;
         } else if (EVP_PKEY_is_a(pkey, "RSA")) {
                 if (!alg_is_rsa(alg))
                         return lib_errf(err, err_len, -EINVAL, "an RSA key is for RS256 or PS256, and must say which");
@@ -200,8 +267,7 @@ static int key_validate(EVP_PKEY *pkey, bool private, svcid_alg alg, svcid_alg *
                  * instructions a key, paid for every key by each
                  * per-connection gate) would prove nothing more. RSA got
                  * its checks above (OpenSSL's adds a Miller-Rabin run on n,
-                 * costly and beside the point); Ed25519 has nothing cheap
-                 * to check. */
+                 * costly and beside the point), and Ed25519 its own. */
                 if (EVP_PKEY_public_check_quick(ctx) != 1)
                         return lib_errf(err, err_len, -EINVAL, "EC point is not on P-256");
         }
@@ -1013,13 +1079,6 @@ static const unsigned char p256_order[EC_COORD_LEN] = {
         0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
 };
 
-/* Ed25519 group order L = 2^252 + 27742317777372353535851937790883648493,
- * little-endian as S is encoded (RFC 8032 §5.1). */
-static const unsigned char ed25519_order[ED25519_LEN] = {
-        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
-        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10,
-};
-
 /* 0 < v < n for a big-endian 32-byte ECDSA scalar. Public values: no need
  * for constant time. */
 static bool p256_scalar_ok(const unsigned char *v) {
@@ -1028,14 +1087,6 @@ static bool p256_scalar_ok(const unsigned char *v) {
         return memcmp(v, zero, EC_COORD_LEN) != 0 && memcmp(v, p256_order, EC_COORD_LEN) < 0;
 }
 
-/* RFC 8032 §5.1.7: S must be < L, else a second signature for the same
- * message exists (S + L) — malleability. */
-static bool ed25519_s_ok(const unsigned char *s) {
-        for (size_t i = ED25519_LEN; i-- > 0;)
-                if (s[i] != ed25519_order[i])
-                        return s[i] < ed25519_order[i];
-        return false;
-}
 
 /* Sets ctx up to sign with the key's alg. Ed25519 is one-shot and takes
  * no digest. (Verify contexts are prepared once per key: key_new().) */

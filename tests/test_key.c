@@ -1043,6 +1043,85 @@ static void test_arguments(void **state) {
         }
 }
 
+/* Ed25519 public keys that verify forgeries, or that are encoded two ways,
+ * are refused from JWK, PEM and JWKS alike; lib/key.c says why. Each y is
+ * tried with both signs of x. */
+static void test_ed25519_weak_public_refused(void **state) {
+        static const char *const small[] = {
+                "1 (identity)", "p - 1 (order 2)", "0 (order 4)", "order 8, a", "order 8, b",
+        };
+        static const unsigned char small_y[][32] = {
+                { 0x01 },
+                { 0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                  0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f },
+                { 0x00 },
+                { 0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98, 0xf0,
+                  0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53, 0xfc, 0x05 },
+                { 0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f,
+                  0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a },
+        };
+        /* y >= p: p itself (0 again), p + 2, and 2^255 - 1. */
+        static const unsigned char low_bytes[] = { 0xed, 0xef, 0xff };
+        /* The DER of an Ed25519 SubjectPublicKeyInfo, up to the key. */
+        static const unsigned char spki[] = { 0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65,
+                                              0x70, 0x03, 0x21, 0x00 };
+        unsigned char y[32], der[sizeof spki + 32];
+        char what[64], *json, *x;
+        svcid_key *key = NULL;
+        svcid_trust *trust = NULL;
+        char err[200] = "";
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(small_y); i++)
+                for (unsigned sign = 0; sign < 2; sign++) {
+                        memcpy(y, small_y[i], 32);
+                        y[31] |= (unsigned char) (sign << 7);
+                        x = b64(y, 32);
+                        snprintf(what, sizeof what, "y = %s, sign %u", small[i], sign);
+                        CASE(what, xasprintf("{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"%s\"}", x), -EINVAL,
+                             "Ed25519 public key is a point of small order");
+                        free(x);
+
+                        /* The same key as PEM. */
+                        memcpy(der, spki, sizeof spki);
+                        memcpy(der + sizeof spki, y, 32);
+                        BIO *bio = BIO_new(BIO_s_mem());
+                        char *pem;
+                        long pem_len;
+                        assert_non_null(bio);
+                        assert_true(PEM_write_bio(bio, "PUBLIC KEY", "", der, (long) sizeof der) > 0);
+                        pem_len = BIO_get_mem_data(bio, &pem);
+                        assert_true(pem_len > 0);
+                        assert_int_equal(svcid_key_from_pem(pem, (size_t) pem_len, SVCID_ALG_INVALID, &key),
+                                         -EINVAL);
+                        assert_null(key);
+                        BIO_free(bio);
+                }
+        for (size_t i = 0; i < sizeof low_bytes; i++)
+                for (unsigned sign = 0; sign < 2; sign++) {
+                        memset(y, 0xff, 32);
+                        y[0] = low_bytes[i];
+                        y[31] = sign ? 0xff : 0x7f;
+                        x = b64(y, 32);
+                        snprintf(what, sizeof what, "y = 0x..%02x >= p, sign %u", low_bytes[i], sign);
+                        CASE(what, xasprintf("{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"%s\"}", x), -EINVAL,
+                             "Ed25519 public key is not canonically encoded");
+                        free(x);
+                }
+
+        /* In a JWKS, as a verifier would load it: the whole set is refused. */
+        x = b64(small_y[0], 32);
+        json = xasprintf("{\"iss\":\"svcid://victim\",\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\","
+                         "\"alg\":\"EdDSA\",\"use\":\"sig\",\"kid\":\"k1\",\"x\":\"%s\"}]}", x);
+        assert_int_equal(svcid_trust_new(&trust), 0);
+        assert_int_equal(svcid_trust_add_jwks(trust, json, strlen(json), NULL, err, sizeof err), -EINVAL);
+        assert_non_null(strstr(err, "small order"));
+        assert_false(svcid_trust_has_issuer(trust, "svcid://victim"));
+        svcid_trust_free(trust);
+        free(json);
+        free(x);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_thumbprint_rfc7638),
@@ -1059,6 +1138,7 @@ int main(void) {
                 cmocka_unit_test(test_private_jwk_rsa),
                 cmocka_unit_test(test_jwk_ec_refused),
                 cmocka_unit_test(test_jwk_other_refused),
+                cmocka_unit_test(test_ed25519_weak_public_refused),
                 cmocka_unit_test(test_jwk_rsa_refused),
                 cmocka_unit_test(test_jwk_roca),
                 cmocka_unit_test(test_jwk_roca_wycheproof),

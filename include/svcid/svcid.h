@@ -104,13 +104,16 @@ int svcid_key_generate(svcid_alg alg, svcid_key **ret_key);
 /* Loads a PEM private key (PKCS#8 or traditional) or public key (SPKI).
  * alg may be SVCID_ALG_INVALID to infer it from the key type (P-256 →
  * ES256, Ed25519 → EdDSA); RSA keys need an explicit RS256 or PS256.
- * Refuses (-EINVAL) other curves, RSA under 2048 bits, a bad exponent, and
+ * Refuses (-EINVAL) other curves, RSA under 2048 bits, a bad exponent, an
+ * Ed25519 key of small order or not canonically encoded (as for JWK), and
  * a key that does not fit alg. kid is the RFC 7638 thumbprint. */
 int svcid_key_from_pem(const char *pem, size_t len, svcid_alg alg, svcid_key **ret_key);
 
 /* Loads one JWK (public, or private with "d"...). Requires kty EC (crv
- * P-256, 32-byte x and y on the curve), OKP (crv Ed25519, 32-byte x) or RSA
- * (>= 2048 bits, odd e >= 3, not a ROCA-weak modulus). "use", if present,
+ * P-256, 32-byte x and y on the curve), OKP (crv Ed25519, 32-byte x
+ * encoding y < p, not one of the 8 points of small order, with which
+ * forged signatures verify) or RSA (>= 2048 bits, odd e >= 3, not a
+ * ROCA-weak modulus). "use", if present,
  * must be "sig"; "alg", if present, must fit the key type (RSA keys need
  * it); "key_ops", if present, may list only "sign" and "verify". kid is the JWK's "kid"
  * when it has one, else the RFC 7638 thumbprint. -EINVAL on anything
