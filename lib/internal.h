@@ -49,6 +49,9 @@ json_t *lib_json_object(const void *text, size_t len, size_t max);
  * members are named, their values never echoed. */
 int lib_key_from_jwk(const char *json, size_t len, svcid_key **ret_key, char *err, size_t err_len);
 
+/* Whether a and b hold the same public key, whatever alg each is for. */
+bool lib_key_same_public(const svcid_key *a, const svcid_key *b);
+
 /* Writes a one-line message into err (when non-NULL); returns error. */
 int lib_errf(char *err, size_t err_len, int error, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));

@@ -1044,10 +1044,12 @@ bool svcid_key_is_private(const svcid_key *key) {
         return key && key->private;
 }
 
-bool svcid_key_equal_public(const svcid_key *a, const svcid_key *b) {
-        if (!a || !b || a->alg != b->alg)
-                return false;
+bool lib_key_same_public(const svcid_key *a, const svcid_key *b) {
         return EVP_PKEY_eq(a->pkey, b->pkey) == 1;
+}
+
+bool svcid_key_equal_public(const svcid_key *a, const svcid_key *b) {
+        return a && b && a->alg == b->alg && lib_key_same_public(a, b);
 }
 
 /* Atomic, so that threads may share a read-only trust store whose keys are

@@ -101,6 +101,21 @@ static int check_slot(const svcid_trust *t, const char *iss, const svcid_key *ke
         return svcid_key_equal_public(old, key) ? 1 : -EEXIST;
 }
 
+/* A key is used with exactly one alg (DESIGN.md). Only an RSA key can be
+ * named for two, RS256 and PS256: the entry among e[0..n) that holds the
+ * public half of key under the other one, or NULL. */
+static const struct entry *under_other_alg(const struct entry *e, size_t n, const svcid_key *key) {
+        svcid_alg other = key->alg == SVCID_ALG_RS256 ? SVCID_ALG_PS256
+                        : key->alg == SVCID_ALG_PS256 ? SVCID_ALG_RS256 : SVCID_ALG_INVALID;
+
+        if (other == SVCID_ALG_INVALID)
+                return NULL;
+        for (size_t i = 0; i < n; i++)
+                if (e[i].key->alg == other && lib_key_same_public(e[i].key, key))
+                        return &e[i];
+        return NULL;
+}
+
 int svcid_trust_add_key(svcid_trust *trust, const char *iss, svcid_key *key) {
         char *iss_copy;
         int r;
@@ -110,6 +125,8 @@ int svcid_trust_add_key(svcid_trust *trust, const char *iss, svcid_key *key) {
         r = check_slot(trust, iss, key);
         if (r != 0)
                 return r < 0 ? r : 0;
+        if (under_other_alg(trust->entries, trust->n, key))
+                return -EEXIST;
         r = reserve(trust, 1);
         if (r < 0)
                 return r;
@@ -184,6 +201,15 @@ int svcid_trust_add_jwks(svcid_trust *trust, const char *json, size_t len,
                 if (r < 0) {
                         lib_errf(err, err_len, r, "%s: kid \"%s\" of \"%s\" is already trusted as another key",
                                  origin, lib_shown(key->kid), lib_shown(iss));
+                        goto fail;
+                }
+                const struct entry *twin = under_other_alg(staged, n_staged, key);
+                if (!twin)
+                        twin = under_other_alg(trust->entries, trust->n, key);
+                if (twin) {
+                        r = lib_errf(err, err_len, -EEXIST, "%s: key %zu is the key of kid \"%s\" for %s; "
+                                     "a key is used with one alg", origin, i, lib_shown(twin->key->kid),
+                                     svcid_alg_str(twin->key->alg));
                         goto fail;
                 }
                 /* A key already trusted there is staged without an iss:

@@ -48,6 +48,7 @@
 
 DEFINE_PTR_CLEANUP(svcid_policy, svcid_policy_free)
 DEFINE_PTR_CLEANUP(svcid_trust, svcid_trust_free)
+DEFINE_PTR_CLEANUP(svcid_key, svcid_key_unref)
 
 /* A fixed clock: every time in the corpus is relative to it. */
 #define NOW     INT64_C(1800000000)
@@ -1905,6 +1906,51 @@ static void test_trust_errors_printable(void **state) {
         assert_non_null(strstr(err, "/ctl?[0m.d/bad??[31m.jwks: not a JSON object"));
 }
 
+/* One key, one alg: the same RSA public key may not be trusted under both
+ * RS256 and PS256, in one document, across documents, or across issuers;
+ * under one alg it may be trusted for two issuers. */
+static void test_trust_rsa_key_one_alg(void **state) {
+        _cleanup_(svcid_trust_freep) svcid_trust *trust = NULL;
+        _cleanup_(svcid_key_unrefp) svcid_key *as_ps = NULL;
+        _cleanup_(free_p) char *pem = NULL, *rs = NULL, *ps = NULL, *other_ps = NULL, *doc = NULL;
+        char err[256] = "";
+        (void) state;
+
+        /* fx.key[A_RS]'s public half, named for PS256. */
+        assert_int_equal(svcid_key_public_pem(fx.key[A_RS], &pem), 0);
+        assert_int_equal(svcid_key_from_pem(pem, strlen(pem), SVCID_ALG_PS256, &as_ps), 0);
+        rs = jwk_with_kid(fx.key[A_RS], "k-rs");
+        ps = jwk_with_kid(as_ps, "k-ps");
+        other_ps = jwk_with_kid(fx.key[A_PS], "k-ps");
+
+        assert_int_equal(svcid_trust_new(&trust), 0);
+        doc = xasprintf("{\"iss\":\"svcid://a.example\",\"keys\":[%s,%s]}", rs, ps);
+        assert_int_equal(svcid_trust_add_jwks(trust, doc, strlen(doc), "both.jwks", err, sizeof err), -EEXIST);
+        assert_non_null(strstr(err, "both.jwks: key 1 is the key of kid \"k-rs\" for RS256; a key is used with one alg"));
+        assert_int_equal(svcid_trust_key_count(trust), 0);
+        free(doc);
+
+        /* Two different RSA keys, one for each alg: fine. */
+        doc = xasprintf("{\"iss\":\"svcid://a.example\",\"keys\":[%s,%s]}", rs, other_ps);
+        assert_int_equal(svcid_trust_add_jwks(trust, doc, strlen(doc), "two.jwks", err, sizeof err), 0);
+        assert_int_equal(svcid_trust_key_count(trust), 2);
+        free(doc);
+
+        /* The RS256 key for a second issuer, still RS256: fine. */
+        doc = xasprintf("{\"iss\":\"svcid://b.example\",\"keys\":[%s]}", rs);
+        assert_int_equal(svcid_trust_add_jwks(trust, doc, strlen(doc), "b.jwks", err, sizeof err), 0);
+        assert_int_equal(svcid_trust_key_count(trust), 3);
+        free(doc);
+
+        /* As PS256, for another issuer or through svcid_trust_add_key: no. */
+        doc = xasprintf("{\"iss\":\"svcid://c.example\",\"keys\":[%s]}", ps);
+        assert_int_equal(svcid_trust_add_jwks(trust, doc, strlen(doc), "c.jwks", err, sizeof err), -EEXIST);
+        assert_non_null(strstr(err, "c.jwks: key 0 is the key of kid \"k-rs\" for RS256"));
+        assert_false(svcid_trust_has_issuer(trust, "svcid://c.example"));
+        assert_int_equal(svcid_trust_add_key(trust, "svcid://c.example", as_ps), -EEXIST);
+        assert_int_equal(svcid_trust_key_count(trust), 3);
+}
+
 /* ---- the signer keeps the size limit --------------------------------- */
 
 /* Characters of unpadded base64url for n bytes. */
@@ -1986,6 +2032,7 @@ int main(void) {
                 cmocka_unit_test(test_forge_matches_library),
                 cmocka_unit_test(test_json_deep_nesting),
                 cmocka_unit_test(test_trust_errors_printable),
+                cmocka_unit_test(test_trust_rsa_key_one_alg),
                 cmocka_unit_test(test_sign_size_limit),
                 cmocka_unit_test(test_corpus_lib),
                 cmocka_unit_test(test_corpus_cli),

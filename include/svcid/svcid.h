@@ -179,7 +179,8 @@ void svcid_trust_free(svcid_trust *trust);        /* NULL is fine */
 /* Adds a JWKS document: a JSON object with a string "iss" and a "keys"
  * array of public JWKs (see svcid_key_from_jwk). The whole document is
  * refused if any key is unusable, private, or repeats a kid. A kid already
- * trusted for the same issuer is refused unless it is the same key.
+ * trusted for the same issuer is refused unless it is the same key, and so
+ * is an RSA key listed, or trusted, under the other RSA alg (-EEXIST).
  * origin names the source in error messages (may be NULL). On failure a
  * one-line reason goes into err (if non-NULL) and nothing is added; the
  * origin, kid and iss it quotes have every byte outside printable ASCII
@@ -202,7 +203,10 @@ int svcid_trust_add_jwks(svcid_trust *trust, const char *json, size_t len,
  * the store. */
 int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err_len);
 
-/* Trusts key (a new reference is taken) for issuer iss under its kid. */
+/* Trusts key (a new reference is taken) for issuer iss under its kid.
+ * Returns 0 (also when the same key is already there), or -EEXIST if
+ * (iss, kid) holds another key, or if an RSA key is already trusted, for
+ * any issuer, under the other RSA alg: a key is used with one alg. */
 int svcid_trust_add_key(svcid_trust *trust, const char *iss, svcid_key *key);
 
 /* The key (borrowed) trusted for (iss, kid), or NULL. */
