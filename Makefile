@@ -204,7 +204,7 @@ install: all
 	$(if $(wildcard $(BUILD)/pam_svcid.so),install -d $(DESTDIR)$(PAMDIR) && install -m 0644 $(BUILD)/pam_svcid.so $(DESTDIR)$(PAMDIR)/pam_svcid.so)
 	for m in $(MANS); do s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
 		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
-	install -d $(DESTDIR)$(SYSCONFDIR)/svcid $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
+	install -d $(DESTDIR)$(SYSCONFDIR)/svcid $(DESTDIR)$(SYSCONFDIR)/svcid/trust.d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
 		$(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(PAMCONFDIR) $(DESTDIR)$(DOCDIR)/examples
 	install -m 0644 packaging/agent.conf $(DESTDIR)$(SYSCONFDIR)/svcid/agent.conf
 	install -m 0644 packaging/svcid-agent.socket $(DESTDIR)$(UNITDIR)/svcid-agent.socket

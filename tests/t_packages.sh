@@ -219,7 +219,12 @@ done <<EOF
 /usr/share/man/man8/pam_svcid.8.gz root:root 644 libpam-svcid
 /var/lib/svcid svcid:svcid 755 -
 /run/svcid svcid:svcid 755 -
+/etc/svcid/trust.d root:root 755 -
 EOF
+# "libpam-svcid:amd64, svcid: /etc/svcid/trust.d": package names, sorted.
+owners=$(dpkg-query -S /etc/svcid/trust.d | sed 's/: [^:]*$//; s/:[^,]*//g; s/, */\n/g' | sort | tr '\n' ' ')
+[ "$owners" = "libpam-svcid svcid " ] ||
+        fail "/etc/svcid/trust.d belongs to '$owners', expected libpam-svcid and svcid"
 [ "$(readlink "/usr/lib/$MA/libsvcid.so")" = libsvcid.so.1 ] || fail "libsvcid.so does not point at libsvcid.so.1"
 [ "$(dpkg-query -S "/usr/lib/$MA/libsvcid.so" | cut -d: -f1)" = libsvcid-dev ] || fail "libsvcid.so not in libsvcid-dev"
 ok "every file where its package says, root-owned, 0755 programs, 0644 data"
@@ -398,7 +403,7 @@ ok "a program builds with pkg-config svcid and runs on libsvcid.so.1 ($VERSION)"
 echo "== pam-auth-update"
 grep -q pam_svcid /etc/pam.d/common-auth && fail "installing libpam-svcid enabled its profile (Default: no)"
 DEBIAN_FRONTEND=noninteractive pam-auth-update --enable svcid
-grep -q '^auth.*pam_svcid.so audience=login:%H' /etc/pam.d/common-auth || fail "--enable svcid: not in common-auth"
+grep -q '^auth.*pam_svcid.so audience=login:%H trust=/etc/svcid/trust.d' /etc/pam.d/common-auth || fail "--enable svcid: not in common-auth"
 grep -q '^account.*pam_svcid.so' /etc/pam.d/common-account || fail "--enable svcid: not in common-account"
 grep -q '^session.*pam_svcid.so' /etc/pam.d/common-session || fail "--enable svcid: not in common-session"
 ok "pam-auth-update --enable svcid puts pam_svcid into common-auth, -account, -session"
@@ -408,14 +413,24 @@ cat > "$T/pam.d/svcid-pkgtest" <<'EOF'
 @include common-auth
 @include common-account
 EOF
+# The profile trusts /etc/svcid/trust.d alone: this host's own agent
+# mints login:<host> for any local user naming itself, which would let
+# any process pass sudo as its own user.
 login_tok=$(token svcid token -a "login:$(hostname)")
+if printf '%s\n' "$login_tok" | pamtester svcid-pkgtest root authenticate > "$T/pamtester.log" 2>&1; then
+        fail "the profile accepted a token of this host's own agent, which trust.d does not name"
+fi
+ok "through the enabled common-auth, a token of this host's own agent is refused (not in trust.d)"
+# Trusted explicitly (here a snapshot of its JWKS), it logs in.
+token svcid jwks > /etc/svcid/trust.d/self.jwks
 printf '%s\n' "$login_tok" | pamtester svcid-pkgtest root authenticate acct_mgmt > "$T/pamtester.log" 2>&1 ||
         { cat "$T/pamtester.log"; fail "the agent's token for login:$(hostname) does not log in through common-auth"; }
 if printf '%s\n' "$(token svcid token -a "login:elsewhere")" |
         pamtester svcid-pkgtest root authenticate > "$T/pamtester.log" 2>&1; then
         fail "a token for another audience logged in"
 fi
-ok "through the enabled common-auth, the agent's token for login:$(hostname) logs in; one for another host does not"
+rm /etc/svcid/trust.d/self.jwks
+ok "with its JWKS in trust.d, the agent's token for login:$(hostname) logs in; one for another host does not"
 DEBIAN_FRONTEND=noninteractive pam-auth-update --remove svcid
 if grep -l pam_svcid /etc/pam.d/common-*; then fail "pam-auth-update --remove svcid left pam_svcid behind"; fi
 ok "pam-auth-update --remove svcid takes it out"

@@ -6,9 +6,11 @@
 # them, with the module installed as plain "pam_svcid.so" and its default
 # trust (/etc/svcid/trust.d). A token for login:<this host> logs in; the
 # account and session stacks pass; a password typed at the token prompt
-# still reaches pam_unix (try_first_pass); refusals are audited. Then the
-# other default source, /var/lib/svcid/jwks.json owned by the agent's
-# "svcid" user, is trusted too, and fails closed when someone else owns it.
+# still reaches pam_unix (try_first_pass); refusals are audited. Then
+# this host's own /var/lib/svcid/jwks.json: the profile does not trust it
+# (a token from the local agent would let any local process pass sudo as
+# its own user), while a line without trust= does, and fails closed when
+# someone other than the agent's "svcid" user owns it.
 #
 # Everything happens in a private mount namespace over copies: /etc,
 # /usr/share/pam-configs, /var/lib/pam and the PAM module directory are
@@ -59,7 +61,7 @@ fi
 
 echo "== pam-auth-update --enable svcid"
 DEBIAN_FRONTEND=noninteractive pam-auth-update --package --enable svcid
-grep -q "pam_svcid.so audience=login:%H" /etc/pam.d/common-auth || { cat /etc/pam.d/common-auth; fail "common-auth lacks pam_svcid"; }
+grep -q "pam_svcid.so audience=login:%H trust=/etc/svcid/trust.d" /etc/pam.d/common-auth || { cat /etc/pam.d/common-auth; fail "common-auth lacks pam_svcid"; }
 awk '/pam_svcid.so/ { s = NR } /pam_unix.so/ { u = NR } END { exit !(s && u && s < u) }' /etc/pam.d/common-auth ||
         { cat /etc/pam.d/common-auth; fail "pam_svcid does not come before pam_unix in common-auth"; }
 grep -q "pam_svcid.so" /etc/pam.d/common-account || fail "common-account lacks pam_svcid"
@@ -101,7 +103,7 @@ if [ -z "$(pam_preload)" ]; then        # pam_unix runs here too (see above)
         ok "a wrong password is refused by both"
 fi
 
-echo "== the other default source: this host's /var/lib/svcid/jwks.json, written by the agent's user"
+echo "== this host's own /var/lib/svcid/jwks.json, written by the agent's user"
 # /var/lib becomes an empty tmpfs in this namespace (pam-auth-update is
 # done with it). The "svcid" user is the machine's when the packages made
 # one, else it is added to the private /etc/passwd only.
@@ -115,14 +117,25 @@ mount -t tmpfs -o mode=0755 tmpfs /var/lib
 install -d -m 0755 -o "$SVCID_UID" -g 0 /var/lib/svcid
 install -m 0644 -o "$SVCID_UID" -g 0 "$T/keys/svcid___untrusted_example.jwks" /var/lib/svcid/jwks.json
 : > "$LOG"
-pt authenticate acct_mgmt <<< "$(mint_untrusted "$USER_NAME" "$AUD")" || { show; fail "local issuer's token refused"; }
+if pt authenticate <<< "$(mint_untrusted "$USER_NAME" "$AUD")"; then show; fail "the profile accepted the local issuer's token"; fi
+grep -q "refused: reason=unknown_issuer iss=\"svcid://untrusted.example\"" "$LOG" || { show; fail "no unknown_issuer line for the local issuer"; }
+ok "the profile refuses a token of this host's own issuer (it trusts trust.d alone)"
+
+# A line of the module's own defaults: trust.d plus this host's jwks.json.
+printf 'auth required pam_svcid.so audience=%s\n' "$AUD" > /etc/pam.d/svcid-defaults
+ptd() {
+        LD_PRELOAD="$(pam_preload)" ASAN_OPTIONS=detect_leaks=0 pamtester -v svcid-defaults "$USER_NAME" "$@" \
+                > "$T/out" 2>&1
+}
+: > "$LOG"
+ptd authenticate <<< "$(mint_untrusted "$USER_NAME" "$AUD")" || { show; fail "local issuer's token refused by the defaults"; }
 grep -q "accepted: reason=ok iss=\"svcid://untrusted.example\"" "$LOG" || { show; fail "no accepted line for the local issuer"; }
-ok "a token of the local issuer, jwks.json owned by svcid: accepted"
-pt authenticate <<< "$(mint "$USER_NAME" "$AUD")" || { show; fail "trust.d token refused beside jwks.json"; }
+ok "without trust=, a token of the local issuer (jwks.json owned by svcid): accepted"
+ptd authenticate <<< "$(mint "$USER_NAME" "$AUD")" || { show; fail "trust.d token refused beside jwks.json"; }
 ok "trust.d's issuer still accepted beside it"
 chown "$OTHER_UID" /var/lib/svcid/jwks.json
 : > "$LOG"
-if pt authenticate <<< "$(mint "$USER_NAME" "$AUD")"; then show; fail "accepted with an unsafe jwks.json"; fi
+if ptd authenticate <<< "$(mint "$USER_NAME" "$AUD")"; then show; fail "accepted with an unsafe jwks.json"; fi
 grep -q "trust: .*jwks.json.* is owned by uid $OTHER_UID, not root or svcid" "$LOG" || { show; fail "no log line for the unsafe jwks.json"; }
 ok "jwks.json owned by another user: refused (fail closed), and logged"
 
