@@ -474,6 +474,28 @@ diff "$T/state.before" "$T/state.after" || fail "the upgraded agent made new key
 ok "the upgraded agent uses the kept keys and config: old and new tokens verify, ttl 120"
 stop_agent
 
+echo "== a chrootless install and purge into another root leave this host's agent alone"
+# mmdebstrap's way: dpkg --root with the maintainer scripts run outside,
+# DPKG_ROOT naming the target. The purge must remove the target's
+# state, not this host's keys.
+R=$T/dpkg-root
+mkdir -p "$R/var/lib/dpkg/info" "$R/var/lib/dpkg/updates" "$R/etc" "$R/run" "$R/var/lib"
+touch "$R/var/lib/dpkg/status"
+cp /etc/passwd /etc/group /etc/shadow /etc/gshadow "$R/etc/"
+(cd /var/lib/svcid && sha256sum keys/* jwks.json) > "$T/host.before"
+agent_deb=$(printf '%s\n' "${new_debs[@]}" | grep '/svcid-agent_')
+dpkg --root="$R" --force-script-chrootless --force-depends -i "$agent_deb" > "$T/dpkg.log" 2>&1 ||
+        { cat "$T/dpkg.log"; fail "chrootless install of svcid-agent failed"; }
+[ -f "$R/etc/svcid/agent.conf" ] || fail "chrootless install: no agent.conf in the target"
+mkdir -p "$R/var/lib/svcid" "$R/run/svcid"
+dpkg --root="$R" --force-script-chrootless --force-depends --purge svcid-agent > "$T/dpkg.log" 2>&1 ||
+        { cat "$T/dpkg.log"; fail "chrootless purge of svcid-agent failed"; }
+[ ! -e "$R/var/lib/svcid" ] && [ ! -e "$R/run/svcid" ] || fail "chrootless purge left the target's state"
+[ -d /run/svcid ] || fail "chrootless purge removed this host's /run/svcid"
+(cd /var/lib/svcid && sha256sum keys/* jwks.json) > "$T/host.after" || fail "chrootless purge removed this host's keys"
+diff "$T/host.before" "$T/host.after" || fail "chrootless purge changed this host's keys"
+ok "dpkg --root purge removed the target's /var/lib/svcid and /run/svcid, not this host's"
+
 echo "== purge"
 DEBIAN_FRONTEND=noninteractive pam-auth-update --enable svcid
 dpkg --purge $PKGS > "$T/dpkg.log" 2>&1 || { cat "$T/dpkg.log"; fail "dpkg --purge failed"; }
