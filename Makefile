@@ -10,10 +10,12 @@ PREFIX    ?= /usr/local
 DESTDIR   ?=
 BINDIR    ?= $(PREFIX)/bin
 SBINDIR   ?= $(PREFIX)/sbin
-LIBDIR    ?= $(PREFIX)/lib/$(shell $(CC) -print-multiarch 2>/dev/null)
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+LIBDIR    ?= $(PREFIX)/lib/$(MULTIARCH)
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR    ?= $(PREFIX)/share/man
-PAMDIR    ?= $(LIBDIR)/security
+# Where Linux-PAM loads a module named without a path: not under PREFIX.
+PAMDIR    ?= /lib/$(MULTIARCH)/security
 
 CC        ?= cc
 PKG_CONFIG ?= pkg-config
@@ -184,7 +186,7 @@ SYSCONFDIR  ?= /etc
 UNITDIR     ?= $(or $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null),/lib/systemd/system)
 SYSUSERSDIR ?= $(or $(shell $(PKG_CONFIG) --variable=sysusersdir systemd 2>/dev/null),/usr/lib/sysusers.d)
 TMPFILESDIR ?= $(or $(shell $(PKG_CONFIG) --variable=tmpfilesdir systemd 2>/dev/null),/usr/lib/tmpfiles.d)
-PAMCONFDIR  ?= $(PREFIX)/share/pam-configs
+PAMCONFDIR  ?= /usr/share/pam-configs
 DOCDIR      ?= $(PREFIX)/share/doc/svcid
 GATE_EXAMPLES := $(sort $(wildcard packaging/svcid-gate-*example*))
 
