@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "internal.h"
 
@@ -95,6 +96,10 @@ static int agent_get(const char *socket_path, const char *path, size_t max, long
 
         if (!socket_path)
                 socket_path = svcid_agent_socket();
+        /* libcurl would try it as a host name and say it cannot resolve. */
+        if (strlen(socket_path) >= sizeof(((struct sockaddr_un *) NULL)->sun_path))
+                return client_errf(err, err_len, -ENAMETOOLONG, "the agent socket path is %zu bytes, the limit is %zu",
+                                   strlen(socket_path), sizeof(((struct sockaddr_un *) NULL)->sun_path) - 1);
         if ((size_t) snprintf(url, sizeof url, "http://localhost%s", path) >= sizeof url)
                 return client_errf(err, err_len, -EINVAL, "request too long");
         curl = curl_easy_init();

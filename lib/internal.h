@@ -44,6 +44,9 @@ DEFINE_PTR_CLEANUP(svcid_key, svcid_key_unref)
  * \u0000 and nesting deeper than jansson's limit. NULL if text is longer
  * than max, not JSON, or not an object. */
 json_t *lib_json_object(const void *text, size_t len, size_t max);
+/* The same, saying why in why (when non-NULL): jansson's words ("too big
+ * integer", "duplicate object key"...), or "not an object". */
+json_t *lib_json_object_why(const void *text, size_t len, size_t max, char *why, size_t why_len);
 
 /* svcid_key_from_jwk, saying in err (when non-NULL) why a key is refused:
  * members are named, their values never echoed. */

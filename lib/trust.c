@@ -260,6 +260,12 @@ static int add_file(svcid_trust *trust, int fd, struct trust_writers *w, const c
         return svcid_trust_add_jwks(trust, data, len, shown, err, err_len);
 }
 
+/* Why lib_open_at() failed: O_NOFOLLOW makes a symbolic link ELOOP, whose
+ * own words ("too many levels of symbolic links") would mislead. */
+static const char *open_error(int r) {
+        return r == -ELOOP ? "a symbolic link, which trust loading does not follow" : strerror(-r);
+}
+
 static int name_cmp(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }
@@ -286,7 +292,7 @@ int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err
                 return lib_errf(err, err_len, parent, "%s: %s", shown_path, why);
         fd = lib_open_at(parent, name);
         if (fd < 0)
-                return lib_errf(err, err_len, fd, "%s: %s", shown_path, strerror(-fd));
+                return lib_errf(err, err_len, fd, "%s: %s", shown_path, open_error(fd));
         if (fstat(fd, &st) < 0)
                 return lib_errf(err, err_len, -errno, "%s: %s", shown_path, strerror(errno));
         if (!S_ISDIR(st.st_mode))
@@ -340,7 +346,7 @@ int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err
                 }
                 file_fd = lib_open_at(dirfd(d), names[i]);
                 if (file_fd < 0)
-                        r = lib_errf(err, err_len, file_fd, "%s: %s", lib_shown(shown), strerror(-file_fd));
+                        r = lib_errf(err, err_len, file_fd, "%s: %s", lib_shown(shown), open_error(file_fd));
                 else
                         r = add_file(trust, file_fd, &w, shown, err, err_len);
         }

@@ -8,7 +8,7 @@
 #include "internal.h"
 #include "../common/io.h"
 
-json_t *lib_json_object(const void *text, size_t len, size_t max) {
+json_t *lib_json_object_why(const void *text, size_t len, size_t max, char *why, size_t why_len) {
         json_error_t error;
         json_t *j;
 
@@ -17,11 +17,20 @@ json_t *lib_json_object(const void *text, size_t len, size_t max) {
         if (!text || len > max)
                 return NULL;
         j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
-        if (j && !json_is_object(j)) {
+        if (!j) {
+                lib_errf(why, why_len, 0, "%s", error.text);
+                return NULL;
+        }
+        if (!json_is_object(j)) {
+                lib_errf(why, why_len, 0, "not an object");
                 json_decref(j);
                 return NULL;
         }
         return j;
+}
+
+json_t *lib_json_object(const void *text, size_t len, size_t max) {
+        return lib_json_object_why(text, len, max, NULL, 0);
 }
 
 int lib_errf(char *err, size_t err_len, int error, const char *fmt, ...) {

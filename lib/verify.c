@@ -255,22 +255,27 @@ static svcid_reason check_claims(const svcid_policy *p, json_t *payload, svcid_r
         json_t *nbf = json_object_get(payload, "nbf");
         json_t *sub = json_object_get(payload, "sub");
         json_t *aud = json_object_get(payload, "aud");
-        int64_t lifetime;
+        int64_t lifetime, past, future;
 
+        /* now -/+ leeway, saturated: an injected clock may be anywhere. */
+        if (__builtin_sub_overflow(now, p->leeway, &past))
+                past = INT64_MIN;
+        if (__builtin_add_overflow(now, p->leeway, &future))
+                future = INT64_MAX;
         if (!json_is_integer(exp))
                 return fail(report, SVCID_MISSING_CLAIM, exp ? "exp is not an integer" : "no exp");
-        if (json_integer_value(exp) <= now - p->leeway)
+        if (json_integer_value(exp) <= past)
                 return fail(report, SVCID_EXPIRED, "expired at %" JSON_INTEGER_FORMAT ", now %" PRId64,
                             json_integer_value(exp), now);
         if (!json_is_integer(iat))
                 return fail(report, SVCID_MISSING_CLAIM, iat ? "iat is not an integer" : "no iat");
-        if (json_integer_value(iat) > now + p->leeway)
+        if (json_integer_value(iat) > future)
                 return fail(report, SVCID_ISSUED_IN_FUTURE, "issued at %" JSON_INTEGER_FORMAT ", now %" PRId64,
                             json_integer_value(iat), now);
         if (nbf) {
                 if (!json_is_integer(nbf))
                         return fail(report, SVCID_MISSING_CLAIM, "nbf is not an integer");
-                if (json_integer_value(nbf) > now + p->leeway)
+                if (json_integer_value(nbf) > future)
                         return fail(report, SVCID_NOT_YET_VALID, "not before %" JSON_INTEGER_FORMAT ", now %" PRId64,
                                     json_integer_value(nbf), now);
         }
@@ -366,6 +371,7 @@ svcid_reason svcid_verify(const svcid_policy *p, const char *token, size_t len,
         svcid_report scratch;
         svcid_report *report = ret_report ? ret_report : &scratch;
         struct lib_jws parts = {};
+        char why[JSON_ERROR_TEXT_LENGTH], payload_why[JSON_ERROR_TEXT_LENGTH];
         const svcid_key *key;
         const char *iss, *kid;
         svcid_reason reason;
@@ -380,7 +386,8 @@ svcid_reason svcid_verify(const svcid_policy *p, const char *token, size_t len,
         if (reason != SVCID_OK)
                 return report->reason = reason;
 
-        payload = lib_json_object(parts.payload, parts.payload_len, SVCID_TOKEN_MAX);
+        payload = lib_json_object_why(parts.payload, parts.payload_len, SVCID_TOKEN_MAX, payload_why,
+                                      sizeof payload_why);
         iss = json_string_value(json_object_get(payload, "iss"));
 
         /* Fast path: a header segment byte-identical to the one svcid signs
@@ -395,13 +402,15 @@ svcid_reason svcid_verify(const svcid_policy *p, const char *token, size_t len,
                 lib_sanitize(report->kid, sizeof report->kid, kid, strlen(kid));
                 note_payload(report, payload);
         } else {
-                header = lib_json_object(parts.header, parts.header_len, SVCID_TOKEN_MAX);
+                header = lib_json_object_why(parts.header, parts.header_len, SVCID_TOKEN_MAX, why, sizeof why);
                 if (!header) {
-                        reason = fail(report, SVCID_MALFORMED, "header is not a JSON object without duplicates");
+                        reason = fail(report, SVCID_MALFORMED, "header is not a JSON object without duplicates: %s",
+                                      why);
                         goto out;
                 }
                 if (!payload) {
-                        reason = fail(report, SVCID_MALFORMED, "payload is not a JSON object without duplicates");
+                        reason = fail(report, SVCID_MALFORMED, "payload is not a JSON object without duplicates: %s",
+                                      payload_why);
                         goto out;
                 }
                 note(report->kid, sizeof report->kid, json_object_get(header, "kid"));

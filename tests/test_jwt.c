@@ -1766,6 +1766,32 @@ static void test_forge_matches_library(void **state) {
         }
 }
 
+/* An injected clock at either end of int64_t: the leeway arithmetic must
+ * saturate (UBSan, which the sanitizer build makes fatal, saw it overflow),
+ * and the answers stay the plain ones. */
+static void test_clock_extremes(void **state) {
+        static const struct { int64_t now; svcid_reason want; } cases[] = {
+                { INT64_MAX, SVCID_EXPIRED },
+                { INT64_MIN, SVCID_ISSUED_IN_FUTURE },
+        };
+        _cleanup_(free_p) char *jwt = NULL;
+        const char *payload = "{\"iss\":\"" ISS_A "\",\"sub\":\"build\",\"aud\":\"" AUD "\","
+                              "\"iat\":" NOW_STR ",\"exp\":1800000300}";
+        (void) state;
+
+        assert_int_equal(svcid_jwt_sign(fx.key[A_ES], payload, strlen(payload), &jwt), 0);
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_(svcid_policy_freep) svcid_policy *policy = NULL;
+                int64_t now = cases[i].now;
+                svcid_report report;
+
+                assert_int_equal(svcid_policy_new(fx.trust_jwks, AUD, &policy), 0);
+                assert_int_equal(svcid_policy_set_leeway(policy, 3600), 0);
+                svcid_policy_set_clock(policy, fixed_now, &now);
+                assert_int_equal(svcid_verify(policy, jwt, strlen(jwt), NULL, &report), cases[i].want);
+        }
+}
+
 /* 10,000 levels of nesting, refused by the other JSON readers of the
  * library (a token that deep is over the size cap before JSON is read). */
 /* base64url against OpenSSL's standard base64 (EVP_EncodeBlock), with
@@ -2029,6 +2055,7 @@ int main(void) {
         signal(SIGPIPE, SIG_IGN);
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_b64url_against_openssl),
+                cmocka_unit_test(test_clock_extremes),
                 cmocka_unit_test(test_forge_matches_library),
                 cmocka_unit_test(test_json_deep_nesting),
                 cmocka_unit_test(test_trust_errors_printable),

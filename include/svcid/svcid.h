@@ -189,15 +189,17 @@ int svcid_trust_add_jwks(svcid_trust *trust, const char *json, size_t len,
                          const char *origin, char *err, size_t err_len);
 
 /* Adds a JWKS file, or every "*.jwks" file of a directory (sorted by name,
- * hidden files skipped). Files are opened O_NOFOLLOW and capped at
+ * hidden files skipped). The path and each file are opened O_NOFOLLOW (a
+ * symbolic link is refused, -ELOOP) and files are capped at
  * SVCID_JWKS_MAX; anything but a regular file (a FIFO, a device) is
  * refused at once, never waited on, and so is a file or directory that
  * group or others may write, or that is owned by anyone but root, the
  * caller (effective uid) or the "svcid" user (-EPERM: a writer could add
  * a key), and so is one below a directory that fails the same test (a
  * writer could put another file in its place), checked from "/" down
- * along the path with symbolic links resolved; a directory others may
- * write passes if it is sticky, as /tmp is. An empty directory is not an
+ * along the path with symbolic links resolved; a directory above the one
+ * named that others may write passes if it is sticky, as /tmp is (the
+ * trust directory itself never does). An empty directory is not an
  * error. Each file is added whole or not at all, but a directory is not:
  * on failure, files read before the failing one stay added, so discard
  * the store. */
@@ -227,9 +229,10 @@ void svcid_policy_free(svcid_policy *policy);     /* NULL is fine */
 
 /* Accept only this issuer (it must also be trusted). */
 int svcid_policy_set_issuer(svcid_policy *policy, const char *issuer);
-/* Require claim to match glob (fnmatch(3)); a claim that is an array
- * matches if one string element matches; numbers match by their decimal
- * text. Repeatable; all must match. */
+/* Require claim to match glob (fnmatch(3)): a string as it is, an integer
+ * by its decimal text, a boolean as "true" or "false", an array if one such
+ * element matches; anything else (a real number, an object, null) never
+ * matches. Repeatable; all must match. */
 int svcid_policy_require(svcid_policy *policy, const char *claim, const char *glob);
 /* The same from "CLAIM=GLOB" text, as command lines take it. */
 int svcid_policy_require_arg(svcid_policy *policy, const char *arg);
@@ -299,8 +302,10 @@ const char *svcid_agent_socket(void);
  * token naming the calling process, for audience, valid ttl seconds (0: the
  * agent's default). On success *ret_token (malloc'd) and, if non-NULL,
  * *ret_expires_at. Errors: -ENOENT/-ECONNREFUSED no agent there, -EACCES
- * the agent's policy refused (403), -EINVAL bad request (400), -EBUSY
- * (429/503), -EPROTO anything else; err (if non-NULL) gets a one-line
+ * the agent's policy refused (403) or the socket may not be opened (err
+ * tells which), -EINVAL bad request (400), -EBUSY (429/503),
+ * -ENAMETOOLONG a socket path over 107 bytes, -ETIMEDOUT no answer in
+ * 30 s, -EPROTO anything else; err (if non-NULL) gets a one-line
  * message, the agent's own when it sent one. */
 int svcid_agent_token(const char *socket_path, const char *audience, int64_t ttl,
                       char *err, size_t err_len, char **ret_token, int64_t *ret_expires_at);
