@@ -42,31 +42,28 @@ static void connect_usage(FILE *f) {
                 "2 usage error.\n", SVCID_AGENT_SOCKET_DEFAULT);
 }
 
-static int connect_unix(const char *path, int *ret_fd) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        _cleanup_(close_fdp) int fd = -1;
+/* "unix:PATH": a path that fits sun_path. */
+static int check_unix(const char *path, char *err, size_t err_len) {
+        struct sockaddr_un sa;
 
-        if (!*path || strlen(path) >= sizeof(sa.sun_path))
+        if (!*path) {
+                snprintf(err, err_len, "unix: address has no socket path");
                 return -EINVAL;
-        memcpy(sa.sun_path, path, strlen(path) + 1);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return -errno;
-        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
-                return -errno;
-        *ret_fd = TAKE_FD(fd);
+        }
+        if (strlen(path) >= sizeof(sa.sun_path)) {
+                snprintf(err, err_len, "socket path is %zu bytes, the limit is %zu", strlen(path),
+                         sizeof(sa.sun_path) - 1);
+                return -EINVAL;
+        }
         return 0;
 }
 
-/* "HOST:PORT" or "[V6]:PORT"; port 1..65535. */
-static int connect_tcp(const char *spec, char *err, size_t err_len, int *ret_fd) {
-        _cleanup_(free_p) char *host = NULL;
-        struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
-        struct addrinfo *res = NULL;
+/* "tcp:HOST:PORT" or "tcp:[V6]:PORT", port 1..65535: *ret_host is the
+ * host (malloc'd), *ret_port points into spec. */
+static int split_tcp(const char *spec, char **ret_host, const char **ret_port, char *err, size_t err_len) {
         const char *colon, *h = spec;
         size_t hlen;
         int64_t port;
-        int r, last = -ECONNREFUSED;
 
         colon = strrchr(spec, ':');
         if (!colon || cli_parse_int64(colon + 1, 1, 65535, &port) < 0) {
@@ -82,10 +79,51 @@ static int connect_tcp(const char *spec, char *err, size_t err_len, int *ret_fd)
                 snprintf(err, err_len, "tcp address has no host: '%s'", spec);
                 return -EINVAL;
         }
-        host = strndup(h, hlen);
-        if (!host)
+        *ret_host = strndup(h, hlen);
+        if (!*ret_host)
                 return -ENOMEM;
-        r = getaddrinfo(host, colon + 1, &hints, &res);
+        *ret_port = colon + 1;
+        return 0;
+}
+
+/* A usage error in ADDRESS, found before the agent is asked for a token. */
+static int check_address(const char *addr, char *err, size_t err_len) {
+        _cleanup_(free_p) char *host = NULL;
+        const char *port;
+
+        if (strncmp(addr, "unix:", 5) == 0)
+                return check_unix(addr + 5, err, err_len);
+        if (strncmp(addr, "tcp:", 4) == 0)
+                return split_tcp(addr + 4, &host, &port, err, err_len);
+        snprintf(err, err_len, "address must be unix:PATH or tcp:HOST:PORT, not '%s'", addr);
+        return -EINVAL;
+}
+
+static int connect_unix(const char *path, int *ret_fd) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        _cleanup_(close_fdp) int fd = -1;
+
+        memcpy(sa.sun_path, path, strlen(path) + 1);    /* check_unix() said it fits */
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return -errno;
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+static int connect_tcp(const char *spec, char *err, size_t err_len, int *ret_fd) {
+        _cleanup_(free_p) char *host = NULL;
+        struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
+        struct addrinfo *res = NULL;
+        const char *port;
+        int r, last = -ECONNREFUSED;
+
+        r = split_tcp(spec, &host, &port, err, err_len);
+        if (r < 0)
+                return r;
+        r = getaddrinfo(host, port, &hints, &res);
         if (r != 0) {
                 snprintf(err, err_len, "cannot resolve '%s': %s", host, gai_strerror(r));
                 return -EHOSTUNREACH;
@@ -183,6 +221,8 @@ static int relay(int sock, char *reason, size_t reason_len) {
 
                 if (p[0].revents) {
                         n = read(STDIN_FILENO, up->data, sizeof(up->data));
+                        if (n < 0 && errno == EBADF)
+                                n = 0;  /* started with stdin closed: no input */
                         if (n < 0 && errno != EINTR && errno != EAGAIN)
                                 return -errno;
                         if (n == 0)
@@ -320,13 +360,10 @@ int cmd_connect(int argc, char **argv) {
                 return CLI_EXIT_USAGE;
         }
         addr = argv[optind];
-        if (strncmp(addr, "unix:", 5) != 0 && strncmp(addr, "tcp:", 4) != 0) {
-                fprintf(stderr, "svcid: connect: address must be unix:PATH or tcp:HOST:PORT, not '%s'\n", addr);
-                return CLI_EXIT_USAGE;
-        }
-        if (strncmp(addr, "tcp:", 4) == 0 && !strchr(addr + 4, ':')) {
-                fprintf(stderr, "svcid: connect: tcp address needs HOST:PORT, not '%s'\n", addr + 4);
-                return CLI_EXIT_USAGE;
+        r = check_address(addr, err, sizeof(err));
+        if (r < 0) {
+                fprintf(stderr, "svcid: connect: %s\n", r == -EINVAL ? err : strerror(-r));
+                return r == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_REJECTED;
         }
         /* Broken pipes are errors to report, not signals to die of. */
         signal(SIGPIPE, SIG_IGN);

@@ -21,7 +21,8 @@ static void exec_usage(FILE *f) {
                 "\n"
                 "  -a, --audience AUD   the audience the token is for (required)\n"
                 "  -t, --ttl S          lifetime in seconds, 1..3600 (default: the agent's)\n"
-                "  -e, --env NAME       the variable to set (default SVCID_TOKEN)\n"
+                "  -e, --env NAME       the variable to set (default SVCID_TOKEN; not PATH,\n"
+                "                       IFS or LD_*)\n"
                 "  -h, --help           show this help\n"
                 "\n"
                 "Exit status: CMD's once it runs; 1 if no token could be had; 2 for a\n"
@@ -67,6 +68,16 @@ int cmd_exec(int argc, char **argv) {
                 case 'e':
                         if (!env_name_ok(optarg)) {
                                 fprintf(stderr, "svcid: exec: --env needs a variable name, not '%s'\n", optarg);
+                                return CLI_EXIT_USAGE;
+                        }
+                        /* The variable is set before CMD is looked up and
+                         * loaded: a token there would be the search path,
+                         * or a library ld.so tries to load and names in
+                         * its error message. */
+                        if (strcmp(optarg, "PATH") == 0 || strcmp(optarg, "IFS") == 0 ||
+                            strncmp(optarg, "LD_", 3) == 0) {
+                                fprintf(stderr, "svcid: exec: --env %s would change how CMD is found or loaded; "
+                                                "choose another name\n", optarg);
                                 return CLI_EXIT_USAGE;
                         }
                         env = optarg;

@@ -170,9 +170,5 @@ int cmd_inspect(int argc, char **argv) {
         print_time(payload, "iat");
         print_time(payload, "nbf");
         print_time(payload, "exp");
-        if (fflush(stdout) != 0 || ferror(stdout)) {
-                fprintf(stderr, "svcid: inspect: cannot write to standard output\n");
-                return CLI_EXIT_REJECTED;
-        }
         return CLI_EXIT_OK;
 }

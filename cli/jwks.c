@@ -48,7 +48,7 @@ int cmd_jwks(int argc, char **argv) {
         r = svcid_agent_jwks(NULL, err, sizeof err, &jwks);
         if (r < 0) {
                 fprintf(stderr, "svcid: jwks: %s\n", err[0] ? err : strerror(-r));
-                return CLI_EXIT_REJECTED;
+                return cli_agent_exit(r);
         }
         /* re-printed through the JSON printer: checked, and nothing in it
          * can drive the terminal */

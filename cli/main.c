@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* svcid: one subcommand per file, dispatched from the table below, which
  * also generates the usage text (after wireguard-tools' wg.c). */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../common/cleanup.h"
 #include "cli.h"
@@ -61,7 +64,41 @@ static int unknown_command(const char *name) {
         return 2;
 }
 
-int main(int argc, char **argv) {
+/* A caller may start svcid with 0, 1 or 2 closed; the next file or socket
+ * opened would then take that number and be read or written as stdin,
+ * stdout or stderr (svcid connect relaying a gate's refusal back to it).
+ * Each closed one gets /dev/null opened the other way round, so that it
+ * still fails as a closed one would: what glibc does for set-uid programs
+ * (csu/check_fds.c). */
+static int occupy_closed_std_fds(void) {
+        static const int modes[3] = { O_WRONLY, O_RDONLY, O_RDONLY };
+
+        for (int fd = 0; fd < 3; fd++) {
+                if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
+                        continue;
+                int n = open("/dev/null", modes[fd] | O_NOCTTY);
+                if (n != fd) {  /* the lowest free number, so fd, or an error */
+                        if (n >= 0)
+                                close(n);
+                        return -1;
+                }
+        }
+        return 0;
+}
+
+/* What a command printed must have reached stdout in full: a full disk
+ * or a closed pipe turns success into failure (exit 1), with a message. */
+static int finish_stdout(const char *what, int rc) {
+        errno = 0;
+        if ((fflush(stdout) != 0 || ferror(stdout)) && rc == 0) {
+                fprintf(stderr, "svcid: %scannot write to standard output: %s\n", what,
+                        strerror(errno ? errno : EIO));
+                return 1;
+        }
+        return rc;
+}
+
+static int run(int argc, char **argv) {
         int i;
 
         if (argc < 2) {
@@ -106,4 +143,14 @@ int main(int argc, char **argv) {
                 return unknown_command(argv[1]);
         /* The subcommand sees its own name as argv[0], as getopt expects. */
         return subcommands[i].function(argc - 1, argv + 1);
+}
+
+int main(int argc, char **argv) {
+        char what[32] = "";
+
+        if (occupy_closed_std_fds() < 0)
+                return 2;
+        if (argc >= 2 && find_subcommand(argv[1]) >= 0)
+                snprintf(what, sizeof what, "%s: ", argv[1]);
+        return finish_stdout(what, run(argc, argv));
 }

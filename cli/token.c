@@ -112,9 +112,5 @@ int cmd_token(int argc, char **argv) {
                         r == -EIO ? "cannot write the token" : "the agent's token does not decode");
                 return CLI_EXIT_REJECTED;
         }
-        if (fflush(stdout) != 0) {
-                fprintf(stderr, "svcid: token: cannot write the token\n");
-                return CLI_EXIT_REJECTED;
-        }
         return CLI_EXIT_OK;
 }

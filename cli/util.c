@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,14 @@ int cli_read_token(const char *arg, char **ret_token, size_t *ret_len) {
                         int r = errno;
                         if (r == EINTR)
                                 continue;
+                        /* A non-blocking stdin a parent handed over: wait
+                         * for the token as a blocking one would. */
+                        if (r == EAGAIN) {
+                                struct pollfd p = { .fd = STDIN_FILENO, .events = POLLIN };
+                                if (poll(&p, 1, -1) >= 0 || errno == EINTR)
+                                        continue;
+                                r = errno;
+                        }
                         free(buf);
                         return -(r ? r : EIO);
                 }
@@ -156,7 +165,12 @@ int cli_agent_token(const char *cmd, const char *aud, int64_t ttl, char **ret_to
         r = svcid_agent_token(NULL, aud, ttl, err, sizeof err, ret_token, ret_expires_at);
         if (r < 0) {
                 fprintf(stderr, "svcid: %s: %s\n", cmd, err[0] ? err : strerror(-r));
-                return r == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_REJECTED;
+                return cli_agent_exit(r);
         }
         return 0;
+}
+
+int cli_agent_exit(int r) {
+        /* A bad request, or a $SVCID_AGENT_SOCKET that cannot be a socket. */
+        return r == -EINVAL || r == -ENAMETOOLONG ? CLI_EXIT_USAGE : CLI_EXIT_REJECTED;
 }

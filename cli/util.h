@@ -57,6 +57,11 @@ int cli_parse_ttl(const char *cmd, const char *arg, int64_t *ret_ttl);
  * CLI_EXIT_REJECTED. ret_expires_at may be NULL. */
 int cli_agent_token(const char *cmd, const char *aud, int64_t ttl, char **ret_token, int64_t *ret_expires_at);
 
+/* The exit code for an error of the agent client (svcid_agent_token(),
+ * svcid_agent_jwks()): CLI_EXIT_USAGE for a bad request or socket path,
+ * else CLI_EXIT_REJECTED. */
+int cli_agent_exit(int r);
+
 /* Reports an option getopt_long() refused (it returned c, '?' or ':', with
  * opterr = 0 and an optstring starting with ':'; prev_optind is optind
  * before that call) as "svcid: CMD: ..." plus a hint, on stderr, and

@@ -242,8 +242,6 @@ int cmd_verify(int argc, char **argv) {
         r = svcid_claims_json(claims, &json);
         if (r >= 0)
                 r = cli_print_json_text(stdout, json, strlen(json));
-        if (r >= 0 && fflush(stdout) != 0)
-                r = -EIO;
         if (r < 0) {
                 fprintf(stderr, "svcid: verify: token valid, but printing its claims failed: %s\n", strerror(-r));
                 return CLI_EXIT_REJECTED;

@@ -124,6 +124,9 @@ OUT=$("$CLI" exec -a e --env MY_TOK -- sh -c 'printf %s "${MY_TOK:-}"') || fail 
 [ "$(claims "$OUT" | jq -r .aud)" = e ] || fail "svcid exec --env"
 "$CLI" exec -a e -- sh -c 'exit 7' && fail "exec did not pass the exit code" || [ $? = 7 ] || fail "exec exit code"
 "$CLI" jwks >"$T/j" || fail "svcid jwks failed"
+rc=0; "$CLI" jwks >/dev/full 2>"$T/jerr" || rc=$?
+[ $rc = 1 ] && grep -q "svcid: jwks: cannot write to standard output: No space left on device" "$T/jerr" ||
+        fail "svcid jwks to a full disk: exit $rc, $(cat "$T/jerr")"
 [ "$(jq -cS . "$T/j")" = "$(jq -cS . "$STATE/jwks.json")" ] || fail "svcid jwks differs from jwks.json"
 set +e
 "$CLI" token 2>/dev/null; [ $? = 2 ] || fail "token without -a must exit 2"

@@ -419,6 +419,69 @@ has "$ERR" "svcid: inspect: token too large"
 run 2 "inspect with two tokens" "$SVCID" inspect "$VALID" "$VALID"
 has "$ERR" "svcid: inspect: too many arguments"
 
+# ---- what the caller hands over: full disks, closed or odd descriptors ---
+run 1 "--help to a full disk" sh -c 'exec "$0" --help >/dev/full' "$SVCID"
+has "$ERR" "svcid: cannot write to standard output: No space left on device"
+run 1 "--version with stdout closed" sh -c 'exec "$0" --version >&-' "$SVCID"
+has "$ERR" "svcid: cannot write to standard output: Bad file descriptor"
+run 1 "verify to a full disk: the token is valid, the output lost" \
+        sh -c 'exec "$0" verify -a ci:build --trust "$1" "$2" >/dev/full' "$SVCID" "$JWKS" "$VALID"
+has "$ERR" "svcid: verify: cannot write to standard output: No space left on device"
+echo "check: a token on a non-blocking stdin, written after a pause"
+"$PY" - "$SVCID" "$JWKS" "$VALID" >"$OUT" 2>"$ERR" <<'PYEOF' || fail "non-blocking stdin"
+import fcntl, os, subprocess, sys, time
+r, w = os.pipe()
+fcntl.fcntl(r, fcntl.F_SETFL, fcntl.fcntl(r, fcntl.F_GETFL) | os.O_NONBLOCK)
+p = subprocess.Popen([sys.argv[1], "verify", "-a", "ci:build", "--trust", sys.argv[2], "-"], stdin=r)
+os.close(r)
+time.sleep(0.3)
+os.write(w, sys.argv[3].encode() + b"\n")
+os.close(w)
+sys.exit(p.wait())
+PYEOF
+check_claims
+for name in PATH LD_PRELOAD IFS; do
+        run 2 "exec --env $name, which would change how CMD is found or loaded" \
+                env SVCID_AGENT_SOCKET="$T/nope.sock" "$SVCID" exec -a x --env "$name" -- true
+        has "$ERR" "svcid: exec: --env $name would change how CMD is found or loaded"
+done
+long=$T/$(printf 'a%.0s' $(seq 120))
+run 2 "a \$SVCID_AGENT_SOCKET too long for a socket" env SVCID_AGENT_SOCKET="$long" "$SVCID" token -a x
+has "$ERR" "svcid: token: the agent socket path is ${#long} bytes, the limit is 107"
+# connect judges its address before it asks the agent for a token.
+run 2 "connect to a port out of range" env SVCID_AGENT_SOCKET="$T/nope.sock" "$SVCID" connect -a x tcp:localhost:99999
+has "$ERR" "svcid: connect: tcp address needs HOST:PORT with a port 1..65535, not 'localhost:99999'"
+run 2 "connect to unix: without a path" env SVCID_AGENT_SOCKET="$T/nope.sock" "$SVCID" connect -a x unix:
+has "$ERR" "svcid: connect: unix: address has no socket path"
+run 2 "connect to a socket path too long" env SVCID_AGENT_SOCKET="$T/nope.sock" "$SVCID" connect -a x "unix:$long"
+has "$ERR" "svcid: connect: socket path is ${#long} bytes, the limit is 107"
+
+# ---- trust and tokens the library refuses, with a reason that says why ----
+mkdir "$T/link.d"
+cp "$JWKS" "$T/link.d/real.jwks"
+ln -s "$T/link.d/real.jwks" "$T/link.d/other.jwks"
+run 2 "a symbolic link in a trust directory" "$SVCID" verify -a ci:build --trust "$T/link.d" "$VALID"
+has "$ERR" "$T/link.d/other.jwks: a symbolic link, which trust loading does not follow"
+BIG=$(mint "$(claims "$NOW" $((NOW + 300)) ci:build ',"big":123456789012345678901234567890')")
+run 1 "a claim too big for 64 bits" "$SVCID" verify -a ci:build --trust "$JWKS" "$BIG"
+has "$ERR" "svcid: rejected: malformed: payload is not a JSON object without duplicates: too big integer"
+# An Ed25519 key of small order (the identity, x = 01 00...00) verifies
+# the signature R = identity, S = 0 over any message: such a JWKS is
+# refused, and the token forged with it never verifies.
+"$PY" - "$T" "$NOW" <<'PYEOF'
+import base64, json, sys
+b = lambda x: base64.urlsafe_b64encode(x).rstrip(b"=").decode()
+d, now = sys.argv[1], int(sys.argv[2])
+json.dump({"iss": "svcid://victim", "keys": [{"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
+           "kid": "k1", "x": b(b"\x01" + b"\0" * 31)}]}, open(d + "/victim.jwks", "w"))
+h = b(b'{"alg":"EdDSA","kid":"k1","typ":"JWT"}')
+p = b(json.dumps({"iss": "svcid://victim", "sub": "root", "aud": "ci:build", "iat": now, "exp": now + 300}).encode())
+open(d + "/forged", "w").write(h + "." + p + "." + b(b"\x01" + b"\0" * 63))
+PYEOF
+run 2 "an Ed25519 key of small order in a JWKS" "$SVCID" verify -a ci:build --trust "$T/victim.jwks" "$(cat "$T/forged")"
+has "$ERR" "Ed25519 public key is a point of small order"
+empty "$OUT"
+
 # ---- the example program of libsvcid(3) ---------------------------------
 # The manual's example is code people copy: it must build against the
 # library and do what the page says.

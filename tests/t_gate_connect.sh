@@ -94,6 +94,18 @@ PYEOF
         [ ! -s "$T/stdout" ] || fail "$label: the refusal line leaked to stdout"
         [ ! -e "$T/out/env" ] || fail "$label: the service ran although refused"
         ok "$label: wrong audience refused, exit 1, reason on stderr"
+        # Started with stdin closed, the socket must not become fd 0 (the
+        # refusal would be read as input and sent back), nor with stderr
+        # closed fd 2 (the message would go into the connection).
+        reset_out
+        rc=0
+        "$CLI" connect -a "$AUD" "$target" <&- > "$T/stdout" 2> "$T/stderr" || rc=$?
+        [ $rc = 1 ] || fail "$label: refused connect with stdin closed exited $rc, not 1"
+        grep -qx 'svcid: connect: refused: wrong_audience' "$T/stderr" || fail "$label: stdin closed: stderr: $(cat "$T/stderr")"
+        rc=0
+        echo data | "$CLI" connect -a "$AUD" "$target" > "$T/stdout" 2>&- || rc=$?
+        [ $rc = 1 ] || fail "$label: refused connect with stderr closed exited $rc, not 1"
+        ok "$label: with stdin or stderr closed, still refused, exit 1"
         stop_ssa
         [ $label = unix ] && rm -f "$addr"
 done
