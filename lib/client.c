@@ -186,7 +186,7 @@ static bool looks_like_jws(const char *t) {
 int svcid_agent_token(const char *socket_path, const char *audience, int64_t ttl,
                       char *err, size_t err_len, char **ret_token, int64_t *ret_expires_at) {
         _cleanup_(json_decrefp) json_t *j = NULL;
-        char path[TOKEN_PATH_MAX], *esc;
+        char path[TOKEN_PATH_MAX], *esc, *copy;
         const char *token;
         json_t *exp;
         body b;
@@ -230,11 +230,12 @@ int svcid_agent_token(const char *socket_path, const char *audience, int64_t ttl
                 r = client_errf(err, err_len, -EPROTO, "the agent's answer is not a token");
                 goto wipe;
         }
-        *ret_token = strdup(token);
-        if (!*ret_token) {
+        copy = strdup(token);
+        if (!copy) {
                 r = -ENOMEM;
                 goto wipe;
         }
+        *ret_token = copy;      /* outputs written on success only */
         if (ret_expires_at)
                 *ret_expires_at = json_integer_value(exp);
         r = 0;
