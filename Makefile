@@ -15,7 +15,7 @@ LIBDIR    ?= $(PREFIX)/lib/$(MULTIARCH)
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR    ?= $(PREFIX)/share/man
 # Where Linux-PAM loads a module named without a path: not under PREFIX.
-PAMDIR    ?= /lib/$(MULTIARCH)/security
+PAMDIR    ?= /lib/$(if $(MULTIARCH),$(MULTIARCH)/)security
 
 CC        ?= cc
 PKG_CONFIG ?= pkg-config

@@ -148,8 +148,11 @@ static int run(int argc, char **argv) {
 int main(int argc, char **argv) {
         char what[32] = "";
 
-        if (occupy_closed_std_fds() < 0)
-                return 2;
+        if (occupy_closed_std_fds() < 0) {
+                fprintf(stderr, "svcid: cannot open /dev/null for a closed standard descriptor: %s\n",
+                        strerror(errno));
+                return 1;
+        }
         if (argc >= 2 && find_subcommand(argv[1]) >= 0)
                 snprintf(what, sizeof what, "%s: ", argv[1]);
         return finish_stdout(what, run(argc, argv));

@@ -165,12 +165,13 @@ int cli_agent_token(const char *cmd, const char *aud, int64_t ttl, char **ret_to
         r = svcid_agent_token(NULL, aud, ttl, err, sizeof err, ret_token, ret_expires_at);
         if (r < 0) {
                 fprintf(stderr, "svcid: %s: %s\n", cmd, err[0] ? err : strerror(-r));
-                return cli_agent_exit(r);
+                /* A 400: the audience or ttl given is not one. */
+                return r == -EINVAL ? CLI_EXIT_USAGE : cli_agent_exit(r);
         }
         return 0;
 }
 
 int cli_agent_exit(int r) {
-        /* A bad request, or a $SVCID_AGENT_SOCKET that cannot be a socket. */
-        return r == -EINVAL || r == -ENAMETOOLONG ? CLI_EXIT_USAGE : CLI_EXIT_REJECTED;
+        /* A $SVCID_AGENT_SOCKET that cannot be a socket's path. */
+        return r == -ENAMETOOLONG ? CLI_EXIT_USAGE : CLI_EXIT_REJECTED;
 }

@@ -58,8 +58,8 @@ int cli_parse_ttl(const char *cmd, const char *arg, int64_t *ret_ttl);
 int cli_agent_token(const char *cmd, const char *aud, int64_t ttl, char **ret_token, int64_t *ret_expires_at);
 
 /* The exit code for an error of the agent client (svcid_agent_token(),
- * svcid_agent_jwks()): CLI_EXIT_USAGE for a bad request or socket path,
- * else CLI_EXIT_REJECTED. */
+ * svcid_agent_jwks()) other than a bad request: CLI_EXIT_USAGE for a
+ * socket path that cannot be one, else CLI_EXIT_REJECTED. */
 int cli_agent_exit(int r);
 
 /* Reports an option getopt_long() refused (it returned c, '?' or ':', with

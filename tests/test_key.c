@@ -1045,7 +1045,9 @@ static void test_arguments(void **state) {
 
 /* Ed25519 public keys that verify forgeries, or that are encoded two ways,
  * are refused from JWK, PEM and JWKS alike; lib/key.c says why. Each y is
- * tried with both signs of x. */
+ * tried with both signs of x. The y values are the library's, checked
+ * apart from it with Python big integers: each decodes to a curve point P
+ * with [8]P the identity. */
 static void test_ed25519_weak_public_refused(void **state) {
         static const char *const small[] = {
                 "1 (identity)", "p - 1 (order 2)", "0 (order 4)", "order 8, a", "order 8, b",
