@@ -369,12 +369,16 @@ static void notify(void *cls, struct MHD_Connection *conn, void **socket_context
                         *socket_context = NULL;     /* requests on it are refused */
                         return;
                 }
-                p->counted = uid_acquire(s, p->uid);
+                p->share = peer_share(p->uid);
+                p->counted = uid_acquire(s, p->share);
                 if (!p->counted) {
                         log_caller lc = { .uid = p->uid, .gid = p->gid, .pid = p->pid };
                         ssize_t n;
 
-                        log_refusal(&lc, "too_many_requests", NULL, "connection refused: this uid holds its share");
+                        log_refusal(&lc, "too_many_requests", NULL,
+                                    p->share == PEER_SHARE_NAMELESS
+                                    ? "connection refused: the uids without a user name hold their share"
+                                    : "connection refused: this uid holds its share");
                         /* Answer and end it here, before libmicrohttpd
                          * reads a byte: the socket is fresh, the answer
                          * fits its buffer, and the shut-down reading side
@@ -388,7 +392,7 @@ static void notify(void *cls, struct MHD_Connection *conn, void **socket_context
                 p = *socket_context;
                 if (p) {
                         if (p->counted)
-                                uid_release(s, p->uid);
+                                uid_release(s, p->share);
                         peer_done(p);
                         free(p);
                 }

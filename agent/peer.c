@@ -145,6 +145,12 @@ static int user_name(uid_t uid, char **ret) {
         return 0;
 }
 
+uid_t peer_share(uid_t uid) {
+        _cleanup_(free_p) char *name = NULL;
+
+        return user_name(uid, &name) == 0 && name ? uid : PEER_SHARE_NAMELESS;
+}
+
 static int user_name_lookup(uid_t uid, char **ret) {
         struct passwd pw, *res = NULL;
         size_t size = 1024;

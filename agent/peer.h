@@ -19,8 +19,17 @@ typedef struct peer {
         pid_t pid;
         int pidfd;              /* -1 if none could be had */
         int error;              /* why there is no pidfd (-errno), or 0 */
-        bool counted;           /* holds one of its uid's connection slots */
+        uid_t share;            /* whose connection share it counts in (peer_share()) */
+        bool counted;           /* holds one of that share's connection slots */
 } peer;
+
+/* The share of connections (http.c) that uid counts in: its own when it
+ * names a user, else PEER_SHARE_NAMELESS, one for all uids without a
+ * passwd entry (or whose lookup failed). A user may run processes as up
+ * to 65536 subordinate uids (/etc/subuid, for its user namespaces); none
+ * has a name, and counted apart they would take every slot. */
+#define PEER_SHARE_NAMELESS ((uid_t) -1)
+uid_t peer_share(uid_t uid);
 
 /* Fills p from the connected socket fd. -errno if SO_PEERCRED fails; a
  * missing pidfd is not an error here but recorded in p->error. */

@@ -233,6 +233,39 @@ if [ "$(id -u)" = 0 ]; then
         done
         jq -e .token <<<"$out" >/dev/null || fail "the uid is not served again after closing its connections: $out"
         ok "per-uid share enforced"
+
+        check "uids without a user name (a user's subordinate uids) share one share"
+        # Two uids no passwd entry names, as `unshare --map-auto` gives any
+        # user: A holds 200 connections, B asks 100 and gets 56.
+        NAMELESS=()
+        for u in $(seq 3000000001 3000000100); do
+                getent passwd "$u" >/dev/null || NAMELESS+=("$u")
+                [ ${#NAMELESS[@]} = 2 ] && break
+        done
+        mkfifo "$T/nl.in"
+        exec {NL_IN}<>"$T/nl.in"
+        setpriv --reuid="${NAMELESS[0]}" --regid="${NAMELESS[0]}" --clear-groups \
+                "$PY" "$T/raw.py" "$SOCK" hog 200 0 <"$T/nl.in" >"$T/nl_a.out" &
+        NL_A=$!
+        EXTRA_CLEANUP+=("kill $NL_A 2>/dev/null")
+        for i in $(seq 1 600); do grep -q refused "$T/nl_a.out" 2>/dev/null && break; sleep 0.1; done
+        [ "$(cat "$T/nl_a.out")" = "refused 0" ] || fail "nameless uid A: $(cat "$T/nl_a.out")"
+        setpriv --reuid="${NAMELESS[1]}" --regid="${NAMELESS[1]}" --clear-groups \
+                "$PY" "$T/raw.py" "$SOCK" hog 100 44 <"$T/nl.in" >"$T/nl_b.out" &
+        NL_B=$!
+        EXTRA_CLEANUP+=("kill $NL_B 2>/dev/null")
+        for i in $(seq 1 600); do grep -q refused "$T/nl_b.out" 2>/dev/null && break; sleep 0.1; done
+        [ "$(cat "$T/nl_b.out")" = "refused 44" ] ||
+                fail "nameless uid B beside A's 200: expected 44 of 100 refused (one share of 256), got: $(cat "$T/nl_b.out")"
+        grep -q "uid=${NAMELESS[1]}.*the uids without a user name hold their share" "$AGENT_LOG" ||
+                fail "the shared refusal is not logged as such"
+        out=$(curl -s --max-time 10 --unix-socket "$SOCK" "http://localhost/v1/token?aud=fair") ||
+                fail "a named uid was not served while the nameless held their share"
+        jq -e .token <<<"$out" >/dev/null || fail "a named uid: $out"
+        exec {NL_IN}>&-
+        kill "$NL_A" "$NL_B" 2>/dev/null || true
+        wait "$NL_A" "$NL_B" 2>/dev/null || true
+        ok "nameless uids share one share; named uids are served"
 else
         echo "note: not root: the per-uid connection share is not tested"
 fi
