@@ -19,6 +19,11 @@ struct svcid_key {
         /* ES256/RS256/PS256: a verify context set up once (padding, digest,
          * salt) and duplicated per call, so the hot path does no fetches. */
         EVP_PKEY_CTX *verify_ctx;
+        /* A copy of verify_ctx that the last verify left for the next,
+         * taken and given back with atomic operations (a thread that finds
+         * none makes its own copy): a verifier busy with one key skips a
+         * dup and a free per token. */
+        EVP_PKEY_CTX *spare_ctx;
         /* EdDSA: a DigestVerify context initialised once and copied per
          * call, for the same reason. */
         EVP_MD_CTX *verify_mdctx;

@@ -1066,6 +1066,7 @@ void svcid_key_unref(svcid_key *key) {
         if (__atomic_sub_fetch(&key->refs, 1, __ATOMIC_ACQ_REL) > 0)
                 return;
         EVP_PKEY_CTX_free(key->verify_ctx);
+        EVP_PKEY_CTX_free(key->spare_ctx);
         EVP_MD_CTX_free(key->verify_mdctx);
         EVP_PKEY_free(key->pkey);
         free(key->kid);
@@ -1225,27 +1226,34 @@ static int es256_sig_to_der(const unsigned char *sig, unsigned char der[static E
 }
 
 /* ES256, RS256, PS256: hash here, then EVP_PKEY_verify() on a copy of the
- * key's prepared context. */
+ * key's prepared context: the spare one if no other thread holds it. */
 static int digest_verify(const svcid_key *key, const void *data, size_t len, const unsigned char *sig,
                          size_t sig_len) {
-        _cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *ctx = NULL;
+        /* Keys are shared read-only; only this slot changes, atomically. */
+        EVP_PKEY_CTX **spare = (EVP_PKEY_CTX **) &key->spare_ctx, *ctx, *none = NULL;
         unsigned char digest[EVP_MAX_MD_SIZE];
         unsigned digest_len = 0;
         const EVP_MD *md;
+        int ok;
 
         md = sha256_md();
         if (!md || !key->verify_ctx)
                 return -ENOMEM;
         if (EVP_Digest(data, len, digest, &digest_len, md, NULL) != 1)
                 return -EIO;
-        ctx = EVP_PKEY_CTX_dup(key->verify_ctx);
+        ctx = __atomic_exchange_n(spare, NULL, __ATOMIC_ACQUIRE);
+        if (!ctx)
+                ctx = EVP_PKEY_CTX_dup(key->verify_ctx);
         if (!ctx)
                 return -ENOMEM;
+        ok = EVP_PKEY_verify(ctx, sig, sig_len, digest, digest_len);
+        /* Left for the next call, unless OpenSSL reported an error (its
+         * state is then not worth keeping) or another thread's is there. */
+        if (ok < 0 || !__atomic_compare_exchange_n(spare, &none, ctx, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+                EVP_PKEY_CTX_free(ctx);
         /* Anything but 1 is a bad signature: OpenSSL reports some forgeries
          * as errors (-1) rather than mismatches (0). Fail closed. */
-        if (EVP_PKEY_verify(ctx, sig, sig_len, digest, digest_len) != 1)
-                return -EBADMSG;
-        return 0;
+        return ok == 1 ? 0 : -EBADMSG;
 }
 
 static int key_verify(const svcid_key *key, const void *data, size_t len,

@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1792,6 +1793,63 @@ static void test_clock_extremes(void **state) {
         }
 }
 
+/* Threads share one trust store and policy (svcid.h allows it) while the
+ * keys hand their spare verify context from one call to the next: every
+ * answer stays right, good and bad signatures mixed, under ASan in the
+ * sanitizer build. */
+struct verify_thread {
+        const svcid_policy *policy;
+        const char *good, *bad;
+        int wrong;
+};
+
+static void *verify_thread_run(void *arg) {
+        struct verify_thread *t = arg;
+
+        for (int i = 0; i < 400; i++) {
+                const char *token = i % 3 == 2 ? t->bad : t->good;
+                svcid_reason want = token == t->bad ? SVCID_BAD_SIGNATURE : SVCID_OK;
+                svcid_claims *claims = NULL;
+
+                if (svcid_verify(t->policy, token, strlen(token), &claims, NULL) != want)
+                        t->wrong++;
+                svcid_claims_free(claims);
+        }
+        return NULL;
+}
+
+static void test_verify_threads(void **state) {
+        const char *payload = "{\"iss\":\"" ISS_A "\",\"sub\":\"build\",\"aud\":\"" AUD "\","
+                              "\"iat\":" NOW_STR ",\"exp\":1800000300}";
+        (void) state;
+
+        for (int s = A_ES; s <= A_PS; s++) {
+                _cleanup_(svcid_policy_freep) svcid_policy *policy = NULL;
+                _cleanup_(free_p) char *good = NULL, *bad = NULL;
+                struct verify_thread t[4];
+                pthread_t id[4];
+                size_t n;
+
+                assert_int_equal(svcid_jwt_sign(fx.key[s], payload, strlen(payload), &good), 0);
+                /* The same token with the signature's first byte changed. */
+                bad = strdup(good);
+                assert_non_null(bad);
+                n = (size_t) (strrchr(bad, '.') - bad) + 1;
+                bad[n] = bad[n] == 'A' ? 'B' : 'A';
+                assert_int_equal(svcid_policy_new(fx.trust_jwks, AUD, &policy), 0);
+                svcid_policy_set_clock(policy, fixed_now, &the_now);
+                for (int i = 0; i < 4; i++) {
+                        t[i] = (struct verify_thread) { policy, good, bad, 0 };
+                        assert_int_equal(pthread_create(&id[i], NULL, verify_thread_run, &t[i]), 0);
+                }
+                for (int i = 0; i < 4; i++) {
+                        assert_int_equal(pthread_join(id[i], NULL), 0);
+                        if (t[i].wrong)
+                                fail_msg("%s: thread %d: %d wrong answers", alg_name((enum signer) s), i, t[i].wrong);
+                }
+        }
+}
+
 /* 10,000 levels of nesting, refused by the other JSON readers of the
  * library (a token that deep is over the size cap before JSON is read). */
 /* base64url against OpenSSL's standard base64 (EVP_EncodeBlock), with
@@ -2056,6 +2114,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_b64url_against_openssl),
                 cmocka_unit_test(test_clock_extremes),
+                cmocka_unit_test(test_verify_threads),
                 cmocka_unit_test(test_forge_matches_library),
                 cmocka_unit_test(test_json_deep_nesting),
                 cmocka_unit_test(test_trust_errors_printable),
