@@ -87,7 +87,8 @@ static int occupy_closed_std_fds(void) {
 }
 
 /* What a command printed must have reached stdout in full: a full disk
- * or a closed pipe turns success into failure (exit 1), with a message. */
+ * or a closed descriptor turns success into failure (exit 1), with a
+ * message. (A pipe whose reader has gone raises SIGPIPE first.) */
 static int finish_stdout(const char *what, int rc) {
         errno = 0;
         if ((fflush(stdout) != 0 || ferror(stdout)) && rc == 0) {

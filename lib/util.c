@@ -14,8 +14,10 @@ json_t *lib_json_object_why(const void *text, size_t len, size_t max, char *why,
 
         /* Bound the input before the parser sees it; jansson itself refuses
          * invalid UTF-8, \u0000 in strings and excessive nesting. */
-        if (!text || len > max)
+        if (!text || len > max) {
+                lib_errf(why, why_len, 0, "%s", text ? "over the size cap" : "no text");
                 return NULL;
+        }
         j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
         if (!j) {
                 lib_errf(why, why_len, 0, "%s", error.text);
