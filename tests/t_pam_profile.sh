@@ -139,4 +139,14 @@ if ptd authenticate <<< "$(mint "$USER_NAME" "$AUD")"; then show; fail "accepted
 grep -q "trust: .*jwks.json.* is owned by uid $OTHER_UID, not root or svcid" "$LOG" || { show; fail "no log line for the unsafe jwks.json"; }
 ok "jwks.json owned by another user: refused (fail closed), and logged"
 
+echo "== the profile with nothing in trust.d yet"
+rm /etc/svcid/trust.d/test.jwks
+if [ -z "$(pam_preload)" ]; then        # pam_unix runs here (see above)
+        : > "$LOG"
+        pt authenticate acct_mgmt <<< "correct-horse" || { show; fail "password refused with an empty trust.d"; }
+        grep -q "trust: no trusted issuer key in /etc/svcid/trust.d" "$LOG" ||
+                { show; fail "no log line for the empty trust.d"; }
+        ok "an empty trust.d is logged, and the password still reaches pam_unix"
+fi
+
 echo "t_pam_profile: all checks passed"
