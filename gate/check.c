@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <linux/sock_diag.h>
+#include <linux/sockios.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -69,6 +72,27 @@ static int line_step_bytes(gate_reader *r, int fd) {
         return 0;
 }
 
+/* Whether what is queued on fd comes in pieces so small and so many that
+ * peeking it is a hazard. A TCP MSG_PEEK walks the receive queue from its
+ * start for each segment it copies, so a head sent a byte per segment
+ * makes each peek cost the square of their number: a review measured
+ * 1.1 s for one peek of a 16 KiB head on loopback. Each segment holds its
+ * own receive memory, some hundred bytes at least, so over
+ * GATE_HEAD_RMEM_MAX of it, at more than 16 times the bytes queued, means
+ * many tiny segments; an honest client writes its head in a few, and a
+ * body in large ones. (AF_UNIX charges the sender: 0 here.) */
+static bool http_head_too_fragmented(int fd) {
+        uint32_t mem[SK_MEMINFO_VARS] = {};
+        socklen_t len = sizeof(mem);
+        int queued = 0;
+
+        if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &len) < 0 ||
+            len < sizeof(uint32_t) * (SK_MEMINFO_RMEM_ALLOC + 1) || mem[SK_MEMINFO_RMEM_ALLOC] <= GATE_HEAD_RMEM_MAX)
+                return false;
+        return ioctl(fd, SIOCINQ, &queued) == 0 && queued >= 0 &&
+               (uint64_t) mem[SK_MEMINFO_RMEM_ALLOC] > 16u * (uint64_t) queued;
+}
+
 /* http mode: the whole head is peeked again each time; nothing is ever
  * consumed. On TCP, SO_RCVLOWAT makes poll wait for more than what we
  * already saw; AF_UNIX ignores it, hence -EAGAIN and a back-off. */
@@ -77,6 +101,8 @@ static int http_step(gate_reader *r, int fd, bool hup) {
 
         if (!r->is_socket)
                 return -ENOTSOCK;
+        if (http_head_too_fragmented(fd))
+                return -EMSGSIZE;
         n = recv(fd, r->buf, GATE_HEAD_MAX, MSG_PEEK | MSG_DONTWAIT);
         if (n < 0) {
                 if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
@@ -110,6 +136,13 @@ int gate_reader_step(gate_reader *r, int fd, bool hup, gate_preamble *ret) {
                 k = r->is_socket ? line_step_socket(r, fd) : line_step_bytes(r, fd);
         else
                 k = http_step(r, fd, hup);
+        if (k == -EMSGSIZE) {
+                *ret = (gate_preamble) {
+                        .reason = SVCID_MALFORMED,
+                        .detail = "request head sent in too many small pieces",
+                };
+                return 1;
+        }
         if (k < 0 && k != -EAGAIN)
                 return k;
 

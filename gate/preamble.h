@@ -17,6 +17,8 @@
 #define GATE_LINE_MAX (GATE_LINE_PREFIX_LEN + SVCID_TOKEN_MAX + 2)
 /* The most http mode ever peeks: a request head of 16 KiB. */
 #define GATE_HEAD_MAX (16u * 1024u)
+/* Receive memory an unfinished http head may hold (gate/check.c). */
+#define GATE_HEAD_RMEM_MAX (64u * 1024u)
 
 typedef struct gate_preamble {
         /* SVCID_OK: a token was found at buf[token_off, token_off+token_len)

@@ -111,6 +111,46 @@ for style in "fd3/unix:$T/rec.sock:-a" "long-lived/unix:$T/rec2.sock:" "long-liv
         *) fail "$label: a head cut short was not refused as truncated: $(printf %s "$reply" | head -c 200)" ;;
         esac
         [ ! -e "$T/out/env" ] || fail "$label: the service ran for a refused request"
+        if [[ $label == */tcp ]]; then
+                # A head sent a byte per segment makes every peek walk all
+                # the segments so far: refused once they hold 64 KiB of
+                # receive memory. One written a line per segment passes.
+                : > "$LOG"
+                "$PY" - "$addr" "$TOKEN" > "$T/frag.out" <<'PYEOF' || fail "$label: fragment client: $(cat "$T/frag.out")"
+import socket, sys, time
+host, port = sys.argv[1].rsplit(":", 1)
+def conn():
+    s = socket.create_connection((host, int(port)))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.settimeout(10)
+    return s
+def reply(s):
+    try:
+        return s.recv(4096).split(b"\r\n")[0].decode()
+    except OSError as e:
+        return "error %s" % e
+s = conn()
+s.send(b"GET / HTTP/1.1\r\nX: ")
+try:
+    for _ in range(4000):       # paced, or the kernel merges the segments
+        s.send(b"a")
+        time.sleep(0.0005)
+except OSError:
+    pass
+print("bytes:", reply(s))
+s = conn()
+lines = [b"GET / HTTP/1.1\r\n", b"Host: x\r\n"] + [b"X-Pad-%d: %s\r\n" % (i, b"v" * 20) for i in range(40)]
+for l in lines + [b"Authorization: Bearer " + sys.argv[2].encode() + b"\r\n", b"\r\n"]:
+    s.send(l)
+    time.sleep(0.002)
+s.shutdown(socket.SHUT_WR)
+print("lines:", reply(s))
+PYEOF
+                grep -q "bytes: HTTP/1.1 401" "$T/frag.out" || fail "$label: a byte-per-segment head: $(cat "$T/frag.out")"
+                grep -q "request head sent in too many small pieces" "$LOG" || { cat "$T/frag.out" "$LOG"; fail "$label: no log line for the fragmented head"; }
+                grep -q "lines: served" "$T/frag.out" || fail "$label: a line-per-segment head: $(cat "$T/frag.out")"
+                ok "$label: a head in 4000 one-byte segments refused, one in 43 line segments admitted"
+        fi
         stop_ssa
 done
 # A refused request whose body the gate never read: the client gets the
