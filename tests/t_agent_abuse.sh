@@ -201,17 +201,28 @@ done
 TOK=$("$CLI" token -a busy) || fail "svcid token while busy"
 ok "normal clients served"
 
+# raw_as UID GID NAME MODE ARGS...: raw.py MODE ARGS... on $SOCK as UID:GID,
+# in the background, its output in $T/NAME.out, its stdin a FIFO held open
+# here (fd RAW_IN, not a second coproc): it holds its connections until
+# RAW_IN is closed. Waits (60 s at most) for its report line. RAW_PID is
+# its pid.
+raw_as() {
+        local uid=$1 gid=$2 name=$3 i
+        shift 3
+        mkfifo "$T/$name.in"
+        setpriv --reuid="$uid" --regid="$gid" --clear-groups "$PY" "$T/raw.py" "$SOCK" "$@" \
+                <"$T/$name.in" >"$T/$name.out" &
+        RAW_PID=$!
+        exec {RAW_IN}>"$T/$name.in"    # after the start: the child must not inherit it
+        EXTRA_CLEANUP+=("kill $RAW_PID 2>/dev/null")
+        for i in $(seq 1 600); do [ -s "$T/$name.out" ] && break; sleep 0.1; done
+}
+
 if [ "$(id -u)" = 0 ]; then
         check "one uid cannot take every connection: past its share it gets 429, others are served"
         HOG_UID=$(id -u nobody)
-        # (a background process holding a FIFO open, not a second coproc)
-        mkfifo "$T/hog.in"
-        setpriv --reuid="$HOG_UID" --regid="$(id -g nobody)" --clear-groups \
-                "$PY" "$T/raw.py" "$SOCK" hog 300 44 <"$T/hog.in" >"$T/hog.out" &
-        HOG=$!
-        exec {HOG_IN}>"$T/hog.in"
-        EXTRA_CLEANUP+=("kill $HOG 2>/dev/null")
-        for i in $(seq 1 600); do grep -q refused "$T/hog.out" 2>/dev/null && break; sleep 0.1; done
+        raw_as "$HOG_UID" "$(id -g nobody)" hog hog 300 44
+        HOG=$RAW_PID HOG_IN=$RAW_IN
         line=$(cat "$T/hog.out")
         [ "$line" = "refused 44" ] || fail "expected 44 of 300 connections of one uid refused (share 256), got: $line"
         out=$(curl -s --max-time 10 --unix-socket "$SOCK" "http://localhost/v1/token?aud=fair") ||
@@ -242,19 +253,11 @@ if [ "$(id -u)" = 0 ]; then
                 getent passwd "$u" >/dev/null || NAMELESS+=("$u")
                 [ ${#NAMELESS[@]} = 2 ] && break
         done
-        mkfifo "$T/nl.in"
-        exec {NL_IN}<>"$T/nl.in"
-        setpriv --reuid="${NAMELESS[0]}" --regid="${NAMELESS[0]}" --clear-groups \
-                "$PY" "$T/raw.py" "$SOCK" hog 200 0 <"$T/nl.in" >"$T/nl_a.out" &
-        NL_A=$!
-        EXTRA_CLEANUP+=("kill $NL_A 2>/dev/null")
-        for i in $(seq 1 600); do grep -q refused "$T/nl_a.out" 2>/dev/null && break; sleep 0.1; done
+        raw_as "${NAMELESS[0]}" "${NAMELESS[0]}" nl_a hog 200 0
+        NL_A=$RAW_PID NL_A_IN=$RAW_IN
         [ "$(cat "$T/nl_a.out")" = "refused 0" ] || fail "nameless uid A: $(cat "$T/nl_a.out")"
-        setpriv --reuid="${NAMELESS[1]}" --regid="${NAMELESS[1]}" --clear-groups \
-                "$PY" "$T/raw.py" "$SOCK" hog 100 44 <"$T/nl.in" >"$T/nl_b.out" &
-        NL_B=$!
-        EXTRA_CLEANUP+=("kill $NL_B 2>/dev/null")
-        for i in $(seq 1 600); do grep -q refused "$T/nl_b.out" 2>/dev/null && break; sleep 0.1; done
+        raw_as "${NAMELESS[1]}" "${NAMELESS[1]}" nl_b hog 100 44
+        NL_B=$RAW_PID NL_B_IN=$RAW_IN
         [ "$(cat "$T/nl_b.out")" = "refused 44" ] ||
                 fail "nameless uid B beside A's 200: expected 44 of 100 refused (one share of 256), got: $(cat "$T/nl_b.out")"
         grep -q "uid=${NAMELESS[1]}.*the uids without a user name hold their share" "$AGENT_LOG" ||
@@ -262,8 +265,7 @@ if [ "$(id -u)" = 0 ]; then
         out=$(curl -s --max-time 10 --unix-socket "$SOCK" "http://localhost/v1/token?aud=fair") ||
                 fail "a named uid was not served while the nameless held their share"
         jq -e .token <<<"$out" >/dev/null || fail "a named uid: $out"
-        exec {NL_IN}>&-
-        kill "$NL_A" "$NL_B" 2>/dev/null || true
+        exec {NL_A_IN}>&- {NL_B_IN}>&-
         wait "$NL_A" "$NL_B" 2>/dev/null || true
         ok "nameless uids share one share; named uids are served"
 else
@@ -358,19 +360,11 @@ if [ "$(id -u)" = 0 ]; then
         AGENT_PID=$!
         BG_PIDS+=("$AGENT_PID")
         wait_for_socket "$SOCK" || fail "the agent with 600 fds did not come up"
-        mkfifo "$T/b.in" "$T/a.in"
-        setpriv --reuid=54322 --regid=54322 --clear-groups "$PY" "$T/raw.py" "$SOCK" idle 100 <"$T/b.in" >"$T/b.out" &
-        B=$!
-        exec {B_IN}>"$T/b.in"
-        EXTRA_CLEANUP+=("kill $B 2>/dev/null")
-        for i in $(seq 1 300); do grep -q open "$T/b.out" 2>/dev/null && break; sleep 0.1; done
+        raw_as 54322 54322 b idle 100
+        B=$RAW_PID B_IN=$RAW_IN
         [ "$(cat "$T/b.out")" = "open 100" ] || fail "uid B: $(cat "$T/b.out")"
-        setpriv --reuid="$(id -u nobody)" --regid="$(id -g nobody)" --clear-groups \
-                "$PY" "$T/raw.py" "$SOCK" hog 250 116 <"$T/a.in" >"$T/a.out" &
-        A=$!
-        exec {A_IN}>"$T/a.in"
-        EXTRA_CLEANUP+=("kill $A 2>/dev/null")
-        for i in $(seq 1 600); do grep -q refused "$T/a.out" 2>/dev/null && break; sleep 0.1; done
+        raw_as "$(id -u nobody)" "$(id -g nobody)" a hog 250 116
+        A=$RAW_PID A_IN=$RAW_IN
         [ "$(cat "$T/a.out")" = "refused 116" ] ||
                 fail "expected 116 of 250 connections of uid A refused (share 134 of 268), got: $(cat "$T/a.out")"
         out=$(curl -s --max-time 10 --unix-socket "$SOCK" "http://localhost/v1/token?aud=root") ||
