@@ -19,6 +19,7 @@ void gate_reader_init(gate_reader *r, int fd, gate_mode mode) {
         r->is_socket = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &sl) == 0;
         r->eof = false;
         r->lowat = false;
+        r->retry_ms = 0;
         r->len = 0;
 }
 
@@ -93,14 +94,27 @@ static bool http_head_too_fragmented(int fd) {
                (uint64_t) mem[SK_MEMINFO_RMEM_ALLOC] > 16u * (uint64_t) queued;
 }
 
+/* Whether the peer has sent nothing since the last peek: the bytes queued
+ * (SIOCINQ) are the bytes peeked, as nothing is ever consumed. */
+static bool http_head_unchanged(const gate_reader *r, int fd) {
+        int queued = 0;
+
+        return r->len > 0 && ioctl(fd, SIOCINQ, &queued) == 0 && queued >= 0 && (size_t) queued == r->len;
+}
+
 /* http mode: the whole head is peeked again each time; nothing is ever
  * consumed. On TCP, SO_RCVLOWAT makes poll wait for more than what we
- * already saw; AF_UNIX ignores it, hence -EAGAIN and a back-off. */
+ * already saw. AF_UNIX ignores it and polls readable while any byte is
+ * queued, hence -EAGAIN: the caller waits r->retry_ms, which doubles up
+ * to GATE_RETRY_MAX_MS while the peer stays silent, and SIOCINQ, not a
+ * peek of the whole head, tells whether it has grown. */
 static int http_step(gate_reader *r, int fd, bool hup) {
         ssize_t n;
 
         if (!r->is_socket)
                 return -ENOTSOCK;
+        if (!hup && http_head_unchanged(r, fd))
+                goto again;
         if (http_head_too_fragmented(fd))
                 return -EMSGSIZE;
         n = recv(fd, r->buf, GATE_HEAD_MAX, MSG_PEEK | MSG_DONTWAIT);
@@ -119,14 +133,20 @@ static int http_step(gate_reader *r, int fd, bool hup) {
         if (hup)
                 r->eof = true;
         if ((size_t) n == r->len && !r->eof)
-                return -EAGAIN;
+                goto again;
         r->len = (size_t) n;
+        r->retry_ms = 0;
         if (r->len < GATE_HEAD_MAX) {
                 int lowat = (int) r->len + 1;
                 if (setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat)) == 0)
                         r->lowat = true;
         }
         return 0;
+
+again:
+        r->retry_ms = r->retry_ms == 0 ? GATE_RETRY_MIN_MS
+                    : r->retry_ms >= GATE_RETRY_MAX_MS / 2 ? GATE_RETRY_MAX_MS : r->retry_ms * 2;
+        return -EAGAIN;
 }
 
 int gate_reader_step(gate_reader *r, int fd, bool hup, gate_preamble *ret) {

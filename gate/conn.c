@@ -83,7 +83,7 @@ static int read_preamble(const gate_config *cfg, int fd, gate_reader *r, gate_pr
                 if (k == -EAGAIN) {
                         /* Nothing new on an AF_UNIX socket whose poll would
                          * say "readable" forever: sleep a little instead. */
-                        (void) poll(NULL, 0, left < 10 ? (int) left : 10);
+                        (void) poll(NULL, 0, left < r->retry_ms ? (int) left : r->retry_ms);
                         pfd.revents = 0;
                         if (poll(&pfd, 1, 0) > 0)
                                 hup = pfd.revents & (POLLRDHUP | POLLHUP | POLLERR);

@@ -78,12 +78,18 @@ void gate_peer_get(int fd, gate_peer *ret);
 
 /* ---- judging a connection (check.c) ------------------------------------- */
 
+/* http mode on AF_UNIX: how long to wait before looking again at a head
+ * that has not grown, at first and at most. */
+#define GATE_RETRY_MIN_MS 10
+#define GATE_RETRY_MAX_MS 320
+
 /* Reads or peeks what the client sent so far. */
 typedef struct gate_reader {
         gate_mode mode;
         bool is_socket;
         bool eof;
         bool lowat;                     /* SO_RCVLOWAT raised (TCP, http mode) */
+        int retry_ms;                   /* after -EAGAIN: wait this long, then step again */
         size_t len;                     /* bytes in buf (consumed or peeked) */
         char buf[GATE_HEAD_MAX + 1];
 } gate_reader;
@@ -92,7 +98,8 @@ void gate_reader_init(gate_reader *r, int fd, gate_mode mode);
 /* One non-blocking step. hup: poll reported the peer done writing.
  * Returns 1 when decided (*ret filled), 0 when more bytes are needed,
  * -EAGAIN when nothing new arrived (http mode on AF_UNIX cannot wait for
- * "more" with poll: back off and retry), -errno on a socket error. */
+ * "more" with poll: wait r->retry_ms, which grows while the peer stays
+ * silent, then step again), -errno on a socket error. */
 int gate_reader_step(gate_reader *r, int fd, bool hup, gate_preamble *ret);
 /* Undoes what reading changed on the socket (SO_RCVLOWAT). */
 void gate_reader_done(gate_reader *r, int fd);

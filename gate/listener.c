@@ -20,7 +20,6 @@
 #include "gate.h"
 
 #define ACCEPT_BURST     32
-#define RETRY_MS         10
 #define TRUST_CHECK_MS   1000
 #define ACCEPT_PAUSE_MS  100
 
@@ -238,7 +237,7 @@ static void service(listener *l, size_t i, short revents) {
                         return;
                 }
                 if (k == -EAGAIN)
-                        c->retry_at = now + RETRY_MS;
+                        c->retry_at = now + c->r.retry_ms;
                 else if (k < 0) {
                         svcid_report report;
                         gate_report_set(&report, c->r.len > 0 ? SVCID_TRUNCATED : SVCID_NO_TOKEN,

@@ -98,12 +98,34 @@ for style in "fd3/unix:$T/rec.sock:-a" "long-lived/unix:$T/rec2.sock:" "long-liv
         [ "$reply" = served ] || fail "$label: a head in two parts was not admitted: $(printf %s "$reply" | head -c 200)"
         ok "$label: head split over two writes admitted"
 
+        # On AF_UNIX, poll says "readable" for as long as any byte is
+        # queued, so the gate looks again for more on a timer: strace
+        # counts how often, over the 3 s a silent client is held. It must
+        # ask the kernel for the queue's length (FIONREAD) less and less
+        # often, and peek the head only when it has grown: here, once.
+        traced=""
+        if [[ $label == */unix ]] && command -v strace >/dev/null; then
+                strace -f -qq -p "$SSA_PID" -e trace=recvfrom,ioctl -o "$T/peeks" &
+                traced=$!
+                sleep 1
+        fi
         reset_out
         reply=$(client "$addr" --send "GET / HTTP/1.1\r\nHost: x\r\n" --no-shut)
         case $reply in
         "HTTP/1.1 401 Unauthorized"*"error_description=\"timeout\""*) ok "$label: silent client cut off at the timeout" ;;
         *) fail "$label: an unfinished head did not time out: $(printf %s "$reply" | head -c 200)" ;;
         esac
+        if [ -n "$traced" ]; then
+                kill "$traced"; wait "$traced" 2>/dev/null || true
+                peeks=$(grep -c 'MSG_PEEK' "$T/peeks" || true)
+                looks=$(grep -c 'FIONREAD' "$T/peeks" || true)
+                [ "$peeks" -ge 1 ] && [ "$peeks" -le 2 ] ||
+                        fail "$label: a silent head was peeked $peeks times in 3 s, expected once: $(head -c 2000 "$T/peeks")"
+                [ "$looks" -le 20 ] || fail "$label: the gate looked at a silent head $looks times in 3 s, expected 20 at most"
+                ok "$label: a silent head peeked $peeks time(s), its queue looked at $looks times in 3 s"
+        elif [[ $label == */unix ]]; then
+                echo "skip: $label: how often a silent head is looked at (no strace)"
+        fi
         reset_out
         reply=$(client "$addr" --send "GET / HTTP/1.1\r\nHost: x\r\n")
         case $reply in
