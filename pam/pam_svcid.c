@@ -512,11 +512,25 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
         return PAM_SUCCESS;
 }
 
+/* Authentication is over when the application asks for credentials: a
+ * token handed over in SVCID_TOKEN has served, whichever module let the
+ * user in, and must not follow into what the application starts next.
+ * A non-login su passes its own environment on to the target's command,
+ * where the caller's token would let the target become the caller. */
+static void drop_env_token(pam_handle_t *pamh) {
+        if (pam_getenv(pamh, "SVCID_TOKEN"))
+                (void) pam_putenv(pamh, "SVCID_TOKEN");
+        (void) unsetenv("SVCID_TOKEN");
+}
+
 PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv) {
-        (void) pamh;
+        pam_svcid_args a;
+
         (void) flags;
-        (void) argc;
-        (void) argv;
+        if (pam_svcid_args_parse(argc, argv, PAM_SVCID_LINE_AUTH, &a, NULL, 0) == 0)
+                for (size_t i = 0; i < a.n_token; i++)
+                        if (a.token[i] == PAM_SVCID_SOURCE_ENV)
+                                drop_env_token(pamh);
         /* A token grants no credential beyond the login itself. */
         return PAM_SUCCESS;
 }

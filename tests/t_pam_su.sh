@@ -80,6 +80,13 @@ echo "== su $TARGET as $CALLER"
 expect_ok "token typed at the prompt" su_prompt "$(mint "$TARGET" "$AUD")"
 grep -q "svcid token:" "$T/out" || { show; fail "su did not show the 'svcid token: ' prompt"; }
 expect_ok "token in SVCID_TOKEN" su_env "$(mint "$TARGET" "$AUD")"
+# A non-login su hands its environment on to the command: the caller's
+# token must not reach it (with map=, it would let the target become the
+# caller). The module drops it once authentication is over.
+as_caller env SVCID_TOKEN="$(mint "$TARGET" "$AUD")" timeout 60 "$SU" "$TARGET" \
+        -c 'echo "whoami=$(id -un) token=${SVCID_TOKEN:-none}"' < /dev/null > "$T/out" 2>&1 || { show; fail "su with SVCID_TOKEN failed"; }
+grep -qx "whoami=$TARGET token=none" "$T/out" || { show; fail "SVCID_TOKEN reached the target's command"; }
+ok "SVCID_TOKEN does not reach the target's command"
 
 echo "== the size budget's limits"
 for len in 511 1023; do

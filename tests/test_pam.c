@@ -1542,13 +1542,44 @@ static void test_token_sources(void **state) {
                 assert_int_equal(auth_once(auth_service("token=authtok,env"), "alice", "garbage"), PAM_AUTH_ERR);
                 assert_int_equal(unsetenv("SVCID_TOKEN"), 0);
         }
-        /* Default token=authtok never reads the environment. */
+        /* Once authentication is over (pam_setcred), a token handed over
+         * in the environment is gone from both environments, so that it
+         * does not follow into what the application runs next (the
+         * command of a non-login su); whether the module let the user in
+         * or another module did. */
+        snprintf(text, sizeof text,
+                 "auth [success=done default=ignore] @M@ audience=" AUD " trust=%s token=env\n"
+                 "auth required pam_permit.so\n", trust_dir);
+        for (int accepted = 0; accepted < 2; accepted++) {
+                conv_data cd = { .answer = "wrong" };
+                pam_handle_t *pamh = start(raw_service(text), "alice", &cd);
+                assert_int_equal(setenv("SVCID_TOKEN", accepted ? t : "garbage", 1), 0);
+                assert_int_equal(pam_putenv(pamh, accepted ? kv : "SVCID_TOKEN=garbage"), PAM_SUCCESS);
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                assert_non_null(getenv("SVCID_TOKEN"));        /* until authentication is over */
+                assert_int_equal(pam_setcred(pamh, PAM_ESTABLISH_CRED), PAM_SUCCESS);
+                assert_null(getenv("SVCID_TOKEN"));
+                assert_null(pam_getenv(pamh, "SVCID_TOKEN"));
+                pam_end(pamh, PAM_SUCCESS);
+        }
+        /* Default token=authtok never reads the environment, nor clears
+         * it (pam_permit below lets the user in, so setcred runs). */
         {
                 conv_data cd = { .answer = "" };
                 pam_handle_t *pamh = start(auth_service(NULL), "alice", &cd);
                 assert_int_equal(setenv("SVCID_TOKEN", t, 1), 0);
                 assert_int_equal(pam_putenv(pamh, kv), PAM_SUCCESS);
                 assert_int_equal(pam_authenticate(pamh, 0), PAM_AUTHINFO_UNAVAIL);
+                pam_end(pamh, PAM_SUCCESS);
+                snprintf(text, sizeof text,
+                         "auth [success=done default=ignore] @M@ audience=" AUD " trust=%s\n"
+                         "auth required pam_permit.so\n", trust_dir);
+                pamh = start(raw_service(text), "alice", &cd);
+                assert_int_equal(pam_putenv(pamh, kv), PAM_SUCCESS);
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                assert_int_equal(pam_setcred(pamh, PAM_ESTABLISH_CRED), PAM_SUCCESS);
+                assert_string_equal(getenv("SVCID_TOKEN"), t);
+                assert_non_null(pam_getenv(pamh, "SVCID_TOKEN"));
                 pam_end(pamh, PAM_SUCCESS);
                 assert_int_equal(unsetenv("SVCID_TOKEN"), 0);
         }
