@@ -555,26 +555,30 @@ static int authenticated_state(pam_handle_t *pamh, int argc, const char **argv, 
         return PAM_SUCCESS;
 }
 
+static bool user_is(pam_handle_t *pamh, const char *want) {
+        const char *user = NULL;
+
+        return pam_get_item(pamh, PAM_USER, (const void **) &user) == PAM_SUCCESS && user && strcmp(user, want) == 0;
+}
+
 /* The module never changes PAM_USER; if something else did after the
- * token was checked, the token no longer speaks for the handle's user.
- * Then the refusal is logged and the authentication withdrawn, so that
- * no later step exports the token's identity for another user. */
-static bool user_unchanged(pam_handle_t *pamh, const pam_svcid_args *a, const struct auth_state *s,
-                           const char *stage) {
+ * token was checked, the token no longer speaks for the handle's user:
+ * the account is refused, logged, and the authentication withdrawn, so
+ * that no later step exports the token's identity for another user. */
+static bool account_user_unchanged(pam_handle_t *pamh, const pam_svcid_args *a, const struct auth_state *s) {
         svcid_report report = {};
         const char *user = NULL;
-        char what[32];
 
-        if (pam_get_item(pamh, PAM_USER, (const void **) &user) == PAM_SUCCESS && user &&
-            strcmp(user, s->user) == 0)
+        if (user_is(pamh, s->user))
                 return true;
+        (void) pam_get_item(pamh, PAM_USER, (const void **) &user);
         snprintf(report.detail, sizeof report.detail, "PAM_USER changed after authentication");
         copy_printable(report.sub, sizeof report.sub, s->sub);
         copy_printable(report.iss, sizeof report.iss, s->iss);
         copy_printable(report.kid, sizeof report.kid, s->kid);
         copy_printable(report.jti, sizeof report.jti, s->jti);
-        snprintf(what, sizeof what, "%s refused", stage);
-        log_outcome(pamh, a, LOG_NOTICE, what, svcid_reason_str(SVCID_SUBJECT_MISMATCH), &report, user);
+        log_outcome(pamh, a, LOG_NOTICE, "account refused", svcid_reason_str(SVCID_SUBJECT_MISMATCH), &report,
+                    user);
         withdraw(pamh);
         return false;
 }
@@ -594,7 +598,7 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
         if (r != PAM_SUCCESS)
                 return r;
 
-        if (!user_unchanged(pamh, &a, s, "account"))
+        if (!account_user_unchanged(pamh, &a, s))
                 return PAM_PERM_DENIED;
         user = s->user;
 
@@ -631,8 +635,16 @@ PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, cons
         r = authenticated_state(pamh, argc, argv, PAM_SVCID_LINE_SESSION, "session", &a, &s);
         if (r != PAM_SUCCESS)
                 return r;
-        if (!user_unchanged(pamh, &a, s, "session"))
-                return PAM_SESSION_ERR;
+        /* sudo -u authenticates the caller, then opens the session of
+         * the target. The token speaks for the caller only: nothing to
+         * export, nothing to refuse (the session step grants nothing). */
+        if (!user_is(pamh, s->user)) {
+                if (a.debug)
+                        pam_syslog(pamh, LOG_DEBUG, "session: the PAM user is no longer the one the token was "
+                                   "accepted for: nothing exported");
+                withdraw(pamh);
+                return PAM_IGNORE;
+        }
         return export_env(pamh, s);
 }
 

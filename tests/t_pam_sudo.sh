@@ -43,7 +43,9 @@ cat > "$T/sudo.pam" <<EOF
 # svcid test stack for sudo (t_pam_sudo.sh), private to this test's namespace.
 auth     [success=done default=ignore]   $MODULE audience=sudo:%H trust=$TRUST token=env,authtok
 auth     requisite                       pam_deny.so
+account  [success=ok ignore=ignore default=bad]  $MODULE
 account  required                        pam_permit.so
+session  optional                        $MODULE
 session  required                        pam_permit.so
 EOF
 chmod 644 "$T/sudo.pam"
@@ -86,6 +88,16 @@ expect_refused() {
 echo "== sudo -u $TARGET as $CALLER, audience=sudo:%H"
 expect_ok "token typed at the prompt" sudo_prompt "$(mint "$CALLER" "$AUD")"
 expect_ok "token in SVCID_TOKEN" sudo_env "$(mint "$CALLER" "$AUD")"
+# sudo opens the session of the target, whom the caller's token does not
+# name: the session line exports nothing, and refuses nothing.
+if grep -q "session refused" "$LOG"; then show; fail "the target's session was logged as refused"; fi
+# The kept variable would reach the command; the module drops it once sudo
+# has authenticated.
+as_caller env SVCID_TOKEN="$(mint "$CALLER" "$AUD")" timeout 60 "$SUDO" -S -k -u "$TARGET" \
+        sh -c 'echo "token=${SVCID_TOKEN:-none} sub=${SVCID_SUB:-none}"' < /dev/null > "$T/out" 2> "$T/err" ||
+        { show; fail "sudo with SVCID_TOKEN failed"; }
+grep -qx "token=none sub=none" "$T/out" || { show; fail "the caller's token or claims reached the command"; }
+ok "the command sees neither the caller's token nor its claims"
 
 echo "== the size limit: 511 bytes at sudo's prompt, none in SVCID_TOKEN"
 tok=$(mint "$CALLER" "$AUD" --pad-to 511)
