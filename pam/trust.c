@@ -169,7 +169,7 @@ static int add_jwks(svcid_trust *trust, int fd, const char *path, uid_t agent, s
         r = svcid_trust_add_jwks(trust, data, len, NULL, why, sizeof why);
         if (r < 0) {
                 copy_printable(quoted, sizeof quoted, path);
-                snprintf(err, err_len, "bad JWKS \"%s%s%s\": %s", dir ? dir : "", dir ? "/" : "", quoted, why);
+                snprintf(err, err_len, "bad JWKS \"%s\": %s", quoted, why);
                 return r;
         }
         return sources_add(s, dir, path, &st);
@@ -183,6 +183,16 @@ static void names_free(char **names, size_t n) {
         for (size_t i = 0; i < n; i++)
                 free(names[i]);
         free(names);
+}
+
+/* A file's error names it as the directory does: with several trust
+ * directories, its name alone would not say which one to fix. */
+static void in_dir(const char *dir, char *err, size_t err_len) {
+        char quoted[160], what[PAM_SVCID_ERR_MAX];
+
+        copy_printable(quoted, sizeof quoted, dir);
+        snprintf(what, sizeof what, "%s", err);
+        snprintf(err, err_len, "in \"%s\": %s", quoted, what);
 }
 
 /* Every "*.jwks" in the directory (hidden files skipped), sorted, as
@@ -227,6 +237,7 @@ static int scan_dir(const char *path, int fd, uid_t agent, svcid_trust *load, st
         if (errno != 0) {
                 r = -errno;
                 snprintf(err, err_len, "cannot read directory: %s", strerror(-r));
+                in_dir(path, err, err_len);
                 goto out;
         }
         if (n > 0)
@@ -235,8 +246,10 @@ static int scan_dir(const char *path, int fd, uid_t agent, svcid_trust *load, st
                 _cleanup_(close_fdp) int file = pam_svcid_open(dirfd(d), names[i], "", agent, err, err_len);
 
                 r = file < 0 ? file : add_jwks(load, file, names[i], agent, s, path, err, err_len);
-                if (r < 0)
+                if (r < 0) {
+                        in_dir(path, err, err_len);
                         goto out;
+                }
         }
 out:
         names_free(names, n);

@@ -862,11 +862,17 @@ static void test_trust_cache(void **state) {
         assert_int_equal(chmod(file, 0666), 0);
         assert_true(pam_svcid_trust_get(paths, 1, &c, err, sizeof err) < 0);
         assert_non_null(strstr(err, "writable"));
+        {       /* named with its directory: there may be several */
+                char want[PATH_MAX + 64];
+                snprintf(want, sizeof want, "in \"%s\": \"two.jwks\" is writable", dir);
+                assert_non_null(strstr(err, want));
+        }
         assert_int_equal(chmod(file, 0644), 0);
         /* A bad JWKS fails the whole store. */
         write_file(file, "{\"iss\":\"x\",\"keys\":[{}]}", 0644);
         assert_true(pam_svcid_trust_get(paths, 1, &c, err, sizeof err) < 0);
         assert_non_null(strstr(err, "bad JWKS"));
+        assert_non_null(strstr(err, dir));
         unlink(file);
         /* A group-writable directory. */
         assert_int_equal(chmod(dir, 0775), 0);
@@ -877,6 +883,7 @@ static void test_trust_cache(void **state) {
         assert_int_equal(symlink(trust_file, file), 0);
         assert_true(pam_svcid_trust_get(paths, 1, &c, err, sizeof err) < 0);
         assert_non_null(strstr(err, "symbolic link"));
+        assert_non_null(strstr(err, dir));
         unlink(file);
         /* An empty directory trusts nothing: an error, not a silent pass. */
         snprintf(file, sizeof file, "%s/one.jwks", dir);
