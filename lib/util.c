@@ -20,7 +20,13 @@ json_t *lib_json_object_why(const void *text, size_t len, size_t max, char *why,
         }
         j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
         if (!j) {
-                lib_errf(why, why_len, 0, "%s", error.text);
+                /* jansson ends its text with "near '<what it read>'": from a
+                 * token, that may be anything a user typed at a prompt, and
+                 * the reason goes to logs. Its place says enough. */
+                char *near = strstr(error.text, " near ");
+                if (near)
+                        *near = '\0';
+                lib_errf(why, why_len, 0, "%s at byte %d", error.text, error.position);
                 return NULL;
         }
         if (!json_is_object(j)) {

@@ -465,6 +465,12 @@ has "$ERR" "$T/link.d/other.jwks: a symbolic link, which trust loading does not 
 BIG=$(mint "$(claims "$NOW" $((NOW + 300)) ci:build ',"big":123456789012345678901234567890')")
 run 1 "a claim too big for 64 bits" "$SVCID" verify -a ci:build --trust "$JWKS" "$BIG"
 has "$ERR" "svcid: rejected: malformed: payload is not a JSON object without duplicates: too big integer"
+# The parser's reason gives the place, never the text read there: from a
+# token, that may be whatever a user typed at a prompt (pam_svcid logs it).
+run 1 "a payload cut short" "$SVCID" verify -a ci:build --trust "$JWKS" \
+        "$(b64 '{"alg":"ES256"}').$(b64 '{"sub":"MyPassw0rd!').AAAA"
+has "$ERR" "svcid: rejected: malformed: payload is not a JSON object without duplicates: premature end of input at byte 19"
+if grep -q "Passw0rd" "$ERR"; then fail "the reason quotes the payload: $(cat "$ERR")"; fi
 # An Ed25519 key of small order (the identity, x = 01 00...00) verifies
 # the signature R = identity, S = 0 over any message: such a JWKS is
 # refused, and the token forged with it never verifies.
