@@ -56,6 +56,19 @@ static const char *find_crlfcrlf(const char *buf, size_t len) {
         return NULL;
 }
 
+/* A byte that makes any head malformed, whatever comes after it: a bare
+ * LF, a CR followed by anything but LF, or a NUL. Found early, it need
+ * not wait for a CRLFCRLF that an LF-only client never sends. A CR last
+ * in what has come so far may still be followed by its LF. */
+static bool has_bad_line_byte(const char *buf, size_t len) {
+        for (size_t i = 0; i < len; i++) {
+                if (buf[i] == '\0' || (buf[i] == '\n' && (i == 0 || buf[i - 1] != '\r')) ||
+                    (buf[i] == '\r' && i + 1 < len && buf[i + 1] != '\n'))
+                        return true;
+        }
+        return false;
+}
+
 static bool is_tchar(char c) {
         /* RFC 9110 §5.6.2 token characters. */
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
@@ -87,6 +100,8 @@ int gate_http_parse(const char *buf, size_t len, bool eof, gate_preamble *ret) {
         if (!term) {
                 if (len >= GATE_HEAD_MAX)
                         return decided(ret, SVCID_TOO_LARGE, "request head over the size cap");
+                if (has_bad_line_byte(buf, len))
+                        return decided(ret, SVCID_MALFORMED, "bare CR or LF, or NUL, in the request head");
                 if (!eof)
                         return 0;
                 if (len == 0)

@@ -110,6 +110,11 @@ for style in "fd3/unix:$T/rec.sock:-a" "long-lived/unix:$T/rec2.sock:" "long-liv
         *"error_description=\"truncated\""*) ok "$label: head cut short refused as truncated" ;;
         *) fail "$label: a head cut short was not refused as truncated: $(printf %s "$reply" | head -c 200)" ;;
         esac
+        reply=$(client "$addr" --send "GET / HTTP/1.1\nHost: x\nAuthorization: Bearer $TOKEN\n\n" --no-shut)
+        case $reply in
+        *"error_description=\"malformed\""*) ok "$label: a head with LF-only line ends refused as malformed" ;;
+        *) fail "$label: a head with LF-only line ends: $(printf %s "$reply" | head -c 200)" ;;
+        esac
         [ ! -e "$T/out/env" ] || fail "$label: the service ran for a refused request"
         if [[ $label == */tcp ]]; then
                 # A head sent a byte per segment makes every peek walk all

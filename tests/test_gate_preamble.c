@@ -199,8 +199,23 @@ static void test_http_refused(void **state) {
         /* Closed early. */
         assert_http_reason("", true, SVCID_NO_TOKEN);
         assert_http_reason("GET / HTTP/1.1\r\nAuthorization: Bearer " TOK "\r\n", true, SVCID_TRUNCATED);
-        /* LF-only line ends never end the head: it waits, then is cut. */
-        assert_http_reason("GET / HTTP/1.1\nAuthorization: Bearer " TOK "\n\n", true, SVCID_TRUNCATED);
+        /* LF-only line ends, a bare CR or a NUL in an unfinished head:
+         * refused at once, not left to wait for a CRLFCRLF that an
+         * LF-only client never sends. */
+        assert_http_reason("GET / HTTP/1.1\nAuthorization: Bearer " TOK "\n\n", true, SVCID_MALFORMED);
+        assert_http_reason("GET / HTTP/1.1\nAuthorization: Bearer " TOK "\n\n", false, SVCID_MALFORMED);
+        assert_http_reason("GET / HTTP/1.1\n", false, SVCID_MALFORMED);
+        assert_http_reason("\n", false, SVCID_MALFORMED);
+        assert_http_reason("GET / HTTP/1.1\rX", false, SVCID_MALFORMED);
+        {
+                gate_preamble p;
+                /* A NUL, given by length (strlen would stop at it). */
+                assert_int_equal(gate_http_parse("GET / HTTP/1.1\r\nX: a\0b", 22, false, &p), 1);
+                assert_int_equal(p.reason, SVCID_MALFORMED);
+                /* A CR last may still get its LF. */
+                assert_int_equal(gate_http_parse("GET / HTTP/1.1\r", 15, false, &p), 0);
+                assert_int_equal(gate_http_parse("GET / HTTP/1.1\r\nX: a\r", 21, false, &p), 0);
+        }
 }
 
 static void test_http_cap(void **state) {
