@@ -494,6 +494,10 @@ static int handler(void *user, const char *section, const char *name, const char
 static int check_config(parse_ctx *c) {
         agent_config *cfg = c->config;
 
+        /* The default default_ttl yields to a lower max_ttl; one that was
+         * set must fit it. */
+        if (!c->default_ttl_line && cfg->default_ttl > cfg->max_ttl)
+                cfg->default_ttl = cfg->max_ttl;
         if (cfg->default_ttl > cfg->max_ttl) {
                 c->line = c->default_ttl_line > c->max_ttl_line ? c->default_ttl_line : c->max_ttl_line;
                 return fail(c, "default_ttl %lld exceeds max_ttl %lld",

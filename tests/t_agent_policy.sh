@@ -83,6 +83,13 @@ C=$(claims "$TOK")
 [ "$(jq -r 'has("stage")' <<<"$C")" = false ] || fail "stale claims: $C"
 ok "reloaded"
 
+check "a max_ttl under 300 alone: tokens last max_ttl by default"
+printf '[agent]\nissuer = svcid://policy.test\nmax_ttl = 90\ntoken_reuse = 0\n' > "$T/m.conf"
+reload "$T/m.conf" reloaded
+get_token anything
+[ "$(claims "$TOK" | jq -r '.exp - .iat')" = 90 ] || fail "default ttl under max_ttl = 90: $(claims "$TOK")"
+ok "default ttl lowered to max_ttl"
+
 check "an account's name is its own sub: a user of that name it does not match gets no token"
 # [account $ME] matches only a unit this caller is not in: the caller is
 # anonymous, and its user name is the account's sub.
@@ -313,6 +320,9 @@ for end in '\n' '\r\n' ''; do
         printf "[agent]\nissuer = %s$end" "$(head -c 188 /dev/zero | tr '\0' v)" > "$T/good.conf"
         "$AGENT" --config "$T/good.conf" --check-config >/dev/null || fail "a 197-byte line refused"
 done
+# a max_ttl under the default default_ttl (300) lowers that default
+printf '[agent]\nmax_ttl = 100\n' > "$T/good.conf"
+"$AGENT" --config "$T/good.conf" --check-config >/dev/null || fail "max_ttl = 100 alone refused"
 printf '[agent]\nkey_lifetime = 60\n' > "$T/good.conf"
 "$AGENT" --config "$T/good.conf" --check-config >/dev/null || fail "key_lifetime = max_ttl / 60 refused"
 printf '[account a]\nuser = a\nclaim.%s = v\naudiences = ssh:web*\nunit = a:b.service\n' "$(head -c 64 /dev/zero | tr '\0' c)" > "$T/good.conf"
