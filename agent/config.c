@@ -650,6 +650,12 @@ int config_load(const char *path, bool missing_ok, char *err, size_t err_len,
                         snprintf(err, err_len, "%s: not a regular file", path);
                 return r;
         }
+        if (r == -ELOOP) {
+                if (err)
+                        snprintf(err, err_len, "%s: a symbolic link, which svcid-agent does not follow: "
+                                 "name the file itself", path);
+                return r;
+        }
         if (r < 0) {
                 if (err)
                         snprintf(err, err_len, "%s: %s", path, strerror(-r));

@@ -320,6 +320,11 @@ for end in '\n' '\r\n' ''; do
         printf "[agent]\nissuer = %s$end" "$(head -c 188 /dev/zero | tr '\0' v)" > "$T/good.conf"
         "$AGENT" --config "$T/good.conf" --check-config >/dev/null || fail "a 197-byte line refused"
 done
+# a symbolic link as the file is refused, and said so
+ln -s "$T/good.conf" "$T/link.conf"
+if "$AGENT" --config "$T/link.conf" --check-config 2>"$T/err"; then fail "a symlinked config accepted"; fi
+grep -q "^svcid-agent: error: $T/link.conf: a symbolic link, which svcid-agent does not follow: name the file itself" "$T/err" ||
+        fail "symlinked config: $(cat "$T/err")"
 # a max_ttl under the default default_ttl (300) lowers that default
 printf '[agent]\nmax_ttl = 100\n' > "$T/good.conf"
 "$AGENT" --config "$T/good.conf" --check-config >/dev/null || fail "max_ttl = 100 alone refused"
