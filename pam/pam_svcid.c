@@ -512,25 +512,39 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
         return PAM_SUCCESS;
 }
 
-/* Authentication is over when the application asks for credentials: a
- * token handed over in SVCID_TOKEN has served, whichever module let the
- * user in, and must not follow into what the application starts next.
- * A non-login su passes its own environment on to the target's command,
- * where the caller's token would let the target become the caller. */
-static void drop_env_token(pam_handle_t *pamh) {
-        if (pam_getenv(pamh, "SVCID_TOKEN"))
-                (void) pam_putenv(pamh, "SVCID_TOKEN");
-        (void) unsetenv("SVCID_TOKEN");
+static bool user_is(pam_handle_t *pamh, const char *want) {
+        const char *user = NULL;
+
+        return pam_get_item(pamh, PAM_USER, (const void **) &user) == PAM_SUCCESS && user && strcmp(user, want) == 0;
+}
+
+/* Once authentication is over, a token handed over in SVCID_TOKEN has
+ * served, whichever module let the user in, and must not follow into
+ * what the application starts next: a non-login su passes its own
+ * environment on to the target's command, where the caller's token would
+ * let the target become the caller. Called from setcred and account, the
+ * steps that come after authentication (sudo may skip either). */
+static void drop_env_token(pam_handle_t *pamh, const pam_svcid_args *auth_line) {
+        for (size_t i = 0; i < auth_line->n_token; i++)
+                if (auth_line->token[i] == PAM_SVCID_SOURCE_ENV) {
+                        if (pam_getenv(pamh, "SVCID_TOKEN"))
+                                (void) pam_putenv(pamh, "SVCID_TOKEN");
+                        (void) unsetenv("SVCID_TOKEN");
+                }
 }
 
 PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv) {
+        const struct auth_state *s = get_state(pamh);
         pam_svcid_args a;
 
         (void) flags;
         if (pam_svcid_args_parse(argc, argv, PAM_SVCID_LINE_AUTH, &a, NULL, 0) == 0)
-                for (size_t i = 0; i < a.n_token; i++)
-                        if (a.token[i] == PAM_SVCID_SOURCE_ENV)
-                                drop_env_token(pamh);
+                drop_env_token(pamh, &a);
+        /* sudo -u makes the target the PAM user before it asks for
+         * credentials: what auth exported speaks for the caller, and must
+         * not reach the target's command, session line or not. */
+        if (s && !user_is(pamh, s->user))
+                withdraw(pamh);
         /* A token grants no credential beyond the login itself. */
         return PAM_SUCCESS;
 }
@@ -553,12 +567,6 @@ static int authenticated_state(pam_handle_t *pamh, int argc, const char **argv, 
                 return PAM_IGNORE;
         }
         return PAM_SUCCESS;
-}
-
-static bool user_is(pam_handle_t *pamh, const char *want) {
-        const char *user = NULL;
-
-        return pam_get_item(pamh, PAM_USER, (const void **) &user) == PAM_SUCCESS && user && strcmp(user, want) == 0;
 }
 
 /* The module never changes PAM_USER; if something else did after the
@@ -608,6 +616,7 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
         r = pam_svcid_args_parse(s->argc, (const char **) s->argv, PAM_SVCID_LINE_AUTH, &auth, NULL, 0);
         if (r < 0 || !auth.audience)
                 return PAM_SERVICE_ERR;
+        drop_env_token(pamh, &auth);
         auth.debug = auth.debug || a.debug;
         r = get_trust(pamh, &auth, &trust);
         if (r < 0)

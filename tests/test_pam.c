@@ -1871,6 +1871,42 @@ static void test_session(void **state) {
                 assert_null(pam_getenv(pamh, "SVCID_UNIT"));
                 pam_end(pamh, PAM_SUCCESS);
         }
+        /* That session step ignores: in a stack that goes on past it,
+         * the session opens. */
+        {
+                char text[PATH_MAX * 2];
+                conv_data cd = { .answer = t };
+                pam_handle_t *pamh;
+
+                snprintf(text, sizeof text,
+                         "auth required @M@ audience=" AUD " trust=%s\n"
+                         "session [success=ok ignore=ignore default=die] @M@\n"
+                         "session required pam_permit.so\n", trust_dir);
+                pamh = start(raw_service(text), "alice", &cd);
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                assert_int_equal(pam_set_item(pamh, PAM_USER, "bob"), PAM_SUCCESS);
+                assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
+                assert_null(pam_getenv(pamh, "SVCID_SUB"));
+                pam_end(pamh, PAM_SUCCESS);
+        }
+        /* sudo -u makes the target the PAM user, then asks for
+         * credentials, and may open no pam_svcid session: setcred takes
+         * back what auth exported for the caller. */
+        {
+                conv_data cd = { .answer = t };
+                pam_handle_t *pamh = start(svc, "alice", &cd);
+
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                assert_int_equal(pam_setcred(pamh, PAM_ESTABLISH_CRED), PAM_SUCCESS);
+                assert_string_equal(pam_getenv(pamh, "SVCID_SUB"), "alice");    /* same user: kept */
+                assert_int_equal(pam_set_item(pamh, PAM_USER, "bob"), PAM_SUCCESS);
+                assert_int_equal(pam_setcred(pamh, PAM_REINITIALIZE_CRED), PAM_SUCCESS);
+                assert_null(pam_getenv(pamh, "SVCID_SUB"));
+                assert_null(pam_getenv(pamh, "SVCID_ISS"));
+                assert_null(pam_getenv(pamh, "SVCID_JTI"));
+                assert_null(pam_getenv(pamh, "SVCID_UNIT"));
+                pam_end(pamh, PAM_SUCCESS);
+        }
         /* setcred is a success, as for other auth modules. */
         {
                 conv_data cd = { .answer = t };
