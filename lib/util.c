@@ -8,6 +8,21 @@
 #include "internal.h"
 #include "../common/io.h"
 
+/* jansson's reason, without what it quotes of the input ("near '...'",
+ * a byte in hex, a \u escape): from a token, that may be whatever a user
+ * typed at a prompt, and the reason goes to logs. Its place says enough. */
+static const char *json_why(json_error_t *e) {
+        char *near = strstr(e->text, " near ");
+
+        if (near)
+                *near = '\0';
+        if (json_error_code(e) == json_error_invalid_utf8)
+                return "invalid UTF-8";
+        if (strstr(e->text, "0x") || strstr(e->text, "\\u"))
+                return "invalid character or escape";
+        return e->text;
+}
+
 json_t *lib_json_object_why(const void *text, size_t len, size_t max, char *why, size_t why_len) {
         json_error_t error;
         json_t *j;
@@ -20,13 +35,8 @@ json_t *lib_json_object_why(const void *text, size_t len, size_t max, char *why,
         }
         j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
         if (!j) {
-                /* jansson ends its text with "near '<what it read>'": from a
-                 * token, that may be anything a user typed at a prompt, and
-                 * the reason goes to logs. Its place says enough. */
-                char *near = strstr(error.text, " near ");
-                if (near)
-                        *near = '\0';
-                lib_errf(why, why_len, 0, "%s at byte %d", error.text, error.position);
+                lib_errf(why, why_len, 0, "%s after %d byte%s", json_why(&error), error.position,
+                         error.position == 1 ? "" : "s");
                 return NULL;
         }
         if (!json_is_object(j)) {

@@ -469,8 +469,15 @@ has "$ERR" "svcid: rejected: malformed: payload is not a JSON object without dup
 # token, that may be whatever a user typed at a prompt (pam_svcid logs it).
 run 1 "a payload cut short" "$SVCID" verify -a ci:build --trust "$JWKS" \
         "$(b64 '{"alg":"ES256"}').$(b64 '{"sub":"MyPassw0rd!').AAAA"
-has "$ERR" "svcid: rejected: malformed: payload is not a JSON object without duplicates: premature end of input at byte 19"
+has "$ERR" "svcid: rejected: malformed: payload is not a JSON object without duplicates: premature end of input after 19 bytes"
 if grep -q "Passw0rd" "$ERR"; then fail "the reason quotes the payload: $(cat "$ERR")"; fi
+# Nor a byte of it, nor an escape: a password-shaped answer, whose
+# segments decode to bytes that are not UTF-8, and a lone surrogate.
+run 1 "a password-shaped token" "$SVCID" verify -a ci:build --trust "$JWKS" "abcd.efgh.ijkl"
+has "$ERR" "svcid: rejected: malformed: header is not a JSON object without duplicates: invalid UTF-8 after 1 byte"
+run 1 "a lone surrogate escape" "$SVCID" verify -a ci:build --trust "$JWKS" \
+        "$(b64 '{"alg":"ES256"}').$(b64 '{"a":"\ud800"}').AAAA"
+has "$ERR" "svcid: rejected: malformed: payload is not a JSON object without duplicates: invalid character or escape after 13 bytes"
 # An Ed25519 key of small order (the identity, x = 01 00...00) verifies
 # the signature R = identity, S = 0 over any message: such a JWKS is
 # refused, and the token forged with it never verifies.
