@@ -185,13 +185,14 @@ static void names_free(char **names, size_t n) {
         free(names);
 }
 
-/* A file's error names it as the directory does: with several trust
- * directories, its name alone would not say which one to fix. */
-static void in_dir(const char *dir, char *err, size_t err_len) {
+/* An error in a directory names it: with several trust directories, a
+ * file's name alone would not say which one to fix. r's words stand in
+ * for a message the failing step did not leave. */
+static void in_dir(const char *dir, int r, char *err, size_t err_len) {
         char quoted[160], what[PAM_SVCID_ERR_MAX];
 
         copy_printable(quoted, sizeof quoted, dir);
-        snprintf(what, sizeof what, "%s", err);
+        snprintf(what, sizeof what, "%s", err[0] ? err : strerror(-r));
         snprintf(err, err_len, "in \"%s\": %s", quoted, what);
 }
 
@@ -207,11 +208,12 @@ static int scan_dir(const char *path, int fd, uid_t agent, svcid_trust *load, st
         int r = 0;
 
         dfd = dup(fd);
-        if (dfd < 0)
-                return -errno;
-        d = fdopendir(dfd);
-        if (!d)
-                return -errno;
+        d = dfd < 0 ? NULL : fdopendir(dfd);
+        if (!d) {
+                r = -errno;
+                in_dir(path, r, err, err_len);
+                return r;
+        }
         dfd = -1;       /* owned by d now */
         while ((errno = 0, de = readdir(d))) {
                 size_t len = strlen(de->d_name);
@@ -237,7 +239,6 @@ static int scan_dir(const char *path, int fd, uid_t agent, svcid_trust *load, st
         if (errno != 0) {
                 r = -errno;
                 snprintf(err, err_len, "cannot read directory: %s", strerror(-r));
-                in_dir(path, err, err_len);
                 goto out;
         }
         if (n > 0)
@@ -246,12 +247,12 @@ static int scan_dir(const char *path, int fd, uid_t agent, svcid_trust *load, st
                 _cleanup_(close_fdp) int file = pam_svcid_open(dirfd(d), names[i], "", agent, err, err_len);
 
                 r = file < 0 ? file : add_jwks(load, file, names[i], agent, s, path, err, err_len);
-                if (r < 0) {
-                        in_dir(path, err, err_len);
+                if (r < 0)
                         goto out;
-                }
         }
 out:
+        if (r < 0)
+                in_dir(path, r, err, err_len);
         names_free(names, n);
         closedir(d);
         return r;
@@ -436,6 +437,8 @@ static int trust_get(const char *const *paths, size_t n, bool optional, pam_svci
         uid_t agent = PAM_SVCID_ROOT_ONLY;
         int r;
 
+        if (err_len > 0)
+                err[0] = '\0';        /* a step that fails without words leaves it empty */
         key = make_key(paths, n, optional);
         if (!key)
                 return -ENOMEM;
