@@ -81,25 +81,16 @@ static int line_step_bytes(gate_reader *r, int fd) {
  * own receive memory, some hundred bytes at least, so over
  * GATE_HEAD_RMEM_MAX of it, at more than 16 times the bytes queued, means
  * many tiny segments; an honest client writes its head in a few, and a
- * body in large ones. (AF_UNIX charges the sender: 0 here.) */
-static bool http_head_too_fragmented(int fd) {
+ * body in large ones. (AF_UNIX charges the sender: 0 here.) queued is
+ * SIOCINQ's count, -1 if unknown. */
+static bool http_head_too_fragmented(int fd, int queued) {
         uint32_t mem[SK_MEMINFO_VARS] = {};
         socklen_t len = sizeof(mem);
-        int queued = 0;
 
-        if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &len) < 0 ||
+        if (queued < 0 || getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &len) < 0 ||
             len < sizeof(uint32_t) * (SK_MEMINFO_RMEM_ALLOC + 1) || mem[SK_MEMINFO_RMEM_ALLOC] <= GATE_HEAD_RMEM_MAX)
                 return false;
-        return ioctl(fd, SIOCINQ, &queued) == 0 && queued >= 0 &&
-               (uint64_t) mem[SK_MEMINFO_RMEM_ALLOC] > 16u * (uint64_t) queued;
-}
-
-/* Whether the peer has sent nothing since the last peek: the bytes queued
- * (SIOCINQ) are the bytes peeked, as nothing is ever consumed. */
-static bool http_head_unchanged(const gate_reader *r, int fd) {
-        int queued = 0;
-
-        return r->len > 0 && ioctl(fd, SIOCINQ, &queued) == 0 && queued >= 0 && (size_t) queued == r->len;
+        return (uint64_t) mem[SK_MEMINFO_RMEM_ALLOC] > 16u * (uint64_t) queued;
 }
 
 /* http mode: the whole head is peeked again each time; nothing is ever
@@ -107,15 +98,19 @@ static bool http_head_unchanged(const gate_reader *r, int fd) {
  * already saw. AF_UNIX ignores it and polls readable while any byte is
  * queued, hence -EAGAIN: the caller waits r->retry_ms, which doubles up
  * to GATE_RETRY_MAX_MS while the peer stays silent, and SIOCINQ, not a
- * peek of the whole head, tells whether it has grown. */
+ * peek of the whole head, tells whether it has grown: the bytes queued
+ * are the bytes peeked, as nothing is ever consumed. */
 static int http_step(gate_reader *r, int fd, bool hup) {
+        int queued = -1;
         ssize_t n;
 
         if (!r->is_socket)
                 return -ENOTSOCK;
-        if (!hup && http_head_unchanged(r, fd))
+        if (ioctl(fd, SIOCINQ, &queued) < 0)
+                queued = -1;
+        if (!hup && r->len > 0 && queued >= 0 && (size_t) queued == r->len)
                 goto again;
-        if (http_head_too_fragmented(fd))
+        if (http_head_too_fragmented(fd, queued))
                 return -EMSGSIZE;
         n = recv(fd, r->buf, GATE_HEAD_MAX, MSG_PEEK | MSG_DONTWAIT);
         if (n < 0) {

@@ -57,9 +57,11 @@ static const char *find_crlfcrlf(const char *buf, size_t len) {
 }
 
 /* A byte that makes any head malformed, whatever comes after it: a bare
- * LF, a CR followed by anything but LF, or a NUL. Found early, it need
- * not wait for a CRLFCRLF that an LF-only client never sends. A CR last
+ * LF, a CR followed by anything but LF, or a NUL. Checked before the end
+ * of the head too: an LF-only client never sends the CRLFCRLF. A CR last
  * in what has come so far may still be followed by its LF. */
+#define BAD_LINE_BYTE "bare CR or LF, or NUL, in the request head"
+
 static bool has_bad_line_byte(const char *buf, size_t len) {
         for (size_t i = 0; i < len; i++) {
                 if (buf[i] == '\0' || (buf[i] == '\n' && (i == 0 || buf[i - 1] != '\r')) ||
@@ -101,7 +103,7 @@ int gate_http_parse(const char *buf, size_t len, bool eof, gate_preamble *ret) {
                 if (len >= GATE_HEAD_MAX)
                         return decided(ret, SVCID_TOO_LARGE, "request head over the size cap");
                 if (has_bad_line_byte(buf, len))
-                        return decided(ret, SVCID_MALFORMED, "bare CR or LF, or NUL, in the request head");
+                        return decided(ret, SVCID_MALFORMED, BAD_LINE_BYTE);
                 if (!eof)
                         return 0;
                 if (len == 0)
@@ -110,9 +112,11 @@ int gate_http_parse(const char *buf, size_t len, bool eof, gate_preamble *ret) {
         }
         if ((size_t) (term - buf) + 4 > GATE_HEAD_MAX)
                 return decided(ret, SVCID_TOO_LARGE, "request head over the size cap");
+        if (has_bad_line_byte(buf, (size_t) (term - buf) + 4))
+                return decided(ret, SVCID_MALFORMED, BAD_LINE_BYTE);
 
-        /* Every line of the head, each ending in CRLF; the last one is the
-         * line just before the empty line. */
+        /* Every line of the head, each ending in CRLF (no other CR or LF
+         * is left); the last one is the line just before the empty line. */
         head_end = term + 2;
         for (p = buf; p < head_end; ) {
                 const char *eol, *colon, *v, *v_end, *sp;
@@ -120,11 +124,9 @@ int gate_http_parse(const char *buf, size_t len, bool eof, gate_preamble *ret) {
                 bool first = p == buf;
 
                 eol = memchr(p, '\r', (size_t) (head_end - p));
-                if (!eol || eol[1] != '\n')
-                        return decided(ret, SVCID_MALFORMED, "bare CR in the request head");
+                if (!eol)
+                        return decided(ret, SVCID_MALFORMED, BAD_LINE_BYTE);
                 line_len = (size_t) (eol - p);
-                if (memchr(p, '\n', line_len) || memchr(p, '\0', line_len))
-                        return decided(ret, SVCID_MALFORMED, "bare LF or NUL in the request head");
 
                 if (first) {
                         if (line_len == 0 || p[0] == ' ' || p[0] == '\t')

@@ -185,7 +185,7 @@ if command -v strace >/dev/null; then
                 looks=$(grep -c 'FIONREAD' "$T/peeks" || true)
                 [ "$peeks" -ge 1 ] && [ "$peeks" -le 2 ] ||
                         fail "$label: a silent head was peeked $peeks times in 3 s, expected once: $(head -c 2000 "$T/peeks")"
-                [ "$looks" -le 20 ] || fail "$label: the gate looked at a silent head $looks times in 3 s, expected 20 at most"
+                [ "$looks" -le 24 ] || fail "$label: the gate looked at a silent head $looks times in 3 s, expected 24 at most"
                 ok "$label: a silent head peeked $peeks time(s), its queue looked at $looks times in 3 s"
                 stop_ssa
         done
