@@ -577,9 +577,8 @@ static bool account_user_unchanged(pam_handle_t *pamh, const pam_svcid_args *a, 
         svcid_report report = {};
         const char *user = NULL;
 
-        if (user_is(pamh, s->user))
+        if (pam_get_item(pamh, PAM_USER, (const void **) &user) == PAM_SUCCESS && user && strcmp(user, s->user) == 0)
                 return true;
-        (void) pam_get_item(pamh, PAM_USER, (const void **) &user);
         snprintf(report.detail, sizeof report.detail, "PAM_USER changed after authentication");
         copy_printable(report.sub, sizeof report.sub, s->sub);
         copy_printable(report.iss, sizeof report.iss, s->iss);
