@@ -397,6 +397,13 @@ int cmd_connect(int argc, char **argv) {
         /* The preamble copy is as secret as the token. */
         explicit_bzero(line, tlen + 8);
         svcid_free_secret(token);
+        if (r == -EPIPE || r == -ECONNRESET) {
+                /* A gate that cannot judge cuts the connection unanswered,
+                 * and may do so before the preamble is out. */
+                fprintf(stderr, "svcid: connect: the connection was %s before the preamble was sent\n",
+                        r == -EPIPE ? "closed" : "reset");
+                return CLI_EXIT_REJECTED;
+        }
         if (r < 0) {
                 fprintf(stderr, "svcid: connect: cannot send the preamble: %s\n", strerror(-r));
                 return CLI_EXIT_REJECTED;
