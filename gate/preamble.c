@@ -56,12 +56,12 @@ static const char *find_crlfcrlf(const char *buf, size_t len) {
         return NULL;
 }
 
+#define BAD_LINE_BYTE "bare CR or LF, or NUL, in the request head"
+
 /* A byte that makes any head malformed, whatever comes after it: a bare
  * LF, a CR followed by anything but LF, or a NUL. Checked before the end
  * of the head too: an LF-only client never sends the CRLFCRLF. A CR last
  * in what has come so far may still be followed by its LF. */
-#define BAD_LINE_BYTE "bare CR or LF, or NUL, in the request head"
-
 static bool has_bad_line_byte(const char *buf, size_t len) {
         for (size_t i = 0; i < len; i++) {
                 if (buf[i] == '\0' || (buf[i] == '\n' && (i == 0 || buf[i - 1] != '\r')) ||
