@@ -148,6 +148,22 @@ PY
         EXTRA_CLEANUP+=("umount -l /dev" "umount -R -l '$T/dev'")
 }
 
+# pam_stack FILE AUDIENCE [session]: the man page's stack for su and sudo
+# (the token from SVCID_TOKEN or the prompt), with the test's trust, and
+# the module's session line if asked. Written in place: FILE may already
+# be bind-mounted over the service's file.
+pam_stack() {
+        {
+                echo "# svcid test stack, private to this test's namespace."
+                echo "auth     [success=done default=ignore]           $MODULE audience=$2 trust=$TRUST token=env,authtok"
+                echo "auth     requisite                               pam_deny.so"
+                echo "account  [success=ok ignore=ignore default=bad]  $MODULE"
+                echo "account  required                                pam_permit.so"
+                [ "${3:-}" != session ] || echo "session  optional                                $MODULE"
+                echo "session  required                                pam_permit.so"
+        } > "$1"
+}
+
 # pam_expect WHAT OUTCOME RAN AUDIT CMD...: runs CMD, a PAM application
 # that leaves what its command printed in $T/out (after private_syslog).
 # OUTCOME "ok": CMD succeeds, $T/out matches the grep pattern RAN, and the

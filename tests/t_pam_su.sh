@@ -29,15 +29,7 @@ useradd -M -N -s /bin/sh -d / "$TARGET"
 EXTRA_CLEANUP+=("userdel $TARGET")
 AUD=su:$(hostname)
 
-cat > "$T/su.pam" <<EOF
-# svcid test stack for su (t_pam_su.sh), private to this test's namespace.
-auth     [success=done default=ignore]             $MODULE audience=$AUD trust=$TRUST token=env,authtok
-auth     requisite                                 pam_deny.so
-account  [success=ok ignore=ignore default=bad]    $MODULE
-account  required                                  pam_permit.so
-session  optional                                  $MODULE
-session  required                                  pam_permit.so
-EOF
+pam_stack "$T/su.pam" "$AUD" session
 chmod 644 "$T/su.pam"
 mount --bind "$T/su.pam" /etc/pam.d/su
 EXTRA_CLEANUP=("umount -l /etc/pam.d/su" "${EXTRA_CLEANUP[@]}")

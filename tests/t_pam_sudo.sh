@@ -39,14 +39,7 @@ EXTRA_CLEANUP+=("userdel $TARGET")
 AUD=sudo:$(hostname)
 
 # The man page's stack, with the test's trust.
-cat > "$T/sudo.pam" <<EOF
-# svcid test stack for sudo (t_pam_sudo.sh), private to this test's namespace.
-auth     [success=done default=ignore]   $MODULE audience=sudo:%H trust=$TRUST token=env,authtok
-auth     requisite                       pam_deny.so
-account  [success=ok ignore=ignore default=bad]  $MODULE
-account  required                        pam_permit.so
-session  required                        pam_permit.so
-EOF
+pam_stack "$T/sudo.pam" "sudo:%H"
 chmod 644 "$T/sudo.pam"
 # Ask every time, one try, keep SVCID_TOKEN (pam_svcid(8)), and let the
 # caller run anything as TARGET only.
@@ -107,14 +100,7 @@ sudo_sees "the man page's stack"
 # and the session step, for the target, exports nothing and refuses
 # nothing.
 # (Both files are bind-mounted: rewritten in place, not replaced.)
-cat > "$T/sudo.pam" <<EOF
-auth     [success=done default=ignore]   $MODULE audience=sudo:%H trust=$TRUST token=env,authtok
-auth     requisite                       pam_deny.so
-account  [success=ok ignore=ignore default=bad]  $MODULE
-account  required                        pam_permit.so
-session  optional                        $MODULE
-session  required                        pam_permit.so
-EOF
+pam_stack "$T/sudo.pam" "sudo:%H" session
 sed 's/^Defaults timestamp_timeout=0,/Defaults !pam_setcred, timestamp_timeout=0,/' "$T/sudoers" > "$T/sudoers.new"
 cat "$T/sudoers.new" > "$T/sudoers"
 grep -q '!pam_setcred' /etc/sudoers || fail "sudoers did not take !pam_setcred"
