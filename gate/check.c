@@ -158,7 +158,9 @@ int gate_reader_step(gate_reader *r, int fd, bool hup, gate_preamble *ret) {
                 };
                 return 1;
         }
-        if (k < 0 && k != -EAGAIN)
+        /* -EAGAIN: the same bytes as at the last step, which the parser
+         * left undecided; parsing them again would say so again. */
+        if (k < 0)
                 return k;
 
         if (r->mode == GATE_MODE_LINE) {
@@ -168,9 +170,7 @@ int gate_reader_step(gate_reader *r, int fd, bool hup, gate_preamble *ret) {
                         return 1;
                 return 0;
         }
-        if (gate_http_parse(r->buf, r->len, r->eof, ret) > 0)
-                return 1;
-        return k == -EAGAIN ? -EAGAIN : 0;
+        return gate_http_parse(r->buf, r->len, r->eof, ret) > 0 ? 1 : 0;
 }
 
 void gate_reader_done(gate_reader *r, int fd) {
