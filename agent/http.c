@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <microhttpd.h>
@@ -162,7 +163,8 @@ static enum MHD_Result respond_error(struct MHD_Connection *conn, unsigned statu
         /* A request we could not make sense of ends its connection: what
          * follows it on the wire cannot be trusted to be a request. */
         bool close = status == MHD_HTTP_BAD_REQUEST || status == MHD_HTTP_CONTENT_TOO_LARGE ||
-                     status == MHD_HTTP_METHOD_NOT_ALLOWED || status == MHD_HTTP_TOO_MANY_REQUESTS;
+                     status == MHD_HTTP_METHOD_NOT_ALLOWED || status == MHD_HTTP_TOO_MANY_REQUESTS ||
+                     status == MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE || status == MHD_HTTP_EXPECTATION_FAILED;
 
         return respond_json(conn, status, json_pack("{s:s, s:s}", "error", word, "message", message), close);
 }
@@ -298,13 +300,38 @@ static enum MHD_Result handle_health(http_server *s, struct MHD_Connection *conn
         return respond_json(conn, MHD_HTTP_OK, body, false);
 }
 
+static peer *peer_of(struct MHD_Connection *conn) {
+        const union MHD_ConnectionInfo *info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+
+        return info ? info->socket_context : NULL;
+}
+
+/* Strict percent-decoding of the path and of each query name and value,
+ * which libmicrohttpd hands over before the request reaches handle(): a
+ * "%" must start two hex digits, "%00" would cut a name, a value or the
+ * path short ("/v1/token%00x" is not "/v1/token"), and a "#" has no
+ * place in a request target. Any of these marks the request, and
+ * handle() refuses it whatever it asks for. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *text) {
+        peer *p = peer_of(conn);
+
+        (void) cls;
+        for (const unsigned char *c = (const unsigned char *) text; *c; c++)
+                if (*c == '#' || (*c == '%' && (!isxdigit(c[1]) || !isxdigit(c[2]) || (c[1] == '0' && c[2] == '0')))) {
+                        if (p)
+                                p->bad_target = true;
+                        break;
+                }
+        return MHD_http_unescape(text);
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **req_cls) {
         http_server *s = cls;
         const union MHD_ConnectionInfo *info;
         const char *cl, *te;
-        const peer *p;
+        peer *p = peer_of(conn);
 
         (void) version;
         (void) upload_data;
@@ -315,9 +342,27 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                  * answered on the next call, once the request is complete,
                  * so that the connection can be kept alive. */
                 *req_cls = s;
+                if (p && p->bad_target) {
+                        p->bad_target = false;
+                        return respond_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
+                                             "the request target has a bad %-escape, %00 or #");
+                }
                 if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
                         return respond_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
                                              "only GET is supported");
+                /* A head near libmicrohttpd's 16 KiB leaves no room for
+                 * the answer: refused here, before a token is minted and
+                 * logged that the caller would never get. */
+                info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+                if (info && info->header_size > HTTP_HEAD_MAX)
+                        return respond_error(conn, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "too_large",
+                                             "the request head is over 8 KiB");
+                /* A request has no body, so nothing to continue to: with
+                 * "Expect: 100-continue", libmicrohttpd would answer 100
+                 * and, on some input, nothing more. */
+                if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT))
+                        return respond_error(conn, MHD_HTTP_EXPECTATION_FAILED, "bad_request",
+                                             "requests carry no body: no Expect");
                 cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
                 te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
                 if (te || (cl && strcmp(cl, "0") != 0))
@@ -334,8 +379,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                 if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
                         return respond_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
                                              "only GET is supported here");
-                info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-                p = info ? info->socket_context : NULL;
                 if (!p) {
                         log_error("connection without peer credentials, refusing it");
                         return respond_error(conn, MHD_HTTP_FORBIDDEN, "peer_gone", "caller unknown");
@@ -438,6 +481,7 @@ int http_start(int listen_fd, agent_shared *shared, unsigned threads, http_serve
                                      MHD_OPTION_CONNECTION_TIMEOUT, HTTP_IDLE_TIMEOUT,
                                      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) HTTP_MEMORY_LIMIT,
                                      MHD_OPTION_NOTIFY_CONNECTION, notify, s,
+                                     MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
                                      MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
                                      /* stricter parsing: Host required (0.9.75 still takes bare LF) */
                                      MHD_OPTION_STRICT_FOR_CLIENT, 1,

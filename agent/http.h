@@ -19,7 +19,8 @@
 #define HTTP_FD_WANTED          (HTTP_FDS_PER_CONNECTION * HTTP_CONNECTION_LIMIT + HTTP_FD_RESERVE)
 #define HTTP_PER_UID_LIMIT      256u            /* ... of which one uid may hold */
 #define HTTP_IDLE_TIMEOUT       10u             /* seconds without a byte */
-#define HTTP_MEMORY_LIMIT       (16u * 1024u)   /* request head, per connection */
+#define HTTP_MEMORY_LIMIT       (16u * 1024u)   /* request head and answer, per connection */
+#define HTTP_HEAD_MAX           (8u * 1024u)    /* a longer head is refused before anything is minted */
 #define HTTP_DRAIN_MS           1000u           /* on stop, for accepted connections */
 
 /* What the HTTP threads read and the main thread replaces, under lock. */

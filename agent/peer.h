@@ -21,6 +21,7 @@ typedef struct peer {
         int error;              /* why there is no pidfd (-errno), or 0 */
         uid_t share;            /* whose connection share it counts in (peer_share()) */
         bool counted;           /* holds one of that share's connection slots */
+        bool bad_target;        /* the request being read has a bad escape (http.c) */
 } peer;
 
 /* The share of connections (http.c) that uid counts in: its own when it

@@ -101,6 +101,39 @@ expect_status 400 bad_request "/v1/token?aud=x&ttl="
 expect_status 400 bad_request "/v1/token?aud=x&ttl=99999999999999999999999"
 expect_status 400 bad_request "/v1/token?aud=$(head -c 256 /dev/zero | tr '\0' a)"
 expect_status 400 bad_request "/v1/token?a=1&b=2&c=3&d=4&e=5&f=6&g=7&h=8&i=9&aud=x"
+# Strict %-escapes: libmicrohttpd alone would decode /v1/token%00x to
+# "/v1/token" and keep %zz and a raw # as they are.
+expect_status 400 bad_request "/v1/token%00x?aud=x"
+expect_status 400 bad_request "/v1/jwks%00"
+expect_status 400 bad_request "/v1/token?aud=a%zz"
+expect_status 400 bad_request "/v1/token?aud=a%2"
+expect_status 200 "" "/v1/token?aud=a%41"
+[ "$(jq -r .token <<<"$BODY" | { read -r t; claims "$t"; } | jq -r .aud)" = aA ] || fail "aud=a%41 did not decode to aA"
+# What curl would not send: a raw "#", an Expect with a pipelined byte
+# (libmicrohttpd answered 100 and nothing more), and a head so near its
+# 16 KiB that the answer did not fit (closed unanswered). None mints.
+: > "$AGENT_LOG"
+"$PY" - "$SOCK" > "$T/raw.out" <<'PYEOF2'
+import socket, sys
+def send(b):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sys.argv[1])
+    s.sendall(b)
+    s.settimeout(10)
+    out = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            return out.split(b"\r\n")[0].decode()
+        out += d
+print(send(b"GET /v1/token?aud=hash#x HTTP/1.1\r\nHost: a\r\n\r\n"))
+print(send(b"GET /v1/token?aud=expect HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\nG"))
+print(send(b"GET /v1/token?aud=big HTTP/1.1\r\nHost: a\r\nX: " + b"a" * 9000 + b"\r\n\r\n"))
+print(send(b"GET /v1/token?aud=near HTTP/1.1\r\nHost: a\r\nX: " + b"a" * 16050 + b"\r\n\r\n") or "closed")
+PYEOF2
+[ "$(cat "$T/raw.out")" = "$(printf '%s\n' 'HTTP/1.1 400 Bad Request' 'HTTP/1.1 417 Expectation Failed' \
+        'HTTP/1.1 431 Request Header Fields Too Large' closed)" ] || fail "raw requests: $(cat "$T/raw.out")"
+if grep -q "mint" "$AGENT_LOG"; then fail "a refused request minted: $(grep mint "$AGENT_LOG")"; fi
 expect_status 404 not_found "/v1/nope"
 expect_status 404 not_found "/v1/token/x?aud=x"
 expect_status 404 not_found "/"
