@@ -69,18 +69,27 @@ void log_open(log_target target) {
         }
 }
 
-/* Makes a caller-influenced string safe for one log line: at most out_len
- * - 1 bytes, anything outside printable ASCII (and the quote) as '?'. */
+/* Makes a caller-influenced string safe for one log line, and
+ * unambiguous: anything outside printable ASCII, the quote and the
+ * backslash as \xHH (a '?' would read the same as a real one in an
+ * audience). At most out_len - 1 bytes, whole escapes only. */
 static const char *clean(const char *in, char *out, size_t out_len) {
-        size_t i = 0;
+        size_t o = 0;
 
         if (!in)
                 return "-";
-        for (; in[i] && i + 1 < out_len; i++) {
-                unsigned char c = (unsigned char) in[i];
-                out[i] = (c < 0x20 || c >= 0x7f || c == '\'') ? '?' : (char) c;
+        for (; *in; in++) {
+                unsigned char c = (unsigned char) *in;
+                bool plain = c >= 0x20 && c < 0x7f && c != '\'' && c != '\\';
+
+                if (o + (plain ? 1 : 4) >= out_len)
+                        break;
+                if (plain)
+                        out[o++] = (char) c;
+                else
+                        o += (size_t) snprintf(out + o, out_len - o, "\\x%02x", c);
         }
-        out[i] = '\0';
+        out[o] = '\0';
         return out;
 }
 
@@ -112,7 +121,7 @@ void log_msg(int priority, const char *fmt, ...) {
 
 void log_mint(const log_caller *c, const char *sub, const char *aud,
               const char *jti, const char *kid, int64_t exp, size_t token_len, bool reused) {
-        char sb[130], ab[260], ub[260];
+        char sb[520], ab[1024], ub[1024];
         const char *s = clean(sub, sb, sizeof sb), *a = clean(aud, ab, sizeof ab),
                    *u = clean(c->unit, ub, sizeof ub);
 
@@ -138,7 +147,7 @@ void log_mint(const log_caller *c, const char *sub, const char *aud,
 }
 
 void log_refusal(const log_caller *c, const char *reason, const char *aud, const char *detail) {
-        char ab[260], ub[260], db[300];
+        char ab[1024], ub[1024], db[1200];
         const char *a = clean(aud, ab, sizeof ab), *u = clean(c->unit, ub, sizeof ub),
                    *d = clean(detail, db, sizeof db);
 

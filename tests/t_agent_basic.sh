@@ -134,6 +134,11 @@ PYEOF2
 [ "$(cat "$T/raw.out")" = "$(printf '%s\n' 'HTTP/1.1 400 Bad Request' 'HTTP/1.1 417 Expectation Failed' \
         'HTTP/1.1 431 Request Header Fields Too Large' closed)" ] || fail "raw requests: $(cat "$T/raw.out")"
 if grep -q "mint" "$AGENT_LOG"; then fail "a refused request minted: $(grep mint "$AGENT_LOG")"; fi
+# The log tells audiences apart: q'z is written q\x27z, not as q?z is.
+expect_status 200 "" "/v1/token?aud=q%27z"
+expect_status 200 "" "/v1/token?aud=q%3Fz"
+grep -qF "aud='q\x27z'" "$AGENT_LOG" && grep -qF "aud='q?z'" "$AGENT_LOG" ||
+        fail "audiences q'z and q?z logged as: $(grep -o "aud='q[^ ]*" "$AGENT_LOG")"
 expect_status 404 not_found "/v1/nope"
 expect_status 404 not_found "/v1/token/x?aud=x"
 expect_status 404 not_found "/"
