@@ -61,7 +61,7 @@ if [ "$(id -u)" = 0 ] && [ -e "$(dpkg -L libpam-wrapper 2>/dev/null | grep -m1 '
         cat > "$T/pam.d/svcid-demo" <<PAM
 auth     [success=done default=ignore]           $B/pam_svcid.so audience=api.example.com trust=$T/agent/jwks.json
 auth     requisite                               pam_deny.so
-account  [success=ok ignore=ignore default=bad]  $B/pam_svcid.so
+account  [success=ok ignore=ignore module_unknown=ignore default=bad]  $B/pam_svcid.so
 session  optional                                $B/pam_svcid.so
 PAM
         echo "# no default stack" > "$T/pam.d/other"

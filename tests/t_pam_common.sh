@@ -157,7 +157,7 @@ pam_stack() {
                 echo "# svcid test stack, private to this test's namespace."
                 echo "auth     [success=done default=ignore]           $MODULE audience=$2 trust=$TRUST token=env,authtok"
                 echo "auth     requisite                               pam_deny.so"
-                echo "account  [success=ok ignore=ignore default=bad]  $MODULE"
+                echo "account  [success=ok ignore=ignore module_unknown=ignore default=bad]  $MODULE"
                 echo "account  required                                pam_permit.so"
                 [ "${3:-}" != session ] || echo "session  optional                                $MODULE"
                 echo "session  required                                pam_permit.so"

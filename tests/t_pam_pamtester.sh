@@ -16,7 +16,7 @@ mkdir -p "$T/pam.d"
 cat > "$T/pam.d/svcid-pt" <<EOF
 auth     [success=done default=ignore]             $MODULE audience=$AUD trust=$TRUST
 auth     requisite                                 pam_deny.so
-account  [success=ok ignore=ignore default=bad]    $MODULE
+account  [success=ok ignore=ignore module_unknown=ignore default=bad]  $MODULE
 session  optional                                  $MODULE
 EOF
 cat > "$T/pam.d/svcid-env" <<EOF
@@ -106,5 +106,24 @@ if pt svcid-badarg alice authenticate <<< "$good"; then
 fi
 grep -q 'bad module argument: argument "leeway=soon"' "$T/out" || { cat "$T/out"; fail "no log line for the bad argument"; }
 ok "leeway=soon refused and logged"
+
+echo "== the documented stack outlives the module (apt remove libpam-svcid)"
+# pam_svcid(8)'s lines, as an administrator copies them into a service's
+# file, with the module file gone: every account check of the service must
+# not fail for it (default=bad would turn PAM_MODULE_UNKNOWN into a refusal
+# of every user, root included).
+SRC=${SVCID_SRC:-$(dirname "$0")/..}
+gone=$T/removed/pam_svcid.so
+{
+        grep -E '^(auth|account|session) ' "$SRC/man/pam_svcid.8.scd" | head -n 3 |
+                sed -E "s|pam_svcid\.so.*|$gone audience=$AUD|; /^(account|session) /s| audience=.*||"
+        echo "auth     required  pam_permit.so"
+        echo "account  required  pam_permit.so"
+        echo "session  required  pam_permit.so"
+} > "$T/pam.d/svcid-gone"
+grep -q "^account .*module_unknown=ignore.* $gone\$" "$T/pam.d/svcid-gone" ||
+        { cat "$T/pam.d/svcid-gone"; fail "no account line taken from pam_svcid(8)"; }
+expect_ok "module removed: auth, account and session still work" \
+        pt svcid-gone alice authenticate acct_mgmt open_session close_session < /dev/null
 
 echo "t_pam_pamtester: all checks passed"

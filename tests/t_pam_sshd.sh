@@ -37,7 +37,7 @@ cat > "/etc/pam.d/$SERVICE" <<EOF
 # svcid test stack (t_pam_sshd.sh); removed when the test ends.
 auth     [success=done default=ignore]             $MODULE audience=$AUD trust=$TRUST debug
 auth     requisite                                 pam_deny.so
-account  [success=ok ignore=ignore default=bad]    $MODULE debug
+account  [success=ok ignore=ignore module_unknown=ignore default=bad]  $MODULE debug
 account  required                                  pam_permit.so
 session  optional                                  $MODULE
 session  required                                  pam_permit.so

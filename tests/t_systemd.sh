@@ -83,7 +83,7 @@ ok "installed $PKGS"
 cp -a "$ROOT" "$WEB"
 SSH_PORT=$((20000 + $$ % 10000))
 sed -i 's/^@include common-auth/auth     [success=done default=ignore]           pam_svcid.so audience=ssh:%H\
-account  [success=ok ignore=ignore default=bad]  pam_svcid.so\
+account  [success=ok ignore=ignore module_unknown=ignore default=bad]  pam_svcid.so\
 session  optional                                pam_svcid.so\
 &/' "$WEB/etc/pam.d/sshd"
 grep -q '^auth .*pam_svcid.so audience=ssh:%H' "$WEB/etc/pam.d/sshd" || fail "could not edit web01's /etc/pam.d/sshd"
