@@ -135,6 +135,13 @@ static int agent_get(const char *socket_path, const char *path, size_t max, long
                 body_wipe(&b);
                 if (overflow)
                         return client_errf(err, err_len, -EPROTO, "the agent's answer is too large");
+                /* What a caller sees when the agent dies before it answers,
+                 * e.g. socket-activated with a config it refuses. */
+                if (status == 0 && (rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR))
+                        return client_errf(err, err_len, -EPROTO, "the agent at %s closed the connection without answering%s",
+                                           socket_path, strcmp(socket_path, SVCID_AGENT_SOCKET_DEFAULT) == 0
+                                                   ? " (did it fail to start? journalctl -u svcid-agent says why)"
+                                                   : "");
                 return client_errf(err, err_len, rc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EPROTO,
                                    "talking to the agent at %s: %s", socket_path, curl_easy_strerror(rc));
         }

@@ -193,6 +193,40 @@ static void test_no_agent(void **state) {
         assert_null(token);
 }
 
+/* An agent that takes the connection and dies before it answers (as
+ * one does when socket-activated with a config it refuses): the message
+ * says so, not libcurl's words for it. */
+static void test_agent_hangs_up(void **state) {
+        _cleanup_(close_fdp) int lfd = bind_agent(true);
+        char err[256] = "", *token = NULL;
+        int status;
+        pid_t pid;
+        (void) state;
+
+        for (int read_first = 0; read_first <= 1; read_first++) {
+                pid = fork();
+                assert_true(pid >= 0);
+                if (pid == 0) {
+                        char buf[4096];
+                        int c = accept(lfd, NULL, NULL);
+
+                        if (c < 0)
+                                _exit(2);
+                        if (read_first && read(c, buf, sizeof buf) <= 0)
+                                _exit(3);
+                        _exit(0);
+                }
+                assert_int_equal(svcid_agent_token(sock_path, "ci:build", 0, err, sizeof err, &token, NULL), -EPROTO);
+                assert_int_equal(waitpid(pid, &status, 0), pid);
+                assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+                assert_non_null(strstr(err, "closed the connection without answering"));
+                assert_non_null(strstr(err, sock_path));
+                /* the hint names the packaged agent only for its socket */
+                assert_null(strstr(err, "journalctl"));
+                assert_null(token);
+        }
+}
+
 /* The longest audience, every character %-escaped, with the largest ttl:
  * the agent must get all of it, not a request cut to another audience or
  * another ttl. */
@@ -267,6 +301,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_refused_before_sending),
                 cmocka_unit_test(test_no_agent),
+                cmocka_unit_test(test_agent_hangs_up),
                 cmocka_unit_test(test_escaped_audience_whole),
                 cmocka_unit_test(test_answer_shape),
         };
