@@ -222,7 +222,8 @@ static void remove_leftovers(keystore *ks, bool have_state) {
 static int open_state_dir(const char *state_dir, char *err, size_t err_len) {
         _cleanup_(close_fdp) int parent = -1;
         char path[PATH_MAX], name[NAME_MAX + 1], why[256];
-        int fd;
+        mode_t old_umask;
+        int fd, r;
 
         if ((size_t) snprintf(path, sizeof path, "%s/" KEYS_DIR, state_dir) >= sizeof path)
                 return errf(err, err_len, -ENAMETOOLONG, "%s: %s", state_dir, strerror(ENAMETOOLONG));
@@ -231,8 +232,12 @@ static int open_state_dir(const char *state_dir, char *err, size_t err_len) {
         parent = open_parent_checked(state_dir, owner_root_or_self, NULL, name, why, sizeof why);
         if (parent < 0)
                 return errf(err, err_len, parent, "%s: %s", state_dir, why);
-        if (mkdirat(parent, name, 0755) < 0 && errno != EEXIST)
-                return errf(err, err_len, -errno, "%s: %m", state_dir);
+        /* 0755 whatever the umask: local verifiers read jwks.json there. */
+        old_umask = umask(022);
+        r = mkdirat(parent, name, 0755) < 0 && errno != EEXIST ? -errno : 0;
+        umask(old_umask);
+        if (r < 0)
+                return errf(err, err_len, r, "%s: %s", state_dir, strerror(-r));
         close(TAKE_FD(parent));
         /* Then state_dir itself, through a symbolic link if it is one;
          * "keys" is only the name the check needs below it. */

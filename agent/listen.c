@@ -86,9 +86,13 @@ int listener_open(const char *path, listener *ret, char *err, size_t err_len) {
         dir = strdup(path);
         if (!dir)
                 return -ENOMEM;
-        if (mkdir(dirname(dir), 0755) < 0 && errno != EEXIST) {
-                snprintf(err, err_len, "%s: %s", dir, strerror(errno));
-                return -errno;
+        /* 0755 whatever the umask: every local user must reach the socket. */
+        old_umask = umask(022);
+        r = mkdir(dirname(dir), 0755) < 0 && errno != EEXIST ? -errno : 0;
+        umask(old_umask);
+        if (r < 0) {
+                snprintf(err, err_len, "%s: %s", dir, strerror(-r));
+                return r;
         }
         r = check_existing(path, &sa, err, err_len);
         if (r < 0)

@@ -48,6 +48,20 @@ grep -q PRIVATE "$STATE/jwks.json" && fail "private material in jwks.json"
 jq -e '.iss and (.keys | length == 1) and (.keys[0] | has("d") | not)' "$STATE/jwks.json" >/dev/null || fail "jwks.json shape"
 ok "modes"
 
+check "under umask 077, the directories the agent makes are still 0755"
+mkdir -m 0755 "$T/um"
+(umask 077 && exec "$AGENT" --config "$T/empty.conf" --state-dir "$T/um/state" --socket "$T/um/run/agent.sock" \
+        --log-target=stderr 2>>"$T/um.log") &
+UM_PID=$!
+BG_PIDS+=("$UM_PID")
+wait_for_socket "$T/um/run/agent.sock" || { cat "$T/um.log"; fail "agent under umask 077 did not come up"; }
+for d in run state; do
+        [ "$(stat -c %a "$T/um/$d")" = 755 ] || fail "$d/ made $(stat -c %a "$T/um/$d") under umask 077"
+done
+[ "$(stat -c %a "$T/um/state/jwks.json")" = 644 ] || fail "jwks.json $(stat -c %a "$T/um/state/jwks.json")"
+stop_agent "$UM_PID" "$T/um.log"
+ok "socket and state directories 0755, jwks.json 0644"
+
 check "GET /v1/jwks serves the same keys with the JWKS media type, /v1/health answers"
 http /v1/jwks -D "$T/h"
 [ "$STATUS" = 200 ] || fail "jwks status $STATUS"
