@@ -349,6 +349,7 @@ inside dpkg -r libpam-svcid svcid-agent > "$T/remove.log" 2>&1 || { cat "$T/remo
 [ "$(inside systemctl is-active svcid-agent.socket)" != active ] || fail "the socket is still listening after removal"
 [ "$(inside systemctl is-active svcid-agent.service)" != active ] || fail "the agent still runs after removal"
 inside test ! -e /run/svcid/agent.sock || fail "the socket file is left after removal"
+! grep -q "can still be activated" "$T/remove.log" || { cat "$T/remove.log"; fail "removal warns that the socket could start the agent again"; }
 ok "removing svcid-agent stops the agent and closes its socket"
 
 echo "all systemd checks passed"
