@@ -225,6 +225,7 @@ static enum MHD_Result handle_token(http_server *s, struct MHD_Connection *conn,
         {
                 const agent_config *cfg = s->shared->config;
                 const svcid_key *key = keystore_active(s->shared->keys, now);
+                int64_t key_cap = keystore_ttl_cap(s->shared->keys, now);
                 mint_caller mc = { .uid = p->uid, .gid = p->gid, .pid = p->pid, .user = user, .unit = unit };
                 cache_key ck = { .uid = p->uid, .gid = p->gid, .user = user, .unit = unit, .aud = aud, .ttl = ttl };
                 int64_t window = cfg->token_reuse;
@@ -236,7 +237,7 @@ static enum MHD_Result handle_token(http_server *s, struct MHD_Connection *conn,
                         r = 0;
                         reused = true;
                 } else {
-                        r = mint_token(cfg, s->shared->issuer, key, &mc, aud, ttl, now, &refusal, &res);
+                        r = mint_token(cfg, s->shared->issuer, key, key_cap, &mc, aud, ttl, now, &refusal, &res);
                         if (r == 0 && token_body(&res) < 0) {
                                 mint_result_done(&res);
                                 refusal = (mint_refusal) { .word = "internal", .message = "out of memory" };

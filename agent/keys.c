@@ -43,6 +43,8 @@ struct keystore {
         char *state;            /* state.json as last written */
         char *jwks;             /* jwks.json as last written */
         size_t jwks_len;
+        char active_kid[128];   /* the key last seen signing, for the log */
+        bool stray_keys;        /* a failed update may have left key files */
 };
 
 static int errf(char *err, size_t err_len, int error, const char *fmt, ...)
@@ -101,6 +103,20 @@ static int json_int(json_t *o, const char *name, int64_t *ret) {
         return 0;
 }
 
+/* Why a state file could not be read, in the operator's words. */
+static const char *file_why(int r) {
+        switch (r) {
+        case -EPERM:
+                return "readable by others or not ours, refusing it";
+        case -ELOOP:
+                return "a symbolic link, which svcid-agent does not follow";
+        case -EBADFD:
+                return "not a regular file";
+        default:
+                return strerror(-r);
+        }
+}
+
 static int load_entry(keystore *ks, json_t *o, key_entry *ret, char *err, size_t err_len) {
         _cleanup_(svcid_key_unrefp) svcid_key *key = NULL;
         const char *kid = json_string_value(json_object_get(o, "kid"));
@@ -120,10 +136,8 @@ static int load_entry(keystore *ks, json_t *o, key_entry *ret, char *err, size_t
                 return errf(err, err_len, -EINVAL, "%s/%s: malformed key entry", KEYS_DIR, STATE_FILE);
 
         r = read_file_at(ks->keys_fd, name, PEM_MAX, true, &pem, &len);
-        if (r == -EPERM)
-                return errf(err, err_len, r, "%s/%s: readable by others or not ours, refusing it", KEYS_DIR, name);
         if (r < 0)
-                return errf(err, err_len, r, "%s/%s: %s", KEYS_DIR, name, strerror(-r));
+                return errf(err, err_len, r, "%s/%s: %s", KEYS_DIR, name, file_why(r));
         r = svcid_key_from_pem(pem, len, alg, &key);
         svcid_free_secret(pem);
         if (r < 0 || !svcid_key_is_private(key))
@@ -147,8 +161,7 @@ static int load_state(keystore *ks, char *err, size_t err_len) {
         if (r == -ENOENT)
                 return 0;
         if (r < 0)
-                return errf(err, err_len, r, "%s/%s: %s", KEYS_DIR, STATE_FILE,
-                            r == -EPERM ? "readable by others or not ours, refusing it" : strerror(-r));
+                return errf(err, err_len, r, "%s/%s: %s", KEYS_DIR, STATE_FILE, file_why(r));
         root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
         keys = json_object_get(root, "keys");
         if (!json_is_object(root) || json_integer_value(json_object_get(root, "version")) != 1 ||
@@ -174,22 +187,61 @@ static int load_state(keystore *ks, char *err, size_t err_len) {
         return 1;
 }
 
+/* keys/, to read its entries; NULL with errno on failure. */
+static DIR *keys_dir(keystore *ks) {
+        int fd = openat(ks->keys_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DIR *d = fd < 0 ? NULL : fdopendir(fd);
+
+        if (fd >= 0 && !d) {
+                int e = errno;
+                close(fd);
+                errno = e;
+        }
+        return d;
+}
+
+/* A key file's name: KID.pem (temporary files start with '.'). */
+static bool is_key_file(const char *name) {
+        size_t n = strlen(name);
+
+        return name[0] != '.' && n > 4 && strcmp(name + n - 4, ".pem") == 0;
+}
+
+/* With no state.json: -ENOKEY (and why) if what is there cannot be what
+ * an interrupted first start leaves, which is at most one key file and no
+ * JWKS (keys are written before the state, the state before the JWKS).
+ * Otherwise the keys that signed the tokens out there are gone from the
+ * state, and starting afresh would unpublish them without a word. */
+static int state_lost(keystore *ks, char *why, size_t why_len) {
+        struct dirent *de;
+        struct stat st;
+        size_t n_pem = 0;
+        DIR *d;
+
+        if (fstatat(ks->dir_fd, JWKS_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0)
+                return errf(why, why_len, -ENOKEY, JWKS_FILE " is there");
+        d = keys_dir(ks);
+        if (!d)
+                return -errno;
+        while ((de = readdir(d)))
+                n_pem += is_key_file(de->d_name);
+        closedir(d);
+        if (n_pem > 1)
+                return errf(why, why_len, -ENOKEY, KEYS_DIR "/ holds %zu key files", n_pem);
+        return 0;
+}
+
 /* Removes what an interrupted write can leave behind: temporary files,
  * and key files the (successfully loaded) state does not name — a key is
  * written before the state that names it, and unnamed after. */
 static void remove_leftovers(keystore *ks, bool have_state) {
-        _cleanup_(close_fdp) int fd = -1;
-        DIR *d;
         struct dirent *de;
+        DIR *d;
 
         (void) unlinkat(ks->dir_fd, "." JWKS_FILE ".tmp", 0);
-        fd = openat(ks->keys_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return;
-        d = fdopendir(fd);
+        d = keys_dir(ks);
         if (!d)
-                return;         /* fd is closed on return */
-        fd = -1;                /* d's now */
+                return;
         while ((de = readdir(d))) {
                 size_t n = strlen(de->d_name);
                 bool named = false;
@@ -198,15 +250,15 @@ static void remove_leftovers(keystore *ks, bool have_state) {
                         (void) unlinkat(ks->keys_fd, de->d_name, 0);
                         continue;
                 }
-                if (!have_state || n < 5 || strcmp(de->d_name + n - 4, ".pem") != 0)
+                if (!have_state || !is_key_file(de->d_name))
                         continue;
                 for (size_t i = 0; i < ks->n && !named; i++) {
                         const char *kid = svcid_key_kid(ks->entries[i].key);
                         named = strlen(kid) == n - 4 && strncmp(kid, de->d_name, n - 4) == 0;
                 }
                 if (!named) {
-                        log_notice("removing %s/%s, a key file no state names (left by an interrupted rotation)",
-                                   KEYS_DIR, de->d_name);
+                        log_notice("removing %s/%s, a key file no state names "
+                                   "(left by an interrupted or failed key update)", KEYS_DIR, de->d_name);
                         (void) unlinkat(ks->keys_fd, de->d_name, 0);
                 }
         }
@@ -253,6 +305,7 @@ static int open_state_dir(const char *state_dir, char *err, size_t err_len) {
 int keystore_open(const char *state_dir, pthread_rwlock_t *lock,
                   char *err, size_t err_len, keystore **ret_keystore) {
         _cleanup_(keystore_freep) keystore *ks = NULL;
+        char why[512];
         struct stat st;
         int r;
 
@@ -270,7 +323,10 @@ int keystore_open(const char *state_dir, pthread_rwlock_t *lock,
                 return errf(err, err_len, -errno, "%s/" KEYS_DIR ": %m", state_dir);
         ks->keys_fd = openat(ks->dir_fd, KEYS_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (ks->keys_fd < 0)
-                return errf(err, err_len, -errno, "%s/" KEYS_DIR ": %m", state_dir);
+                return errf(err, err_len, -errno, "%s/" KEYS_DIR ": %s", state_dir,
+                            errno == ENOTDIR || errno == ELOOP
+                                    ? "not a directory (svcid-agent does not follow a symbolic link there)"
+                                    : strerror(errno));
         if (fstat(ks->keys_fd, &st) < 0)
                 return errf(err, err_len, -errno, "%s/" KEYS_DIR ": %m", state_dir);
         /* Private keys: a directory others can enter, or someone else's,
@@ -282,9 +338,20 @@ int keystore_open(const char *state_dir, pthread_rwlock_t *lock,
                 return errf(err, err_len, -errno == -EWOULDBLOCK ? -EBUSY : -errno,
                             "%s: in use by another svcid-agent", state_dir);
 
-        r = load_state(ks, err, err_len);
+        r = load_state(ks, why, sizeof why);
         if (r < 0)
-                return r;
+                return errf(err, err_len, r, "%s/%s", state_dir, why);
+        if (r == 0) {
+                r = state_lost(ks, why, sizeof why);
+                if (r < 0 && r != -ENOKEY)
+                        return errf(err, err_len, r, "%s/" KEYS_DIR ": %s", state_dir, strerror(-r));
+                if (r < 0)
+                        return errf(err, err_len, r, "%s/" KEYS_DIR "/" STATE_FILE " is missing, but %s: the key state "
+                                    "was lost (an interrupted start never leaves this). Restore it, or remove "
+                                    "%s/" JWKS_FILE " and %s/" KEYS_DIR "/*.pem to start afresh, which "
+                                    "unpublishes every key and so every token out there",
+                                    state_dir, why, state_dir, state_dir);
+        }
         remove_leftovers(ks, r > 0);
         *ret_keystore = TAKE_PTR(ks);
         return 0;
@@ -372,10 +439,25 @@ static ssize_t active_index(const key_entry *e, size_t n, int64_t now) {
         return best;
 }
 
-const svcid_key *keystore_active(const keystore *ks, int64_t now) {
+/* active_index(), or when no key has begun to sign, because the clock
+ * went back past the first one's start, the earliest key: it signed just
+ * now, and what it signs now expires before what it signed then. */
+static ssize_t signer_index(const keystore *ks, int64_t now) {
         ssize_t i = active_index(ks->entries, ks->n, now);
 
+        return i < 0 && ks->n > 0 ? 0 : i;     /* entries are sorted by not_before */
+}
+
+const svcid_key *keystore_active(const keystore *ks, int64_t now) {
+        ssize_t i = signer_index(ks, now);
+
         return i < 0 ? NULL : ks->entries[i].key;
+}
+
+int64_t keystore_ttl_cap(const keystore *ks, int64_t now) {
+        ssize_t i = signer_index(ks, now);
+
+        return i < 0 ? 0 : ks->entries[i].max_ttl;
 }
 
 const char *keystore_jwks(const keystore *ks, size_t *ret_len) {
@@ -393,17 +475,30 @@ static int cmp_entry(const void *a, const void *b) {
         return x->not_before < y->not_before ? -1 : x->not_before > y->not_before;
 }
 
+/* Logs a key that began to sign since the last look. A hand-over comes
+ * with time, not with a write, so this looks at every update; the first
+ * look (a start) and a key created to sign at once are not news. */
+static void note_active(keystore *ks, int64_t now) {
+        const svcid_key *k = keystore_active(ks, now);
+
+        if (!k || strcmp(svcid_key_kid(k), ks->active_kid) == 0)
+                return;
+        if (ks->active_kid[0])
+                log_key("activated", svcid_key_kid(k), svcid_alg_str(svcid_key_alg(k)));
+        snprintf(ks->active_kid, sizeof ks->active_kid, "%s", svcid_key_kid(k));
+}
+
 int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
-                    int64_t now, bool force, char *err, size_t err_len, bool *ret_changed) {
+                    int64_t now, bool force, char *err, size_t err_len) {
         key_entry *next = NULL, *old;
         size_t n = 0, n_old, n_new_keys = 0;
         key_entry fresh[2];
         _cleanup_(free_p) char *state = NULL, *jwks = NULL;
-        const svcid_key *was_active;
         bool state_tried = false;
         ssize_t a;
         int r;
 
+        note_active(ks, now);
         next = calloc(ks->n + 2, sizeof *next);
         if (!next)
                 return errf(err, err_len, -ENOMEM, "out of memory");
@@ -419,8 +514,10 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                         continue;       /* every token it signed has expired */
                 if (pending && a >= 0 && (force || svcid_key_alg(e.key) != cfg->alg))
                         continue;       /* never signed: replaced below */
+                /* Tokens it signs from now on; until this is written,
+                 * mints stay within the old value (keystore_ttl_cap()). */
                 if (!pending && e.not_after > now && e.max_ttl < cfg->max_ttl)
-                        e.max_ttl = cfg->max_ttl;       /* tokens it signs from now on */
+                        e.max_ttl = cfg->max_ttl;
                 if (pending && e.max_ttl < cfg->max_ttl)
                         e.max_ttl = cfg->max_ttl;
                 svcid_key_ref(e.key);
@@ -485,11 +582,14 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                         goto fail;
                 }
         }
-        for (size_t i = 0; i < n_new_keys; i++)
-                log_key(fresh[i].not_before <= now ? "created, signing now" : "created, published, signs later",
-                        svcid_key_kid(fresh[i].key), svcid_alg_str(svcid_key_alg(fresh[i].key)));
+        for (size_t i = 0; i < n_new_keys; i++) {
+                bool signs_now = fresh[i].not_before <= now;
 
-        was_active = keystore_active(ks, now);
+                log_key(signs_now ? "created, signing now" : "created, published, signs later",
+                        svcid_key_kid(fresh[i].key), svcid_alg_str(svcid_key_alg(fresh[i].key)));
+                if (signs_now)
+                        snprintf(ks->active_kid, sizeof ks->active_kid, "%s", svcid_key_kid(fresh[i].key));
+        }
 
         pthread_rwlock_wrlock(ks->lock);
         old = ks->entries;
@@ -518,11 +618,12 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                 if (pem_name(svcid_key_kid(old[i].key), name, sizeof name) == 0)
                         (void) unlinkat(ks->keys_fd, name, 0);
         }
-        if (ret_changed)
-                *ret_changed = was_active != keystore_active(ks, now);
-        if (ret_changed && *ret_changed) {
-                const svcid_key *k = keystore_active(ks, now);
-                log_key("activated", svcid_key_kid(k), svcid_alg_str(svcid_key_alg(k)));
+        note_active(ks, now);
+        /* Key files that failed updates left, now that a state is written
+         * that does not name them. */
+        if (ks->stray_keys) {
+                remove_leftovers(ks, true);
+                ks->stray_keys = false;
         }
         /* old's keys were unref'ed only where next does not hold them:
          * next took its own references above. */
@@ -547,6 +648,7 @@ fail:
         if (state_tried) {
                 free(ks->state);
                 ks->state = NULL;
+                ks->stray_keys = n_new_keys > 0;
         }
         entries_free(next, n);
         return r;

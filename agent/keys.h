@@ -38,16 +38,22 @@ void keystore_free(keystore *ks);      /* NULL is fine */
 
 /* Brings the keys up to date at now: the first key, the next one at half
  * life, removal of keys whose tokens have all expired, an algorithm change
- * (the pending next key is replaced), and, with force, an immediate
- * rotation to a fresh key. Writes files as needed, then swaps the new set
- * in under the write lock. *ret_changed (may be NULL) tells whether the
- * active key changed. */
+ * (the pending next key is replaced), a raised max_ttl, and, with force,
+ * an immediate rotation to a fresh key. Writes files as needed, then swaps
+ * the new set in under the write lock. Logs each key event, a hand-over
+ * that time brought included. */
 int keystore_update(keystore *ks, const agent_config *config, const char *issuer,
-                    int64_t now, bool force, char *err, size_t err_len, bool *ret_changed);
+                    int64_t now, bool force, char *err, size_t err_len);
 
 /* The key that signs at now (borrowed; valid while the read lock is held),
- * or NULL if there is none. */
+ * or NULL if there is none. If the clock went back to before every key's
+ * start, the earliest key. */
 const svcid_key *keystore_active(const keystore *ks, int64_t now);
+
+/* The longest ttl that key may sign with: the max_ttl its last written
+ * state promises to keep it published for (0 if there is no key). A
+ * raised max_ttl counts once keystore_update() has written it. */
+int64_t keystore_ttl_cap(const keystore *ks, int64_t now);
 
 /* The JWKS document as last written (borrowed, under the read lock). */
 const char *keystore_jwks(const keystore *ks, size_t *ret_len);

@@ -174,7 +174,7 @@ static void notify_status(keystore *ks, pthread_rwlock_t *lock) {
 static int64_t update_keys(agent_shared *sh, bool force) {
         char err[256] = "";
         int64_t now = now_realtime();
-        int r = keystore_update(sh->keys, sh->config, sh->issuer, now, force, err, sizeof err, NULL);
+        int r = keystore_update(sh->keys, sh->config, sh->issuer, now, force, err, sizeof err);
 
         if (r < 0) {
                 log_error("key update failed, the active key keeps signing; retrying in %d s: %s",
@@ -312,7 +312,7 @@ int main(int argc, char **argv) {
                 log_error("%s", err);
                 goto out;
         }
-        r = keystore_update(sh.keys, sh.config, sh.issuer, now_realtime(), false, err, sizeof err, NULL);
+        r = keystore_update(sh.keys, sh.config, sh.issuer, now_realtime(), false, err, sizeof err);
         if (r < 0) {
                 log_error("%s", err);
                 goto out;

@@ -28,7 +28,7 @@ static int refuse(mint_refusal *refusal, int error, const char *word, const char
         return error;
 }
 
-int mint_token(const agent_config *cfg, const char *issuer, const svcid_key *key,
+int mint_token(const agent_config *cfg, const char *issuer, const svcid_key *key, int64_t key_cap,
                const mint_caller *c, const char *aud, int64_t ttl, int64_t now,
                mint_refusal *refusal, mint_result *ret) {
         _cleanup_(json_decrefp) json_t *claims = NULL;
@@ -71,13 +71,17 @@ int mint_token(const agent_config *cfg, const char *issuer, const svcid_key *key
         }
 
         /* ttl: asked for (or the default), capped by the account and by
-         * max_ttl. A cap shortens the token rather than refusing it; the
-         * caller sees the real expiry in expires_at. */
+         * max_ttl, and by how long the key stays published after it signs
+         * (a raised max_ttl not yet written). A cap shortens the token
+         * rather than refusing it; the caller sees the real expiry in
+         * expires_at. */
         if (ttl == 0)
                 ttl = cfg->default_ttl;
         cap = cfg->max_ttl;
         if (account && account->ttl > 0 && account->ttl < cap)
                 cap = account->ttl;
+        if (key_cap < cap)
+                cap = key_cap;
         if (ttl > cap)
                 ttl = cap;
 

@@ -42,9 +42,10 @@ typedef struct mint_refusal {
 } mint_refusal;
 
 /* Mints a token for caller, audience aud and ttl (0: the default) at now,
- * signed by key under issuer. Returns 0; -EACCES when policy refuses (the
- * refusal says why); -EINVAL for a bad request; -errno otherwise. */
-int mint_token(const agent_config *config, const char *issuer, const svcid_key *key,
+ * signed by key under issuer; key_cap (keystore_ttl_cap()) bounds the ttl
+ * as max_ttl does. Returns 0; -EACCES when policy refuses (the refusal
+ * says why); -EINVAL for a bad request; -errno otherwise. */
+int mint_token(const agent_config *config, const char *issuer, const svcid_key *key, int64_t key_cap,
                const mint_caller *caller, const char *aud, int64_t ttl, int64_t now,
                mint_refusal *refusal, mint_result *ret_result);
 

@@ -69,6 +69,7 @@ while :; do
 done
 [ "$PREPUBLISHED" = 1 ] || fail "never saw the next key published before it signed"
 [ "$RETIRED_GONE" = 1 ] || fail "the first key never left the JWKS"
+grep -q "key activated kid=" "$AGENT_LOG" || fail "no hand-over was logged as 'activated': $(grep 'key ' "$AGENT_LOG")"
 ok "${#FIRST_SIGNED[@]} keys signed, ${#TOKENS[@]} tokens checked; the next key was published first; the retired key left"
 
 check "the state on disk matches: every key in state.json has its 0600 file, jwks.json parses"
@@ -131,6 +132,48 @@ get_token w
 [ "$(kid_of "$TOK")" = "$KEEP" ] || fail "after a restart another key signs"
 stop_agent
 ok "state.json rewritten by the retry"
+
+check "a raised max_ttl that cannot be written yet does not outlive the key"
+# state.json cannot be written (a directory where its temp file goes)
+# when SIGHUP raises max_ttl: until the raise is on disk, the key's
+# recorded max_ttl is what keeps it published, so no token may live
+# longer; once written, tokens get the new ttl.
+printf '[agent]\nissuer = svcid://rotation.test\nmax_ttl = 4\ndefault_ttl = 4\n' > "$T/m.conf"
+start_agent m "$T/m.conf"
+get_token m
+mkdir "$STATE/keys/.state.json.tmp"
+printf '[agent]\nissuer = svcid://rotation.test\nmax_ttl = 600\ndefault_ttl = 600\n' > "$T/m.conf"
+kill -HUP "$AGENT_PID"
+for _ in $(seq 1 100); do grep -q "key update failed.*state.json" "$AGENT_LOG" && break; sleep 0.1; done
+grep -q "key update failed.*state.json" "$AGENT_LOG" || fail "the failed state write was not logged: $(cat "$AGENT_LOG")"
+get_token m "&ttl=600"
+life=$(claims "$TOK" | jq '.exp - .iat')
+[ "$life" -le 4 ] || fail "a token lives $life s while its key's written max_ttl is 4"
+rmdir "$STATE/keys/.state.json.tmp"
+for _ in $(seq 1 300); do     # the agent retries within seconds
+        get_token m "&ttl=600"
+        life=$(claims "$TOK" | jq '.exp - .iat')
+        [ "$life" = 600 ] && break
+        sleep 0.1
+done
+[ "$life" = 600 ] || fail "the raise never took effect: tokens live $life s"
+jq -e --arg k "$(kid_of "$TOK")" '.keys[] | select(.kid == $k) | .max_ttl == 600' "$STATE/keys/state.json" >/dev/null ||
+        fail "state.json does not record max_ttl 600 for the key that signs 600 s tokens"
+stop_agent
+ok "4 s tokens until the raise was written, 600 s after"
+
+check "a lost state.json stops start-up while jwks.json still publishes keys"
+mv "$STATE/keys/state.json" "$T/state.saved"
+if "$AGENT" --config "$T/m.conf" --state-dir "$STATE" --socket "$T/x.sock" --log-target=stderr 2>"$T/err"; then
+        fail "agent started afresh without its state"
+fi
+grep -q "keys/state.json is missing, but jwks.json is there" "$T/err" || fail "message: $(cat "$T/err")"
+[ "$(ls "$STATE"/keys/*.pem | wc -l)" -ge 1 ] || fail "key files were removed"
+mv "$T/state.saved" "$STATE/keys/state.json"
+start_agent m "$T/m.conf"
+get_token m
+stop_agent
+ok "refused, with what to do; starts again once state.json is back"
 
 check "crash safety: kill -9 at random moments during rotations, $CRASHES times"
 cat > "$T/crash.conf" <<'EOF2'

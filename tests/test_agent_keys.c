@@ -65,7 +65,7 @@ static int teardown(void **state) {
 
 static void update(fixture *f, int64_t now, bool force) {
         char err[256] = "";
-        int r = keystore_update(f->ks, &f->cfg, "svcid://test", now, force, err, sizeof err, NULL);
+        int r = keystore_update(f->ks, &f->cfg, "svcid://test", now, force, err, sizeof err);
 
         if (r < 0)
                 fail_msg("keystore_update at %lld: %s", (long long) now, err);
@@ -387,7 +387,7 @@ static void test_failed_jwks_write_keeps_named_key(void **state) {
 
         update(f, T0, false);
         block(f, "jwks.json");
-        assert_true(keystore_update(f->ks, &f->cfg, "svcid://test", T0 + L / 2, false, err, sizeof err, NULL) < 0);
+        assert_true(keystore_update(f->ks, &f->cfg, "svcid://test", T0 + L / 2, false, err, sizeof err) < 0);
         assert_non_null(strstr(err, "jwks.json"));
         undo(f, "jwks.json");
 
@@ -411,7 +411,7 @@ static void test_signed_past_life(void **state) {
         update(f, T0, false);
         k0 = kid_of(keystore_active(f->ks, T0));
         block(f, "keys/state.json");
-        assert_true(keystore_update(f->ks, &f->cfg, "svcid://test", T0 + L / 2, false, err, sizeof err, NULL) < 0);
+        assert_true(keystore_update(f->ks, &f->cfg, "svcid://test", T0 + L / 2, false, err, sizeof err) < 0);
         assert_string_equal(svcid_key_kid(keystore_active(f->ks, late)), k0);
         undo(f, "keys/state.json");
 
@@ -428,6 +428,117 @@ static void test_signed_past_life(void **state) {
         free(k1);
 }
 
+/* The clock went back past the only key's start (NTP stepping back a
+ * clock that ran ahead at boot): that key goes on signing at once, not
+ * "no key" until the clock catches up or an update runs. */
+static void test_clock_back_before_first_key(void **state) {
+        fixture *f = *state;
+        char *k0;
+
+        update(f, T0, false);
+        k0 = kid_of(keystore_active(f->ks, T0));
+        assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 - 30)), k0);
+        assert_int_equal(keystore_ttl_cap(f->ks, T0 - 30), MAXTTL);
+        free(k0);
+}
+
+/* A raised max_ttl that could not be written: tokens stay within the
+ * max_ttl the state on disk keeps the key published for, until the raise
+ * is written. */
+static void test_max_ttl_raise_unwritten(void **state) {
+        fixture *f = *state;
+        char err[256] = "";
+
+        update(f, T0, false);
+        f->cfg.max_ttl = 3 * MAXTTL;
+        block(f, "keys/state.json");
+        assert_true(keystore_update(f->ks, &f->cfg, "svcid://test", T0 + 1, false, err, sizeof err) < 0);
+        assert_int_equal(keystore_ttl_cap(f->ks, T0 + 1), MAXTTL);
+        undo(f, "keys/state.json");
+        update(f, T0 + 2, false);
+        assert_int_equal(keystore_ttl_cap(f->ks, T0 + 2), 3 * MAXTTL);
+}
+
+static size_t pem_files(fixture *f) {
+        char path[128];
+        struct dirent *de;
+        size_t n = 0;
+        DIR *d;
+
+        snprintf(path, sizeof path, "%s/keys", f->dir);
+        d = opendir(path);
+        assert_non_null(d);
+        while ((de = readdir(d)))
+                n += strlen(de->d_name) > 4 && strcmp(de->d_name + strlen(de->d_name) - 4, ".pem") == 0;
+        closedir(d);
+        return n;
+}
+
+/* Each failed update past the state write keeps its new key's file (the
+ * state on disk may name it); once an update succeeds, the files no
+ * state names go, not only at the next start. */
+static void test_failed_updates_leave_no_key_files(void **state) {
+        fixture *f = *state;
+        char err[256] = "";
+
+        update(f, T0, false);
+        block(f, "keys/state.json");
+        for (int i = 0; i < 3; i++)
+                assert_true(keystore_update(f->ks, &f->cfg, "svcid://test", T0 + L / 2 + i, false, err,
+                                            sizeof err) < 0);
+        assert_int_equal(pem_files(f), 4);
+        undo(f, "keys/state.json");
+        update(f, T0 + L / 2 + 3, false);
+        assert_int_equal(keystore_count(f->ks), 2);
+        assert_int_equal(pem_files(f), 2);
+}
+
+static int reopen(fixture *f, char *err, size_t err_len) {
+        keystore_free(f->ks);
+        f->ks = NULL;
+        return keystore_open(f->dir, &f->lock, err, err_len, &f->ks);
+}
+
+/* No state.json, but what is there is not what an interrupted first start
+ * leaves (one key file, no jwks.json): the state was lost, and starting
+ * afresh would unpublish the keys of every token out there. */
+static void test_lost_state_refused(void **state) {
+        fixture *f = *state;
+        char path[128], jwks[128], err[512] = "";
+
+        update(f, T0, false);
+        update(f, T0 + L / 2, false);           /* two keys, two files */
+        snprintf(path, sizeof path, "%s/keys/state.json", f->dir);
+        snprintf(jwks, sizeof jwks, "%s/jwks.json", f->dir);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(reopen(f, err, sizeof err), -ENOKEY);
+        assert_non_null(strstr(err, "keys/state.json is missing, but jwks.json is there"));
+        assert_int_equal(pem_files(f), 2);
+        /* without jwks.json: two key files are still not a first start */
+        assert_int_equal(unlink(jwks), 0);
+        assert_int_equal(reopen(f, err, sizeof err), -ENOKEY);
+        assert_non_null(strstr(err, "keys/ holds 2 key files"));
+        /* one key file and nothing else: an interrupted first start */
+        {
+                char keys[128], pem[512];
+                struct dirent *de;
+                DIR *d;
+
+                snprintf(keys, sizeof keys, "%s/keys", f->dir);
+                d = opendir(keys);
+                assert_non_null(d);
+                while ((de = readdir(d)) && !strstr(de->d_name, ".pem"))
+                        ;
+                assert_non_null(de);
+                snprintf(pem, sizeof pem, "%s/%s", keys, de->d_name);
+                closedir(d);
+                assert_int_equal(unlink(pem), 0);
+        }
+        assert_int_equal(reopen(f, err, sizeof err), 0);
+        update(f, T0 + L / 2 + 1, false);
+        assert_non_null(keystore_active(f->ks, T0 + L / 2 + 1));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_schedule, setup, teardown),
@@ -439,6 +550,10 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_fail_closed, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failed_jwks_write_keeps_named_key, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_signed_past_life, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_clock_back_before_first_key, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_max_ttl_raise_unwritten, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_failed_updates_leave_no_key_files, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_lost_state_refused, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
