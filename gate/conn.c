@@ -113,6 +113,7 @@ int gate_run_connection(const gate_config *cfg, int fd) {
         if (k < 0) {
                 /* Fail closed, and say why to the operator, not the client. */
                 gate_log(LOG_ERR, "cannot load trust, closing the connection from %s: %s", peer.text, err);
+                gate_reset_on_close(fd);
                 (void) close(fd);
                 return 2;
         }

@@ -173,13 +173,15 @@ int gate_exec(int conn_fd, char **argv, gate_env *env) {
          * way first so that placing one copy does not close another. */
         if (conn_fd <= 3) {
                 int moved = fcntl(conn_fd, F_DUPFD_CLOEXEC, 4);
-                if (moved < 0)
-                        return -errno;
+                if (moved < 0) {
+                        r = -errno;
+                        goto fail;
+                }
                 conn_fd = moved;
         }
         if ((r = place_fd(conn_fd, 0)) < 0 || (r = place_fd(conn_fd, 1)) < 0 ||
             (r = place_fd(conn_fd, 3)) < 0 || (r = hide_listener_on_stderr()) < 0)
-                return r;
+                goto fail;
         /* Every other descriptor above 3 goes: the service inherits the
          * connection and stdio, nothing of the gate's. */
         if (syscall(SYS_close_range, 4U, ~0U, 0U) < 0)
@@ -197,5 +199,9 @@ int gate_exec(int conn_fd, char **argv, gate_env *env) {
         (void) sigprocmask(SIG_SETMASK, &none, NULL);
 
         execvpe(argv[0], argv, env->envp);
-        return -errno;
+        r = -errno;
+        conn_fd = 0;            /* the connection is there now, conn_fd closed */
+fail:
+        gate_reset_on_close(conn_fd);
+        return r;
 }

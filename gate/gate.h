@@ -43,6 +43,7 @@ typedef struct gate_config {
         const char *local_jwks;         /* this host's JWKS (its "iss") */
         int timeout_ms;
         unsigned max_pending;           /* long-lived: connections still unverified */
+        unsigned max_services;          /* long-lived: services + pending */
         char **argv;                    /* the service command */
 } gate_config;
 
@@ -138,7 +139,7 @@ void gate_env_free(gate_env *env);
  * /dev/null on 2 if it was a listening socket, every other descriptor
  * above 3 closed, LISTEN_PID set to our pid, the
  * signal mask and dispositions reset, exec. Returns only on failure
- * (-errno). */
+ * (-errno), with the connection set to be reset when it closes. */
 int gate_exec(int conn_fd, char **argv, gate_env *env);
 
 /* ---- audit (log.c) ------------------------------------------------------ */
@@ -163,6 +164,15 @@ int gate_run_listener(const gate_config *cfg, int fd);
 /* ---- small helpers (util.c) ---------------------------------------------- */
 
 int64_t gate_now_ms(void);                      /* CLOCK_MONOTONIC */
+
+/* For a connection no service will answer (no trust, no OpenSSL
+ * configuration, a command that cannot run): its close must not look
+ * like a service that ran and said nothing. A TCP client gets a reset
+ * (SO_LINGER 0) even before it has sent anything. A Unix client gets
+ * ECONNRESET if its bytes are still unread, EPIPE if it sends after, so
+ * there it is closing before reading anything that makes the difference.
+ * The option is the socket's: it holds for every descriptor of it. */
+void gate_reset_on_close(int fd);
 int gate_parse_int(const char *s, int64_t min, int64_t max, int64_t *ret);
 
 #endif

@@ -104,17 +104,6 @@ static bool trust_ready(listener *l) {
         return l->trust != NULL;
 }
 
-/* For a connection nothing can be decided for (no trust): its close must
- * not look like a service that ran and said nothing. A TCP client gets a
- * reset (SO_LINGER 0). A Unix client gets ECONNRESET if its bytes are still
- * unread, EPIPE if it sends after, so there it is closing before reading
- * anything that makes the difference. */
-static void reset_on_close(int fd) {
-        struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-
-        (void) setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-}
-
 static void refuse(listener *l, conn *c, const svcid_report *report) {
         /* Drained bytes must wake poll: a raised SO_RCVLOWAT would hold
          * them until the deadline and close on them (a reset). */
@@ -181,7 +170,7 @@ static void decide(listener *l, size_t i, const gate_preamble *pre) {
         if (!trust_ready(l)) {
                 /* No trust, no judgement: closed without a reply, as the
                  * per-connection style does (reload_trust logged why). */
-                reset_on_close(c->fd);
+                gate_reset_on_close(c->fd);
                 conn_close(l, i);
                 return;
         }
@@ -254,8 +243,15 @@ static void service(listener *l, size_t i, short revents) {
         }
 }
 
+/* Room for one more connection: a pending slot, and a service slot for
+ * it and every other pending connection, should all be admitted. While
+ * either is full, new clients wait in the listen queue. */
+static bool accepting(const listener *l) {
+        return l->n_conns < l->cfg->max_pending && l->n_children + l->n_conns < l->cfg->max_services;
+}
+
 static void accept_some(listener *l) {
-        for (int k = 0; k < ACCEPT_BURST && l->n_conns < l->cfg->max_pending; k++) {
+        for (int k = 0; k < ACCEPT_BURST && accepting(l); k++) {
                 conn *c;
                 int fd;
 
@@ -271,9 +267,9 @@ static void accept_some(listener *l) {
                         return;
                 }
                 /* Without trust nothing can be judged: end the connection
-                 * before reading a byte (see reset_on_close). */
+                 * before reading a byte (see gate_reset_on_close). */
                 if (!trust_ready(l)) {
-                        reset_on_close(fd);
+                        gate_reset_on_close(fd);
                         (void) close(fd);
                         continue;
                 }
@@ -411,8 +407,7 @@ int gate_run_listener(const gate_config *cfg, int fd) {
                 pfds[n] = (struct pollfd) { .fd = l.sfd, .events = POLLIN };
                 slot[n++] = SIZE_MAX;
                 pfds[n] = (struct pollfd) {
-                        .fd = !l.stopping && l.n_conns < cfg->max_pending &&
-                              now >= l.accept_paused_until ? l.fd : -1,
+                        .fd = !l.stopping && accepting(&l) && now >= l.accept_paused_until ? l.fd : -1,
                         .events = POLLIN,
                 };
                 slot[n++] = SIZE_MAX;

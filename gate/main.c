@@ -40,6 +40,8 @@ static void help(void) {
                "      --timeout S         seconds to wait for the preamble (default 5)\n"
                "      --leeway S          clock leeway in seconds (default 60)\n"
                "      --max-lifetime S    longest token lifetime accepted (default 3600)\n"
+               "      --max-services N    long-lived: services running at once, connections\n"
+               "                          being judged counted in (1..65536, default 512)\n"
                "      --log-target T      auto, journal or stderr (default auto)\n"
                "  -h, --help              show this help\n"
                "      --version           show the version\n"
@@ -56,6 +58,7 @@ enum {
         OPT_LEEWAY,
         OPT_MAX_LIFETIME,
         OPT_LOG_TARGET,
+        OPT_MAX_SERVICES,
         OPT_VERSION,
 };
 
@@ -71,6 +74,7 @@ static const struct option options[] = {
         { "leeway",       required_argument, NULL, OPT_LEEWAY },
         { "max-lifetime", required_argument, NULL, OPT_MAX_LIFETIME },
         { "log-target",   required_argument, NULL, OPT_LOG_TARGET },
+        { "max-services", required_argument, NULL, OPT_MAX_SERVICES },
         { "help",         no_argument,       NULL, 'h' },
         { "version",      no_argument,       NULL, OPT_VERSION },
         {}
@@ -164,6 +168,7 @@ int main(int argc, char **argv) {
                 .local_jwks = TRUST_JWKS_DEFAULT,
                 .timeout_ms = GATE_TIMEOUT_DEFAULT_MS,
                 .max_pending = 512,
+                .max_services = 512,
         };
         gate_log_target log_target = GATE_LOG_AUTO;
         int64_t v;
@@ -225,6 +230,11 @@ int main(int argc, char **argv) {
                                 return usage_error("--max-lifetime: \"%s\" is not a number of seconds in 1..86400", optarg);
                         cfg.max_lifetime = v;
                         break;
+                case OPT_MAX_SERVICES:
+                        if (gate_parse_int(optarg, 1, 65536, &v) < 0)
+                                return usage_error("--max-services: \"%s\" is not a number in 1..65536", optarg);
+                        cfg.max_services = (unsigned) v;
+                        break;
                 case OPT_LOG_TARGET:
                         if (strcmp(optarg, "auto") == 0)
                                 log_target = GATE_LOG_AUTO;
@@ -264,6 +274,7 @@ int main(int argc, char **argv) {
                  * (a FIPS provider, say) gets it or no service. */
                 gate_log(LOG_ERR, "cannot load the OpenSSL configuration \"%s\"%s, closing",
                          getenv("OPENSSL_CONF"), r == -ENOENT ? ": no such readable file" : "");
+                gate_reset_on_close(fd);
                 (void) close(fd);
                 return 2;
         }

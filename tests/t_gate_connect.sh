@@ -158,6 +158,43 @@ for case in "$T/missing.jwks|$T/missing.jwks: " "$T/empty.d|no trusted keys in $
 done
 ok "a gate that cannot judge: exit 1, and says the connection was cut"
 
+# Over TCP, a client whose preamble comes after the gate gave up (a slow
+# link) must get a reset too, not the clean end of a service that said
+# nothing; the same when the gate cannot run its command. The client
+# reads only once the gate's log says it is done.
+cat > "$T/late.py" <<'EOF'
+import socket, sys, time
+host, port, log, wait_for, token = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+s = socket.create_connection((host, port))
+if token != "-":
+    s.sendall(b"SVCID1 " + token.encode() + b"\n")
+for _ in range(100):
+    if wait_for in open(log).read():
+        break
+    time.sleep(0.1)
+else:
+    sys.exit("the gate never logged: " + wait_for)
+time.sleep(0.2)
+try:
+    if token == "-":
+        s.sendall(b"SVCID1 x\n")
+    data = s.recv(100)
+    print("clean end" if data == b"" else "data")
+except ConnectionResetError:
+    print("reset")
+EOF
+good=$("$CLI" token -a "$AUD")
+for case in "$T/missing.jwks|/bin/cat|-|cannot load trust" "$T/agent/jwks.json|$T/no-such-command|$good|cannot execute"; do
+        IFS='|' read -r trust cmd tok want <<<"$case"
+        : > "$LOG"
+        port=$(free_port)
+        start_ssa "$LOG" "127.0.0.1:$port" -a -- -a "$AUD" --trust "$trust" -- "$cmd"
+        got=$("$PY" "$T/late.py" 127.0.0.1 "$port" "$LOG" "$want" "$tok") || fail "tcp, $want: $got"
+        [ "$got" = reset ] || fail "tcp, $want: the client saw a $got, not a reset"
+        stop_ssa
+done
+ok "tcp: a gate that cannot judge, or cannot run its command, resets the connection"
+
 # A reader that goes away early is not the service's doing: said so, exit 1.
 start_ssa "$LOG" "$T/chatty.sock" -a -- -a "$AUD" --trust "$T/agent/jwks.json" -- /bin/sh -c 'head -c 5000000 /dev/zero'
 { rc=0; "$CLI" connect -a "$AUD" "unix:$T/chatty.sock" < /dev/null 2> "$T/stderr" || rc=$?; echo $rc > "$T/rc"; } |

@@ -282,4 +282,29 @@ else
         echo "skip: SIGHUP at start (no strace)"
 fi
 
+# --max-services: with two services running (cat, holding the connection
+# open), a third client waits in the listen queue, unaccepted, until one
+# ends; then it is admitted.
+: > "$LOG"
+start_ssa "$LOG" "$T/cap.sock" -- -a "$AUD" --trust "$T/trust.d" --max-services 2 -- /bin/cat
+GATE_PID=$SSA_PID
+holders=()
+for i in 1 2; do
+        client "$T/cap.sock" --send "SVCID1 $TOKEN\nhold $i" --no-shut --timeout 20 > /dev/null & holders+=($!)
+done
+for _ in $(seq 100); do [ "$(grep -c 'admitted' "$LOG")" = 2 ] && break; sleep 0.1; done
+[ "$(grep -c 'admitted' "$LOG")" = 2 ] || fail "max-services: the first two were not admitted: $(cat "$LOG")"
+client "$T/cap.sock" --send "SVCID1 $TOKEN\nthird" > "$T/third.out" &
+third=$!
+sleep 1
+[ "$(grep -c 'admitted' "$LOG")" = 2 ] || fail "max-services 2: a third service started: $(cat "$LOG")"
+[ "$(ps -o pid= --ppid "$GATE_PID" | wc -l)" = 2 ] || fail "max-services 2: $(ps -o pid= --ppid "$GATE_PID" | wc -l) services run"
+kill -0 "$third" 2>/dev/null || fail "max-services 2: the third client ended while two services ran: $(cat "$T/third.out")"
+kill "${holders[0]}"
+wait "$third" || fail "max-services: the third client failed"
+[ "$(cat "$T/third.out")" = third ] || fail "max-services: the third client got '$(cat "$T/third.out")'"
+kill "${holders[1]}" 2>/dev/null || true
+stop_ssa
+ok "--max-services 2: a third client waited, unaccepted, until a service ended"
+
 echo "all long-lived gate checks passed"
