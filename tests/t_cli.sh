@@ -511,18 +511,22 @@ san=
 echo "check: the libsvcid(3) example compiles"
 cc $san -Wall -Wextra -Werror -o "$T/verify-example" "$T/verify-example.c" \
         -I"${SVCID_SRC:-.}/include" -L"$SVCID_BUILD" -lsvcid 2>"$ERR" || fail "example does not compile"
-run 0 "the example accepts a valid token with roles=deploy" \
-        env LD_LIBRARY_PATH="$SVCID_BUILD" "$T/verify-example" "$JWKS" ci:build "$VALID"
+printf '%s\n' "$VALID" > "$T/token.in"
+run_in 0 "the example accepts a valid token with roles=deploy" "$T/token.in" \
+        env LD_LIBRARY_PATH="$SVCID_BUILD" "$T/verify-example" "$JWKS" ci:build
 [ "$(cat "$OUT")" = deploy-bot ] || fail "example printed '$(cat "$OUT")', want deploy-bot"
-run 1 "the example rejects an expired token" \
-        env LD_LIBRARY_PATH="$SVCID_BUILD" "$T/verify-example" "$JWKS" ci:build "$EXPIRED"
+printf '%s\n' "$EXPIRED" > "$T/token.in"
+run_in 1 "the example rejects an expired token" "$T/token.in" \
+        env LD_LIBRARY_PATH="$SVCID_BUILD" "$T/verify-example" "$JWKS" ci:build
 has "$ERR" "rejected: expired: "
 NOROLE=$(mint "$(claims "$NOW" $((NOW + 300)) ci:build)")
-run 1 "the example requires roles=deploy" \
-        env LD_LIBRARY_PATH="$SVCID_BUILD" "$T/verify-example" "$JWKS" ci:build "$NOROLE"
+printf '%s\n' "$NOROLE" > "$T/token.in"
+run_in 1 "the example requires roles=deploy" "$T/token.in" \
+        env LD_LIBRARY_PATH="$SVCID_BUILD" "$T/verify-example" "$JWKS" ci:build
 has "$ERR" "rejected: missing_claim: "
-run 2 "the example refuses an empty trust directory" \
-        env LD_LIBRARY_PATH="$SVCID_BUILD" "$T/verify-example" "$T/empty.d" ci:build "$VALID"
+printf '%s\n' "$VALID" > "$T/token.in"
+run_in 2 "the example refuses an empty trust directory" "$T/token.in" \
+        env LD_LIBRARY_PATH="$SVCID_BUILD" "$T/verify-example" "$T/empty.d" ci:build
 has "$ERR" "trust: no keys in"
 
 echo "t_cli: all checks passed"
