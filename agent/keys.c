@@ -26,6 +26,11 @@ DEFINE_PTR_CLEANUP(svcid_key, svcid_key_unref)
 #define STATE_MAX   (1024u * 1024u)
 #define PEM_MAX     (64u * 1024u)
 
+/* A retired key stays published this long after the last token it signed
+ * expires: verifiers accept a token that long past its exp (their default
+ * leeway, for clocks that disagree), and must still find its key. */
+#define RETIRE_MARGIN SVCID_LEEWAY_DEFAULT
+
 typedef struct key_entry {
         svcid_key *key;         /* private */
         int64_t created;        /* published from */
@@ -46,6 +51,11 @@ struct keystore {
         char active_kid[128];   /* the key last seen signing, for the log */
         bool stray_keys;        /* a failed update may have left key files */
 };
+
+/* When a key that no longer signs leaves the JWKS. */
+static int64_t retired_until(const key_entry *e) {
+        return e->not_after + e->max_ttl + RETIRE_MARGIN;
+}
 
 static int errf(char *err, size_t err_len, int error, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
@@ -94,10 +104,12 @@ static int pem_name(const char *kid, char *buf, size_t len) {
         return 0;
 }
 
+/* A time or a ttl from state.json: 0 to 2^40 (some 34,000 years), so that
+ * sums of them cannot overflow, whatever a hand edit wrote there. */
 static int json_int(json_t *o, const char *name, int64_t *ret) {
         json_t *v = json_object_get(o, name);
 
-        if (!json_is_integer(v) || json_integer_value(v) < 0)
+        if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > (INT64_C(1) << 40))
                 return -EINVAL;
         *ret = json_integer_value(v);
         return 0;
@@ -510,7 +522,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                 key_entry e = ks->entries[i];
                 bool pending = e.not_before > now;
 
-                if (!pending && (ssize_t) i != a && e.not_after + e.max_ttl <= now)
+                if (!pending && (ssize_t) i != a && retired_until(&e) <= now)
                         continue;       /* every token it signed has expired */
                 if (pending && a >= 0 && (force || svcid_key_alg(e.key) != cfg->alg))
                         continue;       /* never signed: replaced below */
@@ -666,8 +678,8 @@ int64_t keystore_next_event(const keystore *ks, const agent_config *cfg, int64_t
                         have_pending = true;
                         if (e->not_before < t)
                                 t = e->not_before;
-                } else if ((ssize_t) i != a && e->not_after + e->max_ttl < t) {
-                        t = e->not_after + e->max_ttl;
+                } else if ((ssize_t) i != a && retired_until(e) < t) {
+                        t = retired_until(e);
                 }
         }
         if (a >= 0) {

@@ -36,7 +36,7 @@ FIRST_KID=
 start=$(date +%s)
 while :; do
         now=$(date +%s)
-        [ $((now - start)) -lt 90 ] || fail "no complete rotation seen within 90 s"
+        [ $((now - start)) -lt 180 ] || fail "no complete rotation seen within 180 s"
         http /v1/jwks
         [ "$STATUS" = 200 ] || fail "jwks: $STATUS"
         after=$(date +%s)

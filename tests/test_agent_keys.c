@@ -24,6 +24,7 @@
 
 #define L 100           /* key_lifetime */
 #define MAXTTL 30       /* max_ttl */
+#define KEEP (MAXTTL + SVCID_LEEWAY_DEFAULT)   /* a retired key stays: tokens + verifiers' leeway */
 #define T0 1000000
 
 typedef struct fixture {
@@ -140,11 +141,12 @@ static void test_schedule(void **state) {
         update(f, T0 + L, false);
         assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + L)), k1);
 
-        /* the retired key stays until every token it signed has expired */
-        update(f, T0 + L + MAXTTL - 1, false);
+        /* the retired key stays until every token it signed has expired,
+         * by the verifiers' leeway too */
+        update(f, T0 + L + KEEP - 1, false);
         assert_int_equal(jwks_has(f, k0), 1);
         assert_true(key_file_exists(f, k0));
-        update(f, T0 + L + MAXTTL, false);
+        update(f, T0 + L + KEEP, false);
         assert_int_equal(jwks_has(f, k0), 0);
         assert_false(key_file_exists(f, k0));
         assert_int_equal(jwks_has(f, k1), 1);
@@ -171,7 +173,7 @@ static void test_forced_rotation(void **state) {
         /* the new key has a life of its own */
         k2 = kid_of(keystore_active(f->ks, T0 + L / 2 + 1 + L - 1));
         assert_string_equal(k2, k1);
-        update(f, T0 + L / 2 + 1 + MAXTTL, false);
+        update(f, T0 + L / 2 + 1 + KEEP, false);
         assert_int_equal(jwks_has(f, k0), 0);
         free(k0);
         free(k1);
@@ -208,9 +210,9 @@ static void test_downtime_and_clock(void **state) {
         /* Retired now: whether it signed while no successor could be
          * made or the agent was down cannot be told apart, so its tokens
          * are taken to live max_ttl from now. */
-        update(f, T0 + 10 * L + MAXTTL - 1, false);
+        update(f, T0 + 10 * L + KEEP - 1, false);
         assert_int_equal(jwks_has(f, k0), 1);
-        update(f, T0 + 10 * L + MAXTTL, false);
+        update(f, T0 + 10 * L + KEEP, false);
         assert_int_equal(jwks_has(f, k0), 0);
         /* a clock that went back: still a key that signs, no crash */
         update(f, T0 - 5 * L, false);
@@ -229,9 +231,9 @@ static void test_max_ttl_raised(void **state) {
         f->cfg.max_ttl = 3 * MAXTTL;
         update(f, T0 + 1, false);
         update(f, T0 + L / 2, false);
-        update(f, T0 + L + MAXTTL, false);
+        update(f, T0 + L + KEEP, false);
         assert_int_equal(jwks_has(f, k0), 1);
-        update(f, T0 + L + 3 * MAXTTL, false);
+        update(f, T0 + L + 3 * MAXTTL + SVCID_LEEWAY_DEFAULT, false);
         assert_int_equal(jwks_has(f, k0), 0);
         free(k0);
 }
@@ -419,9 +421,9 @@ static void test_signed_past_life(void **state) {
         k1 = kid_of(keystore_active(f->ks, late));
         assert_string_not_equal(k1, k0);
         /* a token k0 signed at late - 1 lives until late - 1 + MAXTTL */
-        update(f, late + MAXTTL - 2, false);
+        update(f, late + KEEP - 2, false);
         assert_int_equal(jwks_has(f, k0), 1);
-        update(f, late + MAXTTL, false);
+        update(f, late + KEEP, false);
         assert_int_equal(jwks_has(f, k0), 0);
         assert_false(key_file_exists(f, k0));
         free(k0);
