@@ -171,7 +171,8 @@ int64_t gate_now_ms(void);                      /* CLOCK_MONOTONIC */
  * (SO_LINGER 0) even before it has sent anything. A Unix client gets
  * ECONNRESET if its bytes are still unread, EPIPE if it sends after, so
  * there it is closing before reading anything that makes the difference.
- * The option is the socket's: it holds for every descriptor of it. */
+ * The option is the socket's: it holds for every descriptor of it; never
+ * for a listening socket, whose accepted connections would inherit it. */
 void gate_reset_on_close(int fd);
 int gate_parse_int(const char *s, int64_t min, int64_t max, int64_t *ret);
 

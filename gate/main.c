@@ -274,7 +274,11 @@ int main(int argc, char **argv) {
                  * (a FIPS provider, say) gets it or no service. */
                 gate_log(LOG_ERR, "cannot load the OpenSSL configuration \"%s\"%s, closing",
                          getenv("OPENSSL_CONF"), r == -ENOENT ? ": no such readable file" : "");
-                gate_reset_on_close(fd);
+                /* A connection is reset; a listening socket is left
+                 * alone: systemd keeps it, and every connection accepted
+                 * from it later would inherit SO_LINGER 0. */
+                if (!is_listening(fd))
+                        gate_reset_on_close(fd);
                 (void) close(fd);
                 return 2;
         }

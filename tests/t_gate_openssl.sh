@@ -71,6 +71,28 @@ closes "per-connection, OPENSSL_CONF naming no file" -a -E "OPENSSL_CONF=$T/miss
 closes "long-lived, OPENSSL_CONF that does not load" -E "OPENSSL_CONF=$T/bad.cnf"
 admits "long-lived, OPENSSL_CONF naming a good file" -E "OPENSSL_CONF=$T/good.cnf"
 
+# systemd keeps the listening socket across the long-lived gate's failed
+# start: the gate must leave it as it was, or every connection accepted
+# from it later would inherit what the failure set (SO_LINGER 0: each
+# close a reset, cutting off what the service still had to send).
+cat > "$T/held.py" <<'PY'
+import os, socket, struct, subprocess, sys
+l = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+l.bind(("127.0.0.1", 0)); l.listen(8)
+if l.fileno() != 3:
+    os.dup2(l.fileno(), 3)
+c = socket.create_connection(l.getsockname())      # waiting when the gate starts
+env = dict(os.environ, LISTEN_FDS="1")
+p = subprocess.Popen(["sh", "-c", 'LISTEN_PID=$$ exec "$@"', "sh"] + sys.argv[1:], pass_fds=[3], env=env)
+rc = p.wait()
+print(rc, struct.unpack("ii", l.getsockopt(socket.SOL_SOCKET, socket.SO_LINGER, 8)))
+PY
+OPENSSL_CONF=$T/bad.cnf "$PY" "$T/held.py" "$GATE" "${GATE_ARGS[@]}" > "$T/held.out" 2>>"$LOG" ||
+        fail "the held-listener helper failed: $(cat "$LOG")"
+[ "$(cat "$T/held.out")" = "2 (0, 0)" ] ||
+        fail "after a failed OpenSSL start the listener holds (rc, SO_LINGER) $(cat "$T/held.out"), not 2 (0, 0)"
+ok "long-lived, OPENSSL_CONF that does not load: the listening socket systemd keeps is left as it was"
+
 # Which files the gate opens, with the connection on stdin (inetd style).
 cat > "$T/pair.py" <<'PY'
 import socket, subprocess, sys
