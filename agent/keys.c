@@ -49,6 +49,9 @@ struct keystore {
         char *jwks;             /* jwks.json as last written */
         size_t jwks_len;
         char active_kid[128];   /* the key last seen signing, for the log */
+        int64_t seen;           /* the latest time known (an update, a key's
+                                 * creation): a key that starts by then has
+                                 * signed, whatever the clock says now */
         bool stray_keys;        /* a failed update may have left key files */
 };
 
@@ -195,6 +198,9 @@ static int load_state(keystore *ks, char *err, size_t err_len) {
                                 return errf(err, err_len, -EINVAL, "%s/%s: key %s is listed twice", KEYS_DIR,
                                             STATE_FILE, svcid_key_kid(ks->entries[j].key));
         }
+        for (size_t i = 0; i < ks->n; i++)
+                if (ks->entries[i].created > ks->seen)
+                        ks->seen = ks->entries[i].created;
         ks->state = TAKE_PTR(text);
         return 1;
 }
@@ -219,34 +225,22 @@ static bool is_key_file(const char *name) {
         return name[0] != '.' && n > 4 && strcmp(name + n - 4, ".pem") == 0;
 }
 
-/* With no state.json: -ENOKEY (and why) if what is there cannot be what
- * an interrupted first start leaves, which is at most one key file and no
- * JWKS (keys are written before the state, the state before the JWKS).
- * Otherwise the keys that signed the tokens out there are gone from the
- * state, and starting afresh would unpublish them without a word. */
-static int state_lost(keystore *ks, char *why, size_t why_len) {
-        struct dirent *de;
+/* With no state.json: whether jwks.json is there. A first start that
+ * failed or was cut short leaves no JWKS (keys are written before the
+ * state, the state before the JWKS), so its key files signed nothing and
+ * go. A JWKS without a state means the keys that signed the tokens out
+ * there are gone from the state: starting afresh would unpublish them
+ * without a word. */
+static bool state_lost(keystore *ks) {
         struct stat st;
-        size_t n_pem = 0;
-        DIR *d;
 
-        if (fstatat(ks->dir_fd, JWKS_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0)
-                return errf(why, why_len, -ENOKEY, JWKS_FILE " is there");
-        d = keys_dir(ks);
-        if (!d)
-                return -errno;
-        while ((de = readdir(d)))
-                n_pem += is_key_file(de->d_name);
-        closedir(d);
-        if (n_pem > 1)
-                return errf(why, why_len, -ENOKEY, KEYS_DIR "/ holds %zu key files", n_pem);
-        return 0;
+        return fstatat(ks->dir_fd, JWKS_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
 /* Removes what an interrupted write can leave behind: temporary files,
- * and key files the (successfully loaded) state does not name — a key is
- * written before the state that names it, and unnamed after. */
-static void remove_leftovers(keystore *ks, bool have_state) {
+ * and key files the (successfully loaded, or absent) state does not name
+ * — a key is written before the state that names it, and unnamed after. */
+static void remove_leftovers(keystore *ks) {
         struct dirent *de;
         DIR *d;
 
@@ -262,7 +256,7 @@ static void remove_leftovers(keystore *ks, bool have_state) {
                         (void) unlinkat(ks->keys_fd, de->d_name, 0);
                         continue;
                 }
-                if (!have_state || !is_key_file(de->d_name))
+                if (!is_key_file(de->d_name))
                         continue;
                 for (size_t i = 0; i < ks->n && !named; i++) {
                         const char *kid = svcid_key_kid(ks->entries[i].key);
@@ -353,18 +347,13 @@ int keystore_open(const char *state_dir, pthread_rwlock_t *lock,
         r = load_state(ks, why, sizeof why);
         if (r < 0)
                 return errf(err, err_len, r, "%s/%s", state_dir, why);
-        if (r == 0) {
-                r = state_lost(ks, why, sizeof why);
-                if (r < 0 && r != -ENOKEY)
-                        return errf(err, err_len, r, "%s/" KEYS_DIR ": %s", state_dir, strerror(-r));
-                if (r < 0)
-                        return errf(err, err_len, r, "%s/" KEYS_DIR "/" STATE_FILE " is missing, but %s: the key state "
-                                    "was lost (an interrupted start never leaves this). Restore it, or remove "
-                                    "%s/" JWKS_FILE " and %s/" KEYS_DIR "/*.pem to start afresh, which "
-                                    "unpublishes every key and so every token out there",
-                                    state_dir, why, state_dir, state_dir);
-        }
-        remove_leftovers(ks, r > 0);
+        if (r == 0 && state_lost(ks))
+                return errf(err, err_len, -ENOKEY, "%s/" KEYS_DIR "/" STATE_FILE " is missing, but "
+                            "%s/" JWKS_FILE " is there: the key state was lost (an interrupted start never "
+                            "leaves this). Restore it, or remove %s/" JWKS_FILE " and %s/" KEYS_DIR "/*.pem "
+                            "to start afresh, which unpublishes every key and so every token out there",
+                            state_dir, state_dir, state_dir, state_dir);
+        remove_leftovers(ks);
         *ret_keystore = TAKE_PTR(ks);
         return 0;
 }
@@ -511,6 +500,8 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         int r;
 
         note_active(ks, now);
+        if (now > ks->seen)
+                ks->seen = now;
         next = calloc(ks->n + 2, sizeof *next);
         if (!next)
                 return errf(err, err_len, -ENOMEM, "out of memory");
@@ -524,7 +515,10 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
 
                 if (!pending && (ssize_t) i != a && retired_until(&e) <= now)
                         continue;       /* every token it signed has expired */
-                if (pending && a >= 0 && (force || svcid_key_alg(e.key) != cfg->alg))
+                /* A clock stepped back makes a key that has signed look
+                 * pending: only one that starts after all we have known
+                 * never signed. */
+                if (pending && e.not_before > ks->seen && a >= 0 && (force || svcid_key_alg(e.key) != cfg->alg))
                         continue;       /* never signed: replaced below */
                 /* Tokens it signs from now on; until this is written,
                  * mints stay within the old value (keystore_ttl_cap()). */
@@ -634,7 +628,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         /* Key files that failed updates left, now that a state is written
          * that does not name them. */
         if (ks->stray_keys) {
-                remove_leftovers(ks, true);
+                remove_leftovers(ks);
                 ks->stray_keys = false;
         }
         /* old's keys were unref'ed only where next does not hold them:
@@ -660,7 +654,7 @@ fail:
         if (state_tried) {
                 free(ks->state);
                 ks->state = NULL;
-                ks->stray_keys = n_new_keys > 0;
+                ks->stray_keys |= n_new_keys > 0;
         }
         entries_free(next, n);
         return r;

@@ -170,15 +170,21 @@ static void notify_status(keystore *ks, pthread_rwlock_t *lock) {
         pthread_rwlock_unlock(lock);
 }
 
-/* Runs keystore_update() and reports; returns when to try again. */
+/* Runs keystore_update() and reports; returns when to try again. A
+ * forced rotation that failed is forced again at the retry: the operator
+ * may have asked for it because a key is in doubt. */
 static int64_t update_keys(agent_shared *sh, bool force) {
+        static bool force_pending;      /* main thread only */
         char err[256] = "";
         int64_t now = now_realtime();
-        int r = keystore_update(sh->keys, sh->config, sh->issuer, now, force, err, sizeof err);
+        int r;
 
+        force = force || force_pending;
+        r = keystore_update(sh->keys, sh->config, sh->issuer, now, force, err, sizeof err);
+        force_pending = r < 0 && force;
         if (r < 0) {
-                log_error("key update failed, the active key keeps signing; retrying in %d s: %s",
-                          RETRY_SECONDS, err);
+                log_error("key update failed, the active key keeps signing; retrying %sin %d s: %s",
+                          force ? "the forced rotation " : "", RETRY_SECONDS, err);
                 return now + RETRY_SECONDS;
         }
         notify_status(sh->keys, &sh->lock);

@@ -495,50 +495,82 @@ static void test_failed_updates_leave_no_key_files(void **state) {
         assert_int_equal(pem_files(f), 2);
 }
 
+/* A failed forced rotation leaves its key file; a retry that makes no key
+ * and fails too must not make the store forget it. */
+static void test_stray_key_after_two_failures(void **state) {
+        fixture *f = *state;
+        char err[256] = "";
+
+        update(f, T0, false);
+        block(f, "keys/state.json");
+        assert_true(keystore_update(f->ks, &f->cfg, "svcid://test", T0 + 1, true, err, sizeof err) < 0);
+        assert_true(keystore_update(f->ks, &f->cfg, "svcid://test", T0 + 2, false, err, sizeof err) < 0);
+        assert_int_equal(pem_files(f), 2);
+        undo(f, "keys/state.json");
+        update(f, T0 + 3, false);
+        assert_int_equal(pem_files(f), keystore_count(f->ks));
+}
+
 static int reopen(fixture *f, char *err, size_t err_len) {
         keystore_free(f->ks);
         f->ks = NULL;
         return keystore_open(f->dir, &f->lock, err, err_len, &f->ks);
 }
 
-/* No state.json, but what is there is not what an interrupted first start
- * leaves (one key file, no jwks.json): the state was lost, and starting
- * afresh would unpublish the keys of every token out there. */
+/* No state.json, but a jwks.json: the state was lost (no crash leaves
+ * this), and starting afresh would unpublish the keys of every token out
+ * there. */
 static void test_lost_state_refused(void **state) {
         fixture *f = *state;
-        char path[128], jwks[128], err[512] = "";
+        char path[128], err[512] = "";
 
         update(f, T0, false);
         update(f, T0 + L / 2, false);           /* two keys, two files */
         snprintf(path, sizeof path, "%s/keys/state.json", f->dir);
-        snprintf(jwks, sizeof jwks, "%s/jwks.json", f->dir);
         assert_int_equal(unlink(path), 0);
         assert_int_equal(reopen(f, err, sizeof err), -ENOKEY);
-        assert_non_null(strstr(err, "keys/state.json is missing, but jwks.json is there"));
+        assert_non_null(strstr(err, "keys/state.json is missing, but"));
+        assert_non_null(strstr(err, "/jwks.json is there"));
         assert_int_equal(pem_files(f), 2);
-        /* without jwks.json: two key files are still not a first start */
-        assert_int_equal(unlink(jwks), 0);
-        assert_int_equal(reopen(f, err, sizeof err), -ENOKEY);
-        assert_non_null(strstr(err, "keys/ holds 2 key files"));
-        /* one key file and nothing else: an interrupted first start */
-        {
-                char keys[128], pem[512];
-                struct dirent *de;
-                DIR *d;
+}
 
-                snprintf(keys, sizeof keys, "%s/keys", f->dir);
-                d = opendir(keys);
-                assert_non_null(d);
-                while ((de = readdir(d)) && !strstr(de->d_name, ".pem"))
-                        ;
-                assert_non_null(de);
-                snprintf(pem, sizeof pem, "%s/%s", keys, de->d_name);
-                closedir(d);
-                assert_int_equal(unlink(pem), 0);
+/* First starts that failed at the state write (a full disk), again and
+ * again: each left a key file, none published anything. Once the disk is
+ * fixed the agent starts, with one key, and no stray files. */
+static void test_failed_first_starts(void **state) {
+        fixture *f = *state;
+        char tmp[128], err[512] = "";
+
+        /* a directory where the state's temporary file goes: every state
+         * write fails, and nothing at start removes it */
+        snprintf(tmp, sizeof tmp, "%s/keys/.state.json.tmp", f->dir);
+        assert_int_equal(mkdir(tmp, 0700), 0);
+        for (int i = 0; i < 3; i++) {
+                assert_int_equal(reopen(f, err, sizeof err), 0);
+                assert_true(keystore_update(f->ks, &f->cfg, "svcid://test", T0 + i, false, err, sizeof err) < 0);
         }
+        assert_int_equal(rmdir(tmp), 0);
         assert_int_equal(reopen(f, err, sizeof err), 0);
-        update(f, T0 + L / 2 + 1, false);
-        assert_non_null(keystore_active(f->ks, T0 + L / 2 + 1));
+        assert_int_equal(pem_files(f), 0);
+        update(f, T0 + 3, false);
+        assert_int_equal(keystore_count(f->ks), 1);
+        assert_int_equal(pem_files(f), 1);
+}
+
+/* The clock stepped back, an update ran (a restart, SIGHUP), then a
+ * forced rotation: the key that signed before the step must not be taken
+ * for a pending key that never signed and removed with its tokens live. */
+static void test_clock_back_then_force(void **state) {
+        fixture *f = *state;
+        char *k0;
+
+        update(f, T0, false);
+        k0 = kid_of(keystore_active(f->ks, T0));
+        update(f, T0 - 50, false);
+        update(f, T0 - 49, true);
+        assert_int_equal(jwks_has(f, k0), 1);
+        assert_true(key_file_exists(f, k0));
+        free(k0);
 }
 
 int main(void) {
@@ -556,6 +588,9 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_max_ttl_raise_unwritten, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failed_updates_leave_no_key_files, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_lost_state_refused, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_failed_first_starts, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_stray_key_after_two_failures, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_clock_back_then_force, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
