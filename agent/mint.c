@@ -28,6 +28,21 @@ static int refuse(mint_refusal *refusal, int error, const char *word, const char
         return error;
 }
 
+/* A local user name as a token's sub: valid UTF-8, no spaces or control
+ * characters (a sub goes into pam_svcid's map= lines and log lines). */
+static bool sub_ok(const char *s) {
+        json_t *j;
+        bool ok;
+
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+                if (*p <= 0x20 || *p == 0x7f)
+                        return false;
+        j = json_string(s);     /* NULL for invalid UTF-8 */
+        ok = j != NULL;
+        json_decref(j);
+        return ok;
+}
+
 int mint_token(const agent_config *cfg, const char *issuer, const svcid_key *key, int64_t key_cap,
                const mint_caller *c, const char *aud, int64_t ttl, int64_t now,
                mint_refusal *refusal, mint_result *ret) {
@@ -59,6 +74,10 @@ int mint_token(const agent_config *cfg, const char *issuer, const svcid_key *key
                 if (!c->user)
                         return refuse(refusal, -EACCES, "forbidden",
                                       "uid %u has no user name to put in a token", (unsigned) c->uid);
+                if (!sub_ok(c->user))
+                        return refuse(refusal, -EACCES, "forbidden",
+                                      "the user name of uid %u cannot be a token's sub: it has spaces, "
+                                      "control characters or invalid UTF-8", (unsigned) c->uid);
                 /* A sub names one principal: an account's name is its own,
                  * not that of a local user who happens to bear it and
                  * whom the account's user or unit did not match. */

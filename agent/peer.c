@@ -24,10 +24,43 @@ static int pidfd_open_compat(pid_t pid) {
         return (int) syscall(SYS_pidfd_open, pid, 0);
 }
 
+/* The effective uid and gid (what SO_PEERCRED reports) of the process
+ * p->pidfd pins, from /proc, read while it lives: 0 if they are p's, or
+ * -ESRCH for another process (or the pinned one gone); -errno if /proc
+ * cannot tell (hidepid), which refuses too. */
+static int pinned_is_peer(const peer *p) {
+        char path[64], buf[4096], *line;
+        unsigned long uid[2], gid[2];
+        bool have_uid = false, have_gid = false;
+        _cleanup_(close_fdp) int fd = -1;
+        ssize_t n;
+
+        snprintf(path, sizeof path, "/proc/%d/status", (int) p->pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? -ESRCH : -errno;
+        n = read(fd, buf, sizeof buf - 1);
+        if (n < 0)
+                return errno == ESRCH ? -ESRCH : -errno;
+        buf[n] = '\0';
+        for (line = buf; line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+                if (sscanf(line, "Uid:\t%lu\t%lu", &uid[0], &uid[1]) == 2)
+                        have_uid = true;
+                else if (sscanf(line, "Gid:\t%lu\t%lu", &gid[0], &gid[1]) == 2)
+                        have_gid = true;
+        }
+        if (!have_uid || !have_gid)
+                return -EPROTO;
+        /* What was read is the pinned process's only if it still lives. */
+        if (!peer_alive(p))
+                return -ESRCH;
+        return uid[1] == p->uid && gid[1] == p->gid ? 0 : -ESRCH;
+}
+
 int peer_from_socket(int fd, peer *p) {
         struct ucred cred;
         socklen_t len = sizeof cred;
-        int pidfd = -1;
+        int pidfd = -1, r;
 
         *p = (peer) { .pidfd = -1 };
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
@@ -56,15 +89,24 @@ int peer_from_socket(int fd, peer *p) {
                 p->error = errno == EINVAL ? -ESRCH : -errno;
                 return 0;
         }
-        /* A kernel before 6.5: pidfd_open() pins whatever has that pid
-         * now. The unit check below still refuses a process that dies
-         * later; the window between connect() and accept() remains, and
-         * only a kernel with SO_PEERPIDFD closes it. */
+        /* A kernel before 6.5 (Debian 12's 6.1): pidfd_open() pins
+         * whatever has that pid now. The unit check below still refuses
+         * a process that dies later; for the window between connect()
+         * and accept(), the process pinned must at least carry the
+         * connector's credentials, or the pid went to another process. A
+         * process of the same uid and gid that took the pid is beyond
+         * what this can tell: only SO_PEERPIDFD closes that. */
         pidfd = pidfd_open_compat(cred.pid);
-        if (pidfd < 0)
+        if (pidfd < 0) {
                 p->error = -errno;
-        else
-                p->pidfd = pidfd;
+                return 0;
+        }
+        p->pidfd = pidfd;
+        r = pinned_is_peer(p);
+        if (r < 0) {
+                close(TAKE_FD(p->pidfd));
+                p->error = r;
+        }
         return 0;
 }
 

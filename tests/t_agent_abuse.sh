@@ -378,4 +378,91 @@ if [ "$(id -u)" = 0 ]; then
         ok "cap 268, share 134"
         stop_agent
 fi
+# A kernel without SO_PEERPIDFD (before 6.5: Debian 12's own 6.1) leaves
+# the agent pidfd_open(), which pins whoever has the pid at accept(). A
+# connector that exits while its connection waits to be accepted, its pid
+# taken by another user's process: the agent must not name the connection
+# by that process. Emulated here: SO_PEERPIDFD fails as on 6.1 (a preload,
+# the one mock of this test: the kernel here has the option), the agent is
+# stopped while the connection waits, and ns_last_pid hands the freed pid
+# to a root process. Root only.
+if [ "$(id -u)" = 0 ] && [ -w /proc/sys/kernel/ns_last_pid ] && command -v cc >/dev/null; then
+        check "without SO_PEERPIDFD: a pid taken by another user's process between connect and accept is refused"
+        cat > "$T/nopeerpidfd.c" <<'EOF'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <sys/socket.h>
+int getsockopt(int fd, int level, int name, void *val, socklen_t *len) {
+        static int (*real)(int, int, int, void *, socklen_t *);
+        if (level == SOL_SOCKET && name == 77) { errno = ENOPROTOOPT; return -1; }
+        if (!real) real = (int (*)(int, int, int, void *, socklen_t *)) dlsym(RTLD_NEXT, "getsockopt");
+        return real(fd, level, name, val, len);
+}
+EOF
+        cc -shared -fPIC -o "$T/nopeerpidfd.so" "$T/nopeerpidfd.c" -ldl || fail "cannot build the preload"
+        # (a sanitizer build's agent must load its runtime first)
+        pre=$T/nopeerpidfd.so
+        case "$SVCID_BUILD" in *asan*) pre="$(cc -print-file-name=libasan.so):$pre" ;; esac
+        mkdir -m 0777 "$T/reuse"
+        : > "$T/empty.conf"
+        SOCK=$T/reuse/agent.sock
+        AGENT_LOG=$T/reuse.log
+        LD_PRELOAD=$pre "$AGENT" --config "$T/empty.conf" --state-dir "$T/reuse-state" --socket "$SOCK" \
+                --log-target=stderr 2>>"$AGENT_LOG" &
+        AGENT_PID=$!
+        BG_PIDS+=("$AGENT_PID")
+        wait_for_socket "$SOCK" || fail "the agent under the preload did not come up"
+        chmod 755 "$T"
+        kill -STOP "$AGENT_PID"
+        cat > "$T/reuse/connect.py" <<'EOF'
+import os, socket, sys, time
+sock, out = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX)
+s.connect(sock)
+open(out + ".pid", "w").write(str(os.getpid()))
+if os.fork() == 0:          # keeps the connection; asks once told to
+    while not os.path.exists(out + ".go"):
+        time.sleep(0.05)
+    s.sendall(b"GET /v1/token?aud=reuse HTTP/1.1\r\nHost: l\r\nConnection: close\r\n\r\n")
+    data = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        data += d
+    open(out + ".resp", "wb").write(data)
+    os._exit(0)
+os._exit(0)                 # the connector is gone; its pid is free
+EOF
+        setpriv --reuid=nobody --regid=nogroup --clear-groups "$PY" "$T/reuse/connect.py" "$SOCK" "$T/reuse/c"
+        freed=$(cat "$T/reuse/c.pid")
+        "$PY" - "$freed" <<'EOF' > "$T/reuse/victim" || fail "could not hand pid $freed to another process"
+import os, sys
+target = int(sys.argv[1])
+for _ in range(50):
+    open("/proc/sys/kernel/ns_last_pid", "w").write(str(target - 1))
+    c = os.fork()
+    if c == 0:
+        if os.getpid() == target:
+            os.execv("/bin/sleep", ["sleep", "60"])
+        os._exit(1)
+    if c == target:
+        print(c)
+        sys.exit(0)
+    os.waitpid(c, 0)
+sys.exit(1)
+EOF
+        victim=$(cat "$T/reuse/victim")
+        BG_PIDS+=("$victim")
+        kill -CONT "$AGENT_PID"
+        touch "$T/reuse/c.go"
+        for _ in $(seq 100); do [ -s "$T/reuse/c.resp" ] && break; sleep 0.1; done
+        resp=$(cat "$T/reuse/c.resp" 2>/dev/null || true)
+        kill "$victim" 2>/dev/null || true
+        grep -q '"error":"peer_gone"' <<<"$resp" || fail "pid $freed, now root's: the agent answered: $resp"
+        grep -q "mint.*aud='reuse'" "$AGENT_LOG" && fail "a token was minted for the connection"
+        stop_agent
+        ok "refused as peer_gone; no token minted"
+fi
 echo "all abuse checks passed"

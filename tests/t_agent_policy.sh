@@ -393,6 +393,19 @@ J2=$(claims "$(as_user "$UID2" "$GID2" same | jq -r .token)" | jq -r .jti)
 # a uid without a passwd entry: no user name to put in sub
 R=$(setpriv --reuid=54321 --regid=54321 --clear-groups curl -s --unix-socket "$SOCK" "http://localhost/v1/token?aud=x")
 [ "$(jq -r .error <<<"$R")" = forbidden ] || fail "nameless uid: $R"
+# a user name that cannot be a sub (not UTF-8): refused as such, not as
+# an internal error
+U3=$'svcid-t3\xff'$$
+if useradd --badname -r -M -s /usr/sbin/nologin "$U3" 2>/dev/null; then
+        EXTRA_CLEANUP+=("userdel '$U3' 2>/dev/null")
+        R=$(setpriv --reuid="$(id -u "$U3")" --regid="$(id -g "$U3")" --clear-groups \
+                curl -s --unix-socket "$SOCK" "http://localhost/v1/token?aud=x")
+        [ "$(jq -r .error <<<"$R")" = forbidden ] && jq -r .message <<<"$R" | grep -q "cannot be a token's sub" ||
+                fail "a user name that is not UTF-8: $R"
+        userdel "$U3"
+else
+        echo "note: useradd --badname refused a name that is not UTF-8; that case is not checked"
+fi
 # svcid token as another user, through the CLI (a copy in $T: the build
 # directory may be private to root, as in a clone under mktemp -d)
 install -m 0755 "$CLI" "$T/svcid"
