@@ -204,9 +204,12 @@ static enum MHD_Result handle_token(http_server *s, struct MHD_Connection *conn,
         r = peer_resolve(p, &unit, &user);
         if (r == -ESRCH) {
                 log_caller_from(p, NULL, &lc);
-                log_refusal(&lc, "peer_gone", aud, "the connecting process has exited; its pid is not trusted");
+                log_refusal(&lc, "peer_gone", aud,
+                            "the connecting process has exited (or its pid runs as another uid or gid); "
+                            "its pid is not trusted");
                 return respond_error(conn, MHD_HTTP_FORBIDDEN, "peer_gone",
-                                     "the process that connected has exited; connect from the process that asks");
+                                     "the process that connected has exited, or its pid no longer runs with the "
+                                     "uid and gid it connected with; connect from the process that asks");
         }
         log_caller_from(p, unit, &lc);
         if (r < 0) {

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -24,37 +25,66 @@ static int pidfd_open_compat(pid_t pid) {
         return (int) syscall(SYS_pidfd_open, pid, 0);
 }
 
-/* The effective uid and gid (what SO_PEERCRED reports) of the process
- * p->pidfd pins, from /proc, read while it lives: 0 if they are p's, or
- * -ESRCH for another process (or the pinned one gone); -errno if /proc
- * cannot tell (hidepid), which refuses too. */
-static int pinned_is_peer(const peer *p) {
-        char path[64], buf[4096], *line;
-        unsigned long uid[2], gid[2];
+/* The effective uid and gid in a /proc/.../status file: 0, or -errno. */
+static int status_ids(int dirfd, const char *name, unsigned long *ret_euid, unsigned long *ret_egid) {
+        _cleanup_(close_fdp) int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+        unsigned long id[2], euid = 0, egid = 0;
         bool have_uid = false, have_gid = false;
-        _cleanup_(close_fdp) int fd = -1;
+        char buf[4096], *line;
         ssize_t n;
 
-        snprintf(path, sizeof path, "/proc/%d/status", (int) p->pid);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
-                return errno == ENOENT ? -ESRCH : -errno;
+                return -errno;
         n = read(fd, buf, sizeof buf - 1);
         if (n < 0)
-                return errno == ESRCH ? -ESRCH : -errno;
+                return -errno;
         buf[n] = '\0';
         for (line = buf; line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
-                if (sscanf(line, "Uid:\t%lu\t%lu", &uid[0], &uid[1]) == 2)
-                        have_uid = true;
-                else if (sscanf(line, "Gid:\t%lu\t%lu", &gid[0], &gid[1]) == 2)
-                        have_gid = true;
+                if (sscanf(line, "Uid:\t%lu\t%lu", &id[0], &id[1]) == 2)
+                        euid = id[1], have_uid = true;
+                else if (sscanf(line, "Gid:\t%lu\t%lu", &id[0], &id[1]) == 2)
+                        egid = id[1], have_gid = true;
         }
         if (!have_uid || !have_gid)
                 return -EPROTO;
+        *ret_euid = euid;
+        *ret_egid = egid;
+        return 0;
+}
+
+/* Whether the process p->pidfd pins is the one that connected, as far as
+ * /proc can tell: one of its threads (credentials are per thread, and
+ * SO_PEERCRED gives the connecting thread's) has the effective uid and
+ * gid SO_PEERCRED reported. Read while it lives: 0 if so; -ESRCH if not,
+ * or if it is gone; -EACCES if /proc hides it (hidepid), for the unit
+ * lookup to refuse as it does on any kernel. */
+static int pinned_is_peer(const peer *p) {
+        char path[64];
+        _cleanup_(close_fdp) int dfd = -1;
+        struct dirent *de;
+        bool match = false;
+        DIR *d;
+
+        snprintf(path, sizeof path, "/proc/%d/task", (int) p->pid);
+        dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || !(d = fdopendir(dfd)))
+                return !peer_alive(p) ? -ESRCH : -EACCES;
+        dfd = -1;               /* d's now */
+        while (!match && (de = readdir(d))) {
+                unsigned long euid, egid;
+                char name[300];
+
+                if (de->d_name[0] == '.')
+                        continue;
+                snprintf(name, sizeof name, "%s/status", de->d_name);
+                /* a thread that exits meanwhile is skipped */
+                match = status_ids(dirfd(d), name, &euid, &egid) == 0 && euid == p->uid && egid == p->gid;
+        }
+        closedir(d);
         /* What was read is the pinned process's only if it still lives. */
         if (!peer_alive(p))
                 return -ESRCH;
-        return uid[1] == p->uid && gid[1] == p->gid ? 0 : -ESRCH;
+        return match ? 0 : -ESRCH;
 }
 
 int peer_from_socket(int fd, peer *p) {
@@ -103,7 +133,7 @@ int peer_from_socket(int fd, peer *p) {
         }
         p->pidfd = pidfd;
         r = pinned_is_peer(p);
-        if (r < 0) {
+        if (r < 0 && r != -EACCES) {
                 close(TAKE_FD(p->pidfd));
                 p->error = r;
         }

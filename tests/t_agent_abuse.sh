@@ -462,7 +462,51 @@ EOF
         kill "$victim" 2>/dev/null || true
         grep -q '"error":"peer_gone"' <<<"$resp" || fail "pid $freed, now root's: the agent answered: $resp"
         grep -q "mint.*aud='reuse'" "$AGENT_LOG" && fail "a token was minted for the connection"
-        stop_agent
         ok "refused as peer_gone; no token minted"
+
+        check "without SO_PEERPIDFD: a thread with credentials of its own is its process's caller"
+        # credentials are per thread: a thread that took nobody's (the raw
+        # system calls, as Samba-style servers do) and connects is served
+        # as nobody while the process's main thread stays root
+        cat > "$T/thread.c" <<'EOF'
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+static const char *sock;
+static void *ask(void *arg) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        static const char req[] = "GET /v1/token?aud=thread HTTP/1.1\r\nHost: l\r\nConnection: close\r\n\r\n";
+        char buf[4096];
+        ssize_t n;
+        int fd;
+        (void) arg;
+        if (syscall(SYS_setresgid, -1, 65534, -1) < 0 || syscall(SYS_setresuid, -1, 65534, -1) < 0)
+                return perror("setres*id"), NULL;
+        fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock);
+        if (connect(fd, (struct sockaddr *) &sa, sizeof sa) < 0 || write(fd, req, strlen(req)) < 0)
+                return perror("connect"), NULL;
+        while ((n = read(fd, buf, sizeof buf)) > 0)
+                fwrite(buf, 1, (size_t) n, stdout);
+        return NULL;
+}
+int main(int argc, char **argv) {
+        pthread_t t;
+        sock = argv[argc - 1];
+        pthread_create(&t, NULL, ask, NULL);
+        pthread_join(t, NULL);
+        return 0;
+}
+EOF
+        cc -pthread -o "$T/thread" "$T/thread.c" || fail "cannot build the thread client"
+        resp=$("$T/thread" "$SOCK")
+        grep -q '"token"' <<<"$resp" || fail "a thread running as nobody was refused: $resp"
+        grep -q "mint sub='nobody' aud='thread'.*uid=65534" "$AGENT_LOG" || fail "not minted for nobody: $(grep thread "$AGENT_LOG")"
+        stop_agent
+        ok "served as nobody"
 fi
 echo "all abuse checks passed"
