@@ -236,6 +236,8 @@ static enum MHD_Result handle_token(http_server *s, struct MHD_Connection *conn,
 
                 if (!key)
                         r = -ENOKEY;
+                else if (key_cap <= 0)
+                        r = -ESTALE;    /* see keystore_ttl_cap() */
                 else if (token_cache_get(s->shared->cache, &ck, svcid_key_kid(key), now, window, &res)) {
                         r = 0;
                         reused = true;
@@ -257,6 +259,12 @@ static enum MHD_Result handle_token(http_server *s, struct MHD_Connection *conn,
         if (r == -ENOKEY) {
                 log_refusal(&lc, "unavailable", aud, "no signing key");
                 return respond_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "no signing key yet");
+        }
+        if (r == -ESTALE) {
+                log_refusal(&lc, "unavailable", aud, "the key state on disk retires the signing key, and a new "
+                            "state cannot be written");
+                return respond_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
+                                     "the agent cannot write its key state; see its log");
         }
         if (r < 0) {
                 unsigned status = r == -EACCES ? MHD_HTTP_FORBIDDEN :

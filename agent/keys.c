@@ -50,8 +50,11 @@ struct keystore {
         size_t jwks_len;
         char active_kid[128];   /* the key last seen signing, for the log */
         int64_t seen;           /* the latest time known (an update, a key's
-                                 * creation): a key that starts by then has
-                                 * signed, whatever the clock says now */
+                                 * creation), kept in state.json: a key that
+                                 * starts by then has signed, whatever the
+                                 * clock says now */
+        const svcid_key *capped;        /* signs on, but a state on disk may */
+        int64_t capped_exp;             /* retire it: its tokens end by then */
         bool stray_keys;        /* a failed update may have left key files */
 };
 
@@ -198,6 +201,9 @@ static int load_state(keystore *ks, char *err, size_t err_len) {
                                 return errf(err, err_len, -EINVAL, "%s/%s: key %s is listed twice", KEYS_DIR,
                                             STATE_FILE, svcid_key_kid(ks->entries[j].key));
         }
+        /* "seen" is absent from the states of earlier versions */
+        if (json_object_get(root, "seen") && json_int(root, "seen", &ks->seen) < 0)
+                return errf(err, err_len, -EINVAL, "%s/%s: malformed seen", KEYS_DIR, STATE_FILE);
         for (size_t i = 0; i < ks->n; i++)
                 if (ks->entries[i].created > ks->seen)
                         ks->seen = ks->entries[i].created;
@@ -358,7 +364,7 @@ int keystore_open(const char *state_dir, pthread_rwlock_t *lock,
         return 0;
 }
 
-static char *state_json(const key_entry *e, size_t n) {
+static char *state_json(const key_entry *e, size_t n, int64_t seen) {
         _cleanup_(json_decrefp) json_t *root = json_object(), *keys = json_array();
 
         if (!root || !keys)
@@ -375,6 +381,7 @@ static char *state_json(const key_entry *e, size_t n) {
                         return NULL;
         }
         if (json_object_set_new(root, "version", json_integer(1)) < 0 ||
+            json_object_set_new(root, "seen", json_integer(seen)) < 0 ||
             json_object_set(root, "keys", keys) < 0)
                 return NULL;
         return json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -457,8 +464,14 @@ const svcid_key *keystore_active(const keystore *ks, int64_t now) {
 
 int64_t keystore_ttl_cap(const keystore *ks, int64_t now) {
         ssize_t i = signer_index(ks, now);
+        int64_t cap;
 
-        return i < 0 ? 0 : ks->entries[i].max_ttl;
+        if (i < 0)
+                return 0;
+        cap = ks->entries[i].max_ttl;
+        if (ks->entries[i].key == ks->capped && ks->capped_exp - now < cap)
+                cap = ks->capped_exp - now;
+        return cap > 0 ? cap : 0;
 }
 
 const char *keystore_jwks(const keystore *ks, size_t *ret_len) {
@@ -474,6 +487,15 @@ static int cmp_entry(const void *a, const void *b) {
         const key_entry *x = a, *y = b;
 
         return x->not_before < y->not_before ? -1 : x->not_before > y->not_before;
+}
+
+/* Whether state.json holds text: a write that failed after its rename. */
+static bool on_disk(keystore *ks, const char *text) {
+        _cleanup_(free_p) char *data = NULL;
+        size_t len;
+
+        return read_file_at(ks->keys_fd, STATE_FILE, STATE_MAX, true, &data, &len) == 0 &&
+               len == strlen(text) && memcmp(data, text, len) == 0;
 }
 
 /* Logs a key that began to sign since the last look. A hand-over comes
@@ -495,7 +517,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         size_t n = 0, n_old, n_new_keys = 0;
         key_entry fresh[2];
         _cleanup_(free_p) char *state = NULL, *jwks = NULL;
-        bool state_tried = false;
+        bool state_tried = false, state_landed = false;
         ssize_t a;
         int r;
 
@@ -567,7 +589,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                         goto fail;
                 }
         }
-        state = state_json(next, n);
+        state = state_json(next, n, ks->seen);
         jwks = jwks_json(next, n, issuer);
         if (!state || !jwks) {
                 r = errf(err, err_len, -ENOMEM, "out of memory");
@@ -576,6 +598,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         if (!ks->state || strcmp(state, ks->state) != 0) {
                 state_tried = true;
                 r = write_atomic(ks->keys_fd, STATE_FILE, state, strlen(state), 0600);
+                state_landed = r == 0 || on_disk(ks, state);
                 if (r < 0) {
                         errf(err, err_len, r, "writing %s/%s: %s", KEYS_DIR, STATE_FILE, strerror(-r));
                         goto fail;
@@ -607,6 +630,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         free(ks->jwks);
         ks->jwks_len = strlen(jwks);
         ks->jwks = TAKE_PTR(jwks);
+        ks->capped = NULL;              /* the state on disk is this one */
         pthread_rwlock_unlock(ks->lock);
 
         /* Only now that no state names them: delete the removed keys. */
@@ -652,9 +676,25 @@ fail:
                         (void) unlinkat(ks->keys_fd, name, 0);
         }
         if (state_tried) {
+                const svcid_key *signer = keystore_active(ks, now);
+
                 free(ks->state);
                 ks->state = NULL;
                 ks->stray_keys |= n_new_keys > 0;
+                /* That state is on disk, and may retire the key that
+                 * signs on in memory earlier than memory says: until a
+                 * state is written again, its tokens must expire within
+                 * what that state keeps it published for. */
+                for (size_t i = 0; i < n && signer && state_landed; i++)
+                        if (next[i].key == signer) {
+                                int64_t until = next[i].not_after + next[i].max_ttl;
+
+                                pthread_rwlock_wrlock(ks->lock);
+                                if (ks->capped != signer || until < ks->capped_exp)
+                                        ks->capped_exp = until;
+                                ks->capped = signer;
+                                pthread_rwlock_unlock(ks->lock);
+                        }
         }
         entries_free(next, n);
         return r;

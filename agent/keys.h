@@ -52,7 +52,9 @@ const svcid_key *keystore_active(const keystore *ks, int64_t now);
 
 /* The longest ttl that key may sign with: the max_ttl its last written
  * state promises to keep it published for (0 if there is no key). A
- * raised max_ttl counts once keystore_update() has written it. */
+ * raised max_ttl counts once keystore_update() has written it. After a
+ * failed update whose state.json landed and retires the key that signs
+ * on, what that state keeps it published for, down to 0 (no mint). */
 int64_t keystore_ttl_cap(const keystore *ks, int64_t now);
 
 /* The JWKS document as last written (borrowed, under the read lock). */

@@ -511,6 +511,53 @@ static void test_stray_key_after_two_failures(void **state) {
         assert_int_equal(pem_files(f), keystore_count(f->ks));
 }
 
+static int reopen(fixture *f, char *err, size_t err_len);
+
+/* A forced rotation writes state.json, then fails on jwks.json: the old
+ * key signs on in memory, but the state on disk retires it now. Until a
+ * state is written again, its tokens must end within what that state
+ * keeps it published for, or a crash would unpublish their key. */
+static void test_landed_state_caps_the_signer(void **state) {
+        fixture *f = *state;
+        char err[256] = "", *k0;
+
+        update(f, T0, false);
+        k0 = kid_of(keystore_active(f->ks, T0));
+        block(f, "jwks.json");
+        assert_true(keystore_update(f->ks, &f->cfg, "svcid://test", T0 + 1, true, err, sizeof err) < 0);
+        assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + 1)), k0);
+        assert_int_equal(keystore_ttl_cap(f->ks, T0 + 1), MAXTTL);
+        assert_int_equal(keystore_ttl_cap(f->ks, T0 + 11), MAXTTL - 10);
+        assert_int_equal(keystore_ttl_cap(f->ks, T0 + 1 + MAXTTL), 0);
+        /* a write of the state that fails before its rename caps nothing */
+        undo(f, "jwks.json");
+        update(f, T0 + 12, false);
+        assert_int_equal(keystore_ttl_cap(f->ks, T0 + 12), MAXTTL);
+        block(f, "keys/state.json");
+        assert_true(keystore_update(f->ks, &f->cfg, "svcid://test", T0 + 13, true, err, sizeof err) < 0);
+        assert_int_equal(keystore_ttl_cap(f->ks, T0 + 13 + MAXTTL), MAXTTL);
+        undo(f, "keys/state.json");
+        free(k0);
+}
+
+/* The latest time known is kept in state.json: after a restart with the
+ * clock behind the hand-over to the key that signs, a forced rotation must
+ * not take that key for one that never signed. */
+static void test_seen_survives_restart(void **state) {
+        fixture *f = *state;
+        char err[256] = "", *k1;
+
+        update(f, T0, false);
+        update(f, T0 + L / 2, false);                   /* k1 published */
+        update(f, T0 + L, false);                       /* k1 signs */
+        k1 = kid_of(keystore_active(f->ks, T0 + L));
+        assert_int_equal(reopen(f, err, sizeof err), 0);
+        update(f, T0 + L - 15, true);                   /* clock 15 s behind */
+        assert_int_equal(jwks_has(f, k1), 1);
+        assert_true(key_file_exists(f, k1));
+        free(k1);
+}
+
 static int reopen(fixture *f, char *err, size_t err_len) {
         keystore_free(f->ks);
         f->ks = NULL;
@@ -590,6 +637,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_lost_state_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failed_first_starts, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stray_key_after_two_failures, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_landed_state_caps_the_signer, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_seen_survives_restart, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_clock_back_then_force, setup, teardown),
         };
 
