@@ -261,10 +261,10 @@ static enum MHD_Result handle_token(http_server *s, struct MHD_Connection *conn,
                 return respond_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "no signing key yet");
         }
         if (r == -ESTALE) {
-                log_refusal(&lc, "unavailable", aud, "the key state on disk retires the signing key, and a new "
-                            "state cannot be written");
+                log_refusal(&lc, "unavailable", aud, "the key state on disk does not keep the signing key "
+                            "published, and the key update that would cannot be written");
                 return respond_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
-                                     "the agent cannot write its key state; see its log");
+                                     "the agent cannot finish writing its key files; see its log");
         }
         if (r < 0) {
                 unsigned status = r == -EACCES ? MHD_HTTP_FORBIDDEN :

@@ -53,8 +53,11 @@ struct keystore {
                                  * creation), kept in state.json: a key that
                                  * starts by then has signed, whatever the
                                  * clock says now */
-        const svcid_key *capped;        /* signs on, but a state on disk may */
-        int64_t capped_exp;             /* retire it: its tokens end by then */
+        /* After a failed update whose state.json is on disk: until when
+         * that state keeps each key in memory published (INT64_MIN: not
+         * at all). NULL when the state on disk is the one in memory. */
+        int64_t *landed_until;          /* parallel to entries */
+        bool landed_unknown;            /* ... and out of memory to say */
         bool stray_keys;        /* a failed update may have left key files */
 };
 
@@ -86,6 +89,7 @@ void keystore_free(keystore *ks) {
         if (!ks)
                 return;
         entries_free(ks->entries, ks->n);
+        free(ks->landed_until);
         free(ks->state);
         free(ks->jwks);
         if (ks->keys_fd >= 0)
@@ -469,8 +473,10 @@ int64_t keystore_ttl_cap(const keystore *ks, int64_t now) {
         if (i < 0)
                 return 0;
         cap = ks->entries[i].max_ttl;
-        if (ks->entries[i].key == ks->capped && ks->capped_exp - now < cap)
-                cap = ks->capped_exp - now;
+        if (ks->landed_unknown || (ks->landed_until && ks->landed_until[i] == INT64_MIN))
+                return 0;
+        if (ks->landed_until && ks->landed_until[i] - now < cap)
+                cap = ks->landed_until[i] - now;
         return cap > 0 ? cap : 0;
 }
 
@@ -487,6 +493,24 @@ static int cmp_entry(const void *a, const void *b) {
         const key_entry *x = a, *y = b;
 
         return x->not_before < y->not_before ? -1 : x->not_before > y->not_before;
+}
+
+/* Records, for each key in memory, until when the state next[] that is
+ * now on disk keeps it published (see keystore.landed_until). */
+static void note_landed(keystore *ks, const key_entry *next, size_t n) {
+        int64_t *until = calloc(ks->n ? ks->n : 1, sizeof *until);
+
+        for (size_t i = 0; until && i < ks->n; i++) {
+                until[i] = INT64_MIN;
+                for (size_t j = 0; j < n; j++)
+                        if (next[j].key == ks->entries[i].key)
+                                until[i] = next[j].not_after + next[j].max_ttl;
+        }
+        pthread_rwlock_wrlock(ks->lock);
+        free(ks->landed_until);
+        ks->landed_until = until;
+        ks->landed_unknown = !until;    /* then no key may sign */
+        pthread_rwlock_unlock(ks->lock);
 }
 
 /* Whether state.json holds text: a write that failed after its rename. */
@@ -630,7 +654,9 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         free(ks->jwks);
         ks->jwks_len = strlen(jwks);
         ks->jwks = TAKE_PTR(jwks);
-        ks->capped = NULL;              /* the state on disk is this one */
+        free(ks->landed_until);         /* the state on disk is this one */
+        ks->landed_until = NULL;
+        ks->landed_unknown = false;
         pthread_rwlock_unlock(ks->lock);
 
         /* Only now that no state names them: delete the removed keys. */
@@ -676,26 +702,18 @@ fail:
                         (void) unlinkat(ks->keys_fd, name, 0);
         }
         if (state_tried) {
-                const svcid_key *signer = keystore_active(ks, now);
-
                 free(ks->state);
                 ks->state = NULL;
                 ks->stray_keys |= n_new_keys > 0;
-                /* That state is on disk, and may retire the key that
-                 * signs on in memory earlier than memory says: until a
-                 * state is written again, its tokens must expire within
-                 * what that state keeps it published for. */
-                for (size_t i = 0; i < n && signer && state_landed; i++)
-                        if (next[i].key == signer) {
-                                int64_t until = next[i].not_after + next[i].max_ttl;
-
-                                pthread_rwlock_wrlock(ks->lock);
-                                if (ks->capped != signer || until < ks->capped_exp)
-                                        ks->capped_exp = until;
-                                ks->capped = signer;
-                                pthread_rwlock_unlock(ks->lock);
-                        }
         }
+        /* That state is on disk now, and may retire a key that signs on
+         * in memory earlier than memory says, or leave out a pending key
+         * that will sign: until a state is written again, each key's
+         * tokens must expire within what that state keeps it published
+         * for (keystore_ttl_cap()). The newest such state is the one on
+         * disk, so it replaces the last. */
+        if (state_landed)
+                note_landed(ks, next, n);
         entries_free(next, n);
         return r;
 }

@@ -67,8 +67,15 @@ static int pinned_is_peer(const peer *p) {
 
         snprintf(path, sizeof path, "/proc/%d/task", (int) p->pid);
         dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0 || !(d = fdopendir(dfd)))
-                return !peer_alive(p) ? -ESRCH : -EACCES;
+        if (dfd < 0 || !(d = fdopendir(dfd))) {
+                int e = errno;
+
+                if (!peer_alive(p))
+                        return -ESRCH;
+                /* hidepid hides a live process (ENOENT) or bars it
+                 * (EACCES); anything else (EMFILE, ENOMEM) refuses */
+                return e == ENOENT || e == EACCES ? -EACCES : -e;
+        }
         dfd = -1;               /* d's now */
         while (!match && (de = readdir(d))) {
                 unsigned long euid, egid;

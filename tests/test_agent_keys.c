@@ -540,6 +540,30 @@ static void test_landed_state_caps_the_signer(void **state) {
         free(k0);
 }
 
+/* The state on disk is the newest that landed: each failed retry that
+ * lands another one moves the limit with it. And a landed state that left
+ * out a pending key (a forced rotation drops it) means that key, once it
+ * is due to sign, may not: nothing on disk publishes it. */
+static void test_landed_state_newest_and_pending(void **state) {
+        fixture *f = *state;
+        char err[256] = "";
+
+        update(f, T0, false);
+        block(f, "jwks.json");
+        assert_true(keystore_update(f->ks, &f->cfg, "svcid://test", T0 + 1, true, err, sizeof err) < 0);
+        assert_int_equal(keystore_ttl_cap(f->ks, T0 + 1 + MAXTTL), 0);
+        assert_true(keystore_update(f->ks, &f->cfg, "svcid://test", T0 + 20, true, err, sizeof err) < 0);
+        assert_int_equal(keystore_ttl_cap(f->ks, T0 + 1 + MAXTTL), 19);
+        undo(f, "jwks.json");
+        update(f, T0 + 21, false);
+
+        update(f, T0 + L / 2, false);                   /* a pending key */
+        block(f, "jwks.json");
+        assert_true(keystore_update(f->ks, &f->cfg, "svcid://test", T0 + L / 2 + 1, true, err, sizeof err) < 0);
+        assert_int_equal(keystore_ttl_cap(f->ks, T0 + L), 0);  /* it would sign now */
+        undo(f, "jwks.json");
+}
+
 /* The latest time known is kept in state.json: after a restart with the
  * clock behind the hand-over to the key that signs, a forced rotation must
  * not take that key for one that never signed. */
@@ -638,6 +662,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_failed_first_starts, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stray_key_after_two_failures, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_landed_state_caps_the_signer, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_landed_state_newest_and_pending, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_seen_survives_restart, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_clock_back_then_force, setup, teardown),
         };
