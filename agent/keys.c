@@ -50,9 +50,9 @@ struct keystore {
         size_t jwks_len;
         char active_kid[128];   /* the key last seen signing, for the log */
         int64_t seen;           /* the latest time known (an update, a key's
-                                 * creation), kept in state.json: a key that
-                                 * starts by then has signed, whatever the
-                                 * clock says now */
+                                 * creation): a key that starts by then has
+                                 * signed, whatever the clock says now */
+        int64_t seen_written;   /* seen as state.json has it */
         /* After a failed update whose state.json is on disk: until when
          * that state keeps each key in memory published (INT64_MIN: not
          * at all). NULL when the state on disk is the one in memory. */
@@ -208,6 +208,7 @@ static int load_state(keystore *ks, char *err, size_t err_len) {
         /* "seen" is absent from the states of earlier versions */
         if (json_object_get(root, "seen") && json_int(root, "seen", &ks->seen) < 0)
                 return errf(err, err_len, -EINVAL, "%s/%s: malformed seen", KEYS_DIR, STATE_FILE);
+        ks->seen_written = ks->seen;
         for (size_t i = 0; i < ks->n; i++)
                 if (ks->entries[i].created > ks->seen)
                         ks->seen = ks->entries[i].created;
@@ -513,6 +514,14 @@ static void note_landed(keystore *ks, const key_entry *next, size_t n) {
         pthread_rwlock_unlock(ks->lock);
 }
 
+/* Whether a key of e[] began to sign after from and by to. */
+static bool began_since(const key_entry *e, size_t n, int64_t from, int64_t to) {
+        for (size_t i = 0; i < n; i++)
+                if (e[i].not_before > from && e[i].not_before <= to)
+                        return true;
+        return false;
+}
+
 /* Whether state.json holds text: a write that failed after its rename. */
 static bool on_disk(keystore *ks, const char *text) {
         _cleanup_(free_p) char *data = NULL;
@@ -613,13 +622,22 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                         goto fail;
                 }
         }
-        state = state_json(next, n, ks->seen);
+        /* state.json is written when a key changed, and when a key began
+         * to sign since the seen it records (so that it stays known as
+         * one that signed); not for seen alone, which every update moves. */
+        state = state_json(next, n, ks->seen_written);
         jwks = jwks_json(next, n, issuer);
         if (!state || !jwks) {
                 r = errf(err, err_len, -ENOMEM, "out of memory");
                 goto fail;
         }
-        if (!ks->state || strcmp(state, ks->state) != 0) {
+        if (!ks->state || strcmp(state, ks->state) != 0 || began_since(next, n, ks->seen_written, ks->seen)) {
+                free(state);
+                state = state_json(next, n, ks->seen);
+                if (!state) {
+                        r = errf(err, err_len, -ENOMEM, "out of memory");
+                        goto fail;
+                }
                 state_tried = true;
                 r = write_atomic(ks->keys_fd, STATE_FILE, state, strlen(state), 0600);
                 state_landed = r == 0 || on_disk(ks, state);
@@ -650,6 +668,8 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         ks->entries = next;
         ks->n = n;
         free(ks->state);
+        if (state_tried)
+                ks->seen_written = ks->seen;
         ks->state = TAKE_PTR(state);
         free(ks->jwks);
         ks->jwks_len = strlen(jwks);

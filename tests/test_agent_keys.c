@@ -582,6 +582,18 @@ static void test_seen_survives_restart(void **state) {
         free(k1);
 }
 
+/* An update that changes no key and hands over to none writes nothing:
+ * with state.json unwritable (a full disk), a SIGHUP does not fail. */
+static void test_nothing_to_write(void **state) {
+        fixture *f = *state;
+
+        update(f, T0, false);
+        block(f, "keys/state.json");
+        update(f, T0 + 1, false);
+        update(f, T0 + 2, false);
+        undo(f, "keys/state.json");
+}
+
 static int reopen(fixture *f, char *err, size_t err_len) {
         keystore_free(f->ks);
         f->ks = NULL;
@@ -664,6 +676,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_landed_state_caps_the_signer, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_landed_state_newest_and_pending, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_seen_survives_restart, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_nothing_to_write, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_clock_back_then_force, setup, teardown),
         };
 
