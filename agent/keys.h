@@ -50,11 +50,12 @@ int keystore_update(keystore *ks, const agent_config *config, const char *issuer
  * start, the earliest key. */
 const svcid_key *keystore_active(const keystore *ks, int64_t now);
 
-/* The longest ttl that key may sign with: the max_ttl its last written
- * state promises to keep it published for (0 if there is no key). A
- * raised max_ttl counts once keystore_update() has written it. After a
- * failed update whose state.json landed and retires the key that signs
- * on, what that state keeps it published for, down to 0 (no mint). */
+/* The longest ttl the key that signs at now may sign with: the max_ttl
+ * its last written state promises to keep it published for (0 if there is
+ * no key). A raised max_ttl counts once keystore_update() has written it.
+ * After a failed update whose state.json is on disk, no more than that
+ * state keeps the key published for: down to 0 (no mint), and 0 for a key
+ * that state leaves out. */
 int64_t keystore_ttl_cap(const keystore *ks, int64_t now);
 
 /* The JWKS document as last written (borrowed, under the read lock). */
