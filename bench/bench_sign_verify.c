@@ -3,29 +3,36 @@
  * Sign and verify throughput of libsvcid, per alg, on agent-shaped tokens.
  *
  * Trust and policy are built once, as a long-lived verifier (the gate in
- * Accept=no mode, a service linking libsvcid) holds them; each iteration is
+ * Accept=no mode, a service linking libsvcid) holds them; each operation is
  * one full svcid_verify() with the claims returned and freed, or one
- * svcid_jwt_sign() of the same claims. Each loop runs for $BENCH_SECONDS
- * (default 3) of CLOCK_MONOTONIC time, single-threaded, and is reported
- * twice: per wall-clock second (BENCH verify_es256), and per second of this
- * process's CPU time (BENCH verify_es256_cpu). `openssl speed` counts its
- * operations per second of user CPU time, so bench/run.sh compares the
- * _cpu figures with it: on a shared machine, wall-clock rates measured a
- * minute apart reflect the neighbours' load more than the code.
+ * svcid_jwt_sign() of the same claims. Single-threaded. Each figure is
+ * reported twice: per wall-clock second (BENCH verify_es256), and per
+ * second of this process's CPU time (BENCH verify_es256_cpu). `openssl
+ * speed` counts its operations per second of user CPU time, so bench/run.sh
+ * compares the _cpu figures with it.
  *
- * RS256/PS256 are measured with 2048-bit keys, to compare with
- * `openssl speed rsa2048` (bench/run.sh), and again with 3072-bit keys, the
- * size svcid_key_generate() gives the agent (the *_3072 lines).
+ * The three verify loops of an alg — OpenSSL alone, svcid's signature layer,
+ * the full JWT verify — are interleaved: $BENCH_SECONDS (default 3) each,
+ * cut into ROUNDS slices taken in turn, the order rotating every round. On
+ * a shared machine the load changes from one second to the next; loops run
+ * one after the other measure the neighbours as much as the code, while
+ * interleaved ones see the same load, so their ratios hold from run to run.
+ *
+ * openssl_evp_verify_* is OpenSSL's own rate for the alg's primitive, timed
+ * the way `openssl speed` times it, with no svcid code: a key made by
+ * OpenSSL, a signature made by OpenSSL over the same signing input, then
+ * EVP_PKEY_verify() of its SHA-256 digest on one context prepared once
+ * (EVP_DigestVerify() of the message on one prepared context for EdDSA).
+ * `openssl speed` has RSA with PKCS#1 v1.5 padding but no PSS, so this is
+ * the only reference for PS256; for the others bench/run.sh also prints its
+ * ratio to `openssl speed`, a check that this harness agrees with it.
  *
  * verify_raw_* times svcid_key_verify_raw() alone on the same signature,
  * so the JWT layer's own cost can be told from the signature layer's.
  *
- * openssl_evp_verify_* (RSA only) is OpenSSL's own rate for the alg's
- * primitive, timed here the way `openssl speed` times it: EVP_PKEY_verify()
- * of a SHA-256 digest on one context prepared once, no svcid code. `openssl
- * speed` has RSA with PKCS#1 v1.5 padding (RS256) but no PSS, so this is
- * the reference for PS256; for RS256 it doubles as a check that this
- * harness agrees with `openssl speed rsa2048`.
+ * RS256/PS256 are measured with 2048-bit keys, to compare with
+ * `openssl speed rsa2048` (bench/run.sh), and again with 3072-bit keys, the
+ * size svcid_key_generate() gives the agent (the *_3072 lines).
  *
  * claims_json times jansson's json_loadb() and json_decref() of the same
  * claims alone, the parse every svcid_verify() makes of a payload: the
@@ -34,6 +41,7 @@
  * Output, one figure a line: BENCH <name> <value> <unit>.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +60,9 @@
 #define AUDIENCE "ssh:web01"
 
 static double bench_seconds = 3.0;
+
+/* Slices per interleaved loop: 30 of 100 ms for the default 3 s. */
+#define ROUNDS 30
 
 static double clock_seconds(clockid_t id) {
         struct timespec ts;
@@ -82,11 +93,45 @@ static void die(const char *what, int r) {
         exit(EXIT_FAILURE);
 }
 
-/* An RSA key of the given size for alg, made with OpenSSL and loaded
- * through PEM as any operator-supplied key would be. *ret_pkey keeps
- * OpenSSL's own copy for the reference loop. */
-static int rsa_key(int bits, svcid_alg alg, svcid_key **ret_key, EVP_PKEY **ret_pkey) {
-        EVP_PKEY *pkey = EVP_RSA_gen((unsigned) bits);
+/* One timed loop: op(arg) is one operation, false if it failed. */
+struct loop {
+        const char *what;
+        bool (*op)(void *arg);
+        void *arg;
+        uint64_t n;
+        double wall, cpu;
+};
+
+static void run_slice(struct loop *l, double seconds) {
+        uint64_t n = 0;
+        double start = now_seconds(), cpu_start = cpu_seconds(), elapsed;
+
+        do {
+                if (!l->op(l->arg))
+                        die(l->what, -EBADMSG);
+                n++;
+                elapsed = now_seconds() - start;
+        } while (elapsed < seconds);
+        l->cpu += cpu_seconds() - cpu_start;
+        l->wall += elapsed;
+        l->n += n;
+}
+
+/* bench_seconds of each loop, in ROUNDS turns: see the top of this file. */
+static void run_interleaved(struct loop *loops, size_t n, const char *label) {
+        for (size_t round = 0; round < ROUNDS; round++)
+                for (size_t i = 0; i < n; i++)
+                        run_slice(&loops[(round + i) % n], bench_seconds / ROUNDS);
+        for (size_t i = 0; i < n; i++)
+                report(loops[i].what, label, loops[i].n, loops[i].wall, loops[i].cpu);
+}
+
+/* A key made by OpenSSL, and svcid's own copy of it loaded through PEM as
+ * any operator-supplied key would be. */
+static int openssl_key(svcid_alg alg, int rsa_bits, EVP_PKEY **ret_pkey, svcid_key **ret_key) {
+        EVP_PKEY *pkey = alg == SVCID_ALG_ES256   ? EVP_EC_gen("P-256")
+                         : alg == SVCID_ALG_EDDSA ? EVP_PKEY_Q_keygen(NULL, NULL, "ED25519")
+                                                  : EVP_RSA_gen((unsigned) rsa_bits);
         if (!pkey)
                 return -ENOMEM;
         BIO *bio = BIO_new(BIO_s_mem());
@@ -105,30 +150,94 @@ static int rsa_key(int bits, svcid_alg alg, svcid_key **ret_key, EVP_PKEY **ret_
 }
 
 /* OpenSSL alone: see the top of this file. */
-static void bench_openssl_rsa(const char *label, svcid_alg alg, EVP_PKEY *pkey, const char *signing_input,
-                              size_t signing_len, const unsigned char *sig, size_t sig_len) {
-        EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
-        unsigned char digest[32];
+struct openssl_ref {
+        EVP_PKEY_CTX *pctx;     /* ES256, RS256, PS256 */
+        EVP_MD_CTX *mdctx;      /* EdDSA */
+        unsigned char digest[32], sig[512];
+        size_t sig_len;
+        const char *msg;
+        size_t msg_len;
+};
+
+static bool openssl_ref_op(void *arg) {
+        struct openssl_ref *o = arg;
+        if (o->mdctx)
+                return EVP_DigestVerify(o->mdctx, o->sig, o->sig_len, (const unsigned char *) o->msg,
+                                        o->msg_len) == 1;
+        return EVP_PKEY_verify(o->pctx, o->sig, o->sig_len, o->digest, sizeof o->digest) == 1;
+}
+
+static void openssl_ref_init(struct openssl_ref *o, svcid_alg alg, EVP_PKEY *pkey, const char *msg,
+                             size_t msg_len) {
+        EVP_MD_CTX *sctx = EVP_MD_CTX_new();
+        bool eddsa = alg == SVCID_ALG_EDDSA;
+        const EVP_MD *md = eddsa ? NULL : EVP_sha256();
+        EVP_PKEY_CTX *sign_pctx = NULL;
         unsigned digest_len = 0;
 
-        if (!ctx || EVP_PKEY_verify_init(ctx) != 1 || EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) != 1 ||
-            EVP_PKEY_CTX_set_rsa_padding(ctx, alg == SVCID_ALG_PS256 ? RSA_PKCS1_PSS_PADDING
-                                                                     : RSA_PKCS1_PADDING) != 1 ||
-            (alg == SVCID_ALG_PS256 && EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, 32) != 1) ||
-            EVP_Digest(signing_input, signing_len, digest, &digest_len, EVP_sha256(), NULL) != 1 ||
-            EVP_PKEY_verify(ctx, sig, sig_len, digest, digest_len) != 1)
-                die("OpenSSL reference verify", 0);
+        *o = (struct openssl_ref) { .msg = msg, .msg_len = msg_len, .sig_len = sizeof o->sig };
+        if (!sctx || EVP_DigestSignInit(sctx, &sign_pctx, md, NULL, pkey) != 1 ||
+            (alg == SVCID_ALG_PS256 &&
+             (EVP_PKEY_CTX_set_rsa_padding(sign_pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+              EVP_PKEY_CTX_set_rsa_pss_saltlen(sign_pctx, 32) != 1)) ||
+            EVP_DigestSign(sctx, o->sig, &o->sig_len, (const unsigned char *) msg, msg_len) != 1)
+                die("OpenSSL reference sign", 0);
+        EVP_MD_CTX_free(sctx);
 
-        uint64_t n = 0;
-        double start = now_seconds(), cpu_start = cpu_seconds(), elapsed;
-        do {
-                if (EVP_PKEY_verify(ctx, sig, sig_len, digest, digest_len) != 1)
-                        die("EVP_PKEY_verify", -EBADMSG);
-                n++;
-                elapsed = now_seconds() - start;
-        } while (elapsed < bench_seconds);
-        report("openssl_evp_verify", label, n, elapsed, cpu_seconds() - cpu_start);
-        EVP_PKEY_CTX_free(ctx);
+        if (eddsa) {
+                o->mdctx = EVP_MD_CTX_new();
+                if (!o->mdctx || EVP_DigestVerifyInit(o->mdctx, NULL, NULL, NULL, pkey) != 1)
+                        die("OpenSSL reference set-up", 0);
+        } else {
+                o->pctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+                if (!o->pctx || EVP_PKEY_verify_init(o->pctx) != 1 ||
+                    EVP_PKEY_CTX_set_signature_md(o->pctx, md) != 1 ||
+                    (alg == SVCID_ALG_RS256 && EVP_PKEY_CTX_set_rsa_padding(o->pctx, RSA_PKCS1_PADDING) != 1) ||
+                    (alg == SVCID_ALG_PS256 &&
+                     (EVP_PKEY_CTX_set_rsa_padding(o->pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+                      EVP_PKEY_CTX_set_rsa_pss_saltlen(o->pctx, 32) != 1)) ||
+                    EVP_Digest(msg, msg_len, o->digest, &digest_len, md, NULL) != 1 ||
+                    digest_len != sizeof o->digest)
+                        die("OpenSSL reference set-up", 0);
+        }
+        /* Twice: a context that verifies only once would fail here. */
+        for (int i = 0; i < 2; i++)
+                if (!openssl_ref_op(o))
+                        die("OpenSSL reference verify", 0);
+}
+
+static void openssl_ref_done(struct openssl_ref *o) {
+        EVP_PKEY_CTX_free(o->pctx);
+        EVP_MD_CTX_free(o->mdctx);
+}
+
+/* svcid's signature layer alone, and the full JWT verify. */
+struct svcid_raw {
+        const svcid_key *pub;
+        const char *msg;
+        size_t msg_len;
+        const unsigned char *sig;
+        size_t sig_len;
+};
+
+static bool svcid_raw_op(void *arg) {
+        struct svcid_raw *s = arg;
+        return svcid_key_verify_raw(s->pub, s->msg, s->msg_len, s->sig, s->sig_len) == 0;
+}
+
+struct svcid_full {
+        const svcid_policy *policy;
+        const char *token;
+        size_t token_len;
+};
+
+static bool svcid_full_op(void *arg) {
+        struct svcid_full *f = arg;
+        svcid_report rep;
+        svcid_claims *c = NULL;
+        bool ok = svcid_verify(f->policy, f->token, f->token_len, &c, &rep) == SVCID_OK;
+        svcid_claims_free(c);
+        return ok;
 }
 
 static char *agent_claims(void) {
@@ -149,9 +258,9 @@ static char *agent_claims(void) {
 }
 
 static void bench_alg(const char *label, svcid_alg alg, int rsa_bits) {
-        EVP_PKEY *rsa_pkey = NULL;
+        EVP_PKEY *pkey = NULL;
         svcid_key *key = NULL;
-        int r = rsa_bits ? rsa_key(rsa_bits, alg, &key, &rsa_pkey) : svcid_key_generate(alg, &key);
+        int r = openssl_key(alg, rsa_bits, &pkey, &key);
         if (r < 0)
                 die("key", r);
 
@@ -175,23 +284,16 @@ static void bench_alg(const char *label, svcid_alg alg, int rsa_bits) {
             (r = svcid_policy_new(trust, AUDIENCE, &policy)) < 0)
                 die("trust/policy setup", r);
 
-        /* Warm caches and check the token verifies before timing it. */
-        for (int i = 0; i < 10; i++) {
-                svcid_report rep;
-                svcid_claims *c = NULL;
-                svcid_reason reason = svcid_verify(policy, token, token_len, &c, &rep);
-                if (reason != SVCID_OK) {
-                        fprintf(stderr, "bench_sign_verify: %s: %s: %s\n", label,
-                                svcid_reason_str(reason), rep.detail);
-                        exit(EXIT_FAILURE);
-                }
-                svcid_claims_free(c);
+        /* Check the token verifies, and warm caches, before timing it. */
+        svcid_report rep;
+        svcid_claims *c = NULL;
+        svcid_reason reason = svcid_verify(policy, token, token_len, &c, &rep);
+        if (reason != SVCID_OK) {
+                fprintf(stderr, "bench_sign_verify: %s: %s: %s\n", label, svcid_reason_str(reason), rep.detail);
+                exit(EXIT_FAILURE);
         }
+        svcid_claims_free(c);
 
-        /* The signature layer alone, svcid_key_verify_raw() on the same
-         * signing input: what the JWT checks (split, base64url, JSON,
-         * trust lookup, claims) cost on top of it shows as the gap between
-         * verify_raw_* and verify_*. */
         const char *last_dot = strrchr(token, '.');
         unsigned char *sig = NULL;
         size_t sig_len = 0;
@@ -199,40 +301,26 @@ static void bench_alg(const char *label, svcid_alg alg, int rsa_bits) {
             (r = svcid_b64url_decode(last_dot + 1, strlen(last_dot + 1), &sig, &sig_len)) < 0)
                 die("signature segment", last_dot ? r : -EINVAL);
         size_t signing_len = (size_t) (last_dot - token);
-        if ((r = svcid_key_verify_raw(pub, token, signing_len, sig, sig_len)) < 0)
-                die("svcid_key_verify_raw", r);
+
+        struct openssl_ref ref;
+        openssl_ref_init(&ref, alg, pkey, token, signing_len);
+        struct svcid_raw raw = { pub, token, signing_len, sig, sig_len };
+        struct svcid_full full = { policy, token, token_len };
+        struct loop loops[] = {
+                { .what = "openssl_evp_verify", .op = openssl_ref_op, .arg = &ref },
+                { .what = "verify_raw", .op = svcid_raw_op, .arg = &raw },
+                { .what = "verify", .op = svcid_full_op, .arg = &full },
+        };
+        for (size_t i = 0; i < sizeof loops / sizeof loops[0]; i++)
+                if (!loops[i].op(loops[i].arg))
+                        die(loops[i].what, -EBADMSG);
+        run_interleaved(loops, sizeof loops / sizeof loops[0], label);
+        openssl_ref_done(&ref);
+        free(sig);
+        EVP_PKEY_free(pkey);
 
         uint64_t n = 0;
-        double start = now_seconds(), cpu_start = cpu_seconds(), elapsed;
-        do {
-                if (svcid_key_verify_raw(pub, token, signing_len, sig, sig_len) < 0)
-                        die("svcid_key_verify_raw", -EBADMSG);
-                n++;
-                elapsed = now_seconds() - start;
-        } while (elapsed < bench_seconds);
-        report("verify_raw", label, n, elapsed, cpu_seconds() - cpu_start);
-        if (rsa_pkey)
-                bench_openssl_rsa(label, alg, rsa_pkey, token, signing_len, sig, sig_len);
-        free(sig);
-        EVP_PKEY_free(rsa_pkey);
-
-        n = 0;
-        start = now_seconds();
-        cpu_start = cpu_seconds();
-        do {
-                svcid_report rep;
-                svcid_claims *c = NULL;
-                if (svcid_verify(policy, token, token_len, &c, &rep) != SVCID_OK)
-                        die("svcid_verify", -EBADMSG);
-                svcid_claims_free(c);
-                n++;
-                elapsed = now_seconds() - start;
-        } while (elapsed < bench_seconds);
-        report("verify", label, n, elapsed, cpu_seconds() - cpu_start);
-
-        n = 0;
-        start = now_seconds();
-        cpu_start = cpu_seconds();
+        double elapsed, start = now_seconds(), cpu_start = cpu_seconds();
         do {
                 char *t = NULL;
                 r = svcid_jwt_sign(key, claims, claims_len, &t);
