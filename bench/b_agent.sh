@@ -14,11 +14,18 @@
 # no memory options), but as the invoking user, without the unit's
 # sandbox (its system call filter costs a little per call), and with its
 # log going to a file rather than the journal.
+# The agent and MUNGE are measured in turn, in rounds: at each concurrency,
+# AGENT_BENCH_ROUNDS rounds (default 5) of AGENT_BENCH_SECONDS each (default
+# 1) for the agent one request per connection, the agent with keep-alive
+# and remunge, the order rotating every round, so that the ratios compare
+# the two under the same load. A rate is the mean of its rounds; p50 and
+# p99 are the medians of the rounds' own.
 set -euo pipefail
 : "${SVCID_BUILD:?}"
 AGENT=$SVCID_BUILD/svcid-agent
 LOAD=$SVCID_BUILD/bench/agentload
-SECONDS_EACH=${AGENT_BENCH_SECONDS:-5}
+SECONDS_EACH=${AGENT_BENCH_SECONDS:-1}
+ROUNDS=${AGENT_BENCH_ROUNDS:-5}
 [ -x "$AGENT" ] && [ -x "$LOAD" ] || { echo "b_agent: build first" >&2; exit 77; }
 
 T=$(mktemp -d /tmp/svcid-bench-agent.XXXXXX)
@@ -35,31 +42,81 @@ pids+=("$AGENT_PID")
 for i in $(seq 1 100); do [ -S "$T/agent.sock" ] && break; sleep 0.1; done
 "$LOAD" "$T/agent.sock" 1 1 conn >/dev/null     # warm-up
 
+MUNGE_PID=""
+if command -v munged >/dev/null && command -v remunge >/dev/null && [ "$(id -u)" = 0 ]; then
+        M=$T/munge
+        mkdir "$M"
+        chown munge: "$M"
+        chmod 755 "$M"
+        mungekey -c -k "$M/key" >/dev/null 2>&1
+        chown munge: "$M/key"
+        chmod 600 "$M/key"
+        runuser -u munge -- munged --socket="$M/sock" --key-file="$M/key" --pid-file="$M/pid" \
+                --log-file="$M/log" --seed-file="$M/seed"
+        for i in $(seq 1 100); do [ -S "$M/sock" ] && break; sleep 0.1; done
+        MUNGE_PID=$(cat "$M/pid")
+        pids+=("$MUNGE_PID")
+else
+        echo "b_agent: munge not installed or not root: no MUNGE comparison" >&2
+fi
+
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+mean() { awk '{ s += $1 } END { printf "%.0f", s / NR }'; }
+
+# measure SUFFIX [CPU]: the rounds at 1, 8 and 32 clients (SUFFIX
+# "_one_cpu": one client, everything on CPU CPU); BENCH lines, and the
+# rates in RATE[].
 declare -A RATE
-for c in 1 8 32; do
-        for mode in conn keepalive; do
-                read -r rate p50 p99 errors < <("$LOAD" "$T/agent.sock" "$c" "$SECONDS_EACH" "$mode")
-                [ "$errors" = 0 ] || echo "b_agent: $errors errors at c$c $mode" >&2
-                echo "BENCH agent_mint_c${c}_${mode} $rate req/s"
-                echo "BENCH agent_mint_c${c}_${mode}_p50 $p50 ms"
-                echo "BENCH agent_mint_c${c}_${mode}_p99 $p99 ms"
-                RATE[$c$mode]=$rate
+measure() {
+        local suffix=$1 cpu=${2:-} clients=(1 8 32) pin=()
+        [ -z "$cpu" ] || { clients=(1); pin=(taskset -c "$cpu"); }
+        for c in "${clients[@]}"; do
+                local d=$T/c$c$suffix kinds=(conn keepalive) rate p50 p99 errors
+                mkdir -p "$d"
+                [ -z "$MUNGE_PID" ] || kinds+=(munge)
+                for ((r = 0; r < ROUNDS; r++)); do
+                        for ((i = 0; i < ${#kinds[@]}; i++)); do
+                                local kind=${kinds[(r + i) % ${#kinds[@]}]}
+                                if [ "$kind" = munge ]; then
+                                        "${pin[@]}" remunge -q -S "$M/sock" -T "$c" -D "$SECONDS_EACH" 2>/dev/null |
+                                                tail -n 1 | awk '{print $1}' >>"$d/munge"
+                                        continue
+                                fi
+                                read -r rate p50 p99 errors < <("${pin[@]}" "$LOAD" "$T/agent.sock" "$c" "$SECONDS_EACH" "$kind")
+                                [ "$errors" = 0 ] || echo "b_agent: $errors errors at c$c $kind$suffix" >&2
+                                echo "$rate" >>"$d/$kind.rate"
+                                echo "$p50" >>"$d/$kind.p50"
+                                echo "$p99" >>"$d/$kind.p99"
+                        done
+                done
+                for mode in conn keepalive; do
+                        RATE[$c$mode$suffix]=$(mean <"$d/$mode.rate")
+                        echo "BENCH agent_mint_c${c}_${mode}${suffix} ${RATE[$c$mode$suffix]} req/s"
+                        if [ -z "$suffix" ]; then
+                                echo "BENCH agent_mint_c${c}_${mode}_p50 $(median <"$d/$mode.p50") ms"
+                                echo "BENCH agent_mint_c${c}_${mode}_p99 $(median <"$d/$mode.p99") ms"
+                        fi
+                done
+                [ -n "$MUNGE_PID" ] || continue
+                local m
+                m=$(mean <"$d/munge")
+                echo "BENCH munge_remunge_c${c}${suffix} $m cred/s"
+                for mode in conn keepalive; do
+                        echo "BENCH agent_vs_munge_c${c}_${mode}${suffix} $(awk -v a="${RATE[$c$mode$suffix]}" -v b="$m" 'BEGIN { printf "%.2f", a / b }') x"
+                done
         done
-done
+}
+measure ""
 
 # One client is bound by where the scheduler wakes each side: on another
 # CPU, every request and answer waits for a cross-CPU wake-up, which on a
 # virtual machine costs more than the work. The same single client with the
-# server and client held on one CPU (taskset) shows the work alone; MUNGE
-# is measured the same way below.
+# server and client held on one CPU (taskset) shows the work alone, for the
+# agent and for MUNGE alike.
 ALL_CPUS=$(taskset -p "$AGENT_PID" | awk '{print $NF}')
 taskset -a -p 1 "$AGENT_PID" >/dev/null
-for mode in conn keepalive; do
-        read -r rate _ _ errors < <(taskset 1 "$LOAD" "$T/agent.sock" 1 "$SECONDS_EACH" "$mode")
-        [ "$errors" = 0 ] || echo "b_agent: $errors errors at c1 $mode on one CPU" >&2
-        echo "BENCH agent_mint_c1_${mode}_one_cpu $rate req/s"
-        RATE[1${mode}_one_cpu]=$rate
-done
+[ -z "$MUNGE_PID" ] || taskset -a -p 1 "$MUNGE_PID" >/dev/null
+measure _one_cpu 0
 taskset -a -p "$ALL_CPUS" "$AGENT_PID" >/dev/null
 
 # RSS after 1,000,000 requests (keep-alive, 32 clients), then after
@@ -77,32 +134,3 @@ anon=$(awk '/^RssAnon/ {print $2}' "/proc/$AGENT_PID/status")
 echo "BENCH agent_rss_after_1m $rss1 KiB"
 echo "BENCH agent_rss_after_1m_plus $rss2 KiB"
 echo "BENCH agent_rss_anon $anon KiB"
-
-if ! command -v munged >/dev/null || ! command -v remunge >/dev/null || [ "$(id -u)" != 0 ]; then
-        echo "b_agent: munge not installed or not root: no MUNGE comparison" >&2
-        exit 0
-fi
-M=$T/munge
-mkdir "$M"
-chown munge: "$M"
-chmod 755 "$M"
-mungekey -c -k "$M/key" >/dev/null 2>&1
-chown munge: "$M/key"
-chmod 600 "$M/key"
-runuser -u munge -- munged --socket="$M/sock" --key-file="$M/key" --pid-file="$M/pid" \
-        --log-file="$M/log" --seed-file="$M/seed"
-for i in $(seq 1 100); do [ -S "$M/sock" ] && break; sleep 0.1; done
-pids+=("$(cat "$M/pid")")
-for c in 1 8 32; do
-        m=$(remunge -q -S "$M/sock" -T "$c" -D "$SECONDS_EACH" 2>/dev/null | tail -n 1 | awk '{print $1}')
-        echo "BENCH munge_remunge_c$c $m cred/s"
-        for mode in conn keepalive; do
-                echo "BENCH agent_vs_munge_c${c}_${mode} $(awk -v a="${RATE[$c$mode]}" -v b="$m" 'BEGIN { printf "%.2f", a / b }') x"
-        done
-done
-taskset -a -p 1 "$(cat "$M/pid")" >/dev/null
-m=$(taskset 1 remunge -q -S "$M/sock" -T 1 -D "$SECONDS_EACH" 2>/dev/null | tail -n 1 | awk '{print $1}')
-echo "BENCH munge_remunge_c1_one_cpu $m cred/s"
-for mode in conn keepalive; do
-        echo "BENCH agent_vs_munge_c1_${mode}_one_cpu $(awk -v a="${RATE[1${mode}_one_cpu]}" -v b="$m" 'BEGIN { printf "%.2f", a / b }') x"
-done
