@@ -11,22 +11,28 @@
 #include "svcid/svcid.h"
 #include "../common/cleanup.h"
 
+/* What one operation of a key (verify; sign too for a private key) needs,
+ * set up once so that the hot path does no fetches. */
+struct lib_key_op {
+        /* ES256/RS256/PS256: a context for the operation over a SHA-256
+         * digest, its padding and salt set, duplicated per call. */
+        EVP_PKEY_CTX *ctx;
+        /* A copy of ctx that the last call left for the next, taken and
+         * given back with atomic operations (a thread that finds none makes
+         * its own copy): a process busy with one key skips a dup and a free
+         * per token. */
+        EVP_PKEY_CTX *spare;
+        /* EdDSA: a DigestVerify or DigestSign context initialised once and
+         * copied per call, for the same reason. */
+        EVP_MD_CTX *mdctx;
+};
+
 struct svcid_key {
         unsigned refs;
         svcid_alg alg;
         bool private;
         EVP_PKEY *pkey;
-        /* ES256/RS256/PS256: a verify context set up once (padding, digest,
-         * salt) and duplicated per call, so the hot path does no fetches. */
-        EVP_PKEY_CTX *verify_ctx;
-        /* A copy of verify_ctx that the last verify left for the next,
-         * taken and given back with atomic operations (a thread that finds
-         * none makes its own copy): a verifier busy with one key skips a
-         * dup and a free per token. */
-        EVP_PKEY_CTX *spare_ctx;
-        /* EdDSA: a DigestVerify context initialised once and copied per
-         * call, for the same reason. */
-        EVP_MD_CTX *verify_mdctx;
+        struct lib_key_op verify, sign;
         char *kid;
         /* base64url of {"alg":…,"kid":…,"typ":"JWT"}: the header svcid
          * signs with, and on verify a token whose header segment is these

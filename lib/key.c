@@ -410,26 +410,30 @@ static int key_thumbprint(const svcid_key *key, char **ret) {
         return svcid_b64url_encode(digest, digest_len, ret);
 }
 
-/* Wraps pkey (taken on success) in a key with refcount 1. kid NULL means
- * the thumbprint. */
-/* The verify context of a key, prepared once: EVP_PKEY_verify over a
- * SHA-256 digest with the alg's padding — the check EVP_DigestVerify()
- * makes, without its per-call fetch and set-up. EdDSA (one-shot over the
- * message) has none. */
-static int verify_ctx_new(EVP_PKEY *pkey, svcid_alg alg, EVP_PKEY_CTX **ret) {
+/* Sets op up for the key's alg: sign or verify over a SHA-256 digest with
+ * the alg's padding (the check EVP_DigestSign/Verify() make, without their
+ * per-call fetch and set-up), or for EdDSA, one-shot over the message. */
+static int key_op_init(struct lib_key_op *op, EVP_PKEY *pkey, svcid_alg alg, bool sign) {
         _cleanup_(EVP_PKEY_CTX_freep) EVP_PKEY_CTX *ctx = NULL;
         const EVP_MD *md;
 
-        *ret = NULL;
-        if (alg == SVCID_ALG_EDDSA)
-                return 0;       /* see verify_mdctx_new() */
+        if (alg == SVCID_ALG_EDDSA) {
+                op->mdctx = EVP_MD_CTX_new();
+                if (!op->mdctx)
+                        return -ENOMEM;
+                if ((sign ? EVP_DigestSignInit(op->mdctx, NULL, NULL, NULL, pkey)
+                          : EVP_DigestVerifyInit(op->mdctx, NULL, NULL, NULL, pkey)) != 1)
+                        return -EIO;
+                return 0;
+        }
         md = sha256_md();
         if (!md)
                 return -ENOMEM;
         ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
         if (!ctx)
                 return -ENOMEM;
-        if (EVP_PKEY_verify_init(ctx) != 1 || EVP_PKEY_CTX_set_signature_md(ctx, md) != 1)
+        if ((sign ? EVP_PKEY_sign_init(ctx) : EVP_PKEY_verify_init(ctx)) != 1 ||
+            EVP_PKEY_CTX_set_signature_md(ctx, md) != 1)
                 return -EIO;
         if (alg == SVCID_ALG_RS256 && EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) != 1)
                 return -EIO;
@@ -440,25 +444,19 @@ static int verify_ctx_new(EVP_PKEY *pkey, svcid_alg alg, EVP_PKEY_CTX **ret) {
              EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) != 1 ||
              EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, PSS_SALT_LEN) != 1))
                 return -EIO;
-        *ret = TAKE_PTR(ctx);
+        op->ctx = TAKE_PTR(ctx);
         return 0;
 }
 
-static int verify_mdctx_new(EVP_PKEY *pkey, svcid_alg alg, EVP_MD_CTX **ret) {
-        _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = NULL;
-
-        *ret = NULL;
-        if (alg != SVCID_ALG_EDDSA)
-                return 0;
-        ctx = EVP_MD_CTX_new();
-        if (!ctx)
-                return -ENOMEM;
-        if (EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pkey) != 1)
-                return -EIO;
-        *ret = TAKE_PTR(ctx);
-        return 0;
+static void key_op_done(struct lib_key_op *op) {
+        EVP_PKEY_CTX_free(op->ctx);
+        EVP_PKEY_CTX_free(op->spare);
+        EVP_MD_CTX_free(op->mdctx);
+        *op = (struct lib_key_op) {};
 }
 
+/* Wraps pkey (taken on success) in a key with refcount 1. kid NULL means
+ * the thumbprint. */
 static int key_new(EVP_PKEY **pkey, svcid_alg alg, bool private, const char *kid, svcid_key **ret) {
         _cleanup_(svcid_key_unrefp) svcid_key *key = NULL;
         int r;
@@ -470,9 +468,9 @@ static int key_new(EVP_PKEY **pkey, svcid_alg alg, bool private, const char *kid
         key->alg = alg;
         key->private = private;
         key->pkey = TAKE_PTR(*pkey);
-        r = verify_ctx_new(key->pkey, alg, &key->verify_ctx);
-        if (r >= 0)
-                r = verify_mdctx_new(key->pkey, alg, &key->verify_mdctx);
+        r = key_op_init(&key->verify, key->pkey, alg, false);
+        if (r >= 0 && private)
+                r = key_op_init(&key->sign, key->pkey, alg, true);
         if (r < 0) {
                 *pkey = TAKE_PTR(key->pkey);
                 return r;
@@ -1065,9 +1063,8 @@ void svcid_key_unref(svcid_key *key) {
                 return;
         if (__atomic_sub_fetch(&key->refs, 1, __ATOMIC_ACQ_REL) > 0)
                 return;
-        EVP_PKEY_CTX_free(key->verify_ctx);
-        EVP_PKEY_CTX_free(key->spare_ctx);
-        EVP_MD_CTX_free(key->verify_mdctx);
+        key_op_done(&key->verify);
+        key_op_done(&key->sign);
         EVP_PKEY_free(key->pkey);
         free(key->kid);
         free(key->header64);
@@ -1091,36 +1088,66 @@ static bool p256_scalar_ok(const unsigned char *v) {
 }
 
 
-/* Sets ctx up to sign with the key's alg. Ed25519 is one-shot and takes
- * no digest. (Verify contexts are prepared once per key: key_new().) */
-static int sign_init(EVP_MD_CTX *ctx, const svcid_key *key) {
-        EVP_PKEY_CTX *pctx = NULL;
-        const EVP_MD *md = NULL;
+/* ES256, RS256, PS256: hash here, then EVP_PKEY_sign() or _verify() on a
+ * copy of op's prepared context: the spare one if no other thread holds
+ * it. sig is written on sign, only read on verify. 1 if OpenSSL
+ * succeeded, 0 if it refused (for verify: a bad signature), -errno if it
+ * could not be asked. */
+static int op_digest(const struct lib_key_op *op, bool sign, const void *data, size_t len, unsigned char *sig,
+                     size_t *sig_len) {
+        /* Keys are shared read-only; only the spare slot changes, atomically. */
+        EVP_PKEY_CTX **spare = (EVP_PKEY_CTX **) &op->spare, *ctx, *none = NULL;
+        unsigned char digest[EVP_MAX_MD_SIZE];
+        unsigned digest_len = 0;
+        const EVP_MD *md;
+        int ok;
 
-        if (key->alg != SVCID_ALG_EDDSA) {
-                md = sha256_md();
-                if (!md)
-                        return -ENOMEM;
-        }
-        if (EVP_DigestSignInit(ctx, &pctx, md, NULL, key->pkey) != 1)
+        md = sha256_md();
+        if (!md || !op->ctx)
+                return -ENOMEM;
+        if (EVP_Digest(data, len, digest, &digest_len, md, NULL) != 1)
                 return -EIO;
+        ctx = __atomic_exchange_n(spare, NULL, __ATOMIC_ACQUIRE);
+        if (!ctx)
+                ctx = EVP_PKEY_CTX_dup(op->ctx);
+        if (!ctx)
+                return -ENOMEM;
+        ok = sign ? EVP_PKEY_sign(ctx, sig, sig_len, digest, digest_len)
+                  : EVP_PKEY_verify(ctx, sig, *sig_len, digest, digest_len);
+        /* Left for the next call, unless OpenSSL reported an error (its
+         * state is then not worth keeping) or another thread's is there. */
+        if (ok < 0 || !__atomic_compare_exchange_n(spare, &none, ctx, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+                EVP_PKEY_CTX_free(ctx);
+        /* OpenSSL reports some forgeries as errors (-1) rather than
+         * mismatches (0): anything but 1 is a refusal. */
+        return ok == 1;
+}
 
-        if (key->alg == SVCID_ALG_RS256) {
-                if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1)
-                        return -EIO;
-        } else if (key->alg == SVCID_ALG_PS256) {
-                /* RFC 7518 §3.5: MGF1 with SHA-256 and a 32-byte salt. */
-                if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
-                    EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md) != 1 ||
-                    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, PSS_SALT_LEN) != 1)
-                        return -EIO;
-        }
-        return 0;
+/* EdDSA: one shot over the message itself, on a copy of op's initialised
+ * context. Returns as op_digest(). */
+static int op_oneshot(const struct lib_key_op *op, bool sign, const void *data, size_t len, unsigned char *sig,
+                      size_t *sig_len) {
+        _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+        if (!ctx)
+                return -ENOMEM;
+        if (!op->mdctx || EVP_MD_CTX_copy_ex(ctx, op->mdctx) != 1)
+                return -EIO;
+        return (sign ? EVP_DigestSign(ctx, sig, sig_len, data, len)
+                     : EVP_DigestVerify(ctx, sig, *sig_len, data, len)) == 1;
+}
+
+/* A result of op_digest() or op_oneshot() for sign and verify. */
+static int sign_result(int r) {
+        return r == 1 ? 0 : r < 0 ? r : -EIO;
+}
+
+static int verify_result(int r) {
+        return r == 1 ? 0 : r < 0 ? r : -EBADMSG;
 }
 
 static int key_sign(const svcid_key *key, const void *data, size_t len,
                     unsigned char **ret_sig, size_t *ret_sig_len) {
-        _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = NULL;
         _cleanup_(free_p) unsigned char *sig = NULL;
         size_t sig_len;
         int r, size;
@@ -1131,12 +1158,6 @@ static int key_sign(const svcid_key *key, const void *data, size_t len,
                 return -ENOKEY;
         if (!data)
                 data = "";
-        ctx = EVP_MD_CTX_new();
-        if (!ctx)
-                return -ENOMEM;
-        r = sign_init(ctx, key);
-        if (r < 0)
-                return r;
 
         if (key->alg == SVCID_ALG_ES256) {
                 _cleanup_(ECDSA_SIG_freep) ECDSA_SIG *es = NULL;
@@ -1146,8 +1167,9 @@ static int key_sign(const svcid_key *key, const void *data, size_t len,
                 size_t der_len = sizeof der;
 
                 /* OpenSSL signs DER; JWS wants fixed-width R||S. */
-                if (EVP_DigestSign(ctx, der, &der_len, data, len) != 1)
-                        return -EIO;
+                r = sign_result(op_digest(&key->sign, true, data, len, der, &der_len));
+                if (r < 0)
+                        return r;
                 es = d2i_ECDSA_SIG(NULL, &p, (long) der_len);
                 if (!es)
                         return -EIO;
@@ -1167,8 +1189,10 @@ static int key_sign(const svcid_key *key, const void *data, size_t len,
                 sig = malloc(sig_len);
                 if (!sig)
                         return -ENOMEM;
-                if (EVP_DigestSign(ctx, sig, &sig_len, data, len) != 1)
-                        return -EIO;
+                r = sign_result(key->alg == SVCID_ALG_EDDSA ? op_oneshot(&key->sign, true, data, len, sig, &sig_len)
+                                                            : op_digest(&key->sign, true, data, len, sig, &sig_len));
+                if (r < 0)
+                        return r;
                 /* Ed25519 is always 64 bytes, RSA always the modulus size. */
                 if (sig_len != (size_t) size)
                         return -EIO;
@@ -1225,40 +1249,8 @@ static int es256_sig_to_der(const unsigned char *sig, unsigned char der[static E
         return 0;
 }
 
-/* ES256, RS256, PS256: hash here, then EVP_PKEY_verify() on a copy of the
- * key's prepared context: the spare one if no other thread holds it. */
-static int digest_verify(const svcid_key *key, const void *data, size_t len, const unsigned char *sig,
-                         size_t sig_len) {
-        /* Keys are shared read-only; only this slot changes, atomically. */
-        EVP_PKEY_CTX **spare = (EVP_PKEY_CTX **) &key->spare_ctx, *ctx, *none = NULL;
-        unsigned char digest[EVP_MAX_MD_SIZE];
-        unsigned digest_len = 0;
-        const EVP_MD *md;
-        int ok;
-
-        md = sha256_md();
-        if (!md || !key->verify_ctx)
-                return -ENOMEM;
-        if (EVP_Digest(data, len, digest, &digest_len, md, NULL) != 1)
-                return -EIO;
-        ctx = __atomic_exchange_n(spare, NULL, __ATOMIC_ACQUIRE);
-        if (!ctx)
-                ctx = EVP_PKEY_CTX_dup(key->verify_ctx);
-        if (!ctx)
-                return -ENOMEM;
-        ok = EVP_PKEY_verify(ctx, sig, sig_len, digest, digest_len);
-        /* Left for the next call, unless OpenSSL reported an error (its
-         * state is then not worth keeping) or another thread's is there. */
-        if (ok < 0 || !__atomic_compare_exchange_n(spare, &none, ctx, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
-                EVP_PKEY_CTX_free(ctx);
-        /* Anything but 1 is a bad signature: OpenSSL reports some forgeries
-         * as errors (-1) rather than mismatches (0). Fail closed. */
-        return ok == 1 ? 0 : -EBADMSG;
-}
-
 static int key_verify(const svcid_key *key, const void *data, size_t len,
                       const void *sig, size_t sig_len) {
-        _cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *ctx = NULL;
         const unsigned char *s = sig;
         int r;
 
@@ -1280,35 +1272,22 @@ static int key_verify(const svcid_key *key, const void *data, size_t len,
                 r = es256_sig_to_der(sig, der, &der_len);
                 if (r < 0)
                         return r;
-                r = digest_verify(key, data, len, der, der_len);
+                r = verify_result(op_digest(&key->verify, false, data, len, der, &der_len));
                 OPENSSL_cleanse(der, sizeof der);
                 return r;
         }
         case SVCID_ALG_EDDSA:
                 if (sig_len != ED25519_SIG_LEN || !ed25519_s_ok(s + ED25519_SIG_LEN / 2))
                         return -EBADMSG;
-                break;
+                return verify_result(op_oneshot(&key->verify, false, data, len, (unsigned char *) s, &sig_len));
         case SVCID_ALG_RS256:
         case SVCID_ALG_PS256:
                 if (sig_len != (size_t) EVP_PKEY_get_size(key->pkey))
                         return -EBADMSG;
-                return digest_verify(key, data, len, sig, sig_len);
+                return verify_result(op_digest(&key->verify, false, data, len, (unsigned char *) s, &sig_len));
         default:
                 return -EINVAL;
         }
-
-        /* EdDSA: one shot over the message itself, on a copy of the key's
-         * initialised context. */
-        ctx = EVP_MD_CTX_new();
-        if (!ctx)
-                return -ENOMEM;
-        if (!key->verify_mdctx || EVP_MD_CTX_copy_ex(ctx, key->verify_mdctx) != 1)
-                return -EIO;
-        /* Anything but 1 is a bad signature: OpenSSL reports some forgeries
-         * as errors (-1) rather than mismatches (0). Fail closed. */
-        if (EVP_DigestVerify(ctx, s, sig_len, data, len) != 1)
-                return -EBADMSG;
-        return 0;
 }
 
 int svcid_key_verify_raw(const svcid_key *key, const void *data, size_t len,

@@ -11,6 +11,7 @@
  * parameters independently.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -306,17 +307,31 @@ static void test_ed25519_rfc8037(void **state) {
 /* ---- round trips ------------------------------------------------------------ */
 
 static void check_signatures(svcid_key *signer, svcid_key *verifier, size_t want_len) {
-        unsigned char *sig = NULL;
-        size_t sig_len = 0;
+        unsigned char *sig = NULL, *again = NULL;
+        size_t sig_len = 0, again_len = 0;
+        svcid_alg alg = svcid_key_alg(signer);
 
         assert_int_equal(svcid_key_sign_raw(signer, msg, strlen(msg), &sig, &sig_len), 0);
         assert_int_equal(sig_len, want_len);
         assert_int_equal(svcid_key_verify_raw(verifier, msg, strlen(msg), sig, sig_len), 0);
         assert_int_equal(svcid_key_verify_raw(verifier, msg, strlen(msg) - 1, sig, sig_len), -EBADMSG);
         assert_int_equal(svcid_key_verify_raw(verifier, msg, strlen(msg), sig, sig_len - 1), -EBADMSG);
+
+        /* Signing again reuses the key's prepared context: ES256 draws a
+         * fresh nonce and PS256 a fresh salt each time, RS256 and Ed25519
+         * are deterministic. */
+        assert_int_equal(svcid_key_sign_raw(signer, msg, strlen(msg), &again, &again_len), 0);
+        assert_int_equal(again_len, sig_len);
+        assert_int_equal(svcid_key_verify_raw(verifier, msg, strlen(msg), again, again_len), 0);
+        if (alg == SVCID_ALG_ES256 || alg == SVCID_ALG_PS256)
+                assert_memory_not_equal(sig, again, sig_len);
+        else
+                assert_memory_equal(sig, again, sig_len);
+
         sig[sig_len / 3] ^= 0x01;
         assert_int_equal(svcid_key_verify_raw(verifier, msg, strlen(msg), sig, sig_len), -EBADMSG);
         free(sig);
+        free(again);
 }
 
 static void roundtrip(svcid_alg alg, size_t sig_len) {
@@ -462,6 +477,60 @@ static void test_ps256_parameters(void **state) {
         free(sig);
         svcid_key_unref(key);
         svcid_key_unref(as_rs);
+}
+
+/* One key shared by threads that sign and verify at once, as the agent's
+ * and a verifying service's threads do: each signature verifies, and a bad
+ * one is still refused, whichever thread holds the key's spare context. */
+struct shared_key_job {
+        svcid_key *key;
+        int rounds, failures;
+};
+
+static void *shared_key_worker(void *arg) {
+        struct shared_key_job *job = arg;
+
+        for (int i = 0; i < job->rounds; i++) {
+                unsigned char *sig = NULL;
+                size_t sig_len = 0;
+
+                if (svcid_key_sign_raw(job->key, msg, strlen(msg), &sig, &sig_len) < 0 ||
+                    svcid_key_verify_raw(job->key, msg, strlen(msg), sig, sig_len) != 0)
+                        job->failures++;
+                else {
+                        sig[0] ^= 0x80;
+                        if (svcid_key_verify_raw(job->key, msg, strlen(msg), sig, sig_len) != -EBADMSG)
+                                job->failures++;
+                }
+                free(sig);
+        }
+        return NULL;
+}
+
+static void test_shared_key_threads(void **state) {
+        static const struct {
+                svcid_alg alg;
+                int rounds;
+        } cases[] = { { SVCID_ALG_ES256, 200 }, { SVCID_ALG_EDDSA, 200 }, { SVCID_ALG_PS256, 10 } };
+        enum { THREADS = 4 };
+
+        (void) state;
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+                pthread_t threads[THREADS];
+                struct shared_key_job jobs[THREADS];
+                svcid_key *key = NULL;
+
+                assert_int_equal(svcid_key_generate(cases[c].alg, &key), 0);
+                for (int t = 0; t < THREADS; t++) {
+                        jobs[t] = (struct shared_key_job) { .key = key, .rounds = cases[c].rounds };
+                        assert_int_equal(pthread_create(&threads[t], NULL, shared_key_worker, &jobs[t]), 0);
+                }
+                for (int t = 0; t < THREADS; t++) {
+                        assert_int_equal(pthread_join(threads[t], NULL), 0);
+                        assert_int_equal(jobs[t].failures, 0);
+                }
+                svcid_key_unref(key);
+        }
 }
 
 /* ---- private JWKs ------------------------------------------------------------ */
@@ -1135,6 +1204,7 @@ int main(void) {
                 cmocka_unit_test(test_roundtrip_rs256),
                 cmocka_unit_test(test_roundtrip_ps256),
                 cmocka_unit_test(test_ps256_parameters),
+                cmocka_unit_test(test_shared_key_threads),
                 cmocka_unit_test(test_private_jwk_ec),
                 cmocka_unit_test(test_private_jwk_okp),
                 cmocka_unit_test(test_private_jwk_rsa),
