@@ -4,13 +4,18 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <linux/magic.h>
 #include <systemd/sd-login.h>
 #include <unistd.h>
 
@@ -268,15 +273,127 @@ static int user_name_lookup(uid_t uid, char **ret) {
  * file's text, so a small table maps the text (read with one read()) to
  * the unit. An entry is made only when the text read before and after
  * sd_pid_get_unit() is the same, so a process moving between cgroups
- * meanwhile never poisons it. */
+ * meanwhile never poisons it.
+ *
+ * Reading that file still cost a fifth of the agent's time per connection
+ * (the kernel takes a global lock to print it). Where the kernel answers
+ * PIDFD_GET_INFO (Linux 6.13), the pidfd itself gives the id of the
+ * process's cgroup v2, and a second table maps that id to the unit. A
+ * cgroup v2 is never renamed and its id never reused while the system
+ * runs, so the unit of the path is the unit of the id; an entry is made
+ * only when the path the unit came from is that very cgroup (the id is
+ * its directory's inode number), which also keeps the table off where
+ * systemd reads units from cgroup v1 (sd_pid_get_unit() uses the v2 path
+ * exactly when cgroup v2 is mounted where systemd looks for it). */
 #define UNIT_CACHE_SIZE 64
 #define CGROUP_TEXT_MAX 2048
 
 static struct {
         pthread_mutex_t lock;
         struct { char *text; char *unit; bool has_unit; } e[UNIT_CACHE_SIZE];
-        unsigned next;
+        struct { uint64_t id; char *unit; bool used, has_unit; } by_id[UNIT_CACHE_SIZE];
+        unsigned next, next_id;
 } unit_cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* PIDFD_GET_INFO's first version of its argument; Debian 12's headers
+ * predate it. */
+struct pidfd_info_v0 {
+        uint64_t mask, cgroupid;
+        uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+        int32_t exit_code;
+};
+#define PIDFD_GET_INFO_V0 _IOWR(0xFF, 11, struct pidfd_info_v0)
+#define PIDFD_INFO_CGROUPID (UINT64_C(1) << 2)
+
+/* The id of the cgroup v2 the pinned process is in: 0, or -errno
+ * (-ENOTTY or -EINVAL from a kernel before 6.13). */
+static int pidfd_cgroup_id(int pidfd, uint64_t *ret_id) {
+        struct pidfd_info_v0 info = { .mask = PIDFD_INFO_CGROUPID };
+
+        if (pidfd < 0)
+                return -EBADF;
+        if (ioctl(pidfd, PIDFD_GET_INFO_V0, &info) < 0)
+                return -errno;
+        if (!(info.mask & PIDFD_INFO_CGROUPID))
+                return -EOPNOTSUPP;
+        *ret_id = info.cgroupid;
+        return 0;
+}
+
+/* Where cgroup v2 is mounted, in the order systemd looks (its
+ * cg_unified_cached()), or NULL if not where it looks. */
+static const char *cgroup2_root;
+static pthread_once_t cgroup2_once = PTHREAD_ONCE_INIT;
+
+static void find_cgroup2(void) {
+        static const char *const where[] = { "/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd" };
+        struct statfs fs;
+
+        for (size_t i = 0; i < sizeof where / sizeof where[0]; i++)
+                if (statfs(where[i], &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC) {
+                        cgroup2_root = where[i];
+                        return;
+                }
+}
+
+/* Whether the cgroup v2 path in /proc/PID/cgroup text (its "0::" line) is
+ * the cgroup with that id. */
+static bool text_is_cgroup(const char *text, uint64_t id) {
+        const char *line = strncmp(text, "0::/", 4) == 0 ? text : strstr(text, "\n0::/");
+        char path[CGROUP_TEXT_MAX + 64];
+        struct stat st;
+        size_t len;
+
+        pthread_once(&cgroup2_once, find_cgroup2);
+        if (!cgroup2_root || !line)
+                return false;
+        line += line == text ? 3 : 4;
+        len = strcspn(line, "\n");
+        if (snprintf(path, sizeof path, "%s%.*s", cgroup2_root, (int) len, line) >= (int) sizeof path)
+                return false;
+        return stat(path, &st) == 0 && S_ISDIR(st.st_mode) && (uint64_t) st.st_ino == id;
+}
+
+/* 1 and *ret_unit (maybe NULL) on a hit, 0 on a miss, -ENOMEM. */
+static int unit_cache_get_id(uint64_t id, char **ret_unit) {
+        int r = 0;
+
+        pthread_mutex_lock(&unit_cache.lock);
+        for (unsigned i = 0; i < UNIT_CACHE_SIZE; i++)
+                if (unit_cache.by_id[i].used && unit_cache.by_id[i].id == id) {
+                        *ret_unit = NULL;
+                        r = 1;
+                        if (unit_cache.by_id[i].has_unit) {
+                                *ret_unit = strdup(unit_cache.by_id[i].unit);
+                                if (!*ret_unit)
+                                        r = -ENOMEM;
+                        }
+                        break;
+                }
+        pthread_mutex_unlock(&unit_cache.lock);
+        return r;
+}
+
+/* Records that the cgroup id has unit, if text (the cgroup file the unit
+ * was found from) names that cgroup. */
+static void unit_cache_put_id(const uint64_t *id, const char *text, const char *unit) {
+        char *u;
+        unsigned i;
+
+        if (!id || !text_is_cgroup(text, *id))
+                return;
+        u = unit ? strdup(unit) : NULL;
+        if (unit && !u)
+                return;
+        pthread_mutex_lock(&unit_cache.lock);
+        i = unit_cache.next_id++ % UNIT_CACHE_SIZE;
+        free(unit_cache.by_id[i].unit);
+        unit_cache.by_id[i].id = *id;
+        unit_cache.by_id[i].unit = u;
+        unit_cache.by_id[i].has_unit = unit != NULL;
+        unit_cache.by_id[i].used = true;
+        pthread_mutex_unlock(&unit_cache.lock);
+}
 
 static int read_cgroup(pid_t pid, char *buf, size_t size) {
         char path[64];
@@ -340,18 +457,33 @@ static void unit_cache_put(const char *text, const char *unit) {
         pthread_mutex_unlock(&unit_cache.lock);
 }
 
-static int pid_unit(pid_t pid, char **ret_unit) {
+/* The unit of the process p pins, by its cgroup id where the kernel gives
+ * it, else by its pid (peer_resolve() then checks the pid was still
+ * that process's). */
+static int peer_unit(const peer *p, char **ret_unit) {
         char before[CGROUP_TEXT_MAX], after[CGROUP_TEXT_MAX];
+        uint64_t cgroup_id = 0;
+        const uint64_t *id = pidfd_cgroup_id(p->pidfd, &cgroup_id) == 0 ? &cgroup_id : NULL;
         char *unit = NULL;
         int r, u;
 
-        r = read_cgroup(pid, before, sizeof before);
-        if (r >= 0) {
-                r = unit_cache_get(before, ret_unit);
+        if (id) {
+                r = unit_cache_get_id(*id, ret_unit);
                 if (r != 0)
                         return r;
         }
-        u = sd_pid_get_unit(pid, &unit);
+        r = read_cgroup(p->pid, before, sizeof before);
+        if (r >= 0) {
+                r = unit_cache_get(before, &unit);
+                if (r < 0)
+                        return r;
+                if (r > 0) {
+                        unit_cache_put_id(id, before, unit);
+                        *ret_unit = unit;
+                        return 0;
+                }
+        }
+        u = sd_pid_get_unit(p->pid, &unit);
         if (u < 0) {
                 unit = NULL;
                 /* Not in a unit, or no systemd cgroups here: no unit claim.
@@ -362,8 +494,10 @@ static int pid_unit(pid_t pid, char **ret_unit) {
                 if (u != -ENXIO && u != -ENODATA && u != -ENOMEDIUM && u != -ENOENT)
                         return u;
         }
-        if (r == 0 && read_cgroup(pid, after, sizeof after) >= 0 && strcmp(before, after) == 0)
+        if (r == 0 && read_cgroup(p->pid, after, sizeof after) >= 0 && strcmp(before, after) == 0) {
                 unit_cache_put(before, unit);
+                unit_cache_put_id(id, before, unit);
+        }
         *ret_unit = unit;
         return 0;
 }
@@ -381,6 +515,9 @@ void peer_cache_free(void) {
                 free(unit_cache.e[i].text);
                 free(unit_cache.e[i].unit);
                 unit_cache.e[i].text = unit_cache.e[i].unit = NULL;
+                free(unit_cache.by_id[i].unit);
+                unit_cache.by_id[i].unit = NULL;
+                unit_cache.by_id[i].used = false;
         }
         pthread_mutex_unlock(&unit_cache.lock);
 }
@@ -394,7 +531,7 @@ int peer_resolve(const peer *p, char **ret_unit, char **ret_user) {
          * not the caller's doing. */
         if (p->pidfd < 0)
                 return p->error == 0 || p->error == -ESRCH ? -ESRCH : p->error;
-        r = pid_unit(p->pid, &unit);
+        r = peer_unit(p, &unit);
         if (r < 0)
                 /* ESRCH from a caller still alive: its /proc entry cannot
                  * be read (hidepid), which is not "gone". */

@@ -4,7 +4,8 @@
  * At accept: SO_PEERCRED (uid, gid, pid as of connect()) and a pidfd for
  * that pid: SO_PEERPIDFD where the kernel has it (the very process, even
  * if its pid has been reused since), else pidfd_open(pid). Per request:
- * the unit from sd_pid_get_unit(pid), then the pidfd is checked again —
+ * the unit, from the pidfd's cgroup id when a unit of that cgroup is
+ * known, else from sd_pid_get_unit(pid); then the pidfd is checked again —
  * if the process has exited, the pid may now name another process whose
  * unit we just read, so the request is refused, never misattributed. */
 #ifndef SVCID_AGENT_PEER_H

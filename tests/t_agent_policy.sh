@@ -445,6 +445,85 @@ C=$(claims "$TOK")
 ok "unit"
 stop_agent
 
+check "a process that moves between units is named by the one it is in; a unit seen once is known again by its cgroup id"
+CG2=$CGROOT/system.slice/svcid-test-$$-other.service
+mkdir -p "$CG2"
+EXTRA_CLEANUP+=("rmdir $CG2 2>/dev/null")
+# The agent's own reads of /proc/PID/cgroup, counted by a preload that
+# only writes a line to the agent's log for each (no call is changed).
+cat > "$T/countcg.c" <<'EOF'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+int open(const char *path, int flags, ...) {
+        static int (*real)(const char *, int, ...);
+        size_t n = strlen(path);
+        mode_t mode = 0;
+        if (flags & (O_CREAT | O_TMPFILE)) {
+                va_list ap;
+                va_start(ap, flags);
+                mode = (mode_t) va_arg(ap, int);
+                va_end(ap);
+        }
+        if (n > 13 && strncmp(path, "/proc/", 6) == 0 && strcmp(path + n - 7, "/cgroup") == 0) {
+                static const char msg[] = "test-preload: read of a cgroup file\n";
+                (void) !write(2, msg, sizeof msg - 1);
+        }
+        if (!real)
+                real = (int (*)(const char *, int, ...)) dlsym(RTLD_NEXT, "open");
+        return real(path, flags, mode);
+}
+EOF
+cc -shared -fPIC -o "$T/countcg.so" "$T/countcg.c" -ldl || fail "cannot build the preload"
+pre=$T/countcg.so
+case "$SVCID_BUILD" in *asan*) pre="$(cc -print-file-name=libasan.so):$pre" ;; esac
+: > "$T/moves.conf"
+LD_PRELOAD=$pre start_agent moves "$T/moves.conf"
+cat > "$T/moves.py" <<'EOF'
+import base64, json, os, socket, sys
+sock, cgroups = sys.argv[1], sys.argv[2:]
+units = []
+for cg in cgroups:
+    with open(os.path.join(cg, "cgroup.procs"), "w") as f:
+        f.write(str(os.getpid()))
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sock)
+    s.sendall(b"GET /v1/token?aud=moves HTTP/1.1\r\nHost: l\r\nConnection: close\r\n\r\n")
+    data = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        data += d
+    token = json.loads(data.split(b"\r\n\r\n", 1)[1])["token"]
+    payload = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    units.append(claims.get("unit", "-"))
+print(" ".join(units))
+EOF
+got=$("$PY" "$T/moves.py" "$SOCK" "$CG" "$CG2" "$CG" "$CGROOT")
+A=svcid-test-$$-build.service
+B=svcid-test-$$-other.service
+[ "$got" = "$A $B $A -" ] || fail "units as the process moved: $got (expected $A $B $A -)"
+# New processes in a unit already seen: where the kernel gives a pidfd's
+# cgroup id (PIDFD_GET_INFO, Linux 6.13), the agent reads no cgroup file
+# for them; before that, one each.
+n0=$(grep -c "test-preload: read" "$AGENT_LOG" || true)
+for i in 1 2 3; do in_unit counted >/dev/null; done
+n=$(($(grep -c "test-preload: read" "$AGENT_LOG" || true) - n0))
+if "$PY" -c 'import fcntl, os; fcntl.ioctl(os.pidfd_open(os.getpid()), 0xc040ff0b, bytearray(64))' 2>/dev/null; then
+        [ "$n" = 0 ] || fail "$n reads of cgroup files for 3 callers in a unit known by its cgroup id"
+        how="by cgroup id, no cgroup file read"
+else
+        [ "$n" = 3 ] || fail "$n reads of cgroup files for 3 callers, expected 3 (no PIDFD_GET_INFO here)"
+        how="one cgroup file read each (no PIDFD_GET_INFO here)"
+fi
+ok "$got; three more callers in $A: $how"
+stop_agent
+
 check "an agent that cannot learn a caller's unit (/proc mounted hidepid=2) refuses rather than serving it as in no unit"
 # Its own /proc, in its own mount namespace; it runs as $U1, to whom
 # hidepid hides other users' processes (and pid 1, which systemd's unit
