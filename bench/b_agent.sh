@@ -131,6 +131,11 @@ rss1=$(awk '/^VmRSS/ {print $2}' "/proc/$AGENT_PID/status")
 "$LOAD" "$T/agent.sock" 32 3 conn >/dev/null
 rss2=$(awk '/^VmRSS/ {print $2}' "/proc/$AGENT_PID/status")
 anon=$(awk '/^RssAnon/ {print $2}' "/proc/$AGENT_PID/status")
+# Most of the RSS is shared libraries' pages (file-backed, the same pages
+# in every process that maps them); PSS divides each page among those
+# processes: the agent's share of the host's memory.
+pss=$(awk '/^Pss:/ {print $2}' "/proc/$AGENT_PID/smaps_rollup")
 echo "BENCH agent_rss_after_1m $rss1 KiB"
 echo "BENCH agent_rss_after_1m_plus $rss2 KiB"
 echo "BENCH agent_rss_anon $anon KiB"
+echo "BENCH agent_pss $pss KiB"
