@@ -270,12 +270,15 @@ static void send_all(int fd, const char *buf, size_t len) {
         }
 }
 
-void gate_send_refusal(int fd, gate_mode mode, svcid_reason reason) {
+void gate_send_refusal(int fd, const gate_reader *r, svcid_reason reason) {
         const char *word = svcid_reason_str(reason);
         char body[128], msg[640];
         int n;
 
-        if (mode == GATE_MODE_LINE) {
+        /* A line-mode client at an http-mode gate gets the refusal in its
+         * own form: it would take an HTTP answer for its service's. */
+        if (r->mode == GATE_MODE_LINE ||
+            (r->len >= GATE_LINE_PREFIX_LEN && memcmp(r->buf, GATE_LINE_PREFIX, GATE_LINE_PREFIX_LEN) == 0)) {
                 n = snprintf(msg, sizeof(msg), GATE_REFUSAL_PREFIX "%s\n", word);
         } else {
                 int blen = snprintf(body, sizeof(body), "svcid: refused: %s\n", word);

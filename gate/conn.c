@@ -42,13 +42,12 @@ static void drain_and_close(int fd) {
         (void) close(fd);
 }
 
-static int refuse(const gate_config *cfg, int fd, gate_reader *r, const gate_peer *peer,
-                  const svcid_report *report) {
+static int refuse(int fd, gate_reader *r, const gate_peer *peer, const svcid_report *report) {
         /* A raised SO_RCVLOWAT would keep the drain's poll from ever
          * seeing the bytes already queued: it would wait out its time and
          * close on them, resetting the connection. */
         gate_reader_done(r, fd);
-        gate_send_refusal(fd, cfg->mode, report->reason);
+        gate_send_refusal(fd, r, report->reason);
         gate_log_refused(peer, report);
         drain_and_close(fd);
         return 1;
@@ -126,12 +125,12 @@ int gate_run_connection(const gate_config *cfg, int fd) {
         if (read_preamble(cfg, fd, r, &pre) == 0) {
                 gate_report_set(&report, SVCID_TIMEOUT, "no complete preamble within the timeout");
                 gate_trust_free(t);
-                return refuse(cfg, fd, r, &peer, &report);
+                return refuse(fd, r, &peer, &report);
         }
         if (pre.reason != SVCID_OK) {
                 gate_report_set(&report, pre.reason, pre.detail);
                 gate_trust_free(t);
-                return refuse(cfg, fd, r, &peer, &report);
+                return refuse(fd, r, &peer, &report);
         }
 
         k = gate_check(cfg, t, &peer, r->buf + pre.token_off, pre.token_len, &claims, &report);
@@ -139,7 +138,7 @@ int gate_run_connection(const gate_config *cfg, int fd) {
         explicit_bzero(r->buf, r->len);
         if (k != SVCID_OK) {
                 gate_trust_free(t);
-                return refuse(cfg, fd, r, &peer, &report);
+                return refuse(fd, r, &peer, &report);
         }
         gate_reader_done(r, fd);
 

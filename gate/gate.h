@@ -114,8 +114,10 @@ svcid_reason gate_check(const gate_config *cfg, const gate_trust *t, const gate_
 /* Fills report for a refusal decided before verification. */
 void gate_report_set(svcid_report *report, svcid_reason reason, const char *detail);
 
-/* Writes the refusal of cfg->mode (best effort, never blocks long). */
-void gate_send_refusal(int fd, gate_mode mode, svcid_reason reason);
+/* Writes the refusal in the form of the reader's mode, or a line-mode
+ * one to a client whose bytes begin with the line preamble (best effort,
+ * never blocks long). */
+void gate_send_refusal(int fd, const gate_reader *r, svcid_reason reason);
 
 /* ---- the service (exec.c) ----------------------------------------------- */
 

@@ -104,11 +104,11 @@ static bool trust_ready(listener *l) {
         return l->trust != NULL;
 }
 
-static void refuse(listener *l, conn *c, const svcid_report *report) {
+static void refuse(conn *c, const svcid_report *report) {
         /* Drained bytes must wake poll: a raised SO_RCVLOWAT would hold
          * them until the deadline and close on them (a reset). */
         gate_reader_done(&c->r, c->fd);
-        gate_send_refusal(c->fd, l->cfg->mode, report->reason);
+        gate_send_refusal(c->fd, &c->r, report->reason);
         gate_log_refused(&c->peer, report);
         (void) shutdown(c->fd, SHUT_WR);
         c->state = CONN_DRAINING;
@@ -176,12 +176,12 @@ static void decide(listener *l, size_t i, const gate_preamble *pre) {
         }
         if (pre->reason != SVCID_OK) {
                 gate_report_set(&report, pre->reason, pre->detail);
-                refuse(l, c, &report);
+                refuse(c, &report);
                 return;
         }
         if (gate_check(l->cfg, l->trust, &c->peer, c->r.buf + pre->token_off, pre->token_len,
                        &claims, &report) != SVCID_OK) {
-                refuse(l, c, &report);
+                refuse(c, &report);
                 return;
         }
         admit(l, i, claims, &report);
@@ -239,7 +239,7 @@ static void service(listener *l, size_t i, short revents) {
         if (now >= c->deadline) {
                 svcid_report report;
                 gate_report_set(&report, SVCID_TIMEOUT, "no complete preamble within the timeout");
-                refuse(l, c, &report);
+                refuse(c, &report);
         }
 }
 

@@ -98,6 +98,11 @@ int gate_http_parse(const char *buf, size_t len, bool eof, gate_preamble *ret) {
         bool found = false, other_scheme = false;
         size_t tok_off = 0, tok_len = 0;
 
+        /* A line-mode client (svcid connect) at the wrong gate: no HTTP
+         * request starts so. */
+        if (len >= GATE_LINE_PREFIX_LEN && memcmp(buf, GATE_LINE_PREFIX, GATE_LINE_PREFIX_LEN) == 0)
+                return decided(ret, SVCID_MALFORMED, "a line-mode preamble (SVCID1) at an http-mode gate");
+
         term = find_crlfcrlf(buf, len);
         if (!term) {
                 if (len >= GATE_HEAD_MAX)

@@ -51,7 +51,8 @@ int gate_line_parse(const char *buf, size_t len, bool eof, gate_preamble *ret);
  * the service behind must never see a token the gate did not judge. The
  * header name and the scheme "Bearer" are matched case-insensitively
  * (RFC 9110 §11.1, §11.6.2). No Authorization header, or another scheme,
- * is SVCID_NO_TOKEN. */
+ * is SVCID_NO_TOKEN. A line-mode preamble ("SVCID1 ") is SVCID_MALFORMED
+ * as soon as its prefix is in. */
 int gate_http_parse(const char *buf, size_t len, bool eof, gate_preamble *ret);
 
 /* What the gate answers in line mode: nothing of its own when it admits

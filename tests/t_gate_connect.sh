@@ -108,6 +108,22 @@ PYEOF
         ok "$label: with stdin or stderr closed, still refused, exit 1"
         stop_ssa
         [ $label = unix ] && rm -f "$addr"
+
+        # An http-mode gate answers a line-mode client in its own form: a
+        # refusal, not an HTTP answer taken for the service's.
+        : > "$LOG"
+        start_ssa "$LOG" "$addr" -a -- -a "$AUD" --mode http --trust "$T/agent/jwks.json" -- "$T/svc.sh"
+        reset_out
+        rc=0
+        echo data | "$CLI" connect -a "$AUD" "$target" > "$T/stdout" 2> "$T/stderr" || rc=$?
+        [ $rc = 1 ] || fail "$label: connect to an http-mode gate exited $rc, not 1; stdout: $(head -c 200 "$T/stdout")"
+        grep -qx 'svcid: connect: refused: malformed' "$T/stderr" || fail "$label: http gate: stderr: $(cat "$T/stderr")"
+        [ ! -s "$T/stdout" ] || fail "$label: http gate: output: $(head -c 200 "$T/stdout")"
+        [ ! -e "$T/out/env" ] || fail "$label: the service behind the http gate ran"
+        stop_ssa
+        grep -q 'line-mode preamble (SVCID1) at an http-mode gate' "$LOG" || fail "$label: http gate log: $(cat "$LOG")"
+        ok "$label: an http-mode gate refuses svcid connect in line form, exit 1"
+        [ $label = unix ] && rm -f "$addr"
 done
 
 # Output that merely begins like a refusal is the service's, relayed as is;

@@ -45,6 +45,21 @@ static void assert_http_reason(const char *s, bool eof, svcid_reason want) {
         assert_non_null(p.detail);
 }
 
+/* svcid connect at an http-mode gate: decided on the prefix alone, so
+ * the refusal goes out before the line is complete. */
+static void test_http_line_client(void **state) {
+        gate_preamble p;
+
+        (void) state;
+        assert_http_reason("SVCID1 " TOK "\n", false, SVCID_MALFORMED);
+        assert_http_reason("SVCID1 ", false, SVCID_MALFORMED);
+        assert_int_equal(http("SVCID1 e", false, &p), 1);
+        assert_string_equal(p.detail, "a line-mode preamble (SVCID1) at an http-mode gate");
+        assert_int_equal(http("SVCID1", false, &p), 0);
+        /* A method merely starting so is HTTP. */
+        assert_http_reason("SVCID10 / HTTP/1.1\r\nHost: x\r\n\r\n", false, SVCID_NO_TOKEN);
+}
+
 static void test_line_ok(void **state) {
         const char *in = "SVCID1 " TOK "\nbinary\0after";
         gate_preamble p;
@@ -339,6 +354,7 @@ static void test_reply_cap(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_line_ok),
+                cmocka_unit_test(test_http_line_client),
                 cmocka_unit_test(test_line_more),
                 cmocka_unit_test(test_line_refused),
                 cmocka_unit_test(test_line_cap),
