@@ -148,6 +148,14 @@ PY
         EXTRA_CLEANUP+=("umount -l /dev" "umount -R -l '$T/dev'")
 }
 
+# log_has PATTERN: the syslog has a line matching PATTERN (a grep pattern),
+# waiting for it up to 5 s: the listener writes each line a moment after
+# the application sent it.
+log_has() {
+        for _ in $(seq 50); do grep -q -- "$1" "$LOG" && return 0; sleep 0.1; done
+        return 1
+}
+
 # pam_stack FILE AUDIENCE [session]: the man page's stack for su and sudo
 # (the token from SVCID_TOKEN or the prompt), with the test's trust, and
 # the module's session line if asked. Written in place: FILE may already
@@ -178,14 +186,13 @@ pam_expect() {
         if [ "$outcome" = ok ]; then
                 "$@" || { show; fail "$what: refused"; }
                 grep -q -- "$ran" "$T/out" || { show; fail "$what: the command did not run as it should"; }
-                grep -q -- "accepted: reason=ok $audit" "$LOG" || { show; fail "$what: no audit line"; }
+                log_has "accepted: reason=ok $audit" || { show; fail "$what: no audit line"; }
                 ok "$what"
                 return
         fi
         if "$@"; then show; fail "$what: accepted"; fi
         grep -q -- "$ran" "$T/out" && { show; fail "$what: the command ran"; }
-        for _ in $(seq 50); do grep -q "refused: reason=$outcome " "$LOG" && break; sleep 0.1; done
-        grep -q -- "refused: reason=$outcome $audit" "$LOG" ||
+        log_has "refused: reason=$outcome $audit" ||
                 { show; fail "$what: no audit line with reason=$outcome"; }
         ok "$what: refused, audit reason=$outcome"
 }

@@ -78,7 +78,7 @@ AUD=login:$(hostname)
 echo "== a token for $AUD"
 : > "$LOG"
 pt authenticate acct_mgmt open_session close_session <<< "$(mint "$USER_NAME" "$AUD")" || { show; fail "token refused"; }
-grep -q "accepted: reason=ok .*sub=\"$USER_NAME\"" "$LOG" || { show; fail "no accepted audit line"; }
+log_has "accepted: reason=ok .*sub=\"$USER_NAME\"" || { show; fail "no accepted audit line"; }
 ok "token accepted through common-auth, common-account and common-session"
 
 echo "== a password at the token prompt still reaches pam_unix"
@@ -94,12 +94,12 @@ fi
 echo "== refusals"
 : > "$LOG"
 if pt authenticate <<< "$(mint "$USER_NAME" ssh:elsewhere)"; then show; fail "wrong-audience token accepted"; fi
-grep -q "refused: reason=wrong_audience .*user=\"$USER_NAME\"" "$LOG" || { show; fail "no wrong_audience audit line"; }
+log_has "refused: reason=wrong_audience .*user=\"$USER_NAME\"" || { show; fail "no wrong_audience audit line"; }
 ok "wrong audience refused and audited"
 if [ -z "$(pam_preload)" ]; then        # pam_unix runs here too (see above)
         : > "$LOG"
         if pt authenticate <<< "wrong-password"; then show; fail "wrong password accepted"; fi
-        grep -q "refused: reason=malformed" "$LOG" || { show; fail "no audit line for the non-token"; }
+        log_has "refused: reason=malformed" || { show; fail "no audit line for the non-token"; }
         ok "a wrong password is refused by both"
 fi
 
@@ -118,7 +118,7 @@ install -d -m 0755 -o "$SVCID_UID" -g 0 /var/lib/svcid
 install -m 0644 -o "$SVCID_UID" -g 0 "$T/keys/svcid___untrusted_example.jwks" /var/lib/svcid/jwks.json
 : > "$LOG"
 if pt authenticate <<< "$(mint_untrusted "$USER_NAME" "$AUD")"; then show; fail "the profile accepted the local issuer's token"; fi
-grep -q "refused: reason=unknown_issuer iss=\"svcid://untrusted.example\"" "$LOG" || { show; fail "no unknown_issuer line for the local issuer"; }
+log_has "refused: reason=unknown_issuer iss=\"svcid://untrusted.example\"" || { show; fail "no unknown_issuer line for the local issuer"; }
 ok "the profile refuses a token of this host's own issuer (it trusts trust.d alone)"
 
 # A line of the module's own defaults: trust.d plus this host's jwks.json.
@@ -129,14 +129,14 @@ ptd() {
 }
 : > "$LOG"
 ptd authenticate <<< "$(mint_untrusted "$USER_NAME" "$AUD")" || { show; fail "local issuer's token refused by the defaults"; }
-grep -q "accepted: reason=ok iss=\"svcid://untrusted.example\"" "$LOG" || { show; fail "no accepted line for the local issuer"; }
+log_has "accepted: reason=ok iss=\"svcid://untrusted.example\"" || { show; fail "no accepted line for the local issuer"; }
 ok "without trust=, a token of the local issuer (jwks.json owned by svcid): accepted"
 ptd authenticate <<< "$(mint "$USER_NAME" "$AUD")" || { show; fail "trust.d token refused beside jwks.json"; }
 ok "trust.d's issuer still accepted beside it"
 chown "$OTHER_UID" /var/lib/svcid/jwks.json
 : > "$LOG"
 if ptd authenticate <<< "$(mint "$USER_NAME" "$AUD")"; then show; fail "accepted with an unsafe jwks.json"; fi
-grep -q "trust: .*jwks.json.* is owned by uid $OTHER_UID, not root or svcid" "$LOG" || { show; fail "no log line for the unsafe jwks.json"; }
+log_has "trust: .*jwks.json.* is owned by uid $OTHER_UID, not root or svcid" || { show; fail "no log line for the unsafe jwks.json"; }
 ok "jwks.json owned by another user: refused (fail closed), and logged"
 
 echo "== the profile with nothing in trust.d yet"
@@ -144,7 +144,7 @@ rm /etc/svcid/trust.d/test.jwks
 if [ -z "$(pam_preload)" ]; then        # pam_unix runs here (see above)
         : > "$LOG"
         pt authenticate acct_mgmt <<< "correct-horse" || { show; fail "password refused with an empty trust.d"; }
-        grep -q "trust: no trusted issuer key in /etc/svcid/trust.d" "$LOG" ||
+        log_has "trust: no trusted issuer key in /etc/svcid/trust.d" ||
                 { show; fail "no log line for the empty trust.d"; }
         ok "an empty trust.d is logged, and the password still reaches pam_unix"
 fi
