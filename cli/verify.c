@@ -203,7 +203,7 @@ int cmd_verify(int argc, char **argv) {
                 r = svcid_policy_require_arg(policy, required[i]);
                 if (r < 0) {
                         fprintf(stderr, "svcid: verify: --require '%s': %s\n", required[i],
-                                r == -EINVAL ? "expected CLAIM=GLOB with a non-empty CLAIM" : strerror(-r));
+                                r == -EINVAL ? "expected CLAIM=GLOB, neither empty" : strerror(-r));
                         return CLI_EXIT_USAGE;
                 }
         }

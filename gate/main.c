@@ -192,8 +192,8 @@ int main(int argc, char **argv) {
                         trust[cfg.n_trust++] = optarg;
                         break;
                 case 'r':
-                        if (!strchr(optarg, '=') || optarg[0] == '=')
-                                return usage_error("--require needs CLAIM=GLOB, not \"%s\"", optarg);
+                        if (!strchr(optarg, '=') || optarg[0] == '=' || strchr(optarg, '=')[1] == '\0')
+                                return usage_error("--require needs CLAIM=GLOB, neither empty, not \"%s\"", optarg);
                         requires[cfg.n_requires++] = optarg;
                         break;
                 case OPT_ISSUER:

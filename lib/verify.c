@@ -81,7 +81,7 @@ int svcid_policy_set_issuer(svcid_policy *policy, const char *issuer) {
 int svcid_policy_require(svcid_policy *policy, const char *claim, const char *glob) {
         struct require *r;
 
-        if (!policy || !claim || !*claim || !glob)
+        if (!policy || !claim || !*claim || !glob || !*glob)
                 return -EINVAL;
         r = reallocarray(policy->requires, policy->n_requires + 1, sizeof *r);
         if (!r)

@@ -148,8 +148,8 @@ static int parse_one(pam_svcid_args *a, const char *arg, bool *seen_leeway, bool
         } else if ((v = value_of(arg, "require"))) {
                 const char *eq = strchr(v, '=');
 
-                if (!eq || eq == v)
-                        return errf(err, err_len, arg, "expected require=CLAIM=GLOB");
+                if (!eq || eq == v || eq[1] == '\0')
+                        return errf(err, err_len, arg, "expected require=CLAIM=GLOB, neither empty");
                 if (a->n_require >= PAM_SVCID_MAX_REQUIRE)
                         return errf(err, err_len, arg, "more than %d require= arguments", PAM_SVCID_MAX_REQUIRE);
                 a->require[a->n_require++] = v;

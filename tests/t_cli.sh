@@ -281,6 +281,8 @@ run 2 "--issuer that is not trusted" "$SVCID" verify -a ci:build --trust "$JWKS"
 has "$ERR" "svcid: verify: --issuer 'svcid://other': not one of the trusted issuers"
 run 2 "--require without '='" "$SVCID" verify -a ci:build --trust "$JWKS" --require roles "$VALID"
 has "$ERR" "svcid: verify: --require 'roles'"
+run 2 "--require with an empty pattern" "$SVCID" verify -a ci:build --trust "$JWKS" --require roles= "$VALID"
+has "$ERR" "svcid: verify: --require 'roles=': expected CLAIM=GLOB, neither empty"
 if [ ! -e /etc/svcid/trust.d ] && [ ! -e /var/lib/svcid/jwks.json ]; then
         run 2 "no --trust and no default trust on this host" "$SVCID" verify -a ci:build "$VALID"
         has "$ERR" "svcid: verify: no trusted keys"

@@ -157,6 +157,8 @@ set +e
 "$GATE" -a x --mode smtp -- /bin/true 2>/dev/null; [ $? = 2 ] || fail "--mode smtp accepted"
 "$GATE" -a x --trust '' -- /bin/true 2>"$T/usage.err"; [ $? = 2 ] || fail "an empty --trust accepted"
 grep -q "empty --trust path" "$T/usage.err" || fail "empty --trust: $(cat "$T/usage.err")"
+"$GATE" -a x --require unit= -- /bin/true 2>"$T/usage.err"; [ $? = 2 ] || fail "--require with an empty pattern accepted"
+grep -q "neither empty" "$T/usage.err" || fail "--require unit=: $(cat "$T/usage.err")"
 "$GATE" -a x -- /bin/true < /dev/null 2>/dev/null; [ $? = 2 ] || fail "no socket did not exit 2"
 set -e
 ok "usage errors exit 2"

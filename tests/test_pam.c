@@ -451,6 +451,7 @@ static void test_args_bad(void **state) {
                 { "audience=a require=stage", "\"require=stage\"" },
                 { "audience=a require==x", "\"require==x\"" },
                 { "audience=a require=", "\"require=\"" },
+                { "audience=a require=unit=", "\"require=unit=\"" },
                 { "audience=a leeway=abc", "\"leeway=abc\"" },
                 { "audience=a leeway=-1", "\"leeway=-1\"" },
                 { "audience=a leeway=+5", "\"leeway=+5\"" },

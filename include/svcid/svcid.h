@@ -232,7 +232,8 @@ int svcid_policy_set_issuer(svcid_policy *policy, const char *issuer);
 /* Require claim to match glob (fnmatch(3)): a string as it is, an integer
  * by its decimal text, a boolean as "true" or "false", an array if one such
  * element matches; anything else (a real number, an object, null) never
- * matches. Repeatable; all must match. */
+ * matches. Repeatable; all must match. claim and glob must not be empty
+ * (-EINVAL). */
 int svcid_policy_require(svcid_policy *policy, const char *claim, const char *glob);
 /* The same from "CLAIM=GLOB" text, as command lines take it. */
 int svcid_policy_require_arg(svcid_policy *policy, const char *arg);
