@@ -21,8 +21,8 @@ static void exec_usage(FILE *f) {
                 "\n"
                 "  -a, --audience AUD   the audience the token is for (required)\n"
                 "  -t, --ttl S          lifetime in seconds, 1..3600 (default: the agent's)\n"
-                "  -e, --env NAME       the variable to set (default SVCID_TOKEN; not PATH,\n"
-                "                       IFS or LD_*)\n"
+                "  -e, --env NAME       the variable to set (default SVCID_TOKEN; not one\n"
+                "                       read before CMD runs: PATH, HOME, LD_*... see svcid(1))\n"
                 "  -h, --help           show this help\n"
                 "\n"
                 "Exit status: CMD's once it runs; 1 if no token could be had; 2 for a\n"
@@ -36,6 +36,28 @@ static bool env_name_ok(const char *s) {
 
         return n > 0 && n <= 128 && !(s[0] >= '0' && s[0] <= '9') &&
                strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") == n;
+}
+
+/* Names that the loader, libc, shells or common interpreters read before
+ * CMD's own code runs. A token there would change how CMD is found or
+ * loaded, and several print a value they cannot use (bash names a BASH_ENV
+ * or HOME it cannot open; ld.so a library it cannot load): the token
+ * would land on stderr, and so in logs. */
+static bool env_name_reserved(const char *name) {
+        static const char *const exact[] = {
+                "PATH", "IFS", "HOME", "SHELL", "ENV", "BASH_ENV", "SHELLOPTS", "BASHOPTS", "CDPATH",
+                "TMPDIR", "TZ", "LANG", "LANGUAGE", "GCONV_PATH", "LOCPATH", "NLSPATH", "GLIBC_TUNABLES",
+                "NODE_OPTIONS", "RUBYOPT", "PERLLIB", "JAVA_TOOL_OPTIONS",
+        };
+        static const char *const prefix[] = { "LD_", "LC_", "MALLOC_", "PYTHON", "PERL5" };
+
+        for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
+                if (strcmp(name, exact[i]) == 0)
+                        return true;
+        for (size_t i = 0; i < sizeof prefix / sizeof prefix[0]; i++)
+                if (strncmp(name, prefix[i], strlen(prefix[i])) == 0)
+                        return true;
+        return false;
 }
 
 int cmd_exec(int argc, char **argv) {
@@ -70,14 +92,9 @@ int cmd_exec(int argc, char **argv) {
                                 fprintf(stderr, "svcid: exec: --env needs a variable name, not '%s'\n", optarg);
                                 return CLI_EXIT_USAGE;
                         }
-                        /* The variable is set before CMD is looked up and
-                         * loaded: a token there would be the search path,
-                         * or a library ld.so tries to load and names in
-                         * its error message. */
-                        if (strcmp(optarg, "PATH") == 0 || strcmp(optarg, "IFS") == 0 ||
-                            strncmp(optarg, "LD_", 3) == 0) {
-                                fprintf(stderr, "svcid: exec: --env %s would change how CMD is found or loaded; "
-                                                "choose another name\n", optarg);
+                        if (env_name_reserved(optarg)) {
+                                fprintf(stderr, "svcid: exec: --env %s is read before CMD runs (by the loader, "
+                                                "libc, a shell or an interpreter); choose another name\n", optarg);
                                 return CLI_EXIT_USAGE;
                         }
                         env = optarg;

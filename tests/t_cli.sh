@@ -442,10 +442,10 @@ os.close(w)
 sys.exit(p.wait())
 PYEOF
 check_claims
-for name in PATH LD_PRELOAD IFS; do
-        run 2 "exec --env $name, which would change how CMD is found or loaded" \
+for name in PATH LD_PRELOAD IFS BASH_ENV SHELLOPTS HOME MALLOC_ARENA_MAX PYTHONSTARTUP LC_ALL; do
+        run 2 "exec --env $name, which is read before CMD runs" \
                 env SVCID_AGENT_SOCKET="$T/nope.sock" "$SVCID" exec -a x --env "$name" -- true
-        has "$ERR" "svcid: exec: --env $name would change how CMD is found or loaded"
+        has "$ERR" "svcid: exec: --env $name is read before CMD runs"
 done
 long=$T/$(printf 'a%.0s' $(seq 120))
 run 2 "a \$SVCID_AGENT_SOCKET too long for a socket" env SVCID_AGENT_SOCKET="$long" "$SVCID" token -a x
