@@ -223,8 +223,11 @@ static int relay(int sock, char *reason, size_t reason_len) {
                         n = read(STDIN_FILENO, up->data, sizeof(up->data));
                         if (n < 0 && errno == EBADF)
                                 n = 0;  /* started with stdin closed: no input */
-                        if (n < 0 && errno != EINTR && errno != EAGAIN)
-                                return -errno;
+                        if (n < 0 && errno != EINTR && errno != EAGAIN) {
+                                fprintf(stderr, "svcid: connect: cannot read standard input: %s\n",
+                                        strerror(errno));
+                                return RELAY_SAID;
+                        }
                         if (n == 0)
                                 in_eof = true;
                         if (n > 0) {
@@ -416,11 +419,20 @@ int cmd_connect(int argc, char **argv) {
                 fprintf(stderr, "svcid: connect: refused: %s\n", reason);
                 return CLI_EXIT_REJECTED;
         }
-        if (r == -EPIPE || r == -ECONNRESET) {
+        if (r == -EPIPE) {
+                fprintf(stderr, "svcid: connect: the connection was closed before all input was sent\n");
+                return CLI_EXIT_REJECTED;
+        }
+        if (r == -ECONNRESET) {
                 /* The service, or a gate that could not judge (it resets
-                 * the connection): line mode has no sign to tell which. */
-                fprintf(stderr, "svcid: connect: the connection was %s\n",
-                        r == -EPIPE ? "closed before all input was sent" : "reset before the answer was complete");
+                 * the connection): line mode has no sign to tell which. On
+                 * a Unix socket a reset means input left unread, and what
+                 * was sent before it still arrives; over TCP it may also
+                 * have cut the answer. */
+                fprintf(stderr, "svcid: connect: the connection was reset: %s\n",
+                        strncmp(addr, "unix:", 5) == 0
+                                ? "the service closed it with input unread, or the gate could not judge the token"
+                                : "input may have gone unread, and the answer may be cut");
                 return CLI_EXIT_REJECTED;
         }
         if (r < 0) {

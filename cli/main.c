@@ -69,14 +69,15 @@ static int unknown_command(const char *name) {
  * stdout or stderr (svcid connect relaying a gate's refusal back to it).
  * Each closed one gets /dev/null opened the other way round, so that it
  * still fails as a closed one would: what glibc does for set-uid programs
- * (csu/check_fds.c). */
+ * (csu/check_fds.c). Close-on-exec: the command svcid exec runs gets them
+ * closed, as its caller gave them. */
 static int occupy_closed_std_fds(void) {
         static const int modes[3] = { O_WRONLY, O_RDONLY, O_RDONLY };
 
         for (int fd = 0; fd < 3; fd++) {
                 if (fcntl(fd, F_GETFD) >= 0 || errno != EBADF)
                         continue;
-                int n = open("/dev/null", modes[fd] | O_NOCTTY);
+                int n = open("/dev/null", modes[fd] | O_NOCTTY | O_CLOEXEC);
                 if (n != fd) {  /* the lowest free number, so fd, or an error */
                         if (n >= 0)
                                 close(n);

@@ -175,6 +175,9 @@ OUT=$("$CLI" exec -a exec-aud -- sh -c 'printf %s "$SVCID_TOKEN"') || fail "svci
 OUT=$("$CLI" exec -a e --env MY_TOK -- sh -c 'printf %s "${MY_TOK:-}"') || fail "svcid exec --env failed"
 [ "$(claims "$OUT" | jq -r .aud)" = e ] || fail "svcid exec --env"
 "$CLI" exec -a e -- sh -c 'exit 7' && fail "exec did not pass the exit code" || [ $? = 7 ] || fail "exec exit code"
+# descriptors its caller closed reach CMD closed, not as svcid's stand-ins
+OUT=$("$CLI" exec -a e -- sh -c '[ -e /proc/self/fd/0 ] && echo 0-open || echo 0-closed' <&-) || fail "exec with stdin closed"
+[ "$OUT" = 0-closed ] || fail "exec with stdin closed: CMD saw: $OUT"
 "$CLI" jwks >"$T/j" || fail "svcid jwks failed"
 rc=0; "$CLI" jwks >/dev/full 2>"$T/jerr" || rc=$?
 [ $rc = 1 ] && grep -q "svcid: jwks: cannot write to standard output: No space left on device" "$T/jerr" ||

@@ -151,6 +151,22 @@ grep -qx 'svcid: connect: the connection was closed before all input was sent' "
 stop_ssa; rm -f "$T/short.sock"
 ok "input the service never read: exit 1, and says so"
 
+# A service that answers and exits with its input unread: the kernel
+# resets the connection, yet on a Unix socket the whole answer arrives.
+start_ssa "$LOG" "$T/quick.sock" -a -- -a "$AUD" --trust "$T/agent/jwks.json" -- /bin/sh -c 'sleep 0.2; echo hello'
+rc=0
+echo data | "$CLI" connect -a "$AUD" "unix:$T/quick.sock" > "$T/stdout" 2> "$T/stderr" || rc=$?
+[ $rc = 1 ] || fail "a service that left its input unread: connect exited $rc, not 1"
+[ "$(cat "$T/stdout")" = hello ] || fail "the answer before the reset: '$(cat "$T/stdout")'"
+grep -qx 'svcid: connect: the connection was reset: the service closed it with input unread, or the gate could not judge the token' "$T/stderr" ||
+        fail "reset message: $(cat "$T/stderr")"
+rc=0
+"$CLI" connect -a "$AUD" "unix:$T/quick.sock" < / > /dev/null 2> "$T/stderr" || rc=$?
+[ $rc = 1 ] || fail "standard input a directory: connect exited $rc, not 1"
+grep -qx 'svcid: connect: cannot read standard input: Is a directory' "$T/stderr" || fail "stdin error: $(cat "$T/stderr")"
+stop_ssa; rm -f "$T/quick.sock"
+ok "a reset says input went unread; a stdin that cannot be read is named"
+
 # A gate that cannot judge (its trust does not load, or trusts no key at
 # all) resets the connection unanswered: no service ran, connect fails,
 # and the gate's log says why, naming the path once.
@@ -163,7 +179,7 @@ for case in "$T/missing.jwks|$T/missing.jwks: " "$T/empty.d|no trusted keys in $
         rc=0
         echo data | "$CLI" connect -a "$AUD" "unix:$T/notrust.sock" > "$T/stdout" 2> "$T/stderr" || rc=$?
         [ $rc = 1 ] || fail "a gate with --trust $trust: connect exited $rc, not 1"
-        grep -qE '^svcid: connect: the connection was (reset|closed) before' "$T/stderr" ||
+        grep -qE '^svcid: connect: the connection was (reset: |closed before)' "$T/stderr" ||
                 fail "a gate with --trust $trust: $(cat "$T/stderr")"
         [ ! -e "$T/out/env" ] || fail "a gate with --trust $trust ran the service"
         for _ in $(seq 50); do grep -q "cannot load trust" "$LOG" && break; sleep 0.1; done
