@@ -168,12 +168,14 @@ svcid_reason svcid_jws_verify(const svcid_key *key, const char *jws, size_t len,
         }
         if (ret_payload) {
                 /* The caller frees the payload alone: hand over a copy. */
-                *ret_payload = malloc(parts.payload_len + 1);
-                if (!*ret_payload) {
+                unsigned char *copy = malloc(parts.payload_len + 1);
+
+                if (!copy) {
                         reason = SVCID_INTERNAL_ERROR;
                         goto out;
                 }
-                memcpy(*ret_payload, parts.payload, parts.payload_len + 1);
+                memcpy(copy, parts.payload, parts.payload_len + 1);
+                *ret_payload = copy;
         }
         if (ret_len)
                 *ret_len = parts.payload_len;

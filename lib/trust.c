@@ -263,7 +263,11 @@ static int add_file(svcid_trust *trust, int fd, struct trust_writers *w, const c
 /* Why lib_open_at() failed: O_NOFOLLOW makes a symbolic link ELOOP, whose
  * own words ("too many levels of symbolic links") would mislead. */
 static const char *open_error(int r) {
-        return r == -ELOOP ? "a symbolic link, which trust loading does not follow" : strerror(-r);
+        /* A socket cannot be opened (ENXIO); FIFOs and devices are
+         * refused once open, in the same words. */
+        return r == -ELOOP ? "a symbolic link, which trust loading does not follow"
+               : r == -ENXIO ? "not a regular file"
+                             : strerror(-r);
 }
 
 static int name_cmp(const void *a, const void *b) {
@@ -315,7 +319,7 @@ int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err
                         size_t want = allocated ? allocated * 2 : 16;
                         char **p = reallocarray(names, want, sizeof *p);
                         if (!p) {
-                                r = -ENOMEM;
+                                r = lib_errf(err, err_len, -ENOMEM, "out of memory");
                                 goto out;
                         }
                         names = p;
@@ -323,7 +327,7 @@ int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err
                 }
                 names[n] = strdup(de->d_name);
                 if (!names[n]) {
-                        r = -ENOMEM;
+                        r = lib_errf(err, err_len, -ENOMEM, "out of memory");
                         goto out;
                 }
                 n++;
@@ -341,10 +345,12 @@ int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err
                 _cleanup_(close_fdp) int file_fd = -1;
 
                 if (asprintf(&shown, "%s/%s", path, names[i]) < 0) {
-                        r = -ENOMEM;
+                        r = lib_errf(err, err_len, -ENOMEM, "out of memory");
                         break;
                 }
                 file_fd = lib_open_at(dirfd(d), names[i]);
+                if (file_fd == -ENOENT)
+                        continue;       /* removed since the directory was read: no longer in it */
                 if (file_fd < 0)
                         r = lib_errf(err, err_len, file_fd, "%s: %s", lib_shown(shown), open_error(file_fd));
                 else

@@ -408,12 +408,12 @@ svcid_reason svcid_verify(const svcid_policy *p, const char *token, size_t len,
                                       why);
                         goto out;
                 }
+                note(report->kid, sizeof report->kid, json_object_get(header, "kid"));
                 if (!payload) {
                         reason = fail(report, SVCID_MALFORMED, "payload is not a JSON object without duplicates: %s",
                                       payload_why);
                         goto out;
                 }
-                note(report->kid, sizeof report->kid, json_object_get(header, "kid"));
                 note_payload(report, payload);
                 reason = check_header(p, header, iss, report, &key);
                 if (reason != SVCID_OK)

@@ -177,6 +177,11 @@ mkfifo "$T/fifo.d/b.jwks"
 run 2 "a FIFO in a trust directory is refused, not waited on" \
         timeout 10 "$SVCID" verify -a ci:build --trust "$T/fifo.d" "$VALID"
 has "$ERR" "svcid: verify: cannot load trust: $T/fifo.d/b.jwks: not a regular file"
+rm "$T/fifo.d/b.jwks"
+"$PY" -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$T/fifo.d/c.jwks"
+run 2 "a socket in a trust directory is refused as not a regular file" \
+        "$SVCID" verify -a ci:build --trust "$T/fifo.d" "$VALID"
+has "$ERR" "svcid: verify: cannot load trust: $T/fifo.d/c.jwks: not a regular file"
 # A trust file or directory others may write to is refused: a writer
 # could add an issuer.
 cp "$JWKS" "$T/open.jwks"

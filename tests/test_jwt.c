@@ -1770,6 +1770,25 @@ static void test_forge_matches_library(void **state) {
 /* An injected clock at either end of int64_t: the leeway arithmetic must
  * saturate (UBSan, which the sanitizer build makes fatal, saw it overflow),
  * and the answers stay the plain ones. */
+/* The report names the key of a token whose header parsed, even when its
+ * payload did not: an audit line for a forged payload says whose key it
+ * claims. */
+static void test_report_kid_bad_payload(void **state) {
+        static const char *const payloads[] = { "{\"sub\":\"a\",\"sub\":\"b\"}", "[]" };
+        _cleanup_(svcid_policy_freep) svcid_policy *policy = NULL;
+        (void) state;
+
+        assert_int_equal(svcid_policy_new(fx.trust_jwks, AUD, &policy), 0);
+        for (size_t i = 0; i < ELEMENTSOF(payloads); i++) {
+                _cleanup_(free_p) char *jws = NULL;
+                svcid_report report;
+
+                assert_int_equal(svcid_jws_sign(fx.key[A_ES], NULL, payloads[i], strlen(payloads[i]), &jws), 0);
+                assert_int_equal(svcid_verify(policy, jws, strlen(jws), NULL, &report), SVCID_MALFORMED);
+                assert_string_equal(report.kid, svcid_key_kid(fx.key[A_ES]));
+        }
+}
+
 static void test_clock_extremes(void **state) {
         static const struct { int64_t now; svcid_reason want; } cases[] = {
                 { INT64_MAX, SVCID_EXPIRED },
@@ -1988,6 +2007,18 @@ static void test_trust_errors_printable(void **state) {
         rmdir(dir);
         assert_printable("file name", err);
         assert_non_null(strstr(err, "/ctl?[0m.d/bad??[31m.jwks: not a JSON object"));
+
+        /* No room for a message (err NULL, whatever err_len says) is
+         * still an answer, for a file and a directory others may write. */
+        file = (free(file), xasprintf("%s/open.jwks", fx.dir));
+        fclose(fopen(file, "we"));
+        assert_int_equal(chmod(file, 0666), 0);
+        assert_int_equal(svcid_trust_load(trust, file, NULL, 256), -EPERM);
+        unlink(file);
+        assert_int_equal(mkdir(dir, 0777), 0);
+        assert_int_equal(chmod(dir, 0777), 0);
+        assert_int_equal(svcid_trust_load(trust, dir, NULL, 256), -EPERM);
+        rmdir(dir);
 }
 
 /* One key, one alg: the same RSA public key may not be trusted under both
@@ -2113,6 +2144,7 @@ int main(void) {
         signal(SIGPIPE, SIG_IGN);
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_b64url_against_openssl),
+                cmocka_unit_test(test_report_kid_bad_payload),
                 cmocka_unit_test(test_clock_extremes),
                 cmocka_unit_test(test_verify_threads),
                 cmocka_unit_test(test_forge_matches_library),

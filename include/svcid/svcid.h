@@ -200,9 +200,10 @@ int svcid_trust_add_jwks(svcid_trust *trust, const char *json, size_t len,
  * along the path with symbolic links resolved; a directory above the one
  * named that others may write passes if it is sticky, as /tmp is (the
  * trust directory itself never does). An empty directory is not an
- * error. Each file is added whole or not at all, but a directory is not:
- * on failure, files read before the failing one stay added, so discard
- * the store. */
+ * error, nor is a file removed while the directory is read (it is no
+ * longer in it). Each file is added whole or not at all, but a directory
+ * is not: on failure, files read before the failing one stay added, so
+ * discard the store. err as for svcid_trust_add_jwks(). */
 int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err_len);
 
 /* Trusts key (a new reference is taken) for issuer iss under its kid.
