@@ -140,6 +140,8 @@ int cmd_inspect(int argc, char **argv) {
                 return fail("token too large (%zu bytes, at most %u)", token_len, SVCID_TOKEN_MAX);
         if (strlen(token) != token_len)
                 return fail("not a token: it contains a NUL byte");
+        if (strcspn(token, " \t\r\n\v\f") != token_len)
+                return fail("not a token: it holds whitespace at byte %zu", strcspn(token, " \t\r\n\v\f"));
 
         dot1 = memchr(token, '.', token_len);
         dot2 = dot1 ? memchr(dot1 + 1, '.', token_len - (size_t) (dot1 + 1 - token)) : NULL;

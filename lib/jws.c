@@ -57,7 +57,14 @@ svcid_reason lib_jws_split(const char *token, size_t len, struct lib_jws *ret, c
         unsigned char *p = jws.block;
         for (size_t i = 0; i < 3; i++) {
                 if (lib_b64url_decode_into(token + start[i], end[i] - start[i], p, out_len[i]) < 0) {
-                        lib_errf(detail, detail_len, 0, "%s is not canonical base64url", names[i]);
+                        /* Whitespace is invisible where a user pasted the
+                         * token: name it. */
+                        bool space = false;
+
+                        for (size_t k = start[i]; k < end[i] && !space; k++)
+                                space = token[k] != '\0' && strchr(" \t\r\n\v\f", token[k]);
+                        lib_errf(detail, detail_len, 0, "%s is not canonical base64url%s", names[i],
+                                 space ? " (it holds whitespace)" : "");
                         lib_jws_done(&jws);
                         return SVCID_MALFORMED;
                 }

@@ -363,6 +363,11 @@ run 0 "... which verifies with both trusted and no --issuer" "$SVCID" verify -a 
         --trust "$JWKS" --trust "$T/other/issuer.jwks" "$OTHER"
 run 1 "garbage as a token" "$SVCID" verify -a ci:build --trust "$JWKS" not-a-token
 has "$ERR" "svcid: rejected: malformed: "
+# whitespace a paste brought along is named, for it cannot be seen
+run 1 "a token with a newline after it, as an argument" "$SVCID" verify -a ci:build --trust "$JWKS" "$VALID"$'\n'
+has "$ERR" "svcid: rejected: malformed: signature is not canonical base64url (it holds whitespace)"
+run 1 "inspect a token with a space before it" "$SVCID" inspect " $VALID"
+has "$ERR" "svcid: inspect: not a token: it holds whitespace at byte 0"
 : >"$T/empty.in"
 run_in 1 "an empty stdin" "$T/empty.in" "$SVCID" verify -a ci:build --trust "$JWKS" -
 has "$ERR" "svcid: rejected: malformed"
