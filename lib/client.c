@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include "internal.h"
@@ -93,6 +94,7 @@ static int agent_get(const char *socket_path, const char *path, size_t max, long
         body b = { .max = max };
         char url[1024];
         long status = 0, os_errno = 0;
+        char curl_why[CURL_ERROR_SIZE] = "";
 
         if (!socket_path)
                 socket_path = svcid_agent_socket();
@@ -113,6 +115,9 @@ static int agent_get(const char *socket_path, const char *path, size_t max, long
         curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
         curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
         curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
+        /* libcurl's own words for what failed, where it has more than
+         * its error code's */
+        curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_why);
         /* One request per handle: saying so lets the agent close the
          * connection with its answer (svcid-agent(8)). Without the header
          * the request still works, only less cheaply. */
@@ -127,8 +132,14 @@ static int agent_get(const char *socket_path, const char *path, size_t max, long
 
         if (rc == CURLE_COULDNT_CONNECT) {
                 int e = os_errno > 0 ? (int) os_errno : ECONNREFUSED;
+                struct stat st;
+
                 body_wipe(&b);
-                return client_errf(err, err_len, -e, "cannot reach the agent at %s: %s", socket_path, strerror(e));
+                /* connect(2) says "refused" of a file that is no socket */
+                return client_errf(err, err_len, -e, "cannot reach the agent at %s: %s", socket_path,
+                                   e == ECONNREFUSED && stat(socket_path, &st) == 0 && !S_ISSOCK(st.st_mode)
+                                           ? "not a socket"
+                                           : strerror(e));
         }
         if (rc != CURLE_OK) {
                 bool overflow = b.overflow;
@@ -142,8 +153,13 @@ static int agent_get(const char *socket_path, const char *path, size_t max, long
                                            socket_path, strcmp(socket_path, SVCID_AGENT_SOCKET_DEFAULT) == 0
                                                    ? " (did it fail to start? journalctl -u svcid-agent says why)"
                                                    : "");
+                /* libcurl's code for a header line over its limit */
+                if (rc == CURLE_OUT_OF_MEMORY)
+                        return client_errf(err, err_len, -EPROTO, "the agent at %s sent an answer too large or "
+                                           "malformed to read (libcurl: %s)", socket_path, curl_easy_strerror(rc));
                 return client_errf(err, err_len, rc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EPROTO,
-                                   "talking to the agent at %s: %s", socket_path, curl_easy_strerror(rc));
+                                   "talking to the agent at %s: %s", socket_path,
+                                   curl_why[0] ? curl_why : curl_easy_strerror(rc));
         }
         if (!b.data) {
                 b.data = calloc(1, 1);

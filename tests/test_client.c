@@ -191,6 +191,13 @@ static void test_no_agent(void **state) {
         assert_int_equal(svcid_agent_token(sock_path, "ci:build", 0, err, sizeof err, &token, NULL),
                          -ECONNREFUSED);
         assert_null(token);
+        /* a file that is no socket: connect(2) says "refused" of it too */
+        unlink(sock_path);
+        close(open(sock_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+        assert_int_equal(svcid_agent_token(sock_path, "ci:build", 0, err, sizeof err, &token, NULL),
+                         -ECONNREFUSED);
+        assert_non_null(strstr(err, ": not a socket"));
+        unlink(sock_path);
 }
 
 /* An agent that takes the connection and dies before it answers (as
