@@ -278,21 +278,22 @@ static int user_name_lookup(uid_t uid, char **ret) {
  * Reading that file still cost a fifth of the agent's time per connection
  * (the kernel takes a global lock to print it). Where the kernel answers
  * PIDFD_GET_INFO (Linux 6.13), the pidfd itself gives the id of the
- * process's cgroup v2, and a second table maps that id to the unit. A
+ * process's cgroup v2, and the table maps that id to the unit too. A
  * cgroup v2 is never renamed and its id never reused while the system
  * runs, so the unit of the path is the unit of the id; an entry is made
  * only when the path the unit came from is that very cgroup (the id is
  * its directory's inode number), which also keeps the table off where
  * systemd reads units from cgroup v1 (sd_pid_get_unit() uses the v2 path
  * exactly when cgroup v2 is mounted where systemd looks for it). */
-#define UNIT_CACHE_SIZE 64
+#define UNIT_CACHE_SIZE 128
 #define CGROUP_TEXT_MAX 2048
 
+/* One table: each entry is keyed by the cgroup file's text, or (text
+ * NULL) by the cgroup id. */
 static struct {
         pthread_mutex_t lock;
-        struct { char *text; char *unit; bool has_unit; } e[UNIT_CACHE_SIZE];
-        struct { uint64_t id; char *unit; bool used, has_unit; } by_id[UNIT_CACHE_SIZE];
-        unsigned next, next_id;
+        struct { char *text; uint64_t id; char *unit; bool used, has_unit; } e[UNIT_CACHE_SIZE];
+        unsigned next;
 } unit_cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* PIDFD_GET_INFO's first version of its argument; Debian 12's headers
@@ -354,47 +355,6 @@ static bool text_is_cgroup(const char *text, uint64_t id) {
         return stat(path, &st) == 0 && S_ISDIR(st.st_mode) && (uint64_t) st.st_ino == id;
 }
 
-/* 1 and *ret_unit (maybe NULL) on a hit, 0 on a miss, -ENOMEM. */
-static int unit_cache_get_id(uint64_t id, char **ret_unit) {
-        int r = 0;
-
-        pthread_mutex_lock(&unit_cache.lock);
-        for (unsigned i = 0; i < UNIT_CACHE_SIZE; i++)
-                if (unit_cache.by_id[i].used && unit_cache.by_id[i].id == id) {
-                        *ret_unit = NULL;
-                        r = 1;
-                        if (unit_cache.by_id[i].has_unit) {
-                                *ret_unit = strdup(unit_cache.by_id[i].unit);
-                                if (!*ret_unit)
-                                        r = -ENOMEM;
-                        }
-                        break;
-                }
-        pthread_mutex_unlock(&unit_cache.lock);
-        return r;
-}
-
-/* Records that the cgroup id has unit, if text (the cgroup file the unit
- * was found from) names that cgroup. */
-static void unit_cache_put_id(const uint64_t *id, const char *text, const char *unit) {
-        char *u;
-        unsigned i;
-
-        if (!id || !text_is_cgroup(text, *id))
-                return;
-        u = unit ? strdup(unit) : NULL;
-        if (unit && !u)
-                return;
-        pthread_mutex_lock(&unit_cache.lock);
-        i = unit_cache.next_id++ % UNIT_CACHE_SIZE;
-        free(unit_cache.by_id[i].unit);
-        unit_cache.by_id[i].id = *id;
-        unit_cache.by_id[i].unit = u;
-        unit_cache.by_id[i].has_unit = unit != NULL;
-        unit_cache.by_id[i].used = true;
-        pthread_mutex_unlock(&unit_cache.lock);
-}
-
 static int read_cgroup(pid_t pid, char *buf, size_t size) {
         char path[64];
         ssize_t n;
@@ -418,43 +378,49 @@ static int read_cgroup(pid_t pid, char *buf, size_t size) {
         return 0;
 }
 
-/* 1 and *ret_unit (maybe NULL) on a hit, 0 on a miss, -ENOMEM. */
-static int unit_cache_get(const char *text, char **ret_unit) {
+/* By text, or when text is NULL by id: 1 and *ret_unit (maybe NULL) on a
+ * hit, 0 on a miss, -ENOMEM. */
+static int unit_cache_get(const char *text, uint64_t id, char **ret_unit) {
         int r = 0;
 
         pthread_mutex_lock(&unit_cache.lock);
-        for (unsigned i = 0; i < UNIT_CACHE_SIZE; i++)
-                if (unit_cache.e[i].text && strcmp(unit_cache.e[i].text, text) == 0) {
-                        *ret_unit = NULL;
-                        r = 1;
-                        if (unit_cache.e[i].has_unit) {
-                                *ret_unit = strdup(unit_cache.e[i].unit);
-                                if (!*ret_unit)
-                                        r = -ENOMEM;
-                        }
-                        break;
-                }
+        for (unsigned i = 0; i < UNIT_CACHE_SIZE; i++) {
+                const typeof(unit_cache.e[0]) *e = &unit_cache.e[i];
+
+                if (!e->used || (text ? !e->text || strcmp(e->text, text) != 0 : e->text || e->id != id))
+                        continue;
+                *ret_unit = NULL;
+                r = 1;
+                if (e->has_unit && !(*ret_unit = strdup(e->unit)))
+                        r = -ENOMEM;
+                break;
+        }
         pthread_mutex_unlock(&unit_cache.lock);
         return r;
 }
 
-static void unit_cache_put(const char *text, const char *unit) {
-        char *t = strdup(text), *u = unit ? strdup(unit) : NULL;
-        unsigned i;
+static void unit_cache_put(const char *text, uint64_t id, const char *unit) {
+        char *t = text ? strdup(text) : NULL, *u = unit ? strdup(unit) : NULL;
+        typeof(unit_cache.e[0]) *e;
 
-        if (!t || (unit && !u)) {
+        if ((text && !t) || (unit && !u)) {
                 free(t);
                 free(u);
                 return;
         }
         pthread_mutex_lock(&unit_cache.lock);
-        i = unit_cache.next++ % UNIT_CACHE_SIZE;
-        free(unit_cache.e[i].text);
-        free(unit_cache.e[i].unit);
-        unit_cache.e[i].text = t;
-        unit_cache.e[i].unit = u;
-        unit_cache.e[i].has_unit = unit != NULL;
+        e = &unit_cache.e[unit_cache.next++ % UNIT_CACHE_SIZE];
+        free(e->text);
+        free(e->unit);
+        *e = (typeof(*e)) { .text = t, .id = id, .unit = u, .used = true, .has_unit = unit != NULL };
         pthread_mutex_unlock(&unit_cache.lock);
+}
+
+/* Files unit under the cgroup id too, if text (the cgroup file the unit
+ * was found from) names that cgroup. */
+static void unit_cache_put_id(const uint64_t *id, const char *text, const char *unit) {
+        if (id && text_is_cgroup(text, *id))
+                unit_cache_put(NULL, *id, unit);
 }
 
 /* The unit of the process p pins, by its cgroup id where the kernel gives
@@ -468,13 +434,13 @@ static int peer_unit(const peer *p, char **ret_unit) {
         int r, u;
 
         if (id) {
-                r = unit_cache_get_id(*id, ret_unit);
+                r = unit_cache_get(NULL, *id, ret_unit);
                 if (r != 0)
                         return r;
         }
         r = read_cgroup(p->pid, before, sizeof before);
         if (r >= 0) {
-                r = unit_cache_get(before, &unit);
+                r = unit_cache_get(before, 0, &unit);
                 if (r < 0)
                         return r;
                 if (r > 0) {
@@ -495,7 +461,7 @@ static int peer_unit(const peer *p, char **ret_unit) {
                         return u;
         }
         if (r == 0 && read_cgroup(p->pid, after, sizeof after) >= 0 && strcmp(before, after) == 0) {
-                unit_cache_put(before, unit);
+                unit_cache_put(before, 0, unit);
                 unit_cache_put_id(id, before, unit);
         }
         *ret_unit = unit;
@@ -514,10 +480,7 @@ void peer_cache_free(void) {
         for (unsigned i = 0; i < UNIT_CACHE_SIZE; i++) {
                 free(unit_cache.e[i].text);
                 free(unit_cache.e[i].unit);
-                unit_cache.e[i].text = unit_cache.e[i].unit = NULL;
-                free(unit_cache.by_id[i].unit);
-                unit_cache.by_id[i].unit = NULL;
-                unit_cache.by_id[i].used = false;
+                unit_cache.e[i] = (typeof(unit_cache.e[0])) {};
         }
         pthread_mutex_unlock(&unit_cache.lock);
 }
