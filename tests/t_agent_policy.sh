@@ -480,8 +480,15 @@ EOF
 cc -shared -fPIC -o "$T/countcg.so" "$T/countcg.c" -ldl || fail "cannot build the preload"
 pre=$T/countcg.so
 case "$SVCID_BUILD" in *asan*) pre="$(cc -print-file-name=libasan.so):$pre" ;; esac
+# The preload for the agent alone: not for the test's own curl and the
+# rest, which start_agent runs too.
+cat > "$T/agent-counted" <<EOF
+#!/bin/sh
+LD_PRELOAD='$pre' exec '$AGENT' "\$@"
+EOF
+chmod 755 "$T/agent-counted"
 : > "$T/moves.conf"
-LD_PRELOAD=$pre start_agent moves "$T/moves.conf"
+AGENT=$T/agent-counted start_agent moves "$T/moves.conf"
 cat > "$T/moves.py" <<'EOF'
 import base64, json, os, socket, sys
 sock, cgroups = sys.argv[1], sys.argv[2:]
