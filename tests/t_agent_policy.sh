@@ -499,12 +499,7 @@ for cg in cgroups:
     s = socket.socket(socket.AF_UNIX)
     s.connect(sock)
     s.sendall(b"GET /v1/token?aud=moves HTTP/1.1\r\nHost: l\r\nConnection: close\r\n\r\n")
-    data = b""
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        data += d
+    data = s.makefile("rb").read()      # to the agent's close
     token = json.loads(data.split(b"\r\n\r\n", 1)[1])["token"]
     payload = token.split(".")[1]
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
