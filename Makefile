@@ -125,9 +125,9 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIBSVCID_A)
 	@mkdir -p $(@D)
 	$(CC) -o $@ $^ $(LDHARDEN) $(LDFLAGS) $(LIB_LIBS) $(call pclibs,cmocka libsystemd libcurl) -lpam -lpam_misc -ldl
 
-$(BUILD)/bench/%: bench/%.c $(LIBSVCID_A)
+$(BUILD)/bench/%: bench/%.c $(LIBSVCID_A) $(wildcard bench/*.h)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -Wall -Wextra -o $@ $^ $(LDHARDEN) $(LDFLAGS) $(LIB_LIBS) -lpam
+	$(CC) $(CFLAGS_ALL) -Wall -Wextra -o $@ $(filter-out %.h,$^) $(LDHARDEN) $(LDFLAGS) $(LIB_LIBS) -lpam
 
 # A man page is dated by the release (the top entry of debian/changelog),
 # as dpkg-buildpackage dates it, so every build of a release is the same.

@@ -25,7 +25,7 @@
  *    pam_svcid adds to a login, Linux-PAM's own part taken out.
  *
  * The loops alternate in short rounds so that all see the same
- * machine. $BENCH_SECONDS (default 3) is the total time per figure. Needs
+ * machine (loop.h). $BENCH_SECONDS (default 3) is the total time per figure. Needs
  * root: the module trusts only root-owned files (exit 77 otherwise).
  *
  * Output, one figure a line: BENCH <name> <value> <unit>.
@@ -46,6 +46,7 @@
 #include <security/pam_appl.h>
 
 #include "svcid/svcid.h"
+#include "loop.h"
 
 #define ISSUER "svcid://build01.example.com"
 #define AUDIENCE "ssh:web01"
@@ -55,16 +56,6 @@
 static char tmpdir[] = "/tmp/svcid-bench-pam-XXXXXX";
 static char confdir[PATH_MAX + 16];
 static const char *token;
-
-static double clock_seconds(clockid_t id) {
-        struct timespec ts;
-
-        if (clock_gettime(id, &ts) < 0) {
-                perror("clock_gettime");
-                exit(EXIT_FAILURE);
-        }
-        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
 
 static void die(const char *what, int r) {
         fprintf(stderr, "bench_pam: %s: %s\n", what, r < 0 ? strerror(-r) : "failed");
@@ -90,14 +81,6 @@ static int conv(int n, const struct pam_message **msg, struct pam_response **res
         *resp = r;
         return PAM_SUCCESS;
 }
-
-/* One timed kind of work: what is done, how often, in how much time. */
-struct loop {
-        void (*run)(const void *arg);
-        const void *arg;
-        uint64_t n;
-        double wall, cpu;
-};
 
 /* A fresh handle for the service, as a login service makes one per
  * connection. */
@@ -136,18 +119,6 @@ static void one_verify(const void *policy) {
                 exit(EXIT_FAILURE);
         }
         svcid_claims_free(claims);
-}
-
-static void run_slice(struct loop *l, double slice) {
-        double w0 = clock_seconds(CLOCK_MONOTONIC), c0 = clock_seconds(CLOCK_PROCESS_CPUTIME_ID);
-
-        do {
-                for (int i = 0; i < 16; i++)
-                        l->run(l->arg);
-                l->n += 16;
-        } while (clock_seconds(CLOCK_MONOTONIC) - w0 < slice);
-        l->wall += clock_seconds(CLOCK_MONOTONIC) - w0;
-        l->cpu += clock_seconds(CLOCK_PROCESS_CPUTIME_ID) - c0;
 }
 
 /* CPU seconds per operation */
@@ -311,9 +282,7 @@ int main(int argc, char **argv) {
                 for (size_t k = 0; k < sizeof loops / sizeof *loops; k++)
                         loops[k]->run(loops[k]->arg);
 
-        for (int round = 0; round < ROUNDS; round++)
-                for (size_t k = 0; k < sizeof loops / sizeof *loops; k++)
-                        run_slice(loops[k], seconds / ROUNDS);
+        run_interleaved(loops, sizeof loops / sizeof *loops, ROUNDS, seconds);
         pam_end(same, PAM_SUCCESS);
 
         {

@@ -55,6 +55,7 @@
 #include <jansson.h>
 
 #include "svcid/svcid.h"
+#include "loop.h"
 
 #define ISSUER "svcid://build01.example.com"
 #define AUDIENCE "ssh:web01"
@@ -63,15 +64,6 @@ static double bench_seconds = 3.0;
 
 /* Slices per interleaved loop: 30 of 100 ms for the default 3 s. */
 #define ROUNDS 30
-
-static double clock_seconds(clockid_t id) {
-        struct timespec ts;
-        if (clock_gettime(id, &ts) < 0) {
-                perror("clock_gettime");
-                exit(EXIT_FAILURE);
-        }
-        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
 
 static double now_seconds(void) {
         return clock_seconds(CLOCK_MONOTONIC);
@@ -91,39 +83,6 @@ static void report(const char *what, const char *label, uint64_t n, double wall,
 static void die(const char *what, int r) {
         fprintf(stderr, "bench_sign_verify: %s: %s\n", what, r < 0 ? strerror(-r) : "failed");
         exit(EXIT_FAILURE);
-}
-
-/* One timed loop: op(arg) is one operation, false if it failed. */
-struct loop {
-        const char *what;
-        bool (*op)(void *arg);
-        void *arg;
-        uint64_t n;
-        double wall, cpu;
-};
-
-static void run_slice(struct loop *l, double seconds) {
-        uint64_t n = 0;
-        double start = now_seconds(), cpu_start = cpu_seconds(), elapsed;
-
-        do {
-                if (!l->op(l->arg))
-                        die(l->what, -EBADMSG);
-                n++;
-                elapsed = now_seconds() - start;
-        } while (elapsed < seconds);
-        l->cpu += cpu_seconds() - cpu_start;
-        l->wall += elapsed;
-        l->n += n;
-}
-
-/* bench_seconds of each loop, in ROUNDS turns: see the top of this file. */
-static void run_interleaved(struct loop *loops, size_t n, const char *label) {
-        for (size_t round = 0; round < ROUNDS; round++)
-                for (size_t i = 0; i < n; i++)
-                        run_slice(&loops[(round + i) % n], bench_seconds / ROUNDS);
-        for (size_t i = 0; i < n; i++)
-                report(loops[i].what, label, loops[i].n, loops[i].wall, loops[i].cpu);
 }
 
 /* A key made by OpenSSL, and svcid's own copy of it loaded through PEM as
@@ -159,12 +118,12 @@ struct openssl_ref {
         size_t msg_len;
 };
 
-static bool openssl_ref_op(void *arg) {
-        struct openssl_ref *o = arg;
-        if (o->mdctx)
-                return EVP_DigestVerify(o->mdctx, o->sig, o->sig_len, (const unsigned char *) o->msg,
-                                        o->msg_len) == 1;
-        return EVP_PKEY_verify(o->pctx, o->sig, o->sig_len, o->digest, sizeof o->digest) == 1;
+static void openssl_ref_op(const void *arg) {
+        const struct openssl_ref *o = arg;
+
+        if ((o->mdctx ? EVP_DigestVerify(o->mdctx, o->sig, o->sig_len, (const unsigned char *) o->msg, o->msg_len)
+                      : EVP_PKEY_verify(o->pctx, o->sig, o->sig_len, o->digest, sizeof o->digest)) != 1)
+                die("OpenSSL reference verify", -EBADMSG);
 }
 
 static void openssl_ref_init(struct openssl_ref *o, svcid_alg alg, EVP_PKEY *pkey, const char *msg,
@@ -201,9 +160,8 @@ static void openssl_ref_init(struct openssl_ref *o, svcid_alg alg, EVP_PKEY *pke
                         die("OpenSSL reference set-up", 0);
         }
         /* Twice: a context that verifies only once would fail here. */
-        for (int i = 0; i < 2; i++)
-                if (!openssl_ref_op(o))
-                        die("OpenSSL reference verify", 0);
+        openssl_ref_op(o);
+        openssl_ref_op(o);
 }
 
 static void openssl_ref_done(struct openssl_ref *o) {
@@ -220,9 +178,11 @@ struct svcid_raw {
         size_t sig_len;
 };
 
-static bool svcid_raw_op(void *arg) {
-        struct svcid_raw *s = arg;
-        return svcid_key_verify_raw(s->pub, s->msg, s->msg_len, s->sig, s->sig_len) == 0;
+static void svcid_raw_op(const void *arg) {
+        const struct svcid_raw *s = arg;
+
+        if (svcid_key_verify_raw(s->pub, s->msg, s->msg_len, s->sig, s->sig_len) != 0)
+                die("svcid_key_verify_raw", -EBADMSG);
 }
 
 struct svcid_full {
@@ -231,13 +191,14 @@ struct svcid_full {
         size_t token_len;
 };
 
-static bool svcid_full_op(void *arg) {
-        struct svcid_full *f = arg;
+static void svcid_full_op(const void *arg) {
+        const struct svcid_full *f = arg;
         svcid_report rep;
         svcid_claims *c = NULL;
-        bool ok = svcid_verify(f->policy, f->token, f->token_len, &c, &rep) == SVCID_OK;
+
+        if (svcid_verify(f->policy, f->token, f->token_len, &c, &rep) != SVCID_OK)
+                die("svcid_verify", -EBADMSG);
         svcid_claims_free(c);
-        return ok;
 }
 
 static char *agent_claims(void) {
@@ -306,15 +267,16 @@ static void bench_alg(const char *label, svcid_alg alg, int rsa_bits) {
         openssl_ref_init(&ref, alg, pkey, token, signing_len);
         struct svcid_raw raw = { pub, token, signing_len, sig, sig_len };
         struct svcid_full full = { policy, token, token_len };
-        struct loop loops[] = {
-                { .what = "openssl_evp_verify", .op = openssl_ref_op, .arg = &ref },
-                { .what = "verify_raw", .op = svcid_raw_op, .arg = &raw },
-                { .what = "verify", .op = svcid_full_op, .arg = &full },
-        };
+        static const char *const names[] = { "openssl_evp_verify", "verify_raw", "verify" };
+        struct loop ref_loop = { .run = openssl_ref_op, .arg = &ref }, raw_loop = { .run = svcid_raw_op, .arg = &raw },
+                    full_loop = { .run = svcid_full_op, .arg = &full };
+        struct loop *loops[] = { &ref_loop, &raw_loop, &full_loop };
+
         for (size_t i = 0; i < sizeof loops / sizeof loops[0]; i++)
-                if (!loops[i].op(loops[i].arg))
-                        die(loops[i].what, -EBADMSG);
-        run_interleaved(loops, sizeof loops / sizeof loops[0], label);
+                loops[i]->run(loops[i]->arg);   /* exits if it fails */
+        run_interleaved(loops, sizeof loops / sizeof loops[0], ROUNDS, bench_seconds);
+        for (size_t i = 0; i < sizeof loops / sizeof loops[0]; i++)
+                report(names[i], label, loops[i]->n, loops[i]->wall, loops[i]->cpu);
         openssl_ref_done(&ref);
         free(sig);
         EVP_PKEY_free(pkey);
