@@ -215,7 +215,9 @@ install: all
 	install -m 0644 packaging/sysusers.d/svcid.conf $(DESTDIR)$(SYSUSERSDIR)/svcid.conf
 	install -m 0644 packaging/tmpfiles.d/svcid.conf $(DESTDIR)$(TMPFILESDIR)/svcid.conf
 	install -m 0644 packaging/pam-configs/svcid $(DESTDIR)$(PAMCONFDIR)/svcid
-	install -m 0644 $(GATE_EXAMPLES) $(DESTDIR)$(DOCDIR)/examples/
+	# The examples name the gate where this install puts it.
+	for f in $(GATE_EXAMPLES); do d=$(DESTDIR)$(DOCDIR)/examples/$${f##*/}; \
+		sed 's|^ExecStart=/usr/bin/svcid-gate |ExecStart=$(BINDIR)/svcid-gate |' $$f > $$d && chmod 0644 $$d; done
 
 # Debian packages into $(BUILD)/deb: dpkg-buildpackage on a copy of the
 # tree (sources only) with packaging/debian as debian/.

@@ -141,6 +141,11 @@ if command -v rpmbuild >/dev/null; then
                 fail "svcid-agent.rpm: agent.conf is not %config"
         rpm -qp --scripts "$agent_rpm" 2>/dev/null | has 'systemctl --no-reload preset svcid-agent.socket' ||
                 fail "svcid-agent.rpm lacks its systemd scriptlets"
+        # Without the systemd RPM macros, the stand-ins must reload units
+        # before restarting the agent, or an upgrade runs the old unit.
+        rpm -qp --scripts "$agent_rpm" 2>/dev/null |
+                grep -q 'systemctl daemon-reload .*systemctl try-restart svcid-agent' ||
+                fail "svcid-agent.rpm restarts the agent on upgrade without reloading its units first"
         ok "make rpm built svcid, svcid-libs, svcid-devel, svcid-agent, pam_svcid"
 else
         echo "note: rpmbuild not installed; make rpm not tried"
@@ -176,6 +181,17 @@ while IFS= read -r -d '' f; do
 done < <(cd "$T/inst" && find . -type f -print0)
 [ "$n" -ge 15 ] || fail "only $n data files compared"
 ok "make install DESTDIR= and the packages: the same $n data files (units, config, man pages, ...)"
+
+echo "== make install PREFIX=/usr/local: units and examples name what it installed"
+mk install DESTDIR="$T/local" PREFIX=/usr/local > "$T/install-local.log" 2>&1 ||
+        { tail -n 20 "$T/install-local.log"; fail "make install PREFIX=/usr/local failed"; }
+n=0
+while IFS= read -r exe; do
+        [ -x "$T/local$exe" ] || fail "an installed unit runs $exe, which make install PREFIX=/usr/local did not install"
+        n=$((n + 1))
+done < <(grep -rhoP --include='*.service' '^ExecStart=\K\S+' "$T/local")
+[ "$n" -ge 4 ] || fail "only $n ExecStart= lines in what make install PREFIX=/usr/local installed"
+ok "make install PREFIX=/usr/local: the $n ExecStart= lines name programs it installed"
 
 echo "== dpkg -i"
 dpkg -i "${debs[@]}" > "$T/dpkg.log" 2>&1 || { cat "$T/dpkg.log"; fail "dpkg -i failed"; }
