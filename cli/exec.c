@@ -45,11 +45,13 @@ static bool env_name_ok(const char *s) {
  * would land on stderr, and so in logs. */
 static bool env_name_reserved(const char *name) {
         static const char *const exact[] = {
-                "PATH", "IFS", "HOME", "SHELL", "ENV", "BASH_ENV", "SHELLOPTS", "BASHOPTS", "CDPATH",
-                "TMPDIR", "TZ", "LANG", "LANGUAGE", "GCONV_PATH", "LOCPATH", "NLSPATH", "GLIBC_TUNABLES",
-                "NODE_OPTIONS", "RUBYOPT", "PERLLIB", "JAVA_TOOL_OPTIONS",
+                "PATH", "IFS", "HOME", "SHELL", "ENV", "SHELLOPTS", "CDPATH", "TMPDIR", "TZ", "LANG",
+                "LANGUAGE", "GCONV_PATH", "LOCPATH", "NLSPATH", "GLIBC_TUNABLES", "RUBYOPT", "PERLLIB",
+                "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS",
         };
-        static const char *const prefix[] = { "LD_", "LC_", "MALLOC_", "PYTHON", "PERL5" };
+        static const char *const prefix[] = {
+                "LD_", "LC_", "MALLOC_", "BASH", "NODE_", "PYTHON", "PERL5", "OPENSSL_",
+        };
 
         for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
                 if (strcmp(name, exact[i]) == 0)
