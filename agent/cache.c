@@ -103,9 +103,9 @@ static char *put_str(char *p, const char *s, size_t len) {
 static char *serialize(const cache_key *k, const char *kid, char *buf, size_t size, size_t *ret_len) {
         const char *user = k->user ? k->user : "", *unit = k->unit ? k->unit : "";
         size_t user_len = strlen(user), unit_len = strlen(unit), aud_len = strlen(k->aud),
-               kid_len = strlen(kid);
-        /* 7 numbers of at most 20 digits, 7 separators, 2 flags */
-        size_t max = 7 * 21 + 2 + user_len + unit_len + aud_len + kid_len;
+               kid_len = strlen(kid), iss_len = strlen(k->iss);
+        /* 8 numbers of at most 20 digits, 8 separators, 2 flags */
+        size_t max = 8 * 21 + 2 + user_len + unit_len + aud_len + kid_len + iss_len;
         char *out = max <= size ? buf : malloc(max), *p;
 
         if (!out)
@@ -122,6 +122,7 @@ static char *serialize(const cache_key *k, const char *kid, char *buf, size_t si
         p = put_str(p, unit, unit_len);
         p = put_str(p, k->aud, aud_len);
         p = put_str(p, kid, kid_len);
+        p = put_str(p, k->iss, iss_len);
         *ret_len = (size_t) (p - out);
         return out;
 }

@@ -35,6 +35,7 @@ typedef struct cache_key {
         const char *unit;       /* may be NULL */
         const char *aud;
         int64_t ttl;            /* as asked (0: the default) */
+        const char *iss;
 } cache_key;
 
 /* On a hit (an entry for key made by the same key kid at most `window`

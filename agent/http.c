@@ -230,11 +230,13 @@ static enum MHD_Result handle_token(http_server *s, struct MHD_Connection *conn,
                 const svcid_key *key = keystore_active(s->shared->keys, now);
                 int64_t key_cap = keystore_ttl_cap(s->shared->keys, now);
                 mint_caller mc = { .uid = p->uid, .gid = p->gid, .pid = p->pid, .user = user, .unit = unit };
-                cache_key ck = { .uid = p->uid, .gid = p->gid, .user = user, .unit = unit, .aud = aud, .ttl = ttl };
+                const char *issuer = keystore_issuer(s->shared->keys);
+                cache_key ck = { .uid = p->uid, .gid = p->gid, .user = user, .unit = unit, .aud = aud, .ttl = ttl,
+                                 .iss = issuer };
                 int64_t window = cfg->token_reuse;
                 bool reused = false;
 
-                if (!key)
+                if (!key || !issuer)
                         r = -ENOKEY;
                 else if (key_cap <= 0)
                         r = -ESTALE;    /* see keystore_ttl_cap() */
@@ -242,7 +244,7 @@ static enum MHD_Result handle_token(http_server *s, struct MHD_Connection *conn,
                         r = 0;
                         reused = true;
                 } else {
-                        r = mint_token(cfg, s->shared->issuer, key, key_cap, &mc, aud, ttl, now, &refusal, &res);
+                        r = mint_token(cfg, issuer, key, key_cap, &mc, aud, ttl, now, &refusal, &res);
                         if (r == 0 && token_body(&res) < 0) {
                                 mint_result_done(&res);
                                 refusal = (mint_refusal) { .word = "internal", .message = "out of memory" };
@@ -301,9 +303,9 @@ static enum MHD_Result handle_health(http_server *s, struct MHD_Connection *conn
         {
                 const svcid_key *key = keystore_active(s->shared->keys, now_realtime());
 
-                body = json_pack("{s:s, s:s, s:s?, s:s, s:I}", "status", key ? "ok" : "no_key",
+                body = json_pack("{s:s, s:s, s:s?, s:s?, s:I}", "status", key ? "ok" : "no_key",
                                  "version", SVCID_VERSION, "kid", key ? svcid_key_kid(key) : NULL,
-                                 "issuer", s->shared->issuer,
+                                 "issuer", keystore_issuer(s->shared->keys),
                                  "keys", (json_int_t) keystore_count(s->shared->keys));
         }
         pthread_rwlock_unlock(&s->shared->lock);

@@ -27,7 +27,8 @@
 typedef struct agent_shared {
         pthread_rwlock_t lock;
         agent_config *config;
-        char *issuer;
+        char *issuer;           /* the config's, which the next key update
+                                 * publishes; tokens carry keystore_issuer() */
         keystore *keys;
         token_cache *cache;     /* its own lock; emptied under the write lock */
 } agent_shared;

@@ -48,6 +48,7 @@ struct keystore {
         char *state;            /* state.json as last written */
         char *jwks;             /* jwks.json as last written */
         size_t jwks_len;
+        char *issuer;           /* the iss jwks names */
         char active_kid[128];   /* the key last seen signing, for the log */
         int64_t seen;           /* the latest time known (an update, a key's
                                  * creation): a key that starts by then has
@@ -92,6 +93,7 @@ void keystore_free(keystore *ks) {
         free(ks->landed_until);
         free(ks->state);
         free(ks->jwks);
+        free(ks->issuer);
         if (ks->keys_fd >= 0)
                 close(ks->keys_fd);     /* drops the flock */
         if (ks->dir_fd >= 0)
@@ -481,6 +483,10 @@ int64_t keystore_ttl_cap(const keystore *ks, int64_t now) {
         return cap > 0 ? cap : 0;
 }
 
+const char *keystore_issuer(const keystore *ks) {
+        return ks->issuer;
+}
+
 const char *keystore_jwks(const keystore *ks, size_t *ret_len) {
         *ret_len = ks->jwks_len;
         return ks->jwks;
@@ -549,7 +555,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         key_entry *next = NULL, *old;
         size_t n = 0, n_old, n_new_keys = 0;
         key_entry fresh[2];
-        _cleanup_(free_p) char *state = NULL, *jwks = NULL;
+        _cleanup_(free_p) char *state = NULL, *jwks = NULL, *iss = NULL;
         bool state_tried = false, state_landed = false;
         ssize_t a;
         int r;
@@ -627,7 +633,8 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
          * one that signed); not for seen alone, which every update moves. */
         state = state_json(next, n, ks->seen_written);
         jwks = jwks_json(next, n, issuer);
-        if (!state || !jwks) {
+        iss = strdup(issuer);
+        if (!state || !jwks || !iss) {
                 r = errf(err, err_len, -ENOMEM, "out of memory");
                 goto fail;
         }
@@ -674,6 +681,8 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         free(ks->jwks);
         ks->jwks_len = strlen(jwks);
         ks->jwks = TAKE_PTR(jwks);
+        free(ks->issuer);
+        ks->issuer = TAKE_PTR(iss);
         free(ks->landed_until);         /* the state on disk is this one */
         ks->landed_until = NULL;
         ks->landed_unknown = false;

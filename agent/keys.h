@@ -58,6 +58,12 @@ const svcid_key *keystore_active(const keystore *ks, int64_t now);
  * that state leaves out. */
 int64_t keystore_ttl_cap(const keystore *ks, int64_t now);
 
+/* The issuer the JWKS as last written names (borrowed, under the read
+ * lock), NULL before the first keystore_update(). Tokens carry this one:
+ * after a reload that changes the issuer, the old one until a JWKS naming
+ * the new one is written. */
+const char *keystore_issuer(const keystore *ks);
+
 /* The JWKS document as last written (borrowed, under the read lock). */
 const char *keystore_jwks(const keystore *ks, size_t *ret_len);
 

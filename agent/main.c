@@ -155,8 +155,17 @@ static char *default_issuer(void) {
         return iss;
 }
 
+/* The default is worked out once, at the first need: a reload must not
+ * change the issuer because the host name changed since (main thread
+ * only). */
 static char *issuer_for(const agent_config *cfg) {
-        return cfg->issuer ? strdup(cfg->issuer) : default_issuer();
+        static char *fallback;
+
+        if (cfg->issuer)
+                return strdup(cfg->issuer);
+        if (!fallback)
+                fallback = default_issuer();
+        return fallback ? strdup(fallback) : NULL;
 }
 
 static void notify_status(keystore *ks, pthread_rwlock_t *lock) {
@@ -197,7 +206,10 @@ static void reload(agent_shared *sh, const options *o, const char *state_dir) {
         int r;
 
         sd_notify(false, "RELOADING=1");
-        r = config_load(o->config_path, !o->config_given, err, sizeof err, &cfg);
+        /* A missing file gives the defaults only at start: on a running
+         * agent it drops every account and restriction, so it is an
+         * error like any other. */
+        r = config_load(o->config_path, false, err, sizeof err, &cfg);
         if (r < 0) {
                 log_error("reload: %s; keeping the old policy", err);
                 sd_notify(false, "READY=1");
@@ -213,6 +225,9 @@ static void reload(agent_shared *sh, const options *o, const char *state_dir) {
                 sd_notify(false, "READY=1");
                 return;
         }
+        if (strcmp(issuer, sh->issuer) != 0)
+                log_warning("reload: the issuer changes from %s to %s: tokens name it once jwks.json does, "
+                            "and other hosts must trust it", sh->issuer, issuer);
         pthread_rwlock_wrlock(&sh->lock);
         old = sh->config;
         old_issuer = sh->issuer;

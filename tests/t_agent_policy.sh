@@ -10,18 +10,23 @@ set -euo pipefail
 
 ME=$(id -un)
 
-# reload CONF-CONTENT-FILE WORD: install it, SIGHUP, wait for WORD in the log
-# (bounded) — "reloaded" or "keeping the old policy".
-reload() {
+# hup WORD: SIGHUP the agent, wait for one more WORD in its log (bounded).
+hup() {
         local n i
-        cp "$1" "$T/agent.conf"
-        n=$(grep -c "$2" "$AGENT_LOG" || true)
+        n=$(grep -c "$1" "$AGENT_LOG" || true)
         kill -HUP "$AGENT_PID"
         for i in $(seq 1 200); do
-                [ "$(grep -c "$2" "$AGENT_LOG" || true)" -gt "$n" ] && return 0
+                [ "$(grep -c "$1" "$AGENT_LOG" || true)" -gt "$n" ] && return 0
                 sleep 0.05
         done
-        fail "no '$2' in the log after SIGHUP"
+        fail "no '$1' in the log after SIGHUP: $(tail -n 3 "$AGENT_LOG")"
+}
+
+# reload CONF-CONTENT-FILE WORD: install it, then hup WORD ("reloaded" or
+# "keeping the old policy").
+reload() {
+        cp "$1" "$T/agent.conf"
+        hup "$2"
 }
 
 cat > "$T/a.conf" <<EOF2
@@ -579,5 +584,65 @@ grep -q "refused reason=internal aud='prod' .*user name of the caller: Permissio
         fail "the refusal and its cause are not logged: $(cat "$AGENT_LOG")"
 grep -q " mint " "$AGENT_LOG" && fail "a token was minted for a caller whose user name is unknown"
 ok "refused: $BODY"
+stop_agent
+
+check "a reload that changes the issuer: tokens name the new one only once jwks.json does"
+# The agent in its own mount namespace: /etc under an overlay (so the
+# default agent.conf is ours) and its state dir a bind mount of itself,
+# which nsenter makes read-only and writable again.
+mkdir -p "$T/ov/up/svcid" "$T/ov/work" "$T/iss"
+printf '[agent]\nissuer = svcid://old.test\nanonymous = deny\n[account me]\nuser = %s\n' "$ME" > "$T/ov/up/svcid/agent.conf"
+SOCK=$T/iss.sock
+AGENT_LOG=$T/iss.log
+unshare -m --propagation private sh -c 'mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1/ov/up,workdir=$1/ov/work" /etc &&
+        mount --bind "$1/iss" "$1/iss" && shift && exec "$@"' sh "$T" \
+        "$AGENT" --state-dir "$T/iss" --socket "$SOCK" --log-target=stderr 2>>"$AGENT_LOG" &
+AGENT_PID=$!
+BG_PIDS+=("$AGENT_PID")
+wait_for_socket "$SOCK" || fail "the agent with the default agent.conf did not come up: $(cat "$AGENT_LOG")"
+in_ns() { nsenter -t "$AGENT_PID" -m "$@"; }
+get_token x
+[ "$(claims "$TOK" | jq -r .sub)" = me ] || fail "control: the default agent.conf is not in effect: $(claims "$TOK")"
+in_ns mount -o remount,bind,ro "$T/iss"
+in_ns sed -i 's|svcid://old.test|svcid://new.test|' /etc/svcid/agent.conf
+hup "key update failed"
+grep -q "the issuer changes from svcid://old.test to svcid://new.test" "$AGENT_LOG" || fail "the issuer change is not logged"
+get_token x
+[ "$(claims "$TOK" | jq -r .iss)" = svcid://old.test ] || fail "a token names an issuer no JWKS names: $(claims "$TOK")"
+http /v1/health
+[ "$(jq -r .issuer <<<"$BODY")" = svcid://old.test ] || fail "health names an issuer no JWKS names: $BODY"
+curl -s --unix-socket "$SOCK" http://localhost/v1/jwks > "$T/iss.jwks"
+"$CLI" verify -a x --trust "$T/iss.jwks" "$TOK" >/dev/null || fail "the token does not verify with the agent's own JWKS"
+in_ns mount -o remount,bind,rw "$T/iss"
+hup "reloaded"
+get_token x
+[ "$(claims "$TOK" | jq -r .iss)" = svcid://new.test ] || fail "the new issuer is not in use once jwks.json is written"
+[ "$(jq -r .iss "$T/iss/jwks.json")" = svcid://new.test ] || fail "jwks.json does not name the new issuer"
+ok "old issuer until jwks.json named the new one, then the new"
+
+check "SIGHUP with the default agent.conf gone keeps the old policy"
+in_ns rm /etc/svcid/agent.conf
+hup "keeping the old policy"
+grep -q "reload: /etc/svcid/agent.conf: No such file or directory; keeping the old policy" "$AGENT_LOG" ||
+        fail "the missing file is not named: $(tail -n 3 "$AGENT_LOG")"
+get_token x
+[ "$(claims "$TOK" | jq -r .sub)" = me ] || fail "the policy fell back to the defaults: $(claims "$TOK")"
+ok "old policy kept"
+stop_agent
+
+check "the default issuer is the host name at start: a reload after it changed keeps it"
+printf '[agent]\ntoken_reuse = 0\n' > "$T/hn.conf"
+SOCK=$T/hn.sock
+AGENT_LOG=$T/hn.log
+unshare --uts sh -c 'hostname alpha.example && exec "$@"' sh \
+        "$AGENT" --config "$T/hn.conf" --state-dir "$T/hn" --socket "$SOCK" --log-target=stderr 2>>"$AGENT_LOG" &
+AGENT_PID=$!
+BG_PIDS+=("$AGENT_PID")
+wait_for_socket "$SOCK" || fail "the agent in its own UTS namespace did not come up: $(cat "$AGENT_LOG")"
+nsenter -t "$AGENT_PID" -u hostname beta.example
+hup "reloaded"
+get_token x
+[ "$(claims "$TOK" | jq -r .iss)" = svcid://alpha.example ] || fail "the issuer followed the new host name: $(claims "$TOK")"
+ok "still svcid://alpha.example"
 stop_agent
 echo "all policy checks passed"
