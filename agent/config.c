@@ -5,6 +5,7 @@
 #include <fnmatch.h>
 #include <ini.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,7 @@ enum {
 
 typedef struct parse_ctx {
         agent_config *config;
+        const char *origin;             /* the file, for warnings */
         /* the input, handed to inih one line at a time */
         const char *p, *end;
         unsigned line;
@@ -73,6 +75,9 @@ void config_free(agent_config *config) {
         for (size_t i = 0; i < config->n_accounts; i++)
                 account_done(&config->accounts[i]);
         free(config->accounts);
+        for (size_t i = 0; i < config->n_warnings; i++)
+                free(config->warnings[i]);
+        free(config->warnings);
         free(config->issuer);
         free(config->state_dir);
         free(config);
@@ -90,6 +95,40 @@ static int fail(parse_ctx *c, const char *fmt, ...) {
                 va_end(ap);
         }
         return 0;       /* inih: handler failed */
+}
+
+/* Notes "origin:line: message" in config->warnings; out of memory, the
+ * warning is lost (it changes nothing the policy does). */
+static void warn(parse_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void warn(parse_ctx *c, const char *fmt, ...) {
+        agent_config *cfg = c->config;
+        char msg[256], **w;
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        w = reallocarray(cfg->warnings, cfg->n_warnings + 1, sizeof *w);
+        if (!w)
+                return;
+        cfg->warnings = w;
+        if (asprintf(&w[cfg->n_warnings], "%s:%u: %s", c->origin, c->line, msg) >= 0)
+                cfg->n_warnings++;
+}
+
+/* The uid of user name as the system knows it now: 1, or 0 if no user
+ * has that name, or a negative errno if the lookup failed. */
+static int user_uid(const char *name, uid_t *ret_uid) {
+        struct passwd pw, *res = NULL;
+        char buf[4096];
+        int r = getpwnam_r(name, &pw, buf, sizeof buf, &res);
+
+        if (r != 0)
+                return -r;
+        if (!res)
+                return 0;
+        *ret_uid = pw.pw_uid;
+        return 1;
 }
 
 static int enter_section(parse_ctx *c, const char *section);
@@ -352,11 +391,19 @@ static int account_key(parse_ctx *c, const char *name, const char *value) {
         if (strcmp(name, "user") == 0) {
                 int64_t uid;
 
+                uid_t named;
+                int r;
+
                 if (!seen_once(c, SEEN_USER, name))
                         return 0;
-                if (value[0] >= '0' && value[0] <= '9') {
+                /* All digits: a uid. A name may start with a digit. */
+                if (strspn(value, "0123456789") == strlen(value)) {
                         if (parse_int64(value, 0, (int64_t) UINT32_MAX - 1, &uid) < 0)
-                                return fail(c, "user '%s' is neither a user name nor a uid", value);
+                                return fail(c, "uid %s is out of range", value);
+                        if (user_uid(value, &named) > 0 && named != (uid_t) uid)
+                                return fail(c, "user '%s' is ambiguous: a uid, and the name of the user with "
+                                               "uid %u (write that uid to match that user)",
+                                            value, (unsigned) named);
                         a->has_uid = true;
                         a->uid = (uid_t) uid;
                         return 1;
@@ -364,7 +411,16 @@ static int account_key(parse_ctx *c, const char *name, const char *value) {
                 if (!name_ok(value) || value[0] == '-' || strchr(value, ':') || strchr(value, '/'))
                         return fail(c, "bad user name '%s'", value);
                 a->user = strdup(value);
-                return a->user ? 1 : fail(c, "out of memory");
+                if (!a->user)
+                        return fail(c, "out of memory");
+                /* Users may come later: a warning, which a typo deserves. */
+                r = user_uid(value, &named);
+                if (r == 0)
+                        warn(c, "no user is named '%s' now: [account %s] matches no caller by user until one is",
+                             value, a->name);
+                else if (r < 0)
+                        warn(c, "cannot look up user '%s' now: %s", value, strerror(-r));
+                return 1;
         }
         if (strcmp(name, "unit") == 0) {
                 if (!seen_once(c, SEEN_UNIT, name))
@@ -491,6 +547,29 @@ static int handler(void *user, const char *section, const char *name, const char
         return account_key(c, name, value);
 }
 
+/* Base64url's length for n bytes. */
+static size_t b64_len(size_t n) {
+        return (n * 4 + 2) / 3;
+}
+
+/* The size of the shortest token account a could get: its claims beside
+ * the shortest iss, aud, jti and numbers the agent puts there, a header
+ * of alg and a thumbprint kid, and a 64-byte signature (ES256 and EdDSA,
+ * the shortest). 0 if out of memory. */
+static size_t shortest_token(const agent_config *cfg, const agent_account *a) {
+        static const size_t header = sizeof "{\"alg\":\"EdDSA\",\"kid\":\"\"}" - 1 + 43, sig = 64;
+        _cleanup_(json_decrefp) json_t *claims = NULL;
+        _cleanup_(free_p) char *text = NULL;
+
+        claims = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:I}", "iss", cfg->issuer ? cfg->issuer : "svcid://a",
+                           "sub", a->name, "aud", "a", "iat", (json_int_t) 0, "exp", (json_int_t) 0,
+                           "jti", "AAAAAAAAAAAAAAAAAAAAAA", "uid", (json_int_t) 0, "gid", (json_int_t) 0);
+        if (!claims || json_object_update(claims, a->claims) < 0)
+                return 0;
+        text = json_dumps(claims, JSON_COMPACT);
+        return text ? b64_len(header) + 1 + b64_len(strlen(text)) + 1 + b64_len(sig) : 0;
+}
+
 static int check_config(parse_ctx *c) {
         agent_config *cfg = c->config;
 
@@ -517,11 +596,18 @@ static int check_config(parse_ctx *c) {
         }
         for (size_t i = 0; i < cfg->n_accounts; i++) {
                 agent_account *a = &cfg->accounts[i];
+                size_t size;
 
                 if (!a->user && !a->has_uid && !a->unit) {
                         c->line = a->line;
                         return fail(c, "[account %s] needs 'user' or 'unit' (an account matching everyone is "
                                        "what 'anonymous' is for)", a->name);
+                }
+                size = shortest_token(cfg, a);
+                if (size > SVCID_TOKEN_MAX) {
+                        c->line = a->line;
+                        return fail(c, "[account %s]: its claims make every token over %u bytes (at least %zu)",
+                                    a->name, SVCID_TOKEN_MAX, size);
                 }
         }
         return 1;
@@ -552,6 +638,7 @@ int config_parse(const char *text, size_t len, const char *origin,
         cfg->anonymous = true;
 
         c.config = cfg;
+        c.origin = origin;
         c.p = text;
         c.end = text + len;
         /* inih stops at a NUL byte as if the file ended there: refuse it. */

@@ -46,6 +46,8 @@ typedef struct agent_config {
         bool anonymous;         /* callers no account matches get tokens */
         agent_account *accounts;
         size_t n_accounts;
+        char **warnings;        /* "file:line: message": valid, but likely a mistake */
+        size_t n_warnings;
 } agent_config;
 
 /* Parses agent.conf text (len bytes, at most CONFIG_FILE_MAX). origin

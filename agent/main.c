@@ -168,6 +168,11 @@ static char *issuer_for(const agent_config *cfg) {
         return fallback ? strdup(fallback) : NULL;
 }
 
+static void log_config_warnings(const agent_config *cfg) {
+        for (size_t i = 0; i < cfg->n_warnings; i++)
+                log_warning("%s", cfg->warnings[i]);
+}
+
 static void notify_status(keystore *ks, pthread_rwlock_t *lock) {
         const svcid_key *key;
 
@@ -228,6 +233,7 @@ static void reload(agent_shared *sh, const options *o, const char *state_dir) {
         if (strcmp(issuer, sh->issuer) != 0)
                 log_warning("reload: the issuer changes from %s to %s: tokens name it once jwks.json does, "
                             "and other hosts must trust it", sh->issuer, issuer);
+        log_config_warnings(cfg);
         pthread_rwlock_wrlock(&sh->lock);
         old = sh->config;
         old_issuer = sh->issuer;
@@ -291,6 +297,7 @@ int main(int argc, char **argv) {
                 log_error("%s", err);
                 return 1;
         }
+        log_config_warnings(sh.config);
         if (o.check_config) {
                 if (r > 0)
                         printf("%s: not present: the defaults apply\n", o.config_path);

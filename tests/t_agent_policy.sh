@@ -160,13 +160,20 @@ get_token again
 reload "$T/b0.conf" reloaded
 ok "reuse window follows the token's own ttl"
 
-check "claims too long for a token are refused with a reason, not minted"
-{
+check "claims too long for any token are a config error; too long beside a long audience, a refusal"
+# big_conf N: an account for this caller with N claims of 150 bytes.
+big_conf() {
         printf '[agent]\nissuer = svcid://policy.test\n[account big]\nuser = %s\n' "$ME"
-        for i in $(seq 1 40); do printf 'claim.c%s = %s\n' "$i" "$(head -c 150 /dev/zero | tr '\0' v)"; done
-} > "$T/big.conf"
+        for i in $(seq 1 "$1"); do printf 'claim.c%s = %s\n' "$i" "$(head -c 150 /dev/zero | tr '\0' v)"; done
+}
+big_conf 40 > "$T/big.conf"
+reload "$T/big.conf" "keeping the old policy"
+grep -q "$T/agent.conf:3: \\[account big\\]: its claims make every token over 8192 bytes (at least [0-9]*)" "$AGENT_LOG" ||
+        fail "the account is not refused with file:line: $(tail -n 1 "$AGENT_LOG")"
+big_conf 36 > "$T/big.conf"
 reload "$T/big.conf" reloaded
-expect_status 500 internal "/v1/token?aud=big"
+get_token short
+expect_status 500 internal "/v1/token?aud=$(head -c 200 /dev/zero | tr '\0' a)"
 jq -r .message <<<"$BODY" | grep -q "over 8192 bytes: the claims are too long" || fail "no reason: $BODY"
 reload "$T/b0.conf" reloaded
 ok "refused: $(jq -r .message <<<"$BODY")"
@@ -530,6 +537,28 @@ else
 fi
 ok "$got; three more callers in $A: $how"
 stop_agent
+
+check "user = : a name may start with a digit; all digits, a uid, is refused when it names another user; an unknown name warns"
+U4=4svcid-t4-$$
+U5=$((4200000 + $$ % 100000))
+EXTRA_CLEANUP+=("userdel $U4 2>/dev/null" "userdel $U5 2>/dev/null")
+useradd --badname -r -M -s /usr/sbin/nologin "$U4"
+printf '[account digit]\nuser = %s\nclaim.k = d\n[account typo]\nuser = svcid-nosuch-%s\n' "$U4" $$ > "$T/dg.conf"
+"$AGENT" --config "$T/dg.conf" --check-config >/dev/null 2>"$T/dg.err" || fail "a user name led by a digit is refused: $(cat "$T/dg.err")"
+grep -q "$T/dg.conf:5: no user is named 'svcid-nosuch-$$' now" "$T/dg.err" || fail "no warning for an unknown user: $(cat "$T/dg.err")"
+start_agent dg "$T/dg.conf"
+grep -q "warning: $T/dg.conf:5: no user is named" "$AGENT_LOG" || fail "the agent does not log the warning"
+C=$(claims "$(as_user "$(id -u "$U4")" "$(id -g "$U4")" x | jq -r .token)")
+[ "$(jq -r .sub <<<"$C")" = digit ] && [ "$(jq -r .k <<<"$C")" = d ] || fail "$U4 is not matched by name: $C"
+stop_agent
+useradd --badname -r -M -s /usr/sbin/nologin "$U5"
+printf '[account n]\nuser = %s\n' "$U5" > "$T/dn.conf"
+"$AGENT" --config "$T/dn.conf" --check-config >/dev/null 2>"$T/dn.err" && fail "user = $U5, also a user's name, accepted as a uid"
+grep -q "$T/dn.conf:2: user '$U5' is ambiguous: a uid, and the name of the user with uid $(id -u "$U5")" "$T/dn.err" ||
+        fail "the ambiguity is not named: $(cat "$T/dn.err")"
+userdel "$U4"
+userdel "$U5"
+ok "a name led by a digit matches; $(cut -d' ' -f3- "$T/dn.err")"
 
 check "an agent that cannot learn a caller's unit (/proc mounted hidepid=2) refuses rather than serving it as in no unit"
 # Its own /proc, in its own mount namespace; it runs as $U1, to whom
