@@ -104,8 +104,6 @@ static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status, const
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
         /* tokens and keys are not for caches */
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-        if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-                MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
         if (close)
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
         ret = MHD_queue_response(conn, status, resp);
@@ -163,10 +161,29 @@ static enum MHD_Result respond_error(struct MHD_Connection *conn, unsigned statu
         /* A request we could not make sense of ends its connection: what
          * follows it on the wire cannot be trusted to be a request. */
         bool close = status == MHD_HTTP_BAD_REQUEST || status == MHD_HTTP_CONTENT_TOO_LARGE ||
-                     status == MHD_HTTP_METHOD_NOT_ALLOWED || status == MHD_HTTP_TOO_MANY_REQUESTS ||
-                     status == MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE || status == MHD_HTTP_EXPECTATION_FAILED;
+                     status == MHD_HTTP_TOO_MANY_REQUESTS || status == MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE ||
+                     status == MHD_HTTP_EXPECTATION_FAILED;
 
         return respond_json(conn, status, json_pack("{s:s, s:s}", "error", word, "message", message), close);
+}
+
+/* 405, closing the connection as respond_error() does for a request it
+ * cannot serve, with the methods url allows: HEAD everywhere but on
+ * /v1/token, where it would mint a token nobody receives. */
+static enum MHD_Result respond_not_allowed(struct MHD_Connection *conn, const char *url) {
+        bool token = strcmp(url, "/v1/token") == 0;
+        json_t *body = json_pack("{s:s, s:s}", "error", "method_not_allowed", "message",
+                                 token ? "only GET is supported here" : "only GET and HEAD are supported");
+        _cleanup_(free_p) char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        struct MHD_Response *resp;
+
+        json_decref(body);
+        if (!text)
+                return MHD_NO;
+        resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_COPY);
+        if (resp)
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, token ? "GET" : "GET, HEAD");
+        return queue(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "application/json", resp, true);
 }
 
 static void log_caller_from(const peer *p, const char *unit, log_caller *ret) {
@@ -362,8 +379,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                                              "the request target has a bad %-escape, %00 or #");
                 }
                 if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-                        return respond_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
-                                             "only GET is supported");
+                        return respond_not_allowed(conn, url);
                 /* A head near libmicrohttpd's 16 KiB leaves no room for
                  * the answer: refused here, before a token is minted and
                  * logged that the caller would never get. */
@@ -391,8 +407,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         if (strcmp(url, "/v1/token") == 0) {
                 /* HEAD would mint a token nobody receives */
                 if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
-                        return respond_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
-                                             "only GET is supported here");
+                        return respond_not_allowed(conn, url);
                 if (!p) {
                         log_error("connection without peer credentials, refusing it");
                         return respond_error(conn, MHD_HTTP_FORBIDDEN, "peer_gone", "caller unknown");

@@ -159,6 +159,11 @@ expect_status 404 not_found "/"
 expect_status 405 method_not_allowed "/v1/token?aud=x" -X POST
 expect_status 405 method_not_allowed "/v1/token?aud=x" -X DELETE
 expect_status 405 "" "/v1/token?aud=x" -I
+# Allow names what the resource takes: no HEAD on /v1/token.
+allow_of() { curl -s -o /dev/null -D - --unix-socket "$SOCK" "$@" | tr -d '\r' | sed -n 's/^Allow: //Ip'; }
+[ "$(allow_of -I "http://localhost/v1/token?aud=x")" = GET ] || fail "HEAD /v1/token: Allow $(allow_of -I "http://localhost/v1/token?aud=x")"
+[ "$(allow_of -X POST "http://localhost/v1/token?aud=x")" = GET ] || fail "POST /v1/token: wrong Allow"
+[ "$(allow_of -X POST "http://localhost/v1/jwks")" = "GET, HEAD" ] || fail "POST /v1/jwks: wrong Allow"
 expect_status 200 "" "/v1/health" -I
 expect_status 413 too_large "/v1/token?aud=x" --data-binary hello -X GET
 ok "errors"
