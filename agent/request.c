@@ -47,7 +47,8 @@ int request_token_args(const http_arg *args, size_t n, const char **ret_aud, int
                 return -EINVAL;
         }
         if (!name_ok(aud)) {
-                snprintf(msg, msg_len, "aud must be 1 to 255 printable characters without spaces");
+                snprintf(msg, msg_len, "aud must be 1 to 255 printable characters without spaces%s",
+                         strchr(aud, ' ') ? " (in a query, '+' is a space: send a '+' as %2B)" : "");
                 return -EINVAL;
         }
         if (ttl_s && parse_int64(ttl_s, 1, CONFIG_TTL_MAX, &ttl) < 0) {
