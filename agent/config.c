@@ -390,7 +390,6 @@ static int account_key(parse_ctx *c, const char *name, const char *value) {
 
         if (strcmp(name, "user") == 0) {
                 int64_t uid;
-
                 uid_t named;
                 int r;
 
