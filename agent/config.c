@@ -102,12 +102,18 @@ static int fail(parse_ctx *c, const char *fmt, ...) {
 static void warn(parse_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void warn(parse_ctx *c, const char *fmt, ...) {
         agent_config *cfg = c->config;
-        char msg[256], **w;
+        _cleanup_(free_p) char *msg = NULL;
+        char **w;
         va_list ap;
+        int r;
 
         va_start(ap, fmt);
-        vsnprintf(msg, sizeof msg, fmt, ap);
+        r = vasprintf(&msg, fmt, ap);
         va_end(ap);
+        if (r < 0) {
+                msg = NULL;
+                return;
+        }
         w = reallocarray(cfg->warnings, cfg->n_warnings + 1, sizeof *w);
         if (!w)
                 return;
@@ -396,13 +402,16 @@ static int account_key(parse_ctx *c, const char *name, const char *value) {
                 if (!seen_once(c, SEEN_USER, name))
                         return 0;
                 /* All digits: a uid. A name may start with a digit. */
-                if (strspn(value, "0123456789") == strlen(value)) {
+                if (*value && strspn(value, "0123456789") == strlen(value)) {
                         if (parse_int64(value, 0, (int64_t) UINT32_MAX - 1, &uid) < 0)
                                 return fail(c, "uid %s is out of range", value);
-                        if (user_uid(value, &named) > 0 && named != (uid_t) uid)
+                        r = user_uid(value, &named);
+                        if (r > 0 && named != (uid_t) uid)
                                 return fail(c, "user '%s' is ambiguous: a uid, and the name of the user with "
                                                "uid %u (write that uid to match that user)",
                                             value, (unsigned) named);
+                        if (r < 0)
+                                warn(c, "cannot look up whether a user is named '%s' now: %s", value, strerror(-r));
                         a->has_uid = true;
                         a->uid = (uid_t) uid;
                         return 1;
@@ -551,17 +560,19 @@ static size_t b64_len(size_t n) {
         return (n * 4 + 2) / 3;
 }
 
-/* The size of the shortest token account a could get: its claims beside
- * the shortest iss, aud, jti and numbers the agent puts there, a header
- * of alg and a thumbprint kid, and a 64-byte signature (ES256 and EdDSA,
- * the shortest). 0 if out of memory. */
+/* The size of the shortest token account a could get from a key of the
+ * configured algorithm: its claims beside the shortest iss, aud, uid and
+ * gid, times of this era (10 digits), a jti, the header svcid writes
+ * (alg, a thumbprint kid, typ), and the algorithm's signature (64 bytes;
+ * 384 for the 3072-bit RSA keys the agent makes). 0 if out of memory. */
 static size_t shortest_token(const agent_config *cfg, const agent_account *a) {
-        static const size_t header = sizeof "{\"alg\":\"EdDSA\",\"kid\":\"\"}" - 1 + 43, sig = 64;
+        static const size_t header = sizeof "{\"alg\":\"ES256\",\"kid\":\"\",\"typ\":\"JWT\"}" - 1 + 43;
+        size_t sig = cfg->alg == SVCID_ALG_RS256 || cfg->alg == SVCID_ALG_PS256 ? 384 : 64;
         _cleanup_(json_decrefp) json_t *claims = NULL;
         _cleanup_(free_p) char *text = NULL;
 
         claims = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:I}", "iss", cfg->issuer ? cfg->issuer : "svcid://a",
-                           "sub", a->name, "aud", "a", "iat", (json_int_t) 0, "exp", (json_int_t) 0,
+                           "sub", a->name, "aud", "a", "iat", (json_int_t) 1000000000, "exp", (json_int_t) 1000000000,
                            "jti", "AAAAAAAAAAAAAAAAAAAAAA", "uid", (json_int_t) 0, "gid", (json_int_t) 0);
         if (!claims || json_object_update(claims, a->claims) < 0)
                 return 0;

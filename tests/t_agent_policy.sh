@@ -295,6 +295,15 @@ done <<'EOF2'
 1|[]\nissuer = x
 EOF2
 [ -e "$T/never.sock" ] && fail "a refused agent left a socket"
+# ... and with the words for what is wrong
+while IFS='|' read -r text want; do
+        printf "$text\n" > "$T/why.conf"
+        "$AGENT" --config "$T/why.conf" --check-config 2>"$T/err" && fail "accepted: $text"
+        grep -qF "$T/why.conf:2: $want" "$T/err" || fail "$text: expected '$want': $(cat "$T/err")"
+done <<'EOF2'
+[account x]\nuser =|bad user name ''
+[account x]\nuser = 99999999999|uid 99999999999 is out of range
+EOF2
 ok "$n bad configs refused with file:line"
 
 check "a config file that others may write is refused"
@@ -559,6 +568,25 @@ grep -q "$T/dn.conf:2: user '$U5' is ambiguous: a uid, and the name of the user 
 userdel "$U4"
 userdel "$U5"
 ok "a name led by a digit matches; $(cut -d' ' -f3- "$T/dn.err")"
+
+check "the config check refuses claims too long for the shortest token, and no more"
+# As root (uid and gid 0), with aud=a, the longest claims the check takes
+# make a token of exactly 8192 bytes; one byte more of them is refused.
+tail_conf() {
+        printf '[agent]\nissuer = svcid://sb.test\ntoken_reuse = 0\n[account big]\nuser = root\n'
+        for i in $(seq 1 36); do printf 'claim.c%02d = %s\n' "$i" "$(head -c 150 /dev/zero | tr '\0' v)"; done
+        printf 'claim.tail = %s\n' "$(head -c "$1" /dev/zero | tr '\0' w)"
+}
+tail_conf 137 > "$T/sz.conf"
+"$AGENT" --config "$T/sz.conf" --check-config >/dev/null 2>"$T/sz.err" && fail "claims one byte too long accepted"
+grep -q "$T/sz.conf:4: \\[account big\\]: its claims make every token over 8192 bytes (at least 8[0-9]*)" "$T/sz.err" ||
+        fail "refused, but not as too long: $(cat "$T/sz.err")"
+tail_conf 136 > "$T/sz.conf"
+start_agent sz "$T/sz.conf"
+get_token a
+[ "${#TOK}" = 8192 ] || fail "the longest claims the check takes make a ${#TOK}-byte token, not 8192"
+stop_agent
+ok "claims that make an 8192-byte token taken, one byte more refused"
 
 check "an agent that cannot learn a caller's unit (/proc mounted hidepid=2) refuses rather than serving it as in no unit"
 # Its own /proc, in its own mount namespace; it runs as $U1, to whom
