@@ -155,17 +155,12 @@ static char *default_issuer(void) {
         return iss;
 }
 
-/* The default is worked out once, at the first need: a reload must not
- * change the issuer because the host name changed since (main thread
- * only). */
-static char *issuer_for(const agent_config *cfg) {
-        static char *fallback;
+/* The default issuer, worked out once at start: a reload must not change
+ * the issuer because the host name changed since. */
+static char *fallback_issuer;
 
-        if (cfg->issuer)
-                return strdup(cfg->issuer);
-        if (!fallback)
-                fallback = default_issuer();
-        return fallback ? strdup(fallback) : NULL;
+static char *issuer_for(const agent_config *cfg) {
+        return strdup(cfg->issuer ? cfg->issuer : fallback_issuer);
 }
 
 static void log_config_warnings(const agent_config *cfg) {
@@ -286,6 +281,12 @@ int main(int argc, char **argv) {
         if (r >= 0)
                 return r;
         log_open(o.log_target);
+        /* A reload or a rotation asked for while the agent starts waits
+         * for its loop (their default action would end it). */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGUSR2);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
 
         /* The legacy cipher and digest name tables are not needed to sign
          * with the default provider; openssl.cnf is still read, for sites
@@ -306,9 +307,12 @@ int main(int argc, char **argv) {
                 config_free(sh.config);
                 return 0;
         }
-        sh.issuer = issuer_for(sh.config);
-        if (!sh.issuer)
+        fallback_issuer = default_issuer();
+        sh.issuer = fallback_issuer ? issuer_for(sh.config) : NULL;
+        if (!sh.issuer) {
+                log_error("out of memory");
                 goto out;
+        }
         state_dir = strdup(o.state_dir ? o.state_dir : sh.config->state_dir ? sh.config->state_dir : CONFIG_STATE_DIR_DEFAULT);
         if (!state_dir) {
                 log_error("out of memory");
@@ -432,5 +436,6 @@ out:
         peer_cache_free();
         config_free(sh.config);
         free(sh.issuer);
+        free(fallback_issuer);
         return ret;
 }

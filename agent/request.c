@@ -48,7 +48,7 @@ int request_token_args(const http_arg *args, size_t n, const char **ret_aud, int
         }
         if (!name_ok(aud)) {
                 snprintf(msg, msg_len, "aud must be 1 to 255 printable characters without spaces%s",
-                         strchr(aud, ' ') ? " (in a query, '+' is a space: send a '+' as %2B)" : "");
+                         strchr(aud, ' ') ? " (if it was a '+': in a query that is a space; send %2B)" : "");
                 return -EINVAL;
         }
         if (ttl_s && parse_int64(ttl_s, 1, CONFIG_TTL_MAX, &ttl) < 0) {

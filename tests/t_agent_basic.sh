@@ -98,7 +98,7 @@ expect_status 400 bad_request "/v1/token?aud="
 expect_status 400 bad_request "/v1/token?aud"
 expect_status 400 bad_request "/v1/token?aud=a%20b"
 expect_status 400 bad_request "/v1/token?aud=a+b"
-jq -r .message <<<"$BODY" | grep -qF "(in a query, '+' is a space: send a '+' as %2B)" || fail "aud=a+b: $BODY"
+jq -r .message <<<"$BODY" | grep -qF "(if it was a '+': in a query that is a space; send %2B)" || fail "aud=a+b: $BODY"
 expect_status 200 "" "/v1/token?aud=a%2Bb"
 expect_status 400 bad_request "/v1/token?aud=a%00b"
 expect_status 400 bad_request "/v1/token?aud%00x=y"
@@ -465,4 +465,20 @@ second exit: 0'
 else
         echo "note: systemd-socket-activate not installed, socket activation not tested"
 fi
+check "SIGHUP and SIGUSR2 while the agent makes its first key wait for it to start"
+# The socket exists before the keys: an RSA-3072 key takes a while to make.
+printf '[agent]\nalgorithm = RS256\n' > "$T/rsa.conf"
+"$AGENT" --config "$T/rsa.conf" --state-dir "$T/early" --socket "$T/early.sock" --log-target=stderr 2>>"$T/early.log" &
+EARLY_PID=$!
+BG_PIDS+=("$EARLY_PID")
+for _ in $(seq 1 400); do [ -S "$T/early.sock" ] && break; sleep 0.01; done
+[ -S "$T/early.sock" ] || fail "the agent made no socket: $(cat "$T/early.log")"
+kill -HUP "$EARLY_PID"
+kill -USR2 "$EARLY_PID"
+wait_for_socket "$T/early.sock" || fail "the agent did not survive signals while starting: $(cat "$T/early.log")"
+for _ in $(seq 1 200); do grep -q "forced key rotation" "$T/early.log" && grep -q reloaded "$T/early.log" && break; sleep 0.05; done
+grep -q reloaded "$T/early.log" && grep -q "forced key rotation" "$T/early.log" ||
+        fail "the reload and the rotation asked for while starting did not happen: $(cat "$T/early.log")"
+stop_agent "$EARLY_PID" "$T/early.log"
+ok "started, then reloaded and rotated"
 echo "all agent basics passed"
