@@ -217,7 +217,7 @@ install: all
 	install -m 0644 packaging/pam-configs/svcid $(DESTDIR)$(PAMCONFDIR)/svcid
 	# The examples name the gate where this install puts it.
 	for f in $(GATE_EXAMPLES); do d=$(DESTDIR)$(DOCDIR)/examples/$${f##*/}; \
-		sed 's|^ExecStart=/usr/bin/svcid-gate |ExecStart=$(BINDIR)/svcid-gate |' $$f > $$d && chmod 0644 $$d; done
+		sed 's|^ExecStart=/usr/bin/svcid-gate |ExecStart=$(BINDIR)/svcid-gate |' $$f > $$d && chmod 0644 $$d || exit 1; done
 
 # Debian packages into $(BUILD)/deb: dpkg-buildpackage on a copy of the
 # tree (sources only) with packaging/debian as debian/.
