@@ -136,10 +136,13 @@ static int agent_get(const char *socket_path, const char *path, size_t max, long
 
                 body_wipe(&b);
                 /* connect(2) says "refused" of a file that is no socket */
-                return client_errf(err, err_len, -e, "cannot reach the agent at %s: %s", socket_path,
+                return client_errf(err, err_len, -e, "cannot reach the agent at %s: %s%s", socket_path,
                                    e == ECONNREFUSED && stat(socket_path, &st) == 0 && !S_ISSOCK(st.st_mode)
                                            ? "not a socket"
-                                           : strerror(e));
+                                           : strerror(e),
+                                   e == ENOENT && strcmp(socket_path, SVCID_AGENT_SOCKET_DEFAULT) == 0
+                                           ? " (systemctl status svcid-agent.socket says whether it listens)"
+                                           : "");
         }
         if (rc != CURLE_OK) {
                 bool overflow = b.overflow;

@@ -117,6 +117,8 @@ for h in --help -h; do
         run 0 "help $h is the usage" "$SVCID" help $h
         first "$OUT" "Usage: svcid COMMAND [ARGS...]"
 done
+run 0 "connect --help shows a bearer header that stays off command lines" "$SVCID" connect --help
+has "$OUT" "printf 'Authorization: Bearer %s\n' \"\$(svcid token -a AUD)\" | curl -H @- URL"
 run 2 "token: a stray argument is named" "$SVCID" token -a x extra
 has "$ERR" "svcid: token: unexpected argument 'extra'"
 run 2 "token: -a is required" "$SVCID" token
@@ -458,6 +460,16 @@ for name in PATH LD_PRELOAD IFS BASH_ENV BASH_XTRACEFD BASHOPTS SHELLOPTS HOME M
                 env SVCID_AGENT_SOCKET="$T/nope.sock" "$SVCID" exec -a x --env "$name" -- true
         has "$ERR" "svcid: exec: --env $name is read before CMD runs"
 done
+run 1 "token from an agent socket that does not exist" env SVCID_AGENT_SOCKET="$T/nope.sock" "$SVCID" token -a x
+has "$ERR" "svcid: token: cannot reach the agent at $T/nope.sock: No such file or directory"
+lacks "$ERR" "systemctl"
+if [ ! -e /run/svcid/agent.sock ]; then
+        # The default path points at the socket unit.
+        run 1 "token with no agent socket at the default path" env -u SVCID_AGENT_SOCKET "$SVCID" token -a x
+        has "$ERR" "svcid: token: cannot reach the agent at /run/svcid/agent.sock: No such file or directory (systemctl status svcid-agent.socket says whether it listens)"
+else
+        echo "note: /run/svcid/agent.sock exists here; the hint for a missing default socket is not checked"
+fi
 long=$T/$(printf 'a%.0s' $(seq 120))
 run 2 "a \$SVCID_AGENT_SOCKET too long for a socket" env SVCID_AGENT_SOCKET="$long" "$SVCID" token -a x
 has "$ERR" "svcid: token: the agent socket path is ${#long} bytes, the limit is 107"
