@@ -38,12 +38,21 @@ int trust_load_paths(svcid_trust *trust, const char *const *paths, size_t n, cha
         return 0;
 }
 
+const char *trust_dir_note(const char *const *paths, size_t n) {
+        struct stat st;
+
+        for (size_t i = 0; i < n; i++)
+                if (stat(paths[i], &st) == 0 && S_ISDIR(st.st_mode))
+                        return " (a directory gives only its *.jwks files)";
+        return "";
+}
+
 int trust_require_keys(const svcid_trust *trust, const char *const *paths, size_t n, char *err, size_t err_len) {
         if (svcid_trust_key_count(trust) > 0)
                 return 0;
         if (n > 0)
-                snprintf(err, err_len, "no trusted keys in %s%s", paths[0],
-                         n > 1 ? " and the other --trust paths" : "");
+                snprintf(err, err_len, "no trusted keys in %s%s%s", paths[0],
+                         n > 1 ? " and the other --trust paths" : "", trust_dir_note(paths, n));
         else
                 snprintf(err, err_len, "no trusted keys: neither %s nor %s provides any; pass --trust PATH",
                          TRUST_DIR_DEFAULT, TRUST_JWKS_DEFAULT);

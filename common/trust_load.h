@@ -23,4 +23,9 @@ int trust_load_paths(svcid_trust *trust, const char *const *paths, size_t n, cha
  * configuration error, not a reason to refuse every token. */
 int trust_require_keys(const svcid_trust *trust, const char *const *paths, size_t n, char *err, size_t err_len);
 
+/* For messages that no key was found in the n paths: a reminder that a
+ * directory gives only its *.jwks files if one of them is a directory,
+ * else "". */
+const char *trust_dir_note(const char *const *paths, size_t n);
+
 #endif

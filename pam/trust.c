@@ -398,6 +398,8 @@ static int get_locked(char **key, const char *const *paths, size_t n, bool optio
                 size_t o = (size_t) snprintf(err, err_len, "no trusted issuer key in");
                 for (size_t i = 0; i < n && o < err_len; i++)
                         o += (size_t) snprintf(err + o, err_len - o, "%s %s", i ? "," : "", paths[i]);
+                if (o < err_len)
+                        snprintf(err + o, err_len - o, "%s", trust_dir_note(paths, n));
                 svcid_trust_free(trust);
                 sources_done(&loaded);
                 return -ENOKEY;

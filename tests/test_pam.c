@@ -892,7 +892,8 @@ static void test_trust_cache(void **state) {
         assert_int_equal(pam_svcid_trust_get(paths, 1, &c, err, sizeof err), -ENOKEY);
         {       /* naming where it looked */
                 char want[PATH_MAX + 32];
-                snprintf(want, sizeof want, "no trusted issuer key in %s", dir);
+                snprintf(want, sizeof want, "no trusted issuer key in %s (a directory gives only its *.jwks files)",
+                         dir);
                 assert_string_equal(err, want);
         }
         free(doc);
