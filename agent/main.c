@@ -4,10 +4,13 @@
  * main() is a script: options, policy, keys, socket, serve, and teardown
  * in reverse. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <netdb.h>
 #include <openssl/crypto.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,6 +18,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
@@ -163,6 +167,29 @@ static char *issuer_for(const agent_config *cfg) {
         return strdup(cfg->issuer ? cfg->issuer : fallback_issuer);
 }
 
+/* The user the shipped unit runs the agent as (User=). */
+#define UNIT_USER "svcid"
+
+/* --check-config as root: whether the unit's user, if this host has it,
+ * can open path too. A child takes that user's ids and tries. */
+static void check_unit_user_reads(const char *path) {
+        struct passwd *pw;
+        int status;
+        pid_t pid;
+
+        if (geteuid() != 0 || !(pw = getpwnam(UNIT_USER)))
+                return;
+        pid = fork();
+        if (pid == 0) {
+                if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+                        _exit(2);
+                _exit(open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY) < 0 ? 1 : 0);
+        }
+        if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 1)
+                log_warning("%s: user %s, which the shipped unit runs the agent as, cannot read it: "
+                            "that agent would not start", path, UNIT_USER);
+}
+
 static void log_config_warnings(const agent_config *cfg) {
         for (size_t i = 0; i < cfg->n_warnings; i++)
                 log_warning("%s", cfg->warnings[i]);
@@ -300,6 +327,8 @@ int main(int argc, char **argv) {
         }
         log_config_warnings(sh.config);
         if (o.check_config) {
+                if (r == 0)
+                        check_unit_user_reads(o.config_path);
                 if (r > 0)
                         printf("%s: not present: the defaults apply\n", o.config_path);
                 else

@@ -569,6 +569,21 @@ userdel "$U4"
 userdel "$U5"
 ok "a name led by a digit matches; $(cut -d' ' -f3- "$T/dn.err")"
 
+check "--check-config as root warns when the unit's user, svcid, cannot read the file"
+if ! id svcid >/dev/null 2>&1; then
+        useradd -r -M -s /usr/sbin/nologin svcid
+        EXTRA_CLEANUP+=("userdel svcid 2>/dev/null")
+fi
+printf '[agent]\n' > "$T/ro.conf"
+chmod 0600 "$T/ro.conf"
+"$AGENT" --config "$T/ro.conf" --check-config >/dev/null 2>"$T/ro.err" || fail "a file only root can read refused: $(cat "$T/ro.err")"
+grep -q "warning: $T/ro.conf: user svcid, which the shipped unit runs the agent as, cannot read it" "$T/ro.err" ||
+        fail "no warning for a file svcid cannot read: $(cat "$T/ro.err")"
+chmod 0644 "$T/ro.conf"
+"$AGENT" --config "$T/ro.conf" --check-config >/dev/null 2>"$T/ro.err"
+grep -q "cannot read it" "$T/ro.err" && fail "a warning for a file svcid can read"
+ok "warned at 0600, not at 0644"
+
 check "the config check refuses claims too long for the shortest token, and no more"
 # As root (uid and gid 0), with aud=a, the longest claims the check takes
 # make a token of exactly 8192 bytes; one byte more of them is refused.
