@@ -95,6 +95,10 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
         return MHD_YES;
 }
 
+/* What a caller hears while the agent is not up (see main.c). */
+#define NOT_UP "the agent is not up: its policy file or state directory has an error " \
+               "(journalctl -u svcid-agent says which); a reload brings it up once that is fixed"
+
 static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status, const char *type,
                              struct MHD_Response *resp, bool close) {
         enum MHD_Result ret;
@@ -244,16 +248,19 @@ static enum MHD_Result handle_token(http_server *s, struct MHD_Connection *conn,
         pthread_rwlock_rdlock(&s->shared->lock);
         {
                 const agent_config *cfg = s->shared->config;
-                const svcid_key *key = keystore_active(s->shared->keys, now);
-                int64_t key_cap = keystore_ttl_cap(s->shared->keys, now);
+                keystore *ks = s->shared->keys;         /* NULL (and cfg): not up */
+                const svcid_key *key = ks ? keystore_active(ks, now) : NULL;
+                int64_t key_cap = ks ? keystore_ttl_cap(ks, now) : 0;
                 mint_caller mc = { .uid = p->uid, .gid = p->gid, .pid = p->pid, .user = user, .unit = unit };
-                const char *issuer = keystore_issuer(s->shared->keys);
+                const char *issuer = ks ? keystore_issuer(ks) : NULL;
                 cache_key ck = { .uid = p->uid, .gid = p->gid, .user = user, .unit = unit, .aud = aud, .ttl = ttl,
                                  .iss = issuer };
-                int64_t window = cfg->token_reuse;
+                int64_t window = cfg ? cfg->token_reuse : 0;
                 bool reused = false;
 
-                if (!key || !issuer)
+                if (!ks)
+                        r = -ENOTCONN;
+                else if (!key || !issuer)
                         r = -ENOKEY;
                 else if (key_cap <= 0)
                         r = -ESTALE;    /* see keystore_ttl_cap() */
@@ -275,6 +282,10 @@ static enum MHD_Result handle_token(http_server *s, struct MHD_Connection *conn,
         }
         pthread_rwlock_unlock(&s->shared->lock);
 
+        if (r == -ENOTCONN) {
+                log_refusal(&lc, "unavailable", aud, "the agent is not up");
+                return respond_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", NOT_UP);
+        }
         if (r == -ENOKEY) {
                 log_refusal(&lc, "unavailable", aud, "no signing key");
                 return respond_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "no signing key yet");
@@ -305,11 +316,11 @@ static enum MHD_Result handle_jwks(http_server *s, struct MHD_Connection *conn) 
         size_t len;
 
         pthread_rwlock_rdlock(&s->shared->lock);
-        jwks = keystore_jwks(s->shared->keys, &len);
+        jwks = s->shared->keys ? keystore_jwks(s->shared->keys, &len) : NULL;
         ret = jwks ? respond(conn, MHD_HTTP_OK, "application/jwk-set+json", jwks, len, false) : MHD_NO;
         pthread_rwlock_unlock(&s->shared->lock);
         if (!jwks)
-                return respond_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", "no keys yet");
+                return respond_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", NOT_UP);
         return ret;
 }
 
@@ -317,6 +328,11 @@ static enum MHD_Result handle_health(http_server *s, struct MHD_Connection *conn
         json_t *body;
 
         pthread_rwlock_rdlock(&s->shared->lock);
+        if (!s->shared->keys) {
+                pthread_rwlock_unlock(&s->shared->lock);
+                body = json_pack("{s:s, s:s, s:s}", "status", "not_up", "version", SVCID_VERSION, "message", NOT_UP);
+                return body ? respond_json(conn, MHD_HTTP_SERVICE_UNAVAILABLE, body, false) : MHD_NO;
+        }
         {
                 const svcid_key *key = keystore_active(s->shared->keys, now_realtime());
 

@@ -206,6 +206,12 @@ static void notify_status(keystore *ks, pthread_rwlock_t *lock) {
         pthread_rwlock_unlock(lock);
 }
 
+static void log_serving(agent_shared *sh, const listener *lis, const char *state_dir) {
+        log_info("serving on %s, issuer %s, state in %s", lis->from_systemd ? "the socket from systemd" : lis->path,
+                 sh->issuer, state_dir);
+        notify_status(sh->keys, &sh->lock);
+}
+
 /* Runs keystore_update() and reports; returns when to try again. A
  * forced rotation that failed is forced again at the retry: the operator
  * may have asked for it because a key is in doubt. */
@@ -271,6 +277,45 @@ static void reload(agent_shared *sh, const options *o, const char *state_dir) {
         sd_notify(false, "READY=1");
 }
 
+/* What the agent needs to mint: the policy, the issuer, the state
+ * directory and its keys. On success they are in sh and *ret_state_dir;
+ * on failure err says why and sh is as it was. A missing default policy
+ * file gives the defaults here: this is (still) the start. */
+static int bring_up(agent_shared *sh, const options *o, char **ret_state_dir, char *err, size_t err_len) {
+        agent_config *cfg = NULL;
+        char *issuer = NULL, *dir = NULL;
+        keystore *ks = NULL;
+        int r;
+
+        r = config_load(o->config_path, !o->config_given, err, err_len, &cfg);
+        if (r < 0)
+                return r;
+        log_config_warnings(cfg);
+        issuer = issuer_for(cfg);
+        dir = strdup(o->state_dir ? o->state_dir : cfg->state_dir ? cfg->state_dir : CONFIG_STATE_DIR_DEFAULT);
+        r = !issuer || !dir ? -ENOMEM : 0;
+        if (r < 0)
+                snprintf(err, err_len, "out of memory");
+        if (r == 0)
+                r = keystore_open(dir, &sh->lock, err, err_len, &ks);
+        if (r == 0)
+                r = keystore_update(ks, cfg, issuer, now_realtime(), false, err, err_len);
+        if (r < 0) {
+                keystore_free(ks);
+                config_free(cfg);
+                free(issuer);
+                free(dir);
+                return r;
+        }
+        pthread_rwlock_wrlock(&sh->lock);
+        sh->config = cfg;
+        sh->issuer = issuer;
+        sh->keys = ks;
+        pthread_rwlock_unlock(&sh->lock);
+        *ret_state_dir = dir;
+        return 0;
+}
+
 /* HTTP threads: half the CPUs, 1 to 4. The callers need CPU too, and a
  * mint is short; on a 2-CPU host one thread gave the best tail latency. */
 static unsigned http_threads(void) {
@@ -320,30 +365,26 @@ int main(int argc, char **argv) {
          * that configure providers (FIPS) there. */
         (void) OPENSSL_init_crypto(OPENSSL_INIT_NO_ADD_ALL_CIPHERS | OPENSSL_INIT_NO_ADD_ALL_DIGESTS, NULL);
 
-        r = config_load(o.config_path, !o.config_given, err, sizeof err, &sh.config);
-        if (r < 0) {
-                log_error("%s", err);
-                return 1;
-        }
-        log_config_warnings(sh.config);
         if (o.check_config) {
+                agent_config *cfg;
+
+                r = config_load(o.config_path, !o.config_given, err, sizeof err, &cfg);
+                if (r < 0) {
+                        log_error("%s", err);
+                        return 1;
+                }
+                log_config_warnings(cfg);
                 if (r == 0)
                         check_unit_user_reads(o.config_path);
                 if (r > 0)
                         printf("%s: not present: the defaults apply\n", o.config_path);
                 else
-                        printf("%s: ok (%zu account(s))\n", o.config_path, sh.config->n_accounts);
-                config_free(sh.config);
+                        printf("%s: ok (%zu account(s))\n", o.config_path, cfg->n_accounts);
+                config_free(cfg);
                 return 0;
         }
         fallback_issuer = default_issuer();
-        sh.issuer = fallback_issuer ? issuer_for(sh.config) : NULL;
-        if (!sh.issuer) {
-                log_error("out of memory");
-                goto out;
-        }
-        state_dir = strdup(o.state_dir ? o.state_dir : sh.config->state_dir ? sh.config->state_dir : CONFIG_STATE_DIR_DEFAULT);
-        if (!state_dir) {
+        if (!fallback_issuer) {
                 log_error("out of memory");
                 goto out;
         }
@@ -368,16 +409,17 @@ int main(int argc, char **argv) {
                 log_error("%s", err);
                 goto out;
         }
-        r = keystore_open(state_dir, &sh.lock, err, sizeof err, &sh.keys);
-        if (r < 0) {
+        /* Started by its socket, an agent that cannot come up stays, and
+         * answers 503 until a reload brings it up: exiting would have
+         * systemd start it again for the same waiting caller, until the
+         * start limit stops the socket too. */
+        r = bring_up(&sh, &o, &state_dir, err, sizeof err);
+        if (r < 0 && !lis.from_systemd) {
                 log_error("%s", err);
                 goto out;
         }
-        r = keystore_update(sh.keys, sh.config, sh.issuer, now_realtime(), false, err, sizeof err);
-        if (r < 0) {
-                log_error("%s", err);
-                goto out;
-        }
+        if (r < 0)
+                log_error("%s; answering 503 until a reload (SIGHUP) brings the agent up", err);
 
         /* Signals go to the signalfd; the HTTP threads inherit the mask. */
         sigemptyset(&mask);
@@ -399,20 +441,24 @@ int main(int argc, char **argv) {
                 goto out;
         }
 
-        log_info("serving on %s, issuer %s, state in %s", lis.from_systemd ? "the socket from systemd" : lis.path,
-                 sh.issuer, state_dir);
         sd_notify(false, "READY=1");
-        notify_status(sh.keys, &sh.lock);
+        if (sh.keys)
+                log_serving(&sh, &lis, state_dir);
+        else
+                sd_notify(false, "STATUS=not up: the policy or the state directory has an error (see the log); "
+                                 "reload when it is fixed");
         if (sd_watchdog_enabled(false, &watchdog_usec) <= 0)
                 watchdog_usec = 0;
 
-        next = keystore_next_event(sh.keys, sh.config, now_realtime());
+        next = sh.keys ? keystore_next_event(sh.keys, sh.config, now_realtime()) : 0;
         for (;;) {
                 struct pollfd pfd = { .fd = sfd, .events = POLLIN };
                 struct timespec ts;
                 int64_t wait_ms;
 
                 clock_gettime(CLOCK_REALTIME, &ts);
+                if (!sh.keys)           /* not up: nothing to do until a signal */
+                        next = (int64_t) ts.tv_sec + 3600;
                 wait_ms = (next - (int64_t) ts.tv_sec) * 1000 - ts.tv_nsec / 1000000;
                 if (wait_ms < 50)
                         wait_ms = 50;   /* never spin, even if the clock jumps */
@@ -435,10 +481,23 @@ int main(int argc, char **argv) {
                         while (read(sfd, &si, sizeof si) == (ssize_t) sizeof si) {
                                 switch (si.ssi_signo) {
                                 case SIGHUP:
+                                        if (!sh.keys) {
+                                                if (bring_up(&sh, &o, &state_dir, err, sizeof err) < 0) {
+                                                        log_error("reload: %s; still answering 503", err);
+                                                        break;
+                                                }
+                                                log_serving(&sh, &lis, state_dir);
+                                                next = keystore_next_event(sh.keys, sh.config, now_realtime());
+                                                break;
+                                        }
                                         reload(&sh, &o, state_dir);
                                         next = update_keys(&sh, false);
                                         break;
                                 case SIGUSR2:
+                                        if (!sh.keys) {
+                                                log_warning("SIGUSR2: the agent is not up, it has no key to rotate");
+                                                break;
+                                        }
                                         log_notice("forced key rotation (SIGUSR2)");
                                         next = update_keys(&sh, true);
                                         break;
@@ -449,7 +508,7 @@ int main(int argc, char **argv) {
                         if (stop)
                                 break;
                 }
-                if (now_realtime() >= next)
+                if (sh.keys && now_realtime() >= next)
                         next = update_keys(&sh, false);
         }
 

@@ -9,6 +9,7 @@
 #    no_new_privs, a seccomp filter) and mints for root and for a user;
 #  - a process that systemd-run starts in a unit gets that unit as `unit`;
 #  - STATUS= names the kid that signs; the watchdog is fed;
+#  - a start with a bad agent.conf answers 503 and keeps the socket;
 #  - systemctl reload with a bad agent.conf keeps the old policy and the
 #    journal names file:line; SIGUSR2 rotates, older tokens still verify;
 #  - systemctl restart of the service, twice, leaves the socket working;
@@ -250,6 +251,21 @@ done
 [ "$KID2" != "$KID1" ] || fail "SIGUSR2 did not rotate the key"
 inside svcid verify -a systemd-test "$TOK" > /dev/null || fail "a token from before the rotation no longer verifies"
 ok "reload: a bad file is refused with file:line, a good one applies; SIGUSR2 rotates"
+
+echo "== a start with a bad policy keeps the socket: 503 until a reload"
+inside sh -c 'printf "[agent]\ndefault_ttl = 9999\n" > /etc/svcid/agent.conf'
+inside systemctl restart svcid-agent.service ||
+        fail "the agent with a bad policy did not stay up: $(journal -u svcid-agent.service | tail -n 5)"
+for i in 1 2 3 4 5 6; do
+        if inside svcid token -a systemd-test > /dev/null 2> "$T/down.err"; then fail "a token with a bad policy"; fi
+        grep -q "the agent is not up" "$T/down.err" || fail "request $i: $(cat "$T/down.err")"
+done
+[ "$(inside systemctl is-active svcid-agent.socket)" = active ] || fail "the socket stopped: $(inside systemctl status svcid-agent.socket | tail -n 3)"
+[ "$(inside systemctl is-active svcid-agent.service)" = active ] || fail "the agent stopped"
+inside sh -c 'printf "[agent]\ndefault_ttl = 120\n" > /etc/svcid/agent.conf'
+inside systemctl try-reload-or-restart svcid-agent.service
+inside svcid token -a systemd-test > /dev/null || fail "no token once the policy was fixed and reloaded"
+ok "six requests refused with 'the agent is not up', socket and agent active; the fixed file applies on reload"
 
 echo "== restart and upgrade keep the socket"
 for i in 1 2; do
