@@ -96,8 +96,8 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
 }
 
 /* What a caller hears while the agent is not up (see main.c). */
-#define NOT_UP "the agent is not up: its policy file or state directory has an error " \
-               "(journalctl -u svcid-agent says which); a reload brings it up once that is fixed"
+#define NOT_UP "the agent is not up: it could not start (journalctl -u svcid-agent says why); " \
+               "it tries again on its own and on a reload"
 
 static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status, const char *type,
                              struct MHD_Response *resp, bool close) {

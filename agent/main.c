@@ -290,7 +290,6 @@ static int bring_up(agent_shared *sh, const options *o, char **ret_state_dir, ch
         r = config_load(o->config_path, !o->config_given, err, err_len, &cfg);
         if (r < 0)
                 return r;
-        log_config_warnings(cfg);
         issuer = issuer_for(cfg);
         dir = strdup(o->state_dir ? o->state_dir : cfg->state_dir ? cfg->state_dir : CONFIG_STATE_DIR_DEFAULT);
         r = !issuer || !dir ? -ENOMEM : 0;
@@ -307,6 +306,7 @@ static int bring_up(agent_shared *sh, const options *o, char **ret_state_dir, ch
                 free(dir);
                 return r;
         }
+        log_config_warnings(cfg);
         pthread_rwlock_wrlock(&sh->lock);
         sh->config = cfg;
         sh->issuer = issuer;
@@ -314,6 +314,23 @@ static int bring_up(agent_shared *sh, const options *o, char **ret_state_dir, ch
         pthread_rwlock_unlock(&sh->lock);
         *ret_state_dir = dir;
         return 0;
+}
+
+/* Another try of bring_up() for an agent that is not up; logs a cause
+ * only when it differs from the last one (why). Returns when to act next. */
+static int64_t retry_up(agent_shared *sh, const options *o, const listener *lis, char **state_dir,
+                        char *why, size_t why_len) {
+        char err[512] = "";
+
+        if (bring_up(sh, o, state_dir, err, sizeof err) < 0) {
+                if (strcmp(err, why) != 0) {
+                        log_error("%s; still answering 503", err);
+                        snprintf(why, why_len, "%s", err);
+                }
+                return now_realtime() + RETRY_SECONDS;
+        }
+        log_serving(sh, lis, *state_dir);
+        return keystore_next_event(sh->keys, sh->config, now_realtime());
 }
 
 /* HTTP threads: half the CPUs, 1 to 4. The callers need CPU too, and a
@@ -344,7 +361,7 @@ int main(int argc, char **argv) {
         _cleanup_(free_p) char *state_dir = NULL;     /* outlives a reloaded config */
         uint64_t watchdog_usec = 0;
         sigset_t mask;
-        char err[512] = "";
+        char err[512] = "", down_why[512] = "";
         options o;
         int r, ret = 1;
         int64_t next;
@@ -401,6 +418,18 @@ int main(int argc, char **argv) {
                 log_error("cannot set up the token cache: %s", strerror(-r));
                 goto out;
         }
+        /* Not started by a socket: a bad policy stops the start before
+         * anything is bound or made. */
+        if (sd_listen_fds(false) <= 0) {
+                agent_config *cfg = NULL;
+
+                r = config_load(o.config_path, !o.config_given, err, sizeof err, &cfg);
+                config_free(cfg);
+                if (r < 0) {
+                        log_error("%s", err);
+                        goto out;
+                }
+        }
         /* The socket before the keys: an agent that will not serve (another
          * answers there) must not have made keys first. */
         raise_fd_limit();
@@ -418,8 +447,11 @@ int main(int argc, char **argv) {
                 log_error("%s", err);
                 goto out;
         }
-        if (r < 0)
-                log_error("%s; answering 503 until a reload (SIGHUP) brings the agent up", err);
+        if (r < 0) {
+                log_error("%s; answering 503, and trying again every %d s and on a reload (SIGHUP)", err,
+                          RETRY_SECONDS);
+                snprintf(down_why, sizeof down_why, "%s", err);
+        }
 
         /* Signals go to the signalfd; the HTTP threads inherit the mask. */
         sigemptyset(&mask);
@@ -445,20 +477,18 @@ int main(int argc, char **argv) {
         if (sh.keys)
                 log_serving(&sh, &lis, state_dir);
         else
-                sd_notify(false, "STATUS=not up: the policy or the state directory has an error (see the log); "
-                                 "reload when it is fixed");
+                sd_notifyf(false, "STATUS=not up: it could not start (see the log); trying again every %d s",
+                           RETRY_SECONDS);
         if (sd_watchdog_enabled(false, &watchdog_usec) <= 0)
                 watchdog_usec = 0;
 
-        next = sh.keys ? keystore_next_event(sh.keys, sh.config, now_realtime()) : 0;
+        next = sh.keys ? keystore_next_event(sh.keys, sh.config, now_realtime()) : now_realtime() + RETRY_SECONDS;
         for (;;) {
                 struct pollfd pfd = { .fd = sfd, .events = POLLIN };
                 struct timespec ts;
                 int64_t wait_ms;
 
                 clock_gettime(CLOCK_REALTIME, &ts);
-                if (!sh.keys)           /* not up: nothing to do until a signal */
-                        next = (int64_t) ts.tv_sec + 3600;
                 wait_ms = (next - (int64_t) ts.tv_sec) * 1000 - ts.tv_nsec / 1000000;
                 if (wait_ms < 50)
                         wait_ms = 50;   /* never spin, even if the clock jumps */
@@ -482,12 +512,7 @@ int main(int argc, char **argv) {
                                 switch (si.ssi_signo) {
                                 case SIGHUP:
                                         if (!sh.keys) {
-                                                if (bring_up(&sh, &o, &state_dir, err, sizeof err) < 0) {
-                                                        log_error("reload: %s; still answering 503", err);
-                                                        break;
-                                                }
-                                                log_serving(&sh, &lis, state_dir);
-                                                next = keystore_next_event(sh.keys, sh.config, now_realtime());
+                                                next = retry_up(&sh, &o, &lis, &state_dir, down_why, sizeof down_why);
                                                 break;
                                         }
                                         reload(&sh, &o, state_dir);
@@ -508,8 +533,9 @@ int main(int argc, char **argv) {
                         if (stop)
                                 break;
                 }
-                if (sh.keys && now_realtime() >= next)
-                        next = update_keys(&sh, false);
+                if (now_realtime() >= next)
+                        next = sh.keys ? update_keys(&sh, false)
+                                       : retry_up(&sh, &o, &lis, &state_dir, down_why, sizeof down_why);
         }
 
         log_info("stopping");

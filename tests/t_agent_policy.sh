@@ -233,11 +233,12 @@ while IFS='|' read -r line text; do
         printf "$text\n" > "$T/bad$n.conf"
         set +e
         "$AGENT" --config "$T/bad$n.conf" --check-config 2>"$T/err"; rc=$?
-        timeout 20 "$AGENT" --config "$T/bad$n.conf" --state-dir "$T/never" --socket "$T/never.sock" --log-target=stderr 2>"$T/err2"; rc2=$?
+        timeout 20 "$AGENT" --config "$T/bad$n.conf" --state-dir "$T/never" --socket "$T/nodir/never.sock" --log-target=stderr 2>"$T/err2"; rc2=$?
         set -e
         [ $rc -ne 0 ] && [ $rc2 -ne 0 ] || fail "config $n ($text) accepted"
         grep -q "$T/bad$n.conf:$line: " "$T/err" || fail "config $n: expected line $line: $(cat "$T/err")"
         grep -q "$T/bad$n.conf:$line: " "$T/err2" || fail "config $n at start: $(cat "$T/err2")"
+        [ ! -e "$T/nodir" ] || fail "config $n: the agent made its socket's directory before it read its policy"
 done <<'EOF2'
 2|[agent]\nbogus = 1
 1|stray = 1
@@ -294,7 +295,7 @@ done <<'EOF2'
 3|[agent]\nissuer = x\n[account x]user = a
 1|[]\nissuer = x
 EOF2
-[ -e "$T/never.sock" ] && fail "a refused agent left a socket"
+[ -e "$T/nodir/never.sock" ] && fail "a refused agent left a socket"
 # ... and with the words for what is wrong
 while IFS='|' read -r text want; do
         printf "$text\n" > "$T/why.conf"
@@ -568,21 +569,6 @@ grep -q "$T/dn.conf:2: user '$U5' is ambiguous: a uid, and the name of the user 
 userdel "$U4"
 userdel "$U5"
 ok "a name led by a digit matches; $(cut -d' ' -f3- "$T/dn.err")"
-
-check "--check-config as root warns when the unit's user, svcid, cannot read the file"
-if ! id svcid >/dev/null 2>&1; then
-        useradd -r -M -s /usr/sbin/nologin svcid
-        EXTRA_CLEANUP+=("userdel svcid 2>/dev/null")
-fi
-printf '[agent]\n' > "$T/ro.conf"
-chmod 0600 "$T/ro.conf"
-"$AGENT" --config "$T/ro.conf" --check-config >/dev/null 2>"$T/ro.err" || fail "a file only root can read refused: $(cat "$T/ro.err")"
-grep -q "warning: $T/ro.conf: user svcid, which the shipped unit runs the agent as, cannot read it" "$T/ro.err" ||
-        fail "no warning for a file svcid cannot read: $(cat "$T/ro.err")"
-chmod 0644 "$T/ro.conf"
-"$AGENT" --config "$T/ro.conf" --check-config >/dev/null 2>"$T/ro.err"
-grep -q "cannot read it" "$T/ro.err" && fail "a warning for a file svcid can read"
-ok "warned at 0600, not at 0644"
 
 check "the config check refuses claims too long for the shortest token, and no more"
 # As root (uid and gid 0), with aud=a, the longest claims the check takes

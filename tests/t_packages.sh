@@ -248,6 +248,16 @@ dpkg-query -W -f='${Conffiles}\n' svcid-agent | has '^ /etc/svcid/agent.conf ' |
 cmp -s /etc/svcid/agent.conf "$SVCID_SRC/packaging/agent.conf" || fail "/etc/svcid/agent.conf is not packaging/agent.conf"
 if grep -Ev '^\s*(;|#|$|\[agent\]$)' /etc/svcid/agent.conf; then fail "agent.conf sets something: every default must be commented"; fi
 ok "/etc/svcid/agent.conf is a conffile with every default commented"
+
+# --check-config as root also asks whether the unit's user can read it.
+chmod 0600 /etc/svcid/agent.conf
+svcid-agent --check-config >/dev/null 2>"$T/check.err" || fail "--check-config refused a file of mode 0600"
+chmod 0644 /etc/svcid/agent.conf
+grep -q "warning: /etc/svcid/agent.conf: user svcid, which the shipped unit runs the agent as, cannot read it" "$T/check.err" ||
+        fail "no warning for an agent.conf svcid cannot read: $(cat "$T/check.err")"
+svcid-agent --check-config >/dev/null 2>"$T/check.err"
+grep -q "cannot read it" "$T/check.err" && fail "a warning for an agent.conf svcid can read"
+ok "svcid-agent --check-config warns when user svcid cannot read agent.conf (mode 0600), not at 0644"
 [ -f "/var/lib/dpkg/info/libsvcid1:$ARCH.symbols" ] || fail "libsvcid1 has no symbols file"
 grep -q ' svcid_verify@LIBSVCID_1 ' "/var/lib/dpkg/info/libsvcid1:$ARCH.symbols" || fail "symbols file lacks svcid_verify"
 ok "libsvcid1 ships a symbols file"
