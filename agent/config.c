@@ -5,7 +5,6 @@
 #include <fnmatch.h>
 #include <ini.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 
 #include "../common/cleanup.h"
 #include "../common/path.h"
+#include "../common/user.h"
 #include "config.h"
 #include "util.h"
 
@@ -120,21 +120,6 @@ static void warn(parse_ctx *c, const char *fmt, ...) {
         cfg->warnings = w;
         if (asprintf(&w[cfg->n_warnings], "%s:%u: %s", c->origin, c->line, msg) >= 0)
                 cfg->n_warnings++;
-}
-
-/* The uid of user name as the system knows it now: 1, or 0 if no user
- * has that name, or a negative errno if the lookup failed. */
-static int user_uid(const char *name, uid_t *ret_uid) {
-        struct passwd pw, *res = NULL;
-        char buf[4096];
-        int r = getpwnam_r(name, &pw, buf, sizeof buf, &res);
-
-        if (r != 0)
-                return -r;
-        if (!res)
-                return 0;
-        *ret_uid = pw.pw_uid;
-        return 1;
 }
 
 static int enter_section(parse_ctx *c, const char *section);
@@ -405,7 +390,7 @@ static int account_key(parse_ctx *c, const char *name, const char *value) {
                 if (*value && strspn(value, "0123456789") == strlen(value)) {
                         if (parse_int64(value, 0, (int64_t) UINT32_MAX - 1, &uid) < 0)
                                 return fail(c, "uid %s is out of range", value);
-                        r = user_uid(value, &named);
+                        r = lookup_user_uid(value, &named);
                         if (r > 0 && named != (uid_t) uid)
                                 return fail(c, "user '%s' is ambiguous: a uid, and the name of the user with "
                                                "uid %u (write that uid to match that user)",
@@ -422,7 +407,7 @@ static int account_key(parse_ctx *c, const char *name, const char *value) {
                 if (!a->user)
                         return fail(c, "out of memory");
                 /* Users may come later: a warning, which a typo deserves. */
-                r = user_uid(value, &named);
+                r = lookup_user_uid(value, &named);
                 if (r == 0)
                         warn(c, "no user is named '%s' now: [account %s] matches no caller by user until one is",
                              value, a->name);

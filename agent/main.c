@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "../common/user.h"
 #include "config.h"
 #include "http.h"
 #include "keys.h"
@@ -167,9 +168,6 @@ static char *issuer_for(const agent_config *cfg) {
         return strdup(cfg->issuer ? cfg->issuer : fallback_issuer);
 }
 
-/* The user the shipped unit runs the agent as (User=). */
-#define UNIT_USER "svcid"
-
 /* --check-config as root: whether the unit's user, if this host has it,
  * can open path too. A child takes that user's ids and tries. */
 static void check_unit_user_reads(const char *path) {
@@ -177,7 +175,7 @@ static void check_unit_user_reads(const char *path) {
         int status;
         pid_t pid;
 
-        if (geteuid() != 0 || !(pw = getpwnam(UNIT_USER)))
+        if (geteuid() != 0 || !(pw = getpwnam(SVCID_USER)))
                 return;
         pid = fork();
         if (pid == 0) {
@@ -187,7 +185,7 @@ static void check_unit_user_reads(const char *path) {
         }
         if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 1)
                 log_warning("%s: user %s, which the shipped unit runs the agent as, cannot read it: "
-                            "that agent would not start", path, UNIT_USER);
+                            "that agent would not start", path, SVCID_USER);
 }
 
 static void log_config_warnings(const agent_config *cfg) {

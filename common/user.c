@@ -5,12 +5,19 @@
 
 #include "user.h"
 
-int lookup_svcid_uid(uid_t *ret_uid) {
+int lookup_user_uid(const char *name, uid_t *ret_uid) {
         struct passwd pw, *res = NULL;
-        char buf[1024];
+        char buf[4096];
+        int r = getpwnam_r(name, &pw, buf, sizeof buf, &res);
 
-        if (getpwnam_r("svcid", &pw, buf, sizeof buf, &res) != 0 || !res)
-                return -ENOENT;
+        if (r != 0)
+                return -r;
+        if (!res)
+                return 0;
         *ret_uid = res->pw_uid;
-        return 0;
+        return 1;
+}
+
+int lookup_svcid_uid(uid_t *ret_uid) {
+        return lookup_user_uid(SVCID_USER, ret_uid) > 0 ? 0 : -ENOENT;
 }
