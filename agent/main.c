@@ -314,15 +314,17 @@ static int bring_up(agent_shared *sh, const options *o, char **ret_state_dir, ch
         return 0;
 }
 
-/* Another try of bring_up() for an agent that is not up; logs a cause
- * only when it differs from the last one (why). Returns when to act next. */
-static int64_t retry_up(agent_shared *sh, const options *o, const listener *lis, char **state_dir,
-                        char *why, size_t why_len) {
+/* Another try of bring_up() for an agent that is not up. A reload asked
+ * for it (SIGHUP) always logs its cause, so that whoever asked sees an
+ * answer; a try of its own only when the cause differs from the last one
+ * (why). Returns when to act next. */
+static int64_t retry_up(agent_shared *sh, const options *o, const listener *lis, bool reload,
+                        char **state_dir, char *why, size_t why_len) {
         char err[512] = "";
 
         if (bring_up(sh, o, state_dir, err, sizeof err) < 0) {
-                if (strcmp(err, why) != 0) {
-                        log_error("%s; still answering 503", err);
+                if (reload || strcmp(err, why) != 0) {
+                        log_error("%s%s; still answering 503", reload ? "reload: " : "", err);
                         snprintf(why, why_len, "%s", err);
                 }
                 return now_realtime() + RETRY_SECONDS;
@@ -510,7 +512,8 @@ int main(int argc, char **argv) {
                                 switch (si.ssi_signo) {
                                 case SIGHUP:
                                         if (!sh.keys) {
-                                                next = retry_up(&sh, &o, &lis, &state_dir, down_why, sizeof down_why);
+                                                next = retry_up(&sh, &o, &lis, true, &state_dir, down_why,
+                                                               sizeof down_why);
                                                 break;
                                         }
                                         reload(&sh, &o, state_dir);
@@ -533,7 +536,7 @@ int main(int argc, char **argv) {
                 }
                 if (now_realtime() >= next)
                         next = sh.keys ? update_keys(&sh, false)
-                                       : retry_up(&sh, &o, &lis, &state_dir, down_why, sizeof down_why);
+                                       : retry_up(&sh, &o, &lis, false, &state_dir, down_why, sizeof down_why);
         }
 
         log_info("stopping");
