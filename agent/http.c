@@ -232,6 +232,16 @@ static enum MHD_Result handle_token(http_server *s, struct MHD_Connection *conn,
                                      "the process that connected has exited, or its pid no longer runs with the "
                                      "uid and gid it connected with; connect from the process that asks");
         }
+        if (r == -E2BIG) {
+                log_caller_from(p, NULL, &lc);
+                log_refusal(&lc, "peer_gone", aud,
+                            "no thread among the first of the process with the connecting pid has the uid and gid "
+                            "it connected with (a kernel without SO_PEERPIDFD); its pid is not trusted");
+                snprintf(msg, sizeof msg,
+                         "the agent cannot tell that the process with your pid is the one that connected: "
+                         "connect from its main thread, or one of its first %d", PEER_THREADS_READ);
+                return respond_error(conn, MHD_HTTP_FORBIDDEN, "peer_gone", msg);
+        }
         log_caller_from(p, unit, &lc);
         if (r < 0) {
                 char why[128];

@@ -58,16 +58,18 @@ static int status_ids(int dirfd, const char *name, unsigned long *ret_euid, unsi
 }
 
 /* Whether the process p->pidfd pins is the one that connected, as far as
- * /proc can tell: one of its threads (credentials are per thread, and
- * SO_PEERCRED gives the connecting thread's) has the effective uid and
- * gid SO_PEERCRED reported. Read while it lives: 0 if so; -ESRCH if not,
- * or if it is gone; -EACCES if /proc hides it (hidepid), for the unit
- * lookup to refuse as it does on any kernel. */
+ * /proc can tell: one of its first PEER_THREADS_READ threads (credentials
+ * are per thread, and SO_PEERCRED gives the connecting thread's) has the
+ * effective uid and gid SO_PEERCRED reported. Read while it lives: 0 if
+ * so; -ESRCH if not, or if it is gone; -E2BIG if the threads read do not
+ * tell; -EACCES if /proc hides it (hidepid), for the unit lookup to refuse
+ * as it does on any kernel. */
 static int pinned_is_peer(const peer *p) {
         char path[64];
         _cleanup_(close_fdp) int dfd = -1;
         struct dirent *de;
         bool match = false;
+        unsigned n = 0;
         DIR *d;
 
         snprintf(path, sizeof path, "/proc/%d/task", (int) p->pid);
@@ -82,21 +84,23 @@ static int pinned_is_peer(const peer *p) {
                 return e == ENOENT || e == EACCES ? -EACCES : -e;
         }
         dfd = -1;               /* d's now */
-        while (!match && (de = readdir(d))) {
+        while (!match && n < PEER_THREADS_READ && (de = readdir(d))) {
                 unsigned long euid, egid;
                 char name[300];
 
                 if (de->d_name[0] == '.')
                         continue;
+                n++;
                 snprintf(name, sizeof name, "%s/status", de->d_name);
                 /* a thread that exits meanwhile is skipped */
                 match = status_ids(dirfd(d), name, &euid, &egid) == 0 && euid == p->uid && egid == p->gid;
         }
+        de = match ? NULL : readdir(d);     /* one more thread left unread? */
         closedir(d);
         /* What was read is the pinned process's only if it still lives. */
         if (!peer_alive(p))
                 return -ESRCH;
-        return match ? 0 : -ESRCH;
+        return match ? 0 : n == PEER_THREADS_READ && de ? -E2BIG : -ESRCH;
 }
 
 int peer_from_socket(int fd, peer *p) {

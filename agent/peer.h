@@ -33,6 +33,14 @@ typedef struct peer {
 #define PEER_SHARE_NAMELESS ((uid_t) -1)
 uid_t peer_share(uid_t uid);
 
+/* Without SO_PEERPIDFD, how many of the pinned process's threads are
+ * read at most to find the connecting thread's credentials. The leader
+ * comes first, and glibc's set*id() keep all threads alike, so it almost
+ * always decides; only raw per-thread system calls make threads differ.
+ * The bound keeps a caller with thousands of threads of other credentials
+ * from holding the HTTP thread for seconds a connection. */
+#define PEER_THREADS_READ 32
+
 /* Fills p from the connected socket fd. -errno if SO_PEERCRED fails; a
  * missing pidfd is not an error here but recorded in p->error. */
 int peer_from_socket(int fd, peer *p);

@@ -483,6 +483,7 @@ EOF
         cat > "$T/thread.c" <<'EOF'
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -506,9 +507,17 @@ static void *ask(void *arg) {
                 fwrite(buf, 1, (size_t) n, stdout);
         return NULL;
 }
+static void *idle(void *arg) {
+        (void) arg;
+        for (;;)
+                pause();
+}
 int main(int argc, char **argv) {
         pthread_t t;
         sock = argv[argc - 1];
+        /* [N]: N threads of the main thread's credentials first */
+        for (int i = argc > 2 ? atoi(argv[1]) : 0; i > 0; i--)
+                pthread_create(&t, NULL, idle, NULL);
         pthread_create(&t, NULL, ask, NULL);
         pthread_join(t, NULL);
         return 0;
@@ -518,7 +527,22 @@ EOF
         resp=$("$T/thread" "$SOCK")
         grep -q '"token"' <<<"$resp" || fail "a thread running as nobody was refused: $resp"
         grep -q "mint sub='nobody' aud='thread'.*uid=65534" "$AGENT_LOG" || fail "not minted for nobody: $(grep thread "$AGENT_LOG")"
-        stop_agent
         ok "served as nobody"
+
+        check "without SO_PEERPIDFD: the agent reads at most 32 threads of a caller, then refuses"
+        # Each thread read is a file read on the HTTP thread: a caller
+        # whose connecting thread hides behind thousands of threads of
+        # other credentials must not hold it for every other caller.
+        # Thread 32 (the leader and 30 idle ones before it) is still read.
+        resp=$("$T/thread" 30 "$SOCK")
+        grep -q '"token"' <<<"$resp" || fail "the 32nd thread was refused: $resp"
+        resp=$("$T/thread" 31 "$SOCK")
+        grep -q '"error":"peer_gone".*one of its first 32' <<<"$resp" || fail "the 33rd thread: $resp"
+        resp=$("$T/thread" 2000 "$SOCK")
+        grep -q '"error":"peer_gone"' <<<"$resp" || fail "behind 2000 threads: $resp"
+        [ "$(grep -c "refused reason=peer_gone .*aud='thread'.*no thread among the first" "$AGENT_LOG")" = 2 ] ||
+                fail "the refusals are not logged as such: $(grep "aud='thread'" "$AGENT_LOG")"
+        stop_agent
+        ok "thread 32 served; thread 33 and thread 2001 refused as peer_gone"
 fi
 echo "all abuse checks passed"
