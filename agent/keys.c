@@ -609,8 +609,16 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
 
                 for (size_t i = 0; i < n; i++)
                         have_pending |= next[i].not_before > now;
-                if (!have_pending &&
-                    now >= next[a].not_before + (next[a].not_after - next[a].not_before) / 2) {
+                int64_t half = (next[a].not_after - next[a].not_before) / 2;
+
+                if (!have_pending && now >= next[a].not_before + half) {
+                        /* Published half the active key's life before it
+                         * signs, as copies of the JWKS are told to expect,
+                         * even when it is made late (an algorithm change
+                         * replaced the pending key, or the agent was down
+                         * at half life): the active key signs on until then. */
+                        if (next[a].not_after - now < half)
+                                next[a].not_after = now + half;
                         r = new_entry(cfg->alg, now, next[a].not_after, cfg->key_lifetime,
                                       cfg->max_ttl, &fresh[n_new_keys]);
                         if (r < 0)

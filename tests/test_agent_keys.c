@@ -190,11 +190,31 @@ static void test_algorithm_change(void **state) {
         next = keystore_active(f->ks, T0 + L);
         assert_int_equal(svcid_key_alg(next), SVCID_ALG_ES256);
         f->cfg.alg = SVCID_ALG_EDDSA;
-        update(f, T0 + L / 2 + 1, false);
-        /* the active key signs on; the pending one is now EdDSA */
-        assert_int_equal(svcid_key_alg(keystore_active(f->ks, T0 + L / 2 + 1)), SVCID_ALG_ES256);
-        assert_int_equal(svcid_key_alg(keystore_active(f->ks, T0 + L)), SVCID_ALG_EDDSA);
+        update(f, T0 + L - 10, false);
+        /* The pending key is now EdDSA. Made 10 s before the active key's
+         * end, it is still published half a life before it signs: the
+         * active key signs on until then. */
         assert_int_equal(keystore_count(f->ks), 2);
+        assert_int_equal(svcid_key_alg(keystore_active(f->ks, T0 + L)), SVCID_ALG_ES256);
+        assert_int_equal(svcid_key_alg(keystore_active(f->ks, T0 + L - 10 + L / 2 - 1)), SVCID_ALG_ES256);
+        assert_int_equal(svcid_key_alg(keystore_active(f->ks, T0 + L - 10 + L / 2)), SVCID_ALG_EDDSA);
+        assert_int_equal(jwks_has(f, NULL), 2);
+        assert_int_equal(keystore_next_event(f->ks, &f->cfg, T0 + L - 10), T0 + L - 10 + L / 2);
+}
+
+static void test_late_successor(void **state) {
+        fixture *f = *state;
+        char *k0;
+
+        /* The agent was down at half life: the successor made at 3/4 of
+         * the active key's life is published half a life before it signs. */
+        update(f, T0, false);
+        k0 = kid_of(keystore_active(f->ks, T0));
+        update(f, T0 + 3 * L / 4, false);
+        assert_int_equal(keystore_count(f->ks), 2);
+        assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + 3 * L / 4 + L / 2 - 1)), k0);
+        assert_string_not_equal(svcid_key_kid(keystore_active(f->ks, T0 + 3 * L / 4 + L / 2)), k0);
+        free(k0);
 }
 
 static void test_downtime_and_clock(void **state) {
@@ -661,6 +681,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_schedule, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_forced_rotation, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_algorithm_change, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_late_successor, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_downtime_and_clock, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_max_ttl_raised, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
