@@ -36,7 +36,7 @@ DEFINE_PTR_CLEANUP(BIGNUM, BN_clear_free)
 #define RSA_MIN_BITS    2048
 /* An upper bound keeps a hostile JWKS from making every verify slow. */
 #define RSA_MAX_BITS    16384
-#define RSA_E_MAX_BITS  256     /* SP 800-56B: e < 2^256 */
+#define RSA_E_MAX_BITS  64      /* OpenSSL's limit past 3072-bit moduli */
 #define KID_MAX         255u
 #define RSA_GEN_BITS    3072
 
@@ -140,7 +140,7 @@ static int rsa_check_public(const EVP_PKEY *pkey, char *err, size_t err_len) {
                 return lib_errf(err, err_len, -EINVAL, "RSA modulus is even");
         /* e = 1 makes "signatures" trivial; an even e is not invertible. */
         if (!BN_is_odd(e) || BN_is_one(e) || BN_num_bits(e) > RSA_E_MAX_BITS)
-                return lib_errf(err, err_len, -EINVAL, "RSA public exponent is even, 1 or too large");
+                return lib_errf(err, err_len, -EINVAL, "RSA public exponent is even, 1 or wider than 64 bits");
         r = rsa_roca_weak(n);
         if (r < 0)
                 return r;
@@ -837,8 +837,11 @@ static int jwk_import_rsa(const json_t *jwk, EVP_PKEY **ret, bool *ret_private, 
 }
 
 /* "use" and "key_ops" (RFC 7517 §4.2, §4.3): a key that says it is for
- * anything but signatures is not used for them. */
+ * anything but signatures is not used for them, and a key whose key_ops
+ * leave out what svcid would do with it (verify with a public key, sign
+ * with a private one) is not used at all. */
 static int jwk_check_usage(const json_t *jwk, char *err, size_t err_len) {
+        const char *need = json_object_get(jwk, "d") ? "sign" : "verify";
         const json_t *v, *op;
         bool usable = false;
         size_t i;
@@ -851,12 +854,12 @@ static int jwk_check_usage(const json_t *jwk, char *err, size_t err_len) {
         if (!v)
                 return 0;
         json_array_foreach(v, i, op) {
-                if (json_streq(op, "verify") || json_streq(op, "sign"))
+                if (json_streq(op, need))
                         usable = true;
-                else
+                else if (!json_streq(op, "verify") && !json_streq(op, "sign"))
                         return lib_errf(err, err_len, -EINVAL, "\"key_ops\" allows more than sign and verify");
         }
-        return usable ? 0 : lib_errf(err, err_len, -EINVAL, "\"key_ops\" is not an array with sign or verify");
+        return usable ? 0 : lib_errf(err, err_len, -EINVAL, "\"key_ops\" is not an array with \"%s\"", need);
 }
 
 int lib_key_from_jwk(const char *json, size_t len, svcid_key **ret_key, char *err, size_t err_len) {

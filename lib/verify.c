@@ -234,18 +234,23 @@ static bool claim_matches(json_t *v, const char *glob) {
         }
 }
 
+/* aud is a string or an array of strings (RFC 7519 §4.1.3); an array
+ * with any other member is refused whatever else it holds. */
 static bool audience_matches(json_t *aud, const char *want) {
         size_t i, n = strlen(want);
+        bool found = false;
         json_t *v;
 
         if (json_is_string(aud))
                 return json_string_length(aud) == n && memcmp(json_string_value(aud), want, n) == 0;
-        if (json_is_array(aud))
-                json_array_foreach(aud, i, v)
-                        if (json_is_string(v) && json_string_length(v) == n &&
-                            memcmp(json_string_value(v), want, n) == 0)
-                                return true;
-        return false;
+        if (!json_is_array(aud))
+                return false;
+        json_array_foreach(aud, i, v) {
+                if (!json_is_string(v))
+                        return false;
+                found |= json_string_length(v) == n && memcmp(json_string_value(v), want, n) == 0;
+        }
+        return found;
 }
 
 static svcid_reason check_claims(const svcid_policy *p, json_t *payload, svcid_report *report) {

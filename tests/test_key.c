@@ -707,7 +707,9 @@ static void test_jwk_ec_refused(void **state) {
         CASE("EC use not a string", EC(",\"use\":[\"sig\"]"), -EINVAL, "\"use\" is not \"sig\"");
         CASE("EC key_ops encrypt", EC(",\"key_ops\":[\"encrypt\"]"), -EINVAL, "\"key_ops\" allows more than sign and verify");
         CASE("EC key_ops verify+encrypt", EC(",\"key_ops\":[\"verify\",\"encrypt\"]"), -EINVAL, "\"key_ops\" allows more");
-        CASE("EC key_ops empty", EC(",\"key_ops\":[]"), -EINVAL, "\"key_ops\" is not an array with sign or verify");
+        CASE("EC key_ops empty", EC(",\"key_ops\":[]"), -EINVAL, "\"key_ops\" is not an array with \"verify\"");
+        CASE("EC key_ops sign, a public key", EC(",\"key_ops\":[\"sign\"]"), -EINVAL,
+             "\"key_ops\" is not an array with \"verify\"");
         CASE("EC key_ops a string", EC(",\"key_ops\":\"verify\""), -EINVAL, "\"key_ops\" is not an array");
         CASE("EC key_ops non-string", EC(",\"key_ops\":[1]"), -EINVAL, "\"key_ops\" allows more");
         CASE("EC kid number", EC(",\"kid\":3"), -EINVAL, "\"kid\" is not a string");
@@ -801,7 +803,9 @@ static void test_jwk_rsa_refused(void **state) {
         CASE("RSA alg ES256", RSA("AQAB", ",\"alg\":\"ES256\""), -EINVAL, "an RSA JWK needs \"alg\"");
         CASE("RSA alg RS384", RSA("AQAB", ",\"alg\":\"RS384\""), -EINVAL, "\"alg\" is not ES256");
         CASE("RSA alg HS256", RSA("AQAB", ",\"alg\":\"HS256\""), -EINVAL, "\"alg\" is not ES256");
-        CASE("RSA e=1", RSA("AQ", ",\"alg\":\"RS256\""), -EINVAL, "RSA public exponent is even, 1 or too large");
+        CASE("RSA e=1", RSA("AQ", ",\"alg\":\"RS256\""), -EINVAL, "RSA public exponent is even, 1 or wider than 64 bits");
+        CASE("RSA e=2^63+1", RSA("gAAAAAAAAAE", ",\"alg\":\"RS256\""), 0, NULL);
+        CASE("RSA e=2^64+1", RSA("AQAAAAAAAAAB", ",\"alg\":\"RS256\""), -EINVAL, "RSA public exponent");
         CASE("RSA e=2", RSA("Ag", ",\"alg\":\"RS256\""), -EINVAL, "RSA public exponent");
         CASE("RSA e=65536", RSA("AQAA", ",\"alg\":\"RS256\""), -EINVAL, "RSA public exponent");
         CASE("RSA e with leading zero", RSA("AAEAAQ", ",\"alg\":\"RS256\""), -EINVAL, "\"e\" is not a minimal unsigned integer");

@@ -112,10 +112,11 @@ int svcid_key_from_pem(const char *pem, size_t len, svcid_alg alg, svcid_key **r
 /* Loads one JWK (public, or private with "d"...). Requires kty EC (crv
  * P-256, 32-byte x and y on the curve), OKP (crv Ed25519, 32-byte x
  * encoding y < p, not one of the 8 points of small order, with which
- * forged signatures verify) or RSA (>= 2048 bits, odd e >= 3, not a
- * ROCA-weak modulus). "use", if present,
+ * forged signatures verify) or RSA (>= 2048 bits, odd e >= 3 of at most
+ * 64 bits, not a ROCA-weak modulus). "use", if present,
  * must be "sig"; "alg", if present, must fit the key type (RSA keys need
- * it); "key_ops", if present, may list only "sign" and "verify". kid is the JWK's "kid"
+ * it); "key_ops", if present, may list only "sign" and "verify", and must
+ * list "verify" for a public key, "sign" for a private one. kid is the JWK's "kid"
  * when it has one, else the RFC 7638 thumbprint. -EINVAL on anything
  * else; input over SVCID_JWKS_MAX is -EFBIG. */
 int svcid_key_from_jwk(const char *json, size_t len, svcid_key **ret_key);
