@@ -12,6 +12,7 @@
 #include <systemd/sd-journal.h>
 #include <unistd.h>
 
+#include "../common/io.h"
 #include "log.h"
 
 /* One MESSAGE_ID per event kind (journalctl MESSAGE_ID=…). */
@@ -38,19 +39,6 @@ int log_target_from_str(const char *s, log_target *ret_target) {
 /* systemd sets JOURNAL_STREAM=DEV:INO for the stream it connects stdout
  * and stderr to; only if stderr is still that stream do we talk to the
  * journal directly (a shell redirect must keep working). */
-static bool stderr_is_journal(void) {
-        const char *e = getenv("JOURNAL_STREAM");
-        unsigned long long dev, ino;
-        struct stat st;
-        int n = 0;
-
-        if (!e || sscanf(e, "%llu:%llu%n", &dev, &ino, &n) != 2 || e[n] != '\0')
-                return false;
-        if (fstat(STDERR_FILENO, &st) < 0)
-                return false;
-        return (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino;
-}
-
 void log_open(log_target target) {
         switch (target) {
         case LOG_TARGET_JOURNAL:

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "../common/io.h"
 #include "gate.h"
 
 #define JOURNAL_SOCKET "/run/systemd/journal/socket"
@@ -31,16 +32,6 @@
 static bool use_journal;
 static bool use_stderr = true;
 static int journal_fd = -1;
-
-static bool stderr_is_journal(void) {
-        const char *e = getenv("JOURNAL_STREAM");
-        unsigned long long dev, ino;
-        struct stat st;
-
-        if (!e || sscanf(e, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st) < 0)
-                return false;
-        return (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino;
-}
 
 static bool stderr_is_fd(int fd) {
         struct stat a, b;
@@ -55,8 +46,14 @@ void gate_log_init(gate_log_target target, int conn_fd) {
 
         switch (target) {
         case GATE_LOG_JOURNAL:
+                /* Where no journal listens, standard error (if it is not
+                 * the connection) keeps the records: warned once here,
+                 * and each record falls back to it when a send fails. */
                 use_journal = true;
-                use_stderr = false;
+                use_stderr = stderr_ok;
+                if (stderr_ok && access(JOURNAL_SOCKET, W_OK) < 0)
+                        fprintf(stderr, "svcid-gate[%d]: warning: --log-target=journal: no journal at %s (%m); "
+                                "logging to standard error\n", (int) getpid(), JOURNAL_SOCKET);
                 break;
         case GATE_LOG_STDERR:
                 use_journal = false;

@@ -89,4 +89,27 @@ for tok in "$TOKEN" "$EXPIRED"; do
 done
 if grep -q 'svcid-gate\[' "$LOG"; then fail "--log-target journal still wrote to stderr"; fi
 ok "journal records carry MESSAGE_ID, priority, SVCID_* fields, and no token"
+
+# --log-target journal with no journal listening: a warning, and the
+# records on stderr.
+cat > "$T/nojournal.sh" <<EOF2
+#!/bin/bash
+set -euo pipefail
+mount --make-rprivate / 2>/dev/null || true
+mount -t tmpfs tmpfs /run
+systemd-socket-activate -l "$T/nj.sock" -a ${SSA_ENV[*]:-} "$GATE" -a "$AUD" --trust "$T/keys/k1.jwks" \
+        --log-target journal -- /bin/true 2>>"$T/nj.log" &
+ssa=\$!
+for i in \$(seq 100); do [ -S "$T/nj.sock" ] && break; sleep 0.1; done
+$PY "$T/client.py" "$T/nj.sock" --send "SVCID1 $TOKEN\n" > /dev/null
+$PY "$T/client.py" "$T/nj.sock" --send "SVCID1 $EXPIRED\n" > /dev/null
+kill \$ssa; wait \$ssa 2>/dev/null || true
+EOF2
+chmod 755 "$T/nojournal.sh"
+unshare -m "$T/nojournal.sh" || fail "the namespace run failed"
+[ "$(grep -c "warning: --log-target=journal: no journal at /run/systemd/journal/socket" "$T/nj.log")" = 2 ] ||
+        fail "no warning per connection: $(cat "$T/nj.log")"
+grep -q 'svcid-gate\[[0-9]*\]: admitted sub="erin"' "$T/nj.log" || fail "the admission was lost: $(cat "$T/nj.log")"
+grep -q 'svcid-gate\[[0-9]*\]: refused reason=expired' "$T/nj.log" || fail "the refusal was lost: $(cat "$T/nj.log")"
+ok "warned, and both records are on stderr"
 echo "all gate audit checks passed"
