@@ -112,17 +112,6 @@ int read_file_at(int dirfd, const char *name, size_t max, bool private_file,
         return read_capped_fd(fd, max, ret_data, ret_len);
 }
 
-bool name_ok(const char *s) {
-        size_t n = 0;
-
-        if (!s)
-                return false;
-        for (; s[n]; n++)
-                if (s[n] <= 0x20 || s[n] >= 0x7f)
-                        return false;
-        return n > 0 && n <= 255;
-}
-
 int64_t now_realtime(void) {
         struct timespec ts;
 

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../common/text.h"      /* name_ok() */
+
 /* A whole decimal integer in [min, max]: no sign unless min < 0, no
  * spaces, no trailing bytes. -EINVAL not a number, -ERANGE out of range. */
 int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret_value);
@@ -28,10 +30,6 @@ bool owner_root_or_self(uid_t uid, void *userdata);
  * but this one owns. -EFBIG over max. */
 int read_file_at(int dirfd, const char *name, size_t max, bool private_file,
                  char **ret_data, size_t *ret_len);
-
-/* Whether s is acceptable as an audience, issuer, subject or glob: 1 to
- * 255 bytes of printable ASCII, no space. */
-bool name_ok(const char *s);
 
 /* Current wall-clock time in seconds (what token iat/exp use). */
 int64_t now_realtime(void);

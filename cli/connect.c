@@ -28,7 +28,7 @@ static void connect_usage(FILE *f) {
                 "Connect to a line-mode svcid-gate, present a fresh token for this process\n"
                 "(the preamble \"SVCID1 <token>\"), then relay stdin to the service and the\n"
                 "service's output to stdout. End of stdin half-closes the connection; the\n"
-                "session ends when the service closes it. For an http-mode gate, give any\n"
+                "session ends when both directions are closed. For an http-mode gate, give any\n"
                 "HTTP client the header on its standard input, not on a command line that\n"
                 "any local user can read:\n"
                 "  printf 'Authorization: Bearer %%s\\n' \"$(svcid token -a AUD)\" | curl -H @- URL\n"

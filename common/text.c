@@ -22,3 +22,14 @@ void copy_printable(char *dst, size_t n, const char *src) {
         }
         dst[o] = '\0';
 }
+
+bool name_ok(const char *s) {
+        size_t n = 0;
+
+        if (!s)
+                return false;
+        for (; s[n]; n++)
+                if (s[n] <= 0x20 || s[n] >= 0x7f)
+                        return false;
+        return n > 0 && n <= 255;
+}

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "../common/text.h"
 #include "internal.h"
 
 #define CLIENT_TIMEOUT_MS 30000L
@@ -221,9 +222,10 @@ int svcid_agent_token(const char *socket_path, const char *audience, int64_t ttl
 
         if (!ret_token)
                 return client_errf(err, err_len, -EINVAL, "no place for the token");
-        if (!audience || !*audience || strlen(audience) > AUDIENCE_MAX)
-                return client_errf(err, err_len, -EINVAL, "the audience must be 1 to %u bytes, not %zu",
-                                   AUDIENCE_MAX, audience ? strlen(audience) : 0);
+        if (!name_ok(audience))
+                return client_errf(err, err_len, -EINVAL,
+                                   "the audience must be 1 to %u printable ASCII characters without spaces",
+                                   AUDIENCE_MAX);
         if (ttl < 0 || ttl > TTL_MAX)
                 return client_errf(err, err_len, -EINVAL, "the ttl must be 0 to %d seconds, not %lld", TTL_MAX,
                                    (long long) ttl);

@@ -166,9 +166,14 @@ static void test_refused_before_sending(void **state) {
         (void) state;
 
         assert_int_equal(svcid_agent_token(sock_path, too_long, 3600, err, sizeof err, &token, NULL), -EINVAL);
-        assert_string_equal(err, "the audience must be 1 to 255 bytes, not 256");
+        assert_string_equal(err, "the audience must be 1 to 255 printable ASCII characters without spaces");
         assert_int_equal(svcid_agent_token(sock_path, "", 0, err, sizeof err, &token, NULL), -EINVAL);
-        assert_string_equal(err, "the audience must be 1 to 255 bytes, not 0");
+        assert_string_equal(err, "the audience must be 1 to 255 printable ASCII characters without spaces");
+        /* a space (which the agent would also refuse, with a hint about
+         * '+' that fits only hand-made queries) and a byte outside ASCII */
+        assert_int_equal(svcid_agent_token(sock_path, "ci build", 0, err, sizeof err, &token, NULL), -EINVAL);
+        assert_string_equal(err, "the audience must be 1 to 255 printable ASCII characters without spaces");
+        assert_int_equal(svcid_agent_token(sock_path, "ci:b\xc3\xa9", 0, err, sizeof err, &token, NULL), -EINVAL);
         assert_int_equal(svcid_agent_token(sock_path, "ci:build", -1, err, sizeof err, &token, NULL), -EINVAL);
         assert_string_equal(err, "the ttl must be 0 to 86400 seconds, not -1");
         assert_int_equal(svcid_agent_token(sock_path, "ci:build", 86401, err, sizeof err, &token, NULL), -EINVAL);

@@ -302,8 +302,10 @@ void svcid_free_secret(char *secret);
 const char *svcid_agent_socket(void);
 
 /* Asks the agent listening on socket_path (NULL: svcid_agent_socket()) for a
- * token naming the calling process, for audience, valid ttl seconds (0: the
- * agent's default). On success *ret_token (malloc'd) and, if non-NULL,
+ * token naming the calling process, for audience (1 to 255 printable ASCII
+ * characters without spaces, escaped here as a query needs: a '+' stays a
+ * '+'), valid ttl seconds (0: the agent's default); anything else is
+ * -EINVAL before a connection is made. On success *ret_token (malloc'd) and, if non-NULL,
  * *ret_expires_at. Errors: -ENOENT/-ECONNREFUSED no agent there, -EACCES
  * the agent's policy refused (403) or the socket may not be opened (err
  * tells which), -EINVAL bad request (400), -EBUSY (429/503),
