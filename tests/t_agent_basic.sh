@@ -200,7 +200,8 @@ set +e
 : > "$T/not-executable"
 "$CLI" exec -a x -- "$T/not-executable" 2>/dev/null; [ $? = 126 ] || fail "exec of a non-executable file must exit 126"
 "$CLI" token -a 'a b' 2>"$T/err"; [ $? = 2 ] || fail "token with a bad aud must exit 2"
-grep -q bad_request "$T/err" || fail "the agent's reason is not shown: $(cat "$T/err")"
+grep -qx "svcid: token: the audience must be 1 to 255 printable ASCII characters without spaces" "$T/err" ||
+        fail "an aud with a space: $(cat "$T/err")"
 SVCID_AGENT_SOCKET=$T/none.sock "$CLI" token -a x 2>"$T/err"; [ $? = 1 ] || fail "no agent must exit 1"
 grep -q "No such file" "$T/err" || fail "no agent message: $(cat "$T/err")"
 SVCID_AGENT_SOCKET=$T/none.sock "$CLI" jwks 2>/dev/null; [ $? = 1 ] || fail "jwks without agent must exit 1"
