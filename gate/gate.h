@@ -73,6 +73,11 @@ typedef struct gate_peer {
         uid_t uid;
         gid_t gid;
         char text[96];                  /* for logs: "unix:pid=1,uid=0,gid=0", "[::1]:4242" */
+        /* Who counts as the same source for the long-lived style's share
+         * of pending connections: a kind byte, then a uid (AF_UNIX), an
+         * IPv4 address (IPv4-mapped IPv6 too) or an IPv6 /64; zeros after.
+         * Equal bytes, same source. */
+        unsigned char source[9];
 } gate_peer;
 
 void gate_peer_get(int fd, gate_peer *ret);

@@ -4,6 +4,7 @@
  * the service per admitted connection. A slow client only ever occupies
  * its own slot until its deadline. */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -22,6 +23,7 @@
 #define ACCEPT_BURST     32
 #define TRUST_CHECK_MS   1000
 #define ACCEPT_PAUSE_MS  100
+#define SHARE_LOG_MS     10000
 
 typedef enum conn_state {
         CONN_READING,
@@ -52,6 +54,9 @@ typedef struct listener {
         uint64_t stamp;
         int64_t trust_checked;
         int64_t accept_paused_until;    /* out of descriptors or memory */
+        unsigned share;                 /* pending connections one source may hold */
+        uint64_t over_share;            /* refused for it since the last log line */
+        int64_t over_share_logged;
         char **base_env;
 } listener;
 
@@ -243,6 +248,38 @@ static void service(listener *l, size_t i, short revents) {
         }
 }
 
+/* Whether the source of a new connection (same uid on a Unix socket,
+ * same address or IPv6 /64 over the network) already holds its share of
+ * the pending slots. One client that opens connections and stays silent
+ * would otherwise take every slot, and everyone else would wait in the
+ * listen queue for its timeouts. */
+static bool over_share(listener *l, const gate_peer *p) {
+        unsigned same = 0;
+
+        for (size_t i = 0; i < l->n_conns; i++)
+                if (memcmp(l->conns[i]->peer.source, p->source, sizeof(p->source)) == 0 && ++same >= l->share)
+                        return true;
+        return false;
+}
+
+/* Ended at once, unread and unjudged, as when no trust loads; one log
+ * line at most every SHARE_LOG_MS, counting the others. */
+static void refuse_over_share(listener *l, int fd, const gate_peer *p) {
+        int64_t now = gate_now_ms();
+
+        l->over_share++;
+        if (now - l->over_share_logged >= SHARE_LOG_MS) {
+                gate_log(LOG_WARNING,
+                         "closed %" PRIu64 " connection(s) unread since the last such line: each source may hold "
+                         "%u of the %u pending slots; the last from %s",
+                         l->over_share, l->share, l->cfg->max_pending, p->text);
+                l->over_share = 0;
+                l->over_share_logged = now;
+        }
+        gate_reset_on_close(fd);
+        (void) close(fd);
+}
+
 /* Room for one more connection: a pending slot, and a service slot for
  * it and every other pending connection, should all be admitted. While
  * either is full, new clients wait in the listen queue. */
@@ -252,6 +289,7 @@ static bool accepting(const listener *l) {
 
 static void accept_some(listener *l) {
         for (int k = 0; k < ACCEPT_BURST && accepting(l); k++) {
+                gate_peer peer;
                 conn *c;
                 int fd;
 
@@ -273,6 +311,11 @@ static void accept_some(listener *l) {
                         (void) close(fd);
                         continue;
                 }
+                gate_peer_get(fd, &peer);
+                if (over_share(l, &peer)) {
+                        refuse_over_share(l, fd, &peer);
+                        continue;
+                }
                 c = malloc(sizeof(*c));
                 if (!c) {
                         (void) close(fd);
@@ -283,7 +326,7 @@ static void accept_some(listener *l) {
                 c->deadline = gate_now_ms() + l->cfg->timeout_ms;
                 c->retry_at = 0;
                 c->drained = 0;
-                gate_peer_get(fd, &c->peer);
+                c->peer = peer;
                 gate_reader_init(&c->r, fd, l->cfg->mode);
                 l->conns[l->n_conns++] = c;
                 /* Most clients send the preamble with the connection: try
@@ -353,7 +396,11 @@ static int handle_signals(listener *l) {
 int gate_run_listener(const gate_config *cfg, int fd) {
         _cleanup_(free_p) struct pollfd *pfds = NULL;
         _cleanup_(free_p) size_t *slot = NULL;
-        listener l = { .cfg = cfg, .fd = fd, .sfd = -1 };
+        /* An eighth of the slots a source: one client cannot take them
+         * all, and eight busy ones still leave none idle. */
+        listener l = { .cfg = cfg, .fd = fd, .sfd = -1,
+                       .share = cfg->max_pending / 8 ? cfg->max_pending / 8 : 1,
+                       .over_share_logged = INT64_MIN / 2 };
         char err[512] = "";
         sigset_t mask;
         int r, flags;

@@ -8,6 +8,15 @@
 
 #include "gate.h"
 
+enum { SOURCE_UNKNOWN, SOURCE_UID, SOURCE_UNIX, SOURCE_IPV4, SOURCE_IPV6_64 };
+
+static void set_source(gate_peer *p, unsigned char kind, const void *data, size_t len) {
+        memset(p->source, 0, sizeof(p->source));
+        p->source[0] = kind;
+        if (len > 0)
+                memcpy(p->source + 1, data, len < sizeof(p->source) - 1 ? len : sizeof(p->source) - 1);
+}
+
 void gate_peer_get(int fd, gate_peer *ret) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
@@ -32,10 +41,13 @@ void gate_peer_get(int fd, gate_peer *ret) {
                         p.pid = uc.pid;
                         p.uid = uc.uid;
                         p.gid = uc.gid;
+                        set_source(&p, SOURCE_UID, &uc.uid, sizeof(uc.uid));
                         snprintf(p.text, sizeof(p.text), "unix:pid=%d,uid=%u,gid=%u",
                                  (int) uc.pid, (unsigned) uc.uid, (unsigned) uc.gid);
-                } else
+                } else {
+                        set_source(&p, SOURCE_UNIX, NULL, 0);
                         snprintf(p.text, sizeof(p.text), "unix");
+                }
                 *ret = p;
                 return;
         }
@@ -46,10 +58,16 @@ void gate_peer_get(int fd, gate_peer *ret) {
                 snprintf(p.text, sizeof(p.text), "unknown");
         } else if (ss.ss_family == AF_INET) {
                 const struct sockaddr_in *in = (const struct sockaddr_in *) &ss;
+                set_source(&p, SOURCE_IPV4, &in->sin_addr, 4);
                 inet_ntop(AF_INET, &in->sin_addr, addr, sizeof(addr));
                 snprintf(p.text, sizeof(p.text), "%s:%u", addr, (unsigned) ntohs(in->sin_port));
         } else if (ss.ss_family == AF_INET6) {
                 const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) &ss;
+                /* A dual-stack socket's IPv4 clients share ::ffff:0:0/96. */
+                if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+                        set_source(&p, SOURCE_IPV4, in6->sin6_addr.s6_addr + 12, 4);
+                else
+                        set_source(&p, SOURCE_IPV6_64, in6->sin6_addr.s6_addr, 8);
                 inet_ntop(AF_INET6, &in6->sin6_addr, addr, sizeof(addr));
                 snprintf(p.text, sizeof(p.text), "[%s]:%u", addr, (unsigned) ntohs(in6->sin6_port));
         } else

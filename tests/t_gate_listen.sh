@@ -91,6 +91,63 @@ CASES
         [ "$(cat "$T/silent.out")" = "SVCID1 ERR timeout" ] || fail "$family: the silent client got '$(cat "$T/silent.out")'"
         ok "$family: a silent client did not hold up three others, then timed out"
 
+        # One source that opens more silent connections than there are
+        # pending slots (512) holds its share (64) of them; the rest are
+        # ended at once, unread, and other sources still get slots. Each
+        # connection is classed once the gate is done with it: held (it
+        # got the timeout refusal) or cut (ended with nothing said).
+        cat > "$T/flood.py" <<'PY'
+import select, socket, sys, time
+addr, n = sys.argv[1], int(sys.argv[2])
+socks = []
+for _ in range(n):
+    if addr.startswith("/"):
+        s = socket.socket(socket.AF_UNIX); s.connect(addr)
+    else:
+        h, p = addr.rsplit(":", 1); s = socket.create_connection((h, int(p)))
+    socks.append(s)
+open(sys.argv[3], "w").close()             # all open: the other source may go
+got, done = {}, set()
+end = time.time() + 60
+while len(done) < n and time.time() < end:
+    r, _, _ = select.select([s for s in socks if s not in done], [], [], 1)
+    for s in r:
+        try:
+            d = s.recv(4096)
+        except ConnectionResetError:
+            d = b""
+        got[s] = got.get(s, b"") + d
+        if not d:
+            done.add(s)
+held = sum(1 for s in socks if got.get(s))
+print(held, n - len(done))
+PY
+        rm -f "$T/flood.ready"
+        (ulimit -n 2048; "$PY" "$T/flood.py" "$ADDR" 600 "$T/flood.ready" > "$T/flood.out") &
+        flood=$!
+        for _ in $(seq 200); do [ -e "$T/flood.ready" ] && break; sleep 0.1; done
+        if [ $family = tcp ]; then
+                # another source: 127.0.0.2 is this host too
+                reply=$("$PY" -c '
+import socket, sys
+h, p = sys.argv[1].rsplit(":", 1)
+s = socket.create_connection((h, int(p)), timeout=60, source_address=("127.0.0.2", 0))
+s.sendall(("SVCID1 " + sys.argv[2] + "\nx").encode()); s.shutdown(socket.SHUT_WR)
+out = b""
+while True:
+    d = s.recv(4096)
+    if not d: break
+    out += d
+print(out.decode().strip())' "$ADDR" "$TOKEN")
+                [ "$reply" = served ] || fail "tcp: another source was not served while one held its share: '$reply'"
+        fi
+        wait "$flood"
+        [ "$(cat "$T/flood.out")" = "64 0" ] ||
+                fail "$family: one source held (and left open) '$(cat "$T/flood.out")' of 600 connections, not '64 0'"
+        grep -q "connection(s) unread since the last such line: each source may hold 64 of the 512 pending slots" \
+                "$LOG" || fail "$family: the cut connections were not logged: $(tail -5 "$LOG")"
+        ok "$family: one source of 600 connections held 64 slots, the rest were ended unread"
+
         # Many at once, all served, all children reaped.
         pids=()
         for i in $(seq 20); do
