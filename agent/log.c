@@ -3,17 +3,21 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <systemd/sd-journal.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../common/io.h"
 #include "log.h"
+
+#define SIZE_WARNING_SECONDS  60
+#define SIZE_WARNING_SUBJECTS 32
 
 /* One MESSAGE_ID per event kind (journalctl MESSAGE_ID=…). */
 #define MID_MINT    "b00aafc18aa54a79adf612821e411e38"
@@ -107,6 +111,43 @@ void log_msg(int priority, const char *fmt, ...) {
                 fprintf(stderr, "svcid-agent: %s%s\n", prio_word(priority), buf);
 }
 
+/* Whether a size warning for a token of subject sub is due: the first
+ * in SIZE_WARNING_SECONDS for it. The last SIZE_WARNING_SUBJECTS subjects
+ * warned about are remembered (by a hash of the name; a collision only
+ * merges two subjects' counts), and *ret_others says how many tokens of
+ * this one went unwarned since its last warning. */
+static bool size_warning_due(const char *sub, unsigned long *ret_others) {
+        static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+        static struct { uint64_t hash; int64_t at; unsigned long others; } seen[SIZE_WARNING_SUBJECTS];
+        uint64_t h = 1469598103934665603u;      /* FNV-1a */
+        struct timespec now;
+        size_t i, oldest = 0;
+        bool due;
+
+        for (const char *p = sub ? sub : ""; *p; p++)
+                h = (h ^ (unsigned char) *p) * 1099511628211u;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        pthread_mutex_lock(&lock);
+        for (i = 0; i < SIZE_WARNING_SUBJECTS && !(seen[i].at && seen[i].hash == h); i++)
+                if (seen[i].at < seen[oldest].at)
+                        oldest = i;
+        if (i == SIZE_WARNING_SUBJECTS) {
+                i = oldest;
+                seen[i].hash = h;
+                seen[i].at = 0;
+                seen[i].others = 0;
+        }
+        due = !seen[i].at || now.tv_sec + 1 - seen[i].at >= SIZE_WARNING_SECONDS;
+        *ret_others = due ? seen[i].others : 0;
+        if (due) {
+                seen[i].at = now.tv_sec + 1;    /* never 0 */
+                seen[i].others = 0;
+        } else
+                seen[i].others++;
+        pthread_mutex_unlock(&lock);
+        return due;
+}
+
 void log_mint(const log_caller *c, const char *sub, const char *aud,
               const char *jti, const char *kid, int64_t exp, size_t token_len, bool reused) {
         char sb[520], ab[1024], ub[1024];
@@ -124,14 +165,28 @@ void log_mint(const log_caller *c, const char *sub, const char *aud,
                                 "SVCID_UNIT=%s", u, "SVCID_EXP=%" PRIi64, exp,
                                 "SVCID_TOKEN_BYTES=%zu", token_len, "SVCID_REUSED=%i", reused, NULL);
         else
-                fprintf(stderr, "svcid-agent: mint sub='%s' aud='%s' jti=%s kid=%s uid=%u gid=%u pid=%i unit='%s' exp=%" PRIi64 "%s\n",
-                        s, a, jti, kid, (unsigned) c->uid, (unsigned) c->gid, (int) c->pid, u, exp,
+                fprintf(stderr, "svcid-agent: mint sub='%s' aud='%s' jti=%s kid=%s uid=%u gid=%u pid=%i unit='%s' exp=%" PRIi64 " bytes=%zu%s\n",
+                        s, a, jti, kid, (unsigned) c->uid, (unsigned) c->gid, (int) c->pid, u, exp, token_len,
                         reused ? " reused" : "");
 
         /* DESIGN.md's size budget: sudo refuses PAM answers of 512 bytes
-         * or more, so a token that long is worth an operator's attention. */
-        if (token_len >= 512 && !reused)
-                log_warning("token for '%s' (aud '%s') is %zu bytes, at or over the 512-byte budget", s, a, token_len);
+         * or more, so a token that long is worth an operator's attention.
+         * Once a minute a subject at most: a caller can ask for a long
+         * audience at every mint, and a warning each time would flood
+         * the log (each mint's record keeps its size). */
+        if (token_len >= 512 && !reused) {
+                unsigned long others;
+
+                if (!size_warning_due(sub, &others))
+                        return;
+                if (others)
+                        log_warning("token for '%s' (aud '%s') is %zu bytes, at or over the 512-byte budget, "
+                                    "and so were %lu more for '%s' since the last such warning",
+                                    s, a, token_len, others, s);
+                else
+                        log_warning("token for '%s' (aud '%s') is %zu bytes, at or over the 512-byte budget",
+                                    s, a, token_len);
+        }
 }
 
 void log_refusal(const log_caller *c, const char *reason, const char *aud, const char *detail) {
