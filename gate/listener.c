@@ -54,9 +54,11 @@ typedef struct listener {
         uint64_t stamp;
         int64_t trust_checked;
         int64_t accept_paused_until;    /* out of descriptors or memory */
+        unsigned slots;                 /* the fewer of max_pending and max_services */
         unsigned share;                 /* pending connections one source may hold */
         uint64_t over_share;            /* refused for it since the last log line */
         int64_t over_share_logged;
+        char over_share_from[sizeof(((gate_peer *) 0)->text)];  /* the last source refused */
         char **base_env;
 } listener;
 
@@ -248,34 +250,42 @@ static void service(listener *l, size_t i, short revents) {
         }
 }
 
-/* Whether the source of a new connection (same uid on a Unix socket,
- * same address or IPv6 /64 over the network) already holds its share of
- * the pending slots. One client that opens connections and stays silent
- * would otherwise take every slot, and everyone else would wait in the
- * listen queue for its timeouts. */
+/* Whether a new connection's source (same uid on a Unix socket, same
+ * address or IPv6 /64 over the network) already holds its share of the
+ * pending slots while fewer than half of the slots are free. One client
+ * that opens connections and stays silent would otherwise take every
+ * slot, and everyone else would wait in the listen queue for its
+ * timeouts; while the gate has room, a busy client may take more. */
 static bool over_share(listener *l, const gate_peer *p) {
         unsigned same = 0;
 
+        if (l->n_conns + l->n_children < l->slots / 2)
+                return false;
         for (size_t i = 0; i < l->n_conns; i++)
                 if (memcmp(l->conns[i]->peer.source, p->source, sizeof(p->source)) == 0 && ++same >= l->share)
                         return true;
         return false;
 }
 
-/* Ended at once, unread and unjudged, as when no trust loads; one log
- * line at most every SHARE_LOG_MS, counting the others. */
-static void refuse_over_share(listener *l, int fd, const gate_peer *p) {
-        int64_t now = gate_now_ms();
+/* The count of connections ended for their source's share, logged at
+ * most every SHARE_LOG_MS: from a refusal, or from the poll loop, which
+ * wakes for it, so that the end of a burst is counted too. */
+static void log_over_share(listener *l, int64_t now) {
+        if (l->over_share == 0 || now - l->over_share_logged < SHARE_LOG_MS)
+                return;
+        gate_log(LOG_WARNING,
+                 "closed %" PRIu64 " connection(s) unread since the last such line: each source may hold "
+                 "%u pending connection(s); the last from %s",
+                 l->over_share, l->share, l->over_share_from);
+        l->over_share = 0;
+        l->over_share_logged = now;
+}
 
+/* Ended at once, unread and unjudged, as when no trust loads. */
+static void refuse_over_share(listener *l, int fd, const gate_peer *p) {
         l->over_share++;
-        if (now - l->over_share_logged >= SHARE_LOG_MS) {
-                gate_log(LOG_WARNING,
-                         "closed %" PRIu64 " connection(s) unread since the last such line: each source may hold "
-                         "%u of the %u pending slots; the last from %s",
-                         l->over_share, l->share, l->cfg->max_pending, p->text);
-                l->over_share = 0;
-                l->over_share_logged = now;
-        }
+        snprintf(l->over_share_from, sizeof(l->over_share_from), "%s", p->text);
+        log_over_share(l, gate_now_ms());
         gate_reset_on_close(fd);
         (void) close(fd);
 }
@@ -396,10 +406,13 @@ static int handle_signals(listener *l) {
 int gate_run_listener(const gate_config *cfg, int fd) {
         _cleanup_(free_p) struct pollfd *pfds = NULL;
         _cleanup_(free_p) size_t *slot = NULL;
-        /* An eighth of the slots a source: one client cannot take them
-         * all, and eight busy ones still leave none idle. */
-        listener l = { .cfg = cfg, .fd = fd, .sfd = -1,
-                       .share = cfg->max_pending / 8 ? cfg->max_pending / 8 : 1,
+        /* Slots: the pending ones or the services (pending connections
+         * count in both), whichever are fewer. A source's share, once
+         * half of them are taken, is an eighth: eight busy sources still
+         * leave none idle. */
+        unsigned slots = cfg->max_services < cfg->max_pending ? cfg->max_services : cfg->max_pending;
+        listener l = { .cfg = cfg, .fd = fd, .sfd = -1, .slots = slots,
+                       .share = slots / 8 ? slots / 8 : 1,
                        .over_share_logged = INT64_MIN / 2 };
         char err[512] = "";
         sigset_t mask;
@@ -460,6 +473,12 @@ int gate_run_listener(const gate_config *cfg, int fd) {
                 slot[n++] = SIZE_MAX;
                 if (!l.stopping && now < l.accept_paused_until)
                         wait = l.accept_paused_until - now;
+                if (l.over_share) {
+                        int64_t until = l.over_share_logged + SHARE_LOG_MS;
+
+                        if (wait < 0 || until - now < wait)
+                                wait = until - now < 0 ? 0 : until - now;
+                }
                 for (size_t i = 0; i < l.n_conns; i++) {
                         conn *c = l.conns[i];
                         int64_t until = c->retry_at ? c->retry_at : c->deadline;
@@ -504,6 +523,7 @@ int gate_run_listener(const gate_config *cfg, int fd) {
                 }
                 if (pfds[1].fd >= 0 && pfds[1].revents)
                         accept_some(&l);
+                log_over_share(&l, gate_now_ms());
         }
 
         for (size_t i = l.n_conns; i-- > 0; )

@@ -33,6 +33,37 @@ await_reply() {
         return 1
 }
 
+# flood.py ADDR N READY: opens N connections from one source and says
+# nothing; touches READY once all are open; then prints how many were
+# held (the gate answered them, at their timeout) and how many are left
+# open, once the gate has ended each (60 s at most).
+cat > "$T/flood.py" <<'PY'
+import select, socket, sys, time
+addr, n = sys.argv[1], int(sys.argv[2])
+socks = []
+for _ in range(n):
+    if addr.startswith("/"):
+        s = socket.socket(socket.AF_UNIX); s.connect(addr)
+    else:
+        h, p = addr.rsplit(":", 1); s = socket.create_connection((h, int(p)))
+    socks.append(s)
+open(sys.argv[3], "w").close()             # all open: the other source may go
+got, done = {}, set()
+end = time.time() + 60
+while len(done) < n and time.time() < end:
+    r, _, _ = select.select([s for s in socks if s not in done], [], [], 1)
+    for s in r:
+        try:
+            d = s.recv(4096)
+        except ConnectionResetError:
+            d = b""
+        got[s] = got.get(s, b"") + d
+        if not d:
+            done.add(s)
+held = sum(1 for s in socks if got.get(s))
+print(held, n - len(done))
+PY
+
 for family in unix tcp; do
         if [ $family = unix ]; then ADDR=$T/listen.sock; else ADDR=127.0.0.1:$(free_port); fi
         : > "$LOG"
@@ -92,36 +123,11 @@ CASES
         ok "$family: a silent client did not hold up three others, then timed out"
 
         # One source that opens more silent connections than there are
-        # pending slots (512) holds its share (64) of them; the rest are
-        # ended at once, unread, and other sources still get slots. Each
-        # connection is classed once the gate is done with it: held (it
-        # got the timeout refusal) or cut (ended with nothing said).
-        cat > "$T/flood.py" <<'PY'
-import select, socket, sys, time
-addr, n = sys.argv[1], int(sys.argv[2])
-socks = []
-for _ in range(n):
-    if addr.startswith("/"):
-        s = socket.socket(socket.AF_UNIX); s.connect(addr)
-    else:
-        h, p = addr.rsplit(":", 1); s = socket.create_connection((h, int(p)))
-    socks.append(s)
-open(sys.argv[3], "w").close()             # all open: the other source may go
-got, done = {}, set()
-end = time.time() + 60
-while len(done) < n and time.time() < end:
-    r, _, _ = select.select([s for s in socks if s not in done], [], [], 1)
-    for s in r:
-        try:
-            d = s.recv(4096)
-        except ConnectionResetError:
-            d = b""
-        got[s] = got.get(s, b"") + d
-        if not d:
-            done.add(s)
-held = sum(1 for s in socks if got.get(s))
-print(held, n - len(done))
-PY
+        # pending slots (512) takes them freely until half are taken
+        # (256), then no more, as it holds over its share (64); the rest
+        # are ended at once, unread, and other sources still get slots.
+        # Each connection is classed once the gate is done with it: held
+        # (it got the timeout refusal) or cut (ended with nothing said).
         rm -f "$T/flood.ready"
         (ulimit -n 2048; "$PY" "$T/flood.py" "$ADDR" 600 "$T/flood.ready" > "$T/flood.out") &
         flood=$!
@@ -142,11 +148,17 @@ print(out.decode().strip())' "$ADDR" "$TOKEN")
                 [ "$reply" = served ] || fail "tcp: another source was not served while one held its share: '$reply'"
         fi
         wait "$flood"
-        [ "$(cat "$T/flood.out")" = "64 0" ] ||
-                fail "$family: one source held (and left open) '$(cat "$T/flood.out")' of 600 connections, not '64 0'"
-        grep -q "connection(s) unread since the last such line: each source may hold 64 of the 512 pending slots" \
-                "$LOG" || fail "$family: the cut connections were not logged: $(tail -5 "$LOG")"
-        ok "$family: one source of 600 connections held 64 slots, the rest were ended unread"
+        [ "$(cat "$T/flood.out")" = "256 0" ] ||
+                fail "$family: one source held (and left open) '$(cat "$T/flood.out")' of 600 connections, not '256 0'"
+        # every cut connection is counted, the last ones within 10 s
+        for _ in $(seq 150); do
+                cut=$(sed -n 's/.*closed \([0-9]*\) connection(s) unread since the last such line: each source may hold 64 pending connection(s).*/\1/p' "$LOG" |
+                        awk '{ n += $1 } END { print n + 0 }')
+                [ "$cut" = 344 ] && break
+                sleep 0.1
+        done
+        [ "$cut" = 344 ] || fail "$family: $cut cut connections logged, not 344: $(grep 'unread since' "$LOG")"
+        ok "$family: one source of 600 connections held 256 slots, the rest were ended unread and counted"
 
         # Many at once, all served, all children reaped.
         pids=()
@@ -363,5 +375,23 @@ wait "$third" || fail "max-services: the third client failed"
 kill "${holders[1]}" 2>/dev/null || true
 stop_ssa
 ok "--max-services 2: a third client waited, unaccepted, until a service ended"
+
+# --max-services below the pending slots sets the share: 32 services,
+# half of them (16) taken freely by one source, which then gets no more
+# (its share is 4); another user's client is served meanwhile.
+: > "$LOG"
+start_ssa "$LOG" "$T/cap32.sock" -- -a "$AUD" --trust "$T/trust.d" --max-services 32 --timeout 5 -- /bin/cat
+chmod 755 "$T"; chmod 666 "$T/cap32.sock"
+rm -f "$T/flood.ready"
+"$PY" "$T/flood.py" "$T/cap32.sock" 40 "$T/flood.ready" > "$T/flood.out" &
+flood=$!
+for _ in $(seq 200); do [ -e "$T/flood.ready" ] && break; sleep 0.1; done
+reply=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$PY" "$T/client.py" "$T/cap32.sock" \
+        --send "SVCID1 $TOKEN\nother user")
+[ "$reply" = "other user" ] || fail "max-services 32: another user's client got '$reply'"
+wait "$flood" || true
+stop_ssa
+[ "$(cat "$T/flood.out")" = "16 0" ] || fail "max-services 32: one source held '$(cat "$T/flood.out")' of 40, not '16 0'"
+ok "--max-services 32: one source held 16 of 40 connections; another user was served"
 
 echo "all long-lived gate checks passed"
