@@ -200,6 +200,16 @@ static void test_algorithm_change(void **state) {
         assert_int_equal(svcid_key_alg(keystore_active(f->ks, T0 + L - 10 + L / 2)), SVCID_ALG_EDDSA);
         assert_int_equal(jwks_has(f, NULL), 2);
         assert_int_equal(keystore_next_event(f->ks, &f->cfg, T0 + L - 10), T0 + L - 10 + L / 2);
+        /* Changed back 5 s later: the replacement of the replacement is
+         * published half a key_lifetime ahead too, not half of the
+         * active key's now stretched life. */
+        f->cfg.alg = SVCID_ALG_ES256;
+        update(f, T0 + L - 5, false);
+        assert_int_equal(keystore_count(f->ks), 2);
+        assert_int_equal(keystore_next_event(f->ks, &f->cfg, T0 + L - 5), T0 + L - 5 + L / 2);
+        assert_int_equal(svcid_key_alg(keystore_active(f->ks, T0 + L - 5 + L / 2)), SVCID_ALG_ES256);
+        assert_string_not_equal(svcid_key_kid(keystore_active(f->ks, T0 + L - 5 + L / 2)),
+                                svcid_key_kid(keystore_active(f->ks, T0 + L - 5)));
 }
 
 static void test_late_successor(void **state) {
