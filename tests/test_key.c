@@ -557,6 +557,21 @@ static void test_private_jwk_ec(void **state) {
                          "\"d\":\"870MB6gfuTJ4HtUnUvYMyJpr5eUZNP4Bk43bVdj3eAA\"}", rfc7517_x, rfc7517_y);
         expect_jwk("EC with mismatched d", json, -EINVAL, "the private key does not match the public one");
         free(json);
+
+        /* A private key whose key_ops say only verify still loads as a
+         * private key: in a JWKS that is what it is refused for. */
+        json = xasprintf("{\"iss\":\"svcid://leak\",\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\","
+                         "\"y\":\"%s\",\"d\":\"%s\",\"key_ops\":[\"verify\"]}]}", rfc7517_x, rfc7517_y, rfc7517_d);
+        {
+                svcid_trust *trust = NULL;
+                char err[256] = "";
+
+                assert_int_equal(svcid_trust_new(&trust), 0);
+                assert_int_equal(svcid_trust_add_jwks(trust, json, strlen(json), NULL, err, sizeof err), -EINVAL);
+                assert_non_null(strstr(err, "key 0 is a private key"));
+                svcid_trust_free(trust);
+        }
+        free(json);
         json = xasprintf("{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"d\":\"%.42s\"}",
                          rfc7517_x, rfc7517_y, "870MB6gfuTJ4HtUnUvYMyJpr5eUZNP4Bk43bVdj3eA");
         expect_jwk("EC with 31-byte d", json, -EINVAL, "\"d\" is 31 bytes, must be 32");
