@@ -837,12 +837,13 @@ static int jwk_import_rsa(const json_t *jwk, EVP_PKEY **ret, bool *ret_private, 
 }
 
 /* "use" and "key_ops" (RFC 7517 §4.2, §4.3): a key that says it is for
- * anything but signatures is not used for them, and a public key whose
- * key_ops leave out "verify" is not used at all. (A private key may list
- * either: where only public keys belong, it is refused as private.) */
+ * anything but signatures is not used for them, and a key whose key_ops
+ * leave out what svcid would do with it (verify with a public key, sign
+ * with a private one) is not used at all. */
 static int jwk_check_usage(const json_t *jwk, char *err, size_t err_len) {
-        bool private = json_object_get(jwk, "d") != NULL, usable = false;
+        const char *need = json_object_get(jwk, "d") ? "sign" : "verify";
         const json_t *v, *op;
+        bool usable = false;
         size_t i;
 
         v = json_object_get(jwk, "use");
@@ -853,13 +854,12 @@ static int jwk_check_usage(const json_t *jwk, char *err, size_t err_len) {
         if (!v)
                 return 0;
         json_array_foreach(v, i, op) {
-                if (json_streq(op, "verify") || (private && json_streq(op, "sign")))
+                if (json_streq(op, need))
                         usable = true;
-                else if (!json_streq(op, "sign"))
+                else if (!json_streq(op, "verify") && !json_streq(op, "sign"))
                         return lib_errf(err, err_len, -EINVAL, "\"key_ops\" allows more than sign and verify");
         }
-        return usable ? 0 : lib_errf(err, err_len, -EINVAL, "\"key_ops\" is not an array with %s",
-                                     private ? "\"sign\" or \"verify\"" : "\"verify\"");
+        return usable ? 0 : lib_errf(err, err_len, -EINVAL, "\"key_ops\" is not an array with \"%s\"", need);
 }
 
 int lib_key_from_jwk(const char *json, size_t len, svcid_key **ret_key, char *err, size_t err_len) {

@@ -179,16 +179,17 @@ int svcid_trust_add_jwks(svcid_trust *trust, const char *json, size_t len,
                         r = lib_errf(err, err_len, -EINVAL, "%s: key %zu is not a JSON object", origin, i);
                         goto fail;
                 }
+                if (json_object_get(k, "d")) {
+                        /* A JWKS is published; a private key in one is a
+                         * leak, and trusting it would hide the mistake.
+                         * Said before anything else about the key. */
+                        r = lib_errf(err, err_len, -EINVAL, "%s: key %zu is a private key", origin, i);
+                        goto fail;
+                }
                 r = lib_key_from_jwk(text, strlen(text), &key, why, sizeof why);
                 if (r < 0) {
                         lib_errf(err, err_len, r, "%s: key %zu is not a usable signature key: %s",
                                  origin, i, why[0] ? why : strerror(-r));
-                        goto fail;
-                }
-                if (svcid_key_is_private(key)) {
-                        /* A JWKS is published; a private key in one is a
-                         * leak, and trusting it would hide the mistake. */
-                        r = lib_errf(err, err_len, -EINVAL, "%s: key %zu is a private key", origin, i);
                         goto fail;
                 }
                 for (size_t j = 0; j < n_staged; j++)

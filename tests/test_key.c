@@ -558,8 +558,12 @@ static void test_private_jwk_ec(void **state) {
         expect_jwk("EC with mismatched d", json, -EINVAL, "the private key does not match the public one");
         free(json);
 
-        /* A private key whose key_ops say only verify still loads as a
-         * private key: in a JWKS that is what it is refused for. */
+        /* A private key whose key_ops say only verify is refused; in a
+         * JWKS, it is refused as a private key before anything else. */
+        expect_jwk("EC private, key_ops verify", json = xasprintf(
+                   "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"d\":\"%s\",\"key_ops\":[\"verify\"]}",
+                   rfc7517_x, rfc7517_y, rfc7517_d), -EINVAL, "\"key_ops\" is not an array with \"sign\"");
+        free(json);
         json = xasprintf("{\"iss\":\"svcid://leak\",\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"%s\","
                          "\"y\":\"%s\",\"d\":\"%s\",\"key_ops\":[\"verify\"]}]}", rfc7517_x, rfc7517_y, rfc7517_d);
         {
