@@ -609,16 +609,19 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
 
                 for (size_t i = 0; i < n; i++)
                         have_pending |= next[i].not_before > now;
-                int64_t half = (next[a].not_after - next[a].not_before) / 2, lead = cfg->key_lifetime / 2;
+                int64_t half = (next[a].not_after - next[a].not_before) / 2;
+                int64_t lead = cfg->key_lifetime / 2 < half ? cfg->key_lifetime / 2 : half;
 
                 if (!have_pending && now >= next[a].not_before + half) {
-                        /* Published half a key_lifetime before it signs,
+                        /* Published half a key's life before it signs,
                          * as copies of the JWKS are told to expect, even
                          * when it is made late (an algorithm change
                          * replaced the pending key, or the agent was down
                          * at half life): the active key signs on until
-                         * then. Half the configured life, not the active
-                         * key's, which a late successor stretched before. */
+                         * then. Half the configured life or the active
+                         * key's, the shorter: a late successor stretched
+                         * the active key, and a raised key_lifetime is
+                         * for the keys to come. */
                         if (next[a].not_after - now < lead)
                                 next[a].not_after = now + lead;
                         r = new_entry(cfg->alg, now, next[a].not_after, cfg->key_lifetime,

@@ -212,6 +212,22 @@ static void test_algorithm_change(void **state) {
                                 svcid_key_kid(keystore_active(f->ks, T0 + L - 5)));
 }
 
+static void test_key_lifetime_raised(void **state) {
+        fixture *f = *state;
+        char *k0;
+
+        /* A key_lifetime raised by a reload is for the keys to come: the
+         * active key still hands over at the end of its own life. */
+        update(f, T0, false);
+        k0 = kid_of(keystore_active(f->ks, T0));
+        f->cfg.key_lifetime = 100 * L;
+        update(f, T0 + L / 2, false);
+        assert_int_equal(keystore_count(f->ks), 2);
+        assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + L - 1)), k0);
+        assert_string_not_equal(svcid_key_kid(keystore_active(f->ks, T0 + L)), k0);
+        free(k0);
+}
+
 static void test_late_successor(void **state) {
         fixture *f = *state;
         char *k0;
@@ -692,6 +708,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_forced_rotation, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_algorithm_change, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_late_successor, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_key_lifetime_raised, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_downtime_and_clock, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_max_ttl_raised, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
