@@ -252,14 +252,15 @@ static void service(listener *l, size_t i, short revents) {
 
 /* Whether a new connection's source (same uid on a Unix socket, same
  * address or IPv6 /64 over the network) already holds its share of the
- * pending slots while fewer than half of the slots are free. One client
- * that opens connections and stays silent would otherwise take every
- * slot, and everyone else would wait in the listen queue for its
- * timeouts; while the gate has room, a busy client may take more. */
+ * pending slots while half of the slots or more hold connections not yet
+ * judged. One client that opens connections and stays silent would
+ * otherwise take every slot, and everyone else would wait in the listen
+ * queue for its timeouts; while the gate has room, a busy client may
+ * take more. Running services do not count here: they were admitted. */
 static bool over_share(listener *l, const gate_peer *p) {
         unsigned same = 0;
 
-        if (l->n_conns + l->n_children < l->slots / 2)
+        if (l->n_conns < l->slots / 2)
                 return false;
         for (size_t i = 0; i < l->n_conns; i++)
                 if (memcmp(l->conns[i]->peer.source, p->source, sizeof(p->source)) == 0 && ++same >= l->share)
@@ -268,10 +269,11 @@ static bool over_share(listener *l, const gate_peer *p) {
 }
 
 /* The count of connections ended for their source's share, logged at
- * most every SHARE_LOG_MS: from a refusal, or from the poll loop, which
- * wakes for it, so that the end of a burst is counted too. */
-static void log_over_share(listener *l, int64_t now) {
-        if (l->over_share == 0 || now - l->over_share_logged < SHARE_LOG_MS)
+ * most every SHARE_LOG_MS (unless now is the end): from a refusal, or
+ * from the poll loop, which wakes for it, so that the end of a burst is
+ * counted too. */
+static void log_over_share(listener *l, int64_t now, bool end) {
+        if (l->over_share == 0 || (!end && now - l->over_share_logged < SHARE_LOG_MS))
                 return;
         gate_log(LOG_WARNING,
                  "closed %" PRIu64 " connection(s) unread since the last such line: each source may hold "
@@ -285,7 +287,7 @@ static void log_over_share(listener *l, int64_t now) {
 static void refuse_over_share(listener *l, int fd, const gate_peer *p) {
         l->over_share++;
         snprintf(l->over_share_from, sizeof(l->over_share_from), "%s", p->text);
-        log_over_share(l, gate_now_ms());
+        log_over_share(l, gate_now_ms(), false);
         gate_reset_on_close(fd);
         (void) close(fd);
 }
@@ -408,11 +410,12 @@ int gate_run_listener(const gate_config *cfg, int fd) {
         _cleanup_(free_p) size_t *slot = NULL;
         /* Slots: the pending ones or the services (pending connections
          * count in both), whichever are fewer. A source's share, once
-         * half of them are taken, is an eighth: eight busy sources still
-         * leave none idle. */
+         * half of them hold connections not yet judged, is an eighth
+         * (eight busy sources still leave none idle), and never under
+         * two: a client may always have two connections in the works. */
         unsigned slots = cfg->max_services < cfg->max_pending ? cfg->max_services : cfg->max_pending;
         listener l = { .cfg = cfg, .fd = fd, .sfd = -1, .slots = slots,
-                       .share = slots / 8 ? slots / 8 : 1,
+                       .share = slots / 8 > 2 ? slots / 8 : 2,
                        .over_share_logged = INT64_MIN / 2 };
         char err[512] = "";
         sigset_t mask;
@@ -523,8 +526,9 @@ int gate_run_listener(const gate_config *cfg, int fd) {
                 }
                 if (pfds[1].fd >= 0 && pfds[1].revents)
                         accept_some(&l);
-                log_over_share(&l, gate_now_ms());
+                log_over_share(&l, gate_now_ms(), false);
         }
+        log_over_share(&l, gate_now_ms(), true);
 
         for (size_t i = l.n_conns; i-- > 0; )
                 conn_close(&l, i);
