@@ -233,10 +233,12 @@ static enum MHD_Result handle_token(http_server *s, struct MHD_Connection *conn,
                                      "uid and gid it connected with; connect from the process that asks");
         }
         if (r == -E2BIG) {
+                snprintf(msg, sizeof msg,
+                         "none of the first %d threads of the process with the connecting pid has the uid and gid "
+                         "it connected with (a kernel without SO_PEERPIDFD); its pid is not trusted",
+                         PEER_THREADS_READ);
                 log_caller_from(p, NULL, &lc);
-                log_refusal(&lc, "peer_gone", aud,
-                            "no thread among the first of the process with the connecting pid has the uid and gid "
-                            "it connected with (a kernel without SO_PEERPIDFD); its pid is not trusted");
+                log_refusal(&lc, "peer_gone", aud, msg);
                 snprintf(msg, sizeof msg,
                          "the agent cannot tell that the process with your pid is the one that connected: "
                          "connect from its main thread, or one of its first %d", PEER_THREADS_READ);

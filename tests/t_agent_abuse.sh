@@ -540,7 +540,7 @@ EOF
         grep -q '"error":"peer_gone".*one of its first 32' <<<"$resp" || fail "the 33rd thread: $resp"
         resp=$("$T/thread" 2000 "$SOCK")
         grep -q '"error":"peer_gone"' <<<"$resp" || fail "behind 2000 threads: $resp"
-        [ "$(grep -c "refused reason=peer_gone .*aud='thread'.*no thread among the first" "$AGENT_LOG")" = 2 ] ||
+        [ "$(grep -c "refused reason=peer_gone .*aud='thread'.*none of the first 32 threads" "$AGENT_LOG")" = 2 ] ||
                 fail "the refusals are not logged as such: $(grep "aud='thread'" "$AGENT_LOG")"
         stop_agent
         ok "thread 32 served; thread 33 and thread 2001 refused as peer_gone"
