@@ -60,7 +60,7 @@ PY
 # A socket client: connect, send the preamble and a payload, optionally
 # half-close, print everything the other side sends until it closes.
 cat > "$T/client.py" <<'PY'
-import argparse, socket, sys, time
+import argparse, errno, socket, sys, time
 ap = argparse.ArgumentParser()
 ap.add_argument("addr")                       # /PATH (unix) | HOST:PORT
 ap.add_argument("--send", default="")        # text, \n escapes honoured
@@ -92,6 +92,9 @@ try:
         s.sendall(a.then.encode().decode("unicode_escape").encode("latin-1"))
     if not a.no_shut: s.shutdown(socket.SHUT_WR)
 except (BrokenPipeError, ConnectionResetError):
+    cut = True
+except OSError as e:            # a reset that came before the half-close
+    if e.errno != errno.ENOTCONN: raise
     cut = True
 out = b""
 try:
