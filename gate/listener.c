@@ -252,15 +252,16 @@ static void service(listener *l, size_t i, short revents) {
 
 /* Whether a new connection's source (same uid on a Unix socket, same
  * address or IPv6 /64 over the network) already holds its share of the
- * pending slots while half of the slots or more hold connections not yet
- * judged. One client that opens connections and stays silent would
- * otherwise take every slot, and everyone else would wait in the listen
- * queue for its timeouts; while the gate has room, a busy client may
- * take more. Running services do not count here: they were admitted. */
+ * pending slots while half or more of the slots that running services
+ * leave hold connections not yet judged. One client that opens
+ * connections and stays silent would otherwise take every slot, and
+ * everyone else would wait in the listen queue for its timeouts; while
+ * the gate has room, a busy client may take more. */
 static bool over_share(listener *l, const gate_peer *p) {
+        size_t left = l->n_children < l->slots ? l->slots - l->n_children : 0;
         unsigned same = 0;
 
-        if (l->n_conns < l->slots / 2)
+        if (l->n_conns < left / 2)
                 return false;
         for (size_t i = 0; i < l->n_conns; i++)
                 if (memcmp(l->conns[i]->peer.source, p->source, sizeof(p->source)) == 0 && ++same >= l->share)

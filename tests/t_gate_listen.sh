@@ -397,6 +397,31 @@ cut=$(sed -n 's/.*closed \([0-9]*\) connection(s) unread since the last such lin
 [ "$cut" = 24 ] || fail "max-services 32: $cut cut connections logged, not 24: $(grep 'unread since' "$LOG")"
 ok "--max-services 32: one source held 16 of 40 connections; another user was served; 24 ended, all counted"
 
+# Services that run take slots too: with 8 of 16 running, one source's
+# silent connections hold half of the 8 left (4), and another user's
+# client is served meanwhile.
+: > "$LOG"
+start_ssa "$LOG" "$T/cap16.sock" -- -a "$AUD" --trust "$T/trust.d" --max-services 16 --timeout 5 -- /bin/cat
+chmod 666 "$T/cap16.sock"
+holders=()
+for i in $(seq 8); do
+        client "$T/cap16.sock" --send "SVCID1 $TOKEN\nhold $i" --no-shut --timeout 30 > /dev/null & holders+=($!)
+done
+for _ in $(seq 100); do [ "$(grep -c 'admitted' "$LOG")" = 8 ] && break; sleep 0.1; done
+[ "$(grep -c 'admitted' "$LOG")" = 8 ] || fail "max-services 16: eight services did not start: $(cat "$LOG")"
+rm -f "$T/flood.ready"
+"$PY" "$T/flood.py" "$T/cap16.sock" 8 "$T/flood.ready" > "$T/flood.out" &
+flood=$!
+for _ in $(seq 200); do [ -e "$T/flood.ready" ] && break; sleep 0.1; done
+reply=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$PY" "$T/client.py" "$T/cap16.sock" \
+        --send "SVCID1 $TOKEN\nother user")
+[ "$reply" = "other user" ] || fail "max-services 16: another user's client got '$reply'"
+wait "$flood" || true
+kill "${holders[@]}" 2>/dev/null || true
+stop_ssa
+[ "$(cat "$T/flood.out")" = "4 0" ] || fail "max-services 16, 8 running: one source held '$(cat "$T/flood.out")' of 8, not '4 0'"
+ok "--max-services 16 with 8 services running: one source held 4 of the 8 slots left; another user was served"
+
 # --max-services 2: one client's two connections at once, both waiting for
 # their preamble, are both served: a source may always have two.
 : > "$LOG"
