@@ -64,6 +64,23 @@ held = sum(1 for s in socks if got.get(s))
 print(held, n - len(done))
 PY
 
+# flood_and_other SOCK N WHAT: a flood of N silent connections from this
+# uid on the Unix socket SOCK (made writable for all), and meanwhile a
+# client running as nobody, which must be served; flood.py's counts are
+# left in $T/flood.out.
+flood_and_other() {
+        local sock=$1 n=$2 what=$3 flood reply
+        chmod 755 "$T"; chmod 666 "$sock"
+        rm -f "$T/flood.ready"
+        "$PY" "$T/flood.py" "$sock" "$n" "$T/flood.ready" > "$T/flood.out" &
+        flood=$!
+        for _ in $(seq 200); do [ -e "$T/flood.ready" ] && break; sleep 0.1; done
+        reply=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$PY" "$T/client.py" "$sock" \
+                --send "SVCID1 $TOKEN\nother user")
+        [ "$reply" = "other user" ] || fail "$what: another user's client got '$reply'"
+        wait "$flood" || true
+}
+
 for family in unix tcp; do
         if [ $family = unix ]; then ADDR=$T/listen.sock; else ADDR=127.0.0.1:$(free_port); fi
         : > "$LOG"
@@ -381,15 +398,7 @@ ok "--max-services 2: a third client waited, unaccepted, until a service ended"
 # (its share is 4); another user's client is served meanwhile.
 : > "$LOG"
 start_ssa "$LOG" "$T/cap32.sock" -- -a "$AUD" --trust "$T/trust.d" --max-services 32 --timeout 5 -- /bin/cat
-chmod 755 "$T"; chmod 666 "$T/cap32.sock"
-rm -f "$T/flood.ready"
-"$PY" "$T/flood.py" "$T/cap32.sock" 40 "$T/flood.ready" > "$T/flood.out" &
-flood=$!
-for _ in $(seq 200); do [ -e "$T/flood.ready" ] && break; sleep 0.1; done
-reply=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$PY" "$T/client.py" "$T/cap32.sock" \
-        --send "SVCID1 $TOKEN\nother user")
-[ "$reply" = "other user" ] || fail "max-services 32: another user's client got '$reply'"
-wait "$flood" || true
+flood_and_other "$T/cap32.sock" 40 "max-services 32"
 stop_ssa
 [ "$(cat "$T/flood.out")" = "16 0" ] || fail "max-services 32: one source held '$(cat "$T/flood.out")' of 40, not '16 0'"
 # the gate stopped within 10 s of its first line: the rest is counted as it stops
@@ -402,21 +411,13 @@ ok "--max-services 32: one source held 16 of 40 connections; another user was se
 # client is served meanwhile.
 : > "$LOG"
 start_ssa "$LOG" "$T/cap16.sock" -- -a "$AUD" --trust "$T/trust.d" --max-services 16 --timeout 5 -- /bin/cat
-chmod 666 "$T/cap16.sock"
 holders=()
 for i in $(seq 8); do
         client "$T/cap16.sock" --send "SVCID1 $TOKEN\nhold $i" --no-shut --timeout 30 > /dev/null & holders+=($!)
 done
 for _ in $(seq 100); do [ "$(grep -c 'admitted' "$LOG")" = 8 ] && break; sleep 0.1; done
 [ "$(grep -c 'admitted' "$LOG")" = 8 ] || fail "max-services 16: eight services did not start: $(cat "$LOG")"
-rm -f "$T/flood.ready"
-"$PY" "$T/flood.py" "$T/cap16.sock" 8 "$T/flood.ready" > "$T/flood.out" &
-flood=$!
-for _ in $(seq 200); do [ -e "$T/flood.ready" ] && break; sleep 0.1; done
-reply=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$PY" "$T/client.py" "$T/cap16.sock" \
-        --send "SVCID1 $TOKEN\nother user")
-[ "$reply" = "other user" ] || fail "max-services 16: another user's client got '$reply'"
-wait "$flood" || true
+flood_and_other "$T/cap16.sock" 8 "max-services 16"
 kill "${holders[@]}" 2>/dev/null || true
 stop_ssa
 [ "$(cat "$T/flood.out")" = "4 0" ] || fail "max-services 16, 8 running: one source held '$(cat "$T/flood.out")' of 8, not '4 0'"
