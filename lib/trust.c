@@ -137,6 +137,17 @@ int svcid_trust_add_key(svcid_trust *trust, const char *iss, svcid_key *key) {
         return 0;
 }
 
+/* Any private member of a JWK (RFC 7518 §6.2.2 and §6.3.2, RFC 8037 §2):
+ * an RSA key's factors give it away as surely as its d does. */
+static bool has_private_member(const json_t *jwk) {
+        static const char *const members[] = { "d", "p", "q", "dp", "dq", "qi", "oth" };
+
+        for (size_t i = 0; i < ELEMENTSOF(members); i++)
+                if (json_object_get(jwk, members[i]))
+                        return true;
+        return false;
+}
+
 int svcid_trust_add_jwks(svcid_trust *trust, const char *json, size_t len,
                          const char *origin, char *err, size_t err_len) {
         _cleanup_(json_decrefp) json_t *doc = NULL;
@@ -179,7 +190,7 @@ int svcid_trust_add_jwks(svcid_trust *trust, const char *json, size_t len,
                         r = lib_errf(err, err_len, -EINVAL, "%s: key %zu is not a JSON object", origin, i);
                         goto fail;
                 }
-                if (json_object_get(k, "d")) {
+                if (has_private_member(k)) {
                         /* A JWKS is published; a private key in one is a
                          * leak, and trusting it would hide the mistake.
                          * Said before anything else about the key. */

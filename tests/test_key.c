@@ -686,6 +686,34 @@ static void test_private_jwk_rsa(void **state) {
         expect_jwk("RSA private with oth", json, -EINVAL, "multi-prime RSA (\"oth\")");
         free(json);
 
+        /* In a JWKS, any private member makes the key a private one, said
+         * before what else is wrong with it: the factors alone, or only the
+         * CRT values, give the key away as its d does. */
+        {
+                const char *const leaks[][2] = {
+                        { "p", pa.p }, { "q", pa.q }, { "dp", pa.dp }, { "dq", pa.dq }, { "qi", pa.qi },
+                };
+
+                for (size_t i = 0; i <= ELEMENTSOF(leaks); i++) {
+                        svcid_trust *trust = NULL;
+                        char err[256] = "";
+
+                        json = i < ELEMENTSOF(leaks)
+                                ? xasprintf("{\"iss\":\"svcid://leak\",\"keys\":[{\"kty\":\"RSA\",\"alg\":\"RS256\","
+                                            "\"n\":\"%s\",\"e\":\"%s\",\"%s\":\"%s\"}]}",
+                                            pa.n, pa.e, leaks[i][0], leaks[i][1])
+                                : xasprintf("{\"iss\":\"svcid://leak\",\"keys\":[{\"kty\":\"RSA\",\"alg\":\"RS256\","
+                                            "\"n\":\"%s\",\"e\":\"%s\",\"oth\":[]}]}", pa.n, pa.e);
+                        assert_int_equal(svcid_trust_new(&trust), 0);
+                        assert_int_equal(svcid_trust_add_jwks(trust, json, strlen(json), NULL, err, sizeof err),
+                                         -EINVAL);
+                        if (!strstr(err, "key 0 is a private key"))
+                                fail_msg("JWKS with only %s: \"%s\"", i < ELEMENTSOF(leaks) ? leaks[i][0] : "oth", err);
+                        svcid_trust_free(trust);
+                        free(json);
+                }
+        }
+
         rsa_parts_done(&pa);
         rsa_parts_done(&pb);
         EVP_PKEY_free(a);
