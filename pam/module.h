@@ -127,6 +127,12 @@ int pam_svcid_trust_get(const char *const *paths, size_t n, pam_svcid_trust_ref 
                         char *err, size_t err_len);
 const svcid_trust *pam_svcid_trust_of(const pam_svcid_trust_ref *ref);
 void pam_svcid_trust_put(pam_svcid_trust_ref *ref);   /* NULL is fine */
+
+/* Makes the trust cache safe across fork(): call once, and only from a
+ * module that is never unloaded (the handlers stay for the process's
+ * life). 0, or -errno. */
+int pam_svcid_trust_fork_safe(void);
+
 /* How many times this process parsed trust files (for tests and debug). */
 unsigned long pam_svcid_trust_loads(void);
 /* Whether a file whose ctime is this, read by a load that began at

@@ -151,12 +151,15 @@ static int parse_args(pam_handle_t *pamh, int argc, const char **argv, pam_svcid
 
 /* Keeps the module loaded after pam_end(): Linux-PAM dlclose()s modules
  * with their handle, which would throw away the trust cache and make an
- * application that opens one handle per login parse trust every time. */
+ * application that opens one handle per login parse trust every time.
+ * Once pinned, the cache's fork handlers can be registered: they will
+ * never point into an unloaded module. */
 static void pin_module_once(void) {
         Dl_info info;
 
-        if (dladdr((void *) pin_module_once, &info) && info.dli_fname)
-                (void) dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+        if (dladdr((void *) pin_module_once, &info) && info.dli_fname &&
+            dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE))
+                (void) pam_svcid_trust_fork_safe();
 }
 
 static void pin_module(void) {

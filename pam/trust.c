@@ -461,6 +461,22 @@ static int trust_get(const char *const *paths, size_t n, bool optional, pam_svci
         return r;
 }
 
+/* A fork() while another thread loads trust would leave the child a copy
+ * of cache_lock held by a thread it does not have: its first login would
+ * wait forever. The lock is taken across fork() and released on both
+ * sides, so a fork waits for a load in progress. */
+static void fork_prepare(void) {
+        pthread_mutex_lock(&cache_lock);
+}
+
+static void fork_release(void) {
+        pthread_mutex_unlock(&cache_lock);
+}
+
+int pam_svcid_trust_fork_safe(void) {
+        return -pthread_atfork(fork_prepare, fork_release, fork_release);
+}
+
 int pam_svcid_trust_get(const char *const *paths, size_t n, pam_svcid_trust_ref **ret_ref,
                         char *err, size_t err_len) {
         if ((n > 0 && !paths) || !ret_ref)

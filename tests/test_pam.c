@@ -29,10 +29,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 #include <security/pam_appl.h>
 
 #include "svcid/svcid.h"
@@ -76,6 +78,16 @@ void __syslog_chk(int priority, int flag, const char *fmt, ...) {
                 loglen = loglen + (size_t) n < sizeof logbuf - 2 ? loglen + (size_t) n : sizeof logbuf - 2;
         logbuf[loglen++] = '\n';
         logbuf[loglen] = '\0';
+        pthread_mutex_unlock(&loglock);
+}
+
+/* The capture's lock is held across fork() as the module's own cache
+ * lock is (test_fork_during_trust_load): a child logs too. */
+static void loglock_take(void) {
+        pthread_mutex_lock(&loglock);
+}
+
+static void loglock_give(void) {
         pthread_mutex_unlock(&loglock);
 }
 
@@ -346,7 +358,7 @@ static int setup(void **state) {
                 fprintf(stderr, "no module at %s\n", module);
                 return -1;
         }
-        if (!mkdtemp(tmpdir))
+        if (!mkdtemp(tmpdir) || pthread_atfork(loglock_take, loglock_give, loglock_give) != 0)
                 return -1;
         snprintf(path, sizeof path, "%s/pam.d", tmpdir);
         assert_int_equal(mkdir(path, 0755), 0);
@@ -2002,6 +2014,109 @@ static void test_threads_share_trust(void **state) {
         svcid_free_secret(t);
 }
 
+/* A JWKS of 2,000 entries of k's public key under kids k0, k1...: a
+ * trust that takes a while to load. */
+static char *slow_jwks_for(const char *iss, const svcid_key *k) {
+        json_t *doc = json_pack("{s:s, s:[]}", "iss", iss, "keys"), *keys = json_object_get(doc, "keys"), *jwk;
+        char *text = NULL, kid[16];
+
+        assert_int_equal(svcid_key_public_jwk(k, &text), 0);
+        jwk = json_loads(text, 0, NULL);
+        assert_non_null(jwk);
+        free(text);
+        for (int i = 0; i < 2000; i++) {
+                json_t *copy = json_copy(jwk);
+                snprintf(kid, sizeof kid, "k%d", i);
+                assert_int_equal(json_object_set_new(copy, "kid", json_string(kid)), 0);
+                assert_int_equal(json_array_append_new(keys, copy), 0);
+        }
+        text = json_dumps(doc, JSON_COMPACT);
+        assert_non_null(text);
+        json_decref(jwk);
+        json_decref(doc);
+        return text;
+}
+
+struct load_arg {
+        const char *svc, *token, *file;
+        int rounds, started;
+};
+
+/* Authenticates through a trust changed before every round: each one
+ * loads it again, holding the module's cache lock meanwhile. */
+static void *slow_auth_thread(void *p) {
+        struct load_arg *la = p;
+
+        for (int i = 0; i < la->rounds; i++) {
+                struct timespec ts[2] = { { .tv_sec = 1000000000 + i }, { .tv_sec = 1000000000 + i } };
+
+                (void) utimensat(AT_FDCWD, la->file, ts, 0);
+                __atomic_store_n(&la->started, i + 1, __ATOMIC_RELEASE);
+                (void) auth_once(la->svc, "alice", la->token);
+        }
+        return NULL;
+}
+
+/* In a child: no cmocka asserts (a failed one would jump back into the
+ * parent's test run), just the PAM result. */
+static int child_auth(const char *svc, const char *token) {
+        char confdir[PATH_MAX];
+        conv_data cd = { .answer = token };
+        struct pam_conv c = { conv, &cd };
+        pam_handle_t *pamh = NULL;
+        int r;
+
+        snprintf(confdir, sizeof confdir, "%s/pam.d", tmpdir);
+        if (pam_start_confdir(svc, "alice", &c, confdir, &pamh) != PAM_SUCCESS)
+                return PAM_SYSTEM_ERR;
+        r = pam_authenticate(pamh, 0);
+        pam_end(pamh, r);
+        return r;
+}
+
+/* A process forks while another of its threads loads trust: the child's
+ * login goes through rather than wait for good on the copy of the
+ * module's cache lock it inherited, held by a thread it does not have. */
+static void test_fork_during_trust_load(void **state) {
+        char dir[PATH_MAX], file[PATH_MAX], args[PATH_MAX + 64], *doc = slow_jwks_for(ISS, key);
+        char *t = mint_sub("alice");
+        struct load_arg la = { .token = t, .file = file, .rounds = 3 };
+        char quick[32];
+        pthread_t th;
+
+        (void) state;
+        snprintf(quick, sizeof quick, "%s", auth_service(NULL));       /* the name is a static buffer */
+        snprintf(dir, sizeof dir, "%s/slow.d", tmpdir);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        snprintf(file, sizeof file, "%s/slow.jwks", dir);
+        write_file(file, doc, 0644);
+        snprintf(args, sizeof args, "audience=" AUD " trust=%s", dir);
+        la.svc = service(args, NULL, NULL);
+        /* Warm: the module is loaded and pinned in this process. */
+        assert_int_equal(auth_once(quick, "alice", t), PAM_SUCCESS);
+        assert_int_equal(pthread_create(&th, NULL, slow_auth_thread, &la), 0);
+        for (int i = 0; i < la.rounds; i++) {
+                int status;
+                pid_t pid;
+
+                while (__atomic_load_n(&la.started, __ATOMIC_ACQUIRE) <= i)
+                        usleep(1000);
+                usleep(30 * 1000);      /* inside the load, which takes far longer */
+                pid = fork();
+                if (pid == 0) {
+                        alarm(10);
+                        _exit(child_auth(quick, t) == PAM_SUCCESS ? 0 : 1);
+                }
+                assert_true(pid > 0);
+                assert_int_equal(waitpid(pid, &status, 0), pid);
+                if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                        fail_msg("child %d: %s", i, WIFSIGNALED(status) ? strsignal(WTERMSIG(status)) : "refused");
+        }
+        assert_int_equal(pthread_join(th, NULL), 0);
+        free(doc);
+        svcid_free_secret(t);
+}
+
 static void test_many_handles_one_parse(void **state) {
         const char *svc = auth_service(NULL);
         char *t = mint_sub("alice");
@@ -2050,6 +2165,7 @@ int main(void) {
                 cmocka_unit_test(test_exports_only_pam_sm),
                 cmocka_unit_test(test_many_handles_one_parse),
                 cmocka_unit_test(test_threads_share_trust),
+                cmocka_unit_test(test_fork_during_trust_load),
         };
         int failed;
 
