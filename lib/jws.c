@@ -48,8 +48,10 @@ svcid_reason lib_jws_split(const char *token, size_t len, struct lib_jws *ret, c
         /* One block for the three parts (each decodes to fewer bytes than
          * its characters, plus a NUL): a token is verified often. */
         jws.block = malloc(len + 3);
-        if (!jws.block)
+        if (!jws.block) {
+                lib_errf(detail, detail_len, 0, "out of memory");
                 return SVCID_INTERNAL_ERROR;
+        }
         jws.block_len = len + 3;
 
         unsigned char **out[3] = { &jws.header, &jws.payload, &jws.sig };

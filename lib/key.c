@@ -539,6 +539,15 @@ static int pem_no_passphrase(char *buf, int size, int rwflag, void *userdata) {
         return -1;
 }
 
+/* r of a key load begun with errno cleared: -ENOMEM if memory ran out on
+ * the way (malloc() sets errno, and whatever OpenSSL or jansson then
+ * refused says nothing about the key), else r. */
+static int key_outcome(int r, char *err, size_t err_len) {
+        if (r < 0 && r != -ENOMEM && errno == ENOMEM)
+                return lib_errf(err, err_len, -ENOMEM, "out of memory");
+        return r;
+}
+
 static int key_from_pem(const char *pem, size_t len, svcid_alg alg, svcid_key **ret_key) {
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *pkey = NULL;
         _cleanup_(BIO_free_allp) BIO *bio = NULL;
@@ -573,7 +582,10 @@ static int key_from_pem(const char *pem, size_t len, svcid_alg alg, svcid_key **
 }
 
 int svcid_key_from_pem(const char *pem, size_t len, svcid_alg alg, svcid_key **ret_key) {
-        int r = key_from_pem(pem, len, alg, ret_key);
+        int r;
+
+        errno = 0;
+        r = key_outcome(key_from_pem(pem, len, alg, ret_key), NULL, 0);
 
         if (r < 0)
                 ERR_clear_error();
@@ -862,7 +874,7 @@ static int jwk_check_usage(const json_t *jwk, char *err, size_t err_len) {
         return usable ? 0 : lib_errf(err, err_len, -EINVAL, "\"key_ops\" is not an array with \"%s\"", need);
 }
 
-int lib_key_from_jwk(const char *json, size_t len, svcid_key **ret_key, char *err, size_t err_len) {
+static int key_from_jwk(const char *json, size_t len, svcid_key **ret_key, char *err, size_t err_len) {
         _cleanup_(json_decrefp) json_t *jwk = NULL;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *pkey = NULL;
         svcid_alg alg = SVCID_ALG_INVALID, want = SVCID_ALG_INVALID;
@@ -926,6 +938,11 @@ fail:
         if (r < 0)
                 ERR_clear_error();
         return r;
+}
+
+int lib_key_from_jwk(const char *json, size_t len, svcid_key **ret_key, char *err, size_t err_len) {
+        errno = 0;
+        return key_outcome(key_from_jwk(json, len, ret_key, err, err_len), err, err_len);
 }
 
 int svcid_key_from_jwk(const char *json, size_t len, svcid_key **ret_key) {
@@ -1091,11 +1108,22 @@ static bool p256_scalar_ok(const unsigned char *v) {
 }
 
 
+/* What an EVP sign or verify call returned, with errno cleared before it:
+ * 1 if it succeeded; -ENOMEM if an allocation failed on the way (no verdict
+ * on the signature: malloc() sets errno, and OpenSSL's own result then
+ * says nothing useful); else 0, a refusal. OpenSSL reports some forgeries
+ * as errors (-1) rather than mismatches (0): anything but 1 is a refusal. */
+static int op_outcome(int ok) {
+        if (ok == 1)
+                return 1;
+        return errno == ENOMEM ? -ENOMEM : 0;
+}
+
 /* ES256, RS256, PS256: hash here, then EVP_PKEY_sign() or _verify() on a
  * copy of op's prepared context: the spare one if no other thread holds
  * it. sig is written on sign, only read on verify. 1 if OpenSSL
  * succeeded, 0 if it refused (for verify: a bad signature), -errno if it
- * could not be asked. */
+ * could not be asked or memory ran out (op_outcome()). */
 static int op_digest(const struct lib_key_op *op, bool sign, const void *data, size_t len, unsigned char *sig,
                      size_t *sig_len) {
         /* Keys are shared read-only; only the spare slot changes, atomically. */
@@ -1103,7 +1131,7 @@ static int op_digest(const struct lib_key_op *op, bool sign, const void *data, s
         unsigned char digest[EVP_MAX_MD_SIZE];
         unsigned digest_len = 0;
         const EVP_MD *md;
-        int ok;
+        int ok, r;
 
         md = sha256_md();
         if (!md || !op->ctx)
@@ -1115,15 +1143,15 @@ static int op_digest(const struct lib_key_op *op, bool sign, const void *data, s
                 ctx = EVP_PKEY_CTX_dup(op->ctx);
         if (!ctx)
                 return -ENOMEM;
+        errno = 0;
         ok = sign ? EVP_PKEY_sign(ctx, sig, sig_len, digest, digest_len)
                   : EVP_PKEY_verify(ctx, sig, *sig_len, digest, digest_len);
+        r = op_outcome(ok);
         /* Left for the next call, unless OpenSSL reported an error (its
          * state is then not worth keeping) or another thread's is there. */
         if (ok < 0 || !__atomic_compare_exchange_n(spare, &none, ctx, false, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
                 EVP_PKEY_CTX_free(ctx);
-        /* OpenSSL reports some forgeries as errors (-1) rather than
-         * mismatches (0): anything but 1 is a refusal. */
-        return ok == 1;
+        return r;
 }
 
 /* EdDSA: one shot over the message itself, on a copy of op's initialised
@@ -1136,8 +1164,9 @@ static int op_oneshot(const struct lib_key_op *op, bool sign, const void *data, 
                 return -ENOMEM;
         if (!op->mdctx || EVP_MD_CTX_copy_ex(ctx, op->mdctx) != 1)
                 return -EIO;
-        return (sign ? EVP_DigestSign(ctx, sig, sig_len, data, len)
-                     : EVP_DigestVerify(ctx, sig, *sig_len, data, len)) == 1;
+        errno = 0;
+        return op_outcome(sign ? EVP_DigestSign(ctx, sig, sig_len, data, len)
+                               : EVP_DigestVerify(ctx, sig, *sig_len, data, len));
 }
 
 /* A result of op_digest() or op_oneshot() for sign and verify. */

@@ -179,7 +179,7 @@ int svcid_trust_add_jwks(svcid_trust *trust, const char *json, size_t len,
 
         staged = calloc(json_array_size(keys) + 1, sizeof *staged);
         if (!staged)
-                return -ENOMEM;
+                return lib_errf(err, err_len, -ENOMEM, "%s: out of memory", origin);
 
         json_array_foreach(keys, i, k) {
                 _cleanup_(free_p) char *text = json_dumps(k, JSON_COMPACT);
@@ -198,6 +198,10 @@ int svcid_trust_add_jwks(svcid_trust *trust, const char *json, size_t len,
                         goto fail;
                 }
                 r = lib_key_from_jwk(text, strlen(text), &key, why, sizeof why);
+                if (r == -ENOMEM) {
+                        lib_errf(err, err_len, r, "%s: out of memory", origin);
+                        goto fail;
+                }
                 if (r < 0) {
                         lib_errf(err, err_len, r, "%s: key %zu is not a usable signature key: %s",
                                  origin, i, why[0] ? why : strerror(-r));
