@@ -35,7 +35,31 @@ struct http_server {
         pthread_mutex_t uid_lock;
         uid_count *uids;        /* connection_limit entries */
         size_t n_uids;
+        unsigned open;          /* connections libmicrohttpd holds (atomic) */
+        int64_t full_warned;    /* CLOCK_MONOTONIC second of the last warning, +1 (atomic) */
 };
+
+#define FULL_WARNING_SECONDS 60
+
+/* At the connection cap libmicrohttpd stops accepting, and a caller waits
+ * in the socket's backlog without a word: say so, once a minute at most. */
+static void note_open(http_server *s) {
+        unsigned n = __atomic_add_fetch(&s->open, 1, __ATOMIC_RELAXED);
+        struct timespec now;
+        int64_t last;
+
+        if (n < s->connection_limit)
+                return;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        last = __atomic_load_n(&s->full_warned, __ATOMIC_RELAXED);
+        if (last && now.tv_sec + 1 - last < FULL_WARNING_SECONDS)
+                return;
+        if (!__atomic_compare_exchange_n(&s->full_warned, &last, (int64_t) now.tv_sec + 1, false,
+                                         __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+                return;         /* another thread warns */
+        log_warning("all %u connections in use: new callers wait until one closes (an idle one within %u s)",
+                    s->connection_limit, HTTP_IDLE_TIMEOUT);
+}
 
 /* What a connection gets when its uid already holds its share. */
 static const char too_many[] =
@@ -462,6 +486,7 @@ static void notify(void *cls, struct MHD_Connection *conn, void **socket_context
         peer *p;
 
         if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+                note_open(s);
                 info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
                 p = malloc(sizeof *p);
                 if (!p || !info || peer_from_socket(info->connect_fd, p) < 0) {
@@ -489,6 +514,7 @@ static void notify(void *cls, struct MHD_Connection *conn, void **socket_context
                 }
                 *socket_context = p;
         } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+                __atomic_sub_fetch(&s->open, 1, __ATOMIC_RELAXED);
                 p = *socket_context;
                 if (p) {
                         if (p->counted)

@@ -373,9 +373,17 @@ if [ "$(id -u)" = 0 ]; then
         [ "$(fds)" -lt 600 ] || fail "the agent holds $(fds) fds of 600"
         grep -E "peer_gone|Too many open files" "$AGENT_LOG" && fail "the agent ran out of fds"
         echo "  $(fds) fds in use"
-        exec {A_IN}>&- {B_IN}>&-
-        wait "$A" "$B" 2>/dev/null || true
-        ok "cap 268, share 134"
+        grep -q "connections in use" "$AGENT_LOG" && fail "the cap is said to be reached at 234 of 268 connections"
+        # A third uid takes the last 34: the agent says it is full.
+        raw_as 54323 54323 c idle 34
+        C=$RAW_PID C_IN=$RAW_IN
+        [ "$(cat "$T/c.out")" = "open 34" ] || fail "uid C: $(cat "$T/c.out")"
+        for _ in $(seq 1 50); do grep -q "connections in use" "$AGENT_LOG" && break; sleep 0.1; done
+        grep -q "all 268 connections in use: new callers wait until one closes" "$AGENT_LOG" ||
+                fail "the agent said nothing when all its connections were in use"
+        exec {A_IN}>&- {B_IN}>&- {C_IN}>&-
+        wait "$A" "$B" "$C" 2>/dev/null || true
+        ok "cap 268, share 134; a full agent says so"
         stop_agent
 fi
 # A kernel without SO_PEERPIDFD (before 6.5: Debian 12's own 6.1) leaves
