@@ -51,8 +51,9 @@ static json_t *decode_object(const unsigned char *data, size_t len, char *why, s
         value = json_loadb((const char *) data, len, JSON_REJECT_DUPLICATES, &error);
         if (!value) {
                 /* jansson's message may quote the offending input byte: a
-                 * token's bytes never reach the terminal raw. */
-                snprintf(why, why_len, "%s", error.text);
+                 * token's bytes never reach the terminal raw. It gives
+                 * none when an allocation failed. */
+                snprintf(why, why_len, "%s", error.text[0] ? error.text : "out of memory");
                 for (char *p = why; *p; p++)
                         if ((unsigned char) *p < 0x20 || (unsigned char) *p >= 0x7f)
                                 *p = '?';

@@ -270,10 +270,15 @@ int main(int argc, char **argv) {
         gate_log_init(log_target, fd);
         r = openssl_init();
         if (r < 0) {
+                const char *conf = getenv("OPENSSL_CONF");
+
                 /* Fail closed: an administrator who named a configuration
                  * (a FIPS provider, say) gets it or no service. */
-                gate_log(LOG_ERR, "cannot load the OpenSSL configuration \"%s\"%s, closing",
-                         getenv("OPENSSL_CONF"), r == -ENOENT ? ": no such readable file" : "");
+                if (conf && *conf)
+                        gate_log(LOG_ERR, "cannot load the OpenSSL configuration \"%s\"%s, closing", conf,
+                                 r == -ENOENT ? ": no such readable file" : "");
+                else
+                        gate_log(LOG_ERR, "cannot initialise OpenSSL, closing");
                 /* A connection is reset; a listening socket is left
                  * alone: systemd keeps it, and every connection accepted
                  * from it later would inherit SO_LINGER 0. */

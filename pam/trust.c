@@ -158,7 +158,7 @@ static bool sources_racy(const struct sources *s, const struct timespec *load_st
 static int add_jwks(svcid_trust *trust, int fd, const char *path, uid_t agent, struct sources *s,
                     const char *dir, char *err, size_t err_len) {
         _cleanup_(free_p) char *data = NULL;
-        char why[PAM_SVCID_ERR_MAX], quoted[160];
+        char why[PAM_SVCID_ERR_MAX] = "", quoted[160];
         struct stat st;
         size_t len;
         int r;
@@ -169,7 +169,8 @@ static int add_jwks(svcid_trust *trust, int fd, const char *path, uid_t agent, s
         r = svcid_trust_add_jwks(trust, data, len, NULL, why, sizeof why);
         if (r < 0) {
                 copy_printable(quoted, sizeof quoted, path);
-                snprintf(err, err_len, "bad JWKS \"%s\": %s", quoted, why);
+                snprintf(err, err_len, "%s JWKS \"%s\": %s", r == -ENOMEM ? "cannot load" : "bad", quoted,
+                         why[0] ? why : strerror(-r));
                 return r;
         }
         return sources_add(s, dir, path, &st);
