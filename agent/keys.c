@@ -528,12 +528,13 @@ static bool began_since(const key_entry *e, size_t n, int64_t from, int64_t to) 
         return false;
 }
 
-/* Whether state.json holds text: a write that failed after its rename. */
-static bool on_disk(keystore *ks, const char *text) {
+/* Whether file name in dir_fd holds text: a write that failed after its
+ * rename, or one that need not be made. */
+static bool on_disk(int dir_fd, const char *name, size_t max, bool private_file, const char *text) {
         _cleanup_(free_p) char *data = NULL;
         size_t len;
 
-        return read_file_at(ks->keys_fd, STATE_FILE, STATE_MAX, true, &data, &len) == 0 &&
+        return read_file_at(dir_fd, name, max, private_file, &data, &len) == 0 &&
                len == strlen(text) && memcmp(data, text, len) == 0;
 }
 
@@ -660,13 +661,16 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                 }
                 state_tried = true;
                 r = write_atomic(ks->keys_fd, STATE_FILE, state, strlen(state), 0600);
-                state_landed = r == 0 || on_disk(ks, state);
+                state_landed = r == 0 || on_disk(ks->keys_fd, STATE_FILE, STATE_MAX, true, state);
                 if (r < 0) {
                         errf(err, err_len, r, "writing %s/%s: %s", KEYS_DIR, STATE_FILE, strerror(-r));
                         goto fail;
                 }
         }
-        if (!ks->jwks || strcmp(jwks, ks->jwks) != 0) {
+        /* At a start, the JWKS on disk is often the one to publish: left
+         * alone, a read-only state directory with good keys still serves. */
+        if ((!ks->jwks || strcmp(jwks, ks->jwks) != 0) &&
+            !on_disk(ks->dir_fd, JWKS_FILE, SVCID_JWKS_MAX, false, jwks)) {
                 r = write_atomic(ks->dir_fd, JWKS_FILE, jwks, strlen(jwks), 0644);
                 if (r < 0) {
                         errf(err, err_len, r, "writing %s: %s", JWKS_FILE, strerror(-r));

@@ -295,8 +295,13 @@ static int bring_up(agent_shared *sh, const options *o, char **ret_state_dir, ch
                 snprintf(err, err_len, "out of memory");
         if (r == 0)
                 r = keystore_open(dir, &sh->lock, err, err_len, &ks);
-        if (r == 0)
-                r = keystore_update(ks, cfg, issuer, now_realtime(), false, err, err_len);
+        if (r == 0) {
+                /* Its messages name files in the state directory: say which. */
+                int n = snprintf(err, err_len, "in %s: ", dir);
+                size_t off = n > 0 && (size_t) n < err_len ? (size_t) n : 0;
+
+                r = keystore_update(ks, cfg, issuer, now_realtime(), false, err + off, err_len - off);
+        }
         if (r < 0) {
                 keystore_free(ks);
                 config_free(cfg);

@@ -246,6 +246,27 @@ set -e
 [ -f "$T/plain" ] || fail "regular file was removed"
 ok "restart"
 
+check "a read-only state directory whose keys and JWKS are good: the agent starts and serves"
+if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
+        # A mount namespace of its own, where the state dir is bound read-only.
+        before=$(sha256sum <"$STATE/jwks.json")
+        : > "$T/ro.conf"
+        unshare -m sh -c 'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" && shift && exec "$@"' sh \
+                "$STATE" "$AGENT" --config "$T/ro.conf" --state-dir "$STATE" --socket "$T/ro.sock" \
+                --log-target=stderr 2>"$T/ro.log" &
+        RO_PID=$!
+        BG_PIDS+=("$RO_PID")
+        wait_for_socket "$T/ro.sock" || { cat "$T/ro.log"; fail "no agent on a read-only state directory"; }
+        tok=$(SVCID_AGENT_SOCKET=$T/ro.sock "$CLI" token -a ro) || fail "no token from the read-only agent"
+        "$CLI" verify -a ro --trust "$STATE/jwks.json" "$tok" >/dev/null ||
+                fail "its token does not verify with the JWKS on disk"
+        [ "$(sha256sum <"$STATE/jwks.json")" = "$before" ] || fail "jwks.json changed"
+        stop_agent "$RO_PID" "$T/ro.log"
+        ok "served, from the keys and JWKS on disk"
+else
+        echo "note: not root: a read-only state directory is not tried"
+fi
+
 check "stop: a connection accepted before SIGTERM still gets its answer"
 # Under systemd the socket outlives the agent, so callers that connect
 # during a restart wait in its queue for the next agent; a caller the
