@@ -117,9 +117,11 @@ int mint_token(const agent_config *cfg, const char *issuer, const svcid_key *key
                 return refuse(refusal, -ENOMEM, "internal", "out of memory");
         if (c->unit && json_object_set_new(claims, "unit", json_string(c->unit)) < 0)
                 return refuse(refusal, -EINVAL, "internal", "unit name is not UTF-8");
+        /* Copies: the config's values are shared by every HTTP thread, and
+         * a reference would have them all write its count. */
         if (account)
                 json_object_foreach(account->claims, k, v)      /* names checked at load */
-                        if (json_object_set(claims, k, v) < 0)
+                        if (json_object_set_new(claims, k, json_deep_copy(v)) < 0)
                                 return refuse(refusal, -ENOMEM, "internal", "out of memory");
 
         payload = json_dumps(claims, JSON_COMPACT | JSON_PRESERVE_ORDER);
