@@ -168,8 +168,10 @@ int svcid_trust_add_jwks(svcid_trust *trust, const char *json, size_t len,
 
         doc = lib_json_object(json, len, SVCID_JWKS_MAX);
         if (!doc)
-                return lib_errf(err, err_len, -EINVAL,
-                                "%s: not a JSON object (or duplicate members, invalid UTF-8)", origin);
+                return errno == ENOMEM ? lib_errf(err, err_len, -ENOMEM, "%s: out of memory", origin)
+                                       : lib_errf(err, err_len, -EINVAL,
+                                                  "%s: not a JSON object (or duplicate members, invalid UTF-8)",
+                                                  origin);
         iss = json_string_value(json_object_get(doc, "iss"));
         if (!iss || !*iss)
                 return lib_errf(err, err_len, -EINVAL, "%s: no \"iss\" string naming the issuer", origin);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Small helpers shared by the parts of libsvcid. */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
@@ -31,17 +32,27 @@ json_t *lib_json_object_why(const void *text, size_t len, size_t max, char *why,
          * invalid UTF-8, \u0000 in strings and excessive nesting. */
         if (!text || len > max) {
                 lib_errf(why, why_len, 0, "%s", text ? "over the size cap" : "no text");
+                errno = EINVAL;
                 return NULL;
         }
         j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
+        if (!j && !error.text[0]) {
+                /* jansson words every syntax error; it has none for a
+                 * failed allocation. */
+                lib_errf(why, why_len, 0, "out of memory");
+                errno = ENOMEM;
+                return NULL;
+        }
         if (!j) {
                 lib_errf(why, why_len, 0, "%s after %d byte%s", json_why(&error), error.position,
                          error.position == 1 ? "" : "s");
+                errno = EINVAL;
                 return NULL;
         }
         if (!json_is_object(j)) {
                 lib_errf(why, why_len, 0, "not an object");
                 json_decref(j);
+                errno = EINVAL;
                 return NULL;
         }
         return j;

@@ -381,6 +381,7 @@ svcid_reason svcid_verify(const svcid_policy *p, const char *token, size_t len,
         const char *iss, *kid;
         svcid_reason reason;
         svcid_alg alg;
+        bool payload_oom;
         int r;
 
         *report = (svcid_report) {};
@@ -393,6 +394,7 @@ svcid_reason svcid_verify(const svcid_policy *p, const char *token, size_t len,
 
         payload = lib_json_object_why(parts.payload, parts.payload_len, SVCID_TOKEN_MAX, payload_why,
                                       sizeof payload_why);
+        payload_oom = !payload && errno == ENOMEM;
         iss = json_string_value(json_object_get(payload, "iss"));
 
         /* Fast path: a header segment byte-identical to the one svcid signs
@@ -409,14 +411,19 @@ svcid_reason svcid_verify(const svcid_policy *p, const char *token, size_t len,
         } else {
                 header = lib_json_object_why(parts.header, parts.header_len, SVCID_TOKEN_MAX, why, sizeof why);
                 if (!header) {
-                        reason = fail(report, SVCID_MALFORMED, "header is not a JSON object without duplicates: %s",
-                                      why);
+                        /* Out of memory is no verdict on the token. */
+                        reason = errno == ENOMEM
+                                ? fail(report, SVCID_INTERNAL_ERROR, "out of memory reading the header")
+                                : fail(report, SVCID_MALFORMED, "header is not a JSON object without duplicates: %s",
+                                       why);
                         goto out;
                 }
                 note(report->kid, sizeof report->kid, json_object_get(header, "kid"));
                 if (!payload) {
-                        reason = fail(report, SVCID_MALFORMED, "payload is not a JSON object without duplicates: %s",
-                                      payload_why);
+                        reason = payload_oom
+                                ? fail(report, SVCID_INTERNAL_ERROR, "out of memory reading the payload")
+                                : fail(report, SVCID_MALFORMED, "payload is not a JSON object without duplicates: %s",
+                                       payload_why);
                         goto out;
                 }
                 note_payload(report, payload);

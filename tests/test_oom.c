@@ -12,10 +12,12 @@
  * N = 0, 1, 2... until one run makes fewer than N allocations, so every
  * OpenSSL allocation on its path fails once.
  *
- * jansson's allocations are left alone: jansson 2.14 drops a byte it
- * cannot store and parses on (a string comes out a character short), and
- * neither its result nor errno shows it, so svcid cannot tell that case
- * from a token that says so.
+ * jansson's allocations (json_set_alloc_funcs) fail only where jansson
+ * says so: at the start of a parse, where it returns no object and no
+ * words. Elsewhere jansson 2.14 drops a byte it cannot store and parses
+ * on (a string comes out a character short), and neither its result nor
+ * errno shows it, so svcid cannot tell that case from a token that says
+ * so.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -28,6 +30,7 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 #include <openssl/crypto.h>
 
 #include "svcid/svcid.h"
@@ -35,7 +38,8 @@
 #define ISS "svcid://oom.example"
 #define AUD "oom"
 
-static long armed = -1;         /* allocations to pass before one fails; -1: none fails */
+static long armed = -1;         /* OpenSSL allocations to pass before one fails; -1: none fails */
+static bool json_fail;          /* the next jansson allocation fails */
 
 static bool fail_now(void) {
         if (armed < 0)
@@ -56,6 +60,15 @@ static void *crypto_realloc(void *p, size_t n, const char *file, int line) {
         (void) file;
         (void) line;
         return fail_now() ? NULL : realloc(p, n);
+}
+
+static void *json_malloc(size_t n) {
+        if (json_fail) {
+                json_fail = false;
+                errno = ENOMEM;
+                return NULL;
+        }
+        return malloc(n);
 }
 
 static void crypto_free(void *p, const char *file, int line) {
@@ -205,17 +218,46 @@ static void test_trust_load(void **state) {
         }
 }
 
+/* jansson out of memory as a parse begins: no verdict on the token, and
+ * a JWKS is not "not a JSON object". */
+static void test_json_parse(void **state) {
+        struct signer s = signer_new(SVCID_ALG_ES256);
+        char *token = token_of(&s, AUD), err[256] = "";
+        svcid_claims *claims = NULL;
+        svcid_trust *trust = NULL;
+        svcid_report rep;
+
+        (void) state;
+        json_fail = true;
+        assert_int_equal(svcid_verify(s.policy, token, strlen(token), &claims, &rep), SVCID_INTERNAL_ERROR);
+        assert_false(json_fail);
+        assert_string_equal(rep.detail, "out of memory reading the payload");
+        assert_int_equal(svcid_verify(s.policy, token, strlen(token), &claims, &rep), SVCID_OK);
+        svcid_claims_free(claims);
+
+        assert_int_equal(svcid_trust_new(&trust), 0);
+        json_fail = true;
+        assert_int_equal(svcid_trust_add_jwks(trust, s.jwks, strlen(s.jwks), "t.jwks", err, sizeof err), -ENOMEM);
+        assert_string_equal(err, "t.jwks: out of memory");
+        assert_int_equal(svcid_trust_add_jwks(trust, s.jwks, strlen(s.jwks), "t.jwks", err, sizeof err), 0);
+        svcid_trust_free(trust);
+        svcid_free_secret(token);
+        signer_done(&s);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_verify_valid),
                 cmocka_unit_test(test_verify_refused),
                 cmocka_unit_test(test_trust_load),
+                cmocka_unit_test(test_json_parse),
         };
 
-        /* Before OpenSSL allocates anything. */
+        /* Before OpenSSL or jansson allocates anything. */
         if (CRYPTO_set_mem_functions(crypto_malloc, crypto_realloc, crypto_free) != 1) {
                 fprintf(stderr, "test_oom: OpenSSL allocated before main()\n");
                 return 1;
         }
+        json_set_alloc_funcs(json_malloc, free);
         return cmocka_run_group_tests_name("allocation failures", tests, NULL, NULL);
 }
