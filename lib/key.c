@@ -539,13 +539,13 @@ static int pem_no_passphrase(char *buf, int size, int rwflag, void *userdata) {
         return -1;
 }
 
-/* r of a key load begun with errno cleared: -ENOMEM if memory ran out on
- * the way (malloc() sets errno, and whatever OpenSSL or jansson then
- * refused says nothing about the key), else r. */
-static int key_outcome(int r, char *err, size_t err_len) {
-        if (r < 0 && r != -ENOMEM && errno == ENOMEM)
-                return lib_errf(err, err_len, -ENOMEM, "out of memory");
-        return r;
+/* Whether r, of work begun with errno cleared, may have failed for want
+ * of memory: what OpenSSL or jansson refuses then says nothing about the
+ * input. Not a verdict either way: glibc's malloc() may also set ENOMEM
+ * and succeed, so such work is tried once more, and only a second try
+ * that ran out too is taken as out of memory. */
+static bool ran_out(int r) {
+        return r == -ENOMEM || (r < 0 && errno == ENOMEM);
 }
 
 static int key_from_pem(const char *pem, size_t len, svcid_alg alg, svcid_key **ret_key) {
@@ -584,9 +584,13 @@ static int key_from_pem(const char *pem, size_t len, svcid_alg alg, svcid_key **
 int svcid_key_from_pem(const char *pem, size_t len, svcid_alg alg, svcid_key **ret_key) {
         int r;
 
-        errno = 0;
-        r = key_outcome(key_from_pem(pem, len, alg, ret_key), NULL, 0);
-
+        for (int try = 0; try < 2; try++) {
+                errno = 0;
+                r = key_from_pem(pem, len, alg, ret_key);
+                if (!ran_out(r))
+                        break;
+                r = -ENOMEM;
+        }
         if (r < 0)
                 ERR_clear_error();
         return r;
@@ -888,7 +892,9 @@ static int key_from_jwk(const char *json, size_t len, svcid_key **ret_key, char 
                 return lib_errf(err, err_len, -EFBIG, "JWK larger than %u bytes", SVCID_JWKS_MAX);
         jwk = lib_json_object(json, len, SVCID_JWKS_MAX);
         if (!jwk)
-                return lib_errf(err, err_len, -EINVAL, "not a JSON object (or duplicate members, invalid UTF-8)");
+                return errno == ENOMEM ? lib_errf(err, err_len, -ENOMEM, "out of memory")
+                                       : lib_errf(err, err_len, -EINVAL,
+                                                  "not a JSON object (or duplicate members, invalid UTF-8)");
 
         r = jwk_string(jwk, "kty", true, &kty, err, err_len);
         if (r < 0)
@@ -941,8 +947,15 @@ fail:
 }
 
 int lib_key_from_jwk(const char *json, size_t len, svcid_key **ret_key, char *err, size_t err_len) {
-        errno = 0;
-        return key_outcome(key_from_jwk(json, len, ret_key, err, err_len), err, err_len);
+        for (int try = 0; try < 2; try++) {
+                int r;
+
+                errno = 0;
+                r = key_from_jwk(json, len, ret_key, err, err_len);
+                if (!ran_out(r))
+                        return r;
+        }
+        return lib_errf(err, err_len, -ENOMEM, "out of memory");
 }
 
 int svcid_key_from_jwk(const char *json, size_t len, svcid_key **ret_key) {
@@ -1109,10 +1122,10 @@ static bool p256_scalar_ok(const unsigned char *v) {
 
 
 /* What an EVP sign or verify call returned, with errno cleared before it:
- * 1 if it succeeded; -ENOMEM if an allocation failed on the way (no verdict
- * on the signature: malloc() sets errno, and OpenSSL's own result then
- * says nothing useful); else 0, a refusal. OpenSSL reports some forgeries
- * as errors (-1) rather than mismatches (0): anything but 1 is a refusal. */
+ * 1 if it succeeded; -ENOMEM if it may have run out of memory on the way
+ * (ran_out(): the caller tries once more); else 0, a refusal. OpenSSL
+ * reports some forgeries as errors (-1) rather than mismatches (0):
+ * anything but 1 is a refusal. */
 static int op_outcome(int ok) {
         if (ok == 1)
                 return 1;
@@ -1239,6 +1252,8 @@ int svcid_key_sign_raw(const svcid_key *key, const void *data, size_t len,
                        unsigned char **ret_sig, size_t *ret_sig_len) {
         int r = key_sign(key, data, len, ret_sig, ret_sig_len);
 
+        if (r == -ENOMEM)       /* maybe not: see ran_out() */
+                r = key_sign(key, data, len, ret_sig, ret_sig_len);
         if (r < 0)
                 ERR_clear_error();
         return r;
@@ -1326,6 +1341,8 @@ int svcid_key_verify_raw(const svcid_key *key, const void *data, size_t len,
                          const void *sig, size_t sig_len) {
         int r = key_verify(key, data, len, sig, sig_len);
 
+        if (r == -ENOMEM)       /* maybe not: see ran_out() */
+                r = key_verify(key, data, len, sig, sig_len);
         if (r < 0)
                 ERR_clear_error();
         return r;
