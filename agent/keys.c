@@ -164,6 +164,8 @@ static int load_entry(keystore *ks, json_t *o, key_entry *ret, char *err, size_t
                 return errf(err, err_len, r, "%s/%s: %s", KEYS_DIR, name, file_why(r));
         r = svcid_key_from_pem(pem, len, alg, &key);
         svcid_free_secret(pem);
+        if (r == -ENOMEM)       /* says nothing about the key: keep it */
+                return errf(err, err_len, r, "%s/%s: out of memory", KEYS_DIR, name);
         if (r < 0 || !svcid_key_is_private(key))
                 return errf(err, err_len, -EINVAL, "%s/%s: not a usable %s private key", KEYS_DIR, name, alg_s);
         if (strcmp(svcid_key_kid(key), kid) != 0)
@@ -538,6 +540,16 @@ static bool on_disk(int dir_fd, const char *name, size_t max, bool private_file,
                len == strlen(text) && memcmp(data, text, len) == 0;
 }
 
+/* Whether jwks.json is jwks already, as the agent writes it: this
+ * process's, readable by every verifier (0644). */
+static bool published(keystore *ks, const char *jwks) {
+        struct stat st;
+
+        return fstatat(ks->dir_fd, JWKS_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+               (st.st_mode & 07777) == 0644 && st.st_uid == geteuid() &&
+               on_disk(ks->dir_fd, JWKS_FILE, SVCID_JWKS_MAX, false, jwks);
+}
+
 /* Logs a key that began to sign since the last look. A hand-over comes
  * with time, not with a write, so this looks at every update; the first
  * look (a start) and a key created to sign at once are not news. */
@@ -669,8 +681,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         }
         /* At a start, the JWKS on disk is often the one to publish: left
          * alone, a read-only state directory with good keys still serves. */
-        if ((!ks->jwks || strcmp(jwks, ks->jwks) != 0) &&
-            !on_disk(ks->dir_fd, JWKS_FILE, SVCID_JWKS_MAX, false, jwks)) {
+        if ((!ks->jwks || strcmp(jwks, ks->jwks) != 0) && !published(ks, jwks)) {
                 r = write_atomic(ks->dir_fd, JWKS_FILE, jwks, strlen(jwks), 0644);
                 if (r < 0) {
                         errf(err, err_len, r, "writing %s: %s", JWKS_FILE, strerror(-r));

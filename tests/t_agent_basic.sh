@@ -226,14 +226,16 @@ grep -q "in use" "$T/err2" || fail "message: $(cat "$T/err2")"
 [ -e "$T/other.sock" ] && fail "refused agent left its socket behind"
 ok "refusals"
 
-check "stop: SIGTERM removes the socket; restart keeps the key; a stale socket is replaced"
+check "stop: SIGTERM removes the socket; restart keeps the key and republishes a JWKS others cannot read; a stale socket is replaced"
 KID=$(jq -r '.keys[0].kid' "$STATE/jwks.json")
 stop_agent
+chmod 0600 "$STATE/jwks.json"   # a backup restored under umask 077, say
 [ -e "$SOCK" ] && fail "socket left after SIGTERM"
 "$PY" -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' "$SOCK"
 [ -S "$SOCK" ] || fail "could not make a stale socket"
 start_agent a -
 [ "$(jq -r '.keys[0].kid' "$STATE/jwks.json")" = "$KID" ] || fail "restart changed the key"
+[ "$(stat -c %a "$STATE/jwks.json")" = 644 ] || fail "jwks.json left $(stat -c %a "$STATE/jwks.json") by a restart"
 get_token x
 "$CLI" verify -a x --trust "$STATE/jwks.json" "$TOK" >/dev/null || fail "verify after restart"
 stop_agent
