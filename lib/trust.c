@@ -137,15 +137,17 @@ int svcid_trust_add_key(svcid_trust *trust, const char *iss, svcid_key *key) {
         return 0;
 }
 
-/* Any private member of a JWK (RFC 7518 §6.2.2 and §6.3.2, RFC 8037 §2):
- * an RSA key's factors give it away as surely as its d does. */
+/* Any private member of a JWK (RFC 7518 §6.2.2, §6.3.2 and §6.4.1, RFC
+ * 8037 §2): an RSA key's factors give it away as surely as its d does,
+ * and a symmetric key is all secret. */
 static bool has_private_member(const json_t *jwk) {
         static const char *const members[] = { "d", "p", "q", "dp", "dq", "qi", "oth" };
+        const char *kty = json_string_value(json_object_get(jwk, "kty"));
 
         for (size_t i = 0; i < ELEMENTSOF(members); i++)
                 if (json_object_get(jwk, members[i]))
                         return true;
-        return false;
+        return kty && strcmp(kty, "oct") == 0 && json_object_get(jwk, "k");
 }
 
 int svcid_trust_add_jwks(svcid_trust *trust, const char *json, size_t len,

@@ -713,6 +713,19 @@ static void test_private_jwk_rsa(void **state) {
                         free(json);
                 }
         }
+        /* A symmetric key is all secret (RFC 7518 §6.4.1). */
+        {
+                static const char oct[] = "{\"iss\":\"svcid://leak\",\"keys\":[{\"kty\":\"oct\",\"alg\":\"HS256\","
+                                          "\"k\":\"AyM1SysPpbyDfgZld3umj1qzKObwVMkoqQ-EstJQLr_T-1qS0gZH75aKtMN3Yj0iPS4hcgUuTwjAzZr1Z9CAow\"}]}";
+                svcid_trust *trust = NULL;
+                char err[256] = "";
+
+                assert_int_equal(svcid_trust_new(&trust), 0);
+                assert_int_equal(svcid_trust_add_jwks(trust, oct, strlen(oct), NULL, err, sizeof err), -EINVAL);
+                if (!strstr(err, "key 0 is a private key"))
+                        fail_msg("JWKS with an oct key: \"%s\"", err);
+                svcid_trust_free(trust);
+        }
 
         rsa_parts_done(&pa);
         rsa_parts_done(&pb);
