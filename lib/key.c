@@ -582,15 +582,18 @@ static int key_from_pem(const char *pem, size_t len, svcid_alg alg, svcid_key **
 }
 
 int svcid_key_from_pem(const char *pem, size_t len, svcid_alg alg, svcid_key **ret_key) {
-        int r;
+        bool short_of_memory = false;
+        int r = 0;
 
-        for (int try = 0; try < 2; try++) {
+        for (int try = 0; try < 2 && (try == 0 || short_of_memory); try++) {
                 errno = 0;
                 r = key_from_pem(pem, len, alg, ret_key);
-                if (!ran_out(r))
-                        break;
-                r = -ENOMEM;
+                short_of_memory |= ran_out(r);
         }
+        /* A second try that failed after a first that ran out: OpenSSL
+         * may have been left unable to load any key. */
+        if (r < 0 && short_of_memory)
+                r = -ENOMEM;
         if (r < 0)
                 ERR_clear_error();
         return r;
@@ -947,15 +950,16 @@ fail:
 }
 
 int lib_key_from_jwk(const char *json, size_t len, svcid_key **ret_key, char *err, size_t err_len) {
-        for (int try = 0; try < 2; try++) {
-                int r;
+        bool short_of_memory = false;
+        int r = 0;
 
+        for (int try = 0; try < 2 && (try == 0 || short_of_memory); try++) {
                 errno = 0;
                 r = key_from_jwk(json, len, ret_key, err, err_len);
-                if (!ran_out(r))
-                        return r;
+                short_of_memory |= ran_out(r);
         }
-        return lib_errf(err, err_len, -ENOMEM, "out of memory");
+        /* As in svcid_key_from_pem(). */
+        return r < 0 && short_of_memory ? lib_errf(err, err_len, -ENOMEM, "out of memory") : r;
 }
 
 int svcid_key_from_jwk(const char *json, size_t len, svcid_key **ret_key) {
