@@ -144,9 +144,11 @@ int cli_print_json(FILE *f, const json_t *value) {
 int cli_print_json_text(FILE *f, const char *text, size_t len) {
         _cleanup_(json_decrefp) json_t *value = NULL;
 
+        /* text was JSON when it was made: read again, it fails only for
+         * want of memory (jansson may then even call it a syntax error) */
         value = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
         if (!value)
-                return -EINVAL;
+                return -ENOMEM;
         return cli_print_json(f, value);
 }
 

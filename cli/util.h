@@ -72,7 +72,8 @@ int cli_option_error(const char *cmd, int c, char **argv, int prev_optind);
  * can drive a terminal), followed by a newline. */
 int cli_print_json(FILE *f, const json_t *value);
 
-/* The same for JSON text: parsed with duplicate members refused. */
+/* The same for JSON text that has been parsed before (the claims of a
+ * verified token, the agent's JWKS): -ENOMEM if it cannot be again. */
 int cli_print_json_text(FILE *f, const char *text, size_t len);
 
 #endif
