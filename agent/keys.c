@@ -189,6 +189,8 @@ static int load_state(keystore *ks, char *err, size_t err_len) {
         if (r < 0)
                 return errf(err, err_len, r, "%s/%s: %s", KEYS_DIR, STATE_FILE, file_why(r));
         root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!root && !jerr.text[0])     /* jansson words every syntax error */
+                return errf(err, err_len, -ENOMEM, "%s/%s: out of memory", KEYS_DIR, STATE_FILE);
         keys = json_object_get(root, "keys");
         if (!json_is_object(root) || json_integer_value(json_object_get(root, "version")) != 1 ||
             !json_is_array(keys))

@@ -106,6 +106,8 @@ int svcid_jws_sign(const svcid_key *key, const char *header_json, const void *pa
                  * signature layer never signs under a name it isn't. */
                 _cleanup_(json_decrefp) json_t *h = lib_json_object(header_json, strlen(header_json), SVCID_TOKEN_MAX);
                 svcid_alg alg;
+                if (!h && errno == ENOMEM)
+                        return -ENOMEM;
                 if (!h || svcid_alg_from_str(json_string_value(json_object_get(h, "alg")), &alg) < 0 ||
                     alg != key->alg)
                         return -EINVAL;
@@ -154,7 +156,7 @@ svcid_reason svcid_jws_verify(const svcid_key *key, const char *jws, size_t len,
 
         header = lib_json_object(parts.header, parts.header_len, SVCID_TOKEN_MAX);
         if (!header) {
-                reason = SVCID_MALFORMED;
+                reason = errno == ENOMEM ? SVCID_INTERNAL_ERROR : SVCID_MALFORMED;
                 goto out;
         }
         /* RFC 7515 §4.1.11: a "crit" we cannot honour makes the JWS invalid;

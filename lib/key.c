@@ -586,6 +586,7 @@ int svcid_key_from_pem(const char *pem, size_t len, svcid_alg alg, svcid_key **r
         int r = 0;
 
         for (int try = 0; try < 2 && (try == 0 || short_of_memory); try++) {
+                ERR_clear_error();      /* none left by a first try */
                 errno = 0;
                 r = key_from_pem(pem, len, alg, ret_key);
                 short_of_memory |= ran_out(r);
@@ -954,6 +955,7 @@ int lib_key_from_jwk(const char *json, size_t len, svcid_key **ret_key, char *er
         int r = 0;
 
         for (int try = 0; try < 2 && (try == 0 || short_of_memory); try++) {
+                ERR_clear_error();      /* none left by a first try */
                 errno = 0;
                 r = key_from_jwk(json, len, ret_key, err, err_len);
                 short_of_memory |= ran_out(r);
@@ -1256,8 +1258,10 @@ int svcid_key_sign_raw(const svcid_key *key, const void *data, size_t len,
                        unsigned char **ret_sig, size_t *ret_sig_len) {
         int r = key_sign(key, data, len, ret_sig, ret_sig_len);
 
-        if (r == -ENOMEM)       /* maybe not: see ran_out() */
+        if (r == -ENOMEM) {     /* maybe not: see ran_out() */
+                ERR_clear_error();
                 r = key_sign(key, data, len, ret_sig, ret_sig_len);
+        }
         if (r < 0)
                 ERR_clear_error();
         return r;
@@ -1345,8 +1349,10 @@ int svcid_key_verify_raw(const svcid_key *key, const void *data, size_t len,
                          const void *sig, size_t sig_len) {
         int r = key_verify(key, data, len, sig, sig_len);
 
-        if (r == -ENOMEM)       /* maybe not: see ran_out() */
+        if (r == -ENOMEM) {     /* maybe not: see ran_out() */
+                ERR_clear_error();
                 r = key_verify(key, data, len, sig, sig_len);
+        }
         if (r < 0)
                 ERR_clear_error();
         return r;

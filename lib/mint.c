@@ -20,7 +20,7 @@ int svcid_jwt_sign(const svcid_key *key, const char *claims_json, size_t len, ch
                 return -EFBIG;
         claims = lib_json_object(claims_json, len, SVCID_JWKS_MAX);
         if (!claims)
-                return -EINVAL;
+                return errno == ENOMEM ? -ENOMEM : -EINVAL;
         payload = json_dumps(claims, JSON_COMPACT | JSON_PRESERVE_ORDER);
         if (!payload)
                 return -ENOMEM;

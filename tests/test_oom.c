@@ -37,6 +37,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 
 #include "svcid/svcid.h"
 
@@ -154,6 +155,11 @@ static int sweep_verify(const struct signer *s, const char *token, svcid_reason 
                 r = svcid_verify(s->policy, token, strlen(token), &claims, &rep);
                 armed = -1;
                 svcid_claims_free(claims);
+                /* Nothing left for an application's own use of OpenSSL
+                 * (sshd, say, with pam_svcid loaded), even after a retry. */
+                if (ERR_peek_error() != 0)
+                        fail_msg("%s, allocation %ld %s: OpenSSL errors left behind",
+                                 svcid_alg_str(svcid_key_alg(s->key)), n, mode_names[m]);
                 if (!reached)
                         break;
                 if (r == SVCID_INTERNAL_ERROR && m != SPURIOUS) {
@@ -256,6 +262,20 @@ static void test_json_parse(void **state) {
         assert_string_equal(rep.detail, "out of memory reading the payload");
         assert_int_equal(svcid_verify(s.policy, token, strlen(token), &claims, &rep), SVCID_OK);
         svcid_claims_free(claims);
+
+        /* The signature layer, and signing, the same. */
+        json_fail = true;
+        assert_int_equal(svcid_jws_verify(s.key, token, strlen(token), NULL, NULL), SVCID_INTERNAL_ERROR);
+        assert_false(json_fail);
+        assert_int_equal(svcid_jws_verify(s.key, token, strlen(token), NULL, NULL), SVCID_OK);
+        {
+                static const char claims_json[] = "{\"sub\":\"s\"}";
+                char *signed_token = NULL;
+
+                json_fail = true;
+                assert_int_equal(svcid_jwt_sign(s.key, claims_json, strlen(claims_json), &signed_token), -ENOMEM);
+                assert_null(signed_token);
+        }
 
         assert_int_equal(svcid_trust_new(&trust), 0);
         json_fail = true;
