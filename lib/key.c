@@ -585,18 +585,19 @@ int svcid_key_from_pem(const char *pem, size_t len, svcid_alg alg, svcid_key **r
         bool short_of_memory = false;
         int r = 0;
 
+        /* What OpenSSL queued on the way (it may queue errors it got past)
+         * goes; the application's own errors before it stay. */
+        ERR_set_mark();
         for (int try = 0; try < 2 && (try == 0 || short_of_memory); try++) {
-                ERR_clear_error();      /* none left by a first try */
                 errno = 0;
                 r = key_from_pem(pem, len, alg, ret_key);
                 short_of_memory |= ran_out(r);
         }
+        ERR_pop_to_mark();
         /* A second try that failed after a first that ran out: OpenSSL
          * may have been left unable to load any key. */
         if (r < 0 && short_of_memory)
                 r = -ENOMEM;
-        if (r < 0)
-                ERR_clear_error();
         return r;
 }
 
@@ -954,13 +955,13 @@ int lib_key_from_jwk(const char *json, size_t len, svcid_key **ret_key, char *er
         bool short_of_memory = false;
         int r = 0;
 
+        ERR_set_mark();                 /* as in svcid_key_from_pem() */
         for (int try = 0; try < 2 && (try == 0 || short_of_memory); try++) {
-                ERR_clear_error();      /* none left by a first try */
                 errno = 0;
                 r = key_from_jwk(json, len, ret_key, err, err_len);
                 short_of_memory |= ran_out(r);
         }
-        /* As in svcid_key_from_pem(). */
+        ERR_pop_to_mark();
         return r < 0 && short_of_memory ? lib_errf(err, err_len, -ENOMEM, "out of memory") : r;
 }
 

@@ -233,6 +233,9 @@ static void test_trust_load(void **state) {
                                 svcid_trust_free(trust);
                                 if (!reached)
                                         break;
+                                if (r == 0 && ERR_peek_error() != 0)
+                                        fail_msg("%s, allocation %ld %s: loaded, OpenSSL errors left behind",
+                                                 svcid_alg_str(algs[i]), n, mode_names[m]);
                                 if (r == 0)
                                         continue;
                                 if (m == SPURIOUS || r != -ENOMEM || !strstr(err, "out of memory"))
@@ -287,12 +290,34 @@ static void test_json_parse(void **state) {
         signer_done(&s);
 }
 
+/* A key load takes away what OpenSSL queued on its way, not the errors
+ * the application had queued before. */
+static void test_error_queue_kept(void **state) {
+        struct signer s = signer_new(SVCID_ALG_ES256);
+        svcid_trust *trust = NULL;
+        char err[256] = "";
+        unsigned long e;
+
+        (void) state;
+        ERR_clear_error();
+        ERR_raise(ERR_LIB_USER, ERR_R_PASSED_INVALID_ARGUMENT);
+        e = ERR_peek_last_error();
+        assert_int_equal(svcid_trust_new(&trust), 0);
+        assert_int_equal(svcid_trust_add_jwks(trust, s.jwks, strlen(s.jwks), "t.jwks", err, sizeof err), 0);
+        assert_int_equal(ERR_peek_last_error(), e);
+        assert_int_equal(ERR_get_error(), e);
+        assert_int_equal(ERR_get_error(), 0);
+        svcid_trust_free(trust);
+        signer_done(&s);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_verify_valid),
                 cmocka_unit_test(test_verify_refused),
                 cmocka_unit_test(test_trust_load),
                 cmocka_unit_test(test_json_parse),
+                cmocka_unit_test(test_error_queue_kept),
         };
 
         /* Before OpenSSL or jansson allocates anything. */
