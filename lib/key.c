@@ -548,6 +548,13 @@ static bool ran_out(int r) {
         return r == -ENOMEM || (r < 0 && errno == ENOMEM);
 }
 
+/* The result of a key load tried again after its first try ran out: the
+ * second try's, unless that ran out too, or OpenSSL failed without judging
+ * the key (-EIO): it may have been left unable to load any key. */
+static int load_retried(int r) {
+        return ran_out(r) || r == -EIO ? -ENOMEM : r;
+}
+
 static int key_from_pem(const char *pem, size_t len, svcid_alg alg, svcid_key **ret_key) {
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *pkey = NULL;
         _cleanup_(BIO_free_allp) BIO *bio = NULL;
@@ -582,22 +589,18 @@ static int key_from_pem(const char *pem, size_t len, svcid_alg alg, svcid_key **
 }
 
 int svcid_key_from_pem(const char *pem, size_t len, svcid_alg alg, svcid_key **ret_key) {
-        bool short_of_memory = false;
-        int r = 0;
+        int r;
 
         /* What OpenSSL queued on the way (it may queue errors it got past)
          * goes; the application's own errors before it stay. */
         ERR_set_mark();
-        for (int try = 0; try < 2 && (try == 0 || short_of_memory); try++) {
+        errno = 0;
+        r = key_from_pem(pem, len, alg, ret_key);
+        if (ran_out(r)) {
                 errno = 0;
-                r = key_from_pem(pem, len, alg, ret_key);
-                short_of_memory |= ran_out(r);
+                r = load_retried(key_from_pem(pem, len, alg, ret_key));
         }
         ERR_pop_to_mark();
-        /* A second try that failed after a first that ran out: OpenSSL
-         * may have been left unable to load any key. */
-        if (r < 0 && short_of_memory)
-                r = -ENOMEM;
         return r;
 }
 
@@ -952,17 +955,17 @@ fail:
 }
 
 int lib_key_from_jwk(const char *json, size_t len, svcid_key **ret_key, char *err, size_t err_len) {
-        bool short_of_memory = false;
-        int r = 0;
+        int r;
 
         ERR_set_mark();                 /* as in svcid_key_from_pem() */
-        for (int try = 0; try < 2 && (try == 0 || short_of_memory); try++) {
+        errno = 0;
+        r = key_from_jwk(json, len, ret_key, err, err_len);
+        if (ran_out(r)) {
                 errno = 0;
-                r = key_from_jwk(json, len, ret_key, err, err_len);
-                short_of_memory |= ran_out(r);
+                r = load_retried(key_from_jwk(json, len, ret_key, err, err_len));
         }
         ERR_pop_to_mark();
-        return r < 0 && short_of_memory ? lib_errf(err, err_len, -ENOMEM, "out of memory") : r;
+        return r == -ENOMEM ? lib_errf(err, err_len, r, "out of memory") : r;
 }
 
 int svcid_key_from_jwk(const char *json, size_t len, svcid_key **ret_key) {

@@ -290,6 +290,31 @@ static void test_json_parse(void **state) {
         signer_done(&s);
 }
 
+/* A bad key stays a bad key when a successful allocation on the way
+ * leaves errno ENOMEM: its second try judges it. */
+static void test_bad_key_spurious(void **state) {
+        static const char bad[] = "{\"iss\":\"" ISS "\",\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\","
+                                  "\"x\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\","
+                                  "\"y\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAE\"}]}";
+
+        (void) state;
+        for (long n = 0;; n++) {
+                svcid_trust *trust = NULL;
+                char err[256] = "";
+                int r;
+
+                assert_int_equal(svcid_trust_new(&trust), 0);
+                arm(SPURIOUS, n);
+                r = svcid_trust_add_jwks(trust, bad, strlen(bad), "bad.jwks", err, sizeof err);
+                armed = -1;
+                svcid_trust_free(trust);
+                if (!reached)
+                        break;
+                if (r != -EINVAL || !strstr(err, "key 0 is not a usable signature key"))
+                        fail_msg("allocation %ld setting errno only: %d \"%s\"", n, r, err);
+        }
+}
+
 /* A key load takes away what OpenSSL queued on its way, not the errors
  * the application had queued before. */
 static void test_error_queue_kept(void **state) {
@@ -318,6 +343,7 @@ int main(void) {
                 cmocka_unit_test(test_trust_load),
                 cmocka_unit_test(test_json_parse),
                 cmocka_unit_test(test_error_queue_kept),
+                cmocka_unit_test(test_bad_key_spurious),
         };
 
         /* Before OpenSSL or jansson allocates anything. */
