@@ -504,8 +504,9 @@ int svcid_key_generate(svcid_alg alg, svcid_key **ret_key) {
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *pkey = NULL;
         int r;
 
-        if (!ret_key)
+        if (!ret_key || !alg_valid(alg))
                 return -EINVAL;
+        ERR_set_mark();         /* see svcid_key_from_pem() */
         switch (alg) {
         case SVCID_ALG_ES256:
                 pkey = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
@@ -518,15 +519,10 @@ int svcid_key_generate(svcid_alg alg, svcid_key **ret_key) {
                 pkey = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) RSA_GEN_BITS);
                 break;
         default:
-                return -EINVAL;
+                break;
         }
-        if (!pkey) {
-                ERR_clear_error();
-                return -ENOMEM;
-        }
-        r = key_new(&pkey, alg, true, NULL, ret_key);
-        if (r < 0)
-                ERR_clear_error();
+        r = pkey ? key_new(&pkey, alg, true, NULL, ret_key) : -ENOMEM;
+        ERR_pop_to_mark();
         return r;
 }
 
@@ -546,6 +542,13 @@ static int pem_no_passphrase(char *buf, int size, int rwflag, void *userdata) {
  * that ran out too is taken as out of memory. */
 static bool ran_out(int r) {
         return r == -ENOMEM || (r < 0 && errno == ENOMEM);
+}
+
+/* Between two tries: takes away what OpenSSL queued since ERR_set_mark()
+ * and sets the mark again. */
+static void err_forget(void) {
+        ERR_pop_to_mark();
+        ERR_set_mark();
 }
 
 /* The result of a key load tried again after its first try ran out: the
@@ -569,9 +572,10 @@ static int key_from_pem(const char *pem, size_t len, svcid_alg alg, svcid_key **
         bio = BIO_new_mem_buf(pem, (int) len);
         if (!bio)
                 return -ENOMEM;
+        ERR_set_mark();         /* a public key fails here first: no trace of it */
         pkey = PEM_read_bio_PrivateKey(bio, NULL, pem_no_passphrase, NULL);
+        ERR_pop_to_mark();
         if (!pkey) {
-                ERR_clear_error();
                 BIO_free_all(bio);
                 bio = BIO_new_mem_buf(pem, (int) len);
                 if (!bio)
@@ -591,12 +595,14 @@ static int key_from_pem(const char *pem, size_t len, svcid_alg alg, svcid_key **
 int svcid_key_from_pem(const char *pem, size_t len, svcid_alg alg, svcid_key **ret_key) {
         int r;
 
-        /* What OpenSSL queued on the way (it may queue errors it got past)
-         * goes; the application's own errors before it stay. */
+        /* What OpenSSL queues on the way (it may queue errors it got past,
+         * and a refusal leaves its reasons) goes; the application's own
+         * errors before it stay. Every public function here does the same. */
         ERR_set_mark();
         errno = 0;
         r = key_from_pem(pem, len, alg, ret_key);
         if (ran_out(r)) {
+                err_forget();
                 errno = 0;
                 r = load_retried(key_from_pem(pem, len, alg, ret_key));
         }
@@ -906,24 +912,20 @@ static int key_from_jwk(const char *json, size_t len, svcid_key **ret_key, char 
 
         r = jwk_string(jwk, "kty", true, &kty, err, err_len);
         if (r < 0)
-                goto fail;
+                return r;
         r = jwk_check_usage(jwk, err, err_len);
         if (r < 0)
-                goto fail;
+                return r;
         r = jwk_string(jwk, "alg", false, &alg_name, err, err_len);
         if (r < 0)
-                goto fail;
-        if (alg_name && svcid_alg_from_str(alg_name, &alg) < 0) {
-                r = lib_errf(err, err_len, -EINVAL, "\"alg\" is not ES256, EdDSA, RS256 or PS256");
-                goto fail;
-        }
+                return r;
+        if (alg_name && svcid_alg_from_str(alg_name, &alg) < 0)
+                return lib_errf(err, err_len, -EINVAL, "\"alg\" is not ES256, EdDSA, RS256 or PS256");
         r = jwk_string(jwk, "kid", false, &kid, err, err_len);
         if (r < 0)
-                goto fail;
-        if (kid && (kid[0] == '\0' || strlen(kid) > KID_MAX)) {
-                r = lib_errf(err, err_len, -EINVAL, "\"kid\" is empty or longer than %u bytes", KID_MAX);
-                goto fail;
-        }
+                return r;
+        if (kid && (kid[0] == '\0' || strlen(kid) > KID_MAX))
+                return lib_errf(err, err_len, -EINVAL, "\"kid\" is empty or longer than %u bytes", KID_MAX);
 
         if (strcmp(kty, "EC") == 0) {
                 want = SVCID_ALG_ES256;
@@ -939,19 +941,14 @@ static int key_from_jwk(const char *json, size_t len, svcid_key **ret_key, char 
         } else    /* "oct" above all: no shared secrets */
                 r = lib_errf(err, err_len, -EINVAL, "\"kty\" is not EC, OKP or RSA");
         if (r < 0)
-                goto fail;
-        if (alg != SVCID_ALG_INVALID && alg != want) {
-                r = lib_errf(err, err_len, -EINVAL, "\"alg\" does not fit \"kty\"");
-                goto fail;
-        }
+                return r;
+        if (alg != SVCID_ALG_INVALID && alg != want)
+                return lib_errf(err, err_len, -EINVAL, "\"alg\" does not fit \"kty\"");
 
         r = key_validate(pkey, private, want, &alg, err, err_len);
-        if (r >= 0)
-                r = key_new(&pkey, alg, private, kid, ret_key);
-fail:
         if (r < 0)
-                ERR_clear_error();
-        return r;
+                return r;
+        return key_new(&pkey, alg, private, kid, ret_key);
 }
 
 int lib_key_from_jwk(const char *json, size_t len, svcid_key **ret_key, char *err, size_t err_len) {
@@ -961,6 +958,7 @@ int lib_key_from_jwk(const char *json, size_t len, svcid_key **ret_key, char *er
         errno = 0;
         r = key_from_jwk(json, len, ret_key, err, err_len);
         if (ran_out(r)) {
+                err_forget();
                 errno = 0;
                 r = load_retried(key_from_jwk(json, len, ret_key, err, err_len));
         }
@@ -982,7 +980,9 @@ int svcid_key_public_jwk(const svcid_key *key, char **ret_json) {
 
         if (!key || !ret_json)
                 return -EINVAL;
+        ERR_set_mark();         /* see svcid_key_from_pem() */
         r = key_jwk_pub(key, &p);
+        ERR_pop_to_mark();
         if (r < 0)
                 return r;
 
@@ -1038,37 +1038,46 @@ int svcid_key_private_pem(const svcid_key *key, char **ret_pem) {
                 return -EINVAL;
         if (!key->private)
                 return -ENOKEY;
+        ERR_set_mark();         /* see svcid_key_from_pem() */
         /* A secure-memory BIO is wiped when freed (and when it grows). */
         bio = BIO_new(BIO_s_secmem());
         if (!bio)
-                return -ENOMEM;
-        if (PEM_write_bio_PrivateKey(bio, key->pkey, NULL, NULL, 0, NULL, NULL) != 1) {
-                ERR_clear_error();
-                return -EIO;
-        }
-        r = bio_to_string(bio, ret_pem);
+                r = -ENOMEM;
+        else if (PEM_write_bio_PrivateKey(bio, key->pkey, NULL, NULL, 0, NULL, NULL) != 1)
+                r = -EIO;
+        else
+                r = bio_to_string(bio, ret_pem);
+        ERR_pop_to_mark();
         return r;
 }
 
 int svcid_key_public_pem(const svcid_key *key, char **ret_pem) {
         _cleanup_(BIO_free_allp) BIO *bio = NULL;
+        int r;
 
         if (!key || !ret_pem)
                 return -EINVAL;
+        ERR_set_mark();         /* see svcid_key_from_pem() */
         bio = BIO_new(BIO_s_mem());
         if (!bio)
-                return -ENOMEM;
-        if (PEM_write_bio_PUBKEY(bio, key->pkey) != 1) {
-                ERR_clear_error();
-                return -EIO;
-        }
-        return bio_to_string(bio, ret_pem);
+                r = -ENOMEM;
+        else if (PEM_write_bio_PUBKEY(bio, key->pkey) != 1)
+                r = -EIO;
+        else
+                r = bio_to_string(bio, ret_pem);
+        ERR_pop_to_mark();
+        return r;
 }
 
 int svcid_key_thumbprint(const svcid_key *key, char **ret_thumbprint) {
+        int r;
+
         if (!key || !ret_thumbprint)
                 return -EINVAL;
-        return key_thumbprint(key, ret_thumbprint);
+        ERR_set_mark();         /* see svcid_key_from_pem() */
+        r = key_thumbprint(key, ret_thumbprint);
+        ERR_pop_to_mark();
+        return r;
 }
 
 /* ---- accessors and references ------------------------------------------ */
@@ -1086,7 +1095,12 @@ bool svcid_key_is_private(const svcid_key *key) {
 }
 
 bool lib_key_same_public(const svcid_key *a, const svcid_key *b) {
-        return EVP_PKEY_eq(a->pkey, b->pkey) == 1;
+        bool same;
+
+        ERR_set_mark();         /* see svcid_key_from_pem() */
+        same = EVP_PKEY_eq(a->pkey, b->pkey) == 1;
+        ERR_pop_to_mark();
+        return same;
 }
 
 bool svcid_key_equal_public(const svcid_key *a, const svcid_key *b) {
@@ -1260,14 +1274,15 @@ static int key_sign(const svcid_key *key, const void *data, size_t len,
 
 int svcid_key_sign_raw(const svcid_key *key, const void *data, size_t len,
                        unsigned char **ret_sig, size_t *ret_sig_len) {
-        int r = key_sign(key, data, len, ret_sig, ret_sig_len);
+        int r;
 
+        ERR_set_mark();         /* see svcid_key_from_pem() */
+        r = key_sign(key, data, len, ret_sig, ret_sig_len);
         if (r == -ENOMEM) {     /* maybe not: see ran_out() */
-                ERR_clear_error();
+                err_forget();
                 r = key_sign(key, data, len, ret_sig, ret_sig_len);
         }
-        if (r < 0)
-                ERR_clear_error();
+        ERR_pop_to_mark();
         return r;
 }
 
@@ -1351,13 +1366,14 @@ static int key_verify(const svcid_key *key, const void *data, size_t len,
 
 int svcid_key_verify_raw(const svcid_key *key, const void *data, size_t len,
                          const void *sig, size_t sig_len) {
-        int r = key_verify(key, data, len, sig, sig_len);
+        int r;
 
+        ERR_set_mark();         /* see svcid_key_from_pem() */
+        r = key_verify(key, data, len, sig, sig_len);
         if (r == -ENOMEM) {     /* maybe not: see ran_out() */
-                ERR_clear_error();
+                err_forget();
                 r = key_verify(key, data, len, sig, sig_len);
         }
-        if (r < 0)
-                ERR_clear_error();
+        ERR_pop_to_mark();
         return r;
 }

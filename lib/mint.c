@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Minting: what the agent signs. */
 #include <string.h>
+#include <openssl/err.h>
 #include <openssl/rand.h>
 
 #include "internal.h"
@@ -33,8 +34,11 @@ int svcid_jti_new(char **ret_jti) {
 
         if (!ret_jti)
                 return -EINVAL;
-        if (RAND_bytes(bits, sizeof bits) != 1)
-                return -EIO;
+        ERR_set_mark();         /* the application's OpenSSL errors stay, ours go */
+        r = RAND_bytes(bits, sizeof bits) == 1 ? 0 : -EIO;
+        ERR_pop_to_mark();
+        if (r < 0)
+                return r;
         r = svcid_b64url_encode(bits, sizeof bits, ret_jti);
         OPENSSL_cleanse(bits, sizeof bits);
         return r;

@@ -1257,6 +1257,90 @@ static void test_ed25519_weak_public_refused(void **state) {
         free(x);
 }
 
+/* Every call leaves OpenSSL's error queue as the application had it:
+ * what OpenSSL queued inside (a refusal's reasons, a private-key read
+ * that failed on the way to a public one) goes; the application's own
+ * errors stay. pam_svcid shares a process, and its queue, with sshd. */
+static unsigned long queue_mine(void) {
+        ERR_clear_error();
+        ERR_raise_data(ERR_LIB_USER, ERR_R_PASSED_INVALID_ARGUMENT, "the application's own");
+        return ERR_peek_last_error();
+}
+
+static void expect_mine(const char *what, unsigned long mine) {
+        unsigned long e = ERR_get_error(), extra = ERR_peek_error();
+
+        if (e != mine || extra != 0)
+                fail_msg("%s: the error queue holds %lx then %lx, not only the application's %lx", what, e, extra,
+                         mine);
+}
+
+static void test_error_queue_kept(void **state) {
+        static const char bad_ec[] = "{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4\","
+                                     "\"y\":\"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4\"}";
+        static const svcid_alg algs[] = { SVCID_ALG_ES256, SVCID_ALG_EDDSA, SVCID_ALG_RS256, SVCID_ALG_PS256 };
+        unsigned char zeros[512] = { 0 };
+        char *text = NULL, *pem = NULL;
+        svcid_key *key = NULL, *pub = NULL;
+        unsigned long mine;
+        unsigned char *sig = NULL;
+        size_t sig_len;
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(algs); i++) {
+                const char *name = svcid_alg_str(algs[i]);
+                char what[64];
+
+#define STEP(label, call)                                                         \
+                do {                                                              \
+                        snprintf(what, sizeof what, "%s: %s", name, label);       \
+                        mine = queue_mine();                                      \
+                        call;                                                     \
+                        expect_mine(what, mine);                                  \
+                } while (0)
+
+                STEP("generate", assert_int_equal(svcid_key_generate(algs[i], &key), 0));
+                STEP("private PEM", assert_int_equal(svcid_key_private_pem(key, &pem), 0));
+                STEP("private PEM loaded", assert_int_equal(load_pem(pem, algs[i], &pub), 0));
+                svcid_key_unref(pub);
+                svcid_free_secret(pem);
+                STEP("public PEM", assert_int_equal(svcid_key_public_pem(key, &pem), 0));
+                STEP("public PEM loaded", assert_int_equal(load_pem(pem, algs[i], &pub), 0));
+                free(pem);
+                STEP("public JWK", assert_int_equal(svcid_key_public_jwk(key, &text), 0));
+                free(text);
+                STEP("thumbprint", assert_int_equal(svcid_key_thumbprint(key, &text), 0));
+                free(text);
+                STEP("same public key", assert_true(svcid_key_equal_public(key, pub)));
+                STEP("sign", assert_int_equal(svcid_key_sign_raw(key, msg, strlen(msg), &sig, &sig_len), 0));
+                STEP("verify", assert_int_equal(svcid_key_verify_raw(pub, msg, strlen(msg), sig, sig_len), 0));
+                sig[sig_len / 2] ^= 1;
+                STEP("bad signature", assert_int_equal(svcid_key_verify_raw(pub, msg, strlen(msg), sig, sig_len),
+                                                       -EBADMSG));
+                STEP("zero signature", assert_int_equal(svcid_key_verify_raw(pub, msg, strlen(msg), zeros, sig_len),
+                                                        -EBADMSG));
+                free(sig);
+                svcid_key_unref(pub);
+                svcid_key_unref(key);
+                pub = key = NULL;
+#undef STEP
+        }
+
+        mine = queue_mine();
+        assert_int_equal(load_jwk(bad_ec, &key), -EINVAL);
+        expect_mine("a JWK off the curve", mine);
+        mine = queue_mine();
+        assert_int_equal(load_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", SVCID_ALG_INVALID,
+                                  &key),
+                         -EINVAL);
+        expect_mine("a PEM that is no key", mine);
+        mine = queue_mine();
+        assert_int_equal(svcid_jti_new(&text), 0);
+        free(text);
+        expect_mine("a jti", mine);
+        assert_null(key);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_thumbprint_rfc7638),
@@ -1276,6 +1360,7 @@ int main(void) {
                 cmocka_unit_test(test_jwk_other_refused),
                 cmocka_unit_test(test_ed25519_weak_public_refused),
                 cmocka_unit_test(test_jwk_rsa_refused),
+                cmocka_unit_test(test_error_queue_kept),
                 cmocka_unit_test(test_jwk_roca),
                 cmocka_unit_test(test_jwk_roca_wycheproof),
                 cmocka_unit_test(test_jwk_too_large),
