@@ -383,9 +383,12 @@ int main(int argc, char **argv) {
         sigprocmask(SIG_BLOCK, &mask, NULL);
 
         /* The legacy cipher and digest name tables are not needed to sign
-         * with the default provider; openssl.cnf is still read, for sites
-         * that configure providers (FIPS) there. */
-        (void) OPENSSL_init_crypto(OPENSSL_INIT_NO_ADD_ALL_CIPHERS | OPENSSL_INIT_NO_ADD_ALL_DIGESTS, NULL);
+         * with the default provider, nor OpenSSL's error texts (nothing
+         * here prints them); openssl.cnf is still read, for sites that
+         * configure providers (FIPS) there. */
+        (void) OPENSSL_init_crypto(OPENSSL_INIT_NO_ADD_ALL_CIPHERS | OPENSSL_INIT_NO_ADD_ALL_DIGESTS |
+                                           OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS,
+                                   NULL);
 
         if (o.check_config) {
                 agent_config *cfg;
