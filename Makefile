@@ -39,7 +39,7 @@ pc = $(shell $(PKG_CONFIG) --cflags --libs $(1) 2>/dev/null)
 pcflags = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
 pclibs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 
-LIB_PKGS   := libcrypto jansson libcurl
+LIB_PKGS   := libcrypto jansson
 CFLAGS_ALL := $(BASE_CFLAGS) $(HARDEN) $(call pcflags,$(LIB_PKGS) libsystemd libmicrohttpd inih libcurl) $(CFLAGS)
 LIB_LIBS   := $(call pclibs,$(LIB_PKGS))
 
@@ -109,7 +109,7 @@ PROG_LDFLAGS = -pie $(LDHARDEN) $(LDFLAGS)
 # svcid connect reads the gate's line-mode answer with the gate's own
 # parser of that format.
 $(BUILD)/svcid: $(call obj,$(CLI_SRC) gate/preamble.c) $(LIBSVCID_A)
-	$(CC) -o $@ $^ $(PROG_LDFLAGS) $(LIB_LIBS) $(call pclibs,libcurl)
+	$(CC) -o $@ $^ $(PROG_LDFLAGS) $(LIB_LIBS)
 
 $(BUILD)/svcid-agent: $(call obj,$(AGENT_SRC)) $(LIBSVCID_A)
 	$(CC) -o $@ $^ $(PROG_LDFLAGS) $(LIB_LIBS) $(call pclibs,libsystemd libmicrohttpd inih)
@@ -123,7 +123,7 @@ $(BUILD)/pam_svcid.so: $(call obj,$(PAM_SRC)) $(LIBSVCID_A) pam/pam_svcid.sym
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIBSVCID_A)
 	@mkdir -p $(@D)
-	$(CC) -o $@ $^ $(LDHARDEN) $(LDFLAGS) $(LIB_LIBS) $(call pclibs,cmocka libsystemd libcurl) -lpam -lpam_misc -ldl
+	$(CC) -o $@ $^ $(LDHARDEN) $(LDFLAGS) $(LIB_LIBS) $(call pclibs,cmocka libsystemd) -lpam -lpam_misc -ldl
 
 $(BUILD)/bench/%: bench/%.c $(LIBSVCID_A) $(wildcard bench/*.h)
 	@mkdir -p $(@D)

@@ -1,9 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* The agent client: HTTP/1.1 over the agent's Unix socket with libcurl.
- * Nothing here is on the verify path. */
+ * Nothing here is on the verify path, and libcurl is loaded only when a
+ * client call is first made: a program that links libsvcid to verify
+ * would otherwise map libcurl and the TLS, LDAP and Kerberos libraries it
+ * needs, and run their start-up code, for nothing. */
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +28,75 @@
 /* "/v1/token?aud=AUD&ttl=TTL" at its longest: every audience byte may be
  * %-escaped into three, and the ttl has at most 20 digits. */
 #define TOKEN_PATH_MAX    (sizeof "/v1/token?aud=" - 1 + 3 * AUDIENCE_MAX + sizeof "&ttl=" + 20)
+
+/* The libcurl of Debian's libcurl4 and of Fedora's libcurl; the headers
+ * give the types, the loaded library the functions. */
+#define LIBCURL_SONAME "libcurl.so.4"
+
+static struct {
+        __typeof__(curl_easy_init) *easy_init;
+        __typeof__(curl_easy_setopt) *easy_setopt;
+        __typeof__(curl_easy_perform) *easy_perform;
+        __typeof__(curl_easy_getinfo) *easy_getinfo;
+        __typeof__(curl_easy_cleanup) *easy_cleanup;
+        __typeof__(curl_easy_strerror) *easy_strerror;
+        __typeof__(curl_easy_escape) *easy_escape;
+        __typeof__(curl_free) *free;
+        __typeof__(curl_slist_append) *slist_append;
+        __typeof__(curl_slist_free_all) *slist_free_all;
+} cu;
+static pthread_once_t cu_once = PTHREAD_ONCE_INIT;
+static char cu_missing[200];    /* why libcurl could not be used; "" once it can */
+
+static void cu_load(void) {
+        static const struct {
+                const char *name;
+                size_t offset;
+        } syms[] = {
+#define SYM(field, name) { name, offsetof(__typeof__(cu), field) }
+                SYM(easy_init, "curl_easy_init"),
+                SYM(easy_setopt, "curl_easy_setopt"),
+                SYM(easy_perform, "curl_easy_perform"),
+                SYM(easy_getinfo, "curl_easy_getinfo"),
+                SYM(easy_cleanup, "curl_easy_cleanup"),
+                SYM(easy_strerror, "curl_easy_strerror"),
+                SYM(easy_escape, "curl_easy_escape"),
+                SYM(free, "curl_free"),
+                SYM(slist_append, "curl_slist_append"),
+                SYM(slist_free_all, "curl_slist_free_all"),
+#undef SYM
+        };
+        /* Kept loaded for good: libcurl cannot be unloaded safely. */
+        void *h = dlopen(LIBCURL_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+
+        if (!h) {
+                snprintf(cu_missing, sizeof cu_missing, "%s", dlerror());
+                return;
+        }
+        for (size_t i = 0; i < sizeof syms / sizeof *syms; i++) {
+                void *f = dlsym(h, syms[i].name);
+
+                if (!f) {
+                        snprintf(cu_missing, sizeof cu_missing, "%s has no %s", LIBCURL_SONAME, syms[i].name);
+                        return;
+                }
+                /* POSIX: a function's address from dlsym() is stored so */
+                memcpy((char *) &cu + syms[i].offset, &f, sizeof f);
+        }
+}
+
+static int client_errf(char *err, size_t err_len, int error, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+/* libcurl, loaded once; a clear error if it cannot be. */
+static int cu_ready(char *err, size_t err_len) {
+        if (pthread_once(&cu_once, cu_load) != 0)
+                return client_errf(err, err_len, -EIO, "cannot load %s", LIBCURL_SONAME);
+        if (cu_missing[0])
+                return client_errf(err, err_len, -ENOPKG, "cannot load libcurl, needed to talk to the agent: %s",
+                                   cu_missing);
+        return 0;
+}
 
 const char *svcid_agent_socket(void) {
         /* secure_getenv: a setuid program must not be pointed elsewhere */
@@ -68,8 +143,6 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata) {
         return n;
 }
 
-static int client_errf(char *err, size_t err_len, int error, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
 static int client_errf(char *err, size_t err_len, int error, const char *fmt, ...) {
         va_list ap;
 
@@ -96,6 +169,7 @@ static int agent_get(const char *socket_path, const char *path, size_t max, long
         char url[1024];
         long status = 0, os_errno = 0;
         char curl_why[CURL_ERROR_SIZE] = "";
+        int r;
 
         if (!socket_path)
                 socket_path = svcid_agent_socket();
@@ -105,31 +179,34 @@ static int agent_get(const char *socket_path, const char *path, size_t max, long
                                    strlen(socket_path), sizeof(((struct sockaddr_un *) NULL)->sun_path) - 1);
         if ((size_t) snprintf(url, sizeof url, "http://localhost%s", path) >= sizeof url)
                 return client_errf(err, err_len, -EINVAL, "request too long");
-        curl = curl_easy_init();
+        r = cu_ready(err, err_len);
+        if (r < 0)
+                return r;
+        curl = cu.easy_init();
         if (!curl)
                 return client_errf(err, err_len, -ENOMEM, "cannot initialize libcurl");
-        curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, socket_path);
-        curl_easy_setopt(curl, CURLOPT_URL, url);
-        curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http");
-        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, CLIENT_TIMEOUT_MS);
-        curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
-        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
-        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
+        cu.easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, socket_path);
+        cu.easy_setopt(curl, CURLOPT_URL, url);
+        cu.easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http");
+        cu.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+        cu.easy_setopt(curl, CURLOPT_TIMEOUT_MS, CLIENT_TIMEOUT_MS);
+        cu.easy_setopt(curl, CURLOPT_NOPROXY, "*");
+        cu.easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
+        cu.easy_setopt(curl, CURLOPT_WRITEDATA, &b);
         /* libcurl's own words for what failed, where it has more than
          * its error code's */
-        curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_why);
+        cu.easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_why);
         /* One request per handle: saying so lets the agent close the
          * connection with its answer (svcid-agent(8)). Without the header
          * the request still works, only less cheaply. */
-        headers = curl_slist_append(NULL, "Connection: close");
+        headers = cu.slist_append(NULL, "Connection: close");
         if (headers)
-                curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-        rc = curl_easy_perform(curl);
-        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-        curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno);
-        curl_easy_cleanup(curl);
-        curl_slist_free_all(headers);
+                cu.easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+        rc = cu.easy_perform(curl);
+        cu.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+        cu.easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno);
+        cu.easy_cleanup(curl);
+        cu.slist_free_all(headers);
 
         if (rc == CURLE_COULDNT_CONNECT) {
                 int e = os_errno > 0 ? (int) os_errno : ECONNREFUSED;
@@ -160,10 +237,10 @@ static int agent_get(const char *socket_path, const char *path, size_t max, long
                 /* libcurl's code for a header line over its limit */
                 if (rc == CURLE_OUT_OF_MEMORY)
                         return client_errf(err, err_len, -EPROTO, "the agent at %s sent an answer too large or "
-                                           "malformed to read (libcurl: %s)", socket_path, curl_easy_strerror(rc));
+                                           "malformed to read (libcurl: %s)", socket_path, cu.easy_strerror(rc));
                 return client_errf(err, err_len, rc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EPROTO,
                                    "talking to the agent at %s: %s", socket_path,
-                                   curl_why[0] ? curl_why : curl_easy_strerror(rc));
+                                   curl_why[0] ? curl_why : cu.easy_strerror(rc));
         }
         if (!b.data) {
                 b.data = calloc(1, 1);
@@ -229,14 +306,17 @@ int svcid_agent_token(const char *socket_path, const char *audience, int64_t ttl
         if (ttl < 0 || ttl > TTL_MAX)
                 return client_errf(err, err_len, -EINVAL, "the ttl must be 0 to %d seconds, not %lld", TTL_MAX,
                                    (long long) ttl);
-        esc = curl_easy_escape(NULL, audience, 0);
+        r = cu_ready(err, err_len);
+        if (r < 0)
+                return r;
+        esc = cu.easy_escape(NULL, audience, 0);
         if (!esc)
                 return -ENOMEM;
         if (ttl > 0)
                 n = snprintf(path, sizeof path, "/v1/token?aud=%s&ttl=%lld", esc, (long long) ttl);
         else
                 n = snprintf(path, sizeof path, "/v1/token?aud=%s", esc);
-        curl_free(esc);
+        cu.free(esc);
         /* A cut request would ask for another audience or ttl than the
          * caller's: never send one. (path is sized so this cannot happen.) */
         if (n < 0 || (size_t) n >= sizeof path)

@@ -558,4 +558,33 @@ run_in 2 "the example refuses an empty trust directory" "$T/token.in" \
         env LD_LIBRARY_PATH="$SVCID_BUILD" "$T/verify-example" "$T/empty.d" ci:build
 has "$ERR" "trust: no keys in"
 
+
+# ---- libcurl: loaded for a talk with the agent, never to verify ---------
+# Verifying needs no HTTP client: neither the example nor svcid verify
+# maps libcurl (and with it the TLS, LDAP and Kerberos libraries it links);
+# svcid token loads it when it asks the agent.
+printf '%s\n' "$VALID" > "$T/token.in"
+run_in 0 "the example verifies without loading libcurl" "$T/token.in" \
+        env LD_DEBUG=files LD_LIBRARY_PATH="$SVCID_BUILD" "$T/verify-example" "$JWKS" ci:build
+has "$ERR" "file=libcrypto.so.3"
+lacks "$ERR" "libcurl"
+run 0 "svcid verify without loading libcurl" env LD_DEBUG=files "$SVCID" verify -a ci:build --trust "$JWKS" "$VALID"
+lacks "$ERR" "libcurl"
+run 1 "svcid token loads libcurl to ask the agent" env LD_DEBUG=files SVCID_AGENT_SOCKET="$T/nope.sock" "$SVCID" token -a x
+has "$ERR" "file=libcurl.so.4"
+has "$ERR" "svcid: token: cannot reach the agent at $T/nope.sock: No such file or directory"
+# Without libcurl (hidden in a mount namespace of this test), a token
+# request says what is missing, and verifying still works.
+curl_so=$(realpath -e "$(ldconfig -p | awk '$1 == "libcurl.so.4" { print $NF; exit }')" 2>/dev/null || true)
+if [ "$(id -u)" = 0 ] && [ -n "$curl_so" ] && unshare -m true 2>/dev/null; then
+        run 1 "svcid token without libcurl" unshare -m sh -c 'mount --bind /dev/null "$1" && shift && exec "$@"' \
+                sh "$curl_so" env SVCID_AGENT_SOCKET="$T/nope.sock" "$SVCID" token -a x
+        has "$ERR" "svcid: token: cannot load libcurl, needed to talk to the agent: "
+        has "$ERR" "libcurl.so.4"
+        run 0 "svcid verify without libcurl" unshare -m sh -c 'mount --bind /dev/null "$1" && shift && exec "$@"' \
+                sh "$curl_so" "$SVCID" verify -a ci:build --trust "$JWKS" "$VALID"
+else
+        echo "skip: a token request without libcurl (needs root and mount namespaces)"
+fi
+
 echo "t_cli: all checks passed"
