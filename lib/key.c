@@ -37,6 +37,7 @@ DEFINE_PTR_CLEANUP(BIGNUM, BN_clear_free)
 /* An upper bound keeps a hostile JWKS from making every verify slow. */
 #define RSA_MAX_BITS    16384
 #define RSA_E_MAX_BITS  64      /* OpenSSL's limit past 3072-bit moduli */
+#define RSA_SIGN_TRIES  33u     /* OpenSSL renews RSA blinding every 32 uses */
 #define KID_MAX         255u
 #define RSA_GEN_BITS    3072
 
@@ -1156,6 +1157,13 @@ static int op_outcome(int ok) {
         return errno == ENOMEM ? -ENOMEM : 0;
 }
 
+/* An OpenSSL step other than the sign or verify itself, begun with errno
+ * cleared, that failed: -ENOMEM if it may have run out of memory (the
+ * caller tries once more, as for op_outcome()), else -EIO. */
+static int step_failed(void) {
+        return errno == ENOMEM ? -ENOMEM : -EIO;
+}
+
 /* ES256, RS256, PS256: hash here, then EVP_PKEY_sign() or _verify() on a
  * copy of op's prepared context: the spare one if no other thread holds
  * it. sig is written on sign, only read on verify. 1 if OpenSSL
@@ -1173,8 +1181,9 @@ static int op_digest(const struct lib_key_op *op, bool sign, const void *data, s
         md = sha256_md();
         if (!md || !op->ctx)
                 return -ENOMEM;
+        errno = 0;
         if (EVP_Digest(data, len, digest, &digest_len, md, NULL) != 1)
-                return -EIO;
+                return step_failed();
         ctx = __atomic_exchange_n(spare, NULL, __ATOMIC_ACQUIRE);
         if (!ctx)
                 ctx = EVP_PKEY_CTX_dup(op->ctx);
@@ -1199,8 +1208,9 @@ static int op_oneshot(const struct lib_key_op *op, bool sign, const void *data, 
 
         if (!ctx)
                 return -ENOMEM;
+        errno = 0;
         if (!op->mdctx || EVP_MD_CTX_copy_ex(ctx, op->mdctx) != 1)
-                return -EIO;
+                return step_failed();
         errno = 0;
         return op_outcome(sign ? EVP_DigestSign(ctx, sig, sig_len, data, len)
                                : EVP_DigestVerify(ctx, sig, *sig_len, data, len));
@@ -1239,9 +1249,11 @@ static int key_sign(const svcid_key *key, const void *data, size_t len,
                 r = sign_result(op_digest(&key->sign, true, data, len, der, &der_len));
                 if (r < 0)
                         return r;
+                /* OpenSSL's own DER, just made: only a shortage stops
+                 * its reading (which may leave errno as it was). */
                 es = d2i_ECDSA_SIG(NULL, &p, (long) der_len);
                 if (!es)
-                        return -EIO;
+                        return -ENOMEM;
                 ECDSA_SIG_get0(es, &br, &bs);
                 sig = malloc(ES256_SIG_LEN);
                 if (!sig)
@@ -1258,13 +1270,31 @@ static int key_sign(const svcid_key *key, const void *data, size_t len,
                 sig = malloc(sig_len);
                 if (!sig)
                         return -ENOMEM;
-                r = sign_result(key->alg == SVCID_ALG_EDDSA ? op_oneshot(&key->sign, true, data, len, sig, &sig_len)
-                                                            : op_digest(&key->sign, true, data, len, sig, &sig_len));
+                for (unsigned tries = 1;; tries++) {
+                        r = sign_result(key->alg == SVCID_ALG_EDDSA
+                                                ? op_oneshot(&key->sign, true, data, len, sig, &sig_len)
+                                                : op_digest(&key->sign, true, data, len, sig, &sig_len));
+                        if (r < 0)
+                                return r;
+                        /* Ed25519 is always 64 bytes, RSA always the modulus size. */
+                        if (sig_len != (size_t) size)
+                                return -EIO;
+                        if (key->alg == SVCID_ALG_EDDSA)
+                                break;
+                        /* An RSA signature is checked before it leaves. An
+                         * allocation that fails while OpenSSL renews its
+                         * blinding values can leave them out of step, and the
+                         * signatures made with them then do not verify until
+                         * they are made afresh, at most 32 signatures later
+                         * (test_oom); each try moves that on. */
+                        r = verify_result(op_digest(&key->verify, false, data, len, sig, &sig_len));
+                        if (r != -EBADMSG)
+                                break;
+                        if (tries == RSA_SIGN_TRIES)
+                                return -EIO;
+                }
                 if (r < 0)
                         return r;
-                /* Ed25519 is always 64 bytes, RSA always the modulus size. */
-                if (sig_len != (size_t) size)
-                        return -EIO;
         }
 
         *ret_sig = TAKE_PTR(sig);

@@ -179,8 +179,9 @@ static void test_verify_valid(void **state) {
                 char *token = token_of(&s, AUD);
 
                 /* A valid token: accepted, or refused as internal_error
-                 * when the allocations it needed failed. */
-                sweep_verify(&s, token, SVCID_OK, ONCE);
+                 * when the allocations it needed failed; one that failed
+                 * once is made good by the second try. */
+                assert_int_equal(sweep_verify(&s, token, SVCID_OK, ONCE), 0);
                 assert_true(sweep_verify(&s, token, SVCID_OK, FROM) > 0);
                 sweep_verify(&s, token, SVCID_OK, SPURIOUS);
                 svcid_free_secret(token);
@@ -208,6 +209,49 @@ static void test_verify_refused(void **state) {
                 }
                 svcid_free_secret(forged);
                 svcid_free_secret(elsewhere);
+                signer_done(&s);
+        }
+}
+
+/* Signing, as the agent does: a shortage for a moment is made good by the
+ * second try, a lasting one is -ENOMEM, and a token made is a good one. */
+static void test_sign(void **state) {
+        (void) state;
+        for (size_t i = 0; i < sizeof algs / sizeof algs[0]; i++) {
+                struct signer s = signer_new(algs[i]);
+                char claims[256];
+
+                snprintf(claims, sizeof claims,
+                         "{\"iss\":\"" ISS "\",\"sub\":\"s\",\"aud\":\"" AUD "\",\"iat\":%lld,\"exp\":%lld}",
+                         (long long) time(NULL), (long long) time(NULL) + 300);
+                for (enum mode m = ONCE; m <= SPURIOUS; m++) {
+                        int oom = 0;
+
+                        for (long n = 0;; n++) {
+                                svcid_report rep;
+                                char *token = NULL;
+                                int r;
+
+                                arm(m, n);
+                                r = svcid_jwt_sign(s.key, claims, strlen(claims), &token);
+                                armed = -1;
+                                if (ERR_peek_error() != 0)
+                                        fail_msg("%s, allocation %ld %s: OpenSSL errors left behind",
+                                                 svcid_alg_str(algs[i]), n, mode_names[m]);
+                                if (r == -ENOMEM && m == FROM)
+                                        oom++;
+                                else if (r != 0)
+                                        fail_msg("%s, allocation %ld %s: sign returned %d", svcid_alg_str(algs[i]),
+                                                 n, mode_names[m], r);
+                                else if (svcid_verify(s.policy, token, strlen(token), NULL, &rep) != SVCID_OK)
+                                        fail_msg("%s, allocation %ld %s: the token made does not verify: %s",
+                                                 svcid_alg_str(algs[i]), n, mode_names[m], rep.detail);
+                                free(token);
+                                if (!reached)
+                                        break;
+                        }
+                        assert_true(m != FROM || oom > 0);
+                }
                 signer_done(&s);
         }
 }
@@ -340,6 +384,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_verify_valid),
                 cmocka_unit_test(test_verify_refused),
+                cmocka_unit_test(test_sign),
                 cmocka_unit_test(test_trust_load),
                 cmocka_unit_test(test_json_parse),
                 cmocka_unit_test(test_error_queue_kept),
