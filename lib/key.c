@@ -598,7 +598,8 @@ int svcid_key_from_pem(const char *pem, size_t len, svcid_alg alg, svcid_key **r
 
         /* What OpenSSL queues on the way (it may queue errors it got past,
          * and a refusal leaves its reasons) goes; the application's own
-         * errors before it stay. Every public function here does the same. */
+         * errors before it stay, unless those pushed them out of a full
+         * queue (15 errors). Every public function here does the same. */
         ERR_set_mark();
         errno = 0;
         r = key_from_pem(pem, len, alg, ret_key);
