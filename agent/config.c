@@ -684,7 +684,7 @@ int config_load(const char *path, bool missing_ok, char *err, size_t err_len,
                 agent_config **ret_config) {
         _cleanup_(free_p) char *text = NULL;
         _cleanup_(close_fdp) int dirfd = -1;
-        char name[NAME_MAX + 1], why[256];
+        char name[NAME_MAX + 1], why[256] = "";
         size_t len;
         int r;
 

@@ -296,7 +296,7 @@ static void remove_leftovers(keystore *ks) {
  * for it, or -errno. */
 static int open_state_dir(const char *state_dir, char *err, size_t err_len) {
         _cleanup_(close_fdp) int parent = -1;
-        char path[PATH_MAX], name[NAME_MAX + 1], why[256];
+        char path[PATH_MAX], name[NAME_MAX + 1], why[256] = "";
         mode_t old_umask;
         int fd, r;
 

@@ -52,8 +52,10 @@ int open_parent_checked(const char *path, bool (*owner_ok)(uid_t uid, void *user
         while (len > 1 && path[len - 1] == '/')
                 len--;
         copy = strndup(path, len);
-        if (!copy)
+        if (!copy) {
+                snprintf(err, err_len, "%s", strerror(ENOMEM));
                 return -ENOMEM;
+        }
         slash = strrchr(copy, '/');
         name = slash ? slash + 1 : copy;
         if (!*name) {

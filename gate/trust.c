@@ -40,7 +40,7 @@ static int load_local(const char *path, gate_trust *t, bool into_main, char *err
         _cleanup_(close_fdp) int parent = -1, fd = -1;
         _cleanup_(free_p) char *buf = NULL;
         _cleanup_(json_decrefp) json_t *root = NULL;
-        char name[NAME_MAX + 1], why[256];
+        char name[NAME_MAX + 1], why[256] = "";
         struct trust_writers w = TRUST_WRITERS;
         json_error_t jerr;
         struct stat st;

@@ -191,7 +191,10 @@ int svcid_trust_add_jwks(svcid_trust *trust, const char *json, size_t len,
                 char why[160] = "";
 
                 if (!text) {
-                        r = lib_errf(err, err_len, -EINVAL, "%s: key %zu is not a JSON object", origin, i);
+                        /* jansson writes out any object, memory allowing */
+                        r = json_is_object(k) ? lib_errf(err, err_len, -ENOMEM, "%s: out of memory", origin)
+                                              : lib_errf(err, err_len, -EINVAL, "%s: key %zu is not a JSON object",
+                                                         origin, i);
                         goto fail;
                 }
                 if (has_private_member(k)) {
@@ -296,7 +299,7 @@ static int name_cmp(const void *a, const void *b) {
 
 int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err_len) {
         _cleanup_(close_fdp) int parent = -1, fd = -1;
-        char name[NAME_MAX + 1], why[256];
+        char name[NAME_MAX + 1], why[256] = "";
         const char *shown_path;
         struct trust_writers w = TRUST_WRITERS;
         char **names = NULL;

@@ -63,7 +63,7 @@ static bool root_or_agent(uid_t uid, void *userdata) {
 
 int pam_svcid_open(int dirfd, const char *path, const char *what, uid_t agent, char *err, size_t err_len) {
         _cleanup_(close_fdp) int parent = -1;
-        char name[NAME_MAX + 1], quoted[160], why[PAM_SVCID_ERR_MAX];
+        char name[NAME_MAX + 1], quoted[160], why[PAM_SVCID_ERR_MAX] = "";
 
         copy_printable(quoted, sizeof quoted, path);
         if (dirfd >= 0)

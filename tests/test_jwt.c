@@ -1934,6 +1934,16 @@ static void test_json_deep_nesting(void **state) {
         assert_true(err[0] != '\0');
         assert_false(svcid_trust_has_issuer(trust, "svcid://deep"));
         assert_int_equal(svcid_trust_key_count(trust), 0);
+
+        /* A key that is no object is named so, whatever it is instead. */
+        static const char *const not_objects[] = { "\"k\"", "1", "null", "true" };
+        for (size_t i = 0; i < sizeof not_objects / sizeof *not_objects; i++) {
+                free(doc);
+                doc = xasprintf("{\"iss\":\"svcid://deep\",\"keys\":[%s]}", not_objects[i]);
+                assert_int_equal(svcid_trust_add_jwks(trust, doc, strlen(doc), "odd", err, sizeof(err)), -EINVAL);
+                if (strcmp(err, "odd: key 0 is not a JSON object") != 0)
+                        fail_msg("keys [%s]: \"%s\"", not_objects[i], err);
+        }
 }
 
 /* ---- trust errors are safe to print ---------------------------------- */
