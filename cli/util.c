@@ -134,10 +134,11 @@ int cli_option_error(const char *cmd, int c, char **argv, int prev_optind) {
 }
 
 int cli_print_json(FILE *f, const json_t *value) {
-        if (json_dumpf(value, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII) < 0)
-                return -EIO;
-        if (fputc('\n', f) == EOF)
-                return -EIO;
+        /* jansson fails for want of memory, stdio for its write's reason */
+        errno = 0;
+        if (json_dumpf(value, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII) < 0 ||
+            fputc('\n', f) == EOF)
+                return errno > 0 ? -errno : -EIO;
         return 0;
 }
 
