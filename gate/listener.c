@@ -258,18 +258,15 @@ static void service(listener *l, size_t i, short revents) {
  * everyone else would wait in the listen queue for its timeouts; while
  * the gate has room, a busy client may take more. */
 static bool over_share(listener *l, const gate_peer *p) {
-        size_t left = l->n_children < l->slots ? l->slots - l->n_children : 0, unjudged = 0;
+        size_t left = l->n_children < l->slots ? l->slots - l->n_children : 0;
         unsigned same = 0;
 
         if (l->n_conns < left / 2)
                 return false;
-        /* A refused connection still draining (GATE_DRAIN_MS) was judged. */
         for (size_t i = 0; i < l->n_conns; i++)
-                if (l->conns[i]->state == CONN_READING) {
-                        unjudged++;
-                        same += memcmp(l->conns[i]->peer.source, p->source, sizeof(p->source)) == 0;
-                }
-        return unjudged >= left / 2 && same >= l->share;
+                if (memcmp(l->conns[i]->peer.source, p->source, sizeof(p->source)) == 0 && ++same >= l->share)
+                        return true;
+        return false;
 }
 
 /* The count of connections ended for their source's share, logged at

@@ -431,39 +431,6 @@ stop_ssa
 [ "$(cat "$T/flood.out")" = "4 0" ] || fail "max-services 16, 8 running: one source held '$(cat "$T/flood.out")' of 8, not '4 0'"
 ok "--max-services 16 with 8 services running: one source held 4 of the 8 slots left; another user was served"
 
-# Connections refused and still draining were judged: they do not count
-# against their source. With 16 services (a mark of 8, a share of 2), one
-# source's 8 refused connections, kept open, do not stop its ninth from
-# being read and served within the second the gate drains them.
-: > "$LOG"
-start_ssa "$LOG" "$T/drain.sock" -- -a "$AUD" --trust "$T/trust.d" --max-services 16 -- /bin/cat
-reply=$("$PY" - "$T/drain.sock" "$TOKEN" <<'PYEOF'
-import socket, sys
-path, token = sys.argv[1], sys.argv[2]
-held = []
-for _ in range(8):
-    s = socket.socket(socket.AF_UNIX); s.connect(path)
-    s.sendall(b"SVCID1 x\n")
-    print(s.recv(100).decode().strip(), file=sys.stderr)
-    held.append(s)              # refused, kept open: the gate drains it
-s = socket.socket(socket.AF_UNIX); s.connect(path); s.settimeout(10)
-try:
-    s.sendall(("SVCID1 " + token + "\nninth").encode()); s.shutdown(socket.SHUT_WR)
-    out = b""
-    while True:
-        d = s.recv(4096)
-        if not d: break
-        out += d
-    print(out.decode())
-except OSError as e:
-    print("cut:", e)
-PYEOF
-)
-stop_ssa
-[ "$reply" = ninth ] || fail "a source with 8 refused connections draining: its ninth got '$reply': $(grep 'unread since' "$LOG")"
-[ "$(grep -c 'reason=malformed' "$LOG")" = 8 ] || fail "drain: $(grep -c 'reason=malformed' "$LOG") refusals logged, not 8"
-ok "connections refused and draining do not count against their source's share"
-
 # --max-services 2: one client's two connections at once, both waiting for
 # their preamble, are both served: a source may always have two.
 : > "$LOG"
