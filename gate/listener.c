@@ -253,9 +253,10 @@ static void service(listener *l, size_t i, short revents) {
 /* Whether a new connection's source (same uid on a Unix socket, same
  * address or IPv6 /64 over the network) already holds its share of the
  * pending slots while half or more of the slots that running services
- * leave hold connections not yet judged. One client that opens
- * connections and stays silent would otherwise take every slot, and
- * everyone else would wait in the listen queue for its timeouts; while
+ * leave hold connections, not yet judged or refused and draining (which
+ * hold a slot as long). One client that opens connections and stays
+ * silent, or has them refused and keeps them open, would otherwise take
+ * every slot, and everyone else would wait in the listen queue; while
  * the gate has room, a busy client may take more. */
 static bool over_share(listener *l, const gate_peer *p) {
         size_t left = l->n_children < l->slots ? l->slots - l->n_children : 0;
@@ -411,7 +412,7 @@ int gate_run_listener(const gate_config *cfg, int fd) {
         _cleanup_(free_p) size_t *slot = NULL;
         /* Slots: the pending ones or the services (pending connections
          * count in both), whichever are fewer. A source's share, once
-         * half of them hold connections not yet judged, is an eighth
+         * half of them hold connections (unjudged or draining), is an eighth
          * (eight busy sources still leave none idle), and never under
          * two: a client may always have two connections in the works. */
         unsigned slots = cfg->max_services < cfg->max_pending ? cfg->max_services : cfg->max_pending;

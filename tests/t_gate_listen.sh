@@ -431,6 +431,46 @@ stop_ssa
 [ "$(cat "$T/flood.out")" = "4 0" ] || fail "max-services 16, 8 running: one source held '$(cat "$T/flood.out")' of 8, not '4 0'"
 ok "--max-services 16 with 8 services running: one source held 4 of the 8 slots left; another user was served"
 
+# A refused connection holds its slot while the gate drains it (a second
+# at most): it counts against its source. One source that has each of its
+# connections refused and keeps them all open must not keep another user
+# waiting in the listen queue: the other user is served while the source
+# still holds them (it lets go once that client is done, or after 20 s).
+: > "$LOG"
+start_ssa "$LOG" "$T/drain.sock" -- -a "$AUD" --trust "$T/trust.d" --max-services 16 -- /bin/cat
+chmod 755 "$T"; chmod 666 "$T/drain.sock"
+rm -f "$T/hog.ready" "$T/victim.done"
+"$PY" - "$T/drain.sock" "$T" > "$T/hog.out" <<'PYEOF' &
+import os, socket, sys, time
+path, t = sys.argv[1], sys.argv[2]
+held, cut = [], 0
+end = time.time() + 20
+for i in range(400):
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(path)
+        s.sendall(b"SVCID1 x\n")     # refused at once; never read, never closed
+        held.append(s)
+    except OSError:
+        cut += 1
+    if i == 199:
+        open(t + "/hog.ready", "w").close()
+while time.time() < end and not os.path.exists(t + "/victim.done"):
+    time.sleep(0.05)
+print("held" if os.path.exists(t + "/victim.done") else "let go", len(held) + cut)
+PYEOF
+hog=$!
+for _ in $(seq 200); do [ -e "$T/hog.ready" ] && break; sleep 0.1; done
+reply=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$PY" "$T/client.py" "$T/drain.sock" \
+        --send "SVCID1 $TOKEN\nother user" --timeout 60)
+touch "$T/victim.done"
+wait "$hog" || true
+stop_ssa
+[ "$reply" = "other user" ] || fail "refused and held: another user's client got '$reply'"
+[ "$(cat "$T/hog.out")" = "held 400" ] ||
+        fail "refused and held: another user was served only once the source let go ($(cat "$T/hog.out"))"
+ok "a source whose connections are refused and kept open does not keep another user waiting"
+
 # --max-services 2: one client's two connections at once, both waiting for
 # their preamble, are both served: a source may always have two.
 : > "$LOG"
