@@ -14,6 +14,7 @@
 #include "../common/cleanup.h"
 #include "cli.h"
 #include "util.h"
+#include "../common/json.h"
 
 static inline void free_secretp(char **p) { svcid_free_secret(*p); }
 
@@ -47,13 +48,13 @@ static int fail(const char *fmt, ...) {
 static json_t *decode_object(const unsigned char *data, size_t len, char *why, size_t why_len) {
         json_error_t error;
         json_t *value;
+        bool oom;
 
-        value = json_loadb((const char *) data, len, JSON_REJECT_DUPLICATES, &error);
+        value = json_load_guarded(data, len, &error, &oom);
         if (!value) {
                 /* jansson's message may quote the offending input byte: a
-                 * token's bytes never reach the terminal raw. It gives
-                 * none when an allocation failed. */
-                snprintf(why, why_len, "%s", error.text[0] ? error.text : "out of memory");
+                 * token's bytes never reach the terminal raw. */
+                snprintf(why, why_len, "%s", !oom && error.text[0] ? error.text : "out of memory");
                 for (char *p = why; *p; p++)
                         if ((unsigned char) *p < 0x20 || (unsigned char) *p >= 0x7f)
                                 *p = '?';

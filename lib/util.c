@@ -8,6 +8,7 @@
 
 #include "internal.h"
 #include "../common/io.h"
+#include "../common/json.h"
 
 /* jansson's reason, without what it quotes of the input ("near '...'",
  * a byte in hex, a \u escape): from a token, that may be whatever a user
@@ -26,6 +27,7 @@ static const char *json_why(json_error_t *e) {
 
 json_t *lib_json_object_why(const void *text, size_t len, size_t max, char *why, size_t why_len) {
         json_error_t error;
+        bool oom;
         json_t *j;
 
         /* Bound the input before the parser sees it; jansson itself refuses
@@ -35,12 +37,12 @@ json_t *lib_json_object_why(const void *text, size_t len, size_t max, char *why,
                 errno = EINVAL;
                 return NULL;
         }
-        j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &error);
-        if (!j && error.text[0]) {
-                /* An allocation that fails inside a document makes jansson
-                 * lose a byte and stumble over what follows, and it words
-                 * that as a syntax error. Read again: a real one is met
-                 * again at the same place, in the same words. */
+        j = json_load_guarded(text, len, &error, &oom);
+        if (!j && !oom && error.text[0] && len > JSON_GUARDED_MAX) {
+                /* Unguarded, an allocation that fails inside a document
+                 * makes jansson lose a byte and stumble over what follows,
+                 * and it words that as a syntax error. Read again: a real
+                 * one is met again at the same place, in the same words. */
                 json_error_t again;
 
                 j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &again);
@@ -48,7 +50,7 @@ json_t *lib_json_object_why(const void *text, size_t len, size_t max, char *why,
                         again.text[0] = '\0';
                 error = again;
         }
-        if (!j && !error.text[0]) {
+        if (!j && (oom || !error.text[0])) {
                 /* jansson words every syntax error; it has none for a
                  * failed allocation. */
                 lib_errf(why, why_len, 0, "out of memory");

@@ -12,6 +12,7 @@
 
 #include "module.h"
 #include "../common/cleanup.h"
+#include "../common/json.h"
 
 static bool is_cut_point(size_t len) {
         for (size_t p = 128; p <= SVCID_TOKEN_MAX; p *= 2)
@@ -42,7 +43,7 @@ static svcid_alg header_alg(const char *seg, size_t len) {
 
         if (svcid_b64url_decode(seg, len, &raw, &raw_len) < 0)
                 return SVCID_ALG_INVALID;
-        header = json_loadb((const char *) raw, raw_len, JSON_REJECT_DUPLICATES, NULL);
+        header = json_load_guarded(raw, raw_len, NULL, NULL);
         if (!json_is_object(header) ||
             svcid_alg_from_str(json_string_value(json_object_get(header, "alg")), &alg) < 0)
                 return SVCID_ALG_INVALID;
