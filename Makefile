@@ -93,9 +93,11 @@ $(LIBSVCID_A): $(call obj,$(LIB_SRC))
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
+# -z nodelete: once used, libsvcid's functions are jansson's allocator
+# (common/json.c), so it must never be unloaded.
 $(LIBSVCID_SO): $(call obj,$(LIB_SRC)) lib/libsvcid.sym
 	$(CC) -shared -o $@ $(call obj,$(LIB_SRC)) -Wl,-soname,libsvcid.so.$(SOVERSION) \
-		-Wl,--version-script=lib/libsvcid.sym -Wl,--no-undefined $(LDHARDEN) $(LIB_LIBS) $(LDFLAGS)
+		-Wl,--version-script=lib/libsvcid.sym -Wl,--no-undefined -Wl,-z,nodelete $(LDHARDEN) $(LIB_LIBS) $(LDFLAGS)
 	ln -sf libsvcid.so.$(SOVERSION) $(BUILD)/libsvcid.so
 
 $(BUILD)/svcid.pc: lib/svcid.pc.in

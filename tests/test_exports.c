@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <jansson.h>
 
 #include "svcid/svcid.h"
 
@@ -314,6 +315,7 @@ static void test_libsvcid_exports_exactly_the_header(void **state) {
 typedef const char *(*str_fn)(void);
 typedef const char *(*reason_str_fn)(svcid_reason);
 typedef int (*alg_from_str_fn)(const char *, svcid_alg *);
+typedef int (*key_from_jwk_fn)(const char *, size_t, svcid_key **);
 
 static void test_dlsym(void **state) {
         (void) state;
@@ -380,9 +382,23 @@ static void test_dlsym(void **state) {
         print_message("exports: %zu declared functions resolve, %zu internal globals do not\n",
                       decl.n, internal);
 
+        /* A JSON read through the library makes its functions jansson's
+         * allocator (common/json.c): it must stay loaded after dlclose()
+         * (-z nodelete), or jansson's next allocation jumps into nothing. */
+        key_from_jwk_fn from_jwk = (key_from_jwk_fn) dlsym(h, "svcid_key_from_jwk");
+        svcid_key *key = NULL;
+        assert_non_null(from_jwk);
+        assert_int_equal(from_jwk("{}", 2, &key), -EINVAL);
+
         names_free(&decl);
         assert_int_equal(dlclose(h), 0);
         free(path);
+
+        json_t *j = json_pack("{s:s}", "a", "b");
+        char *text = json_dumps(j, JSON_COMPACT);
+        assert_string_equal(text, "{\"a\":\"b\"}");
+        free(text);
+        json_decref(j);
 }
 
 static void test_pam_exports(void **state) {
