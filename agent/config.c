@@ -17,6 +17,7 @@
 #include "../common/user.h"
 #include "config.h"
 #include "util.h"
+#include "../common/json.h"
 
 /* inih (Debian's build) truncates a section name at 49 bytes without
  * telling; we refuse names that reach that length instead. Key names it
@@ -561,7 +562,7 @@ static size_t shortest_token(const agent_config *cfg, const agent_account *a) {
                            "jti", "AAAAAAAAAAAAAAAAAAAAAA", "uid", (json_int_t) 0, "gid", (json_int_t) 0);
         if (!claims || json_object_update(claims, a->claims) < 0)
                 return 0;
-        text = json_dumps(claims, JSON_COMPACT);
+        text = json_dumps_whole(claims, JSON_COMPACT);
         return text ? b64_len(header) + 1 + b64_len(strlen(text)) + 1 + b64_len(sig) : 0;
 }
 

@@ -18,6 +18,7 @@
 #include "peer.h"
 #include "request.h"
 #include "util.h"
+#include "../common/json.h"
 
 #define MAX_ARGS 8
 
@@ -170,13 +171,13 @@ static int token_body(mint_result *res) {
 
         if (!body)
                 return -ENOMEM;
-        res->body = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        res->body = json_dumps_whole(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
         json_decref(body);
         return res->body ? 0 : -ENOMEM;
 }
 
 static enum MHD_Result respond_json(struct MHD_Connection *conn, unsigned status, json_t *body, bool close) {
-        _cleanup_(free_p) char *text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        _cleanup_(free_p) char *text = json_dumps_whole(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
 
         json_decref(body);
         if (!text)
@@ -202,7 +203,7 @@ static enum MHD_Result respond_not_allowed(struct MHD_Connection *conn, const ch
         bool token = strcmp(url, "/v1/token") == 0;
         json_t *body = json_pack("{s:s, s:s}", "error", "method_not_allowed", "message",
                                  token ? "only GET is supported here" : "only GET and HEAD are supported");
-        _cleanup_(free_p) char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        _cleanup_(free_p) char *text = body ? json_dumps_whole(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         struct MHD_Response *resp;
 
         json_decref(body);

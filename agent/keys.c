@@ -17,6 +17,7 @@
 #include "keys.h"
 #include "log.h"
 #include "util.h"
+#include "../common/json.h"
 
 DEFINE_PTR_CLEANUP(svcid_key, svcid_key_unref)
 
@@ -395,7 +396,7 @@ static char *state_json(const key_entry *e, size_t n, int64_t seen) {
             json_object_set_new(root, "seen", json_integer(seen)) < 0 ||
             json_object_set(root, "keys", keys) < 0)
                 return NULL;
-        return json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        return json_dumps_whole(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 }
 
 static char *jwks_json(const key_entry *e, size_t n, const char *issuer) {
@@ -416,7 +417,7 @@ static char *jwks_json(const key_entry *e, size_t n, const char *issuer) {
         if (json_object_set_new(root, "iss", json_string(issuer)) < 0 ||
             json_object_set(root, "keys", keys) < 0)
                 return NULL;
-        return json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        return json_dumps_whole(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 }
 
 static int write_key(keystore *ks, const svcid_key *key) {

@@ -8,6 +8,7 @@
 #include "../common/cleanup.h"
 #include "mint.h"
 #include "util.h"
+#include "../common/json.h"
 
 void mint_result_done(mint_result *r) {
         svcid_free_secret(r->token);
@@ -124,7 +125,7 @@ int mint_token(const agent_config *cfg, const char *issuer, const svcid_key *key
                         if (json_object_set_new(claims, k, json_deep_copy(v)) < 0)
                                 return refuse(refusal, -ENOMEM, "internal", "out of memory");
 
-        payload = json_dumps(claims, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        payload = json_dumps_whole(claims, JSON_COMPACT | JSON_PRESERVE_ORDER);
         if (!payload)
                 return refuse(refusal, -ENOMEM, "internal", "out of memory");
         r = svcid_jwt_sign(key, payload, strlen(payload), &token);

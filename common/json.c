@@ -3,29 +3,34 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "json.h"
 
 /* What the rest of a guarded parse may need once memory has run out:
  * every byte jansson allocates while it reads a document, freed or not.
- * For JSON_GUARDED_MAX bytes the costliest shape test_oom tries (an array
- * of empty objects) adds up to about 620 KiB. Only the pages a parse
- * draws on are ever touched. */
-#define RESERVE_SIZE (1024u * 1024u)
+ * For a document of n bytes the costliest shape tried (test_oom; an
+ * array of empty objects) adds up to about 77 n; the reserve is 96 n, and
+ * at least 1 MiB, which each thread keeps for documents up to 10 KiB.
+ * Only the pages a parse draws on are ever touched. */
+#define RESERVE_PER_BYTE 96u
+#define RESERVE_KEPT (1024u * 1024u)
 #define RESERVE_ALIGN 16u
 
 static json_malloc_t next_malloc;
 static json_free_t next_free;
 static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
-static pthread_key_t reserve_key;
+static pthread_key_t kept_key;
 static bool hooks_ok;
 
-/* This thread's reserve; active during a guarded parse. */
+/* This thread's reserve for the parse under way (active), and the one it
+ * keeps between parses. */
 static __thread struct {
         unsigned char *base;
-        size_t used;
+        size_t size, used;
         bool active, drew;
 } reserve;
+static __thread unsigned char *kept;
 
 static void *guarded_malloc(size_t n) {
         void *p = next_malloc(n);
@@ -33,7 +38,7 @@ static void *guarded_malloc(size_t n) {
         if (p || !reserve.active)
                 return p;
         n = (n + RESERVE_ALIGN - 1) & ~(size_t) (RESERVE_ALIGN - 1);
-        if (n > RESERVE_SIZE - reserve.used)
+        if (n > reserve.size - reserve.used)
                 return NULL;
         p = reserve.base + reserve.used;
         reserve.used += n;
@@ -43,22 +48,24 @@ static void *guarded_malloc(size_t n) {
 
 static void guarded_free(void *p) {
         /* Reserve memory never outlives the parse that drew on it. */
-        if (reserve.base && (uintptr_t) p - (uintptr_t) reserve.base < RESERVE_SIZE)
+        if (reserve.base && (uintptr_t) p - (uintptr_t) reserve.base < reserve.size)
                 return;
         next_free(p);
 }
 
 static void install(void) {
-        if (pthread_key_create(&reserve_key, free) != 0)
+        if (pthread_key_create(&kept_key, free) != 0)
                 return;
         json_get_alloc_funcs(&next_malloc, &next_free);
         json_set_alloc_funcs(guarded_malloc, guarded_free);
         hooks_ok = true;
 }
 
-/* Whether this thread can parse guarded: the functions are still ours and
- * its reserve is set aside. */
-static int guard_ready(void) {
+/* Sets this thread's reserve for a document of len bytes: 0, -ENOMEM
+ * (none could be set aside), or -EPERM (jansson's functions are not ours:
+ * unguarded). */
+static int reserve_set(size_t len) {
+        size_t need = len > RESERVE_KEPT / RESERVE_PER_BYTE ? len * RESERVE_PER_BYTE : RESERVE_KEPT;
         json_malloc_t m;
         json_free_t f;
 
@@ -66,37 +73,50 @@ static int guard_ready(void) {
                 return -ENOMEM;
         json_get_alloc_funcs(&m, &f);
         if (m != guarded_malloc || f != guarded_free)
-                return -EPERM;  /* the application's own: unguarded */
-        if (!reserve.base) {
-                reserve.base = malloc(RESERVE_SIZE);
-                if (!reserve.base)
+                return -EPERM;
+        if (need > RESERVE_KEPT) {
+                /* a large document's own, for this parse only */
+                unsigned char *own = malloc(need);
+
+                if (!own)
                         return -ENOMEM;
-                if (pthread_setspecific(reserve_key, reserve.base) != 0) {
-                        free(reserve.base);
-                        reserve.base = NULL;
-                        return -ENOMEM;
+                reserve.base = own;
+        } else {
+                if (!kept) {
+                        kept = malloc(RESERVE_KEPT);
+                        if (!kept)
+                                return -ENOMEM;
+                        if (pthread_setspecific(kept_key, kept) != 0) {
+                                free(kept);
+                                kept = NULL;
+                                return -ENOMEM;
+                        }
                 }
+                reserve.base = kept;
         }
+        reserve.size = need;
         return 0;
 }
 
+/* Back to the kept reserve (or none): a large one's memory goes back to
+ * the system, which may hand it out again. */
+static void reserve_done(void) {
+        if (reserve.base != kept)
+                free(reserve.base);
+        reserve.base = kept;
+        reserve.size = kept ? RESERVE_KEPT : 0;
+}
+
 json_t *json_load_guarded(const void *text, size_t len, json_error_t *error, bool *ret_out_of_memory) {
+        json_error_t scratch;
         bool oom = false;
-        json_t *j;
+        json_t *j = NULL;
         int r;
 
-        r = len <= JSON_GUARDED_MAX ? guard_ready() : -EPERM;
-        if (r == -ENOMEM) {
-                /* no reserve, no parse: jansson must not run short */
-                json_error_t none = {};
-
-                if (error)
-                        *error = none;
-                oom = true;
-                j = NULL;
-        } else if (r < 0)
-                j = json_loadb(text, len, JSON_REJECT_DUPLICATES, error);
-        else {
+        if (!error)
+                error = &scratch;
+        r = reserve_set(len);
+        if (r == 0) {
                 reserve.used = 0;
                 reserve.drew = false;
                 reserve.active = true;
@@ -107,8 +127,56 @@ json_t *json_load_guarded(const void *text, size_t len, json_error_t *error, boo
                         oom = true;
                 }
                 reserve.active = false;
+                reserve_done();
+        } else if (r == -EPERM) {
+                /* Unguarded, jansson words what it meets after a byte it
+                 * lost as a syntax error. Read again: a real one is met
+                 * again at the same place, in the same words. */
+                j = json_loadb(text, len, JSON_REJECT_DUPLICATES, error);
+                if (!j && error->text[0]) {
+                        json_error_t again;
+
+                        j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &again);
+                        if (!j && (again.position != error->position || strcmp(again.text, error->text) != 0))
+                                again.text[0] = '\0';
+                        *error = again;
+                }
+                /* jansson words every syntax error; not a failed allocation */
+                oom = !j && !error->text[0];
+        } else {
+                /* no reserve, no parse: jansson must not run short */
+                memset(error, 0, sizeof *error);
+                oom = true;
         }
         if (ret_out_of_memory)
                 *ret_out_of_memory = oom;
         return j;
+}
+
+char *json_dumps_whole(const json_t *json, size_t flags) {
+        size_t size, again;
+        char *text;
+
+        /* the size first: nothing is written, nothing allocated but what
+         * jansson's loop check needs, whose failure it reports */
+        errno = 0;
+        size = json_dumpb(json, NULL, 0, flags);
+        if (size == 0) {
+                if (errno == 0)
+                        errno = EINVAL;
+                return NULL;
+        }
+        text = malloc(size + 1);
+        if (!text)
+                return NULL;
+        errno = 0;
+        again = json_dumpb(json, text, size, flags);
+        if (again != size) {
+                free(text);
+                if (errno == 0)
+                        errno = again == 0 ? ENOMEM : EINVAL;
+                return NULL;
+        }
+        text[size] = '\0';
+        return text;
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "../common/json.h"
 
 void lib_jws_done(struct lib_jws *jws) {
         /* The decoded parts are enough to rebuild a bearer token. */
@@ -86,7 +87,7 @@ int lib_jws_header64(svcid_alg alg, const char *kid, char **ret_header64) {
 
         if (!h)
                 return -ENOMEM;
-        text = json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        text = json_dumps_whole(h, JSON_COMPACT | JSON_PRESERVE_ORDER);
         if (!text)
                 return -ENOMEM;
         return svcid_b64url_encode(text, strlen(text), ret_header64);

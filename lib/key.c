@@ -21,6 +21,7 @@
 #include <openssl/rsa.h>
 
 #include "internal.h"
+#include "../common/json.h"
 
 DEFINE_PTR_CLEANUP(OSSL_PARAM_BLD, OSSL_PARAM_BLD_free)
 DEFINE_PTR_CLEANUP(OSSL_PARAM, OSSL_PARAM_free)
@@ -1008,7 +1009,7 @@ int svcid_key_public_jwk(const svcid_key *key, char **ret_json) {
         if (r != 0)
                 return -ENOMEM;
 
-        text = json_dumps(jwk, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        text = json_dumps_whole(jwk, JSON_COMPACT | JSON_PRESERVE_ORDER);
         if (!text)
                 return -ENOMEM;
         *ret_json = text;

@@ -5,6 +5,7 @@
 #include <openssl/rand.h>
 
 #include "internal.h"
+#include "../common/json.h"
 
 int svcid_jwt_sign(const svcid_key *key, const char *claims_json, size_t len, char **ret_token) {
         _cleanup_(json_decrefp) json_t *claims = NULL;
@@ -22,7 +23,7 @@ int svcid_jwt_sign(const svcid_key *key, const char *claims_json, size_t len, ch
         claims = lib_json_object(claims_json, len, SVCID_JWKS_MAX);
         if (!claims)
                 return errno == ENOMEM ? -ENOMEM : -EINVAL;
-        payload = json_dumps(claims, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        payload = json_dumps_whole(claims, JSON_COMPACT | JSON_PRESERVE_ORDER);
         if (!payload)
                 return -ENOMEM;
         return svcid_jws_sign(key, NULL, payload, strlen(payload), ret_token);

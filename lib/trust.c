@@ -9,6 +9,7 @@
 
 #include "internal.h"
 #include "../common/path.h"
+#include "../common/json.h"
 
 struct entry {
         char *iss;
@@ -186,7 +187,7 @@ int svcid_trust_add_jwks(svcid_trust *trust, const char *json, size_t len,
                 return lib_errf(err, err_len, -ENOMEM, "%s: out of memory", origin);
 
         json_array_foreach(keys, i, k) {
-                _cleanup_(free_p) char *text = json_dumps(k, JSON_COMPACT);
+                _cleanup_(free_p) char *text = json_dumps_whole(k, JSON_COMPACT);
                 _cleanup_(svcid_key_unrefp) svcid_key *key = NULL;
                 char why[160] = "";
 

@@ -38,21 +38,7 @@ json_t *lib_json_object_why(const void *text, size_t len, size_t max, char *why,
                 return NULL;
         }
         j = json_load_guarded(text, len, &error, &oom);
-        if (!j && !oom && error.text[0] && len > JSON_GUARDED_MAX) {
-                /* Unguarded, an allocation that fails inside a document
-                 * makes jansson lose a byte and stumble over what follows,
-                 * and it words that as a syntax error. Read again: a real
-                 * one is met again at the same place, in the same words. */
-                json_error_t again;
-
-                j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &again);
-                if (!j && (again.position != error.position || strcmp(again.text, error.text) != 0))
-                        again.text[0] = '\0';
-                error = again;
-        }
-        if (!j && (oom || !error.text[0])) {
-                /* jansson words every syntax error; it has none for a
-                 * failed allocation. */
+        if (oom) {
                 lib_errf(why, why_len, 0, "out of memory");
                 errno = ENOMEM;
                 return NULL;

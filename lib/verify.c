@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "../common/json.h"
 
 struct require {
         char *claim;
@@ -174,7 +175,7 @@ int svcid_claims_json(const svcid_claims *claims, char **ret_json) {
 
         if (!claims || !ret_json)
                 return -EINVAL;
-        s = json_dumps(claims->payload, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        s = json_dumps_whole(claims->payload, JSON_COMPACT | JSON_PRESERVE_ORDER);
         if (!s)
                 return -ENOMEM;
         *ret_json = s;

@@ -296,9 +296,54 @@ static void test_json_inside(void **state) {
         signer_done(&s);
 }
 
-/* A guarded parse's reserve covers the most jansson needs for a document
- * of JSON_GUARDED_MAX bytes: all of its allocations, counted here for the
- * costliest shapes, fit in it (common/json.c). */
+/* jansson short of memory while it writes a token's payload: the token is
+ * signed over the claims given, whole, or not made at all (jansson 2.14's
+ * json_dumps() could drop a key and write on). */
+static void test_sign_json(void **state) {
+        struct signer s = signer_new(SVCID_ALG_ES256);
+        char claims[512];
+        long n;
+
+        (void) state;
+        snprintf(claims, sizeof claims,
+                 "{\"iss\":\"" ISS "\",\"sub\":\"deploy-bot-production\",\"aud\":\"" AUD "\",\"iat\":%lld,"
+                 "\"exp\":%lld,\"unit\":\"deploy\\\\x2dweb@a\\\\x2db.service\",\"roles\":[\"deploy\",\"read\"]}",
+                 (long long) time(NULL), (long long) time(NULL) + 300);
+        for (n = 0;; n++) {
+                svcid_claims *got = NULL;
+                char *token = NULL, *text = NULL;
+                svcid_report rep;
+                int r;
+
+                json_armed = n;
+                r = svcid_jwt_sign(s.key, claims, strlen(claims), &token);
+                if (json_armed >= 0) {
+                        json_armed = -1;
+                        assert_int_equal(r, 0);
+                        free(token);
+                        break;
+                }
+                json_armed = -1;
+                if (r == -ENOMEM)
+                        continue;
+                if (r != 0)
+                        fail_msg("jansson allocation %ld failing: sign returned %d", n, r);
+                if (svcid_verify(s.policy, token, strlen(token), &got, &rep) != SVCID_OK)
+                        fail_msg("jansson allocation %ld failing: the token made does not verify: %s", n, rep.detail);
+                assert_int_equal(svcid_claims_json(got, &text), 0);
+                if (strcmp(text, claims) != 0)
+                        fail_msg("jansson allocation %ld failing: signed %s\n  not %s", n, text, claims);
+                free(text);
+                svcid_claims_free(got);
+                free(token);
+        }
+        assert_true(n > 3);
+        signer_done(&s);
+}
+
+/* A guarded parse's reserve covers the most jansson needs: every byte it
+ * allocates for a document, counted here for the costliest shapes of 8 KiB,
+ * stays under the reserve's 96 bytes per byte (common/json.c). */
 static size_t json_bytes;
 static void *json_counting_malloc(size_t n) {
         json_bytes += (n + 15) & ~(size_t) 15;
@@ -347,11 +392,48 @@ static void test_json_reserve(void **state) {
                 j = json_loadb(doc, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, NULL);
                 json_set_alloc_funcs(m, f);
                 json_decref(j);
+                print_message("shape %d: jansson allocated %zu bytes for %zu\n", shape, json_bytes, len);
+                assert_true(json_bytes < 96 * len);
                 if (json_bytes > most)
                         most = json_bytes;
         }
-        print_message("jansson allocates at most %zu bytes for a document of %u\n", most, 8192u);
-        assert_true(most < 1024 * 1024);
+        assert_true(most < 1024 * 1024);        /* the reserve each thread keeps */
+}
+
+/* A JWKS larger than the kept reserve gets one of its own, and a string
+ * whose closing quote falls where jansson's buffer grows (16384 bytes)
+ * is read under every failing allocation without harm. */
+static void test_trust_guarded(void **state) {
+        struct signer s = signer_new(SVCID_ALG_ES256);
+        size_t pad = 16382, len = strlen(s.jwks) + pad + 16;
+        char *doc = malloc(len);
+        long n;
+
+        (void) state;
+        assert_non_null(doc);
+        memcpy(doc, "{\"pad\":\"", 8);
+        memset(doc + 8, 'a', pad);
+        snprintf(doc + 8 + pad, len - 8 - pad, "\",%s", s.jwks + 1);
+        for (n = 0;; n++) {
+                svcid_trust *trust = NULL;
+                char err[256] = "";
+                int r;
+
+                assert_int_equal(svcid_trust_new(&trust), 0);
+                json_armed = n;
+                r = svcid_trust_add_jwks(trust, doc, strlen(doc), "big.jwks", err, sizeof err);
+                svcid_trust_free(trust);
+                if (json_armed >= 0) {
+                        json_armed = -1;
+                        assert_int_equal(r, 0);
+                        break;
+                }
+                if (r != 0 && (r != -ENOMEM || strcmp(err, "big.jwks: out of memory") != 0))
+                        fail_msg("jansson allocation %ld failing: %d \"%s\"", n, r, err);
+        }
+        assert_true(n > 3);
+        free(doc);
+        signer_done(&s);
 }
 
 /* A good JWKS loads, or is refused for want of memory, saying so. */
@@ -486,7 +568,9 @@ int main(void) {
                 cmocka_unit_test(test_trust_load),
                 cmocka_unit_test(test_json_parse),
                 cmocka_unit_test(test_json_inside),
+                cmocka_unit_test(test_sign_json),
                 cmocka_unit_test(test_json_reserve),
+                cmocka_unit_test(test_trust_guarded),
                 cmocka_unit_test(test_error_queue_kept),
                 cmocka_unit_test(test_bad_key_spurious),
         };
