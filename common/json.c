@@ -10,7 +10,7 @@
 /* What the rest of a guarded parse may need once memory has run out:
  * every byte jansson allocates while it reads a document, freed or not.
  * For a document of n bytes the costliest shape tried (test_oom; an
- * array of empty objects) adds up to about 77 n; the reserve is 96 n, and
+ * array of empty objects) adds up to about 80 n; the reserve is 96 n, and
  * at least 1 MiB, which each thread keeps for documents up to 10 KiB.
  * Only the pages a parse draws on are ever touched. */
 #define RESERVE_PER_BYTE 96u
@@ -53,8 +53,19 @@ static void guarded_free(void *p) {
         next_free(p);
 }
 
+/* At thread exit, and so that a reading after it (from another
+ * destructor) sets aside a new one rather than use this. */
+static void kept_free(void *p) {
+        if (kept == p) {
+                kept = NULL;
+                reserve.base = NULL;
+                reserve.size = 0;
+        }
+        free(p);
+}
+
 static void install(void) {
-        if (pthread_key_create(&kept_key, free) != 0)
+        if (pthread_key_create(&kept_key, kept_free) != 0)
                 return;
         json_get_alloc_funcs(&next_malloc, &next_free);
         json_set_alloc_funcs(guarded_malloc, guarded_free);

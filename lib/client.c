@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "../common/json.h"
 #include "../common/text.h"
 #include "internal.h"
 
@@ -265,7 +266,7 @@ static int agent_error(long status, const body *b, char *err, size_t err_len) {
         default: error = -EPROTO;
         }
         if (b->len <= ERROR_BODY_MAX)
-                j = json_loadb(b->data, b->len, JSON_REJECT_DUPLICATES, NULL);
+                j = json_load_guarded(b->data, b->len, NULL, NULL);
         word = json_string_value(json_object_get(j, "error"));
         message = json_string_value(json_object_get(j, "message"));
         if (word && message)
@@ -295,6 +296,7 @@ int svcid_agent_token(const char *socket_path, const char *audience, int64_t ttl
         json_t *exp;
         body b;
         long status;
+        bool oom;
         int n, r;
 
         if (!ret_token)
@@ -330,8 +332,10 @@ int svcid_agent_token(const char *socket_path, const char *audience, int64_t ttl
                 body_wipe(&b);
                 return r;
         }
-        j = json_loadb(b.data, b.len, JSON_REJECT_DUPLICATES, NULL);
+        j = json_load_guarded(b.data, b.len, NULL, &oom);
         body_wipe(&b);
+        if (oom)
+                return client_errf(err, err_len, -ENOMEM, "out of memory reading the agent's answer");
         token = json_string_value(json_object_get(j, "token"));
         exp = json_object_get(j, "expires_at");
         if (!token || !looks_like_jws(token) || !json_is_integer(exp)) {
@@ -358,6 +362,7 @@ int svcid_agent_jwks(const char *socket_path, char *err, size_t err_len, char **
         _cleanup_(json_decrefp) json_t *j = NULL;
         body b;
         long status;
+        bool oom;
         int r;
 
         if (!ret_jwks)
@@ -371,7 +376,11 @@ int svcid_agent_jwks(const char *socket_path, char *err, size_t err_len, char **
                 return r;
         }
         /* All of it (no NUL cuts it short), and shaped like a JWKS. */
-        j = json_loadb(b.data, b.len, JSON_REJECT_DUPLICATES, NULL);
+        j = json_load_guarded(b.data, b.len, NULL, &oom);
+        if (oom) {
+                body_wipe(&b);
+                return client_errf(err, err_len, -ENOMEM, "out of memory reading the agent's answer");
+        }
         if (strlen(b.data) != b.len || !json_is_string(json_object_get(j, "iss")) ||
             !json_is_array(json_object_get(j, "keys"))) {
                 body_wipe(&b);
