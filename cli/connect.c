@@ -426,14 +426,16 @@ int cmd_connect(int argc, char **argv) {
                 return CLI_EXIT_REJECTED;
         }
         if (r == -ECONNRESET) {
-                /* The service, or a gate that could not judge (it resets
-                 * the connection): line mode has no sign to tell which. On
+                /* The service, or a gate that could not judge or could
+                 * not run its command (it closes the connection unread):
+                 * line mode has no sign to tell which. On
                  * a Unix socket a reset means input left unread, and what
                  * was sent before it still arrives; over TCP it may also
                  * have cut the answer. */
                 fprintf(stderr, "svcid: connect: the connection was reset: %s\n",
                         strncmp(addr, "unix:", 5) == 0
-                                ? "the service closed it with input unread, or the gate could not judge the token"
+                                ? "the service closed it with input unread, or the gate could not judge the token "
+                                  "or run its command (its log says which)"
                                 : "input may have gone unread, and the answer may be cut");
                 return CLI_EXIT_REJECTED;
         }

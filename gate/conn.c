@@ -156,7 +156,7 @@ int gate_run_connection(const gate_config *cfg, int fd) {
         svcid_claims_free(claims);
         gate_trust_free(t);
 
-        k = gate_exec(fd, cfg->argv, &env);
+        k = gate_exec(fd, cfg->command, cfg->argv, &env);
         gate_log(LOG_ERR, "cannot execute \"%s\": %s", cfg->argv[0], strerror(-k));
         gate_env_free(&env);
         return 127;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -165,7 +166,54 @@ static int hide_listener_on_stderr(void) {
         return r;
 }
 
-int gate_exec(int conn_fd, char **argv, gate_env *env) {
+int gate_command_check(const char *path) {
+        struct stat st;
+
+        if (stat(path, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -EACCES;         /* as execve() says of a directory */
+        return faccessat(AT_FDCWD, path, X_OK, AT_EACCESS) < 0 ? -errno : 0;
+}
+
+int gate_command_find(const char *name, char **ret_path) {
+        const char *dir, *end;
+        int r = -ENOENT;
+
+        if (!*name)
+                return -ENOENT;
+        if (strchr(name, '/')) {
+                r = gate_command_check(name);
+                if (r == 0 && !(*ret_path = strdup(name)))
+                        r = -ENOMEM;
+                return r;
+        }
+        /* execvpe()'s search: $PATH, or the C library's default path; an
+         * empty entry is the working directory. */
+        dir = getenv("PATH");
+        if (!dir)
+                dir = "/bin:/usr/bin";
+        for (;; dir = end + 1) {
+                char *path;
+                int k;
+
+                end = strchrnul(dir, ':');
+                if (asprintf(&path, "%.*s%s%s", (int) (end - dir), dir, end > dir ? "/" : "", name) < 0)
+                        return -ENOMEM;
+                k = gate_command_check(path);
+                if (k == 0) {
+                        *ret_path = path;
+                        return 0;
+                }
+                free(path);
+                if (k == -EACCES)
+                        r = k;          /* found, but not to be run: said so */
+                if (!*end)
+                        return r;
+        }
+}
+
+int gate_exec(int conn_fd, const char *path, char **argv, gate_env *env) {
         sigset_t none;
         int r;
 
@@ -198,7 +246,7 @@ int gate_exec(int conn_fd, char **argv, gate_env *env) {
         sigemptyset(&none);
         (void) sigprocmask(SIG_SETMASK, &none, NULL);
 
-        execvpe(argv[0], argv, env->envp);
+        execvpe(path, argv, env->envp);
         r = -errno;
         conn_fd = 0;            /* the connection is there now, conn_fd closed */
 fail:

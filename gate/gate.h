@@ -45,6 +45,7 @@ typedef struct gate_config {
         unsigned max_pending;           /* long-lived: connections still unverified */
         unsigned max_services;          /* long-lived: services + pending */
         char **argv;                    /* the service command */
+        const char *command;            /* argv[0] found: gate_command_find() */
 } gate_config;
 
 /* ---- trust (trust.c) ---------------------------------------------------- */
@@ -142,12 +143,21 @@ typedef struct gate_env {
 int gate_env_build(char **base, const gate_config *cfg, const svcid_claims *claims, gate_env *ret);
 void gate_env_free(gate_env *env);
 
+/* The file execvpe() would run for name (name itself if it holds a '/',
+ * else the first match in $PATH's directories), if it is an executable
+ * regular file: 0 and *ret_path (free() it), or -errno. Checked before
+ * any token is read, so that a command that cannot run ends the
+ * connection unread (a reset), never after an admission. */
+int gate_command_find(const char *name, char **ret_path);
+/* path is an executable regular file: 0, or -errno. */
+int gate_command_check(const char *path);
+
 /* In the process that becomes the service: the connection on 0, 1 and 3,
  * /dev/null on 2 if it was a listening socket, every other descriptor
  * above 3 closed, LISTEN_PID set to our pid, the
- * signal mask and dispositions reset, exec. Returns only on failure
+ * signal mask and dispositions reset, exec of path with argv. Returns only on failure
  * (-errno), with the connection set to be reset when it closes. */
-int gate_exec(int conn_fd, char **argv, gate_env *env);
+int gate_exec(int conn_fd, const char *path, char **argv, gate_env *env);
 
 /* ---- audit (log.c) ------------------------------------------------------ */
 

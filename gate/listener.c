@@ -54,6 +54,7 @@ typedef struct listener {
         uint64_t stamp;
         int64_t trust_checked;
         int64_t accept_paused_until;    /* out of descriptors or memory */
+        bool command_gone;              /* the command cannot be run now */
         unsigned slots;                 /* the fewer of max_pending and max_services */
         unsigned share;                 /* pending connections one source may hold */
         uint64_t over_share;            /* refused for it since the last log line */
@@ -111,6 +112,24 @@ static bool trust_ready(listener *l) {
         return l->trust != NULL;
 }
 
+/* The command, checked again before each connection is read: one gone
+ * or made unexecutable since the start ends connections unread, as
+ * when no trust loads, rather than admit them to a failed exec. Logged
+ * when it goes and when it is back. */
+static bool command_ready(listener *l) {
+        int r = gate_command_check(l->cfg->command);
+
+        if ((r < 0) != l->command_gone) {
+                l->command_gone = r < 0;
+                if (r < 0)
+                        gate_log(LOG_ERR, "cannot execute \"%s\": %s; closing connections unread until it can be",
+                                 l->cfg->command, strerror(-r));
+                else
+                        gate_log(LOG_INFO, "\"%s\" can be executed again", l->cfg->command);
+        }
+        return r == 0;
+}
+
 static void refuse(conn *c, const svcid_report *report) {
         /* Drained bytes must wake poll: a raised SO_RCVLOWAT would hold
          * them until the deadline and close on them (a reset). */
@@ -153,7 +172,7 @@ static void admit(listener *l, size_t i, svcid_claims *claims, const svcid_repor
         }
         pid = fork();
         if (pid == 0) {
-                r = gate_exec(c->fd, l->cfg->argv, &env);
+                r = gate_exec(c->fd, l->cfg->command, l->cfg->argv, &env);
                 gate_log(LOG_ERR, "cannot execute \"%s\": %s", l->cfg->argv[0], strerror(-r));
                 _exit(127);
         }
@@ -318,9 +337,10 @@ static void accept_some(listener *l) {
                         l->accept_paused_until = gate_now_ms() + ACCEPT_PAUSE_MS;
                         return;
                 }
-                /* Without trust nothing can be judged: end the connection
-                 * before reading a byte (see gate_reset_on_close). */
-                if (!trust_ready(l)) {
+                /* Without trust nothing can be judged, without the command
+                 * nothing served: end the connection before reading a
+                 * byte (see gate_reset_on_close). */
+                if (!trust_ready(l) || !command_ready(l)) {
                         gate_reset_on_close(fd);
                         (void) close(fd);
                         continue;

@@ -161,6 +161,7 @@ static bool is_listening(int fd) {
 int main(int argc, char **argv) {
         _cleanup_(free_p) const char **trust = NULL;
         _cleanup_(free_p) const char **requires = NULL;
+        _cleanup_(free_p) char *command = NULL;
         gate_config cfg = {
                 .leeway = -1,
                 .max_lifetime = -1,
@@ -287,6 +288,22 @@ int main(int argc, char **argv) {
                 (void) close(fd);
                 return 2;
         }
+
+        /* Before any token is read: a command that cannot run must not
+         * pass for a service that said nothing. The per-connection style
+         * ends its connection unread (a reset) and exits as a failed exec
+         * would; the long-lived style does not start. */
+        r = gate_command_find(cfg.argv[0], &command);
+        if (r < 0) {
+                bool listening = is_listening(fd);
+
+                gate_log(LOG_ERR, "cannot execute \"%s\": %s, closing", cfg.argv[0], strerror(-r));
+                if (!listening)
+                        gate_reset_on_close(fd);
+                (void) close(fd);
+                return listening ? 2 : 127;
+        }
+        cfg.command = command;
 
         if (is_listening(fd))
                 return gate_run_listener(&cfg, fd);

@@ -158,7 +158,7 @@ rc=0
 echo data | "$CLI" connect -a "$AUD" "unix:$T/quick.sock" > "$T/stdout" 2> "$T/stderr" || rc=$?
 [ $rc = 1 ] || fail "a service that left its input unread: connect exited $rc, not 1"
 [ "$(cat "$T/stdout")" = hello ] || fail "the answer before the reset: '$(cat "$T/stdout")'"
-grep -qx 'svcid: connect: the connection was reset: the service closed it with input unread, or the gate could not judge the token' "$T/stderr" ||
+grep -qx 'svcid: connect: the connection was reset: the service closed it with input unread, or the gate could not judge the token or run its command (its log says which)' "$T/stderr" ||
         fail "reset message: $(cat "$T/stderr")"
 rc=0
 "$CLI" connect -a "$AUD" "unix:$T/quick.sock" < / > /dev/null 2> "$T/stderr" || rc=$?
@@ -226,6 +226,43 @@ for case in "$T/missing.jwks|/bin/cat|-|cannot load trust" "$T/agent/jwks.json|$
         stop_ssa
 done
 ok "tcp: a gate that cannot judge, or cannot run its command, resets the connection"
+
+# On a Unix socket a close is a reset only with input left unread: the
+# command is found before the token is read, so a client that sends
+# nothing after its preamble still learns that no service ran (exit 1),
+# in both styles.
+for style in per-connection long-lived; do
+        : > "$LOG"
+        ssa=(); [ $style = per-connection ] && ssa=(-a)
+        start_ssa "$LOG" "$T/nocmd.sock" "${ssa[@]}" -- -a "$AUD" --trust "$T/agent/jwks.json" -- no-such-command-$$
+        rc=0; "$CLI" connect -a "$AUD" "unix:$T/nocmd.sock" < /dev/null > /dev/null 2> "$T/stderr" || rc=$?
+        [ $rc = 1 ] || fail "unix, $style, no command: connect exited $rc, not 1: $(cat "$T/stderr")"
+        grep -q "cannot execute \"no-such-command-$$\": No such file or directory" "$LOG" ||
+                fail "unix, $style, no command: the gate's log: $(cat "$LOG")"
+        stop_ssa; rm -f "$T/nocmd.sock"
+done
+ok "unix: a gate whose command cannot be found admits no one: the client exits 1, in both styles"
+
+# The long-lived gate checks again for each connection: a command made
+# unexecutable after the start ends connections unread until it is back.
+cp "$T/svc.sh" "$T/svc-copy.sh"
+: > "$LOG"
+start_ssa "$LOG" "$T/gone.sock" -- -a "$AUD" --trust "$T/agent/jwks.json" --log-target stderr -- "$T/svc-copy.sh"
+reset_out
+out=$(echo hi | "$CLI" connect -a "$AUD" "unix:$T/gone.sock") || fail "long-lived: connect failed"
+[ "$out" = served ] || fail "long-lived: output '$out'"
+chmod -x "$T/svc-copy.sh"
+rc=0; "$CLI" connect -a "$AUD" "unix:$T/gone.sock" < /dev/null > /dev/null 2> "$T/stderr" || rc=$?
+[ $rc = 1 ] || fail "long-lived, command made unexecutable: connect exited $rc: $(cat "$T/stderr")"
+grep -q "cannot execute \"$T/svc-copy.sh\": Permission denied; closing connections unread" "$LOG" ||
+        fail "long-lived, command made unexecutable: the gate's log: $(cat "$LOG")"
+chmod +x "$T/svc-copy.sh"
+reset_out
+out=$(echo hi | "$CLI" connect -a "$AUD" "unix:$T/gone.sock") || fail "long-lived: connect failed once the command was back"
+[ "$out" = served ] || fail "long-lived, command back: output '$out'"
+grep -q "\"$T/svc-copy.sh\" can be executed again" "$LOG" || fail "long-lived: no line for the command's return"
+stop_ssa; rm -f "$T/gone.sock"
+ok "unix, long-lived: a command made unexecutable after the start ends connections unread, and serves again when back"
 
 # A reader that goes away early is not the service's doing: said so, exit 1.
 start_ssa "$LOG" "$T/chatty.sock" -a -- -a "$AUD" --trust "$T/agent/jwks.json" -- /bin/sh -c 'head -c 5000000 /dev/zero'
