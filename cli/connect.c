@@ -77,6 +77,12 @@ static int split_tcp(const char *spec, char **ret_host, const char **ret_port, c
                 h = spec + 1;
                 hlen -= 2;
         }
+        /* brackets only around the whole host, as in [::1] */
+        if (memchr(h, '[', hlen) || memchr(h, ']', hlen)) {
+                snprintf(err, err_len, "tcp address has an unmatched '[' or ']': '%s' (an IPv6 host goes in "
+                         "brackets: [::1]:PORT)", spec);
+                return -EINVAL;
+        }
         if (hlen == 0) {
                 snprintf(err, err_len, "tcp address has no host: '%s'", spec);
                 return -EINVAL;

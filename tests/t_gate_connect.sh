@@ -287,6 +287,10 @@ set +e
 "$CLI" connect "unix:$T/peer.sock" < /dev/null 2>/dev/null; [ $? = 2 ] || fail "missing -a did not exit 2"
 "$CLI" connect -a x "$T/peer.sock" < /dev/null 2>/dev/null; [ $? = 2 ] || fail "address without scheme did not exit 2"
 "$CLI" connect -a x tcp:localhost < /dev/null 2>/dev/null; [ $? = 2 ] || fail "tcp address without port did not exit 2"
+for a in 'tcp:[::1' 'tcp:::1]:7000' 'tcp:[[::1]]:7000'; do
+        "$CLI" connect -a x "$a" < /dev/null 2>"$T/stderr"; [ $? = 2 ] || fail "$a did not exit 2"
+        grep -q "unmatched '\[' or '\]'" "$T/stderr" || fail "$a: $(cat "$T/stderr")"
+done
 "$CLI" connect -a x "unix:$T/none.sock" < /dev/null 2>/dev/null; [ $? = 1 ] || fail "nothing listening did not exit 1"
 SVCID_AGENT_SOCKET=$T/no-agent.sock "$CLI" connect -a x "unix:$T/peer.sock" < /dev/null 2>/dev/null
 [ $? = 1 ] || fail "no agent did not exit 1"
