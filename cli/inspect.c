@@ -43,6 +43,14 @@ static int fail(const char *fmt, ...) {
         return CLI_EXIT_REJECTED;
 }
 
+/* A TOKEN argument that does not even split as a token may name a file. */
+static int not_token(const char *arg, const char *what) {
+        int r = fail("%s", what);
+
+        cli_hint_token_file("inspect", arg);
+        return r;
+}
+
 /* Header and payload must be JSON objects without duplicate members, as
  * the verifier demands: inspect shows what verify would parse. */
 static json_t *decode_object(const unsigned char *data, size_t len, char *why, size_t why_len) {
@@ -148,14 +156,14 @@ int cmd_inspect(int argc, char **argv) {
         dot1 = memchr(token, '.', token_len);
         dot2 = dot1 ? memchr(dot1 + 1, '.', token_len - (size_t) (dot1 + 1 - token)) : NULL;
         if (!dot1 || !dot2 || memchr(dot2 + 1, '.', token_len - (size_t) (dot2 + 1 - token)))
-                return fail("not a compact JWS: expected three segments separated by '.'");
+                return not_token(token_arg, "not a compact JWS: expected three segments separated by '.'");
 
         if (svcid_b64url_decode(token, (size_t) (dot1 - token), &header_raw, &header_len) < 0)
-                return fail("header: not strict base64url");
+                return not_token(token_arg, "header: not strict base64url");
         if (svcid_b64url_decode(dot1 + 1, (size_t) (dot2 - dot1 - 1), &payload_raw, &payload_len) < 0)
-                return fail("payload: not strict base64url");
+                return not_token(token_arg, "payload: not strict base64url");
         if (svcid_b64url_decode(dot2 + 1, token_len - (size_t) (dot2 + 1 - token), &sig, &sig_len) < 0)
-                return fail("signature: not strict base64url");
+                return not_token(token_arg, "signature: not strict base64url");
 
         header = decode_object(header_raw, header_len, why, sizeof(why));
         if (!header)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../common/cleanup.h"
@@ -34,6 +35,15 @@ int cli_parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret_value)
 
 static bool is_space(char c) {
         return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+void cli_hint_token_file(const char *cmd, const char *arg) {
+        struct stat st;
+
+        if (!arg || strcmp(arg, "-") == 0 || stat(arg, &st) < 0)
+                return;
+        fprintf(stderr, "svcid: %s: '%s' is a file; TOKEN is the token itself: to read it from the file, "
+                "give - and redirect (svcid %s ... - < '%s')\n", cmd, arg, cmd, arg);
 }
 
 int cli_read_token(const char *arg, char **ret_token, size_t *ret_len) {

@@ -39,6 +39,10 @@ int cli_parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret_value)
  * read error. */
 int cli_read_token(const char *arg, char **ret_token, size_t *ret_len);
 
+/* For a TOKEN argument that is no token: if arg names a file, says on
+ * stderr that TOKEN is the token itself and how to read it from a file. */
+void cli_hint_token_file(const char *cmd, const char *arg);
+
 /* Loads trust for a verifier: every path of paths (a JWKS file or a
  * directory of *.jwks), or, when n_paths is 0, the defaults that exist.
  * Fails with -ENOENT when nothing at all was found to trust (no key), and

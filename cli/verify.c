@@ -236,6 +236,8 @@ int cmd_verify(int argc, char **argv) {
                         fprintf(stderr, "svcid: rejected: %s: %s\n", svcid_reason_str(reason), report.detail);
                 else
                         fprintf(stderr, "svcid: rejected: %s\n", svcid_reason_str(reason));
+                if (reason == SVCID_MALFORMED)
+                        cli_hint_token_file("verify", token_arg);
                 return CLI_EXIT_REJECTED;
         }
 

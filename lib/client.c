@@ -239,6 +239,12 @@ static int agent_get(const char *socket_path, const char *path, size_t max, long
                 if (rc == CURLE_OUT_OF_MEMORY)
                         return client_errf(err, err_len, -EPROTO, "the agent at %s sent an answer too large or "
                                            "malformed to read (libcurl: %s)", socket_path, cu.easy_strerror(rc));
+                /* Something that speaks no HTTP listens there (libcurl
+                 * calls it HTTP/0.9, or a weird reply). */
+                if (rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_WEIRD_SERVER_REPLY)
+                        return client_errf(err, err_len, -EPROTO, "%s answered with something that is not HTTP: "
+                                           "is it svcid-agent's socket? (libcurl: %s)", socket_path,
+                                           curl_why[0] ? curl_why : cu.easy_strerror(rc));
                 return client_errf(err, err_len, rc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EPROTO,
                                    "talking to the agent at %s: %s", socket_path,
                                    curl_why[0] ? curl_why : cu.easy_strerror(rc));

@@ -205,6 +205,17 @@ grep -qx "svcid: token: the audience must be 1 to 255 printable ASCII characters
 SVCID_AGENT_SOCKET=$T/none.sock "$CLI" token -a x 2>"$T/err"; [ $? = 1 ] || fail "no agent must exit 1"
 grep -q "No such file" "$T/err" || fail "no agent message: $(cat "$T/err")"
 SVCID_AGENT_SOCKET=$T/none.sock "$CLI" jwks 2>/dev/null; [ $? = 1 ] || fail "jwks without agent must exit 1"
+# something that speaks no HTTP at the socket: named as such, exit 1
+"$PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1)
+c, _ = s.accept(); c.recv(1000); c.sendall(b"SVCID1 ERR malformed\n"); c.close()
+' "$T/not-http.sock" &
+for i in $(seq 50); do [ -S "$T/not-http.sock" ] && break; sleep 0.1; done
+SVCID_AGENT_SOCKET=$T/not-http.sock "$CLI" token -a x 2>"$T/err"; [ $? = 1 ] || fail "a socket not HTTP must exit 1"
+grep -q "^svcid: token: $T/not-http.sock answered with something that is not HTTP: is it svcid-agent's socket?" "$T/err" ||
+        fail "a socket not HTTP: $(cat "$T/err")"
+wait $! || fail "the not-HTTP listener failed"
 "$CLI" token --help | grep -q "svcid token" || fail "token --help"
 set -e
 ok "cli"

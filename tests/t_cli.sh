@@ -369,6 +369,15 @@ run 0 "... which verifies with both trusted and no --issuer" "$SVCID" verify -a 
         --trust "$JWKS" --trust "$T/other/issuer.jwks" "$OTHER"
 run 1 "garbage as a token" "$SVCID" verify -a ci:build --trust "$JWKS" not-a-token
 has "$ERR" "svcid: rejected: malformed: "
+lacks "$ERR" "is a file"
+# a file's name given as TOKEN: said to be one, with the way to read it
+printf '%s\n' "$VALID" >"$T/token.txt"
+run 1 "a file's name as TOKEN" "$SVCID" verify -a ci:build --trust "$JWKS" "$T/token.txt"
+has "$ERR" "svcid: rejected: malformed: "
+has "$ERR" "svcid: verify: '$T/token.txt' is a file; TOKEN is the token itself: to read it from the file, give - and redirect (svcid verify ... - < '$T/token.txt')"
+run 1 "inspect a file's name as TOKEN" "$SVCID" inspect "$T/token.txt"
+has "$ERR" "svcid: inspect: '$T/token.txt' is a file; TOKEN is the token itself"
+run_in 0 "... and the way it gives works" "$T/token.txt" "$SVCID" verify -a ci:build --trust "$JWKS" -
 # whitespace a paste brought along is named, for it cannot be seen
 run 1 "a token with a newline after it, as an argument" "$SVCID" verify -a ci:build --trust "$JWKS" "$VALID"$'\n'
 has "$ERR" "svcid: rejected: malformed: signature is not canonical base64url (it holds whitespace)"
