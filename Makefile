@@ -69,7 +69,7 @@ TESTS    := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 BENCHES  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 MANS     := $(patsubst man/%.scd,$(BUILD)/man/%,$(MAN_SRC))
 
-.PHONY: all lib programs tests man check fuzz bench demo deps install deb rpm clean
+.PHONY: all lib programs tests man check fuzz bench demo deps deps-deb install deb rpm clean
 all: lib programs man
 
 lib: $(LIBSVCID_SO) $(LIBSVCID_A) $(BUILD)/svcid.pc
@@ -181,6 +181,17 @@ deps:
 	export DEBIAN_FRONTEND=noninteractive; \
 	apt-get update -q && apt-get install -y -q --no-install-recommends $$missing
 
+# Only what `make deb` needs: the Build-Depends of packaging/debian/control
+# (apt-get build-dep adds build-essential), dpkg-dev and fakeroot. For a
+# host that is to run svcid: `make deps` also brings the test suite's
+# programs, among them openssh-server and munge, whose daemons Debian starts.
+deps-deb:
+	@if command -v dpkg-checkbuilddeps >/dev/null && command -v fakeroot >/dev/null && \
+	    dpkg-checkbuilddeps packaging/debian/control 2>/dev/null; then echo "deps-deb: all installed"; exit 0; fi; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update -q && apt-get build-dep -y -q --no-install-recommends ./packaging && \
+	apt-get install -y -q --no-install-recommends dpkg-dev fakeroot
+
 # Where `make install` puts the system integration. The defaults are
 # Debian 12's (debian/rules and the RPM spec pass their own); the agent's
 # config is always /etc/svcid, the path compiled into it.
@@ -210,7 +221,10 @@ install: all
 		install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
 	install -d $(DESTDIR)$(SYSCONFDIR)/svcid $(DESTDIR)$(SYSCONFDIR)/svcid/trust.d $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) \
 		$(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(PAMCONFDIR) $(DESTDIR)$(DOCDIR)/examples
-	install -m 0644 packaging/agent.conf $(DESTDIR)$(SYSCONFDIR)/svcid/agent.conf
+	# An operator's policy survives a reinstall, as a conffile does.
+	if [ -e $(DESTDIR)$(SYSCONFDIR)/svcid/agent.conf ]; then \
+		echo "make install: kept $(DESTDIR)$(SYSCONFDIR)/svcid/agent.conf (the shipped one is packaging/agent.conf)"; \
+	else install -m 0644 packaging/agent.conf $(DESTDIR)$(SYSCONFDIR)/svcid/agent.conf; fi
 	install -m 0644 packaging/svcid-agent.socket $(DESTDIR)$(UNITDIR)/svcid-agent.socket
 	sed 's|^ExecStart=/usr/sbin/|ExecStart=$(SBINDIR)/|' packaging/svcid-agent.service > $(DESTDIR)$(UNITDIR)/svcid-agent.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/svcid-agent.service

@@ -193,6 +193,17 @@ done < <(grep -rhoP --include='*.service' '^ExecStart=\K\S+' "$T/local")
 [ "$n" -ge 4 ] || fail "only $n ExecStart= lines in what make install PREFIX=/usr/local installed"
 ok "make install PREFIX=/usr/local: the $n ExecStart= lines name programs it installed"
 
+# An operator's agent.conf survives a second make install, as the
+# package's conffile survives an upgrade.
+echo '; the operator was here' >> "$T/local/etc/svcid/agent.conf"
+mk install DESTDIR="$T/local" PREFIX=/usr/local > "$T/install-again.log" 2>&1 ||
+        { tail -n 20 "$T/install-again.log"; fail "make install over an earlier one failed"; }
+[ "$(tail -n 1 "$T/local/etc/svcid/agent.conf")" = '; the operator was here' ] ||
+        fail "a second make install replaced the operator's agent.conf"
+grep -q "^make install: kept $T/local/etc/svcid/agent.conf" "$T/install-again.log" ||
+        fail "a second make install kept agent.conf without saying so"
+ok "make install again: the operator's agent.conf kept, and said so"
+
 echo "== dpkg -i"
 dpkg -i "${debs[@]}" > "$T/dpkg.log" 2>&1 || { cat "$T/dpkg.log"; fail "dpkg -i failed"; }
 for p in $PKGS; do
