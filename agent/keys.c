@@ -179,9 +179,9 @@ static int load_entry(keystore *ks, json_t *o, key_entry *ret, char *err, size_t
 static int load_state(keystore *ks, char *err, size_t err_len) {
         _cleanup_(free_p) char *text = NULL;
         _cleanup_(json_decrefp) json_t *root = NULL;
-        json_error_t jerr;
         json_t *keys;
         size_t len;
+        bool oom;
         int r;
 
         r = read_file_at(ks->keys_fd, STATE_FILE, STATE_MAX, true, &text, &len);
@@ -189,8 +189,8 @@ static int load_state(keystore *ks, char *err, size_t err_len) {
                 return 0;
         if (r < 0)
                 return errf(err, err_len, r, "%s/%s: %s", KEYS_DIR, STATE_FILE, file_why(r));
-        root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-        if (!root && !jerr.text[0])     /* jansson words every syntax error */
+        root = json_load_guarded(text, len, NULL, &oom);
+        if (oom)
                 return errf(err, err_len, -ENOMEM, "%s/%s: out of memory", KEYS_DIR, STATE_FILE);
         keys = json_object_get(root, "keys");
         if (!json_is_object(root) || json_integer_value(json_object_get(root, "version")) != 1 ||
@@ -410,7 +410,7 @@ static char *jwks_json(const key_entry *e, size_t n, const char *issuer) {
 
                 if (svcid_key_public_jwk(e[i].key, &jwk) < 0)
                         return NULL;
-                o = json_loads(jwk, 0, NULL);
+                o = json_load_guarded(jwk, strlen(jwk), NULL, NULL);
                 if (!o || json_array_append_new(keys, o) < 0)
                         return NULL;
         }

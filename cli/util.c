@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "../common/json.h"
 #include "util.h"
 
 DEFINE_PTR_CLEANUP(svcid_trust, svcid_trust_free)
@@ -156,8 +157,8 @@ int cli_print_json_text(FILE *f, const char *text, size_t len) {
         _cleanup_(json_decrefp) json_t *value = NULL;
 
         /* text was JSON when it was made: read again, it fails only for
-         * want of memory (jansson may then even call it a syntax error) */
-        value = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+         * want of memory, and never prints a byte short */
+        value = json_load_guarded(text, len, NULL, NULL);
         if (!value)
                 return -ENOMEM;
         return cli_print_json(f, value);
