@@ -457,8 +457,9 @@ static void key_op_done(struct lib_key_op *op) {
         *op = (struct lib_key_op) {};
 }
 
-/* Wraps pkey (taken on success) in a key with refcount 1. kid NULL means
- * the thumbprint. */
+/* Wraps *pkey in a key with refcount 1; *pkey is taken (NULL after)
+ * once the key is allocated, freed with it on a later failure. kid NULL
+ * means the thumbprint. */
 static int key_new(EVP_PKEY **pkey, svcid_alg alg, bool private, const char *kid, svcid_key **ret) {
         _cleanup_(svcid_key_unrefp) svcid_key *key = NULL;
         int r;
@@ -473,28 +474,12 @@ static int key_new(EVP_PKEY **pkey, svcid_alg alg, bool private, const char *kid
         r = key_op_init(&key->verify, key->pkey, alg, false);
         if (r >= 0 && private)
                 r = key_op_init(&key->sign, key->pkey, alg, true);
-        if (r < 0) {
-                *pkey = TAKE_PTR(key->pkey);
+        if (r >= 0)
+                r = kid ? ((key->kid = strdup(kid)) ? 0 : -ENOMEM) : key_thumbprint(key, &key->kid);
+        if (r >= 0)
+                r = lib_jws_header64(alg, key->kid, &key->header64);
+        if (r < 0)
                 return r;
-        }
-        if (kid) {
-                key->kid = strdup(kid);
-                if (!key->kid) {
-                        *pkey = TAKE_PTR(key->pkey);
-                        return -ENOMEM;
-                }
-        } else {
-                r = key_thumbprint(key, &key->kid);
-                if (r < 0) {
-                        *pkey = TAKE_PTR(key->pkey);
-                        return r;
-                }
-        }
-        r = lib_jws_header64(alg, key->kid, &key->header64);
-        if (r < 0) {
-                *pkey = TAKE_PTR(key->pkey);
-                return r;
-        }
         key->header64_len = strlen(key->header64);
         *ret = TAKE_PTR(key);
         return 0;
