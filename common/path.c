@@ -3,13 +3,16 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "svcid/svcid.h"
 #include "cleanup.h"
+#include "io.h"
 #include "path.h"
 #include "text.h"
 #include "user.h"
@@ -153,4 +156,62 @@ int trust_writers_check(int fd, struct trust_writers *w, const char *path, char 
         snprintf(err, err_len, "%s: owned by uid %u, not root, svcid or the caller (its owner could add a key)",
                  quoted, (unsigned) st.st_uid);
         return -EPERM;
+}
+
+int trust_open_at(int dirfd, const char *name) {
+        int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+
+        return fd < 0 ? -errno : fd;
+}
+
+/* O_NOFOLLOW makes a symbolic link ELOOP, whose own words ("too many
+ * levels of symbolic links") would mislead; a socket cannot be opened
+ * (ENXIO), FIFOs and devices are refused once open, in the same words. */
+const char *trust_open_why(int r) {
+        return r == -ELOOP ? "a symbolic link, which trust loading does not follow"
+               : r == -ENXIO ? "not a regular file"
+                             : strerror(-r);
+}
+
+int trust_open(const char *path, struct trust_writers *w, char *err, size_t err_len) {
+        _cleanup_(close_fdp) int parent = -1;
+        char name[NAME_MAX + 1], why[256] = "", quoted[160];
+        int fd;
+
+        copy_printable(quoted, sizeof quoted, path);
+        parent = open_parent_checked(path, trust_writer, w, name, why, sizeof why);
+        if (parent < 0) {
+                snprintf(err, err_len, "%s: %s", quoted, why);
+                return parent;
+        }
+        fd = trust_open_at(parent, name);
+        if (fd < 0)
+                snprintf(err, err_len, "%s: %s", quoted, trust_open_why(fd));
+        return fd;
+}
+
+int trust_read(int fd, struct trust_writers *w, const char *path, char **ret_data, size_t *ret_len,
+               char *err, size_t err_len) {
+        char quoted[160];
+        struct stat st;
+        int r;
+
+        r = trust_writers_check(fd, w, path, err, err_len);
+        if (r < 0)
+                return r;
+        copy_printable(quoted, sizeof quoted, path);
+        if (fstat(fd, &st) < 0)
+                r = -errno;
+        else if (S_ISDIR(st.st_mode))
+                r = -EISDIR;
+        else if (!S_ISREG(st.st_mode))
+                r = -EBADF;
+        else if ((uint64_t) st.st_size > SVCID_JWKS_MAX)
+                r = -EFBIG;
+        else
+                r = read_capped_fd(fd, SVCID_JWKS_MAX, ret_data, ret_len);
+        if (r < 0)
+                snprintf(err, err_len, "%s: %s", quoted,
+                         r == -EFBIG ? "larger than 1 MiB" : r == -EBADF ? "not a regular file" : strerror(-r));
+        return r;
 }

@@ -53,4 +53,23 @@ bool trust_writer(uid_t uid, void *userdata);
  * Whoever can write it could add a key. */
 int trust_writers_check(int fd, struct trust_writers *w, const char *path, char *err, size_t err_len);
 
+/* Opens name in dirfd (AT_FDCWD: a path) for reading the way every trust
+ * file is opened: O_NOFOLLOW, O_NONBLOCK (a FIFO cannot block the open).
+ * Returns the fd or -errno. */
+int trust_open_at(int dirfd, const char *name);
+
+/* Why trust_open_at() failed, in an operator's words. */
+const char *trust_open_why(int r);
+
+/* Opens path, a trust file or directory, below directories that passed
+ * open_parent_checked() with trust_writer(). The fd, or -errno with
+ * "path: why" in err. */
+int trust_open(const char *path, struct trust_writers *w, char *err, size_t err_len);
+
+/* Reads the trust file open on fd, named path: trust_writers_check(), a
+ * regular file, at most SVCID_JWKS_MAX bytes. 0, or -errno with
+ * "path: why" in err. */
+int trust_read(int fd, struct trust_writers *w, const char *path, char **ret_data, size_t *ret_len,
+               char *err, size_t err_len);
+
 #endif

@@ -7,7 +7,7 @@
 #include "cleanup.h"
 #include "trust_load.h"
 
-static const char *const defaults[] = { TRUST_DIR_DEFAULT, TRUST_JWKS_DEFAULT };
+const char *const trust_defaults[TRUST_N_DEFAULTS] = { TRUST_DIR_DEFAULT, TRUST_JWKS_DEFAULT };
 
 static int load_one(svcid_trust *trust, const char *path, char *err, size_t err_len) {
         char why[256] = "";
@@ -26,12 +26,12 @@ static int load_one(svcid_trust *trust, const char *path, char *err, size_t err_
 int trust_load_paths(svcid_trust *trust, const char *const *paths, size_t n, char *err, size_t err_len) {
         int r;
 
-        for (size_t i = 0; i < (n > 0 ? n : ELEMENTSOF(defaults)); i++) {
+        for (size_t i = 0; i < (n > 0 ? n : TRUST_N_DEFAULTS); i++) {
                 struct stat st;
 
-                if (n == 0 && lstat(defaults[i], &st) < 0 && errno == ENOENT)
+                if (n == 0 && lstat(trust_defaults[i], &st) < 0 && errno == ENOENT)
                         continue;
-                r = load_one(trust, n > 0 ? paths[i] : defaults[i], err, err_len);
+                r = load_one(trust, n > 0 ? paths[i] : trust_defaults[i], err, err_len);
                 if (r < 0)
                         return r;
         }

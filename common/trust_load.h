@@ -10,6 +10,8 @@
  * of other issuers' JWKS, and this host's agent's own JWKS. */
 #define TRUST_DIR_DEFAULT  "/etc/svcid/trust.d"
 #define TRUST_JWKS_DEFAULT "/var/lib/svcid/jwks.json"
+#define TRUST_N_DEFAULTS 2
+extern const char *const trust_defaults[TRUST_N_DEFAULTS];
 
 /* Loads into trust each of the n paths (a JWKS file or a directory of
  * *.jwks), or when n is 0 those of the two defaults that exist: a default

@@ -11,10 +11,9 @@
 
 #include "../common/cleanup.h"
 #include "../common/io.h"
+#include "../common/json.h"
 #include "../common/path.h"
 #include "gate.h"
-
-static const char *const default_trust[] = { TRUST_DIR_DEFAULT, TRUST_JWKS_DEFAULT };
 
 void gate_trust_free(gate_trust *t) {
         if (!t)
@@ -37,62 +36,38 @@ DEFINE_PTR_CLEANUP(gate_trust, gate_trust_free)
  * only root, svcid or the caller can write, in directories the same, and
  * capped. */
 static int load_local(const char *path, gate_trust *t, bool into_main, char *err, size_t err_len) {
-        _cleanup_(close_fdp) int parent = -1, fd = -1;
+        _cleanup_(close_fdp) int fd = -1;
         _cleanup_(free_p) char *buf = NULL;
         _cleanup_(json_decrefp) json_t *root = NULL;
-        char name[NAME_MAX + 1], why[256] = "";
         struct trust_writers w = TRUST_WRITERS;
-        json_error_t jerr;
-        struct stat st;
         size_t got = 0;
-        const char *iss;
         int r;
 
-        parent = open_parent_checked(path, trust_writer, &w, name, why, sizeof why);
-        if (parent < 0) {
-                snprintf(err, err_len, "%s: %s", path, why);
-                return parent;
-        }
-        /* O_NONBLOCK: a FIFO must not hold the open until a writer comes */
-        fd = openat(parent, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0) {
-                r = -errno;
-                snprintf(err, err_len, "%s: %s", path, strerror(-r));
-                return r;
-        }
-        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-                snprintf(err, err_len, "%s: not a regular file", path);
-                return -EINVAL;
-        }
-        r = trust_writers_check(fd, &w, path, err, err_len);
+        fd = trust_open(path, &w, err, err_len);
+        if (fd < 0)
+                return fd;
+        r = trust_read(fd, &w, path, &buf, &got, err, err_len);
         if (r < 0)
                 return r;
-        r = read_capped_fd(fd, SVCID_JWKS_MAX, &buf, &got);
-        if (r < 0) {
-                snprintf(err, err_len, "%s: %s", path, r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
-                return r;
-        }
-        root = json_loadb(buf, got, JSON_REJECT_DUPLICATES, &jerr);
-        iss = json_string_value(json_object_get(root, "iss"));
-        if (!json_is_object(root) || !iss || !*iss) {
-                snprintf(err, err_len, "%s: no \"iss\" string in the JWKS", path);
-                return -EINVAL;
-        }
-        t->local_iss = strdup(iss);
-        if (!t->local_iss)
-                return -ENOMEM;
         r = svcid_trust_new(&t->local);
         if (r < 0) {
                 snprintf(err, err_len, "cannot create trust: %s", strerror(-r));
                 return r;
         }
-        err[0] = '\0';
+        /* The library judges the document (a JSON object with an "iss"
+         * string and keys) in the words it uses for every trust file. */
         r = svcid_trust_add_jwks(t->local, buf, got, path, err, err_len);
         if (r >= 0 && into_main)
                 r = svcid_trust_add_jwks(t->trust, buf, got, path, err, err_len);
-        if (r < 0 && !err[0])
-                snprintf(err, err_len, "%s: %s", path, strerror(-r));
-        return r;
+        if (r < 0)
+                return r;
+        root = json_load_guarded(buf, got, NULL, NULL);
+        t->local_iss = strdup(json_string_value(json_object_get(root, "iss")) ?: "");
+        if (!root || !t->local_iss) {
+                snprintf(err, err_len, "%s: out of memory", path);
+                return -ENOMEM;
+        }
+        return 0;
 }
 
 int gate_trust_load(const gate_config *cfg, gate_trust **ret, char *err, size_t err_len) {
@@ -235,8 +210,8 @@ uint64_t gate_trust_stamp(const gate_config *cfg) {
         uint64_t sum = 0;
 
         if (cfg->n_trust == 0)
-                for (size_t i = 0; i < ELEMENTSOF(default_trust); i++)
-                        sum += path_stamp(default_trust[i]);
+                for (size_t i = 0; i < TRUST_N_DEFAULTS; i++)
+                        sum += path_stamp(trust_defaults[i]);
         for (size_t i = 0; i < cfg->n_trust; i++)
                 sum += path_stamp(cfg->trust[i]);
         if (cfg->peer_uid)

@@ -88,16 +88,6 @@ const char *lib_shown_into(char *buf, const char *s);
  * message this way, so no control byte reaches a terminal or a log. */
 #define lib_shown(s) lib_shown_into((char[LIB_SHOWN_MAX]) { 0 }, (s))
 
-/* Opens path relative to dirfd (AT_FDCWD for a path) for reading,
- * O_NOFOLLOW and O_NONBLOCK, so that a FIFO or device cannot block the
- * open. Returns the fd or -errno. */
-int lib_open_at(int dirfd, const char *path);
-
-/* Reads the whole regular file open on fd, at most max bytes (-EFBIG
- * beyond); -EISDIR for a directory, -EBADF for anything else that is not
- * a regular file. *ret_data is NUL-terminated. */
-int lib_read_fd(int fd, size_t max, char **ret_data, size_t *ret_len);
-
 /* Bytes that len characters of base64url decode to (len % 4 != 1). */
 size_t lib_b64url_decoded_len(size_t len);
 

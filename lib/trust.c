@@ -264,7 +264,7 @@ fail:
         return r;
 }
 
-/* Adds the JWKS file open on fd (from lib_open_at()), named shown in
+/* Adds the JWKS file open on fd (from trust_open()), named shown in
  * messages. Reading the fd that was checked, never the name again, means
  * the file judged is the file read. */
 static int add_file(svcid_trust *trust, int fd, struct trust_writers *w, const char *shown, char *err,
@@ -273,25 +273,10 @@ static int add_file(svcid_trust *trust, int fd, struct trust_writers *w, const c
         size_t len;
         int r;
 
-        r = trust_writers_check(fd, w, shown, err, err_len);
+        r = trust_read(fd, w, shown, &data, &len, err, err_len);
         if (r < 0)
                 return r;
-        r = lib_read_fd(fd, SVCID_JWKS_MAX, &data, &len);
-        if (r < 0)
-                return lib_errf(err, err_len, r, "%s: %s", lib_shown(shown),
-                                r == -EFBIG ? "larger than 1 MiB" :
-                                r == -EBADF ? "not a regular file" : strerror(-r));
         return svcid_trust_add_jwks(trust, data, len, shown, err, err_len);
-}
-
-/* Why lib_open_at() failed: O_NOFOLLOW makes a symbolic link ELOOP, whose
- * own words ("too many levels of symbolic links") would mislead. */
-static const char *open_error(int r) {
-        /* A socket cannot be opened (ENXIO); FIFOs and devices are
-         * refused once open, in the same words. */
-        return r == -ELOOP ? "a symbolic link, which trust loading does not follow"
-               : r == -ENXIO ? "not a regular file"
-                             : strerror(-r);
 }
 
 static int name_cmp(const void *a, const void *b) {
@@ -299,8 +284,7 @@ static int name_cmp(const void *a, const void *b) {
 }
 
 int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err_len) {
-        _cleanup_(close_fdp) int parent = -1, fd = -1;
-        char name[NAME_MAX + 1], why[256] = "";
+        _cleanup_(close_fdp) int fd = -1;
         const char *shown_path;
         struct trust_writers w = TRUST_WRITERS;
         char **names = NULL;
@@ -315,12 +299,9 @@ int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err
         /* for messages: a path may hold any byte */
         shown_path = lib_shown(path);
 
-        parent = open_parent_checked(path, trust_writer, &w, name, why, sizeof why);
-        if (parent < 0)
-                return lib_errf(err, err_len, parent, "%s: %s", shown_path, why);
-        fd = lib_open_at(parent, name);
+        fd = trust_open(path, &w, err, err_len);
         if (fd < 0)
-                return lib_errf(err, err_len, fd, "%s: %s", shown_path, open_error(fd));
+                return fd;
         if (fstat(fd, &st) < 0)
                 return lib_errf(err, err_len, -errno, "%s: %s", shown_path, strerror(errno));
         if (!S_ISDIR(st.st_mode))
@@ -372,11 +353,11 @@ int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err
                         r = lib_errf(err, err_len, -ENOMEM, "out of memory");
                         break;
                 }
-                file_fd = lib_open_at(dirfd(d), names[i]);
+                file_fd = trust_open_at(dirfd(d), names[i]);
                 if (file_fd == -ENOENT)
                         continue;       /* removed since the directory was read: no longer in it */
                 if (file_fd < 0)
-                        r = lib_errf(err, err_len, file_fd, "%s: %s", lib_shown(shown), open_error(file_fd));
+                        r = lib_errf(err, err_len, file_fd, "%s: %s", lib_shown(shown), trust_open_why(file_fd));
                 else
                         r = add_file(trust, file_fd, &w, shown, err, err_len);
         }

@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 
 #include "internal.h"
-#include "../common/io.h"
 #include "../common/json.h"
 
 /* jansson's reason, without what it quotes of the input ("near '...'",
@@ -92,28 +91,4 @@ void lib_sanitize(char *dst, size_t n, const char *src, size_t src_len) {
 const char *lib_shown_into(char *buf, const char *s) {
         lib_sanitize(buf, LIB_SHOWN_MAX, s, s ? strlen(s) : 0);
         return buf;
-}
-
-int lib_open_at(int dirfd, const char *path) {
-        /* O_NONBLOCK: opening a FIFO for reading otherwise waits for a
-         * writer, before anyone could see it is not a regular file. The
-         * flag changes nothing for the regular files that are then read. */
-        int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
-
-        return fd < 0 ? -errno : fd;
-}
-
-int lib_read_fd(int fd, size_t max, char **ret_data, size_t *ret_len) {
-        struct stat st;
-
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (S_ISDIR(st.st_mode))
-                return -EISDIR;
-        if (!S_ISREG(st.st_mode))
-                return -EBADF;
-        if ((uint64_t) st.st_size > max)
-                return -EFBIG;
-
-        return read_capped_fd(fd, max, ret_data, ret_len);
 }

@@ -60,9 +60,6 @@ static struct cache_entry cache[CACHE_SLOTS];
 static unsigned cache_next;
 static unsigned long loads;
 
-/* Default trust, as for every verifier (DESIGN.md "Files and trust"). */
-static const char *const default_paths[] = { TRUST_DIR_DEFAULT, TRUST_JWKS_DEFAULT };
-
 static void sources_done(struct sources *s) {
         for (size_t i = 0; i < s->n; i++)
                 free(s->v[i].path);
@@ -483,6 +480,6 @@ int pam_svcid_trust_get(const char *const *paths, size_t n, pam_svcid_trust_ref 
         if ((n > 0 && !paths) || !ret_ref)
                 return -EINVAL;
         if (n == 0)
-                return trust_get(default_paths, ELEMENTSOF(default_paths), true, ret_ref, err, err_len);
+                return trust_get(trust_defaults, TRUST_N_DEFAULTS, true, ret_ref, err, err_len);
         return trust_get(paths, n, false, ret_ref, err, err_len);
 }

@@ -117,4 +117,13 @@ bad_local_jwks "$T/open.d/local.jwks" "a local JWKS below a directory others may
 # A FIFO as the local JWKS is refused at once, not waited on.
 mkfifo "$T/keys/fifo.jwks"
 bad_local_jwks "$T/keys/fifo.jwks" "FIFO as --local-jwks" "fifo.jwks: not a regular file"
+
+# Read as every trust file is, in the same words: a symbolic link is not
+# followed, and a document cut short is no JSON object (not a missing
+# "iss").
+ln -s "$T/keys/local.jwks" "$T/keys/link.jwks"
+bad_local_jwks "$T/keys/link.jwks" "a symbolic link as --local-jwks" \
+        "link.jwks: a symbolic link, which trust loading does not follow"
+head -c 40 "$T/keys/local.jwks" > "$T/keys/cut.jwks"
+bad_local_jwks "$T/keys/cut.jwks" "a JWKS cut short as --local-jwks" "cut.jwks: not a JSON object"
 echo "all --peer-uid checks passed"
