@@ -14,27 +14,6 @@
 #include "../common/io.h"
 #include "util.h"
 
-int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret_value) {
-        const char *p = s;
-        long long v;
-        char *end;
-
-        if (!s || !*s)
-                return -EINVAL;
-        if (*p == '-')
-                p++;
-        if (*p < '0' || *p > '9')       /* no "+", no spaces, no "-" alone */
-                return -EINVAL;
-        errno = 0;
-        v = strtoll(s, &end, 10);
-        if (*end != '\0')
-                return -EINVAL;
-        if (errno == ERANGE || v < min || v > max)
-                return -ERANGE;
-        *ret_value = (int64_t) v;
-        return 0;
-}
-
 static int write_all(int fd, const void *data, size_t len) {
         const char *p = data;
 

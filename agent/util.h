@@ -8,11 +8,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../common/num.h"
 #include "../common/text.h"      /* name_ok() */
-
-/* A whole decimal integer in [min, max]: no sign unless min < 0, no
- * spaces, no trailing bytes. -EINVAL not a number, -ERANGE out of range. */
-int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret_value);
 
 /* Replaces dirfd/name with data atomically: writes a temporary ".NAME.tmp"
  * with mode, fsyncs it, renames it over name and fsyncs the directory,

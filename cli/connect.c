@@ -68,7 +68,7 @@ static int split_tcp(const char *spec, char **ret_host, const char **ret_port, c
         int64_t port;
 
         colon = strrchr(spec, ':');
-        if (!colon || cli_parse_int64(colon + 1, 1, 65535, &port) < 0) {
+        if (!colon || parse_int64(colon + 1, 1, 65535, &port) < 0) {
                 snprintf(err, err_len, "tcp address needs HOST:PORT with a port 1..65535, not '%s'", spec);
                 return -EINVAL;
         }

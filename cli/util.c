@@ -14,26 +14,6 @@
 
 DEFINE_PTR_CLEANUP(svcid_trust, svcid_trust_free)
 
-int cli_parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret_value) {
-        char *end = NULL;
-        long long v;
-
-        /* strtoll skips leading space and takes '+': neither is a number
-         * anyone meant to type on purpose, so refuse them. */
-        if (!s || !*s || !(*s == '-' || (*s >= '0' && *s <= '9')))
-                return -EINVAL;
-        errno = 0;
-        v = strtoll(s, &end, 10);
-        if (end == s || *end != '\0')
-                return -EINVAL;
-        if (errno == ERANGE || v < min || v > max)
-                return -ERANGE;
-        if (errno != 0)
-                return -EINVAL;
-        *ret_value = (int64_t) v;
-        return 0;
-}
-
 static bool is_space(char c) {
         return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
@@ -165,7 +145,7 @@ int cli_print_json_text(FILE *f, const char *text, size_t len) {
 }
 
 int cli_parse_ttl(const char *cmd, const char *arg, int64_t *ret_ttl) {
-        if (cli_parse_int64(arg, 1, 3600, ret_ttl) < 0) {
+        if (parse_int64(arg, 1, 3600, ret_ttl) < 0) {
                 fprintf(stderr, "svcid: %s: --ttl must be 1..3600 seconds, not '%s'\n", cmd, arg);
                 return CLI_EXIT_USAGE;
         }

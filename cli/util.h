@@ -11,6 +11,7 @@
 #include <jansson.h>
 
 #include "svcid/svcid.h"
+#include "../common/num.h"
 #include "../common/trust_load.h"
 
 /* Exit codes of every subcommand (see cli.h). */
@@ -24,11 +25,6 @@
  * for a trailing newline and the like. Anything longer is passed on at
  * this length, so the verifier still names it too_large. */
 #define CLI_TOKEN_READ_MAX (SVCID_TOKEN_MAX + 1024u)
-
-/* Parses a whole decimal integer in [min, max]: no empty string, no
- * leading space or '+', no trailing characters. -EINVAL if it is not a
- * number, -ERANGE if it is out of range. */
-int cli_parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret_value);
 
 /* Gets a token: arg itself, or stdin when arg is NULL or "-". From stdin
  * at most CLI_TOKEN_READ_MAX bytes are read and trailing whitespace

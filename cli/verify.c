@@ -129,17 +129,17 @@ int cmd_verify(int argc, char **argv) {
                         required[n_required++] = optarg;
                         break;
                 case OPT_LEEWAY:
-                        if (cli_parse_int64(optarg, 0, 3600, &leeway) < 0)
+                        if (parse_int64(optarg, 0, 3600, &leeway) < 0)
                                 return usage_error("--leeway '%s': expected whole seconds in [0, 3600]", optarg);
                         have_leeway = true;
                         break;
                 case OPT_MAX_LIFETIME:
-                        if (cli_parse_int64(optarg, 1, 86400, &max_lifetime) < 0)
+                        if (parse_int64(optarg, 1, 86400, &max_lifetime) < 0)
                                 return usage_error("--max-lifetime '%s': expected whole seconds in [1, 86400]", optarg);
                         have_max_lifetime = true;
                         break;
                 case OPT_NOW:
-                        if (cli_parse_int64(optarg, 0, NOW_MAX, &now) < 0)
+                        if (parse_int64(optarg, 0, NOW_MAX, &now) < 0)
                                 return usage_error("--now '%s': expected a UNIX time (seconds since 1970, not negative)", optarg);
                         have_now = true;
                         break;

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "svcid/svcid.h"
+#include "../common/num.h"
 #include "../common/trust_load.h"
 #include "preamble.h"
 
@@ -191,6 +192,5 @@ int64_t gate_now_ms(void);                      /* CLOCK_MONOTONIC */
  * The option is the socket's: it holds for every descriptor of it; never
  * for a listening socket, whose accepted connections would inherit it. */
 void gate_reset_on_close(int fd);
-int gate_parse_int(const char *s, int64_t min, int64_t max, int64_t *ret);
 
 #endif

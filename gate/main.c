@@ -101,8 +101,8 @@ static int find_socket(int *ret_fd) {
         int type = 0, fd = -1;
         socklen_t sl = sizeof(type);
 
-        if (e_pid && e_fds && gate_parse_int(e_pid, 1, INT32_MAX, &pid) == 0 && pid == getpid()) {
-                if (gate_parse_int(e_fds, 0, 1024, &n) < 0 || n != 1) {
+        if (e_pid && e_fds && parse_int64(e_pid, 1, INT32_MAX, &pid) == 0 && pid == getpid()) {
+                if (parse_int64(e_fds, 0, 1024, &n) < 0 || n != 1) {
                         fprintf(stderr, "svcid-gate: expected exactly one socket (LISTEN_FDS=%s)\n", e_fds);
                         return -EINVAL;
                 }
@@ -217,22 +217,22 @@ int main(int argc, char **argv) {
                         cfg.local_jwks = optarg;
                         break;
                 case OPT_TIMEOUT:
-                        if (gate_parse_int(optarg, 1, 3600, &v) < 0)
+                        if (parse_int64(optarg, 1, 3600, &v) < 0)
                                 return usage_error("--timeout: \"%s\" is not a number of seconds in 1..3600", optarg);
                         cfg.timeout_ms = (int) v * 1000;
                         break;
                 case OPT_LEEWAY:
-                        if (gate_parse_int(optarg, 0, 3600, &v) < 0)
+                        if (parse_int64(optarg, 0, 3600, &v) < 0)
                                 return usage_error("--leeway: \"%s\" is not a number of seconds in 0..3600", optarg);
                         cfg.leeway = v;
                         break;
                 case OPT_MAX_LIFETIME:
-                        if (gate_parse_int(optarg, 1, 86400, &v) < 0)
+                        if (parse_int64(optarg, 1, 86400, &v) < 0)
                                 return usage_error("--max-lifetime: \"%s\" is not a number of seconds in 1..86400", optarg);
                         cfg.max_lifetime = v;
                         break;
                 case OPT_MAX_SERVICES:
-                        if (gate_parse_int(optarg, 1, 65536, &v) < 0)
+                        if (parse_int64(optarg, 1, 65536, &v) < 0)
                                 return usage_error("--max-services: \"%s\" is not a number in 1..65536", optarg);
                         cfg.max_services = (unsigned) v;
                         break;

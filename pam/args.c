@@ -26,25 +26,6 @@ static int errf(char *err, size_t err_len, const char *arg, const char *fmt, ...
         return -EINVAL;
 }
 
-int pam_svcid_parse_int(const char *s, int64_t min, int64_t max, int64_t *ret_value) {
-        int64_t v = 0;
-
-        if (!s || !*s)
-                return -EINVAL;
-        /* Digits only: strtoll would take blanks, a sign and "0x". */
-        for (const char *p = s; *p; p++) {
-                if (*p < '0' || *p > '9')
-                        return -EINVAL;
-                if (v > (INT64_MAX - (*p - '0')) / 10)
-                        return -ERANGE;
-                v = v * 10 + (*p - '0');
-        }
-        if (v < min || v > max)
-                return -ERANGE;
-        *ret_value = v;
-        return 0;
-}
-
 /* "name=" prefix: returns the value or NULL. */
 static const char *value_of(const char *arg, const char *name) {
         size_t n = strlen(name);
@@ -156,13 +137,13 @@ static int parse_one(pam_svcid_args *a, const char *arg, bool *seen_leeway, bool
         } else if ((v = value_of(arg, "leeway"))) {
                 if (*seen_leeway)
                         return errf(err, err_len, arg, "given twice");
-                if (pam_svcid_parse_int(v, 0, 3600, &a->leeway) < 0)
+                if (parse_int64(v, 0, 3600, &a->leeway) < 0)
                         return errf(err, err_len, arg, "expected seconds from 0 to 3600");
                 *seen_leeway = true;
         } else if ((v = value_of(arg, "max_lifetime"))) {
                 if (*seen_lifetime)
                         return errf(err, err_len, arg, "given twice");
-                if (pam_svcid_parse_int(v, 1, 86400, &a->max_lifetime) < 0)
+                if (parse_int64(v, 1, 86400, &a->max_lifetime) < 0)
                         return errf(err, err_len, arg, "expected seconds from 1 to 86400");
                 *seen_lifetime = true;
         } else if ((v = value_of(arg, "token")))

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "svcid/svcid.h"
+#include "../common/num.h"
 #include "../common/text.h"
 
 #define PAM_SVCID_MAX_TRUST    16
@@ -66,9 +67,6 @@ int pam_svcid_args_parse(int argc, const char **argv, pam_svcid_line line, pam_s
 /* audience with "%H" replaced by host and "%%" by '%' (malloc'd).
  * -EINVAL for any other '%' sequence. */
 int pam_svcid_expand_audience(const char *audience, const char *host, char **ret);
-
-/* Strict decimal in [min, max]: digits only, no sign, no blanks. */
-int pam_svcid_parse_int(const char *s, int64_t min, int64_t max, int64_t *ret_value);
 
 /* ---- map.c ---- */
 

@@ -546,21 +546,31 @@ static void test_expand_audience(void **state) {
         assert_null(out);
 }
 
+/* The one integer reader of every part (common/num.c), as pam_svcid's
+ * leeway= and max_lifetime= use it. */
 static void test_parse_int(void **state) {
         int64_t v = 7;
 
         (void) state;
-        assert_int_equal(pam_svcid_parse_int("0", 0, 10, &v), 0);
+        assert_int_equal(parse_int64("0", 0, 10, &v), 0);
         assert_int_equal(v, 0);
-        assert_int_equal(pam_svcid_parse_int("10", 0, 10, &v), 0);
+        assert_int_equal(parse_int64("10", 0, 10, &v), 0);
         assert_int_equal(v, 10);
-        assert_int_equal(pam_svcid_parse_int("11", 0, 10, &v), -ERANGE);
-        assert_int_equal(pam_svcid_parse_int("", 0, 10, &v), -EINVAL);
-        assert_int_equal(pam_svcid_parse_int(" 1", 0, 10, &v), -EINVAL);
-        assert_int_equal(pam_svcid_parse_int("1 ", 0, 10, &v), -EINVAL);
-        assert_int_equal(pam_svcid_parse_int("-1", -5, 10, &v), -EINVAL);
-        assert_int_equal(pam_svcid_parse_int("9223372036854775808", 0, INT64_MAX, &v), -ERANGE);
-        assert_int_equal(pam_svcid_parse_int("9223372036854775807", 0, INT64_MAX, &v), 0);
+        assert_int_equal(parse_int64("-5", -5, 10, &v), 0);
+        assert_int_equal(v, -5);
+        assert_int_equal(parse_int64("11", 0, 10, &v), -ERANGE);
+        assert_int_equal(parse_int64("-1", 0, 10, &v), -ERANGE);
+        assert_int_equal(parse_int64("", 0, 10, &v), -EINVAL);
+        assert_int_equal(parse_int64("-", -5, 10, &v), -EINVAL);
+        assert_int_equal(parse_int64(" 1", 0, 10, &v), -EINVAL);
+        assert_int_equal(parse_int64("1 ", 0, 10, &v), -EINVAL);
+        assert_int_equal(parse_int64("+1", 0, 10, &v), -EINVAL);
+        assert_int_equal(parse_int64("0x1", 0, 10, &v), -EINVAL);
+        assert_int_equal(parse_int64("--1", -5, 10, &v), -EINVAL);
+        assert_int_equal(parse_int64(NULL, 0, 10, &v), -EINVAL);
+        assert_int_equal(parse_int64("9223372036854775808", 0, INT64_MAX, &v), -ERANGE);
+        assert_int_equal(parse_int64("-9223372036854775809", INT64_MIN, 0, &v), -ERANGE);
+        assert_int_equal(parse_int64("9223372036854775807", 0, INT64_MAX, &v), 0);
         assert_true(v == INT64_MAX);
 }
 
