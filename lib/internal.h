@@ -53,10 +53,10 @@ DEFINE_PTR_CLEANUP(svcid_key, svcid_key_unref)
 
 /* Parses text as a JSON object, refusing duplicate members, invalid UTF-8,
  * \u0000 and nesting deeper than jansson's limit. NULL if text is longer
- * than max, not JSON, or not an object (errno EINVAL), or if jansson ran
- * out of memory and said so (errno ENOMEM: no verdict on the text). Not
- * every failed allocation shows: jansson 2.14 drops a byte it cannot
- * store and parses on. */
+ * than max, not JSON, or not an object (errno EINVAL), or if memory ran
+ * out (errno ENOMEM: no verdict on the text). Read with
+ * json_load_guarded(), so that a failed allocation inside jansson shows
+ * as ENOMEM rather than as a byte lost (common/json.h). */
 json_t *lib_json_object(const void *text, size_t len, size_t max);
 /* The same, saying why in why (when non-NULL): jansson's words ("too big
  * integer", "duplicate object key"...), or "not an object". */

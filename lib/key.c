@@ -1303,7 +1303,6 @@ int svcid_key_sign_raw(const svcid_key *key, const void *data, size_t len,
         return r;
 }
 
-/* R||S → DER, refusing out-of-range scalars before OpenSSL sees them. */
 /* One DER INTEGER for a 32-byte big-endian unsigned value: minimal, with
  * a 0x00 in front when the top bit is set. */
 static size_t der_uint(unsigned char *out, const unsigned char *v) {
