@@ -18,6 +18,8 @@
 /* How long a refused client gets to read the reason before we close. */
 #define GATE_DRAIN_MS           1000
 #define GATE_DRAIN_MAX          (1024u * 1024u)
+/* Long-lived style: connections accepted and not yet judged, at most. */
+#define GATE_MAX_PENDING        512u
 
 typedef enum gate_mode {
         GATE_MODE_LINE,
@@ -43,7 +45,6 @@ typedef struct gate_config {
         bool peer_uid;
         const char *local_jwks;         /* this host's JWKS (its "iss") */
         int timeout_ms;
-        unsigned max_pending;           /* long-lived: connections still unverified */
         unsigned max_services;          /* long-lived: services + pending */
         char **argv;                    /* the service command */
         const char *command;            /* argv[0] found: gate_command_find() */

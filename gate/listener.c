@@ -55,7 +55,7 @@ typedef struct listener {
         int64_t trust_checked;
         int64_t accept_paused_until;    /* out of descriptors or memory */
         bool command_gone;              /* the command cannot be run now */
-        unsigned slots;                 /* the fewer of max_pending and max_services */
+        unsigned slots;                 /* the fewer of GATE_MAX_PENDING and max_services */
         unsigned share;                 /* pending connections one source may hold */
         uint64_t over_share;            /* refused for it since the last log line */
         int64_t over_share_logged;
@@ -317,7 +317,7 @@ static void refuse_over_share(listener *l, int fd, const gate_peer *p) {
  * it and every other pending connection, should all be admitted. While
  * either is full, new clients wait in the listen queue. */
 static bool accepting(const listener *l) {
-        return l->n_conns < l->cfg->max_pending && l->n_children + l->n_conns < l->cfg->max_services;
+        return l->n_conns < GATE_MAX_PENDING && l->n_children + l->n_conns < l->cfg->max_services;
 }
 
 static void accept_some(listener *l) {
@@ -435,7 +435,7 @@ int gate_run_listener(const gate_config *cfg, int fd) {
          * half of them hold connections (unjudged or draining), is an eighth
          * (eight busy sources still leave none idle), and never under
          * two: a client may always have two connections in the works. */
-        unsigned slots = cfg->max_services < cfg->max_pending ? cfg->max_services : cfg->max_pending;
+        unsigned slots = cfg->max_services < GATE_MAX_PENDING ? cfg->max_services : GATE_MAX_PENDING;
         listener l = { .cfg = cfg, .fd = fd, .sfd = -1, .slots = slots,
                        .share = slots / 8 > 2 ? slots / 8 : 2,
                        .over_share_logged = INT64_MIN / 2 };
@@ -452,9 +452,9 @@ int gate_run_listener(const gate_config *cfg, int fd) {
         sigaddset(&mask, SIGCHLD);
         sigprocmask(SIG_BLOCK, &mask, NULL);
 
-        l.conns = calloc(cfg->max_pending, sizeof(conn *));
-        pfds = calloc(cfg->max_pending + 2, sizeof(struct pollfd));
-        slot = calloc(cfg->max_pending + 2, sizeof(size_t));
+        l.conns = calloc(GATE_MAX_PENDING, sizeof(conn *));
+        pfds = calloc(GATE_MAX_PENDING + 2, sizeof(struct pollfd));
+        slot = calloc(GATE_MAX_PENDING + 2, sizeof(size_t));
         if (!l.conns || !pfds || !slot)
                 return 1;
 

@@ -168,7 +168,6 @@ int main(int argc, char **argv) {
                 .mode = GATE_MODE_LINE,
                 .local_jwks = TRUST_JWKS_DEFAULT,
                 .timeout_ms = GATE_TIMEOUT_DEFAULT_MS,
-                .max_pending = 512,
                 .max_services = 512,
         };
         gate_log_target log_target = GATE_LOG_AUTO;
