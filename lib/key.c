@@ -1295,7 +1295,9 @@ int svcid_key_sign_raw(const svcid_key *key, const void *data, size_t len,
 
         ERR_set_mark();         /* see svcid_key_from_pem() */
         r = key_sign(key, data, len, ret_sig, ret_sig_len);
-        if (r == -ENOMEM) {     /* maybe not: see ran_out() */
+        /* Maybe not (ran_out()): op_outcome() and step_failed() have
+         * read errno already, so -ENOMEM is all there is to test. */
+        if (r == -ENOMEM) {
                 err_forget();
                 r = key_sign(key, data, len, ret_sig, ret_sig_len);
         }
@@ -1386,7 +1388,9 @@ int svcid_key_verify_raw(const svcid_key *key, const void *data, size_t len,
 
         ERR_set_mark();         /* see svcid_key_from_pem() */
         r = key_verify(key, data, len, sig, sig_len);
-        if (r == -ENOMEM) {     /* maybe not: see ran_out() */
+        /* Maybe not (ran_out()): op_outcome() and step_failed() have
+         * read errno already, so -ENOMEM is all there is to test. */
+        if (r == -ENOMEM) {
                 err_forget();
                 r = key_verify(key, data, len, sig, sig_len);
         }
