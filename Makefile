@@ -149,10 +149,11 @@ FUZZ_SECONDS ?= 30
 FUZZ_BUILD   := build/fuzz
 FUZZ_CFLAGS  := -std=gnu11 -g -O1 -Iinclude -D_GNU_SOURCE -DSVCID_VERSION=\"$(VERSION)\" \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+                -fsanitize-coverage-ignorelist=fuzz/coverage-ignore.txt \
                 $(call pcflags,$(LIB_PKGS))
 FUZZ_TARGETS := $(patsubst fuzz/%.c,$(FUZZ_BUILD)/%,$(FUZZ_SRC))
 
-$(FUZZ_BUILD)/%: fuzz/%.c $(LIB_SRC) $(wildcard fuzz/*.h pam/*.[ch] gate/*.[ch] agent/*.[ch] include/svcid/*.h lib/*.h common/*.h)
+$(FUZZ_BUILD)/%: fuzz/%.c $(LIB_SRC) $(wildcard fuzz/*.h pam/*.[ch] gate/*.[ch] agent/*.[ch] include/svcid/*.h lib/*.h common/*.h) fuzz/coverage-ignore.txt
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LIB_LIBS) -lpam
 
