@@ -23,6 +23,13 @@ void copy_printable(char *dst, size_t n, const char *src) {
         dst[o] = '\0';
 }
 
+bool env_value_ok(const char *s) {
+        for (; *s; s++)
+                if ((unsigned char) *s < 0x20 || (unsigned char) *s == 0x7f)
+                        return false;
+        return true;
+}
+
 bool name_ok(const char *s) {
         size_t n = 0;
 

@@ -10,6 +10,12 @@
  * short ends in "...". */
 void copy_printable(char *dst, size_t n, const char *src);
 
+/* Whether s may be exported as an environment value: no byte below 0x20,
+ * no DEL. A claim is the caller's own text (JSON allows "\n" and the
+ * like), and a service may write its environment to a file, or eval it.
+ * pam_svcid's session exports and svcid-gate's follow this one rule. */
+bool env_value_ok(const char *s);
+
 /* Whether s is acceptable as an audience, issuer, subject or glob: 1 to
  * 255 bytes of printable ASCII, no space. The agent's rule for what it
  * is asked and configured with; the client checks it before asking. */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "../common/text.h"
 #include "gate.h"
 
 extern char **environ;
@@ -59,22 +60,12 @@ void gate_env_free(gate_env *env) {
 
 #define N_OWN 10
 
-/* The rule of pam_svcid's session exports: no byte below 0x20, no DEL. A
- * claim is the caller's own text (JSON allows "\n" and the like), and a
- * service may write its environment to a file, or eval it. */
-static bool printable(const char *s) {
-        for (; *s; s++)
-                if ((unsigned char) *s < 0x20 || (unsigned char) *s == 0x7f)
-                        return false;
-        return true;
-}
-
 /* A string claim fit for the environment, or NULL: absent, or with a
  * control character (then it is in SVCID_CLAIMS only, JSON-escaped). */
 static const char *env_claim(const svcid_claims *claims, const char *name) {
         const char *v = svcid_claims_string(claims, name);
 
-        return v && printable(v) ? v : NULL;
+        return v && env_value_ok(v) ? v : NULL;
 }
 
 int gate_env_build(char **base, const gate_config *cfg, const svcid_claims *claims, gate_env *ret) {

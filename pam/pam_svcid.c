@@ -314,20 +314,13 @@ static int get_token(pam_handle_t *pamh, const pam_svcid_args *a, char **ret) {
         return 0;
 }
 
-static bool printable(const char *s) {
-        for (; *s; s++)
-                if ((unsigned char) *s < 0x20 || (unsigned char) *s == 0x7f)
-                        return false;
-        return true;
-}
-
 static int export_one(pam_handle_t *pamh, const char *name, const char *value) {
         _cleanup_(free_p) char *kv = NULL;
 
         /* An absent claim clears a stale value rather than leaving one an
          * earlier module or handle set; a value with control characters
          * is not exported (it would garble the session's environment). */
-        if (!value || !printable(value)) {
+        if (!value || !env_value_ok(value)) {
                 /* libpam logs an error for deleting what is not there. */
                 if (pam_getenv(pamh, name))
                         (void) pam_putenv(pamh, name);
