@@ -20,6 +20,7 @@
 
 #include "../common/cleanup.h"
 #include "../common/io.h"
+#include "../common/text.h"
 #include "gate.h"
 
 #define JOURNAL_SOCKET "/run/systemd/journal/socket"
@@ -124,17 +125,6 @@ static void emit(int priority, const char *message_id, const char *message, cons
                 fprintf(stderr, "svcid-gate[%d]: %s\n", (int) getpid(), message);
 }
 
-/* Claim text we did not sanitize ourselves (unit): printable ASCII only. */
-static void sanitize(char *dst, size_t size, const char *src) {
-        size_t i = 0;
-
-        if (size == 0)
-                return;
-        for (; src && src[i] && i + 1 < size; i++)
-                dst[i] = src[i] >= 0x20 && src[i] < 0x7f && src[i] != '"' && src[i] != '\\' ? src[i] : '?';
-        dst[i] = '\0';
-}
-
 /* The report's strings are already printable ASCII; quotes and
  * backslashes still need escaping inside "…" for an unambiguous line. */
 static void quote(char *dst, size_t size, const char *src) {
@@ -177,7 +167,8 @@ void gate_log_admitted(const gate_peer *peer, const svcid_claims *claims,
         if (!use_journal && !use_stderr)
                 return;
         if (claims) {
-                sanitize(unit, sizeof(unit), svcid_claims_string(claims, "unit"));
+                /* A claim libsvcid did not make printable for us. */
+                copy_printable(unit, sizeof(unit), svcid_claims_string(claims, "unit"));
                 if (svcid_claims_int(claims, "uid", &u) == 0)
                         snprintf(uid, sizeof(uid), "%lld", (long long) u);
         }

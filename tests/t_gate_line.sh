@@ -121,6 +121,10 @@ fi
 CTL_TOKEN=$(mint k1 --iss "$ISS" --aud "$AUD" --sub $'eve\nSVCID_UID=0' --unit $'a\tb.service' \
         --claim $'jti=j\x7fk')
 UTF_TOKEN=$(mint k1 --iss "$ISS" --aud "$AUD" --sub 'zoë' --unit 'ünit.service')
+# In the audit line the unit is printable ASCII with '"' and '\' as '?',
+# and one cut to fit ends in "...".
+LONG_UNIT=$(printf 'x%.0s' {1..100})'"'$(printf 'y%.0s' {1..100}).service
+LONG_TOKEN=$(mint k1 --iss "$ISS" --aud "$AUD" --sub long --unit "$LONG_UNIT")
 for style in "per-connection:-a" "long-lived:"; do
         label=${style%%:*}; opt=${style#*:}
         : > "$LOG"
@@ -142,9 +146,16 @@ for style in "per-connection:-a" "long-lived:"; do
         [ "$reply" = served ] || fail "$label: a token with UTF-8 claims was not admitted: $reply"
         grep -qx 'SVCID_SUB=zoë' "$T/out/env" && grep -qx 'SVCID_UNIT=ünit.service' "$T/out/env" ||
                 fail "$label: UTF-8 claims did not pass unchanged: $(cat "$T/out/env")"
+        reset_out
+        reply=$(client "$T/ctl.sock" --send "SVCID1 $LONG_TOKEN\n")
+        [ "$reply" = served ] || fail "$label: a token with a long unit was not admitted: $reply"
         stop_ssa
+        grep -qF 'unit="a?b.service"' "$LOG" && grep -qF 'unit="??nit.service"' "$LOG" ||
+                fail "$label: unit not made printable in the audit line: $(cat "$LOG")"
+        grep -qF "unit=\"$(printf 'x%.0s' {1..100})?$(printf 'y%.0s' {1..23})...\"" "$LOG" ||
+                fail "$label: a long unit not cut with \"...\" in the audit line: $(cat "$LOG")"
         rm -f "$T/ctl.sock"
-        ok "$label: claims with control characters are not exported, UTF-8 ones are"
+        ok "$label: claims with control characters are not exported, UTF-8 ones are; units logged printable"
 done
 
 # Usage errors exit 2 without touching anything.
