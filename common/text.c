@@ -3,13 +3,13 @@
 
 #include "text.h"
 
-void copy_printable(char *dst, size_t n, const char *src) {
+void copy_printable_n(char *dst, size_t n, const char *src, size_t len, bool keep_quotes) {
         size_t o = 0;
 
         if (n == 0)
                 return;
-        for (; src && *src; src++) {
-                unsigned char c = (unsigned char) *src;
+        for (size_t i = 0; src && i < len; i++) {
+                unsigned char c = (unsigned char) src[i];
 
                 if (o + 1 >= n) {
                         if (n > 4) {
@@ -18,9 +18,13 @@ void copy_printable(char *dst, size_t n, const char *src) {
                         }
                         break;
                 }
-                dst[o++] = c >= 0x20 && c < 0x7f && c != '"' && c != '\\' ? (char) c : '?';
+                dst[o++] = c >= 0x20 && c < 0x7f && (keep_quotes || (c != '"' && c != '\\')) ? (char) c : '?';
         }
         dst[o] = '\0';
+}
+
+void copy_printable(char *dst, size_t n, const char *src) {
+        copy_printable_n(dst, n, src, src ? strlen(src) : 0, false);
 }
 
 bool env_value_ok(const char *s) {

@@ -5,9 +5,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Copies src into dst (size n) replacing every byte outside printable
- * ASCII, and '"' and '\\', by '?': safe to quote in a log line. A copy cut
- * short ends in "...". */
+/* Copies the len bytes at src into dst (size n) replacing every byte
+ * outside printable ASCII, a NUL too, and '"' and '\\' unless keep_quotes,
+ * by '?': safe in a log line, and without '"' and '\\' safe to quote in
+ * one. A copy cut short ends in "...". dst may be src. */
+void copy_printable_n(char *dst, size_t n, const char *src, size_t len, bool keep_quotes);
+
+/* copy_printable_n() of the string src (NULL: ""), '"' and '\\' replaced. */
 void copy_printable(char *dst, size_t n, const char *src);
 
 /* Whether s may be exported as an environment value: no byte below 0x20,

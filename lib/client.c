@@ -152,9 +152,7 @@ static int client_errf(char *err, size_t err_len, int error, const char *fmt, ..
                 vsnprintf(err, err_len, fmt, ap);
                 va_end(ap);
                 /* the agent's words are printed by callers: keep them tame */
-                for (char *p = err; *p; p++)
-                        if ((unsigned char) *p < 0x20 || (unsigned char) *p >= 0x7f)
-                                *p = '?';
+                lib_sanitize(err, err_len, err, strlen(err));
         }
         return error;
 }

@@ -74,7 +74,10 @@ int lib_errf(char *err, size_t err_len, int error, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
 
 /* Copies src into dst (size n), replacing each byte outside printable
- * ASCII by '?', truncating with "..." — safe to put in a log line. */
+ * ASCII by '?', truncating with "..." — safe to put in a log line. This is
+ * copy_printable_n() keeping '"' and '\\': the report's details quote
+ * ("audience is not \"x\""), and whoever quotes a report field escapes
+ * them (svcid-gate) or replaces them (pam_svcid). dst may be src. */
 void lib_sanitize(char *dst, size_t n, const char *src, size_t src_len);
 
 /* lib_sanitize() of the string s (NULL: "") into buf, which holds

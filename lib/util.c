@@ -8,6 +8,7 @@
 
 #include "internal.h"
 #include "../common/json.h"
+#include "../common/text.h"
 
 /* jansson's reason, without what it quotes of the input ("near '...'",
  * a byte in hex, a \u escape): from a token, that may be whatever a user
@@ -72,20 +73,7 @@ int lib_errf(char *err, size_t err_len, int error, const char *fmt, ...) {
 }
 
 void lib_sanitize(char *dst, size_t n, const char *src, size_t src_len) {
-        size_t o = 0;
-
-        if (n == 0)
-                return;
-        for (size_t i = 0; src && i < src_len; i++) {
-                if (o + 1 >= n) {
-                        if (n > 4)
-                                memcpy(dst + n - 4, "...", 3), o = n - 1;
-                        break;
-                }
-                unsigned char c = (unsigned char) src[i];
-                dst[o++] = c >= 0x20 && c < 0x7f ? (char) c : '?';
-        }
-        dst[o] = '\0';
+        copy_printable_n(dst, n, src, src_len, true);
 }
 
 const char *lib_shown_into(char *buf, const char *s) {
