@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,19 +65,6 @@ struct keystore {
 /* When a key that no longer signs leaves the JWKS. */
 static int64_t retired_until(const key_entry *e) {
         return e->not_after + e->max_ttl + RETIRE_MARGIN;
-}
-
-static int errf(char *err, size_t err_len, int error, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
-static int errf(char *err, size_t err_len, int error, const char *fmt, ...) {
-        va_list ap;
-
-        if (err && err_len) {
-                va_start(ap, fmt);
-                vsnprintf(err, err_len, fmt, ap);
-                va_end(ap);
-        }
-        return error;
 }
 
 static void entries_free(key_entry *e, size_t n) {
@@ -158,19 +144,19 @@ static int load_entry(keystore *ks, json_t *o, key_entry *ret, char *err, size_t
             json_int(o, "created", &e.created) < 0 || json_int(o, "not_before", &e.not_before) < 0 ||
             json_int(o, "not_after", &e.not_after) < 0 || json_int(o, "max_ttl", &e.max_ttl) < 0 ||
             e.not_after < e.not_before)
-                return errf(err, err_len, -EINVAL, "%s/%s: malformed key entry", KEYS_DIR, STATE_FILE);
+                return set_err(err, err_len, -EINVAL, "%s/%s: malformed key entry", KEYS_DIR, STATE_FILE);
 
         r = read_file_at(ks->keys_fd, name, PEM_MAX, true, &pem, &len);
         if (r < 0)
-                return errf(err, err_len, r, "%s/%s: %s", KEYS_DIR, name, file_why(r));
+                return set_err(err, err_len, r, "%s/%s: %s", KEYS_DIR, name, file_why(r));
         r = svcid_key_from_pem(pem, len, alg, &key);
         svcid_free_secret(pem);
         if (r == -ENOMEM)       /* says nothing about the key: keep it */
-                return errf(err, err_len, r, "%s/%s: out of memory", KEYS_DIR, name);
+                return set_err(err, err_len, r, "%s/%s: out of memory", KEYS_DIR, name);
         if (r < 0 || !svcid_key_is_private(key))
-                return errf(err, err_len, -EINVAL, "%s/%s: not a usable %s private key", KEYS_DIR, name, alg_s);
+                return set_err(err, err_len, -EINVAL, "%s/%s: not a usable %s private key", KEYS_DIR, name, alg_s);
         if (strcmp(svcid_key_kid(key), kid) != 0)
-                return errf(err, err_len, -EINVAL, "%s/%s: key does not match its kid", KEYS_DIR, name);
+                return set_err(err, err_len, -EINVAL, "%s/%s: key does not match its kid", KEYS_DIR, name);
         e.key = TAKE_PTR(key);
         *ret = e;
         return 0;
@@ -188,18 +174,18 @@ static int load_state(keystore *ks, char *err, size_t err_len) {
         if (r == -ENOENT)
                 return 0;
         if (r < 0)
-                return errf(err, err_len, r, "%s/%s: %s", KEYS_DIR, STATE_FILE, file_why(r));
+                return set_err(err, err_len, r, "%s/%s: %s", KEYS_DIR, STATE_FILE, file_why(r));
         root = json_load_guarded(text, len, NULL, &oom);
         if (oom)
-                return errf(err, err_len, -ENOMEM, "%s/%s: out of memory", KEYS_DIR, STATE_FILE);
+                return set_err(err, err_len, -ENOMEM, "%s/%s: out of memory", KEYS_DIR, STATE_FILE);
         keys = json_object_get(root, "keys");
         if (!json_is_object(root) || json_integer_value(json_object_get(root, "version")) != 1 ||
             !json_is_array(keys))
-                return errf(err, err_len, -EINVAL, "%s/%s: not a version 1 key state", KEYS_DIR, STATE_FILE);
+                return set_err(err, err_len, -EINVAL, "%s/%s: not a version 1 key state", KEYS_DIR, STATE_FILE);
 
         ks->entries = calloc(json_array_size(keys) + 1, sizeof *ks->entries);
         if (!ks->entries)
-                return errf(err, err_len, -ENOMEM, "out of memory");
+                return set_err(err, err_len, -ENOMEM, "out of memory");
         for (size_t i = 0; i < json_array_size(keys); i++) {
                 r = load_entry(ks, json_array_get(keys, i), &ks->entries[ks->n], err, err_len);
                 if (r < 0)
@@ -209,12 +195,12 @@ static int load_state(keystore *ks, char *err, size_t err_len) {
                  * every verifier refuses whole. */
                 for (size_t j = 0; j + 1 < ks->n; j++)
                         if (strcmp(svcid_key_kid(ks->entries[j].key), svcid_key_kid(ks->entries[ks->n - 1].key)) == 0)
-                                return errf(err, err_len, -EINVAL, "%s/%s: key %s is listed twice", KEYS_DIR,
-                                            STATE_FILE, svcid_key_kid(ks->entries[j].key));
+                                return set_err(err, err_len, -EINVAL, "%s/%s: key %s is listed twice", KEYS_DIR,
+                                               STATE_FILE, svcid_key_kid(ks->entries[j].key));
         }
         /* "seen" is absent from the states of earlier versions */
         if (json_object_get(root, "seen") && json_int(root, "seen", &ks->seen) < 0)
-                return errf(err, err_len, -EINVAL, "%s/%s: malformed seen", KEYS_DIR, STATE_FILE);
+                return set_err(err, err_len, -EINVAL, "%s/%s: malformed seen", KEYS_DIR, STATE_FILE);
         ks->seen_written = ks->seen;
         for (size_t i = 0; i < ks->n; i++)
                 if (ks->entries[i].created > ks->seen)
@@ -302,27 +288,27 @@ static int open_state_dir(const char *state_dir, char *err, size_t err_len) {
         int fd, r;
 
         if ((size_t) snprintf(path, sizeof path, "%s/" KEYS_DIR, state_dir) >= sizeof path)
-                return errf(err, err_len, -ENAMETOOLONG, "%s: %s", state_dir, strerror(ENAMETOOLONG));
+                return set_err(err, err_len, -ENAMETOOLONG, "%s: %s", state_dir, strerror(ENAMETOOLONG));
         /* The directories above first, so that a refused state_dir is
          * not left behind, created, in a place the agent refuses. */
         parent = open_parent_checked(state_dir, owner_root_or_self, NULL, name, why, sizeof why);
         if (parent < 0)
-                return errf(err, err_len, parent, "%s: %s", state_dir, why);
+                return set_err(err, err_len, parent, "%s: %s", state_dir, why);
         /* 0755 whatever the umask: local verifiers read jwks.json there. */
         old_umask = umask(022);
         r = mkdirat(parent, name, 0755) < 0 && errno != EEXIST ? -errno : 0;
         umask(old_umask);
         if (r < 0)
-                return errf(err, err_len, r, "%s: %s", state_dir, strerror(-r));
+                return set_err(err, err_len, r, "%s: %s", state_dir, strerror(-r));
         close(TAKE_FD(parent));
         /* Then state_dir itself, through a symbolic link if it is one;
          * "keys" is only the name the check needs below it. */
         parent = open_parent_checked(path, owner_root_or_self, NULL, name, why, sizeof why);
         if (parent < 0)
-                return errf(err, err_len, parent, "%s: %s", state_dir, why);
+                return set_err(err, err_len, parent, "%s: %s", state_dir, why);
         fd = openat(parent, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
-                return errf(err, err_len, -errno, "%s: %m", state_dir);
+                return set_err(err, err_len, -errno, "%s: %m", state_dir);
         return fd;
 }
 
@@ -335,7 +321,7 @@ int keystore_open(const char *state_dir, pthread_rwlock_t *lock,
 
         ks = calloc(1, sizeof *ks);
         if (!ks)
-                return errf(err, err_len, -ENOMEM, "out of memory");
+                return set_err(err, err_len, -ENOMEM, "out of memory");
         ks->dir_fd = ks->keys_fd = -1;
         ks->lock = lock;
 
@@ -344,33 +330,34 @@ int keystore_open(const char *state_dir, pthread_rwlock_t *lock,
                 return r;
         ks->dir_fd = r;
         if (mkdirat(ks->dir_fd, KEYS_DIR, 0700) < 0 && errno != EEXIST)
-                return errf(err, err_len, -errno, "%s/" KEYS_DIR ": %m", state_dir);
+                return set_err(err, err_len, -errno, "%s/" KEYS_DIR ": %m", state_dir);
         ks->keys_fd = openat(ks->dir_fd, KEYS_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (ks->keys_fd < 0)
-                return errf(err, err_len, -errno, "%s/" KEYS_DIR ": %s", state_dir,
-                            errno == ENOTDIR || errno == ELOOP
-                                    ? "not a directory (svcid-agent does not follow a symbolic link there)"
-                                    : strerror(errno));
+                return set_err(err, err_len, -errno, "%s/" KEYS_DIR ": %s", state_dir,
+                               errno == ENOTDIR || errno == ELOOP
+                                       ? "not a directory (svcid-agent does not follow a symbolic link there)"
+                                       : strerror(errno));
         if (fstat(ks->keys_fd, &st) < 0)
-                return errf(err, err_len, -errno, "%s/" KEYS_DIR ": %m", state_dir);
+                return set_err(err, err_len, -errno, "%s/" KEYS_DIR ": %m", state_dir);
         /* Private keys: a directory others can enter, or someone else's,
          * may already have leaked them; an operator must look. */
         if (st.st_uid != geteuid() || (st.st_mode & 077))
-                return errf(err, err_len, -EPERM, "%s/" KEYS_DIR ": must be owned by uid %u with mode 0700 (is %u, %04o)",
-                            state_dir, (unsigned) geteuid(), (unsigned) st.st_uid, (unsigned) (st.st_mode & 07777));
+                return set_err(err, err_len, -EPERM,
+                               "%s/" KEYS_DIR ": must be owned by uid %u with mode 0700 (is %u, %04o)",
+                               state_dir, (unsigned) geteuid(), (unsigned) st.st_uid, (unsigned) (st.st_mode & 07777));
         if (flock(ks->keys_fd, LOCK_EX | LOCK_NB) < 0)
-                return errf(err, err_len, -errno == -EWOULDBLOCK ? -EBUSY : -errno,
-                            "%s: in use by another svcid-agent", state_dir);
+                return set_err(err, err_len, -errno == -EWOULDBLOCK ? -EBUSY : -errno,
+                               "%s: in use by another svcid-agent", state_dir);
 
         r = load_state(ks, why, sizeof why);
         if (r < 0)
-                return errf(err, err_len, r, "%s/%s", state_dir, why);
+                return set_err(err, err_len, r, "%s/%s", state_dir, why);
         if (r == 0 && state_lost(ks))
-                return errf(err, err_len, -ENOKEY, "%s/" KEYS_DIR "/" STATE_FILE " is missing, but "
-                            "%s/" JWKS_FILE " is there: the key state was lost (an interrupted start never "
-                            "leaves this). Restore it, or remove %s/" JWKS_FILE " and %s/" KEYS_DIR "/*.pem "
-                            "to start afresh, which unpublishes every key and so every token out there",
-                            state_dir, state_dir, state_dir, state_dir);
+                return set_err(err, err_len, -ENOKEY, "%s/" KEYS_DIR "/" STATE_FILE " is missing, but "
+                               "%s/" JWKS_FILE " is there: the key state was lost (an interrupted start never "
+                               "leaves this). Restore it, or remove %s/" JWKS_FILE " and %s/" KEYS_DIR "/*.pem "
+                               "to start afresh, which unpublishes every key and so every token out there",
+                               state_dir, state_dir, state_dir, state_dir);
         remove_leftovers(ks);
         *ret_keystore = TAKE_PTR(ks);
         return 0;
@@ -581,7 +568,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                 ks->seen = now;
         next = calloc(ks->n + 2, sizeof *next);
         if (!next)
-                return errf(err, err_len, -ENOMEM, "out of memory");
+                return set_err(err, err_len, -ENOMEM, "out of memory");
 
         /* Start from the current set, minus keys whose tokens all expired
          * and minus a pending key that no longer fits (never signed). */
@@ -653,7 +640,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         for (size_t i = 0; i < n_new_keys; i++) {
                 r = write_key(ks, fresh[i].key);
                 if (r < 0) {
-                        errf(err, err_len, r, "writing a new key: %s", strerror(-r));
+                        set_err(err, err_len, r, "writing a new key: %s", strerror(-r));
                         goto fail;
                 }
         }
@@ -664,21 +651,21 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         jwks = jwks_json(next, n, issuer);
         iss = strdup(issuer);
         if (!state || !jwks || !iss) {
-                r = errf(err, err_len, -ENOMEM, "out of memory");
+                r = set_err(err, err_len, -ENOMEM, "out of memory");
                 goto fail;
         }
         if (!ks->state || strcmp(state, ks->state) != 0 || began_since(next, n, ks->seen_written, ks->seen)) {
                 free(state);
                 state = state_json(next, n, ks->seen);
                 if (!state) {
-                        r = errf(err, err_len, -ENOMEM, "out of memory");
+                        r = set_err(err, err_len, -ENOMEM, "out of memory");
                         goto fail;
                 }
                 state_tried = true;
                 r = write_atomic(ks->keys_fd, STATE_FILE, state, strlen(state), 0600);
                 state_landed = r == 0 || on_disk(ks->keys_fd, STATE_FILE, STATE_MAX, true, state);
                 if (r < 0) {
-                        errf(err, err_len, r, "writing %s/%s: %s", KEYS_DIR, STATE_FILE, strerror(-r));
+                        set_err(err, err_len, r, "writing %s/%s: %s", KEYS_DIR, STATE_FILE, strerror(-r));
                         goto fail;
                 }
         }
@@ -687,7 +674,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         if ((!ks->jwks || strcmp(jwks, ks->jwks) != 0) && !published(ks, jwks)) {
                 r = write_atomic(ks->dir_fd, JWKS_FILE, jwks, strlen(jwks), 0644);
                 if (r < 0) {
-                        errf(err, err_len, r, "writing %s: %s", JWKS_FILE, strerror(-r));
+                        set_err(err, err_len, r, "writing %s: %s", JWKS_FILE, strerror(-r));
                         goto fail;
                 }
         }
@@ -747,7 +734,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         return 0;
 
 fail_gen:
-        errf(err, err_len, r, "generating a %s key: %s", svcid_alg_str(cfg->alg), strerror(-r));
+        set_err(err, err_len, r, "generating a %s key: %s", svcid_alg_str(cfg->alg), strerror(-r));
 fail:
         /* A key file written for a key no state names is removed at the
          * next start; remove it now if we can. Once state.json may name

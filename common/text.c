@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "text.h"
@@ -25,6 +27,16 @@ void copy_printable_n(char *dst, size_t n, const char *src, size_t len, bool kee
 
 void copy_printable(char *dst, size_t n, const char *src) {
         copy_printable_n(dst, n, src, src ? strlen(src) : 0, false);
+}
+
+int set_err(char *err, size_t err_len, int error, const char *fmt, ...) {
+        if (err && err_len > 0) {
+                va_list ap;
+                va_start(ap, fmt);
+                vsnprintf(err, err_len, fmt, ap);
+                va_end(ap);
+        }
+        return error;
 }
 
 bool env_value_ok(const char *s) {

@@ -14,6 +14,11 @@ void copy_printable_n(char *dst, size_t n, const char *src, size_t len, bool kee
 /* copy_printable_n() of the string src (NULL: ""), '"' and '\\' replaced. */
 void copy_printable(char *dst, size_t n, const char *src);
 
+/* Writes a one-line message into err (when non-NULL and err_len > 0);
+ * returns error, for "return set_err(err, err_len, -EINVAL, ...);". */
+int set_err(char *err, size_t err_len, int error, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
 /* Whether s may be exported as an environment value: no byte below 0x20,
  * no DEL. A claim is the caller's own text (JSON allows "\n" and the
  * like), and a service may write its environment to a file, or eval it.

@@ -10,6 +10,7 @@
 
 #include "svcid/svcid.h"
 #include "../common/cleanup.h"
+#include "../common/text.h"
 
 /* What one operation of a key (verify; sign too for a private key) needs,
  * set up once so that the hot path does no fetches. */
@@ -69,10 +70,6 @@ int lib_key_from_jwk(const char *json, size_t len, svcid_key **ret_key, char *er
 /* Whether a and b hold the same public key, whatever alg each is for. */
 bool lib_key_same_public(const svcid_key *a, const svcid_key *b);
 
-/* Writes a one-line message into err (when non-NULL); returns error. */
-int lib_errf(char *err, size_t err_len, int error, const char *fmt, ...)
-        __attribute__((format(printf, 4, 5)));
-
 /* Copies src into dst (size n), replacing each byte outside printable
  * ASCII by '?', truncating with "..." — safe to put in a log line. This is
  * copy_printable_n() keeping '"' and '\\': the report's details quote
@@ -86,7 +83,7 @@ void lib_sanitize(char *dst, size_t n, const char *src, size_t src_len);
 const char *lib_shown_into(char *buf, const char *s);
 
 /* A printable copy of s for a message, in a buffer that lives until the
- * end of the enclosing block: write lib_errf(..., "%s", lib_shown(kid)).
+ * end of the enclosing block: write set_err(..., "%s", lib_shown(kid)).
  * Every string read from a file (kid, iss, file names) goes into an error
  * message this way, so no control byte reaches a terminal or a log. */
 #define lib_shown(s) lib_shown_into((char[LIB_SHOWN_MAX]) { 0 }, (s))

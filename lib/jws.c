@@ -21,22 +21,22 @@ svcid_reason lib_jws_split(const char *token, size_t len, struct lib_jws *ret, c
         size_t start[3], end[3];
 
         if (len > SVCID_TOKEN_MAX) {
-                lib_errf(detail, detail_len, 0, "token is %zu bytes, more than %u", len, SVCID_TOKEN_MAX);
+                set_err(detail, detail_len, 0, "token is %zu bytes, more than %u", len, SVCID_TOKEN_MAX);
                 return SVCID_TOO_LARGE;
         }
         if (!token || len == 0) {
-                lib_errf(detail, detail_len, 0, "empty token");
+                set_err(detail, detail_len, 0, "empty token");
                 return SVCID_MALFORMED;
         }
 
         dot1 = memchr(token, '.', len);
         dot2 = dot1 ? memchr(dot1 + 1, '.', len - (size_t) (dot1 + 1 - token)) : NULL;
         if (!dot2) {
-                lib_errf(detail, detail_len, 0, "%d segment%s, not three", dot1 ? 2 : 1, dot1 ? "s" : "");
+                set_err(detail, detail_len, 0, "%d segment%s, not three", dot1 ? 2 : 1, dot1 ? "s" : "");
                 return SVCID_MALFORMED;
         }
         if (memchr(dot2 + 1, '.', len - (size_t) (dot2 + 1 - token))) {
-                lib_errf(detail, detail_len, 0, "more than three segments");
+                set_err(detail, detail_len, 0, "more than three segments");
                 return SVCID_MALFORMED;
         }
         start[0] = 0;
@@ -50,7 +50,7 @@ svcid_reason lib_jws_split(const char *token, size_t len, struct lib_jws *ret, c
          * its characters, plus a NUL): a token is verified often. */
         jws.block = malloc(len + 3);
         if (!jws.block) {
-                lib_errf(detail, detail_len, 0, "out of memory");
+                set_err(detail, detail_len, 0, "out of memory");
                 return SVCID_INTERNAL_ERROR;
         }
         jws.block_len = len + 3;
@@ -66,8 +66,8 @@ svcid_reason lib_jws_split(const char *token, size_t len, struct lib_jws *ret, c
 
                         for (size_t k = start[i]; k < end[i] && !space; k++)
                                 space = token[k] != '\0' && strchr(" \t\r\n\v\f", token[k]);
-                        lib_errf(detail, detail_len, 0, "%s is not canonical base64url%s", names[i],
-                                 space ? " (it holds whitespace)" : "");
+                        set_err(detail, detail_len, 0, "%s is not canonical base64url%s", names[i],
+                                space ? " (it holds whitespace)" : "");
                         lib_jws_done(&jws);
                         return SVCID_MALFORMED;
                 }

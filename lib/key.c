@@ -136,17 +136,17 @@ static int rsa_check_public(const EVP_PKEY *pkey, char *err, size_t err_len) {
                 return -EINVAL;
         bits = BN_num_bits(n);
         if (bits < RSA_MIN_BITS || bits > RSA_MAX_BITS)
-                return lib_errf(err, err_len, -EINVAL, "RSA modulus of %d bits (%d to %d accepted)",
-                                bits, RSA_MIN_BITS, RSA_MAX_BITS);
+                return set_err(err, err_len, -EINVAL, "RSA modulus of %d bits (%d to %d accepted)",
+                               bits, RSA_MIN_BITS, RSA_MAX_BITS);
         if (!BN_is_odd(n))
-                return lib_errf(err, err_len, -EINVAL, "RSA modulus is even");
+                return set_err(err, err_len, -EINVAL, "RSA modulus is even");
         /* e = 1 makes "signatures" trivial; an even e is not invertible. */
         if (!BN_is_odd(e) || BN_is_one(e) || BN_num_bits(e) > RSA_E_MAX_BITS)
-                return lib_errf(err, err_len, -EINVAL, "RSA public exponent is even, 1 or wider than 64 bits");
+                return set_err(err, err_len, -EINVAL, "RSA public exponent is even, 1 or wider than 64 bits");
         r = rsa_roca_weak(n);
         if (r < 0)
                 return r;
-        return r ? lib_errf(err, err_len, -EINVAL, "RSA modulus has the ROCA weakness (CVE-2017-15361)") : 0;
+        return r ? set_err(err, err_len, -EINVAL, "RSA modulus has the ROCA weakness (CVE-2017-15361)") : 0;
 }
 
 /* Ed25519 group order L = 2^252 + 27742317777372353535851937790883648493,
@@ -202,14 +202,14 @@ static int ed25519_check_public(EVP_PKEY *pkey, char *err, size_t err_len) {
         size_t len = sizeof y;
 
         if (EVP_PKEY_get_raw_public_key(pkey, y, &len) != 1 || len != ED25519_LEN)
-                return lib_errf(err, err_len, -EINVAL, "Ed25519 public key is not 32 bytes");
+                return set_err(err, err_len, -EINVAL, "Ed25519 public key is not 32 bytes");
         y[ED25519_LEN - 1] &= 0x7f;
         if (!le256_less(y, ed25519_p))
-                return lib_errf(err, err_len, -EINVAL, "Ed25519 public key is not canonically encoded (y >= p)");
+                return set_err(err, err_len, -EINVAL, "Ed25519 public key is not canonically encoded (y >= p)");
         for (size_t i = 0; i < ELEMENTSOF(ed25519_small_order_y); i++)
                 if (memcmp(y, ed25519_small_order_y[i], ED25519_LEN) == 0)
-                        return lib_errf(err, err_len, -EINVAL,
-                                        "Ed25519 public key is a point of small order, which verifies forgeries");
+                        return set_err(err, err_len, -EINVAL,
+                                       "Ed25519 public key is a point of small order, which verifies forgeries");
         return 0;
 }
 
@@ -227,31 +227,31 @@ static int key_validate(EVP_PKEY *pkey, bool private, svcid_alg alg, svcid_alg *
                 int explicit_params = 0;
 
                 if (alg != SVCID_ALG_INVALID && alg != SVCID_ALG_ES256)
-                        return lib_errf(err, err_len, -EINVAL, "an EC key is for ES256 only");
+                        return set_err(err, err_len, -EINVAL, "an EC key is for ES256 only");
                 alg = SVCID_ALG_ES256;
                 if (EVP_PKEY_get_group_name(pkey, group, sizeof group, &group_len) != 1 ||
                     (strcmp(group, SN_X9_62_prime256v1) != 0 && strcmp(group, "P-256") != 0))
-                        return lib_errf(err, err_len, -EINVAL, "EC curve is not P-256");
+                        return set_err(err, err_len, -EINVAL, "EC curve is not P-256");
                 /* RFC 5480 wants a named curve; explicit parameters are a
                  * classic way to smuggle a weak group past a name check. */
                 if (EVP_PKEY_get_int_param(pkey, OSSL_PKEY_PARAM_EC_DECODED_FROM_EXPLICIT_PARAMS,
                                            &explicit_params) == 1 && explicit_params)
-                        return lib_errf(err, err_len, -EINVAL, "EC key with explicit curve parameters");
+                        return set_err(err, err_len, -EINVAL, "EC key with explicit curve parameters");
         } else if (EVP_PKEY_is_a(pkey, "ED25519")) {
                 if (alg != SVCID_ALG_INVALID && alg != SVCID_ALG_EDDSA)
-                        return lib_errf(err, err_len, -EINVAL, "an Ed25519 key is for EdDSA only");
+                        return set_err(err, err_len, -EINVAL, "an Ed25519 key is for EdDSA only");
                 alg = SVCID_ALG_EDDSA;
                 r = ed25519_check_public(pkey, err, err_len);
                 if (r < 0)
                         return r;
         } else if (EVP_PKEY_is_a(pkey, "RSA")) {
                 if (!alg_is_rsa(alg))
-                        return lib_errf(err, err_len, -EINVAL, "an RSA key is for RS256 or PS256, and must say which");
+                        return set_err(err, err_len, -EINVAL, "an RSA key is for RS256 or PS256, and must say which");
                 r = rsa_check_public(pkey, err, err_len);
                 if (r < 0)
                         return r;
         } else
-                return lib_errf(err, err_len, -EINVAL, "not a P-256, Ed25519 or RSA key");
+                return set_err(err, err_len, -EINVAL, "not a P-256, Ed25519 or RSA key");
 
         ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
         if (!ctx)
@@ -261,7 +261,7 @@ static int key_validate(EVP_PKEY *pkey, bool private, svcid_alg alg, svcid_alg *
                  * public one: a mismatched pair signs tokens nobody can
                  * verify, and an inconsistent RSA CRT leaks the factors. */
                 if (EVP_PKEY_check(ctx) != 1)
-                        return lib_errf(err, err_len, -EINVAL, "the private key does not match the public one");
+                        return set_err(err, err_len, -EINVAL, "the private key does not match the public one");
         } else if (alg == SVCID_ALG_ES256) {
                 /* Not infinity, coordinates below p, on the curve. P-256
                  * has cofactor 1, so every such point has the group's
@@ -271,7 +271,7 @@ static int key_validate(EVP_PKEY *pkey, bool private, svcid_alg alg, svcid_alg *
                  * its checks above (OpenSSL's adds a Miller-Rabin run on n,
                  * costly and beside the point), and Ed25519 its own. */
                 if (EVP_PKEY_public_check_quick(ctx) != 1)
-                        return lib_errf(err, err_len, -EINVAL, "EC point is not on P-256");
+                        return set_err(err, err_len, -EINVAL, "EC point is not on P-256");
         }
 
         *ret_alg = alg;
@@ -616,10 +616,10 @@ static int jwk_string(const json_t *jwk, const char *name, bool required, const 
 
         if (!v) {
                 *ret = NULL;
-                return required ? lib_errf(err, err_len, -EINVAL, "no \"%s\"", name) : 0;
+                return required ? set_err(err, err_len, -EINVAL, "no \"%s\"", name) : 0;
         }
         if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
-                return lib_errf(err, err_len, -EINVAL, "\"%s\" is not a string", name);
+                return set_err(err, err_len, -EINVAL, "\"%s\" is not a string", name);
         *ret = json_string_value(v);
         return 1;
 }
@@ -637,7 +637,7 @@ static int jwk_bytes(const json_t *jwk, const char *name, bytes *ret, bool *ret_
                 return r;
         r = svcid_b64url_decode(s, strlen(s), &ret->data, &ret->len);
         if (r == -EINVAL)
-                return lib_errf(err, err_len, r, "\"%s\" is not strict base64url", name);
+                return set_err(err, err_len, r, "\"%s\" is not strict base64url", name);
         return r;
 }
 
@@ -649,8 +649,8 @@ static int jwk_bytes_len(const json_t *jwk, const char *name, size_t len, bytes 
         if (r < 0 || (ret_present && !*ret_present))
                 return r;
         if (ret->len != len)
-                return lib_errf(err, err_len, -EINVAL, "\"%s\" is %zu bytes, must be %zu%s", name, ret->len,
-                                len, ret->len < len ? " (leading zero bytes are kept)" : "");
+                return set_err(err, err_len, -EINVAL, "\"%s\" is %zu bytes, must be %zu%s", name, ret->len,
+                               len, ret->len < len ? " (leading zero bytes are kept)" : "");
         return 0;
 }
 
@@ -668,10 +668,10 @@ static int jwk_uint(const json_t *jwk, const char *name, bool secret, BIGNUM **r
         if (r < 0)
                 return r;
         if (b->len == 0 || (b->len > 1 && b->data[0] == 0))
-                return lib_errf(err, err_len, -EINVAL,
-                                "\"%s\" is not a minimal unsigned integer (RFC 7518 Base64urlUInt)", name);
+                return set_err(err, err_len, -EINVAL,
+                               "\"%s\" is not a minimal unsigned integer (RFC 7518 Base64urlUInt)", name);
         if (b->len > RSA_MAX_BITS / 8)
-                return lib_errf(err, err_len, -EINVAL, "\"%s\" is longer than %d bits", name, RSA_MAX_BITS);
+                return set_err(err, err_len, -EINVAL, "\"%s\" is longer than %d bits", name, RSA_MAX_BITS);
         /* Secure BIGNUMs: OSSL_PARAM_BLD then puts them in wiped memory. */
         bn = secret ? BN_secure_new() : BN_new();
         if (!bn)
@@ -695,7 +695,7 @@ static int pkey_fromdata(const char *type, bool private, OSSL_PARAM *params, EVP
         /* Import fails for an EC point off the curve, among others. */
         if (EVP_PKEY_fromdata(ctx, &pkey, private ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY,
                               params) != 1)
-                return lib_errf(err, err_len, -EINVAL, "OpenSSL refuses the %s key material", type);
+                return set_err(err, err_len, -EINVAL, "OpenSSL refuses the %s key material", type);
         *ret = pkey;
         return 0;
 }
@@ -715,7 +715,7 @@ static int jwk_import_ec(const json_t *jwk, EVP_PKEY **ret, bool *ret_private, c
         if (r < 0)
                 return r;
         if (strcmp(crv, "P-256") != 0)
-                return lib_errf(err, err_len, -EINVAL, "\"crv\" is not P-256");
+                return set_err(err, err_len, -EINVAL, "\"crv\" is not P-256");
         /* RFC 7518 §6.2.1.2: coordinates are full length, never trimmed. */
         r = jwk_bytes_len(jwk, "x", EC_COORD_LEN, &x, NULL, err, err_len);
         if (r < 0)
@@ -748,7 +748,7 @@ static int jwk_import_ec(const json_t *jwk, EVP_PKEY **ret, bool *ret_private, c
                 return -ENOMEM;
         r = pkey_fromdata("EC", priv, params, ret, err, err_len);
         if (r == -EINVAL)
-                return lib_errf(err, err_len, r, "(x, y) is not a point on P-256");
+                return set_err(err, err_len, r, "(x, y) is not a point on P-256");
         if (r < 0)
                 return r;
         *ret_private = priv;
@@ -768,7 +768,7 @@ static int jwk_import_okp(const json_t *jwk, EVP_PKEY **ret, bool *ret_private, 
         if (r < 0)
                 return r;
         if (strcmp(crv, "Ed25519") != 0)
-                return lib_errf(err, err_len, -EINVAL, "\"crv\" is not Ed25519");
+                return set_err(err, err_len, -EINVAL, "\"crv\" is not Ed25519");
         r = jwk_bytes_len(jwk, "x", ED25519_LEN, &x, NULL, err, err_len);
         if (r < 0)
                 return r;
@@ -817,14 +817,14 @@ static int jwk_import_rsa(const json_t *jwk, EVP_PKEY **ret, bool *ret_private, 
                 return r;
         /* Multi-prime keys are out of scope; refuse rather than half-load. */
         if (json_object_get(jwk, "oth"))
-                return lib_errf(err, err_len, -EINVAL, "multi-prime RSA (\"oth\") is not supported");
+                return set_err(err, err_len, -EINVAL, "multi-prime RSA (\"oth\") is not supported");
         for (size_t i = 0; i < ELEMENTSOF(crt); i++)
                 if (json_object_get(jwk, crt[i].member))
                         present++;
         /* All of the private members or none: without the CRT values the
          * key would sign slowly, and a partial set hints at a broken JWK. */
         if (present != 0 && present != ELEMENTSOF(crt))
-                return lib_errf(err, err_len, -EINVAL, "RSA private key without all of d, p, q, dp, dq, qi");
+                return set_err(err, err_len, -EINVAL, "RSA private key without all of d, p, q, dp, dq, qi");
 
         bld = OSSL_PARAM_BLD_new();
         if (!bld)
@@ -866,7 +866,7 @@ static int jwk_check_usage(const json_t *jwk, char *err, size_t err_len) {
 
         v = json_object_get(jwk, "use");
         if (v && !json_streq(v, "sig"))
-                return lib_errf(err, err_len, -EINVAL, "\"use\" is not \"sig\"");
+                return set_err(err, err_len, -EINVAL, "\"use\" is not \"sig\"");
 
         v = json_object_get(jwk, "key_ops");
         if (!v)
@@ -875,9 +875,9 @@ static int jwk_check_usage(const json_t *jwk, char *err, size_t err_len) {
                 if (json_streq(op, need))
                         usable = true;
                 else if (!json_streq(op, "verify") && !json_streq(op, "sign"))
-                        return lib_errf(err, err_len, -EINVAL, "\"key_ops\" allows more than sign and verify");
+                        return set_err(err, err_len, -EINVAL, "\"key_ops\" allows more than sign and verify");
         }
-        return usable ? 0 : lib_errf(err, err_len, -EINVAL, "\"key_ops\" is not an array with \"%s\"", need);
+        return usable ? 0 : set_err(err, err_len, -EINVAL, "\"key_ops\" is not an array with \"%s\"", need);
 }
 
 static int key_from_jwk(const char *json, size_t len, svcid_key **ret_key, char *err, size_t err_len) {
@@ -889,14 +889,14 @@ static int key_from_jwk(const char *json, size_t len, svcid_key **ret_key, char 
         int r;
 
         if (!json || !ret_key)
-                return lib_errf(err, err_len, -EINVAL, "no JWK");
+                return set_err(err, err_len, -EINVAL, "no JWK");
         if (len > SVCID_JWKS_MAX)
-                return lib_errf(err, err_len, -EFBIG, "JWK larger than %u bytes", SVCID_JWKS_MAX);
+                return set_err(err, err_len, -EFBIG, "JWK larger than %u bytes", SVCID_JWKS_MAX);
         jwk = lib_json_object(json, len, SVCID_JWKS_MAX);
         if (!jwk)
-                return errno == ENOMEM ? lib_errf(err, err_len, -ENOMEM, "out of memory")
-                                       : lib_errf(err, err_len, -EINVAL,
-                                                  "not a JSON object (or duplicate members, invalid UTF-8)");
+                return errno == ENOMEM ? set_err(err, err_len, -ENOMEM, "out of memory")
+                                       : set_err(err, err_len, -EINVAL,
+                                                 "not a JSON object (or duplicate members, invalid UTF-8)");
 
         r = jwk_string(jwk, "kty", true, &kty, err, err_len);
         if (r < 0)
@@ -908,12 +908,12 @@ static int key_from_jwk(const char *json, size_t len, svcid_key **ret_key, char 
         if (r < 0)
                 return r;
         if (alg_name && svcid_alg_from_str(alg_name, &alg) < 0)
-                return lib_errf(err, err_len, -EINVAL, "\"alg\" is not ES256, EdDSA, RS256 or PS256");
+                return set_err(err, err_len, -EINVAL, "\"alg\" is not ES256, EdDSA, RS256 or PS256");
         r = jwk_string(jwk, "kid", false, &kid, err, err_len);
         if (r < 0)
                 return r;
         if (kid && (kid[0] == '\0' || strlen(kid) > KID_MAX))
-                return lib_errf(err, err_len, -EINVAL, "\"kid\" is empty or longer than %u bytes", KID_MAX);
+                return set_err(err, err_len, -EINVAL, "\"kid\" is empty or longer than %u bytes", KID_MAX);
 
         if (strcmp(kty, "EC") == 0) {
                 want = SVCID_ALG_ES256;
@@ -925,13 +925,13 @@ static int key_from_jwk(const char *json, size_t len, svcid_key **ret_key, char 
                 /* RSA works with two algs; which one must be said. */
                 want = alg;
                 r = alg_is_rsa(alg) ? jwk_import_rsa(jwk, &pkey, &private, err, err_len)
-                                    : lib_errf(err, err_len, -EINVAL, "an RSA JWK needs \"alg\" RS256 or PS256");
+                                    : set_err(err, err_len, -EINVAL, "an RSA JWK needs \"alg\" RS256 or PS256");
         } else    /* "oct" above all: no shared secrets */
-                r = lib_errf(err, err_len, -EINVAL, "\"kty\" is not EC, OKP or RSA");
+                r = set_err(err, err_len, -EINVAL, "\"kty\" is not EC, OKP or RSA");
         if (r < 0)
                 return r;
         if (alg != SVCID_ALG_INVALID && alg != want)
-                return lib_errf(err, err_len, -EINVAL, "\"alg\" does not fit \"kty\"");
+                return set_err(err, err_len, -EINVAL, "\"alg\" does not fit \"kty\"");
 
         r = key_validate(pkey, private, want, &alg, err, err_len);
         if (r < 0)
@@ -951,7 +951,7 @@ int lib_key_from_jwk(const char *json, size_t len, svcid_key **ret_key, char *er
                 r = load_retried(key_from_jwk(json, len, ret_key, err, err_len));
         }
         ERR_pop_to_mark();
-        return r == -ENOMEM ? lib_errf(err, err_len, r, "out of memory") : r;
+        return r == -ENOMEM ? set_err(err, err_len, r, "out of memory") : r;
 }
 
 int svcid_key_from_jwk(const char *json, size_t len, svcid_key **ret_key) {

@@ -165,26 +165,26 @@ int svcid_trust_add_jwks(svcid_trust *trust, const char *json, size_t len,
          * copies (the buffer lives as long as this function). */
         origin = lib_shown(origin ? origin : "JWKS");
         if (!trust || (!json && len > 0))
-                return lib_errf(err, err_len, -EINVAL, "%s: invalid arguments", origin);
+                return set_err(err, err_len, -EINVAL, "%s: invalid arguments", origin);
         if (len > SVCID_JWKS_MAX)
-                return lib_errf(err, err_len, -EFBIG, "%s: larger than %u bytes", origin, SVCID_JWKS_MAX);
+                return set_err(err, err_len, -EFBIG, "%s: larger than %u bytes", origin, SVCID_JWKS_MAX);
 
         doc = lib_json_object(json, len, SVCID_JWKS_MAX);
         if (!doc)
-                return errno == ENOMEM ? lib_errf(err, err_len, -ENOMEM, "%s: out of memory", origin)
-                                       : lib_errf(err, err_len, -EINVAL,
-                                                  "%s: not a JSON object (or duplicate members, invalid UTF-8)",
-                                                  origin);
+                return errno == ENOMEM ? set_err(err, err_len, -ENOMEM, "%s: out of memory", origin)
+                                       : set_err(err, err_len, -EINVAL,
+                                                 "%s: not a JSON object (or duplicate members, invalid UTF-8)",
+                                                 origin);
         iss = json_string_value(json_object_get(doc, "iss"));
         if (!iss || !*iss)
-                return lib_errf(err, err_len, -EINVAL, "%s: no \"iss\" string naming the issuer", origin);
+                return set_err(err, err_len, -EINVAL, "%s: no \"iss\" string naming the issuer", origin);
         keys = json_object_get(doc, "keys");
         if (!json_is_array(keys))
-                return lib_errf(err, err_len, -EINVAL, "%s: no \"keys\" array", origin);
+                return set_err(err, err_len, -EINVAL, "%s: no \"keys\" array", origin);
 
         staged = calloc(json_array_size(keys) + 1, sizeof *staged);
         if (!staged)
-                return lib_errf(err, err_len, -ENOMEM, "%s: out of memory", origin);
+                return set_err(err, err_len, -ENOMEM, "%s: out of memory", origin);
 
         json_array_foreach(keys, i, k) {
                 _cleanup_(free_p) char *text = json_dumps_whole(k, JSON_COMPACT);
@@ -193,47 +193,47 @@ int svcid_trust_add_jwks(svcid_trust *trust, const char *json, size_t len,
 
                 if (!text) {
                         /* jansson writes out any object, memory allowing */
-                        r = json_is_object(k) ? lib_errf(err, err_len, -ENOMEM, "%s: out of memory", origin)
-                                              : lib_errf(err, err_len, -EINVAL, "%s: key %zu is not a JSON object",
-                                                         origin, i);
+                        r = json_is_object(k) ? set_err(err, err_len, -ENOMEM, "%s: out of memory", origin)
+                                              : set_err(err, err_len, -EINVAL, "%s: key %zu is not a JSON object",
+                                                        origin, i);
                         goto fail;
                 }
                 if (has_private_member(k)) {
                         /* A JWKS is published; a private key in one is a
                          * leak, and trusting it would hide the mistake.
                          * Said before anything else about the key. */
-                        r = lib_errf(err, err_len, -EINVAL, "%s: key %zu is a private key", origin, i);
+                        r = set_err(err, err_len, -EINVAL, "%s: key %zu is a private key", origin, i);
                         goto fail;
                 }
                 r = lib_key_from_jwk(text, strlen(text), &key, why, sizeof why);
                 if (r == -ENOMEM) {
-                        lib_errf(err, err_len, r, "%s: out of memory", origin);
+                        set_err(err, err_len, r, "%s: out of memory", origin);
                         goto fail;
                 }
                 if (r < 0) {
-                        lib_errf(err, err_len, r, "%s: key %zu is not a usable signature key: %s",
-                                 origin, i, why[0] ? why : strerror(-r));
+                        set_err(err, err_len, r, "%s: key %zu is not a usable signature key: %s",
+                                origin, i, why[0] ? why : strerror(-r));
                         goto fail;
                 }
                 for (size_t j = 0; j < n_staged; j++)
                         if (strcmp(staged[j].key->kid, key->kid) == 0) {
-                                r = lib_errf(err, err_len, -EINVAL, "%s: key %zu repeats kid \"%s\"",
-                                             origin, i, lib_shown(key->kid));
+                                r = set_err(err, err_len, -EINVAL, "%s: key %zu repeats kid \"%s\"",
+                                            origin, i, lib_shown(key->kid));
                                 goto fail;
                         }
                 r = check_slot(trust, iss, key);
                 if (r < 0) {
-                        lib_errf(err, err_len, r, "%s: kid \"%s\" of \"%s\" is already trusted as another key",
-                                 origin, lib_shown(key->kid), lib_shown(iss));
+                        set_err(err, err_len, r, "%s: kid \"%s\" of \"%s\" is already trusted as another key",
+                                origin, lib_shown(key->kid), lib_shown(iss));
                         goto fail;
                 }
                 const struct entry *twin = under_other_alg(staged, n_staged, key);
                 if (!twin)
                         twin = under_other_alg(trust->entries, trust->n, key);
                 if (twin) {
-                        r = lib_errf(err, err_len, -EEXIST, "%s: key %zu is the key of kid \"%s\" for %s; "
-                                     "a key is used with one alg", origin, i, lib_shown(twin->key->kid),
-                                     svcid_alg_str(twin->key->alg));
+                        r = set_err(err, err_len, -EEXIST, "%s: key %zu is the key of kid \"%s\" for %s; "
+                                    "a key is used with one alg", origin, i, lib_shown(twin->key->kid),
+                                    svcid_alg_str(twin->key->alg));
                         goto fail;
                 }
                 /* A key already trusted there is staged without an iss:
@@ -295,7 +295,7 @@ int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err
         int r;
 
         if (!trust || !path)
-                return lib_errf(err, err_len, -EINVAL, "invalid arguments");
+                return set_err(err, err_len, -EINVAL, "invalid arguments");
         /* for messages: a path may hold any byte */
         shown_path = lib_shown(path);
 
@@ -303,7 +303,7 @@ int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err
         if (fd < 0)
                 return fd;
         if (fstat(fd, &st) < 0)
-                return lib_errf(err, err_len, -errno, "%s: %s", shown_path, strerror(errno));
+                return set_err(err, err_len, -errno, "%s: %s", shown_path, strerror(errno));
         if (!S_ISDIR(st.st_mode))
                 return add_file(trust, fd, &w, path, err, err_len);
         /* Whoever may write the directory can add a file to it. */
@@ -313,7 +313,7 @@ int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err
 
         d = fdopendir(fd);
         if (!d)
-                return lib_errf(err, err_len, -errno, "%s: %s", shown_path, strerror(errno));
+                return set_err(err, err_len, -errno, "%s: %s", shown_path, strerror(errno));
         fd = -1; /* now owned by d */
 
         while ((errno = 0, de = readdir(d))) {
@@ -324,7 +324,7 @@ int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err
                         size_t want = allocated ? allocated * 2 : 16;
                         char **p = reallocarray(names, want, sizeof *p);
                         if (!p) {
-                                r = lib_errf(err, err_len, -ENOMEM, "out of memory");
+                                r = set_err(err, err_len, -ENOMEM, "out of memory");
                                 goto out;
                         }
                         names = p;
@@ -332,13 +332,13 @@ int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err
                 }
                 names[n] = strdup(de->d_name);
                 if (!names[n]) {
-                        r = lib_errf(err, err_len, -ENOMEM, "out of memory");
+                        r = set_err(err, err_len, -ENOMEM, "out of memory");
                         goto out;
                 }
                 n++;
         }
         if (errno != 0) {
-                r = lib_errf(err, err_len, -errno, "%s: %s", shown_path, strerror(errno));
+                r = set_err(err, err_len, -errno, "%s: %s", shown_path, strerror(errno));
                 goto out;
         }
         if (n > 0)
@@ -350,14 +350,14 @@ int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err
                 _cleanup_(close_fdp) int file_fd = -1;
 
                 if (asprintf(&shown, "%s/%s", path, names[i]) < 0) {
-                        r = lib_errf(err, err_len, -ENOMEM, "out of memory");
+                        r = set_err(err, err_len, -ENOMEM, "out of memory");
                         break;
                 }
                 file_fd = trust_open_at(dirfd(d), names[i]);
                 if (file_fd == -ENOENT)
                         continue;       /* removed since the directory was read: no longer in it */
                 if (file_fd < 0)
-                        r = lib_errf(err, err_len, file_fd, "%s: %s", lib_shown(shown), trust_open_why(file_fd));
+                        r = set_err(err, err_len, file_fd, "%s: %s", lib_shown(shown), trust_open_why(file_fd));
                 else
                         r = add_file(trust, file_fd, &w, shown, err, err_len);
         }

@@ -2,13 +2,11 @@
 /* Small helpers shared by the parts of libsvcid. */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "internal.h"
 #include "../common/json.h"
-#include "../common/text.h"
 
 /* jansson's reason, without what it quotes of the input ("near '...'",
  * a byte in hex, a \u escape): from a token, that may be whatever a user
@@ -33,24 +31,24 @@ json_t *lib_json_object_why(const void *text, size_t len, size_t max, char *why,
         /* Bound the input before the parser sees it; jansson itself refuses
          * invalid UTF-8, \u0000 in strings and excessive nesting. */
         if (!text || len > max) {
-                lib_errf(why, why_len, 0, "%s", text ? "over the size cap" : "no text");
+                set_err(why, why_len, 0, "%s", text ? "over the size cap" : "no text");
                 errno = EINVAL;
                 return NULL;
         }
         j = json_load_guarded(text, len, &error, &oom);
         if (oom) {
-                lib_errf(why, why_len, 0, "out of memory");
+                set_err(why, why_len, 0, "out of memory");
                 errno = ENOMEM;
                 return NULL;
         }
         if (!j) {
-                lib_errf(why, why_len, 0, "%s after %d byte%s", json_why(&error), error.position,
-                         error.position == 1 ? "" : "s");
+                set_err(why, why_len, 0, "%s after %d byte%s", json_why(&error), error.position,
+                        error.position == 1 ? "" : "s");
                 errno = EINVAL;
                 return NULL;
         }
         if (!json_is_object(j)) {
-                lib_errf(why, why_len, 0, "not an object");
+                set_err(why, why_len, 0, "not an object");
                 json_decref(j);
                 errno = EINVAL;
                 return NULL;
@@ -60,16 +58,6 @@ json_t *lib_json_object_why(const void *text, size_t len, size_t max, char *why,
 
 json_t *lib_json_object(const void *text, size_t len, size_t max) {
         return lib_json_object_why(text, len, max, NULL, 0);
-}
-
-int lib_errf(char *err, size_t err_len, int error, const char *fmt, ...) {
-        if (err && err_len > 0) {
-                va_list ap;
-                va_start(ap, fmt);
-                vsnprintf(err, err_len, fmt, ap);
-                va_end(ap);
-        }
-        return error;
 }
 
 void lib_sanitize(char *dst, size_t n, const char *src, size_t src_len) {
