@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -214,4 +215,73 @@ int trust_read(int fd, struct trust_writers *w, const char *path, char **ret_dat
                 snprintf(err, err_len, "%s: %s", quoted,
                          r == -EFBIG ? "larger than 1 MiB" : r == -EBADF ? "not a regular file" : strerror(-r));
         return r;
+}
+
+static void closedirp(DIR **d) {
+        if (*d)
+                closedir(*d);
+}
+
+static int name_cmp(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+void trust_dir_names_free(char **names) {
+        if (!names)
+                return;
+        for (char **p = names; *p; p++)
+                free(*p);
+        free(names);
+}
+
+int trust_dir_names(int dirfd, char ***ret_names, size_t *ret_n) {
+        _cleanup_(trust_dir_names_freep) char **names = NULL;
+        _cleanup_(closedirp) DIR *d = NULL;
+        size_t n = 0, allocated = 1;
+        struct dirent *de;
+        int fd;
+
+        names = calloc(1, sizeof *names);
+        if (!names)
+                return -ENOMEM;
+        /* fdopendir() takes the descriptor it is given, and a duplicate
+         * shares its offset with the caller's: hence the rewind. */
+        fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return -errno;
+        d = fdopendir(fd);
+        if (!d) {
+                int r = -errno;
+
+                close(fd);
+                return r;
+        }
+        rewinddir(d);
+
+        while ((errno = 0, de = readdir(d))) {
+                size_t len = strlen(de->d_name);
+
+                if (de->d_name[0] == '.' || len <= 5 || strcmp(de->d_name + len - 5, ".jwks") != 0)
+                        continue;
+                if (n + 2 > allocated) {
+                        size_t want = allocated * 2 < 16 ? 16 : allocated * 2;
+                        char **v = reallocarray(names, want, sizeof *v);
+
+                        if (!v)
+                                return -ENOMEM;
+                        names = v;
+                        allocated = want;
+                }
+                /* names stays NULL-terminated, for the cleanup too */
+                names[n] = strdup(de->d_name);
+                if (!names[n])
+                        return -ENOMEM;
+                names[++n] = NULL;
+        }
+        if (errno != 0)
+                return -errno;
+        qsort(names, n, sizeof *names, name_cmp);
+        *ret_names = TAKE_PTR(names);
+        *ret_n = n;
+        return 0;
 }

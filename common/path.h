@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "cleanup.h"
+
 /* Whoever may write a directory above a file can put another file, or
  * another directory, in its place, whatever the file's own owner and mode:
  * sshd's StrictModes checks the directories above authorized_keys for that
@@ -71,5 +73,23 @@ int trust_open(const char *path, struct trust_writers *w, char *err, size_t err_
  * "path: why" in err. */
 int trust_read(int fd, struct trust_writers *w, const char *path, char **ret_data, size_t *ret_len,
                char *err, size_t err_len);
+
+/* The names of the files a trust directory, open on dirfd, contributes:
+ * each entry named "*.jwks" with something before the suffix, except a
+ * hidden one (a leading '.': a temporary file, say), sorted by strcmp(),
+ * the order they are loaded in. The library loads these, and the PAM
+ * module's cache and the gate's reload stamp watch these: one list, so
+ * that what is watched for changes is what is loaded. Entries are not
+ * opened or stat'ed, and a name may be gone by the time it is used.
+ *
+ * dirfd stays the caller's, its offset aside: a duplicate is read, from
+ * the start. Returns 0 with the names in *ret_names, a NULL-terminated
+ * array (trust_dir_names_free()), and their number in *ret_n; or -errno:
+ * -ENOMEM, or what fcntl(), fdopendir() or readdir() said. */
+int trust_dir_names(int dirfd, char ***ret_names, size_t *ret_n);
+
+/* Frees an array from trust_dir_names(); NULL is fine. */
+void trust_dir_names_free(char **names);
+DEFINE_PTR_CLEANUP(char *, trust_dir_names_free)
 
 #endif

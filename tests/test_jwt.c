@@ -46,6 +46,7 @@
 
 #include "svcid/svcid.h"
 #include "../common/cleanup.h"
+#include "../common/path.h"
 
 DEFINE_PTR_CLEANUP(svcid_policy, svcid_policy_free)
 DEFINE_PTR_CLEANUP(svcid_trust, svcid_trust_free)
@@ -2035,6 +2036,108 @@ static void test_trust_errors_printable(void **state) {
         rmdir(dir);
 }
 
+/* A file of text in dir, mode 0644. */
+static void put(const char *dir, const char *name, const char *text) {
+        _cleanup_(free_p) char *path = xasprintf("%s/%s", dir, name);
+        FILE *f = fopen(path, "we");
+
+        assert_non_null(f);
+        assert_int_equal(fchmod(fileno(f), 0644), 0);
+        assert_true(fputs(text, f) >= 0);
+        assert_int_equal(fclose(f), 0);
+}
+
+/* Which entries of a trust directory are trust files, and in what order
+ * they load: one rule (trust_dir_names()) for the library, the PAM
+ * module's cache and the gate's reload stamp. The entries that are not
+ * trust files hold garbage, so that loading one would fail. */
+static void test_trust_dir_names(void **state) {
+        static const char *const ignored[] = { ".jwks", ".a.jwks", "a.jwks~", "a.jwks.bak", "jwks", "a.JWKS",
+                                               "notes.txt", "xjwks" };
+        _cleanup_(free_p) char *dir = xasprintf("%s/names.d", fx.dir), *jwk_x = NULL, *jwk_b = NULL;
+        _cleanup_(free_p) char *doc_x = NULL, *doc_b = NULL, *doc_a = NULL;
+        _cleanup_(trust_dir_names_freep) char **names = NULL;
+        _cleanup_(close_fdp) int fd = -1;
+        char err[512] = "";
+        size_t n = 99;
+        (void) state;
+
+        assert_int_equal(mkdir(dir, 0755), 0);
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(trust_dir_names(fd, &names, &n), 0);
+        assert_int_equal(n, 0);
+        assert_null(names[0]);
+        names = (trust_dir_names_free(names), NULL);
+
+        for (size_t i = 0; i < ELEMENTSOF(ignored); i++)
+                put(dir, ignored[i], "garbage");
+        /* Created out of order, in case readdir() follows creation. */
+        put(dir, "b.jwks", "{}");
+        put(dir, "a.jwks", "{}");
+        put(dir, "c.jwks", "{}");
+        /* Twice on one descriptor, which stays the caller's. */
+        for (int round = 0; round < 2; round++) {
+                assert_int_equal(trust_dir_names(fd, &names, &n), 0);
+                assert_int_equal(n, 3);
+                assert_string_equal(names[0], "a.jwks");
+                assert_string_equal(names[1], "b.jwks");
+                assert_string_equal(names[2], "c.jwks");
+                assert_null(names[3]);
+                names = (trust_dir_names_free(names), NULL);
+        }
+        assert_true(fcntl(fd, F_GETFD) >= 0);
+
+        /* The library loads those files, in that order: b.jwks and
+         * c.jwks give kid "same" of one issuer to two keys, and c.jwks
+         * is the one refused, whichever of them was made first. */
+        jwk_x = jwk_with_kid(fx.key[X_ES], "same");
+        jwk_b = jwk_with_kid(fx.key[B_ES], "same");
+        doc_a = jwks_doc(ISS_A, (const enum signer[]) { A_ES }, 1);
+        doc_x = xasprintf("{\"iss\":\"svcid://dir.example\",\"keys\":[%s]}", jwk_x);
+        doc_b = xasprintf("{\"iss\":\"svcid://dir.example\",\"keys\":[%s]}", jwk_b);
+        put(dir, "a.jwks", doc_a);
+        for (int round = 0; round < 2; round++) {
+                _cleanup_(svcid_trust_freep) svcid_trust *trust = NULL;
+                _cleanup_(free_p) char *want = xasprintf("%s/c.jwks: kid \"same\"", dir);
+
+                assert_int_equal(unlinkat(fd, "b.jwks", 0), 0);
+                assert_int_equal(unlinkat(fd, "c.jwks", 0), 0);
+                put(dir, round ? "c.jwks" : "b.jwks", doc_x);
+                put(dir, round ? "b.jwks" : "c.jwks", doc_b);
+                assert_int_equal(svcid_trust_new(&trust), 0);
+                assert_int_equal(svcid_trust_load(trust, dir, err, sizeof err), -EEXIST);
+                if (!strstr(err, want))
+                        fail_msg("round %d: \"%s\", not about c.jwks", round, err);
+        }
+        /* Alone with the garbage, a.jwks loads: nothing else was read. */
+        {
+                _cleanup_(svcid_trust_freep) svcid_trust *trust = NULL;
+                _cleanup_(free_p) char *b = xasprintf("%s/b.jwks", dir), *c = xasprintf("%s/c.jwks", dir);
+
+                assert_int_equal(unlink(b), 0);
+                assert_int_equal(unlink(c), 0);
+                assert_int_equal(svcid_trust_new(&trust), 0);
+                if (svcid_trust_load(trust, dir, err, sizeof err) < 0)
+                        fail_msg("%s", err);
+                assert_int_equal(svcid_trust_key_count(trust), 1);
+        }
+
+        /* A file is not a directory. */
+        {
+                _cleanup_(close_fdp) int file = openat(fd, "a.jwks", O_RDONLY | O_CLOEXEC);
+
+                assert_true(file >= 0);
+                assert_int_equal(trust_dir_names(file, &names, &n), -ENOTDIR);
+                assert_null(names);
+        }
+
+        for (size_t i = 0; i < ELEMENTSOF(ignored); i++)
+                assert_int_equal(unlinkat(fd, ignored[i], 0), 0);
+        assert_int_equal(unlinkat(fd, "a.jwks", 0), 0);
+        assert_int_equal(rmdir(dir), 0);
+}
+
 /* One key, one alg: the same RSA public key may not be trusted under both
  * RS256 and PS256, in one document, across documents, or across issuers;
  * under one alg it may be trusted for two issuers. */
@@ -2165,6 +2268,7 @@ int main(void) {
                 cmocka_unit_test(test_json_deep_nesting),
                 cmocka_unit_test(test_trust_errors_printable),
                 cmocka_unit_test(test_trust_rsa_key_one_alg),
+                cmocka_unit_test(test_trust_dir_names),
                 cmocka_unit_test(test_sign_size_limit),
                 cmocka_unit_test(test_corpus_lib),
                 cmocka_unit_test(test_corpus_cli),
