@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Trusted issuers and their public keys, from JWKS documents that carry a
  * top-level "iss". Keys are looked up by (iss, kid). */
-#include <dirent.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -279,19 +278,13 @@ static int add_file(svcid_trust *trust, int fd, struct trust_writers *w, const c
         return svcid_trust_add_jwks(trust, data, len, shown, err, err_len);
 }
 
-static int name_cmp(const void *a, const void *b) {
-        return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
 int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err_len) {
+        _cleanup_(trust_dir_names_freep) char **names = NULL;
         _cleanup_(close_fdp) int fd = -1;
         const char *shown_path;
         struct trust_writers w = TRUST_WRITERS;
-        char **names = NULL;
-        size_t n = 0, allocated = 0;
-        struct dirent *de;
         struct stat st;
-        DIR *d;
+        size_t n;
         int r;
 
         if (!trust || !path)
@@ -311,60 +304,27 @@ int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err
         if (r < 0)
                 return r;
 
-        d = fdopendir(fd);
-        if (!d)
-                return set_err(err, err_len, -errno, "%s: %s", shown_path, strerror(errno));
-        fd = -1; /* now owned by d */
-
-        while ((errno = 0, de = readdir(d))) {
-                size_t l = strlen(de->d_name);
-                if (de->d_name[0] == '.' || l <= 5 || strcmp(de->d_name + l - 5, ".jwks") != 0)
-                        continue;
-                if (n == allocated) {
-                        size_t want = allocated ? allocated * 2 : 16;
-                        char **p = reallocarray(names, want, sizeof *p);
-                        if (!p) {
-                                r = set_err(err, err_len, -ENOMEM, "out of memory");
-                                goto out;
-                        }
-                        names = p;
-                        allocated = want;
-                }
-                names[n] = strdup(de->d_name);
-                if (!names[n]) {
-                        r = set_err(err, err_len, -ENOMEM, "out of memory");
-                        goto out;
-                }
-                n++;
-        }
-        if (errno != 0) {
-                r = set_err(err, err_len, -errno, "%s: %s", shown_path, strerror(errno));
-                goto out;
-        }
-        if (n > 0)
-                qsort(names, n, sizeof *names, name_cmp);
-
-        r = 0;
-        for (size_t i = 0; i < n && r >= 0; i++) {
+        r = trust_dir_names(fd, &names, &n);
+        if (r == -ENOMEM)
+                return set_err(err, err_len, r, "out of memory");
+        if (r < 0)
+                return set_err(err, err_len, r, "%s: %s", shown_path, strerror(-r));
+        for (size_t i = 0; i < n; i++) {
                 _cleanup_(free_p) char *shown = NULL;
                 _cleanup_(close_fdp) int file_fd = -1;
 
                 if (asprintf(&shown, "%s/%s", path, names[i]) < 0) {
-                        r = set_err(err, err_len, -ENOMEM, "out of memory");
-                        break;
+                        shown = NULL;   /* asprintf() leaves it undefined */
+                        return set_err(err, err_len, -ENOMEM, "out of memory");
                 }
-                file_fd = trust_open_at(dirfd(d), names[i]);
+                file_fd = trust_open_at(fd, names[i]);
                 if (file_fd == -ENOENT)
                         continue;       /* removed since the directory was read: no longer in it */
                 if (file_fd < 0)
-                        r = set_err(err, err_len, file_fd, "%s: %s", lib_shown(shown), trust_open_why(file_fd));
-                else
-                        r = add_file(trust, file_fd, &w, shown, err, err_len);
+                        return set_err(err, err_len, file_fd, "%s: %s", lib_shown(shown), trust_open_why(file_fd));
+                r = add_file(trust, file_fd, &w, shown, err, err_len);
+                if (r < 0)
+                        return r;
         }
-out:
-        for (size_t i = 0; i < n; i++)
-                free(names[i]);
-        free(names);
-        closedir(d);
-        return r;
+        return 0;
 }
