@@ -5,7 +5,6 @@
  * while every file and directory it came from is unchanged, so a
  * long-lived PAM application (or one handle after another) pays for
  * parsing once; checking costs a few stat calls. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -19,6 +18,7 @@
 
 #include "module.h"
 #include "../common/cleanup.h"
+#include "../common/path.h"
 #include "../common/trust_load.h"
 #include "../common/user.h"
 
@@ -173,16 +173,6 @@ static int add_jwks(svcid_trust *trust, int fd, const char *path, uid_t agent, s
         return sources_add(s, dir, path, &st);
 }
 
-static int cmp_names(const void *a, const void *b) {
-        return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
-static void names_free(char **names, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                free(names[i]);
-        free(names);
-}
-
 /* An error in a directory names it: with several trust directories, a
  * file's name alone would not say which one to fix. r's words stand in
  * for a message the failing step did not leave. */
@@ -194,66 +184,32 @@ static void in_dir(const char *dir, int r, char *err, size_t err_len) {
         snprintf(err, err_len, "in \"%s\": %s", quoted, what);
 }
 
-/* Every "*.jwks" in the directory (hidden files skipped), sorted, as
- * svcid_trust_load() reads a directory. */
+/* The directory's trust files (trust_dir_names()), in the order and by
+ * the rule svcid_trust_load() uses, so that the sources recorded are the
+ * files a load reads. */
 static int scan_dir(const char *path, int fd, uid_t agent, svcid_trust *load, struct sources *s, char *err,
                     size_t err_len) {
-        _cleanup_(close_fdp) int dfd = -1;
-        char **names = NULL;
-        size_t n = 0, allocated = 0;
-        struct dirent *de;
-        DIR *d;
-        int r = 0;
+        _cleanup_(trust_dir_names_freep) char **names = NULL;
+        size_t n;
+        int r;
 
-        dfd = dup(fd);
-        d = dfd < 0 ? NULL : fdopendir(dfd);
-        if (!d) {
-                r = -errno;
+        r = trust_dir_names(fd, &names, &n);
+        if (r < 0) {
+                if (r != -ENOMEM)
+                        snprintf(err, err_len, "cannot read directory: %s", strerror(-r));
                 in_dir(path, r, err, err_len);
                 return r;
         }
-        dfd = -1;       /* owned by d now */
-        while ((errno = 0, de = readdir(d))) {
-                size_t len = strlen(de->d_name);
-
-                if (de->d_name[0] == '.' || len <= 5 || strcmp(de->d_name + len - 5, ".jwks") != 0)
-                        continue;
-                if (n == allocated) {
-                        size_t want = allocated ? allocated * 2 : 8;
-                        char **v = reallocarray(names, want, sizeof *v);
-                        if (!v) {
-                                r = -ENOMEM;
-                                goto out;
-                        }
-                        names = v;
-                        allocated = want;
-                }
-                if (!(names[n] = strdup(de->d_name))) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-                n++;
-        }
-        if (errno != 0) {
-                r = -errno;
-                snprintf(err, err_len, "cannot read directory: %s", strerror(-r));
-                goto out;
-        }
-        if (n > 0)
-                qsort(names, n, sizeof *names, cmp_names);
         for (size_t i = 0; i < n; i++) {
-                _cleanup_(close_fdp) int file = pam_svcid_open(dirfd(d), names[i], "", agent, err, err_len);
+                _cleanup_(close_fdp) int file = pam_svcid_open(fd, names[i], "", agent, err, err_len);
 
                 r = file < 0 ? file : add_jwks(load, file, names[i], agent, s, path, err, err_len);
-                if (r < 0)
-                        goto out;
+                if (r < 0) {
+                        in_dir(path, r, err, err_len);
+                        return r;
+                }
         }
-out:
-        if (r < 0)
-                in_dir(path, r, err, err_len);
-        names_free(names, n);
-        closedir(d);
-        return r;
+        return 0;
 }
 
 /* Reads every configured path (and "*.jwks" directory entry) into load,

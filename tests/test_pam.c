@@ -878,6 +878,8 @@ static void test_trust_cache(void **state) {
         write_file(file, "garbage", 0644);
         snprintf(file, sizeof file, "%s/notes.txt", dir);
         write_file(file, "garbage", 0644);
+        snprintf(file, sizeof file, "%s/two.jwks~", dir);
+        write_file(file, "garbage", 0644);
         assert_int_equal(pam_svcid_trust_get(paths, 1, &c, err, sizeof err), 0);
         pam_svcid_trust_put(c);
         /* A chmod alone (ctime) invalidates, and the unsafe mode is seen. */
