@@ -1,9 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,13 +162,14 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t len) {
         return h;
 }
 
-static uint64_t stat_hash(const char *path) {
+/* name in dirfd (AT_FDCWD: a path), as stat() sees it, or its errno. */
+static uint64_t stat_hash(int dirfd, const char *name) {
         struct stat st;
         uint64_t h = 0xcbf29ce484222325ULL;
         int64_t f[5];
 
-        h = fnv1a(h, path, strlen(path));
-        if (stat(path, &st) < 0) {
+        h = fnv1a(h, name, strlen(name));
+        if (fstatat(dirfd, name, &st, 0) < 0) {
                 int e = errno;
                 return fnv1a(h, &e, sizeof(e));
         }
@@ -182,27 +181,19 @@ static uint64_t stat_hash(const char *path) {
         return fnv1a(h, f, sizeof(f));
 }
 
+/* The path and, for a directory, each file a load reads from it
+ * (trust_dir_names()): a new, removed or rewritten one changes the sum. */
 static uint64_t path_stamp(const char *path) {
-        _cleanup_(free_p) char *child = NULL;
-        uint64_t sum = stat_hash(path);
-        struct dirent *de;
-        DIR *d;
+        _cleanup_(trust_dir_names_freep) char **names = NULL;
+        _cleanup_(close_fdp) int fd = -1;
+        uint64_t sum = stat_hash(AT_FDCWD, path);
+        size_t n;
 
-        d = opendir(path);
-        if (!d)
+        fd = open(path, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0 || trust_dir_names(fd, &names, &n) < 0)
                 return sum;
-        /* Order-independent: a sum of each file's own hash. */
-        while ((de = readdir(d))) {
-                if (de->d_name[0] == '.' || fnmatch("*.jwks", de->d_name, 0) != 0)
-                        continue;
-                free(child);
-                if (asprintf(&child, "%s/%s", path, de->d_name) < 0) {
-                        child = NULL;
-                        continue;
-                }
-                sum += stat_hash(child);
-        }
-        closedir(d);
+        for (size_t i = 0; i < n; i++)
+                sum += stat_hash(fd, names[i]);
         return sum;
 }
 

@@ -16,6 +16,10 @@ keygen k2 svcid://second.example
 keygen k3 svcid://third.example
 mkdir -p "$T/trust.d" "$T/named"
 cp "$T/keys/k1.jwks" "$T/trust.d/k1.jwks"
+# Not trust files, though they sit in the directory (an editor's backup,
+# a hidden temp file): neither loaded nor watched for changes.
+cp "$T/keys/k1.jwks" "$T/trust.d/k1.jwks~"
+cp "$T/keys/k1.jwks" "$T/trust.d/.k1.jwks"
 cp "$T/keys/k3.jwks" "$T/named/k3.jwks"
 head -c 1048576 /dev/urandom > "$T/random.bin"
 LOG=$T/gate.log
@@ -208,6 +212,26 @@ print(out.decode().strip())' "$ADDR" "$TOKEN")
         rm "$T/trust.d/k2.jwks"
         await_reply "$tok2" "SVCID1 ERR unknown_issuer" || fail "$family: a JWKS removed from the trust directory still admits ($reply)"
         ok "$family: trust reloaded when files change"
+
+        # A trust file rewritten in place leaves its directory as it was:
+        # the file's own change is seen. Rewriting files that are not
+        # loaded reloads nothing.
+        reloads=$(grep -c 'trust reloaded' "$LOG" || true)
+        echo garbage > "$T/trust.d/k1.jwks~"
+        echo garbage > "$T/trust.d/.k1.jwks"
+        sleep 1.2
+        reply=$(client "$ADDR" --send "SVCID1 $TOKEN
+")
+        [ "$reply" = served ] || fail "$family: a file that is not a trust file stopped admissions ($reply)"
+        [ "$(grep -c 'trust reloaded' "$LOG" || true)" = "$reloads" ] ||
+                fail "$family: rewriting a file that is not loaded reloaded the trust"
+        echo '{"iss":' > "$T/trust.d/k1.jwks"
+        await_reply "$TOKEN" "" || fail "$family: a trust file broken in place did not stop admissions ($reply)"
+        cat "$T/keys/k1.jwks" > "$T/trust.d/k1.jwks"
+        await_reply "$TOKEN" served || fail "$family: a trust file mended in place was not picked up ($reply)"
+        cp "$T/keys/k1.jwks" "$T/trust.d/k1.jwks~"
+        cp "$T/keys/k1.jwks" "$T/trust.d/.k1.jwks"
+        ok "$family: a trust file changed in place is seen; other files in the directory are not watched"
 
         # Trust that does not load fails closed, as in the per-connection
         # style: every connection is closed unjudged, without a reply, with
