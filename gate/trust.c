@@ -166,7 +166,7 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t len) {
 static uint64_t stat_hash(int dirfd, const char *name) {
         struct stat st;
         uint64_t h = 0xcbf29ce484222325ULL;
-        int64_t f[5];
+        int64_t f[7];
 
         h = fnv1a(h, name, strlen(name));
         if (fstatat(dirfd, name, &st, 0) < 0) {
@@ -178,6 +178,10 @@ static uint64_t stat_hash(int dirfd, const char *name) {
         f[2] = (int64_t) st.st_mtim.tv_sec;
         f[3] = (int64_t) st.st_mtim.tv_nsec;
         f[4] = (int64_t) st.st_dev;
+        /* a change of mode or owner alone, which may make the file
+         * one the loader refuses */
+        f[5] = (int64_t) st.st_ctim.tv_sec;
+        f[6] = (int64_t) st.st_ctim.tv_nsec;
         return fnv1a(h, f, sizeof(f));
 }
 

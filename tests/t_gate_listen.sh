@@ -231,6 +231,13 @@ print(out.decode().strip())' "$ADDR" "$TOKEN")
         await_reply "$TOKEN" served || fail "$family: a trust file mended in place was not picked up ($reply)"
         cp "$T/keys/k1.jwks" "$T/trust.d/k1.jwks~"
         cp "$T/keys/k1.jwks" "$T/trust.d/.k1.jwks"
+        # A change of mode alone is seen too: a trust file others may
+        # write is refused, and its keys with it.
+        chmod 0664 "$T/trust.d/k1.jwks"
+        await_reply "$TOKEN" "" || fail "$family: a trust file made group-writable still admits ($reply)"
+        grep -q 'k1.jwks: writable by group or others' "$LOG" || fail "$family: no line for a group-writable trust file"
+        chmod 0644 "$T/trust.d/k1.jwks"
+        await_reply "$TOKEN" served || fail "$family: a trust file made safe again was not picked up ($reply)"
         ok "$family: a trust file changed in place is seen; other files in the directory are not watched"
 
         # Trust that does not load fails closed, as in the per-connection
