@@ -112,9 +112,9 @@ int pam_svcid_read_fd(int fd, const char *path, size_t max, uid_t agent,
         return 0;
 }
 
-int pam_svcid_read_file(int dirfd, const char *path, size_t max, uid_t agent,
+int pam_svcid_read_file(const char *path, size_t max, uid_t agent,
                         char **ret_data, size_t *ret_len, struct stat *ret_st, char *err, size_t err_len) {
-        _cleanup_(close_fdp) int fd = pam_svcid_open(dirfd, path, "", agent, err, err_len);
+        _cleanup_(close_fdp) int fd = pam_svcid_open(-1, path, "", agent, err, err_len);
 
         if (fd < 0)
                 return fd;

@@ -108,8 +108,8 @@ int pam_svcid_open(int dirfd, const char *path, const char *what, uid_t agent, c
 int pam_svcid_read_fd(int fd, const char *path, size_t max, uid_t agent,
                       char **ret_data, size_t *ret_len, struct stat *ret_st, char *err, size_t err_len);
 
-/* pam_svcid_open(dirfd, path, "", agent), then pam_svcid_read_fd(). */
-int pam_svcid_read_file(int dirfd, const char *path, size_t max, uid_t agent,
+/* pam_svcid_open(-1, path, "", agent), then pam_svcid_read_fd(). */
+int pam_svcid_read_file(const char *path, size_t max, uid_t agent,
                         char **ret_data, size_t *ret_len, struct stat *ret_st, char *err, size_t err_len);
 
 /* ---- trust.c ---- */

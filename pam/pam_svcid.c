@@ -174,7 +174,7 @@ static int load_map(pam_handle_t *pamh, const char *path, pam_svcid_map **ret_ma
         size_t len;
         int r;
 
-        r = pam_svcid_read_file(-1, path, PAM_SVCID_MAP_MAX, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
+        r = pam_svcid_read_file(path, PAM_SVCID_MAP_MAX, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
                                 sizeof err);
         if (r < 0) {
                 pam_syslog(pamh, LOG_ERR, "map: %s", err);

@@ -703,47 +703,47 @@ static void test_read_file_safety(void **state) {
         (void) state;
         snprintf(path, sizeof path, "%s/plain", tmpdir);
         write_file(path, "hello", 0644);
-        assert_int_equal(pam_svcid_read_file(-1, path, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
+        assert_int_equal(pam_svcid_read_file(path, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
                                              sizeof err), 0);
         assert_int_equal(len, 5);
         assert_string_equal(data, "hello");
         free(data);
 
         /* Over the cap. */
-        assert_int_equal(pam_svcid_read_file(-1, path, 4, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err, sizeof err),
+        assert_int_equal(pam_svcid_read_file(path, 4, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err, sizeof err),
                          -EFBIG);
         /* Relative path. */
-        assert_int_equal(pam_svcid_read_file(-1, "plain", 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
+        assert_int_equal(pam_svcid_read_file("plain", 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
                                              sizeof err), -EINVAL);
         /* Group- and world-writable. */
         assert_int_equal(chmod(path, 0664), 0);
-        assert_true(pam_svcid_read_file(-1, path, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err, sizeof err) < 0);
+        assert_true(pam_svcid_read_file(path, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err, sizeof err) < 0);
         assert_non_null(strstr(err, "writable"));
         assert_int_equal(chmod(path, 0646), 0);
-        assert_true(pam_svcid_read_file(-1, path, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err, sizeof err) < 0);
+        assert_true(pam_svcid_read_file(path, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err, sizeof err) < 0);
         assert_int_equal(chmod(path, 0600), 0);
         /* Not root's. */
         assert_int_equal(chown(path, 65534, 65534), 0);
-        assert_true(pam_svcid_read_file(-1, path, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err, sizeof err) < 0);
+        assert_true(pam_svcid_read_file(path, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err, sizeof err) < 0);
         assert_non_null(strstr(err, "owned by uid 65534"));
         /* Unless that uid is the agent's (a trust file). */
-        assert_int_equal(pam_svcid_read_file(-1, path, 100, 65534, &data, &len, NULL, err, sizeof err), 0);
+        assert_int_equal(pam_svcid_read_file(path, 100, 65534, &data, &len, NULL, err, sizeof err), 0);
         free(data);
         assert_int_equal(chown(path, 0, 0), 0);
         /* A symlink to a good file. */
         snprintf(link, sizeof link, "%s/link", tmpdir);
         assert_int_equal(symlink(path, link), 0);
-        assert_true(pam_svcid_read_file(-1, link, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err, sizeof err) < 0);
+        assert_true(pam_svcid_read_file(link, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err, sizeof err) < 0);
         assert_non_null(strstr(err, "symbolic link"));
         unlink(link);
         /* A directory, a FIFO (must not block), a missing file. */
-        assert_true(pam_svcid_read_file(-1, tmpdir, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err, sizeof err) < 0);
+        assert_true(pam_svcid_read_file(tmpdir, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err, sizeof err) < 0);
         snprintf(link, sizeof link, "%s/fifo", tmpdir);
         assert_int_equal(mkfifo(link, 0600), 0);
-        assert_true(pam_svcid_read_file(-1, link, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err, sizeof err) < 0);
+        assert_true(pam_svcid_read_file(link, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err, sizeof err) < 0);
         assert_non_null(strstr(err, "not a regular file"));
         unlink(link);
-        assert_int_equal(pam_svcid_read_file(-1, "/nonexistent/x", 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL,
+        assert_int_equal(pam_svcid_read_file("/nonexistent/x", 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL,
                                              err, sizeof err), -ENOENT);
         unlink(path);
 }
@@ -766,7 +766,7 @@ static void test_read_file_parents(void **state) {
         assert_int_equal(mkdir(deeper, 0755), 0);
         write_file(path, "hello", 0644);
         write_file(deep, "deep", 0644);
-        assert_int_equal(pam_svcid_read_file(-1, path, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
+        assert_int_equal(pam_svcid_read_file(path, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
                                              sizeof err), 0);
         free(data);
 
@@ -774,30 +774,30 @@ static void test_read_file_parents(void **state) {
          * for a file any number of levels below it. */
         snprintf(want, sizeof want, "directory \"%s\" is writable by group or others (mode 0775)", sub);
         assert_int_equal(chmod(sub, 0775), 0);
-        assert_int_equal(pam_svcid_read_file(-1, path, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
+        assert_int_equal(pam_svcid_read_file(path, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
                                              sizeof err), -EPERM);
         assert_non_null(strstr(err, want));
-        assert_int_equal(pam_svcid_read_file(-1, deep, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
+        assert_int_equal(pam_svcid_read_file(deep, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
                                              sizeof err), -EPERM);
         assert_non_null(strstr(err, want));
         assert_int_equal(chmod(sub, 0757), 0);
-        assert_int_equal(pam_svcid_read_file(-1, deep, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
+        assert_int_equal(pam_svcid_read_file(deep, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
                                              sizeof err), -EPERM);
         assert_non_null(strstr(err, "(mode 0757)"));
         /* Sticky, as /tmp: others cannot rename or remove root's entries. */
         assert_int_equal(chmod(sub, 01777), 0);
-        assert_int_equal(pam_svcid_read_file(-1, deep, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
+        assert_int_equal(pam_svcid_read_file(deep, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
                                              sizeof err), 0);
         free(data);
         assert_int_equal(chmod(sub, 0755), 0);
 
         /* Owned by someone else: refused, unless that is the agent. */
         assert_int_equal(chown(sub, 65534, 65534), 0);
-        assert_int_equal(pam_svcid_read_file(-1, deep, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
+        assert_int_equal(pam_svcid_read_file(deep, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
                                              sizeof err), -EPERM);
         snprintf(want, sizeof want, "directory \"%s\" is owned by uid 65534", sub);
         assert_non_null(strstr(err, want));
-        assert_int_equal(pam_svcid_read_file(-1, deep, 100, 65534, &data, &len, NULL, err, sizeof err), 0);
+        assert_int_equal(pam_svcid_read_file(deep, 100, 65534, &data, &len, NULL, err, sizeof err), 0);
         free(data);
         assert_int_equal(chown(sub, 0, 0), 0);
 
@@ -805,19 +805,19 @@ static void test_read_file_parents(void **state) {
         snprintf(link, sizeof link, "%s/link", tmpdir);
         snprintf(via, sizeof via, "%s/deeper/f", link);
         assert_int_equal(symlink(sub, link), 0);
-        assert_int_equal(pam_svcid_read_file(-1, via, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
+        assert_int_equal(pam_svcid_read_file(via, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
                                              sizeof err), 0);
         assert_string_equal(data, "deep");
         free(data);
         assert_int_equal(chmod(sub, 0777), 0);
-        assert_int_equal(pam_svcid_read_file(-1, via, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
+        assert_int_equal(pam_svcid_read_file(via, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
                                              sizeof err), -EPERM);
         snprintf(want, sizeof want, "directory \"%s\" is writable", sub);
         assert_non_null(strstr(err, want));
         assert_int_equal(chmod(sub, 0755), 0);
 
         /* No last component. */
-        assert_int_equal(pam_svcid_read_file(-1, "/", 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
+        assert_int_equal(pam_svcid_read_file("/", 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
                                              sizeof err), -EINVAL);
         unlink(link);
         unlink(deep);
