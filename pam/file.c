@@ -44,16 +44,15 @@ int pam_svcid_check_stat(const struct stat *st, const char *path, mode_t type, u
         return 0;
 }
 
-/* O_NONBLOCK: a FIFO planted under the name must not hang the login; it
- * is refused as "not a regular file" right after. */
+/* As every trust file is opened (trust_open_at(): a FIFO planted under
+ * the name must not hang the login; it is refused as "not a regular
+ * file" right after), map files too. */
 static int open_in(int dirfd, const char *name, const char *what, const char *quoted, char *err, size_t err_len) {
-        int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+        int fd = trust_open_at(dirfd, name);
 
-        if (fd < 0) {
-                fd = -errno;
+        if (fd < 0)
                 snprintf(err, err_len, "cannot open %s\"%s\": %s", what, quoted,
                          fd == -ELOOP ? "it is a symbolic link" : strerror(-fd));
-        }
         return fd;
 }
 
