@@ -197,8 +197,12 @@ int gate_command_find(const char *name, char **ret_path) {
                         return 0;
                 }
                 free(path);
+                /* execvpe() goes on past these, remembering EACCES (found,
+                 * but not to be run), and stops at any other error. */
                 if (k == -EACCES)
-                        r = k;          /* found, but not to be run: said so */
+                        r = k;
+                else if (k != -ENOENT && k != -ESTALE && k != -ENOTDIR && k != -ENODEV && k != -ETIMEDOUT)
+                        return k;
                 if (!*end)
                         return r;
         }

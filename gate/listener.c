@@ -54,6 +54,7 @@ typedef struct listener {
         uint64_t stamp;
         int64_t trust_checked;
         int64_t accept_paused_until;    /* out of descriptors or memory */
+        char *command;                  /* found again since the start, or NULL: cfg->command */
         bool command_gone;              /* the command cannot be run now */
         unsigned slots;                 /* the fewer of GATE_MAX_PENDING and max_services */
         unsigned share;                 /* pending connections one source may hold */
@@ -112,20 +113,36 @@ static bool trust_ready(listener *l) {
         return l->trust != NULL;
 }
 
-/* The command, checked again before each connection is read: one gone
- * or made unexecutable since the start ends connections unread, as
- * when no trust loads, rather than admit them to a failed exec. Logged
- * when it goes and when it is back. */
-static bool command_ready(listener *l) {
-        int r = gate_command_check(l->cfg->command);
+/* Where the command was last found. */
+static const char *command_path(const listener *l) {
+        return l->command ? l->command : l->cfg->command;
+}
 
+/* The command, checked again before each connection is read and before
+ * it is admitted: one gone or made unexecutable since it was found is
+ * looked up again, as execvpe() would now (another PATH entry may hold
+ * it); while none can run, connections are ended unserved, as when no
+ * trust loads, rather than admitted to a failed exec. Logged when it goes
+ * and when it is back. */
+static bool command_ready(listener *l) {
+        int r = gate_command_check(command_path(l));
+
+        if (r < 0) {
+                char *found = NULL;
+
+                r = gate_command_find(l->cfg->argv[0], &found);
+                if (r == 0) {
+                        free(l->command);
+                        l->command = found;
+                }
+        }
         if ((r < 0) != l->command_gone) {
                 l->command_gone = r < 0;
                 if (r < 0)
-                        gate_log(LOG_ERR, "cannot execute \"%s\": %s; closing connections unread until it can be",
-                                 l->cfg->command, strerror(-r));
+                        gate_log(LOG_ERR, "cannot execute \"%s\": %s; ending connections unserved until it can be",
+                                 l->cfg->argv[0], strerror(-r));
                 else
-                        gate_log(LOG_INFO, "\"%s\" can be executed again", l->cfg->command);
+                        gate_log(LOG_INFO, "\"%s\" can be executed again, as %s", l->cfg->argv[0], command_path(l));
         }
         return r == 0;
 }
@@ -172,7 +189,7 @@ static void admit(listener *l, size_t i, svcid_claims *claims, const svcid_repor
         }
         pid = fork();
         if (pid == 0) {
-                r = gate_exec(c->fd, l->cfg->command, l->cfg->argv, &env);
+                r = gate_exec(c->fd, command_path(l), l->cfg->argv, &env);
                 gate_log(LOG_ERR, "cannot execute \"%s\": %s", l->cfg->argv[0], strerror(-r));
                 _exit(127);
         }
@@ -193,11 +210,21 @@ static void decide(listener *l, size_t i, const gate_preamble *pre) {
         svcid_claims *claims = NULL;
         svcid_report report;
 
-        if (!trust_ready(l)) {
-                /* No trust, no judgement: closed without a reply, as the
-                 * per-connection style does (reload_trust logged why). */
-                gate_reset_on_close(c->fd);
-                conn_close(l, i);
+        if (!trust_ready(l) || !command_ready(l)) {
+                /* Trust or command gone while the preamble came
+                 * (reload_trust() or command_ready() logged why): no
+                 * judgement, no service. http mode has only peeked, so a
+                 * close is a reset; a line-mode preamble has been read, and
+                 * a close could end the stream as a silent service does,
+                 * so the client is told. */
+                if (c->r.mode == GATE_MODE_HTTP) {
+                        gate_reset_on_close(c->fd);
+                        conn_close(l, i);
+                } else {
+                        gate_report_set(&report, SVCID_INTERNAL_ERROR,
+                                        l->trust ? "the command cannot be executed" : "no trust loads");
+                        refuse(c, &report);
+                }
                 return;
         }
         if (pre->reason != SVCID_OK) {
@@ -559,6 +586,7 @@ int gate_run_listener(const gate_config *cfg, int fd) {
         free(l.base_env);
         free(l.children);
         free(l.conns);
+        free(l.command);
         gate_log(LOG_INFO, "stopped");
         return 0;
 }

@@ -199,7 +199,13 @@ import socket, sys, time
 host, port, log, wait_for, token = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 s = socket.create_connection((host, port))
 if token != "-":
-    s.sendall(b"SVCID1 " + token.encode() + b"\n")
+    # the gate may end the connection before it reads a byte: its reset
+    # may come before this is sent, and is then seen here, once
+    try:
+        s.sendall(b"SVCID1 " + token.encode() + b"\n")
+    except (ConnectionResetError, BrokenPipeError):
+        print("reset")
+        sys.exit(0)
 for _ in range(100):
     if wait_for in open(log).read():
         break
@@ -212,7 +218,7 @@ try:
         s.sendall(b"SVCID1 x\n")
     data = s.recv(100)
     print("clean end" if data == b"" else "data")
-except ConnectionResetError:
+except (ConnectionResetError, BrokenPipeError):
     print("reset")
 EOF
 good=$("$CLI" token -a "$AUD")
@@ -254,7 +260,7 @@ out=$(echo hi | "$CLI" connect -a "$AUD" "unix:$T/gone.sock") || fail "long-live
 chmod -x "$T/svc-copy.sh"
 rc=0; "$CLI" connect -a "$AUD" "unix:$T/gone.sock" < /dev/null > /dev/null 2> "$T/stderr" || rc=$?
 [ $rc = 1 ] || fail "long-lived, command made unexecutable: connect exited $rc: $(cat "$T/stderr")"
-grep -q "cannot execute \"$T/svc-copy.sh\": Permission denied; closing connections unread" "$LOG" ||
+grep -q "cannot execute \"$T/svc-copy.sh\": Permission denied; ending connections unserved" "$LOG" ||
         fail "long-lived, command made unexecutable: the gate's log: $(cat "$LOG")"
 chmod +x "$T/svc-copy.sh"
 reset_out
@@ -263,6 +269,60 @@ out=$(echo hi | "$CLI" connect -a "$AUD" "unix:$T/gone.sock") || fail "long-live
 grep -q "\"$T/svc-copy.sh\" can be executed again" "$LOG" || fail "long-lived: no line for the command's return"
 stop_ssa; rm -f "$T/gone.sock"
 ok "unix, long-lived: a command made unexecutable after the start ends connections unread, and serves again when back"
+
+# A command found in PATH and then removed is looked for again, as
+# execvpe() would: a copy in a later PATH entry serves.
+mkdir -p "$T/p1" "$T/p2"
+printf '#!/bin/sh\necho from-%s\n' p1 > "$T/p1/svcid-tool"; printf '#!/bin/sh\necho from-%s\n' p2 > "$T/p2/svcid-tool"
+chmod 0755 "$T/p1/svcid-tool" "$T/p2/svcid-tool"
+: > "$LOG"
+start_ssa "$LOG" "$T/path.sock" -E "PATH=$T/p1:$T/p2:/usr/bin:/bin" -- -a "$AUD" --trust "$T/agent/jwks.json" \
+        --log-target stderr -- svcid-tool
+out=$("$CLI" connect -a "$AUD" "unix:$T/path.sock" < /dev/null) || fail "long-lived, PATH: connect failed"
+[ "$out" = from-p1 ] || fail "long-lived, PATH: output '$out', not from-p1"
+rm "$T/p1/svcid-tool"
+out=$("$CLI" connect -a "$AUD" "unix:$T/path.sock" < /dev/null) || fail "long-lived, PATH: connect failed after a removal"
+[ "$out" = from-p2 ] || fail "long-lived, PATH: output '$out' after p1's copy went, not from-p2"
+ok "unix, long-lived: a command removed from one PATH entry is found in the next"
+
+# ... and, as execvpe(), the search stops at an error other than "not
+# there" or "not to be run": a symbolic-link loop in the first entry.
+mkdir -p "$T/loopd"; ln -sfn svcid-tool "$T/loopd/svcid-tool"
+: > "$T/loop.log"
+start_ssa "$T/loop.log" "$T/loop.sock" -a -E "PATH=$T/loopd:$T/p2:/usr/bin:/bin" -- -a "$AUD" \
+        --trust "$T/agent/jwks.json" -- svcid-tool
+rc=0; "$CLI" connect -a "$AUD" "unix:$T/loop.sock" < /dev/null > "$T/loop.out" 2>/dev/null || rc=$?
+[ $rc = 1 ] && [ ! -s "$T/loop.out" ] || fail "a looped PATH entry: connect exited $rc with '$(cat "$T/loop.out")'"
+grep -q 'cannot execute "svcid-tool": Too many levels of symbolic links' "$T/loop.log" ||
+        fail "a looped PATH entry: the gate's log: $(cat "$T/loop.log")"
+stop_ssa; rm -f "$T/loop.sock"
+ok "a symbolic-link loop in PATH ends the search, as execvpe() does"
+
+# A command that goes while a connection's preamble is on its way: the
+# preamble read, a close would look like a silent service, so the gate
+# says it cannot serve (internal_error) and the client exits 1.
+cat > "$T/late-chmod.py" <<'EOF'
+import os, socket, sys, time
+path, token, cmd = sys.argv[1], sys.argv[2], sys.argv[3]
+s = socket.socket(socket.AF_UNIX); s.connect(path)
+time.sleep(0.5)                 # accepted and checked by now
+os.chmod(cmd, 0o644)
+s.sendall(b"SVCID1 " + token.encode() + b"\n"); s.shutdown(socket.SHUT_WR)
+data = b""
+while True:
+    b = s.recv(100)
+    if not b:
+        break
+    data += b
+print(data.decode().strip() or "clean end")
+EOF
+out=$("$PY" "$T/late-chmod.py" "$T/path.sock" "$("$CLI" token -a "$AUD")" "$T/p2/svcid-tool") ||
+        fail "long-lived, command gone during the preamble: the client failed"
+[ "$out" = "SVCID1 ERR internal_error" ] || fail "long-lived, command gone during the preamble: the client saw '$out'"
+grep -q 'refused reason=internal_error detail="the command cannot be executed"' "$LOG" ||
+        fail "long-lived, command gone during the preamble: no refusal in the log: $(tail -3 "$LOG")"
+stop_ssa; rm -f "$T/path.sock"
+ok "unix, long-lived: a command gone while the preamble came is a refusal (internal_error), not a silent end"
 
 # A reader that goes away early is not the service's doing: said so, exit 1.
 start_ssa "$LOG" "$T/chatty.sock" -a -- -a "$AUD" --trust "$T/agent/jwks.json" -- /bin/sh -c 'head -c 5000000 /dev/zero'
