@@ -43,10 +43,17 @@ static int fail(const char *fmt, ...) {
         return CLI_EXIT_REJECTED;
 }
 
-/* A TOKEN argument that does not even split as a token may name a file. */
-static int not_token(const char *arg, const char *what) {
-        int r = fail("%s", what);
+/* A TOKEN argument that is no token may name a file. */
+static int not_token(const char *arg, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int not_token(const char *arg, const char *fmt, ...) {
+        char what[512];
+        va_list ap;
+        int r;
 
+        va_start(ap, fmt);
+        vsnprintf(what, sizeof what, fmt, ap);
+        va_end(ap);
+        r = fail("%s", what);
         cli_hint_token_file("inspect", arg);
         return r;
 }
@@ -167,10 +174,10 @@ int cmd_inspect(int argc, char **argv) {
 
         header = decode_object(header_raw, header_len, why, sizeof(why));
         if (!header)
-                return fail("header: %s", why);
+                return not_token(token_arg, "header: %s", why);
         payload = decode_object(payload_raw, payload_len, why, sizeof(why));
         if (!payload)
-                return fail("payload: %s", why);
+                return not_token(token_arg, "payload: %s", why);
 
         /* The label comes first, so no reader (or head -n) can miss it. */
         printf("UNVERIFIED — signature and claims not checked\n");

@@ -21,10 +21,10 @@ static bool is_space(char c) {
 void cli_hint_token_file(const char *cmd, const char *arg) {
         struct stat st;
 
-        if (!arg || strcmp(arg, "-") == 0 || stat(arg, &st) < 0)
+        if (!arg || strcmp(arg, "-") == 0 || stat(arg, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode)))
                 return;
         fprintf(stderr, "svcid: %s: '%s' is a file; TOKEN is the token itself: to read it from the file, "
-                "give - and redirect (svcid %s ... - < '%s')\n", cmd, arg, cmd, arg);
+                "give - as TOKEN and the file on standard input\n", cmd, arg);
 }
 
 int cli_read_token(const char *arg, char **ret_token, size_t *ret_len) {

@@ -35,8 +35,9 @@
  * read error. */
 int cli_read_token(const char *arg, char **ret_token, size_t *ret_len);
 
-/* For a TOKEN argument that is no token: if arg names a file, says on
- * stderr that TOKEN is the token itself and how to read it from a file. */
+/* For a TOKEN argument that is no token: if arg names a regular file or a
+ * FIFO, says on stderr that TOKEN is the token itself and how to read it
+ * from a file. */
 void cli_hint_token_file(const char *cmd, const char *arg);
 
 /* Loads trust for a verifier: every path of paths (a JWKS file or a

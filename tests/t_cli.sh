@@ -374,9 +374,17 @@ lacks "$ERR" "is a file"
 printf '%s\n' "$VALID" >"$T/token.txt"
 run 1 "a file's name as TOKEN" "$SVCID" verify -a ci:build --trust "$JWKS" "$T/token.txt"
 has "$ERR" "svcid: rejected: malformed: "
-has "$ERR" "svcid: verify: '$T/token.txt' is a file; TOKEN is the token itself: to read it from the file, give - and redirect (svcid verify ... - < '$T/token.txt')"
+has "$ERR" "svcid: verify: '$T/token.txt' is a file; TOKEN is the token itself: to read it from the file, give - as TOKEN and the file on standard input"
 run 1 "inspect a file's name as TOKEN" "$SVCID" inspect "$T/token.txt"
 has "$ERR" "svcid: inspect: '$T/token.txt' is a file; TOKEN is the token itself"
+# a name that splits in three as a token would, and a directory's: the
+# first is hinted at too, the second is no file to redirect
+: >"$T/abcd.abcd.abcd"
+run 1 "inspect a file named like three segments" env -C "$T" "$SVCID" inspect abcd.abcd.abcd
+has "$ERR" "svcid: inspect: header: "
+has "$ERR" "svcid: inspect: 'abcd.abcd.abcd' is a file; TOKEN is the token itself"
+run 1 "a directory's name as TOKEN" "$SVCID" verify -a ci:build --trust "$JWKS" "$T"
+lacks "$ERR" "is a file"
 run_in 0 "... and the way it gives works" "$T/token.txt" "$SVCID" verify -a ci:build --trust "$JWKS" -
 # whitespace a paste brought along is named, for it cannot be seen
 run 1 "a token with a newline after it, as an argument" "$SVCID" verify -a ci:build --trust "$JWKS" "$VALID"$'\n'
