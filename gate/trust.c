@@ -187,10 +187,38 @@ static uint64_t stat_hash(int dirfd, const char *name) {
 
 /* The path and, for a directory, each file a load reads from it
  * (trust_dir_names()): a new, removed or rewritten one changes the sum. */
+/* The directories above path, as the loader judges them (owner, mode;
+ * the inode, for one put in another's place), but not their times: a
+ * new file anywhere in /etc is no change of trust. */
+static uint64_t parents_hash(const char *path) {
+        _cleanup_(free_p) char *p = strdup(path);
+        uint64_t h = 0xcbf29ce484222325ULL;
+        char *slash;
+
+        if (!p)
+                return 0;
+        while ((slash = strrchr(p, '/'))) {
+                struct stat st;
+                int64_t f[3] = {};
+
+                slash[slash == p] = '\0';      /* "/x" leaves "/" */
+                if (stat(p, &st) == 0) {
+                        f[0] = (int64_t) st.st_ino;
+                        f[1] = (int64_t) st.st_uid;
+                        f[2] = (int64_t) st.st_mode;
+                } else
+                        f[0] = -errno;
+                h = fnv1a(h, f, sizeof(f));
+                if (slash == p)
+                        break;
+        }
+        return h;
+}
+
 static uint64_t path_stamp(const char *path) {
         _cleanup_(trust_dir_names_freep) char **names = NULL;
         _cleanup_(close_fdp) int fd = -1;
-        uint64_t sum = stat_hash(AT_FDCWD, path);
+        uint64_t sum = stat_hash(AT_FDCWD, path) + parents_hash(path);
         size_t n;
 
         fd = open(path, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC);

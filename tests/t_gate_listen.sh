@@ -238,6 +238,12 @@ print(out.decode().strip())' "$ADDR" "$TOKEN")
         grep -q 'k1.jwks: writable by group or others' "$LOG" || fail "$family: no line for a group-writable trust file"
         chmod 0644 "$T/trust.d/k1.jwks"
         await_reply "$TOKEN" served || fail "$family: a trust file made safe again was not picked up ($reply)"
+        # So is a directory above it made one others may write.
+        mode=$(stat -c %a "$T")
+        chmod 0777 "$T"
+        await_reply "$TOKEN" "" || fail "$family: trust below a directory made world-writable still admits ($reply)"
+        chmod "$mode" "$T"
+        await_reply "$TOKEN" served || fail "$family: trust below a directory made safe again was not picked up ($reply)"
         ok "$family: a trust file changed in place is seen; other files in the directory are not watched"
 
         # Trust that does not load fails closed, as in the per-connection
