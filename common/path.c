@@ -174,33 +174,37 @@ const char *trust_open_why(int r) {
                              : strerror(-r);
 }
 
+/* A path for a message about a trust file, in libsvcid's words: printable
+ * ASCII, '"' and '\\' kept, up to 255 bytes. */
+static void shown_path(char shown[static 256], const char *path) {
+        copy_printable_n(shown, 256, path, path ? strlen(path) : 0, true);
+}
+
 int trust_open(const char *path, struct trust_writers *w, char *err, size_t err_len) {
         _cleanup_(close_fdp) int parent = -1;
-        char name[NAME_MAX + 1], why[256] = "", quoted[160];
+        char name[NAME_MAX + 1], why[256] = "", shown[256];
         int fd;
 
-        copy_printable(quoted, sizeof quoted, path);
+        shown_path(shown, path);
         parent = open_parent_checked(path, trust_writer, w, name, why, sizeof why);
-        if (parent < 0) {
-                snprintf(err, err_len, "%s: %s", quoted, why);
-                return parent;
-        }
+        if (parent < 0)
+                return set_err(err, err_len, parent, "%s: %s", shown, why);
         fd = trust_open_at(parent, name);
         if (fd < 0)
-                snprintf(err, err_len, "%s: %s", quoted, trust_open_why(fd));
+                return set_err(err, err_len, fd, "%s: %s", shown, trust_open_why(fd));
         return fd;
 }
 
 int trust_read(int fd, struct trust_writers *w, const char *path, char **ret_data, size_t *ret_len,
                char *err, size_t err_len) {
-        char quoted[160];
+        char shown[256];
         struct stat st;
         int r;
 
         r = trust_writers_check(fd, w, path, err, err_len);
         if (r < 0)
                 return r;
-        copy_printable(quoted, sizeof quoted, path);
+        shown_path(shown, path);
         if (fstat(fd, &st) < 0)
                 r = -errno;
         else if (S_ISDIR(st.st_mode))
@@ -212,8 +216,8 @@ int trust_read(int fd, struct trust_writers *w, const char *path, char **ret_dat
         else
                 r = read_capped_fd(fd, SVCID_JWKS_MAX, ret_data, ret_len);
         if (r < 0)
-                snprintf(err, err_len, "%s: %s", quoted,
-                         r == -EFBIG ? "larger than 1 MiB" : r == -EBADF ? "not a regular file" : strerror(-r));
+                set_err(err, err_len, r, "%s: %s", shown,
+                        r == -EFBIG ? "larger than 1 MiB" : r == -EBADF ? "not a regular file" : strerror(-r));
         return r;
 }
 

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "cleanup.h"
+#include "text.h"
 #include "trust_load.h"
 
 const char *const trust_defaults[TRUST_N_DEFAULTS] = { TRUST_DIR_DEFAULT, TRUST_JWKS_DEFAULT };
@@ -18,8 +19,12 @@ static int load_one(svcid_trust *trust, const char *path, char *err, size_t err_
         /* The library's reason already names the file. */
         if (why[0])
                 snprintf(err, err_len, "%s", why);
-        else
-                snprintf(err, err_len, "%s: %s", path, strerror(-r));
+        else {
+                char shown[160];
+
+                copy_printable(shown, sizeof shown, path);
+                snprintf(err, err_len, "%s: %s", shown, strerror(-r));
+        }
         return r;
 }
 

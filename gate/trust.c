@@ -11,6 +11,7 @@
 #include "../common/io.h"
 #include "../common/json.h"
 #include "../common/path.h"
+#include "../common/text.h"
 #include "gate.h"
 
 void gate_trust_free(gate_trust *t) {
@@ -62,7 +63,10 @@ static int load_local(const char *path, gate_trust *t, bool into_main, char *err
         root = json_load_guarded(buf, got, NULL, NULL);
         t->local_iss = strdup(json_string_value(json_object_get(root, "iss")) ?: "");
         if (!root || !t->local_iss) {
-                snprintf(err, err_len, "%s: out of memory", path);
+                char shown[160];
+
+                copy_printable(shown, sizeof shown, path);
+                snprintf(err, err_len, "%s: out of memory", shown);
                 return -ENOMEM;
         }
         return 0;
@@ -75,8 +79,10 @@ int gate_trust_load(const gate_config *cfg, gate_trust **ret, char *err, size_t 
         int r;
 
         t = calloc(1, sizeof(*t));
-        if (!t)
+        if (!t) {
+                snprintf(err, err_len, "out of memory");
                 return -ENOMEM;
+        }
         r = svcid_trust_new(&t->trust);
         if (r < 0) {
                 snprintf(err, err_len, "cannot create trust: %s", strerror(-r));

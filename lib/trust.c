@@ -240,7 +240,7 @@ int svcid_trust_add_jwks(svcid_trust *trust, const char *json, size_t len,
                 if (r == 0) {
                         staged[n_staged].iss = strdup(iss);
                         if (!staged[n_staged].iss) {
-                                r = -ENOMEM;
+                                r = set_err(err, err_len, -ENOMEM, "%s: out of memory", origin);
                                 goto fail;
                         }
                 }
@@ -248,8 +248,10 @@ int svcid_trust_add_jwks(svcid_trust *trust, const char *json, size_t len,
         }
 
         r = reserve(trust, n_staged);
-        if (r < 0)
+        if (r < 0) {
+                set_err(err, err_len, r, "%s: out of memory", origin);
                 goto fail;
+        }
         for (size_t j = 0; j < n_staged; j++)
                 if (staged[j].iss)
                         trust->entries[trust->n++] = staged[j];

@@ -2034,6 +2034,27 @@ static void test_trust_errors_printable(void **state) {
         assert_int_equal(chmod(dir, 0777), 0);
         assert_int_equal(svcid_trust_load(trust, dir, NULL, 256), -EPERM);
         rmdir(dir);
+        /* ... and for a file that is not there, a symbolic link, a FIFO
+         * and one over the size cap. */
+        file = (free(file), xasprintf("%s/absent.jwks", fx.dir));
+        assert_int_equal(svcid_trust_load(trust, file, NULL, 256), -ENOENT);
+        assert_int_equal(symlink("absent.jwks", file = (free(file), xasprintf("%s/link.jwks", fx.dir))), 0);
+        assert_int_equal(svcid_trust_load(trust, file, NULL, 256), -ELOOP);
+        unlink(file);
+        assert_int_equal(mkfifo(file = (free(file), xasprintf("%s/fifo.jwks", fx.dir)), 0644), 0);
+        assert_true(svcid_trust_load(trust, file, NULL, 256) < 0);
+        unlink(file);
+        file = (free(file), xasprintf("%s/big.jwks", fx.dir));
+        fclose(fopen(file, "we"));
+        assert_int_equal(truncate(file, SVCID_JWKS_MAX + 1), 0);
+        assert_int_equal(svcid_trust_load(trust, file, NULL, 256), -EFBIG);
+        /* With room, a path is shown as the library shows one: '"' kept. */
+        assert_int_equal(svcid_trust_load(trust, file, err, sizeof err), -EFBIG);
+        assert_non_null(strstr(err, "/big.jwks: larger than 1 MiB"));
+        unlink(file);
+        file = (free(file), xasprintf("%s/say\"hi.jwks", fx.dir));
+        assert_int_equal(svcid_trust_load(trust, file, err, sizeof err), -ENOENT);
+        assert_non_null(strstr(err, "/say\"hi.jwks: No such file or directory"));
 }
 
 /* A file of text in dir, mode 0644. */
