@@ -11,7 +11,7 @@ int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret_value) {
 
         if (!s)
                 return -EINVAL;
-        if (*p == '-')
+        if (*p == '-' && min < 0)
                 p++;
         if (*p < '0' || *p > '9')       /* strtoll would take blanks and '+' */
                 return -EINVAL;

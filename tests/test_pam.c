@@ -559,7 +559,10 @@ static void test_parse_int(void **state) {
         assert_int_equal(parse_int64("-5", -5, 10, &v), 0);
         assert_int_equal(v, -5);
         assert_int_equal(parse_int64("11", 0, 10, &v), -ERANGE);
-        assert_int_equal(parse_int64("-1", 0, 10, &v), -ERANGE);
+        assert_int_equal(parse_int64("-1", 0, 10, &v), -EINVAL);     /* no sign where none can be */
+        assert_int_equal(parse_int64("-0", 0, 10, &v), -EINVAL);
+        assert_int_equal(parse_int64("-0", -1, 10, &v), 0);
+        assert_int_equal(parse_int64("-11", -10, 10, &v), -ERANGE);
         assert_int_equal(parse_int64("", 0, 10, &v), -EINVAL);
         assert_int_equal(parse_int64("-", -5, 10, &v), -EINVAL);
         assert_int_equal(parse_int64(" 1", 0, 10, &v), -EINVAL);
