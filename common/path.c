@@ -132,31 +132,27 @@ bool trust_writer(uid_t uid, void *userdata) {
         return w->svcid_known > 0 && uid == w->svcid_uid;
 }
 
+/* A path for a message about a trust file, in libsvcid's words: printable
+ * ASCII, '"' and '\\' kept, up to 255 bytes. */
+static void shown_path(char shown[static 256], const char *path) {
+        copy_printable_n(shown, 256, path, path ? strlen(path) : 0, true);
+}
+
 int trust_writers_check(int fd, struct trust_writers *w, const char *path, char *err, size_t err_len) {
-        char quoted[160], scratch[1];
+        char shown[256];
         struct stat st;
 
-        if (!err) {             /* the caller wants no message */
-                err = scratch;
-                err_len = sizeof scratch;
-        }
-        copy_printable(quoted, sizeof quoted, path);
-        if (fstat(fd, &st) < 0) {
-                int r = -errno;
-
-                snprintf(err, err_len, "%s: %s", quoted, strerror(-r));
-                return r;
-        }
-        if (st.st_mode & (S_IWGRP | S_IWOTH)) {
-                snprintf(err, err_len, "%s: writable by group or others (anyone who can write it could add a key)",
-                         quoted);
-                return -EPERM;
-        }
+        shown_path(shown, path);
+        if (fstat(fd, &st) < 0)
+                return set_err(err, err_len, -errno, "%s: %s", shown, strerror(errno));
+        if (st.st_mode & (S_IWGRP | S_IWOTH))
+                return set_err(err, err_len, -EPERM,
+                               "%s: writable by group or others (anyone who can write it could add a key)", shown);
         if (trust_writer(st.st_uid, w))
                 return 0;
-        snprintf(err, err_len, "%s: owned by uid %u, not root, svcid or the caller (its owner could add a key)",
-                 quoted, (unsigned) st.st_uid);
-        return -EPERM;
+        return set_err(err, err_len, -EPERM,
+                       "%s: owned by uid %u, not root, svcid or the caller (its owner could add a key)", shown,
+                       (unsigned) st.st_uid);
 }
 
 int trust_open_at(int dirfd, const char *name) {
@@ -172,12 +168,6 @@ const char *trust_open_why(int r) {
         return r == -ELOOP ? "a symbolic link, which trust loading does not follow"
                : r == -ENXIO ? "not a regular file"
                              : strerror(-r);
-}
-
-/* A path for a message about a trust file, in libsvcid's words: printable
- * ASCII, '"' and '\\' kept, up to 255 bytes. */
-static void shown_path(char shown[static 256], const char *path) {
-        copy_printable_n(shown, 256, path, path ? strlen(path) : 0, true);
 }
 
 int trust_open(const char *path, struct trust_writers *w, char *err, size_t err_len) {

@@ -118,23 +118,21 @@ static const char *command_path(const listener *l) {
         return l->command ? l->command : l->cfg->command;
 }
 
-/* The command, checked again before each connection is read and before
- * it is admitted: one gone or made unexecutable since it was found is
- * looked up again, as execvpe() would now (another PATH entry may hold
- * it); while none can run, connections are ended unserved, as when no
- * trust loads, rather than admitted to a failed exec. Logged when it goes
- * and when it is back. */
+/* The command, looked up again before each connection is read and
+ * before it is admitted, as execvpe() would look now (another PATH entry
+ * may hold it, or hold it again); while none can run, connections are
+ * ended unserved, as when no trust loads, rather than admitted to a
+ * failed exec. Logged when it goes, when it is back, and when it is
+ * found elsewhere. */
 static bool command_ready(listener *l) {
-        int r = gate_command_check(command_path(l));
+        _cleanup_(free_p) char *found = NULL;
+        int r = gate_command_find(l->cfg->argv[0], &found);
 
-        if (r < 0) {
-                char *found = NULL;
-
-                r = gate_command_find(l->cfg->argv[0], &found);
-                if (r == 0) {
-                        free(l->command);
-                        l->command = found;
-                }
+        if (r == 0 && strcmp(found, command_path(l)) != 0) {
+                if (!l->command_gone)
+                        gate_log(LOG_INFO, "\"%s\" is now %s", l->cfg->argv[0], found);
+                free(l->command);
+                l->command = TAKE_PTR(found);
         }
         if ((r < 0) != l->command_gone) {
                 l->command_gone = r < 0;

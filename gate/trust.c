@@ -193,11 +193,13 @@ static uint64_t stat_hash(int dirfd, const char *name) {
 
 /* The path and, for a directory, each file a load reads from it
  * (trust_dir_names()): a new, removed or rewritten one changes the sum. */
-/* The directories above path, as the loader judges them (owner, mode;
- * the inode, for one put in another's place), but not their times: a
- * new file anywhere in /etc is no change of trust. */
+/* The directories above path, as the loader judges them: those of the
+ * path it resolves to (realpath(), as open_parent_checked() does; the
+ * path as given if it does not resolve), by owner and mode, and inode for
+ * one put in another's place, but not their times: a new file anywhere
+ * in /etc is no change of trust. */
 static uint64_t parents_hash(const char *path) {
-        _cleanup_(free_p) char *p = strdup(path);
+        _cleanup_(free_p) char *p = realpath(path, NULL) ?: strdup(path);
         uint64_t h = 0xcbf29ce484222325ULL;
         char *slash;
 

@@ -283,7 +283,35 @@ out=$("$CLI" connect -a "$AUD" "unix:$T/path.sock" < /dev/null) || fail "long-li
 rm "$T/p1/svcid-tool"
 out=$("$CLI" connect -a "$AUD" "unix:$T/path.sock" < /dev/null) || fail "long-lived, PATH: connect failed after a removal"
 [ "$out" = from-p2 ] || fail "long-lived, PATH: output '$out' after p1's copy went, not from-p2"
-ok "unix, long-lived: a command removed from one PATH entry is found in the next"
+printf '#!/bin/sh\necho from-%s\n' p1 > "$T/p1/svcid-tool"; chmod 0755 "$T/p1/svcid-tool"
+out=$("$CLI" connect -a "$AUD" "unix:$T/path.sock" < /dev/null) || fail "long-lived, PATH: connect failed after p1's copy came back"
+[ "$out" = from-p1 ] || fail "long-lived, PATH: output '$out' once p1's copy was back, not from-p1"
+grep -q "\"svcid-tool\" is now $T/p1/svcid-tool" "$LOG" || fail "long-lived, PATH: the switch back was not logged"
+rm "$T/p1/svcid-tool"
+ok "unix, long-lived: a command removed from one PATH entry is found in the next, and the first again when back"
+
+# The directories above a trust path are watched where the loader checks
+# them: those of the path it resolves to, through a symbolic link too.
+mkdir -p "$T/real/sub"; cp "$T/agent/jwks.json" "$T/real/sub/k.jwks"; ln -sfn real/sub "$T/linkdir"
+: > "$T/parent.log"
+start_ssa "$T/parent.log" "$T/parent.sock" -- -a "$AUD" --trust "$T/linkdir/k.jwks" --log-target stderr -- /bin/echo served
+# await_connect WANT: svcid connect's output, within 5 s of trust checks
+await_connect() {
+        local i
+        for i in $(seq 25); do
+                out=$("$CLI" connect -a "$AUD" "unix:$T/parent.sock" < /dev/null 2>/dev/null) || out=""
+                [ "$out" = "$1" ] && return 0
+                sleep 0.2
+        done
+        return 1
+}
+await_connect served || fail "a trust file below a symbolic link: not served ($out)"
+chmod 0777 "$T/real"
+await_connect "" || fail "a directory above the link's target made world-writable: still served"
+chmod 0755 "$T/real"
+await_connect served || fail "the directory made safe again: not served ($out)"
+stop_ssa; rm -f "$T/parent.sock"
+ok "long-lived: a directory above a trust file's resolved path made writable ends admissions, and back admits"
 
 # ... and, as execvpe(), the search stops at an error other than "not
 # there" or "not to be run": a symbolic-link loop in the first entry.

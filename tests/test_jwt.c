@@ -2055,6 +2055,12 @@ static void test_trust_errors_printable(void **state) {
         file = (free(file), xasprintf("%s/say\"hi.jwks", fx.dir));
         assert_int_equal(svcid_trust_load(trust, file, err, sizeof err), -ENOENT);
         assert_non_null(strstr(err, "/say\"hi.jwks: No such file or directory"));
+        /* ... the same name, there and writable by others: the same words */
+        fclose(fopen(file, "we"));
+        assert_int_equal(chmod(file, 0666), 0);
+        assert_int_equal(svcid_trust_load(trust, file, err, sizeof err), -EPERM);
+        assert_non_null(strstr(err, "/say\"hi.jwks: writable by group or others"));
+        unlink(file);
 }
 
 /* A file of text in dir, mode 0644. */
