@@ -149,7 +149,7 @@ void gate_env_free(gate_env *env);
  * else the first match in $PATH's directories), if it is an executable
  * regular file: 0 and *ret_path (free() it), or -errno. Checked before
  * any token is read, so that a command that cannot run ends the
- * connection unread (a reset), never after an admission. */
+ * connection unread (a reset) rather than after an admission. */
 int gate_command_find(const char *name, char **ret_path);
 /* path is an executable regular file: 0, or -errno. */
 int gate_command_check(const char *path);
