@@ -157,7 +157,8 @@ static int hide_listener_on_stderr(void) {
         return r;
 }
 
-int gate_command_check(const char *path) {
+/* path is an executable regular file: 0, or -errno. */
+static int command_check(const char *path) {
         struct stat st;
 
         if (stat(path, &st) < 0)
@@ -174,7 +175,7 @@ int gate_command_find(const char *name, char **ret_path) {
         if (!*name)
                 return -ENOENT;
         if (strchr(name, '/')) {
-                r = gate_command_check(name);
+                r = command_check(name);
                 if (r == 0 && !(*ret_path = strdup(name)))
                         r = -ENOMEM;
                 return r;
@@ -191,7 +192,7 @@ int gate_command_find(const char *name, char **ret_path) {
                 end = strchrnul(dir, ':');
                 if (asprintf(&path, "%.*s%s%s", (int) (end - dir), dir, end > dir ? "/" : "", name) < 0)
                         return -ENOMEM;
-                k = gate_command_check(path);
+                k = command_check(path);
                 if (k == 0) {
                         *ret_path = path;
                         return 0;

@@ -151,8 +151,6 @@ void gate_env_free(gate_env *env);
  * any token is read, so that a command that cannot run ends the
  * connection unread (a reset) rather than after an admission. */
 int gate_command_find(const char *name, char **ret_path);
-/* path is an executable regular file: 0, or -errno. */
-int gate_command_check(const char *path);
 
 /* In the process that becomes the service: the connection on 0, 1 and 3,
  * /dev/null on 2 if it was a listening socket, every other descriptor
