@@ -366,9 +366,8 @@ int cmd_connect(int argc, char **argv) {
                 prev_optind = optind;
         }
         if (!aud || !*aud || argc - optind != 1) {
-                fprintf(stderr, "svcid: connect: %s\nTry 'svcid connect --help'.\n",
-                        !aud || !*aud ? "-a AUD is required" : "give exactly one address");
-                return CLI_EXIT_USAGE;
+                return cli_usage_error("connect", "%s",
+                                       !aud || !*aud ? "-a AUD is required" : "give exactly one address");
         }
         addr = argv[optind];
         r = check_address(addr, err, sizeof(err));

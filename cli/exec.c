@@ -90,15 +90,13 @@ int cmd_exec(int argc, char **argv) {
                                 return r;
                         break;
                 case 'e':
-                        if (!env_name_ok(optarg)) {
-                                fprintf(stderr, "svcid: exec: --env needs a variable name, not '%s'\n", optarg);
-                                return CLI_EXIT_USAGE;
-                        }
-                        if (env_name_reserved(optarg)) {
-                                fprintf(stderr, "svcid: exec: --env %s is read before CMD runs (by the loader, "
-                                                "libc, a shell or an interpreter); choose another name\n", optarg);
-                                return CLI_EXIT_USAGE;
-                        }
+                        if (!env_name_ok(optarg))
+                                return cli_usage_error("exec", "--env needs a variable name, not '%s'", optarg);
+                        if (env_name_reserved(optarg))
+                                return cli_usage_error("exec",
+                                                       "--env %s is read before CMD runs (by the loader, libc, "
+                                                       "a shell or an interpreter); choose another name",
+                                                       optarg);
                         env = optarg;
                         break;
                 case 'h':
@@ -110,9 +108,8 @@ int cmd_exec(int argc, char **argv) {
                 prev_optind = optind;
         }
         if (!aud || !*aud || optind >= argc) {
-                fprintf(stderr, "svcid: exec: %s\nTry 'svcid exec --help'.\n",
-                        !aud || !*aud ? "-a AUD is required" : "a command to run is required");
-                return CLI_EXIT_USAGE;
+                return cli_usage_error("exec", "%s",
+                                       !aud || !*aud ? "-a AUD is required" : "a command to run is required");
         }
 
         r = cli_agent_token("exec", aud, ttl, &token, NULL);

@@ -131,16 +131,12 @@ int cmd_inspect(int argc, char **argv) {
                 prev_optind = optind;
         }
         if (argc - optind > 1) {
-                fprintf(stderr, "svcid: inspect: too many arguments: give one TOKEN (or '-')\n"
-                        "Try 'svcid inspect --help'.\n");
-                return CLI_EXIT_USAGE;
+                return cli_usage_error("inspect", "too many arguments: give one TOKEN (or '-')");
         }
         if (optind < argc)
                 token_arg = argv[optind];
         else if (isatty(STDIN_FILENO)) {
-                fprintf(stderr, "svcid: inspect: no token: pass TOKEN, or pipe it on standard input\n"
-                        "Try 'svcid inspect --help'.\n");
-                return CLI_EXIT_USAGE;
+                return cli_usage_error("inspect", "no token: pass TOKEN, or pipe it on standard input");
         }
 
         r = cli_read_token(token_arg, &token, &token_len);

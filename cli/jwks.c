@@ -41,10 +41,8 @@ int cmd_jwks(int argc, char **argv) {
                 jwks_usage(stdout);
                 return CLI_EXIT_OK;
         }
-        if (optind < argc) {
-                fprintf(stderr, "svcid: jwks: unexpected argument '%s'\nTry 'svcid jwks --help'.\n", argv[optind]);
-                return CLI_EXIT_USAGE;
-        }
+        if (optind < argc)
+                return cli_usage_error("jwks", "unexpected argument '%s'", argv[optind]);
         r = svcid_agent_jwks(NULL, err, sizeof err, &jwks);
         if (r < 0) {
                 fprintf(stderr, "svcid: jwks: %s\n", err[0] ? err : strerror(-r));

@@ -91,14 +91,10 @@ int cmd_token(int argc, char **argv) {
                 }
                 prev_optind = optind;
         }
-        if (optind < argc) {
-                fprintf(stderr, "svcid: token: unexpected argument '%s'\nTry 'svcid token --help'.\n", argv[optind]);
-                return CLI_EXIT_USAGE;
-        }
-        if (!aud || !*aud) {
-                fprintf(stderr, "svcid: token: -a AUD is required\nTry 'svcid token --help'.\n");
-                return CLI_EXIT_USAGE;
-        }
+        if (optind < argc)
+                return cli_usage_error("token", "unexpected argument '%s'", argv[optind]);
+        if (!aud || !*aud)
+                return cli_usage_error("token", "-a AUD is required");
 
         r = cli_agent_token("token", aud, ttl, &token, &expires_at);
         if (r != 0)

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,17 @@ int cli_trust_load(char *const *paths, size_t n_paths, char *err, size_t err_len
         return 0;
 }
 
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+        va_list ap;
+
+        fprintf(stderr, "svcid: %s: ", cmd);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "\nTry 'svcid %s --help'.\n", cmd);
+        return CLI_EXIT_USAGE;
+}
+
 int cli_option_error(const char *cmd, int c, char **argv, int prev_optind) {
         /* getopt_long() advances optind past a long option at once, but
          * stays on a cluster of short ones ("-xq") until its end. */
@@ -115,13 +127,10 @@ int cli_option_error(const char *cmd, int c, char **argv, int prev_optind) {
         const char *name = is_long ? argv[optind - 1] : shortopt;
 
         if (c == ':')
-                fprintf(stderr, "svcid: %s: option '%s' needs a value\n", cmd, name);
-        else if (is_long && optopt != 0)
-                fprintf(stderr, "svcid: %s: option '%s' takes no value\n", cmd, name);
-        else
-                fprintf(stderr, "svcid: %s: unknown option '%s'\n", cmd, name);
-        fprintf(stderr, "Try 'svcid %s --help'.\n", cmd);
-        return CLI_EXIT_USAGE;
+                return cli_usage_error(cmd, "option '%s' needs a value", name);
+        if (is_long && optopt != 0)
+                return cli_usage_error(cmd, "option '%s' takes no value", name);
+        return cli_usage_error(cmd, "unknown option '%s'", name);
 }
 
 int cli_print_json(FILE *f, const json_t *value) {
@@ -146,8 +155,7 @@ int cli_print_json_text(FILE *f, const char *text, size_t len) {
 
 int cli_parse_ttl(const char *cmd, const char *arg, int64_t *ret_ttl) {
         if (parse_int64(arg, 1, 3600, ret_ttl) < 0) {
-                fprintf(stderr, "svcid: %s: --ttl must be 1..3600 seconds, not '%s'\n", cmd, arg);
-                return CLI_EXIT_USAGE;
+                return cli_usage_error(cmd, "--ttl must be 1..3600 seconds, not '%s'", arg);
         }
         return 0;
 }

@@ -63,6 +63,10 @@ int cli_agent_token(const char *cmd, const char *aud, int64_t ttl, char **ret_to
  * socket path that cannot be one, else CLI_EXIT_REJECTED. */
 int cli_agent_exit(int r);
 
+/* Reports a usage error of CMD on stderr as "svcid: CMD: MESSAGE" and a
+ * line pointing to 'svcid CMD --help'; returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Reports an option getopt_long() refused (it returned c, '?' or ':', with
  * opterr = 0 and an optstring starting with ':'; prev_optind is optind
  * before that call) as "svcid: CMD: ..." plus a hint, on stderr, and

@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,18 +44,6 @@ static void verify_usage(FILE *f) {
                 "(\"svcid: rejected: REASON: detail\" on stderr), 2 usage or configuration error.\n",
                 TRUST_DIR_DEFAULT, TRUST_JWKS_DEFAULT,
                 SVCID_LEEWAY_DEFAULT, SVCID_MAX_LIFETIME_DEFAULT);
-}
-
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...) {
-        va_list ap;
-
-        fprintf(stderr, "svcid: verify: ");
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fprintf(stderr, "\nTry 'svcid verify --help'.\n");
-        return CLI_EXIT_USAGE;
 }
 
 static int64_t fixed_clock(void *userdata) {
@@ -119,7 +106,7 @@ int cmd_verify(int argc, char **argv) {
                         break;
                 case OPT_TRUST:
                         if (!*optarg)
-                                return usage_error("--trust: the path must not be empty");
+                                return cli_usage_error("verify", "--trust: the path must not be empty");
                         trust_paths[n_trust++] = optarg;
                         break;
                 case OPT_ISSUER:
@@ -130,17 +117,23 @@ int cmd_verify(int argc, char **argv) {
                         break;
                 case OPT_LEEWAY:
                         if (parse_int64(optarg, 0, 3600, &leeway) < 0)
-                                return usage_error("--leeway '%s': expected whole seconds in [0, 3600]", optarg);
+                                return cli_usage_error("verify", "--leeway '%s': expected whole seconds in [0, 3600]",
+                                                       optarg);
                         have_leeway = true;
                         break;
                 case OPT_MAX_LIFETIME:
                         if (parse_int64(optarg, 1, 86400, &max_lifetime) < 0)
-                                return usage_error("--max-lifetime '%s': expected whole seconds in [1, 86400]", optarg);
+                                return cli_usage_error("verify",
+                                                       "--max-lifetime '%s': expected whole seconds in [1, 86400]",
+                                                       optarg);
                         have_max_lifetime = true;
                         break;
                 case OPT_NOW:
                         if (parse_int64(optarg, 0, NOW_MAX, &now) < 0)
-                                return usage_error("--now '%s': expected a UNIX time (seconds since 1970, not negative)", optarg);
+                                return cli_usage_error("verify",
+                                                       "--now '%s': expected a UNIX time (seconds since 1970, "
+                                                       "not negative)",
+                                                       optarg);
                         have_now = true;
                         break;
                 case 'h':
@@ -153,18 +146,18 @@ int cmd_verify(int argc, char **argv) {
         }
 
         if (!audience)
-                return usage_error("-a AUD is required: the audience this verifier expects");
+                return cli_usage_error("verify", "-a AUD is required: the audience this verifier expects");
         if (!*audience)
-                return usage_error("-a AUD: the audience must not be empty");
+                return cli_usage_error("verify", "-a AUD: the audience must not be empty");
         if (issuer && !*issuer)
-                return usage_error("--issuer: the issuer must not be empty");
+                return cli_usage_error("verify", "--issuer: the issuer must not be empty");
         if (argc - optind > 1)
-                return usage_error("too many arguments: give one TOKEN (or '-')");
+                return cli_usage_error("verify", "too many arguments: give one TOKEN (or '-')");
         if (optind < argc)
                 token_arg = argv[optind];
         else if (isatty(STDIN_FILENO))
                 /* Not waiting on a terminal for a token nobody was asked for. */
-                return usage_error("no token: pass TOKEN, or pipe it on standard input");
+                return cli_usage_error("verify", "no token: pass TOKEN, or pipe it on standard input");
 
         /* The token first: in `svcid token | svcid verify` the token
          * request is what starts a socket-activated agent, which writes

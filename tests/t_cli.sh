@@ -443,6 +443,26 @@ for c in token exec verify jwks connect inspect; do
         run 2 "$c: an unknown option" "$SVCID" "$c" --no-such-option
         first "$ERR" "svcid: $c: unknown option '--no-such-option'"
 done
+# Every usage error says what is wrong, then where the usage is.
+usage_err() {   # CMD MESSAGE ARGS...
+        local c=$1 msg=$2
+        shift 2
+        run 2 "$c: $msg" env SVCID_AGENT_SOCKET="$T/nope.sock" "$SVCID" "$c" "$@"
+        [ "$(cat "$ERR")" = "svcid: $c: $msg"$'\n'"Try 'svcid $c --help'." ] ||
+                fail "$c $*: not the message '$msg' and a pointer to --help"
+}
+usage_err token "--ttl must be 1..3600 seconds, not '0'" -a x --ttl 0
+usage_err exec "--ttl must be 1..3600 seconds, not '3601'" -a x --ttl 3601 -- true
+usage_err exec "--env needs a variable name, not '1A'" -a x --env 1A -- true
+usage_err exec "-a AUD is required" -- true
+usage_err exec "a command to run is required" -a x
+usage_err token "unexpected argument 'extra'" -a x extra
+usage_err token "-a AUD is required"
+usage_err jwks "unexpected argument 'extra'" extra
+usage_err connect "give exactly one address" -a x
+usage_err verify "--leeway '-1': expected whole seconds in [0, 3600]" -a x --leeway -1 "$VALID"
+usage_err verify "option '--trust' needs a value" -a x --trust
+usage_err inspect "too many arguments: give one TOKEN (or '-')" "$VALID" "$VALID"
 run 1 "inspect a payload that is not an object" \
         "$SVCID" inspect "$(b64 '{"alg":"ES256"}').$(b64 '["sub"]').AAAA"
 has "$ERR" "svcid: inspect: payload: not a JSON object"
