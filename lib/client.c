@@ -278,6 +278,31 @@ static int agent_error(long status, const body *b, char *err, size_t err_len) {
         return client_errf(err, err_len, error, "agent answered HTTP %ld", status);
 }
 
+/* GET path from the agent, whose answer must be 200 with at most max
+ * bytes: the body, and its JSON (NULL if it is none). On failure the
+ * body is wiped and err says why. */
+static int agent_get_json(const char *socket_path, const char *path, size_t max, body *ret_body,
+                          json_t **ret_json, char *err, size_t err_len) {
+        long status;
+        bool oom;
+        int r;
+
+        r = agent_get(socket_path, path, max, &status, ret_body, err, err_len);
+        if (r < 0)
+                return r;
+        if (status != 200) {
+                r = agent_error(status, ret_body, err, err_len);
+                body_wipe(ret_body);
+                return r;
+        }
+        *ret_json = json_load_guarded(ret_body->data, ret_body->len, NULL, &oom);
+        if (oom) {
+                body_wipe(ret_body);
+                return client_errf(err, err_len, -ENOMEM, "out of memory reading the agent's answer");
+        }
+        return 0;
+}
+
 /* Three non-empty base64url segments, at most SVCID_TOKEN_MAX bytes: a
  * compact JWS, as far as the client can tell without the keys. */
 static bool looks_like_jws(const char *t) {
@@ -299,8 +324,6 @@ int svcid_agent_token(const char *socket_path, const char *audience, int64_t ttl
         const char *token;
         json_t *exp;
         body b;
-        long status;
-        bool oom;
         int n, r;
 
         if (!ret_token)
@@ -328,18 +351,10 @@ int svcid_agent_token(const char *socket_path, const char *audience, int64_t ttl
         if (n < 0 || (size_t) n >= sizeof path)
                 return client_errf(err, err_len, -EINVAL, "request too long");
 
-        r = agent_get(socket_path, path, TOKEN_BODY_MAX, &status, &b, err, err_len);
+        r = agent_get_json(socket_path, path, TOKEN_BODY_MAX, &b, &j, err, err_len);
         if (r < 0)
                 return r;
-        if (status != 200) {
-                r = agent_error(status, &b, err, err_len);
-                body_wipe(&b);
-                return r;
-        }
-        j = json_load_guarded(b.data, b.len, NULL, &oom);
         body_wipe(&b);
-        if (oom)
-                return client_errf(err, err_len, -ENOMEM, "out of memory reading the agent's answer");
         token = json_string_value(json_object_get(j, "token"));
         exp = json_object_get(j, "expires_at");
         if (!token || !looks_like_jws(token) || !json_is_integer(exp)) {
@@ -365,26 +380,14 @@ wipe:
 int svcid_agent_jwks(const char *socket_path, char *err, size_t err_len, char **ret_jwks) {
         _cleanup_(json_decrefp) json_t *j = NULL;
         body b;
-        long status;
-        bool oom;
         int r;
 
         if (!ret_jwks)
                 return -EINVAL;
-        r = agent_get(socket_path, "/v1/jwks", SVCID_JWKS_MAX, &status, &b, err, err_len);
+        r = agent_get_json(socket_path, "/v1/jwks", SVCID_JWKS_MAX, &b, &j, err, err_len);
         if (r < 0)
                 return r;
-        if (status != 200) {
-                r = agent_error(status, &b, err, err_len);
-                body_wipe(&b);
-                return r;
-        }
         /* All of it (no NUL cuts it short), and shaped like a JWKS. */
-        j = json_load_guarded(b.data, b.len, NULL, &oom);
-        if (oom) {
-                body_wipe(&b);
-                return client_errf(err, err_len, -ENOMEM, "out of memory reading the agent's answer");
-        }
         if (strlen(b.data) != b.len || !json_is_string(json_object_get(j, "iss")) ||
             !json_is_array(json_object_get(j, "keys"))) {
                 body_wipe(&b);
