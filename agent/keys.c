@@ -60,11 +60,19 @@ struct keystore {
         int64_t *landed_until;          /* parallel to entries */
         bool landed_unknown;            /* ... and out of memory to say */
         bool stray_keys;        /* a failed update may have left key files */
+        bool adopted;           /* keys the state did not name were kept:
+                                 * the next update makes a fresh key */
 };
 
 /* When a key that no longer signs leaves the JWKS. */
 static int64_t retired_until(const key_entry *e) {
         return e->not_after + e->max_ttl + RETIRE_MARGIN;
+}
+
+static int cmp_entry(const void *a, const void *b) {
+        const key_entry *x = a, *y = b;
+
+        return x->not_before < y->not_before ? -1 : x->not_before > y->not_before;
 }
 
 static void entries_free(key_entry *e, size_t n) {
@@ -128,24 +136,17 @@ static const char *file_why(int r) {
         }
 }
 
-static int load_entry(keystore *ks, json_t *o, key_entry *ret, char *err, size_t err_len) {
+/* keys/KID.pem: the private key kid names, for alg. */
+static int load_key_file(keystore *ks, const char *kid, svcid_alg alg, svcid_key **ret_key,
+                         char *err, size_t err_len) {
         _cleanup_(svcid_key_unrefp) svcid_key *key = NULL;
-        const char *kid = json_string_value(json_object_get(o, "kid"));
-        const char *alg_s = json_string_value(json_object_get(o, "alg"));
         char *pem = NULL;
         char name[128];
-        svcid_alg alg;
-        key_entry e = {};
         size_t len;
         int r;
 
-        if (!json_is_object(o) || !kid || !alg_s || pem_name(kid, name, sizeof name) < 0 ||
-            svcid_alg_from_str(alg_s, &alg) < 0 ||
-            json_int(o, "created", &e.created) < 0 || json_int(o, "not_before", &e.not_before) < 0 ||
-            json_int(o, "not_after", &e.not_after) < 0 || json_int(o, "max_ttl", &e.max_ttl) < 0 ||
-            e.not_after < e.not_before)
-                return set_err(err, err_len, -EINVAL, "%s/%s: malformed key entry", KEYS_DIR, STATE_FILE);
-
+        if (pem_name(kid, name, sizeof name) < 0)
+                return set_err(err, err_len, -EINVAL, "%s: not a key id", kid);
         r = read_file_at(ks->keys_fd, name, PEM_MAX, true, &pem, &len);
         if (r < 0)
                 return set_err(err, err_len, r, "%s/%s: %s", KEYS_DIR, name, file_why(r));
@@ -154,10 +155,31 @@ static int load_entry(keystore *ks, json_t *o, key_entry *ret, char *err, size_t
         if (r == -ENOMEM)       /* says nothing about the key: keep it */
                 return set_err(err, err_len, r, "%s/%s: out of memory", KEYS_DIR, name);
         if (r < 0 || !svcid_key_is_private(key))
-                return set_err(err, err_len, -EINVAL, "%s/%s: not a usable %s private key", KEYS_DIR, name, alg_s);
+                return set_err(err, err_len, -EINVAL, "%s/%s: not a usable %s private key", KEYS_DIR, name,
+                               svcid_alg_str(alg));
         if (strcmp(svcid_key_kid(key), kid) != 0)
                 return set_err(err, err_len, -EINVAL, "%s/%s: key does not match its kid", KEYS_DIR, name);
-        e.key = TAKE_PTR(key);
+        *ret_key = TAKE_PTR(key);
+        return 0;
+}
+
+static int load_entry(keystore *ks, json_t *o, key_entry *ret, char *err, size_t err_len) {
+        const char *kid = json_string_value(json_object_get(o, "kid"));
+        const char *alg_s = json_string_value(json_object_get(o, "alg"));
+        svcid_alg alg;
+        key_entry e = {};
+        int r;
+
+        if (!json_is_object(o) || !kid || !alg_s || !kid_ok(kid) ||
+            svcid_alg_from_str(alg_s, &alg) < 0 ||
+            json_int(o, "created", &e.created) < 0 || json_int(o, "not_before", &e.not_before) < 0 ||
+            json_int(o, "not_after", &e.not_after) < 0 || json_int(o, "max_ttl", &e.max_ttl) < 0 ||
+            e.not_after < e.not_before)
+                return set_err(err, err_len, -EINVAL, "%s/%s: malformed key entry", KEYS_DIR, STATE_FILE);
+
+        r = load_key_file(ks, kid, alg, &e.key, err, err_len);
+        if (r < 0)
+                return r;
         *ret = e;
         return 0;
 }
@@ -241,9 +263,87 @@ static bool state_lost(keystore *ks) {
         return fstatat(ks->dir_fd, JWKS_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
+/* Whether the kid of len bytes is one of the keys in memory. */
+static bool named(const keystore *ks, const char *kid, size_t len) {
+        for (size_t i = 0; i < ks->n; i++) {
+                const char *k = svcid_key_kid(ks->entries[i].key);
+
+                if (strlen(k) == len && strncmp(k, kid, len) == 0)
+                        return true;
+        }
+        return false;
+}
+
+/* Keeps the key files that jwks.json publishes but the state does not
+ * name: tokens they signed may be out there. A state.json restored from
+ * a backup older than the last rotation leaves them, as does a removal cut
+ * short between state.json and jwks.json. Each is kept as a retired key,
+ * published until any token it can have signed has expired (CONFIG_TTL_MAX
+ * from now), its life taken to run from its file's last change to now.
+ * Which key signed last is then in doubt (the state may have been rotated
+ * past), so the update at start makes a fresh one, as a forced rotation
+ * does. A jwks.json that cannot be read publishes nothing to keep; a
+ * published key file that cannot be loaded stops the start, as a key the
+ * state names does. */
+static int adopt_published(keystore *ks, int64_t now, char *err, size_t err_len) {
+        _cleanup_(free_p) char *text = NULL;
+        _cleanup_(json_decrefp) json_t *root = NULL;
+        size_t len, i;
+        bool oom;
+        json_t *k;
+        int r;
+
+        r = read_file_at(ks->dir_fd, JWKS_FILE, SVCID_JWKS_MAX, false, &text, &len);
+        if (r == -ENOMEM)
+                return set_err(err, err_len, r, "%s: out of memory", JWKS_FILE);
+        if (r < 0)
+                return 0;
+        root = json_load_guarded(text, len, NULL, &oom);
+        if (oom)
+                return set_err(err, err_len, -ENOMEM, "%s: out of memory", JWKS_FILE);
+        json_array_foreach(json_object_get(root, "keys"), i, k) {
+                const char *kid = json_string_value(json_object_get(k, "kid"));
+                const char *alg_s = json_string_value(json_object_get(k, "alg"));
+                char name[128];
+                struct stat st;
+                key_entry e, *grown;
+                svcid_alg alg;
+
+                if (!kid || named(ks, kid, strlen(kid)) || pem_name(kid, name, sizeof name) < 0 ||
+                    fstatat(ks->keys_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        continue;       /* published, but no private key here to keep */
+                if (!alg_s || svcid_alg_from_str(alg_s, &alg) < 0)
+                        return set_err(err, err_len, -EINVAL, "%s: key %s has no algorithm svcid signs with",
+                                       JWKS_FILE, kid);
+                e = (key_entry) {
+                        .created = st.st_mtime < 0 ? 0 : st.st_mtime < now ? st.st_mtime : now,
+                        .not_after = now,
+                        .max_ttl = CONFIG_TTL_MAX,
+                };
+                e.not_before = e.created;
+                r = load_key_file(ks, kid, alg, &e.key, err, err_len);
+                if (r < 0)
+                        return r;
+                grown = reallocarray(ks->entries, ks->n + 1, sizeof *grown);
+                if (!grown) {
+                        svcid_key_unref(e.key);
+                        return set_err(err, err_len, -ENOMEM, "out of memory");
+                }
+                ks->entries = grown;
+                ks->entries[ks->n++] = e;
+                ks->adopted = true;
+                log_warning("%s/%s: %s publishes this key but %s/%s does not name it (a %s restored from "
+                            "a backup, or a key removal cut short): keeping it published as a retired key "
+                            "for %d s", KEYS_DIR, name, JWKS_FILE, KEYS_DIR, STATE_FILE, STATE_FILE,
+                            CONFIG_TTL_MAX + RETIRE_MARGIN);
+        }
+        qsort(ks->entries, ks->n, sizeof *ks->entries, cmp_entry);
+        return 0;
+}
+
 /* Removes what an interrupted write can leave behind: temporary files,
- * and key files the (successfully loaded, or absent) state does not name
- * — a key is written before the state that names it, and unnamed after. */
+ * and key files no key in memory is — a key is written before the state
+ * that names it, and unnamed after. */
 static void remove_leftovers(keystore *ks) {
         struct dirent *de;
         DIR *d;
@@ -254,21 +354,15 @@ static void remove_leftovers(keystore *ks) {
                 return;
         while ((de = readdir(d))) {
                 size_t n = strlen(de->d_name);
-                bool named = false;
 
                 if (de->d_name[0] == '.' && n > 5 && strcmp(de->d_name + n - 4, ".tmp") == 0) {
                         (void) unlinkat(ks->keys_fd, de->d_name, 0);
                         continue;
                 }
-                if (!is_key_file(de->d_name))
-                        continue;
-                for (size_t i = 0; i < ks->n && !named; i++) {
-                        const char *kid = svcid_key_kid(ks->entries[i].key);
-                        named = strlen(kid) == n - 4 && strncmp(kid, de->d_name, n - 4) == 0;
-                }
-                if (!named) {
-                        log_notice("removing %s/%s, a key file no state names "
-                                   "(left by an interrupted or failed key update)", KEYS_DIR, de->d_name);
+                if (is_key_file(de->d_name) && !named(ks, de->d_name, n - 4)) {
+                        log_notice("removing %s/%s, a key file that neither the state names nor %s "
+                                   "publishes (left by an interrupted or failed key update)",
+                                   KEYS_DIR, de->d_name, JWKS_FILE);
                         (void) unlinkat(ks->keys_fd, de->d_name, 0);
                 }
         }
@@ -358,6 +452,9 @@ int keystore_open(const char *state_dir, pthread_rwlock_t *lock,
                                "leaves this). Restore it, or remove %s/" JWKS_FILE " and %s/" KEYS_DIR "/*.pem "
                                "to start afresh, which unpublishes every key and so every token out there",
                                state_dir, state_dir, state_dir, state_dir);
+        r = adopt_published(ks, now_realtime(), why, sizeof why);
+        if (r < 0)
+                return set_err(err, err_len, r, "%s/%s", state_dir, why);
         remove_leftovers(ks);
         *ret_keystore = TAKE_PTR(ks);
         return 0;
@@ -488,12 +585,6 @@ size_t keystore_count(const keystore *ks) {
         return ks->n;
 }
 
-static int cmp_entry(const void *a, const void *b) {
-        const key_entry *x = a, *y = b;
-
-        return x->not_before < y->not_before ? -1 : x->not_before > y->not_before;
-}
-
 /* Records, for each key in memory, until when the state next[] that is
  * now on disk keeps it published (see keystore.landed_until). */
 static void note_landed(keystore *ks, const key_entry *next, size_t n) {
@@ -566,6 +657,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         note_active(ks, now);
         if (now > ks->seen)
                 ks->seen = now;
+        force |= ks->adopted;
         next = calloc(ks->n + 2, sizeof *next);
         if (!next)
                 return set_err(err, err_len, -ENOMEM, "out of memory");
@@ -704,6 +796,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         free(ks->landed_until);         /* the state on disk is this one */
         ks->landed_until = NULL;
         ks->landed_unknown = false;
+        ks->adopted = false;
         pthread_rwlock_unlock(ks->lock);
 
         /* Only now that no state names them: delete the removed keys. */

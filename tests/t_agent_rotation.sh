@@ -181,6 +181,38 @@ get_token m
 stop_agent
 ok "refused, with what to do; starts again once state.json is back"
 
+check "a state.json restored from before a rotation keeps the newer key published, and signs with neither old key"
+# m.conf has max_ttl 600: tokens of both keys outlive this check.
+start_agent m "$T/m.conf"
+get_token m
+K1=$(kid_of "$TOK")
+cp -p "$STATE/keys/state.json" "$T/state.backup"
+kill -USR2 "$AGENT_PID"
+for _ in $(seq 1 100); do
+        get_token m
+        [ "$(kid_of "$TOK")" != "$K1" ] && break
+        sleep 0.1
+done
+K2=$(kid_of "$TOK")
+[ "$K2" != "$K1" ] || fail "SIGUSR2 did not rotate"
+TOK2=$TOK
+stop_agent
+cp -p "$T/state.backup" "$STATE/keys/state.json"
+start_agent m "$T/m.conf"
+grep -qF "keys/$K2.pem: jwks.json publishes this key but keys/state.json does not name it" "$AGENT_LOG" ||
+        fail "no warning for the key the restored state does not name: $(cat "$AGENT_LOG")"
+[ -s "$STATE/keys/$K2.pem" ] || fail "the newer key's file was removed"
+jq -e --arg k "$K2" '.keys[] | select(.kid == $k)' "$STATE/keys/state.json" >/dev/null ||
+        fail "state.json does not name the kept key"
+"$CLI" verify -a m --trust "$STATE/jwks.json" "$TOK2" >/dev/null 2>"$T/err" ||
+        fail "a token of the newer key no longer verifies: $(cat "$T/err")"
+get_token m
+K3=$(kid_of "$TOK")
+[ "$K3" != "$K1" ] && [ "$K3" != "$K2" ] ||
+        fail "after the restore the agent signs with $K3, an older key (K1 $K1, K2 $K2), not a fresh one"
+stop_agent
+ok "kept $K2 published; signing with a fresh key"
+
 check "crash safety: kill -9 at random moments during rotations, $CRASHES times"
 cat > "$T/crash.conf" <<'EOF2'
 [agent]

@@ -646,6 +646,75 @@ static int reopen(fixture *f, char *err, size_t err_len) {
         return keystore_open(f->dir, &f->lock, err, err_len, &f->ks);
 }
 
+/* A copy of state.json (from a backup, say), put back later. */
+static void copy_file(const char *from, const char *to, mode_t mode) {
+        json_t *j = json_load_file(from, 0, NULL);
+
+        assert_non_null(j);
+        assert_int_equal(json_dump_file(j, to, JSON_INDENT(2)), 0);
+        assert_int_equal(chmod(to, mode), 0);
+        json_decref(j);
+}
+
+/* A state.json restored from before a forced rotation: the key jwks.json
+ * still publishes is kept, retired, and a fresh key signs rather than the
+ * one the old state calls active. A published key whose file is corrupt
+ * stops the start; one whose file is gone, or a jwks.json that is no
+ * JSON, keeps nothing. (keystore_open() reads the real clock: so do the
+ * updates here.) */
+static void test_restored_state(void **state) {
+        fixture *f = *state;
+        char err[512] = "", state_path[256], backup[256], jwks_path[256], pem[300];
+        int64_t now = now_realtime();
+        char *k0, *k1, *k2;
+
+        snprintf(state_path, sizeof state_path, "%s/keys/state.json", f->dir);
+        snprintf(backup, sizeof backup, "%s/state.backup", f->dir);
+        snprintf(jwks_path, sizeof jwks_path, "%s/jwks.json", f->dir);
+        update(f, now, false);
+        k0 = kid_of(keystore_active(f->ks, now));
+        copy_file(state_path, backup, 0600);
+        update(f, now, true);
+        k1 = kid_of(keystore_active(f->ks, now));
+        assert_string_not_equal(k0, k1);
+
+        copy_file(backup, state_path, 0600);
+        assert_int_equal(reopen(f, err, sizeof err), 0);
+        assert_int_equal(keystore_count(f->ks), 2);
+        assert_true(key_file_exists(f, k1));
+        update(f, now, false);
+        k2 = kid_of(keystore_active(f->ks, now));
+        assert_string_not_equal(k2, k0);
+        assert_string_not_equal(k2, k1);
+        assert_int_equal(jwks_has(f, k0) + jwks_has(f, k1) + jwks_has(f, k2), 3);
+        assert_int_equal(keystore_count(f->ks), 3);
+
+        /* k1 and k2 unnamed again; k2's file is not a key */
+        copy_file(backup, state_path, 0600);
+        snprintf(pem, sizeof pem, "%s/keys/%s.pem", f->dir, k2);
+        write_file(pem, "-----BEGIN PRIVATE KEY-----\n", 0600);
+        assert_true(reopen(f, err, sizeof err) < 0);
+        assert_null(f->ks);
+        assert_non_null(strstr(err, k2));
+
+        /* k2's file gone: published, but nothing here to keep */
+        assert_int_equal(unlink(pem), 0);
+        assert_int_equal(reopen(f, err, sizeof err), 0);
+        assert_int_equal(keystore_count(f->ks), 2);
+        assert_true(key_file_exists(f, k1));
+
+        /* a jwks.json that is no JSON publishes nothing: k1's file goes */
+        copy_file(backup, state_path, 0600);
+        write_file(jwks_path, "{not json", 0644);
+        assert_int_equal(reopen(f, err, sizeof err), 0);
+        assert_int_equal(keystore_count(f->ks), 1);
+        assert_false(key_file_exists(f, k1));
+        assert_true(key_file_exists(f, k0));
+        free(k0);
+        free(k1);
+        free(k2);
+}
+
 /* No state.json, but a jwks.json: the state was lost (no crash leaves
  * this), and starting afresh would unpublish the keys of every token out
  * there. */
@@ -726,6 +795,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_seen_survives_restart, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_nothing_to_write, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_clock_back_then_force, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_restored_state, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
