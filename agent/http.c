@@ -123,6 +123,8 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
 /* What a caller hears while the agent is not up (see main.c). */
 #define NOT_UP "the agent is not up: it could not start (journalctl -u svcid-agent says why); " \
                "it tries again on its own and on a reload"
+/* ... and while the key files it must write first cannot be written. */
+#define KEYS_UNWRITTEN "the agent cannot finish writing its key files; see its log"
 
 static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status, const char *type,
                              struct MHD_Response *resp, bool close) {
@@ -330,8 +332,7 @@ static enum MHD_Result handle_token(http_server *s, struct MHD_Connection *conn,
         if (r == -ESTALE) {
                 log_refusal(&lc, "unavailable", aud, "the key state on disk does not keep the signing key "
                             "published, and the key update that would cannot be written");
-                return respond_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable",
-                                     "the agent cannot finish writing its key files; see its log");
+                return respond_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", KEYS_UNWRITTEN);
         }
         if (r < 0) {
                 unsigned status = r == -EACCES ? MHD_HTTP_FORBIDDEN :
@@ -362,6 +363,7 @@ static enum MHD_Result handle_jwks(http_server *s, struct MHD_Connection *conn) 
 }
 
 static enum MHD_Result handle_health(http_server *s, struct MHD_Connection *conn) {
+        bool stale = false;
         json_t *body;
 
         pthread_rwlock_rdlock(&s->shared->lock);
@@ -371,17 +373,22 @@ static enum MHD_Result handle_health(http_server *s, struct MHD_Connection *conn
                 return body ? respond_json(conn, MHD_HTTP_SERVICE_UNAVAILABLE, body, false) : MHD_NO;
         }
         {
-                const svcid_key *key = keystore_active(s->shared->keys, now_realtime());
+                int64_t now = now_realtime();
+                const svcid_key *key = keystore_active(s->shared->keys, now);
 
-                body = json_pack("{s:s, s:s, s:s?, s:s?, s:I}", "status", key ? "ok" : "no_key",
+                /* As /v1/token would answer: see keystore_ttl_cap(). */
+                stale = key && keystore_ttl_cap(s->shared->keys, now) <= 0;
+                body = json_pack("{s:s, s:s, s:s?, s:s?, s:I, s:s?}",
+                                 "status", stale ? "unavailable" : key ? "ok" : "no_key",
                                  "version", SVCID_VERSION, "kid", key ? svcid_key_kid(key) : NULL,
                                  "issuer", keystore_issuer(s->shared->keys),
-                                 "keys", (json_int_t) keystore_count(s->shared->keys));
+                                 "keys", (json_int_t) keystore_count(s->shared->keys),
+                                 "message", stale ? KEYS_UNWRITTEN : NULL);
         }
         pthread_rwlock_unlock(&s->shared->lock);
         if (!body)
                 return MHD_NO;
-        return respond_json(conn, MHD_HTTP_OK, body, false);
+        return respond_json(conn, stale ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK, body, false);
 }
 
 static peer *peer_of(struct MHD_Connection *conn) {

@@ -34,7 +34,7 @@
 #include "util.h"
 
 /* When a key update fails (disk full...), try again this much later; the
- * active key keeps signing meanwhile. */
+ * active key signs meanwhile while the state on disk keeps it published. */
 #define RETRY_SECONDS 10
 
 typedef struct options {
@@ -223,8 +223,11 @@ static int64_t update_keys(agent_shared *sh, bool force) {
         r = keystore_update(sh->keys, sh->config, sh->issuer, now, force, err, sizeof err);
         force_pending = r < 0 && force;
         if (r < 0) {
-                log_error("key update failed, the active key keeps signing; retrying %sin %d s: %s",
-                          force ? "the forced rotation " : "", RETRY_SECONDS, err);
+                /* Whether the active key may still sign is keystore_ttl_cap()'s
+                 * to say, per request; /v1/health says it too. */
+                log_error("key update failed; retrying %sin %d s: %s", force ? "the forced rotation " : "",
+                          RETRY_SECONDS, err);
+                sd_notifyf(false, "STATUS=key update failed, retrying every %d s: %s", RETRY_SECONDS, err);
                 return now + RETRY_SECONDS;
         }
         notify_status(sh->keys, &sh->lock);

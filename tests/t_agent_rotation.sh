@@ -139,6 +139,39 @@ get_token w
 stop_agent
 ok "the retry rotated; state.json and jwks.json agreed throughout"
 
+check "while token requests get 503 because a key update cannot be written, /v1/health says so too"
+# A forced rotation writes state.json, which retires the old key at once,
+# then fails on jwks.json: max_ttl (2 s) later the old key may sign no
+# more, until a retry (every 10 s) writes a state again.
+printf '[agent]\nissuer = svcid://rotation.test\nmax_ttl = 2\ndefault_ttl = 2\n' > "$T/h.conf"
+start_agent h "$T/h.conf"
+http /v1/health
+[ "$STATUS" = 200 ] && [ "$(jq -r .status <<<"$BODY")" = ok ] || fail "health at start: $STATUS $BODY"
+mkdir "$STATE/.jwks.json.tmp"
+kill -USR2 "$AGENT_PID"
+seen=
+for _ in $(seq 1 300); do
+        http "/v1/token?aud=h"
+        if [ "$STATUS" = 503 ]; then
+                http /v1/health
+                # a retry may land between the two requests: then look again
+                [ "$STATUS" = 503 ] && seen=1 && break
+        fi
+        sleep 0.1
+done
+[ -n "$seen" ] || fail "health never answered 503 while token requests did: $(tail -3 "$AGENT_LOG")"
+jq -e '.status == "unavailable" and (.message | test("cannot finish writing its key files")) and (.kid | length > 0)' \
+        <<<"$BODY" >/dev/null || fail "health: $BODY"
+rmdir "$STATE/.jwks.json.tmp"
+for _ in $(seq 1 300); do
+        http /v1/health
+        [ "$STATUS" = 200 ] && break
+        sleep 0.1
+done
+[ "$STATUS" = 200 ] && [ "$(jq -r .status <<<"$BODY")" = ok ] || fail "health once the write succeeded: $STATUS $BODY"
+stop_agent
+ok "health answered 503 unavailable while tokens were refused, and ok again after"
+
 check "a raised max_ttl that cannot be written yet does not outlive the key"
 # state.json cannot be written (a directory where its temp file goes)
 # when SIGHUP raises max_ttl: until the raise is on disk, the key's
