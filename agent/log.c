@@ -64,12 +64,15 @@ void log_open(log_target target) {
 /* Makes a caller-influenced string safe for one log line, and
  * unambiguous: anything outside printable ASCII, the quote and the
  * backslash as \xHH (a '?' would read the same as a real one in an
- * audience). At most out_len - 1 bytes, whole escapes only. */
+ * audience), and a value of just "-", which stands for none, as \x2d.
+ * At most out_len - 1 bytes, whole escapes only. */
 static const char *clean(const char *in, char *out, size_t out_len) {
         size_t o = 0;
 
         if (!in)
                 return "-";
+        if (strcmp(in, "-") == 0)
+                return "\\x2d";
         for (; *in; in++) {
                 unsigned char c = (unsigned char) *in;
                 bool plain = c >= 0x20 && c < 0x7f && c != '\'' && c != '\\';

@@ -156,6 +156,13 @@ expect_status 200 "" "/v1/token?aud=q%27z"
 expect_status 200 "" "/v1/token?aud=q%3Fz"
 grep -qF "aud='q\x27z'" "$AGENT_LOG" && grep -qF "aud='q?z'" "$AGENT_LOG" ||
         fail "audiences q'z and q?z logged as: $(grep -o "aud='q[^ ]*" "$AGENT_LOG")"
+# ... and an audience "-" from none: '-' stands for none.
+expect_status 200 "" "/v1/token?aud=-"
+expect_status 400 bad_request "/v1/token?ttl=5"
+grep -q "mint sub=.* aud='\\\\x2d' " "$AGENT_LOG" ||
+        fail "audience '-' logged as: $(grep -o "mint .* aud='[^ ]*" "$AGENT_LOG" | tail -1)"
+grep -q "refused reason=bad_request aud='-' .*the aud query parameter is required" "$AGENT_LOG" ||
+        fail "no audience logged as: $(grep bad_request "$AGENT_LOG" | tail -1)"
 expect_status 404 not_found "/v1/nope"
 expect_status 404 not_found "/v1/token/x?aud=x"
 expect_status 404 not_found "/"
