@@ -263,12 +263,31 @@ static bool state_lost(keystore *ks) {
         return fstatat(ks->dir_fd, JWKS_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
-/* Whether the kid of len bytes is one of the keys in memory. */
-static bool named(const keystore *ks, const char *kid, size_t len) {
-        for (size_t i = 0; i < ks->n; i++) {
-                const char *k = svcid_key_kid(ks->entries[i].key);
+/* Whether the kid of len bytes is the key of one of e[n]. */
+static bool in_entries(const key_entry *e, size_t n, const char *kid, size_t len) {
+        for (size_t i = 0; i < n; i++) {
+                const char *k = svcid_key_kid(e[i].key);
 
                 if (strlen(k) == len && strncmp(k, kid, len) == 0)
+                        return true;
+        }
+        return false;
+}
+
+/* Whether it is one of the keys in memory. */
+static bool named(const keystore *ks, const char *kid, size_t len) {
+        return in_entries(ks->entries, ks->n, kid, len);
+}
+
+/* Whether it is one of the "keys" of a state.json (NULL: none). */
+static bool in_state(json_t *keys, const char *kid, size_t len) {
+        size_t i;
+        json_t *o;
+
+        json_array_foreach(keys, i, o) {
+                json_t *k = json_object_get(o, "kid");
+
+                if (json_string_length(k) == len && strncmp(json_string_value(k), kid, len) == 0)
                         return true;
         }
         return false;
@@ -342,9 +361,10 @@ static int adopt_published(keystore *ks, int64_t now, char *err, size_t err_len)
 }
 
 /* Removes what an interrupted write can leave behind: temporary files,
- * and key files no key in memory is — a key is written before the state
- * that names it, and unnamed after. */
-static void remove_leftovers(keystore *ks) {
+ * and key files that are no key in memory, of also[n_also] or of the
+ * state.json keys disk_keys (may be NULL) — a key is written before the
+ * state that names it, and unnamed after. */
+static void remove_leftovers(keystore *ks, const key_entry *also, size_t n_also, json_t *disk_keys) {
         struct dirent *de;
         DIR *d;
 
@@ -359,7 +379,8 @@ static void remove_leftovers(keystore *ks) {
                         (void) unlinkat(ks->keys_fd, de->d_name, 0);
                         continue;
                 }
-                if (is_key_file(de->d_name) && !named(ks, de->d_name, n - 4)) {
+                if (is_key_file(de->d_name) && !named(ks, de->d_name, n - 4) &&
+                    !in_entries(also, n_also, de->d_name, n - 4) && !in_state(disk_keys, de->d_name, n - 4)) {
                         log_notice("removing %s/%s, a key file that neither the state names nor %s "
                                    "publishes (left by an interrupted or failed key update)",
                                    KEYS_DIR, de->d_name, JWKS_FILE);
@@ -455,7 +476,7 @@ int keystore_open(const char *state_dir, pthread_rwlock_t *lock,
         r = adopt_published(ks, now_realtime(), why, sizeof why);
         if (r < 0)
                 return set_err(err, err_len, r, "%s/%s", state_dir, why);
-        remove_leftovers(ks);
+        remove_leftovers(ks, NULL, 0, NULL);
         *ret_keystore = TAKE_PTR(ks);
         return 0;
 }
@@ -644,6 +665,25 @@ static void note_active(keystore *ks, int64_t now) {
         snprintf(ks->active_kid, sizeof ks->active_kid, "%s", svcid_key_kid(k));
 }
 
+/* After a failed update whose state.json may have landed: the key files
+ * of earlier failed tries that neither memory, this try (next[n]) nor the
+ * state.json on disk names. Each try makes new keys; without this their
+ * files would pile up while the cause lasts. A state.json that cannot be
+ * read names what it may: then nothing goes. */
+static void remove_strays(keystore *ks, const key_entry *next, size_t n) {
+        _cleanup_(free_p) char *text = NULL;
+        _cleanup_(json_decrefp) json_t *root = NULL;
+        json_t *keys;
+        size_t len;
+
+        if (read_file_at(ks->keys_fd, STATE_FILE, STATE_MAX, true, &text, &len) < 0)
+                return;
+        root = json_load_guarded(text, len, NULL, NULL);
+        keys = json_object_get(root, "keys");
+        if (json_is_array(keys))
+                remove_leftovers(ks, next, n, keys);
+}
+
 int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                     int64_t now, bool force, char *err, size_t err_len) {
         key_entry *next = NULL, *old;
@@ -818,7 +858,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         /* Key files that failed updates left, now that a state is written
          * that does not name them. */
         if (ks->stray_keys) {
-                remove_leftovers(ks);
+                remove_leftovers(ks, NULL, 0, NULL);
                 ks->stray_keys = false;
         }
         /* old's keys were unref'ed only where next does not hold them:
@@ -845,6 +885,8 @@ fail:
                 free(ks->state);
                 ks->state = NULL;
                 ks->stray_keys |= n_new_keys > 0;
+                if (n_new_keys > 0)
+                        remove_strays(ks, next, n);
         }
         /* That state is on disk now, and may retire a key that signs on
          * in memory earlier than memory says, or leave out a pending key

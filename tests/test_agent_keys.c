@@ -541,6 +541,36 @@ static void test_failed_updates_leave_no_key_files(void **state) {
         assert_int_equal(pem_files(f), 2);
 }
 
+/* The same with state.json landing each time and jwks.json failing: each
+ * try's state names its own new key, and the file of the try before goes
+ * (the state on disk no longer names it), so they do not pile up while
+ * the cause lasts. */
+static void test_failed_updates_keep_one_stray(void **state) {
+        fixture *f = *state;
+        char err[256] = "", path[256];
+        json_t *st;
+
+        update(f, T0, false);
+        block(f, "jwks.json");
+        for (int i = 0; i < 3; i++) {
+                assert_true(keystore_update(f->ks, &f->cfg, "svcid://test", T0 + L / 2 + i, false, err,
+                                            sizeof err) < 0);
+                assert_int_equal(pem_files(f), 2);
+        }
+        /* the one kept is the one the state on disk names */
+        snprintf(path, sizeof path, "%s/keys/state.json", f->dir);
+        st = json_load_file(path, 0, NULL);
+        assert_non_null(st);
+        for (size_t i = 0; i < json_array_size(json_object_get(st, "keys")); i++)
+                assert_true(key_file_exists(f, json_string_value(json_object_get(
+                                                       json_array_get(json_object_get(st, "keys"), i), "kid"))));
+        json_decref(st);
+        undo(f, "jwks.json");
+        update(f, T0 + L / 2 + 3, false);
+        assert_int_equal(keystore_count(f->ks), 2);
+        assert_int_equal(pem_files(f), 2);
+}
+
 /* A failed forced rotation leaves its key file; a retry that makes no key
  * and fails too must not make the store forget it. */
 static void test_stray_key_after_two_failures(void **state) {
@@ -796,6 +826,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_nothing_to_write, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_clock_back_then_force, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_restored_state, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_failed_updates_keep_one_stray, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
