@@ -193,14 +193,18 @@ static void log_config_warnings(const agent_config *cfg) {
                 log_warning("%s", cfg->warnings[i]);
 }
 
+/* Why the last reload failed, until one succeeds (main thread only):
+ * STATUS= keeps saying it, for whoever watches the unit rather than the log. */
+static char reload_failure[600];
+
 static void notify_status(keystore *ks, pthread_rwlock_t *lock) {
         const svcid_key *key;
 
         pthread_rwlock_rdlock(lock);
         key = keystore_active(ks, now_realtime());
-        sd_notifyf(false, "STATUS=signing with kid %s (%s), %zu key(s) published",
+        sd_notifyf(false, "STATUS=signing with kid %s (%s), %zu key(s) published%s%s",
                    key ? svcid_key_kid(key) : "-", key ? svcid_alg_str(svcid_key_alg(key)) : "-",
-                   keystore_count(ks));
+                   keystore_count(ks), reload_failure[0] ? "; the last reload failed: " : "", reload_failure);
         pthread_rwlock_unlock(lock);
 }
 
@@ -246,6 +250,7 @@ static void reload(agent_shared *sh, const options *o, const char *state_dir) {
         r = config_load(o->config_path, false, err, sizeof err, &cfg);
         if (r < 0) {
                 log_error("reload: %s; keeping the old policy", err);
+                snprintf(reload_failure, sizeof reload_failure, "%s (the old policy runs)", err);
                 sd_notify(false, "READY=1");
                 return;
         }
@@ -255,6 +260,7 @@ static void reload(agent_shared *sh, const options *o, const char *state_dir) {
         issuer = issuer_for(cfg);
         if (!issuer) {
                 log_error("reload: out of memory; keeping the old policy");
+                snprintf(reload_failure, sizeof reload_failure, "out of memory (the old policy runs)");
                 config_free(cfg);
                 sd_notify(false, "READY=1");
                 return;
@@ -262,6 +268,11 @@ static void reload(agent_shared *sh, const options *o, const char *state_dir) {
         if (strcmp(issuer, sh->issuer) != 0)
                 log_warning("reload: the issuer changes from %s to %s: tokens name it once jwks.json does, "
                             "and other hosts must trust it", sh->issuer, issuer);
+        if (cfg->alg != sh->config->alg)
+                log_info("reload: the algorithm changes from %s to %s: the next key is made for it (a "
+                         "pending one is replaced now), published half a key's life before it signs; "
+                         "SIGUSR2 makes one that signs at once", svcid_alg_str(sh->config->alg),
+                         svcid_alg_str(cfg->alg));
         log_config_warnings(cfg);
         pthread_rwlock_wrlock(&sh->lock);
         old = sh->config;
@@ -273,6 +284,7 @@ static void reload(agent_shared *sh, const options *o, const char *state_dir) {
         pthread_rwlock_unlock(&sh->lock);
         config_free(old);
         free(old_issuer);
+        reload_failure[0] = '\0';
         log_info("reloaded %s: %zu account(s), anonymous %s", o->config_path, cfg->n_accounts,
                  cfg->anonymous ? "allowed" : "denied");
         sd_notify(false, "READY=1");

@@ -408,7 +408,8 @@ with open(sys.argv[2], "a") as out:
 ' "$T/notify.sock" "$T/notify.log" &
 EXTRA_CLEANUP+=("kill $! 2>/dev/null")
 for i in $(seq 1 50); do [ -S "$T/notify.sock" ] && break; sleep 0.1; done
-NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=1000000 start_agent n -
+printf '[agent]\n' > "$T/n.conf"
+NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=1000000 start_agent n "$T/n.conf"
 wait_notify() {
         local i
         for i in $(seq 1 200); do grep -q "$1" "$T/notify.log" 2>/dev/null && return 0; sleep 0.05; done
@@ -417,8 +418,21 @@ wait_notify() {
 wait_notify '^READY=1'
 wait_notify "^STATUS=signing with kid $(jq -r '.keys[0].kid' "$STATE/jwks.json")"
 wait_notify '^WATCHDOG=1'
+# A reload that fails stays in STATUS= until one succeeds.
+printf '[agent]\nalgorithm = nope\n' > "$T/n.conf"
 kill -HUP "$AGENT_PID"
 wait_notify '^RELOADING=1'
+wait_notify "^STATUS=signing with kid .*; the last reload failed: $T/n.conf:2: unknown algorithm 'nope'.* (the old policy runs)"
+printf '[agent]\nalgorithm = EdDSA\n' > "$T/n.conf"
+statuses=$(grep -c '^STATUS=' "$T/notify.log")
+kill -HUP "$AGENT_PID"
+for _ in $(seq 1 200); do [ "$(grep -c '^STATUS=' "$T/notify.log")" -gt "$statuses" ] && break; sleep 0.05; done
+[ "$(grep -c '^STATUS=' "$T/notify.log")" -gt "$statuses" ] || fail "no STATUS= after a good reload"
+if grep '^STATUS=' "$T/notify.log" | tail -1 | grep -q "reload failed"; then
+        fail "STATUS= after a good reload: $(grep '^STATUS=' "$T/notify.log" | tail -1)"
+fi
+grep -q "reload: the algorithm changes from ES256 to EdDSA: .*SIGUSR2" "$AGENT_LOG" ||
+        fail "an algorithm change is not explained: $(grep reload "$AGENT_LOG")"
 stop_agent
 wait_notify '^STOPPING=1'
 unset NOTIFY_SOCKET
