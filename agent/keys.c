@@ -465,8 +465,12 @@ int keystore_open(const char *state_dir, pthread_rwlock_t *lock,
                                "%s: in use by another svcid-agent", state_dir);
 
         r = load_state(ks, why, sizeof why);
-        if (r < 0)
+        if (r == -ENOMEM)
                 return set_err(err, err_len, r, "%s/%s", state_dir, why);
+        if (r < 0)
+                return set_err(err, err_len, r, "%s/%s. Restore %s/" KEYS_DIR " from a backup; to start "
+                               "without what cannot be read, see KEYS AND ROTATION in svcid-agent(8)",
+                               state_dir, why, state_dir);
         if (r == 0 && state_lost(ks))
                 return set_err(err, err_len, -ENOKEY, "%s/" KEYS_DIR "/" STATE_FILE " is missing, but "
                                "%s/" JWKS_FILE " is there: the key state was lost (an interrupted start never "

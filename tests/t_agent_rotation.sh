@@ -311,6 +311,20 @@ if "$AGENT" --config "$T/agent.conf" --state-dir "$STATE" --socket "$T/x.sock" -
         fail "agent started with a corrupt key"
 fi
 grep -qF -e "$K.pem" "$T/err" || fail "message does not name the key file: $(cat "$T/err")"
+grep -qF "Restore $STATE/keys from a backup; to start without what cannot be read, see KEYS AND ROTATION" "$T/err" ||
+        fail "message does not say what to do: $(cat "$T/err")"
 cp "$T/saved.pem" "$STATE/keys/$K.pem"
 ok "fail closed"
+
+check "without a backup, the remedy svcid-agent(8) gives for a corrupt key file starts the agent"
+cp -p "$STATE/keys/state.json" "$T/state.saved"
+echo "-----BEGIN PRIVATE KEY-----" > "$STATE/keys/$K.pem"
+jq --arg k "$K" '.keys |= map(select(.kid != $k))' "$T/state.saved" > "$STATE/keys/state.json"
+rm "$STATE/keys/$K.pem"
+start_agent c "$T/agent.conf"
+get_token c
+[ "$(kid_of "$TOK")" != "$K" ] || fail "the removed key signs"
+if jq -r '.keys[].kid' "$STATE/jwks.json" | grep -qxF -e "$K"; then fail "the removed key is still published"; fi
+stop_agent
+ok "started without $K"
 echo "all rotation checks passed"
