@@ -126,7 +126,7 @@ static int json_int(json_t *o, const char *name, int64_t *ret) {
 static const char *file_why(int r) {
         switch (r) {
         case -EPERM:
-                return "readable by others or not ours, refusing it";
+                return "readable by others or not ours, refusing it (the agent's own, mode 0600, wanted)";
         case -ELOOP:
                 return "a symbolic link, which svcid-agent does not follow";
         case -EBADFD:
@@ -293,56 +293,115 @@ static bool in_state(json_t *keys, const char *kid, size_t len) {
         return false;
 }
 
-/* Keeps the key files that jwks.json publishes but the state does not
- * name: tokens they signed may be out there. A state.json restored from
- * a backup older than the last rotation leaves them, as does a removal cut
- * short between state.json and jwks.json. Each is kept as a retired key,
- * published until any token it can have signed has expired (CONFIG_TTL_MAX
- * from now), its life taken to run from its file's last change to now.
- * Which key signed last is then in doubt (the state may have been rotated
- * past), so the update at start makes a fresh one, as a forced rotation
- * does. A jwks.json that cannot be read publishes nothing to keep; a
- * published key file that cannot be loaded stops the start, as a key the
- * state names does. */
+/* Whether keys/NAME (a key file) was made after the state was written:
+ * its last change is no earlier than the latest time the state records
+ * (in whole seconds: a key made in the second of the write counts as
+ * newer, which at worst keeps a dropped key and rotates once more).
+ * Every key of an update is made before the state it writes, so a key
+ * file the state does not name is either older (a key the state dropped,
+ * in a removal cut short before jwks.json) or newer (made after the
+ * state: a new key whose state was never written, or, if jwks.json
+ * publishes it, a state.json restored from before it). */
+static bool newer_than_state(const keystore *ks, const char *name, struct stat *ret_st) {
+        return fstatat(ks->keys_fd, name, ret_st, AT_SYMLINK_NOFOLLOW) == 0 && ret_st->st_mtime >= ks->seen;
+}
+
+/* The first key file the state does not name and that is newer than it
+ * (see newer_than_state()), into name; false if there is none. */
+static bool newer_unnamed_key_file(keystore *ks, char *name, size_t name_len) {
+        DIR *d = keys_dir(ks);
+        struct dirent *de;
+        struct stat st;
+        bool found = false;
+
+        while (d && !found && (de = readdir(d))) {
+                found = is_key_file(de->d_name) && !named(ks, de->d_name, strlen(de->d_name) - 4) &&
+                        newer_than_state(ks, de->d_name, &st);
+                if (found)
+                        snprintf(name, name_len, "%s", de->d_name);
+        }
+        if (d)
+                closedir(d);
+        return found;
+}
+
+/* Keeps the key files that jwks.json publishes, that the state does not
+ * name and that are newer than it: a state.json restored from a backup
+ * older than the last rotation leaves them, and tokens they signed may be
+ * out there. Each is kept as a retired key, published until any token it
+ * can have signed has expired (CONFIG_TTL_MAX from now), its life taken to
+ * run from its file's last change to just before now. Which key signed
+ * last is then in doubt (the state may name as active a key a rotation
+ * since retired), so the update at start makes a fresh one, as a forced
+ * rotation does. A key file older than the state is one the state dropped
+ * (see newer_than_state()): it goes with the leftovers. Without jwks.json,
+ * nothing was published; a jwks.json that cannot be read stops the start
+ * if a newer key file waits on its word, and so does a published key file
+ * that cannot be loaded. */
 static int adopt_published(keystore *ks, int64_t now, char *err, size_t err_len) {
         _cleanup_(free_p) char *text = NULL;
         _cleanup_(json_decrefp) json_t *root = NULL;
+        char name[NAME_MAX + 1];
         size_t len, i;
-        bool oom;
-        json_t *k;
+        bool oom = false;
+        json_t *k, *keys;
         int r;
 
         r = read_file_at(ks->dir_fd, JWKS_FILE, SVCID_JWKS_MAX, false, &text, &len);
-        if (r == -ENOMEM)
-                return set_err(err, err_len, r, "%s: out of memory", JWKS_FILE);
-        if (r < 0)
+        if (r == -ENOENT)
                 return 0;
-        root = json_load_guarded(text, len, NULL, &oom);
-        if (oom)
+        if (r == 0)
+                root = json_load_guarded(text, len, NULL, &oom);
+        if (r == -ENOMEM || oom)
                 return set_err(err, err_len, -ENOMEM, "%s: out of memory", JWKS_FILE);
-        json_array_foreach(json_object_get(root, "keys"), i, k) {
+        keys = json_object_get(root, "keys");
+        if (!json_is_array(keys)) {
+                if (!newer_unnamed_key_file(ks, name, sizeof name))
+                        return 0;
+                return set_err(err, err_len, -EINVAL,
+                               "%s/%s is newer than %s/%s, which does not name it, and %s, which would say "
+                               "whether it was published, cannot be read (%s). Put back a %s the agent "
+                               "can read (the JWKS it wrote, its own, mode 0644), or remove %s/%s (if it was "
+                               "published, its tokens then fail unknown_key)", KEYS_DIR, name, KEYS_DIR, STATE_FILE, JWKS_FILE,
+                               r == -EPERM ? "writable by others or not the agent's"
+                               : r < 0     ? file_why(r)
+                                           : "not a JWKS",
+                               JWKS_FILE, KEYS_DIR, name);
+        }
+        json_array_foreach(keys, i, k) {
                 const char *kid = json_string_value(json_object_get(k, "kid"));
                 const char *alg_s = json_string_value(json_object_get(k, "alg"));
-                char name[128];
                 struct stat st;
                 key_entry e, *grown;
                 svcid_alg alg;
 
                 if (!kid || named(ks, kid, strlen(kid)) || pem_name(kid, name, sizeof name) < 0 ||
-                    fstatat(ks->keys_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                        continue;       /* published, but no private key here to keep */
+                    !newer_than_state(ks, name, &st))
+                        continue;       /* no private key here, or one the state dropped */
                 if (!alg_s || svcid_alg_from_str(alg_s, &alg) < 0)
-                        return set_err(err, err_len, -EINVAL, "%s: key %s has no algorithm svcid signs with",
-                                       JWKS_FILE, kid);
+                        return set_err(err, err_len, -EINVAL, "%s publishes %s/%s, which %s/%s does not name, "
+                                       "with no algorithm svcid signs with. Restore %s from a backup, or "
+                                       "remove %s/%s (its tokens then fail unknown_key)", JWKS_FILE, KEYS_DIR,
+                                       name, KEYS_DIR, STATE_FILE, KEYS_DIR, KEYS_DIR, name);
                 e = (key_entry) {
-                        .created = st.st_mtime < 0 ? 0 : st.st_mtime < now ? st.st_mtime : now,
+                        .created = st.st_mtime < now ? st.st_mtime : now - 1,
                         .not_after = now,
                         .max_ttl = CONFIG_TTL_MAX,
                 };
-                e.not_before = e.created;
+                if (e.created < 0)
+                        e.created = 0;
+                e.not_before = e.created;       /* before the fresh key's now */
                 r = load_key_file(ks, kid, alg, &e.key, err, err_len);
-                if (r < 0)
+                if (r < 0) {
+                        size_t l = strlen(err);
+
+                        if (r != -ENOMEM && l < err_len)
+                                set_err(err + l, err_len - l, r, ". %s publishes it but %s/%s does not name "
+                                        "it: restore %s from a backup, or remove %s/%s (its tokens then fail "
+                                        "unknown_key)", JWKS_FILE, KEYS_DIR, STATE_FILE, KEYS_DIR, KEYS_DIR,
+                                        name);
                         return r;
+                }
                 grown = reallocarray(ks->entries, ks->n + 1, sizeof *grown);
                 if (!grown) {
                         svcid_key_unref(e.key);
@@ -351,10 +410,10 @@ static int adopt_published(keystore *ks, int64_t now, char *err, size_t err_len)
                 ks->entries = grown;
                 ks->entries[ks->n++] = e;
                 ks->adopted = true;
-                log_warning("%s/%s: %s publishes this key but %s/%s does not name it (a %s restored from "
-                            "a backup, or a key removal cut short): keeping it published as a retired key "
-                            "for %d s", KEYS_DIR, name, JWKS_FILE, KEYS_DIR, STATE_FILE, STATE_FILE,
-                            CONFIG_TTL_MAX + RETIRE_MARGIN);
+                log_warning("%s/%s: %s publishes this key, newer than %s/%s, which does not name it (was "
+                            "%s restored from a backup?): keeping it published as a retired key for %d s, "
+                            "and signing with a fresh key", KEYS_DIR, name, JWKS_FILE, KEYS_DIR, STATE_FILE,
+                            STATE_FILE, CONFIG_TTL_MAX + RETIRE_MARGIN);
         }
         qsort(ks->entries, ks->n, sizeof *ks->entries, cmp_entry);
         return 0;
@@ -381,9 +440,8 @@ static void remove_leftovers(keystore *ks, const key_entry *also, size_t n_also,
                 }
                 if (is_key_file(de->d_name) && !named(ks, de->d_name, n - 4) &&
                     !in_entries(also, n_also, de->d_name, n - 4) && !in_state(disk_keys, de->d_name, n - 4)) {
-                        log_notice("removing %s/%s, a key file that neither the state names nor %s "
-                                   "publishes (left by an interrupted or failed key update)",
-                                   KEYS_DIR, de->d_name, JWKS_FILE);
+                        log_notice("removing %s/%s, a key file no state names (left by an interrupted "
+                                   "or failed key update)", KEYS_DIR, de->d_name);
                         (void) unlinkat(ks->keys_fd, de->d_name, 0);
                 }
         }
@@ -465,12 +523,13 @@ int keystore_open(const char *state_dir, pthread_rwlock_t *lock,
                                "%s: in use by another svcid-agent", state_dir);
 
         r = load_state(ks, why, sizeof why);
-        if (r == -ENOMEM)
-                return set_err(err, err_len, r, "%s/%s", state_dir, why);
-        if (r < 0)
+        /* A file lost or garbled: what the operator can do about it. */
+        if (r == -ENOENT || r == -EINVAL)
                 return set_err(err, err_len, r, "%s/%s. Restore %s/" KEYS_DIR " from a backup; to start "
                                "without what cannot be read, see KEYS AND ROTATION in svcid-agent(8)",
                                state_dir, why, state_dir);
+        if (r < 0)
+                return set_err(err, err_len, r, "%s/%s", state_dir, why);
         if (r == 0 && state_lost(ks))
                 return set_err(err, err_len, -ENOKEY, "%s/" KEYS_DIR "/" STATE_FILE " is missing, but "
                                "%s/" JWKS_FILE " is there: the key state was lost (an interrupted start never "

@@ -733,13 +733,32 @@ static void test_restored_state(void **state) {
         assert_int_equal(keystore_count(f->ks), 2);
         assert_true(key_file_exists(f, k1));
 
-        /* a jwks.json that is no JSON publishes nothing: k1's file goes */
+        /* k1 published, but older than the state, which dropped it (a
+         * removal cut short): it goes, and no fresh key is made */
         copy_file(backup, state_path, 0600);
-        write_file(jwks_path, "{not json", 0644);
+        snprintf(pem, sizeof pem, "%s/keys/%s.pem", f->dir, k1);
+        assert_int_equal(utimensat(AT_FDCWD, pem, (struct timespec[2]) { { .tv_sec = 1000 }, { .tv_sec = 1000 } },
+                                   0), 0);
         assert_int_equal(reopen(f, err, sizeof err), 0);
         assert_int_equal(keystore_count(f->ks), 1);
         assert_false(key_file_exists(f, k1));
         assert_true(key_file_exists(f, k0));
+        update(f, now, false);
+        assert_string_equal(svcid_key_kid(keystore_active(f->ks, now)), k0);
+
+        /* a jwks.json that cannot be read while a newer key file waits on
+         * its word: the start stops, naming both; without one, nothing
+         * was published and the file goes */
+        snprintf(pem, sizeof pem, "%s/keys/AAAAnewer.pem", f->dir);
+        write_file(pem, "x", 0600);
+        write_file(jwks_path, "{not json", 0644);
+        assert_int_equal(reopen(f, err, sizeof err), -EINVAL);
+        assert_non_null(strstr(err, "AAAAnewer.pem is newer than keys/state.json"));
+        assert_non_null(strstr(err, "jwks.json, which would say whether it was published, cannot be read"));
+        assert_int_equal(access(pem, F_OK), 0);
+        assert_int_equal(unlink(jwks_path), 0);
+        assert_int_equal(reopen(f, err, sizeof err), 0);
+        assert_int_equal(access(pem, F_OK), -1);
         free(k0);
         free(k1);
         free(k2);
