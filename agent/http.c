@@ -378,7 +378,7 @@ static enum MHD_Result handle_health(http_server *s, struct MHD_Connection *conn
 
                 /* As /v1/token would answer: see keystore_ttl_cap(). */
                 stale = key && keystore_ttl_cap(s->shared->keys, now) <= 0;
-                body = json_pack("{s:s, s:s, s:s?, s:s?, s:I, s:s?}",
+                body = json_pack("{s:s, s:s, s:s*, s:s?, s:I, s:s*}",
                                  "status", stale ? "unavailable" : key ? "ok" : "no_key",
                                  "version", SVCID_VERSION, "kid", key ? svcid_key_kid(key) : NULL,
                                  "issuer", keystore_issuer(s->shared->keys),

@@ -231,7 +231,8 @@ static int64_t update_keys(agent_shared *sh, bool force) {
                  * to say, per request; /v1/health says it too. */
                 log_error("key update failed; retrying %sin %d s: %s", force ? "the forced rotation " : "",
                           RETRY_SECONDS, err);
-                sd_notifyf(false, "STATUS=key update failed, retrying every %d s: %s", RETRY_SECONDS, err);
+                sd_notifyf(false, "STATUS=key update failed, retrying every %d s: %s%s%s", RETRY_SECONDS, err,
+                           reload_failure[0] ? "; the last reload failed: " : "", reload_failure);
                 return now + RETRY_SECONDS;
         }
         notify_status(sh->keys, &sh->lock);
