@@ -279,20 +279,6 @@ static bool named(const keystore *ks, const char *kid, size_t len) {
         return in_entries(ks->entries, ks->n, kid, len);
 }
 
-/* Whether it is one of the "keys" of a state.json (NULL: none). */
-static bool in_state(json_t *keys, const char *kid, size_t len) {
-        size_t i;
-        json_t *o;
-
-        json_array_foreach(keys, i, o) {
-                json_t *k = json_object_get(o, "kid");
-
-                if (json_string_length(k) == len && strncmp(json_string_value(k), kid, len) == 0)
-                        return true;
-        }
-        return false;
-}
-
 /* Whether keys/NAME (a key file) was made after the state was written:
  * its last change is no earlier than the latest time the state records
  * (in whole seconds: a key made in the second of the write counts as
@@ -420,10 +406,9 @@ static int adopt_published(keystore *ks, int64_t now, char *err, size_t err_len)
 }
 
 /* Removes what an interrupted write can leave behind: temporary files,
- * and key files that are no key in memory, of also[n_also] or of the
- * state.json keys disk_keys (may be NULL) — a key is written before the
- * state that names it, and unnamed after. */
-static void remove_leftovers(keystore *ks, const key_entry *also, size_t n_also, json_t *disk_keys) {
+ * and key files that are no key in memory or of also[n_also] — a key is
+ * written before the state that names it, and unnamed after. */
+static void remove_leftovers(keystore *ks, const key_entry *also, size_t n_also) {
         struct dirent *de;
         DIR *d;
 
@@ -439,7 +424,7 @@ static void remove_leftovers(keystore *ks, const key_entry *also, size_t n_also,
                         continue;
                 }
                 if (is_key_file(de->d_name) && !named(ks, de->d_name, n - 4) &&
-                    !in_entries(also, n_also, de->d_name, n - 4) && !in_state(disk_keys, de->d_name, n - 4)) {
+                    !in_entries(also, n_also, de->d_name, n - 4)) {
                         log_notice("removing %s/%s, a key file no state names (left by an interrupted "
                                    "or failed key update)", KEYS_DIR, de->d_name);
                         (void) unlinkat(ks->keys_fd, de->d_name, 0);
@@ -539,7 +524,7 @@ int keystore_open(const char *state_dir, pthread_rwlock_t *lock,
         r = adopt_published(ks, now_realtime(), why, sizeof why);
         if (r < 0)
                 return set_err(err, err_len, r, "%s/%s", state_dir, why);
-        remove_leftovers(ks, NULL, 0, NULL);
+        remove_leftovers(ks, NULL, 0);
         *ret_keystore = TAKE_PTR(ks);
         return 0;
 }
@@ -728,32 +713,13 @@ static void note_active(keystore *ks, int64_t now) {
         snprintf(ks->active_kid, sizeof ks->active_kid, "%s", svcid_key_kid(k));
 }
 
-/* After a failed update whose state.json may have landed: the key files
- * of earlier failed tries that neither memory, this try (next[n]) nor the
- * state.json on disk names. Each try makes new keys; without this their
- * files would pile up while the cause lasts. A state.json that cannot be
- * read names what it may: then nothing goes. */
-static void remove_strays(keystore *ks, const key_entry *next, size_t n) {
-        _cleanup_(free_p) char *text = NULL;
-        _cleanup_(json_decrefp) json_t *root = NULL;
-        json_t *keys;
-        size_t len;
-
-        if (read_file_at(ks->keys_fd, STATE_FILE, STATE_MAX, true, &text, &len) < 0)
-                return;
-        root = json_load_guarded(text, len, NULL, NULL);
-        keys = json_object_get(root, "keys");
-        if (json_is_array(keys))
-                remove_leftovers(ks, next, n, keys);
-}
-
 int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                     int64_t now, bool force, char *err, size_t err_len) {
         key_entry *next = NULL, *old;
         size_t n = 0, n_old, n_new_keys = 0;
         key_entry fresh[2];
         _cleanup_(free_p) char *state = NULL, *jwks = NULL, *iss = NULL;
-        bool state_tried = false, state_landed = false;
+        bool state_tried = false, state_landed = false, state_written = false;
         ssize_t a;
         int r;
 
@@ -858,6 +824,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                 }
                 state_tried = true;
                 r = write_atomic(ks->keys_fd, STATE_FILE, state, strlen(state), 0600);
+                state_written = r == 0;
                 state_landed = r == 0 || on_disk(ks->keys_fd, STATE_FILE, STATE_MAX, true, state);
                 if (r < 0) {
                         set_err(err, err_len, r, "writing %s/%s: %s", KEYS_DIR, STATE_FILE, strerror(-r));
@@ -921,7 +888,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         /* Key files that failed updates left, now that a state is written
          * that does not name them. */
         if (ks->stray_keys) {
-                remove_leftovers(ks, NULL, 0, NULL);
+                remove_leftovers(ks, NULL, 0);
                 ks->stray_keys = false;
         }
         /* old's keys were unref'ed only where next does not hold them:
@@ -948,9 +915,13 @@ fail:
                 free(ks->state);
                 ks->state = NULL;
                 ks->stray_keys |= n_new_keys > 0;
-                if (n_new_keys > 0)
-                        remove_strays(ks, next, n);
         }
+        /* Each try makes new keys. Once a state naming this try's is
+         * written, and durably, the files of earlier failed tries are
+         * named by no state a restart can find: without this they would
+         * pile up, one a retry, while the cause lasts. */
+        if (state_written && n_new_keys > 0)
+                remove_leftovers(ks, next, n);
         /* That state is on disk now, and may retire a key that signs on
          * in memory earlier than memory says, or leave out a pending key
          * that will sign: until a state is written again, each key's
