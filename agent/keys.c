@@ -348,7 +348,8 @@ static int adopt_published(keystore *ks, int64_t now, char *err, size_t err_len)
                                "%s/%s is newer than %s/%s, which does not name it, and %s, which would say "
                                "whether it was published, cannot be read (%s). Put back a %s the agent "
                                "can read (the JWKS it wrote, its own, mode 0644), or remove %s/%s (if it was "
-                               "published, its tokens then fail unknown_key)", KEYS_DIR, name, KEYS_DIR, STATE_FILE, JWKS_FILE,
+                               "published, its tokens then fail unknown_key)",
+                               KEYS_DIR, name, KEYS_DIR, STATE_FILE, JWKS_FILE,
                                r == -EPERM ? "writable by others or not the agent's"
                                : r < 0     ? file_why(r)
                                            : "not a JWKS",
