@@ -93,6 +93,9 @@ printf '[agent]\nissuer = svcid://policy.test\nmax_ttl = 90\ntoken_reuse = 0\n' 
 reload "$T/m.conf" reloaded
 get_token anything
 [ "$(claims "$TOK" | jq -r '.exp - .iat')" = 90 ] || fail "default ttl under max_ttl = 90: $(claims "$TOK")"
+# one second over max_ttl is shortened to max_ttl too
+get_token anything '&ttl=91'
+[ "$(claims "$TOK" | jq -r '.exp - .iat')" = 90 ] || fail "ttl=91 not capped to max_ttl = 90: $(claims "$TOK")"
 ok "default ttl lowered to max_ttl"
 
 check "an account's name is its own sub: a user of that name it does not match gets no token"
@@ -159,6 +162,17 @@ get_token again
 [ "$(claims "$TOK" | jq -r .jti)" != "$J1" ] || fail "a 5-second token was handed out again a second later"
 reload "$T/b0.conf" reloaded
 ok "reuse window follows the token's own ttl"
+
+check "token_reuse = N: a token is handed out again for N seconds at most, however long it lives"
+printf '[agent]\nissuer = svcid://policy.test\ndefault_ttl = 100\ntoken_reuse = 1\n' > "$T/b1.conf"
+reload "$T/b1.conf" reloaded
+get_token again
+J1=$(claims "$TOK" | jq -r .jti)
+sleep 2.2
+get_token again
+[ "$(claims "$TOK" | jq -r .jti)" != "$J1" ] || fail "token_reuse = 1 handed a token out again 2 seconds later"
+reload "$T/b0.conf" reloaded
+ok "reuse window follows token_reuse"
 
 check "claims too long for any token are a config error; too long beside a long audience, a refusal"
 # big_conf N: an account for this caller with N claims of 150 bytes.
@@ -469,6 +483,16 @@ C=$(claims "$TOK")
 [ "$(jq -r 'has("unit")' <<<"$C")" = false ] || [ "$(jq -r .unit <<<"$C")" != "svcid-test-$$-build.service" ] ||
         fail "unit claim outside the unit: $C"
 [ "$(jq -r .sub <<<"$C")" = root ] || fail "sub outside the unit: $C"
+# in another unit, one the account's glob does not match: that unit's
+# claim, and the caller's own identity, never the account's
+CGX=$CGROOT/system.slice/svcid-elsewhere-$$.service
+mkdir -p "$CGX"
+EXTRA_CLEANUP+=("rmdir $CGX 2>/dev/null")
+R=$(sh -c 'echo $$ > "$1/cgroup.procs" && exec curl -s --unix-socket "$2" "http://localhost/v1/token?aud=unit:deploy"' \
+        sh "$CGX" "$SOCK")
+C=$(claims "$(jq -r .token <<<"$R")")
+[ "$(jq -r .unit <<<"$C")" = "svcid-elsewhere-$$.service" ] || fail "unit claim in another unit: $R $C"
+[ "$(jq -r .sub <<<"$C")" = root ] || fail "unit account matched a caller in another unit: $C"
 ok "unit"
 stop_agent
 

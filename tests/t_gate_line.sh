@@ -158,6 +158,44 @@ for style in "per-connection:-a" "long-lived:"; do
         ok "$label: claims with control characters are not exported, UTF-8 ones are; units logged printable"
 done
 
+# The gate's own environment may carry SVCID_* and LISTEN_* (a gate
+# started from a shell that has them, or by a service manager): none of
+# them reaches the service, which sees each variable the gate sets once,
+# with the token's value, and none the token does not give. The service
+# here writes its environment as exec'd (/proc/self/environ), so that a
+# repeated name shows.
+cat > "$T/rawenv.sh" <<EOF2
+#!$PY
+import os
+o = "$T/out"
+env = open("/proc/self/environ", "rb").read().split(b"\\0")
+with open(o + "/rawenv.tmp", "wb") as f:
+    f.write(b"".join(e + b"\\n" for e in env if e.startswith((b"SVCID_", b"LISTEN_"))))
+os.rename(o + "/rawenv.tmp", o + "/rawenv")
+os.write(1, b"served\\n")
+EOF2
+chmod 755 "$T/rawenv.sh"
+NOUNIT_TOKEN=$(mint k1 --iss "$ISS" --aud "$AUD" --sub alice)
+for style in "per-connection:-a" "long-lived:"; do
+        label=${style%%:*}; opt=${style#*:}
+        : > "$LOG"
+        start_ssa "$LOG" "$T/env.sock" $opt -E SVCID_SUB=mallory -E SVCID_UNIT=stale.service -E SVCID_UID=0 \
+                -E LISTEN_FDNAMES=x -- -a "$AUD" --trust "$T/keys/k1.jwks" --timeout 2 -- "$T/rawenv.sh"
+        reset_out
+        reply=$(client "$T/env.sock" --send "SVCID1 $NOUNIT_TOKEN\n")
+        [ "$reply" = served ] || fail "$label: a gate with SVCID_* in its environment did not serve: $reply"
+        wait_for "$T/out/rawenv" || fail "$label: the service did not run"
+        [ "$(grep -c '^SVCID_SUB=' "$T/out/rawenv")" = 1 ] && grep -qx 'SVCID_SUB=alice' "$T/out/rawenv" ||
+                fail "$label: SVCID_SUB not the token's, once: $(cat "$T/out/rawenv")"
+        ! grep -q '^SVCID_UNIT=' "$T/out/rawenv" || fail "$label: an inherited SVCID_UNIT reached the service"
+        ! grep -q '^SVCID_UID=' "$T/out/rawenv" || fail "$label: an inherited SVCID_UID reached the service"
+        [ "$(grep -c '^LISTEN_FDNAMES=' "$T/out/rawenv")" = 1 ] && grep -qx 'LISTEN_FDNAMES=connection' "$T/out/rawenv" ||
+                fail "$label: LISTEN_FDNAMES not the gate's, once: $(cat "$T/out/rawenv")"
+        stop_ssa
+        rm -f "$T/env.sock"
+        ok "$label: inherited SVCID_* and LISTEN_FDNAMES dropped; the token's SVCID_SUB once, no SVCID_UNIT"
+done
+
 # Usage errors exit 2 without touching anything.
 set +e
 "$GATE" --help > /dev/null; [ $? = 0 ] || fail "--help did not exit 0"

@@ -28,6 +28,7 @@ TOK_A=$(mint local --iss "$LOCAL_ISS" --aud "$AUD" --sub "$UA" --uid "$UID_A")
 TOK_NOUID=$(mint local --iss "$LOCAL_ISS" --aud "$AUD" --sub "$UA")
 TOK_REMOTE=$(mint remote --iss svcid://other-host.example --aud "$AUD" --sub "$UA" --uid "$UID_A")
 TOK_IMPOSTOR=$(mint impostor --iss "$LOCAL_ISS" --aud "$AUD" --sub "$UA" --uid "$UID_A")
+TOK_ROOT=$(mint local --iss "$LOCAL_ISS" --aud "$AUD" --sub root --uid 0)
 
 as() { local u=$1; shift; runuser -u "$u" -- "$PY" "$T/client.py" "$@"; }
 
@@ -72,6 +73,9 @@ done
 PORT=$(free_port)
 start_ssa "$LOG" "127.0.0.1:$PORT" -a -- -a "$AUD" --peer-uid --local-jwks "$T/keys/local.jwks" -- "$T/svc.sh"
 expect "tcp with --peer-uid" "SVCID1 ERR peer_mismatch" "$UA" "127.0.0.1:$PORT" --send "SVCID1 $TOK_A\n"
+# Nor a root token of this host: a TCP peer has no uid, not uid 0.
+expect "tcp with --peer-uid, a root token" "SVCID1 ERR peer_mismatch" root "127.0.0.1:$PORT" --send "SVCID1 $TOK_ROOT\n"
+[ ! -e "$T/out/env" ] || fail "tcp with --peer-uid: the service ran for a root token"
 stop_ssa
 
 # bad_local_jwks FILE LABEL [LOG-PATTERN]: with FILE as --local-jwks the

@@ -1117,7 +1117,7 @@ static void test_each_reason(void **state) {
         int64_t t0 = now();
         char *good = mint_sub("alice"), *big, *cut, *bad_sig, *kid = (char *) svcid_key_kid(key);
         char header[256], payload[512];
-        struct reason_case cases[32];
+        struct reason_case cases[40];
         size_t n = 0;
 
         (void) state;
@@ -1200,6 +1200,16 @@ static void test_each_reason(void **state) {
         CASE(.name = "issuer= other", .token = strdup(good), .extra_args = "issuer=svcid://elsewhere",
              .pam = PAM_AUTH_ERR, .reason = "reason=unknown_issuer ");
         CASE(.name = "subject_mismatch", .token = strdup(good), .user = "bob", .pam = PAM_AUTH_ERR,
+             .reason = "reason=subject_mismatch iss=\"" ISS "\" sub=\"alice\"");
+        /* The whole sub, byte for byte: not a prefix of the user, nor
+         * the user a prefix of it, nor the same name in another case. */
+        CASE(.name = "subject_mismatch prefix sub", .token = mint_sub("ali"), .pam = PAM_AUTH_ERR,
+             .reason = "reason=subject_mismatch iss=\"" ISS "\" sub=\"ali\"");
+        CASE(.name = "subject_mismatch longer sub", .token = mint_sub("alice2"), .pam = PAM_AUTH_ERR,
+             .reason = "reason=subject_mismatch iss=\"" ISS "\" sub=\"alice2\"");
+        CASE(.name = "subject_mismatch case", .token = mint_sub("Alice"), .pam = PAM_AUTH_ERR,
+             .reason = "reason=subject_mismatch iss=\"" ISS "\" sub=\"Alice\"");
+        CASE(.name = "subject_mismatch prefix user", .token = strdup(good), .user = "ali", .pam = PAM_AUTH_ERR,
              .reason = "reason=subject_mismatch iss=\"" ISS "\" sub=\"alice\"");
         CASE(.name = "no_token empty answer", .token = strdup(""), .pam = PAM_AUTHINFO_UNAVAIL,
              .reason = "reason=no_token ");
@@ -1732,9 +1742,14 @@ static void test_account(void **state) {
                 conv_data cd = { .answer = t };
                 pam_handle_t *pamh = start(service(args, "require=stage=prod", ""), "alice", &cd);
                 assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                assert_non_null(pam_getenv(pamh, "SVCID_SUB"));
                 log_clear();
                 assert_int_equal(pam_acct_mgmt(pamh, 0), PAM_PERM_DENIED);
                 assert_logged("account refused: reason=claim_mismatch");
+                /* Withdrawn: nothing left exported, no session. */
+                assert_null(pam_getenv(pamh, "SVCID_SUB"));
+                assert_null(pam_getenv(pamh, "SVCID_JTI"));
+                assert_int_equal(pam_open_session(pamh, 0), SESSION_IGNORED);
                 pam_end(pamh, PAM_SUCCESS);
         }
         {
