@@ -537,6 +537,10 @@ static const struct row rows[] = {
         R("aud app NUL",     A_ES, NULL, NO_AUD("\"aud\":\"app\\u0000\""), SVCID_MALFORMED),
         R("aud array app NUL", A_ES, NULL, NO_AUD("\"aud\":[\"app\\u0000\"]"), SVCID_MALFORMED),
         R("aud app glob",    A_ES, NULL, NO_AUD("\"aud\":\"ap*\""), SVCID_WRONG_AUDIENCE),
+        /* An array member is compared whole, length and all: one that only
+         * begins with the audience is another audience. */
+        R("aud array longer", A_ES, NULL, NO_AUD("\"aud\":[\"other\",\"appx\"]"), SVCID_WRONG_AUDIENCE),
+        R("aud array app-evil", A_ES, NULL, NO_AUD("\"aud\":[\"app-evil\"]"), SVCID_WRONG_AUDIENCE),
 
         /* ---- sub ---- */
         R("sub missing",     A_ES, NULL, "{" C_ISS "," C_AUD "," C_TIME "," C_JTI "}", SVCID_MISSING_CLAIM),
@@ -557,6 +561,22 @@ static const struct row rows[] = {
         R("required number differs", A_ES, NULL, PLUS("\"uid\":1001"), SVCID_CLAIM_MISMATCH, .require = "uid=1000"),
         R("required second fails",  A_ES, NULL, PLUS("\"stage\":\"deploy\",\"roles\":[\"x\"]"), SVCID_CLAIM_MISMATCH,
           .require = "stage=deploy", .require2 = "roles=restart"),
+        /* A boolean matches as the text true or false, each only as itself. */
+        R("good required true",     A_ES, NULL, PLUS("\"admin\":true"), SVCID_OK, .require = "admin=true"),
+        R("good required false",    A_ES, NULL, PLUS("\"admin\":false"), SVCID_OK, .require = "admin=false"),
+        R("required true, claim false", A_ES, NULL, PLUS("\"admin\":false"), SVCID_CLAIM_MISMATCH, .require = "admin=true"),
+        R("required false, claim true", A_ES, NULL, PLUS("\"admin\":true"), SVCID_CLAIM_MISMATCH, .require = "admin=false"),
+        /* null, an object, a real and a nested array never match, not even
+         * "*"; an array matches by a member, so one holding only an object
+         * does not either. */
+        R("required null",          A_ES, NULL, PLUS("\"stage\":null"), SVCID_CLAIM_MISMATCH, .require = "stage=*"),
+        R("required object",        A_ES, NULL, PLUS("\"stage\":{}"), SVCID_CLAIM_MISMATCH, .require = "stage=*"),
+        R("required object member", A_ES, NULL, PLUS("\"stage\":{\"deploy\":true}"), SVCID_CLAIM_MISMATCH,
+          .require = "stage=*"),
+        R("required real",          A_ES, NULL, PLUS("\"stage\":1.5"), SVCID_CLAIM_MISMATCH, .require = "stage=*"),
+        R("required array of object", A_ES, NULL, PLUS("\"stage\":[{}]"), SVCID_CLAIM_MISMATCH, .require = "stage=*"),
+        R("required array of array", A_ES, NULL, PLUS("\"stage\":[[\"deploy\"]]"), SVCID_CLAIM_MISMATCH,
+          .require = "stage=*"),
 
         /* ---- leeway and max lifetime other than the defaults ---- */
         R("leeway 0: exp == now",       A_ES, NULL, NO_TIME("\"iat\":@T-100@,\"exp\":@T+0@"), SVCID_EXPIRED, .leeway = "0"),
@@ -655,6 +675,43 @@ static void add_signature_cases(void) {
                 memcpy(buf, sig, n);
                 buf[n] = 0;
                 add_case(name, with_sig(good, buf, n + 1), SVCID_BAD_SIGNATURE);
+        }
+
+        /* RS256, PS256: a signature is exactly as long as the modulus. One
+         * whose first byte is zero, with that byte cut, is the same number
+         * one byte shorter: OpenSSL's PKCS#1 v1.5 check refuses the length
+         * itself, its raw PSS path pads it back. Claims with another jti
+         * until a signature starts with a zero byte (1 in 256). */
+        static const enum signer rsa[] = { A_RS, A_PS };
+        for (size_t i = 0; i < ELEMENTSOF(rsa); i++) {
+                _cleanup_(free_p) char *header = default_header(rsa[i]);
+                unsigned tries;
+
+                for (tries = 0; tries < 20000; tries++) {
+                        _cleanup_(free_p) char *tmpl = xasprintf("{" C_ISS "," C_SUB "," C_AUD "," C_TIME
+                                                                 ",\"jti\":\"zero-%u\"}", tries);
+                        _cleanup_(free_p) char *payload = expand(tmpl);
+                        _cleanup_(free_p) char *name = NULL;
+                        _cleanup_(free_p) unsigned char *sig = NULL;
+                        char *good = forge(rsa[i], header, payload);
+                        struct jcase *c;
+
+                        sig = sig_of(good, &n);
+                        if (sig[0] != 0) {
+                                free(good);
+                                continue;
+                        }
+                        name = xasprintf("%s signature with a leading zero (control)", alg_name(rsa[i]));
+                        c = add_case(name, good, SVCID_OK);
+                        note_parts(c, header, payload);
+                        free(name);
+                        name = xasprintf("%s signature with its leading zero byte cut", alg_name(rsa[i]));
+                        c = add_case(name, with_sig(good, sig + 1, n - 1), SVCID_BAD_SIGNATURE);
+                        note_parts(c, header, payload);
+                        break;
+                }
+                if (tries == 20000)
+                        fail_msg("%s: no signature with a leading zero byte in %u tries", alg_name(rsa[i]), tries);
         }
 
         /* ES256: exactly 64 bytes R||S; nothing else is a signature. */
@@ -1916,6 +1973,100 @@ static void test_b64url_against_openssl(void **state) {
                         free(back);
                 }
         }
+        /* Three characters carry 18 bits for two bytes: the last 2 bits must
+         * be zero, so each two bytes have one encoding (a 43-character JWK
+         * coordinate, a 683-character RSA-4096 signature end like this). */
+        for (int c = 0; c < 256; c++) {
+                char three[3] = { 'A', 'A', (char) c };
+                const char *at = c != 0 ? strchr(alphabet, c) : NULL;
+                bool canonical = at && ((at - alphabet) & 3) == 0;
+                int r = svcid_b64url_decode(three, 3, &back, &back_len);
+
+                if (r != (canonical ? 0 : -EINVAL))
+                        fail_msg("\"AA%c\" (0x%02x): decode returned %d, want %d", c > 32 && c < 127 ? c : '?', c,
+                                 r, canonical ? 0 : -EINVAL);
+                if (r == 0) {
+                        assert_int_equal(back_len, 2);
+                        assert_int_equal(back[0], 0);
+                        assert_int_equal(back[1], (unsigned char) ((at - alphabet) >> 2));
+                        free(back);
+                }
+        }
+}
+
+/* The signature layer on its own (libsvcid.3): svcid_jws_sign() signs only
+ * under its key's alg, and svcid_jws_verify() refuses a "crit" header
+ * (RFC 7515 §4.1.11: svcid understands no extension) and a header alg that
+ * is not its key's, though the signature is good. */
+static void test_jws_layer(void **state) {
+        static const char *const other_alg[] = { "{\"alg\":\"RS256\"}", "{\"alg\":\"EdDSA\"}",
+                                                 "{\"alg\":\"PS256\"}" };
+        static const struct { enum signer s; const char *header; } mislabelled[] = {
+                { A_ES, "{\"alg\":\"EdDSA\"}" },
+                { A_ES, "{\"alg\":\"RS256\"}" },
+                { A_ED, "{\"alg\":\"ES256\"}" },
+                { A_PS, "{\"alg\":\"RS256\"}" },
+                { A_RS, "{\"alg\":\"PS256\"}" },
+        };
+        const char *payload = "{\"sub\":\"build\"}";
+        (void) state;
+
+        for (size_t i = 0; i < ELEMENTSOF(other_alg); i++) {
+                char *jws = NULL;
+
+                if (svcid_jws_sign(fx.key[A_ES], other_alg[i], payload, strlen(payload), &jws) != -EINVAL)
+                        fail_msg("svcid_jws_sign(ES256 key, %s) did not return -EINVAL", other_alg[i]);
+                assert_null(jws);
+        }
+
+        /* The crit header, signed and verified as the key's own otherwise. */
+        {
+                _cleanup_(free_p) char *plain = NULL, *crit = NULL;
+                const char *h = "{\"alg\":\"ES256\",\"crit\":[\"exp\"],\"exp\":1}";
+
+                assert_int_equal(svcid_jws_sign(fx.key[A_ES], "{\"alg\":\"ES256\",\"exp\":1}", payload,
+                                                strlen(payload), &plain), 0);
+                assert_int_equal(svcid_jws_verify(fx.key[A_ES], plain, strlen(plain), NULL, NULL), SVCID_OK);
+                assert_int_equal(svcid_jws_sign(fx.key[A_ES], h, payload, strlen(payload), &crit), 0);
+                assert_int_equal(svcid_jws_verify(fx.key[A_ES], crit, strlen(crit), NULL, NULL), SVCID_BAD_HEADER);
+        }
+
+        /* A good signature by the key under another alg's name. */
+        for (size_t i = 0; i < ELEMENTSOF(mislabelled); i++) {
+                _cleanup_(free_p) char *own = default_header(mislabelled[i].s);
+                _cleanup_(free_p) char *good = forge(mislabelled[i].s, own, payload);
+                _cleanup_(free_p) char *jws = forge(mislabelled[i].s, mislabelled[i].header, payload);
+                svcid_reason r;
+
+                assert_int_equal(svcid_jws_verify(fx.key[mislabelled[i].s], good, strlen(good), NULL, NULL), SVCID_OK);
+                r = svcid_jws_verify(fx.key[mislabelled[i].s], jws, strlen(jws), NULL, NULL);
+                if (r != SVCID_ALG_NOT_ALLOWED)
+                        fail_msg("%s key, header %s: %s, want alg_not_allowed", alg_name(mislabelled[i].s),
+                                 mislabelled[i].header, svcid_reason_str(r));
+        }
+}
+
+/* The documented ranges: leeway 0..3600 s, max lifetime 1..86400 s. */
+static void test_policy_ranges(void **state) {
+        static const struct { int64_t seconds; int want; } leeway[] = {
+                { 0, 0 }, { 3600, 0 }, { -1, -ERANGE }, { 3601, -ERANGE }, { INT64_MAX, -ERANGE },
+        }, lifetime[] = {
+                { 1, 0 }, { 86400, 0 }, { 0, -ERANGE }, { -1, -ERANGE }, { 86401, -ERANGE }, { INT64_MIN, -ERANGE },
+        };
+        _cleanup_(svcid_policy_freep) svcid_policy *policy = NULL;
+        (void) state;
+
+        assert_int_equal(svcid_policy_new(fx.trust_jwks, AUD, &policy), 0);
+        for (size_t i = 0; i < ELEMENTSOF(leeway); i++)
+                if (svcid_policy_set_leeway(policy, leeway[i].seconds) != leeway[i].want)
+                        fail_msg("svcid_policy_set_leeway(%" PRId64 ") did not return %d", leeway[i].seconds,
+                                 leeway[i].want);
+        for (size_t i = 0; i < ELEMENTSOF(lifetime); i++)
+                if (svcid_policy_set_max_lifetime(policy, lifetime[i].seconds) != lifetime[i].want)
+                        fail_msg("svcid_policy_set_max_lifetime(%" PRId64 ") did not return %d",
+                                 lifetime[i].seconds, lifetime[i].want);
+        assert_int_equal(svcid_policy_set_leeway(NULL, 0), -EINVAL);
+        assert_int_equal(svcid_policy_set_max_lifetime(NULL, 1), -EINVAL);
 }
 
 static void test_json_deep_nesting(void **state) {
@@ -2289,6 +2440,8 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_b64url_against_openssl),
                 cmocka_unit_test(test_report_kid_bad_payload),
+                cmocka_unit_test(test_jws_layer),
+                cmocka_unit_test(test_policy_ranges),
                 cmocka_unit_test(test_clock_extremes),
                 cmocka_unit_test(test_verify_threads),
                 cmocka_unit_test(test_forge_matches_library),

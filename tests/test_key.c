@@ -25,6 +25,7 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
@@ -842,7 +843,7 @@ static void test_jwk_other_refused(void **state) {
 static void test_jwk_rsa_refused(void **state) {
         EVP_PKEY *small = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 1024);
         const char *base = "{\"kty\":\"RSA\",\"n\":\"%s\",\"e\":\"%s\"%s}";
-        char *json, *n1024, *e1024, *n_zero;
+        char *json, *n1024, *e1024, *n_zero, *n_even;
         unsigned char *n, *n0;
         size_t n_len = 0;
 
@@ -872,6 +873,9 @@ static void test_jwk_rsa_refused(void **state) {
         CASE("RSA e number", xasprintf("{\"kty\":\"RSA\",\"n\":\"%s\",\"e\":65537,\"alg\":\"RS256\"}", rfc7638_n), -EINVAL, "\"e\" is not a string");
         CASE("RSA n with leading zero", xasprintf(base, n_zero, "AQAB", ",\"alg\":\"RS256\""), -EINVAL, "\"n\" is not a minimal unsigned integer");
         CASE("RSA-1024", xasprintf(base, n1024, e1024, ",\"alg\":\"RS256\""), -EINVAL, "RSA modulus of 1024 bits (2048 to 16384 accepted)");
+        n[n_len - 1] &= 0xfe;   /* the RFC's n, made even */
+        n_even = b64(n, n_len);
+        CASE("RSA n even", xasprintf(base, n_even, "AQAB", ",\"alg\":\"RS256\""), -EINVAL, "RSA modulus is even");
         CASE("RSA use enc", RSA("AQAB", ",\"alg\":\"RS256\",\"use\":\"enc\""), -EINVAL, "\"use\" is not \"sig\"");
         CASE("RSA key_ops encrypt", RSA("AQAB", ",\"alg\":\"RS256\",\"key_ops\":[\"encrypt\"]"), -EINVAL, "\"key_ops\" allows more");
         CASE("RSA key_ops sign", RSA("AQAB", ",\"alg\":\"RS256\",\"key_ops\":[\"sign\",\"verify\"]"), 0, NULL);
@@ -882,6 +886,7 @@ static void test_jwk_rsa_refused(void **state) {
         free(n);
         free(n0);
         free(n_zero);
+        free(n_even);
         EVP_PKEY_free(small);
 }
 
@@ -989,13 +994,15 @@ static void test_pem_refused(void **state) {
         EVP_PKEY *rsa1024 = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 1024);
         EVP_PKEY *x25519 = EVP_PKEY_Q_keygen(NULL, NULL, "X25519");
         EVP_PKEY *p256 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+        EVP_PKEY *ed25519 = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+        static const char *const other_curves[] = { "secp256k1", "brainpoolP256r1", "secp224r1" };
         svcid_key *key = NULL;
         char *pem, *data = NULL;
         BIO *bio;
         long n;
 
         (void) state;
-        assert_true(p384 && rsa1024 && x25519 && p256);
+        assert_true(p384 && rsa1024 && x25519 && p256 && ed25519);
 
         pem = pkey_pem(p384, true);
         assert_int_equal(load_pem(pem, SVCID_ALG_INVALID, &key), -EINVAL);
@@ -1045,6 +1052,51 @@ static void test_pem_refused(void **state) {
         assert_int_equal(load_pem(pem, SVCID_ALG_INVALID, &key), -EINVAL);
         free(pem);
 
+        /* Curves other than P-256 whose coordinates still fit 32 bytes: the
+         * curve name is all that refuses these (a P-384 key also fails on
+         * its 48-byte coordinates). */
+        for (size_t i = 0; i < ELEMENTSOF(other_curves); i++) {
+                EVP_PKEY *other = EVP_PKEY_Q_keygen(NULL, NULL, "EC", other_curves[i]);
+
+                assert_non_null(other);
+                for (int private = 0; private <= 1; private++) {
+                        pem = pkey_pem(other, private);
+                        if (load_pem(pem, SVCID_ALG_INVALID, &key) != -EINVAL ||
+                            load_pem(pem, SVCID_ALG_ES256, &key) != -EINVAL)
+                                fail_msg("%s %s key: not refused", other_curves[i], private ? "private" : "public");
+                        assert_null(key);
+                        free(pem);
+                }
+                EVP_PKEY_free(other);
+        }
+
+        /* P-256 itself, written with explicit curve parameters (RFC 5480
+         * wants the name): refused though the group is the right one. */
+        assert_int_equal(EVP_PKEY_set_utf8_string_param(p256, OSSL_PKEY_PARAM_EC_ENCODING,
+                                                         OSSL_PKEY_EC_ENCODING_EXPLICIT), 1);
+        for (int private = 0; private <= 1; private++) {
+                pem = pkey_pem(p256, private);
+                if (load_pem(pem, SVCID_ALG_INVALID, &key) != -EINVAL ||
+                    load_pem(pem, SVCID_ALG_ES256, &key) != -EINVAL)
+                        fail_msg("explicit-parameter P-256 %s key: not refused", private ? "private" : "public");
+                assert_null(key);
+                free(pem);
+        }
+
+        /* An Ed25519 key is for EdDSA only, whatever alg the caller names. */
+        for (int private = 0; private <= 1; private++) {
+                pem = pkey_pem(ed25519, private);
+                assert_int_equal(load_pem(pem, SVCID_ALG_EDDSA, &key), 0);
+                assert_int_equal(svcid_key_alg(key), SVCID_ALG_EDDSA);
+                svcid_key_unref(key);
+                key = NULL;
+                assert_int_equal(load_pem(pem, SVCID_ALG_ES256, &key), -EINVAL);
+                assert_int_equal(load_pem(pem, SVCID_ALG_RS256, &key), -EINVAL);
+                assert_int_equal(load_pem(pem, SVCID_ALG_PS256, &key), -EINVAL);
+                assert_null(key);
+                free(pem);
+        }
+
         assert_int_equal(load_pem("", SVCID_ALG_INVALID, &key), -EINVAL);
         assert_int_equal(load_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
                                   SVCID_ALG_INVALID, &key), -EINVAL);
@@ -1052,10 +1104,89 @@ static void test_pem_refused(void **state) {
         /* Nothing is left in OpenSSL's error queue for the caller to trip on. */
         assert_int_equal(ERR_peek_error(), 0);
 
+        EVP_PKEY_free(ed25519);
         EVP_PKEY_free(p384);
         EVP_PKEY_free(rsa1024);
         EVP_PKEY_free(x25519);
         EVP_PKEY_free(p256);
+}
+
+/* A public RSA key of modulus n and e = 65537, as OpenSSL builds it from
+ * the numbers alone (no key generation: any n will do). */
+static char *rsa_public_pem(const BIGNUM *n) {
+        OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+        EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+        BIGNUM *e = BN_new();
+        OSSL_PARAM *params;
+        EVP_PKEY *pkey = NULL;
+        char *pem;
+
+        assert_true(bld && ctx && e);
+        assert_int_equal(BN_set_word(e, 65537), 1);
+        assert_int_equal(OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n), 1);
+        assert_int_equal(OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e), 1);
+        params = OSSL_PARAM_BLD_to_param(bld);
+        assert_non_null(params);
+        assert_int_equal(EVP_PKEY_fromdata_init(ctx), 1);
+        assert_int_equal(EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params), 1);
+        pem = pkey_pem(pkey, false);
+        EVP_PKEY_free(pkey);
+        OSSL_PARAM_free(params);
+        EVP_PKEY_CTX_free(ctx);
+        OSSL_PARAM_BLD_free(bld);
+        BN_free(e);
+        return pem;
+}
+
+/* A random modulus of bits bits (top bit set), odd or even. */
+static BIGNUM *rsa_modulus(int bits, bool odd) {
+        BIGNUM *n = BN_new();
+
+        assert_non_null(n);
+        assert_int_equal(BN_rand(n, bits, BN_RAND_TOP_ONE, odd ? BN_RAND_BOTTOM_ODD : BN_RAND_BOTTOM_ANY), 1);
+        if (!odd)
+                assert_int_equal(BN_clear_bit(n, 0), 1);
+        return n;
+}
+
+/* The RSA modulus checks of a PEM key, which has no JWK length cap before
+ * them: at most 16384 bits, and odd. Each refusal has a twin one bit away
+ * that loads. */
+static void test_pem_rsa_refused(void **state) {
+        static const struct { const char *what; int bits; bool odd; int want; } cases[] = {
+                { "RSA-16384",          16384, true,  0 },
+                { "RSA-16392",          16392, true,  -EINVAL },
+                { "RSA-16385",          16385, true,  -EINVAL },
+                { "RSA-2048 odd",       2048,  true,  0 },
+                { "RSA-2048 even",      2048,  false, -EINVAL },
+                { "RSA-4096 even",      4096,  false, -EINVAL },
+        };
+        static const svcid_alg algs[] = { SVCID_ALG_RS256, SVCID_ALG_PS256 };
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                BIGNUM *n = rsa_modulus(cases[i].bits, cases[i].odd);
+                char *pem = rsa_public_pem(n);
+
+                assert_int_equal(BN_num_bits(n), cases[i].bits);
+                assert_int_equal(BN_is_odd(n), cases[i].odd);
+                for (size_t j = 0; j < ELEMENTSOF(algs); j++) {
+                        svcid_key *key = NULL;
+                        int r = load_pem(pem, algs[j], &key);
+
+                        if (r != cases[i].want)
+                                fail_msg("%s as %s: svcid_key_from_pem returned %d, want %d", cases[i].what,
+                                         svcid_alg_str(algs[j]), r, cases[i].want);
+                        if (r == 0)
+                                assert_int_equal(svcid_key_alg(key), algs[j]);
+                        else
+                                assert_null(key);
+                        svcid_key_unref(key);
+                }
+                free(pem);
+                BN_free(n);
+        }
+        assert_int_equal(ERR_peek_error(), 0);
 }
 
 /* ---- signature shape ------------------------------------------------------------ */
@@ -1365,6 +1496,7 @@ int main(void) {
                 cmocka_unit_test(test_jwk_roca_wycheproof),
                 cmocka_unit_test(test_jwk_too_large),
                 cmocka_unit_test(test_pem_refused),
+                cmocka_unit_test(test_pem_rsa_refused),
                 cmocka_unit_test(test_es256_signature_shape),
                 cmocka_unit_test(test_other_signature_shape),
                 cmocka_unit_test(test_arguments),
