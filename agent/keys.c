@@ -62,6 +62,8 @@ struct keystore {
         bool stray_keys;        /* a failed update may have left key files */
         bool adopted;           /* keys the state did not name were kept:
                                  * the next update makes a fresh key */
+        json_t *dropped;        /* the kids state.json says it dropped, as
+                                 * loaded (NULL: none, or an older state) */
 };
 
 /* When a key that no longer signs leaves the JWKS. */
@@ -89,6 +91,7 @@ void keystore_free(keystore *ks) {
         free(ks->state);
         free(ks->jwks);
         free(ks->issuer);
+        json_decref(ks->dropped);
         if (ks->keys_fd >= 0)
                 close(ks->keys_fd);     /* drops the flock */
         if (ks->dir_fd >= 0)
@@ -220,9 +223,12 @@ static int load_state(keystore *ks, char *err, size_t err_len) {
                                 return set_err(err, err_len, -EINVAL, "%s/%s: key %s is listed twice", KEYS_DIR,
                                                STATE_FILE, svcid_key_kid(ks->entries[j].key));
         }
-        /* "seen" is absent from the states of earlier versions */
+        /* "seen" and "dropped" are absent from the states of earlier versions */
         if (json_object_get(root, "seen") && json_int(root, "seen", &ks->seen) < 0)
                 return set_err(err, err_len, -EINVAL, "%s/%s: malformed seen", KEYS_DIR, STATE_FILE);
+        ks->dropped = json_incref(json_object_get(root, "dropped"));
+        if (ks->dropped && !json_is_array(ks->dropped))
+                return set_err(err, err_len, -EINVAL, "%s/%s: malformed dropped", KEYS_DIR, STATE_FILE);
         ks->seen_written = ks->seen;
         for (size_t i = 0; i < ks->n; i++)
                 if (ks->entries[i].created > ks->seen)
@@ -279,30 +285,33 @@ static bool named(const keystore *ks, const char *kid, size_t len) {
         return in_entries(ks->entries, ks->n, kid, len);
 }
 
-/* Whether keys/NAME (a key file) was made after the state was written:
- * its last change is no earlier than the latest time the state records
- * (in whole seconds: a key made in the second of the write counts as
- * newer, which at worst keeps a dropped key and rotates once more).
- * Every key of an update is made before the state it writes, so a key
- * file the state does not name is either older (a key the state dropped,
- * in a removal cut short before jwks.json) or newer (made after the
- * state: a new key whose state was never written, or, if jwks.json
- * publishes it, a state.json restored from before it). */
-static bool newer_than_state(const keystore *ks, const char *name, struct stat *ret_st) {
-        return fstatat(ks->keys_fd, name, ret_st, AT_SYMLINK_NOFOLLOW) == 0 && ret_st->st_mtime >= ks->seen;
+/* Whether the state says it dropped the kid of len bytes: a key whose
+ * tokens had all expired, or that never signed. A key file the state
+ * neither names nor dropped is newer than the state: a new key whose
+ * state was never written, or, if jwks.json publishes it, one made after
+ * a state.json that was restored from a backup. */
+static bool dropped(const keystore *ks, const char *kid, size_t len) {
+        size_t i;
+        json_t *k;
+
+        json_array_foreach(ks->dropped, i, k)
+                if (json_string_length(k) == len && strncmp(json_string_value(k), kid, len) == 0)
+                        return true;
+        return false;
 }
 
-/* The first key file the state does not name and that is newer than it
- * (see newer_than_state()), into name; false if there is none. */
-static bool newer_unnamed_key_file(keystore *ks, char *name, size_t name_len) {
+/* The first key file the state neither names nor dropped, into name;
+ * false if there is none. */
+static bool unknown_key_file(keystore *ks, char *name, size_t name_len) {
         DIR *d = keys_dir(ks);
         struct dirent *de;
-        struct stat st;
         bool found = false;
 
         while (d && !found && (de = readdir(d))) {
-                found = is_key_file(de->d_name) && !named(ks, de->d_name, strlen(de->d_name) - 4) &&
-                        newer_than_state(ks, de->d_name, &st);
+                size_t n = strlen(de->d_name);
+
+                found = is_key_file(de->d_name) && !named(ks, de->d_name, n - 4) &&
+                        !dropped(ks, de->d_name, n - 4);
                 if (found)
                         snprintf(name, name_len, "%s", de->d_name);
         }
@@ -311,19 +320,20 @@ static bool newer_unnamed_key_file(keystore *ks, char *name, size_t name_len) {
         return found;
 }
 
-/* Keeps the key files that jwks.json publishes, that the state does not
- * name and that are newer than it: a state.json restored from a backup
- * older than the last rotation leaves them, and tokens they signed may be
- * out there. Each is kept as a retired key, published until any token it
- * can have signed has expired (CONFIG_TTL_MAX from now), its life taken to
- * run from its file's last change to just before now. Which key signed
- * last is then in doubt (the state may name as active a key a rotation
- * since retired), so the update at start makes a fresh one, as a forced
- * rotation does. A key file older than the state is one the state dropped
- * (see newer_than_state()): it goes with the leftovers. Without jwks.json,
- * nothing was published; a jwks.json that cannot be read stops the start
- * if a newer key file waits on its word, and so does a published key file
- * that cannot be loaded. */
+/* Keeps the key files that jwks.json publishes and that the state
+ * neither names nor dropped: a state.json restored from a backup older
+ * than the last rotation leaves them, and tokens they signed may be out
+ * there. Each is kept as a retired key, published until any token it can
+ * have signed has expired (CONFIG_TTL_MAX from now), its life taken to run
+ * from its file's last change to just before now. Which key signed last
+ * is then in doubt (the state may name as active a key a rotation since
+ * retired), so the update at start makes a fresh one, as a forced rotation
+ * does. A key the state dropped (a removal cut short before jwks.json was
+ * rewritten) goes with the leftovers; so does any key when the state is
+ * of an earlier version, which did not say what it dropped. Without
+ * jwks.json, nothing was published; a jwks.json that cannot be read stops
+ * the start if a key file waits on its word, and so does a published key
+ * file that cannot be loaded. */
 static int adopt_published(keystore *ks, int64_t now, char *err, size_t err_len) {
         _cleanup_(free_p) char *text = NULL;
         _cleanup_(json_decrefp) json_t *root = NULL;
@@ -333,6 +343,8 @@ static int adopt_published(keystore *ks, int64_t now, char *err, size_t err_len)
         json_t *k, *keys;
         int r;
 
+        if (!ks->dropped)
+                return 0;
         r = read_file_at(ks->dir_fd, JWKS_FILE, SVCID_JWKS_MAX, false, &text, &len);
         if (r == -ENOENT)
                 return 0;
@@ -342,10 +354,10 @@ static int adopt_published(keystore *ks, int64_t now, char *err, size_t err_len)
                 return set_err(err, err_len, -ENOMEM, "%s: out of memory", JWKS_FILE);
         keys = json_object_get(root, "keys");
         if (!json_is_array(keys)) {
-                if (!newer_unnamed_key_file(ks, name, sizeof name))
+                if (!unknown_key_file(ks, name, sizeof name))
                         return 0;
                 return set_err(err, err_len, -EINVAL,
-                               "%s/%s is newer than %s/%s, which does not name it, and %s, which would say "
+                               "%s/%s is a key %s/%s neither names nor dropped, and %s, which would say "
                                "whether it was published, cannot be read (%s). Put back a %s the agent "
                                "can read (the JWKS it wrote, its own, mode 0644), or remove %s/%s (if it was "
                                "published, its tokens then fail unknown_key)",
@@ -362,9 +374,9 @@ static int adopt_published(keystore *ks, int64_t now, char *err, size_t err_len)
                 key_entry e, *grown;
                 svcid_alg alg;
 
-                if (!kid || named(ks, kid, strlen(kid)) || pem_name(kid, name, sizeof name) < 0 ||
-                    !newer_than_state(ks, name, &st))
-                        continue;       /* no private key here, or one the state dropped */
+                if (!kid || named(ks, kid, strlen(kid)) || dropped(ks, kid, strlen(kid)) ||
+                    pem_name(kid, name, sizeof name) < 0 || fstatat(ks->keys_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        continue;       /* named, dropped, or no private key here */
                 if (!alg_s || svcid_alg_from_str(alg_s, &alg) < 0)
                         return set_err(err, err_len, -EINVAL, "%s publishes %s/%s, which %s/%s does not name, "
                                        "with no algorithm svcid signs with. Restore %s from a backup, or "
@@ -397,7 +409,7 @@ static int adopt_published(keystore *ks, int64_t now, char *err, size_t err_len)
                 ks->entries = grown;
                 ks->entries[ks->n++] = e;
                 ks->adopted = true;
-                log_warning("%s/%s: %s publishes this key, newer than %s/%s, which does not name it (was "
+                log_warning("%s/%s: %s publishes this key, which %s/%s neither names nor dropped (was "
                             "%s restored from a backup?): keeping it published as a retired key for %d s, "
                             "and signing with a fresh key", KEYS_DIR, name, JWKS_FILE, KEYS_DIR, STATE_FILE,
                             STATE_FILE, CONFIG_TTL_MAX + RETIRE_MARGIN);
@@ -530,11 +542,19 @@ int keystore_open(const char *state_dir, pthread_rwlock_t *lock,
         return 0;
 }
 
-static char *state_json(const key_entry *e, size_t n, int64_t seen) {
-        _cleanup_(json_decrefp) json_t *root = json_object(), *keys = json_array();
+/* state.json for the keys e[n], which dropped those of old[n_old] it
+ * does not hold. */
+static char *state_json(const key_entry *e, size_t n, const key_entry *old, size_t n_old, int64_t seen) {
+        _cleanup_(json_decrefp) json_t *root = json_object(), *keys = json_array(), *gone = json_array();
 
-        if (!root || !keys)
+        if (!root || !keys || !gone)
                 return NULL;
+        for (size_t i = 0; i < n_old; i++) {
+                const char *kid = svcid_key_kid(old[i].key);
+
+                if (!in_entries(e, n, kid, strlen(kid)) && json_array_append_new(gone, json_string(kid)) < 0)
+                        return NULL;
+        }
         for (size_t i = 0; i < n; i++) {
                 json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}",
                                       "kid", svcid_key_kid(e[i].key),
@@ -548,7 +568,8 @@ static char *state_json(const key_entry *e, size_t n, int64_t seen) {
         }
         if (json_object_set_new(root, "version", json_integer(1)) < 0 ||
             json_object_set_new(root, "seen", json_integer(seen)) < 0 ||
-            json_object_set(root, "keys", keys) < 0)
+            json_object_set(root, "keys", keys) < 0 ||
+            json_object_set(root, "dropped", gone) < 0)
                 return NULL;
         return json_dumps_whole(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 }
@@ -809,7 +830,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         /* state.json is written when a key changed, and when a key began
          * to sign since the seen it records (so that it stays known as
          * one that signed); not for seen alone, which every update moves. */
-        state = state_json(next, n, ks->seen_written);
+        state = state_json(next, n, ks->entries, ks->n, ks->seen_written);
         jwks = jwks_json(next, n, issuer);
         iss = strdup(issuer);
         if (!state || !jwks || !iss) {
@@ -818,7 +839,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         }
         if (!ks->state || strcmp(state, ks->state) != 0 || began_since(next, n, ks->seen_written, ks->seen)) {
                 free(state);
-                state = state_json(next, n, ks->seen);
+                state = state_json(next, n, ks->entries, ks->n, ks->seen);
                 if (!state) {
                         r = set_err(err, err_len, -ENOMEM, "out of memory");
                         goto fail;

@@ -233,7 +233,7 @@ TOK2=$TOK
 stop_agent
 cp -p "$T/state.backup" "$STATE/keys/state.json"
 start_agent m "$T/m.conf"
-grep -qF "keys/$K2.pem: jwks.json publishes this key, newer than keys/state.json, which does not name it" "$AGENT_LOG" ||
+grep -qF "keys/$K2.pem: jwks.json publishes this key, which keys/state.json neither names nor dropped" "$AGENT_LOG" ||
         fail "no warning for the key the restored state does not name: $(cat "$AGENT_LOG")"
 [ -s "$STATE/keys/$K2.pem" ] || fail "the newer key's file was removed"
 jq -e --arg k "$K2" '.keys[] | select(.kid == $k)' "$STATE/keys/state.json" >/dev/null ||

@@ -686,15 +686,31 @@ static void copy_file(const char *from, const char *to, mode_t mode) {
         json_decref(j);
 }
 
+/* from with its member name set to value (stolen), or removed (NULL), to to. */
+static void state_member(const char *from, const char *to, const char *name, json_t *value) {
+        json_t *j = json_load_file(from, 0, NULL);
+
+        assert_non_null(j);
+        if (value)
+                assert_int_equal(json_object_set_new(j, name, value), 0);
+        else
+                assert_int_equal(json_object_del(j, name), 0);
+        assert_int_equal(json_dump_file(j, to, JSON_INDENT(2)), 0);
+        assert_int_equal(chmod(to, 0600), 0);
+        json_decref(j);
+}
+
 /* A state.json restored from before a forced rotation: the key jwks.json
  * still publishes is kept, retired, and a fresh key signs rather than the
- * one the old state calls active. A published key whose file is corrupt
- * stops the start; one whose file is gone, or a jwks.json that is no
- * JSON, keeps nothing. (keystore_open() reads the real clock: so do the
- * updates here.) */
+ * one the old state calls active, whatever the clock said when the state
+ * was written. A published key whose file is corrupt stops the start; one
+ * whose file is gone keeps nothing; one the state dropped, or any when
+ * the state is of an earlier version, goes; a jwks.json that is no JSON
+ * stops the start while a key file waits on it. (keystore_open() reads
+ * the real clock: so do the updates here.) */
 static void test_restored_state(void **state) {
         fixture *f = *state;
-        char err[512] = "", state_path[256], backup[256], jwks_path[256], pem[300];
+        char err[512] = "", state_path[256], backup[256], jwks_path[256], pem[300], saved[300], jwks_saved[300];
         int64_t now = now_realtime();
         char *k0, *k1, *k2;
 
@@ -733,27 +749,46 @@ static void test_restored_state(void **state) {
         assert_int_equal(keystore_count(f->ks), 2);
         assert_true(key_file_exists(f, k1));
 
-        /* k1 published, but older than the state, which dropped it (a
-         * removal cut short): it goes, and no fresh key is made */
-        copy_file(backup, state_path, 0600);
+        /* the backup written while the clock was a day ahead: k1 is still
+         * kept, whatever the clock says */
+        state_member(backup, state_path, "seen", json_integer(now + 86400));
+        assert_int_equal(reopen(f, err, sizeof err), 0);
+        assert_int_equal(keystore_count(f->ks), 2);
+        assert_true(key_file_exists(f, k1));
+
+        /* k1 dropped by the state (a removal cut short before jwks.json was
+         * rewritten): it goes, and no fresh key is made */
         snprintf(pem, sizeof pem, "%s/keys/%s.pem", f->dir, k1);
-        assert_int_equal(utimensat(AT_FDCWD, pem, (struct timespec[2]) { { .tv_sec = 1000 }, { .tv_sec = 1000 } },
-                                   0), 0);
+        snprintf(saved, sizeof saved, "%s/k1.saved", f->dir);
+        snprintf(jwks_saved, sizeof jwks_saved, "%s/jwks.saved", f->dir);
+        assert_int_equal(link(pem, saved), 0);
+        copy_file(jwks_path, jwks_saved, 0644);
+        state_member(backup, state_path, "dropped", json_pack("[s]", k1));
         assert_int_equal(reopen(f, err, sizeof err), 0);
         assert_int_equal(keystore_count(f->ks), 1);
         assert_false(key_file_exists(f, k1));
-        assert_true(key_file_exists(f, k0));
         update(f, now, false);
         assert_string_equal(svcid_key_kid(keystore_active(f->ks, now)), k0);
 
-        /* a jwks.json that cannot be read while a newer key file waits on
-         * its word: the start stops, naming both; without one, nothing
-         * was published and the file goes */
+        /* a state of an earlier version says nothing of what it dropped:
+         * as then, an unnamed key file goes */
+        assert_int_equal(link(saved, pem), 0);
+        copy_file(jwks_saved, jwks_path, 0644);
+        state_member(backup, state_path, "dropped", NULL);
+        assert_int_equal(reopen(f, err, sizeof err), 0);
+        assert_int_equal(keystore_count(f->ks), 1);
+        assert_false(key_file_exists(f, k1));
+
+        /* a jwks.json that cannot be read while a key file the state
+         * neither names nor dropped waits on its word: the start stops,
+         * naming both; without one, nothing was published and the file
+         * goes */
+        copy_file(backup, state_path, 0600);
         snprintf(pem, sizeof pem, "%s/keys/AAAAnewer.pem", f->dir);
         write_file(pem, "x", 0600);
         write_file(jwks_path, "{not json", 0644);
         assert_int_equal(reopen(f, err, sizeof err), -EINVAL);
-        assert_non_null(strstr(err, "AAAAnewer.pem is newer than keys/state.json"));
+        assert_non_null(strstr(err, "AAAAnewer.pem is a key keys/state.json neither names nor dropped"));
         assert_non_null(strstr(err, "jwks.json, which would say whether it was published, cannot be read"));
         assert_int_equal(access(pem, F_OK), 0);
         assert_int_equal(unlink(jwks_path), 0);
