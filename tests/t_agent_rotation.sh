@@ -18,10 +18,14 @@ kid_of() {
         base64 -d <<<"$h" | jq -r .kid
 }
 
+# The next key is published half a key_lifetime (6 s) before it signs:
+# more than one pass of the loop below takes on a loaded machine, which
+# fetches the JWKS and then mints, and fails if a key published and began
+# to sign in between.
 cat > "$T/agent.conf" <<'EOF2'
 [agent]
 issuer = svcid://rotation.test
-key_lifetime = 6
+key_lifetime = 12
 max_ttl = 4
 default_ttl = 4
 EOF2
