@@ -329,8 +329,9 @@ static bool unknown_key_file(keystore *ks, char *name, size_t name_len) {
  * is then in doubt (the state may name as active a key a rotation since
  * retired), so the update at start makes a fresh one, as a forced rotation
  * does. A key the state dropped (a removal cut short before jwks.json was
- * rewritten) goes with the leftovers; so does any key when the state is
- * of an earlier version, which did not say what it dropped. Without
+ * rewritten) goes with the leftovers. A state of an earlier version does
+ * not say what it dropped: each such key is kept then, since keeping a
+ * dead key for an hour costs less than dropping a live one. Without
  * jwks.json, nothing was published; a jwks.json that cannot be read stops
  * the start if a key file waits on its word, and so does a published key
  * file that cannot be loaded. */
@@ -343,8 +344,6 @@ static int adopt_published(keystore *ks, int64_t now, char *err, size_t err_len)
         json_t *k, *keys;
         int r;
 
-        if (!ks->dropped)
-                return 0;
         r = read_file_at(ks->dir_fd, JWKS_FILE, SVCID_JWKS_MAX, false, &text, &len);
         if (r == -ENOENT)
                 return 0;
@@ -542,19 +541,32 @@ int keystore_open(const char *state_dir, pthread_rwlock_t *lock,
         return 0;
 }
 
-/* state.json for the keys e[n], which dropped those of old[n_old] it
- * does not hold. */
-static char *state_json(const key_entry *e, size_t n, const key_entry *old, size_t n_old, int64_t seen) {
-        _cleanup_(json_decrefp) json_t *root = json_object(), *keys = json_array(), *gone = json_array();
+/* The kids of old[n_old] that next[n] no longer holds, as a JSON array;
+ * when there are none, the list the last state had (prev, may be NULL),
+ * so that an update that drops nothing leaves state.json as it is. NULL
+ * when out of memory. */
+static json_t *dropped_now(const key_entry *old, size_t n_old, const key_entry *next, size_t n, json_t *prev) {
+        _cleanup_(json_decrefp) json_t *gone = json_array();
 
-        if (!root || !keys || !gone)
+        if (!gone)
                 return NULL;
         for (size_t i = 0; i < n_old; i++) {
                 const char *kid = svcid_key_kid(old[i].key);
 
-                if (!in_entries(e, n, kid, strlen(kid)) && json_array_append_new(gone, json_string(kid)) < 0)
+                if (!in_entries(next, n, kid, strlen(kid)) && json_array_append_new(gone, json_string(kid)) < 0)
                         return NULL;
         }
+        if (json_array_size(gone) == 0 && prev)
+                return json_incref(prev);
+        return TAKE_PTR(gone);
+}
+
+/* state.json for the keys e[n], saying it dropped the kids of gone. */
+static char *state_json(const key_entry *e, size_t n, json_t *gone, int64_t seen) {
+        _cleanup_(json_decrefp) json_t *root = json_object(), *keys = json_array();
+
+        if (!root || !keys)
+                return NULL;
         for (size_t i = 0; i < n; i++) {
                 json_t *o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}",
                                       "kid", svcid_key_kid(e[i].key),
@@ -741,6 +753,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         size_t n = 0, n_old, n_new_keys = 0;
         key_entry fresh[2];
         _cleanup_(free_p) char *state = NULL, *jwks = NULL, *iss = NULL;
+        _cleanup_(json_decrefp) json_t *gone = NULL;
         bool state_tried = false, state_landed = false, state_written = false;
         ssize_t a;
         int r;
@@ -830,7 +843,8 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         /* state.json is written when a key changed, and when a key began
          * to sign since the seen it records (so that it stays known as
          * one that signed); not for seen alone, which every update moves. */
-        state = state_json(next, n, ks->entries, ks->n, ks->seen_written);
+        gone = dropped_now(ks->entries, ks->n, next, n, ks->dropped);
+        state = gone ? state_json(next, n, gone, ks->seen_written) : NULL;
         jwks = jwks_json(next, n, issuer);
         iss = strdup(issuer);
         if (!state || !jwks || !iss) {
@@ -839,7 +853,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         }
         if (!ks->state || strcmp(state, ks->state) != 0 || began_since(next, n, ks->seen_written, ks->seen)) {
                 free(state);
-                state = state_json(next, n, ks->entries, ks->n, ks->seen);
+                state = state_json(next, n, gone, ks->seen);
                 if (!state) {
                         r = set_err(err, err_len, -ENOMEM, "out of memory");
                         goto fail;
@@ -885,6 +899,8 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         ks->jwks = TAKE_PTR(jwks);
         free(ks->issuer);
         ks->issuer = TAKE_PTR(iss);
+        json_decref(ks->dropped);
+        ks->dropped = TAKE_PTR(gone);
         free(ks->landed_until);         /* the state on disk is this one */
         ks->landed_until = NULL;
         ks->landed_unknown = false;
