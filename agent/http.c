@@ -378,12 +378,17 @@ static enum MHD_Result handle_health(http_server *s, struct MHD_Connection *conn
 
                 /* As /v1/token would answer: see keystore_ttl_cap(). */
                 stale = key && keystore_ttl_cap(s->shared->keys, now) <= 0;
-                body = json_pack("{s:s, s:s, s:s*, s:s?, s:I, s:s*}",
+                /* A failed key update says why, also while the old key
+                 * signs on (status ok): a rotation is stuck. */
+                const char *failure = s->shared->key_update_failure;
+
+                body = json_pack("{s:s, s:s, s:s*, s:s?, s:I, s:s*, s:s*}",
                                  "status", stale ? "unavailable" : key ? "ok" : "no_key",
                                  "version", SVCID_VERSION, "kid", key ? svcid_key_kid(key) : NULL,
                                  "issuer", keystore_issuer(s->shared->keys),
                                  "keys", (json_int_t) keystore_count(s->shared->keys),
-                                 "message", stale ? KEYS_UNWRITTEN : NULL);
+                                 "message", stale ? KEYS_UNWRITTEN : NULL,
+                                 "warning", failure[0] ? failure : NULL);
         }
         pthread_rwlock_unlock(&s->shared->lock);
         if (!body)

@@ -228,12 +228,21 @@ static int64_t update_keys(agent_shared *sh, bool force) {
         force_pending = r < 0 && force;
         if (r < 0) {
                 /* Whether the active key may still sign is keystore_ttl_cap()'s
-                 * to say, per request; /v1/health says it too. */
+                 * to say, per request; /v1/health says it too, and why. */
                 log_error("key update failed; retrying %sin %d s: %s", force ? "the forced rotation " : "",
                           RETRY_SECONDS, err);
-                sd_notifyf(false, "STATUS=key update failed, retrying every %d s: %s%s%s", RETRY_SECONDS, err,
+                pthread_rwlock_wrlock(&sh->lock);
+                snprintf(sh->key_update_failure, sizeof sh->key_update_failure,
+                         "key update failed, retrying every %d s: %s", RETRY_SECONDS, err);
+                pthread_rwlock_unlock(&sh->lock);
+                sd_notifyf(false, "STATUS=%s%s%s", sh->key_update_failure,
                            reload_failure[0] ? "; the last reload failed: " : "", reload_failure);
                 return now + RETRY_SECONDS;
+        }
+        if (sh->key_update_failure[0]) {
+                pthread_rwlock_wrlock(&sh->lock);
+                sh->key_update_failure[0] = '\0';
+                pthread_rwlock_unlock(&sh->lock);
         }
         notify_status(sh->keys, &sh->lock);
         return keystore_next_event(sh->keys, sh->config, now);
