@@ -344,10 +344,15 @@ static int bring_up(agent_shared *sh, const options *o, char **ret_state_dir, ch
         return 0;
 }
 
+static void notify_down(const char *why) {
+        sd_notifyf(false, "STATUS=not up: %s; trying again every %d s and on a reload (SIGHUP)", why,
+                   RETRY_SECONDS);
+}
+
 /* Another try of bring_up() for an agent that is not up. A reload asked
  * for it (SIGHUP) always logs its cause, so that whoever asked sees an
  * answer; a try of its own only when the cause differs from the last one
- * (why). Returns when to act next. */
+ * (why), which STATUS= then says. Returns when to act next. */
 static int64_t retry_up(agent_shared *sh, const options *o, const listener *lis, bool reload,
                         char **state_dir, char *why, size_t why_len) {
         char err[512] = "";
@@ -355,6 +360,8 @@ static int64_t retry_up(agent_shared *sh, const options *o, const listener *lis,
         if (bring_up(sh, o, state_dir, err, sizeof err) < 0) {
                 if (reload || strcmp(err, why) != 0) {
                         log_error("%s%s; still answering 503", reload ? "reload: " : "", err);
+                        if (strcmp(err, why) != 0)
+                                notify_down(err);
                         snprintf(why, why_len, "%s", err);
                 }
                 return now_realtime() + RETRY_SECONDS;
@@ -510,8 +517,7 @@ int main(int argc, char **argv) {
         if (sh.keys)
                 log_serving(&sh, &lis, state_dir);
         else
-                sd_notifyf(false, "STATUS=not up: it could not start (see the log); trying again every %d s",
-                           RETRY_SECONDS);
+                notify_down(down_why);
         if (sd_watchdog_enabled(false, &watchdog_usec) <= 0)
                 watchdog_usec = 0;
 

@@ -527,7 +527,7 @@ if command -v systemd-socket-activate >/dev/null; then
         # caller until its start limit stops the socket too.
         printf '[agent]\ndefault_ttl = 9999\n' > "$T/down.conf"
         SOCK=$T/down.sock
-        systemd-socket-activate -l "$SOCK" "${SSA_ENV[@]}" \
+        systemd-socket-activate -l "$SOCK" "${SSA_ENV[@]}" -E NOTIFY_SOCKET="$T/notify.sock" \
                 "$AGENT" --config "$T/down.conf" --state-dir "$T/down" --log-target=stderr 2>>"$T/down.log" &
         BG_PIDS+=("$!")
         DOWN_PID=$!
@@ -542,6 +542,8 @@ if command -v systemd-socket-activate >/dev/null; then
         [ "$STATUS" = 503 ] && [ "$(jq -r .status <<<"$BODY")" = not_up ] || fail "health while not up: $STATUS $BODY"
         grep -q "down.conf:2: default_ttl must be between 1 and 3600, not '9999'; answering 503, and trying again every 10 s" "$T/down.log" ||
                 fail "the cause is not logged: $(cat "$T/down.log")"
+        wait_notify "^STATUS=not up: $T/down.conf:2: default_ttl must be between 1 and 3600, not '9999'; trying again every 10 s"
+        [ "$(grep -c '^STATUS=not up' "$T/notify.log")" = 1 ] || fail "STATUS= for the first cause: $(cat "$T/notify.log")"
         [ "$(grep -c '^Execing' "$T/down.log")" = 1 ] || fail "the agent did not stay: $(cat "$T/down.log")"
         [ ! -e "$T/down" ] || fail "a state directory was made before the policy loaded"
         # Another cause (an unusable state directory): logged once, and
@@ -550,6 +552,7 @@ if command -v systemd-socket-activate >/dev/null; then
         kill -HUP "$DOWN_PID"
         for _ in $(seq 1 100); do grep -q "state_dir" "$T/down.log" && break; sleep 0.1; done
         [ "$(grep -c "state_dir" "$T/down.log")" = 1 ] || fail "the second cause: $(cat "$T/down.log")"
+        wait_notify "^STATUS=not up: .*state_dir.*; trying again every 10 s and on a reload (SIGHUP)"
         # A reload that fails for the same cause still answers whoever
         # asked for it, in the log.
         kill -HUP "$DOWN_PID"
@@ -558,6 +561,9 @@ if command -v systemd-socket-activate >/dev/null; then
         printf '[agent]\ndefault_ttl = 60\n' > "$T/down.conf"
         for _ in $(seq 1 300); do grep -q "serving on the socket from systemd" "$T/down.log" && break; sleep 0.1; done
         grep -q "serving on the socket from systemd" "$T/down.log" || fail "not up 30 s after the file was fixed: $(cat "$T/down.log")"
+        for _ in $(seq 1 100); do grep '^STATUS=' "$T/notify.log" | tail -1 | grep -q '^STATUS=signing with kid' && break; sleep 0.05; done
+        grep '^STATUS=' "$T/notify.log" | tail -1 | grep -q '^STATUS=signing with kid' ||
+                fail "STATUS= once up: $(grep '^STATUS=' "$T/notify.log" | tail -1)"
         [ "$(grep -c "state_dir" "$T/down.log")" = 2 ] || fail "a cause logged at every try: $(cat "$T/down.log")"
         get_token x
         [ "$(claims "$TOK" | jq -r '.exp - .iat')" = 60 ] || fail "not the fixed policy: $(claims "$TOK")"
