@@ -47,7 +47,8 @@ static void help(void) {
                "      --version           show the version\n"
                "\n"
                "Exit status: COMMAND's once admitted; 1 connection refused; 2 usage or\n"
-               "configuration error; 127 COMMAND could not be executed.\n");
+               "configuration error, or (long-lived) COMMAND cannot be executed; 127\n"
+               "(per connection) COMMAND could not be executed.\n");
 }
 
 enum {
