@@ -108,10 +108,20 @@ static bool kid_ok(const char *kid) {
                strspn(kid, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == n;
 }
 
-static int pem_name(const char *kid, char *buf, size_t len) {
-        if (!kid_ok(kid) || (size_t) snprintf(buf, len, "%s.pem", kid) >= len)
+/* A key's file: KID.pem (suffix PEM) once it may sign, KID.new (NEW)
+ * while no state naming it has been put in place. Both suffixes are as
+ * long: a kid is its name less 4 characters. */
+#define PEM ".pem"
+#define NEW ".new"
+
+static int key_name(const char *kid, const char *suffix, char *buf, size_t len) {
+        if (!kid_ok(kid) || (size_t) snprintf(buf, len, "%s%s", kid, suffix) >= len)
                 return -EINVAL;
         return 0;
+}
+
+static int pem_name(const char *kid, char *buf, size_t len) {
+        return key_name(kid, PEM, buf, len);
 }
 
 /* A time or a ttl from state.json: 0 to 2^40 (some 34,000 years), so that
@@ -139,7 +149,10 @@ static const char *file_why(int r) {
         }
 }
 
-/* keys/KID.pem: the private key kid names, for alg. */
+/* keys/KID.pem: the private key kid names, for alg (SVCID_ALG_INVALID:
+ * the one its type implies). A state written just before a crash can
+ * name a key still in KID.new: that is read then, and the next update
+ * renames it (commit_keys()). */
 static int load_key_file(keystore *ks, const char *kid, svcid_alg alg, svcid_key **ret_key,
                          char *err, size_t err_len) {
         _cleanup_(svcid_key_unrefp) svcid_key *key = NULL;
@@ -151,6 +164,16 @@ static int load_key_file(keystore *ks, const char *kid, svcid_alg alg, svcid_key
         if (pem_name(kid, name, sizeof name) < 0)
                 return set_err(err, err_len, -EINVAL, "%s: not a key id", kid);
         r = read_file_at(ks->keys_fd, name, PEM_MAX, true, &pem, &len);
+        if (r == -ENOENT) {
+                char new_name[128];
+                int r_new;
+
+                if (key_name(kid, NEW, new_name, sizeof new_name) == 0 &&
+                    (r_new = read_file_at(ks->keys_fd, new_name, PEM_MAX, true, &pem, &len)) != -ENOENT) {
+                        snprintf(name, sizeof name, "%s", new_name);
+                        r = r_new;
+                }
+        }
         if (r < 0)
                 return set_err(err, err_len, r, "%s/%s: %s", KEYS_DIR, name, file_why(r));
         r = svcid_key_from_pem(pem, len, alg, &key);
@@ -158,8 +181,9 @@ static int load_key_file(keystore *ks, const char *kid, svcid_alg alg, svcid_key
         if (r == -ENOMEM)       /* says nothing about the key: keep it */
                 return set_err(err, err_len, r, "%s/%s: out of memory", KEYS_DIR, name);
         if (r < 0 || !svcid_key_is_private(key))
-                return set_err(err, err_len, -EINVAL, "%s/%s: not a usable %s private key", KEYS_DIR, name,
-                               svcid_alg_str(alg));
+                return set_err(err, err_len, -EINVAL, "%s/%s: not a usable %s%sprivate key", KEYS_DIR, name,
+                               alg == SVCID_ALG_INVALID ? "" : svcid_alg_str(alg),
+                               alg == SVCID_ALG_INVALID ? "" : " ");
         if (strcmp(svcid_key_kid(key), kid) != 0)
                 return set_err(err, err_len, -EINVAL, "%s/%s: key does not match its kid", KEYS_DIR, name);
         *ret_key = TAKE_PTR(key);
@@ -250,17 +274,18 @@ static DIR *keys_dir(keystore *ks) {
         return d;
 }
 
-/* A key file's name: KID.pem (temporary files start with '.'). */
-static bool is_key_file(const char *name) {
+/* A key file's name: KID.pem, or with also_new KID.new too (temporary
+ * files start with '.'). */
+static bool is_key_file(const char *name, bool also_new) {
         size_t n = strlen(name);
 
-        return name[0] != '.' && n > 4 && strcmp(name + n - 4, ".pem") == 0;
+        return name[0] != '.' && n > 4 && (strcmp(name + n - 4, PEM) == 0 || (also_new && strcmp(name + n - 4, NEW) == 0));
 }
 
 /* With no state.json: whether jwks.json is there. A first start that
  * failed or was cut short leaves no JWKS (keys are written before the
- * state, the state before the JWKS), so its key files signed nothing and
- * go. A JWKS without a state means the keys that signed the tokens out
+ * state, the state before the JWKS), only KID.new files, which go. A JWKS
+ * without a state means the keys that signed the tokens out
  * there are gone from the state: starting afresh would unpublish them
  * without a word. */
 static bool state_lost(keystore *ks) {
@@ -300,87 +325,92 @@ static bool dropped(const keystore *ks, const char *kid, size_t len) {
         return false;
 }
 
-/* The first key file the state neither names nor dropped, into name;
- * false if there is none. */
-static bool unknown_key_file(keystore *ks, char *name, size_t name_len) {
-        DIR *d = keys_dir(ks);
-        struct dirent *de;
-        bool found = false;
+/* The algorithm jwks.json (root, may be NULL) publishes kid with, or
+ * SVCID_ALG_INVALID. */
+static svcid_alg published_alg(json_t *root, const char *kid) {
+        size_t i;
+        json_t *k;
+        svcid_alg alg;
 
-        while (d && !found && (de = readdir(d))) {
-                size_t n = strlen(de->d_name);
+        json_array_foreach(json_object_get(root, "keys"), i, k) {
+                const char *alg_s = json_string_value(json_object_get(k, "alg"));
 
-                found = is_key_file(de->d_name) && !named(ks, de->d_name, n - 4) &&
-                        !dropped(ks, de->d_name, n - 4);
-                if (found)
-                        snprintf(name, name_len, "%s", de->d_name);
+                if (json_is_string(json_object_get(k, "kid")) &&
+                    strcmp(json_string_value(json_object_get(k, "kid")), kid) == 0)
+                        return alg_s && svcid_alg_from_str(alg_s, &alg) == 0 ? alg : SVCID_ALG_INVALID;
         }
-        if (d)
-                closedir(d);
-        return found;
+        return SVCID_ALG_INVALID;
 }
 
-/* Keeps the key files that jwks.json publishes and that the state
- * neither names nor dropped: a state.json restored from a backup older
- * than the last rotation leaves them, and tokens they signed may be out
- * there. Each is kept as a retired key, published until any token it can
- * have signed has expired (CONFIG_TTL_MAX from now), its life taken to run
- * from its file's last change to just before now. Which key signed last
- * is then in doubt (the state may name as active a key a rotation since
- * retired), so the update at start makes a fresh one, as a forced rotation
- * does. A key the state dropped (a removal cut short before jwks.json was
- * rewritten) goes with the leftovers. A state of an earlier version does
- * not say what it dropped: each such key is kept then, since keeping a
- * dead key for an hour costs less than dropping a live one. Without
- * jwks.json, nothing was published; a jwks.json that cannot be read stops
- * the start if a key file waits on its word, and so does a published key
- * file that cannot be loaded. */
-static int adopt_published(keystore *ks, int64_t now, char *err, size_t err_len) {
-        _cleanup_(free_p) char *text = NULL;
-        _cleanup_(json_decrefp) json_t *root = NULL;
-        char name[NAME_MAX + 1];
-        size_t len, i;
-        bool oom = false;
-        json_t *k, *keys;
+/* The key file of kid, for the algorithm jwks.json publishes it with;
+ * else the one its type implies, an RSA key taken to be of alg (the
+ * configured one) if that is RS256 or PS256, else RS256. */
+static int load_unnamed(keystore *ks, json_t *jwks, const char *kid, svcid_alg alg, svcid_key **ret_key,
+                        char *err, size_t err_len) {
+        svcid_alg published = published_alg(jwks, kid);
+        char first[512];
         int r;
 
-        r = read_file_at(ks->dir_fd, JWKS_FILE, SVCID_JWKS_MAX, false, &text, &len);
-        if (r == -ENOENT)
-                return 0;
-        if (r == 0)
-                root = json_load_guarded(text, len, NULL, &oom);
-        if (r == -ENOMEM || oom)
+        if (published != SVCID_ALG_INVALID)
+                return load_key_file(ks, kid, published, ret_key, err, err_len);
+        r = load_key_file(ks, kid, SVCID_ALG_INVALID, ret_key, err, err_len);
+        if (r != -EINVAL)
+                return r;
+        snprintf(first, sizeof first, "%s", err);
+        r = load_key_file(ks, kid, alg == SVCID_ALG_PS256 ? SVCID_ALG_PS256 : SVCID_ALG_RS256, ret_key, err, err_len);
+        if (r == -EINVAL)
+                snprintf(err, err_len, "%s", first);
+        return r;
+}
+
+/* Keeps the key files (KID.pem) that the state neither names nor
+ * dropped. A key file gets its name only once a state naming it is in
+ * place and it may sign (a new one is KID.new until then), so such a file
+ * is newer than the state: a state.json restored from a backup older than
+ * the last rotation leaves it, with or without the jwks.json and key files
+ * of then, and tokens it signed may be out there. Each is kept as a
+ * retired key, published until any token it can have signed has expired
+ * (CONFIG_TTL_MAX from now), its life taken to run from its file's last
+ * change to just before now. Which key signed last is then in doubt (the
+ * state may name as active a key a rotation since retired), so the update
+ * at start makes a fresh one, as a forced rotation does. A key the state
+ * dropped (a removal cut short) goes with the leftovers. A state of an
+ * earlier version does not say what it dropped: each such key is kept
+ * then, since keeping a dead key for an hour costs less than dropping a
+ * live one. A key file that cannot be loaded stops the start. */
+static int adopt_unnamed(keystore *ks, svcid_alg alg, int64_t now, char *err, size_t err_len) {
+        _cleanup_(free_p) char *text = NULL;
+        _cleanup_(json_decrefp) json_t *jwks = NULL;
+        struct dirent *de;
+        bool oom = false;
+        size_t len;
+        DIR *d;
+        int r = 0;
+
+        /* jwks.json says the algorithm of a key it publishes (an RSA key
+         * could be RS256 or PS256); one that cannot be read says nothing,
+         * and is written anew at the first update. */
+        if (read_file_at(ks->dir_fd, JWKS_FILE, SVCID_JWKS_MAX, false, &text, &len) == 0)
+                jwks = json_load_guarded(text, len, NULL, &oom);
+        if (oom)
                 return set_err(err, err_len, -ENOMEM, "%s: out of memory", JWKS_FILE);
-        keys = json_object_get(root, "keys");
-        if (!json_is_array(keys)) {
-                if (!unknown_key_file(ks, name, sizeof name))
-                        return 0;
-                return set_err(err, err_len, -EINVAL,
-                               "%s/%s is a key %s/%s neither names nor dropped, and %s, which would say "
-                               "whether it was published, cannot be read (%s). Put back a %s the agent "
-                               "can read (the JWKS it wrote, its own, mode 0644), or remove %s/%s (if it was "
-                               "published, its tokens then fail unknown_key)",
-                               KEYS_DIR, name, KEYS_DIR, STATE_FILE, JWKS_FILE,
-                               r == -EPERM ? "writable by others or not the agent's"
-                               : r < 0     ? file_why(r)
-                                           : "not a JWKS",
-                               JWKS_FILE, KEYS_DIR, name);
-        }
-        json_array_foreach(keys, i, k) {
-                const char *kid = json_string_value(json_object_get(k, "kid"));
-                const char *alg_s = json_string_value(json_object_get(k, "alg"));
+        d = keys_dir(ks);
+        if (!d)
+                return set_err(err, err_len, -errno, "%s: %m", KEYS_DIR);
+        while (r == 0 && (de = readdir(d))) {
+                size_t n = strlen(de->d_name);
+                char kid[128];
                 struct stat st;
                 key_entry e, *grown;
-                svcid_alg alg;
 
-                if (!kid || named(ks, kid, strlen(kid)) || dropped(ks, kid, strlen(kid)) ||
-                    pem_name(kid, name, sizeof name) < 0 || fstatat(ks->keys_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                        continue;       /* named, dropped, or no private key here */
-                if (!alg_s || svcid_alg_from_str(alg_s, &alg) < 0)
-                        return set_err(err, err_len, -EINVAL, "%s publishes %s/%s, which %s/%s does not name, "
-                                       "with no algorithm svcid signs with. Restore %s from a backup, or "
-                                       "remove %s/%s (its tokens then fail unknown_key)", JWKS_FILE, KEYS_DIR,
-                                       name, KEYS_DIR, STATE_FILE, KEYS_DIR, KEYS_DIR, name);
+                if (!is_key_file(de->d_name, false) || n - 4 >= sizeof kid || named(ks, de->d_name, n - 4) ||
+                    dropped(ks, de->d_name, n - 4))
+                        continue;       /* not a key's, named, or dropped */
+                snprintf(kid, sizeof kid, "%.*s", (int) (n - 4), de->d_name);
+                if (fstatat(ks->keys_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        r = set_err(err, err_len, -errno, "%s/%s: %m", KEYS_DIR, de->d_name);
+                        break;
+                }
                 e = (key_entry) {
                         .created = st.st_mtime < now ? st.st_mtime : now - 1,
                         .not_after = now,
@@ -389,37 +419,41 @@ static int adopt_published(keystore *ks, int64_t now, char *err, size_t err_len)
                 if (e.created < 0)
                         e.created = 0;
                 e.not_before = e.created;       /* before the fresh key's now */
-                r = load_key_file(ks, kid, alg, &e.key, err, err_len);
+                r = load_unnamed(ks, jwks, kid, alg, &e.key, err, err_len);
                 if (r < 0) {
                         size_t l = strlen(err);
 
                         if (r != -ENOMEM && l < err_len)
-                                set_err(err + l, err_len - l, r, ". %s publishes it but %s/%s does not name "
-                                        "it: restore %s from a backup, or remove %s/%s (its tokens then fail "
-                                        "unknown_key)", JWKS_FILE, KEYS_DIR, STATE_FILE, KEYS_DIR, KEYS_DIR,
-                                        name);
-                        return r;
+                                set_err(err + l, err_len - l, r, ". %s/%s does not name it: %s, or remove "
+                                        "%s/%s (if it signed tokens, they then fail unknown_key)", KEYS_DIR,
+                                        STATE_FILE, r == -EPERM ? "make it the agent's own with mode 0600"
+                                                                : "restore state.json from a backup",
+                                        KEYS_DIR, de->d_name);
+                        break;
                 }
                 grown = reallocarray(ks->entries, ks->n + 1, sizeof *grown);
                 if (!grown) {
                         svcid_key_unref(e.key);
-                        return set_err(err, err_len, -ENOMEM, "out of memory");
+                        r = set_err(err, err_len, -ENOMEM, "out of memory");
+                        break;
                 }
                 ks->entries = grown;
                 ks->entries[ks->n++] = e;
                 ks->adopted = true;
-                log_warning("%s/%s: %s publishes this key, which %s/%s neither names nor dropped (was "
-                            "%s restored from a backup?): keeping it published as a retired key for %d s, "
-                            "and signing with a fresh key", KEYS_DIR, name, JWKS_FILE, KEYS_DIR, STATE_FILE,
-                            STATE_FILE, CONFIG_TTL_MAX + RETIRE_MARGIN);
+                log_warning("%s/%s: a key that %s/%s neither names nor dropped (was %s restored from a "
+                            "backup?): keeping it published as a retired key for %d s, and signing with a "
+                            "fresh key", KEYS_DIR, de->d_name, KEYS_DIR, STATE_FILE, STATE_FILE,
+                            CONFIG_TTL_MAX + RETIRE_MARGIN);
         }
+        closedir(d);
         qsort(ks->entries, ks->n, sizeof *ks->entries, cmp_entry);
-        return 0;
+        return r;
 }
 
 /* Removes what an interrupted write can leave behind: temporary files,
  * and key files that are no key in memory or of also[n_also] — a key is
- * written before the state that names it, and unnamed after. */
+ * written before the state that names it, and unnamed after. At start,
+ * after adopt_unnamed(), that leaves KID.new files and dropped keys. */
 static void remove_leftovers(keystore *ks, const key_entry *also, size_t n_also) {
         struct dirent *de;
         DIR *d;
@@ -435,7 +469,7 @@ static void remove_leftovers(keystore *ks, const key_entry *also, size_t n_also)
                         (void) unlinkat(ks->keys_fd, de->d_name, 0);
                         continue;
                 }
-                if (is_key_file(de->d_name) && !named(ks, de->d_name, n - 4) &&
+                if (is_key_file(de->d_name, true) && !named(ks, de->d_name, n - 4) &&
                     !in_entries(also, n_also, de->d_name, n - 4)) {
                         log_notice("removing %s/%s, a key file no state names (left by an interrupted "
                                    "or failed key update)", KEYS_DIR, de->d_name);
@@ -482,7 +516,7 @@ static int open_state_dir(const char *state_dir, char *err, size_t err_len) {
         return fd;
 }
 
-int keystore_open(const char *state_dir, pthread_rwlock_t *lock,
+int keystore_open(const char *state_dir, svcid_alg alg, pthread_rwlock_t *lock,
                   char *err, size_t err_len, keystore **ret_keystore) {
         _cleanup_(keystore_freep) keystore *ks = NULL;
         char why[512];
@@ -533,7 +567,7 @@ int keystore_open(const char *state_dir, pthread_rwlock_t *lock,
                                "leaves this). Restore it, or remove %s/" JWKS_FILE " and %s/" KEYS_DIR "/*.pem "
                                "to start afresh, which unpublishes every key and so every token out there",
                                state_dir, state_dir, state_dir, state_dir);
-        r = adopt_published(ks, now_realtime(), why, sizeof why);
+        r = adopt_unnamed(ks, alg, now_realtime(), why, sizeof why);
         if (r < 0)
                 return set_err(err, err_len, r, "%s/%s", state_dir, why);
         remove_leftovers(ks, NULL, 0);
@@ -607,11 +641,12 @@ static char *jwks_json(const key_entry *e, size_t n, const char *issuer) {
         return json_dumps_whole(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 }
 
+/* A new key, as KID.new: it signs nothing until commit_keys(). */
 static int write_key(keystore *ks, const svcid_key *key) {
         char name[128], *pem = NULL;
         int r;
 
-        r = pem_name(svcid_key_kid(key), name, sizeof name);
+        r = key_name(svcid_key_kid(key), NEW, name, sizeof name);
         if (r < 0)
                 return r;
         r = svcid_key_private_pem(key, &pem);
@@ -747,6 +782,30 @@ static void note_active(keystore *ks, int64_t now) {
         snprintf(ks->active_kid, sizeof ks->active_kid, "%s", svcid_key_kid(k));
 }
 
+/* Renames KID.new to KID.pem for each key of e[n] still under its new
+ * name, now that a state naming it is in place: from here on it may
+ * sign, and a start that finds it unnamed (a restore) keeps it. */
+static int commit_keys(keystore *ks, const key_entry *e, size_t n) {
+        bool renamed = false;
+
+        for (size_t i = 0; i < n; i++) {
+                char from[128], to[128];
+                struct stat st;
+
+                if (key_name(svcid_key_kid(e[i].key), NEW, from, sizeof from) < 0 ||
+                    pem_name(svcid_key_kid(e[i].key), to, sizeof to) < 0)
+                        return -EINVAL;
+                /* (rename() on a read-only file system fails even
+                 * when there is nothing to rename) */
+                if (fstatat(ks->keys_fd, from, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
+                        continue;
+                if (renameat(ks->keys_fd, from, ks->keys_fd, to) < 0)
+                        return -errno;
+                renamed = true;
+        }
+        return renamed && fsync(ks->keys_fd) < 0 ? -errno : 0;
+}
+
 int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                     int64_t now, bool force, char *err, size_t err_len) {
         key_entry *next = NULL, *old;
@@ -832,7 +891,8 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         }
         qsort(next, n, sizeof *next, cmp_entry);
 
-        /* Files, in crash-safe order: keys, state, JWKS. */
+        /* Files, in crash-safe order: keys, state, JWKS, then the new
+         * keys' final names. */
         for (size_t i = 0; i < n_new_keys; i++) {
                 r = write_key(ks, fresh[i].key);
                 if (r < 0) {
@@ -875,6 +935,11 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                         set_err(err, err_len, r, "writing %s: %s", JWKS_FILE, strerror(-r));
                         goto fail;
                 }
+        }
+        r = commit_keys(ks, next, n);
+        if (r < 0) {
+                set_err(err, err_len, r, "renaming a new key's file in %s: %s", KEYS_DIR, strerror(-r));
+                goto fail;
         }
         for (size_t i = 0; i < n_new_keys; i++) {
                 bool signs_now = fresh[i].not_before <= now;
@@ -921,6 +986,9 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                         svcid_key_kid(old[i].key), svcid_alg_str(svcid_key_alg(old[i].key)));
                 if (pem_name(svcid_key_kid(old[i].key), name, sizeof name) == 0)
                         (void) unlinkat(ks->keys_fd, name, 0);
+                /* one loaded from KID.new at start and dropped at once */
+                if (key_name(svcid_key_kid(old[i].key), NEW, name, sizeof name) == 0)
+                        (void) unlinkat(ks->keys_fd, name, 0);
         }
         note_active(ks, now);
         /* Key files that failed updates left, now that a state is written
@@ -946,7 +1014,7 @@ fail:
          * writes it whatever it finds on disk. */
         for (size_t i = 0; i < n_new_keys && !state_tried; i++) {
                 char name[128];
-                if (pem_name(svcid_key_kid(fresh[i].key), name, sizeof name) == 0)
+                if (key_name(svcid_key_kid(fresh[i].key), NEW, name, sizeof name) == 0)
                         (void) unlinkat(ks->keys_fd, name, 0);
         }
         if (state_tried) {

@@ -6,11 +6,12 @@
  * when every token it signed has expired. The next key is created at half
  * its predecessor's signing life and signs from the predecessor's
  * not_after. The state lives in STATE_DIR/keys/ (0700): one PKCS#8 PEM
- * per key (0600, named by kid) and state.json listing them; the public
- * keys go to STATE_DIR/jwks.json (0644). Every file is replaced
- * atomically, in an order that leaves a valid state after a crash at any
- * moment: a new key file before the state that names it, the state before
- * the JWKS, and a key file is deleted only after neither names it.
+ * per key (0600, KID.pem; KID.new until a state naming it is in place)
+ * and state.json listing them; the public keys go to STATE_DIR/jwks.json
+ * (0644). Every file is replaced atomically, in an order that leaves a
+ * valid state after a crash at any moment: a new key file before the
+ * state that names it, the state before the JWKS, and a key file is
+ * deleted only after neither names it.
  *
  * Threads: only the main thread calls keystore_update(); other threads
  * read (keystore_active(), keystore_jwks()) while holding the read side of
@@ -29,10 +30,12 @@
 typedef struct keystore keystore;
 
 /* Opens (creating if needed) the state dir, locks it against a second
- * agent, loads state.json and every key it names, and removes leftovers of
- * an interrupted write. Fails closed: a key that the state names but that
- * cannot be loaded is an error, never a reason to start afresh. */
-int keystore_open(const char *state_dir, pthread_rwlock_t *lock,
+ * agent, loads state.json and every key it names, keeps the keys it does
+ * not name (a restored state.json; an RSA key jwks.json does not publish
+ * is taken to be of alg if that is RS256 or PS256), and removes leftovers
+ * of an interrupted write. Fails closed: a key that the state names but
+ * that cannot be loaded is an error, never a reason to start afresh. */
+int keystore_open(const char *state_dir, svcid_alg alg, pthread_rwlock_t *lock,
                   char *err, size_t err_len, keystore **ret_keystore);
 void keystore_free(keystore *ks);      /* NULL is fine */
 

@@ -232,12 +232,15 @@ get_token m
 stop_agent
 ok "refused, with what to do; starts again once state.json is back"
 
-check "a state.json restored from before a rotation keeps the newer key published, and signs with neither old key"
-# m.conf has max_ttl 600: tokens of both keys outlive this check.
+check "a state dir restored from before a rotation keeps the newer key published, and signs with neither old key"
+# m.conf has max_ttl 600: tokens of both keys outlive this check. The
+# whole state directory is backed up, and restored as cp -a or tar x do:
+# state.json and jwks.json of then, the key file made since left in place.
 start_agent m "$T/m.conf"
 get_token m
 K1=$(kid_of "$TOK")
-cp -p "$STATE/keys/state.json" "$T/state.backup"
+rm -rf "$T/state.backup"
+cp -a "$STATE" "$T/state.backup"
 kill -USR2 "$AGENT_PID"
 for _ in $(seq 1 100); do
         get_token m
@@ -248,9 +251,10 @@ K2=$(kid_of "$TOK")
 [ "$K2" != "$K1" ] || fail "SIGUSR2 did not rotate"
 TOK2=$TOK
 stop_agent
-cp -p "$T/state.backup" "$STATE/keys/state.json"
+cp -a "$T/state.backup/." "$STATE/"
+if jq -r '.keys[].kid' "$STATE/jwks.json" | grep -qxF -e "$K2"; then fail "the restored jwks.json publishes $K2"; fi
 start_agent m "$T/m.conf"
-grep -qF "keys/$K2.pem: jwks.json publishes this key, which keys/state.json neither names nor dropped" "$AGENT_LOG" ||
+grep -qF "keys/$K2.pem: a key that keys/state.json neither names nor dropped (was state.json restored from a backup?)" "$AGENT_LOG" ||
         fail "no warning for the key the restored state does not name: $(cat "$AGENT_LOG")"
 [ -s "$STATE/keys/$K2.pem" ] || fail "the newer key's file was removed"
 jq -e --arg k "$K2" '.keys[] | select(.kid == $k)' "$STATE/keys/state.json" >/dev/null ||
@@ -287,8 +291,11 @@ for n in $(seq 1 "$CRASHES"); do
                 fail "crash $n: state.json does not parse: $(cat "$STATE/keys/state.json")"
         jq -e '.iss == "svcid://crash.test" and (.keys | length >= 1)' "$STATE/jwks.json" >/dev/null ||
                 fail "crash $n: jwks.json does not parse"
+        # a key the state names is in KID.pem, or still in KID.new if the
+        # kill came before the update that made it was done
         for k in $(jq -r '.keys[].kid' "$STATE/keys/state.json"); do
-                [ -s "$STATE/keys/$k.pem" ] || fail "crash $n: state names $k but its key file is missing"
+                [ -s "$STATE/keys/$k.pem" ] || [ -s "$STATE/keys/$k.new" ] ||
+                        fail "crash $n: state names $k but its key file is missing"
         done
         exp=$(claims "$TOK" | jq -r .exp)
         if [ "$exp" -gt "$now" ]; then
@@ -308,14 +315,14 @@ for n in $(seq 1 "$CRASHES"); do
 done
 ok "$CRASHES crashes survived"
 
-check "leftovers of an interrupted write are removed at start: temporary files, a key file no state names"
+check "leftovers of an interrupted write are removed at start: temporary files, a new key file no state names"
 echo junk > "$STATE/keys/.state.json.tmp"
-echo junk > "$STATE/keys/.AAAA.pem.tmp"
+echo junk > "$STATE/keys/.AAAA.new.tmp"
 echo junk > "$STATE/.jwks.json.tmp"
-echo junk > "$STATE/keys/AAAAorphan.pem"
-chmod 600 "$STATE"/keys/.*.tmp "$STATE/keys/AAAAorphan.pem"
+echo junk > "$STATE/keys/AAAAorphan.new"
+chmod 600 "$STATE"/keys/.*.tmp "$STATE/keys/AAAAorphan.new"
 start_agent c "$T/agent.conf"
-for f in "$STATE/keys/.state.json.tmp" "$STATE/keys/.AAAA.pem.tmp" "$STATE/.jwks.json.tmp" "$STATE/keys/AAAAorphan.pem"; do
+for f in "$STATE/keys/.state.json.tmp" "$STATE/keys/.AAAA.new.tmp" "$STATE/.jwks.json.tmp" "$STATE/keys/AAAAorphan.new"; do
         [ -e "$f" ] && fail "$f left in place"
 done
 stop_agent

@@ -50,7 +50,7 @@ static int setup(void **state) {
         f->cfg = (agent_config) { .alg = SVCID_ALG_ES256, .default_ttl = 10, .max_ttl = MAXTTL,
                                   .key_lifetime = L, .token_reuse = 0, .anonymous = true };
         log_open(LOG_TARGET_STDERR);
-        assert_int_equal(keystore_open(f->dir, &f->lock, err, sizeof err, &f->ks), 0);
+        assert_int_equal(keystore_open(f->dir, SVCID_ALG_ES256, &f->lock, err, sizeof err, &f->ks), 0);
         *state = f;
         return 0;
 }
@@ -102,15 +102,21 @@ static size_t jwks_has(fixture *f, const char *kid) {
         return n;
 }
 
-static bool key_file_exists(fixture *f, const char *kid) {
+/* keys/KID.SUFFIX is there, mode 0600. */
+static bool key_file_is(fixture *f, const char *kid, const char *suffix) {
         char path[256];
         struct stat st;
 
-        snprintf(path, sizeof path, "%s/keys/%s.pem", f->dir, kid);
+        snprintf(path, sizeof path, "%s/keys/%s%s", f->dir, kid, suffix);
         if (stat(path, &st) < 0)
                 return false;
         assert_int_equal(st.st_mode & 0777, 0600);
         return true;
+}
+
+/* The file of a key that may sign: KID.pem. */
+static bool key_file_exists(fixture *f, const char *kid) {
+        return key_file_is(f, kid, ".pem");
 }
 
 static void test_schedule(void **state) {
@@ -295,12 +301,13 @@ static void test_reopen(void **state) {
         k0 = kid_of(keystore_active(f->ks, T0));
         pending = kid_of(keystore_active(f->ks, T0 + L));
         /* a second agent on the same state dir is refused */
-        assert_int_equal(keystore_open(f->dir, &f->lock, err, sizeof err, &again), -EBUSY);
+        assert_int_equal(keystore_open(f->dir, SVCID_ALG_ES256, &f->lock, err, sizeof err, &again), -EBUSY);
         keystore_free(f->ks);
         f->ks = NULL;
 
-        /* leftovers of an interrupted write */
-        snprintf(path, sizeof path, "%s/keys/AAAAleftover.pem", f->dir);
+        /* leftovers of an interrupted write: a new key's file no state
+         * names yet, a temporary file */
+        snprintf(path, sizeof path, "%s/keys/AAAAleftover.new", f->dir);
         fd = open(path, O_WRONLY | O_CREAT, 0600);
         assert_true(fd >= 0);
         close(fd);
@@ -309,11 +316,12 @@ static void test_reopen(void **state) {
         assert_true(fd >= 0);
         close(fd);
 
-        assert_int_equal(keystore_open(f->dir, &f->lock, err, sizeof err, &f->ks), 0);
+        assert_int_equal(keystore_open(f->dir, SVCID_ALG_ES256, &f->lock, err, sizeof err, &f->ks), 0);
         assert_int_equal(keystore_count(f->ks), 2);
         assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0)), k0);
         assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + L)), pending);
-        assert_false(key_file_exists(f, "AAAAleftover"));
+        assert_int_equal(access(path, F_OK), -1);
+        snprintf(path, sizeof path, "%s/keys/AAAAleftover.new", f->dir);
         assert_int_equal(access(path, F_OK), -1);
         free(k0);
         free(pending);
@@ -351,7 +359,7 @@ static void test_fail_closed(void **state) {
                 svcid_free_secret(pem);
                 svcid_key_unref(other);
         }
-        assert_true(keystore_open(f->dir, &f->lock, err, sizeof err, &again) < 0);
+        assert_true(keystore_open(f->dir, SVCID_ALG_ES256, &f->lock, err, sizeof err, &again) < 0);
         assert_non_null(strstr(err, "does not match its kid"));
 
         /* readable by others */
@@ -372,33 +380,33 @@ static void test_fail_closed(void **state) {
                 assert_int_equal(json_dump_file(st, state_path, 0), 0);
                 chmod(state_path, 0600);
                 json_decref(st);
-                assert_int_equal(keystore_open(f->dir, &f->lock, err, sizeof err, &again), -EINVAL);
+                assert_int_equal(keystore_open(f->dir, SVCID_ALG_ES256, &f->lock, err, sizeof err, &again), -EINVAL);
                 assert_non_null(strstr(err, "listed twice"));
                 assert_null(again);
                 assert_int_equal(rename(state_saved, state_path), 0);
         }
         chmod(path, 0644);
-        assert_int_equal(keystore_open(f->dir, &f->lock, err, sizeof err, &again), -EPERM);
+        assert_int_equal(keystore_open(f->dir, SVCID_ALG_ES256, &f->lock, err, sizeof err, &again), -EPERM);
         chmod(path, 0600);
 
         /* a state that does not parse */
         snprintf(path, sizeof path, "%s/keys/state.json", f->dir);
         write_file(path, "{\"version\":1,\"keys\":[{\"kid\":\"../../etc/passwd\",\"alg\":\"ES256\"}]}", 0600);
-        assert_true(keystore_open(f->dir, &f->lock, err, sizeof err, &again) < 0);
+        assert_true(keystore_open(f->dir, SVCID_ALG_ES256, &f->lock, err, sizeof err, &again) < 0);
         write_file(path, "{\"version\":1,\"keys\":[],\"keys\":[]}", 0600);
-        assert_true(keystore_open(f->dir, &f->lock, err, sizeof err, &again) < 0);
+        assert_true(keystore_open(f->dir, SVCID_ALG_ES256, &f->lock, err, sizeof err, &again) < 0);
         write_file(path, "not json", 0600);
-        assert_true(keystore_open(f->dir, &f->lock, err, sizeof err, &again) < 0);
+        assert_true(keystore_open(f->dir, SVCID_ALG_ES256, &f->lock, err, sizeof err, &again) < 0);
         assert_null(again);
 
         /* a keys directory others can enter */
         snprintf(path, sizeof path, "%s/keys", f->dir);
         chmod(path, 0755);
-        assert_int_equal(keystore_open(f->dir, &f->lock, err, sizeof err, &again), -EPERM);
+        assert_int_equal(keystore_open(f->dir, SVCID_ALG_ES256, &f->lock, err, sizeof err, &again), -EPERM);
         chmod(path, 0700);
         free(k0);
         /* the state is still broken: nothing opens, teardown frees nothing */
-        assert_true(keystore_open(f->dir, &f->lock, err, sizeof err, &f->ks) < 0);
+        assert_true(keystore_open(f->dir, SVCID_ALG_ES256, &f->lock, err, sizeof err, &f->ks) < 0);
         assert_null(f->ks);
 }
 
@@ -442,7 +450,7 @@ static void test_failed_jwks_write_keeps_named_key(void **state) {
         /* a restart right now */
         keystore_free(f->ks);
         f->ks = NULL;
-        assert_int_equal(keystore_open(f->dir, &f->lock, err, sizeof err, &f->ks), 0);
+        assert_int_equal(keystore_open(f->dir, SVCID_ALG_ES256, &f->lock, err, sizeof err, &f->ks), 0);
         update(f, T0 + L / 2, false);
         assert_int_equal(keystore_count(f->ks), 2);
         assert_int_equal(jwks_has(f, NULL), 2);
@@ -507,6 +515,7 @@ static void test_max_ttl_raise_unwritten(void **state) {
         assert_int_equal(keystore_ttl_cap(f->ks, T0 + 2), 3 * MAXTTL);
 }
 
+/* Key files: KID.pem, and KID.new for a key no state in place names. */
 static size_t pem_files(fixture *f) {
         char path[128];
         struct dirent *de;
@@ -516,8 +525,11 @@ static size_t pem_files(fixture *f) {
         snprintf(path, sizeof path, "%s/keys", f->dir);
         d = opendir(path);
         assert_non_null(d);
-        while ((de = readdir(d)))
-                n += strlen(de->d_name) > 4 && strcmp(de->d_name + strlen(de->d_name) - 4, ".pem") == 0;
+        while ((de = readdir(d))) {
+                size_t len = strlen(de->d_name);
+
+                n += len > 4 && (strcmp(de->d_name + len - 4, ".pem") == 0 || strcmp(de->d_name + len - 4, ".new") == 0);
+        }
         closedir(d);
         return n;
 }
@@ -557,13 +569,21 @@ static void test_failed_updates_keep_one_stray(void **state) {
                                             sizeof err) < 0);
                 assert_int_equal(pem_files(f), 2);
         }
-        /* the one kept is the one the state on disk names */
+        /* the one kept is the one the state on disk names, still under
+         * its new name: no update that made it succeeded, so it signed
+         * nothing */
         snprintf(path, sizeof path, "%s/keys/state.json", f->dir);
         st = json_load_file(path, 0, NULL);
         assert_non_null(st);
-        for (size_t i = 0; i < json_array_size(json_object_get(st, "keys")); i++)
-                assert_true(key_file_exists(f, json_string_value(json_object_get(
-                                                       json_array_get(json_object_get(st, "keys"), i), "kid"))));
+        assert_int_equal(json_array_size(json_object_get(st, "keys")), 2);
+        for (size_t i = 0; i < 2; i++) {
+                const char *kid = json_string_value(json_object_get(json_array_get(json_object_get(st, "keys"), i), "kid"));
+
+                bool signing = strcmp(svcid_key_kid(keystore_active(f->ks, T0)), kid) == 0;
+
+                assert_int_equal(key_file_exists(f, kid), signing);
+                assert_int_equal(key_file_is(f, kid, ".new"), !signing);
+        }
         json_decref(st);
         undo(f, "jwks.json");
         update(f, T0 + L / 2 + 3, false);
@@ -673,7 +693,7 @@ static void test_nothing_to_write(void **state) {
 static int reopen(fixture *f, char *err, size_t err_len) {
         keystore_free(f->ks);
         f->ks = NULL;
-        return keystore_open(f->dir, &f->lock, err, err_len, &f->ks);
+        return keystore_open(f->dir, SVCID_ALG_ES256, &f->lock, err, err_len, &f->ks);
 }
 
 /* A copy of state.json (from a backup, say), put back later. */
@@ -706,12 +726,14 @@ static void state_member(const char *from, const char *to, const char *name, jso
  * was written. A published key whose file is corrupt stops the start; one
  * whose file is gone keeps nothing; one the state dropped goes, one a
  * state of an earlier version (no list of dropped keys) does not name is
- * kept; a jwks.json that is no JSON stops the start while a key file
- * waits on it. (keystore_open() reads
- * the real clock: so do the updates here.) */
+ * kept. A key file no state names is kept also when jwks.json, restored
+ * too, does not publish it, or cannot be read; a file there that is no
+ * usable key stops the start. (keystore_open() reads the real clock: so
+ * do the updates here.) */
 static void test_restored_state(void **state) {
         fixture *f = *state;
-        char err[512] = "", state_path[256], backup[256], jwks_path[256], pem[300], saved[300], jwks_saved[300];
+        char err[512] = "", state_path[256], backup[256], jwks_path[256], pem[300], saved[300], jwks_saved[300],
+             jwks_backup[300];
         int64_t now = now_realtime();
         struct stat st, st2;
         char *k0, *k1, *k2;
@@ -722,6 +744,8 @@ static void test_restored_state(void **state) {
         update(f, now, false);
         k0 = kid_of(keystore_active(f->ks, now));
         copy_file(state_path, backup, 0600);
+        snprintf(jwks_backup, sizeof jwks_backup, "%s/jwks.backup", f->dir);
+        copy_file(jwks_path, jwks_backup, 0644);
         update(f, now, true);
         k1 = kid_of(keystore_active(f->ks, now));
         assert_string_not_equal(k0, k1);
@@ -788,25 +812,89 @@ static void test_restored_state(void **state) {
         assert_int_equal(keystore_count(f->ks), 2);
         assert_true(key_file_exists(f, k1));
 
-        /* a jwks.json that cannot be read while a key file the state
-         * neither names nor dropped waits on its word: the start stops,
-         * naming both; without one, nothing was published and the file
-         * goes */
+        /* state.json and jwks.json both restored, the key files made
+         * since left in place (cp -a, tar x): k1 is published nowhere, but
+         * its name says a state named it and it may have signed: it is
+         * kept, published again, and a fresh key signs */
         copy_file(backup, state_path, 0600);
+        copy_file(jwks_backup, jwks_path, 0644);
+        assert_int_equal(reopen(f, err, sizeof err), 0);
+        assert_int_equal(keystore_count(f->ks), 2);
+        assert_true(key_file_exists(f, k1));
+        update(f, now, false);
+        assert_int_equal(jwks_has(f, k0) + jwks_has(f, k1), 2);
+        assert_string_not_equal(svcid_key_kid(keystore_active(f->ks, now)), k0);
+        assert_string_not_equal(svcid_key_kid(keystore_active(f->ks, now)), k1);
+
+        /* the same with a jwks.json that cannot be read: it only tells an
+         * RSA key's algorithm; P-256 is ES256 */
+        copy_file(backup, state_path, 0600);
+        write_file(jwks_path, "{not json", 0644);
+        assert_int_equal(reopen(f, err, sizeof err), 0);
+        assert_int_equal(keystore_count(f->ks), 3);     /* k0, k1, the fresh key above */
+        update(f, now, false);
+        assert_int_equal(jwks_has(f, k1), 1);
+
+        /* a key file no state names that is not a usable key stops the
+         * start, saying what to do; one the agent may not trust as its
+         * own (mode 0640), with the other remedy */
         snprintf(pem, sizeof pem, "%s/keys/AAAAnewer.pem", f->dir);
         write_file(pem, "x", 0600);
-        write_file(jwks_path, "{not json", 0644);
         assert_int_equal(reopen(f, err, sizeof err), -EINVAL);
-        assert_non_null(strstr(err, ".pem is a key keys/state.json neither names nor dropped"));
-        assert_non_null(strstr(err, "jwks.json, which would say whether it was published, cannot be read"));
+        assert_non_null(strstr(err, "keys/AAAAnewer.pem: not a usable private key. keys/state.json does not "
+                                    "name it: restore state.json from a backup, or remove keys/AAAAnewer.pem"));
         assert_int_equal(access(pem, F_OK), 0);
-        assert_int_equal(unlink(jwks_path), 0);
+        assert_int_equal(chmod(pem, 0640), 0);
+        assert_int_equal(reopen(f, err, sizeof err), -EPERM);
+        assert_non_null(strstr(err, "keys/AAAAnewer.pem: "));
+        assert_non_null(strstr(err, "make it the agent's own with mode 0600, or remove keys/AAAAnewer.pem"));
+        assert_int_equal(unlink(pem), 0);
         assert_int_equal(reopen(f, err, sizeof err), 0);
-        assert_int_equal(access(pem, F_OK), -1);
-        assert_false(key_file_exists(f, k1));
+        assert_true(key_file_exists(f, k1));
         free(k0);
         free(k1);
         free(k2);
+}
+
+/* The algorithm of a kept key that jwks.json does not publish: an RSA
+ * key signs RS256 or PS256 alike, and is taken to be of the configured
+ * algorithm. */
+static void test_restored_state_rsa(void **state) {
+        fixture *f = *state;
+        char err[512] = "", state_path[256], jwks_path[256], backup[300], jwks_backup[300];
+        int64_t now = now_realtime();
+        json_t *jwks, *k;
+        char *kr;
+        size_t i;
+        bool found = false;
+
+        snprintf(state_path, sizeof state_path, "%s/keys/state.json", f->dir);
+        snprintf(jwks_path, sizeof jwks_path, "%s/jwks.json", f->dir);
+        snprintf(backup, sizeof backup, "%s/state.backup", f->dir);
+        snprintf(jwks_backup, sizeof jwks_backup, "%s/jwks.backup", f->dir);
+        update(f, now, false);
+        copy_file(state_path, backup, 0600);
+        copy_file(jwks_path, jwks_backup, 0644);
+        f->cfg.alg = SVCID_ALG_PS256;
+        update(f, now, true);
+        kr = kid_of(keystore_active(f->ks, now));
+        copy_file(backup, state_path, 0600);
+        copy_file(jwks_backup, jwks_path, 0644);
+        keystore_free(f->ks);
+        f->ks = NULL;
+        assert_int_equal(keystore_open(f->dir, SVCID_ALG_PS256, &f->lock, err, sizeof err, &f->ks), 0);
+        assert_int_equal(keystore_count(f->ks), 2);
+        update(f, now_realtime(), false);       /* RSA keys take time to make */
+        jwks = json_load_file(jwks_path, 0, NULL);
+        assert_non_null(jwks);
+        json_array_foreach(json_object_get(jwks, "keys"), i, k)
+                if (strcmp(json_string_value(json_object_get(k, "kid")), kr) == 0) {
+                        assert_string_equal(json_string_value(json_object_get(k, "alg")), "PS256");
+                        found = true;
+                }
+        assert_true(found);
+        json_decref(jwks);
+        free(kr);
 }
 
 /* No state.json, but a jwks.json: the state was lost (no crash leaves
@@ -890,6 +978,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_nothing_to_write, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_clock_back_then_force, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_restored_state, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_restored_state_rsa, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failed_updates_keep_one_stray, setup, teardown),
         };
 
