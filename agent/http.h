@@ -31,7 +31,7 @@ typedef struct agent_shared {
                                  * publishes; tokens carry keystore_issuer() */
         keystore *keys;
         token_cache *cache;     /* its own lock; emptied under the write lock */
-        char key_update_failure[320];   /* why the last key update failed,
+        char key_update_failure[600];   /* why the last key update failed,
                                          * "" once one succeeds (main
                                          * thread writes, under the lock) */
 } agent_shared;

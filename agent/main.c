@@ -217,14 +217,17 @@ static void log_serving(agent_shared *sh, const listener *lis, const char *state
 /* Runs keystore_update() and reports; returns when to try again. A
  * forced rotation that failed is forced again at the retry: the operator
  * may have asked for it because a key is in doubt. */
-static int64_t update_keys(agent_shared *sh, bool force) {
+static int64_t update_keys(agent_shared *sh, const char *state_dir, bool force) {
         static bool force_pending;      /* main thread only */
-        char err[256] = "";
+        char err[512] = "";
         int64_t now = now_realtime();
+        int n = snprintf(err, sizeof err, "in %s: ", state_dir);
+        size_t off = n > 0 && (size_t) n < sizeof err / 2 ? (size_t) n : 0;
         int r;
 
+        /* Its messages name files in the state directory: say which. */
         force = force || force_pending;
-        r = keystore_update(sh->keys, sh->config, sh->issuer, now, force, err, sizeof err);
+        r = keystore_update(sh->keys, sh->config, sh->issuer, now, force, err + off, sizeof err - off);
         force_pending = r < 0 && force;
         if (r < 0) {
                 /* Whether the active key may still sign is keystore_ttl_cap()'s
@@ -556,7 +559,7 @@ int main(int argc, char **argv) {
                                                 break;
                                         }
                                         reload(&sh, &o, state_dir);
-                                        next = update_keys(&sh, false);
+                                        next = update_keys(&sh, state_dir, false);
                                         break;
                                 case SIGUSR2:
                                         if (!sh.keys) {
@@ -564,7 +567,7 @@ int main(int argc, char **argv) {
                                                 break;
                                         }
                                         log_notice("forced key rotation (SIGUSR2)");
-                                        next = update_keys(&sh, true);
+                                        next = update_keys(&sh, state_dir, true);
                                         break;
                                 default:
                                         stop = true;
@@ -574,7 +577,7 @@ int main(int argc, char **argv) {
                                 break;
                 }
                 if (now_realtime() >= next)
-                        next = sh.keys ? update_keys(&sh, false)
+                        next = sh.keys ? update_keys(&sh, state_dir, false)
                                        : retry_up(&sh, &o, &lis, false, &state_dir, down_why, sizeof down_why);
         }
 
