@@ -149,15 +149,39 @@ static const char *file_why(int r) {
         }
 }
 
+/* A key file starts with a line naming the key's algorithm, which a key's
+ * type does not always tell (RSA: RS256 or PS256): "svcid-alg: PS256".
+ * PEM readers skip what comes before "-----BEGIN". Files written by
+ * svcid-agent before key files were staged as KID.new have no such line. */
+#define ALG_LABEL "svcid-alg: "
+
+/* The algorithm the first line of a key file names, or
+ * SVCID_ALG_INVALID. */
+static svcid_alg label_alg(const char *pem, size_t len) {
+        const char *nl = memchr(pem, '\n', len);
+        size_t l = strlen(ALG_LABEL);
+        char name[16];
+        svcid_alg alg;
+
+        if (!nl || (size_t) (nl - pem) <= l || (size_t) (nl - pem) - l >= sizeof name ||
+            memcmp(pem, ALG_LABEL, l) != 0)
+                return SVCID_ALG_INVALID;
+        memcpy(name, pem + l, (size_t) (nl - pem) - l);
+        name[(size_t) (nl - pem) - l] = '\0';
+        return svcid_alg_from_str(name, &alg) == 0 ? alg : SVCID_ALG_INVALID;
+}
+
 /* keys/KID.pem: the private key kid names, for alg (SVCID_ALG_INVALID:
- * the one its type implies). A state written just before a crash can
- * name a key still in KID.new: that is read then, and the next update
- * renames it (commit_keys()). */
-static int load_key_file(keystore *ks, const char *kid, svcid_alg alg, svcid_key **ret_key,
+ * the one its file's label names, else the one its type implies); the
+ * label's algorithm goes to ret_label if not NULL. A state written just
+ * before a crash can name a key still in KID.new: that is read then, and
+ * the next update renames it (commit_keys()). */
+static int load_key_file(keystore *ks, const char *kid, svcid_alg alg, svcid_alg *ret_label, svcid_key **ret_key,
                          char *err, size_t err_len) {
         _cleanup_(svcid_key_unrefp) svcid_key *key = NULL;
         char *pem = NULL;
         char name[128];
+        svcid_alg label;
         size_t len;
         int r;
 
@@ -176,6 +200,11 @@ static int load_key_file(keystore *ks, const char *kid, svcid_alg alg, svcid_key
         }
         if (r < 0)
                 return set_err(err, err_len, r, "%s/%s: %s", KEYS_DIR, name, file_why(r));
+        label = label_alg(pem, len);
+        if (ret_label)
+                *ret_label = label;
+        if (alg == SVCID_ALG_INVALID)
+                alg = label;
         r = svcid_key_from_pem(pem, len, alg, &key);
         svcid_free_secret(pem);
         if (r == -ENOMEM)       /* says nothing about the key: keep it */
@@ -204,7 +233,7 @@ static int load_entry(keystore *ks, json_t *o, key_entry *ret, char *err, size_t
             e.not_after < e.not_before)
                 return set_err(err, err_len, -EINVAL, "%s/%s: malformed key entry", KEYS_DIR, STATE_FILE);
 
-        r = load_key_file(ks, kid, alg, &e.key, err, err_len);
+        r = load_key_file(ks, kid, alg, NULL, &e.key, err, err_len);
         if (r < 0)
                 return r;
         *ret = e;
@@ -325,60 +354,72 @@ static bool dropped(const keystore *ks, const char *kid, size_t len) {
         return false;
 }
 
-/* The algorithm jwks.json (root, may be NULL) publishes kid with, or
- * SVCID_ALG_INVALID. */
-static svcid_alg published_alg(json_t *root, const char *kid) {
+/* Whether jwks.json (root; NULL: it could not be read) publishes kid,
+ * and with which algorithm (SVCID_ALG_INVALID: none svcid signs with). */
+static bool published_alg(json_t *root, const char *kid, svcid_alg *ret_alg) {
         size_t i;
         json_t *k;
-        svcid_alg alg;
 
         json_array_foreach(json_object_get(root, "keys"), i, k) {
                 const char *alg_s = json_string_value(json_object_get(k, "alg"));
 
                 if (json_is_string(json_object_get(k, "kid")) &&
-                    strcmp(json_string_value(json_object_get(k, "kid")), kid) == 0)
-                        return alg_s && svcid_alg_from_str(alg_s, &alg) == 0 ? alg : SVCID_ALG_INVALID;
+                    strcmp(json_string_value(json_object_get(k, "kid")), kid) == 0) {
+                        if (!alg_s || svcid_alg_from_str(alg_s, ret_alg) < 0)
+                                *ret_alg = SVCID_ALG_INVALID;
+                        return true;
+                }
         }
-        return SVCID_ALG_INVALID;
+        return false;
 }
 
-/* The key file of kid, for the algorithm jwks.json publishes it with;
- * else the one its type implies, an RSA key taken to be of alg (the
- * configured one) if that is RS256 or PS256, else RS256. */
-static int load_unnamed(keystore *ks, json_t *jwks, const char *kid, svcid_alg alg, svcid_key **ret_key,
-                        char *err, size_t err_len) {
-        svcid_alg published = published_alg(jwks, kid);
+/* A key file (KID.pem) no state names, to keep: 1 and *ret_key, 0 if it
+ * is a leftover. One that its label (see ALG_LABEL) says was written
+ * staged was named by a state before it could sign, so it is newer than
+ * the state, and kept. One without, of an earlier svcid-agent, was
+ * written before any state named it: kept only if jwks.json publishes it
+ * or cannot be read, with the algorithm jwks.json gives, else the one its
+ * type implies (RS256 for RSA). */
+static int load_unnamed(keystore *ks, json_t *jwks, const char *kid, svcid_key **ret_key, char *err,
+                        size_t err_len) {
+        svcid_alg label = SVCID_ALG_INVALID, alg = SVCID_ALG_INVALID;
+        bool published = published_alg(jwks, kid, &alg);
         char first[512];
         int r;
 
-        if (published != SVCID_ALG_INVALID)
-                return load_key_file(ks, kid, published, ret_key, err, err_len);
-        r = load_key_file(ks, kid, SVCID_ALG_INVALID, ret_key, err, err_len);
+        r = load_key_file(ks, kid, SVCID_ALG_INVALID, &label, ret_key, err, err_len);
+        if ((r < 0 && r != -EINVAL) || label != SVCID_ALG_INVALID)
+                return r < 0 ? r : 1;   /* unread, its label unknown; or labelled */
+        if (jwks && !published) {
+                if (r == 0)
+                        svcid_key_unref(TAKE_PTR(*ret_key));
+                return 0;
+        }
         if (r != -EINVAL)
-                return r;
+                return r < 0 ? r : 1;
+        /* an RSA key: its type does not say */
         snprintf(first, sizeof first, "%s", err);
-        r = load_key_file(ks, kid, alg == SVCID_ALG_PS256 ? SVCID_ALG_PS256 : SVCID_ALG_RS256, ret_key, err, err_len);
+        r = load_key_file(ks, kid, alg != SVCID_ALG_INVALID ? alg : SVCID_ALG_RS256, NULL, ret_key, err, err_len);
         if (r == -EINVAL)
                 snprintf(err, err_len, "%s", first);
-        return r;
+        return r < 0 ? r : 1;
 }
 
 /* Keeps the key files (KID.pem) that the state neither names nor
- * dropped. A key file gets its name only once a state naming it is in
- * place and it may sign (a new one is KID.new until then), so such a file
- * is newer than the state: a state.json restored from a backup older than
- * the last rotation leaves it, with or without the jwks.json and key files
- * of then, and tokens it signed may be out there. Each is kept as a
- * retired key, published until any token it can have signed has expired
- * (CONFIG_TTL_MAX from now), its life taken to run from its file's last
- * change to just before now. Which key signed last is then in doubt (the
- * state may name as active a key a rotation since retired), so the update
- * at start makes a fresh one, as a forced rotation does. A key the state
- * dropped (a removal cut short) goes with the leftovers. A state of an
- * earlier version does not say what it dropped: each such key is kept
- * then, since keeping a dead key for an hour costs less than dropping a
- * live one. A key file that cannot be loaded stops the start. */
-static int adopt_unnamed(keystore *ks, svcid_alg alg, int64_t now, char *err, size_t err_len) {
+ * dropped and that load_unnamed() says may have signed: a state.json
+ * restored from a backup older than the last rotation leaves them, with
+ * or without the jwks.json and key files of then, and tokens they signed
+ * may be out there. Each is kept as a retired key, published until any
+ * token it can have signed has expired (CONFIG_TTL_MAX from now), its
+ * life taken to run from its file's last change to just before now.
+ * Which key signed last is then in doubt (the state may name as active a
+ * key a rotation since retired), so the update at start makes a fresh
+ * one, as a forced rotation does. A key the state dropped goes with the
+ * leftovers. A state of an earlier version does not say what it dropped:
+ * each such key is kept then, since keeping a dead key for an hour costs
+ * less than dropping a live one. A key file that cannot be loaded stops
+ * the start. */
+static int adopt_unnamed(keystore *ks, int64_t now, char *err, size_t err_len) {
         _cleanup_(free_p) char *text = NULL;
         _cleanup_(json_decrefp) json_t *jwks = NULL;
         struct dirent *de;
@@ -387,13 +428,22 @@ static int adopt_unnamed(keystore *ks, svcid_alg alg, int64_t now, char *err, si
         DIR *d;
         int r = 0;
 
-        /* jwks.json says the algorithm of a key it publishes (an RSA key
-         * could be RS256 or PS256); one that cannot be read says nothing,
-         * and is written anew at the first update. */
-        if (read_file_at(ks->dir_fd, JWKS_FILE, SVCID_JWKS_MAX, false, &text, &len) == 0)
+        /* jwks.json, for key files of an earlier version: NULL when it
+         * cannot be read, no keys when it is not there */
+        r = read_file_at(ks->dir_fd, JWKS_FILE, SVCID_JWKS_MAX, false, &text, &len);
+        if (r == 0) {
                 jwks = json_load_guarded(text, len, NULL, &oom);
-        if (oom)
+                if (!json_is_array(json_object_get(jwks, "keys"))) {
+                        json_decref(jwks);
+                        jwks = NULL;
+                }
+        } else if (r == -ENOENT) {
+                jwks = json_pack("{s:[]}", "keys");
+                oom = !jwks;
+        }
+        if (r == -ENOMEM || oom)
                 return set_err(err, err_len, -ENOMEM, "%s: out of memory", JWKS_FILE);
+        r = 0;
         d = keys_dir(ks);
         if (!d)
                 return set_err(err, err_len, -errno, "%s: %m", KEYS_DIR);
@@ -401,7 +451,7 @@ static int adopt_unnamed(keystore *ks, svcid_alg alg, int64_t now, char *err, si
                 size_t n = strlen(de->d_name);
                 char kid[128];
                 struct stat st;
-                key_entry e, *grown;
+                key_entry e = {}, *grown;
 
                 if (!is_key_file(de->d_name, false) || n - 4 >= sizeof kid || named(ks, de->d_name, n - 4) ||
                     dropped(ks, de->d_name, n - 4))
@@ -411,15 +461,7 @@ static int adopt_unnamed(keystore *ks, svcid_alg alg, int64_t now, char *err, si
                         r = set_err(err, err_len, -errno, "%s/%s: %m", KEYS_DIR, de->d_name);
                         break;
                 }
-                e = (key_entry) {
-                        .created = st.st_mtime < now ? st.st_mtime : now - 1,
-                        .not_after = now,
-                        .max_ttl = CONFIG_TTL_MAX,
-                };
-                if (e.created < 0)
-                        e.created = 0;
-                e.not_before = e.created;       /* before the fresh key's now */
-                r = load_unnamed(ks, jwks, kid, alg, &e.key, err, err_len);
+                r = load_unnamed(ks, jwks, kid, &e.key, err, err_len);
                 if (r < 0) {
                         size_t l = strlen(err);
 
@@ -427,10 +469,19 @@ static int adopt_unnamed(keystore *ks, svcid_alg alg, int64_t now, char *err, si
                                 set_err(err + l, err_len - l, r, ". %s/%s does not name it: %s, or remove "
                                         "%s/%s (if it signed tokens, they then fail unknown_key)", KEYS_DIR,
                                         STATE_FILE, r == -EPERM ? "make it the agent's own with mode 0600"
-                                                                : "restore state.json from a backup",
+                                                                : "restore the file from a backup",
                                         KEYS_DIR, de->d_name);
                         break;
                 }
+                if (r == 0)
+                        continue;       /* a leftover */
+                r = 0;
+                e.created = st.st_mtime < now ? st.st_mtime : now - 1;
+                if (e.created < 0)
+                        e.created = 0;
+                e.not_before = e.created;       /* before the fresh key's now */
+                e.not_after = now;
+                e.max_ttl = CONFIG_TTL_MAX;
                 grown = reallocarray(ks->entries, ks->n + 1, sizeof *grown);
                 if (!grown) {
                         svcid_key_unref(e.key);
@@ -446,7 +497,8 @@ static int adopt_unnamed(keystore *ks, svcid_alg alg, int64_t now, char *err, si
                             CONFIG_TTL_MAX + RETIRE_MARGIN);
         }
         closedir(d);
-        qsort(ks->entries, ks->n, sizeof *ks->entries, cmp_entry);
+        if (ks->n > 1)          /* entries may be NULL with none */
+                qsort(ks->entries, ks->n, sizeof *ks->entries, cmp_entry);
         return r;
 }
 
@@ -516,7 +568,7 @@ static int open_state_dir(const char *state_dir, char *err, size_t err_len) {
         return fd;
 }
 
-int keystore_open(const char *state_dir, svcid_alg alg, pthread_rwlock_t *lock,
+int keystore_open(const char *state_dir, pthread_rwlock_t *lock,
                   char *err, size_t err_len, keystore **ret_keystore) {
         _cleanup_(keystore_freep) keystore *ks = NULL;
         char why[512];
@@ -567,7 +619,7 @@ int keystore_open(const char *state_dir, svcid_alg alg, pthread_rwlock_t *lock,
                                "leaves this). Restore it, or remove %s/" JWKS_FILE " and %s/" KEYS_DIR "/*.pem "
                                "to start afresh, which unpublishes every key and so every token out there",
                                state_dir, state_dir, state_dir, state_dir);
-        r = adopt_unnamed(ks, alg, now_realtime(), why, sizeof why);
+        r = adopt_unnamed(ks, now_realtime(), why, sizeof why);
         if (r < 0)
                 return set_err(err, err_len, r, "%s/%s", state_dir, why);
         remove_leftovers(ks, NULL, 0);
@@ -575,23 +627,33 @@ int keystore_open(const char *state_dir, svcid_alg alg, pthread_rwlock_t *lock,
         return 0;
 }
 
-/* The kids of old[n_old] that next[n] no longer holds, as a JSON array;
- * when there are none, the list the last state had (prev, may be NULL),
- * so that an update that drops nothing leaves state.json as it is. NULL
- * when out of memory. */
+/* How many dropped kids state.json remembers, the latest: a key file
+ * left by a removal that failed, or copied back from a backup, goes at
+ * the next start rather than being published again. */
+#define DROPPED_MAX 64
+
+/* The list of dropped kids the last state had (prev, may be NULL), with
+ * those of old[n_old] that next[n] no longer holds added, the oldest going
+ * past DROPPED_MAX. prev itself when nothing was dropped, so that such an
+ * update leaves state.json as it is. NULL when out of memory. */
 static json_t *dropped_now(const key_entry *old, size_t n_old, const key_entry *next, size_t n, json_t *prev) {
-        _cleanup_(json_decrefp) json_t *gone = json_array();
+        _cleanup_(json_decrefp) json_t *gone = prev ? json_copy(prev) : json_array();
+        size_t before;
 
         if (!gone)
                 return NULL;
+        before = json_array_size(gone);
         for (size_t i = 0; i < n_old; i++) {
                 const char *kid = svcid_key_kid(old[i].key);
 
                 if (!in_entries(next, n, kid, strlen(kid)) && json_array_append_new(gone, json_string(kid)) < 0)
                         return NULL;
         }
-        if (json_array_size(gone) == 0 && prev)
+        if (json_array_size(gone) == before && prev)
                 return json_incref(prev);
+        while (json_array_size(gone) > DROPPED_MAX)
+                if (json_array_remove(gone, 0) < 0)
+                        return NULL;
         return TAKE_PTR(gone);
 }
 
@@ -641,9 +703,11 @@ static char *jwks_json(const key_entry *e, size_t n, const char *issuer) {
         return json_dumps_whole(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 }
 
-/* A new key, as KID.new: it signs nothing until commit_keys(). */
+/* A new key, as KID.new: it signs nothing until commit_keys(). Its file
+ * starts with its label (ALG_LABEL). */
 static int write_key(keystore *ks, const svcid_key *key) {
-        char name[128], *pem = NULL;
+        char name[128], *pem = NULL, *text;
+        size_t len;
         int r;
 
         r = key_name(svcid_key_kid(key), NEW, name, sizeof name);
@@ -652,8 +716,16 @@ static int write_key(keystore *ks, const svcid_key *key) {
         r = svcid_key_private_pem(key, &pem);
         if (r < 0)
                 return r;
-        r = write_atomic(ks->keys_fd, name, pem, strlen(pem), 0600);
+        /* sized once: no copy of the key left behind in a freed buffer */
+        len = strlen(ALG_LABEL) + strlen(svcid_alg_str(svcid_key_alg(key))) + 1 + strlen(pem) + 1;
+        text = malloc(len);
+        if (text)
+                snprintf(text, len, ALG_LABEL "%s\n%s", svcid_alg_str(svcid_key_alg(key)), pem);
         svcid_free_secret(pem);
+        if (!text)
+                return -ENOMEM;
+        r = write_atomic(ks->keys_fd, name, text, strlen(text), 0600);
+        svcid_free_secret(text);
         return r;
 }
 
@@ -936,11 +1008,14 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                         goto fail;
                 }
         }
+        /* A key that cannot get its name (a read-only file system) signs
+         * as KID.new, which the state names; only the restore of an older
+         * state.json would take it for a leftover. The next update tries
+         * again. */
         r = commit_keys(ks, next, n);
-        if (r < 0) {
-                set_err(err, err_len, r, "renaming a new key's file in %s: %s", KEYS_DIR, strerror(-r));
-                goto fail;
-        }
+        if (r < 0)
+                log_warning("renaming a new key's file in %s/: %s; it signs under its new name, until an update "
+                            "can rename it", KEYS_DIR, strerror(-r));
         for (size_t i = 0; i < n_new_keys; i++) {
                 bool signs_now = fresh[i].not_before <= now;
 
@@ -984,11 +1059,11 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                 log_key(old[i].not_before > now ? "removed (never signed: forced rotation or algorithm change)"
                                                 : "removed (every token it signed has expired)",
                         svcid_key_kid(old[i].key), svcid_alg_str(svcid_key_alg(old[i].key)));
-                if (pem_name(svcid_key_kid(old[i].key), name, sizeof name) == 0)
-                        (void) unlinkat(ks->keys_fd, name, 0);
-                /* one loaded from KID.new at start and dropped at once */
-                if (key_name(svcid_key_kid(old[i].key), NEW, name, sizeof name) == 0)
-                        (void) unlinkat(ks->keys_fd, name, 0);
+                /* (or KID.new: one loaded so at start and dropped at once) */
+                for (int j = 0; j < 2; j++)
+                        if (key_name(svcid_key_kid(old[i].key), j ? NEW : PEM, name, sizeof name) == 0 &&
+                            unlinkat(ks->keys_fd, name, 0) < 0 && errno != ENOENT)
+                                log_warning("cannot remove %s/%s: %m; the next start removes it", KEYS_DIR, name);
         }
         note_active(ks, now);
         /* Key files that failed updates left, now that a state is written

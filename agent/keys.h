@@ -30,12 +30,11 @@
 typedef struct keystore keystore;
 
 /* Opens (creating if needed) the state dir, locks it against a second
- * agent, loads state.json and every key it names, keeps the keys it does
- * not name (a restored state.json; an RSA key jwks.json does not publish
- * is taken to be of alg if that is RS256 or PS256), and removes leftovers
- * of an interrupted write. Fails closed: a key that the state names but
- * that cannot be loaded is an error, never a reason to start afresh. */
-int keystore_open(const char *state_dir, svcid_alg alg, pthread_rwlock_t *lock,
+ * agent, loads state.json and every key it names, keeps the keys newer
+ * than the state (a restored state.json), and removes leftovers of an
+ * interrupted write. Fails closed: a key that the state names but that
+ * cannot be loaded is an error, never a reason to start afresh. */
+int keystore_open(const char *state_dir, pthread_rwlock_t *lock,
                   char *err, size_t err_len, keystore **ret_keystore);
 void keystore_free(keystore *ks);      /* NULL is fine */
 

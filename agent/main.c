@@ -322,7 +322,7 @@ static int bring_up(agent_shared *sh, const options *o, char **ret_state_dir, ch
         if (r < 0)
                 snprintf(err, err_len, "out of memory");
         if (r == 0)
-                r = keystore_open(dir, cfg->alg, &sh->lock, err, err_len, &ks);
+                r = keystore_open(dir, &sh->lock, err, err_len, &ks);
         if (r == 0) {
                 /* Its messages name files in the state directory: say which. */
                 int n = snprintf(err, err_len, "in %s: ", dir);

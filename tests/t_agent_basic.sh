@@ -269,7 +269,11 @@ ok "restart"
 check "a read-only state directory whose keys and JWKS are good: the agent starts and serves"
 if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
         # A mount namespace of its own, where the state dir is bound read-only.
+        # The signing key is still under its new name, as a crash just
+        # before its rename leaves it: it signs from there.
         before=$(sha256sum <"$STATE/jwks.json")
+        RO_KID=$(jq -r '.keys[0].kid' "$STATE/jwks.json")
+        mv "$STATE/keys/$RO_KID.pem" "$STATE/keys/$RO_KID.new"
         : > "$T/ro.conf"
         unshare -m sh -c 'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" && shift && exec "$@"' sh \
                 "$STATE" "$AGENT" --config "$T/ro.conf" --state-dir "$STATE" --socket "$T/ro.sock" \
@@ -281,7 +285,13 @@ if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
         "$CLI" verify -a ro --trust "$STATE/jwks.json" "$tok" >/dev/null ||
                 fail "its token does not verify with the JWKS on disk"
         [ "$(sha256sum <"$STATE/jwks.json")" = "$before" ] || fail "jwks.json changed"
+        grep -q "warning: renaming a new key's file in keys/: Read-only file system; it signs under its new name" \
+                "$T/ro.log" || fail "the rename it could not make: $(cat "$T/ro.log")"
         stop_agent "$RO_PID" "$T/ro.log"
+        # writable again: the next start gives the key its name
+        start_agent a -
+        [ -f "$STATE/keys/$RO_KID.pem" ] && [ ! -e "$STATE/keys/$RO_KID.new" ] || fail "$RO_KID.new not renamed"
+        stop_agent
         ok "served, from the keys and JWKS on disk"
 else
         echo "note: not root: a read-only state directory is not tried"

@@ -50,7 +50,7 @@ static int setup(void **state) {
         f->cfg = (agent_config) { .alg = SVCID_ALG_ES256, .default_ttl = 10, .max_ttl = MAXTTL,
                                   .key_lifetime = L, .token_reuse = 0, .anonymous = true };
         log_open(LOG_TARGET_STDERR);
-        assert_int_equal(keystore_open(f->dir, SVCID_ALG_ES256, &f->lock, err, sizeof err, &f->ks), 0);
+        assert_int_equal(keystore_open(f->dir, &f->lock, err, sizeof err, &f->ks), 0);
         *state = f;
         return 0;
 }
@@ -301,7 +301,7 @@ static void test_reopen(void **state) {
         k0 = kid_of(keystore_active(f->ks, T0));
         pending = kid_of(keystore_active(f->ks, T0 + L));
         /* a second agent on the same state dir is refused */
-        assert_int_equal(keystore_open(f->dir, SVCID_ALG_ES256, &f->lock, err, sizeof err, &again), -EBUSY);
+        assert_int_equal(keystore_open(f->dir, &f->lock, err, sizeof err, &again), -EBUSY);
         keystore_free(f->ks);
         f->ks = NULL;
 
@@ -316,7 +316,7 @@ static void test_reopen(void **state) {
         assert_true(fd >= 0);
         close(fd);
 
-        assert_int_equal(keystore_open(f->dir, SVCID_ALG_ES256, &f->lock, err, sizeof err, &f->ks), 0);
+        assert_int_equal(keystore_open(f->dir, &f->lock, err, sizeof err, &f->ks), 0);
         assert_int_equal(keystore_count(f->ks), 2);
         assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0)), k0);
         assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + L)), pending);
@@ -359,7 +359,7 @@ static void test_fail_closed(void **state) {
                 svcid_free_secret(pem);
                 svcid_key_unref(other);
         }
-        assert_true(keystore_open(f->dir, SVCID_ALG_ES256, &f->lock, err, sizeof err, &again) < 0);
+        assert_true(keystore_open(f->dir, &f->lock, err, sizeof err, &again) < 0);
         assert_non_null(strstr(err, "does not match its kid"));
 
         /* readable by others */
@@ -380,33 +380,33 @@ static void test_fail_closed(void **state) {
                 assert_int_equal(json_dump_file(st, state_path, 0), 0);
                 chmod(state_path, 0600);
                 json_decref(st);
-                assert_int_equal(keystore_open(f->dir, SVCID_ALG_ES256, &f->lock, err, sizeof err, &again), -EINVAL);
+                assert_int_equal(keystore_open(f->dir, &f->lock, err, sizeof err, &again), -EINVAL);
                 assert_non_null(strstr(err, "listed twice"));
                 assert_null(again);
                 assert_int_equal(rename(state_saved, state_path), 0);
         }
         chmod(path, 0644);
-        assert_int_equal(keystore_open(f->dir, SVCID_ALG_ES256, &f->lock, err, sizeof err, &again), -EPERM);
+        assert_int_equal(keystore_open(f->dir, &f->lock, err, sizeof err, &again), -EPERM);
         chmod(path, 0600);
 
         /* a state that does not parse */
         snprintf(path, sizeof path, "%s/keys/state.json", f->dir);
         write_file(path, "{\"version\":1,\"keys\":[{\"kid\":\"../../etc/passwd\",\"alg\":\"ES256\"}]}", 0600);
-        assert_true(keystore_open(f->dir, SVCID_ALG_ES256, &f->lock, err, sizeof err, &again) < 0);
+        assert_true(keystore_open(f->dir, &f->lock, err, sizeof err, &again) < 0);
         write_file(path, "{\"version\":1,\"keys\":[],\"keys\":[]}", 0600);
-        assert_true(keystore_open(f->dir, SVCID_ALG_ES256, &f->lock, err, sizeof err, &again) < 0);
+        assert_true(keystore_open(f->dir, &f->lock, err, sizeof err, &again) < 0);
         write_file(path, "not json", 0600);
-        assert_true(keystore_open(f->dir, SVCID_ALG_ES256, &f->lock, err, sizeof err, &again) < 0);
+        assert_true(keystore_open(f->dir, &f->lock, err, sizeof err, &again) < 0);
         assert_null(again);
 
         /* a keys directory others can enter */
         snprintf(path, sizeof path, "%s/keys", f->dir);
         chmod(path, 0755);
-        assert_int_equal(keystore_open(f->dir, SVCID_ALG_ES256, &f->lock, err, sizeof err, &again), -EPERM);
+        assert_int_equal(keystore_open(f->dir, &f->lock, err, sizeof err, &again), -EPERM);
         chmod(path, 0700);
         free(k0);
         /* the state is still broken: nothing opens, teardown frees nothing */
-        assert_true(keystore_open(f->dir, SVCID_ALG_ES256, &f->lock, err, sizeof err, &f->ks) < 0);
+        assert_true(keystore_open(f->dir, &f->lock, err, sizeof err, &f->ks) < 0);
         assert_null(f->ks);
 }
 
@@ -450,7 +450,7 @@ static void test_failed_jwks_write_keeps_named_key(void **state) {
         /* a restart right now */
         keystore_free(f->ks);
         f->ks = NULL;
-        assert_int_equal(keystore_open(f->dir, SVCID_ALG_ES256, &f->lock, err, sizeof err, &f->ks), 0);
+        assert_int_equal(keystore_open(f->dir, &f->lock, err, sizeof err, &f->ks), 0);
         update(f, T0 + L / 2, false);
         assert_int_equal(keystore_count(f->ks), 2);
         assert_int_equal(jwks_has(f, NULL), 2);
@@ -693,7 +693,23 @@ static void test_nothing_to_write(void **state) {
 static int reopen(fixture *f, char *err, size_t err_len) {
         keystore_free(f->ks);
         f->ks = NULL;
-        return keystore_open(f->dir, SVCID_ALG_ES256, &f->lock, err, err_len, &f->ks);
+        return keystore_open(f->dir, &f->lock, err, err_len, &f->ks);
+}
+
+/* Rewrites a file without its first line. */
+static void strip_first_line(const char *path) {
+        char buf[16384], *nl;
+        ssize_t n;
+        int fd = open(path, O_RDONLY);
+
+        assert_true(fd >= 0);
+        n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        assert_true(n > 0);
+        buf[n] = '\0';
+        nl = strchr(buf, '\n');
+        assert_non_null(nl);
+        write_file(path, nl + 1, 0600);
 }
 
 /* A copy of state.json (from a backup, say), put back later. */
@@ -835,14 +851,26 @@ static void test_restored_state(void **state) {
         update(f, now, false);
         assert_int_equal(jwks_has(f, k1), 1);
 
+        /* a key file of an earlier version (no label line), which was
+         * written before any state named it: kept only if jwks.json
+         * publishes it */
+        snprintf(pem, sizeof pem, "%s/keys/%s.pem", f->dir, k1);
+        strip_first_line(pem);
+        copy_file(backup, state_path, 0600);
+        copy_file(jwks_backup, jwks_path, 0644);
+        assert_int_equal(reopen(f, err, sizeof err), 0);
+        assert_false(key_file_exists(f, k1));
+        update(f, now, false);
+        assert_int_equal(jwks_has(f, k1), 0);
+
         /* a key file no state names that is not a usable key stops the
          * start, saying what to do; one the agent may not trust as its
          * own (mode 0640), with the other remedy */
         snprintf(pem, sizeof pem, "%s/keys/AAAAnewer.pem", f->dir);
-        write_file(pem, "x", 0600);
+        write_file(pem, "svcid-alg: ES256\nx", 0600);
         assert_int_equal(reopen(f, err, sizeof err), -EINVAL);
-        assert_non_null(strstr(err, "keys/AAAAnewer.pem: not a usable private key. keys/state.json does not "
-                                    "name it: restore state.json from a backup, or remove keys/AAAAnewer.pem"));
+        assert_non_null(strstr(err, "keys/AAAAnewer.pem: not a usable ES256 private key. keys/state.json does not "
+                                    "name it: restore the file from a backup, or remove keys/AAAAnewer.pem"));
         assert_int_equal(access(pem, F_OK), 0);
         assert_int_equal(chmod(pem, 0640), 0);
         assert_int_equal(reopen(f, err, sizeof err), -EPERM);
@@ -850,15 +878,14 @@ static void test_restored_state(void **state) {
         assert_non_null(strstr(err, "make it the agent's own with mode 0600, or remove keys/AAAAnewer.pem"));
         assert_int_equal(unlink(pem), 0);
         assert_int_equal(reopen(f, err, sizeof err), 0);
-        assert_true(key_file_exists(f, k1));
         free(k0);
         free(k1);
         free(k2);
 }
 
 /* The algorithm of a kept key that jwks.json does not publish: an RSA
- * key signs RS256 or PS256 alike, and is taken to be of the configured
- * algorithm. */
+ * key signs RS256 or PS256 alike; its file's label says which, whatever
+ * the configuration says now. */
 static void test_restored_state_rsa(void **state) {
         fixture *f = *state;
         char err[512] = "", state_path[256], jwks_path[256], backup[300], jwks_backup[300];
@@ -880,9 +907,8 @@ static void test_restored_state_rsa(void **state) {
         kr = kid_of(keystore_active(f->ks, now));
         copy_file(backup, state_path, 0600);
         copy_file(jwks_backup, jwks_path, 0644);
-        keystore_free(f->ks);
-        f->ks = NULL;
-        assert_int_equal(keystore_open(f->dir, SVCID_ALG_PS256, &f->lock, err, sizeof err, &f->ks), 0);
+        f->cfg.alg = SVCID_ALG_RS256;
+        assert_int_equal(reopen(f, err, sizeof err), 0);
         assert_int_equal(keystore_count(f->ks), 2);
         update(f, now_realtime(), false);       /* RSA keys take time to make */
         jwks = json_load_file(jwks_path, 0, NULL);
@@ -895,6 +921,60 @@ static void test_restored_state_rsa(void **state) {
         assert_true(found);
         json_decref(jwks);
         free(kr);
+}
+
+/* state.json remembers the keys its updates dropped, not only the last
+ * update's: the file of one dropped earlier, copied back (from a backup,
+ * or left by a removal that failed), goes at the next start instead of
+ * being published again. */
+static void test_dropped_list_accumulates(void **state) {
+        fixture *f = *state;
+        char err[512] = "", pem[300], saved[300], path[256];
+        json_t *st, *list;
+        char *k0, *k1;
+        int64_t t;
+        size_t n;
+
+        update(f, T0, false);
+        k0 = kid_of(keystore_active(f->ks, T0));
+        snprintf(pem, sizeof pem, "%s/keys/%s.pem", f->dir, k0);
+        snprintf(saved, sizeof saved, "%s/k0.saved", f->dir);
+        assert_int_equal(link(pem, saved), 0);
+        update(f, T0 + 1, true);
+        k1 = kid_of(keystore_active(f->ks, T0 + 1));
+        t = T0 + 1 + KEEP;
+        update(f, t, false);                    /* k0 goes */
+        assert_false(key_file_exists(f, k0));
+        update(f, t + 1, true);
+        update(f, t + 1 + KEEP, false);         /* k1 goes */
+        assert_false(key_file_exists(f, k1));
+        snprintf(path, sizeof path, "%s/keys/state.json", f->dir);
+        st = json_load_file(path, 0, NULL);
+        assert_non_null(st);
+        list = json_object_get(st, "dropped");
+        /* in the order dropped (a pending key the second rotation
+         * replaced among them) */
+        for (size_t i = 0, at0 = SIZE_MAX, at1 = SIZE_MAX; i <= json_array_size(list); i++) {
+                const char *k = json_string_value(json_array_get(list, i));
+
+                if (i == json_array_size(list)) {
+                        assert_true(at0 < at1 && at1 < SIZE_MAX);
+                        break;
+                }
+                if (strcmp(k, k0) == 0)
+                        at0 = i;
+                if (strcmp(k, k1) == 0)
+                        at1 = i;
+        }
+        json_decref(st);
+
+        n = keystore_count(f->ks);
+        assert_int_equal(link(saved, pem), 0);
+        assert_int_equal(reopen(f, err, sizeof err), 0);
+        assert_int_equal(keystore_count(f->ks), n);     /* k0 not adopted */
+        assert_false(key_file_exists(f, k0));
+        free(k0);
+        free(k1);
 }
 
 /* No state.json, but a jwks.json: the state was lost (no crash leaves
@@ -979,6 +1059,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_clock_back_then_force, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_restored_state, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_restored_state_rsa, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_dropped_list_accumulates, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failed_updates_keep_one_stray, setup, teardown),
         };
 
