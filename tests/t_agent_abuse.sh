@@ -2,13 +2,14 @@
 # SPDX-License-Identifier: MIT
 # Abuse against a real agent: 200 idle connections and a byte-a-second
 # client do not stop a normal client; malformed, oversize and pipelined
-# requests get 4xx and close only their own connection; a peer that exits
-# before its request is served is refused, not misattributed; after
-# all of it the agent has no more fds and not much more memory than
-# before (generous bounds; nothing here times anything). Then the fd
-# limit: a caller left without a pidfd for want of fds is an internal
-# error, and under 600 fds the connection cap leaves each connection its
-# two fds.
+# requests get 4xx and close only their own connection, and nothing
+# pipelined behind a 400 is served; every answer says Cache-Control:
+# no-store; a peer that exits before its request is served is refused,
+# not misattributed; after all of it the agent has no more fds and not
+# much more memory than before (generous bounds; nothing here times
+# anything). Then the fd limit: a caller left without a pidfd for want
+# of fds is an internal error, and under 600 fds the connection cap
+# leaves each connection its two fds.
 set -euo pipefail
 . "$(dirname "$0")/t_agent_common.sh"
 
@@ -93,6 +94,15 @@ elif mode == "send":
     s.sendall(sys.argv[3].encode().decode("unicode_escape").encode("latin-1"))
     data, closed = read_all(s)
     print(" ".join(statuses(data)) or "-", "closed" if closed else "open")
+elif mode == "exact":
+    # send the bytes of argv[3] (Python escapes) and print every byte that
+    # came back, as a Python bytes literal, the Date value blanked, then
+    # whether the agent closed the connection
+    s = conn()
+    s.sendall(sys.argv[3].encode().decode("unicode_escape").encode("latin-1"))
+    data, closed = read_all(s)
+    data = re.sub(rb"\r\nDate: [^\r\n]*\r\n", b"\r\nDate: -\r\n", data)
+    print(repr(data), "EOF" if closed else "open")
 elif mode == "big":
     s = conn()
     try:
@@ -300,11 +310,56 @@ out=$(curl -s --max-time 10 --unix-socket "$SOCK" "http://localhost/v1/token?aud
 jq -e .token <<<"$out" >/dev/null || fail "normal client after abuse: $out"
 ok "4xx, own connection only"
 
+check "a request the agent refuses with 400 once it is complete ends its connection: what is pipelined behind it is not served"
+# libmicrohttpd closes on its own after a refusal of the head (above);
+# these 400s come from the agent's check of the whole request, and only
+# its Connection: close ends the connection. The bytes behind a request
+# it could not make sense of cannot be trusted to be a request: exactly
+# one 400, then EOF, and no token minted for the second request (which
+# asks to close, so that a keep-alive would show its answer at once).
+expect_exact_400() {
+        local message=$1 first=$2 smuggled=$3 body want out
+        body="{\"error\":\"bad_request\",\"message\":\"$message\"}"
+        want='b'\''HTTP/1.1 400 Bad Request\r\nDate: -\r\nConnection: close\r\nContent-Type: application/json\r\n'
+        want+='Cache-Control: no-store\r\nContent-Length: '${#body}'\r\n\r\n'$body\'' EOF'
+        out=$(raw exact "$first"'GET /v1/token?aud='"$smuggled"' HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+        echo "  $message: $out"
+        [ "$out" = "$want" ] || fail "pipelined behind a 400 ($message): expected $want, got $out"
+        grep "mint " "$AGENT_LOG" | grep -q "aud='$smuggled'" && fail "a token was minted for the request pipelined behind a 400"
+        return 0
+}
+expect_exact_400 "query parameter aud given twice" 'GET /v1/token?aud=x&aud=y HTTP/1.1\r\nHost: x\r\n\r\n' smuggled1
+expect_exact_400 "the aud query parameter is required" 'GET /v1/token HTTP/1.1\r\nHost: x\r\n\r\n' smuggled2
+expect_exact_400 "ttl must be a whole number of seconds from 1 to 3600" \
+        'GET /v1/token?aud=x&ttl=abc HTTP/1.1\r\nHost: x\r\n\r\n' smuggled3
+ok "one 400, then EOF; nothing minted for what followed"
+
 check "a connection that says it carries one request (Connection: close) gets its token and is closed by the agent"
 # what a one-shot client (and the bench's one-request-per-connection load)
 # sends: the agent ends the connection right after the answer
 expect_raw "200 closed" send 'GET /v1/token?aud=x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'
 ok "closed after the answer"
+
+check "every answer the agent makes says Cache-Control: no-store (tokens and keys are not for caches)"
+# one of each way the agent answers: a token (handed over without a copy),
+# the JWKS, the health, an error, and a 405 with its Allow header
+while IFS='|' read -r what path opts; do
+        # shellcheck disable=SC2086 # opts: curl options, split on purpose
+        heads=$(curl -s --max-time 10 --unix-socket "$SOCK" -o /dev/null -D - $opts "http://localhost$path" | tr -d '\r')
+        [ "$(head -n 1 <<<"$heads")" = "HTTP/1.1 $what" ] || fail "$path ${opts:-}: expected $what, got: $heads"
+        [ "$(grep -i '^Cache-Control:' <<<"$heads")" = "Cache-Control: no-store" ] ||
+                fail "$path ${opts:-} ($what): not one Cache-Control: no-store in: $heads"
+done <<'CASES'
+200 OK|/v1/token?aud=cache|
+200 OK|/v1/jwks|
+200 OK|/v1/jwks|-I
+200 OK|/v1/health|
+404 Not Found|/v1/nope|
+400 Bad Request|/v1/token|
+405 Method Not Allowed|/v1/token|-I
+405 Method Not Allowed|/v1/jwks|-X POST
+CASES
+ok "no-store on 200, 400, 404 and 405 answers"
 
 check "a peer that exits before its request is served is refused, not misattributed"
 out=$(raw orphan)

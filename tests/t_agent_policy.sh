@@ -174,6 +174,48 @@ get_token again
 reload "$T/b0.conf" reloaded
 ok "reuse window follows token_reuse"
 
+check "a token is handed out again only while the key that signed it signs: after SIGUSR2, a new token from the new key"
+# SIGUSR2 is the operator's "this key is in doubt": within token_reuse of
+# it, a caller must not get the cached token of the retired key.
+header_kid() {
+        local h
+        h=$(cut -d. -f1 <<<"$1" | tr '_-' '/+')
+        while [ $(( ${#h} % 4 )) -ne 0 ]; do h="$h="; done
+        base64 -d <<<"$h" | jq -r .kid
+}
+printf '[agent]\nissuer = svcid://policy.test\ndefault_ttl = 3600\ntoken_reuse = 300\n' > "$T/b300.conf"
+reload "$T/b300.conf" reloaded
+get_token rotated
+J1=$(claims "$TOK" | jq -r .jti)
+K1=$(header_kid "$TOK")
+get_token rotated
+[ "$(claims "$TOK" | jq -r .jti)" = "$J1" ] || fail "token_reuse = 300: not handed out again before the rotation"
+grep -q "mint .*aud='rotated' jti=$J1 kid=$K1 .* reused$" "$AGENT_LOG" || fail "the reuse before the rotation is not logged"
+n=$(grep -c "key created, signing now" "$AGENT_LOG" || true)
+kill -USR2 "$AGENT_PID"
+for i in $(seq 1 200); do
+        [ "$(grep -c "key created, signing now" "$AGENT_LOG" || true)" -gt "$n" ] && break
+        sleep 0.05
+done
+K2=$(grep "key created, signing now" "$AGENT_LOG" | tail -n 1 | sed -n 's/.* kid=\([^ ]*\) .*/\1/p')
+[ -n "$K2" ] || fail "SIGUSR2 made no new signing key: $(tail -n 3 "$AGENT_LOG")"
+[ "$K2" != "$K1" ] || fail "the key SIGUSR2 made has the old kid $K1"
+# the new key signs once /v1/health names it (it reads the same state)
+for i in $(seq 1 200); do
+        http /v1/health
+        [ "$(jq -r .kid <<<"$BODY")" = "$K2" ] && break
+        sleep 0.05
+done
+[ "$(jq -r .kid <<<"$BODY")" = "$K2" ] || fail "/v1/health does not name the new key $K2: $BODY"
+get_token rotated
+[ "$(claims "$TOK" | jq -r .jti)" != "$J1" ] || fail "the token of the key retired by SIGUSR2 ($K1) was handed out again"
+[ "$(header_kid "$TOK")" = "$K2" ] || fail "the token after SIGUSR2 is signed by $(header_kid "$TOK"), not the new key $K2"
+J2=$(claims "$TOK" | jq -r .jti)
+grep -q "mint .*aud='rotated' jti=$J2 kid=$K2 .*[0-9]$" "$AGENT_LOG" || fail "the new token is not logged as minted by $K2"
+"$CLI" verify -a rotated --trust "$STATE/jwks.json" "$TOK" >/dev/null || fail "the token of the new key does not verify"
+reload "$T/b0.conf" reloaded
+ok "reused under $K1; after SIGUSR2 a new token under $K2"
+
 check "claims too long for any token are a config error; too long beside a long audience, a refusal"
 # big_conf N: an account for this caller with N claims of 150 bytes.
 big_conf() {

@@ -5,7 +5,9 @@
 # accepts itself, verifies in-process and forks the service per admitted
 # connection. Checks admission and environment, 1 MiB intact, the refusal
 # reasons, a silent client not holding up others, reaping, trust reload
-# when the files change, and SIGTERM letting running services finish.
+# when the files change, SIGTERM letting running services finish, one
+# source's exact share of the pending slots, and the cap on what a
+# refused client may still send.
 set -euo pipefail
 . "$(dirname "$0")/t_gate_common.sh"
 
@@ -507,6 +509,67 @@ stop_ssa
 [ "$(cat "$T/hog.out")" = "held 400" ] ||
         fail "refused and held: another user was served only once the source let go ($(cat "$T/hog.out"))"
 ok "a source whose connections are refused and kept open does not keep another user waiting"
+
+# The per-source share is a count a source may hold, not one more:
+# with 16 slots (share 2), another user first takes the half that is
+# free to anyone (8); then this uid's connections get exactly 2 slots,
+# and the rest are closed unread, each counted in the log.
+: > "$LOG"
+start_ssa "$LOG" "$T/share.sock" -- -a "$AUD" --trust "$T/trust.d" --max-services 16 --timeout 10 -- /bin/cat
+chmod 755 "$T"; chmod 666 "$T/share.sock"
+mkdir -m 0777 "$T/share.d"      # where nobody's flood.py says it is ready
+setpriv --reuid=nobody --regid=nogroup --clear-groups "$PY" "$T/flood.py" "$T/share.sock" 8 "$T/share.d/others.ready" \
+        > "$T/others.out" &
+others=$!
+for _ in $(seq 200); do [ -e "$T/share.d/others.ready" ] && break; sleep 0.1; done
+[ -e "$T/share.d/others.ready" ] || fail "share: the other user's 8 connections did not open"
+# connections are accepted in the order they were made: the other
+# user's 8 first
+"$PY" "$T/flood.py" "$T/share.sock" 6 "$T/share.d/mine.ready" > "$T/mine.out" || true
+wait "$others" || true
+stop_ssa
+[ "$(cat "$T/others.out")" = "8 0" ] || fail "share: the other user held '$(cat "$T/others.out")' of 8, not '8 0'"
+[ "$(cat "$T/mine.out")" = "2 0" ] ||
+        fail "share 2: one source held '$(cat "$T/mine.out")' of 6 once half the slots were busy, not '2 0'"
+cut=$(sed -n 's/.*closed \([0-9]*\) connection(s) unread since the last such line: each source may hold 2 pending connection(s); the last from unix:.*uid='"$(id -u)"',.*/\1/p' "$LOG" |
+      awk '{ n += $1 } END { print n + 0 }')
+[ "$cut" = 4 ] || fail "share 2: $cut cut connections logged, not 4: $(grep 'unread since' "$LOG")"
+ok "share 2: with half the slots busy, one source held exactly 2 of 6 connections; 4 closed unread, all counted"
+
+# A refused client that keeps sending is drained for a second at most
+# and for GATE_DRAIN_MAX (1 MiB) at most: once the gate has read that
+# much it closes, and the client's sends fail. Counted in bytes the
+# client got sent: the 1 MiB, what the socket buffers hold, and no more.
+cat > "$T/drain.py" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(30)
+s.sendall(b"SVCID1 x\n")                   # malformed: refused at once
+chunk, sent, cut = b"\0" * 65536, 0, False
+try:
+    while sent < 64 << 20:
+        sent += s.send(chunk)
+except (BrokenPipeError, ConnectionResetError):
+    cut = True
+reply = b""
+try:
+    while True:
+        d = s.recv(4096)
+        if not d: break
+        reply += d
+except (ConnectionResetError, socket.timeout):
+    pass
+print(sent, "cut" if cut else "not-cut", repr(reply))
+PY
+: > "$LOG"
+start_ssa "$LOG" "$T/drainmax.sock" -- -a "$AUD" --trust "$T/trust.d" -- /bin/cat
+read -r sent how reply < <("$PY" "$T/drain.py" "$T/drainmax.sock")
+stop_ssa
+echo "  a refused client streaming 64 MiB: $sent bytes sent, $how, reply $reply"
+[ "$how" = cut ] || fail "drain cap: a refused client could send all $sent bytes"
+[ "$reply" = "b'SVCID1 ERR malformed\\n'" ] || fail "drain cap: the refused client got $reply, not its refusal"
+[ "$sent" -le $((2 * 1024 * 1024)) ] || fail "drain cap: a refused client sent $sent bytes before it was cut, over 1 MiB and the buffers"
+grep -q 'refused reason=malformed' "$LOG" || fail "drain cap: the refusal is not logged"
+ok "a refused client that keeps sending is cut after $sent bytes (1 MiB drained and the buffers)"
 
 # --max-services 2: one client's two connections at once, both waiting for
 # their preamble, are both served: a source may always have two.
