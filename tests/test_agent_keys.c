@@ -923,60 +923,6 @@ static void test_restored_state_rsa(void **state) {
         free(kr);
 }
 
-/* state.json remembers the keys its updates dropped, not only the last
- * update's: the file of one dropped earlier, copied back (from a backup,
- * or left by a removal that failed), goes at the next start instead of
- * being published again. */
-static void test_dropped_list_accumulates(void **state) {
-        fixture *f = *state;
-        char err[512] = "", pem[300], saved[300], path[256];
-        json_t *st, *list;
-        char *k0, *k1;
-        int64_t t;
-        size_t n;
-
-        update(f, T0, false);
-        k0 = kid_of(keystore_active(f->ks, T0));
-        snprintf(pem, sizeof pem, "%s/keys/%s.pem", f->dir, k0);
-        snprintf(saved, sizeof saved, "%s/k0.saved", f->dir);
-        assert_int_equal(link(pem, saved), 0);
-        update(f, T0 + 1, true);
-        k1 = kid_of(keystore_active(f->ks, T0 + 1));
-        t = T0 + 1 + KEEP;
-        update(f, t, false);                    /* k0 goes */
-        assert_false(key_file_exists(f, k0));
-        update(f, t + 1, true);
-        update(f, t + 1 + KEEP, false);         /* k1 goes */
-        assert_false(key_file_exists(f, k1));
-        snprintf(path, sizeof path, "%s/keys/state.json", f->dir);
-        st = json_load_file(path, 0, NULL);
-        assert_non_null(st);
-        list = json_object_get(st, "dropped");
-        /* in the order dropped (a pending key the second rotation
-         * replaced among them) */
-        for (size_t i = 0, at0 = SIZE_MAX, at1 = SIZE_MAX; i <= json_array_size(list); i++) {
-                const char *k = json_string_value(json_array_get(list, i));
-
-                if (i == json_array_size(list)) {
-                        assert_true(at0 < at1 && at1 < SIZE_MAX);
-                        break;
-                }
-                if (strcmp(k, k0) == 0)
-                        at0 = i;
-                if (strcmp(k, k1) == 0)
-                        at1 = i;
-        }
-        json_decref(st);
-
-        n = keystore_count(f->ks);
-        assert_int_equal(link(saved, pem), 0);
-        assert_int_equal(reopen(f, err, sizeof err), 0);
-        assert_int_equal(keystore_count(f->ks), n);     /* k0 not adopted */
-        assert_false(key_file_exists(f, k0));
-        free(k0);
-        free(k1);
-}
-
 /* No state.json, but a jwks.json: the state was lost (no crash leaves
  * this), and starting afresh would unpublish the keys of every token out
  * there. */
@@ -1033,6 +979,299 @@ static void test_clock_back_then_force(void **state) {
         free(k0);
 }
 
+/* A forced rotation with a long key life: the agent must wake for the
+ * retired key's leaving the JWKS (its last token's exp, plus the
+ * verifiers' leeway), not sleep until the new key's half life hours
+ * later, with the key in doubt published all that time. */
+static void test_forced_rotation_next_event(void **state) {
+        fixture *f = *state;
+        const int64_t forced = T0 + 10, gone = forced + 600 + SVCID_LEEWAY_DEFAULT;
+        char *k0;
+
+        f->cfg.key_lifetime = 86400;
+        f->cfg.max_ttl = 600;
+        update(f, T0, false);
+        k0 = kid_of(keystore_active(f->ks, T0));
+        update(f, forced, true);
+        assert_string_not_equal(svcid_key_kid(keystore_active(f->ks, forced)), k0);
+        assert_int_equal(keystore_next_event(f->ks, &f->cfg, forced + 1), gone);
+        update(f, gone - 1, false);
+        assert_int_equal(jwks_has(f, k0), 1);
+        assert_int_equal(keystore_next_event(f->ks, &f->cfg, gone - 1), gone);
+        update(f, gone, false);
+        assert_int_equal(jwks_has(f, k0), 0);
+        /* then nothing until the new key's half life */
+        assert_int_equal(keystore_next_event(f->ks, &f->cfg, gone), forced + 86400 / 2);
+        free(k0);
+}
+
+/* keys/state.json's "dropped" is want (stolen). */
+static void assert_dropped(fixture *f, json_t *want) {
+        char path[256];
+        json_t *st;
+
+        snprintf(path, sizeof path, "%s/keys/state.json", f->dir);
+        st = json_load_file(path, 0, NULL);
+        assert_non_null(st);
+        if (!json_equal(json_object_get(st, "dropped"), want)) {
+                char *got = json_dumps(json_object_get(st, "dropped"), JSON_ENCODE_ANY | JSON_COMPACT);
+                char *w = json_dumps(want, JSON_ENCODE_ANY | JSON_COMPACT);
+
+                fail_msg("state.json dropped %s, expected %s", got ? got : "(none)", w ? w : "?");
+        }
+        json_decref(st);
+        json_decref(want);
+}
+
+/* The list of dropped keys in state.json: the update that removes a key
+ * adds exactly that key; an update that drops nothing keeps the list and
+ * does not rewrite the file; the next removal adds to it. At start, a
+ * key file the list names goes (a removal cut short, or a file copied
+ * back) and no fresh key is made. */
+static void test_dropped_list(void **state) {
+        fixture *f = *state;
+        char err[512] = "", state_path[256], pem0[256], pem1[256], saved0[256], saved1[256], *k0, *k1;
+        struct stat st, st2;
+        int64_t t;
+        size_t n;
+
+        snprintf(state_path, sizeof state_path, "%s/keys/state.json", f->dir);
+        snprintf(saved0, sizeof saved0, "%s/k0.saved", f->dir);
+        snprintf(saved1, sizeof saved1, "%s/k1.saved", f->dir);
+        update(f, T0, false);
+        k0 = kid_of(keystore_active(f->ks, T0));
+        update(f, T0 + L / 2, false);                   /* k1 published */
+        update(f, T0 + L, false);                       /* k1 signs */
+        k1 = kid_of(keystore_active(f->ks, T0 + L));
+        assert_dropped(f, json_array());
+        snprintf(pem0, sizeof pem0, "%s/keys/%s.pem", f->dir, k0);
+        snprintf(pem1, sizeof pem1, "%s/keys/%s.pem", f->dir, k1);
+        assert_int_equal(link(pem0, saved0), 0);
+
+        /* k0's tokens have all expired: it goes, and the list says so */
+        update(f, T0 + L + KEEP, false);
+        assert_int_equal(jwks_has(f, k0), 0);
+        assert_false(key_file_exists(f, k0));
+        assert_dropped(f, json_pack("[s]", k0));
+
+        /* nothing dropped: the list stays, and so does the file */
+        assert_int_equal(stat(state_path, &st), 0);
+        update(f, T0 + L + KEEP + 1, false);
+        assert_int_equal(stat(state_path, &st2), 0);
+        assert_int_equal(st.st_ino, st2.st_ino);
+        assert_int_equal(st.st_mtim.tv_sec, st2.st_mtim.tv_sec);
+        assert_int_equal(st.st_mtim.tv_nsec, st2.st_mtim.tv_nsec);
+        assert_dropped(f, json_pack("[s]", k0));
+
+        /* k0's file back (its unlink was cut short): it goes at start,
+         * nothing is adopted, and the key that signed signs on */
+        assert_int_equal(link(saved0, pem0), 0);
+        assert_int_equal(reopen(f, err, sizeof err), 0);
+        assert_int_equal(keystore_count(f->ks), 2);     /* k1 and its pending successor */
+        assert_false(key_file_exists(f, k0));
+        update(f, T0 + L + KEEP + 2, false);
+        assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + L + KEEP + 2)), k1);
+        assert_int_equal(keystore_count(f->ks), 2);
+
+        /* on to the next removal (k1's), through the updates between
+         * (k2 signs, its successor is made), which drop nothing: that
+         * one adds to the list */
+        assert_int_equal(link(pem1, saved1), 0);
+        t = T0 + L + KEEP + 2;
+        for (int i = 0; jwks_has(f, k1); i++) {
+                assert_true(i < 10);
+                assert_dropped(f, json_pack("[s]", k0));
+                t = keystore_next_event(f->ks, &f->cfg, t);
+                update(f, t, false);
+        }
+        assert_string_not_equal(svcid_key_kid(keystore_active(f->ks, t)), k1);
+        assert_dropped(f, json_pack("[s,s]", k0, k1));
+        n = keystore_count(f->ks);
+
+        /* both files back (a backup copied over, say): both go, as the
+         * list names both, and nothing is adopted */
+        assert_int_equal(link(saved0, pem0), 0);
+        assert_int_equal(link(saved1, pem1), 0);
+        assert_int_equal(reopen(f, err, sizeof err), 0);
+        assert_false(key_file_exists(f, k1));
+        assert_false(key_file_exists(f, k0));
+        assert_int_equal(keystore_count(f->ks), n);
+        free(k0);
+        free(k1);
+}
+
+/* A key kept at start (restored state) stays published CONFIG_TTL_MAX
+ * (every ttl it can have signed with) plus the verifiers' leeway from the
+ * start, and not a second longer; a key file whose mtime is ahead of the
+ * clock (stepped back after the restore) is kept all the same, not taken
+ * for a pending key that never signed. (keystore_open() reads the real
+ * clock: the updates here run at times around it.) */
+static void test_adopted_key_life(void **state) {
+        fixture *f = *state;
+        char err[512] = "", state_path[256], backup[256], pem[300];
+        int64_t now = now_realtime(), before, after;
+        char *k0, *k1;
+
+        snprintf(state_path, sizeof state_path, "%s/keys/state.json", f->dir);
+        snprintf(backup, sizeof backup, "%s/state.backup", f->dir);
+        update(f, now, false);
+        k0 = kid_of(keystore_active(f->ks, now));
+        copy_file(state_path, backup, 0600);
+        update(f, now, true);
+        k1 = kid_of(keystore_active(f->ks, now));
+        assert_string_not_equal(k0, k1);
+        snprintf(pem, sizeof pem, "%s/keys/%s.pem", f->dir, k1);
+
+        /* the backup of before k1 put back, k1's file dated 1000 s ahead */
+        copy_file(backup, state_path, 0600);
+        {
+                struct timespec ts[2] = { { .tv_sec = now + 1000 }, { .tv_sec = now + 1000 } };
+
+                assert_int_equal(utimensat(AT_FDCWD, pem, ts, 0), 0);
+        }
+        assert_int_equal(reopen(f, err, sizeof err), 0);
+        assert_int_equal(keystore_count(f->ks), 2);
+        now = now_realtime();
+        update(f, now, false);
+        assert_int_equal(jwks_has(f, k1), 1);
+        assert_true(key_file_exists(f, k1));
+        assert_string_not_equal(svcid_key_kid(keystore_active(f->ks, now)), k1);
+
+        /* again with its mtime now: published until CONFIG_TTL_MAX + leeway
+         * after the start, and no longer */
+        copy_file(backup, state_path, 0600);
+        assert_int_equal(utimensat(AT_FDCWD, pem, NULL, 0), 0);
+        before = now_realtime();
+        assert_int_equal(reopen(f, err, sizeof err), 0);
+        after = now_realtime();
+        update(f, after, false);
+        assert_int_equal(jwks_has(f, k1), 1);
+        update(f, before + CONFIG_TTL_MAX + SVCID_LEEWAY_DEFAULT - 1, false);
+        assert_int_equal(jwks_has(f, k1), 1);
+        assert_true(key_file_exists(f, k1));
+        update(f, after + CONFIG_TTL_MAX + SVCID_LEEWAY_DEFAULT, false);
+        assert_int_equal(jwks_has(f, k1), 0);
+        assert_false(key_file_exists(f, k1));
+        free(k0);
+        free(k1);
+}
+
+/* keys/state.json: saved with keys[0]'s member name set to value
+ * (stolen), or with the top-level member (entry false). */
+static void state_edit(const char *saved, const char *path, bool entry, const char *name, json_t *value) {
+        json_t *j = json_load_file(saved, 0, NULL);
+
+        assert_non_null(j);
+        assert_int_equal(json_object_set_new(entry ? json_array_get(json_object_get(j, "keys"), 0) : j, name,
+                                             value), 0);
+        assert_int_equal(json_dump_file(j, path, JSON_INDENT(2)), 0);
+        assert_int_equal(chmod(path, 0600), 0);
+        json_decref(j);
+}
+
+/* The start refuses, with words that say what is wrong: a keys/ that
+ * its group may list, a key file holding only a public key (every mint
+ * would fail later, naming nothing), and a state.json of another version
+ * or with a time or a list that this version never writes. */
+static void test_start_refusals(void **state) {
+        fixture *f = *state;
+        char err[768] = "", path[256], saved[256], state_path[256], state_saved[256], want[256], *k0;
+        keystore *again = NULL;
+        const struct {
+                bool entry;
+                const char *name;
+                json_int_t value;       /* or, with is_real, 1.5; with is_string, "1000000" */
+                bool is_real, is_string;
+                const char *why;
+        } bad[] = {
+                { false, "version", 2, false, false, "keys/state.json: not a version 1 key state" },
+                { true, "created", -1, false, false, "keys/state.json: malformed key entry" },
+                { true, "not_before", -1, false, false, "keys/state.json: malformed key entry" },
+                { true, "max_ttl", -1, false, false, "keys/state.json: malformed key entry" },
+                { true, "not_after", ((json_int_t) 1 << 40) + 1, false, false, "keys/state.json: malformed key entry" },
+                { true, "not_after", T0 - 1, false, false, "keys/state.json: malformed key entry" },
+                { true, "created", 0, true, false, "keys/state.json: malformed key entry" },
+                { true, "not_after", 0, false, true, "keys/state.json: malformed key entry" },
+                { false, "seen", -1, false, false, "keys/state.json: malformed seen" },
+        };
+
+        update(f, T0, false);
+        k0 = kid_of(keystore_active(f->ks, T0));
+        keystore_free(f->ks);
+        f->ks = NULL;
+
+        /* keys/ of mode 0750: its group can list the private keys */
+        snprintf(path, sizeof path, "%s/keys", f->dir);
+        assert_int_equal(chmod(path, 0750), 0);
+        assert_int_equal(keystore_open(f->dir, &f->lock, err, sizeof err, &again), -EPERM);
+        assert_null(again);
+        snprintf(want, sizeof want, "/keys: must be owned by uid %u with mode 0700 (is %u, 0750)",
+                 (unsigned) geteuid(), (unsigned) geteuid());
+        assert_non_null(strstr(err, want));
+        assert_int_equal(chmod(path, 0700), 0);
+
+        /* k0's file holding its public key only */
+        snprintf(path, sizeof path, "%s/keys/%s.pem", f->dir, k0);
+        snprintf(saved, sizeof saved, "%s/saved.pem", f->dir);
+        {
+                svcid_key *key, *pub;
+                char *pem = NULL;
+                size_t len;
+
+                assert_int_equal(read_file_at(AT_FDCWD, path, PEM_MAX, true, &pem, &len), 0);
+                assert_int_equal(svcid_key_from_pem(pem, len, SVCID_ALG_ES256, &key), 0);
+                svcid_free_secret(pem);
+                assert_int_equal(svcid_key_public_pem(key, &pem), 0);
+                /* the public key alone is one svcid reads, of the same kid */
+                assert_int_equal(svcid_key_from_pem(pem, strlen(pem), SVCID_ALG_ES256, &pub), 0);
+                assert_string_equal(svcid_key_kid(pub), k0);
+                assert_false(svcid_key_is_private(pub));
+                svcid_key_unref(pub);
+                svcid_key_unref(key);
+                assert_int_equal(rename(path, saved), 0);
+                write_file(path, pem, 0600);
+                free(pem);
+        }
+        assert_int_equal(keystore_open(f->dir, &f->lock, err, sizeof err, &again), -EINVAL);
+        assert_null(again);
+        snprintf(want, sizeof want, "keys/%s.pem: not a usable ES256 private key", k0);
+        assert_non_null(strstr(err, want));
+        assert_int_equal(rename(saved, path), 0);
+
+        /* state.json edited by hand, one thing at a time */
+        snprintf(state_path, sizeof state_path, "%s/keys/state.json", f->dir);
+        snprintf(state_saved, sizeof state_saved, "%s/state.saved", f->dir);
+        copy_file(state_path, state_saved, 0600);
+        for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+                json_t *v = bad[i].is_real     ? json_real(1.5)
+                            : bad[i].is_string ? json_string("1000000")
+                                               : json_integer(bad[i].value);
+                char *text = json_dumps(v, JSON_ENCODE_ANY);
+                int r;
+
+                state_edit(state_saved, state_path, bad[i].entry, bad[i].name, v);
+                err[0] = 0;
+                r = keystore_open(f->dir, &f->lock, err, sizeof err, &again);
+                if (r != -EINVAL || !strstr(err, bad[i].why))
+                        fail_msg("%s%s = %s: expected -EINVAL with \"%s\", got %d \"%s\"",
+                                 bad[i].entry ? "keys[0]." : "", bad[i].name, text, bad[i].why, r, err);
+                free(text);
+                assert_null(again);
+                assert_non_null(strstr(err, "Restore "));
+        }
+        /* a "dropped" that is not a list of kids */
+        state_edit(state_saved, state_path, false, "dropped", json_string(k0));
+        assert_int_equal(keystore_open(f->dir, &f->lock, err, sizeof err, &again), -EINVAL);
+        assert_null(again);
+        assert_non_null(strstr(err, "keys/state.json: malformed dropped"));
+
+        /* what was refused was the edit: the state as written opens */
+        copy_file(state_saved, state_path, 0600);
+        assert_int_equal(keystore_open(f->dir, &f->lock, err, sizeof err, &f->ks), 0);
+        assert_int_equal(keystore_count(f->ks), 1);
+        free(k0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_schedule, setup, teardown),
@@ -1059,8 +1298,11 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_clock_back_then_force, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_restored_state, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_restored_state_rsa, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_dropped_list_accumulates, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failed_updates_keep_one_stray, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_forced_rotation_next_event, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_dropped_list, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_adopted_key_life, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_start_refusals, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
