@@ -37,6 +37,8 @@ typedef struct key_entry {
         int64_t not_before;     /* signs from */
         int64_t not_after;      /* signs until */
         int64_t max_ttl;        /* longest ttl it may have signed with */
+        bool unlabelled;        /* its file, of an earlier svcid-agent, has
+                                 * no ALG_LABEL line yet */
 } key_entry;
 
 struct keystore {
@@ -173,9 +175,11 @@ static svcid_alg label_alg(const char *pem, size_t len) {
 
 /* keys/KID.pem: the private key kid names, for alg (SVCID_ALG_INVALID:
  * the one its file's label names, else the one its type implies); the
- * label's algorithm goes to ret_label if not NULL. A state written just
- * before a crash can name a key still in KID.new: that is read then, and
- * the next update renames it (commit_keys()). */
+ * label's algorithm goes to ret_label if not NULL (SVCID_ALG_INVALID: a
+ * file of an earlier svcid-agent, which starts with the PEM; a file that
+ * starts with neither is refused, -EBADMSG). A state written just before
+ * a crash can name a key still in KID.new: that is read then, and the
+ * next update renames it (commit_keys()). */
 static int load_key_file(keystore *ks, const char *kid, svcid_alg alg, svcid_alg *ret_label, svcid_key **ret_key,
                          char *err, size_t err_len) {
         _cleanup_(svcid_key_unrefp) svcid_key *key = NULL;
@@ -203,6 +207,11 @@ static int load_key_file(keystore *ks, const char *kid, svcid_alg alg, svcid_alg
         label = label_alg(pem, len);
         if (ret_label)
                 *ret_label = label;
+        if (label == SVCID_ALG_INVALID && strncmp(pem, "-----BEGIN ", len < 11 ? len : 11) != 0) {
+                svcid_free_secret(pem);
+                return set_err(err, err_len, -EBADMSG, "%s/%s: its first line is not \"" ALG_LABEL "ALG\" as "
+                               "svcid-agent writes it", KEYS_DIR, name);
+        }
         if (alg == SVCID_ALG_INVALID)
                 alg = label;
         r = svcid_key_from_pem(pem, len, alg, &key);
@@ -210,9 +219,10 @@ static int load_key_file(keystore *ks, const char *kid, svcid_alg alg, svcid_alg
         if (r == -ENOMEM)       /* says nothing about the key: keep it */
                 return set_err(err, err_len, r, "%s/%s: out of memory", KEYS_DIR, name);
         if (r < 0 || !svcid_key_is_private(key))
-                return set_err(err, err_len, -EINVAL, "%s/%s: not a usable %s%sprivate key", KEYS_DIR, name,
+                return set_err(err, err_len, -EINVAL, "%s/%s: not a usable %s%sprivate key%s", KEYS_DIR, name,
                                alg == SVCID_ALG_INVALID ? "" : svcid_alg_str(alg),
-                               alg == SVCID_ALG_INVALID ? "" : " ");
+                               alg == SVCID_ALG_INVALID ? "" : " ",
+                               alg != SVCID_ALG_INVALID && alg == label ? ", as its first line says it is" : "");
         if (strcmp(svcid_key_kid(key), kid) != 0)
                 return set_err(err, err_len, -EINVAL, "%s/%s: key does not match its kid", KEYS_DIR, name);
         *ret_key = TAKE_PTR(key);
@@ -222,7 +232,7 @@ static int load_key_file(keystore *ks, const char *kid, svcid_alg alg, svcid_alg
 static int load_entry(keystore *ks, json_t *o, key_entry *ret, char *err, size_t err_len) {
         const char *kid = json_string_value(json_object_get(o, "kid"));
         const char *alg_s = json_string_value(json_object_get(o, "alg"));
-        svcid_alg alg;
+        svcid_alg alg, label;
         key_entry e = {};
         int r;
 
@@ -233,9 +243,10 @@ static int load_entry(keystore *ks, json_t *o, key_entry *ret, char *err, size_t
             e.not_after < e.not_before)
                 return set_err(err, err_len, -EINVAL, "%s/%s: malformed key entry", KEYS_DIR, STATE_FILE);
 
-        r = load_key_file(ks, kid, alg, NULL, &e.key, err, err_len);
+        r = load_key_file(ks, kid, alg, &label, &e.key, err, err_len);
         if (r < 0)
-                return r;
+                return r == -EBADMSG ? -EINVAL : r;     /* garbled, as any other */
+        e.unlabelled = label == SVCID_ALG_INVALID;
         *ret = e;
         return 0;
 }
@@ -380,16 +391,17 @@ static bool published_alg(json_t *root, const char *kid, svcid_alg *ret_alg) {
  * written before any state named it: kept only if jwks.json publishes it
  * or cannot be read, with the algorithm jwks.json gives, else the one its
  * type implies (RS256 for RSA). */
-static int load_unnamed(keystore *ks, json_t *jwks, const char *kid, svcid_key **ret_key, char *err,
-                        size_t err_len) {
+static int load_unnamed(keystore *ks, json_t *jwks, const char *kid, svcid_key **ret_key, bool *ret_unlabelled,
+                        char *err, size_t err_len) {
         svcid_alg label = SVCID_ALG_INVALID, alg = SVCID_ALG_INVALID;
         bool published = published_alg(jwks, kid, &alg);
         char first[512];
         int r;
 
         r = load_key_file(ks, kid, SVCID_ALG_INVALID, &label, ret_key, err, err_len);
+        *ret_unlabelled = label == SVCID_ALG_INVALID;
         if ((r < 0 && r != -EINVAL) || label != SVCID_ALG_INVALID)
-                return r < 0 ? r : 1;   /* unread, its label unknown; or labelled */
+                return r < 0 ? r : 1;   /* unread or garbled; or labelled */
         if (jwks && !published) {
                 if (r == 0)
                         svcid_key_unref(TAKE_PTR(*ret_key));
@@ -461,7 +473,7 @@ static int adopt_unnamed(keystore *ks, int64_t now, char *err, size_t err_len) {
                         r = set_err(err, err_len, -errno, "%s/%s: %m", KEYS_DIR, de->d_name);
                         break;
                 }
-                r = load_unnamed(ks, jwks, kid, &e.key, err, err_len);
+                r = load_unnamed(ks, jwks, kid, &e.key, &e.unlabelled, err, err_len);
                 if (r < 0) {
                         size_t l = strlen(err);
 
@@ -703,14 +715,14 @@ static char *jwks_json(const key_entry *e, size_t n, const char *issuer) {
         return json_dumps_whole(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 }
 
-/* A new key, as KID.new: it signs nothing until commit_keys(). Its file
- * starts with its label (ALG_LABEL). */
-static int write_key(keystore *ks, const svcid_key *key) {
+/* A key's file, KID plus suffix, starting with its label (ALG_LABEL): a
+ * new key is written as KID.new, and signs nothing until commit_keys(). */
+static int write_key(keystore *ks, const svcid_key *key, const char *suffix) {
         char name[128], *pem = NULL, *text;
         size_t len;
         int r;
 
-        r = key_name(svcid_key_kid(key), NEW, name, sizeof name);
+        r = key_name(svcid_key_kid(key), suffix, name, sizeof name);
         if (r < 0)
                 return r;
         r = svcid_key_private_pem(key, &pem);
@@ -854,28 +866,45 @@ static void note_active(keystore *ks, int64_t now) {
         snprintf(ks->active_kid, sizeof ks->active_kid, "%s", svcid_key_kid(k));
 }
 
-/* Renames KID.new to KID.pem for each key of e[n] still under its new
- * name, now that a state naming it is in place: from here on it may
- * sign, and a start that finds it unnamed (a restore) keeps it. */
-static int commit_keys(keystore *ks, const key_entry *e, size_t n) {
+/* Gives each key of e[n] its final file, now that a state naming it is
+ * in place: KID.new is renamed to KID.pem (from here on the key may
+ * sign, and a start that finds it unnamed, after a restore, keeps it),
+ * and a KID.pem of an earlier svcid-agent is written again with its label
+ * (which a restore needs to keep it too). What fails is logged and tried
+ * again at the next update; the key signs all the same, from its file as
+ * it is, which the state names. */
+static void commit_keys(keystore *ks, key_entry *e, size_t n) {
         bool renamed = false;
 
         for (size_t i = 0; i < n; i++) {
                 char from[128], to[128];
                 struct stat st;
+                int r;
 
                 if (key_name(svcid_key_kid(e[i].key), NEW, from, sizeof from) < 0 ||
                     pem_name(svcid_key_kid(e[i].key), to, sizeof to) < 0)
-                        return -EINVAL;
+                        continue;
                 /* (rename() on a read-only file system fails even
                  * when there is nothing to rename) */
-                if (fstatat(ks->keys_fd, from, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT)
-                        continue;
-                if (renameat(ks->keys_fd, from, ks->keys_fd, to) < 0)
-                        return -errno;
-                renamed = true;
+                if (fstatat(ks->keys_fd, from, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+                        if (renameat(ks->keys_fd, from, ks->keys_fd, to) < 0) {
+                                log_warning("%s/%s: cannot rename it to %s: %m; the key signs from it as it is "
+                                            "until an update can", KEYS_DIR, from, to);
+                                continue;
+                        }
+                        renamed = true;
+                } else if (e[i].unlabelled) {
+                        r = write_key(ks, e[i].key, PEM);
+                        if (r < 0) {
+                                log_warning("%s/%s: cannot write it again with its first line (its "
+                                            "algorithm): %s", KEYS_DIR, to, strerror(-r));
+                                continue;
+                        }
+                }
+                e[i].unlabelled = false;
         }
-        return renamed && fsync(ks->keys_fd) < 0 ? -errno : 0;
+        if (renamed && fsync(ks->keys_fd) < 0)
+                log_warning("%s/: fsync after renaming new key files: %m", KEYS_DIR);
 }
 
 int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
@@ -966,7 +995,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         /* Files, in crash-safe order: keys, state, JWKS, then the new
          * keys' final names. */
         for (size_t i = 0; i < n_new_keys; i++) {
-                r = write_key(ks, fresh[i].key);
+                r = write_key(ks, fresh[i].key, NEW);
                 if (r < 0) {
                         set_err(err, err_len, r, "writing a new key: %s", strerror(-r));
                         goto fail;
@@ -1008,14 +1037,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                         goto fail;
                 }
         }
-        /* A key that cannot get its name (a read-only file system) signs
-         * as KID.new, which the state names; only the restore of an older
-         * state.json would take it for a leftover. The next update tries
-         * again. */
-        r = commit_keys(ks, next, n);
-        if (r < 0)
-                log_warning("renaming a new key's file in %s/: %s; it signs under its new name, until an update "
-                            "can rename it", KEYS_DIR, strerror(-r));
+        commit_keys(ks, next, n);
         for (size_t i = 0; i < n_new_keys; i++) {
                 bool signs_now = fresh[i].not_before <= now;
 

@@ -285,7 +285,7 @@ if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
         "$CLI" verify -a ro --trust "$STATE/jwks.json" "$tok" >/dev/null ||
                 fail "its token does not verify with the JWKS on disk"
         [ "$(sha256sum <"$STATE/jwks.json")" = "$before" ] || fail "jwks.json changed"
-        grep -q "warning: renaming a new key's file in keys/: Read-only file system; it signs under its new name" \
+        grep -qF "warning: keys/$RO_KID.new: cannot rename it to $RO_KID.pem: Read-only file system" \
                 "$T/ro.log" || fail "the rename it could not make: $(cat "$T/ro.log")"
         stop_agent "$RO_PID" "$T/ro.log"
         # writable again: the next start gives the key its name

@@ -869,8 +869,15 @@ static void test_restored_state(void **state) {
         snprintf(pem, sizeof pem, "%s/keys/AAAAnewer.pem", f->dir);
         write_file(pem, "svcid-alg: ES256\nx", 0600);
         assert_int_equal(reopen(f, err, sizeof err), -EINVAL);
-        assert_non_null(strstr(err, "keys/AAAAnewer.pem: not a usable ES256 private key. keys/state.json does not "
-                                    "name it: restore the file from a backup, or remove keys/AAAAnewer.pem"));
+        assert_non_null(strstr(err, "keys/AAAAnewer.pem: not a usable ES256 private key, as its first line says "
+                                    "it is. keys/state.json does not name it: restore the file from a backup, or "
+                                    "remove keys/AAAAnewer.pem"));
+        assert_int_equal(access(pem, F_OK), 0);
+        /* one whose first line is neither a label nor the PEM (CRLF, a
+         * hand edit): refused too, not taken for an earlier version's */
+        write_file(pem, "svcid-alg: ES256\r\n-----BEGIN PRIVATE KEY-----\n", 0600);
+        assert_int_equal(reopen(f, err, sizeof err), -EBADMSG);
+        assert_non_null(strstr(err, "keys/AAAAnewer.pem: its first line is not \"svcid-alg: ALG\""));
         assert_int_equal(access(pem, F_OK), 0);
         assert_int_equal(chmod(pem, 0640), 0);
         assert_int_equal(reopen(f, err, sizeof err), -EPERM);
@@ -921,6 +928,35 @@ static void test_restored_state_rsa(void **state) {
         assert_true(found);
         json_decref(jwks);
         free(kr);
+}
+
+/* A key file of an earlier svcid-agent, without the line that names its
+ * algorithm, is written again with it by the first update: without it, a
+ * restore of an older state and jwks.json would take it for a leftover.
+ * One the state names that starts with neither is refused at start. */
+static void test_key_file_labelled(void **state) {
+        fixture *f = *state;
+        char err[512] = "", pem[300], buf[64] = "";
+        char *k0;
+        int fd;
+
+        update(f, T0, false);
+        k0 = kid_of(keystore_active(f->ks, T0));
+        snprintf(pem, sizeof pem, "%s/keys/%s.pem", f->dir, k0);
+        strip_first_line(pem);
+        assert_int_equal(reopen(f, err, sizeof err), 0);
+        update(f, T0 + 1, false);
+        fd = open(pem, O_RDONLY);
+        assert_true(fd >= 0);
+        assert_true(read(fd, buf, sizeof buf - 1) > 0);
+        close(fd);
+        assert_int_equal(strncmp(buf, "svcid-alg: ES256\n-----BEGIN ", 28), 0);
+        assert_true(key_file_exists(f, k0));
+
+        write_file(pem, "# a note\n-----BEGIN PRIVATE KEY-----\n", 0600);
+        assert_int_equal(reopen(f, err, sizeof err), -EINVAL);
+        assert_non_null(strstr(err, "its first line is not \"svcid-alg: ALG\""));
+        free(k0);
 }
 
 /* No state.json, but a jwks.json: the state was lost (no crash leaves
@@ -1298,6 +1334,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_clock_back_then_force, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_restored_state, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_restored_state_rsa, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_key_file_labelled, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failed_updates_keep_one_stray, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_forced_rotation_next_event, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_dropped_list, setup, teardown),
