@@ -31,6 +31,9 @@ DEFINE_PTR_CLEANUP(svcid_key, svcid_key_unref)
  * leeway, for clocks that disagree), and must still find its key. */
 #define RETIRE_MARGIN SVCID_LEEWAY_DEFAULT
 
+/* How soon an update tries again to give a key file its final form. */
+#define COMMIT_RETRY 10
+
 typedef struct key_entry {
         svcid_key *key;         /* private */
         int64_t created;        /* published from */
@@ -62,6 +65,8 @@ struct keystore {
         int64_t *landed_until;          /* parallel to entries */
         bool landed_unknown;            /* ... and out of memory to say */
         bool stray_keys;        /* a failed update may have left key files */
+        bool uncommitted;       /* a key file commit_keys() could not
+                                 * finish: tried again every COMMIT_RETRY s */
         bool adopted;           /* keys the state did not name were kept:
                                  * the next update makes a fresh key */
         json_t *dropped;        /* the kids state.json says it dropped, as
@@ -207,7 +212,10 @@ static int load_key_file(keystore *ks, const char *kid, svcid_alg alg, svcid_alg
         label = label_alg(pem, len);
         if (ret_label)
                 *ret_label = label;
-        if (label == SVCID_ALG_INVALID && strncmp(pem, "-----BEGIN ", len < 11 ? len : 11) != 0) {
+        /* Only a key no state names needs its label: a named one's
+         * algorithm is the state's, and the first update writes the
+         * label again. */
+        if (alg == SVCID_ALG_INVALID && label == SVCID_ALG_INVALID && (len < 11 || strncmp(pem, "-----BEGIN ", 11) != 0)) {
                 svcid_free_secret(pem);
                 return set_err(err, err_len, -EBADMSG, "%s/%s: its first line is not \"" ALG_LABEL "ALG\" as "
                                "svcid-agent writes it", KEYS_DIR, name);
@@ -218,11 +226,14 @@ static int load_key_file(keystore *ks, const char *kid, svcid_alg alg, svcid_alg
         svcid_free_secret(pem);
         if (r == -ENOMEM)       /* says nothing about the key: keep it */
                 return set_err(err, err_len, r, "%s/%s: out of memory", KEYS_DIR, name);
+        if ((r < 0 || !svcid_key_is_private(key)) && alg != SVCID_ALG_INVALID && alg == label)
+                return set_err(err, err_len, -EINVAL, "%s/%s: no usable %s private key, the algorithm its first "
+                               "line names (if the key is intact, that line is wrong)", KEYS_DIR, name,
+                               svcid_alg_str(alg));
         if (r < 0 || !svcid_key_is_private(key))
-                return set_err(err, err_len, -EINVAL, "%s/%s: not a usable %s%sprivate key%s", KEYS_DIR, name,
+                return set_err(err, err_len, -EINVAL, "%s/%s: not a usable %s%sprivate key", KEYS_DIR, name,
                                alg == SVCID_ALG_INVALID ? "" : svcid_alg_str(alg),
-                               alg == SVCID_ALG_INVALID ? "" : " ",
-                               alg != SVCID_ALG_INVALID && alg == label ? ", as its first line says it is" : "");
+                               alg == SVCID_ALG_INVALID ? "" : " ");
         if (strcmp(svcid_key_kid(key), kid) != 0)
                 return set_err(err, err_len, -EINVAL, "%s/%s: key does not match its kid", KEYS_DIR, name);
         *ret_key = TAKE_PTR(key);
@@ -873,8 +884,8 @@ static void note_active(keystore *ks, int64_t now) {
  * (which a restore needs to keep it too). What fails is logged and tried
  * again at the next update; the key signs all the same, from its file as
  * it is, which the state names. */
-static void commit_keys(keystore *ks, key_entry *e, size_t n) {
-        bool renamed = false;
+static bool commit_keys(keystore *ks, key_entry *e, size_t n) {
+        bool renamed = false, done = true;
 
         for (size_t i = 0; i < n; i++) {
                 char from[128], to[128];
@@ -888,8 +899,10 @@ static void commit_keys(keystore *ks, key_entry *e, size_t n) {
                  * when there is nothing to rename) */
                 if (fstatat(ks->keys_fd, from, &st, AT_SYMLINK_NOFOLLOW) == 0) {
                         if (renameat(ks->keys_fd, from, ks->keys_fd, to) < 0) {
-                                log_warning("%s/%s: cannot rename it to %s: %m; the key signs from it as it is "
-                                            "until an update can", KEYS_DIR, from, to);
+                                log_warning("%s/%s: cannot rename it to %s: %m; the key signs from it as it is, "
+                                            "but a state.json restored from a backup would take it for a "
+                                            "leftover; trying again every %d s", KEYS_DIR, from, to, COMMIT_RETRY);
+                                done = false;
                                 continue;
                         }
                         renamed = true;
@@ -897,14 +910,21 @@ static void commit_keys(keystore *ks, key_entry *e, size_t n) {
                         r = write_key(ks, e[i].key, PEM);
                         if (r < 0) {
                                 log_warning("%s/%s: cannot write it again with its first line (its "
-                                            "algorithm): %s", KEYS_DIR, to, strerror(-r));
+                                            "algorithm): %s; until then a state.json restored from a backup "
+                                            "would take it for a leftover; trying again every %d s", KEYS_DIR,
+                                            to, strerror(-r), COMMIT_RETRY);
+                                done = false;
                                 continue;
                         }
                 }
                 e[i].unlabelled = false;
         }
-        if (renamed && fsync(ks->keys_fd) < 0)
-                log_warning("%s/: fsync after renaming new key files: %m", KEYS_DIR);
+        if (renamed && fsync(ks->keys_fd) < 0) {
+                log_warning("%s/: fsync after renaming new key files: %m; trying again every %d s", KEYS_DIR,
+                            COMMIT_RETRY);
+                done = false;
+        }
+        return done;
 }
 
 int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
@@ -914,7 +934,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         key_entry fresh[2];
         _cleanup_(free_p) char *state = NULL, *jwks = NULL, *iss = NULL;
         _cleanup_(json_decrefp) json_t *gone = NULL;
-        bool state_tried = false, state_landed = false, state_written = false;
+        bool state_tried = false, state_landed = false, state_written = false, uncommitted;
         ssize_t a;
         int r;
 
@@ -1037,7 +1057,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                         goto fail;
                 }
         }
-        commit_keys(ks, next, n);
+        uncommitted = !commit_keys(ks, next, n);
         for (size_t i = 0; i < n_new_keys; i++) {
                 bool signs_now = fresh[i].not_before <= now;
 
@@ -1067,6 +1087,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         ks->landed_until = NULL;
         ks->landed_unknown = false;
         ks->adopted = false;
+        ks->uncommitted = uncommitted;
         pthread_rwlock_unlock(ks->lock);
 
         /* Only now that no state names them: delete the removed keys. */
@@ -1163,6 +1184,8 @@ int64_t keystore_next_event(const keystore *ks, const agent_config *cfg, int64_t
                         t = e->not_after;
                 /* the active key itself leaves once retired and expired */
         }
+        if (ks->uncommitted && now + COMMIT_RETRY < t)
+                t = now + COMMIT_RETRY;
         (void) cfg;
         return t < now ? now : t;
 }
