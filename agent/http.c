@@ -65,7 +65,7 @@ static void note_open(http_server *s) {
 /* What a connection gets when its uid already holds its share. */
 static const char too_many[] =
         "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nConnection: close\r\n"
-        "Content-Length: 94\r\n\r\n"
+        "Cache-Control: no-store\r\nContent-Length: 94\r\n\r\n"
         "{\"error\":\"too_many_requests\",\"message\":\"this user has too many connections to the agent open\"}";
 
 static bool uid_acquire(http_server *s, uid_t uid) {

@@ -60,26 +60,31 @@ elif mode == "hog":
     conns = [conn() for _ in range(n)]
     for s in conns:
         s.setblocking(False)
-    refused = set()
+    refused, no_store = set(), 0
+    def answered(i, s):
+        global no_store
+        got = s.recv(4096)
+        if b" 429 " in got:
+            refused.add(i)
+            no_store += b"\r\nCache-Control: no-store\r\n" in got
     deadline = time.time() + 30             # a bound, not a measurement
     while len(refused) < expect and time.time() < deadline:
         for i, s in enumerate(conns):       # only the refused have bytes waiting
             if i in refused:
                 continue
             try:
-                if b" 429 " in s.recv(4096):
-                    refused.add(i)
+                answered(i, s)
             except BlockingIOError:
                 pass
         time.sleep(0.1)
     time.sleep(0.5)                         # and no more than that
     for i, s in enumerate(conns):
         try:
-            if i not in refused and b" 429 " in s.recv(4096):
-                refused.add(i)
+            if i not in refused:
+                answered(i, s)
         except BlockingIOError:
             pass
-    print("refused", len(refused), flush=True)
+    print("refused", len(refused), "no-store", no_store, flush=True)
     sys.stdin.read()
 elif mode == "slow":
     # one byte a second, for as long as we live
@@ -234,7 +239,8 @@ if [ "$(id -u)" = 0 ]; then
         raw_as "$HOG_UID" "$(id -g nobody)" hog hog 300 44
         HOG=$RAW_PID HOG_IN=$RAW_IN
         line=$(cat "$T/hog.out")
-        [ "$line" = "refused 44" ] || fail "expected 44 of 300 connections of one uid refused (share 256), got: $line"
+        [ "$line" = "refused 44 no-store 44" ] ||
+                fail "expected 44 of 300 connections of one uid refused (share 256), each with no-store, got: $line"
         out=$(curl -s --max-time 10 --unix-socket "$SOCK" "http://localhost/v1/token?aud=fair") ||
                 fail "another uid was not served while one uid held its share"
         jq -e .token <<<"$out" >/dev/null || fail "another uid: $out"
@@ -265,10 +271,10 @@ if [ "$(id -u)" = 0 ]; then
         done
         raw_as "${NAMELESS[0]}" "${NAMELESS[0]}" nl_a hog 200 0
         NL_A=$RAW_PID NL_A_IN=$RAW_IN
-        [ "$(cat "$T/nl_a.out")" = "refused 0" ] || fail "nameless uid A: $(cat "$T/nl_a.out")"
+        [ "$(cat "$T/nl_a.out")" = "refused 0 no-store 0" ] || fail "nameless uid A: $(cat "$T/nl_a.out")"
         raw_as "${NAMELESS[1]}" "${NAMELESS[1]}" nl_b hog 100 44
         NL_B=$RAW_PID NL_B_IN=$RAW_IN
-        [ "$(cat "$T/nl_b.out")" = "refused 44" ] ||
+        [ "$(cat "$T/nl_b.out")" = "refused 44 no-store 44" ] ||
                 fail "nameless uid B beside A's 200: expected 44 of 100 refused (one share of 256), got: $(cat "$T/nl_b.out")"
         grep -q "uid=${NAMELESS[1]}.*the uids without a user name hold their share" "$AGENT_LOG" ||
                 fail "the shared refusal is not logged as such"
@@ -420,7 +426,7 @@ if [ "$(id -u)" = 0 ]; then
         [ "$(cat "$T/b.out")" = "open 100" ] || fail "uid B: $(cat "$T/b.out")"
         raw_as "$(id -u nobody)" "$(id -g nobody)" a hog 250 116
         A=$RAW_PID A_IN=$RAW_IN
-        [ "$(cat "$T/a.out")" = "refused 116" ] ||
+        [ "$(cat "$T/a.out")" = "refused 116 no-store 116" ] ||
                 fail "expected 116 of 250 connections of uid A refused (share 134 of 268), got: $(cat "$T/a.out")"
         out=$(curl -s --max-time 10 --unix-socket "$SOCK" "http://localhost/v1/token?aud=root") ||
                 fail "root was not served while two uids held their shares"
