@@ -191,6 +191,7 @@ static int load_key_file(keystore *ks, const char *kid, svcid_alg alg, svcid_alg
         char *pem = NULL;
         char name[128];
         svcid_alg label;
+        bool from_label;
         size_t len;
         int r;
 
@@ -220,13 +221,14 @@ static int load_key_file(keystore *ks, const char *kid, svcid_alg alg, svcid_alg
                 return set_err(err, err_len, -EBADMSG, "%s/%s: its first line is not \"" ALG_LABEL "ALG\" as "
                                "svcid-agent writes it", KEYS_DIR, name);
         }
-        if (alg == SVCID_ALG_INVALID)
+        from_label = alg == SVCID_ALG_INVALID && label != SVCID_ALG_INVALID;
+        if (from_label)
                 alg = label;
         r = svcid_key_from_pem(pem, len, alg, &key);
         svcid_free_secret(pem);
         if (r == -ENOMEM)       /* says nothing about the key: keep it */
                 return set_err(err, err_len, r, "%s/%s: out of memory", KEYS_DIR, name);
-        if ((r < 0 || !svcid_key_is_private(key)) && alg != SVCID_ALG_INVALID && alg == label)
+        if ((r < 0 || !svcid_key_is_private(key)) && from_label)
                 return set_err(err, err_len, -EINVAL, "%s/%s: no usable %s private key, the algorithm its first "
                                "line names (if the key is intact, that line is wrong)", KEYS_DIR, name,
                                svcid_alg_str(alg));
