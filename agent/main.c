@@ -214,6 +214,16 @@ static void log_serving(agent_shared *sh, const listener *lis, const char *state
         notify_status(sh->keys, &sh->lock);
 }
 
+/* keystore_update(), whose messages name files in the state directory:
+ * err says which directory. */
+static int keys_update(keystore *ks, const agent_config *cfg, const char *issuer, const char *state_dir,
+                       int64_t now, bool force, char *err, size_t err_len) {
+        int n = snprintf(err, err_len, "in %s: ", state_dir);
+        size_t off = n > 0 && (size_t) n < err_len / 2 ? (size_t) n : 0;
+
+        return keystore_update(ks, cfg, issuer, now, force, err + off, err_len - off);
+}
+
 /* Runs keystore_update() and reports; returns when to try again. A
  * forced rotation that failed is forced again at the retry: the operator
  * may have asked for it because a key is in doubt. */
@@ -221,13 +231,10 @@ static int64_t update_keys(agent_shared *sh, const char *state_dir, bool force) 
         static bool force_pending;      /* main thread only */
         char err[512] = "";
         int64_t now = now_realtime();
-        int n = snprintf(err, sizeof err, "in %s: ", state_dir);
-        size_t off = n > 0 && (size_t) n < sizeof err / 2 ? (size_t) n : 0;
         int r;
 
-        /* Its messages name files in the state directory: say which. */
         force = force || force_pending;
-        r = keystore_update(sh->keys, sh->config, sh->issuer, now, force, err + off, sizeof err - off);
+        r = keys_update(sh->keys, sh->config, sh->issuer, state_dir, now, force, err, sizeof err);
         force_pending = r < 0 && force;
         if (r < 0) {
                 /* Whether the active key may still sign is keystore_ttl_cap()'s
@@ -323,13 +330,8 @@ static int bring_up(agent_shared *sh, const options *o, char **ret_state_dir, ch
                 snprintf(err, err_len, "out of memory");
         if (r == 0)
                 r = keystore_open(dir, &sh->lock, err, err_len, &ks);
-        if (r == 0) {
-                /* Its messages name files in the state directory: say which. */
-                int n = snprintf(err, err_len, "in %s: ", dir);
-                size_t off = n > 0 && (size_t) n < err_len ? (size_t) n : 0;
-
-                r = keystore_update(ks, cfg, issuer, now_realtime(), false, err + off, err_len - off);
-        }
+        if (r == 0)
+                r = keys_update(ks, cfg, issuer, dir, now_realtime(), false, err, err_len);
         if (r < 0) {
                 keystore_free(ks);
                 config_free(cfg);
