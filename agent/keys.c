@@ -259,7 +259,7 @@ static int load_entry(keystore *ks, json_t *o, key_entry *ret, char *err, size_t
         r = load_key_file(ks, kid, alg, &label, &e.key, err, err_len);
         if (r < 0)
                 return r == -EBADMSG ? -EINVAL : r;     /* garbled, as any other */
-        e.unlabelled = label == SVCID_ALG_INVALID;
+        e.unlabelled = label != alg;    /* none, damaged, or not the state's */
         *ret = e;
         return 0;
 }
@@ -882,12 +882,13 @@ static void note_active(keystore *ks, int64_t now) {
 /* Gives each key of e[n] its final file, now that a state naming it is
  * in place: KID.new is renamed to KID.pem (from here on the key may
  * sign, and a start that finds it unnamed, after a restore, keeps it),
- * and a KID.pem of an earlier svcid-agent is written again with its label
- * (which a restore needs to keep it too). What fails is logged and tried
- * again at the next update; the key signs all the same, from its file as
- * it is, which the state names. */
+ * and a file without the right label (an earlier svcid-agent's, or a
+ * damaged one) is written again with it (which a restore needs to keep it
+ * too). What fails is logged once and tried again every COMMIT_RETRY s;
+ * the key signs all the same, from its file as it is, which the state
+ * names. */
 static bool commit_keys(keystore *ks, key_entry *e, size_t n) {
-        bool renamed = false, done = true;
+        bool renamed = false, done = true, quiet = ks->uncommitted;     /* said at the first try */
 
         for (size_t i = 0; i < n; i++) {
                 char from[128], to[128];
@@ -901,20 +902,24 @@ static bool commit_keys(keystore *ks, key_entry *e, size_t n) {
                  * when there is nothing to rename) */
                 if (fstatat(ks->keys_fd, from, &st, AT_SYMLINK_NOFOLLOW) == 0) {
                         if (renameat(ks->keys_fd, from, ks->keys_fd, to) < 0) {
-                                log_warning("%s/%s: cannot rename it to %s: %m; the key signs from it as it is, "
-                                            "but a state.json restored from a backup would take it for a "
-                                            "leftover; trying again every %d s", KEYS_DIR, from, to, COMMIT_RETRY);
+                                if (!quiet)
+                                        log_warning("%s/%s: cannot rename it to %s: %m; the key signs from it as "
+                                                    "it is, but a state.json restored from a backup would take "
+                                                    "it for a leftover; trying again every %d s", KEYS_DIR, from,
+                                                    to, COMMIT_RETRY);
                                 done = false;
                                 continue;
                         }
                         renamed = true;
-                } else if (e[i].unlabelled) {
+                }
+                if (e[i].unlabelled) {
                         r = write_key(ks, e[i].key, PEM);
                         if (r < 0) {
-                                log_warning("%s/%s: cannot write it again with its first line (its "
-                                            "algorithm): %s; until then a state.json restored from a backup "
-                                            "would take it for a leftover; trying again every %d s", KEYS_DIR,
-                                            to, strerror(-r), COMMIT_RETRY);
+                                if (!quiet)
+                                        log_warning("%s/%s: cannot write it again with its first line (its "
+                                                    "algorithm): %s; until then a state.json restored from a "
+                                                    "backup may not keep it; trying again every %d s", KEYS_DIR,
+                                                    to, strerror(-r), COMMIT_RETRY);
                                 done = false;
                                 continue;
                         }
@@ -922,10 +927,13 @@ static bool commit_keys(keystore *ks, key_entry *e, size_t n) {
                 e[i].unlabelled = false;
         }
         if (renamed && fsync(ks->keys_fd) < 0) {
-                log_warning("%s/: fsync after renaming new key files: %m; trying again every %d s", KEYS_DIR,
-                            COMMIT_RETRY);
+                if (!quiet)
+                        log_warning("%s/: fsync after renaming new key files: %m; trying again every %d s",
+                                    KEYS_DIR, COMMIT_RETRY);
                 done = false;
         }
+        if (done && quiet)
+                log_notice("%s/: every key file has its final name and first line now", KEYS_DIR);
         return done;
 }
 

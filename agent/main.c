@@ -219,7 +219,7 @@ static void log_serving(agent_shared *sh, const listener *lis, const char *state
 static int keys_update(keystore *ks, const agent_config *cfg, const char *issuer, const char *state_dir,
                        int64_t now, bool force, char *err, size_t err_len) {
         int n = snprintf(err, err_len, "in %s: ", state_dir);
-        size_t off = n > 0 && (size_t) n < err_len / 2 ? (size_t) n : 0;
+        size_t off = n > 0 && (size_t) n + 128 <= err_len ? (size_t) n : 0;    /* room for the message */
 
         return keystore_update(ks, cfg, issuer, now, force, err + off, err_len - off);
 }

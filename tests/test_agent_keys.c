@@ -987,12 +987,27 @@ static void test_key_file_labelled(void **state) {
         assert_true(key_file_exists(f, k0));
         assert_int_equal(keystore_next_event(f->ks, &f->cfg, T0 + 1 + COMMIT_RETRY), T0 + L / 2);
 
-        /* a damaged first line on a named key */
+        /* a damaged first line on a named key; one that names another
+         * algorithm than the state's; and a damaged one on a key the
+         * state names still in KID.new (a crash before its rename) */
         strip_first_line(pem);
         prepend(pem, "svcid-alg: ES256\r\n");
         assert_int_equal(reopen(f, err, sizeof err), 0);
         assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + 20)), k0);
         update(f, T0 + 20, false);
+        assert_true(starts_with_label(pem));
+        strip_first_line(pem);
+        prepend(pem, "svcid-alg: EdDSA\n");
+        assert_int_equal(reopen(f, err, sizeof err), 0);
+        update(f, T0 + 21, false);
+        assert_true(starts_with_label(pem));
+        strip_first_line(pem);
+        prepend(pem, "\n");
+        snprintf(tmp, sizeof tmp, "%s/keys/%s.new", f->dir, k0);
+        assert_int_equal(rename(pem, tmp), 0);
+        assert_int_equal(reopen(f, err, sizeof err), 0);
+        update(f, T0 + 22, false);
+        assert_int_equal(access(tmp, F_OK), -1);
         assert_true(starts_with_label(pem));
         free(k0);
 }
