@@ -31,9 +31,10 @@ typedef struct agent_shared {
                                  * publishes; tokens carry keystore_issuer() */
         keystore *keys;
         token_cache *cache;     /* its own lock; emptied under the write lock */
-        char key_update_failure[600];   /* why the last key update failed,
-                                         * "" once one succeeds (main
-                                         * thread writes, under the lock) */
+        char key_update_failure[600];   /* why the last key update failed
+                                         * or what it left unfinished, ""
+                                         * once one is done (main thread
+                                         * writes, under the lock) */
 } agent_shared;
 
 typedef struct http_server http_server;

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,9 +31,6 @@ DEFINE_PTR_CLEANUP(svcid_key, svcid_key_unref)
  * expires: verifiers accept a token that long past its exp (their default
  * leeway, for clocks that disagree), and must still find its key. */
 #define RETIRE_MARGIN SVCID_LEEWAY_DEFAULT
-
-/* How soon an update tries again to give a key file its final form. */
-#define COMMIT_RETRY 10
 
 typedef struct key_entry {
         svcid_key *key;         /* private */
@@ -65,8 +63,9 @@ struct keystore {
         int64_t *landed_until;          /* parallel to entries */
         bool landed_unknown;            /* ... and out of memory to say */
         bool stray_keys;        /* a failed update may have left key files */
-        bool uncommitted;       /* a key file commit_keys() could not
-                                 * finish: tried again every COMMIT_RETRY s */
+        char unfinished[256];   /* what commit_keys() could not finish
+                                 * (the first failure), "" when all is
+                                 * done: tried again every KEYSTORE_COMMIT_RETRY s */
         bool adopted;           /* keys the state did not name were kept:
                                  * the next update makes a fresh key */
         json_t *dropped;        /* the kids state.json says it dropped, as
@@ -816,6 +815,10 @@ const char *keystore_jwks(const keystore *ks, size_t *ret_len) {
         return ks->jwks;
 }
 
+const char *keystore_unfinished(const keystore *ks) {
+        return ks->unfinished[0] ? ks->unfinished : NULL;
+}
+
 size_t keystore_count(const keystore *ks) {
         return ks->n;
 }
@@ -879,17 +882,34 @@ static void note_active(keystore *ks, int64_t now) {
         snprintf(ks->active_kid, sizeof ks->active_kid, "%s", svcid_key_kid(k));
 }
 
+/* A step of commit_keys() that failed: said in the log at the first try
+ * only, and the first of each try kept in why[why_len] for keystore_unfinished(). */
+static void __attribute__((format(printf, 4, 5)))
+commit_failed(bool quiet, char *why, size_t why_len, const char *fmt, ...) {
+        char msg[sizeof ((keystore *) NULL)->unfinished];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        if (!quiet)
+                log_warning("%s; trying again every %d s", msg, KEYSTORE_COMMIT_RETRY);
+        if (!why[0])
+                snprintf(why, why_len, "%s", msg);
+}
+
 /* Gives each key of e[n] its final file, now that a state naming it is
  * in place: KID.new is renamed to KID.pem (from here on the key may
  * sign, and a start that finds it unnamed, after a restore, keeps it),
  * and a file without the right label (an earlier svcid-agent's, or a
  * damaged one) is written again with it (which a restore needs to keep it
- * too). What fails is logged once and tried again every COMMIT_RETRY s;
- * the key signs all the same, from its file as it is, which the state
- * names. */
-static bool commit_keys(keystore *ks, key_entry *e, size_t n) {
-        bool renamed = false, done = true, quiet = ks->uncommitted;     /* said at the first try */
+ * too). What fails is logged once, written to why[why_len] ("" when all
+ * is done) and tried again every KEYSTORE_COMMIT_RETRY s; the key signs all the
+ * same, from its file as it is, which the state names. */
+static void commit_keys(keystore *ks, key_entry *e, size_t n, char *why, size_t why_len) {
+        bool renamed = false, quiet = ks->unfinished[0];        /* said at the first try */
 
+        why[0] = '\0';
         for (size_t i = 0; i < n; i++) {
                 char from[128], to[128];
                 struct stat st;
@@ -902,12 +922,10 @@ static bool commit_keys(keystore *ks, key_entry *e, size_t n) {
                  * when there is nothing to rename) */
                 if (fstatat(ks->keys_fd, from, &st, AT_SYMLINK_NOFOLLOW) == 0) {
                         if (renameat(ks->keys_fd, from, ks->keys_fd, to) < 0) {
-                                if (!quiet)
-                                        log_warning("%s/%s: cannot rename it to %s: %m; the key signs from it as "
-                                                    "it is, but a state.json restored from a backup would take "
-                                                    "it for a leftover; trying again every %d s", KEYS_DIR, from,
-                                                    to, COMMIT_RETRY);
-                                done = false;
+                                commit_failed(quiet, why, why_len,
+                                              "%s/%s: cannot rename it to %s: %s; the key signs from it as it "
+                                              "is, but a state.json restored from a backup would take it for "
+                                              "a leftover", KEYS_DIR, from, to, strerror(errno));
                                 continue;
                         }
                         renamed = true;
@@ -915,26 +933,20 @@ static bool commit_keys(keystore *ks, key_entry *e, size_t n) {
                 if (e[i].unlabelled) {
                         r = write_key(ks, e[i].key, PEM);
                         if (r < 0) {
-                                if (!quiet)
-                                        log_warning("%s/%s: cannot write it again with its first line (its "
-                                                    "algorithm): %s; until then a state.json restored from a "
-                                                    "backup may not keep it; trying again every %d s", KEYS_DIR,
-                                                    to, strerror(-r), COMMIT_RETRY);
-                                done = false;
+                                commit_failed(quiet, why, why_len,
+                                              "%s/%s: cannot write it again with its first line (its "
+                                              "algorithm): %s; until then a state.json restored from a "
+                                              "backup may not keep it", KEYS_DIR, to, strerror(-r));
                                 continue;
                         }
                 }
                 e[i].unlabelled = false;
         }
-        if (renamed && fsync(ks->keys_fd) < 0) {
-                if (!quiet)
-                        log_warning("%s/: fsync after renaming new key files: %m; trying again every %d s",
-                                    KEYS_DIR, COMMIT_RETRY);
-                done = false;
-        }
-        if (done && quiet)
+        if (renamed && fsync(ks->keys_fd) < 0)
+                commit_failed(quiet, why, why_len, "%s/: fsync after renaming new key files: %s", KEYS_DIR,
+                              strerror(errno));
+        if (!why[0] && quiet)
                 log_notice("%s/: every key file has its final name and first line now", KEYS_DIR);
-        return done;
 }
 
 int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
@@ -944,7 +956,8 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         key_entry fresh[2];
         _cleanup_(free_p) char *state = NULL, *jwks = NULL, *iss = NULL;
         _cleanup_(json_decrefp) json_t *gone = NULL;
-        bool state_tried = false, state_landed = false, state_written = false, uncommitted;
+        bool state_tried = false, state_landed = false, state_written = false;
+        char unfinished[sizeof ks->unfinished];
         ssize_t a;
         int r;
 
@@ -1067,7 +1080,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                         goto fail;
                 }
         }
-        uncommitted = !commit_keys(ks, next, n);
+        commit_keys(ks, next, n, unfinished, sizeof unfinished);
         for (size_t i = 0; i < n_new_keys; i++) {
                 bool signs_now = fresh[i].not_before <= now;
 
@@ -1097,7 +1110,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         ks->landed_until = NULL;
         ks->landed_unknown = false;
         ks->adopted = false;
-        ks->uncommitted = uncommitted;
+        memcpy(ks->unfinished, unfinished, sizeof unfinished);
         pthread_rwlock_unlock(ks->lock);
 
         /* Only now that no state names them: delete the removed keys. */
@@ -1194,8 +1207,8 @@ int64_t keystore_next_event(const keystore *ks, const agent_config *cfg, int64_t
                         t = e->not_after;
                 /* the active key itself leaves once retired and expired */
         }
-        if (ks->uncommitted && now + COMMIT_RETRY < t)
-                t = now + COMMIT_RETRY;
+        if (ks->unfinished[0] && now + KEYSTORE_COMMIT_RETRY < t)
+                t = now + KEYSTORE_COMMIT_RETRY;
         (void) cfg;
         return t < now ? now : t;
 }

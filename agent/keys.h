@@ -72,6 +72,14 @@ const char *keystore_jwks(const keystore *ks, size_t *ret_len);
 /* When keystore_update() has something to do next (absolute time). */
 int64_t keystore_next_event(const keystore *ks, const agent_config *config, int64_t now);
 
+/* What the last keystore_update() could not finish, though it succeeded:
+ * a new key file not yet renamed to its final name, or one not yet
+ * written again with its first line (see the log); tried again at each
+ * keystore_next_event(), every KEYSTORE_COMMIT_RETRY s. NULL when there
+ * is nothing left. Main thread. */
+#define KEYSTORE_COMMIT_RETRY 10
+const char *keystore_unfinished(const keystore *ks);
+
 /* Number of keys in the JWKS. */
 size_t keystore_count(const keystore *ks);
 

@@ -208,10 +208,35 @@ static void notify_status(keystore *ks, pthread_rwlock_t *lock) {
         pthread_rwlock_unlock(lock);
 }
 
+/* Says how the last key update went, in /v1/health's warning and in
+ * STATUS=: failed (failed_why), or done but for key files it could not
+ * finish (keystore_unfinished()), or, when all is done, which key signs. */
+static void report_keys(agent_shared *sh, const char *state_dir, const char *failed_why) {
+        char failure[sizeof sh->key_update_failure] = "";
+        const char *unfinished;
+
+        if (failed_why)
+                snprintf(failure, sizeof failure, "key update failed, retrying every %d s: %s", RETRY_SECONDS,
+                         failed_why);
+        else if ((unfinished = keystore_unfinished(sh->keys)))
+                snprintf(failure, sizeof failure, "key update unfinished, retrying every %d s: in %s: %s",
+                         KEYSTORE_COMMIT_RETRY, state_dir, unfinished);
+        if (strcmp(failure, sh->key_update_failure) != 0) {
+                pthread_rwlock_wrlock(&sh->lock);
+                memcpy(sh->key_update_failure, failure, sizeof failure);
+                pthread_rwlock_unlock(&sh->lock);
+        }
+        if (failure[0])
+                sd_notifyf(false, "STATUS=%s%s%s", failure, reload_failure[0] ? "; the last reload failed: " : "",
+                           reload_failure);
+        else
+                notify_status(sh->keys, &sh->lock);
+}
+
 static void log_serving(agent_shared *sh, const listener *lis, const char *state_dir) {
         log_info("serving on %s, issuer %s, state in %s", lis->from_systemd ? "the socket from systemd" : lis->path,
                  sh->issuer, state_dir);
-        notify_status(sh->keys, &sh->lock);
+        report_keys(sh, state_dir, NULL);
 }
 
 /* keystore_update(), whose messages name files in the state directory:
@@ -236,26 +261,13 @@ static int64_t update_keys(agent_shared *sh, const char *state_dir, bool force) 
         force = force || force_pending;
         r = keys_update(sh->keys, sh->config, sh->issuer, state_dir, now, force, err, sizeof err);
         force_pending = r < 0 && force;
-        if (r < 0) {
+        if (r < 0)
                 /* Whether the active key may still sign is keystore_ttl_cap()'s
                  * to say, per request; /v1/health says it too, and why. */
                 log_error("key update failed; retrying %sin %d s: %s", force ? "the forced rotation " : "",
                           RETRY_SECONDS, err);
-                pthread_rwlock_wrlock(&sh->lock);
-                snprintf(sh->key_update_failure, sizeof sh->key_update_failure,
-                         "key update failed, retrying every %d s: %s", RETRY_SECONDS, err);
-                pthread_rwlock_unlock(&sh->lock);
-                sd_notifyf(false, "STATUS=%s%s%s", sh->key_update_failure,
-                           reload_failure[0] ? "; the last reload failed: " : "", reload_failure);
-                return now + RETRY_SECONDS;
-        }
-        if (sh->key_update_failure[0]) {
-                pthread_rwlock_wrlock(&sh->lock);
-                sh->key_update_failure[0] = '\0';
-                pthread_rwlock_unlock(&sh->lock);
-        }
-        notify_status(sh->keys, &sh->lock);
-        return keystore_next_event(sh->keys, sh->config, now);
+        report_keys(sh, state_dir, r < 0 ? err : NULL);
+        return r < 0 ? now + RETRY_SECONDS : keystore_next_event(sh->keys, sh->config, now);
 }
 
 static void reload(agent_shared *sh, const options *o, const char *state_dir) {

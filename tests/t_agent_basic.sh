@@ -287,9 +287,19 @@ if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
         [ "$(sha256sum <"$STATE/jwks.json")" = "$before" ] || fail "jwks.json changed"
         grep -qF "warning: keys/$RO_KID.new: cannot rename it to $RO_KID.pem: Read-only file system" \
                 "$T/ro.log" || fail "the rename it could not make: $(cat "$T/ro.log")"
+        # /v1/health says so too, while the key signs on
+        curl -s --unix-socket "$T/ro.sock" http://localhost/v1/health >"$T/ro.health"
+        jq -e --arg k "$RO_KID" --arg w "key update unfinished, retrying every 10 s: in $STATE: keys/$RO_KID.new: cannot rename it to $RO_KID.pem: Read-only file system;" \
+                '.status == "ok" and .kid == $k and (.warning | startswith($w))' "$T/ro.health" >/dev/null ||
+                fail "health on a read-only state directory: $(cat "$T/ro.health")"
+        [ "$(grep -c "cannot rename it to $RO_KID.pem" "$T/ro.log")" = 1 ] ||
+                fail "the failed rename is not logged once: $(cat "$T/ro.log")"
         stop_agent "$RO_PID" "$T/ro.log"
         # writable again: the next start gives the key its name
         start_agent a -
+        curl -s --unix-socket "$SOCK" http://localhost/v1/health >"$T/rw.health"
+        jq -e '.status == "ok" and (has("warning") | not)' "$T/rw.health" >/dev/null ||
+                fail "health once the rename is made: $(cat "$T/rw.health")"
         [ -f "$STATE/keys/$RO_KID.pem" ] && [ ! -e "$STATE/keys/$RO_KID.new" ] || fail "$RO_KID.new not renamed"
         stop_agent
         ok "served, from the keys and JWKS on disk"
