@@ -576,9 +576,18 @@ static int open_state_dir(const char *state_dir, char *err, size_t err_len) {
                 return set_err(err, err_len, parent, "%s: %s", state_dir, why);
         /* 0755 whatever the umask: local verifiers read jwks.json there. */
         old_umask = umask(022);
-        r = mkdirat(parent, name, 0755) < 0 && errno != EEXIST ? -errno : 0;
+        r = mkdirat(parent, name, 0755) < 0 ? -errno : 0;
         umask(old_umask);
-        if (r < 0)
+        /* A new one must outlast a power cut, as the files in it will
+         * (parent is an O_PATH descriptor, which fsync() does not take). */
+        if (r == 0) {
+                _cleanup_(close_fdp) int above = openat(parent, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+                if (above < 0 || fsync(above) < 0)
+                        return set_err(err, err_len, -errno, "%s: fsync of the directory above it: %m",
+                                       state_dir);
+        }
+        if (r < 0 && r != -EEXIST)
                 return set_err(err, err_len, r, "%s: %s", state_dir, strerror(-r));
         close(TAKE_FD(parent));
         /* Then state_dir itself, through a symbolic link if it is one;

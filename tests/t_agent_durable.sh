@@ -5,7 +5,8 @@
 # in place through a temporary one (a new key's KID.new, state.json,
 # jwks.json) is fsync()ed before its rename, and its directory after it;
 # a new key's rename from KID.new to KID.pem is followed by an fsync of
-# keys/ too. kill -9 never loses the page cache, so only this shows what a
+# keys/ too, and the state directory's creation by an fsync of the
+# directory above it. kill -9 never loses the page cache, so only this shows what a
 # power cut would. Waits are bounded; nothing asserts how long things take.
 set -euo pipefail
 . "$(dirname "$0")/t_agent_common.sh"
@@ -26,7 +27,7 @@ SOCK=$T/d.sock
 AGENT_LOG=$T/d.log
 TRACE=$T/trace
 ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 strace -f -y -q -s 256 -o "$TRACE" \
-        -e trace=openat,write,fsync,fdatasync,rename,renameat,renameat2 \
+        -e trace=openat,write,fsync,fdatasync,rename,renameat,renameat2,mkdir,mkdirat \
         "$AGENT" --config "$T/agent.conf" --state-dir "$STATE" --socket "$SOCK" --log-target=stderr \
         2>>"$AGENT_LOG" &
 STRACE_PID=$!
@@ -56,7 +57,7 @@ wait "$STRACE_PID" || rc=$?
 ok "traced"
 
 check "each temporary file is fsync()ed before its rename, and its directory after it"
-"$PY" - "$TRACE" <<'EOF2' || fail "a file put in place with no fsync before or after its rename"
+"$PY" - "$TRACE" "$STATE" <<'EOF2' || fail "a file or directory put in place with no fsync before or after"
 import os, re, sys
 
 call = re.compile(r'^(\d+) +(\w+)\((.*)')
@@ -80,6 +81,14 @@ for line in open(sys.argv[1]):
         r = re.match(fd + r', "([^"]*)", ' + fd + r', "([^"]*)"', rest)
         if r and not re.search(r'\) = -1 ', rest):     # one that failed put nothing in place
             ev.append(('rename', (os.path.join(r.group(1), r.group(2)), r.group(3), r.group(4))))
+    elif name == 'mkdirat':
+        r = re.match(fd + r', "([^"]*)", \w+\) = 0', rest)
+        if r:
+            ev.append(('mkdir', os.path.join(r.group(1), r.group(2))))
+    elif name == 'mkdir':
+        r = re.match(r'"([^"]*)", \w+\) = 0', rest)
+        if r:
+            ev.append(('mkdir', r.group(1)))
     elif name == 'rename':
         r = re.match(r'"([^"]*)", "([^"]*)"', rest)
         if r and r.group(2).startswith('/'):
@@ -108,6 +117,15 @@ for tid, ev in events.items():
         if after != dst_dir:
             bad.append('%s renamed to %s/%s, then %s' % (src, dst_dir, dst, 'an fsync of %s, not of %s'
                                                               % (after, dst_dir) if after else 'no fsync of ' + dst_dir))
+    for i, (kind, what) in enumerate(ev):
+        if kind == 'mkdir' and what == sys.argv[2]:
+            seen['the state directory'] = seen.get('the state directory', 0) + 1
+            after = next((w for k, w in ev[i + 1:] if k == 'sync'), None)
+            if after != os.path.dirname(what):
+                bad.append('%s made, then %s' % (what, 'an fsync of %s, not of the directory above' % after
+                                                 if after else 'no fsync of the directory above'))
+if seen.get('the state directory', 0) != 1:
+    bad.append('the state directory made %d time(s), expected once' % seen.get('the state directory', 0))
 for k in ('KID.new', 'state.json', 'jwks.json', 'KID.new -> KID.pem'):
     if seen.get(k, 0) < 2:
         bad.append('%s put in place %d time(s), expected at least 2 (the start, the rotation)'
