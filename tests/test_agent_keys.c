@@ -961,8 +961,9 @@ static bool starts_with_label(const char *path) {
 /* A key file of an earlier svcid-agent, without the line that names its
  * algorithm, is written again with it by the first update: without it, a
  * restore of an older state and jwks.json would take it for a leftover.
- * While that cannot be done, the update is tried again every COMMIT_RETRY
- * seconds, not at the next key event hours away. A key the state names
+ * While that cannot be done, the update is tried again every
+ * KEYSTORE_COMMIT_RETRY seconds, not at the next key event hours away,
+ * and keystore_unfinished() says why. A key the state names
  * needs no label to load: one whose first line is damaged (CRLF) loads,
  * and gets a good one. */
 static void test_key_file_labelled(void **state) {
@@ -980,12 +981,16 @@ static void test_key_file_labelled(void **state) {
         assert_int_equal(mkdir(tmp, 0700), 0);          /* its rewrite fails */
         update(f, T0 + 1, false);
         assert_false(starts_with_label(pem));
-        assert_int_equal(keystore_next_event(f->ks, &f->cfg, T0 + 1), T0 + 1 + COMMIT_RETRY);
+        assert_int_equal(keystore_next_event(f->ks, &f->cfg, T0 + 1), T0 + 1 + KEYSTORE_COMMIT_RETRY);
+        assert_non_null(keystore_unfinished(f->ks));
+        assert_non_null(strstr(keystore_unfinished(f->ks), "cannot write it again with its first line"));
+        assert_non_null(strstr(keystore_unfinished(f->ks), k0));
         assert_int_equal(rmdir(tmp), 0);
-        update(f, T0 + 1 + COMMIT_RETRY, false);
+        update(f, T0 + 1 + KEYSTORE_COMMIT_RETRY, false);
+        assert_null(keystore_unfinished(f->ks));
         assert_true(starts_with_label(pem));
         assert_true(key_file_exists(f, k0));
-        assert_int_equal(keystore_next_event(f->ks, &f->cfg, T0 + 1 + COMMIT_RETRY), T0 + L / 2);
+        assert_int_equal(keystore_next_event(f->ks, &f->cfg, T0 + 1 + KEYSTORE_COMMIT_RETRY), T0 + L / 2);
 
         /* a damaged first line on a named key; one that names another
          * algorithm than the state's; and a damaged one on a key the
