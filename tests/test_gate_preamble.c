@@ -45,6 +45,24 @@ static void assert_http_reason(const char *s, bool eof, svcid_reason want) {
         assert_non_null(p.detail);
 }
 
+/* The reason and the detail the audit log gives with it: refusals that
+ * share a reason word still say apart what the client did. */
+static void assert_line_detail(const char *s, bool eof, svcid_reason want, const char *detail) {
+        gate_preamble p;
+
+        assert_int_equal(line(s, eof, &p), 1);
+        assert_int_equal(p.reason, want);
+        assert_string_equal(p.detail, detail);
+}
+
+static void assert_http_detail(const char *s, bool eof, svcid_reason want, const char *detail) {
+        gate_preamble p;
+
+        assert_int_equal(http(s, eof, &p), 1);
+        assert_int_equal(p.reason, want);
+        assert_string_equal(p.detail, detail);
+}
+
 /* svcid connect at an http-mode gate: decided on the prefix alone, so
  * the refusal goes out before the line is complete. */
 static void test_http_line_client(void **state) {
@@ -105,6 +123,8 @@ static void test_line_refused(void **state) {
         /* An empty token. */
         assert_line_reason("SVCID1 \n", false, SVCID_NO_TOKEN);
         assert_line_reason("SVCID1 \r\n", false, SVCID_NO_TOKEN);
+        assert_line_detail("SVCID1 \n", false, SVCID_NO_TOKEN, "empty token");
+        assert_line_detail("SVCID1\n", false, SVCID_NO_TOKEN, "no SVCID1 preamble");
         /* Closed early. */
         assert_line_reason("", true, SVCID_NO_TOKEN);
         assert_line_reason("SVC", true, SVCID_TRUNCATED);
@@ -190,6 +210,9 @@ static void test_http_refused(void **state) {
         assert_http_reason(HEAD("Authorization: Bearerx " TOK "\r\n"), false, SVCID_NO_TOKEN);
         assert_http_reason(HEAD("X-Authorization: Bearer " TOK "\r\n"), false, SVCID_NO_TOKEN);
         assert_http_reason(HEAD("Authorizatio: Bearer " TOK "\r\n"), false, SVCID_NO_TOKEN);
+        assert_http_detail(HEAD(""), false, SVCID_NO_TOKEN, "no Authorization header");
+        assert_http_detail(HEAD("Authorization: Basic dXNlcjpwYXNz\r\n"), false, SVCID_NO_TOKEN,
+                           "Authorization is not a Bearer token");
         /* The token in the body does not count. */
         assert_http_reason(HEAD("") "Authorization: Bearer " TOK "\r\n", false, SVCID_NO_TOKEN);
         /* Two Authorization headers, whatever their schemes. */
@@ -202,10 +225,23 @@ static void test_http_refused(void **state) {
         /* Smuggling shapes: folding, bare LF, bare CR, NUL, space before
          * the colon, a token with a space. */
         assert_http_reason(HEAD("X-Pad: a\r\n Authorization: Bearer " TOK "\r\n"), false, SVCID_MALFORMED);
+        assert_http_detail(HEAD("X-Pad: a\r\n\tAuthorization: Bearer " TOK "\r\n"), false, SVCID_MALFORMED,
+                           "folded or empty header line");
         assert_http_reason(HEAD("X-Pad: a\nAuthorization: Bearer " TOK "\r\n"), false, SVCID_MALFORMED);
         assert_http_reason(HEAD("X-Pad: a\rAuthorization: Bearer " TOK "\r\n"), false, SVCID_MALFORMED);
         assert_http_reason(HEAD("Authorization : Bearer " TOK "\r\n"), false, SVCID_MALFORMED);
         assert_http_reason(HEAD(": Bearer " TOK "\r\n"), false, SVCID_MALFORMED);
+        {
+                /* A header name is an RFC 9110 token: none of the
+                 * delimiters, no DEL, no byte outside ASCII. */
+                const char *bad = "\"(),/;<=>?@[\\]{}\x7f\x80";
+                char head[256];
+
+                for (const char *c = bad; *c; c++) {
+                        snprintf(head, sizeof head, HEAD("X%cAuthorization: Bearer " TOK "\r\n"), *c);
+                        assert_http_detail(head, false, SVCID_MALFORMED, "bad header name");
+                }
+        }
         assert_http_reason(HEAD("NoColon\r\n"), false, SVCID_MALFORMED);
         assert_http_reason(HEAD("Authorization: Bearer abc def\r\n"), false, SVCID_MALFORMED);
         assert_http_reason(HEAD("Authorization: Bearer abc\tdef\r\n"), false, SVCID_MALFORMED);
