@@ -29,6 +29,9 @@ TOK_NOUID=$(mint local --iss "$LOCAL_ISS" --aud "$AUD" --sub "$UA")
 TOK_REMOTE=$(mint remote --iss svcid://other-host.example --aud "$AUD" --sub "$UA" --uid "$UID_A")
 TOK_IMPOSTOR=$(mint impostor --iss "$LOCAL_ISS" --aud "$AUD" --sub "$UA" --uid "$UID_A")
 TOK_ROOT=$(mint local --iss "$LOCAL_ISS" --aud "$AUD" --sub root --uid 0)
+# A uid that is the owner's only in its low 32 bits, and one given as text.
+TOK_WRAP=$(mint local --iss "$LOCAL_ISS" --aud "$AUD" --sub "$UA" --uid $((UID_A + 4294967296)))
+TOK_TEXTUID=$(mint local --iss "$LOCAL_ISS" --aud "$AUD" --sub "$UA" --claim "uid=$UID_A")
 
 as() { local u=$1; shift; runuser -u "$u" -- "$PY" "$T/client.py" "$@"; }
 
@@ -57,6 +60,10 @@ for style in per-connection long-lived; do
         [ ! -e "$T/out/env" ] || fail "$style: the service ran for a replayed token"
         expect "$style: root replays it" "SVCID1 ERR peer_mismatch" root "$SOCK" --send "SVCID1 $TOK_A\n"
         expect "$style: token without uid" "SVCID1 ERR missing_claim" "$UA" "$SOCK" --send "SVCID1 $TOK_NOUID\n"
+        expect "$style: a uid 2^32 above the owner's" "SVCID1 ERR peer_mismatch" "$UA" "$SOCK" --send "SVCID1 $TOK_WRAP\n"
+        expect "$style: the owner's uid as a string" "SVCID1 ERR peer_mismatch" "$UA" "$SOCK" \
+                --send "SVCID1 $TOK_TEXTUID\n"
+        [ ! -e "$T/out/env" ] || fail "$style: the service ran for a uid that is not the peer's"
         reply=$(as "$UA" "$SOCK" --send "SVCID1 $TOK_REMOTE\n")
         case $reply in
         "SVCID1 ERR unknown_issuer"|"SVCID1 ERR peer_mismatch") ok "$style: another host's token refused (${reply#SVCID1 ERR })" ;;
