@@ -40,6 +40,8 @@ curl_check() {
                         fail "$label: no WWW-Authenticate: Bearer error=\"invalid_token\" header: $(cat "$T/headers")"
                 grep -qi "error_description=\"$reason\"" "$T/headers" || fail "$label: reason is not $reason: $(cat "$T/headers")"
                 grep -q "refused: $reason" "$T/body" || fail "$label: body does not name $reason"
+                # a refusal is for this request only: no cache keeps it
+                grep -qi '^Cache-Control: no-store' "$T/headers" || fail "$label: no Cache-Control: no-store: $(cat "$T/headers")"
         fi
         ok "$label: HTTP $code${reason:+ ($reason)}"
 }
