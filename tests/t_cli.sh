@@ -117,6 +117,11 @@ for h in --help -h; do
         run 0 "help $h is the usage" "$SVCID" help $h
         first "$OUT" "Usage: svcid COMMAND [ARGS...]"
 done
+run 0 "help alone is the usage" "$SVCID" help
+first "$OUT" "Usage: svcid COMMAND [ARGS...]"
+run 2 "help for two commands" "$SVCID" help verify inspect
+has "$ERR" "svcid: help: give one command"
+empty "$OUT"
 run 0 "connect --help shows a bearer header that stays off command lines" "$SVCID" connect --help
 has "$OUT" "printf 'Authorization: Bearer %s\n' \"\$(svcid token -a AUD)\" | curl -H @- URL"
 run 2 "token: a stray argument is named" "$SVCID" token -a x extra
@@ -142,6 +147,9 @@ run 2 "verify with an unknown option" "$SVCID" verify -a ci:build --frob "$VALID
 has "$ERR" "svcid: verify: unknown option '--frob'"
 run 2 "verify with an unknown short option in a cluster" "$SVCID" verify -a ci:build -xq "$VALID"
 has "$ERR" "svcid: verify: unknown option '-x'"
+# a long option with its value in the same word just before it: still a short one
+run 2 "an unknown short option after --leeway=5" "$SVCID" verify -a ci:build --leeway=5 -xq "$VALID"
+has "$ERR" "svcid: verify: unknown option '-x'"
 run 2 "verify --help=3" "$SVCID" verify --help=3
 has "$ERR" "svcid: verify: option '--help=3' takes no value"
 empty "$OUT"
@@ -160,6 +168,13 @@ for bad in -1 now 1e9 "" 17000000000000; do
         run 2 "--now '$bad' is refused" "$SVCID" verify -a ci:build --trust "$JWKS" --now "$bad" "$VALID"
         has "$ERR" "svcid: verify: --now '$bad'"
 done
+# --now takes any time from the epoch to the end of year 9999
+run 1 "--now 0: the token is issued after it" "$SVCID" verify -a ci:build --trust "$JWKS" --now 0 "$VALID"
+has "$ERR" "svcid: rejected: issued_in_future: "
+run 1 "--now the last second of year 9999" "$SVCID" verify -a ci:build --trust "$JWKS" --now 253402300799 "$VALID"
+has "$ERR" "svcid: rejected: expired: "
+run 2 "--now one second later" "$SVCID" verify -a ci:build --trust "$JWKS" --now 253402300800 "$VALID"
+has "$ERR" "svcid: verify: --now '253402300800': expected a UNIX time"
 run 2 "an empty trust path is a usage error" "$SVCID" verify -a ci:build --trust '' "$VALID"
 has "$ERR" "svcid: verify: --trust: the path must not be empty"
 run 2 "the root directory as the trust path" "$SVCID" verify -a ci:build --trust / "$VALID"
@@ -290,6 +305,8 @@ run 2 "a trust directory whose JWKS is not named *.jwks" "$SVCID" verify -a ci:b
 has "$ERR" "svcid: verify: no trusted keys in $T/json.d (a directory gives only its *.jwks files)"
 run 2 "--issuer that is not trusted" "$SVCID" verify -a ci:build --trust "$JWKS" --issuer svcid://other "$VALID"
 has "$ERR" "svcid: verify: --issuer 'svcid://other': not one of the trusted issuers"
+run 2 "an empty --issuer" "$SVCID" verify -a ci:build --trust "$JWKS" --issuer '' "$VALID"
+has "$ERR" "svcid: verify: --issuer: the issuer must not be empty"
 run 2 "--require without '='" "$SVCID" verify -a ci:build --trust "$JWKS" --require roles "$VALID"
 has "$ERR" "svcid: verify: --require 'roles'"
 run 2 "--require with an empty pattern" "$SVCID" verify -a ci:build --trust "$JWKS" --require roles= "$VALID"
@@ -326,6 +343,24 @@ run_in 0 "token from stdin with no argument" "$T/token.nl" "$SVCID" verify -a ci
 check_claims
 run_in 0 "options after the token" "$T/token.nl" "$SVCID" verify - -a ci:build --trust "$JWKS"
 check_claims
+printf '%s\r\n' "$VALID" >"$T/token.crlf"
+run_in 0 "token from stdin with a CRLF line end (stripped)" "$T/token.crlf" \
+        "$SVCID" verify -a ci:build --trust "$JWKS" -
+check_claims
+# stdin that cannot be read, and a terminal, which nobody is asked to type into
+run_in 2 "verify: stdin that cannot be read" / "$SVCID" verify -a ci:build --trust "$JWKS" -
+has "$ERR" "svcid: verify: cannot read the token from standard input: Is a directory"
+run_in 2 "inspect: stdin that cannot be read" / "$SVCID" inspect -
+has "$ERR" "svcid: inspect: cannot read the token from standard input: Is a directory"
+on_tty() {  # CMD...: run CMD with a terminal as its stdin; a hang is a failure
+        "$PY" -c 'import pty, subprocess, sys
+m, s = pty.openpty()
+sys.exit(subprocess.run(sys.argv[1:], stdin=s, timeout=10).returncode)' "$@"
+}
+run 2 "verify without TOKEN on a terminal" on_tty "$SVCID" verify -a ci:build --trust "$JWKS"
+has "$ERR" "svcid: verify: no token: pass TOKEN, or pipe it on standard input"
+run 2 "inspect without TOKEN on a terminal" on_tty "$SVCID" inspect
+has "$ERR" "svcid: inspect: no token: pass TOKEN, or pipe it on standard input"
 
 # ---- verify: rejections (exit 1, one line naming the reason) ------------
 run 1 "an expired token" "$SVCID" verify -a ci:build --trust "$JWKS" "$EXPIRED"
@@ -385,6 +420,9 @@ has "$ERR" "svcid: inspect: header: "
 has "$ERR" "svcid: inspect: 'abcd.abcd.abcd' is a file; TOKEN is the token itself"
 run 1 "a directory's name as TOKEN" "$SVCID" verify -a ci:build --trust "$JWKS" "$T"
 lacks "$ERR" "is a file"
+mkfifo "$T/token.fifo"
+run 1 "a FIFO's name as TOKEN" "$SVCID" verify -a ci:build --trust "$JWKS" "$T/token.fifo"
+has "$ERR" "svcid: verify: '$T/token.fifo' is a file; TOKEN is the token itself"
 run_in 0 "... and the way it gives works" "$T/token.txt" "$SVCID" verify -a ci:build --trust "$JWKS" -
 # whitespace a paste brought along is named, for it cannot be seen
 run 1 "a token with a newline after it, as an argument" "$SVCID" verify -a ci:build --trust "$JWKS" "$VALID"$'\n'
@@ -406,6 +444,17 @@ has "$ERR" "svcid: inspect: token too large (over 9216 bytes, at most 8192)"
 run_in 1 "padding past the read cap is not stripped back under the limit" "$T/pad.in" \
         "$SVCID" verify -a ci:build --trust "$JWKS" -
 has "$ERR" "svcid: rejected: too_large: "
+# ... nor when the bytes past the cap come later, in a read of their own
+echo "check: padding past the read cap, sent after a pause"
+rc=0
+{ head -c 9216 "$T/pad.in"; sleep 0.5; tail -c +9217 "$T/pad.in"; } |
+        "$SVCID" verify -a ci:build --trust "$JWKS" - >"$OUT" 2>"$ERR" || rc=$?
+[ "$rc" = 1 ] || fail "padding past the read cap, sent after a pause: exit $rc, want 1"
+has "$ERR" "svcid: rejected: too_large: "
+{ head -c 8000 /dev/zero | tr '\0' A; head -c 1216 /dev/zero | tr '\0' ' '; } >"$T/cap.in"
+run_in 1 "input that fills the read cap exactly is stripped as any other" "$T/cap.in" \
+        "$SVCID" verify -a ci:build --trust "$JWKS" -
+has "$ERR" "svcid: rejected: malformed: "
 
 # ---- inspect ------------------------------------------------------------
 run 0 "inspect a valid token" "$SVCID" inspect "$VALID"
@@ -439,6 +488,9 @@ run 1 "inspect: a JSON error that quotes a control byte shows it as '?'" \
         "$SVCID" inspect "$(b64 '{"alg":"ES256"}').$(b64 $'{"a":\e[31m}').AAAA"
 has "$ERR" "svcid: inspect: payload: invalid token near '?'"
 if LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' "$ERR"; then fail "a control byte reached the terminal"; fi
+run 1 "inspect: so does a DEL byte" "$SVCID" inspect "$(b64 '{"alg":"ES256"}').$(b64 $'{"a":\x7f}').AAAA"
+has "$ERR" "svcid: inspect: payload: invalid token near '?'"
+if LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' "$ERR"; then fail "a DEL byte reached the terminal"; fi
 for c in token exec verify jwks connect inspect; do
         run 2 "$c: an unknown option" "$SVCID" "$c" --no-such-option
         first "$ERR" "svcid: $c: unknown option '--no-such-option'"
@@ -473,6 +525,43 @@ run_in 1 "inspect an oversized token" "$T/big.in" "$SVCID" inspect -
 has "$ERR" "svcid: inspect: token too large"
 run 2 "inspect with two tokens" "$SVCID" inspect "$VALID" "$VALID"
 has "$ERR" "svcid: inspect: too many arguments"
+run_in 1 "inspect an empty stdin" "$T/empty.in" "$SVCID" inspect -
+has "$ERR" "svcid: inspect: empty token"
+printf 'a\0b' >"$T/nul.in"
+run_in 1 "inspect a token with a NUL byte" "$T/nul.in" "$SVCID" inspect -
+has "$ERR" "svcid: inspect: not a token: it contains a NUL byte"
+run 1 "inspect a signature that is not base64url" "$SVCID" inspect "${VALID%.*}.A"
+has "$ERR" "svcid: inspect: signature: not strict base64url"
+empty "$OUT"
+run 0 "inspect: a time that is no integer is said to be none" \
+        "$SVCID" inspect "$(b64 '{"alg":"ES256"}').$(b64 '{"exp":"soon"}').AAAA"
+has "$OUT" "exp: not an integer"
+sized() {  # LEN: a token of exactly LEN bytes whose three segments decode
+        "$PY" - "$1" <<'PYEOF'
+import base64, sys
+b = lambda x: base64.urlsafe_b64encode(x).rstrip(b"=").decode()
+n, pad = int(sys.argv[1]), 0
+while True:
+    t = b(b'{"alg":"ES256"}') + "." + b(b'{"p":"' + b"x" * pad + b'"}') + "."
+    if len(t) + 4 >= n:
+        break
+    pad += 1
+print(t + "A" * (n - len(t)))
+PYEOF
+}
+tok=$(sized 8192)
+[ ${#tok} = 8192 ] || fail "sized made a token of ${#tok} bytes"
+run 0 "inspect a token of exactly 8192 bytes" "$SVCID" inspect "$tok"
+first "$OUT" "UNVERIFIED — signature and claims not checked"
+run 1 "inspect a token of 8193 bytes" "$SVCID" inspect "$(sized 8193)"
+has "$ERR" "svcid: inspect: token too large (8193 bytes, at most 8192)"
+# a file's name that is a token's shape, refused for what the token says:
+# the hint about files is for a TOKEN that is no token at all
+tok="$(b64 '{"alg":"ES256"}').$(b64 '{"iss":"svcid://nobody"}').$(printf 'A%.0s' $(seq 86))"
+: >"$T/$tok"
+run 1 "a token that is also a file's name" env -C "$T" "$SVCID" verify -a ci:build --trust "$JWKS" "$tok"
+has "$ERR" "svcid: rejected: unknown_issuer: "
+lacks "$ERR" "is a file"
 
 # ---- what the caller hands over: full disks, closed or odd descriptors ---
 run 1 "--help to a full disk" sh -c 'exec "$0" --help >/dev/full' "$SVCID"
@@ -482,6 +571,12 @@ has "$ERR" "svcid: cannot write to standard output: Bad file descriptor"
 run 1 "verify to a full disk: the token is valid, the output lost" \
         sh -c 'exec "$0" verify -a ci:build --trust "$1" "$2" >/dev/full' "$SVCID" "$JWKS" "$VALID"
 has "$ERR" "svcid: verify: cannot write to standard output: No space left on device"
+# claims longer than stdio's buffer fail while printed: said once, exit 1
+PADDED=$(mint "$(claims "$NOW" $((NOW + 300)) ci:build ",\"pad\":\"$(head -c 5000 /dev/zero | tr '\0' x)\"")")
+run 1 "verify to a full disk, claims longer than a buffer" \
+        sh -c 'exec "$0" verify -a ci:build --trust "$1" "$2" >/dev/full' "$SVCID" "$JWKS" "$PADDED"
+[ "$(cat "$ERR")" = "svcid: verify: token valid, but printing its claims failed: No space left on device" ] ||
+        fail "a claims print that failed is not said once"
 echo "check: a token on a non-blocking stdin, written after a pause"
 "$PY" - "$SVCID" "$JWKS" "$VALID" >"$OUT" 2>"$ERR" <<'PYEOF' || fail "non-blocking stdin"
 import fcntl, os, subprocess, sys, time
