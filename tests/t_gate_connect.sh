@@ -120,6 +120,11 @@ PYEOF
         grep -qx 'svcid: connect: refused: malformed' "$T/stderr" || fail "$label: http gate: stderr: $(cat "$T/stderr")"
         [ ! -s "$T/stdout" ] || fail "$label: http gate: output: $(head -c 200 "$T/stdout")"
         [ ! -e "$T/out/env" ] || fail "$label: the service behind the http gate ran"
+        # The gate logs once the refusal is sent: the client may be done first.
+        for _ in $(seq 200); do
+                grep -q 'line-mode preamble (SVCID1) at an http-mode gate' "$LOG" && break
+                sleep 0.05
+        done
         stop_ssa
         grep -q 'line-mode preamble (SVCID1) at an http-mode gate' "$LOG" || fail "$label: http gate log: $(cat "$LOG")"
         ok "$label: an http-mode gate refuses svcid connect in line form, exit 1"
