@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <linux/sock_diag.h>
 #include <linux/sockios.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -11,12 +10,8 @@
 
 #include "gate.h"
 
-void gate_reader_init(gate_reader *r, int fd, gate_mode mode) {
-        int type = 0;
-        socklen_t sl = sizeof(type);
-
+void gate_reader_init(gate_reader *r, gate_mode mode) {
         r->mode = mode;
-        r->is_socket = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &sl) == 0;
         r->eof = false;
         r->lowat = false;
         r->retry_ms = 0;
@@ -47,29 +42,6 @@ static int line_step_socket(gate_reader *r, int fd) {
         if (got < 0)
                 return errno == EAGAIN || errno == EINTR ? 0 : -errno;
         r->len += (size_t) got;
-        return 0;
-}
-
-/* Line mode on anything else (a pipe, a tty): one byte at a time, which is
- * the only way not to read past the line. */
-static int line_step_bytes(gate_reader *r, int fd) {
-        while (r->len < GATE_LINE_MAX) {
-                struct pollfd pfd = { .fd = fd, .events = POLLIN };
-                ssize_t n;
-
-                if (poll(&pfd, 1, 0) <= 0)
-                        return 0;
-                n = read(fd, r->buf + r->len, 1);
-                if (n < 0)
-                        return errno == EAGAIN || errno == EINTR ? 0 : -errno;
-                if (n == 0) {
-                        r->eof = true;
-                        return 0;
-                }
-                r->len++;
-                if (r->buf[r->len - 1] == '\n')
-                        return 0;
-        }
         return 0;
 }
 
@@ -104,8 +76,6 @@ static int http_step(gate_reader *r, int fd, bool hup) {
         int queued = -1;
         ssize_t n;
 
-        if (!r->is_socket)
-                return -ENOTSOCK;
         if (ioctl(fd, SIOCINQ, &queued) < 0)
                 queued = -1;
         if (!hup && r->len > 0 && queued >= 0 && (size_t) queued == r->len)
@@ -148,7 +118,7 @@ int gate_reader_step(gate_reader *r, int fd, bool hup, gate_preamble *ret) {
         int k;
 
         if (r->mode == GATE_MODE_LINE)
-                k = r->is_socket ? line_step_socket(r, fd) : line_step_bytes(r, fd);
+                k = line_step_socket(r, fd);
         else
                 k = http_step(r, fd, hup);
         if (k == -EMSGSIZE) {
@@ -195,7 +165,7 @@ svcid_reason gate_check(const gate_config *cfg, const gate_trust *t, const gate_
         svcid_claims *claims = NULL;
         svcid_reason reason;
         const char *iss;
-        int64_t uid;
+        int64_t uid = -1;      /* refused unless the claim says otherwise */
         int r;
 
         reason = svcid_verify(t->policy, token, len, &claims, report);

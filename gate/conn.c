@@ -59,7 +59,7 @@ static int read_preamble(const gate_config *cfg, int fd, gate_reader *r, gate_pr
         int64_t deadline = gate_now_ms() + cfg->timeout_ms;
         bool hup = false;
 
-        gate_reader_init(r, fd, cfg->mode);
+        gate_reader_init(r, cfg->mode);
         for (;;) {
                 struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLRDHUP };
                 int64_t left;

@@ -92,10 +92,10 @@ void gate_peer_get(int fd, gate_peer *ret);
 #define GATE_RETRY_MIN_MS 10
 #define GATE_RETRY_MAX_MS 320
 
-/* Reads or peeks what the client sent so far. */
+/* Reads or peeks what the client sent so far on its stream socket (the
+ * only kind svcid-gate takes: find_socket() in main.c). */
 typedef struct gate_reader {
         gate_mode mode;
-        bool is_socket;
         bool eof;
         bool lowat;                     /* SO_RCVLOWAT raised (TCP, http mode) */
         int retry_ms;                   /* after -EAGAIN: wait this long, then step again */
@@ -103,7 +103,7 @@ typedef struct gate_reader {
         char buf[GATE_HEAD_MAX + 1];
 } gate_reader;
 
-void gate_reader_init(gate_reader *r, int fd, gate_mode mode);
+void gate_reader_init(gate_reader *r, gate_mode mode);
 /* One non-blocking step. hup: poll reported the peer done writing.
  * Returns 1 when decided (*ret filled), 0 when more bytes are needed,
  * -EAGAIN when nothing new arrived (http mode on AF_UNIX cannot wait for

@@ -386,7 +386,7 @@ static void accept_some(listener *l) {
                 c->retry_at = 0;
                 c->drained = 0;
                 c->peer = peer;
-                gate_reader_init(&c->r, fd, l->cfg->mode);
+                gate_reader_init(&c->r, l->cfg->mode);
                 l->conns[l->n_conns++] = c;
                 /* Most clients send the preamble with the connection: try
                  * at once instead of waiting for the next poll. */
