@@ -495,6 +495,13 @@ static void test_args_bad(void **state) {
                 { "audience=login:%h", "\"audience=login:%h\"" },
                 { "audience=%H%x", "\"audience=%H%x\"" },
                 { "audience=%%%", "\"audience=%%%\"" },
+                /* a known name must be followed by '=' */
+                { "audience=a issuers=x", "\"issuers=x\": unknown argument" },
+                { "audience=a leeway5", "\"leeway5\": unknown argument" },
+                { "audience=a map=", "\"map=\": empty value" },
+                /* a source's whole name, not a prefix of it */
+                { "audience=a token=authtoken", "\"token=authtoken\"" },
+                { "audience=a token=envx", "\"token=envx\"" },
         };
         pam_svcid_args a;
         char err[256];
@@ -523,6 +530,25 @@ static void test_args_bad(void **state) {
                                                       sizeof err),
                                  -EINVAL);
         }
+        {
+                const char *argv[PAM_SVCID_MAX_REQUIRE + 2] = { "audience=a" };
+                for (size_t i = 1; i < ELEMENTSOF(argv); i++)
+                        argv[i] = "require=stage=x";
+                assert_int_equal(pam_svcid_args_parse((int) ELEMENTSOF(argv) - 1, argv, PAM_SVCID_LINE_AUTH, &a, err,
+                                                      sizeof err),
+                                 0);
+                assert_int_equal(a.n_require, PAM_SVCID_MAX_REQUIRE);
+                assert_int_equal(pam_svcid_args_parse((int) ELEMENTSOF(argv), argv, PAM_SVCID_LINE_AUTH, &a, err,
+                                                      sizeof err),
+                                 -EINVAL);
+                assert_non_null(strstr(err, "more than 32 require= arguments"));
+        }
+        /* A NULL among the arguments is refused, not read. */
+        {
+                const char *argv[] = { "audience=a", NULL };
+                assert_int_equal(pam_svcid_args_parse(2, argv, PAM_SVCID_LINE_AUTH, &a, err, sizeof err), -EINVAL);
+                assert_non_null(strstr(err, "\"(null)\": missing"));
+        }
 }
 
 static void test_expand_audience(void **state) {
@@ -531,6 +557,9 @@ static void test_expand_audience(void **state) {
 
         (void) state;
         assert_int_equal(parse("audience=login:%H", &a, err, sizeof err), 0);
+        /* "%%" is a literal '%', whatever follows it */
+        assert_int_equal(parse("audience=100%%x%%%%:%H", &a, err, sizeof err), 0);
+        assert_string_equal(a.audience, "100%%x%%%%:%H");
         assert_int_equal(pam_svcid_expand_audience("login:%H", "web01", &out), 0);
         assert_string_equal(out, "login:web01");
         free(out);
@@ -598,6 +627,8 @@ static void test_map_good(void **state) {
         assert_false(pam_svcid_map_allows(m, "deploy-bot", "deplo"));
         assert_false(pam_svcid_map_allows(m, "deploy-bot", "deploy2"));
         assert_false(pam_svcid_map_allows(m, "xci-1", "builder"));
+        assert_false(pam_svcid_map_allows(m, "Deploy-Bot", "deploy"));
+        assert_false(pam_svcid_map_allows(m, "CI-runner-7", "builder"));
         assert_false(pam_svcid_map_allows(NULL, "deploy-bot", "deploy"));
         pam_svcid_map_free(m);
 
@@ -612,8 +643,8 @@ static void test_map_bad(void **state) {
                 const char *text;
                 const char *err;
         } cases[] = {
-                { "onlyone\n", "line 1:" },
-                { "ok ok\nthree fields here\n", "line 2:" },
+                { "onlyone\n", "line 1: expected \"SUBJECT-GLOB USER\"" },
+                { "ok ok\nthree fields here\n", "line 2: expected \"SUBJECT-GLOB USER\"" },
                 { "ok ok\n\n\na b c", "line 4:" },
                 { "a b:c\n", "line 1: bad user name" },
                 { "a b/c\n", "line 1: bad user name" },
@@ -622,6 +653,10 @@ static void test_map_bad(void **state) {
                 { "a b\x01\n", "line 1:" },
                 { "a b\vc\n", "line 1:" },
                 { "a\xc3\xa9 b\xc3\xa9\n", "line 1: bad user name" },
+                { "a\x7f b\n", "line 1: bad subject glob" },
+                /* a bad line stops the file, also with good lines after it */
+                { "a b:c\nok ok\n", "line 1: bad user name" },
+                { "ok ok\nonlyone\nok2 ok2\n", "line 2: expected" },
         };
         pam_svcid_map *m = NULL;
         char err[128];
@@ -656,6 +691,50 @@ static void test_map_bad(void **state) {
                 assert_non_null(big);
                 memset(big, '\n', n);
                 assert_int_equal(pam_svcid_map_parse(big, n, &m, err, sizeof err), -EFBIG);
+                free(big);
+        }
+        /* The caps themselves are taken, one byte more is not: a 512-byte
+         * glob, a 256-byte user, a 1024-byte line, a 64 KiB file. */
+        {
+                static const struct {
+                        size_t glob, blanks, user;
+                        const char *err;
+                } lines[] = {
+                        { 512, 256, 256, NULL },
+                        { 513, 255, 256, "line 1: bad subject glob" },
+                        { 512, 255, 257, "line 1: bad user name" },
+                        { 512, 257, 256, "line 1: longer than 1024 bytes" },
+                };
+                char line[PAM_SVCID_MAP_LINE_MAX + 2];
+
+                for (size_t i = 0; i < ELEMENTSOF(lines); i++) {
+                        size_t n = lines[i].glob + lines[i].blanks + lines[i].user;
+
+                        memset(line, 'g', lines[i].glob);
+                        memset(line + lines[i].glob, ' ', lines[i].blanks);
+                        memset(line + lines[i].glob + lines[i].blanks, 'u', lines[i].user);
+                        err[0] = '\0';
+                        m = NULL;
+                        if (!lines[i].err) {
+                                assert_int_equal(pam_svcid_map_parse(line, n, &m, err, sizeof err), 0);
+                                assert_int_equal(pam_svcid_map_size(m), 1);
+                                pam_svcid_map_free(m);
+                        } else if (pam_svcid_map_parse(line, n, &m, err, sizeof err) != -EINVAL ||
+                                   !strstr(err, lines[i].err) || m) {
+                                fprintf(stderr, "line %zu: err \"%s\"\n", i, err);
+                                fail();
+                        }
+                }
+        }
+        {
+                size_t n = PAM_SVCID_MAP_MAX;
+                char *big = malloc(n);
+                assert_non_null(big);
+                memset(big, '\n', n);
+                m = NULL;
+                assert_int_equal(pam_svcid_map_parse(big, n, &m, err, sizeof err), 0);
+                assert_int_equal(pam_svcid_map_size(m), 0);
+                pam_svcid_map_free(m);
                 free(big);
         }
 }
@@ -1804,7 +1883,8 @@ static void test_account_session_arguments(void **state) {
                 assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
                 log_clear();
                 assert_int_equal(pam_acct_mgmt(pamh, 0), PAM_SERVICE_ERR);
-                snprintf(quoted, sizeof quoted, "bad module argument: argument \"%s\": belongs on the auth line",
+                snprintf(quoted, sizeof quoted,
+                         "bad module argument: argument \"%s\": belongs on the auth line, not the account line",
                          not_on_account[i]);
                 assert_logged(quoted);
                 pam_end(pamh, PAM_SUCCESS);
@@ -1817,7 +1897,7 @@ static void test_account_session_arguments(void **state) {
                 log_clear();
                 assert_int_equal(pam_open_session(pamh, 0), PAM_SERVICE_ERR);
                 assert_int_equal(pam_close_session(pamh, 0), PAM_SERVICE_ERR);
-                assert_logged("belongs on the auth line");
+                assert_logged("belongs on the auth line, not the session line");
                 pam_end(pamh, PAM_SUCCESS);
         }
         /* What the lines do take still works. */
