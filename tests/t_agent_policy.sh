@@ -71,6 +71,7 @@ check "audiences outside the account's globs are refused with 403"
 expect_status 403 forbidden "/v1/token?aud=ssh:db01"
 expect_status 403 forbidden "/v1/token?aud=api.example.com.evil"
 expect_status 403 forbidden "/v1/token?aud=xssh:web01"
+expect_status 403 forbidden "/v1/token?aud=SSH:web01"
 grep -q "refused reason=forbidden" "$AGENT_LOG" || fail "refusal not in the audit log"
 ok "audience globs"
 
@@ -355,6 +356,28 @@ done <<'EOF2'
 1|[agent]]\nissuer = x
 3|[agent]\nissuer = x\n[account x]user = a
 1|[]\nissuer = x
+1|[account aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\nuser = a
+2|[agent]\nmax_ttl = 0
+2|[agent]\nmax_ttl = 3601
+3|[agent]\nmax_ttl = 60\nkey_lifetime = 1
+3|[account x]\nuser = a\nclaim. = x
+3|[account x]\nuser = a\nclaim.iss = x
+3|[account x]\nuser = a\nclaim.aud = x
+3|[account x]\nuser = a\nclaim.iat = 1
+3|[account x]\nuser = a\nclaim.jti = x
+3|[account x]\nuser = a\nclaim.uid = 0
+3|[account x]\nuser = a\nclaim.gid = 0
+3|[account x]\nuser = a\nclaim.unit = x.service
+3|[account x]\nuser = a\nclaim.x = a\x1fb
+3|[account x]\nuser = a\nclaim.x = a\x7fb
+3|[account x]\nuser = a\nclaim.x = a, b\x7f
+4|[account x]\nuser = a\nclaim.x = 1\nclaim.x = 2
+2|[account x]\nuser = 4294967295
+2|[account x]\nuser = a:b
+2|[account x]\nuser = a/b
+3|[account x]\nuser = a\nunit = a b
+1|[accountx]\nuser = a
+2|[agent]\nissuer = vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv\n\0
 EOF2
 [ -e "$T/nodir/never.sock" ] && fail "a refused agent left a socket"
 # ... and with the words for what is wrong
@@ -365,6 +388,12 @@ while IFS='|' read -r text want; do
 done <<'EOF2'
 [account x]\nuser =|bad user name ''
 [account x]\nuser = 99999999999|uid 99999999999 is out of range
+[account x]\nuser = 4294967295|uid 4294967295 is out of range
+[account x]\nuser = a:b|bad user name 'a:b'
+[agent]\nissuer = x\0\nbogus = 1|NUL byte
+[agent]\nissuer ; see: x|syntax error
+[agent]\nmax_ttl = 3601|max_ttl must be between 1 and 3600, not '3601'
+[agent]\ndefault_ttl = 10s|default_ttl must be a whole number of seconds, not '10s'
 EOF2
 ok "$n bad configs refused with file:line"
 
@@ -415,6 +444,21 @@ printf '[agent]\nkey_lifetime = 60\n' > "$T/good.conf"
 "$AGENT" --config "$T/good.conf" --check-config >/dev/null || fail "key_lifetime = max_ttl / 60 refused"
 printf '[account a]\nuser = a\nclaim.%s = v\naudiences = ssh:web*\nunit = a:b.service\n' "$(head -c 64 /dev/zero | tr '\0' c)" > "$T/good.conf"
 "$AGENT" --config "$T/good.conf" --check-config >/dev/null || fail "a 64-character claim name refused: $("$AGENT" --config "$T/good.conf" --check-config 2>&1)"
+# a claim name with '-' and '.', 48 characters between the brackets (a
+# 40-character account name), comment lines with ':' in them, a UTF-8 BOM,
+# and uid 4294967294 (the highest that is not (uid_t) -1)
+printf '\xef\xbb\xbf# see: svcid.conf(5)\n[account %s]\n; note: a comment\nuser = a\nclaim.a-b.c_d = v\n' \
+        "$(head -c 40 /dev/zero | tr '\0' a)" > "$T/good.conf"
+printf '[account top]\nuser = 4294967294\n' >> "$T/good.conf"
+"$AGENT" --config "$T/good.conf" --check-config >/dev/null ||
+        fail "a good config refused: $("$AGENT" --config "$T/good.conf" --check-config 2>&1)"
+# a file of 64 KiB is taken, one byte more is refused
+{ printf '[agent]\n'; head -c $((65536 - 8)) /dev/zero | tr '\0' '\n'; } > "$T/big.conf"
+"$AGENT" --config "$T/big.conf" --check-config >/dev/null ||
+        fail "a 64 KiB config refused: $("$AGENT" --config "$T/big.conf" --check-config 2>&1)"
+printf '\n' >> "$T/big.conf"
+if "$AGENT" --config "$T/big.conf" --check-config 2>"$T/err"; then fail "a config over 64 KiB accepted"; fi
+grep -q "big.conf: larger than 65536 bytes" "$T/err" || fail "config over 64 KiB: $(cat "$T/err")"
 # the shipped example: valid as it is, and with every setting uncommented
 "$AGENT" --config "$SVCID_SRC/packaging/agent.conf" --check-config >/dev/null || fail "packaging/agent.conf refused"
 # No --config and no /etc/svcid/agent.conf: the agent runs on defaults, and
@@ -535,6 +579,15 @@ R=$(sh -c 'echo $$ > "$1/cgroup.procs" && exec curl -s --unix-socket "$2" "http:
 C=$(claims "$(jq -r .token <<<"$R")")
 [ "$(jq -r .unit <<<"$C")" = "svcid-elsewhere-$$.service" ] || fail "unit claim in another unit: $R $C"
 [ "$(jq -r .sub <<<"$C")" = root ] || fail "unit account matched a caller in another unit: $C"
+# a unit glob is matched case by case
+CGU=$CGROOT/system.slice/SVCID-TEST-$$-build.service
+mkdir -p "$CGU"
+EXTRA_CLEANUP+=("rmdir $CGU 2>/dev/null")
+R=$(sh -c 'echo $$ > "$1/cgroup.procs" && exec curl -s --unix-socket "$2" "http://localhost/v1/token?aud=unit:deploy"' \
+        sh "$CGU" "$SOCK")
+C=$(claims "$(jq -r .token <<<"$R")")
+[ "$(jq -r .unit <<<"$C")" = "SVCID-TEST-$$-build.service" ] || fail "unit claim in an upper-case unit: $R $C"
+[ "$(jq -r .sub <<<"$C")" = root ] || fail "unit account matched a unit that differs in case: $C"
 ok "unit"
 stop_agent
 
@@ -644,9 +697,12 @@ ok "a name led by a digit matches; $(cut -d' ' -f3- "$T/dn.err")"
 check "the config check refuses claims too long for the shortest token, and no more"
 # As root (uid and gid 0), with aud=a, the longest claims the check takes
 # make a token of exactly 8192 bytes; one byte more of them is refused.
+# tail_conf TAIL [ALGORITHM CLAIMS]
 tail_conf() {
-        printf '[agent]\nissuer = svcid://sb.test\ntoken_reuse = 0\n[account big]\nuser = root\n'
-        for i in $(seq 1 36); do printf 'claim.c%02d = %s\n' "$i" "$(head -c 150 /dev/zero | tr '\0' v)"; done
+        printf '[agent]\nissuer = svcid://sb.test\ntoken_reuse = 0\n'
+        [ -z "${2:-}" ] || printf 'algorithm = %s\n' "$2"
+        printf '[account big]\nuser = root\n'
+        for i in $(seq 1 "${3:-36}"); do printf 'claim.c%02d = %s\n' "$i" "$(head -c 150 /dev/zero | tr '\0' v)"; done
         printf 'claim.tail = %s\n' "$(head -c "$1" /dev/zero | tr '\0' w)"
 }
 tail_conf 137 > "$T/sz.conf"
@@ -657,6 +713,16 @@ tail_conf 136 > "$T/sz.conf"
 start_agent sz "$T/sz.conf"
 get_token a
 [ "${#TOK}" = 8192 ] || fail "the longest claims the check takes make a ${#TOK}-byte token, not 8192"
+stop_agent
+# RS256 (3072-bit keys): a 384-byte signature leaves less room for claims
+tail_conf 136 RS256 34 > "$T/sz.conf"
+"$AGENT" --config "$T/sz.conf" --check-config >/dev/null 2>"$T/sz.err" && fail "RS256: claims one byte too long accepted"
+grep -q "$T/sz.conf:5: \\[account big\\]: its claims make every token over 8192 bytes" "$T/sz.err" ||
+        fail "RS256: refused, but not as too long: $(cat "$T/sz.err")"
+tail_conf 135 RS256 34 > "$T/sz.conf"
+start_agent rsz "$T/sz.conf"
+get_token a
+[ "${#TOK}" = 8192 ] || fail "RS256: the longest claims the check takes make a ${#TOK}-byte token, not 8192"
 stop_agent
 ok "claims that make an 8192-byte token taken, one byte more refused"
 
