@@ -810,6 +810,12 @@ curl -s --unix-socket "$SOCK" http://localhost/v1/jwks > "$T/iss.jwks"
 "$CLI" verify -a x --trust "$T/iss.jwks" "$TOK" >/dev/null || fail "the token does not verify with the agent's own JWKS"
 in_ns mount -o remount,bind,rw "$T/iss"
 hup "reloaded"
+# "reloaded" is logged before the key update that writes jwks.json
+for _ in $(seq 1 200); do
+        http /v1/health
+        [ "$(jq -r .issuer <<<"$BODY")" = svcid://new.test ] && break
+        sleep 0.05
+done
 get_token x
 [ "$(claims "$TOK" | jq -r .iss)" = svcid://new.test ] || fail "the new issuer is not in use once jwks.json is written"
 [ "$(jq -r .iss "$T/iss/jwks.json")" = svcid://new.test ] || fail "jwks.json does not name the new issuer"
