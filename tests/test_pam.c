@@ -629,6 +629,8 @@ static void test_map_good(void **state) {
         assert_false(pam_svcid_map_allows(m, "xci-1", "builder"));
         assert_false(pam_svcid_map_allows(m, "Deploy-Bot", "deploy"));
         assert_false(pam_svcid_map_allows(m, "CI-runner-7", "builder"));
+        /* fnmatch(3) with no flags, as pam_svcid(8) says: * takes a '/' */
+        assert_true(pam_svcid_map_allows(m, "ci-a/b", "builder"));
         assert_false(pam_svcid_map_allows(NULL, "deploy-bot", "deploy"));
         pam_svcid_map_free(m);
 
