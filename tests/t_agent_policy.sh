@@ -550,9 +550,10 @@ if [ ! -d "$CGROOT" ] || ! mkdir -p "$CG" 2>/dev/null; then
 fi
 check "a process in a real cgroup named like a unit gets the unit claim and unit account"
 EXTRA_CLEANUP+=("rmdir $CG 2>/dev/null")
+# in_unit AUD [CGROUP]: a token request from a process in CGROUP ($CG)
 in_unit() {
         sh -c 'echo $$ > "$1/cgroup.procs" && exec curl -s --unix-socket "$2" "http://localhost/v1/token?aud=$3"' \
-                sh "$CG" "$SOCK" "$1"
+                sh "${2:-$CG}" "$SOCK" "$1"
 }
 R=$(in_unit unit:deploy)
 C=$(claims "$(jq -r .token <<<"$R")")
@@ -569,25 +570,22 @@ C=$(claims "$TOK")
 [ "$(jq -r 'has("unit")' <<<"$C")" = false ] || [ "$(jq -r .unit <<<"$C")" != "svcid-test-$$-build.service" ] ||
         fail "unit claim outside the unit: $C"
 [ "$(jq -r .sub <<<"$C")" = root ] || fail "sub outside the unit: $C"
-# in another unit, one the account's glob does not match: that unit's
-# claim, and the caller's own identity, never the account's
-CGX=$CGROOT/system.slice/svcid-elsewhere-$$.service
-mkdir -p "$CGX"
-EXTRA_CLEANUP+=("rmdir $CGX 2>/dev/null")
-R=$(sh -c 'echo $$ > "$1/cgroup.procs" && exec curl -s --unix-socket "$2" "http://localhost/v1/token?aud=unit:deploy"' \
-        sh "$CGX" "$SOCK")
-C=$(claims "$(jq -r .token <<<"$R")")
-[ "$(jq -r .unit <<<"$C")" = "svcid-elsewhere-$$.service" ] || fail "unit claim in another unit: $R $C"
-[ "$(jq -r .sub <<<"$C")" = root ] || fail "unit account matched a caller in another unit: $C"
+# outside_account UNIT WHERE: a caller in UNIT, which the account's glob
+# does not match, gets that unit's claim and its own identity, never the
+# account's
+outside_account() {
+        local cg=$CGROOT/system.slice/$1
+
+        mkdir -p "$cg"
+        EXTRA_CLEANUP+=("rmdir $cg 2>/dev/null")
+        R=$(in_unit unit:deploy "$cg")
+        C=$(claims "$(jq -r .token <<<"$R")")
+        [ "$(jq -r .unit <<<"$C")" = "$1" ] || fail "unit claim $2: $R $C"
+        [ "$(jq -r .sub <<<"$C")" = root ] || fail "unit account matched a caller $2: $C"
+}
+outside_account "svcid-elsewhere-$$.service" "in another unit"
 # a unit glob is matched case by case
-CGU=$CGROOT/system.slice/SVCID-TEST-$$-build.service
-mkdir -p "$CGU"
-EXTRA_CLEANUP+=("rmdir $CGU 2>/dev/null")
-R=$(sh -c 'echo $$ > "$1/cgroup.procs" && exec curl -s --unix-socket "$2" "http://localhost/v1/token?aud=unit:deploy"' \
-        sh "$CGU" "$SOCK")
-C=$(claims "$(jq -r .token <<<"$R")")
-[ "$(jq -r .unit <<<"$C")" = "SVCID-TEST-$$-build.service" ] || fail "unit claim in an upper-case unit: $R $C"
-[ "$(jq -r .sub <<<"$C")" = root ] || fail "unit account matched a unit that differs in case: $C"
+outside_account "SVCID-TEST-$$-build.service" "in a unit that differs in case"
 ok "unit"
 stop_agent
 
