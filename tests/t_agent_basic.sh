@@ -307,6 +307,51 @@ else
         echo "note: not root: a read-only state directory is not tried"
 fi
 
+check "a read-only state directory named in another encoding, or long: /v1/health answers with the whole warning"
+if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
+        # ro_unfinished DIR: keys made in DIR, the signing one left as
+        # KID.new, then an agent on DIR bound read-only; its /v1/health in
+        # $T/ro2.health
+        ro_unfinished() {
+                local dir=$1 kid pid i AGENT_LOG=$T/ro2.log
+                mkdir -p "$(dirname "$dir")"
+                "$AGENT" --config "$T/empty.conf" --state-dir "$dir" --socket "$T/ro2.sock" --log-target=stderr \
+                        2>>"$AGENT_LOG" &
+                pid=$!
+                BG_PIDS+=("$pid")
+                wait_for_socket "$T/ro2.sock" || fail "no agent on $dir"
+                stop_agent "$pid" "$AGENT_LOG"
+                kid=$(jq -r '.keys[0].kid' "$dir/jwks.json")
+                mv "$dir/keys/$kid.pem" "$dir/keys/$kid.new"
+                unshare -m sh -c 'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" && shift && exec "$@"' sh \
+                        "$dir" "$AGENT" --config "$T/empty.conf" --state-dir "$dir" --socket "$T/ro2.sock" \
+                        --log-target=stderr 2>>"$AGENT_LOG" &
+                pid=$!
+                BG_PIDS+=("$pid")
+                # (not wait_for_socket: /v1/health is what is tried)
+                for i in $(seq 1 300); do
+                        curl -sf --unix-socket "$T/ro2.sock" http://localhost/v1/jwks >/dev/null 2>&1 && break
+                        sleep 0.1
+                done
+                curl -sf --unix-socket "$T/ro2.sock" http://localhost/v1/health >"$T/ro2.health" ||
+                        fail "no answer from /v1/health on $dir"
+                stop_agent "$pid" "$AGENT_LOG"
+                jq -e --arg k "$kid" '.status == "ok" and .kid == $k and
+                        (.warning | startswith("key update unfinished, retrying every 10 s: ") and
+                         endswith(": keys/" + $k + ".new: cannot rename it to " + $k + ".pem: Read-only file " +
+                                  "system; the key signs from it as it is, but a state.json restored from a " +
+                                  "backup would take it for a leftover"))' "$T/ro2.health" >/dev/null ||
+                        fail "health on $dir: $(cat "$T/ro2.health")"
+        }
+        ro_unfinished "$T/lat$(printf '\351')n"       # ISO 8859-1
+        grep -qF "in $T/lat?n: keys/" "$T/ro2.health" || fail "the directory's name: $(cat "$T/ro2.health")"
+        e100=$(printf '\303\251%.0s' $(seq 1 100))      # 100 e-acute, 200 bytes
+        ro_unfinished "$T/long/$e100/$e100/$e100"
+        ok "both answered, each with the whole warning"
+else
+        echo "note: not root: a read-only state directory is not tried"
+fi
+
 check "stop: a connection accepted before SIGTERM still gets its answer"
 # Under systemd the socket outlives the agent, so callers that connect
 # during a restart wait in its queue for the next agent; a caller the
