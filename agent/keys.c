@@ -63,7 +63,7 @@ struct keystore {
         int64_t *landed_until;          /* parallel to entries */
         bool landed_unknown;            /* ... and out of memory to say */
         bool stray_keys;        /* a failed update may have left key files */
-        char unfinished[256];   /* what commit_keys() could not finish
+        char unfinished[384];   /* what commit_keys() could not finish
                                  * (the first failure), "" when all is
                                  * done: tried again every KEYSTORE_COMMIT_RETRY s */
         bool adopted;           /* keys the state did not name were kept:
@@ -565,6 +565,7 @@ static int open_state_dir(const char *state_dir, char *err, size_t err_len) {
         _cleanup_(close_fdp) int parent = -1;
         char path[PATH_MAX], name[NAME_MAX + 1], why[256] = "";
         mode_t old_umask;
+        bool made;
         int fd, r;
 
         if ((size_t) snprintf(path, sizeof path, "%s/" KEYS_DIR, state_dir) >= sizeof path)
@@ -576,19 +577,24 @@ static int open_state_dir(const char *state_dir, char *err, size_t err_len) {
                 return set_err(err, err_len, parent, "%s: %s", state_dir, why);
         /* 0755 whatever the umask: local verifiers read jwks.json there. */
         old_umask = umask(022);
-        r = mkdirat(parent, name, 0755) < 0 ? -errno : 0;
+        made = mkdirat(parent, name, 0755) == 0;
+        r = made || errno == EEXIST ? 0 : -errno;
         umask(old_umask);
-        /* A new one must outlast a power cut, as the files in it will
-         * (parent is an O_PATH descriptor, which fsync() does not take). */
-        if (r == 0) {
+        if (r < 0)
+                return set_err(err, err_len, r, "%s: %s", state_dir, strerror(-r));
+        /* It must outlast a power cut, as the files in it will (parent is
+         * an O_PATH descriptor, which fsync() does not take). A failure
+         * stops the start that made it; the next starts try again, but
+         * do not stop for a directory above they may not read. */
+        {
                 _cleanup_(close_fdp) int above = openat(parent, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-                if (above < 0 || fsync(above) < 0)
+                if (made && (above < 0 || fsync(above) < 0))
                         return set_err(err, err_len, -errno, "%s: fsync of the directory above it: %m",
                                        state_dir);
+                if (!made && above >= 0)
+                        (void) fsync(above);
         }
-        if (r < 0 && r != -EEXIST)
-                return set_err(err, err_len, r, "%s: %s", state_dir, strerror(-r));
         close(TAKE_FD(parent));
         /* Then state_dir itself, through a symbolic link if it is one;
          * "keys" is only the name the check needs below it. */

@@ -73,8 +73,9 @@ const char *keystore_jwks(const keystore *ks, size_t *ret_len);
 int64_t keystore_next_event(const keystore *ks, const agent_config *config, int64_t now);
 
 /* What the last keystore_update() could not finish, though it succeeded:
- * a new key file not yet renamed to its final name, or one not yet
- * written again with its first line (see the log); tried again at each
+ * a new key file not yet renamed to its final name, one not yet written
+ * again with its first line, or keys/ not fsync()ed after a rename (see
+ * the log); tried again at each
  * keystore_next_event(), every KEYSTORE_COMMIT_RETRY s. NULL when there
  * is nothing left. Main thread. */
 #define KEYSTORE_COMMIT_RETRY 10

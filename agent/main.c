@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "../common/text.h"
 #include "../common/user.h"
 #include "config.h"
 #include "http.h"
@@ -208,29 +209,6 @@ static void notify_status(keystore *ks, pthread_rwlock_t *lock) {
         pthread_rwlock_unlock(lock);
 }
 
-/* Makes s valid UTF-8, as /v1/health's JSON needs: each byte of a bad
- * or cut sequence (a state directory named in another encoding) becomes
- * '?'. */
-static void utf8_scrub(char *s) {
-        unsigned char *p = (unsigned char *) s;
-
-        while (*p) {
-                size_t n = *p < 0x80 ? 1 : *p >= 0xc2 && *p <= 0xdf ? 2 : *p >= 0xe0 && *p <= 0xef ? 3
-                         : *p >= 0xf0 && *p <= 0xf4 ? 4 : 0;
-                uint32_t c = n == 1 ? *p : n == 2 ? *p & 0x1f : n == 3 ? *p & 0x0f : *p & 0x07;
-                size_t i;
-
-                for (i = 1; i < n && (p[i] & 0xc0) == 0x80; i++)
-                        c = c << 6 | (p[i] & 0x3f);
-                if (n == 0 || i < n || (n == 3 && c < 0x800) || (c >= 0xd800 && c <= 0xdfff) ||
-                    (n == 4 && (c < 0x10000 || c > 0x10ffff))) {
-                        *p++ = '?';
-                        continue;
-                }
-                p += n;
-        }
-}
-
 /* Says how the last key update went, in /v1/health's warning and in
  * STATUS=: failed (failed_why), or done but for key files it could not
  * finish (keystore_unfinished()), or, when all is done, which key signs. */
@@ -251,7 +229,9 @@ static void report_keys(agent_shared *sh, const char *state_dir, const char *fai
                         snprintf(failure, sizeof failure, "key update unfinished, retrying every %d s: %s",
                                  KEYSTORE_COMMIT_RETRY, unfinished);
         }
-        utf8_scrub(failure);
+        /* JSON for /v1/health: a state directory named in another
+         * encoding, or a name cut in a character, must not make it fail */
+        copy_printable_n(failure, sizeof failure, failure, strlen(failure), true);
         if (strcmp(failure, sh->key_update_failure) != 0) {
                 pthread_rwlock_wrlock(&sh->lock);
                 memcpy(sh->key_update_failure, failure, sizeof failure);
