@@ -282,14 +282,15 @@ static bool claim_name_ok(const char *s) {
         return true;
 }
 
-/* A claim value: printable, no control characters; spaces allowed. */
+/* A claim value: printable, no control characters; spaces allowed. Its
+ * length is bounded by the line's, and by the token's (shortest_token()). */
 static bool claim_value_ok(const char *s) {
         size_t n = 0;
 
         for (; s[n]; n++)
                 if ((unsigned char) s[n] < 0x20 || s[n] == 0x7f)
                         return false;
-        return n > 0 && n <= 1024;
+        return n > 0;
 }
 
 static int seen_once(parse_ctx *c, unsigned bit, const char *name) {
