@@ -65,7 +65,7 @@ struct keystore {
         bool stray_keys;        /* a failed update may have left key files */
         char unfinished[384];   /* what commit_keys() could not finish
                                  * (the first failure), "" when all is
-                                 * done: tried again every KEYSTORE_COMMIT_RETRY s */
+                                 * done: keystore_unfinished() */
         bool adopted;           /* keys the state did not name were kept:
                                  * the next update makes a fresh key */
         json_t *dropped;        /* the kids state.json says it dropped, as
@@ -898,7 +898,7 @@ static void note_active(keystore *ks, int64_t now) {
 }
 
 /* A step of commit_keys() that failed: said in the log at the first try
- * only, and the first of each try kept in why[why_len] for keystore_unfinished(). */
+ * only; the first of each try is kept in why[why_len]. */
 static void __attribute__((format(printf, 4, 5)))
 commit_failed(bool quiet, char *why, size_t why_len, const char *fmt, ...) {
         char msg[sizeof ((keystore *) NULL)->unfinished];
@@ -919,8 +919,8 @@ commit_failed(bool quiet, char *why, size_t why_len, const char *fmt, ...) {
  * and a file without the right label (an earlier svcid-agent's, or a
  * damaged one) is written again with it (which a restore needs to keep it
  * too). What fails is logged once, written to why[why_len] ("" when all
- * is done) and tried again every KEYSTORE_COMMIT_RETRY s; the key signs all the
- * same, from its file as it is, which the state names. */
+ * is done) and tried again every KEYSTORE_COMMIT_RETRY s; the key signs
+ * all the same, from its file as it is, which the state names. */
 static void commit_keys(keystore *ks, key_entry *e, size_t n, char *why, size_t why_len) {
         bool renamed = false, quiet = ks->unfinished[0];        /* said at the first try */
 

@@ -72,13 +72,15 @@ const char *keystore_jwks(const keystore *ks, size_t *ret_len);
 /* When keystore_update() has something to do next (absolute time). */
 int64_t keystore_next_event(const keystore *ks, const agent_config *config, int64_t now);
 
+/* How often, in seconds, keystore_next_event() comes back for what an
+ * update left unfinished. */
+#define KEYSTORE_COMMIT_RETRY 10
+
 /* What the last keystore_update() could not finish, though it succeeded:
  * a new key file not yet renamed to its final name, one not yet written
- * again with its first line, or keys/ not fsync()ed after a rename (see
- * the log); tried again at each
- * keystore_next_event(), every KEYSTORE_COMMIT_RETRY s. NULL when there
- * is nothing left. Main thread. */
-#define KEYSTORE_COMMIT_RETRY 10
+ * again with its first line, or keys/ not fsync()ed after a rename (the
+ * log says each at its first try). NULL when there is nothing left.
+ * Main thread. */
 const char *keystore_unfinished(const keystore *ks);
 
 /* Number of keys in the JWKS. */
