@@ -198,20 +198,26 @@ static void log_config_warnings(const agent_config *cfg) {
  * STATUS= keeps saying it, for whoever watches the unit rather than the log. */
 static char reload_failure[600];
 
-static void notify_status(keystore *ks, pthread_rwlock_t *lock) {
+/* STATUS=: which key signs, then warning (when not ""), then the last
+ * reload's failure. */
+static void notify_status(agent_shared *sh, const char *warning) {
         const svcid_key *key;
+        char signing[128] = "no key signs now";
 
-        pthread_rwlock_rdlock(lock);
-        key = keystore_active(ks, now_realtime());
-        sd_notifyf(false, "STATUS=signing with kid %s (%s), %zu key(s) published%s%s",
-                   key ? svcid_key_kid(key) : "-", key ? svcid_alg_str(svcid_key_alg(key)) : "-",
-                   keystore_count(ks), reload_failure[0] ? "; the last reload failed: " : "", reload_failure);
-        pthread_rwlock_unlock(lock);
+        pthread_rwlock_rdlock(&sh->lock);
+        key = keystore_active(sh->keys, now_realtime());
+        if (key)
+                snprintf(signing, sizeof signing, "signing with kid %s (%s)", svcid_key_kid(key),
+                         svcid_alg_str(svcid_key_alg(key)));
+        sd_notifyf(false, "STATUS=%s, %zu key(s) published%s%s%s%s", signing, keystore_count(sh->keys),
+                   warning[0] ? "; " : "", warning, reload_failure[0] ? "; the last reload failed: " : "",
+                   reload_failure);
+        pthread_rwlock_unlock(&sh->lock);
 }
 
 /* Says how the last key update went, in /v1/health's warning and in
- * STATUS=: failed (failed_why), or done but for key files it could not
- * finish (keystore_unfinished()), or, when all is done, which key signs. */
+ * STATUS= after the signing key: failed (failed_why), or done but for key
+ * files it could not finish (keystore_unfinished()), or all done. */
 static void report_keys(agent_shared *sh, const char *state_dir, const char *failed_why) {
         char failure[sizeof sh->key_update_failure] = "";
         const char *unfinished;
@@ -237,11 +243,7 @@ static void report_keys(agent_shared *sh, const char *state_dir, const char *fai
                 memcpy(sh->key_update_failure, failure, sizeof failure);
                 pthread_rwlock_unlock(&sh->lock);
         }
-        if (failure[0])
-                sd_notifyf(false, "STATUS=%s%s%s", failure, reload_failure[0] ? "; the last reload failed: " : "",
-                           reload_failure);
-        else
-                notify_status(sh->keys, &sh->lock);
+        notify_status(sh, failure);
 }
 
 static void log_serving(agent_shared *sh, const listener *lis, const char *state_dir) {

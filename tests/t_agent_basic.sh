@@ -266,6 +266,25 @@ set -e
 [ -f "$T/plain" ] || fail "regular file was removed"
 ok "restart"
 
+# What the agent tells systemd (sd_notify) goes to $T/notify.sock, one
+# message a line in $T/notify.log; wait_notify PATTERN waits for a line.
+"$PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a") as out:
+    while True:
+        out.write(s.recv(4096).decode() + "\n")
+        out.flush()
+' "$T/notify.sock" "$T/notify.log" &
+EXTRA_CLEANUP+=("kill $! 2>/dev/null")
+for i in $(seq 1 50); do [ -S "$T/notify.sock" ] && break; sleep 0.1; done
+wait_notify() {
+        local i
+        for i in $(seq 1 200); do grep -q "$1" "$T/notify.log" 2>/dev/null && return 0; sleep 0.05; done
+        fail "no '$1' from sd_notify: $(cat "$T/notify.log" 2>/dev/null)"
+}
+
 check "a read-only state directory whose keys and JWKS are good: the agent starts and serves"
 if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
         # A mount namespace of its own, where the state dir is bound read-only.
@@ -275,7 +294,8 @@ if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
         RO_KID=$(jq -r '.keys[0].kid' "$STATE/jwks.json")
         mv "$STATE/keys/$RO_KID.pem" "$STATE/keys/$RO_KID.new"
         : > "$T/ro.conf"
-        unshare -m sh -c 'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" && shift && exec "$@"' sh \
+        NOTIFY_SOCKET=$T/notify.sock unshare -m sh -c \
+                'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" && shift && exec "$@"' sh \
                 "$STATE" "$AGENT" --config "$T/ro.conf" --state-dir "$STATE" --socket "$T/ro.sock" \
                 --log-target=stderr 2>"$T/ro.log" &
         RO_PID=$!
@@ -292,6 +312,8 @@ if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
         jq -e --arg k "$RO_KID" --arg w "key update unfinished, retrying every 10 s: in $STATE: keys/$RO_KID.new: cannot rename it to $RO_KID.pem: Read-only file system;" \
                 '.status == "ok" and .kid == $k and (.warning | startswith($w))' "$T/ro.health" >/dev/null ||
                 fail "health on a read-only state directory: $(cat "$T/ro.health")"
+        # and STATUS= names the key that signs, then the same warning
+        wait_notify "^STATUS=signing with kid $RO_KID (ES256), 1 key(s) published; key update unfinished, retrying every 10 s: in $STATE: keys/$RO_KID.new: cannot rename"
         [ "$(grep -c "cannot rename it to $RO_KID.pem" "$T/ro.log")" = 1 ] ||
                 fail "the failed rename is not logged once: $(cat "$T/ro.log")"
         stop_agent "$RO_PID" "$T/ro.log"
@@ -462,24 +484,9 @@ set -e
 grep -q "fifo.conf: not a regular file" "$T/err3" || fail "--check-config of a FIFO: $(cat "$T/err3")"
 
 check "sd_notify: READY=1, STATUS= with the active kid, WATCHDOG=1, RELOADING=1, STOPPING=1"
-"$PY" -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-with open(sys.argv[2], "a") as out:
-    while True:
-        out.write(s.recv(4096).decode() + "\n")
-        out.flush()
-' "$T/notify.sock" "$T/notify.log" &
-EXTRA_CLEANUP+=("kill $! 2>/dev/null")
-for i in $(seq 1 50); do [ -S "$T/notify.sock" ] && break; sleep 0.1; done
+: >"$T/notify.log"     # only this agent's
 printf '[agent]\n' > "$T/n.conf"
 NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=1000000 start_agent n "$T/n.conf"
-wait_notify() {
-        local i
-        for i in $(seq 1 200); do grep -q "$1" "$T/notify.log" 2>/dev/null && return 0; sleep 0.05; done
-        fail "no '$1' from sd_notify: $(cat "$T/notify.log" 2>/dev/null)"
-}
 wait_notify '^READY=1'
 wait_notify "^STATUS=signing with kid $(jq -r '.keys[0].kid' "$STATE/jwks.json")"
 wait_notify '^WATCHDOG=1'
