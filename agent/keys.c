@@ -40,7 +40,12 @@ typedef struct key_entry {
         int64_t max_ttl;        /* longest ttl it may have signed with */
         bool unlabelled;        /* its file, of an earlier svcid-agent, has
                                  * no ALG_LABEL line yet */
+        uint8_t said;           /* the SAID_* steps of commit_keys() whose
+                                 * failure the log has told, until done */
 } key_entry;
+
+#define SAID_RENAME 1u
+#define SAID_LABEL 2u
 
 struct keystore {
         int dir_fd;             /* the state dir */
@@ -66,6 +71,8 @@ struct keystore {
         char unfinished[384];   /* what commit_keys() could not finish
                                  * (the first failure), "" when all is
                                  * done: keystore_unfinished() */
+        bool unsynced;          /* commit_keys() renamed a file but could
+                                 * not fsync keys/ (said in the log) */
         bool adopted;           /* keys the state did not name were kept:
                                  * the next update makes a fresh key */
         json_t *dropped;        /* the kids state.json says it dropped, as
@@ -897,17 +904,18 @@ static void note_active(keystore *ks, int64_t now) {
         snprintf(ks->active_kid, sizeof ks->active_kid, "%s", svcid_key_kid(k));
 }
 
-/* A step of commit_keys() that failed: said in the log at the first try
- * only; the first of each try is kept in why[why_len]. */
+/* A step of commit_keys() that failed: said in the log unless the step's
+ * last try already said it; the first failure of each try is kept in
+ * why[why_len]. */
 static void __attribute__((format(printf, 4, 5)))
-commit_failed(bool quiet, char *why, size_t why_len, const char *fmt, ...) {
+commit_failed(bool said, char *why, size_t why_len, const char *fmt, ...) {
         char msg[sizeof ((keystore *) NULL)->unfinished];
         va_list ap;
 
         va_start(ap, fmt);
         vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
-        if (!quiet)
+        if (!said)
                 log_warning("%s; trying again every %d s", msg, KEYSTORE_COMMIT_RETRY);
         if (!why[0])
                 snprintf(why, why_len, "%s", msg);
@@ -922,7 +930,7 @@ commit_failed(bool quiet, char *why, size_t why_len, const char *fmt, ...) {
  * is done) and tried again every KEYSTORE_COMMIT_RETRY s; the key signs
  * all the same, from its file as it is, which the state names. */
 static void commit_keys(keystore *ks, key_entry *e, size_t n, char *why, size_t why_len) {
-        bool renamed = false, quiet = ks->unfinished[0];        /* said at the first try */
+        bool renamed = false;
 
         why[0] = '\0';
         for (size_t i = 0; i < n; i++) {
@@ -937,30 +945,39 @@ static void commit_keys(keystore *ks, key_entry *e, size_t n, char *why, size_t 
                  * when there is nothing to rename) */
                 if (fstatat(ks->keys_fd, from, &st, AT_SYMLINK_NOFOLLOW) == 0) {
                         if (renameat(ks->keys_fd, from, ks->keys_fd, to) < 0) {
-                                commit_failed(quiet, why, why_len,
+                                commit_failed(e[i].said & SAID_RENAME, why, why_len,
                                               "%s/%s: cannot rename it to %s: %s; the key signs from it as it "
                                               "is, but a state.json restored from a backup would take it for "
                                               "a leftover", KEYS_DIR, from, to, strerror(errno));
+                                e[i].said |= SAID_RENAME;
                                 continue;
                         }
                         renamed = true;
                 }
+                e[i].said &= (uint8_t) ~SAID_RENAME;
                 if (e[i].unlabelled) {
                         r = write_key(ks, e[i].key, PEM);
                         if (r < 0) {
-                                commit_failed(quiet, why, why_len,
+                                commit_failed(e[i].said & SAID_LABEL, why, why_len,
                                               "%s/%s: cannot write it again with its first line (its "
                                               "algorithm): %s; until then a state.json restored from a "
                                               "backup may not keep it", KEYS_DIR, to, strerror(-r));
+                                e[i].said |= SAID_LABEL;
                                 continue;
                         }
                 }
+                e[i].said &= (uint8_t) ~SAID_LABEL;
                 e[i].unlabelled = false;
         }
-        if (renamed && fsync(ks->keys_fd) < 0)
-                commit_failed(quiet, why, why_len, "%s/: fsync after renaming new key files: %s", KEYS_DIR,
-                              strerror(errno));
-        if (!why[0] && quiet)
+        if (renamed || ks->unsynced) {
+                bool synced = fsync(ks->keys_fd) == 0;
+
+                if (!synced)
+                        commit_failed(ks->unsynced, why, why_len, "%s/: fsync after renaming new key files: %s",
+                                      KEYS_DIR, strerror(errno));
+                ks->unsynced = !synced;
+        }
+        if (!why[0] && ks->unfinished[0])
                 log_notice("%s/: every key file has its final name and first line now", KEYS_DIR);
 }
 

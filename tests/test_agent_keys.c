@@ -1049,6 +1049,67 @@ static void test_key_file_labelled(void **state) {
         free(k0);
 }
 
+/* The log tells each step of a key update that fails, at its first try:
+ * a second key whose file cannot be finished while the first is still
+ * being tried again is told too, and neither is told again while it
+ * fails on. */
+static void test_commit_failures_each_logged(void **state) {
+        fixture *f = *state;
+        char err[512] = "", pem0[300], pem1[300], tmp0[300], tmp1[300], said0[200], said1[200];
+        char *k0, *k1, *log;
+        size_t j;
+
+        update(f, T0, false);
+        update(f, T0 + L / 2, false);           /* k1 published, signs later */
+        k0 = kid_of(keystore_active(f->ks, T0 + L / 2));
+        assert_int_equal(f->ks->n, 2);
+        j = strcmp(svcid_key_kid(f->ks->entries[0].key), k0) == 0 ? 1 : 0;
+        k1 = kid_of(f->ks->entries[j].key);
+        snprintf(pem0, sizeof pem0, "%s/keys/%s.pem", f->dir, k0);
+        snprintf(pem1, sizeof pem1, "%s/keys/%s.pem", f->dir, k1);
+        snprintf(tmp0, sizeof tmp0, "%s/keys/.%s.pem.tmp", f->dir, k0);
+        snprintf(tmp1, sizeof tmp1, "%s/keys/.%s.pem.tmp", f->dir, k1);
+        snprintf(said0, sizeof said0, "keys/%s.pem: cannot write it again", k0);
+        snprintf(said1, sizeof said1, "keys/%s.pem: cannot write it again", k1);
+
+        strip_first_line(pem0);
+        assert_int_equal(reopen(f, err, sizeof err), 0);
+        assert_int_equal(mkdir(tmp0, 0700), 0);        /* k0's rewrite fails */
+        log = update_logged(f, T0 + L / 2 + 1);
+        assert_non_null(strstr(log, said0));
+        free(log);
+
+        /* k1's file found unlabelled too, as a start would find it, and
+         * its rewrite fails: a new failure, told though k0's goes on */
+        strip_first_line(pem1);
+        j = strcmp(svcid_key_kid(f->ks->entries[0].key), k1) == 0 ? 0 : 1;
+        f->ks->entries[j].unlabelled = true;
+        assert_int_equal(mkdir(tmp1, 0700), 0);
+        log = update_logged(f, T0 + L / 2 + 2);
+        assert_non_null(strstr(log, said1));
+        assert_null(strstr(log, said0));
+        free(log);
+        assert_non_null(strstr(keystore_unfinished(f->ks), said0));
+
+        /* k0 done: k1's failure goes on, not told again */
+        assert_int_equal(rmdir(tmp0), 0);
+        log = update_logged(f, T0 + L / 2 + 3);
+        assert_null(strstr(log, "cannot write it again"));
+        assert_null(strstr(log, "every key file"));
+        free(log);
+        assert_true(starts_with_label(pem0));
+        assert_non_null(strstr(keystore_unfinished(f->ks), said1));
+
+        assert_int_equal(rmdir(tmp1), 0);
+        log = update_logged(f, T0 + L / 2 + 4);
+        assert_non_null(strstr(log, "every key file has its final name and first line now"));
+        free(log);
+        assert_null(keystore_unfinished(f->ks));
+        assert_true(starts_with_label(pem1));
+        free(k0);
+        free(k1);
+}
+
 /* No state.json, but a jwks.json: the state was lost (no crash leaves
  * this), and starting afresh would unpublish the keys of every token out
  * there. */
@@ -1425,6 +1486,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_restored_state, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_restored_state_rsa, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_key_file_labelled, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_commit_failures_each_logged, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failed_updates_keep_one_stray, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_forced_rotation_next_event, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_dropped_list, setup, teardown),
