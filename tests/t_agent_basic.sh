@@ -285,6 +285,13 @@ wait_notify() {
         fail "no '$1' from sd_notify: $(cat "$T/notify.log" 2>/dev/null)"
 }
 
+# ro_agent DIR SOCKET LOG: an agent (empty policy) on DIR bound read-only,
+# in a mount namespace of its own, in the background ($!).
+ro_agent() {
+        unshare -m sh -c 'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" && shift && exec "$@"' sh \
+                "$1" "$AGENT" --config "$T/empty.conf" --state-dir "$1" --socket "$2" --log-target=stderr 2>>"$3" &
+}
+
 check "a read-only state directory whose keys and JWKS are good: the agent starts and serves"
 if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
         # A mount namespace of its own, where the state dir is bound read-only.
@@ -293,11 +300,7 @@ if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
         before=$(sha256sum <"$STATE/jwks.json")
         RO_KID=$(jq -r '.keys[0].kid' "$STATE/jwks.json")
         mv "$STATE/keys/$RO_KID.pem" "$STATE/keys/$RO_KID.new"
-        : > "$T/ro.conf"
-        NOTIFY_SOCKET=$T/notify.sock unshare -m sh -c \
-                'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" && shift && exec "$@"' sh \
-                "$STATE" "$AGENT" --config "$T/ro.conf" --state-dir "$STATE" --socket "$T/ro.sock" \
-                --log-target=stderr 2>"$T/ro.log" &
+        NOTIFY_SOCKET=$T/notify.sock ro_agent "$STATE" "$T/ro.sock" "$T/ro.log"
         RO_PID=$!
         BG_PIDS+=("$RO_PID")
         wait_for_socket "$T/ro.sock" || { cat "$T/ro.log"; fail "no agent on a read-only state directory"; }
@@ -345,9 +348,7 @@ if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
                 stop_agent "$pid" "$AGENT_LOG"
                 kid=$(jq -r '.keys[0].kid' "$dir/jwks.json")
                 mv "$dir/keys/$kid.pem" "$dir/keys/$kid.new"
-                unshare -m sh -c 'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" && shift && exec "$@"' sh \
-                        "$dir" "$AGENT" --config "$T/empty.conf" --state-dir "$dir" --socket "$T/ro2.sock" \
-                        --log-target=stderr 2>>"$AGENT_LOG" &
+                ro_agent "$dir" "$T/ro2.sock" "$AGENT_LOG"
                 pid=$!
                 BG_PIDS+=("$pid")
                 # (not wait_for_socket: /v1/health is what is tried)
