@@ -17,8 +17,27 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <sys/stat.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <unistd.h>
 
+/* keys.c's fsync(), which fails with EIO while fsync_fails: no file system
+ * here fails an fsync() of a directory on demand, so this is a mock. */
+static bool fsync_fails;
+static unsigned fsyncs;
+
+static int keys_fsync(int fd) {
+        fsyncs++;
+        if (fsync_fails) {
+                errno = EIO;
+                return -1;
+        }
+        return fsync(fd);
+}
+
+#define fsync keys_fsync
 #include "../agent/keys.c"
+#undef fsync
 #include "../agent/log.c"
 #include "../agent/util.c"
 
@@ -1110,6 +1129,44 @@ static void test_commit_failures_each_logged(void **state) {
         free(k1);
 }
 
+/* A failed fsync() of keys/ after a rename is logged once and tried
+ * again every KEYSTORE_COMMIT_RETRY s, though the tries after it have
+ * nothing to rename, until one succeeds; then no more. */
+static void test_commit_fsync_retried(void **state) {
+        fixture *f = *state;
+        char *log;
+
+        fsync_fails = true;
+        log = update_logged(f, T0);     /* the first key: KID.new renamed */
+        assert_non_null(strstr(log, "keys/: fsync after renaming new key files: Input/output error"));
+        free(log);
+        assert_non_null(strstr(keystore_unfinished(f->ks), "fsync after renaming new key files"));
+        assert_int_equal(keystore_next_event(f->ks, &f->cfg, T0), T0 + KEYSTORE_COMMIT_RETRY);
+
+        /* tried again, fails again: not logged again */
+        fsyncs = 0;
+        log = update_logged(f, T0 + KEYSTORE_COMMIT_RETRY);
+        assert_int_equal(fsyncs, 1);
+        assert_null(strstr(log, "fsync"));
+        assert_null(strstr(log, "every key file"));
+        free(log);
+        assert_non_null(strstr(keystore_unfinished(f->ks), "fsync after renaming new key files"));
+
+        fsync_fails = false;
+        fsyncs = 0;
+        log = update_logged(f, T0 + 2 * KEYSTORE_COMMIT_RETRY);
+        assert_int_equal(fsyncs, 1);
+        assert_non_null(strstr(log, "every key file has its final name and first line now"));
+        free(log);
+        assert_null(keystore_unfinished(f->ks));
+        assert_int_equal(keystore_next_event(f->ks, &f->cfg, T0 + 2 * KEYSTORE_COMMIT_RETRY), T0 + L / 2);
+        fsyncs = 0;
+        log = update_logged(f, T0 + 2 * KEYSTORE_COMMIT_RETRY + 1);
+        assert_int_equal(fsyncs, 0);
+        assert_null(strstr(log, "every key file"));
+        free(log);
+}
+
 /* No state.json, but a jwks.json: the state was lost (no crash leaves
  * this), and starting afresh would unpublish the keys of every token out
  * there. */
@@ -1487,6 +1544,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_restored_state_rsa, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_key_file_labelled, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_commit_failures_each_logged, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_commit_fsync_retried, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failed_updates_keep_one_stray, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_forced_rotation_next_event, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_dropped_list, setup, teardown),
