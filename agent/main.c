@@ -203,10 +203,12 @@ static char reload_failure[600];
 static void notify_status(agent_shared *sh, const char *warning) {
         const svcid_key *key;
         char signing[128] = "no key signs now";
+        int64_t now = now_realtime();
 
         pthread_rwlock_rdlock(&sh->lock);
-        key = keystore_active(sh->keys, now_realtime());
-        if (key)
+        key = keystore_active(sh->keys, now);
+        /* as /v1/token would answer: see keystore_ttl_cap() */
+        if (key && keystore_ttl_cap(sh->keys, now) > 0)
                 snprintf(signing, sizeof signing, "signing with kid %s (%s)", svcid_key_kid(key),
                          svcid_alg_str(svcid_key_alg(key)));
         sd_notifyf(false, "STATUS=%s, %zu key(s) published%s%s%s%s", signing, keystore_count(sh->keys),

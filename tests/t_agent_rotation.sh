@@ -195,6 +195,44 @@ healthy || fail "health once the write succeeded: $STATUS $BODY"
 stop_agent
 ok "health answered 503 unavailable while tokens were refused, and ok again after"
 
+check "STATUS= names no signing key while token requests get 503"
+# As above, and then state.json cannot be written either: the retries
+# (every 10 s) land no state, and the one on disk retired the old key
+# max_ttl (2 s) after the first try. What the agent tells systemd goes to
+# $T/notify.sock, one message a line in $T/notify.log.
+"$PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a") as out:
+    while True:
+        out.write(s.recv(4096).decode() + "\n")
+        out.flush()
+' "$T/notify.sock" "$T/notify.log" &
+EXTRA_CLEANUP+=("kill $! 2>/dev/null")
+for _ in $(seq 1 50); do [ -S "$T/notify.sock" ] && break; sleep 0.1; done
+NOTIFY_SOCKET=$T/notify.sock start_agent st "$T/h.conf"
+KEEP=$(jq -r '.keys[0].kid' "$STATE/jwks.json")
+mkdir "$STATE/.jwks.json.tmp"
+kill -USR2 "$AGENT_PID"
+for _ in $(seq 1 100); do grep -q "key update failed" "$AGENT_LOG" && break; sleep 0.1; done
+grep -q "key update failed.*writing jwks.json" "$AGENT_LOG" || fail "the failed write was not logged: $(cat "$AGENT_LOG")"
+mkdir "$STATE/keys/.state.json.tmp"
+for _ in $(seq 1 300); do grep -q "writing keys/state.json" "$AGENT_LOG" && break; sleep 0.1; done
+grep -q "key update failed.*writing keys/state.json" "$AGENT_LOG" || fail "the retry did not fail: $(tail -3 "$AGENT_LOG")"
+expect_status 503 unavailable "/v1/token?aud=h"
+for _ in $(seq 1 50); do grep -q "^STATUS=.*writing keys/state.json" "$T/notify.log" && break; sleep 0.1; done
+grep '^STATUS=.*writing keys/state.json' "$T/notify.log" | tail -1 |
+        grep -q "^STATUS=no key signs now, 1 key(s) published; key update failed, retrying every 10 s: in $STATE: writing keys/state.json" ||
+        fail "STATUS= while no key may sign: $(grep '^STATUS=' "$T/notify.log" | tail -1)"
+rmdir "$STATE/.jwks.json.tmp" "$STATE/keys/.state.json.tmp"
+for _ in $(seq 1 300); do grep '^STATUS=' "$T/notify.log" | tail -1 | grep -q '^STATUS=signing with kid [^;]*$' && break; sleep 0.1; done
+grep '^STATUS=' "$T/notify.log" | tail -1 | grep -q '^STATUS=signing with kid [^;]*$' ||
+        fail "STATUS= once the retry succeeded: $(grep '^STATUS=' "$T/notify.log" | tail -1)"
+grep '^STATUS=' "$T/notify.log" | tail -1 | grep -qv "$KEEP" || fail "the forced rotation was not retried"
+stop_agent
+ok "no key named while tokens were refused, the new one once the retry succeeded"
+
 check "a raised max_ttl that cannot be written yet does not outlive the key"
 # state.json cannot be written (a directory where its temp file goes)
 # when SIGHUP raises max_ttl: until the raise is on disk, the key's
