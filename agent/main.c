@@ -298,6 +298,10 @@ static void reload(agent_shared *sh, const options *o, const char *state_dir) {
         if (r < 0) {
                 log_error("reload: %s; keeping the old policy", err);
                 snprintf(reload_failure, sizeof reload_failure, "%s (the old policy runs)", err);
+                /* the file's own bytes may be in it: systemd ignores a
+                 * STATUS= that is not UTF-8, signing key and warning too */
+                copy_printable_n(reload_failure, sizeof reload_failure, reload_failure, strlen(reload_failure),
+                                 true);
                 sd_notify(false, "READY=1");
                 return;
         }

@@ -496,6 +496,10 @@ printf '[agent]\nalgorithm = nope\n' > "$T/n.conf"
 kill -HUP "$AGENT_PID"
 wait_notify '^RELOADING=1'
 wait_notify "^STATUS=signing with kid .*; the last reload failed: $T/n.conf:2: unknown algorithm 'nope'.* (the old policy runs)"
+# and says it in printable ASCII, whatever bytes the file holds
+printf '[agent]\nalgorithm = n\xc3\xb6\xffpe\n' > "$T/n.conf"
+kill -HUP "$AGENT_PID"
+wait_notify "^STATUS=signing with kid .*; the last reload failed: $T/n.conf:2: unknown algorithm 'n???pe'.* (the old policy runs)"
 printf '[agent]\nalgorithm = EdDSA\n' > "$T/n.conf"
 statuses=$(grep -c '^STATUS=' "$T/notify.log")
 kill -HUP "$AGENT_PID"
