@@ -194,6 +194,19 @@ static void log_config_warnings(const agent_config *cfg) {
                 log_warning("%s", cfg->warnings[i]);
 }
 
+/* STATUS=, in printable ASCII: systemd ignores one that is not UTF-8,
+ * and a policy file's or a directory's own bytes may be in it. */
+static void __attribute__((format(printf, 1, 2))) notify_statusf(const char *fmt, ...) {
+        char status[2048];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(status, sizeof status, fmt, ap);
+        va_end(ap);
+        copy_printable_n(status, sizeof status, status, strlen(status), true);
+        sd_notifyf(false, "STATUS=%s", status);
+}
+
 /* Why the last reload failed, until one succeeds (main thread only):
  * STATUS= keeps saying it, for whoever watches the unit rather than the log. */
 static char reload_failure[600];
@@ -211,9 +224,9 @@ static void notify_status(agent_shared *sh, const char *warning) {
         if (key && keystore_ttl_cap(sh->keys, now) > 0)
                 snprintf(signing, sizeof signing, "signing with kid %s (%s)", svcid_key_kid(key),
                          svcid_alg_str(svcid_key_alg(key)));
-        sd_notifyf(false, "STATUS=%s, %zu key(s) published%s%s%s%s", signing, keystore_count(sh->keys),
-                   warning[0] ? "; " : "", warning, reload_failure[0] ? "; the last reload failed: " : "",
-                   reload_failure);
+        notify_statusf("%s, %zu key(s) published%s%s%s%s", signing, keystore_count(sh->keys),
+                       warning[0] ? "; " : "", warning, reload_failure[0] ? "; the last reload failed: " : "",
+                       reload_failure);
         pthread_rwlock_unlock(&sh->lock);
 }
 
@@ -298,10 +311,6 @@ static void reload(agent_shared *sh, const options *o, const char *state_dir) {
         if (r < 0) {
                 log_error("reload: %s; keeping the old policy", err);
                 snprintf(reload_failure, sizeof reload_failure, "%s (the old policy runs)", err);
-                /* the file's own bytes may be in it: systemd ignores a
-                 * STATUS= that is not UTF-8, signing key and warning too */
-                copy_printable_n(reload_failure, sizeof reload_failure, reload_failure, strlen(reload_failure),
-                                 true);
                 sd_notify(false, "READY=1");
                 return;
         }
@@ -381,8 +390,7 @@ static int bring_up(agent_shared *sh, const options *o, char **ret_state_dir, ch
 }
 
 static void notify_down(const char *why) {
-        sd_notifyf(false, "STATUS=not up: %s; trying again every %d s and on a reload (SIGHUP)", why,
-                   RETRY_SECONDS);
+        notify_statusf("not up: %s; trying again every %d s and on a reload (SIGHUP)", why, RETRY_SECONDS);
 }
 
 /* Another try of bring_up() for an agent that is not up. A reload asked

@@ -266,24 +266,7 @@ set -e
 [ -f "$T/plain" ] || fail "regular file was removed"
 ok "restart"
 
-# What the agent tells systemd (sd_notify) goes to $T/notify.sock, one
-# message a line in $T/notify.log; wait_notify PATTERN waits for a line.
-"$PY" -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-with open(sys.argv[2], "a") as out:
-    while True:
-        out.write(s.recv(4096).decode() + "\n")
-        out.flush()
-' "$T/notify.sock" "$T/notify.log" &
-EXTRA_CLEANUP+=("kill $! 2>/dev/null")
-for i in $(seq 1 50); do [ -S "$T/notify.sock" ] && break; sleep 0.1; done
-wait_notify() {
-        local i
-        for i in $(seq 1 200); do grep -q "$1" "$T/notify.log" 2>/dev/null && return 0; sleep 0.05; done
-        fail "no '$1' from sd_notify: $(cat "$T/notify.log" 2>/dev/null)"
-}
+notify_listen
 
 # ro_agent DIR SOCKET LOG: an agent (empty policy) on DIR bound read-only,
 # in a mount namespace of its own, in the background ($!).
@@ -635,6 +618,10 @@ if command -v systemd-socket-activate >/dev/null; then
         kill -HUP "$DOWN_PID"
         for _ in $(seq 1 100); do grep -q "reload: .*state_dir" "$T/down.log" && break; sleep 0.1; done
         [ "$(grep -c "state_dir" "$T/down.log")" = 2 ] || fail "a reload that failed again: $(cat "$T/down.log")"
+        # STATUS= in printable ASCII, whatever bytes the file holds
+        printf '[agent]\ndefault_ttl = 6\3510\n' > "$T/down.conf"
+        kill -HUP "$DOWN_PID"
+        wait_notify "^STATUS=not up: $T/down.conf:2: default_ttl must be a whole number of seconds, not '6?0'; trying again"
         printf '[agent]\ndefault_ttl = 60\n' > "$T/down.conf"
         for _ in $(seq 1 300); do grep -q "serving on the socket from systemd" "$T/down.log" && break; sleep 0.1; done
         grep -q "serving on the socket from systemd" "$T/down.log" || fail "not up 30 s after the file was fixed: $(cat "$T/down.log")"

@@ -5,7 +5,7 @@
 # Provides: $T (temp dir, removed on exit, with every agent started here
 # stopped), $AGENT, $CLI, $PY (Debian's python3), start_agent/stop_agent,
 # http (curl on the socket: sets $STATUS and $BODY), claims (decode a
-# token's payload), and fail/ok/skip.
+# token's payload), notify_listen/wait_notify, and fail/ok/skip.
 
 . "$(dirname "${BASH_SOURCE[0]}")/t_common.sh"
 AGENT=$SVCID_BUILD/svcid-agent
@@ -116,4 +116,28 @@ get_token() {
         http "/v1/token?aud=$1${2:-}"
         [ "$STATUS" = 200 ] || fail "token for aud $1: HTTP $STATUS $BODY"
         TOK=$(jq -r .token <<<"$BODY")
+}
+
+# notify_listen: what an agent started with NOTIFY_SOCKET=$T/notify.sock
+# tells systemd (sd_notify) goes to $T/notify.log, one message a line (a
+# byte that is not UTF-8 as \xNN). wait_notify PATTERN waits for a line.
+notify_listen() {
+        "$PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+with open(sys.argv[2], "a") as out:
+    while True:
+        out.write(s.recv(4096).decode(errors="backslashreplace") + "\n")
+        out.flush()
+' "$T/notify.sock" "$T/notify.log" &
+        EXTRA_CLEANUP+=("kill $! 2>/dev/null")
+        local i
+        for i in $(seq 1 50); do [ -S "$T/notify.sock" ] && return 0; sleep 0.1; done
+        fail "no listener on $T/notify.sock"
+}
+wait_notify() {
+        local i
+        for i in $(seq 1 200); do grep -q "$1" "$T/notify.log" 2>/dev/null && return 0; sleep 0.05; done
+        fail "no '$1' from sd_notify: $(cat "$T/notify.log" 2>/dev/null)"
 }

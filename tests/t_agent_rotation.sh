@@ -198,19 +198,8 @@ ok "health answered 503 unavailable while tokens were refused, and ok again afte
 check "STATUS= names no signing key while token requests get 503"
 # As above, and then state.json cannot be written either: the retries
 # (every 10 s) land no state, and the one on disk retired the old key
-# max_ttl (2 s) after the first try. What the agent tells systemd goes to
-# $T/notify.sock, one message a line in $T/notify.log.
-"$PY" -c '
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-with open(sys.argv[2], "a") as out:
-    while True:
-        out.write(s.recv(4096).decode() + "\n")
-        out.flush()
-' "$T/notify.sock" "$T/notify.log" &
-EXTRA_CLEANUP+=("kill $! 2>/dev/null")
-for _ in $(seq 1 50); do [ -S "$T/notify.sock" ] && break; sleep 0.1; done
+# max_ttl (2 s) after the first try.
+notify_listen
 NOTIFY_SOCKET=$T/notify.sock start_agent st "$T/h.conf"
 KEEP=$(jq -r '.keys[0].kid' "$STATE/jwks.json")
 mkdir "$STATE/.jwks.json.tmp"
