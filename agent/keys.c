@@ -978,7 +978,7 @@ static void commit_keys(keystore *ks, key_entry *e, size_t n, char *why, size_t 
                 ks->unsynced = !synced;
         }
         if (!why[0] && ks->unfinished[0])
-                log_notice("%s/: every key file has its final name and first line now", KEYS_DIR);
+                log_notice("%s/: every key file is finished now: its final name and first line, synced", KEYS_DIR);
 }
 
 int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,

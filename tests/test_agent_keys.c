@@ -1036,7 +1036,7 @@ static void test_key_file_labelled(void **state) {
         assert_non_null(strstr(keystore_unfinished(f->ks), "cannot write it again with its first line"));
         assert_int_equal(rmdir(tmp), 0);
         log = update_logged(f, T0 + 1 + KEYSTORE_COMMIT_RETRY);
-        assert_non_null(strstr(log, "every key file has its final name and first line now"));
+        assert_non_null(strstr(log, "every key file is finished now: its final name and first line, synced"));
         free(log);
         assert_null(keystore_unfinished(f->ks));
         assert_true(starts_with_label(pem));
@@ -1121,7 +1121,7 @@ static void test_commit_failures_each_logged(void **state) {
 
         assert_int_equal(rmdir(tmp1), 0);
         log = update_logged(f, T0 + L / 2 + 4);
-        assert_non_null(strstr(log, "every key file has its final name and first line now"));
+        assert_non_null(strstr(log, "every key file is finished now: its final name and first line, synced"));
         free(log);
         assert_null(keystore_unfinished(f->ks));
         assert_true(starts_with_label(pem1));
@@ -1156,7 +1156,7 @@ static void test_commit_fsync_retried(void **state) {
         fsyncs = 0;
         log = update_logged(f, T0 + 2 * KEYSTORE_COMMIT_RETRY);
         assert_int_equal(fsyncs, 1);
-        assert_non_null(strstr(log, "every key file has its final name and first line now"));
+        assert_non_null(strstr(log, "every key file is finished now: its final name and first line, synced"));
         free(log);
         assert_null(keystore_unfinished(f->ks));
         assert_int_equal(keystore_next_event(f->ks, &f->cfg, T0 + 2 * KEYSTORE_COMMIT_RETRY), T0 + L / 2);
