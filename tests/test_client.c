@@ -68,13 +68,17 @@ static bool connected(int lfd) {
         return poll(&p, 1, 0) == 1;
 }
 
+/* The status line fake_agent() answers with. */
+static const char *reply_status = "200 OK";
+
 /* The fake agent, in a child: takes one connection on lfd, reads the
- * request head, answers 200 with body (len bytes, any bytes), and writes
- * the request line to out. Exit status 0 when all of that happened. */
+ * request head, answers reply_status with body (len bytes, any bytes),
+ * and writes the request line to out. Exit status 0 when all of that
+ * happened. */
 static void fake_agent(int lfd, int out, const char *body, size_t body_len) {
         struct pollfd p = { .fd = lfd, .events = POLLIN };
         static const char reply[] =
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                "HTTP/1.1 %s\r\nContent-Type: application/json\r\nConnection: close\r\n"
                 "Content-Length: %zu\r\n\r\n";
         char head[16384], answer[512];
         size_t len = 0;
@@ -89,7 +93,7 @@ static void fake_agent(int lfd, int out, const char *body, size_t body_len) {
                         _exit(3);
                 len += (size_t) n;
         }
-        snprintf(answer, sizeof answer, reply, body_len);
+        snprintf(answer, sizeof answer, reply, reply_status, body_len);
         if (write(c, answer, strlen(answer)) != (ssize_t) strlen(answer) ||
             write(c, body, body_len) != (ssize_t) body_len)
                 _exit(4);
@@ -290,6 +294,9 @@ static void test_answer_shape(void **state) {
         static const char *const bad_jwks[] = {
                 "[1,2]", "{\"keys\":[]}", "{\"iss\":5,\"keys\":[]}", "{\"iss\":\"x\",\"keys\":{}}", "\"x\"",
         };
+        static const char *const bad_expiries[] = {
+                "", ",\"expires_at\":\"1800000300\"", ",\"expires_at\":1800000300.5", ",\"expires_at\":null",
+        };
         static const char cut[] = "{\"iss\":\"x\",\"keys\":[]}\0garbage";
         (void) state;
 
@@ -302,11 +309,86 @@ static void test_answer_shape(void **state) {
         }
         assert_int_equal(answer_taken(REPLY_BODY, strlen(REPLY_BODY), false), 0);
 
+        /* a token without a whole expires_at is no answer either */
+        for (size_t i = 0; i < ELEMENTSOF(bad_expiries); i++) {
+                _cleanup_(free_p) char *body = NULL;
+
+                assert_true(asprintf(&body, "{\"token\":\"a.b.c\"%s}", bad_expiries[i]) > 0);
+                if (answer_taken(body, strlen(body), false) != -EPROTO)
+                        fail_msg("a token with %s was taken", body);
+        }
+
         for (size_t i = 0; i < ELEMENTSOF(bad_jwks); i++)
                 if (answer_taken(bad_jwks[i], strlen(bad_jwks[i]), true) != -EPROTO)
                         fail_msg("JWKS %s was taken", bad_jwks[i]);
         assert_int_equal(answer_taken(cut, sizeof cut - 1, true), -EPROTO);
         assert_int_equal(answer_taken(cut, strlen(cut), true), 0);
+}
+
+/* svcid_agent_token() (or, if jwks, svcid_agent_jwks()) against an agent
+ * answering status with body: its result, err filled. */
+static int refusal_taken(const char *status, const char *body, bool jwks, char *err, size_t err_len) {
+        _cleanup_(close_fdp) int lfd = bind_agent(true);
+        char *out = NULL, buf[512];
+        int line, wstatus, r;
+        pid_t pid;
+
+        reply_status = status;
+        pid = spawn_agent(lfd, body, strlen(body), &line);
+        r = jwks ? svcid_agent_jwks(sock_path, err, err_len, &out)
+                 : svcid_agent_token(sock_path, "x", 0, err, err_len, &out, NULL);
+        reply_status = "200 OK";
+        /* to its end: the fake agent writes the request line last */
+        while (read(line, buf, sizeof buf) > 0)
+                ;
+        close(line);
+        assert_int_equal(waitpid(pid, &wstatus, 0), pid);
+        assert_true(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0);
+        assert_null(out);
+        return r;
+}
+
+/* A refusal becomes the -errno svcid.h documents for its status, and the
+ * agent's error word and message when its body has both; any other body
+ * is named by the status alone. */
+static void test_refusals(void **state) {
+        static const struct {
+                const char *status;
+                int error;
+                const char *word;
+        } cases[] = {
+                { "400 Bad Request", -EINVAL, "bad_request" },
+                { "403 Forbidden", -EACCES, "forbidden" },
+                { "429 Too Many Requests", -EBUSY, "too_many_requests" },
+                { "503 Service Unavailable", -EBUSY, "unavailable" },
+                { "500 Internal Server Error", -EPROTO, "internal" },
+                { "404 Not Found", -EPROTO, "not_found" },
+        };
+        char err[256], want[256], body[256];
+        (void) state;
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                long code = strtol(cases[i].status, NULL, 10);
+
+                snprintf(body, sizeof body, "{\"error\":\"%s\",\"message\":\"why %zu\"}", cases[i].word, i);
+                snprintf(want, sizeof want, "agent refused (%ld %s): why %zu", code, cases[i].word, i);
+                assert_int_equal(refusal_taken(cases[i].status, body, false, err, sizeof err), cases[i].error);
+                assert_string_equal(err, want);
+                assert_int_equal(refusal_taken(cases[i].status, body, true, err, sizeof err), cases[i].error);
+                assert_string_equal(err, want);
+        }
+        /* only a 200 carries a token: another success is none */
+        assert_int_equal(refusal_taken("201 Created", REPLY_BODY, false, err, sizeof err), -EPROTO);
+        assert_string_equal(err, "agent answered HTTP 201");
+        assert_int_equal(refusal_taken("302 Found", REPLY_BODY, false, err, sizeof err), -EPROTO);
+        assert_string_equal(err, "agent answered HTTP 302");
+        /* no message, or no JSON: the status says it all */
+        assert_int_equal(refusal_taken("403 Forbidden", "{\"error\":\"forbidden\"}", false, err, sizeof err),
+                         -EACCES);
+        assert_string_equal(err, "agent answered HTTP 403");
+        assert_int_equal(refusal_taken("503 Service Unavailable", "<html>busy</html>", false, err, sizeof err),
+                         -EBUSY);
+        assert_string_equal(err, "agent answered HTTP 503");
 }
 
 int main(void) {
@@ -316,6 +398,7 @@ int main(void) {
                 cmocka_unit_test(test_agent_hangs_up),
                 cmocka_unit_test(test_escaped_audience_whole),
                 cmocka_unit_test(test_answer_shape),
+                cmocka_unit_test(test_refusals),
         };
 
         /* the fake agent may close first */
