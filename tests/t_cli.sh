@@ -512,6 +512,10 @@ usage_err token "unexpected argument 'extra'" -a x extra
 usage_err token "-a AUD is required"
 usage_err jwks "unexpected argument 'extra'" extra
 usage_err connect "give exactly one address" -a x
+usage_err connect "give exactly one address" -a x unix:/run/a.sock unix:/run/b.sock
+usage_err token "-a AUD is required" -a ''
+usage_err exec "-a AUD is required" -a '' -- true
+usage_err connect "-a AUD is required" -a '' unix:/run/a.sock
 usage_err verify "--leeway '-1': expected whole seconds in [0, 3600]" -a x --leeway -1 "$VALID"
 usage_err verify "option '--trust' needs a value" -a x --trust
 usage_err inspect "too many arguments: give one TOKEN (or '-')" "$VALID" "$VALID"
@@ -603,15 +607,33 @@ if [ ! -e /run/svcid/agent.sock ]; then
         # The default path points at the socket unit.
         run 1 "token with no agent socket at the default path" env -u SVCID_AGENT_SOCKET "$SVCID" token -a x
         has "$ERR" "svcid: token: cannot reach the agent at /run/svcid/agent.sock: No such file or directory (systemctl status svcid-agent.socket says whether it listens)"
+        # set but empty is unset
+        run 1 "token with an empty \$SVCID_AGENT_SOCKET" env SVCID_AGENT_SOCKET= "$SVCID" token -a x
+        has "$ERR" "svcid: token: cannot reach the agent at /run/svcid/agent.sock: No such file or directory"
 else
         echo "note: /run/svcid/agent.sock exists here; the hint for a missing default socket is not checked"
 fi
 long=$T/$(printf 'a%.0s' $(seq 120))
 run 2 "a \$SVCID_AGENT_SOCKET too long for a socket" env SVCID_AGENT_SOCKET="$long" "$SVCID" token -a x
 has "$ERR" "svcid: token: the agent socket path is ${#long} bytes, the limit is 107"
+long108=$T/$(printf 'a%.0s' $(seq $((107 - ${#T}))))
+run 2 "a \$SVCID_AGENT_SOCKET one byte too long for a socket" env SVCID_AGENT_SOCKET="$long108" "$SVCID" token -a x
+has "$ERR" "svcid: token: the agent socket path is 108 bytes, the limit is 107"
+run 2 "jwks with a \$SVCID_AGENT_SOCKET too long for a socket" env SVCID_AGENT_SOCKET="$long108" "$SVCID" jwks
+has "$ERR" "svcid: jwks: the agent socket path is 108 bytes, the limit is 107"
 # connect judges its address before it asks the agent for a token.
 run 2 "connect to a port out of range" env SVCID_AGENT_SOCKET="$T/nope.sock" "$SVCID" connect -a x tcp:localhost:99999
 has "$ERR" "svcid: connect: tcp address needs HOST:PORT with a port 1..65535, not 'localhost:99999'"
+for addr in "tcp:[::1:7000" "tcp:::1]:7000" "tcp:[[::1]]:7000" "tcp:a[b]:7000"; do
+        run 2 "connect to $addr, a bracket out of place" env SVCID_AGENT_SOCKET="$T/nope.sock" "$SVCID" connect -a x "$addr"
+        has "$ERR" "svcid: connect: tcp address has an unmatched '[' or ']': '${addr#tcp:}' (an IPv6 host goes in brackets: [::1]:PORT)"
+done
+run 2 "connect to tcp: without a host" env SVCID_AGENT_SOCKET="$T/nope.sock" "$SVCID" connect -a x tcp:[]:7000
+has "$ERR" "svcid: connect: tcp address has no host: '[]:7000'"
+run 2 "connect to port 0" env SVCID_AGENT_SOCKET="$T/nope.sock" "$SVCID" connect -a x tcp:localhost:0
+has "$ERR" "svcid: connect: tcp address needs HOST:PORT with a port 1..65535, not 'localhost:0'"
+run 2 "connect to a socket path one byte too long" env SVCID_AGENT_SOCKET="$T/nope.sock" "$SVCID" connect -a x "unix:$long108"
+has "$ERR" "svcid: connect: socket path is 108 bytes, the limit is 107"
 run 2 "connect to unix: without a path" env SVCID_AGENT_SOCKET="$T/nope.sock" "$SVCID" connect -a x unix:
 has "$ERR" "svcid: connect: unix: address has no socket path"
 run 2 "connect to a socket path too long" env SVCID_AGENT_SOCKET="$T/nope.sock" "$SVCID" connect -a x "unix:$long"
