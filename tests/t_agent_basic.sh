@@ -190,6 +190,13 @@ OUT=$("$CLI" exec -a exec-aud -- sh -c 'printf %s "$SVCID_TOKEN"') || fail "svci
 OUT=$("$CLI" exec -a e --env MY_TOK -- sh -c 'printf %s "${MY_TOK:-}"') || fail "svcid exec --env failed"
 [ "$(claims "$OUT" | jq -r .aud)" = e ] || fail "svcid exec --env"
 "$CLI" exec -a e -- sh -c 'exit 7' && fail "exec did not pass the exit code" || [ $? = 7 ] || fail "exec exit code"
+# a token already in the environment is replaced, not passed on
+OUT=$(SVCID_TOKEN=stale "$CLI" exec -a exec-aud -- sh -c 'printf %s "$SVCID_TOKEN"') ||
+        fail "svcid exec over an inherited value failed"
+[ "$(claims "$OUT" | jq -r .aud)" = exec-aud ] || fail "svcid exec left the inherited value: $OUT"
+# options end at CMD: its own (here sh's -c) are not svcid's, even without --
+OUT=$("$CLI" exec -a e sh -c 'printf %s "$SVCID_TOKEN"') || fail "svcid exec CMD -c without --"
+[ "$(claims "$OUT" | jq -r .aud)" = e ] || fail "svcid exec CMD -c without --: $OUT"
 # descriptors its caller closed reach CMD closed, not as svcid's stand-ins
 OUT=$("$CLI" exec -a e -- sh -c '[ -e /proc/self/fd/0 ] && echo 0-open || echo 0-closed' <&-) || fail "exec with stdin closed"
 [ "$OUT" = 0-closed ] || fail "exec with stdin closed: CMD saw: $OUT"
