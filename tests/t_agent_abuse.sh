@@ -456,7 +456,7 @@ fi
 # both), the agent is stopped while the connection waits, and ns_last_pid
 # hands the freed pid to a root process. Root only.
 if [ "$(id -u)" = 0 ] && [ -w /proc/sys/kernel/ns_last_pid ] && command -v cc >/dev/null; then
-        check "without SO_PEERPIDFD: a pid taken by another user's process between connect and accept is refused"
+        check "without SO_PEERPIDFD: a pid taken by a process of another uid or gid between connect and accept is refused"
         cat > "$T/nopeerpidfd.c" <<'EOF'
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -495,7 +495,6 @@ EOF
         BG_PIDS+=("$AGENT_PID")
         wait_for_socket "$SOCK" || fail "the agent under the preload did not come up"
         chmod 755 "$T"
-        kill -STOP "$AGENT_PID"
         cat > "$T/reuse/connect.py" <<'EOF'
 import os, socket, sys, time
 sock, out = sys.argv[1], sys.argv[2]
@@ -516,16 +515,18 @@ if os.fork() == 0:          # keeps the connection; asks once told to
     os._exit(0)
 os._exit(0)                 # the connector is gone; its pid is free
 EOF
-        setpriv --reuid=nobody --regid=nogroup --clear-groups "$PY" "$T/reuse/connect.py" "$SOCK" "$T/reuse/c"
-        freed=$(cat "$T/reuse/c.pid")
-        "$PY" - "$freed" <<'EOF' > "$T/reuse/victim" || fail "could not hand pid $freed to another process"
+        # victim.py PID UID GID: a process of UID and GID that gets pid PID
+        cat > "$T/reuse/victim.py" <<'EOF'
 import os, sys
-target = int(sys.argv[1])
+target, uid, gid = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 for _ in range(50):
     open("/proc/sys/kernel/ns_last_pid", "w").write(str(target - 1))
     c = os.fork()
     if c == 0:
         if os.getpid() == target:
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
             os.execv("/bin/sleep", ["sleep", "60"])
         os._exit(1)
     if c == target:
@@ -534,15 +535,27 @@ for _ in range(50):
     os.waitpid(c, 0)
 sys.exit(1)
 EOF
-        victim=$(cat "$T/reuse/victim")
-        BG_PIDS+=("$victim")
-        kill -CONT "$AGENT_PID"
-        touch "$T/reuse/c.go"
-        for _ in $(seq 100); do [ -s "$T/reuse/c.resp" ] && break; sleep 0.1; done
-        resp=$(cat "$T/reuse/c.resp" 2>/dev/null || true)
-        kill "$victim" 2>/dev/null || true
-        grep -q '"error":"peer_gone"' <<<"$resp" || fail "pid $freed, now root's: the agent answered: $resp"
-        grep -q "mint.*aud='reuse'" "$AGENT_LOG" && fail "a token was minted for the connection"
+        # The connector is nobody:nogroup; its pid goes to a process of
+        # root's, then of the connector's uid and root's group, then of
+        # root's uid and the connector's group: uid and gid must both match.
+        NOBODY=$(id -u nobody) NOGROUP=$(getent group nogroup | cut -d: -f3)
+        for ids in 0:0 "$NOBODY:0" "0:$NOGROUP"; do
+                c=$T/reuse/c-${ids/:/-}
+                kill -STOP "$AGENT_PID"
+                setpriv --reuid=nobody --regid=nogroup --clear-groups "$PY" "$T/reuse/connect.py" "$SOCK" "$c"
+                freed=$(cat "$c.pid")
+                "$PY" "$T/reuse/victim.py" "$freed" "${ids%%:*}" "${ids#*:}" > "$c.victim" ||
+                        { kill -CONT "$AGENT_PID"; fail "could not hand pid $freed to another process"; }
+                victim=$(cat "$c.victim")
+                BG_PIDS+=("$victim")
+                kill -CONT "$AGENT_PID"
+                touch "$c.go"
+                for _ in $(seq 100); do [ -s "$c.resp" ] && break; sleep 0.1; done
+                resp=$(cat "$c.resp" 2>/dev/null || true)
+                kill "$victim" 2>/dev/null || true
+                grep -q '"error":"peer_gone"' <<<"$resp" || fail "pid $freed, now $ids's: the agent answered: $resp"
+                grep -q "mint.*aud='reuse'" "$AGENT_LOG" && fail "a token was minted for the connection"
+        done
         ok "refused as peer_gone; no token minted"
 
         check "without SO_PEERPIDFD: a thread with credentials of its own is its process's caller"
@@ -613,5 +626,40 @@ EOF
                 fail "the refusals are not logged as such: $(grep "aud='thread'" "$AGENT_LOG")"
         stop_agent
         ok "thread 32 served; thread 33 and thread 2001 refused as peer_gone"
+fi
+# From Linux 6.5 to 6.15 SO_PEERPIDFD fails with EINVAL once the connector
+# has been reaped (ESRCH before that): the agent must take it as gone, and
+# never fall back to pidfd_open(), which pins whoever has the pid by then.
+# The kernel here hands out a pidfd even for a reaped connector, so the
+# errors are emulated by a preload (a mock: they cannot be had here for
+# real), for a connector that still lives: refused all the same.
+if command -v cc >/dev/null; then
+        check "SO_PEERPIDFD saying the connector is gone (ESRCH, EINVAL) is believed: peer_gone, no pidfd_open() instead"
+        cat > "$T/gonepidfd.c" <<'EOF'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+int getsockopt(int fd, int level, int name, void *val, socklen_t *len) {
+        static int (*real)(int, int, int, void *, socklen_t *);
+        if (level == SOL_SOCKET && name == 77) { errno = atoi(getenv("GONE_ERRNO")); return -1; }
+        if (!real) real = (int (*)(int, int, int, void *, socklen_t *)) dlsym(RTLD_NEXT, "getsockopt");
+        return real(fd, level, name, val, len);
+}
+EOF
+        cc -shared -fPIC -o "$T/gonepidfd.so" "$T/gonepidfd.c" -ldl || fail "cannot build the preload"
+        pre=$T/gonepidfd.so
+        case "$SVCID_BUILD" in *asan*) pre="$(cc -print-file-name=libasan.so):$pre" ;; esac
+        printf '#!/bin/sh\nLD_PRELOAD=%s exec %s "$@"\n' "'$pre'" "'$AGENT'" > "$T/agent-gone"
+        chmod 755 "$T/agent-gone"
+        for e in 3:ESRCH 22:EINVAL; do
+                GONE_ERRNO=${e%%:*} AGENT=$T/agent-gone start_agent "gone-${e#*:}" -
+                expect_status 403 peer_gone "/v1/token?aud=gone"
+                grep -q "refused reason=peer_gone aud='gone'" "$AGENT_LOG" || fail "${e#*:}: the refusal is not logged"
+                grep -q "mint" "$AGENT_LOG" && fail "${e#*:}: a token was minted: $(grep mint "$AGENT_LOG")"
+                stop_agent
+        done
+        ok "refused as peer_gone for ESRCH and EINVAL; no token minted"
 fi
 echo "all abuse checks passed"
