@@ -207,8 +207,12 @@ static int agent_get(const char *socket_path, const char *path, size_t max, long
         cu.easy_cleanup(curl);
         cu.slist_free_all(headers);
 
+        /* libcurl's word, with no errno, for a connection the agent took
+         * and closed before the request went out: it was reached. */
+        if (rc == CURLE_COULDNT_CONNECT && os_errno <= 0)
+                rc = CURLE_GOT_NOTHING;
         if (rc == CURLE_COULDNT_CONNECT) {
-                int e = os_errno > 0 ? (int) os_errno : ECONNREFUSED;
+                int e = (int) os_errno;
                 struct stat st;
 
                 body_wipe(&b);
