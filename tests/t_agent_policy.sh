@@ -152,6 +152,14 @@ get_token again
 ok "reuse off"
 
 check "a token is reused for at most a tenth of its own life: the account's ttl cap, not the default, sets the window"
+# a tenth, not more: a 20-second token is not handed out again 3 seconds on
+printf '[agent]\nissuer = svcid://policy.test\ndefault_ttl = 100\ntoken_reuse = 300\n[account short]\nuser = %s\nttl = 20\n' "$ME" > "$T/b20.conf"
+reload "$T/b20.conf" reloaded
+get_token again
+J1=$(claims "$TOK" | jq -r .jti)
+sleep 3.2
+get_token again
+[ "$(claims "$TOK" | jq -r .jti)" != "$J1" ] || fail "a 20-second token was handed out again 3 seconds later"
 printf '[agent]\nissuer = svcid://policy.test\ndefault_ttl = 100\n[account short]\nuser = %s\nttl = 5\n' "$ME" > "$T/b5.conf"
 reload "$T/b5.conf" reloaded
 get_token again
@@ -260,6 +268,8 @@ printf '[agent]\nanonymous = deny\n[account by-uid]\nuser = %s\nclaim.a = %s\ncl
 reload "$T/d.conf" reloaded
 get_token x
 [ "$(claims "$TOK" | jq -r .sub)" = by-uid ] || fail "uid match"
+# an account without ttl = caps nothing: the default ttl
+[ "$(claims "$TOK" | jq -r '.exp - .iat')" = 300 ] || fail "an account without ttl: $(claims "$TOK")"
 [ ${#TOK} -ge 512 ] || fail "test token is only ${#TOK} bytes"
 grep -q "is ${#TOK} bytes, at or over the 512-byte budget" "$AGENT_LOG" || fail "no warning for a ${#TOK}-byte token"
 # Any caller can ask for a long audience: one warning a minute at most,
@@ -517,6 +527,10 @@ C=$(claims "$(as_user "$UID2" "$GID2" x | jq -r .token)")
 J1=$(claims "$(as_user "$UID1" "$GID1" same | jq -r .token)" | jq -r .jti)
 J2=$(claims "$(as_user "$UID2" "$GID2" same | jq -r .token)" | jq -r .jti)
 [ "$J1" != "$J2" ] || fail "two uids got the same token"
+# the same uid with another gid: never the first gid's (reused) token
+C=$(claims "$(as_user "$UID1" "$GID2" same | jq -r .token)")
+[ "$(jq -r .gid <<<"$C")" = "$GID2" ] || fail "uid1 with gid2 got gid $(jq -r .gid <<<"$C"): $C"
+[ "$(jq -r .jti <<<"$C")" != "$J1" ] || fail "uid1 with another gid got the same token"
 # a uid without a passwd entry: no user name to put in sub
 R=$(setpriv --reuid=54321 --regid=54321 --clear-groups curl -s --unix-socket "$SOCK" "http://localhost/v1/token?aud=x")
 [ "$(jq -r .error <<<"$R")" = forbidden ] || fail "nameless uid: $R"
@@ -529,9 +543,21 @@ if useradd --badname -r -M -s /usr/sbin/nologin "$U3" 2>/dev/null; then
                 curl -s --unix-socket "$SOCK" "http://localhost/v1/token?aud=x")
         [ "$(jq -r .error <<<"$R")" = forbidden ] && jq -r .message <<<"$R" | grep -q "cannot be a token's sub" ||
                 fail "a user name that is not UTF-8: $R"
-        userdel "$U3"
 else
         echo "note: useradd --badname refused a name that is not UTF-8; that case is not checked"
+fi
+# nor one with a space, which would split a map= line or a log line (the
+# users stay until the end: a uid freed and taken again would be named by
+# the agent's remembered name for 5 s)
+U6="svcid t6-$$"
+if useradd --badname -r -M -s /usr/sbin/nologin "$U6" 2>/dev/null; then
+        EXTRA_CLEANUP+=("userdel '$U6' 2>/dev/null")
+        R=$(setpriv --reuid="$(id -u "$U6")" --regid="$(id -g "$U6")" --clear-groups \
+                curl -s --unix-socket "$SOCK" "http://localhost/v1/token?aud=x")
+        [ "$(jq -r .error <<<"$R")" = forbidden ] && jq -r .message <<<"$R" | grep -q "cannot be a token's sub" ||
+                fail "a user name with a space: $R"
+else
+        echo "note: useradd --badname refused a name with a space; that case is not checked"
 fi
 # svcid token as another user, through the CLI (a copy in $T: the build
 # directory may be private to root, as in a clone under mktemp -d)
@@ -539,6 +565,17 @@ install -m 0755 "$CLI" "$T/svcid"
 TOK=$(setpriv --reuid="$UID1" --regid="$GID1" --clear-groups env SVCID_AGENT_SOCKET="$SOCK" "$T/svcid" token -a cli) ||
         fail "svcid token as $U1"
 [ "$(claims "$TOK" | jq -r .sub)" = "$U1" ] || fail "svcid token sub as $U1"
+# a renamed user is named by its new name once the agent's 5 seconds of
+# remembered names are over (svcid-agent(8)), and never gets the token
+# of its old name again, though within token_reuse of it
+J1=$(claims "$(as_user "$UID1" "$GID1" renamed | jq -r .token)" | jq -r .jti)
+usermod -l "$U1-r" "$U1"
+EXTRA_CLEANUP+=("userdel $U1-r 2>/dev/null")
+sleep 6
+C=$(claims "$(as_user "$UID1" "$GID1" renamed | jq -r .token)")
+[ "$(jq -r .sub <<<"$C")" = "$U1-r" ] && [ "$(jq -r .jti <<<"$C")" != "$J1" ] ||
+        fail "a user renamed 6 s ago: $C"
+usermod -l "$U1" "$U1-r"
 ok "uids"
 
 CGROOT=/sys/fs/cgroup/unified
@@ -564,6 +601,16 @@ get_token unit:deploy
 [ "$(claims "$TOK" | jq -r .jti)" != "$(jq -r .jti <<<"$C")" ] || fail "token of the unit handed out outside it"
 R=$(in_unit other)
 [ "$(jq -r .error <<<"$R")" = forbidden ] || fail "unit account audience glob not enforced: $R"
+# two uids without a user name, in the same unit and group, asking the
+# same: each its own token, never the other's (reused)
+for u in 54321 54322; do
+        sh -c 'echo $$ > "$1/cgroup.procs" && exec setpriv --reuid="$2" --regid=54321 --clear-groups \
+                curl -s --unix-socket "$3" "http://localhost/v1/token?aud=unit:nameless"' sh "$CG" "$u" "$SOCK" > "$T/nameless.$u"
+        C=$(claims "$(jq -r .token "$T/nameless.$u")")
+        [ "$(jq -r .uid <<<"$C")" = "$u" ] && [ "$(jq -r .sub <<<"$C")" = unit-acct ] ||
+                fail "nameless uid $u in the unit: $(cat "$T/nameless.$u") $C"
+done
+[ "$(jq -r .token "$T/nameless.54321")" != "$(jq -r .token "$T/nameless.54322")" ] || fail "two nameless uids got the same token"
 # outside the unit: no unit claim, anonymous
 get_token unit:deploy
 C=$(claims "$TOK")
@@ -817,7 +864,26 @@ done
 get_token x
 [ "$(claims "$TOK" | jq -r .iss)" = svcid://new.test ] || fail "the new issuer is not in use once jwks.json is written"
 [ "$(jq -r .iss "$T/iss/jwks.json")" = svcid://new.test ] || fail "jwks.json does not name the new issuer"
-ok "old issuer until jwks.json named the new one, then the new"
+# The same without a reload to end it: the key update's own retry
+# (svcid-agent(8): 10 s) writes jwks.json, and a token of the issuer
+# before it is not handed out again, though within token_reuse.
+in_ns mount -o remount,bind,ro "$T/iss"
+in_ns sed -i 's|^issuer = svcid://new.test|issuer = svcid://newer.test\ntoken_reuse = 300\ndefault_ttl = 3600|' /etc/svcid/agent.conf
+hup "key update failed"
+get_token x
+[ "$(claims "$TOK" | jq -r .iss)" = svcid://new.test ] || fail "a token names an issuer no JWKS names: $(claims "$TOK")"
+J1=$(claims "$TOK" | jq -r .jti)
+in_ns mount -o remount,bind,rw "$T/iss"
+for _ in $(seq 1 400); do
+        http /v1/health
+        [ "$(jq -r .issuer <<<"$BODY")" = svcid://newer.test ] && break
+        sleep 0.05
+done
+[ "$(jq -r .issuer <<<"$BODY")" = svcid://newer.test ] || fail "the retry did not write jwks.json: $BODY"
+get_token x
+[ "$(claims "$TOK" | jq -r .iss)" = svcid://newer.test ] && [ "$(claims "$TOK" | jq -r .jti)" != "$J1" ] ||
+        fail "after the retry wrote jwks.json, a token of the old issuer: $(claims "$TOK")"
+ok "old issuer until jwks.json named the new one, then the new; also when the retry, not a reload, writes it"
 
 check "SIGHUP with the default agent.conf gone keeps the old policy"
 in_ns rm /etc/svcid/agent.conf
