@@ -741,6 +741,32 @@ static void test_map_bad(void **state) {
         }
 }
 
+/* A token whose header names alg, with a signature segment of n 'A's,
+ * its length not a cut point. */
+static char *with_signature(const char *alg, size_t n) {
+        char header[64], payload[64], *h, *p, *t = NULL;
+
+        snprintf(header, sizeof header, "{\"alg\":\"%s\",\"typ\":\"JWT\"}", alg);
+        for (size_t pad = 0;; pad++) {
+                size_t len;
+
+                snprintf(payload, sizeof payload, "{\"sub\":\"alice%.*s\"}", (int) pad, "xxxxxxxx");
+                h = b64(header);
+                p = b64(payload);
+                free(t);
+                assert_true(asprintf(&t, "%s.%s.", h, p) > 0);
+                len = strlen(t);
+                t = realloc(t, len + n + 1);
+                assert_non_null(t);
+                memset(t + len, 'A', n);
+                t[len + n] = '\0';
+                free(h);
+                free(p);
+                if (!cut_point(strlen(t)))
+                        return t;
+        }
+}
+
 static void test_truncation_rule(void **state) {
         char *t = mint_sub("alice"), *cut;
         size_t len = strlen(t);
@@ -771,6 +797,35 @@ static void test_truncation_rule(void **state) {
         cut = strndup(t, (size_t) (strrchr(t, '.') - t) + 1);
         assert_true(pam_svcid_looks_truncated(cut, strlen(cut), SVCID_MALFORMED));
         free(cut);
+        /* The shortest signature of each alg, one character short: cut;
+         * whole (a bad signature, not a cut one): not. */
+        {
+                static const struct {
+                        const char *alg;
+                        size_t min;
+                } algs[] = { { "ES256", 86 }, { "EdDSA", 86 }, { "RS256", 342 }, { "PS256", 342 } };
+
+                for (size_t i = 0; i < ELEMENTSOF(algs); i++) {
+                        char *s = with_signature(algs[i].alg, algs[i].min - 1);
+                        if (!pam_svcid_looks_truncated(s, strlen(s), SVCID_BAD_SIGNATURE))
+                                fail_msg("%s: a %zu-character signature is not seen as cut", algs[i].alg,
+                                         algs[i].min - 1);
+                        free(s);
+                        s = with_signature(algs[i].alg, algs[i].min);
+                        if (pam_svcid_looks_truncated(s, strlen(s), SVCID_BAD_SIGNATURE))
+                                fail_msg("%s: a %zu-character signature is seen as cut", algs[i].alg, algs[i].min);
+                        free(s);
+                }
+        }
+        /* Four segments, the last short: garbled, not cut. */
+        {
+                char *s = with_signature("ES256", 40), *four = NULL;
+                assert_true(asprintf(&four, "%s.%s", s, "AAAA") > 0);
+                assert_false(cut_point(strlen(four)));
+                assert_false(pam_svcid_looks_truncated(four, strlen(four), SVCID_MALFORMED));
+                free(s);
+                free(four);
+        }
         /* A short last segment whose header is not a JWS header is not. */
         assert_false(pam_svcid_looks_truncated("abc.def.gh", 10, SVCID_MALFORMED));
         assert_false(pam_svcid_looks_truncated("abc", 3, SVCID_MALFORMED));
@@ -793,9 +848,34 @@ static void test_read_file_safety(void **state) {
         assert_string_equal(data, "hello");
         free(data);
 
-        /* Over the cap. */
+        /* At the cap, and over it. */
+        assert_int_equal(pam_svcid_read_file(path, 5, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err, sizeof err), 0);
+        assert_string_equal(data, "hello");
+        free(data);
         assert_int_equal(pam_svcid_read_file(path, 4, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err, sizeof err),
                          -EFBIG);
+        /* A file whose size fstat() does not tell (proc's say 0) is
+         * capped by what a read brings. */
+        assert_int_equal(pam_svcid_read_file("/proc/self/status", 16, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
+                                             sizeof err), -EFBIG);
+        assert_non_null(strstr(err, "is larger than 16 bytes"));
+        /* A name of NAME_MAX bytes is a name. */
+        {
+                char longest[PATH_MAX];
+                int o = snprintf(longest, sizeof longest, "%s/", tmpdir);
+
+                memset(longest + o, 'n', NAME_MAX);
+                longest[o + NAME_MAX] = '\0';
+                write_file(longest, "long", 0644);
+                assert_int_equal(pam_svcid_read_file(longest, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
+                                                     sizeof err), 0);
+                assert_string_equal(data, "long");
+                free(data);
+                unlink(longest);
+                strcat(longest, "n");
+                assert_int_equal(pam_svcid_read_file(longest, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
+                                                     sizeof err), -ENAMETOOLONG);
+        }
         /* Relative path. */
         assert_int_equal(pam_svcid_read_file("plain", 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
                                              sizeof err), -EINVAL);
@@ -840,6 +920,7 @@ static void test_read_file_parents(void **state) {
         char sub[PATH_MAX], deeper[PATH_MAX], path[PATH_MAX], deep[PATH_MAX], link[PATH_MAX], via[PATH_MAX];
         char err[512], want[PATH_MAX + 64], *data = NULL;
         size_t len;
+        int r;
 
         (void) state;
         snprintf(sub, sizeof sub, "%s/sub", tmpdir);
@@ -899,6 +980,40 @@ static void test_read_file_parents(void **state) {
         snprintf(want, sizeof want, "directory \"%s\" is writable", sub);
         assert_non_null(strstr(err, want));
         assert_int_equal(chmod(sub, 0755), 0);
+
+        /* "/" itself is checked: in a child chrooted to a directory that
+         * others may write, the file below it is refused. */
+        {
+                char root[PATH_MAX], file[PATH_MAX + 8];
+                int status;
+                pid_t pid;
+
+                snprintf(root, sizeof root, "%s/root", tmpdir);
+                snprintf(file, sizeof file, "%s/f", root);
+                assert_int_equal(mkdir(root, 0755), 0);
+                write_file(file, "hello", 0644);
+                for (int open_root = 0; open_root < 2; open_root++) {
+                        assert_int_equal(chmod(root, open_root ? 0777 : 0755), 0);
+                        pid = fork();
+                        if (pid == 0) {
+                                /* no cmocka asserts in the child */
+                                if (chroot(root) < 0 || chdir("/") < 0)
+                                        _exit(2);
+                                r = pam_svcid_read_file("/f", 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
+                                                        sizeof err);
+                                if (r == 0)
+                                        _exit(0);
+                                _exit(r == -EPERM && strstr(err, "directory \"/\" is writable by group or others")
+                                              ? 1 : 3);
+                        }
+                        assert_true(pid > 0);
+                        assert_int_equal(waitpid(pid, &status, 0), pid);
+                        assert_true(WIFEXITED(status));
+                        assert_int_equal(WEXITSTATUS(status), open_root ? 1 : 0);
+                }
+                unlink(file);
+                rmdir(root);
+        }
 
         /* No last component. */
         assert_int_equal(pam_svcid_read_file("/", 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
@@ -1005,6 +1120,61 @@ static void test_trust_cache(void **state) {
                 assert_string_equal(err, want);
         }
         free(doc);
+}
+
+/* trust= naming a file: the file is the store's one source. */
+static void test_trust_cache_file(void **state) {
+        char file[PATH_MAX], err[256] = "", *doc = jwks_for(ISS, key), *doc2 = jwks_for(ISS, other_key);
+        const char *paths[1] = { file };
+        pam_svcid_trust_ref *a = NULL, *b = NULL;
+        struct stat st;
+        struct timespec ts[2];
+
+        (void) state;
+        assert_int_equal(strlen(doc), strlen(doc2));
+        snprintf(file, sizeof file, "%s/single.jwks", tmpdir);
+        write_file(file, doc, 0644);
+        next_tick();
+        assert_int_equal(pam_svcid_trust_get(paths, 1, &a, err, sizeof err), 0);
+        assert_int_equal(pam_svcid_trust_get(paths, 1, &b, err, sizeof err), 0);
+        assert_ptr_equal(a, b);
+        pam_svcid_trust_put(b);
+
+        /* Rewritten in place, same size, its mtime put back (as cp -p
+         * or touch -r do): only the ctime tells, and is looked at. */
+        assert_int_equal(stat(file, &st), 0);
+        write_file(file, doc2, 0644);
+        ts[0] = st.st_atim;
+        ts[1] = st.st_mtim;
+        assert_int_equal(utimensat(AT_FDCWD, file, ts, 0), 0);
+        next_tick();
+        assert_int_equal(pam_svcid_trust_get(paths, 1, &b, err, sizeof err), 0);
+        assert_ptr_not_equal(a, b);
+        assert_non_null(svcid_trust_find(pam_svcid_trust_of(b), ISS, svcid_key_kid(other_key)));
+        assert_null(svcid_trust_find(pam_svcid_trust_of(b), ISS, svcid_key_kid(key)));
+        pam_svcid_trust_put(a);
+        pam_svcid_trust_put(b);
+
+        /* No key in it: an error, which names the file, and says
+         * nothing of directories. */
+        write_file(file, "{\"iss\":\"" ISS "\",\"keys\":[]}", 0644);
+        b = NULL;
+        assert_int_equal(pam_svcid_trust_get(paths, 1, &b, err, sizeof err), -ENOKEY);
+        assert_null(b);
+        {
+                char want[PATH_MAX + 32];
+                snprintf(want, sizeof want, "no trusted issuer key in %s", file);
+                assert_string_equal(err, want);
+        }
+
+        /* Removed: an error, not the store it held. */
+        assert_int_equal(unlink(file), 0);
+        b = NULL;
+        assert_int_equal(pam_svcid_trust_get(paths, 1, &b, err, sizeof err), -ENOENT);
+        assert_null(b);
+        assert_non_null(strstr(err, "cannot open trust"));
+        free(doc);
+        free(doc2);
 }
 
 /* A file rewritten in place with the same size, in the tick of its
@@ -1151,6 +1321,9 @@ static void test_success_authtok_prompt(void **state) {
         assert_int_equal(cd.prompts, 1);
         pam_end(pamh, PAM_SUCCESS);
         assert_logged("accepted: reason=ok iss=\"" ISS "\" sub=\"alice\"");
+        /* At LOG_INFO (authpriv), below the refusals' LOG_NOTICE. */
+        assert_logged("<86>pam_svcid(svc-");
+        assert_not_logged("<85>");
         assert_logged("jti=\"jti-alice\"");
         assert_logged("service=\"svc-");
         assert_not_logged(strrchr(t, '.') + 1);
@@ -1479,6 +1652,22 @@ static void test_trust_errors(void **state) {
                 free(doc);
         }
         unlink(path);
+        /* Over libsvcid's cap for a JWKS: refused before it is read. */
+        {
+                char *big = malloc(SVCID_JWKS_MAX + 2);
+
+                assert_non_null(big);
+                memset(big, ' ', SVCID_JWKS_MAX + 1);
+                memcpy(big, "{}", 2);
+                big[SVCID_JWKS_MAX + 1] = '\0';
+                write_file(path, big, 0644);
+                free(big);
+                snprintf(args, sizeof args, "audience=" AUD " trust=%s", path);
+                log_clear();
+                assert_int_equal(auth_once(service(args, NULL, NULL), "alice", t), PAM_SERVICE_ERR);
+                assert_logged("loose.jwks\" is larger than 1048576 bytes");
+                unlink(path);
+        }
         /* Not JSON. */
         snprintf(args, sizeof args, "audience=" AUD " trust=%s", path);
         write_file(path, "not json", 0644);
@@ -1689,6 +1878,24 @@ static void test_token_sources(void **state) {
                 assert_null(pam_getenv(pamh, "SVCID_TOKEN"));
                 pam_end(pamh, PAM_SUCCESS);
         }
+        /* The account step clears it too: an application may call
+         * pam_acct_mgmt() and never pam_setcred() (sudo may skip either). */
+        {
+                char args[PATH_MAX + 64];
+                conv_data cd = { .answer = "wrong" };
+                pam_handle_t *pamh;
+
+                snprintf(args, sizeof args, "audience=" AUD " trust=%s token=env", trust_dir);
+                pamh = start(service(args, "", NULL), "alice", &cd);
+                assert_int_equal(setenv("SVCID_TOKEN", t, 1), 0);
+                assert_int_equal(pam_putenv(pamh, kv), PAM_SUCCESS);
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                assert_non_null(getenv("SVCID_TOKEN"));
+                assert_int_equal(pam_acct_mgmt(pamh, 0), PAM_SUCCESS);
+                assert_null(getenv("SVCID_TOKEN"));
+                assert_null(pam_getenv(pamh, "SVCID_TOKEN"));
+                pam_end(pamh, PAM_SUCCESS);
+        }
         /* Default token=authtok never reads the environment, nor clears
          * it (pam_permit below lets the user in, so setcred runs). */
         {
@@ -1747,6 +1954,24 @@ static void test_conv_again(void **state) {
                 assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
                 pam_end(pamh, PAM_SUCCESS);
         }
+        svcid_free_secret(t);
+}
+
+/* An empty user name names nobody: PAM_USER_UNKNOWN, logged, before a
+ * token is asked for, not a subject that fails to match. */
+static void test_empty_user(void **state) {
+        char *t = mint_sub("alice");
+        conv_data cd = { .answer = t };
+        pam_handle_t *pamh;
+
+        (void) state;
+        log_clear();
+        pamh = start(auth_service(NULL), "", &cd);
+        assert_int_equal(pam_authenticate(pamh, 0), PAM_USER_UNKNOWN);
+        assert_int_equal(cd.prompts, 0);
+        pam_end(pamh, PAM_USER_UNKNOWN);
+        assert_logged("cannot determine the user");
+        assert_not_logged("refused");
         svcid_free_secret(t);
 }
 
@@ -1859,6 +2084,24 @@ static void test_account(void **state) {
                 pam_end(pamh, PAM_SUCCESS);
                 unlink(path);
         }
+        /* Trust gone between auth and account: an error, not a pass. */
+        {
+                char path[PATH_MAX], a2[PATH_MAX + 64], *doc = jwks_for(ISS, key);
+                conv_data cd = { .answer = t };
+                pam_handle_t *pamh;
+
+                snprintf(path, sizeof path, "%s/removed.jwks", tmpdir);
+                write_file(path, doc, 0644);
+                free(doc);
+                snprintf(a2, sizeof a2, "audience=" AUD " trust=%s", path);
+                pamh = start(service(a2, "", ""), "alice", &cd);
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                assert_int_equal(unlink(path), 0);
+                log_clear();
+                assert_int_equal(pam_acct_mgmt(pamh, 0), PAM_SERVICE_ERR);
+                assert_logged("trust: cannot open trust");
+                pam_end(pamh, PAM_SUCCESS);
+        }
         svcid_free_secret(t);
 }
 
@@ -1936,6 +2179,18 @@ static void test_session(void **state) {
                 assert_int_equal(pam_close_session(pamh, 0), SESSION_IGNORED);
                 pam_end(pamh, PAM_SUCCESS);
         }
+        /* The close alone: libpam decides a close by what each module
+         * answered to the open, when there was one on the handle. */
+        {
+                conv_data cd = { .answer = t };
+                pam_handle_t *pamh = start(svc, "alice", &cd);
+                assert_int_equal(pam_close_session(pamh, 0), SESSION_IGNORED);
+                pam_end(pamh, PAM_SUCCESS);
+                pamh = start(svc, "alice", &cd);
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                assert_int_equal(pam_close_session(pamh, 0), PAM_SUCCESS);
+                pam_end(pamh, PAM_SUCCESS);
+        }
         {
                 conv_data cd = { .answer = t };
                 pam_handle_t *pamh = start(svc, "alice", &cd);
@@ -1972,6 +2227,43 @@ static void test_session(void **state) {
                 assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
                 assert_null(pam_getenv(pamh, "SVCID_UNIT"));
                 assert_string_equal(pam_getenv(pamh, "SVCID_JTI"), "j2");
+                pam_end(pamh, PAM_SUCCESS);
+        }
+        /* A claim with a control character is not exported (it would
+         * add a line to an environment written to a file), nor is a stale
+         * value left in its place; the other claims still are. */
+        {
+                char *ctl = mint_with(key,
+                                      "{\"iss\":\"" ISS "\",\"sub\":\"alice\",\"aud\":\"" AUD "\",\"iat\":%lld,"
+                                      "\"exp\":%lld,\"jti\":\"j3\\nSVCID_SUB=root\",\"unit\":\"x\\u007f.service\"}",
+                                      (long long) now(), (long long) now() + 60);
+                conv_data cd = { .answer = ctl };
+                pam_handle_t *pamh = start(svc, "alice", &cd);
+
+                assert_int_equal(pam_putenv(pamh, "SVCID_JTI=stale"), PAM_SUCCESS);
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                assert_null(pam_getenv(pamh, "SVCID_JTI"));
+                assert_null(pam_getenv(pamh, "SVCID_UNIT"));
+                assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
+                assert_null(pam_getenv(pamh, "SVCID_JTI"));
+                assert_null(pam_getenv(pamh, "SVCID_UNIT"));
+                assert_string_equal(pam_getenv(pamh, "SVCID_SUB"), "alice");
+                pam_end(pamh, PAM_SUCCESS);
+                svcid_free_secret(ctl);
+        }
+        /* The session exports again what auth did: a value another
+         * module (pam_env with user_readenv, say) put in its place
+         * since is replaced, one for an absent claim removed. */
+        {
+                conv_data cd = { .answer = no_unit };
+                pam_handle_t *pamh = start(svc, "alice", &cd);
+
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                assert_int_equal(pam_putenv(pamh, "SVCID_SUB=root"), PAM_SUCCESS);
+                assert_int_equal(pam_putenv(pamh, "SVCID_UNIT=forged.service"), PAM_SUCCESS);
+                assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
+                assert_string_equal(pam_getenv(pamh, "SVCID_SUB"), "alice");
+                assert_null(pam_getenv(pamh, "SVCID_UNIT"));
                 pam_end(pamh, PAM_SUCCESS);
         }
         /* PAM_USER changed after auth, with no account step between (as
@@ -2256,6 +2548,7 @@ int main(void) {
                 cmocka_unit_test(test_read_file_safety),
                 cmocka_unit_test(test_read_file_parents),
                 cmocka_unit_test(test_trust_cache),
+                cmocka_unit_test(test_trust_cache_file),
                 cmocka_unit_test(test_trust_cache_same_tick),
                 cmocka_unit_test(test_trust_ctime_racy),
                 cmocka_unit_test(test_trust_cache_optional),
@@ -2271,6 +2564,7 @@ int main(void) {
                 cmocka_unit_test(test_map),
                 cmocka_unit_test(test_token_sources),
                 cmocka_unit_test(test_conv_again),
+                cmocka_unit_test(test_empty_user),
                 cmocka_unit_test(test_account),
                 cmocka_unit_test(test_account_session_arguments),
                 cmocka_unit_test(test_session),
