@@ -99,6 +99,33 @@ pt_env() { SVCID_TOKEN=$good pt svcid-env alice authenticate < /dev/null; }
 expect_ok "token from the environment" pt_env
 expect_refused "no SVCID_TOKEN" no_token pt svcid-env alice authenticate < /dev/null
 
+echo "== a JWKS owned by the svcid user is trusted, by no other user"
+# The agent's user writes its JWKS. Here "svcid" exists only in a private
+# mount namespace, whose /etc/passwd has it: no user is added to the system.
+OWNER=64999
+while getent passwd "$OWNER" >/dev/null || getent group "$OWNER" >/dev/null; do OWNER=$((OWNER - 1)); done
+install -m 0644 -o "$OWNER" -g "$OWNER" "$TRUST/test.jwks" "$T/agent.jwks"
+echo "auth     required   $MODULE audience=$AUD trust=$T/agent.jwks" > "$T/pam.d/svcid-agent"
+{ grep -v '^svcid:' /etc/passwd; echo "svcid:x:$OWNER:$OWNER::/nonexistent:/usr/sbin/nologin"; } > "$T/passwd"
+if unshare -m true 2>/dev/null; then
+        if ! unshare -m bash -c 'mount --bind "$1/passwd" /etc/passwd && shift && "$@"' _ "$T" \
+                env LD_PRELOAD="$(pam_preload)$WRAPPER" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" \
+                PAM_WRAPPER_DEBUGLEVEL=2 ASAN_OPTIONS=detect_leaks=0 \
+                pamtester -v svcid-agent alice authenticate <<< "$good" > "$T/out" 2>&1; then
+                cat "$T/out"
+                fail "a JWKS owned by the svcid user (uid $OWNER) was not trusted"
+        fi
+        ok "owned by the svcid user: trusted"
+else
+        echo "note: no private mount namespace here; a JWKS of the svcid user is not checked"
+fi
+if pt svcid-agent alice authenticate <<< "$good"; then
+        cat "$T/out"
+        fail "a JWKS owned by uid $OWNER, no svcid user, was trusted"
+fi
+grep -q "is owned by uid $OWNER, not root$" "$T/out" || { cat "$T/out"; fail "no log line for the JWKS's owner"; }
+ok "owned by uid $OWNER, not the svcid user: refused"
+
 echo "== a bad argument is a service error, logged with the argument quoted"
 if pt svcid-badarg alice authenticate <<< "$good"; then
         cat "$T/out"
