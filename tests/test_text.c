@@ -2,8 +2,8 @@
 /*
  * common/text.c: the one rule for making untrusted text printable, in its
  * two forms (copy_printable() for text quoted in a log line, lib_sanitize()
- * keeping '"' and '\\' for libsvcid's report), and the rule for a value fit
- * for the environment.
+ * keeping '"' and '\\' for libsvcid's report), the rule for a value fit
+ * for the environment, and the one for a name (audience, issuer, subject).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -67,11 +67,33 @@ static void test_env_value_ok(void **state) {
         assert_false(env_value_ok("j\x7fk"));
 }
 
+static void test_name_ok(void **state) {
+        char name[258];
+
+        (void) state;
+        assert_true(name_ok("svcid://ci.example"));
+        assert_true(name_ok("a"));
+        assert_false(name_ok(NULL));
+        assert_false(name_ok(""));
+        assert_false(name_ok("a b"));
+        assert_false(name_ok("a\tb"));
+        assert_false(name_ok("a\x7f"));
+        assert_false(name_ok("z\xc3\xab"));
+        /* 1 to 255 bytes. */
+        memset(name, 'n', sizeof name);
+        name[255] = '\0';
+        assert_true(name_ok(name));
+        name[255] = 'n';
+        name[256] = '\0';
+        assert_false(name_ok(name));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_copy_printable),
                 cmocka_unit_test(test_copy_printable_n),
                 cmocka_unit_test(test_env_value_ok),
+                cmocka_unit_test(test_name_ok),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
