@@ -25,9 +25,10 @@ user = 0
 audiences = ok:*
 EOF2
 
-# In the namespace: a journal receiver, then the agent twice — with
-# --log-target=journal, and with auto and stderr being the "journal
-# stream" — each minting once and refusing once.
+# In the namespace: a journal receiver, then the agent three times — with
+# --log-target=journal, with auto and stderr being the "journal stream",
+# and with auto and a $JOURNAL_STREAM that names it with a blank after —
+# each minting once and refusing once.
 cat > "$T/ns.sh" <<EOF2
 #!/bin/bash
 set -euo pipefail
@@ -52,6 +53,8 @@ for i in \$(seq 100); do [ -e "$T/journal.txt.ready" ] && break; sleep 0.1; done
 run_agent "$T/j1.sock" --log-target=journal 2>"$T/j1.stderr"
 : > "$T/j2.stderr"
 JOURNAL_STREAM=\$(stat -c '%d:%i' "$T/j2.stderr") run_agent "$T/j2.sock" 2>>"$T/j2.stderr"
+: > "$T/j3.stderr"
+JOURNAL_STREAM="\$(stat -c '%d:%i' "$T/j3.stderr") " run_agent "$T/j3.sock" 2>>"$T/j3.stderr"
 for i in \$(seq 50); do [ "\$(grep -c "MESSAGE_ID=$MID_MINT" "$T/journal.txt" 2>/dev/null)" -ge 2 ] && break; sleep 0.1; done
 kill %1 2>/dev/null || true
 EOF2
@@ -68,6 +71,11 @@ done
 [ "$(grep -c "^MESSAGE_ID=$MID_REFUSAL$" "$T/journal.txt")" = 2 ] || fail "expected 2 refusal records"
 grep -q "^MESSAGE_ID=$MID_KEY$" "$T/journal.txt" || fail "no key record"
 ok "records"
+
+check "auto, with a JOURNAL_STREAM that is more than the stream's device:inode: the records on stderr"
+grep -q "^svcid-agent: mint sub='journal-acct' aud='ok:one' " "$T/j3.stderr" || fail "no mint line: $(cat "$T/j3.stderr")"
+grep -q "^svcid-agent: refused reason=forbidden aud='denied' " "$T/j3.stderr" || fail "no refusal line"
+ok "not the journal stream"
 
 check "--log-target=journal with no journal listening: a warning, and the records on stderr"
 grep -q "^svcid-agent: warning: --log-target=journal: no journal at /run/systemd/journal/socket" "$T/j0.stderr" ||
