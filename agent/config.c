@@ -14,6 +14,7 @@
 
 #include "../common/cleanup.h"
 #include "../common/path.h"
+#include "../common/text.h"
 #include "../common/user.h"
 #include "config.h"
 #include "util.h"
@@ -94,6 +95,8 @@ static int fail(parse_ctx *c, const char *fmt, ...) {
                 va_start(ap, fmt);
                 vsnprintf(c->err_msg, sizeof c->err_msg, fmt, ap);
                 va_end(ap);
+                /* it may quote the file: no control byte to a terminal */
+                copy_printable_n(c->err_msg, sizeof c->err_msg, c->err_msg, strlen(c->err_msg), true);
         }
         return 0;       /* inih: handler failed */
 }

@@ -404,6 +404,8 @@ done <<'EOF2'
 [agent]\nissuer ; see: x|syntax error
 [agent]\nmax_ttl = 3601|max_ttl must be between 1 and 3600, not '3601'
 [agent]\ndefault_ttl = 10s|default_ttl must be a whole number of seconds, not '10s'
+[agent]\nalgorithm = n\x1b[31mope|unknown algorithm 'n?[31mope'
+[agent]\ndefault_ttl = 6\xe90|default_ttl must be a whole number of seconds, not '6?0'
 EOF2
 ok "$n bad configs refused with file:line"
 
