@@ -536,31 +536,24 @@ C=$(claims "$(as_user "$UID1" "$GID2" same | jq -r .token)")
 # a uid without a passwd entry: no user name to put in sub
 R=$(setpriv --reuid=54321 --regid=54321 --clear-groups curl -s --unix-socket "$SOCK" "http://localhost/v1/token?aud=x")
 [ "$(jq -r .error <<<"$R")" = forbidden ] || fail "nameless uid: $R"
-# a user name that cannot be a sub (not UTF-8): refused as such, not as
-# an internal error
-U3=$'svcid-t3\xff'$$
-if useradd --badname -r -M -s /usr/sbin/nologin "$U3" 2>/dev/null; then
-        EXTRA_CLEANUP+=("userdel '$U3' 2>/dev/null")
-        R=$(setpriv --reuid="$(id -u "$U3")" --regid="$(id -g "$U3")" --clear-groups \
-                curl -s --unix-socket "$SOCK" "http://localhost/v1/token?aud=x")
-        [ "$(jq -r .error <<<"$R")" = forbidden ] && jq -r .message <<<"$R" | grep -q "cannot be a token's sub" ||
-                fail "a user name that is not UTF-8: $R"
-else
-        echo "note: useradd --badname refused a name that is not UTF-8; that case is not checked"
-fi
-# nor one with a space, which would split a map= line or a log line (the
-# users stay until the end: a uid freed and taken again would be named by
-# the agent's remembered name for 5 s)
-U6="svcid t6-$$"
-if useradd --badname -r -M -s /usr/sbin/nologin "$U6" 2>/dev/null; then
-        EXTRA_CLEANUP+=("userdel '$U6' 2>/dev/null")
-        R=$(setpriv --reuid="$(id -u "$U6")" --regid="$(id -g "$U6")" --clear-groups \
-                curl -s --unix-socket "$SOCK" "http://localhost/v1/token?aud=x")
-        [ "$(jq -r .error <<<"$R")" = forbidden ] && jq -r .message <<<"$R" | grep -q "cannot be a token's sub" ||
-                fail "a user name with a space: $R"
-else
-        echo "note: useradd --badname refused a name with a space; that case is not checked"
-fi
+# A user name that cannot be a sub (not UTF-8, or with a space, which
+# would split a map= line or a log line) is refused as such, not as an
+# internal error. The users stay until the end: a uid freed and taken
+# again would be named by the agent's remembered name for 5 s.
+# no_sub_user NAME WHAT
+no_sub_user() {
+        if useradd --badname -r -M -s /usr/sbin/nologin "$1" 2>/dev/null; then
+                EXTRA_CLEANUP+=("userdel '$1' 2>/dev/null")
+                R=$(setpriv --reuid="$(id -u "$1")" --regid="$(id -g "$1")" --clear-groups \
+                        curl -s --unix-socket "$SOCK" "http://localhost/v1/token?aud=x")
+                [ "$(jq -r .error <<<"$R")" = forbidden ] && jq -r .message <<<"$R" | grep -q "cannot be a token's sub" ||
+                        fail "a user name $2: $R"
+        else
+                echo "note: useradd --badname refused a name $2; that case is not checked"
+        fi
+}
+no_sub_user $'svcid-t3\xff'$$ "that is not UTF-8"
+no_sub_user "svcid t6-$$" "with a space"
 # svcid token as another user, through the CLI (a copy in $T: the build
 # directory may be private to root, as in a clone under mktemp -d)
 install -m 0755 "$CLI" "$T/svcid"
