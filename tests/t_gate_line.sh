@@ -196,6 +196,38 @@ for style in "per-connection:-a" "long-lived:"; do
         ok "$label: inherited SVCID_* and LISTEN_FDNAMES dropped; the token's SVCID_SUB once, no SVCID_UNIT"
 done
 
+# The policy options reach the verification: --issuer keeps to one of
+# the trusted issuers, every --require counts (the last one too), and
+# --leeway 0 is no leeway (the default is 60 s), not the default.
+keygen k2 svcid://gate-test-2.example
+OK_TOKEN=$(mint k1 --iss "$ISS" --aud "$AUD" --sub alice --unit build-1.service --claim stage=deploy)
+OTHER_ISS_TOKEN=$(mint k2 --iss svcid://gate-test-2.example --aud "$AUD" --sub alice --unit build-1.service \
+        --claim stage=deploy)
+WRONG_UNIT_TOKEN=$(mint k1 --iss "$ISS" --aud "$AUD" --sub alice --unit deploy.service --claim stage=deploy)
+# expired 10 s ago: within the default leeway, not within none
+JUST_EXPIRED=$(mint k1 --iss "$ISS" --aud "$AUD" --sub alice --unit build-1.service --claim stage=deploy \
+        --iat-offset -70 --ttl 60)
+: > "$LOG"
+start_ssa "$LOG" "$T/policy.sock" -a -- -a "$AUD" --trust "$T/keys/k1.jwks" --trust "$T/keys/k2.jwks" \
+        --issuer "$ISS" --require stage=deploy --require 'unit=build-*' --leeway 0 --timeout 2 -- "$T/svc.sh"
+check_admit_token() {  # LABEL TOKEN
+        reset_out
+        reply=$(client "$T/policy.sock" --send "SVCID1 $2\n")
+        [ "$reply" = served ] || fail "$1: reply was '$reply', not 'served'"
+}
+check_admit_token "policy options: a token that meets them" "$OK_TOKEN"
+check_refuse "$T/policy.sock" "--issuer: another trusted issuer" unknown_issuer --send "SVCID1 $OTHER_ISS_TOKEN\n"
+check_refuse "$T/policy.sock" "the second --require" claim_mismatch --send "SVCID1 $WRONG_UNIT_TOKEN\n"
+check_refuse "$T/policy.sock" "--leeway 0" expired --send "SVCID1 $JUST_EXPIRED\n"
+stop_ssa
+rm -f "$T/policy.sock"
+: > "$LOG"
+start_ssa "$LOG" "$T/policy.sock" -a -- -a "$AUD" --trust "$T/keys/k1.jwks" --timeout 2 -- "$T/svc.sh"
+check_admit_token "the default leeway" "$JUST_EXPIRED"
+stop_ssa
+rm -f "$T/policy.sock"
+ok "--issuer, each --require and --leeway 0 are applied"
+
 # Usage errors exit 2 without touching anything.
 set +e
 "$GATE" --help > /dev/null; [ $? = 0 ] || fail "--help did not exit 0"
