@@ -236,20 +236,80 @@ ok "cli"
 
 check "a second agent on the same socket or state dir refuses to start"
 set +e
-"$AGENT" --config "$T/empty.conf" --state-dir "$T/other" --socket "$SOCK" --log-target=stderr 2>"$T/err2"
+timeout 20 "$AGENT" --config "$T/empty.conf" --state-dir "$T/other" --socket "$SOCK" --log-target=stderr 2>"$T/err2"
 rc=$?
 set -e
 [ $rc -ne 0 ] || fail "second agent on a live socket started"
 grep -q "already answers" "$T/err2" || fail "message: $(cat "$T/err2")"
 [ ! -e "$T/other" ] || fail "the agent refused on a live socket made its state directory $T/other"
 set +e
-"$AGENT" --config "$T/empty.conf" --state-dir "$STATE" --socket "$T/other.sock" --log-target=stderr 2>"$T/err2"
+timeout 20 "$AGENT" --config "$T/empty.conf" --state-dir "$STATE" --socket "$T/other.sock" --log-target=stderr 2>"$T/err2"
 rc=$?
 set -e
 [ $rc -ne 0 ] || fail "second agent on the same state dir started"
 grep -q "in use" "$T/err2" || fail "message: $(cat "$T/err2")"
 [ -e "$T/other.sock" ] && fail "refused agent left its socket behind"
 ok "refusals"
+
+check "a socket this agent may not connect to is not taken for a stale one"
+# Its own directory, but a live listener's socket it has no right to
+# write (EACCES, not ECONNREFUSED): an agent running as nobody leaves it
+# alone and does not start.
+mkdir -m 0755 "$T/perm"
+chown nobody "$T/perm"
+"$PY" -c '
+import os, socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); os.chmod(sys.argv[1], 0o600); s.listen(1)
+open(sys.argv[1] + ".ready", "w").close()
+time.sleep(60)' "$T/perm/agent.sock" &
+PERM_PID=$!
+BG_PIDS+=("$PERM_PID")
+for i in $(seq 1 100); do [ -e "$T/perm/agent.sock.ready" ] && break; sleep 0.1; done
+INO=$(stat -c %i "$T/perm/agent.sock")
+chmod 0711 "$T"
+set +e
+setpriv --reuid=nobody --regid=nogroup --clear-groups timeout 20 "$AGENT" --config "$T/empty.conf" \
+        --state-dir "$T/perm/state" --socket "$T/perm/agent.sock" --log-target=stderr 2>"$T/err2"
+rc=$?
+set -e
+chmod 0700 "$T"
+kill "$PERM_PID" 2>/dev/null || true
+[ $rc = 1 ] || fail "an agent that may not connect to a live socket exited $rc, not 1: $(cat "$T/err2")"
+[ "$(stat -c %i "$T/perm/agent.sock" 2>/dev/null)" = "$INO" ] || fail "the live listener's socket was replaced"
+grep -q "$T/perm/agent.sock: Permission denied" "$T/err2" || fail "message: $(cat "$T/err2")"
+[ ! -e "$T/perm/state" ] || fail "the agent refused on a live socket made its state directory"
+ok "not stale"
+
+check "an agent that stops leaves alone the socket another agent has put in place of its own"
+# Its socket removed by hand, a second agent binds the path anew: the
+# first one, stopping, must not remove the second one's socket.
+"$AGENT" --config "$T/empty.conf" --state-dir "$T/rep1" --socket "$T/rep.sock" --log-target=stderr 2>>"$T/rep.log" &
+REP1=$!
+BG_PIDS+=("$REP1")
+wait_for_socket "$T/rep.sock" || fail "the first agent did not answer: $(cat "$T/rep.log")"
+rm "$T/rep.sock"
+"$AGENT" --config "$T/empty.conf" --state-dir "$T/rep2" --socket "$T/rep.sock" --log-target=stderr 2>>"$T/rep.log" &
+REP2=$!
+BG_PIDS+=("$REP2")
+wait_for_socket "$T/rep.sock" || fail "the second agent did not answer: $(cat "$T/rep.log")"
+stop_agent "$REP1" "$T/rep.log"
+[ -S "$T/rep.sock" ] || fail "the first agent removed the second one's socket as it stopped"
+wait_for_socket "$T/rep.sock" || fail "the second agent's socket no longer answers"
+stop_agent "$REP2" "$T/rep.log"
+[ ! -e "$T/rep.sock" ] || fail "the second agent left its socket"
+ok "the other agent's socket stays"
+
+check "a socket path of 108 bytes, one more than sun_path holds with its NUL, is refused"
+LONG_SOCK=$T/$(printf 's%.0s' $(seq 1 $((107 - ${#T}))))
+[ ${#LONG_SOCK} = 108 ] || fail "test bug: the path is ${#LONG_SOCK} bytes"
+set +e
+timeout 20 "$AGENT" --config "$T/empty.conf" --state-dir "$T/long" --socket "$LONG_SOCK" --log-target=stderr 2>"$T/err2"
+rc=$?
+set -e
+[ $rc = 1 ] || fail "a 108-byte socket path: exit $rc, not 1: $(cat "$T/err2")"
+grep -qF "socket path '$LONG_SOCK' is empty or too long" "$T/err2" || fail "a 108-byte socket path: $(cat "$T/err2")"
+[ ! -e "$T/long" ] && [ ! -e "$LONG_SOCK" ] || fail "a 108-byte socket path: the agent made its state or socket"
+ok "too long"
 
 check "stop: SIGTERM removes the socket; restart keeps the key and republishes a JWKS others cannot read; a stale socket is replaced"
 KID=$(jq -r '.keys[0].kid' "$STATE/jwks.json")
@@ -266,7 +326,7 @@ get_token x
 stop_agent
 : > "$T/plain"
 set +e
-"$AGENT" --config "$T/empty.conf" --state-dir "$STATE" --socket "$T/plain" --log-target=stderr 2>"$T/err2"
+timeout 20 "$AGENT" --config "$T/empty.conf" --state-dir "$STATE" --socket "$T/plain" --log-target=stderr 2>"$T/err2"
 rc=$?
 set -e
 [ $rc -ne 0 ] || fail "agent replaced a regular file with its socket"
@@ -523,6 +583,27 @@ if command -v systemd-socket-activate >/dev/null; then
         stop_agent "$SSA_PID" "$T/ssa.log"
         [ -S "$SOCK" ] || fail "the agent removed systemd's socket"
         ok "socket activation"
+
+        check "a socket from systemd that is not a listening stream socket is refused"
+        # A unit with ListenDatagram= by mistake: the agent says so and
+        # exits, rather than serve on it.
+        # (-s: were it to take no socket from systemd, not the default one)
+        systemd-socket-activate --datagram -l "$T/dgram.sock" "${SSA_ENV[@]}" \
+                "$AGENT" --config "$T/empty.conf" --state-dir "$T/dgram" --socket "$T/dgram-own.sock" \
+                --log-target=stderr 2>"$T/dgram.log" &
+        DGRAM_PID=$!
+        BG_PIDS+=("$DGRAM_PID")
+        for i in $(seq 1 100); do [ -S "$T/dgram.sock" ] && break; sleep 0.1; done
+        "$PY" -c 'import socket, sys; socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b"x", sys.argv[1])' \
+                "$T/dgram.sock"
+        for i in $(seq 1 200); do kill -0 "$DGRAM_PID" 2>/dev/null || break; sleep 0.1; done
+        kill "$DGRAM_PID" 2>/dev/null || true
+        rc=0; wait "$DGRAM_PID" || rc=$?
+        [ $rc = 1 ] || fail "an agent given a datagram socket exited $rc, not 1: $(cat "$T/dgram.log")"
+        grep -q "error: the socket from systemd is not a listening AF_UNIX stream socket" "$T/dgram.log" ||
+                fail "an agent given a datagram socket: $(cat "$T/dgram.log")"
+        [ ! -e "$T/dgram" ] || fail "an agent given a datagram socket made its state directory"
+        ok "datagram socket refused"
 
         check "a stopped agent leaves systemd's socket listening for the next one"
         # As systemd does: one listening socket, held across a restart of
