@@ -13,8 +13,9 @@ set -euo pipefail
 ISS=svcid://gate-journal-test.example
 AUD=audit
 keygen k1 "$ISS"
-TOKEN=$(mint k1 --iss "$ISS" --aud "$AUD" --sub erin --unit build-x.service)
+TOKEN=$(mint k1 --iss "$ISS" --aud "$AUD" --sub erin --uid 4242 --unit build-x.service)
 EXPIRED=$(mint k1 --iss "$ISS" --aud "$AUD" --sub erin --iat-offset -1000)
+AUTO_TOKEN=$(mint k1 --iss "$ISS" --aud "$AUD" --sub frank)
 LOG=$T/gate.log
 
 # (1) stderr is the connection: the client reads only the refusal line,
@@ -58,8 +59,23 @@ rc=0
   $PY "$T/client.py" "$T/j.sock" --send "SVCID1 $TOKEN\n" > /dev/null
   $PY "$T/client.py" "$T/j.sock" --send "SVCID1 $EXPIRED\n" > "$T/refused.out"
   kill \$ssa; wait \$ssa 2>/dev/null || true
+  # a gate whose trust does not load: its notice
+  systemd-socket-activate -l "$T/nt.sock" -a ${SSA_ENV[*]:-} "$GATE" -a "$AUD" --trust "$T/keys/absent.jwks" \
+        --log-target journal -- /bin/true 2>>"$LOG" &
+  ssa=\$!
+  for i in \$(seq 100); do [ -S "$T/nt.sock" ] && break; sleep 0.1; done
+  $PY "$T/client.py" "$T/nt.sock" --send "SVCID1 $TOKEN\n" > /dev/null || true
+  kill \$ssa; wait \$ssa 2>/dev/null || true
+  # the default target, with stderr the journal stream (\$JOURNAL_STREAM)
+  : > "$T/js.stderr"
+  systemd-socket-activate -l "$T/js.sock" -a ${SSA_ENV[*]:-} -E JOURNAL_STREAM=\$(stat -c '%d:%i' "$T/js.stderr") \
+        "$GATE" -a "$AUD" --trust "$T/keys/k1.jwks" -- /bin/true 2>>"$T/js.stderr" &
+  ssa=\$!
+  for i in \$(seq 100); do [ -S "$T/js.sock" ] && break; sleep 0.1; done
+  $PY "$T/client.py" "$T/js.sock" --send "SVCID1 $AUTO_TOKEN\n" > /dev/null
+  kill \$ssa; wait \$ssa 2>/dev/null || true
 ) || rc=\$?
-for i in \$(seq 50); do [ "\$(grep -c '^--$' "$T/journal.txt" 2>/dev/null)" -ge 3 ] && break; sleep 0.1; done
+for i in \$(seq 50); do [ "\$(grep -c '^--$' "$T/journal.txt" 2>/dev/null)" -ge 5 ] && break; sleep 0.1; done
 kill %1 2>/dev/null || true
 exit \$rc
 EOF2
@@ -71,24 +87,36 @@ unshare -m "$T/ns.sh" || fail "the namespace run failed"
 # Split the records; check one admitted and one refused.
 admitted=$(awk 'BEGIN{RS="--\n"} /SVCID_EVENT=admitted/' "$T/journal.txt")
 refused=$(awk 'BEGIN{RS="--\n"} /SVCID_EVENT=refused/' "$T/journal.txt")
+notice=$(awk 'BEGIN{RS="--\n"} /cannot load trust/' "$T/journal.txt")
 [ -n "$admitted" ] || fail "no admitted record in the journal: $(cat "$T/journal.txt")"
 [ -n "$refused" ] || fail "no refused record in the journal"
 for f in MESSAGE_ID=0a7c131c54514ce39c86130838f3ae84 PRIORITY=6 SYSLOG_IDENTIFIER=svcid-gate \
-         SVCID_SUB=erin "SVCID_ISS=$ISS" SVCID_KID=k1 SVCID_UNIT=build-x.service; do
+         SVCID_SUB=erin "SVCID_ISS=$ISS" SVCID_KID=k1 SVCID_UNIT=build-x.service SVCID_UID=4242; do
         grep -qxF "$f" <<<"$admitted" || fail "admitted record lacks $f: $admitted"
 done
 grep -qE '^SVCID_JTI=[A-Za-z0-9_-]{22}$' <<<"$admitted" || fail "admitted record lacks SVCID_JTI"
 grep -qE '^SVCID_PEER=unix:pid=[0-9]+,uid=0,gid=0$' <<<"$admitted" || fail "admitted record lacks SVCID_PEER"
+grep -qE '^SVCID_SERVICE_PID=[0-9]+$' <<<"$admitted" || fail "admitted record lacks SVCID_SERVICE_PID"
 grep -qE '^MESSAGE=admitted sub="erin"' <<<"$admitted" || fail "admitted record lacks MESSAGE"
-for f in MESSAGE_ID=8e733dde265643bf8264a04ff4bed1fc PRIORITY=4 SVCID_REASON=expired SVCID_SUB=erin; do
+for f in MESSAGE_ID=8e733dde265643bf8264a04ff4bed1fc PRIORITY=4 SVCID_REASON=expired SVCID_SUB=erin \
+         "SVCID_ISS=$ISS" SVCID_KID=k1; do
         grep -qxF "$f" <<<"$refused" || fail "refused record lacks $f: $refused"
 done
 grep -q '^SVCID_DETAIL=expired at' <<<"$refused" || fail "refused record lacks SVCID_DETAIL"
+grep -qE '^SVCID_JTI=[A-Za-z0-9_-]{22}$' <<<"$refused" || fail "refused record lacks SVCID_JTI"
+grep -qE '^SVCID_PEER=unix:pid=[0-9]+,uid=0,gid=0$' <<<"$refused" || fail "refused record lacks SVCID_PEER"
+[ -n "$notice" ] || fail "no notice record for the trust that does not load: $(cat "$T/journal.txt")"
+for f in MESSAGE_ID=3c0ec765f65b4713b9757b4273974bf6 PRIORITY=3 SYSLOG_IDENTIFIER=svcid-gate; do
+        grep -qxF "$f" <<<"$notice" || fail "notice record lacks $f: $notice"
+done
 for tok in "$TOKEN" "$EXPIRED"; do
         if grep -qF "${tok##*.}" "$T/journal.txt"; then fail "a token signature reached the journal"; fi
 done
 if grep -q 'svcid-gate\[' "$LOG"; then fail "--log-target journal still wrote to stderr"; fi
-ok "journal records carry MESSAGE_ID, priority, SVCID_* fields, and no token"
+grep -qx 'SVCID_SUB=frank' "$T/journal.txt" ||
+        fail "the default target with stderr the journal stream: no record in the journal: $(cat "$T/js.stderr")"
+if grep -q 'svcid-gate\[' "$T/js.stderr"; then fail "the default target with stderr the journal stream wrote to stderr"; fi
+ok "journal records carry MESSAGE_ID, priority, SVCID_* fields, and no token; a notice its own MESSAGE_ID; the default target finds the journal stream"
 
 # --log-target journal with no journal listening: a warning, and the
 # records on stderr.
