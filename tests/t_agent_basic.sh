@@ -539,12 +539,21 @@ check "sd_notify: READY=1, STATUS= with the active kid, WATCHDOG=1, RELOADING=1,
 printf '[agent]\n' > "$T/n.conf"
 NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=1000000 start_agent n "$T/n.conf"
 wait_notify '^READY=1'
+# wait_notify_count PATTERN N: N lines match PATTERN, in time. Each reload,
+# good or failed, is RELOADING=1 and then READY=1 again, or systemd
+# would wait in "reloading" until its timeout.
+wait_notify_count() {
+        local i
+        for i in $(seq 1 200); do [ "$(grep -c "$1" "$T/notify.log")" -ge "$2" ] && return 0; sleep 0.05; done
+        fail "not $2 lines '$1' from sd_notify: $(cat "$T/notify.log")"
+}
 wait_notify "^STATUS=signing with kid $(jq -r '.keys[0].kid' "$STATE/jwks.json")"
 wait_notify '^WATCHDOG=1'
 # A reload that fails stays in STATUS= until one succeeds.
 printf '[agent]\nalgorithm = nope\n' > "$T/n.conf"
 kill -HUP "$AGENT_PID"
 wait_notify '^RELOADING=1'
+wait_notify_count '^READY=1' 2
 wait_notify "^STATUS=signing with kid .*; the last reload failed: $T/n.conf:2: unknown algorithm 'nope'.* (the old policy runs)"
 # and says it in printable ASCII, whatever bytes the file holds
 printf '[agent]\nalgorithm = n\xc3\xb6\xffpe\n' > "$T/n.conf"
@@ -555,6 +564,8 @@ statuses=$(grep -c '^STATUS=' "$T/notify.log")
 kill -HUP "$AGENT_PID"
 for _ in $(seq 1 200); do [ "$(grep -c '^STATUS=' "$T/notify.log")" -gt "$statuses" ] && break; sleep 0.05; done
 [ "$(grep -c '^STATUS=' "$T/notify.log")" -gt "$statuses" ] || fail "no STATUS= after a good reload"
+wait_notify_count '^RELOADING=1' 3
+wait_notify_count '^READY=1' 4
 if grep '^STATUS=' "$T/notify.log" | tail -1 | grep -q "reload failed"; then
         fail "STATUS= after a good reload: $(grep '^STATUS=' "$T/notify.log" | tail -1)"
 fi
