@@ -16,6 +16,7 @@ keygen k1 "$ISS"
 TOKEN=$(mint k1 --iss "$ISS" --aud "$AUD" --sub erin --uid 4242 --unit build-x.service)
 EXPIRED=$(mint k1 --iss "$ISS" --aud "$AUD" --sub erin --iat-offset -1000)
 AUTO_TOKEN=$(mint k1 --iss "$ISS" --aud "$AUD" --sub frank)
+PLAIN_TOKEN=$(mint k1 --iss "$ISS" --aud "$AUD" --sub gina)
 LOG=$T/gate.log
 
 # (1) stderr is the connection: the client reads only the refusal line,
@@ -25,17 +26,22 @@ cat > "$T/wrap.sh" <<EOF2
 exec "\$@" 2>&1
 EOF2
 chmod 755 "$T/wrap.sh"
-: > "$LOG"
-systemd-socket-activate -l "$T/inetd.sock" -a --inetd "${SSA_ENV[@]}" "$T/wrap.sh" "$GATE" -a "$AUD" \
-        --trust "$T/keys/k1.jwks" -- /bin/echo service-output 2>>"$LOG" &
-SSA_PID=$!; BG_PIDS+=("$SSA_PID")
-for i in $(seq 100); do [ -S "$T/inetd.sock" ] && break; sleep 0.1; done
-reply=$(client "$T/inetd.sock" --send "SVCID1 $EXPIRED\n")
-[ "$reply" = "SVCID1 ERR expired" ] || fail "stderr on the connection: the client got '$reply'"
-reply=$(client "$T/inetd.sock" --send "SVCID1 $TOKEN\n")
-[ "$reply" = "service-output" ] || fail "stderr on the connection: an admitted client got '$reply'"
-stop_ssa
-ok "stderr on the connection: no log line reached the client"
+# The same with --log-target stderr: standard error that is the
+# connection is still not written to.
+for target in auto stderr; do
+        : > "$LOG"
+        rm -f "$T/inetd.sock"
+        systemd-socket-activate -l "$T/inetd.sock" -a --inetd "${SSA_ENV[@]}" "$T/wrap.sh" "$GATE" -a "$AUD" \
+                --trust "$T/keys/k1.jwks" --log-target "$target" -- /bin/echo service-output 2>>"$LOG" &
+        SSA_PID=$!; BG_PIDS+=("$SSA_PID")
+        for i in $(seq 100); do [ -S "$T/inetd.sock" ] && break; sleep 0.1; done
+        reply=$(client "$T/inetd.sock" --send "SVCID1 $EXPIRED\n")
+        [ "$reply" = "SVCID1 ERR expired" ] || fail "$target: stderr on the connection: the client got '$reply'"
+        reply=$(client "$T/inetd.sock" --send "SVCID1 $TOKEN\n")
+        [ "$reply" = "service-output" ] || fail "$target: stderr on the connection: an admitted client got '$reply'"
+        stop_ssa
+        ok "$target: stderr on the connection: no log line reached the client"
+done
 
 # (2) the native journal protocol.
 [ "$(id -u)" = 0 ] || skip "journal check needs root for a private mount namespace"
@@ -73,6 +79,13 @@ rc=0
   ssa=\$!
   for i in \$(seq 100); do [ -S "$T/js.sock" ] && break; sleep 0.1; done
   $PY "$T/client.py" "$T/js.sock" --send "SVCID1 $AUTO_TOKEN\n" > /dev/null
+  kill \$ssa; wait \$ssa 2>/dev/null || true
+  # the default target, with stderr a plain file: there, though a journal listens
+  systemd-socket-activate -l "$T/pl.sock" -a ${SSA_ENV[*]:-} "$GATE" -a "$AUD" --trust "$T/keys/k1.jwks" \
+        -- /bin/true 2>>"$T/pl.stderr" &
+  ssa=\$!
+  for i in \$(seq 100); do [ -S "$T/pl.sock" ] && break; sleep 0.1; done
+  $PY "$T/client.py" "$T/pl.sock" --send "SVCID1 $PLAIN_TOKEN\n" > /dev/null
   kill \$ssa; wait \$ssa 2>/dev/null || true
 ) || rc=\$?
 for i in \$(seq 50); do [ "\$(grep -c '^--$' "$T/journal.txt" 2>/dev/null)" -ge 5 ] && break; sleep 0.1; done
@@ -116,7 +129,10 @@ if grep -q 'svcid-gate\[' "$LOG"; then fail "--log-target journal still wrote to
 grep -qx 'SVCID_SUB=frank' "$T/journal.txt" ||
         fail "the default target with stderr the journal stream: no record in the journal: $(cat "$T/js.stderr")"
 if grep -q 'svcid-gate\[' "$T/js.stderr"; then fail "the default target with stderr the journal stream wrote to stderr"; fi
-ok "journal records carry MESSAGE_ID, priority, SVCID_* fields, and no token; a notice its own MESSAGE_ID; the default target finds the journal stream"
+grep -q 'svcid-gate\[[0-9]*\]: admitted sub="gina"' "$T/pl.stderr" ||
+        fail "the default target with stderr a file: no line there: $(cat "$T/pl.stderr")"
+if grep -qx 'SVCID_SUB=gina' "$T/journal.txt"; then fail "the default target with stderr a file wrote to the journal"; fi
+ok "journal records carry MESSAGE_ID, priority, SVCID_* fields, and no token; a notice its own MESSAGE_ID; the default target finds the journal stream, and keeps to a stderr that is not"
 
 # --log-target journal with no journal listening: a warning, and the
 # records on stderr.
