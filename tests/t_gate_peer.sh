@@ -74,6 +74,26 @@ for style in per-connection long-lived; do
         grep -q "refused reason=peer_mismatch.*uid=$UID_B" "$LOG" || fail "$style: no audit line naming the replaying peer"
 done
 
+# A long-lived gate watches its --local-jwks as it does a trust file:
+# this host's next key, written in place, is taken without a restart.
+keygen local2 "$LOCAL_ISS"
+cp "$T/keys/local.jwks" "$T/live-local.jwks"
+TOK_A2=$(mint local2 --iss "$LOCAL_ISS" --aud "$AUD" --sub "$UA" --uid "$UID_A")
+: > "$LOG"
+start_ssa "$LOG" "$T/live.sock" -- -a "$AUD" --peer-uid --local-jwks "$T/live-local.jwks" --timeout 3 -- "$T/svc.sh"
+chmod 666 "$T/live.sock"
+expect "long-lived, before --local-jwks changes" served "$UA" "$T/live.sock" --send "SVCID1 $TOK_A\n"
+cat "$T/keys/local2.jwks" > "$T/live-local.jwks"
+for _ in $(seq 50); do
+        reply=$(as "$UA" "$T/live.sock" --send "SVCID1 $TOK_A2\n")
+        [ "$reply" = served ] && break
+        sleep 0.2
+done
+[ "$reply" = served ] || fail "long-lived: the new key in --local-jwks was not taken ($reply)"
+expect "long-lived, the old key once --local-jwks no longer has it" "SVCID1 ERR unknown_key" "$UA" "$T/live.sock" \
+        --send "SVCID1 $TOK_A\n"
+stop_ssa
+
 # --peer-uid over TCP: no kernel-vouched peer uid, so nothing is admitted.
 PORT=$(free_port)
 start_ssa "$LOG" "127.0.0.1:$PORT" -a -- -a "$AUD" --peer-uid --local-jwks "$T/keys/local.jwks" -- "$T/svc.sh"
