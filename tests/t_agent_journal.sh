@@ -84,20 +84,32 @@ grep -q "^svcid-agent: mint sub='journal-acct' aud='ok:one' " "$T/j0.stderr" || 
 grep -q "^svcid-agent: refused reason=forbidden aud='denied' " "$T/j0.stderr" || fail "the refusal is lost"
 ok "nothing lost"
 
-check "a mint record has sub, aud, jti, kid, uid, gid, pid, exp; a refusal its reason; no token anywhere"
+check "a mint record has sub, aud, jti, kid, uid, gid, pid, exp, size, reuse; a refusal its reason, uid, gid, pid, unit; a key event kid, alg and event; no token anywhere"
 mint=$(awk -v m="MESSAGE_ID=$MID_MINT" 'BEGIN{RS="--\n"} index($0, m) {print; exit}' "$T/journal.txt")
 refusal=$(awk -v m="MESSAGE_ID=$MID_REFUSAL" 'BEGIN{RS="--\n"} index($0, m) {print; exit}' "$T/journal.txt")
+key=$(awk -v m="MESSAGE_ID=$MID_KEY" 'BEGIN{RS="--\n"} index($0, m) {print; exit}' "$T/journal.txt")
+serving=$(awk 'BEGIN{RS="--\n"} /\nMESSAGE=serving on / || /^MESSAGE=serving on / {print; exit}' "$T/journal.txt")
 TOK=$(jq -r .token "$T/j1.sock.minted")
 C=$(claims "$TOK")
 for f in SVCID_SUB=journal-acct SVCID_AUD=ok:one "SVCID_JTI=$(jq -r .jti <<<"$C")" SVCID_UID=0 SVCID_GID=0 \
          "SVCID_EXP=$(jq -r .exp <<<"$C")" SYSLOG_IDENTIFIER=svcid-agent PRIORITY=6 \
-         "SVCID_KID=$(jq -r '.keys[0].kid' "$T/state/jwks.json")"; do
+         "SVCID_KID=$(jq -r '.keys[0].kid' "$T/state/jwks.json")" "SVCID_TOKEN_BYTES=${#TOK}" SVCID_REUSED=0; do
         grep -qxF -e "$f" <<<"$mint" || fail "mint record lacks $f: $mint"
 done
 grep -qE '^SVCID_PID=[0-9]+$' <<<"$mint" || fail "mint record lacks SVCID_PID"
 grep -q '^SVCID_UNIT=' <<<"$mint" || fail "mint record lacks SVCID_UNIT"
-for f in SVCID_REASON=forbidden SVCID_AUD=denied SVCID_UID=0 PRIORITY=5; do
+for f in SVCID_REASON=forbidden SVCID_AUD=denied SVCID_UID=0 SVCID_GID=0 PRIORITY=5; do
         grep -qxF -e "$f" <<<"$refusal" || fail "refusal record lacks $f: $refusal"
+done
+grep -qE '^SVCID_PID=[0-9]+$' <<<"$refusal" || fail "refusal record lacks SVCID_PID: $refusal"
+grep -q '^SVCID_UNIT=' <<<"$refusal" || fail "refusal record lacks SVCID_UNIT: $refusal"
+for f in "SVCID_KID=$(jq -r '.keys[0].kid' "$T/state/jwks.json")" SVCID_ALG=ES256 "SVCID_KEY_EVENT=created, signing now" \
+         PRIORITY=5 SYSLOG_IDENTIFIER=svcid-agent; do
+        grep -qxF -e "$f" <<<"$key" || fail "key record lacks $f: $key"
+done
+# the agent's other messages: their priority, and who said them
+for f in PRIORITY=6 SYSLOG_IDENTIFIER=svcid-agent; do
+        grep -qxF -e "$f" <<<"$serving" || fail "the 'serving on' record lacks $f: $serving"
 done
 for n in 1 2; do
         TOK=$(jq -r .token "$T/j$n.sock.minted")
