@@ -246,6 +246,11 @@ print(out.decode().strip())' "$ADDR" "$TOKEN")
         await_reply "$TOKEN" "" || fail "$family: trust below a directory made world-writable still admits ($reply)"
         chmod "$mode" "$T"
         await_reply "$TOKEN" served || fail "$family: trust below a directory made safe again was not picked up ($reply)"
+        # Or given to another user, its mode unchanged.
+        chown nobody "$T"
+        await_reply "$TOKEN" "" || fail "$family: trust below a directory given to another user still admits ($reply)"
+        chown 0 "$T"
+        await_reply "$TOKEN" served || fail "$family: trust below a directory given back to root was not picked up ($reply)"
         ok "$family: a trust file changed in place is seen; other files in the directory are not watched"
 
         # Trust that does not load fails closed, as in the per-connection
