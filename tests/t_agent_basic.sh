@@ -299,6 +299,20 @@ stop_agent "$REP2" "$T/rep.log"
 [ ! -e "$T/rep.sock" ] || fail "the second agent left its socket"
 ok "the other agent's socket stays"
 
+check "SIGINT stops the agent as SIGTERM does"
+"$AGENT" --config "$T/empty.conf" --state-dir "$T/int" --socket "$T/int.sock" --log-target=stderr 2>>"$T/int.log" &
+INT_PID=$!
+BG_PIDS+=("$INT_PID")
+wait_for_socket "$T/int.sock" || fail "the agent did not answer: $(cat "$T/int.log")"
+kill -INT "$INT_PID"
+for i in $(seq 1 300); do kill -0 "$INT_PID" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$INT_PID" 2>/dev/null && fail "the agent did not stop on SIGINT"
+rc=0; wait "$INT_PID" || rc=$?
+[ $rc = 0 ] || fail "the agent exited $rc after SIGINT"
+[ ! -e "$T/int.sock" ] || fail "socket left after SIGINT"
+grep -q "svcid-agent: stopping" "$T/int.log" || fail "no 'stopping' after SIGINT: $(cat "$T/int.log")"
+ok "SIGINT"
+
 check "a socket path of 108 bytes, one more than sun_path holds with its NUL, is refused"
 LONG_SOCK=$T/$(printf 's%.0s' $(seq 1 $((107 - ${#T}))))
 [ ${#LONG_SOCK} = 108 ] || fail "test bug: the path is ${#LONG_SOCK} bytes"
