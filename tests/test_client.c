@@ -389,6 +389,39 @@ static void test_refusals(void **state) {
         assert_int_equal(refusal_taken("503 Service Unavailable", "<html>busy</html>", false, err, sizeof err),
                          -EBUSY);
         assert_string_equal(err, "agent answered HTTP 503");
+        /* a body over 4 KiB is not read for words, however well formed */
+        {
+                _cleanup_(free_p) char *words = repeat('w', 5000);
+                _cleanup_(free_p) char *big = NULL;
+
+                assert_true(asprintf(&big, "{\"error\":\"forbidden\",\"message\":\"%s\"}", words) > 0);
+                assert_int_equal(refusal_taken("403 Forbidden", big, false, err, sizeof err), -EACCES);
+                assert_string_equal(err, "agent answered HTTP 403");
+        }
+}
+
+/* An answer over the size the client takes is refused, however well
+ * formed: the cap is on what the agent sends, not only on the token. */
+static void test_answer_too_large(void **state) {
+        _cleanup_(close_fdp) int lfd = bind_agent(true);
+        _cleanup_(free_p) char *pad = repeat('x', 16384);
+        _cleanup_(free_p) char *body = NULL;
+        char err[256] = "", *out = NULL, buf[512];
+        int line, wstatus, r;
+        pid_t pid;
+        (void) state;
+
+        assert_true(asprintf(&body, "{\"token\":\"a.b.c\",\"expires_at\":1800000300,\"pad\":\"%s\"}", pad) > 0);
+        pid = spawn_agent(lfd, body, strlen(body), &line);
+        r = svcid_agent_token(sock_path, "x", 0, err, sizeof err, &out, NULL);
+        while (read(line, buf, sizeof buf) > 0)
+                ;
+        close(line);
+        /* the fake agent's last writes may fail: the client has gone */
+        assert_int_equal(waitpid(pid, &wstatus, 0), pid);
+        assert_int_equal(r, -EPROTO);
+        assert_null(out);
+        assert_non_null(strstr(err, "too large"));
 }
 
 int main(void) {
@@ -399,6 +432,7 @@ int main(void) {
                 cmocka_unit_test(test_escaped_audience_whole),
                 cmocka_unit_test(test_answer_shape),
                 cmocka_unit_test(test_refusals),
+                cmocka_unit_test(test_answer_too_large),
         };
 
         /* the fake agent may close first */
