@@ -506,6 +506,11 @@ usage_err() {   # CMD MESSAGE ARGS...
 usage_err token "--ttl must be 1..3600 seconds, not '0'" -a x --ttl 0
 usage_err exec "--ttl must be 1..3600 seconds, not '3601'" -a x --ttl 3601 -- true
 usage_err exec "--env needs a variable name, not '1A'" -a x --env 1A -- true
+# a name of 128 characters is one, of 129 none
+LONG_NAME=$(printf 'N%.0s' $(seq 1 129))
+usage_err exec "--env needs a variable name, not '$LONG_NAME'" -a x --env "$LONG_NAME" -- true
+run 1 "exec --env with a 128-character name" env SVCID_AGENT_SOCKET="$T/nope.sock" "$SVCID" exec -a x \
+        --env "${LONG_NAME:1}" -- true
 usage_err exec "-a AUD is required" -- true
 usage_err exec "a command to run is required" -a x
 usage_err token "unexpected argument 'extra'" -a x extra
