@@ -588,4 +588,21 @@ stop_ssa
         fail "max-services 2: two connections at once got '$(cat "$T/two.1")' and '$(cat "$T/two.2")'"
 ok "--max-services 2: two connections of one client at once, both served"
 
+# Trust named through a symbolic link to a directory is judged by the
+# directories it resolves to, and so is watched: one of those made
+# world-writable stops admissions until it is safe again.
+mkdir -p "$T/real.d/sub"
+cp "$T/keys/k1.jwks" "$T/real.d/sub/k1.jwks"
+ln -s "$T/real.d/sub" "$T/link.d"
+: > "$LOG"
+ADDR=$T/link.sock
+start_ssa "$LOG" "$ADDR" -- -a "$AUD" --trust "$T/link.d/k1.jwks" --timeout 4 -- "$T/svc.sh"
+await_reply "$TOKEN" served || fail "trust through a symbolic link: not served ($reply)"
+chmod 0777 "$T/real.d"
+await_reply "$TOKEN" "" || fail "trust through a symbolic link: a directory it resolves to made world-writable still admits ($reply)"
+chmod 0755 "$T/real.d"
+await_reply "$TOKEN" served || fail "trust through a symbolic link: that directory made safe again was not picked up ($reply)"
+stop_ssa
+ok "trust through a symbolic link: the directories it resolves to are watched"
+
 echo "all long-lived gate checks passed"
