@@ -163,6 +163,10 @@ grep -q "mint sub=.* aud='\\\\x2d' " "$AGENT_LOG" ||
         fail "audience '-' logged as: $(grep -o "mint .* aud='[^ ]*" "$AGENT_LOG" | tail -1)"
 grep -q "refused reason=bad_request aud='-' .*the aud query parameter is required" "$AGENT_LOG" ||
         fail "no audience logged as: $(grep bad_request "$AGENT_LOG" | tail -1)"
+# ... and DEL, the last byte that is no printable ASCII, as \x7f.
+expect_status 400 bad_request "/v1/token?aud=a%7Fb"
+grep -qF "refused reason=bad_request aud='a\x7fb'" "$AGENT_LOG" ||
+        fail "an audience with DEL logged as: $(grep bad_request "$AGENT_LOG" | tail -1 | cat -v)"
 expect_status 404 not_found "/v1/nope"
 expect_status 404 not_found "/v1/token/x?aud=x"
 expect_status 404 not_found "/"
