@@ -136,3 +136,18 @@ print('  renames checked: ' + ', '.join('%s %d' % kv for kv in sorted(seen.items
 sys.exit(1 if bad else 0)
 EOF2
 ok "every file put in place durably"
+
+# A write that fails leaves no temporary file behind: the fsync() of
+# keys/.state.json.tmp fails (EIO, injected by strace), the agent cannot
+# make its first key and exits, and neither its state directory nor
+# keys/ holds a *.tmp.
+check "a failed write leaves no temporary file"
+STATE=$T/eio
+ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 strace -f -q -o /dev/null \
+        -P "$STATE/keys/.state.json.tmp" -e trace=fsync -e inject=fsync:error=EIO \
+        timeout 60 "$AGENT" --config "$T/agent.conf" --state-dir "$STATE" --socket "$T/eio.sock" \
+        --log-target=stderr 2>"$T/eio.log" && fail "the agent started though its first fsync failed"
+grep -q "writing keys/state.json: Input/output error" "$T/eio.log" || fail "the failed fsync is not named: $(cat "$T/eio.log")"
+left=$(find "$STATE" -name '*.tmp' 2>/dev/null)
+[ -z "$left" ] || fail "a failed write left $left"
+ok "no temporary file left"
