@@ -303,6 +303,36 @@ stop_agent "$REP2" "$T/rep.log"
 [ ! -e "$T/rep.sock" ] || fail "the second agent left its socket"
 ok "the other agent's socket stays"
 
+check "the reuse cache is bounded: past 1024 tokens it starts over"
+# A token for 'first', then 1024 for other audiences: the cache, full,
+# started over, and 'first' gets a new token, well within its reuse window.
+printf '[agent]\ntoken_reuse = 300\n' > "$T/cap.conf"
+"$AGENT" --config "$T/cap.conf" --state-dir "$T/cap" --socket "$T/cap.sock" --log-target=stderr 2>>"$T/cap.log" &
+CAP_PID=$!
+BG_PIDS+=("$CAP_PID")
+wait_for_socket "$T/cap.sock" || fail "the agent did not answer: $(cat "$T/cap.log")"
+"$PY" - "$T/cap.sock" > "$T/cap.out" <<'PYEOF'
+import http.client, json, socket, sys
+class Conn(http.client.HTTPConnection):
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX); self.sock.connect(sys.argv[1])
+def jti(aud):
+    c = Conn("localhost"); c.request("GET", "/v1/token?aud=%s&ttl=3600" % aud)
+    r = c.getresponse(); body = json.loads(r.read()); c.close()
+    assert r.status == 200, body
+    p = body["token"].split(".")[1]
+    return json.loads(__import__("base64").urlsafe_b64decode(p + "=" * (-len(p) % 4)))["jti"]
+first = jti("first")
+assert jti("first") == first, "not reused at once"
+for i in range(1024):
+    jti("other-%d" % i)
+print(first, jti("first"))
+PYEOF
+read -r J1 J2 < "$T/cap.out" || fail "the requests failed: $(cat "$T/cap.out")"
+[ -n "$J2" ] && [ "$J1" != "$J2" ] || fail "the token for 'first' was still reused after 1024 others: $J1 $J2"
+stop_agent "$CAP_PID" "$T/cap.log"
+ok "bounded"
+
 check "SIGINT stops the agent as SIGTERM does"
 "$AGENT" --config "$T/empty.conf" --state-dir "$T/int" --socket "$T/int.sock" --log-target=stderr 2>>"$T/int.log" &
 INT_PID=$!
