@@ -551,7 +551,9 @@ check "usage errors: exit 2, what is wrong, and where help is"
 for args in "--bogus" "-x" "--state-dir relative/dir" "--log-target=syslog" "--config" "stray-argument"; do
         set +e
         # shellcheck disable=SC2086 # split on purpose
-        "$AGENT" $args >"$T/out2" 2>"$T/err2"; rc=$?
+        # (--socket first: an agent that took the bad option would not
+        # reach for the host's default socket)
+        "$AGENT" --socket "$T/usage.sock" $args >"$T/out2" 2>"$T/err2"; rc=$?
         set -e
         [ $rc -eq 2 ] || fail "svcid-agent $args: exit $rc, not 2"
         [ ! -s "$T/out2" ] || fail "svcid-agent $args wrote to stdout: $(cat "$T/out2")"
