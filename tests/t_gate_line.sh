@@ -125,10 +125,14 @@ UTF_TOKEN=$(mint k1 --iss "$ISS" --aud "$AUD" --sub 'zoë' --unit 'ünit.service
 # and one cut to fit ends in "...".
 LONG_UNIT=$(printf 'x%.0s' {1..100})'"'$(printf 'y%.0s' {1..100}).service
 LONG_TOKEN=$(mint k1 --iss "$ISS" --aud "$AUD" --sub long --unit "$LONG_UNIT")
+# The issuer's name is a trust file's, and may hold one too.
+keygen ktab $'svcid://tab\there.example'
+TAB_TOKEN=$(mint ktab --iss $'svcid://tab\there.example' --aud "$AUD" --sub tabby)
 for style in "per-connection:-a" "long-lived:"; do
         label=${style%%:*}; opt=${style#*:}
         : > "$LOG"
-        start_ssa "$LOG" "$T/ctl.sock" $opt -- -a "$AUD" --trust "$T/keys/k1.jwks" --timeout 2 -- "$T/svc.sh"
+        start_ssa "$LOG" "$T/ctl.sock" $opt -- -a "$AUD" --trust "$T/keys/k1.jwks" --trust "$T/keys/ktab.jwks" \
+                --timeout 2 -- "$T/svc.sh"
         reset_out
         reply=$(client "$T/ctl.sock" --send "SVCID1 $CTL_TOKEN\n")
         [ "$reply" = served ] || fail "$label: a token with control characters in its claims was not admitted: $reply"
@@ -141,6 +145,12 @@ for style in "per-connection:-a" "long-lived:"; do
         grep -qF '"sub":"eve\nSVCID_UID=0"' "$T/out/env" || fail "$label: SVCID_CLAIMS lacks the escaped sub"
         [ "$(grep -c . "$T/out/env")" = "$(grep -c '^[A-Z_]*=' "$T/out/env")" ] ||
                 fail "$label: the environment has a line that is no variable: $(cat "$T/out/env")"
+        reset_out
+        reply=$(client "$T/ctl.sock" --send "SVCID1 $TAB_TOKEN\n")
+        [ "$reply" = served ] || fail "$label: a token of an issuer with a tab in its name was not admitted: $reply"
+        grep -qx 'SVCID_SUB=tabby' "$T/out/env" && ! grep -q '^SVCID_ISS=' "$T/out/env" ||
+                fail "$label: SVCID_ISS set from a value with a control character: $(cat "$T/out/env")"
+        grep -qF '"iss":"svcid://tab\there.example"' "$T/out/env" || fail "$label: SVCID_CLAIMS lacks the escaped iss"
         reset_out
         reply=$(client "$T/ctl.sock" --send "SVCID1 $UTF_TOKEN\n")
         [ "$reply" = served ] || fail "$label: a token with UTF-8 claims was not admitted: $reply"
@@ -180,7 +190,9 @@ for style in "per-connection:-a" "long-lived:"; do
         label=${style%%:*}; opt=${style#*:}
         : > "$LOG"
         start_ssa "$LOG" "$T/env.sock" $opt -E SVCID_SUB=mallory -E SVCID_UNIT=stale.service -E SVCID_UID=0 \
-                -E LISTEN_FDNAMES=x -- -a "$AUD" --trust "$T/keys/k1.jwks" --timeout 2 -- "$T/rawenv.sh"
+                -E LISTEN_FDNAMES=x -E SVCID_TOKEN=stale.token.x -E SVCID_ISS=svcid://forged.example \
+                -E SVCID_AUD=forged -E SVCID_JTI=forged -E 'SVCID_CLAIMS={"sub":"mallory"}' \
+                -E SVCID_SUBJECT=kept -- -a "$AUD" --trust "$T/keys/k1.jwks" --timeout 2 -- "$T/rawenv.sh"
         reset_out
         reply=$(client "$T/env.sock" --send "SVCID1 $NOUNIT_TOKEN\n")
         [ "$reply" = served ] || fail "$label: a gate with SVCID_* in its environment did not serve: $reply"
@@ -191,9 +203,21 @@ for style in "per-connection:-a" "long-lived:"; do
         ! grep -q '^SVCID_UID=' "$T/out/rawenv" || fail "$label: an inherited SVCID_UID reached the service"
         [ "$(grep -c '^LISTEN_FDNAMES=' "$T/out/rawenv")" = 1 ] && grep -qx 'LISTEN_FDNAMES=connection' "$T/out/rawenv" ||
                 fail "$label: LISTEN_FDNAMES not the gate's, once: $(cat "$T/out/rawenv")"
+        # Nor an inherited token, nor any other claim's variable; a name
+        # that only begins like one of them is not the gate's and passes.
+        ! grep -q '^SVCID_TOKEN=' "$T/out/rawenv" || fail "$label: an inherited SVCID_TOKEN reached the service"
+        for v in "SVCID_ISS=$ISS" "SVCID_AUD=$AUD"; do
+                [ "$(grep -c "^${v%%=*}=" "$T/out/rawenv")" = 1 ] && grep -qxF "$v" "$T/out/rawenv" ||
+                        fail "$label: ${v%%=*} not the gate's, once: $(cat "$T/out/rawenv")"
+        done
+        [ "$(grep -c '^SVCID_JTI=' "$T/out/rawenv")" = 1 ] && ! grep -q '^SVCID_JTI=forged' "$T/out/rawenv" ||
+                fail "$label: SVCID_JTI not the token's, once: $(cat "$T/out/rawenv")"
+        [ "$(grep -c '^SVCID_CLAIMS=' "$T/out/rawenv")" = 1 ] && grep -q '^SVCID_CLAIMS={.*"sub":"alice"' "$T/out/rawenv" ||
+                fail "$label: SVCID_CLAIMS not the token's, once: $(cat "$T/out/rawenv")"
+        grep -qx 'SVCID_SUBJECT=kept' "$T/out/rawenv" || fail "$label: SVCID_SUBJECT, not one of the gate's, was dropped"
         stop_ssa
         rm -f "$T/env.sock"
-        ok "$label: inherited SVCID_* and LISTEN_FDNAMES dropped; the token's SVCID_SUB once, no SVCID_UNIT"
+        ok "$label: inherited SVCID_*, SVCID_TOKEN and LISTEN_FDNAMES dropped; the token's variables once, no SVCID_UNIT"
 done
 
 # The policy options reach the verification: --issuer keeps to one of
@@ -229,6 +253,210 @@ rm -f "$T/policy.sock"
 ok "--issuer, each --require and --leeway 0 are applied"
 
 # Usage errors exit 2 without touching anything.
+# Run directly (inetd style, the connection a socketpair on stdin and
+# stdout) the gate says by its exit status what became of the connection:
+# the command's status once admitted, 1 refused, 2 a configuration error,
+# 127 a command that could not be executed.
+# pair.py [--fd3 N] [--dgram] [--extra-fd] PREAMBLE GATE-ARGS...: prints the
+# gate's exit status, then what the connection got. --fd3 N puts the
+# connection on fd 3 with LISTEN_FDS=N naming the gate; --extra-fd leaves a
+# file open on fd 7 of the gate, as an inherited descriptor.
+cat > "$T/pair.py" <<'PY'
+import os, socket, subprocess, sys
+args = sys.argv[1:]
+fd3 = dgram = extra = None
+while args[0].startswith("--"):
+    o = args.pop(0)
+    if o == "--fd3": fd3 = args.pop(0)
+    elif o == "--dgram": dgram = True
+    elif o == "--extra-fd": extra = True
+pre, cmd = args[0], args[1:]
+if fd3 is not None:
+    os.open("/dev/null", os.O_RDONLY)       # holds fd 3 until the connection takes it
+a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM if dgram else socket.SOCK_STREAM)
+env, kw = dict(os.environ), {}
+if fd3 is not None:
+    os.dup2(b.fileno(), 3)
+    os.set_inheritable(3, True)
+    env["LISTEN_FDS"] = fd3
+    cmd = ["sh", "-c", 'LISTEN_PID=$$ exec "$@"', "sh"] + cmd
+    kw = dict(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, pass_fds=[3])
+else:
+    kw = dict(stdin=b, stdout=b)
+if extra:
+    f = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(f, 7)
+    kw["pass_fds"] = list(kw.get("pass_fds", [])) + [7]
+p = subprocess.Popen(cmd, env=env, **kw)
+b.close()
+if fd3 is not None:
+    os.close(3)
+if extra:
+    os.close(7)
+a.settimeout(30)
+out = b""
+try:
+    if pre:
+        a.sendall(pre.encode().decode("unicode_escape").encode("latin-1"))
+    if not dgram:
+        a.shutdown(socket.SHUT_WR)
+        while True:
+            d = a.recv(65536)
+            if not d: break
+            out += d
+except OSError:
+    pass
+rc = p.wait()
+print(rc, out.decode(errors="replace").strip())
+PY
+pair() { "$PY" "$T/pair.py" "$@" 2>>"$T/pair.err"; }
+ARGS=(-a "$AUD" --trust "$T/keys/k1.jwks" --timeout 2)
+: > "$T/pair.err"
+reset_out
+[ "$(pair "SVCID1 $TOKEN\n" "$GATE" "${ARGS[@]}" -- /bin/sh -c 'echo served; exit 7')" = "7 served" ] ||
+        fail "exit status: an admitted command's status is not the gate's"
+[ "$(pair "SVCID1 $TOKEN\n" "$GATE" "${ARGS[@]}" -- "$T/svc.sh")" = "0 served" ] && wait_for "$T/out/allfds" ||
+        fail "exit status: not admitted with the connection on stdin"
+[ "$(pair "SVCID1 x\n" "$GATE" "${ARGS[@]}" -- "$T/svc.sh")" = "1 SVCID1 ERR malformed" ] ||
+        fail "exit status: a refusal did not exit 1"
+got=$(pair "SVCID1 $TOKEN\n" "$GATE" -a "$AUD" --trust "$T/keys/none.jwks" -- "$T/svc.sh")
+[ "$got" = "2 " ] || fail "exit status: trust that does not load: '$got', not 2 and a closed connection"
+# Found and executable, but no exec can run it: its interpreter is
+# missing. Admitted, then 127.
+printf '#!%s/no-such-interpreter\n' "$T" > "$T/badinterp.sh"; chmod 755 "$T/badinterp.sh"
+got=$(pair "SVCID1 $TOKEN\n" "$GATE" "${ARGS[@]}" -- "$T/badinterp.sh")
+[ "$got" = "127 " ] || fail "exit status: a command exec cannot run: '$got', not 127"
+grep -q "cannot execute \"$T/badinterp.sh\": No such file or directory" "$T/pair.err" ||
+        fail "exit status: the failed exec is not logged: $(cat "$T/pair.err")"
+# Not found, or a directory: closed unread before any token is read, 127.
+for cmd in "$T/no-such-command" "$T"; do
+        : > "$T/pair.err"
+        got=$(pair "SVCID1 $TOKEN\n" "$GATE" "${ARGS[@]}" -- "$cmd")
+        [ "$got" = "127 " ] || fail "exit status: command $cmd: '$got', not 127"
+        grep -q "cannot execute \"$cmd\"" "$T/pair.err" && ! grep -q admitted "$T/pair.err" ||
+                fail "exit status: command $cmd: admitted, or not logged: $(cat "$T/pair.err")"
+done
+# Searched in PATH as execvp() does: a file found there that may not be
+# executed is "Permission denied", not "not found"; an empty name is
+# found nowhere.
+mkdir -p "$T/noexec"; printf '#!/bin/sh\necho served\n' > "$T/noexec/svcid-noexec-tool"; chmod 0644 "$T/noexec/svcid-noexec-tool"
+for case in "svcid-noexec-tool|Permission denied" "|No such file or directory"; do
+        cmd=${case%%|*} why=${case#*|}
+        : > "$T/pair.err"
+        got=$(PATH=$T/noexec:/usr/bin:/bin pair "SVCID1 $TOKEN\n" "$GATE" "${ARGS[@]}" -- "$cmd")
+        [ "$got" = "127 " ] || fail "exit status: command '$cmd' in PATH: '$got', not 127"
+        grep -qF "cannot execute \"$cmd\": $why" "$T/pair.err" || fail "command '$cmd' in PATH: $(cat "$T/pair.err")"
+done
+# ... and the search goes on past it: an executable copy further on runs.
+mkdir -p "$T/exec2"; printf '#!/bin/sh\necho served-from-exec2\n' > "$T/exec2/svcid-noexec-tool"; chmod 0755 "$T/exec2/svcid-noexec-tool"
+got=$(PATH=$T/noexec:$T/exec2:/usr/bin:/bin pair "SVCID1 $TOKEN\n" "$GATE" "${ARGS[@]}" -- svcid-noexec-tool)
+[ "$got" = "0 served-from-exec2" ] || fail "a copy in PATH that may not be executed stopped the search: '$got'"
+ok "run directly: the command's status once admitted, 1 refused, 2 no trust, 127 the command cannot run"
+
+# --max-lifetime refuses a token the default (3600 s) admits, and admits
+# one within it.
+long=$(mint k1 --iss "$ISS" --aud "$AUD" --ttl 600)
+[ "$(pair "SVCID1 $long\n" "$GATE" "${ARGS[@]}" -- /bin/echo served)" = "0 served" ] ||
+        fail "--max-lifetime: a 600 s token was refused by default"
+got=$(pair "SVCID1 $long\n" "$GATE" "${ARGS[@]}" --max-lifetime 400 -- /bin/echo served)
+[ "$got" = "1 SVCID1 ERR lifetime_too_long" ] || fail "--max-lifetime 400: a 600 s token got '$got'"
+[ "$(pair "SVCID1 $TOKEN\n" "$GATE" "${ARGS[@]}" --max-lifetime 400 -- /bin/echo served)" = "0 served" ] ||
+        fail "--max-lifetime 400: a 300 s token was refused"
+ok "--max-lifetime refuses a longer token, admits a shorter one"
+
+# A refused client that keeps sending is drained for a second at most
+# and for 1 MiB at most, per connection too: then the gate closes and the
+# client's sends fail. Counted in bytes the client got sent: the 1 MiB,
+# what the socket buffers hold, and no more.
+cat > "$T/drain.py" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(30)
+s.sendall(b"SVCID1 x\n")                   # malformed: refused at once
+chunk, sent, cut = b"\0" * 65536, 0, False
+try:
+    while sent < 64 << 20:
+        sent += s.send(chunk)
+except (BrokenPipeError, ConnectionResetError):
+    cut = True
+reply = b""
+try:
+    while True:
+        d = s.recv(4096)
+        if not d: break
+        reply += d
+except (ConnectionResetError, socket.timeout):
+    pass
+print(sent, "cut" if cut else "not-cut", repr(reply))
+PY
+: > "$LOG"
+start_ssa "$LOG" "$T/drainmax.sock" -a -- -a "$AUD" --trust "$T/keys/k1.jwks" -- /bin/cat
+read -r sent how reply < <("$PY" "$T/drain.py" "$T/drainmax.sock")
+stop_ssa
+[ "$how" = cut ] || fail "drain cap: a refused client could send all $sent bytes"
+[ "$reply" = "b'SVCID1 ERR malformed\\n'" ] || fail "drain cap: the refused client got $reply, not its refusal"
+[ "$sent" -le $((2 * 1024 * 1024)) ] || fail "drain cap: a refused client sent $sent bytes before it was cut, over 1 MiB and the buffers"
+ok "per connection, a refused client that keeps sending is cut after $sent bytes"
+
+# A client reset while its preamble is still coming: logged as cut short
+# (truncated), since it had sent part of one, not as no token at all.
+PORT=$(free_port)
+: > "$LOG"
+start_ssa "$LOG" "127.0.0.1:$PORT" -a -- -a "$AUD" --trust "$T/keys/k1.jwks" --timeout 5 -- "$T/svc.sh"
+"$PY" - "$PORT" <<'PY'
+import socket, struct, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"SVCID1 abc")
+time.sleep(0.5)                 # read by the gate by now
+s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+s.close()                       # a reset
+PY
+# (start_ssa's own probe connection is refused as no_token too)
+for _ in $(seq 100); do grep -q 'detail="connection failed while reading"' "$LOG" && break; sleep 0.1; done
+stop_ssa
+grep -q 'refused reason=truncated detail="connection failed while reading"' "$LOG" ||
+        fail "a client reset amid its preamble: $(grep refused "$LOG")"
+ok "a client reset amid its preamble is logged as truncated"
+
+# Options after the command are the command's own, without "--" too.
+[ "$(pair "SVCID1 $TOKEN\n" "$GATE" "${ARGS[@]}" /bin/echo -n served)" = "0 served" ] ||
+        fail "the command's own option -n was not passed to it"
+# A descriptor the gate inherited does not reach the service.
+reset_out
+[ "$(pair --extra-fd "SVCID1 $TOKEN\n" "$GATE" "${ARGS[@]}" -- "$T/svc.sh")" = "0 served" ] && wait_for "$T/out/allfds" ||
+        fail "an inherited descriptor: not served"
+[ "$(cat "$T/out/allfds")" = "0 1 2 3 " ] || fail "an inherited descriptor reached the service: $(cat "$T/out/allfds")"
+ok "the command's options need no \"--\"; an inherited descriptor is not passed on"
+
+# Usage errors exit 2 without touching anything: with a connection on
+# stdin, so that none passes for a later failure; each says what is wrong.
+while IFS='|' read -r args words; do
+        : > "$T/pair.err"
+        got=$(eval "pair \"SVCID1 \$TOKEN\n\" \"\$GATE\" $args")
+        [ "$got" = "2 " ] || fail "usage: $args: '$got', not 2 and a closed connection"
+        grep -qF -- "$words" "$T/pair.err" || fail "usage: $args: $(cat "$T/pair.err")"
+done <<'CASES'
+--trust "$T/keys/k1.jwks" -- /bin/true|an audience is required (-a AUD)
+-a "$AUD" --trust "$T/keys/k1.jwks"|no command to run after the options
+-a '' --trust "$T/keys/k1.jwks" -- /bin/true|empty audience
+-a "$AUD" --trust "$T/keys/k1.jwks" --require =deploy -- /bin/true|--require needs CLAIM=GLOB
+-a "$AUD" --trust "$T/keys/k1.jwks" --peer-uid --local-jwks keys/k1.jwks -- /bin/true|--local-jwks needs an absolute path
+-a "$AUD" --trust "$T/keys/k1.jwks" --max-services 0 -- /bin/true|--max-services: "0" is not a number in 1..65536
+-a "$AUD" --trust "$T/keys/k1.jwks" --timeout 0 -- /bin/true|--timeout: "0" is not a number of seconds in 1..3600
+-a "$AUD" --trust "$T/keys/k1.jwks" --no-such-option -- /bin/true|Try 'svcid-gate --help'
+CASES
+# Not the one stream socket the gate takes.
+: > "$T/pair.err"
+got=$(pair --fd3 2 "SVCID1 $TOKEN\n" "$GATE" "${ARGS[@]}" -- /bin/echo served)
+[ "$got" = "2 " ] && grep -qF "expected exactly one socket (LISTEN_FDS=2)" "$T/pair.err" ||
+        fail "LISTEN_FDS=2: '$got', $(cat "$T/pair.err")"
+[ "$(pair --fd3 1 "SVCID1 $TOKEN\n" "$GATE" "${ARGS[@]}" -- /bin/echo served)" = "0 served" ] ||
+        fail "LISTEN_FDS=1: the connection on fd 3 was not served"
+: > "$T/pair.err"
+got=$(pair --dgram "SVCID1 $TOKEN\n" "$GATE" "${ARGS[@]}" -- /bin/echo served)
+[ "$got" = "2 " ] && grep -qF "no stream socket on fd 0" "$T/pair.err" ||
+        fail "a datagram socket: '$got', $(cat "$T/pair.err")"
+ok "usage errors, two sockets or a datagram socket exit 2 and say why"
+
 set +e
 "$GATE" --help > /dev/null; [ $? = 0 ] || fail "--help did not exit 0"
 "$GATE" -- /bin/true 2>/dev/null; [ $? = 2 ] || fail "missing audience did not exit 2"
