@@ -60,7 +60,7 @@ PY
 # A socket client: connect, send the preamble and a payload, optionally
 # half-close, print everything the other side sends until it closes.
 cat > "$T/client.py" <<'PY'
-import argparse, errno, socket, sys, time
+import argparse, errno, os, socket, sys, time
 ap = argparse.ArgumentParser()
 ap.add_argument("addr")                       # /PATH (unix) | HOST:PORT
 ap.add_argument("--send", default="")        # text, \n escapes honoured
@@ -68,6 +68,7 @@ ap.add_argument("--send-file")
 ap.add_argument("--hold", type=float, default=0)   # seconds to stay silent first
 ap.add_argument("--then", default="")        # sent --pause seconds after the rest
 ap.add_argument("--pause", type=float, default=0)
+ap.add_argument("--then-after")              # send --then once this file exists (60 s at most)
 ap.add_argument("--no-shut", action="store_true")
 ap.add_argument("--timeout", type=float, default=30)
 ap.add_argument("--report-cut", action="store_true")  # print <cut> after a reset or EPIPE
@@ -89,6 +90,9 @@ try:
     if data: s.sendall(data)
     if a.then:
         time.sleep(a.pause)
+        for _ in range(600 if a.then_after else 0):
+            if os.path.exists(a.then_after): break
+            time.sleep(0.1)
         s.sendall(a.then.encode().decode("unicode_escape").encode("latin-1"))
     if not a.no_shut: s.shutdown(socket.SHUT_WR)
 except (BrokenPipeError, ConnectionResetError):

@@ -39,28 +39,50 @@ await_reply() {
         return 1
 }
 
-# flood.py ADDR N READY: opens N connections from one source and says
-# nothing; touches READY once all are open; then prints how many were
-# held (the gate answered them, at their timeout) and how many are left
-# open, once the gate has ended each (60 s at most); a connection cut
-# before its connect() returned counts as ended.
+# flood.py ADDR N READY [fork] [src=IP]: opens N connections from one
+# source and says nothing; touches READY once all are open; then prints
+# how many were held (the gate answered them, at their timeout) and how
+# many are left open, once the gate has ended each (60 s at most); a
+# connection cut before its connect() returned counts as ended. fork:
+# each connection is made by a process of its own (same uid) and handed
+# over; src=IP: TCP from that local address.
 cat > "$T/flood.py" <<'PY'
-import select, socket, sys, time
+import os, select, socket, sys, time
 addr, n = sys.argv[1], int(sys.argv[2])
-socks = []
-for _ in range(n):
+fork = "fork" in sys.argv[4:]
+src = [a[4:] for a in sys.argv[4:] if a.startswith("src=")]
+def connect():
     try:
         if addr.startswith("/"):
             s = socket.socket(socket.AF_UNIX); s.connect(addr)
         else:
-            h, p = addr.rsplit(":", 1); s = socket.create_connection((h, int(p)))
+            h, p = addr.rsplit(":", 1)
+            s = socket.create_connection((h, int(p)), source_address=(src[0], 0) if src else None)
     except ConnectionResetError:
         # Over TCP the kernel completes the handshake on its own, so the
         # gate can accept and cut a connection before connect() returns
         # here: that connection was ended with nothing said, like any other
         # cut one.
-        continue
-    socks.append(s)
+        return None
+    return s
+def connect_in_child():
+    parent, child = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:
+        s = connect()
+        if s:
+            socket.send_fds(child, [b"s"], [s.fileno()])
+        else:
+            child.send(b"r")
+        os._exit(0)
+    os.waitpid(pid, 0)
+    _, fds, _, _ = socket.recv_fds(parent, 1, 1)
+    return socket.socket(fileno=fds[0]) if fds else None
+socks = []
+for _ in range(n):
+    s = connect_in_child() if fork else connect()
+    if s:
+        socks.append(s)
 open(sys.argv[3], "w").close()             # all open: the other source may go
 got, done = {}, set()
 end = time.time() + 60
@@ -215,6 +237,13 @@ print(out.decode().strip())' "$ADDR" "$TOKEN")
         await_reply "$tok2" "SVCID1 ERR unknown_issuer" || fail "$family: a JWKS removed from the trust directory still admits ($reply)"
         ok "$family: trust reloaded when files change"
 
+        # SIGHUP reloads the trust even when no file changed.
+        reloads=$(grep -c 'trust reloaded' "$LOG" || true)
+        kill -HUP "$GATE_PID"
+        for _ in $(seq 100); do [ "$(grep -c 'trust reloaded' "$LOG")" -gt "$reloads" ] && break; sleep 0.1; done
+        [ "$(grep -c 'trust reloaded' "$LOG")" -gt "$reloads" ] || fail "$family: SIGHUP did not reload unchanged trust"
+        ok "$family: SIGHUP reloads unchanged trust"
+
         # A trust file rewritten in place leaves its directory as it was:
         # the file's own change is seen. Rewriting files that are not
         # loaded reloads nothing.
@@ -287,11 +316,33 @@ print(out.decode().strip())' "$ADDR" "$TOKEN")
         grep -q 'broken.jwks' "$LOG" || fail "$family: no log line naming the broken trust file"
         ok "$family: a broken trust file refuses every connection until it is removed"
 
+        # A trust file deleted while a connection's preamble is on its way:
+        # the trust is checked again when the token arrives (more than a
+        # second after), so the deleted key admits no one; the preamble
+        # read, the client is told (internal_error), not left with a
+        # silent end.
+        reset_out
+        nfd=$(ls "/proc/$GATE_PID/fd" | wc -l)
+        client "$ADDR" --hold 2.5 --send "SVCID1 $tok3\n" > "$T/gone.out" &
+        gone=$!
+        for _ in $(seq 100); do [ "$(ls "/proc/$GATE_PID/fd" | wc -l)" -gt "$nfd" ] && break; sleep 0.05; done
+        rm "$T/named/k3.jwks"
+        wait "$gone" || true
+        [ "$(cat "$T/gone.out")" = "SVCID1 ERR internal_error" ] ||
+                fail "$family: a trust file deleted while the preamble came: the client got '$(cat "$T/gone.out")'"
+        [ ! -e "$T/out/env" ] || fail "$family: a trust file deleted while the preamble came: the service ran"
+        grep -q 'refused reason=internal_error detail="no trust loads"' "$LOG" ||
+                fail "$family: a trust file deleted while the preamble came: no refusal in the log"
+        cp "$T/keys/k3.jwks" "$T/named/k3.jwks"
+        await_reply "$tok3" served || fail "$family: the trust file restored was not picked up ($reply)"
+        ok "$family: a trust file deleted while the preamble came admits no one: internal_error"
+
         # SIGTERM: stop accepting, close the connections not yet judged,
         # pass SIGTERM on to the running services (systemd's KillMode=mixed
         # signals only the gate) and wait for them, then exit 0.
         reset_out
-        client "$ADDR" --send "SVCID1 $TOKEN\nfirst part " --pause 1.5 --then "second part" > "$T/term.out" &
+        rm -f "$T/go"
+        client "$ADDR" --send "SVCID1 $TOKEN\nfirst part " --then-after "$T/go" --then "second part" > "$T/term.out" &
         cpid=$!
         wait_for "$T/out/env" || fail "$family: the service for the SIGTERM check did not start"
         # Its preamble is still arriving at SIGTERM: closed, never judged.
@@ -305,6 +356,10 @@ print(out.decode().strip())' "$ADDR" "$TOKEN")
         # backlog and is dropped when the gate exits.
         client "$ADDR" --send "SVCID1 $TOKEN\nlate" > "$T/late.out" 2>/dev/null &
         late=$!
+        # The service has its SIGTERM and is still reading: the gate waits.
+        wait_for "$T/out/term" || fail "$family: the running service was not sent SIGTERM"
+        kill -0 "$GATE_PID" 2>/dev/null || fail "$family: the gate exited while its service still ran"
+        touch "$T/go"
         wait "$cpid" || true
         wait "$unjudged" || true
         wait "$late" || true
@@ -529,8 +584,9 @@ others=$!
 for _ in $(seq 200); do [ -e "$T/share.d/others.ready" ] && break; sleep 0.1; done
 [ -e "$T/share.d/others.ready" ] || fail "share: the other user's 8 connections did not open"
 # connections are accepted in the order they were made: the other
-# user's 8 first
-"$PY" "$T/flood.py" "$T/share.sock" 6 "$T/share.d/mine.ready" > "$T/mine.out" || true
+# user's 8 first; this uid's 6 each from a process of its own: a
+# source is the uid, not the process
+"$PY" "$T/flood.py" "$T/share.sock" 6 "$T/share.d/mine.ready" fork > "$T/mine.out" || true
 wait "$others" || true
 stop_ssa
 [ "$(cat "$T/others.out")" = "8 0" ] || fail "share: the other user held '$(cat "$T/others.out")' of 8, not '8 0'"
@@ -604,5 +660,58 @@ chmod 0755 "$T/real.d"
 await_reply "$TOKEN" served || fail "trust through a symbolic link: that directory made safe again was not picked up ($reply)"
 stop_ssa
 ok "trust through a symbolic link: the directories it resolves to are watched"
+
+# On a dual-stack socket ([::]) an IPv4 client arrives as ::ffff:a.b.c.d:
+# its source is still its IPv4 address, not the /64 that every IPv4
+# address shares there. With 16 slots (share 2): 127.0.0.2's 8
+# connections take the free half, then 127.0.0.1 gets exactly 2.
+if "$PY" -c 'import socket; s=socket.socket(socket.AF_INET6); s.bind(("::",0))' 2>/dev/null; then
+        : > "$LOG"
+        port=$(free_port)
+        start_ssa "$LOG" "[::]:$port" -- -a "$AUD" --trust "$T/trust.d" --max-services 16 --timeout 10 -- /bin/cat
+        rm -f "$T/v4a.ready" "$T/v4b.ready"
+        "$PY" "$T/flood.py" "127.0.0.1:$port" 8 "$T/v4a.ready" src=127.0.0.2 > "$T/v4a.out" &
+        v4a=$!
+        for _ in $(seq 200); do [ -e "$T/v4a.ready" ] && break; sleep 0.1; done
+        "$PY" "$T/flood.py" "127.0.0.1:$port" 6 "$T/v4b.ready" > "$T/v4b.out" || true
+        wait "$v4a" || true
+        stop_ssa
+        [ "$(cat "$T/v4a.out")" = "8 0" ] || fail "dual-stack: 127.0.0.2 held '$(cat "$T/v4a.out")' of 8, not '8 0'"
+        [ "$(cat "$T/v4b.out")" = "2 0" ] ||
+                fail "dual-stack: 127.0.0.1 held '$(cat "$T/v4b.out")' of 6, not '2 0': IPv4 clients taken for one source"
+        ok "dual-stack socket: IPv4 clients are sources by address, each with its share"
+else
+        echo "note: no IPv6 here, the dual-stack share not exercised"
+fi
+
+# The long-lived gate's exit status when it cannot start: 2 for trust
+# that does not load and for a command that cannot be executed (not
+# found, or a directory), each said in the log.
+cat > "$T/listen.py" <<'PY'
+import os, socket, subprocess, sys
+l = socket.socket(socket.AF_UNIX); l.bind(sys.argv[1]); l.listen(8)
+if l.fileno() != 3:
+    os.dup2(l.fileno(), 3)
+os.set_inheritable(3, True)
+env = dict(os.environ, LISTEN_FDS="1")
+p = subprocess.Popen(["sh", "-c", 'LISTEN_PID=$$ exec "$@"', "sh"] + sys.argv[2:], pass_fds=[3], env=env,
+                     stdin=subprocess.DEVNULL)
+try:
+    print(p.wait(timeout=30))
+except subprocess.TimeoutExpired:
+    p.kill(); print("still running")
+PY
+while IFS='|' read -r trust cmd words; do
+        : > "$LOG"
+        rm -f "$T/start.sock"
+        got=$("$PY" "$T/listen.py" "$T/start.sock" "$GATE" -a "$AUD" --trust "$trust" -- "$cmd" 2>>"$LOG")
+        [ "$got" = 2 ] || fail "long-lived, --trust $trust, command $cmd: exit status $got, not 2"
+        grep -qF "$words" "$LOG" || fail "long-lived, --trust $trust, command $cmd: the log: $(cat "$LOG")"
+done <<CASES
+$T/no-such.jwks|/bin/cat|cannot load trust
+$T/trust.d|$T/no-such-command|cannot execute "$T/no-such-command": No such file or directory
+$T/trust.d|$T|cannot execute "$T": Permission denied
+CASES
+ok "long-lived: trust that does not load, or a command not found or a directory, exits 2 and says why"
 
 echo "all long-lived gate checks passed"
