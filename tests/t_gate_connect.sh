@@ -227,16 +227,20 @@ except (ConnectionResetError, BrokenPipeError):
     print("reset")
 EOF
 good=$("$CLI" token -a "$AUD")
-for case in "$T/missing.jwks|/bin/cat|-|cannot load trust" "$T/agent/jwks.json|$T/no-such-command|$good|cannot execute"; do
+# and when exec fails after the admission (a script whose interpreter is
+# missing)
+printf '#!%s/no-such-interpreter\n' "$T" > "$T/badinterp.sh"; chmod 755 "$T/badinterp.sh"
+for case in "$T/missing.jwks|/bin/cat|-|cannot load trust" "$T/agent/jwks.json|$T/no-such-command|$good|cannot execute" \
+            "$T/agent/jwks.json|$T/badinterp.sh|$good|cannot execute"; do
         IFS='|' read -r trust cmd tok want <<<"$case"
         : > "$LOG"
         port=$(free_port)
         start_ssa "$LOG" "127.0.0.1:$port" -a -- -a "$AUD" --trust "$trust" -- "$cmd"
-        got=$("$PY" "$T/late.py" 127.0.0.1 "$port" "$LOG" "$want" "$tok") || fail "tcp, $want: $got"
-        [ "$got" = reset ] || fail "tcp, $want: the client saw a $got, not a reset"
+        got=$("$PY" "$T/late.py" 127.0.0.1 "$port" "$LOG" "$want" "$tok") || fail "tcp, $want ($cmd): $got"
+        [ "$got" = reset ] || fail "tcp, $want ($cmd): the client saw a $got, not a reset"
         stop_ssa
 done
-ok "tcp: a gate that cannot judge, or cannot run its command, resets the connection"
+ok "tcp: a gate that cannot judge, or cannot run its command (found, or in exec), resets the connection"
 
 # On a Unix socket a close is a reset only with input left unread: the
 # command is found before the token is read, so a client that sends
