@@ -112,6 +112,31 @@ for style in "fd3/unix:$T/rec.sock:-a" "long-lived/unix:$T/rec2.sock:" "long-liv
         *"error_description=\"truncated\""*) ok "$label: head cut short refused as truncated" ;;
         *) fail "$label: a head cut short was not refused as truncated: $(printf %s "$reply" | head -c 200)" ;;
         esac
+        # ... also when the client ends it only after a pause, once the gate
+        # has looked and found nothing new.
+        reply=$("$PY" - "$addr" <<'PYEOF'
+import socket, sys, time
+a = sys.argv[1]
+if a.startswith("/"):
+    s = socket.socket(socket.AF_UNIX); s.connect(a)
+else:
+    h, p = a.rsplit(":", 1); s = socket.create_connection((h, int(p)))
+s.settimeout(30)
+s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+time.sleep(1)
+s.shutdown(socket.SHUT_WR)
+out = b""
+while True:
+    d = s.recv(4096)
+    if not d: break
+    out += d
+print(out.decode(errors="replace"))
+PYEOF
+)
+        case $reply in
+        *"error_description=\"truncated\""*) ok "$label: head ended after a pause refused as truncated" ;;
+        *) fail "$label: a head ended after a pause was not refused as truncated: $(printf %s "$reply" | head -c 200)" ;;
+        esac
         reply=$(client "$addr" --send "GET / HTTP/1.1\nHost: x\nAuthorization: Bearer $TOKEN\n\n" --no-shut)
         case $reply in
         *"error_description=\"malformed\""*) ok "$label: a head with LF-only line ends refused as malformed" ;;
