@@ -42,6 +42,17 @@ for target in auto stderr; do
         stop_ssa
         ok "$target: stderr on the connection: no log line reached the client"
 done
+# The service inherits that stderr, the connection, as it is: only a
+# listening socket there is replaced (by /dev/null).
+: > "$LOG"
+systemd-socket-activate -l "$T/inetd2.sock" -a --inetd "${SSA_ENV[@]}" "$T/wrap.sh" "$GATE" -a "$AUD" \
+        --trust "$T/keys/k1.jwks" -- /bin/sh -c 'echo to-stderr >&2' 2>>"$LOG" &
+SSA_PID=$!; BG_PIDS+=("$SSA_PID")
+for i in $(seq 100); do [ -S "$T/inetd2.sock" ] && break; sleep 0.1; done
+reply=$(client "$T/inetd2.sock" --send "SVCID1 $TOKEN\n")
+[ "$reply" = "to-stderr" ] || fail "stderr on the connection: the service's stderr did not reach the client: '$reply'"
+stop_ssa
+ok "stderr on the connection: the service's stderr reaches the client"
 
 # (2) the native journal protocol.
 [ "$(id -u)" = 0 ] || skip "journal check needs root for a private mount namespace"
