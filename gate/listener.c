@@ -158,6 +158,23 @@ static void refuse(conn *c, const svcid_report *report) {
         c->drained = 0;
 }
 
+/* A judged connection no service will answer (trust or command gone, or
+ * no fork): http mode has only peeked, so a close is a reset; a line-mode
+ * preamble has been read, and a close could end the stream as a silent
+ * service does, so the client is told (internal_error). */
+static void unserved(listener *l, size_t i, const char *detail) {
+        conn *c = l->conns[i];
+        svcid_report report;
+
+        if (c->r.mode == GATE_MODE_HTTP) {
+                gate_reset_on_close(c->fd);
+                conn_close(l, i);
+                return;
+        }
+        gate_report_set(&report, SVCID_INTERNAL_ERROR, detail);
+        refuse(c, &report);
+}
+
 static void admit(listener *l, size_t i, svcid_claims *claims, const svcid_report *report) {
         conn *c = l->conns[i];
         gate_env env = { 0 };
@@ -173,7 +190,7 @@ static void admit(listener *l, size_t i, svcid_claims *claims, const svcid_repor
 
                 if (!p) {
                         gate_log(LOG_ERR, "out of memory, closing the connection from %s", c->peer.text);
-                        conn_close(l, i);
+                        unserved(l, i, "out of memory");
                         return;
                 }
                 l->children = p;
@@ -182,7 +199,7 @@ static void admit(listener *l, size_t i, svcid_claims *claims, const svcid_repor
         r = gate_env_build(l->base_env, l->cfg, claims, &env);
         if (r < 0) {
                 gate_log(LOG_ERR, "cannot build the service environment: %s", strerror(-r));
-                conn_close(l, i);
+                unserved(l, i, "cannot build the service environment");
                 return;
         }
         pid = fork();
@@ -191,12 +208,13 @@ static void admit(listener *l, size_t i, svcid_claims *claims, const svcid_repor
                 gate_log(LOG_ERR, "cannot execute \"%s\": %s", l->cfg->argv[0], strerror(-r));
                 _exit(127);
         }
-        gate_env_free(&env);
         if (pid < 0) {
                 gate_log(LOG_ERR, "cannot fork for the connection from %s: %m", c->peer.text);
-                conn_close(l, i);
+                gate_env_free(&env);
+                unserved(l, i, "cannot fork");
                 return;
         }
+        gate_env_free(&env);
         l->children[l->n_children++] = pid;
         gate_log_admitted(&c->peer, claims, report, pid);
         conn_close(l, i);
@@ -211,18 +229,8 @@ static void decide(listener *l, size_t i, const gate_preamble *pre) {
         if (!trust_ready(l) || !command_ready(l)) {
                 /* Trust or command gone while the preamble came
                  * (reload_trust() or command_ready() logged why): no
-                 * judgement, no service. http mode has only peeked, so a
-                 * close is a reset; a line-mode preamble has been read, and
-                 * a close could end the stream as a silent service does,
-                 * so the client is told. */
-                if (c->r.mode == GATE_MODE_HTTP) {
-                        gate_reset_on_close(c->fd);
-                        conn_close(l, i);
-                } else {
-                        gate_report_set(&report, SVCID_INTERNAL_ERROR,
-                                        l->trust ? "the command cannot be executed" : "no trust loads");
-                        refuse(c, &report);
-                }
+                 * judgement, no service. */
+                unserved(l, i, l->trust ? "the command cannot be executed" : "no trust loads");
                 return;
         }
         if (pre->reason != SVCID_OK) {

@@ -714,4 +714,33 @@ $T/trust.d|$T|cannot execute "$T": Permission denied
 CASES
 ok "long-lived: trust that does not load, or a command not found or a directory, exits 2 and says why"
 
+# A valid token whose service cannot be started (no fork: the gate's
+# cgroup may hold no more processes, as under a unit's TasksMax) is not
+# served by a silent end: in line mode the client is told internal_error.
+PIDS_CG=/sys/fs/cgroup/pids
+[ -w "$PIDS_CG/cgroup.procs" ] || PIDS_CG=""
+if [ -n "$PIDS_CG" ]; then
+        : > "$LOG"
+        cg=$PIDS_CG/svcid-gate-test-$$
+        mkdir "$cg"
+        start_ssa "$LOG" "$T/nofork.sock" -- -a "$AUD" --trust "$T/trust.d" -- /bin/echo served
+        # (a cgroup goes once its process has)
+        EXTRA_CLEANUP+=("kill $SSA_PID 2>/dev/null; for _ in \$(seq 50); do rmdir $cg 2>/dev/null && break; sleep 0.1; done")
+        echo "$SSA_PID" > "$cg/cgroup.procs"
+        echo 1 > "$cg/pids.max"
+        reset_out
+        reply=$(client "$T/nofork.sock" --send "SVCID1 $TOKEN\n" --report-cut)
+        [ "$reply" = "SVCID1 ERR internal_error" ] || fail "no fork: the client got '$reply', not internal_error"
+        grep -q 'cannot fork for the connection' "$LOG" && grep -q 'refused reason=internal_error detail="cannot fork"' "$LOG" ||
+                fail "no fork: the log: $(cat "$LOG")"
+        echo max > "$cg/pids.max"
+        reply=$(client "$T/nofork.sock" --send "SVCID1 $TOKEN\n")
+        [ "$reply" = served ] || fail "no fork: not served once it can fork again: '$reply'"
+        stop_ssa
+        rmdir "$cg"
+        ok "long-lived: a service that cannot be forked is an internal_error refusal, not a silent end"
+else
+        echo "note: no writable pids cgroup at /sys/fs/cgroup/pids, a failed fork not exercised"
+fi
+
 echo "all long-lived gate checks passed"
