@@ -11,6 +11,9 @@ CLI=$SVCID_BUILD/svcid
 [ -x "$AGENT" ] || skip "svcid-agent is not built yet ($AGENT)"
 [ -x "$CLI" ] || fail "$CLI not built"
 "$CLI" connect --help >/dev/null 2>&1 || skip "this svcid has no working connect command"
+# Each svcid connect is bounded: one that waits for ever (on a service
+# that never sees the end of its input, say) fails the test, not hang it.
+svcid_connect() { timeout 60 "$CLI" connect "$@"; }
 command -v curl >/dev/null || skip "curl not installed"
 
 # A private agent: state and socket in $T, no root-owned state.
@@ -37,7 +40,7 @@ for addr in "$T/gate.sock" "127.0.0.1:$(free_port)"; do
         : > "$LOG"
         start_ssa "$LOG" "$addr" -a -- -a "$AUD" --trust "$T/agent/jwks.json" --timeout 3 -- "$T/svc.sh"
         reset_out
-        out=$(printf 'hello gate\n' | "$CLI" connect -a "$AUD" "$target") || fail "$label: svcid connect failed"
+        out=$(printf 'hello gate\n' | svcid_connect -a "$AUD" "$target") || fail "$label: svcid connect failed"
         [ "$out" = served ] || fail "$label: output '$out', not 'served'"
         [ "$(cat "$T/out/data")" = "hello gate" ] || fail "$label: the service read '$(cat "$T/out/data")'"
         grep -qx "SVCID_SUB=$ME" "$T/out/env" || fail "$label: SVCID_SUB is not $ME: $(grep SUB "$T/out/env")"
@@ -51,7 +54,7 @@ for addr in "$T/gate.sock" "127.0.0.1:$(free_port)"; do
 
         # Both directions, 1 MiB each way, through an echoing service.
         start_ssa "$LOG" "$addr" -a -- -a "$AUD" --trust "$T/agent/jwks.json" -- /bin/cat
-        "$CLI" connect -a "$AUD" "$target" < "$T/random.bin" > "$T/echoed" || fail "$label: connect to cat failed"
+        svcid_connect -a "$AUD" "$target" < "$T/random.bin" > "$T/echoed" || fail "$label: connect to cat failed"
         cmp -s "$T/random.bin" "$T/echoed" || fail "$label: 1 MiB did not come back intact through gate and cat"
         ok "$label: 1 MiB relayed both ways intact"
         stop_ssa
@@ -75,7 +78,7 @@ PYEOF
         rm -f "$T/half.count"
         start_ssa "$LOG" "$addr" -a -- -a "$AUD" --trust "$T/agent/jwks.json" -- "$PY" "$T/half.py" "$T/half.count"
         head -c 5000000 /dev/zero > "$T/big.bin"
-        out=$("$CLI" connect -a "$AUD" "$target" < "$T/big.bin") || fail "$label: connect to a half-closing service failed"
+        out=$(svcid_connect -a "$AUD" "$target" < "$T/big.bin") || fail "$label: connect to a half-closing service failed"
         [ "$out" = "answer first" ] || fail "$label: half-closing service's answer came out as '$out'"
         for _ in $(seq 100); do [ -s "$T/half.count" ] && break; sleep 0.1; done
         [ "$(cat "$T/half.count" 2>/dev/null)" = 5000000 ] ||
@@ -88,7 +91,7 @@ PYEOF
         start_ssa "$LOG" "$addr" -a -- -a other-stage --trust "$T/agent/jwks.json" -- "$T/svc.sh"
         reset_out
         rc=0
-        echo data | "$CLI" connect -a "$AUD" "$target" > "$T/stdout" 2> "$T/stderr" || rc=$?
+        echo data | svcid_connect -a "$AUD" "$target" > "$T/stdout" 2> "$T/stderr" || rc=$?
         [ $rc = 1 ] || fail "$label: refused connect exited $rc, not 1"
         grep -qx 'svcid: connect: refused: wrong_audience' "$T/stderr" || fail "$label: stderr: $(cat "$T/stderr")"
         [ ! -s "$T/stdout" ] || fail "$label: the refusal line leaked to stdout"
@@ -99,11 +102,11 @@ PYEOF
         # closed fd 2 (the message would go into the connection).
         reset_out
         rc=0
-        "$CLI" connect -a "$AUD" "$target" <&- > "$T/stdout" 2> "$T/stderr" || rc=$?
+        svcid_connect -a "$AUD" "$target" <&- > "$T/stdout" 2> "$T/stderr" || rc=$?
         [ $rc = 1 ] || fail "$label: refused connect with stdin closed exited $rc, not 1"
         grep -qx 'svcid: connect: refused: wrong_audience' "$T/stderr" || fail "$label: stdin closed: stderr: $(cat "$T/stderr")"
         rc=0
-        echo data | "$CLI" connect -a "$AUD" "$target" > "$T/stdout" 2>&- || rc=$?
+        echo data | svcid_connect -a "$AUD" "$target" > "$T/stdout" 2>&- || rc=$?
         [ $rc = 1 ] || fail "$label: refused connect with stderr closed exited $rc, not 1"
         ok "$label: with stdin or stderr closed, still refused, exit 1"
         stop_ssa
@@ -115,7 +118,7 @@ PYEOF
         start_ssa "$LOG" "$addr" -a -- -a "$AUD" --mode http --trust "$T/agent/jwks.json" -- "$T/svc.sh"
         reset_out
         rc=0
-        echo data | "$CLI" connect -a "$AUD" "$target" > "$T/stdout" 2> "$T/stderr" || rc=$?
+        echo data | svcid_connect -a "$AUD" "$target" > "$T/stdout" 2> "$T/stderr" || rc=$?
         [ $rc = 1 ] || fail "$label: connect to an http-mode gate exited $rc, not 1; stdout: $(head -c 200 "$T/stdout")"
         grep -qx 'svcid: connect: refused: malformed' "$T/stderr" || fail "$label: http gate: stderr: $(cat "$T/stderr")"
         [ ! -s "$T/stdout" ] || fail "$label: http gate: output: $(head -c 200 "$T/stdout")"
@@ -135,12 +138,12 @@ done
 # so is no output at all.
 for text in "SVCID1 ERRATA follow" "SVCID1" "SVCID" "S"; do
         start_ssa "$LOG" "$T/echo.sock" -a -- -a "$AUD" --trust "$T/agent/jwks.json" -- /bin/echo "$text"
-        out=$("$CLI" connect -a "$AUD" "unix:$T/echo.sock" < /dev/null) || fail "service output '$text': connect failed"
+        out=$(svcid_connect -a "$AUD" "unix:$T/echo.sock" < /dev/null) || fail "service output '$text': connect failed"
         [ "$out" = "$text" ] || fail "service output '$text' came out as '$out'"
         stop_ssa; rm -f "$T/echo.sock"
 done
 start_ssa "$LOG" "$T/echo.sock" -a -- -a "$AUD" --trust "$T/agent/jwks.json" -- /bin/true
-out=$("$CLI" connect -a "$AUD" "unix:$T/echo.sock" < /dev/null) || fail "silent service: connect failed"
+out=$(svcid_connect -a "$AUD" "unix:$T/echo.sock" < /dev/null) || fail "silent service: connect failed"
 [ -z "$out" ] || fail "silent service: got '$out'"
 stop_ssa; rm -f "$T/echo.sock"
 ok "service output resembling a refusal, or none, is relayed unchanged"
@@ -149,7 +152,7 @@ ok "service output resembling a refusal, or none, is relayed unchanged"
 start_ssa "$LOG" "$T/short.sock" -a -- -a "$AUD" --trust "$T/agent/jwks.json" -- /bin/sh -c 'head -c 2000 >/dev/null'
 head -c 5000000 /dev/zero > "$T/big.bin"
 rc=0
-"$CLI" connect -a "$AUD" "unix:$T/short.sock" < "$T/big.bin" > "$T/stdout" 2> "$T/stderr" || rc=$?
+svcid_connect -a "$AUD" "unix:$T/short.sock" < "$T/big.bin" > "$T/stdout" 2> "$T/stderr" || rc=$?
 [ $rc = 1 ] || fail "a service that read 2000 of 5000000 bytes: connect exited $rc, not 1"
 grep -qx 'svcid: connect: the connection was closed before all input was sent' "$T/stderr" ||
         fail "no message for the lost input: $(cat "$T/stderr")"
@@ -160,13 +163,13 @@ ok "input the service never read: exit 1, and says so"
 # resets the connection, yet on a Unix socket the whole answer arrives.
 start_ssa "$LOG" "$T/quick.sock" -a -- -a "$AUD" --trust "$T/agent/jwks.json" -- /bin/sh -c 'sleep 0.2; echo hello'
 rc=0
-echo data | "$CLI" connect -a "$AUD" "unix:$T/quick.sock" > "$T/stdout" 2> "$T/stderr" || rc=$?
+echo data | svcid_connect -a "$AUD" "unix:$T/quick.sock" > "$T/stdout" 2> "$T/stderr" || rc=$?
 [ $rc = 1 ] || fail "a service that left its input unread: connect exited $rc, not 1"
 [ "$(cat "$T/stdout")" = hello ] || fail "the answer before the reset: '$(cat "$T/stdout")'"
 grep -qx 'svcid: connect: the connection was reset: the service closed it with input unread, or the gate could not judge the token or run its command (its log says which)' "$T/stderr" ||
         fail "reset message: $(cat "$T/stderr")"
 rc=0
-"$CLI" connect -a "$AUD" "unix:$T/quick.sock" < / > /dev/null 2> "$T/stderr" || rc=$?
+svcid_connect -a "$AUD" "unix:$T/quick.sock" < / > /dev/null 2> "$T/stderr" || rc=$?
 [ $rc = 1 ] || fail "standard input a directory: connect exited $rc, not 1"
 grep -qx 'svcid: connect: cannot read standard input: Is a directory' "$T/stderr" || fail "stdin error: $(cat "$T/stderr")"
 stop_ssa; rm -f "$T/quick.sock"
@@ -182,7 +185,7 @@ for case in "$T/missing.jwks|$T/missing.jwks: " "$T/empty.d|no trusted keys in $
         start_ssa "$LOG" "$T/notrust.sock" -a -- -a "$AUD" --trust "$trust" -- "$T/svc.sh"
         reset_out
         rc=0
-        echo data | "$CLI" connect -a "$AUD" "unix:$T/notrust.sock" > "$T/stdout" 2> "$T/stderr" || rc=$?
+        echo data | svcid_connect -a "$AUD" "unix:$T/notrust.sock" > "$T/stdout" 2> "$T/stderr" || rc=$?
         [ $rc = 1 ] || fail "a gate with --trust $trust: connect exited $rc, not 1"
         grep -qE '^svcid: connect: the connection was (reset: |closed before)' "$T/stderr" ||
                 fail "a gate with --trust $trust: $(cat "$T/stderr")"
@@ -250,7 +253,7 @@ for style in per-connection long-lived; do
         : > "$LOG"
         ssa=(); [ $style = per-connection ] && ssa=(-a)
         start_ssa "$LOG" "$T/nocmd.sock" "${ssa[@]}" -- -a "$AUD" --trust "$T/agent/jwks.json" -- no-such-command-$$
-        rc=0; "$CLI" connect -a "$AUD" "unix:$T/nocmd.sock" < /dev/null > /dev/null 2> "$T/stderr" || rc=$?
+        rc=0; svcid_connect -a "$AUD" "unix:$T/nocmd.sock" < /dev/null > /dev/null 2> "$T/stderr" || rc=$?
         [ $rc = 1 ] || fail "unix, $style, no command: connect exited $rc, not 1: $(cat "$T/stderr")"
         grep -q "cannot execute \"no-such-command-$$\": No such file or directory" "$LOG" ||
                 fail "unix, $style, no command: the gate's log: $(cat "$LOG")"
@@ -264,16 +267,16 @@ cp "$T/svc.sh" "$T/svc-copy.sh"
 : > "$LOG"
 start_ssa "$LOG" "$T/gone.sock" -- -a "$AUD" --trust "$T/agent/jwks.json" --log-target stderr -- "$T/svc-copy.sh"
 reset_out
-out=$(echo hi | "$CLI" connect -a "$AUD" "unix:$T/gone.sock") || fail "long-lived: connect failed"
+out=$(echo hi | svcid_connect -a "$AUD" "unix:$T/gone.sock") || fail "long-lived: connect failed"
 [ "$out" = served ] || fail "long-lived: output '$out'"
 chmod -x "$T/svc-copy.sh"
-rc=0; "$CLI" connect -a "$AUD" "unix:$T/gone.sock" < /dev/null > /dev/null 2> "$T/stderr" || rc=$?
+rc=0; svcid_connect -a "$AUD" "unix:$T/gone.sock" < /dev/null > /dev/null 2> "$T/stderr" || rc=$?
 [ $rc = 1 ] || fail "long-lived, command made unexecutable: connect exited $rc: $(cat "$T/stderr")"
 grep -q "cannot execute \"$T/svc-copy.sh\": Permission denied; ending connections unserved" "$LOG" ||
         fail "long-lived, command made unexecutable: the gate's log: $(cat "$LOG")"
 chmod +x "$T/svc-copy.sh"
 reset_out
-out=$(echo hi | "$CLI" connect -a "$AUD" "unix:$T/gone.sock") || fail "long-lived: connect failed once the command was back"
+out=$(echo hi | svcid_connect -a "$AUD" "unix:$T/gone.sock") || fail "long-lived: connect failed once the command was back"
 [ "$out" = served ] || fail "long-lived, command back: output '$out'"
 grep -q "\"$T/svc-copy.sh\" can be executed again" "$LOG" || fail "long-lived: no line for the command's return"
 stop_ssa; rm -f "$T/gone.sock"
@@ -287,13 +290,13 @@ chmod 0755 "$T/p1/svcid-tool" "$T/p2/svcid-tool"
 : > "$LOG"
 start_ssa "$LOG" "$T/path.sock" -E "PATH=$T/p1:$T/p2:/usr/bin:/bin" -- -a "$AUD" --trust "$T/agent/jwks.json" \
         --log-target stderr -- svcid-tool
-out=$("$CLI" connect -a "$AUD" "unix:$T/path.sock" < /dev/null) || fail "long-lived, PATH: connect failed"
+out=$(svcid_connect -a "$AUD" "unix:$T/path.sock" < /dev/null) || fail "long-lived, PATH: connect failed"
 [ "$out" = from-p1 ] || fail "long-lived, PATH: output '$out', not from-p1"
 rm "$T/p1/svcid-tool"
-out=$("$CLI" connect -a "$AUD" "unix:$T/path.sock" < /dev/null) || fail "long-lived, PATH: connect failed after a removal"
+out=$(svcid_connect -a "$AUD" "unix:$T/path.sock" < /dev/null) || fail "long-lived, PATH: connect failed after a removal"
 [ "$out" = from-p2 ] || fail "long-lived, PATH: output '$out' after p1's copy went, not from-p2"
 printf '#!/bin/sh\necho from-%s\n' p1 > "$T/p1/svcid-tool"; chmod 0755 "$T/p1/svcid-tool"
-out=$("$CLI" connect -a "$AUD" "unix:$T/path.sock" < /dev/null) || fail "long-lived, PATH: connect failed after p1's copy came back"
+out=$(svcid_connect -a "$AUD" "unix:$T/path.sock" < /dev/null) || fail "long-lived, PATH: connect failed after p1's copy came back"
 [ "$out" = from-p1 ] || fail "long-lived, PATH: output '$out' once p1's copy was back, not from-p1"
 grep -q "\"svcid-tool\" is now $T/p1/svcid-tool" "$LOG" || fail "long-lived, PATH: the switch back was not logged"
 rm "$T/p1/svcid-tool"
@@ -308,7 +311,7 @@ start_ssa "$T/parent.log" "$T/parent.sock" -- -a "$AUD" --trust "$T/linkdir/k.jw
 await_connect() {
         local i
         for i in $(seq 25); do
-                out=$("$CLI" connect -a "$AUD" "unix:$T/parent.sock" < /dev/null 2>/dev/null) || out=""
+                out=$(svcid_connect -a "$AUD" "unix:$T/parent.sock" < /dev/null 2>/dev/null) || out=""
                 [ "$out" = "$1" ] && return 0
                 sleep 0.2
         done
@@ -328,7 +331,7 @@ mkdir -p "$T/loopd"; ln -sfn svcid-tool "$T/loopd/svcid-tool"
 : > "$T/loop.log"
 start_ssa "$T/loop.log" "$T/loop.sock" -a -E "PATH=$T/loopd:$T/p2:/usr/bin:/bin" -- -a "$AUD" \
         --trust "$T/agent/jwks.json" -- svcid-tool
-rc=0; "$CLI" connect -a "$AUD" "unix:$T/loop.sock" < /dev/null > "$T/loop.out" 2>/dev/null || rc=$?
+rc=0; svcid_connect -a "$AUD" "unix:$T/loop.sock" < /dev/null > "$T/loop.out" 2>/dev/null || rc=$?
 [ $rc = 1 ] && [ ! -s "$T/loop.out" ] || fail "a looped PATH entry: connect exited $rc with '$(cat "$T/loop.out")'"
 grep -q 'cannot execute "svcid-tool": Too many levels of symbolic links' "$T/loop.log" ||
         fail "a looped PATH entry: the gate's log: $(cat "$T/loop.log")"
@@ -363,7 +366,7 @@ ok "unix, long-lived: a command gone while the preamble came is a refusal (inter
 
 # A reader that goes away early is not the service's doing: said so, exit 1.
 start_ssa "$LOG" "$T/chatty.sock" -a -- -a "$AUD" --trust "$T/agent/jwks.json" -- /bin/sh -c 'head -c 5000000 /dev/zero'
-{ rc=0; "$CLI" connect -a "$AUD" "unix:$T/chatty.sock" < /dev/null 2> "$T/stderr" || rc=$?; echo $rc > "$T/rc"; } |
+{ rc=0; svcid_connect -a "$AUD" "unix:$T/chatty.sock" < /dev/null 2> "$T/stderr" || rc=$?; echo $rc > "$T/rc"; } |
         head -c 1 > /dev/null
 [ "$(cat "$T/rc")" = 1 ] || fail "a closed standard output: connect exited $(cat "$T/rc"), not 1"
 grep -qx 'svcid: connect: cannot write standard output: Broken pipe' "$T/stderr" ||
@@ -374,22 +377,22 @@ ok "standard output closed by its reader: exit 1, and says so"
 # --peer-uid with this host's agent: the caller's own token is admitted.
 start_ssa "$LOG" "$T/peer.sock" -a -- -a "$AUD" --peer-uid --local-jwks "$T/agent/jwks.json" -- "$T/svc.sh"
 reset_out
-out=$(echo hi | "$CLI" connect -a "$AUD" "unix:$T/peer.sock") || fail "--peer-uid: connect failed"
+out=$(echo hi | svcid_connect -a "$AUD" "unix:$T/peer.sock") || fail "--peer-uid: connect failed"
 [ "$out" = served ] || fail "--peer-uid: output '$out'"
 ok "--peer-uid: the caller's own agent token admitted"
 stop_ssa
 
 # Errors: usage (2), no agent (1), nothing listening (1).
 set +e
-"$CLI" connect "unix:$T/peer.sock" < /dev/null 2>/dev/null; [ $? = 2 ] || fail "missing -a did not exit 2"
-"$CLI" connect -a x "$T/peer.sock" < /dev/null 2>/dev/null; [ $? = 2 ] || fail "address without scheme did not exit 2"
-"$CLI" connect -a x tcp:localhost < /dev/null 2>/dev/null; [ $? = 2 ] || fail "tcp address without port did not exit 2"
+svcid_connect "unix:$T/peer.sock" < /dev/null 2>/dev/null; [ $? = 2 ] || fail "missing -a did not exit 2"
+svcid_connect -a x "$T/peer.sock" < /dev/null 2>/dev/null; [ $? = 2 ] || fail "address without scheme did not exit 2"
+svcid_connect -a x tcp:localhost < /dev/null 2>/dev/null; [ $? = 2 ] || fail "tcp address without port did not exit 2"
 for a in 'tcp:[::1' 'tcp:::1]:7000' 'tcp:[[::1]]:7000'; do
-        "$CLI" connect -a x "$a" < /dev/null 2>"$T/stderr"; [ $? = 2 ] || fail "$a did not exit 2"
+        svcid_connect -a x "$a" < /dev/null 2>"$T/stderr"; [ $? = 2 ] || fail "$a did not exit 2"
         grep -q "unmatched '\[' or '\]'" "$T/stderr" || fail "$a: $(cat "$T/stderr")"
 done
-"$CLI" connect -a x "unix:$T/none.sock" < /dev/null 2>/dev/null; [ $? = 1 ] || fail "nothing listening did not exit 1"
-SVCID_AGENT_SOCKET=$T/no-agent.sock "$CLI" connect -a x "unix:$T/peer.sock" < /dev/null 2>/dev/null
+svcid_connect -a x "unix:$T/none.sock" < /dev/null 2>/dev/null; [ $? = 1 ] || fail "nothing listening did not exit 1"
+SVCID_AGENT_SOCKET=$T/no-agent.sock svcid_connect -a x "unix:$T/peer.sock" < /dev/null 2>/dev/null
 [ $? = 1 ] || fail "no agent did not exit 1"
 set -e
 ok "usage errors exit 2, no agent or no listener exit 1"
