@@ -270,9 +270,11 @@ PERM_PID=$!
 BG_PIDS+=("$PERM_PID")
 for i in $(seq 1 100); do [ -e "$T/perm/agent.sock.ready" ] && break; sleep 0.1; done
 INO=$(stat -c %i "$T/perm/agent.sock")
+# (a copy: the build tree may be closed to other users)
+install -m 0755 "$AGENT" "$T/agent-copy"
 chmod 0711 "$T"
 set +e
-setpriv --reuid=nobody --regid=nogroup --clear-groups timeout 20 "$AGENT" --config "$T/empty.conf" \
+setpriv --reuid=nobody --regid=nogroup --clear-groups timeout 20 "$T/agent-copy" --config "$T/empty.conf" \
         --state-dir "$T/perm/state" --socket "$T/perm/agent.sock" --log-target=stderr 2>"$T/err2"
 rc=$?
 set -e
