@@ -115,6 +115,40 @@ if a.report_cut and cut:
     sys.stdout.write("<cut>")
 PY
 
+# drain_check SOCK: a client refused at once (a malformed preamble) that
+# keeps sending is drained for GATE_DRAIN_MAX (1 MiB) at most, then cut:
+# its sends fail, it still reads its refusal, and it got no more sent
+# than the 1 MiB and what the socket buffers hold. Sets DRAIN_SENT.
+cat > "$T/drain.py" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(30)
+s.sendall(b"SVCID1 x\n")                   # malformed: refused at once
+chunk, sent, cut = b"\0" * 65536, 0, False
+try:
+    while sent < 64 << 20:
+        sent += s.send(chunk)
+except (BrokenPipeError, ConnectionResetError):
+    cut = True
+reply = b""
+try:
+    while True:
+        d = s.recv(4096)
+        if not d: break
+        reply += d
+except (ConnectionResetError, socket.timeout):
+    pass
+print(sent, "cut" if cut else "not-cut", repr(reply))
+PY
+drain_check() {
+        local how reply
+        read -r DRAIN_SENT how reply < <("$PY" "$T/drain.py" "$1")
+        echo "  a refused client streaming 64 MiB: $DRAIN_SENT bytes sent, $how, reply $reply"
+        [ "$how" = cut ] || fail "drain cap: a refused client could send all $DRAIN_SENT bytes"
+        [ "$reply" = "b'SVCID1 ERR malformed\\n'" ] || fail "drain cap: the refused client got $reply, not its refusal"
+        [ "$DRAIN_SENT" -le $((2 * 1024 * 1024)) ] ||
+                fail "drain cap: a refused client sent $DRAIN_SENT bytes before it was cut, over 1 MiB and the buffers"
+}
+
 mkdir -p "$T/out" "$T/keys"
 # The service behind the gate: records its environment and descriptors,
 # stores what it reads, and answers "served". A SIGTERM is recorded in
