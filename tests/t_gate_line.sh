@@ -414,6 +414,7 @@ done <<'CASES'
 -a "$AUD" --trust "$T/keys/k1.jwks"|no command to run after the options
 -a '' --trust "$T/keys/k1.jwks" -- /bin/true|empty audience
 -a "$AUD" --trust "$T/keys/k1.jwks" --require =deploy -- /bin/true|--require needs CLAIM=GLOB
+-a "$AUD" --trust "$T/keys/k1.jwks" --issuer svcid://someone-else.example -- /bin/true|issuer "svcid://someone-else.example": not a trusted issuer
 -a "$AUD" --trust "$T/keys/k1.jwks" --peer-uid --local-jwks keys/k1.jwks -- /bin/true|--local-jwks needs an absolute path
 -a "$AUD" --trust "$T/keys/k1.jwks" --max-services 0 -- /bin/true|--max-services: "0" is not a number in 1..65536
 -a "$AUD" --trust "$T/keys/k1.jwks" --timeout 0 -- /bin/true|--timeout: "0" is not a number of seconds in 1..3600
