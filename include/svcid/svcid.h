@@ -229,7 +229,8 @@ typedef struct svcid_policy svcid_policy;
 int svcid_policy_new(const svcid_trust *trust, const char *audience, svcid_policy **ret_policy);
 void svcid_policy_free(svcid_policy *policy);     /* NULL is fine */
 
-/* Accept only this issuer (it must also be trusted). */
+/* Accept only this issuer (it must also be trusted; this does not check
+ * that the trust holds it). */
 int svcid_policy_set_issuer(svcid_policy *policy, const char *issuer);
 /* Require claim to match glob (fnmatch(3)): a string as it is, an integer
  * by its decimal text, a boolean as "true" or "false", an array if one such
@@ -304,13 +305,14 @@ const char *svcid_agent_socket(void);
 /* Asks the agent listening on socket_path (NULL: svcid_agent_socket()) for a
  * token naming the calling process, for audience (1 to 255 printable ASCII
  * characters without spaces, escaped here as a query needs: a '+' stays a
- * '+'), valid ttl seconds (0: the agent's default); anything else is
- * -EINVAL before a connection is made. On success *ret_token (malloc'd) and, if non-NULL,
+ * '+'), ttl seconds from 0 to 86400 (0: the agent's default;
+ * svcid-agent itself takes 1 to 3600 and refuses more, -EINVAL); anything
+ * else is -EINVAL before a connection is made. On success *ret_token (malloc'd) and, if non-NULL,
  * *ret_expires_at. Errors: -ENOENT/-ECONNREFUSED no agent there, -EACCES
  * the agent's policy refused (403) or the socket may not be opened (err
  * tells which), -EINVAL bad request (400), -EBUSY (429/503),
  * -ENAMETOOLONG a socket path over 107 bytes, -ETIMEDOUT no answer in
- * 30 s, -EPROTO anything else; err (if non-NULL) gets a one-line
+ * 30 s, -ENOPKG libcurl could not be loaded, -EPROTO anything else; err (if non-NULL) gets a one-line
  * message, the agent's own when it sent one. */
 int svcid_agent_token(const char *socket_path, const char *audience, int64_t ttl,
                       char *err, size_t err_len, char **ret_token, int64_t *ret_expires_at);
