@@ -1451,8 +1451,6 @@ static void test_each_reason(void **state) {
              .pam = PAM_AUTH_ERR, .reason = "reason=missing_claim ");
         CASE(.name = "claim_mismatch", .token = strdup(good), .extra_args = "require=stage=prod",
              .pam = PAM_AUTH_ERR, .reason = "reason=claim_mismatch ");
-        CASE(.name = "issuer= other", .token = strdup(good), .extra_args = "issuer=svcid://elsewhere",
-             .pam = PAM_AUTH_ERR, .reason = "reason=unknown_issuer ");
         CASE(.name = "subject_mismatch", .token = strdup(good), .user = "bob", .pam = PAM_AUTH_ERR,
              .reason = "reason=subject_mismatch iss=\"" ISS "\" sub=\"alice\"");
         /* The whole sub, byte for byte: not a prefix of the user, nor
@@ -1675,6 +1673,12 @@ static void test_trust_errors(void **state) {
         assert_int_equal(auth_once(service(args, NULL, NULL), "alice", t), PAM_SERVICE_ERR);
         assert_logged("bad JWKS");
         unlink(path);
+        /* issuer= naming an issuer the trust does not hold: the stack's
+         * error, as for svcid verify and svcid-gate, not each token's. */
+        log_clear();
+        assert_int_equal(auth_once(auth_service("issuer=svcid://elsewhere"), "alice", t), PAM_SERVICE_ERR);
+        assert_logged("argument \"issuer=svcid://elsewhere\": not one of the trusted issuers");
+        assert_not_logged("reason=");
         /* Two trust= paths: both read. */
         {
                 char *doc = jwks_for("svcid://second", other_key);
@@ -1686,6 +1690,13 @@ static void test_trust_errors(void **state) {
                 snprintf(args, sizeof args, "audience=" AUD " trust=%s trust=%s", trust_dir, path);
                 assert_int_equal(auth_once(service(args, NULL, NULL), "alice", t), PAM_SUCCESS);
                 assert_int_equal(auth_once(service(args, NULL, NULL), "alice", t2), PAM_SUCCESS);
+                /* issuer= keeps one of them: the other's token is refused. */
+                snprintf(args, sizeof args, "audience=" AUD " trust=%s trust=%s issuer=svcid://second", trust_dir,
+                         path);
+                assert_int_equal(auth_once(service(args, NULL, NULL), "alice", t2), PAM_SUCCESS);
+                log_clear();
+                assert_int_equal(auth_once(service(args, NULL, NULL), "alice", t), PAM_AUTH_ERR);
+                assert_logged("reason=unknown_issuer iss=\"" ISS "\"");
                 free(doc);
                 svcid_free_secret(t2);
                 unlink(path);
