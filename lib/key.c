@@ -689,7 +689,13 @@ static int pkey_fromdata(const char *type, bool private, OSSL_PARAM *params, EVP
 
         ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
         if (!ctx)
-                return -ENOMEM;
+                /* No memory, or no provider loaded that has such keys (an
+                 * OpenSSL configuration that activates only some): only
+                 * OpenSSL's error queue tells which. */
+                return ERR_GET_REASON(ERR_peek_last_error()) == ERR_R_UNSUPPORTED
+                        ? set_err(err, err_len, -EOPNOTSUPP, "OpenSSL has no %s keys: no provider loaded offers them",
+                                  type)
+                        : -ENOMEM;
         if (EVP_PKEY_fromdata_init(ctx) != 1)
                 return -EIO;
         /* Import fails for an EC point off the curve, among others. */

@@ -35,6 +35,19 @@ svcid_test_no_such_module = nothing_sect
 x = 1
 EOF
 
+# Loads, but activates only the base provider, which has no key types:
+# the trust cannot load, and the log says why (not "out of memory").
+cat > "$T/base.cnf" <<'EOF'
+config_diagnostics = 1
+openssl_conf = openssl_init
+[openssl_init]
+providers = provider_sect
+[provider_sect]
+base = base_sect
+[base_sect]
+activate = 1
+EOF
+
 GATE_ARGS=(-a "$AUD" --trust "$T/keys/k1.jwks" --timeout 2 -- "$T/svc.sh")
 
 admits() {  # LABEL ssa-options...
@@ -48,27 +61,30 @@ admits() {  # LABEL ssa-options...
         ok "$label: admitted"
 }
 
-closes() {  # LABEL ssa-options...
-        local label=$1 reply; shift
+closes() {  # LABEL LOGGED ssa-options...
+        local label=$1 logged=$2 reply; shift 2
         : > "$LOG"
         reset_out
         start_ssa "$LOG" "$SOCK" "$@" -- "${GATE_ARGS[@]}"
         reply=$(client "$SOCK" --send "SVCID1 $TOKEN\n" --timeout 10)
         # The long-lived gate exits on the error: wait for it to say so.
-        for _ in $(seq 100); do grep -q 'OpenSSL configuration' "$LOG" && break; sleep 0.05; done
+        for _ in $(seq 100); do grep -qF "$logged" "$LOG" && break; sleep 0.05; done
         stop_ssa
         [ -z "$reply" ] || fail "$label: the client got '$reply' instead of a closed connection"
         [ ! -e "$T/out/env" ] || fail "$label: the service ran"
-        grep -q 'cannot load the OpenSSL configuration' "$LOG" ||
-                fail "$label: no error logged: $(cat "$LOG")"
+        grep -qF "$logged" "$LOG" || fail "$label: '$logged' not logged: $(cat "$LOG")"
         ok "$label: connection closed, service not run, error logged"
 }
 
 admits "no OPENSSL_CONF" -a
 admits "OPENSSL_CONF naming a good file" -a -E "OPENSSL_CONF=$T/good.cnf"
-closes "per-connection, OPENSSL_CONF that does not load" -a -E "OPENSSL_CONF=$T/bad.cnf"
-closes "per-connection, OPENSSL_CONF naming no file" -a -E "OPENSSL_CONF=$T/missing.cnf"
-closes "long-lived, OPENSSL_CONF that does not load" -E "OPENSSL_CONF=$T/bad.cnf"
+NO_CONF='cannot load the OpenSSL configuration'
+NO_KEYS='key 0 is not a usable signature key: OpenSSL has no EC keys: no provider loaded offers them'
+closes "per-connection, OPENSSL_CONF that does not load" "$NO_CONF" -a -E "OPENSSL_CONF=$T/bad.cnf"
+closes "per-connection, OPENSSL_CONF naming no file" "$NO_CONF" -a -E "OPENSSL_CONF=$T/missing.cnf"
+closes "long-lived, OPENSSL_CONF that does not load" "$NO_CONF" -E "OPENSSL_CONF=$T/bad.cnf"
+closes "per-connection, OPENSSL_CONF with no provider of EC keys" "$NO_KEYS" -a -E "OPENSSL_CONF=$T/base.cnf"
+closes "long-lived, OPENSSL_CONF with no provider of EC keys" "$NO_KEYS" -E "OPENSSL_CONF=$T/base.cnf"
 admits "long-lived, OPENSSL_CONF naming a good file" -E "OPENSSL_CONF=$T/good.cnf"
 
 # systemd keeps the listening socket across the long-lived gate's failed
