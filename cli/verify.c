@@ -182,13 +182,10 @@ int cmd_verify(int argc, char **argv) {
                 return r == -ENOMEM ? CLI_EXIT_REJECTED : CLI_EXIT_USAGE;
         }
         if (issuer) {
-                if (!svcid_trust_has_issuer(trust, issuer)) {
-                        fprintf(stderr, "svcid: verify: --issuer '%s': not one of the trusted issuers\n", issuer);
-                        return CLI_EXIT_USAGE;
-                }
                 r = svcid_policy_set_issuer(policy, issuer);
                 if (r < 0) {
-                        fprintf(stderr, "svcid: verify: --issuer '%s': %s\n", issuer, strerror(-r));
+                        fprintf(stderr, "svcid: verify: --issuer '%s': %s\n", issuer,
+                                r == -ENOENT ? "not one of the trusted issuers" : strerror(-r));
                         return CLI_EXIT_USAGE;
                 }
         }

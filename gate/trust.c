@@ -125,11 +125,7 @@ int gate_trust_load(const gate_config *cfg, gate_trust **ret, char *err, size_t 
                 return r;
         }
         if (issuer) {
-                /* svcid_policy_set_issuer() takes any name: one the trust
-                 * does not hold could only refuse every token. */
-                r = -ENOENT;
-                if (svcid_trust_has_issuer(t->trust, issuer))
-                        r = svcid_policy_set_issuer(t->policy, issuer);
+                r = svcid_policy_set_issuer(t->policy, issuer);
                 if (r < 0) {
                         snprintf(err, err_len, "issuer \"%s\": %s", issuer,
                                  r == -ENOENT || r == -EINVAL ? "not a trusted issuer" : strerror(-r));

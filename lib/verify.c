@@ -71,6 +71,9 @@ int svcid_policy_set_issuer(svcid_policy *policy, const char *issuer) {
 
         if (!policy || !issuer || !*issuer)
                 return -EINVAL;
+        /* One the trust does not hold could only refuse every token. */
+        if (!svcid_trust_has_issuer(policy->trust, issuer))
+                return -ENOENT;
         copy = strdup(issuer);
         if (!copy)
                 return -ENOMEM;

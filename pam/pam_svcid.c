@@ -212,17 +212,18 @@ static int make_policy(pam_handle_t *pamh, const pam_svcid_args *a, const svcid_
                         return -EINVAL;
                 }
         }
-        /* As for svcid verify and svcid-gate: an issuer the trust does not
-         * hold could only refuse every token, so it is the stack's error. */
-        if (a->issuer && !svcid_trust_has_issuer(trust, a->issuer)) {
-                pam_syslog(pamh, LOG_ERR, "argument \"issuer=%s\": not one of the trusted issuers", a->issuer);
-                return -ENOENT;
-        }
         r = pam_svcid_expand_audience(a->audience, host, &audience);
         if (r >= 0)
                 r = svcid_policy_new(trust, audience, &p);
-        if (r >= 0 && a->issuer)
+        if (r >= 0 && a->issuer) {
+                /* As for svcid verify and svcid-gate: the stack's error. */
                 r = svcid_policy_set_issuer(p, a->issuer);
+                if (r == -ENOENT) {
+                        pam_syslog(pamh, LOG_ERR, "argument \"issuer=%s\": not one of the trusted issuers",
+                                   a->issuer);
+                        return r;
+                }
+        }
         if (r >= 0)
                 r = svcid_policy_set_leeway(p, a->leeway);
         if (r >= 0)

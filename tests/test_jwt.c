@@ -2067,6 +2067,14 @@ static void test_policy_ranges(void **state) {
                                  lifetime[i].seconds, lifetime[i].want);
         assert_int_equal(svcid_policy_set_leeway(NULL, 0), -EINVAL);
         assert_int_equal(svcid_policy_set_max_lifetime(NULL, 1), -EINVAL);
+        /* An issuer: one the trust holds; not one it does not (nor a near
+         * miss of one), nor an empty name. */
+        assert_int_equal(svcid_policy_set_issuer(policy, ISS_A), 0);
+        assert_int_equal(svcid_policy_set_issuer(policy, ISS_B), 0);
+        assert_int_equal(svcid_policy_set_issuer(policy, "svcid://c.example"), -ENOENT);
+        assert_int_equal(svcid_policy_set_issuer(policy, ISS_A "/"), -ENOENT);
+        assert_int_equal(svcid_policy_set_issuer(policy, ""), -EINVAL);
+        assert_int_equal(svcid_policy_set_issuer(NULL, ISS_A), -EINVAL);
 }
 
 static void test_json_deep_nesting(void **state) {

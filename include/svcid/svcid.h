@@ -229,8 +229,8 @@ typedef struct svcid_policy svcid_policy;
 int svcid_policy_new(const svcid_trust *trust, const char *audience, svcid_policy **ret_policy);
 void svcid_policy_free(svcid_policy *policy);     /* NULL is fine */
 
-/* Accept only this issuer (it must also be trusted; this does not check
- * that the trust holds it). */
+/* Accept only this issuer. -ENOENT if the policy's trust holds no key of
+ * it (it could only refuse every token), -EINVAL for NULL or "". */
 int svcid_policy_set_issuer(svcid_policy *policy, const char *issuer);
 /* Require claim to match glob (fnmatch(3)): a string as it is, an integer
  * by its decimal text, a boolean as "true" or "false", an array if one such
