@@ -493,6 +493,10 @@ EOF
                 --log-target=stderr 2>>"$AGENT_LOG" &
         AGENT_PID=$!
         BG_PIDS+=("$AGENT_PID")
+        # A stopped agent would sit on the SIGTERM of the cleanup, and the
+        # cleanup's wait for it would never end, were the test to fail
+        # between a kill -STOP and its kill -CONT below.
+        EXTRA_CLEANUP+=("kill -CONT $AGENT_PID 2>/dev/null")
         wait_for_socket "$SOCK" || fail "the agent under the preload did not come up"
         chmod 755 "$T"
         cat > "$T/reuse/connect.py" <<'EOF'
@@ -549,7 +553,7 @@ EOF
                 setpriv --reuid=nobody --regid=nogroup --clear-groups "$PY" "$T/reuse/connect.py" "$SOCK" "$c"
                 freed=$(cat "$c.pid")
                 "$PY" "$T/reuse/victim.py" "$freed" "${ids%%:*}" "${ids#*:}" > "$c.victim" ||
-                        { kill -CONT "$AGENT_PID"; fail "could not hand pid $freed to another process"; }
+                        fail "could not hand pid $freed to another process"
                 victim=$(cat "$c.victim")
                 BG_PIDS+=("$victim")
                 kill -CONT "$AGENT_PID"
