@@ -565,7 +565,8 @@ TOK=$(setpriv --reuid="$UID1" --regid="$GID1" --clear-groups env SVCID_AGENT_SOC
 # of its old name again, though within token_reuse of it
 J1=$(claims "$(as_user "$UID1" "$GID1" renamed | jq -r .token)" | jq -r .jti)
 usermod -l "$U1-r" "$U1"
-EXTRA_CLEANUP+=("userdel $U1-r 2>/dev/null")
+# (userdel of the renamed user leaves the group of its old name)
+EXTRA_CLEANUP+=("userdel $U1-r 2>/dev/null" "groupdel $U1 2>/dev/null")
 sleep 6
 C=$(claims "$(as_user "$UID1" "$GID1" renamed | jq -r .token)")
 [ "$(jq -r .sub <<<"$C")" = "$U1-r" ] && [ "$(jq -r .jti <<<"$C")" != "$J1" ] ||
