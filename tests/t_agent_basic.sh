@@ -317,7 +317,7 @@ wait_for_socket "$T/cap.sock" || fail "the agent did not answer: $(cat "$T/cap.l
 import http.client, json, socket, sys
 class Conn(http.client.HTTPConnection):
     def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX); self.sock.connect(sys.argv[1])
+        self.sock = socket.socket(socket.AF_UNIX); self.sock.settimeout(20); self.sock.connect(sys.argv[1])
 def jti(aud):
     c = Conn("localhost"); c.request("GET", "/v1/token?aud=%s&ttl=3600" % aud)
     r = c.getresponse(); body = json.loads(r.read()); c.close()
@@ -786,7 +786,7 @@ if command -v systemd-socket-activate >/dev/null; then
         BG_PIDS+=("$!")
         DOWN_PID=$!
         for _ in $(seq 1 100); do [ -S "$T/down2.sock" ] && break; sleep 0.1; done
-        curl -s --unix-socket "$T/down2.sock" http://localhost/v1/health >/dev/null || true
+        curl -s --max-time 20 --unix-socket "$T/down2.sock" http://localhost/v1/health >/dev/null || true
         wait_notify "^STATUS=not up: .*/proc/sv?cid.*; trying again every 10 s"
         stop_agent "$DOWN_PID" "$T/down2.log"
         ok "503 three times; a second cause logged once, and again on a reload; up on its own once the file was fixed"
