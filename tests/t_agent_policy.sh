@@ -516,7 +516,7 @@ EOF2
 start_agent q "$T/agent.conf"
 as_user() {
         setpriv --reuid="$1" --regid="$2" --clear-groups \
-                curl -s --unix-socket "$SOCK" "http://localhost/v1/token?aud=$3"
+                curl -s --max-time 20 --unix-socket "$SOCK" "http://localhost/v1/token?aud=$3"
 }
 C=$(claims "$(as_user "$UID1" "$GID1" x | jq -r .token)")
 [ "$(jq -r .sub <<<"$C")" = "$U1" ] || fail "uid1 sub: $C"
@@ -534,7 +534,7 @@ C=$(claims "$(as_user "$UID1" "$GID2" same | jq -r .token)")
 [ "$(jq -r .gid <<<"$C")" = "$GID2" ] || fail "uid1 with gid2 got gid $(jq -r .gid <<<"$C"): $C"
 [ "$(jq -r .jti <<<"$C")" != "$J1" ] || fail "uid1 with another gid got the same token"
 # a uid without a passwd entry: no user name to put in sub
-R=$(setpriv --reuid=54321 --regid=54321 --clear-groups curl -s --unix-socket "$SOCK" "http://localhost/v1/token?aud=x")
+R=$(setpriv --reuid=54321 --regid=54321 --clear-groups curl -s --max-time 20 --unix-socket "$SOCK" "http://localhost/v1/token?aud=x")
 [ "$(jq -r .error <<<"$R")" = forbidden ] || fail "nameless uid: $R"
 # A user name that cannot be a sub (not UTF-8, or with a space, which
 # would split a map= line or a log line) is refused as such, not as an
@@ -545,7 +545,7 @@ no_sub_user() {
         if useradd --badname -r -M -s /usr/sbin/nologin "$1" 2>/dev/null; then
                 EXTRA_CLEANUP+=("userdel '$1' 2>/dev/null")
                 R=$(setpriv --reuid="$(id -u "$1")" --regid="$(id -g "$1")" --clear-groups \
-                        curl -s --unix-socket "$SOCK" "http://localhost/v1/token?aud=x")
+                        curl -s --max-time 20 --unix-socket "$SOCK" "http://localhost/v1/token?aud=x")
                 [ "$(jq -r .error <<<"$R")" = forbidden ] && jq -r .message <<<"$R" | grep -q "cannot be a token's sub" ||
                         fail "a user name $2: $R"
         else
@@ -585,7 +585,7 @@ check "a process in a real cgroup named like a unit gets the unit claim and unit
 EXTRA_CLEANUP+=("rmdir $CG 2>/dev/null")
 # in_unit AUD [CGROUP]: a token request from a process in CGROUP ($CG)
 in_unit() {
-        sh -c 'echo $$ > "$1/cgroup.procs" && exec curl -s --unix-socket "$2" "http://localhost/v1/token?aud=$3"' \
+        sh -c 'echo $$ > "$1/cgroup.procs" && exec curl -s --max-time 20 --unix-socket "$2" "http://localhost/v1/token?aud=$3"' \
                 sh "${2:-$CG}" "$SOCK" "$1"
 }
 R=$(in_unit unit:deploy)
@@ -601,7 +601,7 @@ R=$(in_unit other)
 # same: each its own token, never the other's (reused)
 for u in 54321 54322; do
         sh -c 'echo $$ > "$1/cgroup.procs" && exec setpriv --reuid="$2" --regid=54321 --clear-groups \
-                curl -s --unix-socket "$3" "http://localhost/v1/token?aud=unit:nameless"' sh "$CG" "$u" "$SOCK" > "$T/nameless.$u"
+                curl -s --max-time 20 --unix-socket "$3" "http://localhost/v1/token?aud=unit:nameless"' sh "$CG" "$u" "$SOCK" > "$T/nameless.$u"
         C=$(claims "$(jq -r .token "$T/nameless.$u")")
         [ "$(jq -r .uid <<<"$C")" = "$u" ] && [ "$(jq -r .sub <<<"$C")" = unit-acct ] ||
                 fail "nameless uid $u in the unit: $(cat "$T/nameless.$u") $C"
@@ -847,7 +847,7 @@ get_token x
 [ "$(claims "$TOK" | jq -r .iss)" = svcid://old.test ] || fail "a token names an issuer no JWKS names: $(claims "$TOK")"
 http /v1/health
 [ "$(jq -r .issuer <<<"$BODY")" = svcid://old.test ] || fail "health names an issuer no JWKS names: $BODY"
-curl -s --unix-socket "$SOCK" http://localhost/v1/jwks > "$T/iss.jwks"
+curl -s --max-time 20 --unix-socket "$SOCK" http://localhost/v1/jwks > "$T/iss.jwks"
 "$CLI" verify -a x --trust "$T/iss.jwks" "$TOK" >/dev/null || fail "the token does not verify with the agent's own JWKS"
 in_ns mount -o remount,bind,rw "$T/iss"
 hup "reloaded"
