@@ -189,6 +189,11 @@ static int load_map(pam_handle_t *pamh, const char *path, pam_svcid_map **ret_ma
         return 0;
 }
 
+/* The token's subject may log in as user: it is user, or map allows it. */
+static bool subject_allowed(const pam_svcid_map *map, const char *sub, const char *user) {
+        return sub && (strcmp(sub, user) == 0 || pam_svcid_map_allows(map, sub, user));
+}
+
 static int get_trust(pam_handle_t *pamh, const pam_svcid_args *a, pam_svcid_trust_ref **ret_ref) {
         char err[PAM_SVCID_ERR_MAX] = "";
         int r;
@@ -488,7 +493,7 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
         }
 
         sub = svcid_claims_string(claims, "sub");
-        if (!sub || (strcmp(sub, user) != 0 && !pam_svcid_map_allows(map, sub, user))) {
+        if (!subject_allowed(map, sub, user)) {
                 snprintf(report.detail, sizeof report.detail, "the token's subject may not log in as this user");
                 log_outcome(pamh, &a, LOG_NOTICE, "refused", svcid_reason_str(SVCID_SUBJECT_MISMATCH), &report,
                             user);
@@ -631,6 +636,24 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
                 log_outcome(pamh, &auth, LOG_NOTICE, "account refused", svcid_reason_str(reason), &report, user);
                 withdraw(pamh);
                 return reason == SVCID_INTERNAL_ERROR ? PAM_SYSTEM_ERR : PAM_PERM_DENIED;
+        }
+        /* The map is read again too, as trust is: a line taken out since
+         * auth no longer lets the subject in, and a map that cannot be
+         * used now fails closed. */
+        if (auth.map) {
+                _cleanup_(pam_svcid_map_freep) pam_svcid_map *map = NULL;
+
+                r = load_map(pamh, auth.map, &map);
+                if (r < 0)
+                        return pam_code(r);
+                if (!subject_allowed(map, s->sub, user)) {
+                        snprintf(report.detail, sizeof report.detail,
+                                 "the token's subject may not log in as this user");
+                        log_outcome(pamh, &auth, LOG_NOTICE, "account refused",
+                                    svcid_reason_str(SVCID_SUBJECT_MISMATCH), &report, user);
+                        withdraw(pamh);
+                        return PAM_PERM_DENIED;
+                }
         }
         if (auth.debug)
                 log_outcome(pamh, &auth, LOG_DEBUG, "account accepted", "ok", &report, user);

@@ -1735,6 +1735,47 @@ static void test_map(void **state) {
                 pam_end(pamh, PAM_SUCCESS);
         }
 
+        /* The account step reads the map again: a line taken out after
+         * auth no longer lets the subject in, and a map gone since is an
+         * error, not a pass. */
+        {
+                conv_data cd = { .answer = ci };
+                pam_handle_t *pamh = start(auth_service(args), "builder", &cd);
+
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                assert_int_equal(pam_acct_mgmt(pamh, 0), PAM_SUCCESS);
+                write_file(map, "deploy-bot deploy\n", 0644);
+                log_clear();
+                assert_int_equal(pam_acct_mgmt(pamh, 0), PAM_PERM_DENIED);
+                assert_logged("account refused: reason=subject_mismatch iss=\"" ISS "\" sub=\"ci-runner-3\"");
+                assert_logged("user=\"builder\"");
+                /* Withdrawn, as for any refused account. */
+                assert_null(pam_getenv(pamh, "SVCID_SUB"));
+                assert_int_equal(pam_open_session(pamh, 0), SESSION_IGNORED);
+                pam_end(pamh, PAM_SUCCESS);
+
+                write_file(map, "ci-* builder\n", 0644);
+                pamh = start(auth_service(args), "builder", &cd);
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                assert_int_equal(unlink(map), 0);
+                log_clear();
+                assert_int_equal(pam_acct_mgmt(pamh, 0), PAM_SERVICE_ERR);
+                assert_logged("map: cannot open");
+                pam_end(pamh, PAM_SUCCESS);
+
+                /* The subject itself needs no line, but a broken map
+                 * still fails closed. */
+                write_file(map, "ci-* builder\n", 0644);
+                pamh = start(auth_service(args), "ci-runner-3", &cd);
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                write_file(map, "", 0644);
+                assert_int_equal(pam_acct_mgmt(pamh, 0), PAM_SUCCESS);
+                write_file(map, "ci-* builder extra\n", 0644);
+                assert_int_equal(pam_acct_mgmt(pamh, 0), PAM_SERVICE_ERR);
+                pam_end(pamh, PAM_SUCCESS);
+                write_file(map, "ci-* builder\n", 0644);
+        }
+
         /* A broken map fails closed, even for a direct match. */
         write_file(map, "ci-* builder extra\n", 0644);
         log_clear();
