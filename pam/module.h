@@ -141,9 +141,10 @@ bool pam_svcid_ctime_racy(const struct timespec *ctime, const struct timespec *l
 /* ---- token.c ---- */
 
 /* True if a token that failed with reason looks cut short by the
- * application that carried it: its length is a known cut point (a power
- * of two, or one less, from 128 to 8192), or its last segment is shorter
- * than a signature of the alg its header names. */
+ * application that carried it: its last segment is shorter than a
+ * signature of the alg its header names, or its length is a known cut
+ * point (a power of two, or one less, from 128 to 8192) and it does not
+ * end in a whole ES256 or EdDSA signature (whose length is fixed). */
 bool pam_svcid_looks_truncated(const char *token, size_t len, svcid_reason reason);
 
 #endif

@@ -50,6 +50,13 @@ static svcid_alg header_alg(const char *seg, size_t len) {
         return alg;
 }
 
+/* Whether every signature of alg has the same length (ES256, EdDSA): one
+ * that long is whole, and so is the token it ends. An RSA signature is as
+ * long as its key, which the token does not tell. */
+static bool fixed_signature(svcid_alg alg) {
+        return alg == SVCID_ALG_ES256 || alg == SVCID_ALG_EDDSA;
+}
+
 bool pam_svcid_looks_truncated(const char *token, size_t len, svcid_reason reason) {
         const char *dot1, *dot2;
         svcid_alg alg;
@@ -61,20 +68,23 @@ bool pam_svcid_looks_truncated(const char *token, size_t len, svcid_reason reaso
                 return false;
         if (!token || len == 0 || len > SVCID_TOKEN_MAX)
                 return false;
-        if (is_cut_point(len))
-                return true;
 
-        /* Otherwise only a short last segment of a token whose header is
-         * whole and names its alg counts. */
+        /* Three segments, the header whole and naming its alg: the last
+         * segment tells. Shorter than any signature of that alg: cut. As
+         * long as the alg's only length: whole, at a cut point or not (a
+         * forged signature must not pass for the transport's doing). */
         dot1 = memchr(token, '.', len);
-        if (!dot1)
-                return false;
-        dot2 = memchr(dot1 + 1, '.', len - (size_t) (dot1 + 1 - token));
-        if (!dot2 || memchr(dot2 + 1, '.', len - (size_t) (dot2 + 1 - token)))
-                return false;
-        alg = header_alg(token, (size_t) (dot1 - token));
-        if (alg == SVCID_ALG_INVALID)
-                return false;
-        sig_len = len - (size_t) (dot2 + 1 - token);
-        return sig_len < min_signature_chars(alg);
+        dot2 = dot1 ? memchr(dot1 + 1, '.', len - (size_t) (dot1 + 1 - token)) : NULL;
+        if (dot2 && !memchr(dot2 + 1, '.', len - (size_t) (dot2 + 1 - token))) {
+                alg = header_alg(token, (size_t) (dot1 - token));
+                if (alg != SVCID_ALG_INVALID) {
+                        sig_len = len - (size_t) (dot2 + 1 - token);
+                        if (sig_len < min_signature_chars(alg))
+                                return true;
+                        if (fixed_signature(alg))
+                                return false;
+                }
+        }
+        /* Otherwise only the length counts. */
+        return is_cut_point(len);
 }

@@ -767,6 +767,30 @@ static char *with_signature(const char *alg, size_t n) {
         }
 }
 
+/* A token of exactly len bytes whose header names alg, with a signature
+ * segment of sig 'A's: the payload takes up the rest. */
+static char *at_length(const char *alg, size_t sig, size_t len) {
+        char header[64], *h, *p, *payload, *t = NULL;
+        size_t hl;
+
+        snprintf(header, sizeof header, "{\"alg\":\"%s\",\"typ\":\"JWT\"}", alg);
+        h = b64(header);
+        hl = strlen(h);
+        assert_true(len > hl + sig + 2 + 16);
+        /* The rule reads the header and the signature's length, not the
+         * payload: A's fill it. */
+        payload = malloc(len - hl - sig - 2 + 1);
+        assert_non_null(payload);
+        memset(payload, 'A', len - hl - sig - 2);
+        payload[len - hl - sig - 2] = '\0';
+        p = payload;
+        assert_true(asprintf(&t, "%s.%s.%*s", h, p, (int) sig, "") > 0);
+        memset(t + hl + 1 + strlen(p) + 1, 'A', sig);
+        free(h);
+        free(p);
+        return t;
+}
+
 static void test_truncation_rule(void **state) {
         char *t = mint_sub("alice"), *cut;
         size_t len = strlen(t);
@@ -816,6 +840,31 @@ static void test_truncation_rule(void **state) {
                                 fail_msg("%s: a %zu-character signature is seen as cut", algs[i].alg, algs[i].min);
                         free(s);
                 }
+        }
+        /* At a cut point, a whole ES256 or EdDSA signature (their only
+         * length) says the token arrived whole: a forged one is not "cut".
+         * An RSA signature's length depends on the key: the cut point
+         * still counts. */
+        {
+                static const struct {
+                        const char *alg;
+                        size_t sig;
+                        bool cut;
+                } whole[] = {
+                        { "ES256", 86, false }, { "EdDSA", 86, false }, { "ES256", 90, false },
+                        { "ES256", 85, true }, { "RS256", 342, true }, { "PS256", 400, true },
+                };
+
+                for (size_t i = 0; i < ELEMENTSOF(whole); i++)
+                        for (size_t p = 512; p <= 1024; p *= 2) {
+                                char *s = at_length(whole[i].alg, whole[i].sig, p);
+                                assert_int_equal(strlen(s), p);
+                                if (pam_svcid_looks_truncated(s, p, SVCID_BAD_SIGNATURE) != whole[i].cut ||
+                                    pam_svcid_looks_truncated(s, p, SVCID_MALFORMED) != whole[i].cut)
+                                        fail_msg("%s, %zu-character signature, %zu bytes: cut must be %d",
+                                                 whole[i].alg, whole[i].sig, p, whole[i].cut);
+                                free(s);
+                        }
         }
         /* Four segments, the last short: garbled, not cut. */
         {
@@ -1369,7 +1418,7 @@ static void run_reason_case(const struct reason_case *c) {
 
 static void test_each_reason(void **state) {
         int64_t t0 = now();
-        char *good = mint_sub("alice"), *big, *cut, *bad_sig, *kid = (char *) svcid_key_kid(key);
+        char *good = mint_sub("alice"), *big, *cut, *bad_sig, *forged_at_cut, *kid = (char *) svcid_key_kid(key);
         char header[256], payload[512];
         struct reason_case cases[40];
         size_t n = 0;
@@ -1469,6 +1518,30 @@ static void test_each_reason(void **state) {
              .reason = "reason=no_token ");
         CASE(.name = "no_token conversation fails", .token = NULL, .pam = PAM_AUTHINFO_UNAVAIL,
              .reason = "reason=no_token ");
+        /* A forged ES256 signature on a token whose length is a cut
+         * point: the signature is whole, so the token was not cut. */
+        forged_at_cut = NULL;
+        for (int pad = 1; !forged_at_cut && pad < 300; pad++) {
+                char *claims = NULL, *signed_token = NULL;
+
+                assert_true(asprintf(&claims,
+                                     "{\"iss\":\"" ISS "\",\"sub\":\"alice\",\"aud\":\"" AUD "\",\"iat\":%lld,"
+                                     "\"exp\":%lld,\"pad\":\"%0*d\"}",
+                                     (long long) t0, (long long) t0 + 300, pad, 0) > 0);
+                assert_int_equal(svcid_jwt_sign(key, claims, strlen(claims), &signed_token), 0);
+                free(claims);
+                if (cut_point(strlen(signed_token)))
+                        forged_at_cut = signed_token;
+                else
+                        svcid_free_secret(signed_token);
+        }
+        assert_non_null(forged_at_cut);
+        {
+                char *s = strrchr(forged_at_cut, '.') + 10;
+                *s = *s == 'A' ? 'B' : 'A';
+        }
+        CASE(.name = "bad_signature at a cut point", .token = forged_at_cut, .pam = PAM_AUTH_ERR,
+             .reason = "reason=bad_signature ");
         cut = strndup(good, strlen(good) - 20);
         CASE(.name = "truncated signature", .token = cut, .pam = PAM_AUTH_ERR, .reason = "reason=truncated ");
         CASE(.name = "truncated at 255", .token = strndup(good, 255), .pam = PAM_AUTH_ERR,
