@@ -224,8 +224,13 @@ static int make_policy(pam_handle_t *pamh, const pam_svcid_args *a, const svcid_
                 /* As for svcid verify and svcid-gate: the stack's error. */
                 r = svcid_policy_set_issuer(p, a->issuer);
                 if (r == -ENOENT) {
+                        char quoted[128];
+
+                        /* Quoted and made printable, as every argument
+                         * in a log line (args.c). */
+                        copy_printable(quoted, sizeof quoted, a->issuer);
                         pam_syslog(pamh, LOG_ERR, "argument \"issuer=%s\": not one of the trusted issuers",
-                                   a->issuer);
+                                   quoted);
                         return r;
                 }
         }

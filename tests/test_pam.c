@@ -1752,6 +1752,11 @@ static void test_trust_errors(void **state) {
         assert_int_equal(auth_once(auth_service("issuer=svcid://elsewhere"), "alice", t), PAM_SERVICE_ERR);
         assert_logged("argument \"issuer=svcid://elsewhere\": not one of the trusted issuers");
         assert_not_logged("reason=");
+        /* Quoted and made printable, as any other argument. */
+        log_clear();
+        assert_int_equal(auth_once(auth_service("issuer=svcid://x\"\x1b[2Jy"), "alice", t), PAM_SERVICE_ERR);
+        assert_logged("argument \"issuer=svcid://x??[2Jy\": not one of the trusted issuers");
+        assert_not_logged("\x1b");
         /* Two trust= paths: both read. */
         {
                 char *doc = jwks_for("svcid://second", other_key);
