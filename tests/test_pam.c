@@ -2381,6 +2381,26 @@ static void test_session(void **state) {
                 pam_end(pamh, PAM_SUCCESS);
                 svcid_free_secret(ctl);
         }
+        /* A value with '=' is exported as it is (the name ends at the
+         * first '='); a claim that is not a string is left unset, as an
+         * absent one is. */
+        {
+                char *eq = mint_with(key,
+                                     "{\"iss\":\"" ISS "\",\"sub\":\"alice\",\"aud\":\"" AUD "\",\"iat\":%lld,"
+                                     "\"exp\":%lld,\"jti\":\"a=b=\",\"unit\":[\"x.service\"]}",
+                                     (long long) now(), (long long) now() + 60);
+                conv_data cd = { .answer = eq };
+                pam_handle_t *pamh = start(svc, "alice", &cd);
+
+                assert_int_equal(pam_putenv(pamh, "SVCID_UNIT=stale.service"), PAM_SUCCESS);
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
+                assert_non_null(pam_getenv(pamh, "SVCID_JTI"));
+                assert_string_equal(pam_getenv(pamh, "SVCID_JTI"), "a=b=");
+                assert_null(pam_getenv(pamh, "SVCID_UNIT"));
+                pam_end(pamh, PAM_SUCCESS);
+                svcid_free_secret(eq);
+        }
         /* The session exports again what auth did: a value another
          * module (pam_env with user_readenv, say) put in its place
          * since is replaced, one for an absent claim removed. */
