@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -279,8 +280,13 @@ static bool claim_name_ok(const char *s) {
 
         if (n == 0 || n > 64 || strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-.") != n)
                 return false;
+        /* In any case: JSON names are case-sensitive, but not every
+         * reader of a token is (Go's encoding/json fills a "sub" field
+         * from "Sub" too, the last one in the payload winning), so a
+         * policy "Sub" beside the agent's "sub" could name another
+         * subject to it. */
         for (size_t i = 0; i < ELEMENTSOF(reserved); i++)
-                if (strcmp(s, reserved[i]) == 0)
+                if (strcasecmp(s, reserved[i]) == 0)
                         return false;
         return true;
 }
@@ -452,7 +458,7 @@ static int account_key(parse_ctx *c, const char *name, const char *value) {
                 _cleanup_(json_decrefp) json_t *v = NULL;
 
                 if (!claim_name_ok(claim))
-                        return fail(c, "bad claim name '%s' (1 to 64 letters, digits and '_-.', and not a registered claim)", claim);
+                        return fail(c, "bad claim name '%s' (1 to 64 letters, digits and '_-.', and not a registered claim in any case)", claim);
                 if (json_object_get(a->claims, claim))
                         return fail(c, "duplicate key '%s'", name);
                 if (strchr(value, ',')) {

@@ -586,6 +586,30 @@ set -e
 [ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "--check-config of a FIFO: exit $rc"
 grep -q "fifo.conf: not a regular file" "$T/err3" || fail "--check-config of a FIFO: $(cat "$T/err3")"
 
+check "claim.* never names a registered claim, in any case: a Sub beside the sub is refused"
+# Go's encoding/json fills a "sub" field from "Sub" as well, the last one
+# winning: a policy claim "Sub" would name another subject to such a reader.
+printf '[agent]\nanonymous = deny\n[account cs]\nuser = %s\nclaim.subject = s\nclaim.Units = u\n' "$MYUID" > "$T/cs.conf"
+start_agent cs "$T/cs.conf"
+get_token x
+C=$(claims "$TOK")
+[ "$(jq -c '[.sub, .subject, .Units]' <<<"$C")" = '["cs","s","u"]' ] || fail "claims merely like registered ones: $C"
+for name in Sub SUB sUb Iss AUD Iat Exp NBF Jti UID Gid Unit UNIT; do
+        printf '[agent]\nanonymous = deny\n[account cs]\nuser = %s\nclaim.%s = root\n' "$MYUID" "$name" > "$T/cs-bad.conf"
+        "$AGENT" --config "$T/cs-bad.conf" --check-config 2>"$T/err" && fail "claim.$name accepted"
+        grep -qF "$T/cs-bad.conf:5: bad claim name '$name'" "$T/err" || fail "claim.$name: $(cat "$T/err")"
+done
+# ... and a reload to it keeps the old policy
+cp "$T/cs-bad.conf" "$T/cs.conf"
+kill -HUP "$AGENT_PID"
+for _ in $(seq 1 200); do grep -q "keeping the old policy" "$AGENT_LOG" && break; sleep 0.05; done
+grep -qF "reload: $T/cs.conf:5: bad claim name 'UNIT'" "$AGENT_LOG" || fail "reload to claim.UNIT: $(tail -n 3 "$AGENT_LOG")"
+get_token y
+[ "$(claims "$TOK" | jq -c 'keys - ["aud","exp","gid","iat","iss","jti","sub","uid"]')" = '["Units","subject"]' ] ||
+        fail "after the refused reload: $(claims "$TOK")"
+stop_agent
+ok "registered claim names refused whatever their case"
+
 check "sd_notify: READY=1, STATUS= with the active kid, WATCHDOG=1, RELOADING=1, STOPPING=1"
 : >"$T/notify.log"     # only this agent's
 printf '[agent]\n' > "$T/n.conf"
