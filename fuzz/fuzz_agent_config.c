@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* libFuzzer target for the agent's config parser (agent/config.c): any
  * bytes as agent.conf. Checks that a config that parses keeps its
- * promises (ttls in range, accounts named, claim names not reserved), and
- * that a refusal always names "origin:line: reason".
+ * promises (ttls in range, accounts named, claim names not reserved in
+ * any case, no line longer than inih reads whole, no NUL byte), and that a
+ * refusal always names "origin:line: reason".
  *
  * The fuzz build links lib/ and common/ only, not libinih: inih is reached
  * through dlopen() here, its run-time options copied over before each
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../agent/config.c"
 #include "../agent/util.c"
@@ -43,6 +45,37 @@ int ini_parse_stream(ini_reader reader, void *stream, ini_handler h, void *user)
         return real(reader, stream, h, user);
 }
 
+/* The names no claim.* may take, written out here rather than taken from
+ * config.c, so that a change there that lets one through is caught. */
+static bool reserved_claim(const char *name) {
+        static const char *const names[] = { "iss", "sub", "aud", "iat", "exp", "nbf", "jti", "uid", "gid", "unit" };
+
+        for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+                if (strcasecmp(name, names[i]) == 0)
+                        return true;
+        return false;
+}
+
+/* Whether every line of an accepted file is one inih read whole: at most
+ * 197 bytes (svcid.conf(5)) before its "\n" or "\r\n", and no NUL. */
+static bool lines_whole(const uint8_t *data, size_t size) {
+        size_t start = 0;
+
+        if (memchr(data, '\0', size))
+                return false;
+        for (size_t i = 0; i <= size; i++)
+                if (i == size || data[i] == '\n') {
+                        size_t len = i - start;
+
+                        if (len > 0 && data[start + len - 1] == '\r')
+                                len--;
+                        if (len > 197)
+                                return false;
+                        start = i + 1;
+                }
+        return true;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         agent_config *cfg = NULL;
@@ -62,6 +95,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 abort();
         if (cfg->issuer && !name_ok(cfg->issuer))
                 abort();
+        if (!lines_whole(data, size))
+                abort();        /* a long line cut in two, or a NUL, let through */
         for (size_t i = 0; i < cfg->n_accounts; i++) {
                 const agent_account *a = &cfg->accounts[i];
                 const char *k;
@@ -70,7 +105,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (!name_ok(a->name) || (!a->user && !a->has_uid && !a->unit))
                         abort();
                 json_object_foreach(a->claims, k, v)
-                        if (!claim_name_ok(k))
+                        if (!claim_name_ok(k) || reserved_claim(k))
                                 abort();
                 (void) config_audience_allowed(a, "ssh:web01");
         }
