@@ -484,6 +484,12 @@ static int account_key(parse_ctx *c, const char *name, const char *value) {
                 }
                 if (!v || json_object_set_new(a->claims, claim, TAKE_PTR(v)) < 0)
                         return fail(c, "bad value for '%s' (not UTF-8?)", name);
+                /* Other values have no spaces, so a '#' comment after one
+                 * is refused; a claim's may have spaces, and would carry
+                 * the comment into every token. */
+                if (strstr(value, " #") || strstr(value, "\t#"))
+                        warn(c, "the value of '%s' holds ' #', which is part of the claim: after a value, only "
+                                "';' after a space starts a comment", name);
                 return 1;
         }
         return fail(c, "unknown key '%s' in [account %s]", name, a->name);

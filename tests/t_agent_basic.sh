@@ -610,6 +610,18 @@ get_token y
 stop_agent
 ok "registered claim names refused whatever their case"
 
+check "a '#' after a claim's value is part of it, with a warning that names file:line"
+printf '[account cs]\nuser = %s\nclaim.stage = deploy # prod\nclaim.ticket = T#5 ; a comment\n' "$MYUID" > "$T/hash.conf"
+"$AGENT" --config "$T/hash.conf" --check-config 2>"$T/err" || fail "--check-config: $(cat "$T/err")"
+grep -qF "$T/hash.conf:3: the value of 'claim.stage' holds ' #'" "$T/err" || fail "no warning: $(cat "$T/err")"
+[ "$(grep -c "holds ' #'" "$T/err")" = 1 ] || fail "a '#' with no space before it warned: $(cat "$T/err")"
+start_agent hash "$T/hash.conf"
+grep -qF "$T/hash.conf:3: the value of 'claim.stage' holds ' #'" "$AGENT_LOG" || fail "no warning at start"
+get_token x
+[ "$(claims "$TOK" | jq -c '[.stage, .ticket]')" = '["deploy # prod","T#5"]' ] || fail "claims: $(claims "$TOK")"
+stop_agent
+ok "warned"
+
 check "sd_notify: READY=1, STATUS= with the active kid, WATCHDOG=1, RELOADING=1, STOPPING=1"
 : >"$T/notify.log"     # only this agent's
 printf '[agent]\n' > "$T/n.conf"
