@@ -133,10 +133,28 @@ int cli_option_error(const char *cmd, int c, char **argv, int prev_optind) {
         return cli_usage_error(cmd, "unknown option '%s'", name);
 }
 
+/* jansson escapes the bytes under 0x20 and, with JSON_ENSURE_ASCII, those
+ * over 0x7f, but writes DEL as it is: outside the strings it writes no such
+ * byte, so each one is a string's, and "\u007F" is the same character. */
+static int dump_to_file(const char *buffer, size_t size, void *data) {
+        FILE *f = data;
+        size_t start = 0;
+
+        for (size_t i = 0; i < size; i++) {
+                if (buffer[i] != 0x7f)
+                        continue;
+                if (fwrite(buffer + start, 1, i - start, f) != i - start || fputs("\\u007F", f) == EOF)
+                        return -1;
+                start = i + 1;
+        }
+        return fwrite(buffer + start, 1, size - start, f) == size - start ? 0 : -1;
+}
+
 int cli_print_json(FILE *f, const json_t *value) {
         /* jansson fails for want of memory, stdio for its write's reason */
         errno = 0;
-        if (json_dumpf(value, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII) < 0 ||
+        if (json_dump_callback(value, dump_to_file, f,
+                               JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII) < 0 ||
             fputc('\n', f) == EOF)
                 return errno > 0 ? -errno : -EIO;
         return 0;

@@ -73,8 +73,9 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
  * returns CLI_EXIT_USAGE. */
 int cli_option_error(const char *cmd, int c, char **argv, int prev_optind);
 
-/* Prints a JSON value indented by 2, non-ASCII escaped (so nothing in it
- * can drive a terminal), followed by a newline. */
+/* Prints a JSON value indented by 2, every control character (DEL too)
+ * and non-ASCII escaped (so no byte of it reaches a terminal raw),
+ * followed by a newline. */
 int cli_print_json(FILE *f, const json_t *value);
 
 /* The same for JSON text that has been parsed before (the claims of a

@@ -331,6 +331,10 @@ empty "$ERR"
 has "$OUT" '  "sub": "deploy-bot"'      # pretty-printed
 run 0 "a valid token, trust as a directory" "$SVCID" verify -a ci:build --trust "$T/trust.d" "$VALID"
 check_claims
+DEL_TOKEN=$(mint "$(claims "$NOW" $((NOW + 300)) ci:build ',"note":"a\u007fb"')")
+run 0 "a valid token with a DEL byte in a claim: printed escaped" "$SVCID" verify -a ci:build --trust "$JWKS" "$DEL_TOKEN"
+has "$OUT" '"note": "a\u007Fb"'
+if LC_ALL=C grep -q $'\x7f' "$OUT"; then fail "verify: a DEL byte reached the terminal"; fi
 run 0 "a valid token with --issuer and --require" "$SVCID" verify -a ci:build --trust "$JWKS" \
         --issuer svcid://test.example --require 'sub=deploy-*' --require roles=restart \
         --leeway 0 --max-lifetime 300 "$VALID"
@@ -491,6 +495,13 @@ if LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' "$ERR"; then fail "a control byt
 run 1 "inspect: so does a DEL byte" "$SVCID" inspect "$(b64 '{"alg":"ES256"}').$(b64 $'{"a":\x7f}').AAAA"
 has "$ERR" "svcid: inspect: payload: invalid token near '?'"
 if LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' "$ERR"; then fail "a DEL byte reached the terminal"; fi
+# A DEL byte inside a string is JSON, and the JSON printer (of inspect,
+# verify, jwks and token --json) escapes it as any other control byte.
+run 0 "inspect: a DEL byte in a claim is printed escaped" \
+        "$SVCID" inspect "$(b64 '{"alg":"ES256"}').$(b64 $'{"sub":"a\x7fb","x\x7f":1}').AAAA"
+has "$OUT" '"sub": "a\u007Fb"'
+has "$OUT" '"x\u007F": 1'
+if LC_ALL=C grep -q $'\x7f' "$OUT"; then fail "inspect: a DEL byte reached the terminal"; fi
 for c in token exec verify jwks connect inspect; do
         run 2 "$c: an unknown option" "$SVCID" "$c" --no-such-option
         first "$ERR" "svcid: $c: unknown option '--no-such-option'"
