@@ -33,7 +33,9 @@ static void token_usage(FILE *f) {
 
 /* --json: the agent's answer, {"token", "expires_at", "sub"}; sub is read
  * back from the token the agent just sent (not verified: it is the
- * agent's own word, over the local socket, like the rest of its answer). */
+ * agent's own word, over the local socket, like the rest of its answer).
+ * Returns 0, -EBADMSG for a token that does not decode, or the error of
+ * writing it out. */
 static int print_json(const char *token, int64_t expires_at) {
         _cleanup_(json_decrefp) json_t *payload = NULL, *out = NULL;
         _cleanup_(free_p) unsigned char *raw = NULL;
@@ -42,11 +44,11 @@ static int print_json(const char *token, int64_t expires_at) {
         size_t len;
 
         if (!dot2 || svcid_b64url_decode(dot1 + 1, (size_t) (dot2 - dot1 - 1), &raw, &len) < 0)
-                return -EINVAL;
+                return -EBADMSG;
         payload = json_load_guarded(raw, len, NULL, NULL);
         sub = json_string_value(json_object_get(payload, "sub"));
         if (!sub)
-                return -EINVAL;
+                return -EBADMSG;
         out = json_pack("{s:s, s:I, s:s}", "token", token, "expires_at", (json_int_t) expires_at, "sub", sub);
         if (!out)
                 return -ENOMEM;
@@ -99,15 +101,18 @@ int cmd_token(int argc, char **argv) {
         r = cli_agent_token("token", aud, ttl, &token, &expires_at);
         if (r != 0)
                 return r;
+        errno = 0;
         if (json)
                 r = print_json(token, expires_at);
         else
-                r = printf("%s\n", token) < 0 ? -EIO : 0;
+                r = printf("%s\n", token) < 0 ? -(errno > 0 ? errno : EIO) : 0;
         svcid_free_secret(token);
-        if (r < 0) {
-                fprintf(stderr, "svcid: token: %s\n",
-                        r == -EIO ? "cannot write the token" : "the agent's token does not decode");
-                return CLI_EXIT_REJECTED;
-        }
-        return CLI_EXIT_OK;
+        /* A token longer than stdio's buffer, or a terminal's line, is
+         * written out while printed: a write that fails says so here, as
+         * main() says it of one that fails when flushed. */
+        if (r == -EBADMSG)
+                fprintf(stderr, "svcid: token: the agent's token does not decode\n");
+        else if (r < 0)
+                fprintf(stderr, "svcid: token: cannot write to standard output: %s\n", strerror(-r));
+        return r < 0 ? CLI_EXIT_REJECTED : CLI_EXIT_OK;
 }

@@ -238,6 +238,16 @@ grep -q "$T/agent.conf:3: \\[account big\\]: its claims make every token over 81
 big_conf 36 > "$T/big.conf"
 reload "$T/big.conf" reloaded
 get_token short
+# svcid token writes a token longer than stdio's buffer while printing
+# it: a write that fails there is said as any other, never as a token
+# that does not decode.
+[ ${#TOK} -gt 4096 ] || fail "test token is only ${#TOK} bytes"
+for opt in "" --json; do
+        rc=0
+        timeout 30 "$CLI" token -a short $opt >/dev/full 2>"$T/err" || rc=$?
+        [ $rc = 1 ] && [ "$(cat "$T/err")" = "svcid: token: cannot write to standard output: No space left on device" ] ||
+                fail "svcid token${opt:+ $opt}, ${#TOK} bytes, to a full disk: exit $rc, $(cat "$T/err")"
+done
 expect_status 500 internal "/v1/token?aud=$(head -c 200 /dev/zero | tr '\0' a)"
 jq -r .message <<<"$BODY" | grep -q "over 8192 bytes: the claims are too long" || fail "no reason: $BODY"
 reload "$T/b0.conf" reloaded
