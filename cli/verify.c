@@ -29,6 +29,7 @@ static void verify_usage(FILE *f) {
                 "                    [--leeway S] [--max-lifetime S] [--now UNIX] [TOKEN|-]\n"
                 "\n"
                 "Verify TOKEN (or the token on standard input) offline and print its claims.\n"
+                "Prefer standard input: any local user can read a command line.\n"
                 "\n"
                 "  -a, --audience AUD     the audience this verifier expects (required)\n"
                 "      --trust PATH       a JWKS file or a directory of *.jwks; repeatable\n"

@@ -134,6 +134,11 @@ run 0 "verify --help" "$SVCID" verify --help
 first "$OUT" "Usage: svcid verify -a AUD [--trust PATH]... [--issuer ISS] [--require CLAIM=GLOB]..."
 run 0 "verify -h" "$SVCID" verify -h
 has "$OUT" "--now UNIX"
+# a token is a bearer credential, and any local user can read argv
+run 0 "verify --help: standard input, not a TOKEN argument" "$SVCID" verify --help
+has "$OUT" "Prefer standard input: any local user can read a command line."
+run 0 "inspect --help: standard input, not a TOKEN argument" "$SVCID" inspect --help
+has "$OUT" "still valid on standard input: any local user can read a command line."
 
 # ---- verify: usage and configuration errors (exit 2) --------------------
 run 2 "verify without -a" "$SVCID" verify --trust "$JWKS" "$VALID"
