@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -383,9 +384,16 @@ int cmd_connect(int argc, char **argv) {
                 return r;
 
         if (addr[0] == 'u') {
+                struct stat st;
+
                 r = connect_unix(addr + 5, &fd);
+                /* connect(2) says "refused" of a file that is no socket,
+                 * as of a socket nobody listens on */
                 if (r < 0)
-                        snprintf(err, sizeof(err), "cannot connect to %s: %s", addr + 5, strerror(-r));
+                        snprintf(err, sizeof(err), "cannot connect to %s: %s", addr + 5,
+                                 r == -ECONNREFUSED && stat(addr + 5, &st) == 0 && !S_ISSOCK(st.st_mode)
+                                         ? "not a socket"
+                                         : strerror(-r));
         } else
                 r = connect_tcp(addr + 4, err, sizeof(err), &fd);
         if (r < 0) {

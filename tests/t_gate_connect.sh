@@ -392,6 +392,11 @@ for a in 'tcp:[::1' 'tcp:::1]:7000' 'tcp:[[::1]]:7000'; do
         grep -q "unmatched '\[' or '\]'" "$T/stderr" || fail "$a: $(cat "$T/stderr")"
 done
 svcid_connect -a x "unix:$T/none.sock" < /dev/null 2>/dev/null; [ $? = 1 ] || fail "nothing listening did not exit 1"
+# a file that is no socket (a typo for the gate's): said so, not "refused"
+: > "$T/not-a-socket"
+svcid_connect -a x "unix:$T/not-a-socket" < /dev/null 2>"$T/stderr"; [ $? = 1 ] || fail "a file no socket did not exit 1"
+grep -qx "svcid: connect: cannot connect to $T/not-a-socket: not a socket" "$T/stderr" ||
+        fail "a file no socket: $(cat "$T/stderr")"
 SVCID_AGENT_SOCKET=$T/no-agent.sock svcid_connect -a x "unix:$T/peer.sock" < /dev/null 2>/dev/null
 [ $? = 1 ] || fail "no agent did not exit 1"
 set -e
