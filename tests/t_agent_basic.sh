@@ -217,6 +217,13 @@ set +e
 "$CLI" exec -a x -- "$T/no-such-command" 2>/dev/null; [ $? = 127 ] || fail "exec of a missing command must exit 127"
 : > "$T/not-executable"
 "$CLI" exec -a x -- "$T/not-executable" 2>/dev/null; [ $? = 126 ] || fail "exec of a non-executable file must exit 126"
+# a script whose #! line names no file (here with a CR after it): not
+# found, as a shell has it, but not said of the script, which is there
+printf '#!/bin/sh\r\necho hi\n' > "$T/crlf-script"
+chmod +x "$T/crlf-script"
+"$CLI" exec -a x -- "$T/crlf-script" 2>"$T/err"; [ $? = 127 ] || fail "exec of a script without its interpreter must exit 127"
+grep -qx "svcid: exec: $T/crlf-script: cannot run it: the interpreter (#! line) or loader it names is missing" "$T/err" ||
+        fail "exec of a script without its interpreter: $(cat "$T/err")"
 "$CLI" token -a 'a b' 2>"$T/err"; [ $? = 2 ] || fail "token with a bad aud must exit 2"
 grep -qx "svcid: token: the audience must be 1 to 255 printable ASCII characters without spaces" "$T/err" ||
         fail "an aud with a space: $(cat "$T/err")"
