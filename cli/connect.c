@@ -366,10 +366,11 @@ int cmd_connect(int argc, char **argv) {
                 }
                 prev_optind = optind;
         }
-        if (!aud || !*aud || argc - optind != 1) {
-                return cli_usage_error("connect", "%s",
-                                       !aud || !*aud ? "-a AUD is required" : "give exactly one address");
-        }
+        r = cli_check_audience("connect", aud);
+        if (r != 0)
+                return r;
+        if (argc - optind != 1)
+                return cli_usage_error("connect", "give exactly one address");
         addr = argv[optind];
         r = check_address(addr, err, sizeof(err));
         if (r < 0) {

@@ -107,10 +107,11 @@ int cmd_exec(int argc, char **argv) {
                 }
                 prev_optind = optind;
         }
-        if (!aud || !*aud || optind >= argc) {
-                return cli_usage_error("exec", "%s",
-                                       !aud || !*aud ? "-a AUD is required" : "a command to run is required");
-        }
+        r = cli_check_audience("exec", aud);
+        if (r != 0)
+                return r;
+        if (optind >= argc)
+                return cli_usage_error("exec", "a command to run is required");
 
         r = cli_agent_token("exec", aud, ttl, &token, NULL);
         if (r != 0)

@@ -95,8 +95,9 @@ int cmd_token(int argc, char **argv) {
         }
         if (optind < argc)
                 return cli_usage_error("token", "unexpected argument '%s'", argv[optind]);
-        if (!aud || !*aud)
-                return cli_usage_error("token", "-a AUD is required");
+        r = cli_check_audience("token", aud);
+        if (r != 0)
+                return r;
 
         r = cli_agent_token("token", aud, ttl, &token, &expires_at);
         if (r != 0)

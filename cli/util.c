@@ -11,6 +11,7 @@
 
 #include "../common/cleanup.h"
 #include "../common/json.h"
+#include "../common/text.h"
 #include "util.h"
 
 DEFINE_PTR_CLEANUP(svcid_trust, svcid_trust_free)
@@ -176,6 +177,20 @@ int cli_parse_ttl(const char *cmd, const char *arg, int64_t *ret_ttl) {
                 return cli_usage_error(cmd, "--ttl must be 1..3600 seconds, not '%s'", arg);
         }
         return 0;
+}
+
+int cli_check_audience(const char *cmd, const char *aud) {
+        char shown[80];
+
+        if (!aud || !*aud)
+                return cli_usage_error(cmd, "-a AUD is required");
+        if (name_ok(aud))
+                return 0;
+        /* the argument may hold any byte: shown tame, as the agent's
+         * rule is said */
+        copy_printable(shown, sizeof shown, aud);
+        return cli_usage_error(cmd, "-a '%s': the audience must be 1 to 255 printable ASCII characters "
+                               "without spaces", shown);
 }
 
 int cli_agent_token(const char *cmd, const char *aud, int64_t ttl, char **ret_token, int64_t *ret_expires_at) {

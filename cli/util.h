@@ -52,6 +52,11 @@ int cli_trust_load(char *const *paths, size_t n_paths, char *err, size_t err_len
  * and returns CLI_EXIT_USAGE. */
 int cli_parse_ttl(const char *cmd, const char *arg, int64_t *ret_ttl);
 
+/* Checks the -a AUD of CMD, which asks the agent: given, and an audience
+ * the agent can take (1..255 printable ASCII characters, no space).
+ * Returns 0, or prints why on stderr and returns CLI_EXIT_USAGE. */
+int cli_check_audience(const char *cmd, const char *aud);
+
 /* Gets a token for aud (ttl 0: the agent's default) from the local agent.
  * Returns 0, or prints "svcid: CMD: why" on stderr and returns the exit
  * code: CLI_EXIT_USAGE for a request the agent calls bad, else

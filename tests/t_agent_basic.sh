@@ -225,7 +225,7 @@ chmod +x "$T/crlf-script"
 grep -qx "svcid: exec: $T/crlf-script: cannot run it: the interpreter (#! line) or loader it names is missing" "$T/err" ||
         fail "exec of a script without its interpreter: $(cat "$T/err")"
 "$CLI" token -a 'a b' 2>"$T/err"; [ $? = 2 ] || fail "token with a bad aud must exit 2"
-grep -qx "svcid: token: the audience must be 1 to 255 printable ASCII characters without spaces" "$T/err" ||
+grep -qx "svcid: token: -a 'a b': the audience must be 1 to 255 printable ASCII characters without spaces" "$T/err" ||
         fail "an aud with a space: $(cat "$T/err")"
 SVCID_AGENT_SOCKET=$T/none.sock "$CLI" token -a x 2>"$T/err"; [ $? = 1 ] || fail "no agent must exit 1"
 grep -q "No such file" "$T/err" || fail "no agent message: $(cat "$T/err")"

@@ -537,6 +537,12 @@ usage_err connect "give exactly one address" -a x unix:/run/a.sock unix:/run/b.s
 usage_err token "-a AUD is required" -a ''
 usage_err exec "-a AUD is required" -a '' -- true
 usage_err connect "-a AUD is required" -a '' unix:/run/a.sock
+# an audience the agent cannot take is one too, said before it is asked,
+# the argument shown without its control bytes
+AUD_RULE="the audience must be 1 to 255 printable ASCII characters without spaces"
+usage_err token "-a 'a b': $AUD_RULE" -a 'a b'
+usage_err exec "-a 'a?[31mb': $AUD_RULE" -a $'a\e[31mb' -- true
+usage_err connect "-a 'caf??': $AUD_RULE" -a café unix:/run/a.sock
 usage_err verify "--leeway '-1': expected whole seconds in [0, 3600]" -a x --leeway -1 "$VALID"
 usage_err verify "option '--trust' needs a value" -a x --trust
 usage_err inspect "too many arguments: give one TOKEN (or '-')" "$VALID" "$VALID"
