@@ -41,11 +41,12 @@ static bool env_name_ok(const char *s) {
 /* Names that the loader, libc, shells or common interpreters read before
  * CMD's own code runs. A token there would change how CMD is found or
  * loaded, and several print a value they cannot use (bash names a BASH_ENV
- * or HOME it cannot open; ld.so a library it cannot load): the token
- * would land on stderr, and so in logs. */
+ * or HOME it cannot open; ld.so a library it cannot load; sh -x starts
+ * each line it traces with PS4): the token would land on stderr, and so
+ * in logs. */
 static bool env_name_reserved(const char *name) {
         static const char *const exact[] = {
-                "PATH", "IFS", "HOME", "SHELL", "ENV", "SHELLOPTS", "CDPATH", "TMPDIR", "TZ", "LANG",
+                "PATH", "IFS", "HOME", "SHELL", "ENV", "SHELLOPTS", "PS4", "CDPATH", "TMPDIR", "TZ", "LANG",
                 "LANGUAGE", "GCONV_PATH", "LOCPATH", "NLSPATH", "GLIBC_TUNABLES", "RUBYOPT", "PERLLIB",
                 "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS",
         };

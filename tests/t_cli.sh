@@ -621,7 +621,7 @@ os.close(w)
 sys.exit(p.wait())
 PYEOF
 check_claims
-for name in PATH LD_PRELOAD IFS BASH_ENV BASH_XTRACEFD BASHOPTS SHELLOPTS HOME MALLOC_ARENA_MAX PYTHONSTARTUP \
+for name in PATH LD_PRELOAD IFS BASH_ENV BASH_XTRACEFD BASHOPTS SHELLOPTS PS4 HOME MALLOC_ARENA_MAX PYTHONSTARTUP \
             LC_ALL _JAVA_OPTIONS JDK_JAVA_OPTIONS NODE_EXTRA_CA_CERTS OPENSSL_CONF; do
         run 2 "exec --env $name, which is read before CMD runs" \
                 env SVCID_AGENT_SOCKET="$T/nope.sock" "$SVCID" exec -a x --env "$name" -- true
