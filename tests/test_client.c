@@ -209,6 +209,36 @@ static void test_no_agent(void **state) {
         unlink(sock_path);
 }
 
+/* An empty socket path names no file: connect(2) would take it as the
+ * abstract socket "" (a leading NUL), which any local user may bind and
+ * answer with a token or a JWKS of their own. It is refused before a
+ * connection is made, as NULL is taken for the default. */
+static void test_empty_socket_path(void **state) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        _cleanup_(close_fdp) int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        char err[256] = "", *token = NULL, *jwks = NULL;
+        bool bound;
+        (void) state;
+
+        /* Where the client went before: the abstract name of no bytes,
+         * unless another process on this machine holds it already. */
+        assert_true(lfd >= 0);
+        bound = bind(lfd, (struct sockaddr *) &sa, offsetof(struct sockaddr_un, sun_path) + 1) == 0 &&
+                listen(lfd, 4) == 0;
+        if (!bound)
+                print_message("cannot bind the abstract socket \"\" (%s): checking the errors only\n",
+                              strerror(errno));
+        assert_int_equal(svcid_agent_token("", "ci:build", 0, err, sizeof err, &token, NULL), -EINVAL);
+        assert_string_equal(err, "the agent socket path is empty");
+        assert_null(token);
+        err[0] = '\0';
+        assert_int_equal(svcid_agent_jwks("", err, sizeof err, &jwks), -EINVAL);
+        assert_string_equal(err, "the agent socket path is empty");
+        assert_null(jwks);
+        if (bound)
+                assert_false(connected(lfd));
+}
+
 /* An agent that takes the connection and dies before it answers (as
  * one does when socket-activated with a config it refuses): the message
  * says so, not libcurl's words for it. */
@@ -428,6 +458,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_refused_before_sending),
                 cmocka_unit_test(test_no_agent),
+                cmocka_unit_test(test_empty_socket_path),
                 cmocka_unit_test(test_agent_hangs_up),
                 cmocka_unit_test(test_escaped_audience_whole),
                 cmocka_unit_test(test_answer_shape),

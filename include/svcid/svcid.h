@@ -302,9 +302,10 @@ void svcid_free_secret(char *secret);
 /* $SVCID_AGENT_SOCKET when set and non-empty, else the default. Borrowed. */
 const char *svcid_agent_socket(void);
 
-/* Asks the agent listening on socket_path (NULL: svcid_agent_socket()) for a
- * token naming the calling process, for audience (1 to 255 printable ASCII
- * characters without spaces, escaped here as a query needs: a '+' stays a
+/* Asks the agent listening on socket_path (NULL: svcid_agent_socket(); ""
+ * is -EINVAL, as it names no file) for a token naming the calling
+ * process, for audience (1 to 255 printable ASCII characters without
+ * spaces, escaped here as a query needs: a '+' stays a
  * '+'), ttl seconds from 0 to 86400 (0: the agent's default;
  * svcid-agent itself takes 1 to 3600 and refuses more, -EINVAL); anything
  * else is -EINVAL before a connection is made. On success *ret_token (malloc'd) and, if non-NULL,
