@@ -102,6 +102,10 @@ int svcid_jws_sign(const svcid_key *key, const char *header_json, const void *pa
         if (!key || (!payload && len > 0) || !ret_jws)
                 return -EINVAL;
 
+        /* Used byte for byte, so its base64url alone would be longer
+         * than any token: too big, before it is judged as JSON. */
+        if (header_json && strlen(header_json) > SVCID_TOKEN_MAX)
+                return -EFBIG;
         if (header_json) {
                 /* A caller-made header must still name this key's alg: the
                  * signature layer never signs under a name it isn't. */

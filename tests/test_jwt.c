@@ -2439,6 +2439,14 @@ static void test_sign_size_limit(void **state) {
                 assert_int_equal(strlen(token), SVCID_TOKEN_MAX);
                 assert_int_equal(svcid_jws_verify(key, token, strlen(token), NULL, NULL), SVCID_OK);
                 free(token);
+                token = NULL;
+                /* A header longer than a token is too big as well, not
+                 * invalid: its base64url alone is over the cap. */
+                free(header);
+                header = xasprintf("{\"alg\":\"%s\",\"pad\":\"%0*d\"}", svcid_alg_str(svcid_key_alg(key)),
+                                   SVCID_TOKEN_MAX, 0);
+                assert_int_equal(svcid_jws_sign(key, header, "{}", 2, &token), -EFBIG);
+                assert_null(token);
         }
 }
 
