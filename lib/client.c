@@ -392,7 +392,7 @@ int svcid_agent_jwks(const char *socket_path, char *err, size_t err_len, char **
         int r;
 
         if (!ret_jwks)
-                return -EINVAL;
+                return client_errf(err, err_len, -EINVAL, "no place for the JWKS");
         if (socket_path && !*socket_path)
                 return client_errf(err, err_len, -EINVAL, "the agent socket path is empty");
         r = agent_get_json(socket_path, "/v1/jwks", SVCID_JWKS_MAX, &b, &j, err, err_len);

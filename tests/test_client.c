@@ -183,7 +183,12 @@ static void test_refused_before_sending(void **state) {
         assert_int_equal(svcid_agent_token(sock_path, "ci:build", 86401, err, sizeof err, &token, NULL), -EINVAL);
         assert_string_equal(err, "the ttl must be 0 to 86400 seconds, not 86401");
         assert_int_equal(svcid_agent_token(sock_path, "ci:build", 0, err, sizeof err, NULL, NULL), -EINVAL);
+        assert_string_equal(err, "no place for the token");
         assert_null(token);
+        /* svcid_agent_jwks() says why as well */
+        err[0] = '\0';
+        assert_int_equal(svcid_agent_jwks(sock_path, err, sizeof err, NULL), -EINVAL);
+        assert_string_equal(err, "no place for the JWKS");
         assert_false(connected(lfd));
 }
 
