@@ -265,7 +265,8 @@ typedef struct svcid_claims svcid_claims;
 /* Runs every check of the verification policy, in order, and returns the
  * first that fails, or SVCID_OK. token need not be NUL-terminated. On
  * SVCID_OK and non-NULL ret_claims, *ret_claims receives the claims.
- * report (may be NULL) is always filled. */
+ * report (may be NULL) is always filled. A NULL policy is
+ * SVCID_INTERNAL_ERROR. */
 svcid_reason svcid_verify(const svcid_policy *policy, const char *token, size_t len,
                           svcid_claims **ret_claims, svcid_report *report);
 
@@ -299,7 +300,10 @@ void svcid_free_secret(char *secret);
 
 #define SVCID_AGENT_SOCKET_DEFAULT "/run/svcid/agent.sock"
 
-/* $SVCID_AGENT_SOCKET when set and non-empty, else the default. Borrowed. */
+/* $SVCID_AGENT_SOCKET when set and non-empty, else the default. Borrowed.
+ * The variable is read with secure_getenv(3): a set-uid or set-gid
+ * process always gets the default. A relative path is taken from the
+ * current directory when a request connects. */
 const char *svcid_agent_socket(void);
 
 /* Asks the agent listening on socket_path (NULL: svcid_agent_socket(); ""
