@@ -307,18 +307,18 @@ void svcid_free_secret(char *secret);
 const char *svcid_agent_socket(void);
 
 /* Asks the agent listening on socket_path (NULL: svcid_agent_socket(); ""
- * is -EINVAL, as it names no file) for a token naming the calling
- * process, for audience (1 to 255 printable ASCII characters without
- * spaces, escaped here as a query needs: a '+' stays a
- * '+'), ttl seconds from 0 to 86400 (0: the agent's default;
- * svcid-agent itself takes 1 to 3600 and refuses more, -EINVAL); anything
- * else is -EINVAL before a connection is made. On success *ret_token (malloc'd) and, if non-NULL,
- * *ret_expires_at. Errors: -ENOENT/-ECONNREFUSED no agent there, -EACCES
- * the agent's policy refused (403) or the socket may not be opened (err
- * tells which), -EINVAL bad request (400), -EBUSY (429/503),
- * -ENAMETOOLONG a socket path over 107 bytes, -ETIMEDOUT no answer in
- * 30 s, -ENOPKG libcurl could not be loaded, -EPROTO anything else; err (if non-NULL) gets a one-line
- * message, the agent's own when it sent one. */
+ * is -EINVAL, as it names no file) for a token naming the calling process,
+ * for audience (1 to 255 printable ASCII characters without spaces, escaped
+ * here as a query needs: a '+' stays a '+'), ttl seconds from 0 to 86400
+ * (0: the agent's default; svcid-agent itself takes 1 to 3600 and refuses
+ * more, -EINVAL); anything else is -EINVAL before a connection is made. On
+ * success *ret_token (malloc'd) and, if non-NULL, *ret_expires_at. Errors:
+ * -ENOENT/-ECONNREFUSED no agent there, -EACCES the agent's policy refused
+ * (403) or the socket may not be opened (err tells which), -EINVAL bad
+ * request (400), -EBUSY (429/503), -ENAMETOOLONG a socket path over 107
+ * bytes, -ETIMEDOUT no answer in 30 s, -ENOPKG libcurl could not be loaded,
+ * -EPROTO anything else; err (if non-NULL) gets a one-line message, the
+ * agent's own when it sent one. */
 int svcid_agent_token(const char *socket_path, const char *audience, int64_t ttl,
                       char *err, size_t err_len, char **ret_token, int64_t *ret_expires_at);
 
