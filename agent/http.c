@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -421,12 +422,48 @@ static size_t unescape(void *cls, struct MHD_Connection *conn, char *text) {
         return MHD_http_unescape(text);
 }
 
+/* What the header lines of a request head say about its framing. */
+typedef struct head_scan {
+        unsigned fields;        /* header lines and cookies: libmicrohttpd keeps each in the
+                                 * connection's 16 KiB, beside the head itself */
+        unsigned host, length, encoding;
+        bool bad_name;
+} head_scan;
+
+static bool is_tchar(char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static enum MHD_Result scan_field(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                                  const char *value, size_t value_size) {
+        head_scan *h = cls;
+
+        (void) value;
+        (void) value_size;
+        h->fields++;
+        if (kind != MHD_HEADER_KIND)
+                return MHD_YES;
+        /* "Content-Length : 5" is no Content-Length to libmicrohttpd, but
+         * is one to a peer that trims the space */
+        if (key_size == 0 || strlen(key) != key_size)
+                h->bad_name = true;
+        for (size_t i = 0; i < key_size; i++)
+                if (!is_tchar(key[i]))
+                        h->bad_name = true;
+        h->host += strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0;
+        h->length += strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0;
+        h->encoding += strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0;
+        return MHD_YES;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **req_cls) {
         http_server *s = cls;
         const union MHD_ConnectionInfo *info;
         const char *cl, *te;
+        head_scan head = {};
         peer *p = peer_of(conn);
 
         (void) version;
@@ -443,15 +480,32 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                         return respond_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
                                              "the request target has a bad %-escape, %00 or #");
                 }
+                /* Where a request ends must not depend on who reads it:
+                 * libmicrohttpd takes the first of two Content-Length
+                 * lines and none with a space before its ':', and would
+                 * read what a peer takes for a body as the next request.
+                 * RFC 9112 wants a 400 for these, and for two Hosts. */
+                MHD_get_connection_values_n(conn, MHD_HEADER_KIND | MHD_COOKIE_KIND, scan_field, &head);
+                if (head.bad_name)
+                        return respond_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
+                                             "a header name is empty or has a space, a control byte or a separator");
+                if (head.host > 1 || head.length > 1 || head.encoding > 1)
+                        return respond_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
+                                             "Host, Content-Length or Transfer-Encoding given twice");
                 if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
                         return respond_not_allowed(conn, url);
                 /* A head near libmicrohttpd's 16 KiB leaves no room for
                  * the answer: refused here, before a token is minted and
-                 * logged that the caller would never get. */
+                 * logged that the caller would never get. Each header
+                 * line and cookie takes room of its own there too: a
+                 * 2 KiB head of 221 short lines left none. */
                 info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
                 if (info && info->header_size > HTTP_HEAD_MAX)
                         return respond_error(conn, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "too_large",
                                              "the request head is over 8 KiB");
+                if (head.fields > HTTP_HEAD_FIELDS_MAX)
+                        return respond_error(conn, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "too_large",
+                                             "the request head has over 64 header lines and cookies");
                 /* A request has no body, so nothing to continue to: with
                  * "Expect: 100-continue", libmicrohttpd would answer 100
                  * and, on some input, nothing more. */

@@ -126,6 +126,20 @@ elif mode == "pipeline-bad":
     s.sendall(GOOD + b"GET /v1/token?aud=y HTTP/1.1\r\nHost: x\r\nbad header line\r\n\r\n" + GOOD)
     data, closed = read_all(s)
     print(" ".join(statuses(data)), "closed" if closed else "open")
+elif mode == "lines":
+    # for each N from argv[3] to argv[4], a token request of N short header
+    # lines besides Host and Connection: print the statuses that came back
+    # ("-" for none), each once
+    seen = []
+    for n in range(int(sys.argv[3]), int(sys.argv[4]) + 1):
+        s = conn()
+        s.sendall(b"GET /v1/token?aud=lines%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" % n +
+                  b"".join(b"X%d: y\r\n" % i for i in range(n)) + b"\r\n")
+        data, closed = read_all(s)
+        for st in statuses(data) or ["-"]:
+            if st not in seen:
+                seen.append(st)
+    print(" ".join(seen))
 elif mode == "fd-edge":
     # lower the agent's fd limit (pid argv[3]) so that connection K+1
     # (argv[4]) gets its socket but no fd is left for its pidfd; ask a
@@ -339,6 +353,37 @@ expect_exact_400 "the aud query parameter is required" 'GET /v1/token HTTP/1.1\r
 expect_exact_400 "ttl must be a whole number of seconds from 1 to 3600" \
         'GET /v1/token?aud=x&ttl=abc HTTP/1.1\r\nHost: x\r\n\r\n' smuggled3
 ok "one 400, then EOF; nothing minted for what followed"
+
+check "a head whose end a peer could read otherwise gets 400 and ends its connection: what follows is not served"
+# libmicrohttpd takes the first of two Content-Length lines, and a line
+# with a space before its ':' for some other header: the request behind
+# would be a body to a peer that reads them otherwise (RFC 9112 wants a
+# 400), and was served as a request of its own
+twice="Host, Content-Length or Transfer-Encoding given twice"
+name="a header name is empty or has a space, a control byte or a separator"
+expect_exact_400 "$twice" 'GET /v1/jwks HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 69\r\n\r\n' smuggled4
+expect_exact_400 "$name" 'GET /v1/jwks HTTP/1.1\r\nHost: x\r\nContent-Length : 69\r\n\r\n' smuggled5
+expect_exact_400 "$name" 'GET /v1/jwks HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n' smuggled6
+expect_exact_400 "$twice" 'GET /v1/jwks HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n' smuggled7
+ok "one 400, then EOF; nothing minted for what followed"
+
+check "a head of many short lines is refused with 431 before a token is minted, as one over 8 KiB is"
+# libmicrohttpd keeps each header line in the connection's 16 KiB beside
+# the head: 219 lines of a 2 KiB head left no room for the answer, and a
+# token was minted and logged that the caller never got
+out=$(raw lines 62 62)
+[ "$out" = 200 ] || fail "64 header lines: $out"
+: > "$AGENT_LOG"
+out=$(raw lines 63 330)
+echo "  65 to 332 header lines: $out"
+[[ "$out" =~ ^(431|-)( (431|-))*$ ]] || fail "65 to 332 header lines got: $out"
+if grep "mint " "$AGENT_LOG" | grep -q "aud='lines"; then
+        fail "a head of many lines minted: $(grep "mint " "$AGENT_LOG" | grep -c "aud='lines") tokens"
+fi
+out=$(raw exact 'GET /v1/token?aud=x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n'"$(printf 'X%d: y\\r\\n' $(seq 1 63))"'\r\n')
+[[ "$out" == *'431 Request Header Fields Too Large'*'"error":"too_large","message":"the request head has over 64 header lines and cookies"'* ]] ||
+        fail "65 header lines: $out"
+ok "431, nothing minted"
 
 check "a connection that says it carries one request (Connection: close) gets its token and is closed by the agent"
 # what a one-shot client (and the bench's one-request-per-connection load)
