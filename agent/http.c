@@ -121,6 +121,12 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
         return MHD_YES;
 }
 
+#define NOT_FOUND "no such endpoint (try /v1/token, /v1/jwks, /v1/health)"
+
+static bool is_endpoint(const char *url) {
+        return strcmp(url, "/v1/token") == 0 || strcmp(url, "/v1/jwks") == 0 || strcmp(url, "/v1/health") == 0;
+}
+
 /* What a caller hears while the agent is not up (see main.c). */
 #define NOT_UP "the agent is not up: it could not start (journalctl -u svcid-agent says why); " \
                "it tries again on its own and on a reload"
@@ -492,8 +498,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                 if (head.host > 1 || head.length > 1 || head.encoding > 1)
                         return respond_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
                                              "Host, Content-Length or Transfer-Encoding given twice");
-                if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+                if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+                        /* 405 and its Allow are for a resource that exists */
+                        if (!is_endpoint(url))
+                                return respond_error(conn, MHD_HTTP_NOT_FOUND, "not_found", NOT_FOUND);
                         return respond_not_allowed(conn, url);
+                }
                 /* A head near libmicrohttpd's 16 KiB leaves no room for
                  * the answer: refused here, before a token is minted and
                  * logged that the caller would never get. Each header
@@ -540,7 +550,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                 return handle_jwks(s, conn);
         if (strcmp(url, "/v1/health") == 0)
                 return handle_health(s, conn);
-        return respond_error(conn, MHD_HTTP_NOT_FOUND, "not_found", "no such endpoint (try /v1/token, /v1/jwks, /v1/health)");
+        return respond_error(conn, MHD_HTTP_NOT_FOUND, "not_found", NOT_FOUND);
 }
 
 /* Credentials are taken when the connection is accepted, once: the

@@ -170,6 +170,10 @@ grep -qF "refused reason=bad_request aud='a\x7fb'" "$AGENT_LOG" ||
 expect_status 404 not_found "/v1/nope"
 expect_status 404 not_found "/v1/token/x?aud=x"
 expect_status 404 not_found "/"
+# 405 and its Allow are for a resource that exists: other methods on no
+# endpoint are a 404 too
+expect_status 404 not_found "/nope" -X POST
+expect_status 404 not_found "/v1/token/" -X DELETE
 expect_status 405 method_not_allowed "/v1/token?aud=x" -X POST
 expect_status 405 method_not_allowed "/v1/token?aud=x" -X DELETE
 expect_status 405 "" "/v1/token?aud=x" -I
