@@ -508,7 +508,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                  * the answer: refused here, before a token is minted and
                  * logged that the caller would never get. Each header
                  * line and cookie takes room of its own there too: a
-                 * 2 KiB head of 221 short lines left none. */
+                 * 2 KiB head of some 220 short lines left none. */
                 info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
                 if (info && info->header_size > HTTP_HEAD_MAX)
                         return respond_error(conn, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "too_large",
