@@ -81,6 +81,38 @@ static const struct option options[] = {
         {}
 };
 
+static bool is_listening(int fd) {
+        int v = 0;
+        socklen_t sl = sizeof(v);
+
+        return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &sl) == 0 && v != 0;
+}
+
+/* Where the socket we were given is: fd 3 when LISTEN_PID and LISTEN_FDS
+ * name us (-1 if LISTEN_FDS is not exactly one), else stdin. */
+static int given_fd(void) {
+        const char *e_pid = getenv("LISTEN_PID"), *e_fds = getenv("LISTEN_FDS");
+        int64_t pid, n;
+
+        if (e_pid && e_fds && parse_int64(e_pid, 1, INT32_MAX, &pid) == 0 && pid == getpid())
+                return parse_int64(e_fds, 0, 1024, &n) == 0 && n == 1 ? 3 : -1;
+        return STDIN_FILENO;
+}
+
+/* A usage error while a connection waits (the unit's command line is
+ * wrong): no service will answer it. It is reset, as when the trust does
+ * not load, so that a client cannot take its end for a service that said
+ * nothing; a listening socket is left as it is (gate_reset_on_close). */
+static int usage_exit(void) {
+        int fd = given_fd(), type = 0;
+        socklen_t sl = sizeof(type);
+
+        if (fd >= 0 && getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &sl) == 0 && type == SOCK_STREAM &&
+            !is_listening(fd))
+                gate_reset_on_close(fd);
+        return 2;
+}
+
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...) {
         va_list ap;
@@ -90,30 +122,23 @@ static int usage_error(const char *fmt, ...) {
         vfprintf(stderr, fmt, ap);
         va_end(ap);
         fprintf(stderr, "\nTry 'svcid-gate --help'.\n");
-        return 2;
+        return usage_exit();
 }
 
 /* The one socket we were given: LISTEN_FDS (fd 3) when it names us, else
  * stdin. LISTEN_* is dropped from our environment either way so that it
  * never reaches the service unchanged. */
 static int find_socket(int *ret_fd) {
-        const char *e_pid = getenv("LISTEN_PID"), *e_fds = getenv("LISTEN_FDS");
-        int64_t pid, n;
-        int type = 0, fd = -1;
+        int type = 0, fd = given_fd();
         socklen_t sl = sizeof(type);
 
-        if (e_pid && e_fds && parse_int64(e_pid, 1, INT32_MAX, &pid) == 0 && pid == getpid()) {
-                if (parse_int64(e_fds, 0, 1024, &n) < 0 || n != 1) {
-                        fprintf(stderr, "svcid-gate: expected exactly one socket (LISTEN_FDS=%s)\n", e_fds);
-                        return -EINVAL;
-                }
-                fd = 3;
+        if (fd < 0) {
+                fprintf(stderr, "svcid-gate: expected exactly one socket (LISTEN_FDS=%s)\n", getenv("LISTEN_FDS"));
+                return -EINVAL;
         }
         unsetenv("LISTEN_PID");
         unsetenv("LISTEN_FDS");
         unsetenv("LISTEN_FDNAMES");
-        if (fd < 0)
-                fd = STDIN_FILENO;
         if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &sl) < 0 || type != SOCK_STREAM) {
                 fprintf(stderr, "svcid-gate: no stream socket on fd %d: run it under systemd socket "
                         "activation (Accept=yes or no) or inetd\n", fd);
@@ -150,13 +175,6 @@ static int openssl_init(void) {
         } else
                 opts |= OPENSSL_INIT_NO_LOAD_CONFIG;
         return OPENSSL_init_crypto(opts, NULL) == 1 ? 0 : -EIO;
-}
-
-static bool is_listening(int fd) {
-        int v = 0;
-        socklen_t sl = sizeof(v);
-
-        return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &sl) == 0 && v != 0;
 }
 
 int main(int argc, char **argv) {
@@ -254,7 +272,7 @@ int main(int argc, char **argv) {
                         return 0;
                 default:
                         fprintf(stderr, "Try 'svcid-gate --help'.\n");
-                        return 2;
+                        return usage_exit();
                 }
         }
         if (!cfg.audience)

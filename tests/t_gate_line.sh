@@ -420,6 +420,41 @@ done <<'CASES'
 -a "$AUD" --trust "$T/keys/k1.jwks" --timeout 0 -- /bin/true|--timeout: "0" is not a number of seconds in 1..3600
 -a "$AUD" --trust "$T/keys/k1.jwks" --no-such-option -- /bin/true|Try 'svcid-gate --help'
 CASES
+# A usage error (a wrong unit) leaves a waiting connection unserved: over
+# TCP its close must be a reset, as when the trust does not load, even for
+# a client whose preamble comes after the gate has gone (a slow link), so
+# that no client takes it for the clean end of a service that said
+# nothing. The client writes once the gate's log has the error twice
+# (start_ssa's own probe connection gets a gate too).
+cat > "$T/late.py" <<'PY'
+import socket, sys, time
+port, log, want = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+s = socket.create_connection(("127.0.0.1", port))
+for _ in range(100):
+    if open(log).read().count(want) >= 2:
+        break
+    time.sleep(0.1)
+else:
+    sys.exit("the gate never logged: " + want)
+time.sleep(0.2)
+try:
+    s.sendall(b"SVCID1 x\n")
+    print("clean end" if s.recv(100) == b"" else "data")
+except (ConnectionResetError, BrokenPipeError):
+    print("reset")
+PY
+while IFS='|' read -r opt want; do
+        : > "$LOG"
+        PORT=$(free_port)
+        start_ssa "$LOG" "127.0.0.1:$PORT" -a -- -a "$AUD" --trust "$T/keys/k1.jwks" $opt -- "$T/svc.sh"
+        got=$("$PY" "$T/late.py" "$PORT" "$LOG" "$want") || fail "usage error $opt over tcp: $got"
+        [ "$got" = reset ] || fail "usage error $opt over tcp: a late client saw a $got, not a reset"
+        stop_ssa
+done <<'CASES'
+--timeout 0|--timeout: "0" is not a number of seconds
+--no-such-option|unrecognized option '--no-such-option'
+CASES
+ok "usage errors reset the connection over tcp, as trust that does not load does"
 # Not the one stream socket the gate takes.
 : > "$T/pair.err"
 got=$(pair --fd3 2 "SVCID1 $TOKEN\n" "$GATE" "${ARGS[@]}" -- /bin/echo served)
