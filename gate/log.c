@@ -231,5 +231,10 @@ void gate_log(int priority, const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
+        /* Notices quote what the operator gave (the command, --issuer,
+         * --require, paths), which may hold any byte: one printable line,
+         * so that a newline forges no line on stderr nor costs the journal
+         * record its MESSAGE (journal_send() leaves out such a value). */
+        copy_printable_n(msg, sizeof(msg), msg, strlen(msg), true);
         emit(priority, MID_NOTICE, msg, NULL, 0);
 }

@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 
 #include "../common/cleanup.h"
+#include "../common/text.h"
 #include "gate.h"
 
 static void help(void) {
@@ -115,13 +116,15 @@ static int usage_exit(void) {
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...) {
+        char msg[512];
         va_list ap;
 
-        fprintf(stderr, "svcid-gate: ");
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        fprintf(stderr, "\nTry 'svcid-gate --help'.\n");
+        /* It quotes the argument, which may hold any byte. */
+        copy_printable_n(msg, sizeof(msg), msg, strlen(msg), true);
+        fprintf(stderr, "svcid-gate: %s\nTry 'svcid-gate --help'.\n", msg);
         return usage_exit();
 }
 

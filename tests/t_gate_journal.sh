@@ -58,6 +58,7 @@ ok "stderr on the connection: the service's stderr reaches the client"
 [ "$(id -u)" = 0 ] || skip "journal check needs root for a private mount namespace"
 command -v unshare >/dev/null || skip "unshare missing"
 
+NL_CMD=$T/no-such$'\n''forged line'
 cat > "$T/ns.sh" <<EOF2
 #!/bin/bash
 set -euo pipefail
@@ -83,6 +84,14 @@ rc=0
   for i in \$(seq 100); do [ -S "$T/nt.sock" ] && break; sleep 0.1; done
   $PY "$T/client.py" "$T/nt.sock" --send "SVCID1 $TOKEN\n" > /dev/null || true
   kill \$ssa; wait \$ssa 2>/dev/null || true
+  # a gate whose command has a newline in its name: its notice keeps its
+  # MESSAGE, made one printable line
+  systemd-socket-activate -l "$T/nl.sock" -a ${SSA_ENV[*]:-} "$GATE" -a "$AUD" --trust "$T/keys/k1.jwks" \
+        --log-target journal -- "$NL_CMD" 2>>"$LOG" &
+  ssa=\$!
+  for i in \$(seq 100); do [ -S "$T/nl.sock" ] && break; sleep 0.1; done
+  $PY "$T/client.py" "$T/nl.sock" --send "SVCID1 $TOKEN\n" > /dev/null || true
+  kill \$ssa; wait \$ssa 2>/dev/null || true
   # the default target, with stderr the journal stream (\$JOURNAL_STREAM)
   : > "$T/js.stderr"
   systemd-socket-activate -l "$T/js.sock" -a ${SSA_ENV[*]:-} -E JOURNAL_STREAM=\$(stat -c '%d:%i' "$T/js.stderr") \
@@ -99,7 +108,7 @@ rc=0
   $PY "$T/client.py" "$T/pl.sock" --send "SVCID1 $PLAIN_TOKEN\n" > /dev/null
   kill \$ssa; wait \$ssa 2>/dev/null || true
 ) || rc=\$?
-for i in \$(seq 50); do [ "\$(grep -c '^--$' "$T/journal.txt" 2>/dev/null)" -ge 5 ] && break; sleep 0.1; done
+for i in \$(seq 50); do [ "\$(grep -c '^--$' "$T/journal.txt" 2>/dev/null)" -ge 6 ] && break; sleep 0.1; done
 kill %1 2>/dev/null || true
 exit \$rc
 EOF2
@@ -133,6 +142,8 @@ grep -qE '^SVCID_PEER=unix:pid=[0-9]+,uid=0,gid=0$' <<<"$refused" || fail "refus
 for f in MESSAGE_ID=3c0ec765f65b4713b9757b4273974bf6 PRIORITY=3 SYSLOG_IDENTIFIER=svcid-gate; do
         grep -qxF "$f" <<<"$notice" || fail "notice record lacks $f: $notice"
 done
+grep -qxF "MESSAGE=cannot execute \"$T/no-such?forged line\": No such file or directory, closing" \
+        "$T/journal.txt" || fail "a notice quoting a command with a newline lost its MESSAGE: $(cat "$T/journal.txt")"
 for tok in "$TOKEN" "$EXPIRED"; do
         if grep -qF "${tok##*.}" "$T/journal.txt"; then fail "a token signature reached the journal"; fi
 done

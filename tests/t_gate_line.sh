@@ -347,6 +347,15 @@ for case in "svcid-noexec-tool|Permission denied" "|No such file or directory"; 
         [ "$got" = "127 " ] || fail "exit status: command '$cmd' in PATH: '$got', not 127"
         grep -qF "cannot execute \"$cmd\": $why" "$T/pair.err" || fail "command '$cmd' in PATH: $(cat "$T/pair.err")"
 done
+# The log quotes the command as the operator gave it, which may hold any
+# byte: one printable line, so that a newline in it forges no line of its
+# own (here one that reads as an admission).
+: > "$T/pair.err"
+cmd=$T/no-such$'\n''svcid-gate[1]: admitted sub="root"'$'\e[0m'
+got=$(pair "SVCID1 $TOKEN\n" "$GATE" "${ARGS[@]}" -- "$cmd")
+[ "$got" = "127 " ] || fail "exit status: a command with a newline in its name: '$got', not 127"
+grep -qF "cannot execute \"$T/no-such?svcid-gate[1]: admitted sub=\"root\"?[0m\": No such file" "$T/pair.err" &&
+        ! grep -q '^svcid-gate\[1\]' "$T/pair.err" || fail "a command's name not made printable in the log: $(cat "$T/pair.err")"
 # ... and the search goes on past it: an executable copy further on runs.
 mkdir -p "$T/exec2"; printf '#!/bin/sh\necho served-from-exec2\n' > "$T/exec2/svcid-noexec-tool"; chmod 0755 "$T/exec2/svcid-noexec-tool"
 got=$(PATH=$T/noexec:$T/exec2:/usr/bin:/bin pair "SVCID1 $TOKEN\n" "$GATE" "${ARGS[@]}" -- svcid-noexec-tool)
@@ -418,6 +427,8 @@ done <<'CASES'
 -a "$AUD" --trust "$T/keys/k1.jwks" --peer-uid --local-jwks keys/k1.jwks -- /bin/true|--local-jwks needs an absolute path
 -a "$AUD" --trust "$T/keys/k1.jwks" --max-services 0 -- /bin/true|--max-services: "0" is not a number in 1..65536
 -a "$AUD" --trust "$T/keys/k1.jwks" --timeout 0 -- /bin/true|--timeout: "0" is not a number of seconds in 1..3600
+-a "$AUD" --trust "$T/keys/k1.jwks" --mode $'ht\ntp' -- /bin/true|unknown mode "ht?tp" (line or http)
+-a "$AUD" --trust "$T/keys/k1.jwks" --issuer $'svcid://x\nsvcid-gate[1]: y' -- /bin/true|issuer "svcid://x?svcid-gate[1]: y": not a trusted issuer
 -a "$AUD" --trust "$T/keys/k1.jwks" --no-such-option -- /bin/true|Try 'svcid-gate --help'
 CASES
 # A usage error (a wrong unit) leaves a waiting connection unserved: over
