@@ -5,8 +5,10 @@
  * client sent. Besides memory safety it checks the parsers' promises:
  * the token span lies inside the input (and inside the line; in http mode
  * it holds no space or CR — in line mode the verifier judges those), a line is
- * never consumed past its '\n', a capped input is always decided, and an
- * undecided prefix stays consistent with the decision on the whole. */
+ * never consumed past its '\n', an http token lies inside the head, a
+ * capped input is always decided, eof only decides what was undecided,
+ * and what a prefix of the bytes decides is what the whole decides: the
+ * gate acts on the first decision, made on what has arrived so far. */
 #include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,19 +16,43 @@
 
 #include "../gate/preamble.c"
 
-static void check(int mode, const char *buf, size_t len, bool eof) {
+static int parse(int mode, const char *buf, size_t len, bool eof, gate_preamble *p) {
+        size_t cap = mode ? GATE_HEAD_MAX : GATE_LINE_MAX;
+
+        if (len > cap)
+                len = cap;
+        return mode ? gate_http_parse(buf, len, eof, p) : gate_line_parse(buf, len, eof, p);
+}
+
+/* Two decisions are the same: reason, and for a token where it is. */
+static void assert_same(const gate_preamble *a, const gate_preamble *b) {
+        assert(a->reason == b->reason);
+        if (a->reason == SVCID_OK)
+                assert(a->token_off == b->token_off && a->token_len == b->token_len &&
+                       a->line_len == b->line_len);
+}
+
+static int check(int mode, const char *buf, size_t len, bool eof, gate_preamble *ret) {
         gate_preamble p;
         size_t cap = mode ? GATE_HEAD_MAX : GATE_LINE_MAX;
         int r;
 
         if (len > cap)
                 len = cap;
-        r = mode ? gate_http_parse(buf, len, eof, &p) : gate_line_parse(buf, len, eof, &p);
+        r = parse(mode, buf, len, eof, &p);
         assert(r == 0 || r == 1);
         if (len >= cap || eof)
                 assert(r == 1);
         if (r == 0)
-                return;
+                return 0;
+        if (ret)
+                *ret = p;
+        if (!eof) {
+                /* eof only decides what more bytes could have */
+                gate_preamble q;
+                assert(parse(mode, buf, len, true, &q) == 1);
+                assert_same(&p, &q);
+        }
         if (p.reason == SVCID_OK) {
                 assert(p.token_len > 0);
                 assert(p.token_off + p.token_len <= len);
@@ -38,21 +64,27 @@ static void check(int mode, const char *buf, size_t len, bool eof) {
                         assert(p.token_off + p.token_len < p.line_len);
                         assert(memcmp(buf, GATE_LINE_PREFIX, GATE_LINE_PREFIX_LEN) == 0);
                 } else {
+                        const char *end = memmem(buf, len, "\r\n\r\n", 4);
+
                         assert(p.line_len == 0);
                         assert(!memchr(buf + p.token_off, '\r', p.token_len));
                         assert(!memchr(buf + p.token_off, ' ', p.token_len));
+                        /* in the head, not in a body or a pipelined request */
+                        assert(end && p.token_off + p.token_len <= (size_t) (end - buf));
                 }
         } else {
                 assert(p.detail != NULL);
                 assert(p.reason == SVCID_NO_TOKEN || p.reason == SVCID_TRUNCATED ||
                        p.reason == SVCID_TOO_LARGE || p.reason == SVCID_MALFORMED);
         }
+        return 1;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        gate_preamble whole;
+        bool eof, decided = true;
         char *buf;
         int mode;
-        bool eof;
 
         if (size < 1)
                 return 0;
@@ -64,12 +96,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (!buf)
                 return 0;
         memcpy(buf, data + 1, size);
-        check(mode, buf, size, eof);
-        /* The same bytes as they might arrive: every prefix, undecided
-         * unless the whole is decided the same way or later. */
+        check(mode, buf, size, eof, NULL);
+        /* The same bytes as they might arrive: a prefix is undecided, or
+         * decided as the whole is (the whole as it stands before eof). */
+        if (check(mode, buf, size, false, &whole) == 0)
+                decided = false;
         if (size <= 64)
-                for (size_t n = 0; n < size; n++)
-                        check(mode, buf, n, false);
+                for (size_t n = 0; n < size; n++) {
+                        gate_preamble part;
+
+                        if (check(mode, buf, n, false, &part)) {
+                                assert(decided);
+                                assert_same(&part, &whole);
+                        }
+                }
         free(buf);
         return 0;
 }
