@@ -170,11 +170,12 @@ static int agent_get(const char *socket_path, const char *path, size_t max, long
         char curl_why[CURL_ERROR_SIZE] = "";
         int r;
 
-        /* "" would reach connect(2) as the abstract socket of no name
-         * (sun_path[0] is NUL), which any local user may bind: the public
-         * functions refuse it first. */
         if (!socket_path)
                 socket_path = svcid_agent_socket();
+        /* "" would reach connect(2) as the abstract socket of no name
+         * (sun_path[0] is NUL), which any local user may bind. */
+        if (!*socket_path)
+                return client_errf(err, err_len, -EINVAL, "the agent socket path is empty");
         /* libcurl would try it as a host name and say it cannot resolve. */
         if (strlen(socket_path) >= sizeof(((struct sockaddr_un *) NULL)->sun_path))
                 return client_errf(err, err_len, -ENAMETOOLONG, "the agent socket path is %zu bytes, the limit is %zu",
@@ -335,8 +336,6 @@ int svcid_agent_token(const char *socket_path, const char *audience, int64_t ttl
 
         if (!ret_token)
                 return client_errf(err, err_len, -EINVAL, "no place for the token");
-        if (socket_path && !*socket_path)
-                return client_errf(err, err_len, -EINVAL, "the agent socket path is empty");
         if (!name_ok(audience))
                 return client_errf(err, err_len, -EINVAL,
                                    "the audience must be 1 to %u printable ASCII characters without spaces",
@@ -393,8 +392,6 @@ int svcid_agent_jwks(const char *socket_path, char *err, size_t err_len, char **
 
         if (!ret_jwks)
                 return client_errf(err, err_len, -EINVAL, "no place for the JWKS");
-        if (socket_path && !*socket_path)
-                return client_errf(err, err_len, -EINVAL, "the agent socket path is empty");
         r = agent_get_json(socket_path, "/v1/jwks", SVCID_JWKS_MAX, &b, &j, err, err_len);
         if (r < 0)
                 return r;
