@@ -21,8 +21,6 @@
 #include "util.h"
 #include "../common/json.h"
 
-#define MAX_ARGS 8
-
 typedef struct uid_count {
         uid_t uid;
         unsigned n;
@@ -103,7 +101,7 @@ static void uid_release(http_server *s, uid_t uid) {
 
 /* One request's query arguments, collected from libmicrohttpd. */
 typedef struct arg_list {
-        http_arg args[MAX_ARGS];
+        http_arg args[REQUEST_ARGS_MAX];
         size_t n;
         bool overflow;
 } arg_list;
@@ -113,7 +111,7 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
         arg_list *l = cls;
 
         (void) kind;
-        if (l->n >= MAX_ARGS) {
+        if (l->n >= REQUEST_ARGS_MAX) {
                 l->overflow = true;
                 return MHD_NO;
         }

@@ -7,6 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The query arguments a request may carry; http.c refuses one with more
+ * ("too many query parameters") before request_token_args() sees it. */
+#define REQUEST_ARGS_MAX 8
+
 /* One query argument, as libmicrohttpd decoded it: key_len and value_len
  * count the bytes of each, which may hold a NUL from "%00". */
 typedef struct http_arg {

@@ -9,10 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../agent/http.h"
 #include "../agent/request.c"
 #include "../agent/util.c"
-
-#define MAX_ARGS 8
 
 static int hexval(int c) {
         if (c >= '0' && c <= '9')
@@ -40,23 +39,29 @@ static size_t unescape(char *s) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        http_arg args[MAX_ARGS];
+        http_arg args[REQUEST_ARGS_MAX];
         size_t n = 0;
         char *q, *save = NULL, msg[200];
         const char *aud = NULL;
         int64_t ttl = -1;
         int r;
 
-        if (size > 16384)
-                return 0;       /* the agent's request head cap */
+        if (size > HTTP_HEAD_MAX)
+                return 0;       /* the agent refuses a longer request head */
         q = malloc(size + 1);
         if (!q)
                 return 0;
         memcpy(q, data, size);
         q[size] = '\0';
-        for (char *part = strtok_r(q, "&", &save); part && n < MAX_ARGS; part = strtok_r(NULL, "&", &save)) {
+        for (char *part = strtok_r(q, "&", &save); part; part = strtok_r(NULL, "&", &save)) {
                 char *eq = strchr(part, '=');
 
+                if (n == REQUEST_ARGS_MAX) {
+                        /* http.c refuses a 9th parameter itself: request.c
+                         * never sees such a query */
+                        free(q);
+                        return 0;
+                }
                 if (eq)
                         *eq = '\0';
                 args[n].key_len = unescape(part);
