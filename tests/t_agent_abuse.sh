@@ -570,9 +570,16 @@ os._exit(0)                 # the connector is gone; its pid is free
 EOF
         # victim.py PID UID GID: a process of UID and GID that gets pid PID
         cat > "$T/reuse/victim.py" <<'EOF'
-import os, sys
+import os, sys, time
 target, uid, gid = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-for _ in range(50):
+# A fork elsewhere between the write and ours takes the pid instead, and
+# may keep it a while on a busy machine: try again once it is free, for
+# up to 30 s.
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline:
+    if os.path.exists("/proc/%d" % target):
+        time.sleep(0.02)
+        continue
     open("/proc/sys/kernel/ns_last_pid", "w").write(str(target - 1))
     c = os.fork()
     if c == 0:
