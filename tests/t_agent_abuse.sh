@@ -554,6 +554,8 @@ if os.fork() == 0:          # keeps the connection; asks once told to
     for _ in range(1200):   # (not told within a minute: the test failed)
         if os.path.exists(out + ".go"):
             break
+        if os.path.exists(out + ".stop"):
+            os._exit(1)
         time.sleep(0.05)
     else:
         os._exit(1)
@@ -600,12 +602,19 @@ EOF
         # root's uid and the connector's group: uid and gid must both match.
         NOBODY=$(id -u nobody) NOGROUP=$(getent group nogroup | cut -d: -f3)
         for ids in 0:0 "$NOBODY:0" "0:$NOGROUP"; do
-                c=$T/reuse/c-${ids/:/-}
                 kill -STOP "$AGENT_PID"
-                setpriv --reuid=nobody --regid=nogroup --clear-groups "$PY" "$T/reuse/connect.py" "$SOCK" "$c"
-                freed=$(cat "$c.pid")
-                "$PY" "$T/reuse/victim.py" "$freed" "${ids%%:*}" "${ids#*:}" > "$c.victim" ||
-                        fail "could not hand pid $freed to another process"
+                # a pid kept past victim.py's 30 s (or as a process group's
+                # id, which /proc does not show): a new connection, with a
+                # pid of its own, up to three times
+                for try in 1 2 3; do
+                        c=$T/reuse/c-${ids/:/-}-$try
+                        setpriv --reuid=nobody --regid=nogroup --clear-groups "$PY" "$T/reuse/connect.py" "$SOCK" "$c"
+                        freed=$(cat "$c.pid")
+                        "$PY" "$T/reuse/victim.py" "$freed" "${ids%%:*}" "${ids#*:}" > "$c.victim" && break
+                        touch "$c.stop"
+                        [ $try -lt 3 ] || fail "could not hand pid $freed to another process"
+                        echo "  pid $freed stayed taken: another connection"
+                done
                 victim=$(cat "$c.victim")
                 BG_PIDS+=("$victim")
                 kill -CONT "$AGENT_PID"
