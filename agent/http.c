@@ -461,6 +461,21 @@ static enum MHD_Result scan_field(void *cls, enum MHD_ValueKind kind, const char
         return MHD_YES;
 }
 
+/* The path of a request target. RFC 9112 asks a server to take the
+ * absolute form too ("http://localhost/v1/token"), which a client set up
+ * to use a proxy sends; its authority names no one here. NULL for one
+ * with no authority, which RFC 3986 makes no http URI. */
+static const char *target_path(const char *url) {
+        const char *slash;
+
+        if (strncasecmp(url, "http://", 7) != 0)
+                return url;
+        slash = strchr(url + 7, '/');
+        if (slash == url + 7)
+                return NULL;
+        return slash ? slash : "/";
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **req_cls) {
@@ -472,6 +487,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 
         (void) version;
         (void) upload_data;
+        url = target_path(url);
+        if (!url)
+                return respond_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
+                                     "the request target is an http URI with no host");
         if (!*req_cls) {
                 /* First call, the head only. What we refuse outright is
                  * answered now; libmicrohttpd then closes the connection

@@ -177,6 +177,16 @@ expect_status 404 not_found "/v1/token/" -X DELETE
 expect_status 405 method_not_allowed "/v1/token?aud=x" -X POST
 expect_status 405 method_not_allowed "/v1/token?aud=x" -X DELETE
 expect_status 405 "" "/v1/token?aud=x" -I
+# The absolute form of a target, as sent to a proxy, is its path here;
+# one with no host is no http URI.
+expect_status 200 "" "/" --request-target "http://proxied/v1/token?aud=absolute"
+[ "$(claims "$(jq -r .token <<<"$BODY")" | jq -r .aud)" = absolute ] || fail "absolute form: $BODY"
+expect_status 200 "" "/" --request-target "HTTP://x/v1/health"
+expect_status 405 method_not_allowed "/" --request-target "http://x/v1/jwks" -X POST
+expect_status 404 not_found "/" --request-target "http://x/v1/nope"
+expect_status 404 not_found "/" --request-target "http://x"
+expect_status 404 not_found "/" --request-target "https://x/v1/health"
+expect_status 400 bad_request "/" --request-target "http:///v1/health"
 # Allow names what the resource takes: no HEAD on /v1/token.
 allow_of() { curl -s -o /dev/null -D - --unix-socket "$SOCK" "$@" | tr -d '\r' | sed -n 's/^Allow: //Ip'; }
 [ "$(allow_of -I "http://localhost/v1/token?aud=x")" = GET ] || fail "HEAD /v1/token: Allow $(allow_of -I "http://localhost/v1/token?aud=x")"
