@@ -20,6 +20,10 @@ int request_token_args(const http_arg *args, size_t n, const char **ret_aud, int
                  * than ignored, so a client never believes it set sub.
                  * "%00" decodes to a NUL that would cut a name or value
                  * short: "aud%00x" is not "aud". */
+                /* "?&aud=x" and "?aud=x&&ttl=5": an empty field says
+                 * nothing, as libmicrohttpd takes a trailing "&" */
+                if (args[i].key_len == 0 && !args[i].value)
+                        continue;
                 if (strlen(args[i].key) != args[i].key_len) {
                         snprintf(msg, msg_len, "a query parameter name has a NUL byte");
                         return -EINVAL;

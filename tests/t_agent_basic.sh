@@ -159,6 +159,15 @@ grep -qF "aud='q\x27z'" "$AGENT_LOG" && grep -qF "aud='q?z'" "$AGENT_LOG" ||
 # ... and an audience "-" from none: '-' stands for none.
 expect_status 200 "" "/v1/token?aud=-"
 expect_status 400 bad_request "/v1/token?ttl=5"
+# An empty field says nothing wherever it stands; an empty name with a
+# value is still a parameter no one knows.
+for q in "&aud=e" "aud=e&&ttl=5" "aud=e&" "&&aud=e&&"; do
+        expect_status 200 "" "/v1/token?$q"
+        [ "$(claims "$(jq -r .token <<<"$BODY")" | jq -r .aud)" = e ] || fail "?$q: $BODY"
+done
+expect_status 400 bad_request "/v1/token?aud=e&=x"
+expect_status 400 bad_request "/v1/token?aud=e&="
+expect_status 400 bad_request "/v1/token?&"
 grep -q "mint sub=.* aud='\\\\x2d' " "$AGENT_LOG" ||
         fail "audience '-' logged as: $(grep -o "mint .* aud='[^ ]*" "$AGENT_LOG" | tail -1)"
 grep -q "refused reason=bad_request aud='-' .*the aud query parameter is required" "$AGENT_LOG" ||
