@@ -41,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         http_arg args[REQUEST_ARGS_MAX];
         size_t n = 0;
-        char *q, *save = NULL, msg[200];
+        char *q, *rest, *part, msg[200];
         const char *aud = NULL;
         int64_t ttl = -1;
         int r;
@@ -53,7 +53,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 return 0;
         memcpy(q, data, size);
         q[size] = '\0';
-        for (char *part = strtok_r(q, "&", &save); part; part = strtok_r(NULL, "&", &save)) {
+        /* empty fields too ("&&"): libmicrohttpd hands those over, but
+         * for a trailing one */
+        rest = q;
+        while ((part = strsep(&rest, "&"))) {
                 char *eq = strchr(part, '=');
 
                 if (n == REQUEST_ARGS_MAX) {
