@@ -15,7 +15,8 @@
 # is no systemd here to apply the filter); libsvcid-dev builds a
 # program; pam-auth-update enables the profile into common-auth and takes it
 # out again, and removing libpam-svcid takes it out too; an upgrade keeps
-# the keys and an edited config; purging removes what the packages made
+# the keys and an edited config, and so do a remove and an install over
+# it; purging removes what the packages made
 # (the svcid user stays, as Debian keeps system users; the test removes it).
 #
 # The test runs in its own mount namespace with private copies of
@@ -511,6 +512,34 @@ diff "$T/state.before" "$T/state.after" || fail "the upgraded agent made new key
 ok "the upgraded agent uses the kept keys and config: old and new tokens verify, ttl 120"
 stop_agent
 
+echo "== remove, then install again"
+# apt remove (no purge) keeps what an operator made and the agent's keys;
+# installing again over it uses them, as an upgrade does.
+agent_deb=$(printf '%s\n' "${new_debs[@]}" | grep '/svcid-agent_')
+dpkg -r svcid-agent > "$T/dpkg.log" 2>&1 || { cat "$T/dpkg.log"; fail "dpkg -r svcid-agent failed"; }
+[ "$(dpkg-query -W -f='${Status}' svcid-agent)" = "deinstall ok config-files" ] ||
+        fail "svcid-agent after dpkg -r: $(dpkg-query -W -f='${Status}' svcid-agent)"
+[ ! -e /usr/sbin/svcid-agent ] || fail "dpkg -r svcid-agent left /usr/sbin/svcid-agent"
+grep -qx 'default_ttl = 120' /etc/svcid/agent.conf 2>/dev/null || fail "dpkg -r svcid-agent lost the edited agent.conf"
+(cd /var/lib/svcid 2>/dev/null && sha256sum keys/* jwks.json) > "$T/state.removed" ||
+        fail "dpkg -r svcid-agent removed the keys or jwks.json"
+diff "$T/state.before" "$T/state.removed" || fail "dpkg -r svcid-agent changed the keys or jwks.json"
+getent passwd svcid >/dev/null || fail "dpkg -r svcid-agent removed the svcid user"
+ok "dpkg -r svcid-agent keeps the edited agent.conf, the keys, jwks.json and the svcid user"
+dpkg -i "$agent_deb" > "$T/dpkg.log" 2>&1 || { cat "$T/dpkg.log"; fail "installing svcid-agent again failed"; }
+[ "$(dpkg-query -W -f='${Status} ${Version}' svcid-agent)" = "install ok installed $NEW" ] ||
+        fail "svcid-agent is not installed again at $NEW"
+grep -qx 'default_ttl = 120' /etc/svcid/agent.conf || fail "installing again lost the edit to agent.conf"
+if ls /etc/svcid/agent.conf.dpkg-* 2>/dev/null; then fail "installing again left agent.conf.dpkg-* behind"; fi
+start_agent
+token svcid token -a x > "$T/tok.again" || { cat "$T/agent.log"; fail "svcid token after installing again failed"; }
+svcid verify -a x < "$T/tok.again" > "$T/claims.again" || fail "after installing again, a new token does not verify"
+[ "$(jq -r '.exp - .iat' "$T/claims.again")" = 120 ] || fail "after installing again ttl is $(jq -r '.exp - .iat' "$T/claims.again"), not the configured 120"
+(cd /var/lib/svcid && sha256sum keys/* jwks.json) > "$T/state.after"
+diff "$T/state.before" "$T/state.after" || fail "the agent installed again made new keys instead of using the kept ones"
+ok "svcid-agent installed again over the removed one: same keys, the edited config applies (ttl 120)"
+stop_agent
+
 echo "== a chrootless install and purge into another root leave this host's agent alone"
 # mmdebstrap's way: dpkg --root with the maintainer scripts run outside,
 # DPKG_ROOT naming the target. The purge must remove the target's
@@ -520,7 +549,6 @@ mkdir -p "$R/var/lib/dpkg/info" "$R/var/lib/dpkg/updates" "$R/etc" "$R/run" "$R/
 touch "$R/var/lib/dpkg/status"
 cp /etc/passwd /etc/group /etc/shadow /etc/gshadow "$R/etc/"
 (cd /var/lib/svcid && sha256sum keys/* jwks.json) > "$T/host.before"
-agent_deb=$(printf '%s\n' "${new_debs[@]}" | grep '/svcid-agent_')
 dpkg --root="$R" --force-script-chrootless --force-depends -i "$agent_deb" > "$T/dpkg.log" 2>&1 ||
         { cat "$T/dpkg.log"; fail "chrootless install of svcid-agent failed"; }
 [ -f "$R/etc/svcid/agent.conf" ] || fail "chrootless install: no agent.conf in the target"
