@@ -540,7 +540,7 @@ diff "$T/state.before" "$T/state.after" || fail "the agent installed again made 
 ok "svcid-agent installed again over the removed one: same keys, the edited config applies (ttl 120)"
 stop_agent
 
-echo "== a chrootless install and purge into another root leave this host's agent alone"
+echo "== a chrootless install and purge into another root leave this host's agent and PAM stacks alone"
 # mmdebstrap's way: dpkg --root with the maintainer scripts run outside,
 # DPKG_ROOT naming the target. The purge must remove the target's
 # state, not this host's keys.
@@ -560,6 +560,29 @@ dpkg --root="$R" --force-script-chrootless --force-depends --purge svcid-agent >
 (cd /var/lib/svcid && sha256sum keys/* jwks.json) > "$T/host.after" || fail "chrootless purge removed this host's keys"
 diff "$T/host.before" "$T/host.after" || fail "chrootless purge changed this host's keys"
 ok "dpkg --root purge removed the target's /var/lib/svcid and /run/svcid, not this host's"
+# libpam-svcid's scripts run pam-auth-update on the target's stacks
+# (--root), not this host's; debconf too is the target's (DPKG_ROOT).
+mkdir -p "$R/usr/share" "$R/var/cache"
+cp -a /etc/pam.d /etc/debconf.conf "$R/etc/"
+cp -a /var/cache/debconf "$R/var/cache/"
+cp -a /usr/share/pam-configs "$R/usr/share/"
+cp -a /var/lib/pam "$R/var/lib/"
+rm -f "$R/usr/share/pam-configs/svcid"
+sed -i '/^svcid$/d' "$R/var/lib/pam/seen"
+if grep -l pam_svcid "$R"/etc/pam.d/common-*; then fail "the target's stacks name pam_svcid before its install"; fi
+(cd / && sha256sum etc/pam.d/common-* var/lib/pam/seen) > "$T/hostpam.before"
+pam_deb=$(printf '%s\n' "${new_debs[@]}" | grep '/libpam-svcid_')
+dpkg --root="$R" --force-script-chrootless --force-depends -i "$pam_deb" > "$T/dpkg.log" 2>&1 ||
+        { cat "$T/dpkg.log"; fail "chrootless install of libpam-svcid failed"; }
+grep -qx svcid "$R/var/lib/pam/seen" || fail "chrootless install: the target's pam-auth-update did not see the profile"
+DPKG_ROOT=$R DEBIAN_FRONTEND=noninteractive pam-auth-update --root "$R" --enable svcid
+grep -q pam_svcid "$R/etc/pam.d/common-auth" || fail "pam-auth-update --root: not in the target's common-auth"
+dpkg --root="$R" --force-script-chrootless --force-depends -r libpam-svcid > "$T/dpkg.log" 2>&1 ||
+        { cat "$T/dpkg.log"; fail "chrootless removal of libpam-svcid failed"; }
+if grep -l pam_svcid "$R"/etc/pam.d/common-*; then fail "chrootless removal of libpam-svcid left pam_svcid in the target's stacks"; fi
+(cd / && sha256sum etc/pam.d/common-* var/lib/pam/seen) | diff "$T/hostpam.before" - ||
+        fail "chrootless install or removal of libpam-svcid changed this host's PAM stacks"
+ok "dpkg --root: libpam-svcid's profile registered in and taken out of the target's stacks, not this host's"
 
 echo "== purge"
 DEBIAN_FRONTEND=noninteractive pam-auth-update --enable svcid
