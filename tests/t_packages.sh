@@ -20,7 +20,8 @@
 # (the svcid user stays, as Debian keeps system users; the test removes it).
 #
 # The test runs in its own mount namespace with private copies of
-# /etc/pam.d and /var/lib/pam, so whatever happens the machine's PAM
+# /etc/pam.d, /var/lib/pam and /var/cache/debconf (where pam-auth-update
+# keeps its choice of profiles), so whatever happens the machine's PAM
 # configuration is never changed. Needs root; skips if svcid is already
 # installed here or the packaging tools are missing.
 set -euo pipefail
@@ -99,17 +100,19 @@ cleanup() {
         done
         getent passwd svcid >/dev/null && [ "$USER_EXISTED" = 0 ] && echo "WARNING: could not remove the svcid user"
         rm -rf /etc/svcid /var/lib/svcid /run/svcid
-        umount /etc/pam.d /var/lib/pam 2>/dev/null
+        umount /etc/pam.d /var/lib/pam /var/cache/debconf 2>/dev/null
         rm -rf "$T"
 }
 trap cleanup EXIT
 
-echo "== private copies of /etc/pam.d and /var/lib/pam"
-mkdir -p "$T/pam.d" "$T/varlibpam" /var/lib/pam
+echo "== private copies of /etc/pam.d, /var/lib/pam and /var/cache/debconf"
+mkdir -p "$T/pam.d" "$T/varlibpam" "$T/debconf" /var/lib/pam
 cp -a /etc/pam.d/. "$T/pam.d/"
 cp -a /var/lib/pam/. "$T/varlibpam/"
+cp -a /var/cache/debconf/. "$T/debconf/"
 mount --bind "$T/pam.d" /etc/pam.d
 mount --bind "$T/varlibpam" /var/lib/pam
+mount --bind "$T/debconf" /var/cache/debconf
 grep -q pam_svcid /etc/pam.d/common-auth && fail "common-auth already names pam_svcid"
 
 echo "== make deb"
