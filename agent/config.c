@@ -371,7 +371,14 @@ static int agent_key(parse_ctx *c, const char *name, const char *value) {
                         return fail(c, "state_dir must be an absolute path");
                 free(cfg->state_dir);
                 cfg->state_dir = strdup(value);
-                return cfg->state_dir ? 1 : fail(c, "out of memory");
+                if (!cfg->state_dir)
+                        return fail(c, "out of memory");
+                /* A path may hold spaces, as a claim's value may: a '#'
+                 * comment after it would become part of the directory. */
+                if (strstr(value, " #"))
+                        warn(c, "the value of 'state_dir' holds ' #', which is part of the path: after a value, "
+                                "only ';' after a space starts a comment");
+                return 1;
         }
         if (strcmp(name, "anonymous") == 0) {
                 if (!seen_once(c, SEEN_ANONYMOUS, name))

@@ -654,6 +654,15 @@ get_token x
 stop_agent
 ok "warned"
 
+check "a '#' after state_dir's value is part of the path, with a warning too"
+printf '[agent]\nstate_dir = %s/sd # the keys\n' "$T" > "$T/hash-sd.conf"
+"$AGENT" --config "$T/hash-sd.conf" --check-config 2>"$T/err" || fail "--check-config: $(cat "$T/err")"
+grep -qF "$T/hash-sd.conf:2: the value of 'state_dir' holds ' #'" "$T/err" || fail "no warning: $(cat "$T/err")"
+printf '[agent]\nstate_dir = %s/sd#1\n' "$T" > "$T/hash-sd.conf"
+"$AGENT" --config "$T/hash-sd.conf" --check-config 2>"$T/err" || fail "--check-config: $(cat "$T/err")"
+grep -qF "holds ' #'" "$T/err" && fail "a '#' with no space before it warned: $(cat "$T/err")"
+ok "warned"
+
 check "sd_notify: READY=1, STATUS= with the active kid, WATCHDOG=1, RELOADING=1, STOPPING=1"
 : >"$T/notify.log"     # only this agent's
 printf '[agent]\n' > "$T/n.conf"
