@@ -128,6 +128,22 @@ static int usage_error(const char *fmt, ...) {
         return usage_exit();
 }
 
+/* getopt_long()'s own messages would quote the option raw: said here,
+ * made printable as every usage error. getopt_long() advances optind past
+ * a long option at once, but stays on a cluster of short ones until its
+ * end. */
+static int option_error(int c, char **argv, int prev_optind) {
+        bool is_long = optind > prev_optind && strncmp(argv[optind - 1], "--", 2) == 0;
+        char shortopt[3] = { '-', (char) optopt, '\0' };
+        const char *name = is_long ? argv[optind - 1] : shortopt;
+
+        if (c == ':')
+                return usage_error("option '%s' requires an argument", name);
+        if (is_long && optopt != 0)
+                return usage_error("option '%s' doesn't allow an argument", name);
+        return usage_error("unrecognized option '%s'", name);
+}
+
 /* The one socket we were given: LISTEN_FDS (fd 3) when it names us, else
  * stdin. LISTEN_* is dropped from our environment either way so that it
  * never reaches the service unchanged. */
@@ -136,7 +152,12 @@ static int find_socket(int *ret_fd) {
         socklen_t sl = sizeof(type);
 
         if (fd < 0) {
-                fprintf(stderr, "svcid-gate: expected exactly one socket (LISTEN_FDS=%s)\n", getenv("LISTEN_FDS"));
+                const char *e_fds = getenv("LISTEN_FDS");
+                char shown[64];
+
+                /* as usage errors: the variable may hold any byte */
+                copy_printable_n(shown, sizeof shown, e_fds, strlen(e_fds), true);
+                fprintf(stderr, "svcid-gate: expected exactly one socket (LISTEN_FDS=%s)\n", shown);
                 return -EINVAL;
         }
         unsetenv("LISTEN_PID");
@@ -194,14 +215,15 @@ int main(int argc, char **argv) {
         };
         gate_log_target log_target = GATE_LOG_AUTO;
         int64_t v;
-        int c, fd, r;
+        int c, fd, r, prev_optind = optind;
 
         trust = calloc((size_t) argc + 1, sizeof(char *));
         requires = calloc((size_t) argc + 1, sizeof(char *));
         if (!trust || !requires)
                 return 1;
 
-        while ((c = getopt_long(argc, argv, "+a:t:r:m:h", options, NULL)) >= 0) {
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, "+:a:t:r:m:h", options, NULL)) >= 0) {
                 switch (c) {
                 case 'a':
                         if (!*optarg)
@@ -274,9 +296,9 @@ int main(int argc, char **argv) {
                         printf("svcid-gate %s\n", svcid_version());
                         return 0;
                 default:
-                        fprintf(stderr, "Try 'svcid-gate --help'.\n");
-                        return usage_exit();
+                        return option_error(c, argv, prev_optind);
                 }
+                prev_optind = optind;
         }
         if (!cfg.audience)
                 return usage_error("an audience is required (-a AUD)");

@@ -430,6 +430,10 @@ done <<'CASES'
 -a "$AUD" --trust "$T/keys/k1.jwks" --mode $'ht\ntp' -- /bin/true|unknown mode "ht?tp" (line or http)
 -a "$AUD" --trust "$T/keys/k1.jwks" --issuer $'svcid://x\nsvcid-gate[1]: y' -- /bin/true|issuer "svcid://x?svcid-gate[1]: y": not a trusted issuer
 -a "$AUD" --trust "$T/keys/k1.jwks" --no-such-option -- /bin/true|Try 'svcid-gate --help'
+-a "$AUD" --trust "$T/keys/k1.jwks" $'--no\nsuch' -- /bin/true|svcid-gate: unrecognized option '--no?such'
+-a "$AUD" --trust "$T/keys/k1.jwks" $'-\e' -- /bin/true|svcid-gate: unrecognized option '-?'
+-a "$AUD" --trust "$T/keys/k1.jwks" --peer-uid=$'\e[31m' -- /bin/true|svcid-gate: option '--peer-uid=?[31m' doesn't allow
+-a "$AUD" --trust "$T/keys/k1.jwks" --timeout|svcid-gate: option '--timeout' requires an argument
 CASES
 # A usage error (a wrong unit) leaves a waiting connection unserved: over
 # TCP its close must be a reset, as when the trust does not load, even for
@@ -471,6 +475,10 @@ ok "usage errors reset the connection over tcp, as trust that does not load does
 got=$(pair --fd3 2 "SVCID1 $TOKEN\n" "$GATE" "${ARGS[@]}" -- /bin/echo served)
 [ "$got" = "2 " ] && grep -qF "expected exactly one socket (LISTEN_FDS=2)" "$T/pair.err" ||
         fail "LISTEN_FDS=2: '$got', $(cat "$T/pair.err")"
+: > "$T/pair.err"
+got=$(pair --fd3 $'2\e[31m' "SVCID1 $TOKEN\n" "$GATE" "${ARGS[@]}" -- /bin/echo served)
+[ "$got" = "2 " ] && grep -qF "expected exactly one socket (LISTEN_FDS=2?[31m)" "$T/pair.err" ||
+        fail "LISTEN_FDS not made printable: '$got', $(cat -A "$T/pair.err")"
 [ "$(pair --fd3 1 "SVCID1 $TOKEN\n" "$GATE" "${ARGS[@]}" -- /bin/echo served)" = "0 served" ] ||
         fail "LISTEN_FDS=1: the connection on fd 3 was not served"
 : > "$T/pair.err"
