@@ -141,7 +141,9 @@ static int option_error(int c, char **argv, int prev_optind) {
                 return usage_error("option '%s' requires an argument", name);
         if (is_long && optopt != 0)
                 return usage_error("option '%s' doesn't allow an argument", name);
-        return usage_error("unrecognized option '%s'", name);
+        /* glibc tells an ambiguous abbreviation ("--ma") from an unknown
+         * name only in its own message */
+        return usage_error(is_long ? "unrecognized or ambiguous option '%s'" : "unrecognized option '%s'", name);
 }
 
 /* The one socket we were given: LISTEN_FDS (fd 3) when it names us, else
