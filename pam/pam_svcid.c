@@ -584,8 +584,7 @@ static int authenticated_state(pam_handle_t *pamh, int argc, const char **argv, 
 
 /* The module never changes PAM_USER; if something else did after the
  * token was checked, the token no longer speaks for the handle's user:
- * the account is refused, logged, and the authentication withdrawn, so
- * that no later step exports the token's identity for another user. */
+ * the account is refused and logged. */
 static bool account_user_unchanged(pam_handle_t *pamh, const pam_svcid_args *a, const struct auth_state *s) {
         svcid_report report = {};
         const char *user = NULL;
@@ -599,26 +598,21 @@ static bool account_user_unchanged(pam_handle_t *pamh, const pam_svcid_args *a, 
         copy_printable(report.jti, sizeof report.jti, s->jti);
         log_outcome(pamh, a, LOG_NOTICE, "account refused", svcid_reason_str(SVCID_SUBJECT_MISMATCH), &report,
                     user);
-        withdraw(pamh);
         return false;
 }
 
-PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv) {
+/* The account step of a handle this module authenticated (s), with the
+ * account line's arguments a. */
+static int account_recheck(pam_handle_t *pamh, const pam_svcid_args *a, const struct auth_state *s) {
         _cleanup_(pam_svcid_trust_putp) pam_svcid_trust_ref *trust = NULL;
         _cleanup_(svcid_policy_freep) svcid_policy *policy = NULL;
-        const struct auth_state *s;
         svcid_report report = {};
         svcid_reason reason;
-        pam_svcid_args a, auth;
+        pam_svcid_args auth;
         const char *user = NULL;
         int r;
 
-        (void) flags;
-        r = authenticated_state(pamh, argc, argv, PAM_SVCID_LINE_ACCOUNT, "account", &a, &s);
-        if (r != PAM_SUCCESS)
-                return r;
-
-        if (!account_user_unchanged(pamh, &a, s))
+        if (!account_user_unchanged(pamh, a, s))
                 return PAM_PERM_DENIED;
         user = s->user;
 
@@ -629,22 +623,20 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
         if (r < 0 || !auth.audience)
                 return PAM_SERVICE_ERR;
         drop_env_token(pamh, &auth);
-        auth.debug = auth.debug || a.debug;
+        auth.debug = auth.debug || a->debug;
         r = get_trust(pamh, &auth, &trust);
         if (r < 0)
                 return pam_code(r);
-        r = make_policy(pamh, &auth, pam_svcid_trust_of(trust), &a, &policy);
+        r = make_policy(pamh, &auth, pam_svcid_trust_of(trust), a, &policy);
         if (r < 0)
                 return pam_code(r);
         reason = svcid_verify(policy, s->token, s->token_len, NULL, &report);
         if (reason != SVCID_OK) {
                 log_outcome(pamh, &auth, LOG_NOTICE, "account refused", svcid_reason_str(reason), &report, user);
-                withdraw(pamh);
                 return reason == SVCID_INTERNAL_ERROR ? PAM_SYSTEM_ERR : PAM_PERM_DENIED;
         }
         /* The map is read again too, as trust is: a line taken out since
-         * auth no longer lets the subject in, and a map that cannot be
-         * used now fails closed. */
+         * auth no longer lets the subject in. */
         if (auth.map) {
                 _cleanup_(pam_svcid_map_freep) pam_svcid_map *map = NULL;
 
@@ -656,13 +648,30 @@ PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const c
                                  "the token's subject may not log in as this user");
                         log_outcome(pamh, &auth, LOG_NOTICE, "account refused",
                                     svcid_reason_str(SVCID_SUBJECT_MISMATCH), &report, user);
-                        withdraw(pamh);
                         return PAM_PERM_DENIED;
                 }
         }
         if (auth.debug)
                 log_outcome(pamh, &auth, LOG_DEBUG, "account accepted", "ok", &report, user);
         return PAM_SUCCESS;
+}
+
+/* Any failure withdraws the authentication, whatever its cause (a bad
+ * account line, a map or trust that cannot be read now, as much as a
+ * token that no longer passes), so that no later step exports the
+ * token's identity. */
+PAM_EXTERN int pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv) {
+        const struct auth_state *s = NULL;
+        pam_svcid_args a;
+        int r;
+
+        (void) flags;
+        r = authenticated_state(pamh, argc, argv, PAM_SVCID_LINE_ACCOUNT, "account", &a, &s);
+        if (r == PAM_SUCCESS)
+                r = account_recheck(pamh, &a, s);
+        if (r != PAM_SUCCESS && r != PAM_IGNORE)
+                withdraw(pamh);
+        return r;
 }
 
 PAM_EXTERN int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv) {

@@ -1839,6 +1839,9 @@ static void test_map(void **state) {
                 log_clear();
                 assert_int_equal(pam_acct_mgmt(pamh, 0), PAM_SERVICE_ERR);
                 assert_logged("map: cannot open");
+                /* withdrawn too: an error is no pass for the session */
+                assert_int_equal(pam_open_session(pamh, 0), SESSION_IGNORED);
+                assert_null(pam_getenv(pamh, "SVCID_SUB"));
                 pam_end(pamh, PAM_SUCCESS);
 
                 /* The subject itself needs no line, but a broken map
@@ -2262,6 +2265,8 @@ static void test_account_session_arguments(void **state) {
                          "bad module argument: argument \"%s\": belongs on the auth line, not the account line",
                          not_on_account[i]);
                 assert_logged(quoted);
+                /* a broken account line withdraws the authentication */
+                assert_int_equal(pam_open_session(pamh, 0), SESSION_IGNORED);
                 pam_end(pamh, PAM_SUCCESS);
         }
         for (size_t i = 0; i < ELEMENTSOF(not_on_session); i++) {
