@@ -127,6 +127,15 @@ static void warn(parse_ctx *c, const char *fmt, ...) {
                 cfg->n_warnings++;
 }
 
+/* Most values may not hold a space, so a '#' note after one is refused.
+ * The two that may, a path and a claim's, would carry the note along:
+ * only ';' after a space starts a comment. */
+static void warn_hash(parse_ctx *c, const char *name, const char *value, const char *what) {
+        if (strstr(value, " #") || strstr(value, "\t#"))
+                warn(c, "the value of '%s' holds ' #', which is part of the %s: after a value, only "
+                        "';' after a space starts a comment", name, what);
+}
+
 static int enter_section(parse_ctx *c, const char *section);
 
 /* Where inih's find_chars_or_comment() stops: at one of chars, at an
@@ -373,11 +382,7 @@ static int agent_key(parse_ctx *c, const char *name, const char *value) {
                 cfg->state_dir = strdup(value);
                 if (!cfg->state_dir)
                         return fail(c, "out of memory");
-                /* A path may hold spaces, as a claim's value may: a '#'
-                 * comment after it would become part of the directory. */
-                if (strstr(value, " #"))
-                        warn(c, "the value of 'state_dir' holds ' #', which is part of the path: after a value, "
-                                "only ';' after a space starts a comment");
+                warn_hash(c, name, value, "path");
                 return 1;
         }
         if (strcmp(name, "anonymous") == 0) {
@@ -491,12 +496,7 @@ static int account_key(parse_ctx *c, const char *name, const char *value) {
                 }
                 if (!v || json_object_set_new(a->claims, claim, TAKE_PTR(v)) < 0)
                         return fail(c, "bad value for '%s' (not UTF-8?)", name);
-                /* Other values have no spaces, so a '#' comment after one
-                 * is refused; a claim's may have spaces, and would carry
-                 * the comment into every token. */
-                if (strstr(value, " #") || strstr(value, "\t#"))
-                        warn(c, "the value of '%s' holds ' #', which is part of the claim: after a value, only "
-                                "';' after a space starts a comment", name);
+                warn_hash(c, name, value, "claim");
                 return 1;
         }
         return fail(c, "unknown key '%s' in [account %s]", name, a->name);
