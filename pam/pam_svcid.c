@@ -535,14 +535,24 @@ static bool user_is(pam_handle_t *pamh, const char *want) {
  * served, whichever module let the user in, and must not follow into
  * what the application starts next: a non-login su passes its own
  * environment on to the target's command, where the caller's token would
- * let the target become the caller. Called from setcred and account, the
- * steps that come after authentication (sudo may skip either). */
+ * let the target become the caller. Nor may the caller's own SVCID_SUB,
+ * SVCID_ISS, SVCID_JTI or SVCID_UNIT: su lays the PAM environment over
+ * its own, so a variable the session does not set (SVCID_UNIT for a
+ * token without a unit) would reach the command as the caller wrote it,
+ * beside the verified SVCID_SUB. The PAM environment keeps what this
+ * module exported. Called from setcred and account, the steps that come
+ * after authentication (sudo may skip either). */
 static void drop_env_token(pam_handle_t *pamh, const pam_svcid_args *auth_line) {
+        static const char *const names[] = { "SVCID_SUB", "SVCID_ISS", "SVCID_JTI", "SVCID_UNIT" };
+
         for (size_t i = 0; i < auth_line->n_token; i++)
                 if (auth_line->token[i] == PAM_SVCID_SOURCE_ENV) {
                         if (pam_getenv(pamh, "SVCID_TOKEN"))
                                 (void) pam_putenv(pamh, "SVCID_TOKEN");
                         (void) unsetenv("SVCID_TOKEN");
+                        for (size_t j = 0; j < ELEMENTSOF(names); j++)
+                                (void) unsetenv(names[j]);
+                        return;
                 }
 }
 

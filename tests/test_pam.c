@@ -2004,11 +2004,21 @@ static void test_token_sources(void **state) {
                 pam_handle_t *pamh = start(raw_service(text), "alice", &cd);
                 assert_int_equal(setenv("SVCID_TOKEN", accepted ? t : "garbage", 1), 0);
                 assert_int_equal(pam_putenv(pamh, accepted ? kv : "SVCID_TOKEN=garbage"), PAM_SUCCESS);
+                /* The caller's own identity variables go with it: su lays
+                 * the PAM environment over its own, and one the session
+                 * does not set would reach the command as the caller
+                 * wrote it. */
+                assert_int_equal(setenv("SVCID_SUB", "mallory", 1), 0);
+                assert_int_equal(setenv("SVCID_UNIT", "forged.service", 1), 0);
                 assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
                 assert_non_null(getenv("SVCID_TOKEN"));        /* until authentication is over */
                 assert_int_equal(pam_setcred(pamh, PAM_ESTABLISH_CRED), PAM_SUCCESS);
                 assert_null(getenv("SVCID_TOKEN"));
                 assert_null(pam_getenv(pamh, "SVCID_TOKEN"));
+                assert_null(getenv("SVCID_SUB"));
+                assert_null(getenv("SVCID_UNIT"));
+                if (accepted)
+                        assert_string_equal(pam_getenv(pamh, "SVCID_SUB"), "alice");
                 pam_end(pamh, PAM_SUCCESS);
         }
         /* The account step clears it too: an application may call
