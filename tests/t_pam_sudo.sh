@@ -117,7 +117,7 @@ expect_ok "a ${#tok}-byte token in SVCID_TOKEN" sudo_env "$tok"
 if sudo_prompt "$tok"; then show; fail "a ${#tok}-byte token typed at sudo's prompt was accepted"; fi
 grep -qx "$TARGET" "$T/out" && { show; fail "the command ran with a ${#tok}-byte typed token"; }
 grep -q "accepted:" "$LOG" && { show; fail "a ${#tok}-byte typed token was accepted"; }
-ok "a ${#tok}-byte token typed at sudo's prompt does not pass (sudo keeps at most 511 bytes)"
+ok "a ${#tok}-byte token typed at sudo's prompt does not pass (sudo refuses an answer of 512 bytes or more)"
 
 echo "== refusals"
 expect_refused "token for the target, not the caller" subject_mismatch sudo_env "$(mint "$TARGET" "$AUD")"
