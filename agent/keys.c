@@ -871,6 +871,15 @@ static bool began_since(const key_entry *e, size_t n, int64_t from, int64_t to) 
         return false;
 }
 
+/* Whether file name in dir_fd is gone: removed by hand while the agent
+ * runs, which a restart would not survive (or, for jwks.json, local
+ * verifiers, even now). */
+static bool gone_from_disk(int dir_fd, const char *name) {
+        struct stat st;
+
+        return fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
+}
+
 /* Whether file name in dir_fd holds text: a write that failed after its
  * rename, or one that need not be made. */
 static bool on_disk(int dir_fd, const char *name, size_t max, bool private_file, const char *text) {
@@ -935,6 +944,7 @@ static void commit_keys(keystore *ks, key_entry *e, size_t n, char *why, size_t 
         why[0] = '\0';
         for (size_t i = 0; i < n; i++) {
                 char from[128], to[128];
+                bool renamed_now = false, lost;
                 struct stat st;
                 int r;
 
@@ -952,19 +962,31 @@ static void commit_keys(keystore *ks, key_entry *e, size_t n, char *why, size_t 
                                 e[i].said |= SAID_RENAME;
                                 continue;
                         }
-                        renamed = true;
+                        renamed = renamed_now = true;
                 }
                 e[i].said &= (uint8_t) ~SAID_RENAME;
-                if (e[i].unlabelled) {
+                /* A file removed while the key is in memory: a start
+                 * from the state that names it would fail. */
+                lost = !renamed_now && gone_from_disk(ks->keys_fd, to);
+                if (e[i].unlabelled || lost) {
                         r = write_key(ks, e[i].key, PEM);
-                        if (r < 0) {
+                        if (r < 0 && lost)
+                                commit_failed(e[i].said & SAID_LABEL, why, why_len,
+                                              "%s/%s: removed while the agent runs, and cannot be written "
+                                              "again: %s; until then the agent would not start again",
+                                              KEYS_DIR, to, strerror(-r));
+                        else if (r < 0)
                                 commit_failed(e[i].said & SAID_LABEL, why, why_len,
                                               "%s/%s: cannot write it again with its first line (its "
                                               "algorithm): %s; until then a state.json restored from a "
                                               "backup may not keep it", KEYS_DIR, to, strerror(-r));
+                        if (r < 0) {
                                 e[i].said |= SAID_LABEL;
                                 continue;
                         }
+                        if (lost)
+                                log_warning("%s/%s: removed while the agent runs: written again from the "
+                                            "key in memory", KEYS_DIR, to);
                 }
                 e[i].said &= (uint8_t) ~SAID_LABEL;
                 e[i].unlabelled = false;
@@ -988,7 +1010,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         key_entry fresh[2];
         _cleanup_(free_p) char *state = NULL, *jwks = NULL, *iss = NULL;
         _cleanup_(json_decrefp) json_t *gone = NULL;
-        bool state_tried = false, state_landed = false, state_written = false;
+        bool state_tried = false, state_landed = false, state_written = false, state_gone, jwks_gone;
         char unfinished[sizeof ks->unfinished];
         ssize_t a;
         int r;
@@ -1087,7 +1109,11 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                 r = set_err(err, err_len, -ENOMEM, "out of memory");
                 goto fail;
         }
-        if (!ks->state || strcmp(state, ks->state) != 0 || began_since(next, n, ks->seen_written, ks->seen)) {
+        /* (or when state.json was removed: a restart would refuse to
+         * start without it) */
+        state_gone = gone_from_disk(ks->keys_fd, STATE_FILE);
+        if (!ks->state || strcmp(state, ks->state) != 0 || began_since(next, n, ks->seen_written, ks->seen) ||
+            state_gone) {
                 free(state);
                 state = state_json(next, n, gone, ks->seen);
                 if (!state) {
@@ -1102,15 +1128,20 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                         set_err(err, err_len, r, "writing %s/%s: %s", KEYS_DIR, STATE_FILE, strerror(-r));
                         goto fail;
                 }
+                if (state_gone && ks->state)
+                        log_warning("%s/%s: removed while the agent runs: written again", KEYS_DIR, STATE_FILE);
         }
         /* At a start, the JWKS on disk is often the one to publish: left
          * alone, a read-only state directory with good keys still serves. */
-        if ((!ks->jwks || strcmp(jwks, ks->jwks) != 0) && !published(ks, jwks)) {
+        jwks_gone = ks->jwks && gone_from_disk(ks->dir_fd, JWKS_FILE);
+        if ((!ks->jwks || strcmp(jwks, ks->jwks) != 0 || jwks_gone) && !published(ks, jwks)) {
                 r = write_atomic(ks->dir_fd, JWKS_FILE, jwks, strlen(jwks), 0644);
                 if (r < 0) {
                         set_err(err, err_len, r, "writing %s: %s", JWKS_FILE, strerror(-r));
                         goto fail;
                 }
+                if (jwks_gone)
+                        log_warning("%s: removed while the agent runs: written again", JWKS_FILE);
         }
         commit_keys(ks, next, n, unfinished, sizeof unfinished);
         for (size_t i = 0; i < n_new_keys; i++) {

@@ -715,6 +715,41 @@ static int reopen(fixture *f, char *err, size_t err_len) {
         return keystore_open(f->dir, &f->lock, err, err_len, &f->ks);
 }
 
+/* Files removed by hand while the agent runs, its keys in memory: the
+ * next update writes each again, even with nothing else to write, so
+ * that a restart still finds its state (and verifiers the JWKS). */
+static void test_removed_files_written_again(void **state) {
+        fixture *f = *state;
+        char err[256], path[256], *k0, *pending;
+        const char *gone[4];
+        char names[2][128];
+
+        update(f, T0, false);
+        update(f, T0 + L / 2, false);
+        k0 = kid_of(keystore_active(f->ks, T0));
+        pending = kid_of(keystore_active(f->ks, T0 + L));
+        snprintf(names[0], sizeof names[0], "keys/%s.pem", k0);
+        snprintf(names[1], sizeof names[1], "keys/%s.pem", pending);
+        gone[0] = names[0];
+        gone[1] = names[1];
+        gone[2] = "keys/state.json";
+        gone[3] = "jwks.json";
+        for (size_t i = 0; i < 4; i++) {
+                snprintf(path, sizeof path, "%s/%s", f->dir, gone[i]);
+                assert_int_equal(unlink(path), 0);
+        }
+        update(f, T0 + L / 2 + 1, false);
+        assert_true(key_file_exists(f, k0));
+        assert_true(key_file_exists(f, pending));
+        assert_int_equal(jwks_has(f, NULL), 2);
+        assert_int_equal(reopen(f, err, sizeof err), 0);
+        assert_int_equal(keystore_count(f->ks), 2);
+        assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + L / 2 + 1)), k0);
+        assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + L)), pending);
+        free(k0);
+        free(pending);
+}
+
 /* Rewrites a file without its first line. */
 static void strip_first_line(const char *path) {
         char buf[16384], *nl;
@@ -1550,6 +1585,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_dropped_list, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_adopted_key_life, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_start_refusals, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_removed_files_written_again, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
