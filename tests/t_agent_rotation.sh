@@ -251,6 +251,31 @@ jq -e --arg k "$(kid_of "$TOK")" '.keys[] | select(.kid == $k) | .max_ttl == 600
 stop_agent
 ok "4 s tokens until the raise was written, 600 s after"
 
+check "key files, state.json and jwks.json removed while the agent runs are back after a SIGHUP"
+# The keys are in the agent's memory: its next update writes each again,
+# so that local verifiers find jwks.json and a restart finds its state.
+start_agent m "$T/m.conf"
+get_token m
+K=$(kid_of "$TOK")
+rm "$STATE/keys/$K.pem" "$STATE/keys/state.json" "$STATE/jwks.json"
+kill -HUP "$AGENT_PID"
+for _ in $(seq 1 100); do
+        [ -s "$STATE/keys/$K.pem" ] && [ -s "$STATE/keys/state.json" ] && [ -s "$STATE/jwks.json" ] && break
+        sleep 0.1
+done
+for f in "keys/$K.pem" keys/state.json jwks.json; do
+        [ -s "$STATE/$f" ] || fail "$f was not written again after SIGHUP: $(tail -3 "$AGENT_LOG")"
+        grep -qF "$f: removed while the agent runs: written again" "$AGENT_LOG" || fail "no warning for $f"
+done
+[ "$(stat -c %a "$STATE/keys/$K.pem")" = 600 ] || fail "the key file written again is not 0600"
+"$CLI" verify -a m --trust "$STATE/jwks.json" "$TOK" >/dev/null || fail "the token does not verify against the JWKS written again"
+stop_agent
+start_agent m "$T/m.conf"
+get_token m
+[ "$(kid_of "$TOK")" = "$K" ] || fail "after a restart another key signs"
+stop_agent
+ok "written again; the restart signs with $K"
+
 check "a lost state.json stops start-up while jwks.json still publishes keys"
 mv "$STATE/keys/state.json" "$T/state.saved"
 if "$AGENT" --config "$T/m.conf" --state-dir "$STATE" --socket "$T/x.sock" --log-target=stderr 2>"$T/err"; then
