@@ -1010,7 +1010,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         key_entry fresh[2];
         _cleanup_(free_p) char *state = NULL, *jwks = NULL, *iss = NULL;
         _cleanup_(json_decrefp) json_t *gone = NULL;
-        bool state_tried = false, state_landed = false, state_written = false, state_gone, jwks_gone;
+        bool state_tried = false, state_landed = false, state_written = false, state_gone, jwks_by_hand;
         char unfinished[sizeof ks->unfinished];
         ssize_t a;
         int r;
@@ -1132,16 +1132,18 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                         log_warning("%s/%s: removed while the agent runs: written again", KEYS_DIR, STATE_FILE);
         }
         /* At a start, the JWKS on disk is often the one to publish: left
-         * alone, a read-only state directory with good keys still serves. */
-        jwks_gone = ks->jwks && gone_from_disk(ks->dir_fd, JWKS_FILE);
-        if ((!ks->jwks || strcmp(jwks, ks->jwks) != 0 || jwks_gone) && !published(ks, jwks)) {
+         * alone, a read-only state directory with good keys still serves.
+         * While the agent runs, one removed or changed by hand is written
+         * again: local verifiers read it. */
+        if (!published(ks, jwks)) {
+                jwks_by_hand = ks->jwks && strcmp(jwks, ks->jwks) == 0;
                 r = write_atomic(ks->dir_fd, JWKS_FILE, jwks, strlen(jwks), 0644);
                 if (r < 0) {
                         set_err(err, err_len, r, "writing %s: %s", JWKS_FILE, strerror(-r));
                         goto fail;
                 }
-                if (jwks_gone)
-                        log_warning("%s: removed while the agent runs: written again", JWKS_FILE);
+                if (jwks_by_hand)
+                        log_warning("%s: removed or changed while the agent runs: written again", JWKS_FILE);
         }
         commit_keys(ks, next, n, unfinished, sizeof unfinished);
         for (size_t i = 0; i < n_new_keys; i++) {

@@ -265,7 +265,8 @@ for _ in $(seq 1 100); do
 done
 for f in "keys/$K.pem" keys/state.json jwks.json; do
         [ -s "$STATE/$f" ] || fail "$f was not written again after SIGHUP: $(tail -3 "$AGENT_LOG")"
-        grep -qF "$f: removed while the agent runs: written again" "$AGENT_LOG" || fail "no warning for $f"
+        grep -qE "^svcid-agent: warning: $f: removed (or changed )?while the agent runs: written again" "$AGENT_LOG" ||
+                fail "no warning for $f"
 done
 [ "$(stat -c %a "$STATE/keys/$K.pem")" = 600 ] || fail "the key file written again is not 0600"
 "$CLI" verify -a m --trust "$STATE/jwks.json" "$TOK" >/dev/null || fail "the token does not verify against the JWKS written again"

@@ -715,9 +715,10 @@ static int reopen(fixture *f, char *err, size_t err_len) {
         return keystore_open(f->dir, &f->lock, err, err_len, &f->ks);
 }
 
-/* Files removed by hand while the agent runs, its keys in memory: the
- * next update writes each again, even with nothing else to write, so
- * that a restart still finds its state (and verifiers the JWKS). */
+/* Files removed by hand while the agent runs, its keys in memory, or a
+ * jwks.json changed: the next update writes each again, even with nothing
+ * else to write, so that a restart still finds its state (and verifiers
+ * the JWKS). */
 static void test_removed_files_written_again(void **state) {
         fixture *f = *state;
         char err[256], path[256], *k0, *pending;
@@ -746,6 +747,12 @@ static void test_removed_files_written_again(void **state) {
         assert_int_equal(keystore_count(f->ks), 2);
         assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + L / 2 + 1)), k0);
         assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + L)), pending);
+        /* a jwks.json changed by hand, too */
+        update(f, T0 + L / 2 + 2, false);
+        snprintf(path, sizeof path, "%s/jwks.json", f->dir);
+        write_file(path, "{\"iss\":\"svcid://test\",\"keys\":[]}", 0644);
+        update(f, T0 + L / 2 + 3, false);
+        assert_int_equal(jwks_has(f, NULL), 2);
         free(k0);
         free(pending);
 }
