@@ -84,10 +84,16 @@ static int64_t retired_until(const key_entry *e) {
         return e->not_after + e->max_ttl + RETIRE_MARGIN;
 }
 
+/* By not_before, then not_after: two forced rotations within a second
+ * leave a key retired the moment it began (not_after == not_before)
+ * beside its successor, which must sort after it whatever qsort() does
+ * with equal elements (not every C library's is stable). */
 static int cmp_entry(const void *a, const void *b) {
         const key_entry *x = a, *y = b;
 
-        return x->not_before < y->not_before ? -1 : x->not_before > y->not_before;
+        if (x->not_before != y->not_before)
+                return x->not_before < y->not_before ? -1 : 1;
+        return x->not_after < y->not_after ? -1 : x->not_after > y->not_after;
 }
 
 static void entries_free(key_entry *e, size_t n) {
@@ -789,12 +795,15 @@ static int new_entry(svcid_alg alg, int64_t created, int64_t not_before, int64_t
         return 0;
 }
 
-/* The index of the key signing at now: the latest to start signing. */
+/* The index of the key signing at now: the latest to start signing, and
+ * of two that started together, the one that signs longer (the other was
+ * retired at once: see cmp_entry()), in whatever order state.json has
+ * them. */
 static ssize_t active_index(const key_entry *e, size_t n, int64_t now) {
         ssize_t best = -1;
 
         for (size_t i = 0; i < n; i++)
-                if (e[i].not_before <= now && (best < 0 || e[i].not_before >= e[best].not_before))
+                if (e[i].not_before <= now && (best < 0 || cmp_entry(&e[i], &e[best]) >= 0))
                         best = (ssize_t) i;
         return best;
 }

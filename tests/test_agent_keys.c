@@ -757,6 +757,40 @@ static void test_removed_files_written_again(void **state) {
         free(pending);
 }
 
+/* Two forced rotations within a second: the first fresh key is retired
+ * as it begins, beside its successor with the same not_before. The
+ * successor signs, also from a state.json that lists them the other way
+ * round (as an unstable qsort() may have written it). */
+static void test_rotations_within_a_second(void **state) {
+        fixture *f = *state;
+        char err[256], path[256], *k1, *k2;
+        json_t *j, *keys, *first;
+
+        update(f, T0, false);
+        update(f, T0 + 1, true);
+        k1 = kid_of(keystore_active(f->ks, T0 + 1));
+        update(f, T0 + 1, true);
+        k2 = kid_of(keystore_active(f->ks, T0 + 1));
+        assert_string_not_equal(k2, k1);
+        snprintf(path, sizeof path, "%s/keys/state.json", f->dir);
+        j = json_load_file(path, 0, NULL);
+        assert_non_null(j);
+        keys = json_object_get(j, "keys");
+        assert_int_equal(json_array_size(keys), 3);
+        first = json_incref(json_array_get(keys, 1));
+        assert_string_equal(json_string_value(json_object_get(first, "kid")), k1);
+        assert_int_equal(json_array_remove(keys, 1), 0);
+        assert_int_equal(json_array_append_new(keys, first), 0);       /* k2, then k1 */
+        assert_int_equal(json_dump_file(j, path, JSON_INDENT(2)), 0);
+        assert_int_equal(chmod(path, 0600), 0);
+        json_decref(j);
+        assert_int_equal(reopen(f, err, sizeof err), 0);
+        assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + 1)), k2);
+        assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + 2)), k2);
+        free(k1);
+        free(k2);
+}
+
 /* Rewrites a file without its first line. */
 static void strip_first_line(const char *path) {
         char buf[16384], *nl;
@@ -1593,6 +1627,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_adopted_key_life, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_start_refusals, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_removed_files_written_again, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_rotations_within_a_second, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
