@@ -168,6 +168,13 @@ done
 expect_status 400 bad_request "/v1/token?aud=e&=x"
 expect_status 400 bad_request "/v1/token?aud=e&="
 expect_status 400 bad_request "/v1/token?&"
+# ... and so is a name without '=': not an empty field
+expect_status 400 bad_request "/v1/token?aud=e&ttl"
+[[ "$BODY" == *"query parameter ttl needs a value"* ]] || fail "?aud=e&ttl: $BODY"
+# Empty fields count towards the 8 parameters a request may carry
+expect_status 200 "" "/v1/token?&&&&&&&aud=e"
+expect_status 400 bad_request "/v1/token?&&&&&&&&aud=e"
+[[ "$BODY" == *"too many query parameters"* ]] || fail "9 fields: $BODY"
 grep -q "mint sub=.* aud='\\\\x2d' " "$AGENT_LOG" ||
         fail "audience '-' logged as: $(grep -o "mint .* aud='[^ ]*" "$AGENT_LOG" | tail -1)"
 grep -q "refused reason=bad_request aud='-' .*the aud query parameter is required" "$AGENT_LOG" ||
@@ -185,6 +192,7 @@ expect_status 404 not_found "/nope" -X POST
 expect_status 404 not_found "/v1/token/" -X DELETE
 expect_status 405 method_not_allowed "/v1/token?aud=x" -X POST
 expect_status 405 method_not_allowed "/v1/token?aud=x" -X DELETE
+expect_status 405 method_not_allowed "/v1/health" -X POST
 expect_status 405 "" "/v1/token?aud=x" -I
 # The absolute form of a target, as sent to a proxy, is its path here;
 # one with no host is no http URI.
@@ -239,7 +247,9 @@ set +e
 "$CLI" exec -a x --env 1BAD -- true 2>/dev/null; [ $? = 2 ] || fail "exec --env 1BAD must exit 2"
 "$CLI" exec -a x -- "$T/no-such-command" 2>/dev/null; [ $? = 127 ] || fail "exec of a missing command must exit 127"
 : > "$T/not-executable"
-"$CLI" exec -a x -- "$T/not-executable" 2>/dev/null; [ $? = 126 ] || fail "exec of a non-executable file must exit 126"
+"$CLI" exec -a x -- "$T/not-executable" 2>"$T/err"; [ $? = 126 ] || fail "exec of a non-executable file must exit 126"
+grep -qx "svcid: exec: $T/not-executable: Permission denied" "$T/err" ||
+        fail "exec of a non-executable file: $(cat "$T/err")"
 # a script whose #! line names no file (here with a CR after it): not
 # found, as a shell has it, but not said of the script, which is there
 printf '#!/bin/sh\r\necho hi\n' > "$T/crlf-script"
@@ -247,6 +257,12 @@ chmod +x "$T/crlf-script"
 "$CLI" exec -a x -- "$T/crlf-script" 2>"$T/err"; [ $? = 127 ] || fail "exec of a script without its interpreter must exit 127"
 grep -qx "svcid: exec: $T/crlf-script: cannot run it: the interpreter (#! line) or loader it names is missing" "$T/err" ||
         fail "exec of a script without its interpreter: $(cat "$T/err")"
+# a name without a '/' is looked up in PATH, not here: not found, even
+# with a file of that name in the working directory
+cli=$(realpath "$CLI")
+(cd "$T" && "$cli" exec -a x -- crlf-script 2>"$T/err"); [ $? = 127 ] || fail "exec of a name not in PATH must exit 127"
+grep -qx "svcid: exec: crlf-script: No such file or directory" "$T/err" ||
+        fail "exec of a name not in PATH, with such a file here: $(cat "$T/err")"
 "$CLI" token -a 'a b' 2>"$T/err"; [ $? = 2 ] || fail "token with a bad aud must exit 2"
 grep -qx "svcid: token: -a 'a b': the audience must be 1 to 255 printable ASCII characters without spaces" "$T/err" ||
         fail "an aud with a space: $(cat "$T/err")"
@@ -264,6 +280,27 @@ SVCID_AGENT_SOCKET=$T/not-http.sock "$CLI" token -a x 2>"$T/err"; [ $? = 1 ] || 
 grep -q "^svcid: token: $T/not-http.sock answered with something that is not HTTP: is it svcid-agent's socket?" "$T/err" ||
         fail "a socket not HTTP: $(cat "$T/err")"
 wait $! || fail "the not-HTTP listener failed"
+# an agent that answers a token with no sub, then one longer than
+# stdio's buffer: --json cannot say whose the first is, and says it does
+# not decode; the second, written to a full disk, fails as a write does
+"$PY" -c '
+import base64, json, socket, sys
+b64 = lambda o: base64.urlsafe_b64encode(json.dumps(o).encode()).rstrip(b"=").decode()
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(2)
+for payload in ({"aud": "x"}, {"sub": "x", "aud": "x", "pad": "p" * 5000}):
+    body = json.dumps({"token": b64({"alg": "ES256"}) + "." + b64(payload) + ".AAAA", "expires_at": 1}).encode()
+    c, _ = s.accept(); c.recv(1000)
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+    c.close()
+' "$T/fake.sock" &
+BG_PIDS+=("$!")
+for i in $(seq 50); do [ -S "$T/fake.sock" ] && break; sleep 0.1; done
+SVCID_AGENT_SOCKET=$T/fake.sock "$CLI" token -a x --json 2>"$T/err"; [ $? = 1 ] || fail "a token without sub, --json: must exit 1"
+grep -qx "svcid: token: the agent's token does not decode" "$T/err" || fail "a token without sub, --json: $(cat "$T/err")"
+SVCID_AGENT_SOCKET=$T/fake.sock "$CLI" token -a x >/dev/full 2>"$T/err"; [ $? = 1 ] || fail "a long token to a full disk: must exit 1"
+grep -qx "svcid: token: cannot write to standard output: No space left on device" "$T/err" ||
+        fail "a long token to a full disk: $(cat "$T/err")"
+wait $! || fail "the fake agent failed"
 "$CLI" token --help | grep -q "svcid token" || fail "token --help"
 set -e
 ok "cli"
@@ -658,6 +695,10 @@ check "a '#' after state_dir's value is part of the path, with a warning too"
 printf '[agent]\nstate_dir = %s/sd # the keys\n' "$T" > "$T/hash-sd.conf"
 "$AGENT" --config "$T/hash-sd.conf" --check-config 2>"$T/err" || fail "--check-config: $(cat "$T/err")"
 grep -qF "$T/hash-sd.conf:2: the value of 'state_dir' holds ' #'" "$T/err" || fail "no warning: $(cat "$T/err")"
+# a tab is as much a space there
+printf '[agent]\nstate_dir = %s/sd\t# the keys\n' "$T" > "$T/hash-sd.conf"
+"$AGENT" --config "$T/hash-sd.conf" --check-config 2>"$T/err" || fail "--check-config: $(cat "$T/err")"
+grep -qF "$T/hash-sd.conf:2: the value of 'state_dir' holds ' #'" "$T/err" || fail "no warning for a tab: $(cat "$T/err")"
 printf '[agent]\nstate_dir = %s/sd#1\n' "$T" > "$T/hash-sd.conf"
 "$AGENT" --config "$T/hash-sd.conf" --check-config 2>"$T/err" || fail "--check-config: $(cat "$T/err")"
 grep -qF "holds ' #'" "$T/err" && fail "a '#' with no space before it warned: $(cat "$T/err")"
