@@ -433,6 +433,7 @@ done <<'CASES'
 -a "$AUD" --trust "$T/keys/k1.jwks" $'--no\nsuch' -- /bin/true|svcid-gate: unrecognized or ambiguous option '--no?such'
 -a "$AUD" --trust "$T/keys/k1.jwks" --ma 5 -- /bin/true|svcid-gate: unrecognized or ambiguous option '--ma'
 -a "$AUD" --trust "$T/keys/k1.jwks" $'-\e' -- /bin/true|svcid-gate: unrecognized option '-?'
+-a "$AUD" --trust "$T/keys/k1.jwks" --peer-uid -Xh -- /bin/true|svcid-gate: unrecognized option '-X'
 -a "$AUD" --trust "$T/keys/k1.jwks" --peer-uid=$'\e[31m' -- /bin/true|svcid-gate: option '--peer-uid=?[31m' doesn't allow
 -a "$AUD" --trust "$T/keys/k1.jwks" --timeout|svcid-gate: option '--timeout' requires an argument
 CASES
@@ -482,6 +483,10 @@ got=$(pair --fd3 $'2\e[31m' "SVCID1 $TOKEN\n" "$GATE" "${ARGS[@]}" -- /bin/echo 
         fail "LISTEN_FDS not made printable: '$got', $(cat -A "$T/pair.err")"
 [ "$(pair --fd3 1 "SVCID1 $TOKEN\n" "$GATE" "${ARGS[@]}" -- /bin/echo served)" = "0 served" ] ||
         fail "LISTEN_FDS=1: the connection on fd 3 was not served"
+# LISTEN_* naming another process is not ours: the connection on stdin
+: > "$T/pair.err"
+[ "$(LISTEN_PID=1 LISTEN_FDS=2 pair "SVCID1 $TOKEN\n" "$GATE" "${ARGS[@]}" -- /bin/echo served)" = "0 served" ] ||
+        fail "LISTEN_PID=1 LISTEN_FDS=2: the connection on stdin was not served: $(cat "$T/pair.err")"
 : > "$T/pair.err"
 got=$(pair --dgram "SVCID1 $TOKEN\n" "$GATE" "${ARGS[@]}" -- /bin/echo served)
 [ "$got" = "2 " ] && grep -qF "no stream socket on fd 0" "$T/pair.err" ||
