@@ -442,6 +442,32 @@ read -r link listening < "$T/out/fd2"
 kill "$STDIN_GATE"; wait "$STDIN_GATE" || true
 ok "listener on stdin and stderr: the service's fd 2 is /dev/null, not the listener"
 
+# A usage error (a wrong unit) with the listening socket on stdin: that
+# socket is systemd's and outlives the gate, so it is left as it was (no
+# SO_LINGER reset): a connection accepted from it later still ends with
+# a FIN, not a reset.
+cat > "$T/usage-listen.py" <<'PY'
+import socket, subprocess, sys
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(4)
+rc = subprocess.run(sys.argv[1:], stdin=l.fileno(), stderr=subprocess.DEVNULL).returncode
+c = socket.create_connection(l.getsockname())
+a, _ = l.accept()
+a.sendall(b"bye"); a.close()
+got = b""
+try:
+    while True:
+        d = c.recv(10)
+        if not d:
+            break
+        got += d
+    print(rc, "clean" if got == b"bye" else "data %r" % got)
+except ConnectionResetError:
+    print(rc, "reset")
+PY
+got=$("$PY" "$T/usage-listen.py" "$GATE" -a "$AUD" --trust "$T/trust.d" --timeout 0 -- /bin/true)
+[ "$got" = "2 clean" ] || fail "a usage error on a listening socket: '$got', not 2 and the socket left as it was"
+ok "a usage error leaves a listening socket as it was: what it accepts later ends cleanly"
+
 # A reload asked for while the gate is still loading its trust (systemctl
 # reload right after a start) waits for the loop; it must not kill the
 # gate. systemd-socket-activate starts the gate at the first connection;
