@@ -545,13 +545,16 @@ static bool user_is(pam_handle_t *pamh, const char *want) {
 static void drop_env_token(pam_handle_t *pamh, const pam_svcid_args *auth_line) {
         static const char *const names[] = { "SVCID_SUB", "SVCID_ISS", "SVCID_JTI", "SVCID_UNIT" };
 
+        /* whatever the token's source; only where set, so that an
+         * application without them never calls unsetenv() */
+        for (size_t j = 0; j < ELEMENTSOF(names); j++)
+                if (getenv(names[j]))
+                        (void) unsetenv(names[j]);
         for (size_t i = 0; i < auth_line->n_token; i++)
                 if (auth_line->token[i] == PAM_SVCID_SOURCE_ENV) {
                         if (pam_getenv(pamh, "SVCID_TOKEN"))
                                 (void) pam_putenv(pamh, "SVCID_TOKEN");
                         (void) unsetenv("SVCID_TOKEN");
-                        for (size_t j = 0; j < ELEMENTSOF(names); j++)
-                                (void) unsetenv(names[j]);
                         return;
                 }
 }

@@ -2060,6 +2060,24 @@ static void test_token_sources(void **state) {
                 pam_end(pamh, PAM_SUCCESS);
                 assert_int_equal(unsetenv("SVCID_TOKEN"), 0);
         }
+        /* But the caller's own SVCID_SUB and the rest go with any source:
+         * a token typed at the prompt, without a unit claim, must not
+         * reach a non-login su's command beside a SVCID_UNIT the caller
+         * set. */
+        {
+                conv_data cd = { .answer = t };
+                pam_handle_t *pamh = start(auth_service(NULL), "alice", &cd);
+
+                assert_int_equal(setenv("SVCID_SUB", "mallory", 1), 0);
+                assert_int_equal(setenv("SVCID_UNIT", "forged.service", 1), 0);
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
+                assert_int_equal(pam_setcred(pamh, PAM_ESTABLISH_CRED), PAM_SUCCESS);
+                assert_null(getenv("SVCID_SUB"));
+                assert_null(getenv("SVCID_UNIT"));
+                assert_int_equal(pam_open_session(pamh, 0), PAM_SUCCESS);
+                assert_string_equal(pam_getenv(pamh, "SVCID_SUB"), "alice");
+                pam_end(pamh, PAM_SUCCESS);
+        }
         svcid_free_secret(t);
 }
 
