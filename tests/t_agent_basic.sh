@@ -613,6 +613,18 @@ for case in "state $T/above 0777" "state $T/above/state 0775" "new $T/above 0777
         chmod 0755 "$dir"
 done
 [ ! -e "$T/above/new" ] || fail "the refused state directory $T/above/new was made"
+# Root on a state directory another user owns (the package's is svcid's):
+# refused, with whom to run the agent as instead.
+chown nobody "$T/above/state"
+set +e
+timeout 20 "$AGENT" --config "$T/empty.conf" --state-dir "$T/above/state" --socket "$T/x.sock" \
+        --log-target=stderr 2>"$T/err2"
+rc=$?
+set -e
+chown 0 "$T/above/state"
+[ $rc = 1 ] || fail "root's agent on a state directory nobody owns exited $rc: $(cat "$T/err2")"
+grep -qF "directory \"$T/above/state\" is owned by uid $(id -u nobody), who could replace what is in it; run the agent as its owner (runuser -u nobody -- svcid-agent)" "$T/err2" ||
+        fail "message: $(cat "$T/err2")"
 mv "$T/above/state" "$STATE"
 ok "permissions"
 
