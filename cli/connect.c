@@ -377,6 +377,18 @@ int cmd_connect(int argc, char **argv) {
                 fprintf(stderr, "svcid: connect: %s\n", r == -EINVAL ? err : strerror(-r));
                 return r == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_REJECTED;
         }
+        /* A socket path that cannot be one is said before a token is
+         * minted for it (connect(2) would say "refused" of a file). */
+        if (addr[0] == 'u') {
+                struct stat st;
+
+                r = stat(addr + 5, &st) < 0 ? -errno : S_ISSOCK(st.st_mode) ? 0 : -ENOTSOCK;
+                if (r < 0) {
+                        fprintf(stderr, "svcid: connect: cannot connect to %s: %s\n", addr + 5,
+                                r == -ENOTSOCK ? "not a socket" : strerror(-r));
+                        return CLI_EXIT_REJECTED;
+                }
+        }
         /* Broken pipes are errors to report, not signals to die of. */
         signal(SIGPIPE, SIG_IGN);
 
@@ -385,16 +397,9 @@ int cmd_connect(int argc, char **argv) {
                 return r;
 
         if (addr[0] == 'u') {
-                struct stat st;
-
                 r = connect_unix(addr + 5, &fd);
-                /* connect(2) says "refused" of a file that is no socket,
-                 * as of a socket nobody listens on */
                 if (r < 0)
-                        snprintf(err, sizeof(err), "cannot connect to %s: %s", addr + 5,
-                                 r == -ECONNREFUSED && stat(addr + 5, &st) == 0 && !S_ISSOCK(st.st_mode)
-                                         ? "not a socket"
-                                         : strerror(-r));
+                        snprintf(err, sizeof(err), "cannot connect to %s: %s", addr + 5, strerror(-r));
         } else
                 r = connect_tcp(addr + 4, err, sizeof(err), &fd);
         if (r < 0) {

@@ -399,6 +399,12 @@ grep -qx "svcid: connect: cannot connect to $T/not-a-socket: not a socket" "$T/s
         fail "a file no socket: $(cat "$T/stderr")"
 SVCID_AGENT_SOCKET=$T/no-agent.sock svcid_connect -a x "unix:$T/peer.sock" < /dev/null 2>/dev/null
 [ $? = 1 ] || fail "no agent did not exit 1"
+# ... and before the agent is asked for a token
+for f in not-a-socket none.sock; do
+        SVCID_AGENT_SOCKET=$T/no-agent.sock svcid_connect -a x "unix:$T/$f" < /dev/null 2>"$T/stderr"
+        [ $? = 1 ] || fail "$f, no agent: did not exit 1"
+        grep -q "^svcid: connect: cannot connect to $T/$f: " "$T/stderr" || fail "$f, no agent: $(cat "$T/stderr")"
+done
 set -e
 ok "usage errors exit 2, no agent or no listener exit 1"
 
