@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "../common/opt.h"
 #include "../common/text.h"
 #include "../common/user.h"
 #include "config.h"
@@ -67,20 +68,18 @@ static void usage(void) {
                 "SIGTERM stops. See svcid-agent(8) and svcid.conf(5).\n");
 }
 
-/* What was wrong (fmt; NULL when getopt_long() has said it), then where
- * help is. Returns the exit status for usage errors. */
+/* What was wrong, made printable (it may quote any byte of an argument),
+ * then where help is. Returns the exit status for usage errors. */
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...) {
+        char msg[512];
         va_list ap;
 
-        if (fmt) {
-                fprintf(stderr, "svcid-agent: ");
-                va_start(ap, fmt);
-                vfprintf(stderr, fmt, ap);
-                va_end(ap);
-                fputc('\n', stderr);
-        }
-        fprintf(stderr, "Try 'svcid-agent --help'.\n");
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        copy_printable_n(msg, sizeof(msg), msg, strlen(msg), true);
+        fprintf(stderr, "svcid-agent: %s\nTry 'svcid-agent --help'.\n", msg);
         return 2;
 }
 
@@ -97,10 +96,11 @@ static int parse_options(int argc, char **argv, options *o) {
                 { "version",      no_argument,       NULL, OPT_VERSION },
                 {}
         };
-        int c;
+        int c, prev_optind = optind;
 
         *o = (options) { .config_path = CONFIG_PATH_DEFAULT, .log_target = LOG_TARGET_AUTO };
-        while ((c = getopt_long(argc, argv, "c:d:s:fh", longopts, NULL)) >= 0) {
+        opterr = 0;
+        while ((c = getopt_long(argc, argv, ":c:d:s:fh", longopts, NULL)) >= 0) {
                 switch (c) {
                 case 'c':
                         o->config_path = optarg;
@@ -129,9 +129,14 @@ static int parse_options(int argc, char **argv, options *o) {
                 case OPT_VERSION:
                         printf("svcid-agent %s\n", SVCID_VERSION);
                         return 0;
-                default:
-                        return usage_error(NULL);
+                default: {
+                        char msg[512];
+
+                        option_error_message(msg, sizeof(msg), c, argv, prev_optind, longopts);
+                        return usage_error("%s", msg);
                 }
+                }
+                prev_optind = optind;
         }
         if (optind < argc)
                 return usage_error("unexpected argument '%s'", argv[optind]);

@@ -362,7 +362,7 @@ int cmd_connect(int argc, char **argv) {
                         connect_usage(stdout);
                         return CLI_EXIT_OK;
                 default:
-                        return cli_option_error("connect", c, argv, prev_optind);
+                        return cli_option_error("connect", c, argv, prev_optind, options);
                 }
                 prev_optind = optind;
         }

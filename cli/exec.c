@@ -104,7 +104,7 @@ int cmd_exec(int argc, char **argv) {
                         exec_usage(stdout);
                         return CLI_EXIT_OK;
                 default:
-                        return cli_option_error("exec", c, argv, prev_optind);
+                        return cli_option_error("exec", c, argv, prev_optind, longopts);
                 }
                 prev_optind = optind;
         }

@@ -127,7 +127,7 @@ int cmd_inspect(int argc, char **argv) {
                         inspect_usage(stdout);
                         return CLI_EXIT_OK;
                 default:
-                        return cli_option_error("inspect", c, argv, prev_optind);
+                        return cli_option_error("inspect", c, argv, prev_optind, options);
                 }
                 prev_optind = optind;
         }

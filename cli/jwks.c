@@ -37,7 +37,7 @@ int cmd_jwks(int argc, char **argv) {
         opterr = 0;
         while ((c = getopt_long(argc, argv, "+:h", longopts, NULL)) >= 0) {
                 if (c != 'h')
-                        return cli_option_error("jwks", c, argv, prev_optind);
+                        return cli_option_error("jwks", c, argv, prev_optind, longopts);
                 jwks_usage(stdout);
                 return CLI_EXIT_OK;
         }

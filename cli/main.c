@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "../common/text.h"
 #include "cli.h"
 #include "svcid/svcid.h"
 
@@ -58,9 +59,14 @@ static int find_subcommand(const char *name) {
         return -1;
 }
 
-static int unknown_command(const char *name) {
-        fprintf(stderr, "svcid: unknown command '%s'\n"
-                        "Try 'svcid --help' for the list of commands.\n", name);
+/* An unknown command or option, quoted printable: it may hold any byte. */
+static int unknown(const char *what, const char *name) {
+        char shown[256];
+
+        copy_printable_n(shown, sizeof(shown), name, strlen(name), true);
+        fprintf(stderr, "svcid: unknown %s '%s'\n"
+                        "Try 'svcid --help'%s.\n", what, shown,
+                strcmp(what, "command") == 0 ? " for the list of commands" : "");
         return 2;
 }
 
@@ -129,20 +135,17 @@ static int run(int argc, char **argv) {
                 }
                 i = find_subcommand(argv[2]);
                 if (i < 0)
-                        return unknown_command(argv[2]);
+                        return unknown("command", argv[2]);
                 /* Each subcommand owns its full help: ask it. */
                 sub_argv[0] = argv[2];
                 return subcommands[i].function(2, sub_argv);
         }
-        if (argv[1][0] == '-') {
-                fprintf(stderr, "svcid: unknown option '%s'\n"
-                                "Try 'svcid --help'.\n", argv[1]);
-                return 2;
-        }
+        if (argv[1][0] == '-')
+                return unknown("option", argv[1]);
 
         i = find_subcommand(argv[1]);
         if (i < 0)
-                return unknown_command(argv[1]);
+                return unknown("command", argv[1]);
         /* The subcommand sees its own name as argv[0], as getopt expects. */
         return subcommands[i].function(argc - 1, argv + 1);
 }

@@ -89,7 +89,7 @@ int cmd_token(int argc, char **argv) {
                         token_usage(stdout);
                         return CLI_EXIT_OK;
                 default:
-                        return cli_option_error("token", c, argv, prev_optind);
+                        return cli_option_error("token", c, argv, prev_optind, longopts);
                 }
                 prev_optind = optind;
         }

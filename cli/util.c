@@ -110,28 +110,22 @@ int cli_trust_load(char *const *paths, size_t n_paths, char *err, size_t err_len
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...) {
+        char msg[512];
         va_list ap;
 
-        fprintf(stderr, "svcid: %s: ", cmd);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
         va_end(ap);
-        fprintf(stderr, "\nTry 'svcid %s --help'.\n", cmd);
+        copy_printable_n(msg, sizeof(msg), msg, strlen(msg), true);
+        fprintf(stderr, "svcid: %s: %s\nTry 'svcid %s --help'.\n", cmd, msg, cmd);
         return CLI_EXIT_USAGE;
 }
 
-int cli_option_error(const char *cmd, int c, char **argv, int prev_optind) {
-        /* getopt_long() advances optind past a long option at once, but
-         * stays on a cluster of short ones ("-xq") until its end. */
-        bool is_long = optind > prev_optind && strncmp(argv[optind - 1], "--", 2) == 0;
-        char shortopt[3] = { '-', (char) optopt, '\0' };
-        const char *name = is_long ? argv[optind - 1] : shortopt;
+int cli_option_error(const char *cmd, int c, char **argv, int prev_optind, const struct option *longopts) {
+        char msg[512];
 
-        if (c == ':')
-                return cli_usage_error(cmd, "option '%s' needs a value", name);
-        if (is_long && optopt != 0)
-                return cli_usage_error(cmd, "option '%s' takes no value", name);
-        return cli_usage_error(cmd, "unknown option '%s'", name);
+        option_error_message(msg, sizeof(msg), c, argv, prev_optind, longopts);
+        return cli_usage_error(cmd, "%s", msg);
 }
 
 /* jansson escapes the bytes under 0x20 and, with JSON_ENSURE_ASCII, those

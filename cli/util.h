@@ -12,6 +12,7 @@
 
 #include "svcid/svcid.h"
 #include "../common/num.h"
+#include "../common/opt.h"
 #include "../common/trust_load.h"
 
 /* Exit codes of every subcommand (see cli.h). */
@@ -69,14 +70,13 @@ int cli_agent_token(const char *cmd, const char *aud, int64_t ttl, char **ret_to
 int cli_agent_exit(int r);
 
 /* Reports a usage error of CMD on stderr as "svcid: CMD: MESSAGE" and a
- * line pointing to 'svcid CMD --help'; returns CLI_EXIT_USAGE. */
+ * line pointing to 'svcid CMD --help'; returns CLI_EXIT_USAGE. MESSAGE is
+ * made printable: it may quote any byte of an argument. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Reports an option getopt_long() refused (it returned c, '?' or ':', with
- * opterr = 0 and an optstring starting with ':'; prev_optind is optind
- * before that call) as "svcid: CMD: ..." plus a hint, on stderr, and
- * returns CLI_EXIT_USAGE. */
-int cli_option_error(const char *cmd, int c, char **argv, int prev_optind);
+/* Reports an option getopt_long() refused (see option_error_message())
+ * as a usage error of CMD; returns CLI_EXIT_USAGE. */
+int cli_option_error(const char *cmd, int c, char **argv, int prev_optind, const struct option *longopts);
 
 /* Prints a JSON value indented by 2, every control character (DEL too)
  * and non-ASCII escaped (so no byte of it reaches a terminal raw),

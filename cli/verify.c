@@ -141,7 +141,7 @@ int cmd_verify(int argc, char **argv) {
                         verify_usage(stdout);
                         return CLI_EXIT_OK;
                 default:
-                        return cli_option_error("verify", c, argv, prev_optind);
+                        return cli_option_error("verify", c, argv, prev_optind, options);
                 }
                 prev_optind = optind;
         }

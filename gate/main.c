@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 
 #include "../common/cleanup.h"
+#include "../common/opt.h"
 #include "../common/text.h"
 #include "gate.h"
 
@@ -128,23 +129,6 @@ static int usage_error(const char *fmt, ...) {
         return usage_exit();
 }
 
-/* getopt_long()'s own messages would quote the option raw: said here,
- * made printable as every usage error. getopt_long() advances optind past
- * a long option at once, but stays on a cluster of short ones until its
- * end. */
-static int option_error(int c, char **argv, int prev_optind) {
-        bool is_long = optind > prev_optind && strncmp(argv[optind - 1], "--", 2) == 0;
-        char shortopt[3] = { '-', (char) optopt, '\0' };
-        const char *name = is_long ? argv[optind - 1] : shortopt;
-
-        if (c == ':')
-                return usage_error("option '%s' requires an argument", name);
-        if (is_long && optopt != 0)
-                return usage_error("option '%s' doesn't allow an argument", name);
-        /* glibc tells an ambiguous abbreviation ("--ma") from an unknown
-         * name only in its own message */
-        return usage_error(is_long ? "unrecognized or ambiguous option '%s'" : "unrecognized option '%s'", name);
-}
 
 /* The one socket we were given: LISTEN_FDS (fd 3) when it names us, else
  * stdin. LISTEN_* is dropped from our environment either way so that it
@@ -297,8 +281,12 @@ int main(int argc, char **argv) {
                 case OPT_VERSION:
                         printf("svcid-gate %s\n", svcid_version());
                         return 0;
-                default:
-                        return option_error(c, argv, prev_optind);
+                default: {
+                        char msg[512];
+
+                        option_error_message(msg, sizeof(msg), c, argv, prev_optind, options);
+                        return usage_error("%s", msg);
+                }
                 }
                 prev_optind = optind;
         }

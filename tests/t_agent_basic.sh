@@ -629,7 +629,8 @@ mv "$T/above/state" "$STATE"
 ok "permissions"
 
 check "usage errors: exit 2, what is wrong, and where help is"
-for args in "--bogus" "-x" "--state-dir relative/dir" "--log-target=syslog" "--config" "stray-argument"; do
+for args in "--bogus" "-x" "--state-dir relative/dir" "--log-target=syslog" "--config" "stray-argument" \
+            "--c" $'--\e[31m' $'stray\e'; do
         set +e
         # shellcheck disable=SC2086 # split on purpose
         # (--socket first: an agent that took the bad option would not
@@ -639,13 +640,19 @@ for args in "--bogus" "-x" "--state-dir relative/dir" "--log-target=syslog" "--c
         [ $rc -eq 2 ] || fail "svcid-agent $args: exit $rc, not 2"
         [ ! -s "$T/out2" ] || fail "svcid-agent $args wrote to stdout: $(cat "$T/out2")"
         [ "$(wc -l <"$T/err2")" -le 2 ] || fail "svcid-agent $args: more than a short message: $(cat "$T/err2")"
+        # the option as given, but printable
         case $args in
-        --state-dir*) want="absolute path" ;;
-        --log-target*) want="auto, journal or stderr" ;;
-        stray*) want="unexpected argument 'stray-argument'" ;;
-        *) want="option" ;;
+        --state-dir*) want="--state-dir needs an absolute path" ;;
+        --log-target*) want="--log-target must be auto, journal or stderr" ;;
+        stray-*) want="unexpected argument 'stray-argument'" ;;
+        stray*) want="unexpected argument 'stray?'" ;;
+        --bogus) want="unknown option '--bogus'" ;;
+        -x) want="unknown option '-x'" ;;
+        --config) want="option '--config' needs a value" ;;
+        --c) want="option '--c' is ambiguous" ;;
+        *) want="unknown option '--?[31m'" ;;
         esac
-        grep -q -- "$want" "$T/err2" || fail "svcid-agent $args: no '$want' in: $(cat "$T/err2")"
+        grep -qxF -- "svcid-agent: $want" "$T/err2" || fail "svcid-agent $args: not '$want': $(cat "$T/err2")"
         grep -qx "Try 'svcid-agent --help'." "$T/err2" || fail "svcid-agent $args: no pointer to --help"
 done
 "$AGENT" --help | grep -q "^Usage: svcid-agent" || fail "--help"

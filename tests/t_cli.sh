@@ -106,6 +106,11 @@ has "$ERR" "svcid: unknown command 'frobnicate'"
 has "$ERR" "svcid --help"
 run 2 "unknown top-level option" "$SVCID" --frob
 has "$ERR" "svcid: unknown option '--frob'"
+# what the user typed is quoted, but printable
+run 2 "an unknown command with an escape" "$SVCID" $'tok\e[2Jen'
+has "$ERR" "svcid: unknown command 'tok?[2Jen'"
+run 2 "an unknown top-level option with an escape" "$SVCID" $'--\e[2J'
+has "$ERR" "svcid: unknown option '--?[2J'"
 run 0 "help verify shows verify's options" "$SVCID" help verify
 has "$OUT" "Usage: svcid verify"
 has "$OUT" "--max-lifetime S"
@@ -157,6 +162,8 @@ run 2 "an unknown short option after --leeway=5" "$SVCID" verify -a ci:build --l
 has "$ERR" "svcid: verify: unknown option '-x'"
 run 2 "verify --help=3" "$SVCID" verify --help=3
 has "$ERR" "svcid: verify: option '--help=3' takes no value"
+run 2 "verify with an unknown option holding an escape" "$SVCID" verify -a ci:build $'--fr\e[2Job' "$VALID"
+has "$ERR" "svcid: verify: unknown option '--fr?[2Job'"
 empty "$OUT"
 run 2 "verify with two tokens" "$SVCID" verify -a ci:build --trust "$JWKS" "$VALID" "$VALID"
 has "$ERR" "svcid: verify: too many arguments"

@@ -430,12 +430,12 @@ done <<'CASES'
 -a "$AUD" --trust "$T/keys/k1.jwks" --mode $'ht\ntp' -- /bin/true|unknown mode "ht?tp" (line or http)
 -a "$AUD" --trust "$T/keys/k1.jwks" --issuer $'svcid://x\nsvcid-gate[1]: y' -- /bin/true|issuer "svcid://x?svcid-gate[1]: y": not a trusted issuer
 -a "$AUD" --trust "$T/keys/k1.jwks" --no-such-option -- /bin/true|Try 'svcid-gate --help'
--a "$AUD" --trust "$T/keys/k1.jwks" $'--no\nsuch' -- /bin/true|svcid-gate: unrecognized or ambiguous option '--no?such'
--a "$AUD" --trust "$T/keys/k1.jwks" --ma 5 -- /bin/true|svcid-gate: unrecognized or ambiguous option '--ma'
--a "$AUD" --trust "$T/keys/k1.jwks" $'-\e' -- /bin/true|svcid-gate: unrecognized option '-?'
--a "$AUD" --trust "$T/keys/k1.jwks" --peer-uid -Xh -- /bin/true|svcid-gate: unrecognized option '-X'
--a "$AUD" --trust "$T/keys/k1.jwks" --peer-uid=$'\e[31m' -- /bin/true|svcid-gate: option '--peer-uid=?[31m' doesn't allow
--a "$AUD" --trust "$T/keys/k1.jwks" --timeout|svcid-gate: option '--timeout' requires an argument
+-a "$AUD" --trust "$T/keys/k1.jwks" $'--no\nsuch' -- /bin/true|svcid-gate: unknown option '--no?such'
+-a "$AUD" --trust "$T/keys/k1.jwks" --ma 5 -- /bin/true|svcid-gate: option '--ma' is ambiguous
+-a "$AUD" --trust "$T/keys/k1.jwks" $'-\e' -- /bin/true|svcid-gate: unknown option '-?'
+-a "$AUD" --trust "$T/keys/k1.jwks" --peer-uid -Xh -- /bin/true|svcid-gate: unknown option '-X'
+-a "$AUD" --trust "$T/keys/k1.jwks" --peer-uid=$'\e[31m' -- /bin/true|svcid-gate: option '--peer-uid=?[31m' takes no value
+-a "$AUD" --trust "$T/keys/k1.jwks" --timeout|svcid-gate: option '--timeout' needs a value
 CASES
 # A usage error (a wrong unit) leaves a waiting connection unserved: over
 # TCP its close must be a reset, as when the trust does not load, even for
@@ -469,7 +469,7 @@ while IFS='|' read -r opt want; do
         stop_ssa
 done <<'CASES'
 --timeout 0|--timeout: "0" is not a number of seconds
---no-such-option|ambiguous option '--no-such-option'
+--no-such-option|unknown option '--no-such-option'
 CASES
 ok "usage errors reset the connection over tcp, as trust that does not load does"
 # Not the one stream socket the gate takes.
