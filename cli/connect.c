@@ -412,6 +412,7 @@ int cmd_connect(int argc, char **argv) {
         line = malloc(tlen + 9);
         if (!line) {
                 svcid_free_secret(token);
+                fprintf(stderr, "svcid: connect: %s\n", strerror(ENOMEM));
                 return CLI_EXIT_REJECTED;
         }
         memcpy(line, "SVCID1 ", 7);
