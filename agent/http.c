@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "../common/user.h"
 #include "http.h"
 #include "log.h"
 #include "mint.h"
@@ -252,6 +253,19 @@ static enum MHD_Result handle_token(http_server *s, struct MHD_Connection *conn,
                 log_caller_from(p, NULL, &lc);
                 log_refusal(&lc, "bad_request", aud, msg);
                 return respond_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request", msg);
+        }
+
+        /* An agent in a user namespace of its own (a container,
+         * PrivateUsers=) hears every caller whose ids have no mapping
+         * there as the overflow uid and gid: many users under one name,
+         * none of them nobody for sure. */
+        if (id_unmapped(p->uid, false) || id_unmapped(p->gid, true)) {
+                log_caller_from(p, NULL, &lc);
+                log_refusal(&lc, "forbidden", aud,
+                            "the caller's uid or gid has no mapping in the agent's user namespace");
+                return respond_error(conn, MHD_HTTP_FORBIDDEN, "forbidden",
+                                     "your uid or gid has no mapping in the agent's user namespace: "
+                                     "the agent cannot tell who you are");
         }
 
         r = peer_resolve(p, &unit, &user);

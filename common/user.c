@@ -2,7 +2,10 @@
 #include <errno.h>
 #include <pwd.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 
+#include "cleanup.h"
 #include "user.h"
 
 int lookup_user_uid(const char *name, uid_t *ret_uid) {
@@ -20,4 +23,37 @@ int lookup_user_uid(const char *name, uid_t *ret_uid) {
 
 int lookup_svcid_uid(uid_t *ret_uid) {
         return lookup_user_uid(SVCID_USER, ret_uid) > 0 ? 0 : -ENOENT;
+}
+
+/* The overflow id the kernel gives for an id it cannot map, read once:
+ * the agent asks on every request, and a sysctl that changes it while a
+ * process runs is no setup anyone keeps. */
+static unsigned long overflow_id(bool gid) {
+        static unsigned long known[2];  /* the id + 1, 0 while unread (atomic) */
+        unsigned long id = __atomic_load_n(&known[gid], __ATOMIC_RELAXED);
+        _cleanup_(fclosep) FILE *f = NULL;
+
+        if (id)
+                return id - 1;
+        f = fopen(gid ? "/proc/sys/kernel/overflowgid" : "/proc/sys/kernel/overflowuid", "re");
+        if (!f || fscanf(f, "%lu", &id) != 1)
+                return 65534;   /* the kernel's default; asked again next time */
+        __atomic_store_n(&known[gid], id + 1, __ATOMIC_RELAXED);
+        return id;
+}
+
+bool id_unmapped(unsigned long id, bool gid) {
+        _cleanup_(fclosep) FILE *f = NULL;
+        unsigned long inside, outside, count, total = 0;
+
+        if (id != overflow_id(gid))
+                return false;
+        f = fopen(gid ? "/proc/self/gid_map" : "/proc/self/uid_map", "re");
+        if (!f)
+                return true;            /* cannot tell: not an id to name anyone by */
+        while (fscanf(f, "%lu %lu %lu", &inside, &outside, &count) == 3)
+                total += count;
+        /* Every id maps (the initial namespace: "0 0 4294967295"): the
+         * kernel never needs the overflow id, which is then nobody's own. */
+        return total < UINT32_MAX;
 }

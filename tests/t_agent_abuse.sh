@@ -9,7 +9,8 @@
 # much more memory than before (generous bounds; nothing here times
 # anything). Then the fd limit: a caller left without a pidfd for want
 # of fds is an internal error, and under 600 fds the connection cap
-# leaves each connection its two fds.
+# leaves each connection its two fds. An agent in a user namespace
+# refuses the callers whose uid it cannot map.
 set -euo pipefail
 . "$(dirname "$0")/t_agent_common.sh"
 
@@ -747,5 +748,28 @@ EOF
                 stop_agent
         done
         ok "refused as peer_gone for ESRCH and EINVAL; no token minted"
+fi
+# An agent in a user namespace of its own (a container, PrivateUsers=)
+# hears every caller whose uid has no mapping there as the overflow uid:
+# it must refuse them, not hand each one a token naming nobody. root, whom
+# the namespace maps, is served.
+if unshare -U -r true 2>/dev/null; then
+        check "an agent in a user namespace refuses callers whose uid it cannot map"
+        printf '#!/bin/sh\nexec unshare -U -r %s "$@"\n' "'$AGENT'" > "$T/agent-userns"
+        chmod 755 "$T/agent-userns"
+        AGENT=$T/agent-userns start_agent userns -
+        for id in 40001 40002; do
+                out=$(setpriv --reuid=$id --regid=$id --clear-groups \
+                        curl -s --max-time 20 --unix-socket "$SOCK" "http://localhost/v1/token?aud=userns") || true
+                [ "$(jq -r .error <<<"$out" 2>/dev/null)" = forbidden ] || fail "uid $id, unmapped: $out"
+        done
+        grep -q "refused reason=forbidden aud='userns' uid=$(cat /proc/sys/kernel/overflowuid) .*no mapping" \
+                "$AGENT_LOG" || fail "the refusal is not logged: $(tail -n 3 "$AGENT_LOG")"
+        grep -q "mint.*aud='userns'" "$AGENT_LOG" && fail "a token was minted: $(grep mint "$AGENT_LOG")"
+        expect_status 200 "" "/v1/token?aud=userns"
+        stop_agent
+        ok "unmapped uids refused as forbidden; root served"
+else
+        echo "note: no user namespace here (unshare -U -r failed): the unmapped-caller check did not run"
 fi
 echo "all abuse checks passed"
