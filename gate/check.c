@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../common/user.h"
 #include "gate.h"
 
 void gate_reader_init(gate_reader *r, gate_mode mode) {
@@ -181,6 +182,16 @@ svcid_reason gate_check(const gate_config *cfg, const gate_trust *t, const gate_
                 if (peer->family != AF_UNIX || !peer->have_cred) {
                         reason = SVCID_PEER_MISMATCH;
                         snprintf(report->detail, sizeof(report->detail), "--peer-uid needs an AF_UNIX peer");
+                        goto refuse;
+                }
+                /* A gate in a user namespace of its own (PrivateUsers=,
+                 * a container) hears every peer whose uid has no mapping
+                 * there as the overflow uid: that uid names no one, and a
+                 * token minted for nobody would pass for all of them. */
+                if (id_unmapped(peer->uid, false)) {
+                        reason = SVCID_PEER_MISMATCH;
+                        snprintf(report->detail, sizeof(report->detail),
+                                 "the peer's uid has no mapping in the gate's user namespace");
                         goto refuse;
                 }
                 iss = svcid_claims_string(claims, "iss");

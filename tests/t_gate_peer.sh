@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # svcid-gate --peer-uid: over AF_UNIX the token's uid must be the uid the
 # kernel reports for the peer, and its issuer this host's. Two real uids
-# (runuser): a token replayed by another uid is refused as peer_mismatch.
+# (runuser): a token replayed by another uid is refused as peer_mismatch,
+# and so is a peer whose uid a gate in a user namespace cannot map.
 set -euo pipefail
 . "$(dirname "$0")/t_gate_common.sh"
 
@@ -73,6 +74,86 @@ for style in per-connection long-lived; do
         stop_ssa
         grep -q "refused reason=peer_mismatch.*uid=$UID_B" "$LOG" || fail "$style: no audit line naming the replaying peer"
 done
+
+# A gate in a user namespace of its own (PrivateUsers=, a container)
+# hears every peer whose uid has no mapping there as the overflow uid,
+# nobody's: that uid names no one, and a token minted for nobody must not
+# pass for each such peer. In the initial namespace the overflow uid is
+# nobody's own, and its token passes.
+OVERFLOW_UID=$(cat /proc/sys/kernel/overflowuid)
+TOK_OVERFLOW=$(mint local --iss "$LOCAL_ISS" --aud "$AUD" --sub nobody --uid "$OVERFLOW_UID")
+if [ "$(id -un "$OVERFLOW_UID" 2>/dev/null)" = nobody ]; then
+        start_ssa "$LOG" "$T/nobody.sock" -a -- -a "$AUD" --peer-uid --local-jwks "$T/keys/local.jwks" --timeout 3 \
+                -- "$T/svc.sh"
+        chmod 666 "$T/nobody.sock"
+        expect "nobody presents its token" served nobody "$T/nobody.sock" --send "SVCID1 $TOK_OVERFLOW\n"
+        stop_ssa
+fi
+# userns.py MAP CMD...: CMD as root of a new user namespace whose uid and
+# gid maps are MAP ("INSIDE OUTSIDE COUNT" lines, comma-separated), as
+# systemd's PrivateUsers= makes one (root, and the unit's user).
+cat > "$T/userns.py" <<'PY'
+import ctypes, os, sys
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    # still outside: write the maps of the namespace the parent made
+    os.close(w)
+    try:
+        if os.read(r, 1) != b"x":
+            os._exit(1)
+        with open("/proc/%d/setgroups" % os.getppid(), "w") as f:
+            f.write("deny")
+        for m in ("uid_map", "gid_map"):
+            with open("/proc/%d/%s" % (os.getppid(), m), "w") as f:
+                f.write(sys.argv[1].replace(",", "\n") + "\n")
+    except OSError as e:
+        print("userns.py: %s" % e, file=sys.stderr)
+        os._exit(1)
+    os._exit(0)
+os.close(r)
+if ctypes.CDLL(None, use_errno=True).unshare(0x10000000) != 0:         # CLONE_NEWUSER
+    sys.exit("userns.py: unshare: " + os.strerror(ctypes.get_errno()))
+os.write(w, b"x")
+os.close(w)
+if os.waitpid(pid, 0)[1] != 0:
+    sys.exit(1)
+os.setresgid(0, 0, 0)
+os.setresuid(0, 0, 0)
+os.execv(sys.argv[2], sys.argv[2:])     # the same pid: stop_ssa() stops it
+PY
+if "$PY" "$T/userns.py" "0 0 1" /bin/true 2>/dev/null; then
+        # The unit's user root, or nobody: then the overflow uid is mapped
+        # too, and still stands for every peer the namespace cannot map.
+        for map in "0 0 1" "0 0 1,$OVERFLOW_UID $OVERFLOW_UID 1"; do
+                for style in per-connection long-lived; do
+                        SOCK=$T/userns.sock
+                        rm -f "$SOCK"
+                        : > "$LOG"
+                        ssa_opt=(); [ $style = per-connection ] && ssa_opt=(-a)
+                        # start_ssa, in that user namespace
+                        SSA_LOG=$LOG
+                        "$PY" "$T/userns.py" "$map" "$(command -v systemd-socket-activate)" -l "$SOCK" \
+                                "${ssa_opt[@]}" "${SSA_ENV[@]}" "$GATE" -a "$AUD" --peer-uid \
+                                --local-jwks "$T/keys/local.jwks" --timeout 3 -- "$T/svc.sh" 2>>"$LOG" &
+                        SSA_PID=$!
+                        BG_PIDS+=("$SSA_PID")
+                        for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
+                        [ -S "$SOCK" ] || fail "$style, map $map: the gate did not come up: $(cat "$LOG")"
+                        chmod 666 "$SOCK"
+                        expect "$style, map $map: the owner's token" "SVCID1 ERR peer_mismatch" "$UA" "$SOCK" \
+                                --send "SVCID1 $TOK_A\n"
+                        expect "$style, map $map: a token for the overflow uid from an unmapped peer" \
+                                "SVCID1 ERR peer_mismatch" "$UB" "$SOCK" --send "SVCID1 $TOK_OVERFLOW\n"
+                        [ ! -e "$T/out/env" ] || fail "$style, map $map: the service ran for a peer the gate cannot name"
+                        stop_ssa
+                        grep -q "refused reason=peer_mismatch detail=\"the peer's uid has no mapping in the gate's user namespace\"" \
+                                "$LOG" || fail "$style, map $map: no audit line for the unmapped peer: $(cat "$LOG")"
+                done
+        done
+else
+        echo "note: no user namespace here: the unmapped-peer checks did not run"
+fi
 
 # A long-lived gate watches its --local-jwks as it does a trust file:
 # this host's next key, written in place, is taken without a restart.
