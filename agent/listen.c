@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "../common/path.h"
 #include "listen.h"
 #include "log.h"
 
@@ -34,6 +35,11 @@ static int from_systemd(listener *ret, char *err, size_t err_len) {
                 return -errno;
         *ret = (listener) { .fd = fd, .from_systemd = true };
         return 1;
+}
+
+static bool owner_root_or_self(uid_t uid, void *userdata) {
+        (void) userdata;
+        return uid == 0 || uid == geteuid();
 }
 
 /* Something at path already: a live agent, a stale socket, or not ours. */
@@ -68,8 +74,10 @@ int listener_open(const char *path, listener *ret, char *err, size_t err_len) {
         _cleanup_(close_fdp) int fd = -1;
         _cleanup_(free_p) char *dir = NULL;
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        char name[NAME_MAX + 1], why[256] = "";
         struct stat st;
         mode_t old_umask;
+        const char *d;
         int r;
 
         r = from_systemd(ret, err, err_len);
@@ -82,17 +90,41 @@ int listener_open(const char *path, listener *ret, char *err, size_t err_len) {
         }
         strcpy(sa.sun_path, path);
 
-        /* /run/svcid when not started by systemd (RuntimeDirectory=) */
+        /* /run/svcid when not started by systemd (RuntimeDirectory=).
+         * The socket's directory, and every one above it, must be root's
+         * or ours and writable by no one else (or sticky), the state
+         * directory's rule: whoever could write it could put a symbolic
+         * link where the socket was just bound, for the chmod() below to
+         * make its target 0666, or their own socket in its place. */
         dir = strdup(path);
         if (!dir)
                 return -ENOMEM;
-        /* 0755 whatever the umask: every local user must reach the socket. */
-        old_umask = umask(022);
-        r = mkdir(dirname(dir), 0755) < 0 && errno != EEXIST ? -errno : 0;
-        umask(old_umask);
-        if (r < 0) {
-                snprintf(err, err_len, "%s: %s", dir, strerror(-r));
-                return r;
+        d = dirname(dir);
+        if (strcmp(d, "/") != 0 && strcmp(d, ".") != 0) {
+                _cleanup_(close_fdp) int parent = open_parent_checked(d, owner_root_or_self, NULL, name, why,
+                                                                      sizeof why);
+
+                if (parent < 0) {
+                        snprintf(err, err_len, "%s: %s", d, why);
+                        return parent;
+                }
+                /* 0755 whatever the umask: every local user must reach the socket. */
+                old_umask = umask(022);
+                r = mkdirat(parent, name, 0755) < 0 && errno != EEXIST ? -errno : 0;
+                umask(old_umask);
+                if (r < 0) {
+                        snprintf(err, err_len, "%s: %s", d, strerror(-r));
+                        return r;
+                }
+        }
+        {
+                _cleanup_(close_fdp) int sock_dir = open_parent_checked(path, owner_root_or_self, NULL, name, why,
+                                                                        sizeof why);
+
+                if (sock_dir < 0) {
+                        snprintf(err, err_len, "%s: %s", path, why);
+                        return sock_dir;
+                }
         }
         r = check_existing(path, &sa, err, err_len);
         if (r < 0)

@@ -548,9 +548,9 @@ EOF
         # (a sanitizer build's agent must load its runtime first)
         pre=$T/nopeerpidfd.so
         case "$SVCID_BUILD" in *asan*) pre="$(cc -print-file-name=libasan.so):$pre" ;; esac
-        mkdir -m 0777 "$T/reuse"
+        mkdir -m 0777 "$T/reuse"        # nobody's scratch files; the socket stays out of it
         : > "$T/empty.conf"
-        SOCK=$T/reuse/agent.sock
+        SOCK=$T/reuse.sock
         AGENT_LOG=$T/reuse.log
         LD_PRELOAD=$pre "$AGENT" --config "$T/empty.conf" --state-dir "$T/reuse-state" --socket "$SOCK" \
                 --log-target=stderr 2>>"$AGENT_LOG" &

@@ -62,6 +62,28 @@ done
 stop_agent "$UM_PID" "$T/um.log"
 ok "socket and state directories 0755, jwks.json 0644"
 
+check "a socket directory another user could write is refused: nothing is bound there"
+# Whoever may write it could put a symbolic link where the socket was just
+# bound, for the agent's chmod() to make the link's target 0666, or a
+# socket of their own in its place. Refused as a state directory is: one
+# another uid owns, one below such a directory, one others may write.
+if [ "$(id -u)" = 0 ]; then
+        mkdir -m 0755 "$T/theirs" "$T/theirs-above"
+        chown 65534 "$T/theirs" "$T/theirs-above"
+        mkdir -m 0777 "$T/open-run"
+        for sock in "$T/theirs/agent.sock" "$T/theirs-above/run/agent.sock" "$T/open-run/agent.sock"; do
+                rc=0
+                timeout 20 "$AGENT" --config "$T/empty.conf" --state-dir "$T/theirs-state" --socket "$sock" \
+                        --log-target=stderr 2>"$T/theirs.log" || rc=$?
+                [ "$rc" = 1 ] || fail "$sock: exit $rc, not 1: $(cat "$T/theirs.log")"
+                grep -Eq "error: .*(is owned by uid 65534, who could replace what is in it|writable by group or others)" \
+                        "$T/theirs.log" || fail "$sock: no reason in the log: $(cat "$T/theirs.log")"
+                [ ! -e "$sock" ] || fail "$sock: the agent bound it"
+        done
+        [ ! -e "$T/theirs-above/run" ] || fail "the agent made a directory in another user's"
+        ok "refused at start, nothing bound or made"
+fi
+
 check "GET /v1/jwks serves the same keys with the JWKS media type, /v1/health answers"
 http /v1/jwks -D "$T/h"
 [ "$STATUS" = 200 ] || fail "jwks status $STATUS"
