@@ -15,6 +15,7 @@
 #include "../common/path.h"
 #include "listen.h"
 #include "log.h"
+#include "util.h"
 
 static int from_systemd(listener *ret, char *err, size_t err_len) {
         int n = sd_listen_fds(1);
@@ -35,11 +36,6 @@ static int from_systemd(listener *ret, char *err, size_t err_len) {
                 return -errno;
         *ret = (listener) { .fd = fd, .from_systemd = true };
         return 1;
-}
-
-static bool owner_root_or_self(uid_t uid, void *userdata) {
-        (void) userdata;
-        return uid == 0 || uid == geteuid();
 }
 
 /* Something at path already: a live agent, a stale socket, or not ours. */
