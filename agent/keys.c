@@ -121,11 +121,13 @@ void keystore_free(keystore *ks) {
 DEFINE_PTR_CLEANUP(keystore, keystore_free)
 
 /* A kid names a file: only base64url characters, so never a path. */
+#define KID_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+#define KID_MAX_LEN 86
+
 static bool kid_ok(const char *kid) {
         size_t n = strlen(kid);
 
-        return n > 0 && n <= 86 &&
-               strspn(kid, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == n;
+        return n > 0 && n <= KID_MAX_LEN && strspn(kid, KID_CHARS) == n;
 }
 
 /* A key's file: KID.pem (suffix PEM) once it may sign, KID.new (NEW)
@@ -341,11 +343,14 @@ static DIR *keys_dir(keystore *ks) {
 }
 
 /* A key file's name: KID.pem, or with also_new KID.new too (temporary
- * files start with '.'). */
+ * files start with '.'). Any other name in keys/ is none of the agent's
+ * files: it is left alone, and kept out of the log and of messages, where
+ * a line break or an escape sequence in it would write text of its own. */
 static bool is_key_file(const char *name, bool also_new) {
         size_t n = strlen(name);
 
-        return name[0] != '.' && n > 4 && (strcmp(name + n - 4, PEM) == 0 || (also_new && strcmp(name + n - 4, NEW) == 0));
+        return n > 4 && n - 4 <= KID_MAX_LEN && strspn(name, KID_CHARS) == n - 4 &&
+               (strcmp(name + n - 4, PEM) == 0 || (also_new && strcmp(name + n - 4, NEW) == 0));
 }
 
 /* With no state.json: whether jwks.json is there. A first start that

@@ -715,6 +715,46 @@ static int reopen(fixture *f, char *err, size_t err_len) {
         return keystore_open(f->dir, &f->lock, err, err_len, &f->ks);
 }
 
+/* A file in keys/ whose name is no kid's is none of the agent's, whatever
+ * it ends in: a start leaves it alone, and keeps its name out of the log,
+ * where a line break or an escape sequence in it would write lines of its
+ * own. */
+static void test_foreign_file_names(void **state) {
+        fixture *f = *state;
+        static const char *const names[] = {
+                "x\nsvcid-agent: key created, signing now kid=FORGED alg=ES256\n.pem",
+                "x\033[2J.new",
+                "a key.pem",
+        };
+        char err[256] = "", path[256], *log = NULL;
+        FILE *saved = stderr;
+        size_t len = 0;
+        int r;
+
+        update(f, T0, false);
+        for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+                snprintf(path, sizeof path, "%s/keys/%s", f->dir, names[i]);
+                write_file(path, "not a key", 0600);
+        }
+        stderr = open_memstream(&log, &len);
+        if (!stderr) {
+                stderr = saved;
+                fail_msg("open_memstream: %m");
+        }
+        r = reopen(f, err, sizeof err);
+        fclose(stderr);
+        stderr = saved;
+        assert_int_equal(r, 0);
+        assert_int_equal(keystore_count(f->ks), 1);
+        assert_null(strstr(log, "FORGED"));
+        assert_null(strchr(log, '\033'));
+        for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+                snprintf(path, sizeof path, "%s/keys/%s", f->dir, names[i]);
+                assert_int_equal(access(path, F_OK), 0);
+        }
+        free(log);
+}
+
 /* Files removed by hand while the agent runs, its keys in memory, or a
  * jwks.json changed: the next update writes each again, even with nothing
  * else to write, so that a restart still finds its state (and verifiers
@@ -1627,6 +1667,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_adopted_key_life, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_start_refusals, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_removed_files_written_again, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_foreign_file_names, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_rotations_within_a_second, setup, teardown),
         };
 
