@@ -15,6 +15,7 @@
 
 #include "../common/cleanup.h"
 #include "../common/path.h"
+#include "../common/text.h"
 #include "keys.h"
 #include "log.h"
 #include "util.h"
@@ -602,6 +603,7 @@ static int open_state_dir(const char *state_dir, char *err, size_t err_len) {
         _cleanup_(close_fdp) int parent = -1;
         char path[PATH_MAX], name[NAME_MAX + 1], why[256] = "";
         mode_t old_umask;
+        struct stat st;
         bool made;
         int fd, r;
 
@@ -641,6 +643,23 @@ static int open_state_dir(const char *state_dir, char *err, size_t err_len) {
         fd = openat(parent, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return set_err(err, err_len, -errno, "%s: %m", state_dir);
+        /* A sticky bit, enough for a directory above (/tmp), is not for
+         * state_dir itself: others could still put a jwks.json, keys/ or
+         * .jwks.json.tmp there first, and the agent would not start ("the
+         * key state was lost") or could not publish its keys. */
+        if (fstat(fd, &st) < 0) {
+                r = -errno;
+                close(fd);
+                return set_err(err, err_len, r, "%s: %s", state_dir, strerror(-r));
+        }
+        if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+                char quoted[160];
+
+                close(fd);
+                copy_printable(quoted, sizeof quoted, state_dir);
+                return set_err(err, err_len, -EPERM, "%s: directory \"%s\" is writable by group or others (mode %04o)",
+                               state_dir, quoted, (unsigned) (st.st_mode & 07777));
+        }
         return fd;
 }
 

@@ -618,10 +618,12 @@ chmod 0700 "$STATE/keys"
 # Whoever can write the state directory, or one above it, could move keys/
 # or state.json away, or put another jwks.json where verifiers look. A
 # state directory still to be made is refused the same way, and not left
-# behind, made, where the agent will not use it.
+# behind, made, where the agent will not use it. A sticky bit does for a
+# directory above, not for the state directory itself: others could put a
+# jwks.json or .jwks.json.tmp there first.
 mkdir -m 0755 "$T/above"
 mv "$STATE" "$T/above/state"
-for case in "state $T/above 0777" "state $T/above/state 0775" "new $T/above 0777"; do
+for case in "state $T/above 0777" "state $T/above/state 0775" "state $T/above/state 1777" "new $T/above 0777"; do
         read -r sd dir mode <<<"$case"
         chmod "$mode" "$dir"
         set +e
