@@ -13,9 +13,10 @@
 # someone other than the agent's "svcid" user owns it.
 #
 # Everything happens in a private mount namespace over copies: /etc,
-# /usr/share/pam-configs, /var/lib/pam and the PAM module directory are
-# bind-mounted copies there, so the machine's PAM configuration, accounts
-# and module directory are never changed.
+# /usr/share/pam-configs, /var/lib/pam, /var/cache/debconf (where
+# pam-auth-update keeps the profiles chosen) and the PAM module directory
+# are bind-mounted copies there, so the machine's PAM configuration, its
+# choices, accounts and module directory are never changed.
 set -euo pipefail
 
 PAM_TEST_PRIVATE_MOUNTS=1
@@ -31,10 +32,12 @@ private_syslog
 
 echo "== private copies of /etc, the profiles, pam-auth-update's state and $SECDIR"
 cp -a /etc "$T/etc"
-mkdir -p "$T/pam-configs" "$T/varlibpam" "$T/security"
+mkdir -p "$T/pam-configs" "$T/varlibpam" "$T/debconf" "$T/security"
 cp -a /usr/share/pam-configs/. "$T/pam-configs/"
 install -m 0644 "$SVCID_SRC/packaging/pam-configs/svcid" "$T/pam-configs/svcid"
 [ -d /var/lib/pam ] && cp -a /var/lib/pam/. "$T/varlibpam/"
+cp -a /var/cache/debconf/. "$T/debconf/"
+DEBCONF_SUM=$(sha256sum < /var/cache/debconf/config.dat)
 cp -a "$SECDIR/." "$T/security/"
 install -m 0644 "$MODULE" "$T/security/pam_svcid.so"
 # The default trust, and a test account with a known password.
@@ -52,6 +55,7 @@ EOF
 mount --bind "$T/etc" /etc
 mount --bind "$T/pam-configs" /usr/share/pam-configs
 [ -d /var/lib/pam ] && mount --bind "$T/varlibpam" /var/lib/pam
+mount --bind "$T/debconf" /var/cache/debconf
 mount --bind "$T/security" "$SECDIR"
 # This host's own JWKS is the other default source; keep the machine's out.
 if [ -d /var/lib/svcid ]; then
@@ -66,6 +70,12 @@ awk '/pam_svcid.so/ { s = NR } /pam_unix.so/ { u = NR } END { exit !(s && u && s
         { cat /etc/pam.d/common-auth; fail "pam_svcid does not come before pam_unix in common-auth"; }
 grep -q "pam_svcid.so" /etc/pam.d/common-account || fail "common-account lacks pam_svcid"
 grep -q "pam_svcid.so" /etc/pam.d/common-session || fail "common-session lacks pam_svcid"
+# What pam-auth-update chose went to the copy, not to the machine's
+# debconf, which would enable the profile at its next real run (seen from
+# the parent, outside this mount namespace).
+grep -q '^Value: .*svcid' "$T/debconf/config.dat" || fail "the profile chosen is not in the private debconf"
+[ "$(sha256sum < "/proc/$PPID/root/var/cache/debconf/config.dat")" = "$DEBCONF_SUM" ] ||
+        fail "pam-auth-update changed the machine's debconf"
 ok "profile enabled: auth before pam_unix, account and session lines"
 
 pt() {
