@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
@@ -456,6 +457,11 @@ int main(int argc, char **argv) {
         if (r >= 0)
                 return r;
         log_open(o.log_target);
+        /* The signing keys live in this process's memory: no core file
+         * (wherever core_pattern puts one) and no ptrace by another
+         * process of the same user, as ssh-agent does. */
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+                log_warning("prctl(PR_SET_DUMPABLE): %m: a crash could write the keys into a core file");
         /* A reload or a rotation asked for while the agent starts waits
          * for its loop (their default action would end it). */
         sigemptyset(&mask);

@@ -375,6 +375,31 @@ grep -q "$T/perm/agent.sock: Permission denied" "$T/err2" || fail "message: $(ca
 [ ! -e "$T/perm/state" ] || fail "the agent refused on a live socket made its state directory"
 ok "not stale"
 
+check "no other process of the agent's user reads its memory (no core file, no ptrace)"
+# The signing keys are in the agent's memory. Run as nobody, its /proc
+# entries are root's, and a process of nobody's may not read them, as it
+# may those of its own sleep.
+mkdir -m 0755 "$T/nd"
+chown nobody "$T/nd"
+chmod 0711 "$T"
+setpriv --reuid=nobody --regid=nogroup --clear-groups "$T/agent-copy" --config "$T/empty.conf" \
+        --state-dir "$T/nd/state" --socket "$T/nd/agent.sock" --log-target=stderr 2>"$T/nd.log" &
+ND_PID=$!
+BG_PIDS+=("$ND_PID")
+setpriv --reuid=nobody --regid=nogroup --clear-groups sleep 60 &
+SLEEP_PID=$!
+BG_PIDS+=("$SLEEP_PID")
+wait_for_socket "$T/nd/agent.sock" || fail "the agent run as nobody did not answer: $(cat "$T/nd.log")"
+as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+as_nobody cat "/proc/$SLEEP_PID/environ" > /dev/null || fail "nobody cannot read its own sleep's environment"
+if as_nobody cat "/proc/$ND_PID/environ" > /dev/null 2>&1; then fail "nobody read the agent's environment"; fi
+if as_nobody head -c1 "/proc/$ND_PID/mem" > /dev/null 2>&1; then fail "nobody opened the agent's memory"; fi
+[ "$(stat -c %u "/proc/$ND_PID/environ")" = 0 ] || fail "the agent's /proc entries are not root's"
+kill "$SLEEP_PID" 2>/dev/null || true
+stop_agent "$ND_PID" "$T/nd.log"
+chmod 0700 "$T"
+ok "its /proc entries are root's; nobody's other processes cannot read them"
+
 check "an agent that stops leaves alone the socket another agent has put in place of its own"
 # Its socket removed by hand, a second agent binds the path anew: the
 # first one, stopping, must not remove the second one's socket.
