@@ -262,7 +262,7 @@ static enum MHD_Result handle_token(http_server *s, struct MHD_Connection *conn,
         if (id_unmapped(p->uid, false) || id_unmapped(p->gid, true)) {
                 log_caller_from(p, NULL, &lc);
                 log_refusal(&lc, "forbidden", aud,
-                            "the caller's uid or gid has no mapping in the agent's user namespace");
+                            "uid or gid with no mapping in the user namespace of the agent");
                 return respond_error(conn, MHD_HTTP_FORBIDDEN, "forbidden",
                                      "your uid or gid has no mapping in the agent's user namespace: "
                                      "the agent cannot tell who you are");
