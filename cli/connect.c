@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "../common/text.h"
 #include "../gate/preamble.h"
 #include "cli.h"
 #include "util.h"
@@ -93,6 +94,15 @@ static int split_tcp(const char *spec, char **ret_host, const char **ret_port, c
                 return -ENOMEM;
         *ret_port = colon + 1;
         return 0;
+}
+
+/* "svcid: connect: MSG" on stderr, MSG made printable: it may quote the
+ * address, any byte of an argument. */
+static void connect_error(const char *msg) {
+        char shown[512];
+
+        copy_printable_n(shown, sizeof(shown), msg, strlen(msg), true);
+        fprintf(stderr, "svcid: connect: %s\n", shown);
 }
 
 /* A usage error in ADDRESS, found before the agent is asked for a token. */
@@ -374,7 +384,7 @@ int cmd_connect(int argc, char **argv) {
         addr = argv[optind];
         r = check_address(addr, err, sizeof(err));
         if (r < 0) {
-                fprintf(stderr, "svcid: connect: %s\n", r == -EINVAL ? err : strerror(-r));
+                connect_error(r == -EINVAL ? err : strerror(-r));
                 return r == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_REJECTED;
         }
         /* A socket path that cannot be one is said before a token is
@@ -384,8 +394,9 @@ int cmd_connect(int argc, char **argv) {
 
                 r = stat(addr + 5, &st) < 0 ? -errno : S_ISSOCK(st.st_mode) ? 0 : -ENOTSOCK;
                 if (r < 0) {
-                        fprintf(stderr, "svcid: connect: cannot connect to %s: %s\n", addr + 5,
-                                r == -ENOTSOCK ? "not a socket" : strerror(-r));
+                        snprintf(err, sizeof(err), "cannot connect to %s: %s", addr + 5,
+                                 r == -ENOTSOCK ? "not a socket" : strerror(-r));
+                        connect_error(err);
                         return CLI_EXIT_REJECTED;
                 }
         }
@@ -404,7 +415,7 @@ int cmd_connect(int argc, char **argv) {
                 r = connect_tcp(addr + 4, err, sizeof(err), &fd);
         if (r < 0) {
                 svcid_free_secret(token);
-                fprintf(stderr, "svcid: connect: %s\n", err);
+                connect_error(err);
                 return r == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_REJECTED;
         }
 

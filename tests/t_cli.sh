@@ -672,6 +672,15 @@ run 2 "connect to unix: without a path" env SVCID_AGENT_SOCKET="$T/nope.sock" "$
 has "$ERR" "svcid: connect: unix: address has no socket path"
 run 2 "connect to a socket path too long" env SVCID_AGENT_SOCKET="$T/nope.sock" "$SVCID" connect -a x "unix:$long"
 has "$ERR" "svcid: connect: socket path is ${#long} bytes, the limit is 107"
+# The address is quoted as given, but printable, wherever it is refused.
+run 2 "connect to an address with an escape" env SVCID_AGENT_SOCKET="$T/nope.sock" "$SVCID" connect -a x $'sctp:\e[2J'
+has "$ERR" "svcid: connect: address must be unix:PATH or tcp:HOST:PORT, not 'sctp:?[2J'"
+run 2 "connect to a tcp address with an escape" env SVCID_AGENT_SOCKET="$T/nope.sock" "$SVCID" connect -a x $'tcp:h\e[2J'
+has "$ERR" "svcid: connect: tcp address needs HOST:PORT with a port 1..65535, not 'h?[2J'"
+run 1 "connect to a missing socket whose path has an escape" env SVCID_AGENT_SOCKET="$T/nope.sock" "$SVCID" \
+        connect -a x "unix:$T/no"$'\e[2J'".sock"
+has "$ERR" "svcid: connect: cannot connect to $T/no?[2J.sock: No such file or directory"
+lacks "$ERR" $'\e'
 
 # ---- trust and tokens the library refuses, with a reason that says why ----
 mkdir "$T/link.d"
