@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -573,24 +572,6 @@ static void remove_leftovers(keystore *ks, const key_entry *also, size_t n_also)
                 }
         }
         closedir(d);
-}
-
-/* For root refused a state directory another user owns (the package's,
- * which its unit runs the agent as SVCID_USER on): whom to run as. */
-static const char *owner_hint(const char *state_dir) {
-        static char hint[LOGIN_NAME_MAX + 64];
-        struct passwd pw, *res = NULL;
-        char buf[1024];
-        struct stat st;
-
-        if (geteuid() != 0 || stat(state_dir, &st) < 0 || st.st_uid == 0)
-                return "";
-        if (getpwuid_r(st.st_uid, &pw, buf, sizeof buf, &res) == 0 && res && name_ok(pw.pw_name))
-                snprintf(hint, sizeof hint, "; run the agent as its owner (runuser -u %s -- svcid-agent)",
-                         pw.pw_name);
-        else
-                snprintf(hint, sizeof hint, "; run the agent as its owner, uid %u", (unsigned) st.st_uid);
-        return hint;
 }
 
 /* The state directory, and every directory above it, must be owned by root

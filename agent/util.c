@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +69,22 @@ fail:
 bool owner_root_or_self(uid_t uid, void *userdata) {
         (void) userdata;
         return uid == 0 || uid == geteuid();
+}
+
+const char *owner_hint(const char *dir) {
+        static char hint[LOGIN_NAME_MAX + 64];
+        struct passwd pw, *res = NULL;
+        char buf[1024];
+        struct stat st;
+
+        if (geteuid() != 0 || stat(dir, &st) < 0 || st.st_uid == 0)
+                return "";
+        if (getpwuid_r(st.st_uid, &pw, buf, sizeof buf, &res) == 0 && res && name_ok(pw.pw_name))
+                snprintf(hint, sizeof hint, "; run the agent as its owner (runuser -u %s -- svcid-agent)",
+                         pw.pw_name);
+        else
+                snprintf(hint, sizeof hint, "; run the agent as its owner, uid %u", (unsigned) st.st_uid);
+        return hint;
 }
 
 int read_file_at(int dirfd, const char *name, size_t max, bool private_file,

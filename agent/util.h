@@ -20,6 +20,12 @@ int write_atomic(int dirfd, const char *name, const void *data, size_t len, mode
  * root, or the agent's own user. An owner_ok for open_parent_checked(). */
 bool owner_root_or_self(uid_t uid, void *userdata);
 
+/* For root refused a state or socket directory another user owns (the
+ * package's, which its unit runs the agent as SVCID_USER on): whom to run
+ * as, "; run the agent as its owner (...)" to add to the message, or "".
+ * In a static buffer: for a start's single thread. */
+const char *owner_hint(const char *dir);
+
 /* Reads a whole regular file (opened O_NOFOLLOW) of at most max bytes
  * into a NUL-terminated buffer. Refuses (-EPERM) a file that group or
  * others may write or that a user other than root or this one owns, or,

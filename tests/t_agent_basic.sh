@@ -79,6 +79,10 @@ if [ "$(id -u)" = 0 ]; then
                 grep -Eq "error: .*(is owned by uid 65534, who could replace what is in it|writable by group or others)" \
                         "$T/theirs.log" || fail "$sock: no reason in the log: $(cat "$T/theirs.log")"
                 [ ! -e "$sock" ] || fail "$sock: the agent bound it"
+                # root on the package's /run/svcid, svcid's: told whom to run as
+                [ "$sock" != "$T/theirs/agent.sock" ] ||
+                        grep -qF "is owned by uid 65534, who could replace what is in it; run the agent as its owner (runuser -u $(id -un 65534) -- svcid-agent)" \
+                                "$T/theirs.log" || fail "$sock: no hint of whom to run as: $(cat "$T/theirs.log")"
         done
         [ ! -e "$T/theirs-above/run" ] || fail "the agent made a directory in another user's"
         ok "refused at start, nothing bound or made"
