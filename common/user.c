@@ -42,18 +42,34 @@ static unsigned long overflow_id(bool gid) {
         return id;
 }
 
-bool id_unmapped(unsigned long id, bool gid) {
+/* Whether this process's user namespace maps every id (the initial
+ * namespace: "0 0 4294967295"), read once as the overflow id is: a map,
+ * once written, never changes, and the answer must not turn on a free
+ * descriptor (a caller with the overflow gid, nogroup's, asks on every
+ * request). Where it cannot tell (the map unreadable), not every id maps,
+ * and it asks again next time. */
+static bool all_mapped(bool gid) {
+        static int known[2];            /* 1 every id maps, 2 not, 0 while unread (atomic) */
+        int v = __atomic_load_n(&known[gid], __ATOMIC_RELAXED);
         _cleanup_(fclosep) FILE *f = NULL;
         unsigned long inside, outside, count, total = 0;
 
-        if (id != overflow_id(gid))
-                return false;
+        if (v)
+                return v == 1;
         f = fopen(gid ? "/proc/self/gid_map" : "/proc/self/uid_map", "re");
         if (!f)
-                return true;            /* cannot tell: not an id to name anyone by */
+                return false;           /* cannot tell: not an id to name anyone by */
         while (fscanf(f, "%lu %lu %lu", &inside, &outside, &count) == 3)
                 total += count;
-        /* Every id maps (the initial namespace: "0 0 4294967295"): the
-         * kernel never needs the overflow id, which is then nobody's own. */
-        return total < UINT32_MAX;
+        if (ferror(f))
+                return false;
+        /* Every id maps: the kernel never needs the overflow id, which is
+         * then nobody's own. */
+        v = total >= UINT32_MAX ? 1 : 2;
+        __atomic_store_n(&known[gid], v, __ATOMIC_RELAXED);
+        return v == 1;
+}
+
+bool id_unmapped(unsigned long id, bool gid) {
+        return id == overflow_id(gid) && !all_mapped(gid);
 }
