@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "../common/text.h"
 #include "cli.h"
 #include "util.h"
 
@@ -185,7 +186,10 @@ int cmd_verify(int argc, char **argv) {
         if (issuer) {
                 r = svcid_policy_set_issuer(policy, issuer);
                 if (r < 0) {
-                        fprintf(stderr, "svcid: verify: --issuer '%s': %s\n", issuer,
+                        char shown[256];
+
+                        copy_printable_n(shown, sizeof(shown), issuer, strlen(issuer), true);
+                        fprintf(stderr, "svcid: verify: --issuer '%s': %s\n", shown,
                                 r == -ENOENT ? "not one of the trusted issuers" : strerror(-r));
                         return CLI_EXIT_USAGE;
                 }
@@ -193,7 +197,10 @@ int cmd_verify(int argc, char **argv) {
         for (size_t i = 0; i < n_required; i++) {
                 r = svcid_policy_require_arg(policy, required[i]);
                 if (r < 0) {
-                        fprintf(stderr, "svcid: verify: --require '%s': %s\n", required[i],
+                        char shown[256];
+
+                        copy_printable_n(shown, sizeof(shown), required[i], strlen(required[i]), true);
+                        fprintf(stderr, "svcid: verify: --require '%s': %s\n", shown,
                                 r == -EINVAL ? "expected CLAIM=GLOB, neither empty" : strerror(-r));
                         return CLI_EXIT_USAGE;
                 }

@@ -323,6 +323,12 @@ run 2 "--require without '='" "$SVCID" verify -a ci:build --trust "$JWKS" --requ
 has "$ERR" "svcid: verify: --require 'roles'"
 run 2 "--require with an empty pattern" "$SVCID" verify -a ci:build --trust "$JWKS" --require roles= "$VALID"
 has "$ERR" "svcid: verify: --require 'roles=': expected CLAIM=GLOB, neither empty"
+# what the user typed is quoted, but printable
+run 2 "--issuer with an escape" "$SVCID" verify -a ci:build --trust "$JWKS" --issuer $'svcid://x\e[2J' "$VALID"
+has "$ERR" "svcid: verify: --issuer 'svcid://x?[2J': not one of the trusted issuers"
+run 2 "--require with an escape and no '='" "$SVCID" verify -a ci:build --trust "$JWKS" --require $'roles\e[2J' "$VALID"
+has "$ERR" "svcid: verify: --require 'roles?[2J': expected CLAIM=GLOB, neither empty"
+lacks "$ERR" $'\e'
 if [ ! -e /etc/svcid/trust.d ] && [ ! -e /var/lib/svcid/jwks.json ]; then
         run 2 "no --trust and no default trust on this host" "$SVCID" verify -a ci:build "$VALID"
         has "$ERR" "svcid: verify: no trusted keys"
