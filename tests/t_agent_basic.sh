@@ -395,6 +395,11 @@ SLEEP_PID=$!
 BG_PIDS+=("$SLEEP_PID")
 wait_for_socket "$T/nd/agent.sock" || fail "the agent run as nobody did not answer: $(cat "$T/nd.log")"
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+# setpriv is root's, then no one's to read until it has become sleep
+for _ in $(seq 100); do
+        [ "$(stat -c %u "/proc/$SLEEP_PID/environ" 2>/dev/null)" = "$(id -u nobody)" ] && break
+        sleep 0.1
+done
 as_nobody cat "/proc/$SLEEP_PID/environ" > /dev/null || fail "nobody cannot read its own sleep's environment"
 if as_nobody cat "/proc/$ND_PID/environ" > /dev/null 2>&1; then fail "nobody read the agent's environment"; fi
 if as_nobody head -c1 "/proc/$ND_PID/mem" > /dev/null 2>&1; then fail "nobody opened the agent's memory"; fi
