@@ -218,7 +218,7 @@ rmdir "$STATE/.jwks.json.tmp" "$STATE/keys/.state.json.tmp"
 for _ in $(seq 1 300); do grep '^STATUS=' "$T/notify.log" | tail -1 | grep -q '^STATUS=signing with kid [^;]*$' && break; sleep 0.1; done
 grep '^STATUS=' "$T/notify.log" | tail -1 | grep -q '^STATUS=signing with kid [^;]*$' ||
         fail "STATUS= once the retry succeeded: $(grep '^STATUS=' "$T/notify.log" | tail -1)"
-grep '^STATUS=' "$T/notify.log" | tail -1 | grep -qv "$KEEP" || fail "the forced rotation was not retried"
+grep '^STATUS=' "$T/notify.log" | tail -1 | grep -qvF -e "$KEEP" || fail "the forced rotation was not retried"
 stop_agent
 ok "no key named while tokens were refused, the new one once the retry succeeded"
 
