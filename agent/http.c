@@ -440,6 +440,32 @@ static size_t unescape(void *cls, struct MHD_Connection *conn, char *text) {
         return MHD_http_unescape(text);
 }
 
+/* libmicrohttpd 0.9.75 keeps each query field of a request in the
+ * connection's 16 KiB, beside the head, and when there are more than fit
+ * (240 short ones in a 1.6 KiB request line did) it neither answers nor
+ * closes: the client waits out the idle timeout. This callback sees the
+ * request target in libmicrohttpd's own buffer just before the query is
+ * split: a query of too many fields is cut off there, so that nothing of
+ * it is kept, and the request is marked; handle() refuses it. The path
+ * before the '?' is left as it came. */
+static void *target_seen(void *cls, const char *uri, struct MHD_Connection *conn) {
+        char *query = strchr(uri, '?');
+        peer *p = peer_of(conn);
+        size_t fields = 1;
+
+        (void) cls;
+        if (!query)
+                return NULL;
+        for (const char *c = query + 1; *c && fields <= HTTP_QUERY_FIELDS_MAX; c++)
+                fields += *c == '&';
+        if (fields > HTTP_QUERY_FIELDS_MAX) {
+                query[1] = '\0';
+                if (p)
+                        p->long_query = true;
+        }
+        return NULL;    /* handle()'s *req_cls: NULL on its first call */
+}
+
 /* What the header lines of a request head say about its framing. */
 typedef struct head_scan {
         unsigned fields;        /* header lines and cookies: libmicrohttpd keeps each in the
@@ -516,6 +542,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                         p->bad_target = false;
                         return respond_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
                                              "the request target has a bad %-escape, %00 or #");
+                }
+                if (p && p->long_query) {
+                        p->long_query = false;
+                        return respond_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request", "too many query parameters");
                 }
                 /* Where a request ends must not depend on who reads it:
                  * libmicrohttpd takes the first of two Content-Length
@@ -673,6 +703,7 @@ int http_start(int listen_fd, agent_shared *shared, unsigned threads, http_serve
                                      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) HTTP_MEMORY_LIMIT,
                                      MHD_OPTION_NOTIFY_CONNECTION, notify, s,
                                      MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
+                                     MHD_OPTION_URI_LOG_CALLBACK, target_seen, NULL,
                                      MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
                                      /* stricter parsing: Host required (0.9.75 still takes bare LF) */
                                      MHD_OPTION_STRICT_FOR_CLIENT, 1,

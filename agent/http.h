@@ -22,6 +22,7 @@
 #define HTTP_MEMORY_LIMIT       (16u * 1024u)   /* request head and answer, per connection */
 #define HTTP_HEAD_MAX           (8u * 1024u)    /* a longer head is refused before anything is minted */
 #define HTTP_HEAD_FIELDS_MAX    64u             /* ... and one of more header lines and cookies */
+#define HTTP_QUERY_FIELDS_MAX   64u             /* ... and a request target of more query fields */
 #define HTTP_DRAIN_MS           1000u           /* on stop, for accepted connections */
 
 /* What the HTTP threads read and the main thread replaces, under lock. */

@@ -23,6 +23,7 @@ typedef struct peer {
         uid_t share;            /* whose connection share it counts in (peer_share()) */
         bool counted;           /* holds one of that share's connection slots */
         bool bad_target;        /* the request being read has a bad escape (http.c) */
+        bool long_query;        /* ... or over HTTP_QUERY_FIELDS_MAX query fields */
 } peer;
 
 /* The share of connections (http.c) that uid counts in: its own when it
