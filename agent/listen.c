@@ -32,8 +32,12 @@ static int from_systemd(listener *ret, char *err, size_t err_len) {
         }
         /* libmicrohttpd's epoll loop expects a non-blocking listener */
         if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
-            fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
-                return -errno;
+            fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+                int r = -errno;
+
+                snprintf(err, err_len, "the socket from systemd: %s", strerror(-r));
+                return r;
+        }
         *ret = (listener) { .fd = fd, .from_systemd = true };
         return 1;
 }
@@ -42,27 +46,40 @@ static int from_systemd(listener *ret, char *err, size_t err_len) {
 static int check_existing(const char *path, const struct sockaddr_un *sa, char *err, size_t err_len) {
         _cleanup_(close_fdp) int fd = -1;
         struct stat st;
+        int r;
 
-        if (lstat(path, &st) < 0)
-                return errno == ENOENT ? 0 : -errno;
+        if (lstat(path, &st) < 0) {
+                if (errno == ENOENT)
+                        return 0;
+                r = -errno;
+                snprintf(err, err_len, "%s: %s", path, strerror(-r));
+                return r;
+        }
         if (!S_ISSOCK(st.st_mode)) {
                 snprintf(err, err_len, "%s exists and is not a socket, refusing to replace it", path);
                 return -EEXIST;
         }
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return -errno;
+        if (fd < 0) {
+                r = -errno;
+                snprintf(err, err_len, "cannot make a socket: %s", strerror(-r));
+                return r;
+        }
         if (connect(fd, (const struct sockaddr *) sa, sizeof *sa) == 0) {
                 snprintf(err, err_len, "an agent already answers on %s", path);
                 return -EADDRINUSE;
         }
         if (errno != ECONNREFUSED) {
-                snprintf(err, err_len, "%s: %s", path, strerror(errno));
-                return -errno;
+                r = -errno;
+                snprintf(err, err_len, "%s: %s", path, strerror(-r));
+                return r;
         }
         log_info("removing stale socket %s", path);
-        if (unlink(path) < 0 && errno != ENOENT)
-                return -errno;
+        if (unlink(path) < 0 && errno != ENOENT) {
+                r = -errno;
+                snprintf(err, err_len, "cannot remove the stale socket %s: %s", path, strerror(-r));
+                return r;
+        }
         return 0;
 }
 
@@ -93,8 +110,10 @@ int listener_open(const char *path, listener *ret, char *err, size_t err_len) {
          * link where the socket was just bound, for the chmod() below to
          * make its target 0666, or their own socket in its place. */
         dir = strdup(path);
-        if (!dir)
+        if (!dir) {
+                snprintf(err, err_len, "out of memory");
                 return -ENOMEM;
+        }
         d = dirname(dir);
         if (strcmp(d, "/") != 0 && strcmp(d, ".") != 0) {
                 _cleanup_(close_fdp) int parent = open_parent_checked(d, owner_root_or_self, NULL, name, why,
@@ -127,8 +146,11 @@ int listener_open(const char *path, listener *ret, char *err, size_t err_len) {
                 return r;
 
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-                return -errno;
+        if (fd < 0) {
+                r = -errno;
+                snprintf(err, err_len, "cannot make a socket: %s", strerror(-r));
+                return r;
+        }
         /* Every local user may ask: who they are is the kernel's to say. */
         old_umask = umask(0111);
         r = bind(fd, (struct sockaddr *) &sa, sizeof sa);

@@ -379,6 +379,27 @@ grep -q "$T/perm/agent.sock: Permission denied" "$T/err2" || fail "message: $(ca
 [ ! -e "$T/perm/state" ] || fail "the agent refused on a live socket made its state directory"
 ok "not stale"
 
+check "a stale socket the agent may not remove: it says why and does not start"
+# root's directory, which the agent running as nobody may use but not
+# write: the socket is stale (nobody may connect, no one listens), and
+# unlink() fails
+mkdir -m 0755 "$T/rootdir"
+"$PY" -c 'import os, socket, sys; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); os.chmod(sys.argv[1], 0o777)' \
+        "$T/rootdir/agent.sock"
+chmod 0711 "$T"
+set +e
+setpriv --reuid=nobody --regid=nogroup --clear-groups timeout 20 "$T/agent-copy" --config "$T/empty.conf" \
+        --state-dir "$T/perm/state" --socket "$T/rootdir/agent.sock" --log-target=stderr 2>"$T/err2"
+rc=$?
+set -e
+chmod 0700 "$T"
+[ $rc = 1 ] || fail "an agent that may not remove a stale socket exited $rc, not 1: $(cat "$T/err2")"
+grep -qF "error: cannot remove the stale socket $T/rootdir/agent.sock: Permission denied" "$T/err2" ||
+        fail "message: $(cat "$T/err2")"
+[ -S "$T/rootdir/agent.sock" ] || fail "the stale socket went"
+[ ! -e "$T/perm/state" ] || fail "the agent that could not take its socket made its state directory"
+ok "refused, saying why"
+
 check "no other process of the agent's user reads its memory (no core file, no ptrace)"
 # The signing keys are in the agent's memory. Run as nobody, its /proc
 # entries are root's, and a process of nobody's may not read them, as it
