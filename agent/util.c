@@ -77,7 +77,8 @@ const char *owner_hint(const char *dir) {
         char buf[1024];
         struct stat st;
 
-        if (geteuid() != 0 || stat(dir, &st) < 0 || st.st_uid == 0)
+        /* Nor where the owner would be refused too: others may write it. */
+        if (geteuid() != 0 || stat(dir, &st) < 0 || st.st_uid == 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
                 return "";
         if (getpwuid_r(st.st_uid, &pw, buf, sizeof buf, &res) == 0 && res && name_ok(pw.pw_name))
                 snprintf(hint, sizeof hint, "; run the agent as its owner (runuser -u %s -- svcid-agent)",

@@ -22,7 +22,8 @@ bool owner_root_or_self(uid_t uid, void *userdata);
 
 /* For root refused a state or socket directory another user owns (the
  * package's, which its unit runs the agent as SVCID_USER on): whom to run
- * as, "; run the agent as its owner (...)" to add to the message, or "".
+ * as, "; run the agent as its owner (...)" to add to the message, or ""
+ * (also where group or others may write it: its owner would be refused).
  * In a static buffer: for a start's single thread. */
 const char *owner_hint(const char *dir);
 

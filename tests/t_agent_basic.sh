@@ -71,7 +71,11 @@ if [ "$(id -u)" = 0 ]; then
         mkdir -m 0755 "$T/theirs" "$T/theirs-above"
         chown 65534 "$T/theirs" "$T/theirs-above"
         mkdir -m 0777 "$T/open-run"
-        for sock in "$T/theirs/agent.sock" "$T/theirs-above/run/agent.sock" "$T/open-run/agent.sock"; do
+        mkdir "$T/theirs-open"
+        chown 65534 "$T/theirs-open"
+        chmod 0775 "$T/theirs-open"
+        for sock in "$T/theirs/agent.sock" "$T/theirs-above/run/agent.sock" "$T/open-run/agent.sock" \
+                "$T/theirs-open/agent.sock"; do
                 rc=0
                 timeout 20 "$AGENT" --config "$T/empty.conf" --state-dir "$T/theirs-state" --socket "$sock" \
                         --log-target=stderr 2>"$T/theirs.log" || rc=$?
@@ -83,6 +87,9 @@ if [ "$(id -u)" = 0 ]; then
                 [ "$sock" != "$T/theirs/agent.sock" ] ||
                         grep -qF "is owned by uid 65534, who could replace what is in it; run the agent as its owner (runuser -u $(id -un 65534) -- svcid-agent)" \
                                 "$T/theirs.log" || fail "$sock: no hint of whom to run as: $(cat "$T/theirs.log")"
+                # ... but not where its owner would be refused too
+                [ "$sock" != "$T/theirs-open/agent.sock" ] || ! grep -q "run the agent as its owner" "$T/theirs.log" ||
+                        fail "$sock: a hint to run as an owner who may not either: $(cat "$T/theirs.log")"
         done
         [ ! -e "$T/theirs-above/run" ] || fail "the agent made a directory in another user's"
         ok "refused at start, nothing bound or made"
