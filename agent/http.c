@@ -462,6 +462,13 @@ static void *target_seen(void *cls, const char *uri, struct MHD_Connection *conn
                 query[1] = '\0';
                 if (p)
                         p->long_query = true;
+        } else if (strlen(uri) > HTTP_HEAD_MAX) {
+                /* A head over 8 KiB, which handle() refuses with 431:
+                 * its query is cut too, however few its fields, for
+                 * they may find no room left (64 in a 12 KiB target,
+                 * or one in 16 KiB, got no answer until the idle
+                 * timeout). */
+                query[1] = '\0';
         }
         return NULL;    /* handle()'s *req_cls: NULL on its first call */
 }

@@ -422,6 +422,18 @@ if grep "mint " "$AGENT_LOG" | grep -q "aud='many'"; then
 fi
 ok "400, nothing minted"
 
+check "a request target over 8 KiB gets its 431 at once, however few its query fields"
+# its query fields took the room its head left: 64 fields in a 12 KiB
+# target, or one field in 16 KiB, got no answer until the idle timeout
+query=$(printf "&p%02d=$(printf 'v%.0s' $(seq 1 187))" $(seq 1 64))
+out=$(raw send 'GET /v1/health?'"${query#&}"' HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+echo "  64 fields in 12 KiB: $out"
+[ "$out" = "431 closed" ] || fail "64 query fields in a 12 KiB target: $out"
+out=$(raw send 'GET /v1/health?a='"$(printf 'v%.0s' $(seq 1 16300))"' HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+echo "  1 field in 16 KiB: $out"
+[ "$out" = "431 closed" ] || fail "one query field in a 16 KiB target: $out"
+ok "431"
+
 check "a connection that says it carries one request (Connection: close) gets its token and is closed by the agent"
 # what a one-shot client (and the bench's one-request-per-connection load)
 # sends: the agent ends the connection right after the answer
