@@ -441,13 +441,14 @@ static size_t unescape(void *cls, struct MHD_Connection *conn, char *text) {
 }
 
 /* libmicrohttpd 0.9.75 keeps each query field of a request in the
- * connection's 16 KiB, beside the head, and when there are more than fit
- * (240 short ones in a 1.6 KiB request line did) it neither answers nor
- * closes: the client waits out the idle timeout. This callback sees the
- * request target in libmicrohttpd's own buffer just before the query is
- * split: a query of too many fields is cut off there, so that nothing of
- * it is kept, and the request is marked; handle() refuses it. The path
- * before the '?' is left as it came. */
+ * connection's 16 KiB, beside the head, and when they do not fit there it
+ * neither answers nor closes: the client waits out the idle timeout (240
+ * short fields in a 1.6 KiB request line did, 64 in a 12 KiB one, one in
+ * 16 KiB). This callback sees the request target in libmicrohttpd's own
+ * buffer just before the query is split, and cuts the query off there
+ * when it has too many fields, marking the request for handle() to
+ * refuse, or when the target is over 8 KiB, a head handle() refuses
+ * anyway. The path before the '?' is left as it came. */
 static void *target_seen(void *cls, const char *uri, struct MHD_Connection *conn) {
         char *query = strchr(uri, '?');
         peer *p = peer_of(conn);
@@ -463,11 +464,6 @@ static void *target_seen(void *cls, const char *uri, struct MHD_Connection *conn
                 if (p)
                         p->long_query = true;
         } else if (strlen(uri) > HTTP_HEAD_MAX) {
-                /* A head over 8 KiB, which handle() refuses with 431:
-                 * its query is cut too, however few its fields, for
-                 * they may find no room left (64 in a 12 KiB target,
-                 * or one in 16 KiB, got no answer until the idle
-                 * timeout). */
                 query[1] = '\0';
         }
         return NULL;    /* handle()'s *req_cls: NULL on its first call */
