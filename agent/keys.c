@@ -620,7 +620,7 @@ static int open_state_dir(const char *state_dir, char *err, size_t err_len) {
          * "keys" is only the name the check needs below it. */
         parent = open_parent_checked(path, owner_root_or_self, NULL, name, why, sizeof why);
         if (parent < 0)
-                return set_err(err, err_len, parent, "%s: %s%s", state_dir, why, owner_hint(state_dir));
+                return set_err(err, err_len, parent, "%s: %s%s", state_dir, why, owner_hint(state_dir, false));
         fd = openat(parent, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return set_err(err, err_len, -errno, "%s: %m", state_dir);

@@ -137,7 +137,7 @@ int listener_open(const char *path, listener *ret, char *err, size_t err_len) {
                                                                         sizeof why);
 
                 if (sock_dir < 0) {
-                        snprintf(err, err_len, "%s: %s%s", path, why, owner_hint(d));
+                        snprintf(err, err_len, "%s: %s%s", path, why, owner_hint(d, true));
                         return sock_dir;
                 }
         }

@@ -71,14 +71,16 @@ bool owner_root_or_self(uid_t uid, void *userdata) {
         return uid == 0 || uid == geteuid();
 }
 
-const char *owner_hint(const char *dir) {
+const char *owner_hint(const char *dir, bool sticky_ok) {
         static char hint[LOGIN_NAME_MAX + 64];
         struct passwd pw, *res = NULL;
         char buf[1024];
         struct stat st;
 
+        if (geteuid() != 0 || stat(dir, &st) < 0 || st.st_uid == 0)
+                return "";
         /* Nor where the owner would be refused too: others may write it. */
-        if (geteuid() != 0 || stat(dir, &st) < 0 || st.st_uid == 0 || (st.st_mode & (S_IWGRP | S_IWOTH)))
+        if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(sticky_ok && (st.st_mode & S_ISVTX)))
                 return "";
         if (getpwuid_r(st.st_uid, &pw, buf, sizeof buf, &res) == 0 && res && name_ok(pw.pw_name))
                 snprintf(hint, sizeof hint, "; run the agent as its owner (runuser -u %s -- svcid-agent)",

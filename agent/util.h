@@ -23,9 +23,10 @@ bool owner_root_or_self(uid_t uid, void *userdata);
 /* For root refused a state or socket directory another user owns (the
  * package's, which its unit runs the agent as SVCID_USER on): whom to run
  * as, "; run the agent as its owner (...)" to add to the message, or ""
- * (also where group or others may write it: its owner would be refused).
+ * (also where group or others may write it: its owner would be refused,
+ * unless sticky_ok and it has the sticky bit, as a socket directory may).
  * In a static buffer: for a start's single thread. */
-const char *owner_hint(const char *dir);
+const char *owner_hint(const char *dir, bool sticky_ok);
 
 /* Reads a whole regular file (opened O_NOFOLLOW) of at most max bytes
  * into a NUL-terminated buffer. Refuses (-EPERM) a file that group or

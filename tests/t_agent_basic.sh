@@ -74,8 +74,11 @@ if [ "$(id -u)" = 0 ]; then
         mkdir "$T/theirs-open"
         chown 65534 "$T/theirs-open"
         chmod 0775 "$T/theirs-open"
+        mkdir "$T/theirs-sticky"
+        chown 65534 "$T/theirs-sticky"
+        chmod 1777 "$T/theirs-sticky"
         for sock in "$T/theirs/agent.sock" "$T/theirs-above/run/agent.sock" "$T/open-run/agent.sock" \
-                "$T/theirs-open/agent.sock"; do
+                "$T/theirs-open/agent.sock" "$T/theirs-sticky/agent.sock"; do
                 rc=0
                 timeout 20 "$AGENT" --config "$T/empty.conf" --state-dir "$T/theirs-state" --socket "$sock" \
                         --log-target=stderr 2>"$T/theirs.log" || rc=$?
@@ -83,8 +86,10 @@ if [ "$(id -u)" = 0 ]; then
                 grep -Eq "error: .*(is owned by uid 65534, who could replace what is in it|writable by group or others)" \
                         "$T/theirs.log" || fail "$sock: no reason in the log: $(cat "$T/theirs.log")"
                 [ ! -e "$sock" ] || fail "$sock: the agent bound it"
-                # root on the package's /run/svcid, svcid's: told whom to run as
-                [ "$sock" != "$T/theirs/agent.sock" ] ||
+                # root on the package's /run/svcid, svcid's: told whom to run as;
+                # and on one others may write with the sticky bit, which
+                # its owner may use as a socket directory (as /tmp)
+                [ "$sock" != "$T/theirs/agent.sock" ] && [ "$sock" != "$T/theirs-sticky/agent.sock" ] ||
                         grep -qF "is owned by uid 65534, who could replace what is in it; run the agent as its owner (runuser -u $(id -un 65534) -- svcid-agent)" \
                                 "$T/theirs.log" || fail "$sock: no hint of whom to run as: $(cat "$T/theirs.log")"
                 # ... but not where its owner would be refused too
