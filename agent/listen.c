@@ -21,8 +21,12 @@ static int from_systemd(listener *ret, char *err, size_t err_len) {
         int n = sd_listen_fds(1);
         int fd;
 
-        if (n <= 0)
+        if (n < 0) {
+                snprintf(err, err_len, "the sockets from systemd (LISTEN_FDS): %s", strerror(-n));
                 return n;
+        }
+        if (n == 0)
+                return 0;
         if (n > 1)
                 log_warning("systemd passed %d sockets, using the first", n);
         fd = SD_LISTEN_FDS_START;

@@ -960,6 +960,17 @@ second exit: 0'
 else
         echo "note: systemd-socket-activate not installed, socket activation not tested"
 fi
+check "sockets from systemd it cannot count: the agent says why and does not start"
+# LISTEN_PID its own, LISTEN_FDS no number: sd_listen_fds() fails
+rc=0
+LISTEN_FDS=x timeout 20 sh -c 'LISTEN_PID=$$ exec "$@"' sh "$AGENT" --config "$T/empty.conf" \
+        --state-dir "$T/badfds" --socket "$T/badfds.sock" --log-target=stderr 2>"$T/badfds.log" || rc=$?
+[ $rc = 1 ] || fail "an agent given LISTEN_FDS=x exited $rc, not 1: $(cat "$T/badfds.log")"
+grep -qF "error: the sockets from systemd (LISTEN_FDS): Invalid argument" "$T/badfds.log" ||
+        fail "an agent given LISTEN_FDS=x: $(cat "$T/badfds.log")"
+[ ! -e "$T/badfds.sock" ] && [ ! -e "$T/badfds" ] || fail "an agent given LISTEN_FDS=x bound or made something"
+ok "refused, saying why"
+
 if command -v systemd-socket-activate >/dev/null; then
         check "started by its socket with a bad policy, the agent stays and answers 503 until it comes up"
         # Exiting would have systemd start it again for the same waiting
