@@ -453,19 +453,18 @@ static void *target_seen(void *cls, const char *uri, struct MHD_Connection *conn
         char *query = strchr(uri, '?');
         peer *p = peer_of(conn);
         size_t fields = 1;
+        bool many;
 
         (void) cls;
         if (!query)
                 return NULL;
         for (const char *c = query + 1; *c && fields <= HTTP_QUERY_FIELDS_MAX; c++)
                 fields += *c == '&';
-        if (fields > HTTP_QUERY_FIELDS_MAX) {
+        many = fields > HTTP_QUERY_FIELDS_MAX;
+        if (many || strlen(uri) > HTTP_HEAD_MAX)
                 query[1] = '\0';
-                if (p)
-                        p->long_query = true;
-        } else if (strlen(uri) > HTTP_HEAD_MAX) {
-                query[1] = '\0';
-        }
+        if (many && p)
+                p->long_query = true;
         return NULL;    /* handle()'s *req_cls: NULL on its first call */
 }
 
@@ -542,14 +541,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                  * answered on the next call, once the request is complete,
                  * so that the connection can be kept alive. */
                 *req_cls = s;
-                if (p && p->bad_target) {
-                        p->bad_target = false;
-                        return respond_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
-                                             "the request target has a bad %-escape, %00 or #");
-                }
-                if (p && p->long_query) {
-                        p->long_query = false;
-                        return respond_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request", "too many query parameters");
+                if (p && (p->bad_target || p->long_query)) {
+                        const char *why = p->bad_target ? "the request target has a bad %-escape, %00 or #"
+                                                        : "too many query parameters";
+
+                        p->bad_target = p->long_query = false;
+                        return respond_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request", why);
                 }
                 /* Where a request ends must not depend on who reads it:
                  * libmicrohttpd takes the first of two Content-Length

@@ -36,12 +36,8 @@ static int from_systemd(listener *ret, char *err, size_t err_len) {
         }
         /* libmicrohttpd's epoll loop expects a non-blocking listener */
         if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0 ||
-            fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
-                int r = -errno;
-
-                snprintf(err, err_len, "the socket from systemd: %s", strerror(-r));
-                return r;
-        }
+            fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+                return set_err(err, err_len, -errno, "the socket from systemd: %m");
         *ret = (listener) { .fd = fd, .from_systemd = true };
         return 1;
 }
@@ -50,40 +46,28 @@ static int from_systemd(listener *ret, char *err, size_t err_len) {
 static int check_existing(const char *path, const struct sockaddr_un *sa, char *err, size_t err_len) {
         _cleanup_(close_fdp) int fd = -1;
         struct stat st;
-        int r;
 
         if (lstat(path, &st) < 0) {
                 if (errno == ENOENT)
                         return 0;
-                r = -errno;
-                snprintf(err, err_len, "%s: %s", path, strerror(-r));
-                return r;
+                return set_err(err, err_len, -errno, "%s: %m", path);
         }
         if (!S_ISSOCK(st.st_mode)) {
                 snprintf(err, err_len, "%s exists and is not a socket, refusing to replace it", path);
                 return -EEXIST;
         }
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-                r = -errno;
-                snprintf(err, err_len, "cannot make a socket: %s", strerror(-r));
-                return r;
-        }
+        if (fd < 0)
+                return set_err(err, err_len, -errno, "cannot make a socket: %m");
         if (connect(fd, (const struct sockaddr *) sa, sizeof *sa) == 0) {
                 snprintf(err, err_len, "an agent already answers on %s", path);
                 return -EADDRINUSE;
         }
-        if (errno != ECONNREFUSED) {
-                r = -errno;
-                snprintf(err, err_len, "%s: %s", path, strerror(-r));
-                return r;
-        }
+        if (errno != ECONNREFUSED)
+                return set_err(err, err_len, -errno, "%s: %m", path);
         log_info("removing stale socket %s", path);
-        if (unlink(path) < 0 && errno != ENOENT) {
-                r = -errno;
-                snprintf(err, err_len, "cannot remove the stale socket %s: %s", path, strerror(-r));
-                return r;
-        }
+        if (unlink(path) < 0 && errno != ENOENT)
+                return set_err(err, err_len, -errno, "cannot remove the stale socket %s: %m", path);
         return 0;
 }
 
@@ -150,20 +134,14 @@ int listener_open(const char *path, listener *ret, char *err, size_t err_len) {
                 return r;
 
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0) {
-                r = -errno;
-                snprintf(err, err_len, "cannot make a socket: %s", strerror(-r));
-                return r;
-        }
+        if (fd < 0)
+                return set_err(err, err_len, -errno, "cannot make a socket: %m");
         /* Every local user may ask: who they are is the kernel's to say. */
         old_umask = umask(0111);
         r = bind(fd, (struct sockaddr *) &sa, sizeof sa);
         umask(old_umask);
-        if (r < 0) {
-                r = -errno;
-                snprintf(err, err_len, "bind %s: %s", path, strerror(-r));
-                return r;
-        }
+        if (r < 0)
+                return set_err(err, err_len, -errno, "bind %s: %m", path);
         if (chmod(path, 0666) < 0 || stat(path, &st) < 0 || listen(fd, SOMAXCONN) < 0) {
                 r = -errno;
                 snprintf(err, err_len, "%s: %s", path, strerror(-r));
