@@ -203,8 +203,10 @@ static int relay(int sock, char *reason, size_t reason_len) {
         if (!up || !down)
                 return -ENOMEM;
         flags = fcntl(sock, F_GETFL);
-        if (flags < 0 || fcntl(sock, F_SETFL, flags | O_NONBLOCK) < 0)
-                return -errno;
+        if (flags < 0 || fcntl(sock, F_SETFL, flags | O_NONBLOCK) < 0) {
+                fprintf(stderr, "svcid: connect: cannot make the connection non-blocking: %s\n", strerror(errno));
+                return RELAY_SAID;
+        }
 
         for (;;) {
                 struct pollfd p[3] = {
@@ -217,8 +219,15 @@ static int relay(int sock, char *reason, size_t reason_len) {
 
                 if (in_eof && up->len == 0 && !shut) {
                         /* Our end of input: the service sees EOF, and may
-                         * still answer. */
-                        (void) shutdown(sock, SHUT_WR);
+                         * still answer. Unless the end cannot be sent: then
+                         * the service would wait for it, and we for its
+                         * answer, for ever. ENOTCONN is a peer gone (a TCP
+                         * reset), which the next recv() reports. */
+                        if (shutdown(sock, SHUT_WR) < 0 && errno != ENOTCONN) {
+                                fprintf(stderr, "svcid: connect: cannot send the end of input to the service: %s\n",
+                                        strerror(errno));
+                                return RELAY_SAID;
+                        }
                         shut = true;
                 }
                 /* Both ways done: the service's output all written, and
@@ -235,7 +244,8 @@ static int relay(int sock, char *reason, size_t reason_len) {
                 if (poll(p, 3, -1) < 0) {
                         if (errno == EINTR)
                                 continue;
-                        return -errno;
+                        fprintf(stderr, "svcid: connect: cannot wait on the connection: %s\n", strerror(errno));
+                        return RELAY_SAID;
                 }
 
                 if (p[0].revents) {
@@ -257,8 +267,11 @@ static int relay(int sock, char *reason, size_t reason_len) {
                 if (p[1].revents & POLLOUT || (up->len > 0 && p[1].revents & (POLLERR | POLLHUP))) {
                         n = send(sock, up->data + up->off, up->len, MSG_NOSIGNAL | MSG_DONTWAIT);
                         if (n < 0 && errno != EINTR && errno != EAGAIN) {
-                                if (errno != EPIPE && errno != ECONNRESET)
-                                        return -errno;
+                                if (errno != EPIPE && errno != ECONNRESET) {
+                                        fprintf(stderr, "svcid: connect: cannot send to the service: %s\n",
+                                                strerror(errno));
+                                        return RELAY_SAID;
+                                }
                                 /* The service stopped reading: drop the rest
                                  * of our input, keep its output coming (a
                                  * refusal line, say), but do not call it a
@@ -287,8 +300,11 @@ static int relay(int sock, char *reason, size_t reason_len) {
                         n = recv(sock, down->data, sizeof(down->data) - (judging ? sizeof(head) : 0),
                                  MSG_DONTWAIT);
                         if (n < 0 && errno != EINTR && errno != EAGAIN) {
-                                if (errno != ECONNRESET)
-                                        return -errno;
+                                if (errno != ECONNRESET) {
+                                        fprintf(stderr, "svcid: connect: cannot read from the service: %s\n",
+                                                strerror(errno));
+                                        return RELAY_SAID;
+                                }
                                 if (!lost)      /* what it was sending may be cut */
                                         lost = -ECONNRESET;
                                 n = 0;

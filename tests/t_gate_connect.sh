@@ -374,6 +374,23 @@ grep -qx 'svcid: connect: cannot write standard output: Broken pipe' "$T/stderr"
 stop_ssa; rm -f "$T/chatty.sock"
 ok "standard output closed by its reader: exit 1, and says so"
 
+# A connection whose end of input cannot be sent (shutdown() fails, EIO
+# injected by strace) would leave the service waiting for it, and connect
+# for the service: exit 1 at once, naming what failed.
+if command -v strace >/dev/null && strace -f -o /dev/null true 2>/dev/null; then
+        start_ssa "$LOG" "$T/shut.sock" -a -- -a "$AUD" --trust "$T/agent/jwks.json" -- /bin/cat
+        rc=0
+        echo data | timeout 20 strace -f -q -o /dev/null -e trace=shutdown -e inject=shutdown:error=EIO \
+                "$CLI" connect -a "$AUD" "unix:$T/shut.sock" > "$T/stdout" 2> "$T/stderr" || rc=$?
+        [ $rc = 1 ] || fail "a shutdown() that fails: connect exited $rc, not 1 (124: it waited for ever)"
+        grep -qx 'svcid: connect: cannot send the end of input to the service: Input/output error' "$T/stderr" ||
+                fail "a shutdown() that fails: $(cat "$T/stderr")"
+        stop_ssa; rm -f "$T/shut.sock"
+        ok "an end of input that cannot be sent: exit 1, and says so"
+else
+        echo "note: strace missing or cannot trace here; the failed shutdown() is not checked"
+fi
+
 # --peer-uid with this host's agent: the caller's own token is admitted.
 start_ssa "$LOG" "$T/peer.sock" -a -- -a "$AUD" --peer-uid --local-jwks "$T/agent/jwks.json" -- "$T/svc.sh"
 reset_out
