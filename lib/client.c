@@ -235,8 +235,14 @@ static int agent_get(const char *socket_path, const char *path, size_t max, long
                 if (overflow)
                         return client_errf(err, err_len, -EPROTO, "the agent's answer is too large");
                 /* What a caller sees when the agent dies before it answers,
-                 * e.g. socket-activated with a config it refuses. */
-                if (status == 0 && (rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR))
+                 * e.g. socket-activated with a config it refuses: no
+                 * answer, a reset or a broken pipe. A send or receive
+                 * that failed otherwise (EIO, ENOMEM...) is ours, said
+                 * in libcurl's words with the errno below. */
+                if (status == 0 &&
+                    (rc == CURLE_GOT_NOTHING ||
+                     ((rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR) &&
+                      (os_errno <= 0 || os_errno == ECONNRESET || os_errno == EPIPE))))
                         return client_errf(err, err_len, -EPROTO, "the agent at %s closed the connection without answering%s",
                                            socket_path, strcmp(socket_path, SVCID_AGENT_SOCKET_DEFAULT) == 0
                                                    ? " (did it fail to start? journalctl -u svcid-agent says why)"

@@ -278,6 +278,26 @@ rc=0; "$CLI" jwks >/dev/full 2>"$T/jerr" || rc=$?
 [ $rc = 1 ] && grep -q "svcid: jwks: cannot write to standard output: No space left on device" "$T/jerr" ||
         fail "svcid jwks to a full disk: exit $rc, $(cat "$T/jerr")"
 [ "$(jq -cS . "$T/j")" = "$(jq -cS . "$STATE/jwks.json")" ] || fail "svcid jwks differs from jwks.json"
+# A send or receive on the agent's connection that fails (EIO, injected
+# by strace) is named, not taken for an agent that hung up; a reset or a
+# broken pipe still is one.
+if command -v strace >/dev/null && strace -f -o /dev/null true 2>/dev/null; then
+        for c in "sendto EIO Send failure: Input/output error" "recvfrom EIO Recv failure: Input/output error" \
+                 "sendto EPIPE closed the connection without answering" \
+                 "recvfrom ECONNRESET closed the connection without answering"; do
+                read -r sc e want <<< "$c"
+                rc=0
+                strace -f -q -o /dev/null -e trace="$sc" -e inject="$sc:error=$e:when=1" \
+                        timeout 20 "$CLI" token -a x >/dev/null 2>"$T/err" || rc=$?
+                [ $rc = 1 ] || fail "svcid token, $sc failing with $e: exit $rc"
+                case $want in
+                closed*) grep -qx "svcid: token: the agent at $SOCK $want" "$T/err" ;;
+                *) grep -qx "svcid: token: talking to the agent at $SOCK: $want" "$T/err" ;;
+                esac || fail "svcid token, $sc failing with $e: $(cat "$T/err")"
+        done
+else
+        echo "note: strace missing or cannot trace here; a failed send or receive is not checked"
+fi
 set +e
 "$CLI" token 2>/dev/null; [ $? = 2 ] || fail "token without -a must exit 2"
 "$CLI" token -a x --ttl 0 2>/dev/null; [ $? = 2 ] || fail "token --ttl 0 must exit 2"
