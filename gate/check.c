@@ -181,7 +181,15 @@ svcid_reason gate_check(const gate_config *cfg, const gate_trust *t, const gate_
                  * tells us who is on the other end. */
                 if (peer->family != AF_UNIX || !peer->have_cred) {
                         reason = SVCID_PEER_MISMATCH;
-                        snprintf(report->detail, sizeof(report->detail), "--peer-uid needs an AF_UNIX peer");
+                        /* A call that failed is said, not taken for a
+                         * peer of another kind. */
+                        if (peer->error < 0)
+                                snprintf(report->detail, sizeof(report->detail),
+                                         "--peer-uid: the peer's %s cannot be read: %s",
+                                         peer->family == AF_UNIX ? "credentials" : "address",
+                                         strerror(-peer->error));
+                        else
+                                snprintf(report->detail, sizeof(report->detail), "--peer-uid needs an AF_UNIX peer");
                         goto refuse;
                 }
                 /* A gate in a user namespace of its own (PrivateUsers=,

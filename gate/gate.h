@@ -72,6 +72,7 @@ uint64_t gate_trust_stamp(const gate_config *cfg);
 typedef struct gate_peer {
         int family;                     /* AF_UNIX, AF_INET, AF_INET6, or 0 */
         bool have_cred;
+        int error;                      /* why the address or credentials are unknown (-errno), or 0 */
         pid_t pid;
         uid_t uid;
         gid_t gid;

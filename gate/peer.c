@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,6 +26,7 @@ void gate_peer_get(int fd, gate_peer *ret) {
 
         memset(&ss, 0, sizeof(ss));
         if (getsockname(fd, (struct sockaddr *) &ss, &sl) < 0) {
+                p.error = -errno;
                 snprintf(p.text, sizeof(p.text), "unknown");
                 *ret = p;
                 return;
@@ -36,7 +38,9 @@ void gate_peer_get(int fd, gate_peer *ret) {
                 socklen_t ul = sizeof(uc);
 
                 /* The kernel's word on who connected; nothing the client says. */
-                if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) == 0 && ul == sizeof(uc)) {
+                int r = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &ul) < 0 ? -errno : 0;
+
+                if (r == 0 && ul == sizeof(uc)) {
                         p.have_cred = true;
                         p.pid = uc.pid;
                         p.uid = uc.uid;
@@ -45,6 +49,7 @@ void gate_peer_get(int fd, gate_peer *ret) {
                         snprintf(p.text, sizeof(p.text), "unix:pid=%d,uid=%u,gid=%u",
                                  (int) uc.pid, (unsigned) uc.uid, (unsigned) uc.gid);
                 } else {
+                        p.error = r;
                         set_source(&p, SOURCE_UNIX, NULL, 0);
                         snprintf(p.text, sizeof(p.text), "unix");
                 }

@@ -75,6 +75,34 @@ for style in per-connection long-lived; do
         grep -q "refused reason=peer_mismatch.*uid=$UID_B" "$LOG" || fail "$style: no audit line naming the replaying peer"
 done
 
+# The peer's credentials, or the socket's address, that cannot be read
+# (getsockopt(SO_PEERCRED) or getsockname() failing, ENOBUFS injected by
+# strace, which wraps an inetd-style gate): refused, and the log says
+# which call failed, not that the peer is no AF_UNIX one.
+if command -v strace >/dev/null && strace -f -o /dev/null true 2>/dev/null; then
+        # the gate's third getsockopt() is SO_PEERCRED: SO_TYPE and
+        # SO_ACCEPTCONN on the socket it is given come first
+        for c in "getsockopt 3 credentials" "getsockname 1 address"; do
+                read -r sc when what <<< "$c"
+                : > "$LOG"
+                systemd-socket-activate -l "$T/fail.sock" -a --inetd strace -f -q -o /dev/null -e trace="$sc" \
+                        -e inject="$sc:error=ENOBUFS:when=$when" "$GATE" -a "$AUD" --peer-uid \
+                        --local-jwks "$T/keys/local.jwks" --timeout 3 -- "$T/svc.sh" 2>>"$LOG" &
+                SSA_PID=$!
+                BG_PIDS+=("$SSA_PID")
+                for _ in $(seq 100); do [ -S "$T/fail.sock" ] && break; sleep 0.1; done
+                expect "$sc failing" "SVCID1 ERR peer_mismatch" root "$T/fail.sock" --send "SVCID1 $TOK_ROOT\n"
+                [ ! -e "$T/out/env" ] || fail "$sc failing: the service ran"
+                for _ in $(seq 50); do grep -q "refused reason=peer_mismatch" "$LOG" && break; sleep 0.1; done
+                grep -qF "detail=\"--peer-uid: the peer's $what cannot be read: No buffer space available\"" "$LOG" ||
+                        fail "$sc failing: $(cat "$LOG")"
+                stop_ssa
+                rm -f "$T/fail.sock"
+        done
+else
+        echo "note: strace missing or cannot trace here; unreadable credentials are not checked"
+fi
+
 # A gate in a user namespace of its own (PrivateUsers=, a container)
 # hears every peer whose uid has no mapping there as the overflow uid,
 # nobody's: that uid names no one, and a token minted for nobody must not
