@@ -609,8 +609,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                 /* HEAD would mint a token nobody receives */
                 if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
                         return respond_not_allowed(conn, url);
-                if (!p) {
-                        log_error("connection without peer credentials, refusing it");
+                if (!p || p->cred_error) {
+                        /* ENODATA: the kernel had none to give (no pid in
+                         * our namespace); anything else is a failed call */
+                        if (p && p->cred_error != -ENODATA)
+                                log_error("the credentials of a connection cannot be read, refusing it: %s",
+                                          strerror(-p->cred_error));
+                        else
+                                log_error("connection without peer credentials, refusing it");
                         return respond_error(conn, MHD_HTTP_FORBIDDEN, "peer_gone", "caller unknown");
                 }
                 if (!p->counted)        /* past its uid's share: never served */
@@ -633,14 +639,22 @@ static void notify(void *cls, struct MHD_Connection *conn, void **socket_context
         http_server *s = cls;
         const union MHD_ConnectionInfo *info;
         peer *p;
+        int r;
 
         if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
                 note_open(s);
                 info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
                 p = malloc(sizeof *p);
-                if (!p || !info || peer_from_socket(info->connect_fd, p) < 0) {
+                if (!p || !info) {
                         free(p);
                         *socket_context = NULL;     /* requests on it are refused */
+                        return;
+                }
+                r = peer_from_socket(info->connect_fd, p);
+                if (r < 0) {
+                        /* Its token requests are refused, saying why. */
+                        *p = (peer) { .pidfd = -1, .cred_error = r };
+                        *socket_context = p;
                         return;
                 }
                 p->share = peer_share(p->uid);

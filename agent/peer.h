@@ -20,6 +20,7 @@ typedef struct peer {
         pid_t pid;
         int pidfd;              /* -1 if none could be had */
         int error;              /* why there is no pidfd (-errno), or 0 */
+        int cred_error;         /* why there are no credentials (-errno; then nothing above is set), or 0 */
         uid_t share;            /* whose connection share it counts in (peer_share()) */
         bool counted;           /* holds one of that share's connection slots */
         bool bad_target;        /* the request being read has a bad escape (http.c) */

@@ -298,6 +298,27 @@ if command -v strace >/dev/null && strace -f -o /dev/null true 2>/dev/null; then
 else
         echo "note: strace missing or cannot trace here; a failed send or receive is not checked"
 fi
+# The running agent's next getsockopt() is the SO_PEERCRED of the next
+# connection: made to fail (ENOBUFS, by strace attached to the agent), its
+# token request is refused, and the log says the call failed and why.
+if command -v strace >/dev/null && strace -f -o /dev/null true 2>/dev/null; then
+        strace -f -q -o /dev/null -p "$AGENT_PID" -e trace=getsockopt -e inject=getsockopt:error=ENOBUFS:when=1 &
+        STRACE_PID=$!
+        for _ in $(seq 100); do
+                [ "$(awk '/^TracerPid:/ { print $2 }' "/proc/$AGENT_PID/status")" != 0 ] && break
+                sleep 0.1
+        done
+        if [ "$(awk '/^TracerPid:/ { print $2 }' "/proc/$AGENT_PID/status")" != 0 ]; then
+                expect_status 403 peer_gone "/v1/token?aud=x"
+                kill -INT "$STRACE_PID"; wait "$STRACE_PID" || true
+                grep -qx "svcid-agent: error: the credentials of a connection cannot be read, refusing it: No buffer space available" \
+                        "$AGENT_LOG" || fail "an unreadable SO_PEERCRED: $(tail -n 3 "$AGENT_LOG")"
+                expect_status 200 "" "/v1/token?aud=x"
+        else
+                kill -INT "$STRACE_PID" 2>/dev/null; wait "$STRACE_PID" || true
+                echo "note: strace cannot attach to the agent here; an unreadable SO_PEERCRED is not checked"
+        fi
+fi
 set +e
 "$CLI" token 2>/dev/null; [ $? = 2 ] || fail "token without -a must exit 2"
 "$CLI" token -a x --ttl 0 2>/dev/null; [ $? = 2 ] || fail "token --ttl 0 must exit 2"
