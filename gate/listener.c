@@ -474,7 +474,7 @@ int gate_run_listener(const gate_config *cfg, int fd) {
                        .over_share_logged = INT64_MIN / 2 };
         char err[512] = "";
         sigset_t mask;
-        int r, flags;
+        int r, flags, rc = 0;
 
         /* First: a reload (SIGHUP) or stop asked for while the trust
          * loads must wait for the loop, not kill the gate. */
@@ -554,6 +554,7 @@ int gate_run_listener(const gate_config *cfg, int fd) {
 
                 if (poll(pfds, (nfds_t) n, (int) wait) < 0 && errno != EINTR) {
                         gate_log(LOG_ERR, "poll failed: %m");
+                        rc = 1;         /* not a stop asked for */
                         break;
                 }
                 if (pfds[0].revents) {
@@ -594,5 +595,5 @@ int gate_run_listener(const gate_config *cfg, int fd) {
         free(l.conns);
         free(l.command);
         gate_log(LOG_INFO, "stopped");
-        return 0;
+        return rc;
 }

@@ -713,6 +713,30 @@ $T/trust.d|$T|cannot execute "$T": Permission denied
 CASES
 ok "long-lived: trust that does not load, or a command not found or a directory, exits 2 and says why"
 
+# A poll() that fails (EIO, injected by strace; the listening socket as
+# standard input, as inetd hands it, since strace's child is not the
+# LISTEN_PID) ends the gate: a failure, not a stop asked for, so exit 1.
+if command -v strace >/dev/null && strace -f -o /dev/null true 2>/dev/null; then
+        cat > "$T/listen-stdin.py" <<'PY'
+import socket, subprocess, sys
+l = socket.socket(socket.AF_UNIX); l.bind(sys.argv[1]); l.listen(8)
+p = subprocess.Popen(sys.argv[2:], stdin=l.fileno())
+try:
+    print(p.wait(timeout=30))
+except subprocess.TimeoutExpired:
+    p.kill(); print("still running")
+PY
+        : > "$LOG"
+        rm -f "$T/poll.sock"
+        got=$("$PY" "$T/listen-stdin.py" "$T/poll.sock" strace -f -q -o /dev/null -e trace=poll \
+                -e inject=poll:error=EIO:when=1 "$GATE" -a "$AUD" --trust "$T/trust.d" -- /bin/cat 2>>"$LOG")
+        [ "$got" = 1 ] || fail "long-lived, poll() failing: exit status $got, not 1: $(cat "$LOG")"
+        grep -qF "poll failed: Input/output error" "$LOG" || fail "long-lived, poll() failing: the log: $(cat "$LOG")"
+        ok "long-lived: a poll() that fails exits 1 and says why"
+else
+        echo "note: strace missing or cannot trace here; a failed poll() is not checked"
+fi
+
 # A valid token whose service cannot be started (no fork: the gate's
 # cgroup may hold no more processes, as under a unit's TasksMax) is not
 # served by a silent end: in line mode the client is told internal_error.
