@@ -304,11 +304,13 @@ fi
 if command -v strace >/dev/null && strace -f -o /dev/null true 2>/dev/null; then
         strace -f -q -o /dev/null -p "$AGENT_PID" -e trace=getsockopt -e inject=getsockopt:error=ENOBUFS:when=1 &
         STRACE_PID=$!
+        # every thread: the one that accepts the connection may be any
+        untraced() { grep -l '^TracerPid:[[:space:]]*0$' /proc/"$AGENT_PID"/task/*/status 2>/dev/null; }
         for _ in $(seq 100); do
-                [ "$(awk '/^TracerPid:/ { print $2 }' "/proc/$AGENT_PID/status")" != 0 ] && break
+                [ -z "$(untraced)" ] && break
                 sleep 0.1
         done
-        if [ "$(awk '/^TracerPid:/ { print $2 }' "/proc/$AGENT_PID/status")" != 0 ]; then
+        if [ -z "$(untraced)" ]; then
                 expect_status 403 peer_gone "/v1/token?aud=x"
                 kill -INT "$STRACE_PID"; wait "$STRACE_PID" || true
                 grep -qx "svcid-agent: error: the credentials of a connection cannot be read, refusing it: No buffer space available" \
