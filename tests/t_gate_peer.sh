@@ -82,10 +82,17 @@ done
 if command -v strace >/dev/null && strace -f -o /dev/null true 2>/dev/null; then
         # the gate's third getsockopt() is SO_PEERCRED: SO_TYPE and
         # SO_ACCEPTCONN on the socket it is given come first
+        # systemd-socket-activate passes on only what -E names: the
+        # sanitizer settings, with LeakSanitizer off (it cannot work under
+        # strace: SANITIZE=1 builds)
+        fail_env=(-E "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0")
+        for ((i = 0; i < ${#SSA_ENV[@]}; i += 2)); do
+                [[ ${SSA_ENV[i + 1]} == ASAN_OPTIONS=* ]] || fail_env+=("${SSA_ENV[@]:i:2}")
+        done
         for c in "getsockopt 3 credentials" "getsockname 1 address"; do
                 read -r sc when what <<< "$c"
                 : > "$LOG"
-                systemd-socket-activate -l "$T/fail.sock" -a --inetd strace -f -q -o /dev/null -e trace="$sc" \
+                systemd-socket-activate -l "$T/fail.sock" -a --inetd "${fail_env[@]}" strace -f -q -o /dev/null -e trace="$sc" \
                         -e inject="$sc:error=ENOBUFS:when=$when" "$GATE" -a "$AUD" --peer-uid \
                         --local-jwks "$T/keys/local.jwks" --timeout 3 -- "$T/svc.sh" 2>>"$LOG" &
                 SSA_PID=$!
