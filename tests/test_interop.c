@@ -482,7 +482,9 @@ static int rm_entry(const char *path, const struct stat *st, int type, struct FT
 }
 
 static void remove_tmpdir(void) {
-        if (strchr(tmpdir, 'X') == NULL)
+        /* mkdtemp() made it: the template's X's are gone (one of the
+         * random characters may be an X too) */
+        if (strstr(tmpdir, "XXXXXX") == NULL)
                 nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
