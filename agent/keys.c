@@ -987,15 +987,25 @@ static void commit_keys(keystore *ks, key_entry *e, size_t n, char *why, size_t 
                 /* (rename() on a read-only file system fails even
                  * when there is nothing to rename) */
                 if (fstatat(ks->keys_fd, from, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-                        if (renameat(ks->keys_fd, from, ks->keys_fd, to) < 0) {
+                        /* With KID.pem there too, the key in memory came
+                         * from that file (load_key_file() reads it
+                         * first): KID.new, which a rename never leaves
+                         * beside it, is a stray copy, perhaps damaged,
+                         * and must not replace the key. */
+                        if (fstatat(ks->keys_fd, to, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+                                if (unlinkat(ks->keys_fd, from, 0) == 0)
+                                        log_notice("removing %s/%s, a stray file beside %s, from which the key "
+                                                   "was loaded", KEYS_DIR, from, to);
+                        } else if (renameat(ks->keys_fd, from, ks->keys_fd, to) < 0) {
                                 commit_failed(e[i].said & SAID_RENAME, why, why_len,
                                               "%s/%s: cannot rename it to %s: %s; the key signs from it as it "
                                               "is, but a state.json restored from a backup would take it for "
                                               "a leftover", KEYS_DIR, from, to, strerror(errno));
                                 e[i].said |= SAID_RENAME;
                                 continue;
+                        } else {
+                                renamed = renamed_now = true;
                         }
-                        renamed = renamed_now = true;
                 }
                 e[i].said &= (uint8_t) ~SAID_RENAME;
                 /* A file removed while the key is in memory: a start

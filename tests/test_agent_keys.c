@@ -1184,6 +1184,34 @@ static void test_key_file_labelled(void **state) {
         free(k0);
 }
 
+/* A key the state names in KID.pem, with a KID.new beside it (which no
+ * rename leaves; a copy from a backup, say): the key loads from KID.pem,
+ * and the update removes KID.new rather than renaming it over the key,
+ * so a damaged KID.new loses nothing and the next start loads the key. */
+static void test_stray_new_beside_pem(void **state) {
+        fixture *f = *state;
+        char err[512] = "", pem[300], stray[300];
+        char *k0, *log;
+
+        update(f, T0, false);
+        k0 = kid_of(keystore_active(f->ks, T0));
+        snprintf(pem, sizeof pem, "%s/keys/%s.pem", f->dir, k0);
+        snprintf(stray, sizeof stray, "%s/keys/%s.new", f->dir, k0);
+        write_file(stray, "svcid-alg: ES256\n-----BEGIN PRIVATE KEY-----\nMIGHAgEA\n-----END PRIVATE KEY-----\n",
+                   0600);
+        assert_int_equal(reopen(f, err, sizeof err), 0);
+        assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + 1)), k0);
+        log = update_logged(f, T0 + 1);
+        assert_non_null(strstr(log, "removing keys/"));
+        assert_non_null(strstr(log, ".new, a stray file beside "));
+        free(log);
+        assert_int_equal(access(stray, F_OK), -1);
+        assert_true(starts_with_label(pem));
+        assert_int_equal(reopen(f, err, sizeof err), 0);
+        assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + 2)), k0);
+        free(k0);
+}
+
 /* The log tells each step of a key update that fails, at its first try:
  * a second key whose file cannot be finished while the first is still
  * being tried again is told too, and neither is told again while it
@@ -1659,6 +1687,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_restored_state, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_restored_state_rsa, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_key_file_labelled, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_stray_new_beside_pem, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_commit_failures_each_logged, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_commit_fsync_retried, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failed_updates_keep_one_stray, setup, teardown),
