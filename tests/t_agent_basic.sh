@@ -404,6 +404,20 @@ grep -q "in use" "$T/err2" || fail "message: $(cat "$T/err2")"
 [ -e "$T/other.sock" ] && fail "refused agent left its socket behind"
 ok "refusals"
 
+# The agent (a copy: the build tree may be closed to other users) run as
+# nobody on the socket $1 and the state directory $T/perm/state, until it
+# exits (20 s at most): its stderr in $T/err2, its exit status in $rc.
+install -m 0755 "$AGENT" "$T/agent-copy"
+agent_as_nobody_on() {
+        chmod 0711 "$T"
+        set +e
+        setpriv --reuid=nobody --regid=nogroup --clear-groups timeout 20 "$T/agent-copy" --config "$T/empty.conf" \
+                --state-dir "$T/perm/state" --socket "$1" --log-target=stderr 2>"$T/err2"
+        rc=$?
+        set -e
+        chmod 0700 "$T"
+}
+
 check "a socket this agent may not connect to is not taken for a stale one"
 # Its own directory, but a live listener's socket it has no right to
 # write (EACCES, not ECONNREFUSED): an agent running as nobody leaves it
@@ -419,15 +433,7 @@ PERM_PID=$!
 BG_PIDS+=("$PERM_PID")
 for i in $(seq 1 100); do [ -e "$T/perm/agent.sock.ready" ] && break; sleep 0.1; done
 INO=$(stat -c %i "$T/perm/agent.sock")
-# (a copy: the build tree may be closed to other users)
-install -m 0755 "$AGENT" "$T/agent-copy"
-chmod 0711 "$T"
-set +e
-setpriv --reuid=nobody --regid=nogroup --clear-groups timeout 20 "$T/agent-copy" --config "$T/empty.conf" \
-        --state-dir "$T/perm/state" --socket "$T/perm/agent.sock" --log-target=stderr 2>"$T/err2"
-rc=$?
-set -e
-chmod 0700 "$T"
+agent_as_nobody_on "$T/perm/agent.sock"
 kill "$PERM_PID" 2>/dev/null || true
 [ $rc = 1 ] || fail "an agent that may not connect to a live socket exited $rc, not 1: $(cat "$T/err2")"
 [ "$(stat -c %i "$T/perm/agent.sock" 2>/dev/null)" = "$INO" ] || fail "the live listener's socket was replaced"
@@ -442,13 +448,7 @@ check "a stale socket the agent may not remove: it says why and does not start"
 mkdir -m 0755 "$T/rootdir"
 "$PY" -c 'import os, socket, sys; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); os.chmod(sys.argv[1], 0o777)' \
         "$T/rootdir/agent.sock"
-chmod 0711 "$T"
-set +e
-setpriv --reuid=nobody --regid=nogroup --clear-groups timeout 20 "$T/agent-copy" --config "$T/empty.conf" \
-        --state-dir "$T/perm/state" --socket "$T/rootdir/agent.sock" --log-target=stderr 2>"$T/err2"
-rc=$?
-set -e
-chmod 0700 "$T"
+agent_as_nobody_on "$T/rootdir/agent.sock"
 [ $rc = 1 ] || fail "an agent that may not remove a stale socket exited $rc, not 1: $(cat "$T/err2")"
 grep -qF "error: cannot remove the stale socket $T/rootdir/agent.sock: Permission denied" "$T/err2" ||
         fail "message: $(cat "$T/err2")"
