@@ -484,6 +484,11 @@ int gate_run_listener(const gate_config *cfg, int fd) {
         sigaddset(&mask, SIGHUP);
         sigaddset(&mask, SIGCHLD);
         sigprocmask(SIG_BLOCK, &mask, NULL);
+        /* SIGCHLD ignored, as a parent may leave it across exec (systemd
+         * does not), would have the kernel reap the services: waitpid()
+         * would not see them end, and stop() would signal pids perhaps
+         * reused. */
+        (void) signal(SIGCHLD, SIG_DFL);
 
         l.conns = calloc(GATE_MAX_PENDING, sizeof(conn *));
         pfds = calloc(GATE_MAX_PENDING + 2, sizeof(struct pollfd));

@@ -4,7 +4,8 @@
 # systemd-socket-activate without -a the gate gets the listening socket,
 # accepts itself, verifies in-process and forks the service per admitted
 # connection. Checks admission and environment, 1 MiB intact, the refusal
-# reasons, a silent client not holding up others, reaping, trust reload
+# reasons, a silent client not holding up others, reaping (also when
+# started with SIGCHLD ignored), trust reload
 # when the files change, SIGTERM letting running services finish, one
 # source's exact share of the pending slots, and the cap on what a
 # refused client may still send.
@@ -525,6 +526,43 @@ wait "$third" || fail "max-services: the third client failed"
 kill "${holders[1]}" 2>/dev/null || true
 stop_ssa
 ok "--max-services 2: a third client waited, unaccepted, until a service ended"
+
+# Started with SIGCHLD ignored, by a socket activator other than systemd
+# (systemd and systemd-socket-activate set it back; a disposition of
+# SIG_IGN survives exec): the kernel would reap the services itself, and
+# a gate that waits for them would count them running for ever, admit
+# nobody once --max-services had run, and not stop on SIGTERM (sending it
+# to pids long gone, perhaps reused). It sets SIGCHLD back to the default.
+: > "$LOG"
+"$PY" -c '
+import os, signal, socket, sys
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(16)
+if s.fileno() != 3: os.dup2(s.fileno(), 3)
+os.set_inheritable(3, True)
+os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+os.execv(sys.argv[2], sys.argv[2:])' "$T/ign.sock" "$GATE" -a "$AUD" --trust "$T/trust.d" --max-services 2 -- /bin/cat \
+        2>>"$LOG" &
+GATE_PID=$!
+BG_PIDS+=("$GATE_PID")
+for _ in $(seq 100); do grep -q "accepting connections" "$LOG" && break; sleep 0.1; done
+grep -q "accepting connections" "$LOG" || fail "SIGCHLD ignored at start: the gate did not start: $(cat "$LOG")"
+for i in 1 2 3 4 5; do
+        out=$(client "$T/ign.sock" --send "SVCID1 $TOKEN\nrun $i" --timeout 10)
+        if [ "$out" != "run $i" ]; then
+                kill -KILL "$GATE_PID"
+                fail "SIGCHLD ignored at start: client $i got '$out': $(cat "$LOG")"
+        fi
+done
+kill -TERM "$GATE_PID"
+for _ in $(seq 100); do kill -0 "$GATE_PID" 2>/dev/null || break; sleep 0.1; done
+if kill -0 "$GATE_PID" 2>/dev/null; then
+        kill -KILL "$GATE_PID"
+        fail "SIGCHLD ignored at start: the gate did not stop on SIGTERM: $(cat "$LOG")"
+fi
+wait "$GATE_PID" || fail "SIGCHLD ignored at start: the gate exited $? on SIGTERM: $(cat "$LOG")"
+grep -E "Sanitizer|runtime error" "$LOG" && fail "sanitizer report in the gate's log"
+ok "started with SIGCHLD ignored: services are reaped, --max-services 2 admits a fifth, SIGTERM stops it"
 
 # --max-services below the pending slots sets the share: 32 services,
 # half of them (16) taken freely by one source, which then gets no more
