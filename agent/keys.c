@@ -41,6 +41,8 @@ typedef struct key_entry {
         int64_t max_ttl;        /* longest ttl it may have signed with */
         bool unlabelled;        /* its file, of an earlier svcid-agent, has
                                  * no ALG_LABEL line yet */
+        bool staged;            /* its file is KID.new: a new key's, or the
+                                 * one it was loaded from (no KID.pem) */
         uint8_t said;           /* the SAID_* steps of commit_keys() whose
                                  * failure the log has told, until done */
 } key_entry;
@@ -200,13 +202,13 @@ static svcid_alg label_alg(const char *pem, size_t len) {
  * starts with neither is refused, -EBADMSG). A state written just before
  * a crash can name a key still in KID.new: that is read then, and the
  * next update renames it (commit_keys()). */
-static int load_key_file(keystore *ks, const char *kid, svcid_alg alg, svcid_alg *ret_label, svcid_key **ret_key,
-                         char *err, size_t err_len) {
+static int load_key_file(keystore *ks, const char *kid, svcid_alg alg, svcid_alg *ret_label, bool *ret_staged,
+                         svcid_key **ret_key, char *err, size_t err_len) {
         _cleanup_(svcid_key_unrefp) svcid_key *key = NULL;
         char *pem = NULL;
         char name[128];
         svcid_alg label;
-        bool from_label;
+        bool from_label, staged = false;
         size_t len;
         int r;
 
@@ -221,6 +223,7 @@ static int load_key_file(keystore *ks, const char *kid, svcid_alg alg, svcid_alg
                     (r_new = read_file_at(ks->keys_fd, new_name, PEM_MAX, true, &pem, &len)) != -ENOENT) {
                         snprintf(name, sizeof name, "%s", new_name);
                         r = r_new;
+                        staged = true;
                 }
         }
         if (r < 0)
@@ -253,6 +256,8 @@ static int load_key_file(keystore *ks, const char *kid, svcid_alg alg, svcid_alg
                                alg == SVCID_ALG_INVALID ? "" : " ");
         if (strcmp(svcid_key_kid(key), kid) != 0)
                 return set_err(err, err_len, -EINVAL, "%s/%s: key does not match its kid", KEYS_DIR, name);
+        if (ret_staged)
+                *ret_staged = staged;
         *ret_key = TAKE_PTR(key);
         return 0;
 }
@@ -271,7 +276,7 @@ static int load_entry(keystore *ks, json_t *o, key_entry *ret, char *err, size_t
             e.not_after < e.not_before)
                 return set_err(err, err_len, -EINVAL, "%s/%s: malformed key entry", KEYS_DIR, STATE_FILE);
 
-        r = load_key_file(ks, kid, alg, &label, &e.key, err, err_len);
+        r = load_key_file(ks, kid, alg, &label, &e.staged, &e.key, err, err_len);
         if (r < 0)
                 return r == -EBADMSG ? -EINVAL : r;     /* garbled, as any other */
         e.unlabelled = label != alg;    /* none, damaged, or not the state's */
@@ -429,7 +434,7 @@ static int load_unnamed(keystore *ks, json_t *jwks, const char *kid, svcid_key *
         char first[512];
         int r;
 
-        r = load_key_file(ks, kid, SVCID_ALG_INVALID, &label, ret_key, err, err_len);
+        r = load_key_file(ks, kid, SVCID_ALG_INVALID, &label, NULL, ret_key, err, err_len);
         *ret_unlabelled = label == SVCID_ALG_INVALID;
         if ((r < 0 && r != -EINVAL) || label != SVCID_ALG_INVALID)
                 return r < 0 ? r : 1;   /* unread or garbled; or labelled */
@@ -442,7 +447,8 @@ static int load_unnamed(keystore *ks, json_t *jwks, const char *kid, svcid_key *
                 return r < 0 ? r : 1;
         /* an RSA key: its type does not say */
         snprintf(first, sizeof first, "%s", err);
-        r = load_key_file(ks, kid, alg != SVCID_ALG_INVALID ? alg : SVCID_ALG_RS256, NULL, ret_key, err, err_len);
+        r = load_key_file(ks, kid, alg != SVCID_ALG_INVALID ? alg : SVCID_ALG_RS256, NULL, NULL, ret_key, err,
+                          err_len);
         if (r == -EINVAL)
                 snprintf(err, err_len, "%s", first);
         return r < 0 ? r : 1;
@@ -814,7 +820,7 @@ static int new_entry(svcid_alg alg, int64_t created, int64_t not_before, int64_t
                 return r;
         *ret = (key_entry) {
                 .key = key, .created = created, .not_before = not_before,
-                .not_after = not_before + lifetime, .max_ttl = max_ttl,
+                .not_after = not_before + lifetime, .max_ttl = max_ttl, .staged = true,
         };
         return 0;
 }
@@ -987,13 +993,21 @@ static void commit_keys(keystore *ks, key_entry *e, size_t n, char *why, size_t 
                 /* (rename() on a read-only file system fails even
                  * when there is nothing to rename) */
                 if (fstatat(ks->keys_fd, from, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-                        /* With KID.pem there too, the key in memory came
-                         * from that file (load_key_file() reads it
-                         * first): KID.new, which a rename never leaves
-                         * beside it, is a stray copy, perhaps damaged,
-                         * and must not replace the key. */
-                        if (fstatat(ks->keys_fd, to, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-                                if (unlinkat(ks->keys_fd, from, 0) == 0)
+                        /* Only a key whose file is KID.new (made by an
+                         * update, or loaded from it) is renamed. For any
+                         * other, the key in memory came from KID.pem
+                         * (load_key_file() reads it first): KID.new, which
+                         * a rename never leaves beside it, is a stray
+                         * copy, perhaps damaged, never read, and must not
+                         * replace the key, even with KID.pem removed since
+                         * (written again below from the key in memory). */
+                        if (!e[i].staged) {
+                                bool removed = unlinkat(ks->keys_fd, from, 0) == 0;
+
+                                if (removed && gone_from_disk(ks->keys_fd, to))
+                                        log_notice("removing %s/%s, a stray file the key was not loaded from",
+                                                   KEYS_DIR, from);
+                                else if (removed)
                                         log_notice("removing %s/%s, a stray file beside %s, from which the key "
                                                    "was loaded", KEYS_DIR, from, to);
                         } else if (renameat(ks->keys_fd, from, ks->keys_fd, to) < 0) {
@@ -1008,6 +1022,7 @@ static void commit_keys(keystore *ks, key_entry *e, size_t n, char *why, size_t 
                         }
                 }
                 e[i].said &= (uint8_t) ~SAID_RENAME;
+                e[i].staged = false;
                 /* A file removed while the key is in memory: a start
                  * from the state that names it would fail. */
                 lost = !renamed_now && gone_from_disk(ks->keys_fd, to);

@@ -1212,6 +1212,33 @@ static void test_stray_new_beside_pem(void **state) {
         free(k0);
 }
 
+/* The same stray KID.new, turning up while the agent runs, with KID.pem
+ * removed by hand: the update writes KID.pem again from the key in memory
+ * and removes KID.new, which it never loaded, rather than renaming it to
+ * KID.pem; a damaged KID.new then does not stop the next start. */
+static void test_stray_new_pem_removed(void **state) {
+        fixture *f = *state;
+        char err[512] = "", pem[300], stray[300];
+        char *k0, *log;
+
+        update(f, T0, false);
+        k0 = kid_of(keystore_active(f->ks, T0));
+        snprintf(pem, sizeof pem, "%s/keys/%s.pem", f->dir, k0);
+        snprintf(stray, sizeof stray, "%s/keys/%s.new", f->dir, k0);
+        assert_int_equal(unlink(pem), 0);
+        write_file(stray, "svcid-alg: ES256\n-----BEGIN PRIVATE KEY-----\nMIGHAgEA\n-----END PRIVATE KEY-----\n",
+                   0600);
+        log = update_logged(f, T0 + 1);
+        assert_int_equal(access(stray, F_OK), -1);
+        assert_true(starts_with_label(pem));
+        assert_int_equal(reopen(f, err, sizeof err), 0);
+        assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + 2)), k0);
+        assert_non_null(strstr(log, ".new, a stray file the key was not loaded from"));
+        assert_non_null(strstr(log, ".pem: removed while the agent runs: written again from the key in memory"));
+        free(log);
+        free(k0);
+}
+
 /* The log tells each step of a key update that fails, at its first try:
  * a second key whose file cannot be finished while the first is still
  * being tried again is told too, and neither is told again while it
@@ -1688,6 +1715,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_restored_state_rsa, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_key_file_labelled, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stray_new_beside_pem, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_stray_new_pem_removed, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_commit_failures_each_logged, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_commit_fsync_retried, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failed_updates_keep_one_stray, setup, teardown),
