@@ -1002,14 +1002,9 @@ static void commit_keys(keystore *ks, key_entry *e, size_t n, char *why, size_t 
                          * replace the key, even with KID.pem removed since
                          * (written again below from the key in memory). */
                         if (!e[i].staged) {
-                                bool removed = unlinkat(ks->keys_fd, from, 0) == 0;
-
-                                if (removed && gone_from_disk(ks->keys_fd, to))
+                                if (unlinkat(ks->keys_fd, from, 0) == 0)
                                         log_notice("removing %s/%s, a stray file the key was not loaded from",
                                                    KEYS_DIR, from);
-                                else if (removed)
-                                        log_notice("removing %s/%s, a stray file beside %s, from which the key "
-                                                   "was loaded", KEYS_DIR, from, to);
                         } else if (renameat(ks->keys_fd, from, ks->keys_fd, to) < 0) {
                                 commit_failed(e[i].said & SAID_RENAME, why, why_len,
                                               "%s/%s: cannot rename it to %s: %s; the key signs from it as it "

@@ -1203,7 +1203,7 @@ static void test_stray_new_beside_pem(void **state) {
         assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + 1)), k0);
         log = update_logged(f, T0 + 1);
         assert_non_null(strstr(log, "removing keys/"));
-        assert_non_null(strstr(log, ".new, a stray file beside "));
+        assert_non_null(strstr(log, ".new, a stray file the key was not loaded from"));
         free(log);
         assert_int_equal(access(stray, F_OK), -1);
         assert_true(starts_with_label(pem));
