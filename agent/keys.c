@@ -200,8 +200,9 @@ static svcid_alg label_alg(const char *pem, size_t len) {
  * label's algorithm goes to ret_label if not NULL (SVCID_ALG_INVALID: a
  * file of an earlier svcid-agent, which starts with the PEM; a file that
  * starts with neither is refused, -EBADMSG). A state written just before
- * a crash can name a key still in KID.new: that is read then, and the
- * next update renames it (commit_keys()). */
+ * a crash can name a key still in KID.new: that is read then (true to
+ * ret_staged if not NULL), and the next update renames it
+ * (commit_keys()). */
 static int load_key_file(keystore *ks, const char *kid, svcid_alg alg, svcid_alg *ret_label, bool *ret_staged,
                          svcid_key **ret_key, char *err, size_t err_len) {
         _cleanup_(svcid_key_unrefp) svcid_key *key = NULL;
