@@ -1187,9 +1187,11 @@ static void test_key_file_labelled(void **state) {
 /* A key the state names in KID.pem, with a KID.new beside it (which no
  * rename leaves; a copy from a backup, say): the key loads from KID.pem,
  * and the update removes KID.new rather than renaming it over the key,
- * so a damaged KID.new loses nothing and the next start loads the key. */
-static void test_stray_new_beside_pem(void **state) {
-        fixture *f = *state;
+ * so a damaged KID.new loses nothing and the next start loads the key.
+ * With pem_removed, the stray KID.new turns up while the agent runs and
+ * KID.pem is removed by hand: the update writes KID.pem again from the
+ * key in memory and removes KID.new, which it never loaded. */
+static void check_stray_new(fixture *f, bool pem_removed) {
         char err[512] = "", pem[300], stray[300];
         char *k0, *log;
 
@@ -1197,13 +1199,20 @@ static void test_stray_new_beside_pem(void **state) {
         k0 = kid_of(keystore_active(f->ks, T0));
         snprintf(pem, sizeof pem, "%s/keys/%s.pem", f->dir, k0);
         snprintf(stray, sizeof stray, "%s/keys/%s.new", f->dir, k0);
+        if (pem_removed)
+                assert_int_equal(unlink(pem), 0);
         write_file(stray, "svcid-alg: ES256\n-----BEGIN PRIVATE KEY-----\nMIGHAgEA\n-----END PRIVATE KEY-----\n",
                    0600);
-        assert_int_equal(reopen(f, err, sizeof err), 0);
-        assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + 1)), k0);
+        if (!pem_removed) {
+                assert_int_equal(reopen(f, err, sizeof err), 0);
+                assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + 1)), k0);
+        }
         log = update_logged(f, T0 + 1);
         assert_non_null(strstr(log, "removing keys/"));
         assert_non_null(strstr(log, ".new, a stray file the key was not loaded from"));
+        if (pem_removed)
+                assert_non_null(strstr(log, ".pem: removed while the agent runs: written again from the key in "
+                                            "memory"));
         free(log);
         assert_int_equal(access(stray, F_OK), -1);
         assert_true(starts_with_label(pem));
@@ -1212,31 +1221,12 @@ static void test_stray_new_beside_pem(void **state) {
         free(k0);
 }
 
-/* The same stray KID.new, turning up while the agent runs, with KID.pem
- * removed by hand: the update writes KID.pem again from the key in memory
- * and removes KID.new, which it never loaded, rather than renaming it to
- * KID.pem; a damaged KID.new then does not stop the next start. */
-static void test_stray_new_pem_removed(void **state) {
-        fixture *f = *state;
-        char err[512] = "", pem[300], stray[300];
-        char *k0, *log;
+static void test_stray_new_beside_pem(void **state) {
+        check_stray_new(*state, false);
+}
 
-        update(f, T0, false);
-        k0 = kid_of(keystore_active(f->ks, T0));
-        snprintf(pem, sizeof pem, "%s/keys/%s.pem", f->dir, k0);
-        snprintf(stray, sizeof stray, "%s/keys/%s.new", f->dir, k0);
-        assert_int_equal(unlink(pem), 0);
-        write_file(stray, "svcid-alg: ES256\n-----BEGIN PRIVATE KEY-----\nMIGHAgEA\n-----END PRIVATE KEY-----\n",
-                   0600);
-        log = update_logged(f, T0 + 1);
-        assert_int_equal(access(stray, F_OK), -1);
-        assert_true(starts_with_label(pem));
-        assert_int_equal(reopen(f, err, sizeof err), 0);
-        assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + 2)), k0);
-        assert_non_null(strstr(log, ".new, a stray file the key was not loaded from"));
-        assert_non_null(strstr(log, ".pem: removed while the agent runs: written again from the key in memory"));
-        free(log);
-        free(k0);
+static void test_stray_new_pem_removed(void **state) {
+        check_stray_new(*state, true);
 }
 
 /* The log tells each step of a key update that fails, at its first try:
