@@ -787,12 +787,15 @@ static char *jwks_json(const key_entry *e, size_t n, const char *issuer) {
 }
 
 /* A key's file, KID plus suffix, starting with its label (ALG_LABEL): a
- * new key is written as KID.new, and signs nothing until commit_keys(). */
-static int write_key(keystore *ks, const svcid_key *key, const char *suffix) {
+ * new key is written as KID.new, and signs nothing until commit_keys().
+ * On failure step says what failed, as write_atomic()'s does. */
+static int write_key(keystore *ks, const svcid_key *key, const char *suffix,
+                     char step[static WRITE_STEP_MAX]) {
         char name[128], *pem = NULL, *text;
         size_t len;
         int r;
 
+        snprintf(step, WRITE_STEP_MAX, "encoding the key");
         r = key_name(svcid_key_kid(key), suffix, name, sizeof name);
         if (r < 0)
                 return r;
@@ -807,7 +810,7 @@ static int write_key(keystore *ks, const svcid_key *key, const char *suffix) {
         svcid_free_secret(pem);
         if (!text)
                 return -ENOMEM;
-        r = write_atomic(ks->keys_fd, name, text, strlen(text), 0600);
+        r = write_atomic(ks->keys_fd, name, text, strlen(text), 0600, step);
         svcid_free_secret(text);
         return r;
 }
@@ -983,7 +986,7 @@ static void commit_keys(keystore *ks, key_entry *e, size_t n, char *why, size_t 
 
         why[0] = '\0';
         for (size_t i = 0; i < n; i++) {
-                char from[128], to[128];
+                char from[128], to[128], step[WRITE_STEP_MAX];
                 bool renamed_now = false, lost;
                 struct stat st;
                 int r;
@@ -1023,17 +1026,17 @@ static void commit_keys(keystore *ks, key_entry *e, size_t n, char *why, size_t 
                  * from the state that names it would fail. */
                 lost = !renamed_now && gone_from_disk(ks->keys_fd, to);
                 if (e[i].unlabelled || lost) {
-                        r = write_key(ks, e[i].key, PEM);
+                        r = write_key(ks, e[i].key, PEM, step);
                         if (r < 0 && lost)
                                 commit_failed(e[i].said & SAID_LABEL, why, why_len,
                                               "%s/%s: removed while the agent runs, and cannot be written "
-                                              "again: %s; until then the agent would not start again",
-                                              KEYS_DIR, to, strerror(-r));
+                                              "again: %s: %s; until then the agent would not start again",
+                                              KEYS_DIR, to, step, strerror(-r));
                         else if (r < 0)
                                 commit_failed(e[i].said & SAID_LABEL, why, why_len,
                                               "%s/%s: cannot write it again with its first line (its "
-                                              "algorithm): %s; until then a state.json restored from a "
-                                              "backup may not keep it", KEYS_DIR, to, strerror(-r));
+                                              "algorithm): %s: %s; until then a state.json restored from "
+                                              "a backup may not keep it", KEYS_DIR, to, step, strerror(-r));
                         if (r < 0) {
                                 e[i].said |= SAID_LABEL;
                                 continue;
@@ -1065,7 +1068,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         _cleanup_(free_p) char *state = NULL, *jwks = NULL, *iss = NULL;
         _cleanup_(json_decrefp) json_t *gone = NULL;
         bool state_tried = false, state_landed = false, state_written = false, state_gone, jwks_by_hand;
-        char unfinished[sizeof ks->unfinished];
+        char unfinished[sizeof ks->unfinished], step[WRITE_STEP_MAX];
         ssize_t a;
         int r;
 
@@ -1146,9 +1149,10 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         /* Files, in crash-safe order: keys, state, JWKS, then the new
          * keys' final names. */
         for (size_t i = 0; i < n_new_keys; i++) {
-                r = write_key(ks, fresh[i].key, NEW);
+                r = write_key(ks, fresh[i].key, NEW, step);
                 if (r < 0) {
-                        set_err(err, err_len, r, "writing a new key: %s", strerror(-r));
+                        set_err(err, err_len, r, "writing a new key in %s/: %s: %s", KEYS_DIR, step,
+                                strerror(-r));
                         goto fail;
                 }
         }
@@ -1175,11 +1179,12 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                         goto fail;
                 }
                 state_tried = true;
-                r = write_atomic(ks->keys_fd, STATE_FILE, state, strlen(state), 0600);
+                r = write_atomic(ks->keys_fd, STATE_FILE, state, strlen(state), 0600, step);
                 state_written = r == 0;
                 state_landed = r == 0 || on_disk(ks->keys_fd, STATE_FILE, STATE_MAX, true, state);
                 if (r < 0) {
-                        set_err(err, err_len, r, "writing %s/%s: %s", KEYS_DIR, STATE_FILE, strerror(-r));
+                        set_err(err, err_len, r, "writing %s/%s: %s: %s", KEYS_DIR, STATE_FILE, step,
+                                strerror(-r));
                         goto fail;
                 }
                 if (state_gone && ks->state)
@@ -1191,9 +1196,9 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
          * again: local verifiers read it. */
         if (!published(ks, jwks)) {
                 jwks_by_hand = ks->jwks && strcmp(jwks, ks->jwks) == 0;
-                r = write_atomic(ks->dir_fd, JWKS_FILE, jwks, strlen(jwks), 0644);
+                r = write_atomic(ks->dir_fd, JWKS_FILE, jwks, strlen(jwks), 0644, step);
                 if (r < 0) {
-                        set_err(err, err_len, r, "writing %s: %s", JWKS_FILE, strerror(-r));
+                        set_err(err, err_len, r, "writing %s: %s: %s", JWKS_FILE, step, strerror(-r));
                         goto fail;
                 }
                 if (jwks_by_hand)

@@ -31,38 +31,54 @@ static int write_all(int fd, const void *data, size_t len) {
         return 0;
 }
 
-int write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode) {
+int write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+                 char step[static WRITE_STEP_MAX]) {
         _cleanup_(close_fdp) int fd = -1;
-        char tmp[PATH_MAX];
+        char tmp[NAME_MAX + 1];         /* a name in dirfd, not a path */
+        const char *what;
+        bool made = false;
         int r;
 
-        if ((size_t) snprintf(tmp, sizeof tmp, ".%s.tmp", name) >= sizeof tmp)
+        if ((size_t) snprintf(tmp, sizeof tmp, ".%s.tmp", name) >= sizeof tmp) {
+                snprintf(step, WRITE_STEP_MAX, "naming its temporary file");
                 return -ENAMETOOLONG;
+        }
         /* A leftover from a crash is ours to replace. */
-        if (unlinkat(dirfd, tmp, 0) < 0 && errno != ENOENT)
-                return -errno;
+        if (unlinkat(dirfd, tmp, 0) < 0 && errno != ENOENT) {
+                what = "removing the leftover";
+                goto fail_errno;
+        }
         fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-        if (fd < 0)
-                return -errno;
+        if (fd < 0) {
+                what = "creating";
+                goto fail_errno;
+        }
+        made = true;
+        what = "writing";
         if (fchmod(fd, mode) < 0)       /* whatever the umask said */
                 goto fail_errno;
         r = write_all(fd, data, len);
         if (r < 0)
                 goto fail;
-        if (fsync(fd) < 0)
+        what = "syncing";
+        if (fsync(fd) < 0 || close(TAKE_FD(fd)) < 0)
                 goto fail_errno;
-        if (close(TAKE_FD(fd)) < 0)
-                goto fail_errno;
+        what = "renaming";
         if (renameat(dirfd, tmp, dirfd, name) < 0)
                 goto fail_errno;
-        if (fsync(dirfd) < 0)
-                return -errno;
+        if (fsync(dirfd) < 0) {
+                r = -errno;
+                snprintf(step, WRITE_STEP_MAX, "syncing the directory");
+                return r;
+        }
         return 0;
 
 fail_errno:
         r = -errno;
 fail:
-        (void) unlinkat(dirfd, tmp, 0);
+        snprintf(step, WRITE_STEP_MAX, "%s %s", what, tmp);
+        if (made)
+                (void) unlinkat(dirfd, tmp, 0);
         return r;
 }
 

@@ -3,6 +3,7 @@
 #ifndef SVCID_AGENT_UTIL_H
 #define SVCID_AGENT_UTIL_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,8 +14,13 @@
 
 /* Replaces dirfd/name with data atomically: writes a temporary ".NAME.tmp"
  * with mode, fsyncs it, renames it over name and fsyncs the directory,
- * so that a crash at any moment leaves either the old or the new file. */
-int write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode);
+ * so that a crash at any moment leaves either the old or the new file.
+ * Returns 0 or -errno; on failure step says what failed, for the
+ * message: "removing the leftover .NAME.tmp", "creating .NAME.tmp",
+ * "writing ...", "syncing ...", "renaming ..." or "syncing the directory". */
+#define WRITE_STEP_MAX (NAME_MAX + 32)
+int write_atomic(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+                 char step[static WRITE_STEP_MAX]);
 
 /* Whether uid may own a file the agent reads, or a directory above it:
  * root, or the agent's own user. An owner_ok for open_parent_checked(). */

@@ -147,7 +147,7 @@ ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 strace -f -q -o /dev/
         -P "$STATE/keys/.state.json.tmp" -e trace=fsync -e inject=fsync:error=EIO \
         timeout 60 "$AGENT" --config "$T/agent.conf" --state-dir "$STATE" --socket "$T/eio.sock" \
         --log-target=stderr 2>"$T/eio.log" && fail "the agent started though its first fsync failed"
-grep -q "writing keys/state.json: Input/output error" "$T/eio.log" || fail "the failed fsync is not named: $(cat "$T/eio.log")"
+grep -qF "writing keys/state.json: syncing .state.json.tmp: Input/output error" "$T/eio.log" || fail "the failed fsync is not named: $(cat "$T/eio.log")"
 left=$(find "$STATE" -name '*.tmp' 2>/dev/null)
 [ -z "$left" ] || fail "a failed write left $left"
 ok "no temporary file left"

@@ -124,13 +124,13 @@ KEEP=$(kid_of "$TOK")
 mkdir "$STATE/.jwks.json.tmp"
 kill -USR2 "$AGENT_PID"
 for _ in $(seq 1 100); do grep -q "key update failed" "$AGENT_LOG" && break; sleep 0.1; done
-grep -q "key update failed.*retrying the forced rotation.*writing jwks.json" "$AGENT_LOG" ||
+grep -q "key update failed; retrying the forced rotation in 10 s: .*writing jwks.json: removing the leftover \.jwks\.json\.tmp: Is a directory" "$AGENT_LOG" ||
         fail "the failed write was not logged: $(cat "$AGENT_LOG")"
 get_token w
 [ "$(kid_of "$TOK")" = "$KEEP" ] || fail "the failed rotation changed the signing key"
 # the old key signs on: health is ok, and warns of the stuck rotation
 http /v1/health
-[ "$STATUS" = 200 ] && jq -e --arg k "$KEEP" --arg w "key update failed, retrying every 10 s: in $STATE: writing jwks.json: " \
+[ "$STATUS" = 200 ] && jq -e --arg k "$KEEP" --arg w "key update failed, retrying every 10 s: in $STATE: writing jwks.json: removing the leftover .jwks.json.tmp: " \
         '.status == "ok" and .kid == $k and (has("message") | not) and (.warning | startswith($w))' <<<"$BODY" >/dev/null ||
         fail "health while the rotation fails: $STATUS $BODY"
 rmdir "$STATE/.jwks.json.tmp"
@@ -208,7 +208,8 @@ for _ in $(seq 1 100); do grep -q "key update failed" "$AGENT_LOG" && break; sle
 grep -q "key update failed.*writing jwks.json" "$AGENT_LOG" || fail "the failed write was not logged: $(cat "$AGENT_LOG")"
 mkdir "$STATE/keys/.state.json.tmp"
 for _ in $(seq 1 300); do grep -q "writing keys/state.json" "$AGENT_LOG" && break; sleep 0.1; done
-grep -q "key update failed.*writing keys/state.json" "$AGENT_LOG" || fail "the retry did not fail: $(tail -3 "$AGENT_LOG")"
+grep -qF "writing keys/state.json: removing the leftover .state.json.tmp: Is a directory" "$AGENT_LOG" ||
+        fail "the retry did not fail: $(tail -3 "$AGENT_LOG")"
 expect_status 503 unavailable "/v1/token?aud=h"
 for _ in $(seq 1 50); do grep -q "^STATUS=.*writing keys/state.json" "$T/notify.log" && break; sleep 0.1; done
 grep '^STATUS=.*writing keys/state.json' "$T/notify.log" | tail -1 |

@@ -1124,19 +1124,21 @@ static char *update_logged(fixture *f, int64_t now) {
  * and gets a good one. */
 static void test_key_file_labelled(void **state) {
         fixture *f = *state;
-        char err[512] = "", pem[300], tmp[300];
+        char err[512] = "", pem[300], tmp[300], step[300];
         char *k0, *log;
 
         update(f, T0, false);
         k0 = kid_of(keystore_active(f->ks, T0));
         snprintf(pem, sizeof pem, "%s/keys/%s.pem", f->dir, k0);
         snprintf(tmp, sizeof tmp, "%s/keys/.%s.pem.tmp", f->dir, k0);
+        snprintf(step, sizeof step, "(its algorithm): removing the leftover .%s.pem.tmp: Is a directory", k0);
         strip_first_line(pem);
         assert_false(starts_with_label(pem));
         assert_int_equal(reopen(f, err, sizeof err), 0);
         assert_int_equal(mkdir(tmp, 0700), 0);          /* its rewrite fails */
         log = update_logged(f, T0 + 1);
         assert_non_null(strstr(log, "cannot write it again with its first line"));
+        assert_non_null(strstr(log, step));            /* what failed, and on which file */
         free(log);
         assert_false(starts_with_label(pem));
         assert_int_equal(keystore_next_event(f->ks, &f->cfg, T0 + 1), T0 + 1 + KEYSTORE_COMMIT_RETRY);
