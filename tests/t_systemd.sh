@@ -36,7 +36,7 @@ T=$(mktemp -d /var/tmp/svcid-systemd-test.XXXXXX)
 chmod 755 "$T"
 ROOT=$T/build01         # the host that mints
 WEB=$T/web01            # the host a stage logs in to with ssh
-NSPAWN_PIDS=()
+NSPAWN_PIDS=() LEADERS=()
 cleanup() {
         local p
         set +e
@@ -47,6 +47,11 @@ cleanup() {
                 for _ in $(seq 1 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
                 kill -KILL "$p" 2>/dev/null
                 wait "$p" 2>/dev/null
+        done
+        # A container that did not power off in time outlives its
+        # systemd-nspawn: its PID 1 killed, the kernel ends the rest.
+        for p in "${LEADERS[@]}"; do
+                [ "$(cat "/proc/$p/comm" 2>/dev/null)" = systemd ] && kill -KILL "$p" 2>/dev/null
         done
         rm -rf --one-file-system "$T"
 }
@@ -114,6 +119,7 @@ boot() {
                 sleep 0.1
         done
         [ -n "$LEADER" ] || { tail -n 20 "$T/$1.console"; skip "systemd-nspawn cannot boot a container here"; }
+        LEADERS+=("$LEADER")
         # systemctl cannot connect until systemd has made its socket
         for i in $(seq 1 600); do
                 state=$(at "$LEADER" timeout 120 systemctl is-system-running --wait 2>&1) || true
