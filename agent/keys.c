@@ -987,7 +987,7 @@ static void commit_keys(keystore *ks, key_entry *e, size_t n, char *why, size_t 
         why[0] = '\0';
         for (size_t i = 0; i < n; i++) {
                 char from[128], to[128], step[WRITE_STEP_MAX];
-                bool renamed_now = false, lost;
+                bool renamed_now = false, stray_left = false, lost;
                 struct stat st;
                 int r;
 
@@ -1006,9 +1006,15 @@ static void commit_keys(keystore *ks, key_entry *e, size_t n, char *why, size_t 
                          * replace the key, even with KID.pem removed since
                          * (written again below from the key in memory). */
                         if (!e[i].staged) {
-                                if (unlinkat(ks->keys_fd, from, 0) == 0)
+                                if (unlinkat(ks->keys_fd, from, 0) == 0) {
                                         log_notice("removing %s/%s, a stray file the key was not loaded from",
                                                    KEYS_DIR, from);
+                                } else if (errno != ENOENT) {
+                                        commit_failed(e[i].said & SAID_RENAME, why, why_len,
+                                                      "%s/%s, a stray file the key was not loaded from, cannot "
+                                                      "be removed: %s", KEYS_DIR, from, strerror(errno));
+                                        stray_left = true;
+                                }
                         } else if (renameat(ks->keys_fd, from, ks->keys_fd, to) < 0) {
                                 commit_failed(e[i].said & SAID_RENAME, why, why_len,
                                               "%s/%s: cannot rename it to %s: %s; the key signs from it as it "
@@ -1020,7 +1026,10 @@ static void commit_keys(keystore *ks, key_entry *e, size_t n, char *why, size_t 
                                 renamed = renamed_now = true;
                         }
                 }
-                e[i].said &= (uint8_t) ~SAID_RENAME;
+                if (stray_left)
+                        e[i].said |= SAID_RENAME;
+                else
+                        e[i].said &= (uint8_t) ~SAID_RENAME;
                 e[i].staged = false;
                 /* A file removed while the key is in memory: a start
                  * from the state that names it would fail. */

@@ -1231,6 +1231,41 @@ static void test_stray_new_pem_removed(void **state) {
         check_stray_new(*state, true);
 }
 
+/* A stray KID.new that cannot be removed (a directory here) is told
+ * once, in the log and in keystore_unfinished(), tried again every
+ * KEYSTORE_COMMIT_RETRY s, and never taken for the key, which signs on. */
+static void test_stray_new_not_removable(void **state) {
+        fixture *f = *state;
+        char stray[300], said[300];
+        char *k0, *log;
+
+        update(f, T0, false);
+        k0 = kid_of(keystore_active(f->ks, T0));
+        snprintf(stray, sizeof stray, "%s/keys/%s.new", f->dir, k0);
+        snprintf(said, sizeof said, "keys/%s.new, a stray file the key was not loaded from, cannot be removed: "
+                 "Is a directory; trying again every %d s", k0, KEYSTORE_COMMIT_RETRY);
+        assert_int_equal(mkdir(stray, 0700), 0);
+        log = update_logged(f, T0 + 1);
+        assert_non_null(strstr(log, said));
+        free(log);
+        assert_non_null(keystore_unfinished(f->ks));
+        assert_non_null(strstr(keystore_unfinished(f->ks), "cannot be removed: Is a directory"));
+        assert_int_equal(keystore_next_event(f->ks, &f->cfg, T0 + 1), T0 + 1 + KEYSTORE_COMMIT_RETRY);
+        assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + 1)), k0);
+        log = update_logged(f, T0 + 2);                 /* told once */
+        assert_null(strstr(log, "cannot be removed"));
+        free(log);
+        assert_non_null(keystore_unfinished(f->ks));
+        assert_int_equal(rmdir(stray), 0);
+        log = update_logged(f, T0 + 1 + KEYSTORE_COMMIT_RETRY);
+        assert_non_null(strstr(log, "every key file is finished now"));
+        free(log);
+        assert_null(keystore_unfinished(f->ks));
+        assert_true(key_file_exists(f, k0));
+        assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + 1 + KEYSTORE_COMMIT_RETRY)), k0);
+        free(k0);
+}
+
 /* The log tells each step of a key update that fails, at its first try:
  * a second key whose file cannot be finished while the first is still
  * being tried again is told too, and neither is told again while it
@@ -1708,6 +1743,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_key_file_labelled, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stray_new_beside_pem, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stray_new_pem_removed, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_stray_new_not_removable, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_commit_failures_each_logged, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_commit_fsync_retried, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failed_updates_keep_one_stray, setup, teardown),
