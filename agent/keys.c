@@ -47,8 +47,8 @@ typedef struct key_entry {
                                  * failure the log has told, until done */
 } key_entry;
 
-#define SAID_RENAME 1u
-#define SAID_LABEL 2u
+#define SAID_RENAME 1u          /* KID.new renamed, or a stray one removed */
+#define SAID_LABEL 2u           /* KID.pem written (again) */
 
 struct keystore {
         int dir_fd;             /* the state dir */
