@@ -227,7 +227,7 @@ install: all
 		echo "make install: kept $(DESTDIR)$(SYSCONFDIR)/svcid/agent.conf (the shipped one is packaging/agent.conf)"; \
 	else install -m 0644 packaging/agent.conf $(DESTDIR)$(SYSCONFDIR)/svcid/agent.conf; fi
 	install -m 0644 packaging/svcid-agent.socket $(DESTDIR)$(UNITDIR)/svcid-agent.socket
-	sed 's|^ExecStart=/usr/sbin/|ExecStart=$(SBINDIR)/|' packaging/svcid-agent.service > $(DESTDIR)$(UNITDIR)/svcid-agent.service
+	sed 's|^\(Exec[A-Za-z]*=\)/usr/sbin/|\1$(SBINDIR)/|' packaging/svcid-agent.service > $(DESTDIR)$(UNITDIR)/svcid-agent.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/svcid-agent.service
 	install -m 0644 packaging/sysusers.d/svcid.conf $(DESTDIR)$(SYSUSERSDIR)/svcid.conf
 	install -m 0644 packaging/tmpfiles.d/svcid.conf $(DESTDIR)$(TMPFILESDIR)/svcid.conf

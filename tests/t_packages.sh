@@ -193,9 +193,9 @@ n=0
 while IFS= read -r exe; do
         [ -x "$T/local$exe" ] || fail "an installed unit runs $exe, which make install PREFIX=/usr/local did not install"
         n=$((n + 1))
-done < <(grep -rhoP --include='*.service' '^ExecStart=\K\S+' "$T/local")
-[ "$n" -ge 4 ] || fail "only $n ExecStart= lines in what make install PREFIX=/usr/local installed"
-ok "make install PREFIX=/usr/local: the $n ExecStart= lines name programs it installed"
+done < <(grep -rhoP --include='*.service' '^Exec[A-Za-z]*=\K\S*svcid\S*' "$T/local")
+[ "$n" -ge 5 ] || fail "only $n Exec*= lines of svcid's in what make install PREFIX=/usr/local installed"
+ok "make install PREFIX=/usr/local: the $n Exec*= lines of svcid's name programs it installed"
 
 # An operator's agent.conf survives a second make install, as the
 # package's conffile survives an upgrade.

@@ -10,8 +10,9 @@
 #  - a process that systemd-run starts in a unit gets that unit as `unit`;
 #  - STATUS= names the kid that signs; the watchdog is fed;
 #  - a start with a bad agent.conf answers 503 and keeps the socket;
-#  - systemctl reload with a bad agent.conf keeps the old policy and the
-#    journal names file:line; SIGUSR2 rotates, older tokens still verify;
+#  - systemctl reload with a bad or missing agent.conf fails, the journal
+#    naming file:line, and the agent, not signalled, keeps its policy; a
+#    good file applies; SIGUSR2 rotates, older tokens still verify;
 #  - systemctl restart of the service, twice, leaves the socket working;
 #  - upgrading the package while a client mints in a loop loses no request;
 #  - the example gates: line mode per connection admits and refuses, and a
@@ -249,14 +250,22 @@ logged 'pam_svcid(sshd:auth): .*reason=wrong_audience .*sub="deploy"' web -t ssh
 ok "README's walk-through: deploy@web01 logs in with a token from build01; another audience is refused and logged"
 
 echo "== reload and rotation"
+TTL0=$(segment 2 "$(inside svcid token -a systemd-test)" | jq '.exp - .iat')
+[ "$TTL0" != 120 ] || fail "the policy before the reload already has ttl 120"
 inside sh -c 'printf "[agent]\ndefault_ttl = 120\nbogus = 1\n" > /etc/svcid/agent.conf'
-inside systemctl reload svcid-agent.service ||
-        fail "systemctl reload: $(journal -u svcid-agent.service | tail -n 5)"
+if inside systemctl reload svcid-agent.service 2> "$T/reload.err"; then fail "systemctl reload took a bad file"; fi
 [ "$(inside systemctl is-active svcid-agent.service)" = active ] || fail "a bad config stopped the agent"
-logged '/etc/svcid/agent.conf:3' inside -u svcid-agent.service ||
+# said by the unit's check (ExecReload=), under the agent's name
+logged '/etc/svcid/agent.conf:3: ' inside -t svcid-agent ||
         fail "the journal does not name agent.conf:3: $(journal -u svcid-agent.service | tail -n 5)"
+[ "$(journal -t svcid-agent | grep -c 'reload: /etc/svcid/agent.conf')" = 0 ] ||
+        fail "the agent was signalled: $(journal -t svcid-agent | grep 'reload: ')"
+ttl_is "$TTL0" || fail "the policy changed after a refused reload"
+inside mv /etc/svcid/agent.conf /etc/svcid/agent.conf.off
+if inside systemctl reload svcid-agent.service 2> "$T/reload.err"; then fail "systemctl reload without the file"; fi
+inside mv /etc/svcid/agent.conf.off /etc/svcid/agent.conf
 inside sh -c 'printf "[agent]\ndefault_ttl = 120\n" > /etc/svcid/agent.conf'
-inside systemctl reload svcid-agent.service
+inside systemctl reload svcid-agent.service || fail "systemctl reload of a good file: $(cat "$T/reload.err")"
 eventually ttl_is 120 ||
         fail "the reloaded policy does not apply: $(segment 2 "$(inside svcid token -a systemd-test)")"
 # the main process only: the reload's kill(1) may still be exiting
@@ -268,7 +277,7 @@ for _ in $(seq 1 100); do
 done
 [ "$KID2" != "$KID1" ] || fail "SIGUSR2 did not rotate the key"
 inside svcid verify -a systemd-test "$TOK" > /dev/null || fail "a token from before the rotation no longer verifies"
-ok "reload: a bad file is refused with file:line, a good one applies; SIGUSR2 rotates"
+ok "reload: a bad or missing file fails it, naming file:line, the agent unsignalled; a good one applies; SIGUSR2 rotates"
 
 echo "== a start with a bad policy keeps the socket: 503 until a reload"
 inside sh -c 'printf "[agent]\ndefault_ttl = 9999\n" > /etc/svcid/agent.conf'
