@@ -188,7 +188,8 @@ eventually() {
         done
         return 1
 }
-ttl_is() { [ "$(segment 2 "$(inside svcid token -a systemd-test)" | jq '.exp - .iat')" = "$1" ]; }
+ttl_now() { segment 2 "$(inside svcid token -a systemd-test)" | jq '.exp - .iat'; }
+ttl_is() { [ "$(ttl_now)" = "$1" ]; }
 
 echo "== the agent under its unit"
 TOK=$(inside svcid token -a systemd-test) || fail "svcid token as root"
@@ -250,7 +251,7 @@ logged 'pam_svcid(sshd:auth): .*reason=wrong_audience .*sub="deploy"' web -t ssh
 ok "README's walk-through: deploy@web01 logs in with a token from build01; another audience is refused and logged"
 
 echo "== reload and rotation"
-TTL0=$(segment 2 "$(inside svcid token -a systemd-test)" | jq '.exp - .iat')
+TTL0=$(ttl_now)
 [ "$TTL0" != 120 ] || fail "the policy before the reload already has ttl 120"
 inside sh -c 'printf "[agent]\ndefault_ttl = 120\nbogus = 1\n" > /etc/svcid/agent.conf'
 if inside systemctl reload svcid-agent.service 2> "$T/reload.err"; then fail "systemctl reload took a bad file"; fi
