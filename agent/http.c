@@ -518,6 +518,32 @@ static const char *target_path(const char *url) {
         return slash ? slash : "/";
 }
 
+/* A request for a token that gets none is a refusal for the audit log,
+ * its head refused as much as its query (handle_token() logs those);
+ * the other endpoints mint nothing. Its unit is not looked up for a
+ * request refused unread. */
+static void log_head_refusal(struct MHD_Connection *conn, const peer *p, const char *url, const char *word,
+                             const char *message) {
+        log_caller lc;
+
+        if (!p || p->cred_error || strcmp(url, "/v1/token") != 0)
+                return;
+        log_caller_from(p, NULL, &lc);
+        log_refusal(&lc, word, MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "aud"), message);
+}
+
+static enum MHD_Result refuse_head(struct MHD_Connection *conn, const peer *p, const char *url, unsigned status,
+                                   const char *word, const char *message) {
+        log_head_refusal(conn, p, url, word, message);
+        return respond_error(conn, status, word, message);
+}
+
+static enum MHD_Result refuse_method(struct MHD_Connection *conn, const peer *p, const char *url) {
+        /* logged only for /v1/token, whose 405 says this */
+        log_head_refusal(conn, p, url, "method_not_allowed", "only GET is supported here");
+        return respond_not_allowed(conn, url);
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload_data,
                               size_t *upload_data_size, void **req_cls) {
@@ -546,7 +572,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                                                         : "too many query parameters";
 
                         p->bad_target = p->long_query = false;
-                        return respond_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request", why);
+                        return refuse_head(conn, p, url, MHD_HTTP_BAD_REQUEST, "bad_request", why);
                 }
                 /* Where a request ends must not depend on who reads it:
                  * libmicrohttpd takes the first of two Content-Length
@@ -555,16 +581,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                  * RFC 9112 wants a 400 for these, and for two Hosts. */
                 MHD_get_connection_values_n(conn, MHD_HEADER_KIND | MHD_COOKIE_KIND, scan_field, &head);
                 if (head.bad_name)
-                        return respond_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
-                                             "a header name is empty or has a space, a control byte or a separator");
+                        return refuse_head(conn, p, url, MHD_HTTP_BAD_REQUEST, "bad_request",
+                                           "a header name is empty or has a space, a control byte or a separator");
                 if (head.host > 1 || head.length > 1 || head.encoding > 1)
-                        return respond_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
-                                             "Host, Content-Length or Transfer-Encoding given twice");
+                        return refuse_head(conn, p, url, MHD_HTTP_BAD_REQUEST, "bad_request",
+                                           "Host, Content-Length or Transfer-Encoding given twice");
                 if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
                         /* 405 and its Allow are for a resource that exists */
                         if (!is_endpoint(url))
                                 return respond_error(conn, MHD_HTTP_NOT_FOUND, "not_found", NOT_FOUND);
-                        return respond_not_allowed(conn, url);
+                        return refuse_method(conn, p, url);
                 }
                 /* A head near libmicrohttpd's 16 KiB leaves no room for
                  * the answer: refused here, before a token is minted and
@@ -573,8 +599,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                  * 2 KiB head of some 220 short lines left none. */
                 info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
                 if (info && info->header_size > HTTP_HEAD_MAX)
-                        return respond_error(conn, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "too_large",
-                                             "the request head is over 8 KiB");
+                        return refuse_head(conn, p, url, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "too_large",
+                                           "the request head is over 8 KiB");
                 /* libmicrohttpd copies the Cookie line into that 16 KiB
                  * to split it: a head under 8 KiB of which some 7 KiB
                  * were cookies left no room for the answer, and a token
@@ -583,21 +609,22 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                                                           strlen(MHD_HTTP_HEADER_COOKIE), &cookie,
                                                           &cookie_size) == MHD_YES &&
                     info->header_size + cookie_size > HTTP_HEAD_MAX)
-                        return respond_error(conn, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "too_large",
-                                             "the request head is over 8 KiB, its cookies counted twice");
+                        return refuse_head(conn, p, url, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "too_large",
+                                           "the request head is over 8 KiB, its cookies counted twice");
                 if (head.fields > HTTP_HEAD_FIELDS_MAX)
-                        return respond_error(conn, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "too_large",
-                                             "the request head has over 64 header lines and cookies");
+                        return refuse_head(conn, p, url, MHD_HTTP_REQUEST_HEADER_FIELDS_TOO_LARGE, "too_large",
+                                           "the request head has over 64 header lines and cookies");
                 /* A request has no body, so nothing to continue to: with
                  * "Expect: 100-continue", libmicrohttpd would answer 100
                  * and, on some input, nothing more. */
                 if (MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT))
-                        return respond_error(conn, MHD_HTTP_EXPECTATION_FAILED, "bad_request",
-                                             "requests carry no body: no Expect");
+                        return refuse_head(conn, p, url, MHD_HTTP_EXPECTATION_FAILED, "bad_request",
+                                           "requests carry no body: no Expect");
                 cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
                 te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
                 if (te || (cl && strcmp(cl, "0") != 0))
-                        return respond_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "too_large", "requests carry no body");
+                        return refuse_head(conn, p, url, MHD_HTTP_CONTENT_TOO_LARGE, "too_large",
+                                           "requests carry no body");
                 return MHD_YES;
         }
         if (*upload_data_size > 0) {
@@ -608,7 +635,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
         if (strcmp(url, "/v1/token") == 0) {
                 /* HEAD would mint a token nobody receives */
                 if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
-                        return respond_not_allowed(conn, url);
+                        return refuse_method(conn, p, url);
                 if (!p || p->cred_error) {
                         /* ENODATA: the kernel had none to give (no pid in
                          * our namespace); anything else is a failed call */

@@ -464,6 +464,39 @@ out=$(raw send 'GET /v1/token?aud=x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n
 [ "$out" = "200 closed" ] || fail "a 3.9 KiB head of cookies: $out"
 ok "431 or unanswered, nothing minted"
 
+check "a token request refused for its head is in the audit log, with its caller; one for another endpoint is not"
+# Every request for a token that gets none is logged as refused, as
+# handle_token()'s own refusals are, also when the head alone decided:
+# the reason is the error word answered, then the caller's ids and aud.
+: > "$AGENT_LOG"
+head_cases=(
+        "bad_request|head1|the request target has a bad %-escape|GET @?aud=head1&x=%zz HTTP/1.1\r\nHost: x\r\n\r\n"
+        "bad_request|head2|given twice|GET @?aud=head2 HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n"
+        "bad_request|head3|a header name is empty|GET @?aud=head3 HTTP/1.1\r\nHost: x\r\nContent-Length : 0\r\n\r\n"
+        "method_not_allowed|head4|only GET is supported here|POST @?aud=head4 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+        "method_not_allowed|head5|only GET is supported here|HEAD @?aud=head5 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        "bad_request|head6|no Expect|GET @?aud=head6 HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n"
+        "too_large|head7|requests carry no body|GET @?aud=head7 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+        "too_large|head8|over 64 header lines|GET @?aud=head8 HTTP/1.1\r\nHost: x\r\n$(printf 'X%d: y\\r\\n' $(seq 1 64))\r\n"
+        "bad_request|-|too many query parameters|GET @?aud=head9$(printf '&p%d=1' $(seq 2 70)) HTTP/1.1\r\nHost: x\r\n\r\n"
+)
+for c in "${head_cases[@]}"; do
+        IFS='|' read -r word aud words request <<<"$c"
+        out=$(raw send "${request/@//v1/token}")
+        [[ $out == 4[0-9][0-9]\ closed ]] || fail "$aud on /v1/token: $out"
+        grep -F "refused reason=$word aud='$aud' uid=$(id -u) gid=$(id -g) pid=" "$AGENT_LOG" | grep -qF "$words" ||
+                fail "$aud: no refusal line for its $word ($words): $(cat "$AGENT_LOG")"
+done
+[ "$(grep -c 'refused ' "$AGENT_LOG")" = "${#head_cases[@]}" ] || fail "not one refusal per request: $(cat "$AGENT_LOG")"
+for c in "${head_cases[@]}"; do
+        IFS='|' read -r word aud words request <<<"$c"
+        out=$(raw send "${request/@//v1/jwks}")
+        [[ $out == [24][0-9][0-9]\ closed ]] || fail "$aud on /v1/jwks: $out"
+done
+[ "$(grep -c 'refused ' "$AGENT_LOG")" = "${#head_cases[@]}" ] || fail "a request for the JWKS was logged as a refusal"
+grep -q "mint " "$AGENT_LOG" && fail "a request refused for its head minted"
+ok "one refusal line each, only for /v1/token"
+
 check "a connection that says it carries one request (Connection: close) gets its token and is closed by the agent"
 # what a one-shot client (and the bench's one-request-per-connection load)
 # sends: the agent ends the connection right after the answer
