@@ -97,11 +97,15 @@ static int parse_options(int argc, char **argv, options *o) {
                 { "version",      no_argument,       NULL, OPT_VERSION },
                 {}
         };
+        uint64_t seen = 0;
+        char msg[512];
         int c, prev_optind = optind;
 
         *o = (options) { .config_path = CONFIG_PATH_DEFAULT, .log_target = LOG_TARGET_AUTO };
         opterr = 0;
         while ((c = getopt_long(argc, argv, ":c:d:s:fh", longopts, NULL)) >= 0) {
+                if (option_repeated(msg, sizeof msg, c, longopts, NULL, &seen))
+                        return usage_error("%s", msg);
                 switch (c) {
                 case 'c':
                         o->config_path = optarg;
@@ -130,12 +134,9 @@ static int parse_options(int argc, char **argv, options *o) {
                 case OPT_VERSION:
                         printf("svcid-agent %s\n", SVCID_VERSION);
                         return 0;
-                default: {
-                        char msg[512];
-
+                default:
                         option_error_message(msg, sizeof(msg), c, argv, prev_optind, longopts);
                         return usage_error("%s", msg);
-                }
                 }
                 prev_optind = optind;
         }

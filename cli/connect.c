@@ -369,12 +369,16 @@ int cmd_connect(int argc, char **argv) {
         char *token = NULL;
         int64_t ttl = 0;
         size_t tlen;
+        uint64_t seen = 0;
         int c, r, prev_optind;
 
         optind = 0;
         opterr = 0;
         prev_optind = 1;
         while ((c = getopt_long(argc, argv, ":a:t:h", options, NULL)) >= 0) {
+                r = cli_option_once("connect", c, options, NULL, &seen);
+                if (r != 0)
+                        return r;
                 switch (c) {
                 case 'a':
                         aud = optarg;

@@ -74,6 +74,7 @@ int cmd_exec(int argc, char **argv) {
         const char *aud = NULL, *env = "SVCID_TOKEN";
         int64_t ttl = 0;
         char *token = NULL;
+        uint64_t seen = 0;
         int c, r, prev_optind;
 
         optind = 0;
@@ -81,6 +82,9 @@ int cmd_exec(int argc, char **argv) {
         prev_optind = 1;
         /* '+': options end at the first non-option, CMD's own are its own */
         while ((c = getopt_long(argc, argv, "+:a:t:e:h", longopts, NULL)) >= 0) {
+                r = cli_option_once("exec", c, longopts, NULL, &seen);
+                if (r != 0)
+                        return r;
                 switch (c) {
                 case 'a':
                         aud = optarg;

@@ -67,12 +67,16 @@ int cmd_token(int argc, char **argv) {
         int64_t ttl = 0, expires_at = 0;
         bool json = false;
         char *token = NULL;
+        uint64_t seen = 0;
         int c, r, prev_optind;
 
         optind = 0;
         opterr = 0;
         prev_optind = 1;
         while ((c = getopt_long(argc, argv, ":a:t:jh", longopts, NULL)) >= 0) {
+                r = cli_option_once("token", c, longopts, NULL, &seen);
+                if (r != 0)
+                        return r;
                 switch (c) {
                 case 'a':
                         aud = optarg;

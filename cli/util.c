@@ -128,6 +128,12 @@ int cli_option_error(const char *cmd, int c, char **argv, int prev_optind, const
         return cli_usage_error(cmd, "%s", msg);
 }
 
+int cli_option_once(const char *cmd, int c, const struct option *longopts, const int *repeatable, uint64_t *seen) {
+        char msg[200];
+
+        return option_repeated(msg, sizeof msg, c, longopts, repeatable, seen) ? cli_usage_error(cmd, "%s", msg) : 0;
+}
+
 /* jansson escapes the bytes under 0x20 and, with JSON_ENSURE_ASCII, those
  * over 0x7f, but writes DEL as it is: outside the strings it writes no such
  * byte, so each one is a string's, and "\u007F" is the same character. */

@@ -78,6 +78,10 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
  * as a usage error of CMD; returns CLI_EXIT_USAGE. */
 int cli_option_error(const char *cmd, int c, char **argv, int prev_optind, const struct option *longopts);
 
+/* Reports an option that takes one value given twice (see
+ * option_repeated()) as a usage error of CMD: CLI_EXIT_USAGE, else 0. */
+int cli_option_once(const char *cmd, int c, const struct option *longopts, const int *repeatable, uint64_t *seen);
+
 /* Prints a JSON value indented by 2, every control character (DEL too)
  * and non-ASCII escaped (so no byte of it reaches a terminal raw),
  * followed by a newline. */

@@ -73,6 +73,7 @@ int cmd_verify(int argc, char **argv) {
                 { "help",         no_argument,       NULL, 'h' },
                 {}
         };
+        static const int repeatable[] = { OPT_TRUST, OPT_REQUIRE, 0 };
         _cleanup_(free_p) char **trust_paths = NULL;
         _cleanup_(free_p) char **required = NULL;
         _cleanup_(svcid_trust_freep) svcid_trust *trust = NULL;
@@ -87,6 +88,7 @@ int cmd_verify(int argc, char **argv) {
         svcid_report report = {};
         svcid_reason reason;
         char err[512] = "";
+        uint64_t seen = 0;
         int c, r, prev_optind;
 
         if (argc < 1)
@@ -102,6 +104,9 @@ int cmd_verify(int argc, char **argv) {
         opterr = 0;
         prev_optind = 1;
         while ((c = getopt_long(argc, argv, ":a:h", options, NULL)) >= 0) {
+                r = cli_option_once("verify", c, options, repeatable, &seen);
+                if (r != 0)
+                        return r;
                 switch (c) {
                 case 'a':
                         audience = optarg;

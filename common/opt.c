@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <ctype.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,4 +30,28 @@ void option_error_message(char *buf, size_t size, int c, char *const argv[], int
                 snprintf(buf, size, prefix ? "option '%s' is ambiguous" : "unknown option '%s'", name);
         }
         copy_printable_n(buf, size, buf, strlen(buf), true);
+}
+
+bool option_repeated(char *buf, size_t size, int c, const struct option *longopts, const int *repeatable,
+                     uint64_t *seen) {
+        for (size_t i = 0; i < 64 && longopts[i].name; i++) {
+                uint64_t bit = UINT64_C(1) << i;
+
+                if (longopts[i].val != c || longopts[i].has_arg == no_argument)
+                        continue;
+                for (const int *r = repeatable; r && *r; r++)
+                        if (*r == c)
+                                return false;
+                if (!(*seen & bit)) {
+                        *seen |= bit;
+                        return false;
+                }
+                if (c < 0x80 && isalnum(c))
+                        snprintf(buf, size, "option '--%s' (-%c) is given twice; it takes one value",
+                                 longopts[i].name, c);
+                else
+                        snprintf(buf, size, "option '--%s' is given twice; it takes one value", longopts[i].name);
+                return true;
+        }
+        return false;
 }

@@ -200,6 +200,9 @@ int main(int argc, char **argv) {
                 .max_services = 512,
         };
         gate_log_target log_target = GATE_LOG_AUTO;
+        static const int repeatable[] = { 't', 'r', 0 };
+        uint64_t seen = 0;
+        char msg[512];
         int64_t v;
         int c, fd, r, prev_optind = optind;
 
@@ -210,6 +213,8 @@ int main(int argc, char **argv) {
 
         opterr = 0;
         while ((c = getopt_long(argc, argv, "+:a:t:r:m:h", options, NULL)) >= 0) {
+                if (option_repeated(msg, sizeof msg, c, options, repeatable, &seen))
+                        return usage_error("%s", msg);
                 switch (c) {
                 case 'a':
                         if (!*optarg)
@@ -281,12 +286,9 @@ int main(int argc, char **argv) {
                 case OPT_VERSION:
                         printf("svcid-gate %s\n", svcid_version());
                         return 0;
-                default: {
-                        char msg[512];
-
+                default:
                         option_error_message(msg, sizeof(msg), c, argv, prev_optind, options);
                         return usage_error("%s", msg);
-                }
                 }
                 prev_optind = optind;
         }

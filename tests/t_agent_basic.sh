@@ -765,18 +765,22 @@ ok "permissions"
 
 check "usage errors: exit 2, what is wrong, and where help is"
 for args in "--bogus" "-x" "--state-dir relative/dir" "--log-target=syslog" "--config" "stray-argument" \
-            "--c" $'--\e[31m' $'stray\e'; do
+            "--c" $'--\e[31m' $'stray\e' "-s $T/other.sock" "--log-target=stderr --log-target=journal"; do
         set +e
         # shellcheck disable=SC2086 # split on purpose
         # (--socket first: an agent that took the bad option would not
-        # reach for the host's default socket)
-        "$AGENT" --socket "$T/usage.sock" $args >"$T/out2" 2>"$T/err2"; rc=$?
+        # reach for the host's default socket; and it would serve, so
+        # the timeout)
+        timeout 20 "$AGENT" --socket "$T/usage.sock" $args >"$T/out2" 2>"$T/err2"; rc=$?
         set -e
         [ $rc -eq 2 ] || fail "svcid-agent $args: exit $rc, not 2"
         [ ! -s "$T/out2" ] || fail "svcid-agent $args wrote to stdout: $(cat "$T/out2")"
         [ "$(wc -l <"$T/err2")" -le 2 ] || fail "svcid-agent $args: more than a short message: $(cat "$T/err2")"
         # the option as given, but printable
         case $args in
+        # a value given twice: not the last silently
+        -s*) want="option '--socket' (-s) is given twice; it takes one value" ;;
+        --log-target=stderr*) want="option '--log-target' is given twice; it takes one value" ;;
         --state-dir*) want="--state-dir needs an absolute path" ;;
         --log-target*) want="--log-target must be auto, journal or stderr" ;;
         stray-*) want="unexpected argument 'stray-argument'" ;;

@@ -558,6 +558,16 @@ usage_err exec "-a 'a?[31mb': $AUD_RULE" -a $'a\e[31mb' -- true
 usage_err connect "-a 'caf??': $AUD_RULE" -a café unix:/run/a.sock
 usage_err verify "--leeway '-1': expected whole seconds in [0, 3600]" -a x --leeway -1 "$VALID"
 usage_err verify "option '--trust' needs a value" -a x --trust
+# an option that takes one value, given twice, is refused, not the last
+# one silently taken; those that gather (--trust, --require) may repeat
+usage_err token "option '--audience' (-a) is given twice; it takes one value" -a x -a y
+usage_err token "option '--ttl' (-t) is given twice; it takes one value" -a x --ttl 5 -t 6
+usage_err exec "option '--audience' (-a) is given twice; it takes one value" -a x --audience=y -- true
+usage_err exec "option '--env' (-e) is given twice; it takes one value" -a x -e A -e B -- true
+usage_err connect "option '--audience' (-a) is given twice; it takes one value" -a x -a x unix:/run/a.sock
+usage_err verify "option '--issuer' is given twice; it takes one value" -a x --issuer a --issuer a "$VALID"
+usage_err verify "option '--now' is given twice; it takes one value" -a x --now 1 --now 2 "$VALID"
+usage_err verify "option '--audience' (-a) is given twice; it takes one value" -a x -ay "$VALID"
 usage_err inspect "too many arguments: give one TOKEN (or '-')" "$VALID" "$VALID"
 run 1 "inspect a payload that is not an object" \
         "$SVCID" inspect "$(b64 '{"alg":"ES256"}').$(b64 '["sub"]').AAAA"

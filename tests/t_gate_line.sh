@@ -436,6 +436,9 @@ done <<'CASES'
 -a "$AUD" --trust "$T/keys/k1.jwks" --peer-uid -Xh -- /bin/true|svcid-gate: unknown option '-X'
 -a "$AUD" --trust "$T/keys/k1.jwks" --peer-uid=$'\e[31m' -- /bin/true|svcid-gate: option '--peer-uid=?[31m' takes no value
 -a "$AUD" --trust "$T/keys/k1.jwks" --timeout|svcid-gate: option '--timeout' needs a value
+-a "$AUD" --trust "$T/keys/k1.jwks" -a other -- /bin/true|svcid-gate: option '--audience' (-a) is given twice; it takes one value
+-a "$AUD" --trust "$T/keys/k1.jwks" --issuer x --issuer=y -- /bin/true|svcid-gate: option '--issuer' is given twice; it takes one value
+-a "$AUD" --trust "$T/keys/k1.jwks" --mode line -m http -- /bin/true|svcid-gate: option '--mode' (-m) is given twice; it takes one value
 CASES
 # A usage error (a wrong unit) leaves a waiting connection unserved: over
 # TCP its close must be a reset, as when the trust does not load, even for
