@@ -765,12 +765,12 @@ ok "permissions"
 
 check "usage errors: exit 2, what is wrong, and where help is"
 for args in "--bogus" "-x" "--state-dir relative/dir" "--log-target=syslog" "--config" "stray-argument" \
-            "--c" $'--\e[31m' $'stray\e' "-s $T/other.sock" "--log-target=stderr --log-target=journal"; do
+            "--c" $'--\e[31m' $'stray\e' "-d $T/usage-state --state-dir=$T/usage-state2" "--config $T/none.conf -c $T/none.conf"; do
         set +e
         # shellcheck disable=SC2086 # split on purpose
         # (--socket first: an agent that took the bad option would not
         # reach for the host's default socket; and it would serve, so
-        # the timeout)
+        # the timeout. The options given twice name no host path.)
         timeout 20 "$AGENT" --socket "$T/usage.sock" $args >"$T/out2" 2>"$T/err2"; rc=$?
         set -e
         [ $rc -eq 2 ] || fail "svcid-agent $args: exit $rc, not 2"
@@ -779,8 +779,8 @@ for args in "--bogus" "-x" "--state-dir relative/dir" "--log-target=syslog" "--c
         # the option as given, but printable
         case $args in
         # a value given twice: not the last silently
-        -s*) want="option '--socket' (-s) is given twice; it takes one value" ;;
-        --log-target=stderr*) want="option '--log-target' is given twice; it takes one value" ;;
+        -d*) want="option '--state-dir' (-d) is given twice; it takes one value" ;;
+        --config\ *) want="option '--config' (-c) is given twice; it takes one value" ;;
         --state-dir*) want="--state-dir needs an absolute path" ;;
         --log-target*) want="--log-target must be auto, journal or stderr" ;;
         stray-*) want="unexpected argument 'stray-argument'" ;;
