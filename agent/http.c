@@ -518,10 +518,10 @@ static const char *target_path(const char *url) {
         return slash ? slash : "/";
 }
 
-/* A request for a token that gets none is a refusal for the audit log,
- * its head refused as much as its query (handle_token() logs those);
- * the other endpoints mint nothing. Its unit is not looked up for a
- * request refused unread. */
+/* A request for a token that the agent refuses for its head is a
+ * refusal for the audit log, as those handle_token() refuses are; the
+ * other endpoints mint nothing. Its unit is not looked up for a request
+ * refused unread. */
 static void log_head_refusal(struct MHD_Connection *conn, const peer *p, const char *url, const char *word,
                              const char *message) {
         log_caller lc;

@@ -465,9 +465,9 @@ out=$(raw send 'GET /v1/token?aud=x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n
 ok "431 or unanswered, nothing minted"
 
 check "a token request refused for its head is in the audit log, with its caller; one for another endpoint is not"
-# Every request for a token that gets none is logged as refused, as
-# handle_token()'s own refusals are, also when the head alone decided:
-# the reason is the error word answered, then the caller's ids and aud.
+# A request for a token that the agent refuses for its head alone is
+# logged as refused, as handle_token()'s own refusals are: the reason is
+# the error word answered, then the caller's ids and aud.
 : > "$AGENT_LOG"
 head_cases=(
         "bad_request|head1|the request target has a bad %-escape|GET @?aud=head1&x=%zz HTTP/1.1\r\nHost: x\r\n\r\n"
