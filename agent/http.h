@@ -37,6 +37,12 @@ typedef struct agent_shared {
                                          * or what it left unfinished, ""
                                          * once one is done (main thread
                                          * writes, under the lock) */
+        char reload_failure[600];       /* why the last reload failed, ""
+                                         * if it did not (main thread
+                                         * writes, under the lock) */
+        int64_t reload_began;           /* now_monotonic_ns() when the last
+                                         * reload done began, 0 before
+                                         * one (likewise) */
 } agent_shared;
 
 typedef struct http_server http_server;

@@ -34,6 +34,7 @@
 #include "listen.h"
 #include "log.h"
 #include "peer.h"
+#include "reload.h"
 #include "util.h"
 
 /* When a key update fails (disk full...), try again this much later; the
@@ -47,6 +48,7 @@ typedef struct options {
         const char *socket_path;
         log_target log_target;
         bool check_config;
+        pid_t reload_pid;               /* --reload PID: ask that agent, then exit */
 } options;
 
 static void usage(void) {
@@ -62,6 +64,9 @@ static void usage(void) {
                 "  -f, --foreground         accepted for compatibility; never forks anyway\n"
                 "      --log-target=auto|journal|stderr\n"
                 "      --check-config       parse the policy file, report, and exit\n"
+                "      --reload PID         make the agent of process PID reload its policy,\n"
+                "                           wait until it has, and exit (with --socket if\n"
+                "                           it serves another socket)\n"
                 "  -h, --help               this text\n"
                 "      --version            the version\n"
                 "\n"
@@ -85,7 +90,7 @@ static int usage_error(const char *fmt, ...) {
 }
 
 static int parse_options(int argc, char **argv, options *o) {
-        enum { OPT_LOG_TARGET = 0x100, OPT_VERSION, OPT_CHECK };
+        enum { OPT_LOG_TARGET = 0x100, OPT_VERSION, OPT_CHECK, OPT_RELOAD };
         static const struct option longopts[] = {
                 { "config",       required_argument, NULL, 'c' },
                 { "state-dir",    required_argument, NULL, 'd' },
@@ -93,6 +98,7 @@ static int parse_options(int argc, char **argv, options *o) {
                 { "foreground",   no_argument,       NULL, 'f' },
                 { "log-target",   required_argument, NULL, OPT_LOG_TARGET },
                 { "check-config", no_argument,       NULL, OPT_CHECK },
+                { "reload",       required_argument, NULL, OPT_RELOAD },
                 { "help",         no_argument,       NULL, 'h' },
                 { "version",      no_argument,       NULL, OPT_VERSION },
                 {}
@@ -128,6 +134,14 @@ static int parse_options(int argc, char **argv, options *o) {
                 case OPT_CHECK:
                         o->check_config = true;
                         break;
+                case OPT_RELOAD: {
+                        int64_t pid;
+
+                        if (parse_int64(optarg, 2, INT32_MAX, &pid) < 0)
+                                return usage_error("--reload needs the agent's pid, not '%s'", optarg);
+                        o->reload_pid = (pid_t) pid;
+                        break;
+                }
                 case 'h':
                         usage();
                         return 0;
@@ -142,6 +156,10 @@ static int parse_options(int argc, char **argv, options *o) {
         }
         if (optind < argc)
                 return usage_error("unexpected argument '%s'", argv[optind]);
+        /* --reload reads no file: the agent reloads its own */
+        if (o->reload_pid && (o->config_given || o->state_dir || o->check_config))
+                return usage_error("--reload takes no --config, --state-dir or --check-config: the agent "
+                                   "reloads the file it was started with");
         return -1;
 }
 
@@ -214,10 +232,6 @@ static void __attribute__((format(printf, 1, 2))) notify_statusf(const char *fmt
         sd_notifyf(false, "STATUS=%s", status);
 }
 
-/* Why the last reload failed, until one succeeds (main thread only):
- * STATUS= keeps saying it, for whoever watches the unit rather than the log. */
-static char reload_failure[600];
-
 /* STATUS=: which key signs, then warning (when not ""), then the last
  * reload's failure. */
 static void notify_status(agent_shared *sh, const char *warning) {
@@ -232,8 +246,8 @@ static void notify_status(agent_shared *sh, const char *warning) {
                 snprintf(signing, sizeof signing, "signing with kid %s (%s)", svcid_key_kid(key),
                          svcid_alg_str(svcid_key_alg(key)));
         notify_statusf("%s, %zu key(s) published%s%s%s%s", signing, keystore_count(sh->keys),
-                       warning[0] ? "; " : "", warning, reload_failure[0] ? "; the last reload failed: " : "",
-                       reload_failure);
+                       warning[0] ? "; " : "", warning, sh->reload_failure[0] ? "; the last reload failed: " : "",
+                       sh->reload_failure);
         pthread_rwlock_unlock(&sh->lock);
 }
 
@@ -305,6 +319,23 @@ static int64_t update_keys(agent_shared *sh, const char *state_dir, bool force) 
         return r < 0 ? now + RETRY_SECONDS : keystore_next_event(sh->keys, sh->config, now);
 }
 
+/* Why the last reload failed ("": it did not), until one succeeds:
+ * STATUS= keeps saying it, for whoever watches the unit rather than the
+ * log, and /v1/health, for svcid-agent --reload. */
+static void __attribute__((format(printf, 2, 3))) set_reload_failure(agent_shared *sh, const char *fmt, ...) {
+        char failure[sizeof sh->reload_failure];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(failure, sizeof failure, fmt, ap);
+        va_end(ap);
+        /* JSON for /v1/health: a policy file's own bytes may be in it */
+        copy_printable_n(failure, sizeof failure, failure, strlen(failure), true);
+        pthread_rwlock_wrlock(&sh->lock);
+        memcpy(sh->reload_failure, failure, sizeof failure);
+        pthread_rwlock_unlock(&sh->lock);
+}
+
 static void reload(agent_shared *sh, const options *o, const char *state_dir) {
         agent_config *cfg = NULL, *old;
         char err[512], *issuer, *old_issuer;
@@ -317,7 +348,7 @@ static void reload(agent_shared *sh, const options *o, const char *state_dir) {
         r = config_load(o->config_path, false, err, sizeof err, &cfg);
         if (r < 0) {
                 log_error("reload: %s; keeping the old policy", err);
-                snprintf(reload_failure, sizeof reload_failure, "%s (the old policy runs)", err);
+                set_reload_failure(sh, "%s (the old policy runs)", err);
                 sd_notify(false, "READY=1");
                 return;
         }
@@ -327,7 +358,7 @@ static void reload(agent_shared *sh, const options *o, const char *state_dir) {
         issuer = issuer_for(cfg);
         if (!issuer) {
                 log_error("reload: out of memory; keeping the old policy");
-                snprintf(reload_failure, sizeof reload_failure, "out of memory (the old policy runs)");
+                set_reload_failure(sh, "out of memory (the old policy runs)");
                 config_free(cfg);
                 sd_notify(false, "READY=1");
                 return;
@@ -351,7 +382,7 @@ static void reload(agent_shared *sh, const options *o, const char *state_dir) {
         pthread_rwlock_unlock(&sh->lock);
         config_free(old);
         free(old_issuer);
-        reload_failure[0] = '\0';
+        set_reload_failure(sh, "%s", "");
         log_info("reloaded %s: %zu account(s), anonymous %s", o->config_path, cfg->n_accounts,
                  cfg->anonymous ? "allowed" : "denied");
         sd_notify(false, "READY=1");
@@ -415,8 +446,12 @@ static int64_t retry_up(agent_shared *sh, const options *o, const listener *lis,
                                 notify_down(err);
                         snprintf(why, why_len, "%s", err);
                 }
+                if (reload)
+                        set_reload_failure(sh, "%s (the agent is still not up)", err);
                 return now_realtime() + RETRY_SECONDS;
         }
+        /* up now: a reload that failed to bring it up failed no more */
+        set_reload_failure(sh, "%s", "");
         log_serving(sh, lis, *state_dir);
         return keystore_next_event(sh->keys, sh->config, now_realtime());
 }
@@ -478,6 +513,8 @@ int main(int argc, char **argv) {
                                            OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS,
                                    NULL);
 
+        if (o.reload_pid)
+                return reload_agent(o.socket_path, o.reload_pid);
         if (o.check_config) {
                 agent_config *cfg;
 
@@ -605,15 +642,23 @@ int main(int argc, char **argv) {
 
                         while (read(sfd, &si, sizeof si) == (ssize_t) sizeof si) {
                                 switch (si.ssi_signo) {
-                                case SIGHUP:
-                                        if (!sh.keys) {
+                                case SIGHUP: {
+                                        /* taken after the signal is read: a reload asked
+                                         * for at t began at or after t (--reload) */
+                                        int64_t began = now_monotonic_ns();
+
+                                        if (!sh.keys)
                                                 next = retry_up(&sh, &o, &lis, true, &state_dir, down_why,
                                                                sizeof down_why);
-                                                break;
+                                        else {
+                                                reload(&sh, &o, state_dir);
+                                                next = update_keys(&sh, state_dir, false);
                                         }
-                                        reload(&sh, &o, state_dir);
-                                        next = update_keys(&sh, state_dir, false);
+                                        pthread_rwlock_wrlock(&sh.lock);
+                                        sh.reload_began = began;
+                                        pthread_rwlock_unlock(&sh.lock);
                                         break;
+                                }
                                 case SIGUSR2:
                                         if (!sh.keys) {
                                                 log_warning("SIGUSR2: the agent is not up, it has no key to rotate");

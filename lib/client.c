@@ -23,6 +23,7 @@
 #define CLIENT_TIMEOUT_MS 30000L
 #define TOKEN_BODY_MAX    (SVCID_TOKEN_MAX + 4096u)
 #define ERROR_BODY_MAX    4096u
+#define HEALTH_BODY_MAX   8192u
 #define AUDIENCE_MAX      255u          /* as the agent takes (DESIGN.md) */
 #define TTL_MAX           86400
 
@@ -408,5 +409,33 @@ int svcid_agent_jwks(const char *socket_path, char *err, size_t err_len, char **
                 return client_errf(err, err_len, -EPROTO, "the agent's answer is not a JWKS");
         }
         *ret_jwks = b.data;     /* public keys: no wiping needed */
+        return 0;
+}
+
+int lib_agent_health(const char *socket_path, char *err, size_t err_len, json_t **ret_health) {
+        body b;
+        long status;
+        bool oom;
+        json_t *j;
+        int r;
+
+        r = agent_get(socket_path, "/v1/health", HEALTH_BODY_MAX, &status, &b, err, err_len);
+        if (r < 0)
+                return r;
+        /* 503 is an answer too: the agent is there, but not up */
+        if (status != 200 && status != 503) {
+                r = agent_error(status, &b, err, err_len);
+                body_wipe(&b);
+                return r;
+        }
+        j = json_load_guarded(b.data, b.len, NULL, &oom);
+        body_wipe(&b);
+        if (oom)
+                return client_errf(err, err_len, -ENOMEM, "out of memory reading the agent's answer");
+        if (!json_is_object(j) || !json_is_string(json_object_get(j, "status"))) {
+                json_decref(j);
+                return client_errf(err, err_len, -EPROTO, "the agent's /v1/health answer is not its JSON");
+        }
+        *ret_health = j;
         return 0;
 }

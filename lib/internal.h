@@ -125,4 +125,8 @@ const svcid_key *lib_trust_find_header(const svcid_trust *trust, const char *iss
  * SVCID_MALFORMED (with a detail), or SVCID_INTERNAL_ERROR. */
 svcid_reason lib_jws_split(const char *token, size_t len, struct lib_jws *ret, char *detail, size_t detail_len);
 
+/* The agent's GET /v1/health answer, 200 or 503 (an agent not up), as a
+ * JSON object with a "status" string. Errors as svcid_agent_jwks(). */
+int lib_agent_health(const char *socket_path, char *err, size_t err_len, json_t **ret_health);
+
 #endif

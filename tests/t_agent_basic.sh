@@ -1095,4 +1095,67 @@ grep -q reloaded "$T/early.log" && grep -q "forced key rotation" "$T/early.log" 
         fail "the reload and the rotation asked for while starting did not happen: $(cat "$T/early.log")"
 stop_agent "$EARLY_PID" "$T/early.log"
 ok "started, then reloaded and rotated"
+check "--reload PID returns once the agent has reloaded, and says why one failed"
+printf '[agent]\ndefault_ttl = 60\n' > "$T/rl.conf"
+start_agent rl "$T/rl.conf"
+RL_PID=$AGENT_PID
+http /v1/health
+[ "$(jq -c .last_reload <<<"$BODY")" = '{"monotonic_ns":0}' ] || fail "/v1/health before a reload: $BODY"
+printf '[agent]\ndefault_ttl = 120\n' > "$T/rl.conf"
+"$AGENT" --reload "$RL_PID" --socket "$SOCK" >"$T/rl.out" 2>&1 || fail "--reload of a good file: $(cat "$T/rl.out")"
+[ ! -s "$T/rl.out" ] || fail "--reload that worked said something: $(cat "$T/rl.out")"
+# no wait: the new policy is in force when --reload returns
+get_token x
+[ "$(claims "$TOK" | jq -r '.exp - .iat')" = 120 ] || fail "the policy right after --reload: $(claims "$TOK")"
+http /v1/health
+jq -e '.last_reload.monotonic_ns > 0 and (.last_reload | has("error") | not)' <<<"$BODY" >/dev/null ||
+        fail "/v1/health after a reload: $BODY"
+printf '[agent]\nbogus = 1\n' > "$T/rl.conf"
+rc=0; "$AGENT" --reload "$RL_PID" --socket "$SOCK" 2>"$T/rl.err" || rc=$?
+[ "$rc" = 1 ] || fail "--reload of a bad file: exit $rc"
+grep -qxF "svcid-agent: reload: $T/rl.conf:2: unknown key 'bogus' in [agent] (the old policy runs)" "$T/rl.err" ||
+        fail "--reload of a bad file: $(cat "$T/rl.err")"
+get_token x
+[ "$(claims "$TOK" | jq -r '.exp - .iat')" = 120 ] || fail "the policy after a refused --reload: $(claims "$TOK")"
+# checked before the agent is signalled: nothing reaches it
+n=$(grep -c "reload" "$AGENT_LOG")
+rc=0; "$AGENT" --reload $$ --socket "$SOCK" 2>"$T/rl.err" || rc=$?
+[ "$rc" = 1 ] && grep -qF "reload: pid $$ is not svcid-agent (it is 'bash')" "$T/rl.err" ||
+        fail "--reload of a shell: exit $rc, $(cat "$T/rl.err")"
+rc=0; "$AGENT" --reload "$RL_PID" --socket "$T/none.sock" 2>"$T/rl.err" || rc=$?
+[ "$rc" = 1 ] && grep -qF "reload: cannot reach the agent at $T/none.sock: No such file or directory" "$T/rl.err" ||
+        fail "--reload with no agent at the socket: exit $rc, $(cat "$T/rl.err")"
+[ "$(grep -c "reload" "$AGENT_LOG")" = "$n" ] || fail "the agent was signalled: $(tail -n 2 "$AGENT_LOG")"
+for args in "--reload x" "--reload 1" "--reload $RL_PID --config $T/rl.conf" "--reload $RL_PID --check-config" \
+            "--reload $RL_PID --state-dir $T/rl"; do
+        # shellcheck disable=SC2086 # the words of args
+        rc=0; timeout 20 "$AGENT" $args 2>"$T/rl.err" || rc=$?
+        [ "$rc" = 2 ] && grep -q "^Try 'svcid-agent --help'" "$T/rl.err" || fail "$args: exit $rc, $(cat "$T/rl.err")"
+done
+stop_agent "$RL_PID" "$AGENT_LOG"
+ok "a good file in force on return; a bad one exit 1 with file:line, the old policy on; no signal without an agent; 5 usage errors"
+
+if command -v systemd-socket-activate >/dev/null; then
+        check "--reload of an agent that is not up returns once it is up, or says why it is not"
+        # Its first key, RSA-3072, takes a while to make: a reload that
+        # returned at once would leave /v1/health at 503 for that while.
+        printf '[agent]\ndefault_ttl = 9999\n' > "$T/rld.conf"
+        SOCK=$T/rld.sock
+        systemd-socket-activate -l "$SOCK" "${SSA_ENV[@]}" \
+                "$AGENT" --config "$T/rld.conf" --state-dir "$T/rld" --log-target=stderr 2>>"$T/rld.log" &
+        BG_PIDS+=("$!")
+        RLD_PID=$!
+        for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
+        http /v1/health
+        [ "$STATUS" = 503 ] || fail "health with a bad policy: $STATUS $BODY"
+        rc=0; "$AGENT" --reload "$RLD_PID" --socket "$SOCK" 2>"$T/rl.err" || rc=$?
+        [ "$rc" = 1 ] && grep -qxF "svcid-agent: reload: $T/rld.conf:2: default_ttl must be between 1 and 3600, not '9999' (the agent is still not up)" "$T/rl.err" ||
+                fail "--reload still not up: exit $rc, $(cat "$T/rl.err")"
+        printf '[agent]\nalgorithm = RS256\n' > "$T/rld.conf"
+        "$AGENT" --reload "$RLD_PID" --socket "$SOCK" 2>"$T/rl.err" || fail "--reload that brings it up: $(cat "$T/rl.err")"
+        http /v1/health
+        [ "$STATUS" = 200 ] && [ "$(jq -r .status <<<"$BODY")" = ok ] || fail "health right after --reload: $STATUS $BODY"
+        stop_agent "$RLD_PID" "$T/rld.log"
+        ok "still not up: exit 1 with the cause; brought up: up, with its RSA key, on return"
+fi
 echo "all agent basics passed"

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/* svcid-agent --reload PID: a reload that returns once it is done. A
+ * SIGHUP alone returns at once, before the agent has read the file; this
+ * sends it, then asks the agent's /v1/health until the agent reports a
+ * reload that began after the signal was sent, and says how it went. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "../common/cleanup.h"
+#include "../lib/internal.h"
+#include "reload.h"
+#include "util.h"
+
+#define RELOAD_WAIT_NS  (60 * 1000000000LL)     /* a reload that brings the agent up may make keys */
+#define POLL_FIRST_MS   5
+#define POLL_MAX_MS     200
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...) {
+        char msg[1024];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "svcid-agent: reload: %s\n", msg);
+        return 1;
+}
+
+/* The process's name as the kernel has it: "svcid-agent" for the agent,
+ * whatever path started it. */
+static bool is_agent(pid_t pid, char *comm, size_t comm_len) {
+        char path[64];
+        _cleanup_(close_fdp) int fd = -1;
+        ssize_t n;
+
+        snprintf(path, sizeof path, "/proc/%d/comm", (int) pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        n = fd < 0 ? -1 : read(fd, comm, comm_len - 1);
+        if (n <= 0) {
+                snprintf(comm, comm_len, "?");
+                return false;
+        }
+        comm[n] = '\0';
+        comm[strcspn(comm, "\n")] = '\0';
+        copy_printable_n(comm, comm_len, comm, strlen(comm), true);
+        return strcmp(comm, "svcid-agent") == 0;
+}
+
+static int health(const char *socket_path, json_t **ret) {
+        char err[512];
+        int r = lib_agent_health(socket_path, err, sizeof err, ret);
+
+        if (r < 0)
+                return fail("%s", err);
+        return 0;
+}
+
+int reload_agent(const char *socket_path, pid_t pid) {
+        _cleanup_(json_decrefp) json_t *h = NULL;
+        _cleanup_(close_fdp) int pidfd = -1;
+        char comm[64];
+        int64_t asked;
+        int wait_ms = POLL_FIRST_MS;
+
+        if (!socket_path)
+                socket_path = svcid_agent_socket();
+        /* A pidfd names this process and no later one with its number. */
+        pidfd = pidfd_open(pid, 0);
+        if (pidfd < 0)
+                return fail("pid %d: %s", (int) pid, strerror(errno));
+        if (!is_agent(pid, comm, sizeof comm))
+                return fail("pid %d is not svcid-agent (it is '%s')", (int) pid, comm);
+        /* The agent must answer before it is asked to reload: afterwards
+         * there would be no telling whether the reload happened. */
+        if (health(socket_path, &h) != 0)
+                return 1;
+        if (!json_object_get(h, "last_reload")) {
+                /* an svcid-agent before --reload: a reload is all it gets */
+                if (pidfd_send_signal(pidfd, SIGHUP, NULL, 0) < 0)
+                        return fail("cannot signal pid %d: %s", (int) pid, strerror(errno));
+                fprintf(stderr, "svcid-agent: reload: sent SIGHUP; the agent at %s does not report its "
+                        "reloads (an older version?), so this does not wait for it\n", socket_path);
+                return 0;
+        }
+        asked = now_monotonic_ns();
+        if (pidfd_send_signal(pidfd, SIGHUP, NULL, 0) < 0)
+                return fail("cannot signal pid %d: %s", (int) pid, strerror(errno));
+        for (;;) {
+                struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+                json_t *last;
+                const char *error;
+
+                /* readable: the process ended */
+                if (poll(&pfd, 1, wait_ms) > 0)
+                        return fail("the agent (pid %d) ended before it reported the reload", (int) pid);
+                json_decref(h);
+                h = NULL;
+                if (health(socket_path, &h) != 0)
+                        return 1;
+                last = json_object_get(h, "last_reload");
+                if (json_integer_value(json_object_get(last, "monotonic_ns")) >= asked) {
+                        error = json_string_value(json_object_get(last, "error"));
+                        return error ? fail("%s", error) : 0;
+                }
+                if (now_monotonic_ns() - asked > RELOAD_WAIT_NS)
+                        return fail("the agent (pid %d) reported no reload in %lld s", (int) pid,
+                                    RELOAD_WAIT_NS / 1000000000LL);
+                wait_ms = wait_ms * 2 > POLL_MAX_MS ? POLL_MAX_MS : wait_ms * 2;
+        }
+}
