@@ -1120,7 +1120,7 @@ get_token x
 # checked before the agent is signalled: nothing reaches it
 n=$(grep -c "reload" "$AGENT_LOG")
 rc=0; "$AGENT" --reload $$ --socket "$SOCK" 2>"$T/rl.err" || rc=$?
-[ "$rc" = 1 ] && grep -qF "reload: pid $$ is not svcid-agent (it is 'bash')" "$T/rl.err" ||
+[ "$rc" = 1 ] && grep -qF "reload: pid $$ is not svcid-agent (it is '$(cat /proc/$$/comm)')" "$T/rl.err" ||
         fail "--reload of a shell: exit $rc, $(cat "$T/rl.err")"
 rc=0; "$AGENT" --reload "$RL_PID" --socket "$T/none.sock" 2>"$T/rl.err" || rc=$?
 [ "$rc" = 1 ] && grep -qF "reload: cannot reach the agent at $T/none.sock: No such file or directory" "$T/rl.err" ||
