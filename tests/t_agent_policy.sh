@@ -10,16 +10,17 @@ set -euo pipefail
 
 ME=$(id -un)
 
-# hup WORD: SIGHUP the agent, wait for one more WORD in its log (bounded).
+# hup WORD: reload the agent with svcid-agent --reload, which returns once
+# the agent is done (keys updated too): exit 1 for "keeping the old
+# policy", else 0; one more WORD is then in its log.
 hup() {
-        local n i
+        local n rc=0 want=0
         n=$(grep -c "$1" "$AGENT_LOG" || true)
-        kill -HUP "$AGENT_PID"
-        for i in $(seq 1 200); do
-                [ "$(grep -c "$1" "$AGENT_LOG" || true)" -gt "$n" ] && return 0
-                sleep 0.05
-        done
-        fail "no '$1' in the log after SIGHUP: $(tail -n 3 "$AGENT_LOG")"
+        [ "$1" = "keeping the old policy" ] && want=1
+        "$AGENT" --reload "$AGENT_PID" --socket "$SOCK" 2>"$T/hup.err" || rc=$?
+        [ "$rc" = "$want" ] || fail "--reload ('$1'): exit $rc: $(cat "$T/hup.err"; tail -n 3 "$AGENT_LOG")"
+        [ "$(grep -c "$1" "$AGENT_LOG" || true)" -gt "$n" ] ||
+                fail "no '$1' in the log when --reload returned: $(tail -n 3 "$AGENT_LOG")"
 }
 
 # reload CONF-CONTENT-FILE WORD: install it, then hup WORD ("reloaded" or
@@ -123,13 +124,9 @@ SD_PID=$!
 BG_PIDS+=("$SD_PID")
 wait_for_socket "$T/sd.sock" || fail "agent with state_dir in its config did not come up"
 for i in 1 2 3; do
-        kill -HUP "$SD_PID"
-        for _ in $(seq 1 200); do
-                [ "$(grep -c reloaded "$T/sd.log" || true)" -ge "$i" ] && break
-                sleep 0.05
-        done
-        [ "$(grep -c reloaded "$T/sd.log" || true)" -ge "$i" ] || fail "reload $i: $(cat "$T/sd.log")"
+        "$AGENT" --reload "$SD_PID" --socket "$T/sd.sock" || fail "reload $i: $(cat "$T/sd.log")"
 done
+[ "$(grep -c reloaded "$T/sd.log")" = 3 ] || fail "three reloads: $(cat "$T/sd.log")"
 grep -q "state_dir changed" "$T/sd.log" && fail "an unchanged state_dir read as changed: $(cat "$T/sd.log")"
 [ -s "$T/sd/jwks.json" ] || fail "no jwks.json in the config's state_dir"
 SVCID_AGENT_SOCKET=$T/sd.sock "$CLI" token -a x >/dev/null || fail "no token after three reloads"
@@ -861,12 +858,7 @@ curl -s --max-time 20 --unix-socket "$SOCK" http://localhost/v1/jwks > "$T/iss.j
 "$CLI" verify -a x --trust "$T/iss.jwks" "$TOK" >/dev/null || fail "the token does not verify with the agent's own JWKS"
 in_ns mount -o remount,bind,rw "$T/iss"
 hup "reloaded"
-# "reloaded" is logged before the key update that writes jwks.json
-for _ in $(seq 1 200); do
-        http /v1/health
-        [ "$(jq -r .issuer <<<"$BODY")" = svcid://new.test ] && break
-        sleep 0.05
-done
+# --reload returns after the key update that writes jwks.json
 get_token x
 [ "$(claims "$TOK" | jq -r .iss)" = svcid://new.test ] || fail "the new issuer is not in use once jwks.json is written"
 [ "$(jq -r .iss "$T/iss/jwks.json")" = svcid://new.test ] || fail "jwks.json does not name the new issuer"

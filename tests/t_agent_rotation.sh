@@ -225,7 +225,7 @@ ok "no key named while tokens were refused, the new one once the retry succeeded
 
 check "a raised max_ttl that cannot be written yet does not outlive the key"
 # state.json cannot be written (a directory where its temp file goes)
-# when SIGHUP raises max_ttl: until the raise is on disk, the key's
+# when a reload raises max_ttl: until the raise is on disk, the key's
 # recorded max_ttl is what keeps it published, so no token may live
 # longer; once written, tokens get the new ttl.
 printf '[agent]\nissuer = svcid://rotation.test\nmax_ttl = 4\ndefault_ttl = 4\n' > "$T/m.conf"
@@ -233,8 +233,8 @@ start_agent m "$T/m.conf"
 get_token m
 mkdir "$STATE/keys/.state.json.tmp"
 printf '[agent]\nissuer = svcid://rotation.test\nmax_ttl = 600\ndefault_ttl = 600\n' > "$T/m.conf"
-kill -HUP "$AGENT_PID"
-for _ in $(seq 1 100); do grep -q "key update failed.*state.json" "$AGENT_LOG" && break; sleep 0.1; done
+# returns after the key update the reload starts
+"$AGENT" --reload "$AGENT_PID" --socket "$SOCK" || fail "--reload: $(tail -n 3 "$AGENT_LOG")"
 grep -q "key update failed.*state.json" "$AGENT_LOG" || fail "the failed state write was not logged: $(cat "$AGENT_LOG")"
 get_token m "&ttl=600"
 life=$(claims "$TOK" | jq '.exp - .iat')
@@ -252,20 +252,17 @@ jq -e --arg k "$(kid_of "$TOK")" '.keys[] | select(.kid == $k) | .max_ttl == 600
 stop_agent
 ok "4 s tokens until the raise was written, 600 s after"
 
-check "key files, state.json and jwks.json removed while the agent runs are back after a SIGHUP"
+check "key files, state.json and jwks.json removed while the agent runs are back after a reload"
 # The keys are in the agent's memory: its next update writes each again,
 # so that local verifiers find jwks.json and a restart finds its state.
 start_agent m "$T/m.conf"
 get_token m
 K=$(kid_of "$TOK")
 rm "$STATE/keys/$K.pem" "$STATE/keys/state.json" "$STATE/jwks.json"
-kill -HUP "$AGENT_PID"
-for _ in $(seq 1 100); do
-        [ -s "$STATE/keys/$K.pem" ] && [ -s "$STATE/keys/state.json" ] && [ -s "$STATE/jwks.json" ] && break
-        sleep 0.1
-done
+# returns after the key update the reload starts
+"$AGENT" --reload "$AGENT_PID" --socket "$SOCK" || fail "--reload: $(tail -n 3 "$AGENT_LOG")"
 for f in "keys/$K.pem" keys/state.json jwks.json; do
-        [ -s "$STATE/$f" ] || fail "$f was not written again after SIGHUP: $(tail -3 "$AGENT_LOG")"
+        [ -s "$STATE/$f" ] || fail "$f was not written again after the reload: $(tail -3 "$AGENT_LOG")"
         grep -qE "^svcid-agent: warning: $f: removed (or changed )?while the agent runs: written again" "$AGENT_LOG" ||
                 fail "no warning for $f"
 done
