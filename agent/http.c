@@ -381,12 +381,12 @@ static enum MHD_Result handle_jwks(http_server *s, struct MHD_Connection *conn) 
         return ret;
 }
 
-/* When the last reload began (CLOCK_MONOTONIC ns, 0: none yet) and why
- * it failed, if it did: svcid-agent --reload waits for one that began
- * after it asked. Under the lock. */
-static json_t *last_reload(const agent_shared *sh) {
-        return json_pack("{s:I, s:s*}", "monotonic_ns", (json_int_t) sh->reload_began, "error",
-                         sh->reload_failure[0] ? sh->reload_failure : NULL);
+/* When the last reload or forced rotation began (CLOCK_MONOTONIC ns, 0:
+ * none yet) and why it failed, if it did: svcid-agent --reload and
+ * --rotate wait for one that began after they asked. Under the lock. */
+static json_t *event_json(const agent_event *e) {
+        return json_pack("{s:I, s:s*}", "monotonic_ns", (json_int_t) e->began, "error",
+                         e->failure[0] ? e->failure : NULL);
 }
 
 static enum MHD_Result handle_health(http_server *s, struct MHD_Connection *conn) {
@@ -395,8 +395,9 @@ static enum MHD_Result handle_health(http_server *s, struct MHD_Connection *conn
 
         pthread_rwlock_rdlock(&s->shared->lock);
         if (!s->shared->keys) {
-                body = json_pack("{s:s, s:s, s:s, s:o}", "status", "not_up", "version", SVCID_VERSION, "message",
-                                 NOT_UP, "last_reload", last_reload(s->shared));
+                body = json_pack("{s:s, s:s, s:s, s:o, s:o}", "status", "not_up", "version", SVCID_VERSION,
+                                 "message", NOT_UP, "last_reload", event_json(&s->shared->reload),
+                                 "last_rotation", event_json(&s->shared->rotation));
                 pthread_rwlock_unlock(&s->shared->lock);
                 return body ? respond_json(conn, MHD_HTTP_SERVICE_UNAVAILABLE, body, false) : MHD_NO;
         }
@@ -410,14 +411,15 @@ static enum MHD_Result handle_health(http_server *s, struct MHD_Connection *conn
                  * signs on (status ok): a rotation is stuck. */
                 const char *failure = s->shared->key_update_failure;
 
-                body = json_pack("{s:s, s:s, s:s*, s:s?, s:I, s:s*, s:s*, s:o}",
+                body = json_pack("{s:s, s:s, s:s*, s:s?, s:I, s:s*, s:s*, s:o, s:o}",
                                  "status", stale ? "unavailable" : key ? "ok" : "no_key",
                                  "version", SVCID_VERSION, "kid", key ? svcid_key_kid(key) : NULL,
                                  "issuer", keystore_issuer(s->shared->keys),
                                  "keys", (json_int_t) keystore_count(s->shared->keys),
                                  "message", stale ? KEYS_UNWRITTEN : NULL,
                                  "warning", failure[0] ? failure : NULL,
-                                 "last_reload", last_reload(s->shared));
+                                 "last_reload", event_json(&s->shared->reload),
+                                 "last_rotation", event_json(&s->shared->rotation));
         }
         pthread_rwlock_unlock(&s->shared->lock);
         if (!body)

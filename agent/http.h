@@ -25,6 +25,14 @@
 #define HTTP_QUERY_FIELDS_MAX   64u             /* ... and a request target of more query fields */
 #define HTTP_DRAIN_MS           1000u           /* on stop, for accepted connections */
 
+/* A reload or a forced rotation done: when the agent took the signal that
+ * asked for it (now_monotonic_ns(); 0 before the first), and why it
+ * failed ("" if it did not). */
+typedef struct agent_event {
+        int64_t began;
+        char failure[600];
+} agent_event;
+
 /* What the HTTP threads read and the main thread replaces, under lock. */
 typedef struct agent_shared {
         pthread_rwlock_t lock;
@@ -37,12 +45,9 @@ typedef struct agent_shared {
                                          * or what it left unfinished, ""
                                          * once one is done (main thread
                                          * writes, under the lock) */
-        char reload_failure[600];       /* why the last reload failed, ""
-                                         * if it did not (main thread
-                                         * writes, under the lock) */
-        int64_t reload_began;           /* now_monotonic_ns() when the last
-                                         * reload done began, 0 before
-                                         * one (likewise) */
+        agent_event reload, rotation;   /* the last of each done, for
+                                         * svcid-agent --reload and --rotate
+                                         * (likewise) */
 } agent_shared;
 
 typedef struct http_server http_server;

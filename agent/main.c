@@ -28,13 +28,13 @@
 #include "../common/opt.h"
 #include "../common/text.h"
 #include "../common/user.h"
+#include "ask.h"
 #include "config.h"
 #include "http.h"
 #include "keys.h"
 #include "listen.h"
 #include "log.h"
 #include "peer.h"
-#include "reload.h"
 #include "util.h"
 
 /* When a key update fails (disk full...), try again this much later; the
@@ -48,7 +48,8 @@ typedef struct options {
         const char *socket_path;
         log_target log_target;
         bool check_config;
-        pid_t reload_pid;               /* --reload PID: ask that agent, then exit */
+        agent_ask ask;                  /* --reload PID, --rotate PID: ask that */
+        pid_t ask_pid;                  /* agent, then exit */
 } options;
 
 static void usage(void) {
@@ -67,6 +68,7 @@ static void usage(void) {
                 "      --reload PID         make the agent of process PID reload its policy,\n"
                 "                           wait until it has, and exit (with --socket if\n"
                 "                           it serves another socket)\n"
+                "      --rotate PID         the same for a rotation of its signing key\n"
                 "  -h, --help               this text\n"
                 "      --version            the version\n"
                 "\n"
@@ -90,7 +92,7 @@ static int usage_error(const char *fmt, ...) {
 }
 
 static int parse_options(int argc, char **argv, options *o) {
-        enum { OPT_LOG_TARGET = 0x100, OPT_VERSION, OPT_CHECK, OPT_RELOAD };
+        enum { OPT_LOG_TARGET = 0x100, OPT_VERSION, OPT_CHECK, OPT_RELOAD, OPT_ROTATE };
         static const struct option longopts[] = {
                 { "config",       required_argument, NULL, 'c' },
                 { "state-dir",    required_argument, NULL, 'd' },
@@ -99,6 +101,7 @@ static int parse_options(int argc, char **argv, options *o) {
                 { "log-target",   required_argument, NULL, OPT_LOG_TARGET },
                 { "check-config", no_argument,       NULL, OPT_CHECK },
                 { "reload",       required_argument, NULL, OPT_RELOAD },
+                { "rotate",       required_argument, NULL, OPT_ROTATE },
                 { "help",         no_argument,       NULL, 'h' },
                 { "version",      no_argument,       NULL, OPT_VERSION },
                 {}
@@ -134,12 +137,17 @@ static int parse_options(int argc, char **argv, options *o) {
                 case OPT_CHECK:
                         o->check_config = true;
                         break;
-                case OPT_RELOAD: {
+                case OPT_RELOAD:
+                case OPT_ROTATE: {
+                        const char *name = c == OPT_RELOAD ? "--reload" : "--rotate";
                         int64_t pid;
 
+                        if (o->ask)
+                                return usage_error("--reload and --rotate are asked one at a time");
                         if (parse_int64(optarg, 2, INT32_MAX, &pid) < 0)
-                                return usage_error("--reload needs the agent's pid, not '%s'", optarg);
-                        o->reload_pid = (pid_t) pid;
+                                return usage_error("%s needs the agent's pid, not '%s'", name, optarg);
+                        o->ask = c == OPT_RELOAD ? ASK_RELOAD : ASK_ROTATE;
+                        o->ask_pid = (pid_t) pid;
                         break;
                 }
                 case 'h':
@@ -156,10 +164,10 @@ static int parse_options(int argc, char **argv, options *o) {
         }
         if (optind < argc)
                 return usage_error("unexpected argument '%s'", argv[optind]);
-        /* --reload reads no file: the agent reloads its own */
-        if (o->reload_pid && (o->config_given || o->state_dir || o->check_config))
-                return usage_error("--reload takes no --config, --state-dir or --check-config: the agent "
-                                   "reloads the file it was started with");
+        /* --reload and --rotate read no file: the agent uses its own */
+        if (o->ask && (o->config_given || o->state_dir || o->check_config))
+                return usage_error("%s takes no --config, --state-dir or --check-config: the agent uses "
+                                   "those it was started with", o->ask == ASK_RELOAD ? "--reload" : "--rotate");
         return -1;
 }
 
@@ -246,8 +254,8 @@ static void notify_status(agent_shared *sh, const char *warning) {
                 snprintf(signing, sizeof signing, "signing with kid %s (%s)", svcid_key_kid(key),
                          svcid_alg_str(svcid_key_alg(key)));
         notify_statusf("%s, %zu key(s) published%s%s%s%s", signing, keystore_count(sh->keys),
-                       warning[0] ? "; " : "", warning, sh->reload_failure[0] ? "; the last reload failed: " : "",
-                       sh->reload_failure);
+                       warning[0] ? "; " : "", warning, sh->reload.failure[0] ? "; the last reload failed: " : "",
+                       sh->reload.failure);
         pthread_rwlock_unlock(&sh->lock);
 }
 
@@ -288,6 +296,31 @@ static void log_serving(agent_shared *sh, const listener *lis, const char *state
         report_keys(sh, state_dir, NULL);
 }
 
+/* Why the last reload or forced rotation failed ("": it did not): for a
+ * reload, until one succeeds, STATUS= keeps saying it, for whoever watches
+ * the unit rather than the log; /v1/health says both, for svcid-agent
+ * --reload and --rotate. */
+static void __attribute__((format(printf, 3, 4))) set_failure(agent_shared *sh, agent_event *e, const char *fmt, ...) {
+        char failure[sizeof e->failure];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(failure, sizeof failure, fmt, ap);
+        va_end(ap);
+        /* JSON for /v1/health: a policy file's own bytes may be in it */
+        copy_printable_n(failure, sizeof failure, failure, strlen(failure), true);
+        pthread_rwlock_wrlock(&sh->lock);
+        memcpy(e->failure, failure, sizeof failure);
+        pthread_rwlock_unlock(&sh->lock);
+}
+
+/* The reload or rotation asked for by the signal taken at began is done. */
+static void event_done(agent_shared *sh, agent_event *e, int64_t began) {
+        pthread_rwlock_wrlock(&sh->lock);
+        e->began = began;
+        pthread_rwlock_unlock(&sh->lock);
+}
+
 /* keystore_update(), whose messages name files in the state directory:
  * err says which directory. */
 static int keys_update(keystore *ks, const agent_config *cfg, const char *issuer, const char *state_dir,
@@ -300,8 +333,9 @@ static int keys_update(keystore *ks, const agent_config *cfg, const char *issuer
 
 /* Runs keystore_update() and reports; returns when to try again. A
  * forced rotation that failed is forced again at the retry: the operator
- * may have asked for it because a key is in doubt. */
-static int64_t update_keys(agent_shared *sh, const char *state_dir, bool force) {
+ * may have asked for it because a key is in doubt. If it failed and
+ * failure is not NULL, failure gets why. */
+static int64_t update_keys(agent_shared *sh, const char *state_dir, bool force, agent_event *failure) {
         static bool force_pending;      /* main thread only */
         char err[512] = "";
         int64_t now = now_realtime();
@@ -316,24 +350,9 @@ static int64_t update_keys(agent_shared *sh, const char *state_dir, bool force) 
                 log_error("key update failed; retrying %sin %d s: %s", force ? "the forced rotation " : "",
                           RETRY_SECONDS, err);
         report_keys(sh, state_dir, r < 0 ? err : NULL);
+        if (failure)
+                set_failure(sh, failure, "%s", r < 0 ? err : "");
         return r < 0 ? now + RETRY_SECONDS : keystore_next_event(sh->keys, sh->config, now);
-}
-
-/* Why the last reload failed ("": it did not), until one succeeds:
- * STATUS= keeps saying it, for whoever watches the unit rather than the
- * log, and /v1/health, for svcid-agent --reload. */
-static void __attribute__((format(printf, 2, 3))) set_reload_failure(agent_shared *sh, const char *fmt, ...) {
-        char failure[sizeof sh->reload_failure];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(failure, sizeof failure, fmt, ap);
-        va_end(ap);
-        /* JSON for /v1/health: a policy file's own bytes may be in it */
-        copy_printable_n(failure, sizeof failure, failure, strlen(failure), true);
-        pthread_rwlock_wrlock(&sh->lock);
-        memcpy(sh->reload_failure, failure, sizeof failure);
-        pthread_rwlock_unlock(&sh->lock);
 }
 
 static void reload(agent_shared *sh, const options *o, const char *state_dir) {
@@ -348,7 +367,7 @@ static void reload(agent_shared *sh, const options *o, const char *state_dir) {
         r = config_load(o->config_path, false, err, sizeof err, &cfg);
         if (r < 0) {
                 log_error("reload: %s; keeping the old policy", err);
-                set_reload_failure(sh, "%s (the old policy runs)", err);
+                set_failure(sh, &sh->reload, "%s (the old policy runs)", err);
                 sd_notify(false, "READY=1");
                 return;
         }
@@ -358,7 +377,7 @@ static void reload(agent_shared *sh, const options *o, const char *state_dir) {
         issuer = issuer_for(cfg);
         if (!issuer) {
                 log_error("reload: out of memory; keeping the old policy");
-                set_reload_failure(sh, "out of memory (the old policy runs)");
+                set_failure(sh, &sh->reload, "out of memory (the old policy runs)");
                 config_free(cfg);
                 sd_notify(false, "READY=1");
                 return;
@@ -382,7 +401,7 @@ static void reload(agent_shared *sh, const options *o, const char *state_dir) {
         pthread_rwlock_unlock(&sh->lock);
         config_free(old);
         free(old_issuer);
-        set_reload_failure(sh, "%s", "");
+        set_failure(sh, &sh->reload, "%s", "");
         log_info("reloaded %s: %zu account(s), anonymous %s", o->config_path, cfg->n_accounts,
                  cfg->anonymous ? "allowed" : "denied");
         sd_notify(false, "READY=1");
@@ -447,11 +466,11 @@ static int64_t retry_up(agent_shared *sh, const options *o, const listener *lis,
                         snprintf(why, why_len, "%s", err);
                 }
                 if (reload)
-                        set_reload_failure(sh, "%s (the agent is still not up)", err);
+                        set_failure(sh, &sh->reload, "%s (the agent is still not up)", err);
                 return now_realtime() + RETRY_SECONDS;
         }
         /* up now: a reload that failed to bring it up failed no more */
-        set_reload_failure(sh, "%s", "");
+        set_failure(sh, &sh->reload, "%s", "");
         log_serving(sh, lis, *state_dir);
         return keystore_next_event(sh->keys, sh->config, now_realtime());
 }
@@ -513,8 +532,8 @@ int main(int argc, char **argv) {
                                            OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS,
                                    NULL);
 
-        if (o.reload_pid)
-                return reload_agent(o.socket_path, o.reload_pid);
+        if (o.ask)
+                return ask_agent(o.socket_path, o.ask_pid, o.ask);
         if (o.check_config) {
                 agent_config *cfg;
 
@@ -652,21 +671,24 @@ int main(int argc, char **argv) {
                                                                sizeof down_why);
                                         else {
                                                 reload(&sh, &o, state_dir);
-                                                next = update_keys(&sh, state_dir, false);
+                                                next = update_keys(&sh, state_dir, false, NULL);
                                         }
-                                        pthread_rwlock_wrlock(&sh.lock);
-                                        sh.reload_began = began;
-                                        pthread_rwlock_unlock(&sh.lock);
+                                        event_done(&sh, &sh.reload, began);
                                         break;
                                 }
-                                case SIGUSR2:
+                                case SIGUSR2: {
+                                        int64_t began = now_monotonic_ns();
+
                                         if (!sh.keys) {
                                                 log_warning("SIGUSR2: the agent is not up, it has no key to rotate");
-                                                break;
+                                                set_failure(&sh, &sh.rotation, "the agent is not up: it has no key to rotate");
+                                        } else {
+                                                log_notice("forced key rotation (SIGUSR2)");
+                                                next = update_keys(&sh, state_dir, true, &sh.rotation);
                                         }
-                                        log_notice("forced key rotation (SIGUSR2)");
-                                        next = update_keys(&sh, state_dir, true);
+                                        event_done(&sh, &sh.rotation, began);
                                         break;
+                                }
                                 default:
                                         stop = true;
                                 }
@@ -675,7 +697,7 @@ int main(int argc, char **argv) {
                                 break;
                 }
                 if (now_realtime() >= next)
-                        next = sh.keys ? update_keys(&sh, state_dir, false)
+                        next = sh.keys ? update_keys(&sh, state_dir, false, NULL)
                                        : retry_up(&sh, &o, &lis, false, &state_dir, down_why, sizeof down_why);
         }
 

@@ -1126,13 +1126,13 @@ rc=0; "$AGENT" --reload "$RL_PID" --socket "$T/none.sock" 2>"$T/rl.err" || rc=$?
         fail "--reload with no agent at the socket: exit $rc, $(cat "$T/rl.err")"
 [ "$(grep -c "reload" "$AGENT_LOG")" = "$n" ] || fail "the agent was signalled: $(tail -n 2 "$AGENT_LOG")"
 for args in "--reload x" "--reload 1" "--reload $RL_PID --config $T/rl.conf" "--reload $RL_PID --check-config" \
-            "--reload $RL_PID --state-dir $T/rl"; do
+            "--reload $RL_PID --state-dir $T/rl" "--rotate $RL_PID --reload $RL_PID" "--rotate -5"; do
         # shellcheck disable=SC2086 # the words of args
         rc=0; timeout 20 "$AGENT" $args 2>"$T/rl.err" || rc=$?
         [ "$rc" = 2 ] && grep -q "^Try 'svcid-agent --help'" "$T/rl.err" || fail "$args: exit $rc, $(cat "$T/rl.err")"
 done
 stop_agent "$RL_PID" "$AGENT_LOG"
-ok "a good file in force on return; a bad one exit 1 with file:line, the old policy on; no signal without an agent; 5 usage errors"
+ok "a good file in force on return; a bad one exit 1 with file:line, the old policy on; no signal without an agent; 7 usage errors"
 
 if command -v systemd-socket-activate >/dev/null; then
         check "--reload of an agent that is not up returns once it is up, or says why it is not"
@@ -1150,11 +1150,14 @@ if command -v systemd-socket-activate >/dev/null; then
         rc=0; "$AGENT" --reload "$RLD_PID" --socket "$SOCK" 2>"$T/rl.err" || rc=$?
         [ "$rc" = 1 ] && grep -qxF "svcid-agent: reload: $T/rld.conf:2: default_ttl must be between 1 and 3600, not '9999' (the agent is still not up)" "$T/rl.err" ||
                 fail "--reload still not up: exit $rc, $(cat "$T/rl.err")"
+        rc=0; "$AGENT" --rotate "$RLD_PID" --socket "$SOCK" 2>"$T/rl.err" || rc=$?
+        [ "$rc" = 1 ] && grep -qxF "svcid-agent: rotate: the agent is not up: it has no key to rotate" "$T/rl.err" ||
+                fail "--rotate not up: exit $rc, $(cat "$T/rl.err")"
         printf '[agent]\nalgorithm = RS256\n' > "$T/rld.conf"
         "$AGENT" --reload "$RLD_PID" --socket "$SOCK" 2>"$T/rl.err" || fail "--reload that brings it up: $(cat "$T/rl.err")"
         http /v1/health
         [ "$STATUS" = 200 ] && [ "$(jq -r .status <<<"$BODY")" = ok ] || fail "health right after --reload: $STATUS $BODY"
         stop_agent "$RLD_PID" "$T/rld.log"
-        ok "still not up: exit 1 with the cause; brought up: up, with its RSA key, on return"
+        ok "still not up: exit 1 with the cause, and --rotate 1; brought up: up, with its RSA key, on return"
 fi
 echo "all agent basics passed"

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* svcid-agent --reload PID: a reload that returns once it is done. A
- * SIGHUP alone returns at once, before the agent has read the file; this
- * sends it, then asks the agent's /v1/health until the agent reports a
- * reload that began after the signal was sent, and says how it went. */
+/* svcid-agent --reload PID and --rotate PID: a reload or a forced key
+ * rotation that returns once it is done. A signal alone returns at once,
+ * before the agent has acted on it; this sends it, then asks the agent's
+ * /v1/health until the agent reports one that began after the signal was
+ * sent, and says how it went. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -17,12 +18,23 @@
 
 #include "../common/cleanup.h"
 #include "../lib/internal.h"
-#include "reload.h"
+#include "ask.h"
 #include "util.h"
 
 #define RELOAD_WAIT_NS  (60 * 1000000000LL)     /* a reload that brings the agent up may make keys */
 #define POLL_FIRST_MS   5
 #define POLL_MAX_MS     200
+
+static const struct {
+        int signo;
+        const char *name;       /* in messages */
+        const char *field;      /* of /v1/health */
+} asks[] = {
+        [ASK_RELOAD] = { SIGHUP, "reload", "last_reload" },
+        [ASK_ROTATE] = { SIGUSR2, "rotate", "last_rotation" },
+};
+
+static const char *ask_name;
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int fail(const char *fmt, ...) {
@@ -32,7 +44,7 @@ static int fail(const char *fmt, ...) {
         va_start(ap, fmt);
         vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
-        fprintf(stderr, "svcid-agent: reload: %s\n", msg);
+        fprintf(stderr, "svcid-agent: %s: %s\n", ask_name, msg);
         return 1;
 }
 
@@ -65,13 +77,14 @@ static int health(const char *socket_path, json_t **ret) {
         return 0;
 }
 
-int reload_agent(const char *socket_path, pid_t pid) {
+int ask_agent(const char *socket_path, pid_t pid, agent_ask what) {
         _cleanup_(json_decrefp) json_t *h = NULL;
         _cleanup_(close_fdp) int pidfd = -1;
         char comm[64];
         int64_t asked;
         int wait_ms = POLL_FIRST_MS;
 
+        ask_name = asks[what].name;
         if (!socket_path)
                 socket_path = svcid_agent_socket();
         /* A pidfd names this process and no later one with its number. */
@@ -80,20 +93,21 @@ int reload_agent(const char *socket_path, pid_t pid) {
                 return fail("pid %d: %s", (int) pid, strerror(errno));
         if (!is_agent(pid, comm, sizeof comm))
                 return fail("pid %d is not svcid-agent (it is '%s')", (int) pid, comm);
-        /* The agent must answer before it is asked to reload: afterwards
-         * there would be no telling whether the reload happened. */
+        /* The agent must answer before it is asked: afterwards there
+         * would be no telling whether it did what it was asked. */
         if (health(socket_path, &h) != 0)
                 return 1;
-        if (!json_object_get(h, "last_reload")) {
-                /* an svcid-agent before --reload: a reload is all it gets */
-                if (pidfd_send_signal(pidfd, SIGHUP, NULL, 0) < 0)
+        if (!json_object_get(h, asks[what].field)) {
+                /* an svcid-agent before --reload: the signal is all it gets */
+                if (pidfd_send_signal(pidfd, asks[what].signo, NULL, 0) < 0)
                         return fail("cannot signal pid %d: %s", (int) pid, strerror(errno));
-                fprintf(stderr, "svcid-agent: reload: sent SIGHUP; the agent at %s does not report its "
-                        "reloads (an older version?), so this does not wait for it\n", socket_path);
+                fprintf(stderr, "svcid-agent: %s: sent SIG%s; the agent at %s does not report what it did "
+                        "(an older version?), so this does not wait for it\n", ask_name,
+                        sigabbrev_np(asks[what].signo), socket_path);
                 return 0;
         }
         asked = now_monotonic_ns();
-        if (pidfd_send_signal(pidfd, SIGHUP, NULL, 0) < 0)
+        if (pidfd_send_signal(pidfd, asks[what].signo, NULL, 0) < 0)
                 return fail("cannot signal pid %d: %s", (int) pid, strerror(errno));
         for (;;) {
                 struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
@@ -102,18 +116,18 @@ int reload_agent(const char *socket_path, pid_t pid) {
 
                 /* readable: the process ended */
                 if (poll(&pfd, 1, wait_ms) > 0)
-                        return fail("the agent (pid %d) ended before it reported the reload", (int) pid);
+                        return fail("the agent (pid %d) ended before it reported it done", (int) pid);
                 json_decref(h);
                 h = NULL;
                 if (health(socket_path, &h) != 0)
                         return 1;
-                last = json_object_get(h, "last_reload");
+                last = json_object_get(h, asks[what].field);
                 if (json_integer_value(json_object_get(last, "monotonic_ns")) >= asked) {
                         error = json_string_value(json_object_get(last, "error"));
                         return error ? fail("%s", error) : 0;
                 }
                 if (now_monotonic_ns() - asked > RELOAD_WAIT_NS)
-                        return fail("the agent (pid %d) reported no reload in %lld s", (int) pid,
+                        return fail("the agent (pid %d) did not report it done in %lld s", (int) pid,
                                     RELOAD_WAIT_NS / 1000000000LL);
                 wait_ms = wait_ms * 2 > POLL_MAX_MS ? POLL_MAX_MS : wait_ms * 2;
         }
