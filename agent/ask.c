@@ -80,7 +80,7 @@ static int health(const char *socket_path, json_t **ret) {
 int ask_agent(const char *socket_path, pid_t pid, agent_ask what) {
         _cleanup_(json_decrefp) json_t *h = NULL;
         _cleanup_(close_fdp) int pidfd = -1;
-        char comm[64];
+        char comm[64], shown[1024];
         int64_t asked;
         int wait_ms = POLL_FIRST_MS;
 
@@ -124,7 +124,12 @@ int ask_agent(const char *socket_path, pid_t pid, agent_ask what) {
                 last = json_object_get(h, asks[what].field);
                 if (json_integer_value(json_object_get(last, "monotonic_ns")) >= asked) {
                         error = json_string_value(json_object_get(last, "error"));
-                        return error ? fail("%s", error) : 0;
+                        if (!error)
+                                return 0;
+                        /* the agent's words, but whatever listens on a
+                         * socket given with --socket may send any bytes */
+                        copy_printable_n(shown, sizeof shown, error, strlen(error), true);
+                        return fail("%s", shown);
                 }
                 if (now_monotonic_ns() - asked > RELOAD_WAIT_NS)
                         return fail("the agent (pid %d) did not report it done in %lld s", (int) pid,

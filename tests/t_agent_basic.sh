@@ -1131,8 +1131,37 @@ for args in "--reload x" "--reload 1" "--reload $RL_PID --config $T/rl.conf" "--
         rc=0; timeout 20 "$AGENT" $args 2>"$T/rl.err" || rc=$?
         [ "$rc" = 2 ] && grep -q "^Try 'svcid-agent --help'" "$T/rl.err" || fail "$args: exit $rc, $(cat "$T/rl.err")"
 done
+# Whatever answers on a socket given with --socket may send any bytes:
+# the reason it gives is shown printable.
+"$PY" - "$T/fake-health.sock" 2>"$T/fake-health.log" <<'PYEOF' &
+import http.server, json, socketserver, sys
+asked = 0
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        global asked
+        asked += 1
+        last = {"monotonic_ns": 0} if asked <= 2 else {"monotonic_ns": 2**62, "error": "bad\u001b[2Jbyte"}
+        data = json.dumps({"status": "ok", "last_reload": last}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def log_message(self, *args):
+        pass
+class Server(socketserver.UnixStreamServer):
+    def get_request(self):
+        return self.socket.accept()[0], ("local", 0)
+Server(sys.argv[1], Health).serve_forever()
+PYEOF
+BG_PIDS+=("$!")
+# bound before it listens: wait until it answers. That question and
+# --reload's first are told of no reload; every later one of a failed one.
+for _ in $(seq 1 100); do curl -sf --unix-socket "$T/fake-health.sock" http://localhost/v1/health >/dev/null && break; sleep 0.05; done
+rc=0; "$AGENT" --reload "$RL_PID" --socket "$T/fake-health.sock" 2>"$T/rl.err" || rc=$?
+[ "$rc" = 1 ] && grep -qxF "svcid-agent: reload: bad?[2Jbyte" "$T/rl.err" && ! grep -q $'\e' "$T/rl.err" ||
+        fail "--reload answered with a control byte: exit $rc, $(od -c "$T/rl.err" | head -n 6; cat "$T/fake-health.log")"
 stop_agent "$RL_PID" "$AGENT_LOG"
-ok "a good file in force on return; a bad one exit 1 with file:line, the old policy on; no signal without an agent; 7 usage errors"
+ok "a good file in force on return; a bad one exit 1 with file:line, the old policy on; no signal without an agent; 7 usage errors; a reason shown printable"
 
 if command -v systemd-socket-activate >/dev/null; then
         check "--reload of an agent that is not up returns once it is up, or says why it is not"
