@@ -2,8 +2,9 @@
 /* svcid-agent --reload PID and --rotate PID: a reload or a forced key
  * rotation that returns once it is done. A signal alone returns at once,
  * before the agent has acted on it; this sends it, then asks the agent's
- * /v1/health until the agent reports one that began after the signal was
- * sent, and says how it went. */
+ * /v1/health until the agent reports one that began after an answer it
+ * gave before the signal was sent (by the agent's own clock, so that a
+ * time namespace between the two changes nothing), and says how it went. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -21,7 +22,7 @@
 #include "ask.h"
 #include "util.h"
 
-#define RELOAD_WAIT_NS  (60 * 1000000000LL)     /* a reload that brings the agent up may make keys */
+#define ASK_WAIT_NS     (60 * 1000000000LL)     /* a reload that brings the agent up may make keys */
 #define POLL_FIRST_MS   5
 #define POLL_MAX_MS     200
 
@@ -68,47 +69,52 @@ static bool is_agent(pid_t pid, char *comm, size_t comm_len) {
         return strcmp(comm, "svcid-agent") == 0;
 }
 
-static int health(const char *socket_path, json_t **ret) {
+static int health(const char *socket_path, const char *after, json_t **ret) {
         char err[512];
         int r = lib_agent_health(socket_path, err, sizeof err, ret);
 
         if (r < 0)
-                return fail("%s", err);
+                return fail("%s%s", err, after);
         return 0;
 }
 
 int ask_agent(const char *socket_path, pid_t pid, agent_ask what) {
         _cleanup_(json_decrefp) json_t *h = NULL;
         _cleanup_(close_fdp) int pidfd = -1;
-        char comm[64], shown[1024];
+        char comm[64], shown[1024], sent[64];
+        json_int_t since, said_pid;
         int64_t asked;
         int wait_ms = POLL_FIRST_MS;
 
         ask_name = asks[what].name;
+        /* the agent's own default, whatever $SVCID_AGENT_SOCKET says */
         if (!socket_path)
-                socket_path = svcid_agent_socket();
+                socket_path = SVCID_AGENT_SOCKET_DEFAULT;
         /* A pidfd names this process and no later one with its number. */
         pidfd = pidfd_open(pid, 0);
         if (pidfd < 0)
-                return fail("pid %d: %s", (int) pid, strerror(errno));
+                return fail("pid %d: %s", (int) pid,
+                            errno == ENOENT || errno == EINVAL ? "not the pid of a process (a thread's?)"
+                                                               : strerror(errno));
         if (!is_agent(pid, comm, sizeof comm))
                 return fail("pid %d is not svcid-agent (it is '%s')", (int) pid, comm);
         /* The agent must answer before it is asked: afterwards there
-         * would be no telling whether it did what it was asked. */
-        if (health(socket_path, &h) != 0)
+         * would be no telling whether it did what it was asked. Its pid
+         * says that it is the one asked; its clock, what came after. */
+        if (health(socket_path, "", &h) != 0)
                 return 1;
-        if (!json_object_get(h, asks[what].field)) {
-                /* an svcid-agent before --reload: the signal is all it gets */
-                if (pidfd_send_signal(pidfd, asks[what].signo, NULL, 0) < 0)
-                        return fail("cannot signal pid %d: %s", (int) pid, strerror(errno));
-                fprintf(stderr, "svcid-agent: %s: sent SIG%s; the agent at %s does not report what it did "
-                        "(an older version?), so this does not wait for it\n", ask_name,
-                        sigabbrev_np(asks[what].signo), socket_path);
-                return 0;
-        }
+        said_pid = json_integer_value(json_object_get(h, "pid"));
+        since = json_integer_value(json_object_get(h, "now_monotonic_ns"));
+        if (said_pid <= 0 || since <= 0 || !json_is_object(json_object_get(h, asks[what].field)))
+                return fail("the agent at %s does not report its reloads and rotations (an earlier "
+                            "svcid-agent?): restart it, or send it SIG%s", socket_path,
+                            sigabbrev_np(asks[what].signo));
+        if (said_pid != pid)
+                return fail("the agent at %s is pid %lld, not %d", socket_path, (long long) said_pid, (int) pid);
         asked = now_monotonic_ns();
         if (pidfd_send_signal(pidfd, asks[what].signo, NULL, 0) < 0)
                 return fail("cannot signal pid %d: %s", (int) pid, strerror(errno));
+        snprintf(sent, sizeof sent, " (SIG%s was sent)", sigabbrev_np(asks[what].signo));
         for (;;) {
                 struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
                 json_t *last;
@@ -119,10 +125,10 @@ int ask_agent(const char *socket_path, pid_t pid, agent_ask what) {
                         return fail("the agent (pid %d) ended before it reported it done", (int) pid);
                 json_decref(h);
                 h = NULL;
-                if (health(socket_path, &h) != 0)
+                if (health(socket_path, sent, &h) != 0)
                         return 1;
                 last = json_object_get(h, asks[what].field);
-                if (json_integer_value(json_object_get(last, "monotonic_ns")) >= asked) {
+                if (json_integer_value(json_object_get(last, "monotonic_ns")) > since) {
                         error = json_string_value(json_object_get(last, "error"));
                         if (!error)
                                 return 0;
@@ -131,9 +137,9 @@ int ask_agent(const char *socket_path, pid_t pid, agent_ask what) {
                         copy_printable_n(shown, sizeof shown, error, strlen(error), true);
                         return fail("%s", shown);
                 }
-                if (now_monotonic_ns() - asked > RELOAD_WAIT_NS)
-                        return fail("the agent (pid %d) did not report it done in %lld s", (int) pid,
-                                    RELOAD_WAIT_NS / 1000000000LL);
+                if (now_monotonic_ns() - asked > ASK_WAIT_NS)
+                        return fail("the agent (pid %d) did not report it done in %lld s%s", (int) pid,
+                                    ASK_WAIT_NS / 1000000000LL, sent);
                 wait_ms = wait_ms * 2 > POLL_MAX_MS ? POLL_MAX_MS : wait_ms * 2;
         }
 }

@@ -383,7 +383,8 @@ static enum MHD_Result handle_jwks(http_server *s, struct MHD_Connection *conn) 
 
 /* When the last reload or forced rotation began (CLOCK_MONOTONIC ns, 0:
  * none yet) and why it failed, if it did: svcid-agent --reload and
- * --rotate wait for one that began after they asked. Under the lock. */
+ * --rotate wait for one that began after an answer's now_monotonic_ns
+ * they had before they asked. Under the lock. */
 static json_t *event_json(const agent_event *e) {
         return json_pack("{s:I, s:s*}", "monotonic_ns", (json_int_t) e->began, "error",
                          e->failure[0] ? e->failure : NULL);
@@ -395,8 +396,10 @@ static enum MHD_Result handle_health(http_server *s, struct MHD_Connection *conn
 
         pthread_rwlock_rdlock(&s->shared->lock);
         if (!s->shared->keys) {
-                body = json_pack("{s:s, s:s, s:s, s:o, s:o}", "status", "not_up", "version", SVCID_VERSION,
-                                 "message", NOT_UP, "last_reload", event_json(&s->shared->reload),
+                body = json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:o}", "status", "not_up", "version",
+                                 SVCID_VERSION, "message", NOT_UP, "pid", (json_int_t) getpid(),
+                                 "now_monotonic_ns", (json_int_t) now_monotonic_ns(),
+                                 "last_reload", event_json(&s->shared->reload),
                                  "last_rotation", event_json(&s->shared->rotation));
                 pthread_rwlock_unlock(&s->shared->lock);
                 return body ? respond_json(conn, MHD_HTTP_SERVICE_UNAVAILABLE, body, false) : MHD_NO;
@@ -411,13 +414,14 @@ static enum MHD_Result handle_health(http_server *s, struct MHD_Connection *conn
                  * signs on (status ok): a rotation is stuck. */
                 const char *failure = s->shared->key_update_failure;
 
-                body = json_pack("{s:s, s:s, s:s*, s:s?, s:I, s:s*, s:s*, s:o, s:o}",
+                body = json_pack("{s:s, s:s, s:s*, s:s?, s:I, s:s*, s:s*, s:I, s:I, s:o, s:o}",
                                  "status", stale ? "unavailable" : key ? "ok" : "no_key",
                                  "version", SVCID_VERSION, "kid", key ? svcid_key_kid(key) : NULL,
                                  "issuer", keystore_issuer(s->shared->keys),
                                  "keys", (json_int_t) keystore_count(s->shared->keys),
                                  "message", stale ? KEYS_UNWRITTEN : NULL,
                                  "warning", failure[0] ? failure : NULL,
+                                 "pid", (json_int_t) getpid(), "now_monotonic_ns", (json_int_t) now_monotonic_ns(),
                                  "last_reload", event_json(&s->shared->reload),
                                  "last_rotation", event_json(&s->shared->rotation));
         }

@@ -26,7 +26,7 @@
 #define HTTP_DRAIN_MS           1000u           /* on stop, for accepted connections */
 
 /* A reload or a forced rotation done: when the agent took the signal that
- * asked for it (now_monotonic_ns(); 0 before the first), and why it
+ * asked for it (now_monotonic_ns(); 0 before the first), and why that one
  * failed ("" if it did not). */
 typedef struct agent_event {
         int64_t began;

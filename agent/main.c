@@ -240,6 +240,10 @@ static void __attribute__((format(printf, 1, 2))) notify_statusf(const char *fmt
         sd_notifyf(false, "STATUS=%s", status);
 }
 
+/* Why the last reload failed, until one succeeds (main thread only):
+ * STATUS= keeps saying it, for whoever watches the unit rather than the log. */
+static char reload_failure[600];
+
 /* STATUS=: which key signs, then warning (when not ""), then the last
  * reload's failure. */
 static void notify_status(agent_shared *sh, const char *warning) {
@@ -254,8 +258,8 @@ static void notify_status(agent_shared *sh, const char *warning) {
                 snprintf(signing, sizeof signing, "signing with kid %s (%s)", svcid_key_kid(key),
                          svcid_alg_str(svcid_key_alg(key)));
         notify_statusf("%s, %zu key(s) published%s%s%s%s", signing, keystore_count(sh->keys),
-                       warning[0] ? "; " : "", warning, sh->reload.failure[0] ? "; the last reload failed: " : "",
-                       sh->reload.failure);
+                       warning[0] ? "; " : "", warning, reload_failure[0] ? "; the last reload failed: " : "",
+                       reload_failure);
         pthread_rwlock_unlock(&sh->lock);
 }
 
@@ -296,28 +300,18 @@ static void log_serving(agent_shared *sh, const listener *lis, const char *state
         report_keys(sh, state_dir, NULL);
 }
 
-/* Why the last reload or forced rotation failed ("": it did not): for a
- * reload, until one succeeds, STATUS= keeps saying it, for whoever watches
- * the unit rather than the log; /v1/health says both, for svcid-agent
- * --reload and --rotate. */
-static void __attribute__((format(printf, 3, 4))) set_failure(agent_shared *sh, agent_event *e, const char *fmt, ...) {
-        char failure[sizeof e->failure];
-        va_list ap;
+/* The reload or forced rotation asked for by the signal taken at began
+ * is done, and failed for failure ("": it did not): /v1/health says so,
+ * for svcid-agent --reload and --rotate. Both together, so that no
+ * answer pairs one event's time with another's failure. */
+static void event_finish(agent_shared *sh, agent_event *e, int64_t began, const char *failure) {
+        char shown[sizeof e->failure];
 
-        va_start(ap, fmt);
-        vsnprintf(failure, sizeof failure, fmt, ap);
-        va_end(ap);
         /* JSON for /v1/health: a policy file's own bytes may be in it */
-        copy_printable_n(failure, sizeof failure, failure, strlen(failure), true);
-        pthread_rwlock_wrlock(&sh->lock);
-        memcpy(e->failure, failure, sizeof failure);
-        pthread_rwlock_unlock(&sh->lock);
-}
-
-/* The reload or rotation asked for by the signal taken at began is done. */
-static void event_done(agent_shared *sh, agent_event *e, int64_t began) {
+        copy_printable_n(shown, sizeof shown, failure, strlen(failure), true);
         pthread_rwlock_wrlock(&sh->lock);
         e->began = began;
+        memcpy(e->failure, shown, sizeof shown);
         pthread_rwlock_unlock(&sh->lock);
 }
 
@@ -335,7 +329,8 @@ static int keys_update(keystore *ks, const agent_config *cfg, const char *issuer
  * forced rotation that failed is forced again at the retry: the operator
  * may have asked for it because a key is in doubt. If it failed and
  * failure is not NULL, failure gets why. */
-static int64_t update_keys(agent_shared *sh, const char *state_dir, bool force, agent_event *failure) {
+static int64_t update_keys(agent_shared *sh, const char *state_dir, bool force, char *failure,
+                           size_t failure_len) {
         static bool force_pending;      /* main thread only */
         char err[512] = "";
         int64_t now = now_realtime();
@@ -350,12 +345,13 @@ static int64_t update_keys(agent_shared *sh, const char *state_dir, bool force, 
                 log_error("key update failed; retrying %sin %d s: %s", force ? "the forced rotation " : "",
                           RETRY_SECONDS, err);
         report_keys(sh, state_dir, r < 0 ? err : NULL);
-        if (failure)
-                set_failure(sh, failure, "%s", r < 0 ? err : "");
+        if (failure && r < 0)
+                snprintf(failure, failure_len, "%s", err);
         return r < 0 ? now + RETRY_SECONDS : keystore_next_event(sh->keys, sh->config, now);
 }
 
-static void reload(agent_shared *sh, const options *o, const char *state_dir) {
+/* Reloads the policy; on failure, failure says why. */
+static void reload(agent_shared *sh, const options *o, const char *state_dir, char *failure, size_t failure_len) {
         agent_config *cfg = NULL, *old;
         char err[512], *issuer, *old_issuer;
         int r;
@@ -367,7 +363,8 @@ static void reload(agent_shared *sh, const options *o, const char *state_dir) {
         r = config_load(o->config_path, false, err, sizeof err, &cfg);
         if (r < 0) {
                 log_error("reload: %s; keeping the old policy", err);
-                set_failure(sh, &sh->reload, "%s (the old policy runs)", err);
+                snprintf(failure, failure_len, "%s (the old policy runs)", err);
+                snprintf(reload_failure, sizeof reload_failure, "%s", failure);
                 sd_notify(false, "READY=1");
                 return;
         }
@@ -377,7 +374,8 @@ static void reload(agent_shared *sh, const options *o, const char *state_dir) {
         issuer = issuer_for(cfg);
         if (!issuer) {
                 log_error("reload: out of memory; keeping the old policy");
-                set_failure(sh, &sh->reload, "out of memory (the old policy runs)");
+                snprintf(failure, failure_len, "out of memory (the old policy runs)");
+                snprintf(reload_failure, sizeof reload_failure, "%s", failure);
                 config_free(cfg);
                 sd_notify(false, "READY=1");
                 return;
@@ -401,7 +399,7 @@ static void reload(agent_shared *sh, const options *o, const char *state_dir) {
         pthread_rwlock_unlock(&sh->lock);
         config_free(old);
         free(old_issuer);
-        set_failure(sh, &sh->reload, "%s", "");
+        reload_failure[0] = '\0';
         log_info("reloaded %s: %zu account(s), anonymous %s", o->config_path, cfg->n_accounts,
                  cfg->anonymous ? "allowed" : "denied");
         sd_notify(false, "READY=1");
@@ -465,12 +463,8 @@ static int64_t retry_up(agent_shared *sh, const options *o, const listener *lis,
                                 notify_down(err);
                         snprintf(why, why_len, "%s", err);
                 }
-                if (reload)
-                        set_failure(sh, &sh->reload, "%s (the agent is still not up)", err);
                 return now_realtime() + RETRY_SECONDS;
         }
-        /* up now: a reload that failed to bring it up failed no more */
-        set_failure(sh, &sh->reload, "%s", "");
         log_serving(sh, lis, *state_dir);
         return keystore_next_event(sh->keys, sh->config, now_realtime());
 }
@@ -662,31 +656,43 @@ int main(int argc, char **argv) {
                         while (read(sfd, &si, sizeof si) == (ssize_t) sizeof si) {
                                 switch (si.ssi_signo) {
                                 case SIGHUP: {
-                                        /* taken after the signal is read: a reload asked
-                                         * for at t began at or after t (--reload) */
+                                        /* taken once the signal is read: later than any
+                                         * answer given before it was sent (--reload) */
                                         int64_t began = now_monotonic_ns();
+                                        char failure[sizeof sh.reload.failure] = "", keys[512] = "";
 
-                                        if (!sh.keys)
+                                        if (!sh.keys) {
                                                 next = retry_up(&sh, &o, &lis, true, &state_dir, down_why,
                                                                sizeof down_why);
-                                        else {
-                                                reload(&sh, &o, state_dir);
-                                                next = update_keys(&sh, state_dir, false, NULL);
+                                                if (!sh.keys)
+                                                        snprintf(failure, sizeof failure,
+                                                                 "%s (the agent is still not up)", down_why);
+                                        } else {
+                                                reload(&sh, &o, state_dir, failure, sizeof failure);
+                                                /* a new issuer or max_ttl is in force only
+                                                 * once the key files say it */
+                                                next = update_keys(&sh, state_dir, false, keys, sizeof keys);
+                                                if (!failure[0] && keys[0])
+                                                        snprintf(failure, sizeof failure,
+                                                                 "the policy is loaded, but the key update failed "
+                                                                 "(retrying every %d s): %s", RETRY_SECONDS, keys);
                                         }
-                                        event_done(&sh, &sh.reload, began);
+                                        event_finish(&sh, &sh.reload, began, failure);
                                         break;
                                 }
                                 case SIGUSR2: {
                                         int64_t began = now_monotonic_ns();
+                                        char failure[sizeof sh.rotation.failure] = "";
 
                                         if (!sh.keys) {
                                                 log_warning("SIGUSR2: the agent is not up, it has no key to rotate");
-                                                set_failure(&sh, &sh.rotation, "the agent is not up: it has no key to rotate");
+                                                snprintf(failure, sizeof failure,
+                                                         "the agent is not up: it has no key to rotate");
                                         } else {
                                                 log_notice("forced key rotation (SIGUSR2)");
-                                                next = update_keys(&sh, state_dir, true, &sh.rotation);
+                                                next = update_keys(&sh, state_dir, true, failure, sizeof failure);
                                         }
-                                        event_done(&sh, &sh.rotation, began);
+                                        event_finish(&sh, &sh.rotation, began, failure);
                                         break;
                                 }
                                 default:
@@ -697,7 +703,7 @@ int main(int argc, char **argv) {
                                 break;
                 }
                 if (now_realtime() >= next)
-                        next = sh.keys ? update_keys(&sh, state_dir, false, NULL)
+                        next = sh.keys ? update_keys(&sh, state_dir, false, NULL, 0)
                                        : retry_up(&sh, &o, &lis, false, &state_dir, down_why, sizeof down_why);
         }
 

@@ -45,8 +45,7 @@ int read_file_at(int dirfd, const char *name, size_t max, bool private_file,
 /* Current wall-clock time in seconds (what token iat/exp use). */
 int64_t now_realtime(void);
 
-/* CLOCK_MONOTONIC in nanoseconds: the same clock for every process of
- * the host, which is how --reload tells a reload it asked for. */
+/* CLOCK_MONOTONIC in nanoseconds. */
 int64_t now_monotonic_ns(void);
 
 #endif

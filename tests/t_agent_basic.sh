@@ -1109,6 +1109,11 @@ get_token x
 http /v1/health
 jq -e '.last_reload.monotonic_ns > 0 and (.last_reload | has("error") | not)' <<<"$BODY" >/dev/null ||
         fail "/v1/health after a reload: $BODY"
+# two at once: their signals may merge into one reload, which serves both
+"$AGENT" --reload "$RL_PID" --socket "$SOCK" 2>"$T/rl1.err" & r1=$!
+"$AGENT" --reload "$RL_PID" --socket "$SOCK" 2>"$T/rl2.err" & r2=$!
+wait "$r1" || fail "the first of two --reloads at once: $(cat "$T/rl1.err")"
+wait "$r2" || fail "the second of two --reloads at once: $(cat "$T/rl2.err")"
 printf '[agent]\nbogus = 1\n' > "$T/rl.conf"
 rc=0; "$AGENT" --reload "$RL_PID" --socket "$SOCK" 2>"$T/rl.err" || rc=$?
 [ "$rc" = 1 ] || fail "--reload of a bad file: exit $rc"
@@ -1116,32 +1121,27 @@ grep -qxF "svcid-agent: reload: $T/rl.conf:2: unknown key 'bogus' in [agent] (th
         fail "--reload of a bad file: $(cat "$T/rl.err")"
 get_token x
 [ "$(claims "$TOK" | jq -r '.exp - .iat')" = 120 ] || fail "the policy after a refused --reload: $(claims "$TOK")"
-# checked before the agent is signalled: nothing reaches it
-n=$(grep -c "reload" "$AGENT_LOG")
-rc=0; "$AGENT" --reload $$ --socket "$SOCK" 2>"$T/rl.err" || rc=$?
-[ "$rc" = 1 ] && grep -qF "reload: pid $$ is not svcid-agent (it is '$(cat /proc/$$/comm)')" "$T/rl.err" ||
-        fail "--reload of a shell: exit $rc, $(cat "$T/rl.err")"
-rc=0; "$AGENT" --reload "$RL_PID" --socket "$T/none.sock" 2>"$T/rl.err" || rc=$?
-[ "$rc" = 1 ] && grep -qF "reload: cannot reach the agent at $T/none.sock: No such file or directory" "$T/rl.err" ||
-        fail "--reload with no agent at the socket: exit $rc, $(cat "$T/rl.err")"
-[ "$(grep -c "reload" "$AGENT_LOG")" = "$n" ] || fail "the agent was signalled: $(tail -n 2 "$AGENT_LOG")"
 for args in "--reload x" "--reload 1" "--reload $RL_PID --config $T/rl.conf" "--reload $RL_PID --check-config" \
             "--reload $RL_PID --state-dir $T/rl" "--rotate $RL_PID --reload $RL_PID" "--rotate -5"; do
         # shellcheck disable=SC2086 # the words of args
         rc=0; timeout 20 "$AGENT" $args 2>"$T/rl.err" || rc=$?
         [ "$rc" = 2 ] && grep -q "^Try 'svcid-agent --help'" "$T/rl.err" || fail "$args: exit $rc, $(cat "$T/rl.err")"
 done
-# Whatever answers on a socket given with --socket may send any bytes:
-# the reason it gives is shown printable.
-"$PY" - "$T/fake-health.sock" 2>"$T/fake-health.log" <<'PYEOF' &
+# A stand-in for the agent's socket: each answer in turn from the JSON
+# list in $T/answers.json, the last one again and again, from the first
+# once the list changes. What answers on a socket given with --socket is
+# not always the agent.
+"$PY" - "$T/fake-health.sock" "$T/answers.json" 2>"$T/fake-health.log" <<'PYEOF' &
 import http.server, json, socketserver, sys
-asked = 0
+state = {"list": None, "n": 0}
 class Health(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        global asked
-        asked += 1
-        last = {"monotonic_ns": 0} if asked <= 2 else {"monotonic_ns": 2**62, "error": "bad\u001b[2Jbyte"}
-        data = json.dumps({"status": "ok", "last_reload": last}).encode()
+        with open(sys.argv[2]) as f:
+            answers = json.load(f)
+        if answers != state["list"]:
+            state["list"], state["n"] = answers, 0
+        data = json.dumps(answers[min(state["n"], len(answers) - 1)]).encode()
+        state["n"] += 1
         self.send_response(200)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -1154,14 +1154,47 @@ class Server(socketserver.UnixStreamServer):
 Server(sys.argv[1], Health).serve_forever()
 PYEOF
 BG_PIDS+=("$!")
-# bound before it listens: wait until it answers. That question and
-# --reload's first are told of no reload; every later one of a failed one.
+echo '[{"status": "ok"}]' > "$T/answers.json"
+# bound before it listens: wait until it answers
 for _ in $(seq 1 100); do curl -sf --unix-socket "$T/fake-health.sock" http://localhost/v1/health >/dev/null && break; sleep 0.05; done
-rc=0; "$AGENT" --reload "$RL_PID" --socket "$T/fake-health.sock" 2>"$T/rl.err" || rc=$?
+# fake_reload PID ANSWERS: --reload PID asked on the stand-in; sets rc
+fake_reload() {
+        echo "$2" > "$T/answers.json"
+        rc=0; "$AGENT" --reload "$1" --socket "$T/fake-health.sock" 2>"$T/rl.err" || rc=$?
+}
+last_reload() { http /v1/health; jq -r .last_reload.monotonic_ns <<<"$BODY"; }
+# Refused before the agent is signalled: then nothing reaches it.
+before=$(last_reload)
+rc=0; "$AGENT" --reload $$ --socket "$SOCK" 2>"$T/rl.err" || rc=$?
+[ "$rc" = 1 ] && grep -qF "reload: pid $$ is not svcid-agent (it is '$(cat /proc/$$/comm)')" "$T/rl.err" ||
+        fail "--reload of a shell: exit $rc, $(cat "$T/rl.err")"
+rc=0; "$AGENT" --reload "$RL_PID" --socket "$T/none.sock" 2>"$T/rl.err" || rc=$?
+[ "$rc" = 1 ] && grep -qF "reload: cannot reach the agent at $T/none.sock: No such file or directory" "$T/rl.err" ||
+        fail "--reload with no agent at the socket: exit $rc, $(cat "$T/rl.err")"
+fake_reload "$RL_PID" '[{"status": "ok", "pid": 1, "now_monotonic_ns": 1, "last_reload": {"monotonic_ns": 0}}]'
+[ "$rc" = 1 ] && grep -qxF "svcid-agent: reload: the agent at $T/fake-health.sock is pid 1, not $RL_PID" "$T/rl.err" ||
+        fail "--reload of another agent's pid: exit $rc, $(cat "$T/rl.err")"
+fake_reload "$RL_PID" '[{"status": "ok", "version": "0.0.9"}]'
+[ "$rc" = 1 ] && grep -qF "reload: the agent at $T/fake-health.sock does not report its reloads and rotations" "$T/rl.err" ||
+        fail "--reload of an agent that does not report: exit $rc, $(cat "$T/rl.err")"
+sleep 0.5
+[ "$(last_reload)" = "$before" ] || fail "the agent was signalled: $(tail -n 2 "$AGENT_LOG")"
+# Whatever answers may send any bytes: the reason it gives is shown
+# printable. (The real agent is signalled, and reloads.)
+fake_reload "$RL_PID" '[{"status": "ok", "pid": '"$RL_PID"', "now_monotonic_ns": 5, "last_reload": {"monotonic_ns": 0}},
+                        {"status": "ok", "pid": '"$RL_PID"', "now_monotonic_ns": 9, "last_reload": {"monotonic_ns": 6, "error": "bad\u001b[2Jbyte"}}]'
 [ "$rc" = 1 ] && grep -qxF "svcid-agent: reload: bad?[2Jbyte" "$T/rl.err" && ! grep -q $'\e' "$T/rl.err" ||
         fail "--reload answered with a control byte: exit $rc, $(od -c "$T/rl.err" | head -n 6; cat "$T/fake-health.log")"
+# A process that ends before it reports: a program named svcid-agent that
+# SIGHUP ends.
+cp "$(command -v sleep)" "$T/svcid-agent"
+"$T/svcid-agent" 60 & dummy=$!
+BG_PIDS+=("$dummy")
+fake_reload "$dummy" '[{"status": "ok", "pid": '"$dummy"', "now_monotonic_ns": 5, "last_reload": {"monotonic_ns": 0}}]'
+[ "$rc" = 1 ] && grep -qxF "svcid-agent: reload: the agent (pid $dummy) ended before it reported it done" "$T/rl.err" ||
+        fail "--reload of an agent that ends: exit $rc, $(cat "$T/rl.err")"
 stop_agent "$RL_PID" "$AGENT_LOG"
-ok "a good file in force on return; a bad one exit 1 with file:line, the old policy on; no signal without an agent; 7 usage errors; a reason shown printable"
+ok "a good file in force on return, two at once too; a bad one exit 1 with file:line, the old policy on; 7 usage errors; no signal to a shell, without an answer, to another agent's pid or one that does not report; a reason shown printable; an agent that ends"
 
 if command -v systemd-socket-activate >/dev/null; then
         check "--reload of an agent that is not up returns once it is up, or says why it is not"

@@ -11,12 +11,13 @@ set -euo pipefail
 ME=$(id -un)
 
 # hup WORD: reload the agent with svcid-agent --reload, which returns once
-# the agent is done (keys updated too): exit 1 for "keeping the old
-# policy", else 0; one more WORD is then in its log.
+# the agent is done (keys updated too): exit 0 for "reloaded", else 1
+# ("keeping the old policy", "key update failed"); one more WORD is then
+# in its log.
 hup() {
-        local n rc=0 want=0
+        local n rc=0 want=1
         n=$(grep -c "$1" "$AGENT_LOG" || true)
-        [ "$1" = "keeping the old policy" ] && want=1
+        [ "$1" = "reloaded" ] && want=0
         "$AGENT" --reload "$AGENT_PID" --socket "$SOCK" 2>"$T/hup.err" || rc=$?
         [ "$rc" = "$want" ] || fail "--reload ('$1'): exit $rc: $(cat "$T/hup.err"; tail -n 3 "$AGENT_LOG")"
         [ "$(grep -c "$1" "$AGENT_LOG" || true)" -gt "$n" ] ||
