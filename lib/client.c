@@ -293,10 +293,10 @@ static int agent_error(long status, const body *b, char *err, size_t err_len) {
         return client_errf(err, err_len, error, "agent answered HTTP %ld", status);
 }
 
-/* GET path from the agent, whose answer must be 200 with at most max
- * bytes: the body, and its JSON (NULL if it is none). On failure the
- * body is wiped and err says why. */
-static int agent_get_json(const char *socket_path, const char *path, size_t max, body *ret_body,
+/* GET path from the agent, whose answer must be 200 (or also_ok, if not
+ * 0) with at most max bytes: the body, and its JSON (NULL if it is none).
+ * On failure the body is wiped and err says why. */
+static int agent_get_json(const char *socket_path, const char *path, size_t max, long also_ok, body *ret_body,
                           json_t **ret_json, char *err, size_t err_len) {
         long status;
         bool oom;
@@ -305,7 +305,7 @@ static int agent_get_json(const char *socket_path, const char *path, size_t max,
         r = agent_get(socket_path, path, max, &status, ret_body, err, err_len);
         if (r < 0)
                 return r;
-        if (status != 200) {
+        if (status != 200 && (also_ok == 0 || status != also_ok)) {
                 r = agent_error(status, ret_body, err, err_len);
                 body_wipe(ret_body);
                 return r;
@@ -366,7 +366,7 @@ int svcid_agent_token(const char *socket_path, const char *audience, int64_t ttl
         if (n < 0 || (size_t) n >= sizeof path)
                 return client_errf(err, err_len, -EINVAL, "request too long");
 
-        r = agent_get_json(socket_path, path, TOKEN_BODY_MAX, &b, &j, err, err_len);
+        r = agent_get_json(socket_path, path, TOKEN_BODY_MAX, 0, &b, &j, err, err_len);
         if (r < 0)
                 return r;
         body_wipe(&b);
@@ -399,7 +399,7 @@ int svcid_agent_jwks(const char *socket_path, char *err, size_t err_len, char **
 
         if (!ret_jwks)
                 return client_errf(err, err_len, -EINVAL, "no place for the JWKS");
-        r = agent_get_json(socket_path, "/v1/jwks", SVCID_JWKS_MAX, &b, &j, err, err_len);
+        r = agent_get_json(socket_path, "/v1/jwks", SVCID_JWKS_MAX, 0, &b, &j, err, err_len);
         if (r < 0)
                 return r;
         /* All of it (no NUL cuts it short), and shaped like a JWKS. */
@@ -413,25 +413,15 @@ int svcid_agent_jwks(const char *socket_path, char *err, size_t err_len, char **
 }
 
 int lib_agent_health(const char *socket_path, char *err, size_t err_len, json_t **ret_health) {
+        json_t *j = NULL;
         body b;
-        long status;
-        bool oom;
-        json_t *j;
         int r;
 
-        r = agent_get(socket_path, "/v1/health", HEALTH_BODY_MAX, &status, &b, err, err_len);
+        /* 503 is an answer too: the agent is there, but not up */
+        r = agent_get_json(socket_path, "/v1/health", HEALTH_BODY_MAX, 503, &b, &j, err, err_len);
         if (r < 0)
                 return r;
-        /* 503 is an answer too: the agent is there, but not up */
-        if (status != 200 && status != 503) {
-                r = agent_error(status, &b, err, err_len);
-                body_wipe(&b);
-                return r;
-        }
-        j = json_load_guarded(b.data, b.len, NULL, &oom);
         body_wipe(&b);
-        if (oom)
-                return client_errf(err, err_len, -ENOMEM, "out of memory reading the agent's answer");
         if (!json_is_object(j) || !json_is_string(json_object_get(j, "status"))) {
                 json_decref(j);
                 return client_errf(err, err_len, -EPROTO, "the agent's /v1/health answer is not its JSON");
