@@ -3,15 +3,17 @@
  * libFuzzer target: libsvcid's agent client (lib/client.c) reading what
  * the agent answers. `svcid token` and every caller of svcid_agent_token()
  * or svcid_agent_jwks() read from whatever socket SVCID_AGENT_SOCKET
- * names, so the answer is untrusted bytes. A fake agent in a thread of
+ * names, and `svcid-agent --reload` the /v1/health of whatever listens on
+ * its --socket, so the answer is untrusted bytes. A fake agent in a thread of
  * this process listens on a Unix socket, reads each request head and
  * answers with the input; the client is the real one, libcurl included.
  *
- * The first input byte: bit 0 asks for the JWKS rather than a token;
- * bit 1 sends the rest of the input as it is (status line, headers and
- * all), else it is a body, sent with a Content-Length under the status
- * the second byte picks; bit 2 pads such a body with spaces to just past
- * what the client reads; the other bits size the caller's error buffer.
+ * The first input byte: bit 0 asks for the JWKS rather than a token, and
+ * bit 3, without bit 0, for /v1/health (lib_agent_health()); bit 1 sends
+ * the rest of the input as it is (status line, headers and all), else it
+ * is a body, sent with a Content-Length under the status the second byte
+ * picks; bit 2 pads such a body with spaces to just past what the client
+ * reads; bits 4 to 7 size the caller's error buffer.
  *
  * Beyond "no crash, no leak", it checks what callers rely on: a refusal
  * writes no output, says why in a NUL-terminated line of printable ASCII,
@@ -19,7 +21,9 @@
  * is the "token" of a JSON object the agent sent, shaped as a compact
  * JWS of at most SVCID_TOKEN_MAX bytes, with its expires_at; a JWKS
  * handed out is the whole body, byte for byte, with an "iss" string and
- * a "keys" array. SVCID_FUZZ_VERBOSE set in the environment: says what
+ * a "keys" array; a health answer handed out came with 200 or 503 and is
+ * the body's JSON, an object with a "status" string, and such a body
+ * under either status is not refused. SVCID_FUZZ_VERBOSE set in the environment: says what
  * became of each input.
  */
 #include <errno.h>
@@ -36,11 +40,13 @@
 #include <jansson.h>
 
 #include "svcid/svcid.h"
+#include "../lib/internal.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define TOKEN_BODY_MAX (SVCID_TOKEN_MAX + 4096u)       /* as lib/client.c */
+#define HEALTH_BODY_MAX 8192u                           /* as lib/client.c */
 
 static char dir[64], sock_path[128];
 static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -175,22 +181,24 @@ static int status_errno(int status) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static const int statuses[] = { 200, 400, 403, 429, 503, 500, 404, 204 };
-        bool want_jwks, raw, pad;
+        bool want_jwks, want_health, raw, pad, ok_status;
         const char *body = NULL;
         size_t body_len = 0, err_len, max_body;
         char err[257], *buf, *out = (char *) "untouched";
+        json_t *health = NULL;
         int64_t expires = -12345;
         int status = 0, r;
 
         if (size < 1)
                 return 0;
         want_jwks = data[0] & 1;
+        want_health = !want_jwks && (data[0] & 8);
         raw = data[0] & 2;
         if (!raw && size < 2)
                 return 0;
-        max_body = want_jwks ? SVCID_JWKS_MAX : TOKEN_BODY_MAX;
+        max_body = want_jwks ? SVCID_JWKS_MAX : want_health ? HEALTH_BODY_MAX : TOKEN_BODY_MAX;
         pad = data[0] & 4;
-        err_len = 1 + (size_t) (data[0] >> 3) * (sizeof err - 2) / 31;  /* 1 to 256 */
+        err_len = 1 + (size_t) (data[0] >> 4) * (sizeof err - 2) / 15;  /* 1 to 256 */
         if (raw) {
                 buf = malloc(size);
                 if (!buf)
@@ -223,6 +231,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         memset(err, 'u', sizeof err);
         if (want_jwks)
                 r = svcid_agent_jwks(sock_path, err, err_len, &out);
+        else if (want_health)
+                r = lib_agent_health(sock_path, err, err_len, &health);
         else
                 r = svcid_agent_token(sock_path, "ssh:web01", 60, err, err_len, &out, &expires);
 
@@ -234,21 +244,43 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         pthread_mutex_unlock(&mutex);
 
         if (getenv("SVCID_FUZZ_VERBOSE"))
-                fprintf(stderr, "fuzz_agent_answer: %d %s\n", r, r < 0 ? err : out);
+                fprintf(stderr, "fuzz_agent_answer: %d %s\n", r, r < 0 ? err : want_health ? "health" : out);
+        /* 503 is an answer from /v1/health: the agent there is not up */
+        ok_status = status == 200 || (want_health && status == 503);
         if (r < 0) {
-                if (strcmp(out, "untouched") != 0 || expires != -12345)
+                if (strcmp(out, "untouched") != 0 || expires != -12345 || health)
                         die("a refusal wrote an output", NULL);
                 check_err(err, err_len);
                 if (err[err_len] != 'u')
                         die("error message written past its buffer", NULL);
                 /* (a body over what the client reads is refused as such first) */
-                if (!raw && status != 200 && body_len <= max_body && r != status_errno(status) && r != -ENOMEM)
+                if (!raw && !ok_status && body_len <= max_body && r != status_errno(status) && r != -ENOMEM)
                         die("an HTTP error mapped to another errno", err);
+                if (want_health && !raw && ok_status && body_len <= max_body && r != -ENOMEM) {
+                        json_t *j = json_loadb(body, body_len, JSON_REJECT_DUPLICATES, NULL);
+                        bool valid = json_is_object(j) && json_is_string(json_object_get(j, "status"));
+
+                        json_decref(j);
+                        if (valid)
+                                die("a health answer refused", err);
+                }
                 free(buf);
                 return 0;
         }
-        if (!raw && status != 200)
+        if (!raw && !ok_status)
                 die("an HTTP error taken as an answer", NULL);
+        if (want_health) {
+                json_t *j = raw ? NULL : json_loadb(body, body_len, JSON_REJECT_DUPLICATES, NULL);
+
+                if (!json_is_object(health) || !json_is_string(json_object_get(health, "status")))
+                        die("the health answer handed out is not an object with a status", NULL);
+                if (!raw && !json_equal(health, j))
+                        die("the health answer handed out is not the body's JSON", NULL);
+                json_decref(j);
+                json_decref(health);
+                free(buf);
+                return 0;
+        }
         if (want_jwks) {
                 json_t *j = json_loads(out, 0, NULL);
 
