@@ -534,6 +534,12 @@ static const char *target_path(const char *url) {
         return slash ? slash : "/";
 }
 
+/* Whether p's uid and gid are known: it has all its credentials, or all
+ * but a pid. */
+static bool ids_known(const peer *p) {
+        return p && (!p->cred_error || p->cred_error == -ENODATA);
+}
+
 /* A request for a token that the agent refuses for its head is a
  * refusal for the audit log, as those handle_token() refuses are; the
  * other endpoints mint nothing. Its unit is not looked up for a request
@@ -542,7 +548,7 @@ static void log_head_refusal(struct MHD_Connection *conn, const peer *p, const c
                              const char *message) {
         log_caller lc;
 
-        if (!p || p->cred_error || strcmp(url, "/v1/token") != 0)
+        if (!ids_known(p) || strcmp(url, "/v1/token") != 0)
                 return;
         log_caller_from(p, NULL, &lc);
         log_refusal(&lc, word, MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "aud"), message);
@@ -652,19 +658,31 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                 /* HEAD would mint a token nobody receives */
                 if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
                         return refuse_method(conn, p, url);
-                if (!p || p->cred_error) {
-                        /* ENODATA: the kernel had none to give (no pid in
-                         * our namespace); anything else is a failed call */
-                        if (p && p->cred_error != -ENODATA)
+                if (!ids_known(p)) {
+                        if (p)
                                 log_error("the credentials of a connection cannot be read, refusing it: %s",
                                           strerror(-p->cred_error));
                         else
-                                log_error("connection without peer credentials, refusing it");
+                                log_error("a connection's credentials could not be kept, refusing it");
                         return respond_error(conn, MHD_HTTP_FORBIDDEN, "peer_gone", "caller unknown");
                 }
                 if (!p->counted)        /* past its uid's share: never served */
                         return respond_error(conn, MHD_HTTP_TOO_MANY_REQUESTS, "too_many_requests",
                                              "this user has too many connections to the agent open");
+                if (p->cred_error) {
+                        /* ENODATA: a caller whose pid namespace is not
+                         * within the agent's; the kernel has no pid of
+                         * it to give, so there is no process to name */
+                        log_caller lc;
+
+                        log_caller_from(p, NULL, &lc);
+                        log_refusal(&lc, "peer_gone", MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "aud"),
+                                    "the caller has no pid in the pid namespace of the agent");
+                        return respond_error(conn, MHD_HTTP_FORBIDDEN, "peer_gone",
+                                             "your process has no pid in the agent's pid namespace, so the agent "
+                                             "cannot tell which process you are: ask an agent whose pid namespace "
+                                             "holds yours");
+                }
                 return handle_token(s, conn, p);
         }
         if (strcmp(url, "/v1/jwks") == 0)
@@ -694,12 +712,16 @@ static void notify(void *cls, struct MHD_Connection *conn, void **socket_context
                         return;
                 }
                 r = peer_from_socket(info->connect_fd, p);
-                if (r < 0) {
+                if (r < 0 && r != -ENODATA) {
                         /* Its token requests are refused, saying why. */
                         *p = (peer) { .pidfd = -1, .cred_error = r };
                         *socket_context = p;
                         return;
                 }
+                /* With no pid its token requests are refused too, but
+                 * its uid is known: its connections count in its share,
+                 * or one user in a pid namespace could take every slot */
+                p->cred_error = r;
                 p->share = peer_share(p->uid);
                 p->counted = uid_acquire(s, p->share);
                 if (!p->counted) {

@@ -111,10 +111,12 @@ int peer_from_socket(int fd, peer *p) {
         *p = (peer) { .pidfd = -1 };
         if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
                 return -errno;
-        if (len != sizeof cred || cred.pid <= 0)
-                return -ENODATA;
+        if (len != sizeof cred)
+                return -EIO;
         p->uid = cred.uid;
         p->gid = cred.gid;
+        if (cred.pid <= 0)
+                return -ENODATA;
         p->pid = cred.pid;
 
         len = sizeof pidfd;

@@ -20,7 +20,9 @@ typedef struct peer {
         pid_t pid;
         int pidfd;              /* -1 if none could be had */
         int error;              /* why there is no pidfd (-errno), or 0 */
-        int cred_error;         /* why there are no credentials (-errno; then nothing above is set), or 0 */
+        int cred_error;         /* why the credentials are not all there, or 0: -ENODATA, no pid
+                                 * (uid and gid are set, pid is 0); any other -errno, none at all
+                                 * (nothing above is set) */
         uid_t share;            /* whose connection share it counts in (peer_share()) */
         bool counted;           /* holds one of that share's connection slots */
         bool bad_target;        /* the request being read has a bad escape (http.c) */
@@ -43,8 +45,10 @@ uid_t peer_share(uid_t uid);
  * from holding the HTTP thread for seconds a connection. */
 #define PEER_THREADS_READ 32
 
-/* Fills p from the connected socket fd. -errno if SO_PEERCRED fails; a
- * missing pidfd is not an error here but recorded in p->error. */
+/* Fills p from the connected socket fd: 0; -ENODATA when the kernel
+ * gives no pid, the connector's pid namespace being outside the agent's
+ * (uid and gid are set, pid is 0); -errno if SO_PEERCRED fails. A missing
+ * pidfd is not an error here but recorded in p->error. */
 int peer_from_socket(int fd, peer *p);
 
 void peer_done(peer *p);

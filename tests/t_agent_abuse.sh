@@ -866,4 +866,38 @@ if unshare -U -r true 2>/dev/null; then
 else
         echo "note: no user namespace here (unshare -U -r failed): the unmapped-caller check did not run"
 fi
+# An agent in a pid namespace of its own, serving a socket that callers
+# outside it reach (a container given the host's socket), is told no pid
+# for them: each is refused as peer_gone and logged as a refusal, and its
+# connections still count in its uid's share.
+if [ "$(id -u)" = 0 ] && unshare --pid --fork true 2>/dev/null; then
+        check "an agent in a pid namespace refuses callers it is told no pid for, and counts their connections"
+        printf '#!/bin/sh\nexec unshare --pid --fork --kill-child=TERM %s "$@"\n' "'$AGENT'" > "$T/agent-pidns"
+        chmod 755 "$T/agent-pidns"
+        AGENT=$T/agent-pidns start_agent pidns -
+        # unshare waits for the agent and ignores SIGTERM itself
+        EXTRA_CLEANUP+=("pkill -TERM -P $AGENT_PID")
+        HOG_UID=$(id -u nobody)
+        out=$(setpriv --reuid="$HOG_UID" --regid="$(id -g nobody)" --clear-groups \
+                curl -s --max-time 20 --unix-socket "$SOCK" "http://localhost/v1/token?aud=pidns") || true
+        [ "$(jq -r .error <<<"$out" 2>/dev/null)" = peer_gone ] || fail "a caller outside the namespace: $out"
+        grep -q "refused reason=peer_gone aud='pidns' uid=$HOG_UID gid=$(id -g nobody) pid=0 .*no pid in the pid namespace" \
+                "$AGENT_LOG" || fail "the refusal is not logged: $(tail -n 3 "$AGENT_LOG")"
+        raw_as "$HOG_UID" "$(id -g nobody)" pidns_hog hog 300 44
+        PIDNS_HOG=$RAW_PID PIDNS_HOG_IN=$RAW_IN
+        [ "$(cat "$T/pidns_hog.out")" = "refused 44 no-store 44" ] ||
+                fail "expected 44 of 300 connections of one uid refused (share 256), got: $(cat "$T/pidns_hog.out")"
+        grep -q "refused reason=too_many_requests .*uid=$HOG_UID .*pid=0 .*this uid holds its share" "$AGENT_LOG" ||
+                fail "the share refusal is not logged"
+        expect_status 403 peer_gone "/v1/token?aud=pidns-root"
+        expect_status 200 "" "/v1/jwks"
+        grep -q "mint.*aud='pidns" "$AGENT_LOG" && fail "a token was minted: $(grep mint "$AGENT_LOG")"
+        exec {PIDNS_HOG_IN}>&-
+        wait "$PIDNS_HOG" 2>/dev/null || true
+        pkill -TERM -P "$AGENT_PID"
+        stop_agent
+        ok "refused as peer_gone with pid 0 in the log; 44 of 300 connections of one uid refused; no token minted"
+else
+        echo "note: not root or no pid namespace here: the no-pid caller check did not run"
+fi
 echo "all abuse checks passed"
