@@ -576,6 +576,11 @@ int main(int argc, char **argv) {
                         goto out;
                 }
         }
+        r = peer_check_proc(err, sizeof err);
+        if (r < 0) {
+                log_error("%s", err);
+                goto out;
+        }
         /* The socket before the keys: an agent that will not serve (another
          * answers there) must not have made keys first. */
         raise_fd_limit();

@@ -158,6 +158,43 @@ int peer_from_socket(int fd, peer *p) {
         return 0;
 }
 
+int peer_check_proc(char *err, size_t err_len) {
+        _cleanup_(fclosep) FILE *f = fopen("/proc/self/status", "re");
+        char line[512], *p, *end;
+        long pid = -1;
+        int fields = 0;
+
+        if (!f) {
+                snprintf(err, err_len, "cannot read /proc/self/status: %s (the agent names its callers through /proc)",
+                         strerror(errno));
+                return -errno;
+        }
+        while (fgets(line, sizeof line, f))
+                if (strncmp(line, "NSpid:", 6) == 0) {
+                        /* one pid for each pid namespace from the one
+                         * /proc was mounted for down to the agent's */
+                        for (p = line + 6;; p = end) {
+                                long v = strtol(p, &end, 10);
+                                if (end == p)
+                                        break;
+                                pid = v;
+                                fields++;
+                        }
+                        break;
+                }
+        if (fields == 1 && pid == (long) getpid())
+                return 0;
+        if (fields == 0)
+                snprintf(err, err_len, "/proc/self/status has no NSpid line: cannot tell whose /proc this is");
+        else
+                snprintf(err, err_len,
+                         "/proc was mounted for another pid namespace than the agent's (NSpid has %d pids): "
+                         "callers would be named after other processes; give the agent its own /proc "
+                         "(unshare --pid --fork --mount-proc, a container's), or run it in the namespace "
+                         "of this /proc", fields);
+        return -EXDEV;
+}
+
 void peer_done(peer *p) {
         if (p->pidfd >= 0)
                 close(p->pidfd);

@@ -65,6 +65,15 @@ bool peer_alive(const peer *p);
  * entry (never "no name" for a name not known), -ENOMEM. */
 int peer_resolve(const peer *p, char **ret_unit, char **ret_user);
 
+/* Whether /proc is the one of the agent's own pid namespace: 0, or
+ * -errno with the reason in err. Callers are named through /proc (their
+ * cgroup, their threads) by the pid the kernel gives for them, which is
+ * numbered in the agent's namespace; a /proc mounted for another one (an
+ * agent started with `unshare --pid` and no --mount-proc) shows other
+ * processes under those numbers, and a caller would take the unit of
+ * whichever has its number there. */
+int peer_check_proc(char *err, size_t err_len);
+
 /* Frees the unit cache (at exit, for leak checkers). */
 void peer_cache_free(void);
 

@@ -866,13 +866,26 @@ if unshare -U -r true 2>/dev/null; then
 else
         echo "note: no user namespace here (unshare -U -r failed): the unmapped-caller check did not run"
 fi
-# An agent in a pid namespace of its own, serving a socket that callers
-# outside it reach (a container given the host's socket), is told no pid
-# for them: each is refused as peer_gone and logged as a refusal, and its
-# connections still count in its uid's share.
-if [ "$(id -u)" = 0 ] && unshare --pid --fork true 2>/dev/null; then
+# An agent in a pid namespace of its own (in a container) whose socket
+# callers outside it reach (the host, other containers) is told no pid for
+# them: each is refused as peer_gone and logged as a refusal, and its
+# connections still count in its uid's share. It needs a /proc of its
+# own namespace, and refuses to start with another's.
+if [ "$(id -u)" = 0 ] && unshare --pid --fork --mount-proc true 2>/dev/null; then
+        check "an agent in a pid namespace refuses to start with the /proc of another"
+        : > "$T/pidns.conf"
+        # (bounded: an agent that started would run on)
+        out=$(timeout -s KILL 20 unshare --pid --fork --kill-child=TERM "$AGENT" --config "$T/pidns.conf" \
+                --state-dir "$T/pidns-proc" --socket "$T/pidns-proc.sock" --log-target=stderr 2>&1) &&
+                fail "it started: $out"
+        [[ "$out" == *"/proc was mounted for another pid namespace than the agent's (NSpid has 2 pids)"* ]] ||
+                fail "the reason: $out"
+        [ ! -e "$T/pidns-proc" ] && [ ! -e "$T/pidns-proc.sock" ] || fail "it made its state or socket"
+        ok "exit 1, saying why; no socket, no keys"
+
         check "an agent in a pid namespace refuses callers it is told no pid for, and counts their connections"
-        printf '#!/bin/sh\nexec unshare --pid --fork --kill-child=TERM %s "$@"\n' "'$AGENT'" > "$T/agent-pidns"
+        printf '#!/bin/sh\nexec unshare --pid --fork --mount-proc --kill-child=TERM %s "$@"\n' "'$AGENT'" \
+                > "$T/agent-pidns"
         chmod 755 "$T/agent-pidns"
         AGENT=$T/agent-pidns start_agent pidns -
         # unshare waits for the agent and ignores SIGTERM itself
