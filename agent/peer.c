@@ -165,9 +165,11 @@ int peer_check_proc(char *err, size_t err_len) {
         int fields = 0;
 
         if (!f) {
+                int e = errno;
+
                 snprintf(err, err_len, "cannot read /proc/self/status: %s (the agent names its callers through /proc)",
-                         strerror(errno));
-                return -errno;
+                         strerror(e));
+                return -e;
         }
         while (fgets(line, sizeof line, f))
                 if (strncmp(line, "NSpid:", 6) == 0) {
