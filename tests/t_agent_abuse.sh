@@ -872,7 +872,7 @@ fi
 # connections still count in its uid's share. It needs a /proc of its
 # own namespace, and refuses to start with another's.
 if [ "$(id -u)" = 0 ] && unshare --pid --fork --mount-proc true 2>/dev/null; then
-        check "an agent in a pid namespace refuses to start with the /proc of another"
+        check "an agent refuses to start with the /proc of another pid namespace, or none"
         : > "$T/pidns.conf"
         # (bounded: an agent that started would run on)
         out=$(timeout -s KILL 20 unshare --pid --fork --kill-child=TERM "$AGENT" --config "$T/pidns.conf" \
@@ -881,7 +881,12 @@ if [ "$(id -u)" = 0 ] && unshare --pid --fork --mount-proc true 2>/dev/null; the
         [[ "$out" == *"/proc was mounted for another pid namespace than the agent's (NSpid has 2 pids)"* ]] ||
                 fail "the reason: $out"
         [ ! -e "$T/pidns-proc" ] && [ ! -e "$T/pidns-proc.sock" ] || fail "it made its state or socket"
-        ok "exit 1, saying why; no socket, no keys"
+        out=$(timeout -s KILL 20 unshare -m sh -c 'mount -t tmpfs tmpfs /proc && exec "$@"' sh "$AGENT" \
+                --config "$T/pidns.conf" --state-dir "$T/pidns-proc" --socket "$T/pidns-proc.sock" \
+                --log-target=stderr 2>&1) && fail "it started with no /proc: $out"
+        [[ "$out" == *"cannot read /proc/self/status: No such file or directory"* ]] || fail "no /proc: $out"
+        [ ! -e "$T/pidns-proc" ] && [ ! -e "$T/pidns-proc.sock" ] || fail "with no /proc, it made its state or socket"
+        ok "exit 1, saying why, with another namespace's /proc and with none; no socket, no keys"
 
         check "an agent in a pid namespace refuses callers it is told no pid for, and counts their connections"
         printf '#!/bin/sh\nexec unshare --pid --fork --mount-proc --kill-child=TERM %s "$@"\n' "'$AGENT'" \
