@@ -577,6 +577,8 @@ int main(int argc, char **argv) {
                 }
         }
         r = peer_check_proc(err, sizeof err);
+        if (r >= 0)
+                r = peer_check_unit_root(err, sizeof err);
         if (r < 0) {
                 log_error("%s", err);
                 goto out;

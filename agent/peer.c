@@ -423,6 +423,70 @@ static int read_cgroup(pid_t pid, char *buf, size_t size) {
         return 0;
 }
 
+/* The path of the cgroup systemd names units by in /proc/PID/cgroup
+ * text, as sd_pid_get_unit() picks it: the cgroup v2 line where there is
+ * one, else that of v1's name=systemd hierarchy. Its start and length, or
+ * NULL. */
+static const char *systemd_cgroup_path(const char *text, size_t *ret_len) {
+        const char *line = strncmp(text, "0::/", 4) == 0 ? text : strstr(text, "\n0::/");
+
+        if (line)
+                line += line == text ? 3 : 4;
+        else if ((line = strstr(text, ":name=systemd:/")))
+                line += strlen(":name=systemd:");
+        if (line)
+                *ret_len = strcspn(line, "\n");
+        return line;
+}
+
+int peer_check_unit_root(char *err, size_t err_len) {
+        char text[CGROUP_TEXT_MAX], root[CGROUP_TEXT_MAX], dir[CGROUP_TEXT_MAX + 64];
+        static const char *const strip[] = { "/init.scope", "/system.slice", "/system" };
+        const char *path;
+        struct stat st;
+        size_t len;
+        int r;
+
+        r = read_cgroup(1, text, sizeof text);
+        if (r < 0) {
+                snprintf(err, err_len, "cannot read /proc/1/cgroup: %s (units are named relative to pid 1's cgroup)",
+                         strerror(-r));
+                return r;
+        }
+        path = systemd_cgroup_path(text, &len);
+        if (!path)
+                return 0;       /* no systemd cgroups: no unit is ever named */
+        snprintf(root, sizeof root, "%.*s", (int) len, path);
+        if (strcmp(root, "/..") == 0 || strncmp(root, "/../", 4) == 0)
+                return snprintf(err, err_len,
+                                "pid 1 is outside the agent's cgroup namespace (its cgroup is %s there): units "
+                                "would be named from a part of the tree that need not be systemd's; run the "
+                                "agent in the cgroup namespace of its pid 1", root), -EXDEV;
+        /* as systemd takes its root: pid 1's cgroup, less this */
+        for (size_t i = 0; i < sizeof strip / sizeof strip[0]; i++) {
+                size_t n = strlen(root), s = strlen(strip[i]);
+                if (n > s && strcmp(root + n - s, strip[i]) == 0) {
+                        root[n - s] = '\0';
+                        break;
+                }
+        }
+        if (strcmp(root, "/") == 0 || root[0] == '\0')
+                return 0;
+        pthread_once(&cgroup2_once, find_cgroup2);
+        if (!cgroup2_root)
+                return 0;       /* cgroup v1 alone: not checked */
+        snprintf(dir, sizeof dir, "%s%s", cgroup2_root, root);
+        if (stat(dir, &st) < 0)
+                return snprintf(err, err_len, "cannot check %s, the cgroup units are named under: %s", dir,
+                                strerror(errno)), -errno;
+        if (st.st_uid != 0)
+                return snprintf(err, err_len,
+                                "units would be named under the cgroup %s, which uid %u owns and may make a "
+                                "cgroup of any unit's name in: run the agent where pid 1's cgroup is root's",
+                                dir, (unsigned) st.st_uid), -EPERM;
+        return 0;
+}
+
 /* By text, or when text is NULL by id: 1 and *ret_unit (maybe NULL) on a
  * hit, 0 on a miss, -ENOMEM. */
 static int unit_cache_get(const char *text, uint64_t id, char **ret_unit) {

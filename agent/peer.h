@@ -74,6 +74,14 @@ int peer_resolve(const peer *p, char **ret_unit, char **ret_user);
  * whichever has its number there. */
 int peer_check_proc(char *err, size_t err_len);
 
+/* Whether units can be named from where the agent runs: 0, or -errno
+ * with the reason in err. sd_pid_get_unit(3) names a caller's unit from
+ * its cgroup path as the agent's cgroup namespace shows it, less the
+ * cgroup of the agent's pid 1 (a container's own systemd). Whoever may
+ * make cgroups right under that root may give a process any unit's name:
+ * it must be root's (and pid 1 must be inside the namespace). */
+int peer_check_unit_root(char *err, size_t err_len);
+
 /* Frees the unit cache (at exit, for leak checkers). */
 void peer_cache_free(void);
 

@@ -875,7 +875,7 @@ if [ "$(id -u)" = 0 ] && unshare --pid --fork --mount-proc true 2>/dev/null; the
         check "an agent refuses to start with the /proc of another pid namespace, or none"
         : > "$T/pidns.conf"
         # (bounded: an agent that started would run on)
-        out=$(timeout -s KILL 20 unshare --pid --fork --kill-child=TERM "$AGENT" --config "$T/pidns.conf" \
+        out=$(timeout -s KILL 20 unshare --pid --fork --kill-child=KILL "$AGENT" --config "$T/pidns.conf" \
                 --state-dir "$T/pidns-proc" --socket "$T/pidns-proc.sock" --log-target=stderr 2>&1) &&
                 fail "it started: $out"
         [[ "$out" == *"/proc was mounted for another pid namespace than the agent's (NSpid has 2 pids)"* ]] ||
@@ -917,5 +917,46 @@ if [ "$(id -u)" = 0 ] && unshare --pid --fork --mount-proc true 2>/dev/null; the
         ok "refused as peer_gone with pid 0 in the log; 44 of 300 connections of one uid refused; no token minted"
 else
         echo "note: not root or no pid namespace here: the no-pid caller check did not run"
+fi
+# Units are named as sd_pid_get_unit(3) names them: from a caller's cgroup
+# path as the agent's cgroup namespace shows it, less its pid 1's cgroup.
+# Whoever may make cgroups right under that root could give a process any
+# unit's name: the agent refuses to start where that root is not known to
+# be root's.
+CGROOT=/sys/fs/cgroup
+[ "$(stat -fc %T "$CGROOT" 2>/dev/null)" = cgroup2fs ] || CGROOT=/sys/fs/cgroup/unified
+CGT=$CGROOT/svcid-test-$$
+if [ "$(id -u)" = 0 ] && [ "$(stat -fc %T "$CGROOT" 2>/dev/null)" = cgroup2fs ] && mkdir "$CGT" 2>/dev/null &&
+   unshare --cgroup --pid --fork --mount-proc true 2>/dev/null; then
+        check "an agent refuses to start where a uid other than root could name units"
+        EXTRA_CLEANUP+=("rmdir $CGT/ns $CGT/user $CGT 2>/dev/null")
+        mkdir "$CGT/ns" "$CGT/user"
+        chown "$(id -u nobody)" "$CGT/user"
+        : > "$T/cg.conf"
+        # no_start NAME CGROUP UNSHARE-OPTIONS...: the agent, in CGROUP and
+        # in namespaces of its own, must exit at once having made nothing
+        no_start() {
+                local name=$1 cg=$2
+                shift 2
+                # (bounded: an agent that started would run on; the kill
+                # of unshare takes the agent with it)
+                out=$(timeout -s KILL 20 sh -c 'cg=$1; shift; echo $$ > "$cg/cgroup.procs" && exec "$@"' sh "$cg" \
+                        unshare "$@" --kill-child=KILL "$AGENT" --config "$T/cg.conf" --state-dir "$T/$name" \
+                        --socket "$T/$name.sock" --log-target=stderr 2>&1) && fail "$name: it started: $out"
+                out="$out (exit $?)"
+                [ ! -e "$T/$name" ] && [ ! -e "$T/$name.sock" ] || fail "$name: it made its state or socket: $out"
+        }
+        # in a cgroup namespace of its own: pid 1 is outside it
+        no_start cgns "$CGT/ns" --cgroup --fork
+        [[ "$out" == *"pid 1 is outside the agent's cgroup namespace (its cgroup is /.."*"(exit 1)" ]] ||
+                fail "in a cgroup namespace: $out"
+        # in a pid namespace whose pid 1 is in a cgroup nobody owns
+        no_start pidns-cg "$CGT/user" --pid --fork --mount-proc
+        [[ "$out" == *"units would be named under the cgroup $CGT/user, which uid $(id -u nobody) owns"*"(exit 1)" ]] ||
+                fail "pid 1 in nobody's cgroup: $out"
+        ok "exit 1, saying why, in both; no socket, no keys"
+else
+        rmdir "$CGT" 2>/dev/null || true
+        echo "note: not root, or no writable cgroup v2 hierarchy or namespaces here: the unit-root check did not run"
 fi
 echo "all abuse checks passed"

@@ -775,28 +775,44 @@ get_token a
 stop_agent
 ok "claims that make an 8192-byte token taken, one byte more refused"
 
-check "an agent that cannot learn a caller's unit (/proc mounted hidepid=2) refuses rather than serving it as in no unit"
+check "an agent that cannot see pid 1 (/proc mounted hidepid=2) refuses to start, saying why"
 # Its own /proc, in its own mount namespace; it runs as $U1, to whom
-# hidepid hides other users' processes (and pid 1, which systemd's unit
-# lookup reads). A copy of the agent in $T: the build may be root-only.
+# hidepid hides other users' processes, pid 1 among them, whose cgroup
+# systemd's unit lookup starts from. A copy of the agent in $T: the build
+# may be root-only.
 install -m 0755 "$AGENT" "$T/svcid-agent"
 mkdir -m 0755 "$T/hp"
 chown "$UID1:$GID1" "$T/hp"
 : > "$T/hp.conf"
 chmod 0644 "$T/hp.conf"
+out=$(timeout -s KILL 20 unshare -m sh -c 'mount -t proc -o hidepid=2 proc /proc && exec "$@"' sh \
+        setpriv --reuid="$UID1" --regid="$GID1" --clear-groups "$T/svcid-agent" --config "$T/hp.conf" \
+        --state-dir "$T/hp/state" --socket "$T/hp/agent.sock" --log-target=stderr 2>&1) && fail "it started: $out"
+[[ "$out" == *"cannot read /proc/1/cgroup: No such file or directory (units are named relative to pid 1's cgroup)"* ]] ||
+        fail "the reason: $out"
+[ ! -e "$T/hp/state" ] && [ ! -e "$T/hp/agent.sock" ] || fail "it made its state or socket"
+ok "exit 1: $out"
+
+check "an agent that cannot learn a caller's unit (/proc mounted hidepid=2) refuses rather than serving it as in no unit"
+# Now pid 1 of a pid namespace of its own, where hidepid hides only its
+# callers (root): the caller enters that namespace to be given a pid.
 SOCK=$T/hp/agent.sock
 AGENT_LOG=$T/hp.log
-unshare -m sh -c 'mount -t proc -o hidepid=2 proc /proc && exec "$@"' sh \
+unshare -m -p -f --kill-child=KILL sh -c 'mount -t proc -o hidepid=2 proc /proc && exec "$@"' sh \
         setpriv --reuid="$UID1" --regid="$GID1" --clear-groups "$T/svcid-agent" --config "$T/hp.conf" \
         --state-dir "$T/hp/state" --socket "$SOCK" --log-target=stderr 2>>"$AGENT_LOG" &
-AGENT_PID=$!
-BG_PIDS+=("$AGENT_PID")
+HP_UNSHARE=$!
+BG_PIDS+=("$HP_UNSHARE")
+EXTRA_CLEANUP+=("pkill -KILL -P $HP_UNSHARE")
 wait_for_socket "$SOCK" || fail "the hidepid agent did not come up: $(cat "$AGENT_LOG")"
-expect_status 500 internal "/v1/token?aud=hidden"
+HP_AGENT=$(pgrep -P "$HP_UNSHARE")
+out=$(nsenter -t "$HP_AGENT" -p curl -s --max-time 20 --unix-socket "$SOCK" "http://localhost/v1/token?aud=hidden")
+[ "$(jq -r .error <<<"$out")" = internal ] || fail "expected 500 internal: $out"
 grep -q "refused reason=internal aud='hidden' .*: cannot learn the unit or user name of the caller" "$AGENT_LOG" || fail "the refusal is not logged: $(cat "$AGENT_LOG")"
 grep -q " mint " "$AGENT_LOG" && fail "a token was minted for a caller whose unit is unknown"
-ok "refused: $BODY"
-stop_agent
+ok "refused: $out"
+kill -TERM "$HP_AGENT"
+stop_agent "$HP_UNSHARE"
 
 check "an agent whose user name lookup fails (not 'no such user') refuses rather than match the caller by uid"
 # NSS failing for real, no mock: in its own mount namespace the agent
