@@ -457,11 +457,13 @@ int peer_check_unit_root(char *err, size_t err_len) {
         if (!path)
                 return 0;       /* no systemd cgroups: no unit is ever named */
         snprintf(root, sizeof root, "%.*s", (int) len, path);
-        if (strcmp(root, "/..") == 0 || strncmp(root, "/../", 4) == 0)
-                return snprintf(err, err_len,
-                                "pid 1 is outside the agent's cgroup namespace (its cgroup is %s there): units "
-                                "would be named from a part of the tree that need not be systemd's; run the "
-                                "agent in the cgroup namespace of its pid 1", root), -EXDEV;
+        if (strcmp(root, "/..") == 0 || strncmp(root, "/../", 4) == 0) {
+                snprintf(err, err_len,
+                         "pid 1 is outside the agent's cgroup namespace (its cgroup is %s there): units would be "
+                         "named from a part of the tree that need not be systemd's; run the agent in the cgroup "
+                         "namespace of its pid 1", root);
+                return -EXDEV;
+        }
         /* as systemd takes its root: pid 1's cgroup, less this */
         for (size_t i = 0; i < sizeof strip / sizeof strip[0]; i++) {
                 size_t n = strlen(root), s = strlen(strip[i]);
@@ -476,14 +478,18 @@ int peer_check_unit_root(char *err, size_t err_len) {
         if (!cgroup2_root)
                 return 0;       /* cgroup v1 alone: not checked */
         snprintf(dir, sizeof dir, "%s%s", cgroup2_root, root);
-        if (stat(dir, &st) < 0)
-                return snprintf(err, err_len, "cannot check %s, the cgroup units are named under: %s", dir,
-                                strerror(errno)), -errno;
-        if (st.st_uid != 0)
-                return snprintf(err, err_len,
-                                "units would be named under the cgroup %s, which uid %u owns and may make a "
-                                "cgroup of any unit's name in: run the agent where pid 1's cgroup is root's",
-                                dir, (unsigned) st.st_uid), -EPERM;
+        if (stat(dir, &st) < 0) {
+                r = -errno;
+                snprintf(err, err_len, "cannot check %s, the cgroup units are named under: %s", dir, strerror(-r));
+                return r;
+        }
+        if (st.st_uid != 0) {
+                snprintf(err, err_len,
+                         "units would be named under the cgroup %s, which uid %u owns and may make a cgroup of "
+                         "any unit's name in: run the agent where pid 1's cgroup is root's",
+                         dir, (unsigned) st.st_uid);
+                return -EPERM;
+        }
         return 0;
 }
 
