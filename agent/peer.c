@@ -349,21 +349,21 @@ struct pidfd_info_v0 {
         int32_t exit_code;
 };
 #define PIDFD_GET_INFO_V0 _IOWR(0xFF, 11, struct pidfd_info_v0)
+#define PIDFD_INFO_CREDS (UINT64_C(1) << 1)
 #define PIDFD_INFO_CGROUPID (UINT64_C(1) << 2)
 
-/* The id of the cgroup v2 the pinned process is in: 0, or -errno
+/* What the kernel tells of the pinned process: its effective ids and the
+ * cgroup v2 it is in, each where info->mask has its bit; 0, or -errno
  * (-ENOTTY or -EINVAL from a kernel before 6.13). */
-static int pidfd_cgroup_id(int pidfd, uint64_t *ret_id) {
-        struct pidfd_info_v0 info = { .mask = PIDFD_INFO_CGROUPID };
+static int pidfd_info(int pidfd, struct pidfd_info_v0 *info) {
+        int r;
 
-        if (pidfd < 0)
-                return -EBADF;
-        if (ioctl(pidfd, PIDFD_GET_INFO_V0, &info) < 0)
-                return -errno;
-        if (!(info.mask & PIDFD_INFO_CGROUPID))
-                return -EOPNOTSUPP;
-        *ret_id = info.cgroupid;
-        return 0;
+        *info = (struct pidfd_info_v0) { .mask = PIDFD_INFO_CREDS | PIDFD_INFO_CGROUPID };
+        if (pidfd >= 0 && ioctl(pidfd, PIDFD_GET_INFO_V0, info) == 0)
+                return 0;
+        r = pidfd < 0 ? -EBADF : -errno;
+        info->mask = 0;         /* nothing told */
+        return r;
 }
 
 /* Where cgroup v2 is mounted, in the order systemd looks (its
@@ -539,12 +539,10 @@ static void unit_cache_put_id(const uint64_t *id, const char *text, const char *
 }
 
 /* The unit of the process p pins, by its cgroup id where the kernel gives
- * it, else by its pid (peer_resolve() then checks the pid was still
- * that process's). */
-static int peer_unit(const peer *p, char **ret_unit) {
+ * it (id, else NULL), else by its pid (peer_resolve() then checks the pid
+ * was still that process's). */
+static int peer_unit(const peer *p, const uint64_t *id, char **ret_unit) {
         char before[CGROUP_TEXT_MAX], after[CGROUP_TEXT_MAX];
-        uint64_t cgroup_id = 0;
-        const uint64_t *id = pidfd_cgroup_id(p->pidfd, &cgroup_id) == 0 ? &cgroup_id : NULL;
         char *unit = NULL;
         int r, u;
 
@@ -602,6 +600,7 @@ void peer_cache_free(void) {
 
 int peer_resolve(const peer *p, char **ret_unit, char **ret_user) {
         _cleanup_(free_p) char *unit = NULL, *user = NULL;
+        struct pidfd_info_v0 info;
         int r;
 
         /* Never pinned: gone before accept() (ESRCH), or the agent could
@@ -609,7 +608,17 @@ int peer_resolve(const peer *p, char **ret_unit, char **ret_user) {
          * not the caller's doing. */
         if (p->pidfd < 0)
                 return p->error == 0 || p->error == -ESRCH ? -ESRCH : p->error;
-        r = peer_unit(p, &unit);
+        /* Still the effective uid and gid it connected with: a process
+         * that changed them since asks as what it is now, which is not
+         * what SO_PEERCRED told. Where the kernel gives no ids for a
+         * pidfd, /proc tells them (and peer_alive() that they were its). */
+        if (pidfd_info(p->pidfd, &info) == 0 && (info.mask & PIDFD_INFO_CREDS))
+                r = info.euid == p->uid && info.egid == p->gid ? 0 : -ESRCH;
+        else
+                r = pinned_is_peer(p);
+        if (r < 0 && r != -EACCES)
+                return r;
+        r = peer_unit(p, info.mask & PIDFD_INFO_CGROUPID ? &info.cgroupid : NULL, &unit);
         if (r < 0)
                 /* ESRCH from a caller still alive: its /proc entry cannot
                  * be read (hidepid), which is not "gone". */

@@ -866,6 +866,70 @@ if unshare -U -r true 2>/dev/null; then
 else
         echo "note: no user namespace here (unshare -U -r failed): the unmapped-caller check did not run"
 fi
+# A caller is named by the ids it connected with only while it still has
+# them: a process that connects as root, then drops to nobody and asks,
+# is refused rather than handed a token naming root.
+if [ "$(id -u)" = 0 ]; then
+        check "a process that changes its uid and gid after connecting is refused, not named as it connected"
+        start_agent dropped -
+        # drop_then_ask AUD DROP: connect as root, then (DROP=1) become
+        # nobody, then ask; prints the status line and the body
+        drop_then_ask() {
+                "$PY" - "$SOCK" "$1" "$2" "$(id -u nobody)" "$(id -g nobody)" <<'PY'
+import os, socket, sys
+path, aud, drop, uid, gid = sys.argv[1], sys.argv[2], sys.argv[3] == "1", int(sys.argv[4]), int(sys.argv[5])
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(path)
+if drop:
+    os.setgroups([])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+s.sendall(("GET /v1/token?aud=%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % aud).encode())
+data = b""
+while True:
+    chunk = s.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+head, _, body = data.partition(b"\r\n\r\n")
+print(head.split(b"\r\n")[0].decode(), body.decode())
+PY
+        }
+        # expect_dropped: the control, then the drop
+        expect_dropped() {
+                out=$(drop_then_ask kept 0)
+                [[ "$out" == "HTTP/1.1 200 "*'"token"'* ]] || fail "control, root throughout: $out"
+                out=$(drop_then_ask dropped 1)
+                [[ "$out" == "HTTP/1.1 403 "*'"error":"peer_gone"'* ]] || fail "dropped to nobody after connecting: $out"
+                grep -q "refused reason=peer_gone aud='dropped' uid=0 gid=0 " "$AGENT_LOG" ||
+                        fail "the refusal is not logged: $(tail -n 3 "$AGENT_LOG")"
+                if grep -q "mint.*aud='dropped'" "$AGENT_LOG"; then
+                        fail "a token was minted: $(grep mint "$AGENT_LOG")"
+                fi
+        }
+        expect_dropped
+        stop_agent
+        how="as this kernel tells the ids"
+        # Without PIDFD_GET_INFO (and SO_PEERPIDFD), /proc tells the ids:
+        # the preload above makes both fail
+        if [ -e "$T/nopeerpidfd.so" ]; then
+                pre=$T/nopeerpidfd.so
+                case "$SVCID_BUILD" in *asan*) pre="$(cc -print-file-name=libasan.so):$pre" ;; esac
+                : > "$T/empty.conf"
+                SOCK=$T/dropped-old.sock
+                AGENT_LOG=$T/dropped-old.log
+                LD_PRELOAD=$pre "$AGENT" --config "$T/empty.conf" --state-dir "$T/dropped-old" --socket "$SOCK" \
+                        --log-target=stderr 2>>"$AGENT_LOG" &
+                AGENT_PID=$!
+                BG_PIDS+=("$AGENT_PID")
+                wait_for_socket "$SOCK" || fail "the agent under the preload did not come up"
+                expect_dropped
+                stop_agent
+                how="$how, and with SO_PEERPIDFD and PIDFD_GET_INFO made to fail"
+        fi
+        ok "root throughout: a token; root then nobody: 403 peer_gone, logged, nothing minted ($how)"
+fi
+
 # An agent in a pid namespace of its own (in a container) whose socket
 # callers outside it reach (the host, other containers) is told no pid for
 # them: each is refused as peer_gone and logged as a refusal, and its
