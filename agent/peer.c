@@ -382,19 +382,29 @@ static void find_cgroup2(void) {
                 }
 }
 
-/* Whether the cgroup v2 path in /proc/PID/cgroup text (its "0::" line) is
- * the cgroup with that id. */
-static bool text_is_cgroup(const char *text, uint64_t id) {
+/* The cgroup v2 path in /proc/PID/cgroup text (its "0::" line): its
+ * start and length, or NULL. */
+static const char *cgroup2_path(const char *text, size_t *ret_len) {
         const char *line = strncmp(text, "0::/", 4) == 0 ? text : strstr(text, "\n0::/");
+
+        if (!line)
+                return NULL;
+        line += line == text ? 3 : 4;
+        *ret_len = strcspn(line, "\n");
+        return line;
+}
+
+/* Whether the cgroup v2 path in /proc/PID/cgroup text is the cgroup with
+ * that id. */
+static bool text_is_cgroup(const char *text, uint64_t id) {
         char path[CGROUP_TEXT_MAX + 64];
+        const char *line;
         struct stat st;
         size_t len;
 
         pthread_once(&cgroup2_once, find_cgroup2);
-        if (!cgroup2_root || !line)
+        if (!cgroup2_root || !(line = cgroup2_path(text, &len)))
                 return false;
-        line += line == text ? 3 : 4;
-        len = strcspn(line, "\n");
         if (snprintf(path, sizeof path, "%s%.*s", cgroup2_root, (int) len, line) >= (int) sizeof path)
                 return false;
         return stat(path, &st) == 0 && S_ISDIR(st.st_mode) && (uint64_t) st.st_ino == id;
@@ -428,14 +438,15 @@ static int read_cgroup(pid_t pid, char *buf, size_t size) {
  * one, else that of v1's name=systemd hierarchy. Its start and length, or
  * NULL. */
 static const char *systemd_cgroup_path(const char *text, size_t *ret_len) {
-        const char *line = strncmp(text, "0::/", 4) == 0 ? text : strstr(text, "\n0::/");
+        const char *line = cgroup2_path(text, ret_len);
 
         if (line)
-                line += line == text ? 3 : 4;
-        else if ((line = strstr(text, ":name=systemd:/")))
-                line += strlen(":name=systemd:");
-        if (line)
-                *ret_len = strcspn(line, "\n");
+                return line;
+        line = strstr(text, ":name=systemd:/");
+        if (!line)
+                return NULL;
+        line += strlen(":name=systemd:");
+        *ret_len = strcspn(line, "\n");
         return line;
 }
 

@@ -59,11 +59,12 @@ bool peer_alive(const peer *p);
 /* Resolves what a request needs: the unit (NULL if none) and the user name
  * (NULL if the uid has no passwd entry). Returns -ESRCH if the process is
  * gone or no longer has the effective uid and gid it connected with,
- * -E2BIG if /proc cannot tell that (PEER_THREADS_READ), the -errno that kept it from being pinned by a pidfd (EMFILE,
- * ENFILE...: the agent's failure, not the caller's), -EACCES if its /proc entry cannot
- * be read, another -errno if its unit cannot be learned (never "no unit"
- * for a unit not known) or if getpwuid_r() fails rather than finds no
- * entry (never "no name" for a name not known), -ENOMEM. */
+ * -E2BIG if /proc cannot tell that (PEER_THREADS_READ), the -errno that
+ * kept it from being pinned by a pidfd (EMFILE, ENFILE...: the agent's
+ * failure, not the caller's), -EACCES if its /proc entry cannot be read,
+ * another -errno if its unit cannot be learned (never "no unit" for a
+ * unit not known) or if getpwuid_r() fails rather than finds no entry
+ * (never "no name" for a name not known), -ENOMEM. */
 int peer_resolve(const peer *p, char **ret_unit, char **ret_user);
 
 /* Whether /proc is the one of the agent's own pid namespace: 0, or
