@@ -297,7 +297,8 @@ static enum MHD_Result handle_token(http_server *s, struct MHD_Connection *conn,
                 if (p->pidfd < 0)
                         snprintf(why, sizeof why, "cannot pin the caller's process with a pidfd: %s", strerror(-r));
                 else
-                        snprintf(why, sizeof why, "cannot learn the unit or user name of the caller: %s", strerror(-r));
+                        snprintf(why, sizeof why, "cannot check the ids, unit or user name of the caller: %s",
+                                 strerror(-r));
                 log_refusal(&lc, "internal", aud, why);
                 return respond_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "internal", "cannot resolve the caller");
         }

@@ -40,7 +40,9 @@ static int status_ids(int dirfd, const char *name, unsigned long *ret_euid, unsi
 
         if (fd < 0)
                 return -errno;
-        n = read(fd, buf, sizeof buf - 1);
+        do
+                n = read(fd, buf, sizeof buf - 1);
+        while (n < 0 && errno == EINTR);
         if (n < 0)
                 return -errno;
         buf[n] = '\0';
@@ -62,14 +64,15 @@ static int status_ids(int dirfd, const char *name, unsigned long *ret_euid, unsi
  * are per thread, and SO_PEERCRED gives the connecting thread's) has the
  * effective uid and gid SO_PEERCRED reported. Read while it lives: 0 if
  * so; -ESRCH if not, or if it is gone; -E2BIG if the threads read do not
- * tell; -EACCES if /proc hides it (hidepid), for the unit lookup to refuse
- * as it does on any kernel. */
+ * tell; -EACCES if /proc hides it (hidepid); another -errno if /proc
+ * cannot be read (EMFILE, ENOMEM: the agent's failure, not the caller's). */
 static int pinned_is_peer(const peer *p) {
         char path[64];
         _cleanup_(close_fdp) int dfd = -1;
         struct dirent *de;
         bool match = false;
         unsigned n = 0;
+        int r = 0;
         DIR *d;
 
         snprintf(path, sizeof path, "/proc/%d/task", (int) p->pid);
@@ -80,26 +83,36 @@ static int pinned_is_peer(const peer *p) {
                 if (!peer_alive(p))
                         return -ESRCH;
                 /* hidepid hides a live process (ENOENT) or bars it
-                 * (EACCES); anything else (EMFILE, ENOMEM) refuses */
-                return e == ENOENT || e == EACCES ? -EACCES : -e;
+                 * (EACCES, EPERM); anything else (EMFILE, ENOMEM) refuses */
+                return e == ENOENT || e == EACCES || e == EPERM ? -EACCES : -e;
         }
         dfd = -1;               /* d's now */
-        while (!match && n < PEER_THREADS_READ && (de = readdir(d))) {
+        while (!match && r == 0 && n < PEER_THREADS_READ) {
                 unsigned long euid, egid;
                 char name[300];
 
+                errno = 0;
+                if (!(de = readdir(d))) {
+                        r = -errno;
+                        break;
+                }
                 if (de->d_name[0] == '.')
                         continue;
                 n++;
                 snprintf(name, sizeof name, "%s/status", de->d_name);
-                /* a thread that exits meanwhile is skipped */
-                match = status_ids(dirfd(d), name, &euid, &egid) == 0 && euid == p->uid && egid == p->gid;
+                r = status_ids(dirfd(d), name, &euid, &egid);
+                if (r == -ENOENT || r == -ESRCH)
+                        r = 0;          /* a thread that exits meanwhile is skipped */
+                else if (r == 0)
+                        match = euid == p->uid && egid == p->gid;
         }
-        de = match ? NULL : readdir(d);     /* one more thread left unread? */
+        de = match || r < 0 ? NULL : readdir(d);     /* one more thread left unread? */
         closedir(d);
         /* What was read is the pinned process's only if it still lives. */
         if (!peer_alive(p))
                 return -ESRCH;
+        if (r < 0)
+                return r == -EACCES || r == -EPERM ? -EACCES : r;
         return match ? 0 : n == PEER_THREADS_READ && de ? -E2BIG : -ESRCH;
 }
 
@@ -621,13 +634,17 @@ int peer_resolve(const peer *p, char **ret_unit, char **ret_user) {
                 return p->error == 0 || p->error == -ESRCH ? -ESRCH : p->error;
         /* Still the effective uid and gid it connected with: a process
          * that changed them since asks as what it is now, which is not
-         * what SO_PEERCRED told. Where the kernel gives no ids for a
-         * pidfd, /proc tells them (and peer_alive() that they were its). */
-        if (pidfd_info(p->pidfd, &info) == 0 && (info.mask & PIDFD_INFO_CREDS))
-                r = info.euid == p->uid && info.egid == p->gid ? 0 : -ESRCH;
+         * what SO_PEERCRED told. The kernel gives a pidfd's ids, its main
+         * thread's, where it can; where it cannot, or they differ (a
+         * thread may have ids of its own, by raw set*id() system calls),
+         * /proc tells them, and peer_alive() that they were its. Ids that
+         * cannot be read (-EACCES) are not taken for the ones it had. */
+        if (pidfd_info(p->pidfd, &info) == 0 && (info.mask & PIDFD_INFO_CREDS) && info.euid == p->uid &&
+            info.egid == p->gid)
+                r = 0;
         else
                 r = pinned_is_peer(p);
-        if (r < 0 && r != -EACCES)
+        if (r < 0)
                 return r;
         r = peer_unit(p, info.mask & PIDFD_INFO_CGROUPID ? &info.cgroupid : NULL, &unit);
         if (r < 0)

@@ -807,6 +807,19 @@ EOF
                 fail "the refusals are not logged as such: $(grep "aud='thread'" "$AGENT_LOG")"
         stop_agent
         ok "thread 32 served; thread 33 and thread 2001 refused as peer_gone"
+
+        check "with the kernel's own ways (SO_PEERPIDFD, PIDFD_GET_INFO where it has it): the same"
+        # The kernel gives a pidfd's ids as its main thread's: a thread of
+        # other ids is judged by /proc as above, not refused for that.
+        start_agent thread-kernel -
+        resp=$("$T/thread" "$SOCK")
+        grep -q '"token"' <<<"$resp" || fail "a thread running as nobody was refused: $resp"
+        grep -q "mint sub='nobody' aud='thread'.*uid=65534" "$AGENT_LOG" ||
+                fail "not minted for nobody: $(grep thread "$AGENT_LOG")"
+        resp=$("$T/thread" 31 "$SOCK")
+        grep -q '"error":"peer_gone".*one of its first 32' <<<"$resp" || fail "the 33rd thread: $resp"
+        stop_agent
+        ok "a thread running as nobody served as nobody; the 33rd thread refused as peer_gone"
 fi
 # From Linux 6.5 to 6.15 SO_PEERPIDFD fails with EINVAL once the connector
 # has been reaped (ESRCH before that): the agent must take it as gone, and

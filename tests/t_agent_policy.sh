@@ -808,11 +808,65 @@ wait_for_socket "$SOCK" || fail "the hidepid agent did not come up: $(cat "$AGEN
 HP_AGENT=$(pgrep -P "$HP_UNSHARE")
 out=$(nsenter -t "$HP_AGENT" -p curl -s --max-time 20 --unix-socket "$SOCK" "http://localhost/v1/token?aud=hidden")
 [ "$(jq -r .error <<<"$out")" = internal ] || fail "expected 500 internal: $out"
-grep -q "refused reason=internal aud='hidden' .*: cannot learn the unit or user name of the caller" "$AGENT_LOG" || fail "the refusal is not logged: $(cat "$AGENT_LOG")"
+grep -q "refused reason=internal aud='hidden' .*: cannot check the ids, unit or user name of the caller" "$AGENT_LOG" || fail "the refusal is not logged: $(cat "$AGENT_LOG")"
 grep -q " mint " "$AGENT_LOG" && fail "a token was minted for a caller whose unit is unknown"
 ok "refused: $out"
 kill -TERM "$HP_AGENT"
 stop_agent "$HP_UNSHARE"
+
+if command -v cc >/dev/null; then
+        check "... also where only /proc could tell the caller's ids, and no unit is ever named"
+        # hidepid hides the caller's ids as much as its unit: ids that
+        # cannot be read are not taken for the ones it connected with,
+        # even where the unit lookup, with no cgroups mounted (a tmpfs
+        # over them), would find no unit rather than fail. PIDFD_GET_INFO,
+        # which tells the ids through the pidfd, fails as before Linux
+        # 6.13 (a preload, a mock: the kernel here has it).
+        cat > "$T/noinfo.c" <<'EOF'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+int ioctl(int fd, unsigned long request, ...) {
+        static int (*real)(int, unsigned long, ...);
+        va_list ap;
+        void *arg;
+        va_start(ap, request);
+        arg = va_arg(ap, void *);
+        va_end(ap);
+        if (request == 0xc040ff0bUL) { errno = ENOTTY; return -1; }     /* PIDFD_GET_INFO */
+        if (!real) real = (int (*)(int, unsigned long, ...)) dlsym(RTLD_NEXT, "ioctl");
+        return real(fd, request, arg);
+}
+EOF
+        cc -shared -fPIC -o "$T/noinfo.so" "$T/noinfo.c" -ldl || fail "cannot build the preload"
+        chmod 0755 "$T/noinfo.so"
+        # (a sanitizer build's agent must load its runtime first)
+        pre=$T/noinfo.so
+        case "$SVCID_BUILD" in *asan*) pre="$(cc -print-file-name=libasan.so):$pre" ;; esac
+        AGENT_LOG=$T/hp2.log
+        unshare -m -p -f --kill-child=KILL sh -c \
+                'mount -t proc -o hidepid=2 proc /proc && mount -t tmpfs tmpfs /sys/fs/cgroup && exec "$@"' sh \
+                setpriv --reuid="$UID1" --regid="$GID1" --clear-groups env LD_PRELOAD="$pre" "$T/svcid-agent" \
+                --config "$T/hp.conf" --state-dir "$T/hp/state" --socket "$SOCK" --log-target=stderr \
+                2>>"$AGENT_LOG" &
+        HP_UNSHARE=$!
+        BG_PIDS+=("$HP_UNSHARE")
+        EXTRA_CLEANUP+=("pkill -KILL -P $HP_UNSHARE")
+        wait_for_socket "$SOCK" || fail "the hidepid agent did not come up: $(cat "$AGENT_LOG")"
+        HP_AGENT=$(pgrep -P "$HP_UNSHARE")
+        out=$(nsenter -t "$HP_AGENT" -p curl -s --max-time 20 --unix-socket "$SOCK" \
+                "http://localhost/v1/token?aud=hidden2")
+        [ "$(jq -r .error <<<"$out")" = internal ] || fail "expected 500 internal: $out"
+        grep -q "refused reason=internal aud='hidden2' .*: cannot check the ids, unit or user name of the caller: Permission denied" \
+                "$AGENT_LOG" || fail "the refusal is not logged: $(cat "$AGENT_LOG")"
+        if grep -q " mint " "$AGENT_LOG"; then
+                fail "a token was minted for a caller whose ids are unknown"
+        fi
+        ok "refused: $out"
+        kill -TERM "$HP_AGENT"
+        stop_agent "$HP_UNSHARE"
+fi
 
 check "an agent whose user name lookup fails (not 'no such user') refuses rather than match the caller by uid"
 # NSS failing for real, no mock: in its own mount namespace the agent
