@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -382,15 +383,18 @@ static int pidfd_info(int pidfd, struct pidfd_info_v0 *info) {
 /* Where cgroup v2 is mounted, in the order systemd looks (its
  * cg_unified_cached()), or NULL if not where it looks. */
 static const char *cgroup2_root;
+static dev_t cgroup2_dev;
 static pthread_once_t cgroup2_once = PTHREAD_ONCE_INIT;
 
 static void find_cgroup2(void) {
         static const char *const where[] = { "/sys/fs/cgroup", "/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd" };
         struct statfs fs;
+        struct stat st;
 
         for (size_t i = 0; i < sizeof where / sizeof where[0]; i++)
-                if (statfs(where[i], &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC) {
+                if (statfs(where[i], &fs) == 0 && fs.f_type == CGROUP2_SUPER_MAGIC && stat(where[i], &st) == 0) {
                         cgroup2_root = where[i];
+                        cgroup2_dev = st.st_dev;
                         return;
                 }
 }
@@ -418,9 +422,14 @@ static bool text_is_cgroup(const char *text, uint64_t id) {
         pthread_once(&cgroup2_once, find_cgroup2);
         if (!cgroup2_root || !(line = cgroup2_path(text, &len)))
                 return false;
+        /* a cgroup outside the agent's cgroup namespace ("/../x") is not
+         * below the mount */
+        if (strncmp(line, "/..", 3) == 0 && (len == 3 || line[3] == '/'))
+                return false;
         if (snprintf(path, sizeof path, "%s%.*s", cgroup2_root, (int) len, line) >= (int) sizeof path)
                 return false;
-        return stat(path, &st) == 0 && S_ISDIR(st.st_mode) && (uint64_t) st.st_ino == id;
+        return stat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_dev == cgroup2_dev &&
+               (uint64_t) st.st_ino == id;
 }
 
 static int read_cgroup(pid_t pid, char *buf, size_t size) {
@@ -463,8 +472,36 @@ static const char *systemd_cgroup_path(const char *text, size_t *ret_len) {
         return line;
 }
 
+/* The root of the mount at path, the fourth field of its line in
+ * /proc/self/mountinfo (the last such line: the mount on top), into buf:
+ * "/" for a cgroup2 mount of the top of the cgroup namespace it was made
+ * in, "/.." for one made outside the reader's. 0, or -errno. */
+static int mount_root(const char *path, char *buf, size_t size) {
+        _cleanup_(fclosep) FILE *f = fopen("/proc/self/mountinfo", "re");
+        _cleanup_(free_p) char *line = NULL;
+        size_t cap = 0;
+        int r = -ENOENT;
+
+        if (!f)
+                return -errno;
+        while (getline(&line, &cap, f) > 0) {
+                char *fields[5], *save = NULL, *w = line;
+                int n = 0;
+
+                while (n < 5 && (fields[n] = strtok_r(w, " ", &save)))
+                        w = NULL, n++;
+                if (n < 5 || strcmp(fields[4], path) != 0)
+                        continue;
+                if (strlen(fields[3]) >= size)
+                        return -ENAMETOOLONG;
+                strcpy(buf, fields[3]);
+                r = 0;
+        }
+        return ferror(f) ? -EIO : r;
+}
+
 int peer_check_unit_root(char *err, size_t err_len) {
-        char text[CGROUP_TEXT_MAX], root[CGROUP_TEXT_MAX], dir[CGROUP_TEXT_MAX + 64];
+        char text[CGROUP_TEXT_MAX], root[CGROUP_TEXT_MAX], dir[CGROUP_TEXT_MAX + 64], mounted[PATH_MAX];
         static const char *const strip[] = { "/init.scope", "/system.slice", "/system" };
         const char *path;
         struct stat st;
@@ -496,12 +533,26 @@ int peer_check_unit_root(char *err, size_t err_len) {
                         break;
                 }
         }
-        if (strcmp(root, "/") == 0 || root[0] == '\0')
-                return 0;
         pthread_once(&cgroup2_once, find_cgroup2);
         if (!cgroup2_root)
                 return 0;       /* cgroup v1 alone: not checked */
-        snprintf(dir, sizeof dir, "%s%s", cgroup2_root, root);
+        /* The path is the agent's cgroup namespace's; below the mount it
+         * is that cgroup only if the mount shows the namespace's top. */
+        r = mount_root(cgroup2_root, mounted, sizeof mounted);
+        if (r < 0) {
+                snprintf(err, err_len, "cannot tell what %s shows (/proc/self/mountinfo): %s", cgroup2_root,
+                         strerror(-r));
+                return r;
+        }
+        if (strcmp(mounted, "/") != 0) {
+                snprintf(err, err_len,
+                         "the cgroup v2 mount at %s shows %s of the tree, not the top of the agent's cgroup "
+                         "namespace: the cgroup units are named under cannot be checked there; give the agent a "
+                         "cgroup2 mount of its own cgroup namespace (a container's), or run it in the host's",
+                         cgroup2_root, mounted);
+                return -EXDEV;
+        }
+        snprintf(dir, sizeof dir, "%s%s", cgroup2_root, strcmp(root, "/") == 0 ? "" : root);
         if (stat(dir, &st) < 0) {
                 r = -errno;
                 snprintf(err, err_len, "cannot check %s, the cgroup units are named under: %s", dir, strerror(-r));
@@ -512,6 +563,13 @@ int peer_check_unit_root(char *err, size_t err_len) {
                          "units would be named under the cgroup %s, which uid %u owns and may make a cgroup of "
                          "any unit's name in: run the agent where pid 1's cgroup is root's",
                          dir, (unsigned) st.st_uid);
+                return -EPERM;
+        }
+        if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+                snprintf(err, err_len,
+                         "units would be named under the cgroup %s, in which %s may make a cgroup of any unit's "
+                         "name (mode %04o): run the agent where only root may write in pid 1's cgroup",
+                         dir, st.st_mode & S_IWOTH ? "anyone" : "its group", (unsigned) (st.st_mode & 07777));
                 return -EPERM;
         }
         return 0;

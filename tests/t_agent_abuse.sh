@@ -1006,20 +1006,23 @@ CGT=$CGROOT/svcid-test-$$
 if [ "$(id -u)" = 0 ] && [ "$(stat -fc %T "$CGROOT" 2>/dev/null)" = cgroup2fs ] && mkdir "$CGT" 2>/dev/null &&
    unshare --cgroup --pid --fork --mount-proc true 2>/dev/null; then
         check "an agent refuses to start where a uid other than root could name units"
-        EXTRA_CLEANUP+=("rmdir $CGT/ns $CGT/user $CGT 2>/dev/null")
-        mkdir "$CGT/ns" "$CGT/user"
+        EXTRA_CLEANUP+=("rmdir $CGT/ns $CGT/user $CGT/group $CGT 2>/dev/null")
+        mkdir "$CGT/ns" "$CGT/user" "$CGT/group"
         chown "$(id -u nobody)" "$CGT/user"
         : > "$T/cg.conf"
         # no_start NAME CGROUP UNSHARE-OPTIONS...: the agent, in CGROUP and
-        # in namespaces of its own, must exit at once having made nothing
+        # in namespaces of its own (started through the command NS_WRAP, if
+        # any), must exit at once having made nothing
+        NS_WRAP=()
         no_start() {
                 local name=$1 cg=$2
                 shift 2
                 # (bounded: an agent that started would run on; the kill
                 # of unshare takes the agent with it)
                 out=$(timeout -s KILL 20 sh -c 'cg=$1; shift; echo $$ > "$cg/cgroup.procs" && exec "$@"' sh "$cg" \
-                        unshare "$@" --kill-child=KILL "$AGENT" --config "$T/cg.conf" --state-dir "$T/$name" \
-                        --socket "$T/$name.sock" --log-target=stderr 2>&1) && fail "$name: it started: $out"
+                        unshare "$@" --kill-child=KILL "${NS_WRAP[@]}" "$AGENT" --config "$T/cg.conf" \
+                        --state-dir "$T/$name" --socket "$T/$name.sock" --log-target=stderr 2>&1) &&
+                        fail "$name: it started: $out"
                 out="$out (exit $?)"
                 [ ! -e "$T/$name" ] && [ ! -e "$T/$name.sock" ] || fail "$name: it made its state or socket: $out"
         }
@@ -1031,7 +1034,35 @@ if [ "$(id -u)" = 0 ] && [ "$(stat -fc %T "$CGROOT" 2>/dev/null)" = cgroup2fs ] 
         no_start pidns-cg "$CGT/user" --pid --fork --mount-proc
         [[ "$out" == *"units would be named under the cgroup $CGT/user, which uid $(id -u nobody) owns"*"(exit 1)" ]] ||
                 fail "pid 1 in nobody's cgroup: $out"
-        ok "exit 1, saying why, in both; no socket, no keys"
+        # ... and in a cgroup namespace whose top is that cgroup: the
+        # host's cgroup2 mount shows a path above that top (two levels)
+        no_start cgns-user "$CGT/user" --cgroup --pid --fork --mount-proc
+        [[ "$out" == *"the cgroup v2 mount at $CGROOT shows /../.. of the tree, not the top of the agent's cgroup namespace"*"(exit 1)" ]] ||
+                fail "in nobody's cgroup namespace: $out"
+        # ... with a cgroup2 mount of that namespace: its top is checked
+        NS_WRAP=(sh -c 'umount "$0" && mount -t cgroup2 none "$0" && exec "$@"' "$CGROOT")
+        no_start cgns-user-mount "$CGT/user" --cgroup --pid --fork --mount-proc
+        [[ "$out" == *"units would be named under the cgroup $CGROOT, which uid $(id -u nobody) owns"*"(exit 1)" ]] ||
+                fail "in nobody's cgroup namespace, its own mount: $out"
+        # in a pid namespace whose pid 1 is in a cgroup a group may write in
+        chgrp "$(id -g nobody)" "$CGT/group"
+        chmod 0775 "$CGT/group"
+        NS_WRAP=()
+        no_start pidns-group "$CGT/group" --pid --fork --mount-proc
+        [[ "$out" == *"units would be named under the cgroup $CGT/group, in which its group may make a cgroup of any unit's name (mode 0775)"*"(exit 1)" ]] ||
+                fail "pid 1 in a group-writable cgroup: $out"
+        ok "exit 1, saying why, in each; no socket, no keys"
+
+        check "an agent in a container's namespaces, whose cgroups only root manages, starts"
+        # a cgroup namespace whose top root owns, with its own cgroup2 mount
+        printf '#!/bin/sh\necho $$ > %s/cgroup.procs && exec unshare --cgroup --pid --fork --mount-proc --kill-child=TERM sh -c %s sh %s "$@"\n' \
+                "'$CGT/ns'" "'umount $CGROOT && mount -t cgroup2 none $CGROOT && exec \"\$@\"'" "'$AGENT'" > "$T/agent-cgns"
+        chmod 755 "$T/agent-cgns"
+        AGENT=$T/agent-cgns start_agent cgns-root -
+        expect_status 200 "" "/v1/health"
+        pkill -TERM -P "$AGENT_PID"
+        stop_agent
+        ok "it serves"
 else
         rmdir "$CGT" 2>/dev/null || true
         echo "note: not root, or no writable cgroup v2 hierarchy or namespaces here: the unit-root check did not run"
