@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "../common/path.h"
 #include "cli.h"
 #include "util.h"
 
@@ -130,15 +131,11 @@ int cmd_exec(int argc, char **argv) {
         fflush(NULL);
         execvp(argv[optind], argv + optind);
         r = errno;
-        /* "No such file" of a file that is there: what is missing is the
-         * interpreter its #! line names (one ending in a CR, say) or the
-         * loader it asks for. Still 127, as shells say. */
-        if (r == ENOENT && strchr(argv[optind], '/') && access(argv[optind], F_OK) == 0)
-                fprintf(stderr, "svcid: exec: %s: cannot run it: the interpreter (#! line) or loader it names "
-                        "is missing\n", argv[optind]);
-        else
-                fprintf(stderr, "svcid: exec: %s: %s\n", argv[optind], strerror(r));
-        /* As env(1) and shells: 127 not found, 126 found but not run, so
-         * neither passes for CMD's own status 1. */
+        /* (a name without '/' was looked for in $PATH) */
+        fprintf(stderr, "svcid: exec: %s: %s\n", argv[optind],
+                exec_strerror(strchr(argv[optind], '/') ? argv[optind] : NULL, r));
+        /* As env(1) and shells: 127 not found (a missing interpreter
+         * too), 126 found but not run, so neither passes for CMD's own
+         * status 1. */
         return r == ENOENT ? CLI_EXIT_NOT_FOUND : CLI_EXIT_CANNOT_RUN;
 }

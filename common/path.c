@@ -279,3 +279,9 @@ int trust_dir_names(int dirfd, char ***ret_names, size_t *ret_n) {
         *ret_n = n;
         return 0;
 }
+
+const char *exec_strerror(const char *path, int err) {
+        if (err == ENOENT && path && access(path, F_OK) == 0)
+                return "cannot run it: the interpreter (#! line) or loader it names is missing";
+        return strerror(err);
+}

@@ -92,4 +92,10 @@ int trust_dir_names(int dirfd, char ***ret_names, size_t *ret_n);
 void trust_dir_names_free(char **names);
 DEFINE_PTR_CLEANUP(char *, trust_dir_names_free)
 
+/* execve(2)'s err on path, in words: for "No such file" of a file that is
+ * there, what is missing is the interpreter its #! line names (one ending
+ * in a CR, say) or the loader it asks for, and the words say so; else
+ * strerror(err). path NULL: strerror(err). */
+const char *exec_strerror(const char *path, int err);
+
 #endif

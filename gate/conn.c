@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "../common/path.h"
 #include "gate.h"
 
 /* After a refusal: let the client read the reply. Closing with unread
@@ -157,7 +158,7 @@ int gate_run_connection(const gate_config *cfg, int fd) {
         gate_trust_free(t);
 
         k = gate_exec(fd, cfg->command, cfg->argv, &env);
-        gate_log(LOG_ERR, "cannot execute \"%s\": %s", cfg->argv[0], strerror(-k));
+        gate_log(LOG_ERR, "cannot execute \"%s\": %s", cfg->argv[0], exec_strerror(cfg->command, -k));
         gate_env_free(&env);
         return 127;
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "../common/path.h"
 #include "gate.h"
 
 #define ACCEPT_BURST     32
@@ -205,7 +206,8 @@ static void admit(listener *l, size_t i, svcid_claims *claims, const svcid_repor
         pid = fork();
         if (pid == 0) {
                 r = gate_exec(c->fd, command_path(l), l->cfg->argv, &env);
-                gate_log(LOG_ERR, "cannot execute \"%s\": %s", l->cfg->argv[0], strerror(-r));
+                gate_log(LOG_ERR, "cannot execute \"%s\": %s", l->cfg->argv[0],
+                         exec_strerror(command_path(l), -r));
                 _exit(127);
         }
         if (pid < 0) {

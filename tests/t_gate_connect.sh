@@ -261,6 +261,25 @@ for style in per-connection long-lived; do
 done
 ok "unix: a gate whose command cannot be found admits no one: the client exits 1, in both styles"
 
+# An exec that only execve() can fail (the script's interpreter is
+# missing) comes after the admission; the log says what is missing, in
+# both styles.
+for style in per-connection long-lived; do
+        : > "$LOG"
+        ssa=(); [ $style = per-connection ] && ssa=(-a)
+        start_ssa "$LOG" "$T/badinterp.sock" "${ssa[@]}" -- -a "$AUD" --trust "$T/agent/jwks.json" -- "$T/badinterp.sh"
+        # (to the client, a service that said nothing)
+        svcid_connect -a "$AUD" "unix:$T/badinterp.sock" < /dev/null > /dev/null 2> "$T/stderr" || true
+        for i in $(seq 1 100); do
+                grep -q "cannot execute" "$LOG" && break
+                sleep 0.1
+        done
+        grep -qF "cannot execute \"$T/badinterp.sh\": cannot run it: the interpreter (#! line) or loader it names is missing" "$LOG" ||
+                fail "unix, $style, bad interpreter: the gate's log: $(cat "$LOG")"
+        stop_ssa; rm -f "$T/badinterp.sock"
+done
+ok "unix: a script whose interpreter is missing is logged as such, in both styles"
+
 # The long-lived gate checks again for each connection: a command made
 # unexecutable after the start ends connections unread until it is back.
 cp "$T/svc.sh" "$T/svc-copy.sh"

@@ -326,7 +326,7 @@ got=$(pair "SVCID1 $TOKEN\n" "$GATE" -a "$AUD" --trust "$T/keys/none.jwks" -- "$
 printf '#!%s/no-such-interpreter\n' "$T" > "$T/badinterp.sh"; chmod 755 "$T/badinterp.sh"
 got=$(pair "SVCID1 $TOKEN\n" "$GATE" "${ARGS[@]}" -- "$T/badinterp.sh")
 [ "$got" = "127 " ] || fail "exit status: a command exec cannot run: '$got', not 127"
-grep -q "cannot execute \"$T/badinterp.sh\": No such file or directory" "$T/pair.err" ||
+grep -q "cannot execute \"$T/badinterp.sh\": cannot run it: the interpreter (#! line) or loader it names is missing" "$T/pair.err" ||
         fail "exit status: the failed exec is not logged: $(cat "$T/pair.err")"
 # Not found, or a directory: closed unread before any token is read, 127.
 for cmd in "$T/no-such-command" "$T"; do
