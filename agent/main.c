@@ -144,7 +144,8 @@ static int parse_options(int argc, char **argv, options *o) {
 
                         if (o->ask)
                                 return usage_error("--reload and --rotate are asked one at a time");
-                        if (parse_int64(optarg, 2, INT32_MAX, &pid) < 0)
+                        /* 1 too: the agent may be a container's pid 1 */
+                        if (parse_int64(optarg, 1, INT32_MAX, &pid) < 0)
                                 return usage_error("%s needs the agent's pid, not '%s'", name, optarg);
                         o->ask = c == OPT_RELOAD ? ASK_RELOAD : ASK_ROTATE;
                         o->ask_pid = (pid_t) pid;

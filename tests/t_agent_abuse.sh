@@ -989,9 +989,19 @@ if [ "$(id -u)" = 0 ] && unshare --pid --fork --mount-proc true 2>/dev/null; the
         grep -q "mint.*aud='pidns" "$AGENT_LOG" && fail "a token was minted: $(grep mint "$AGENT_LOG")"
         exec {PIDNS_HOG_IN}>&-
         wait "$PIDNS_HOG" 2>/dev/null || true
+        # --rotate and --reload from inside its namespace, where the agent
+        # is pid 1 (a container's entry point); started with no config
+        # file, the agent refuses a reload, saying why
+        NS_AGENT=$(pgrep -P "$AGENT_PID")
+        nsenter -t "$NS_AGENT" -p -m "$AGENT" --socket "$SOCK" --rotate 1 >"$T/ns-ask.out" 2>&1 ||
+                fail "--rotate 1 inside the namespace: $(cat "$T/ns-ask.out")"
+        [ ! -s "$T/ns-ask.out" ] || fail "--rotate 1 inside the namespace said something: $(cat "$T/ns-ask.out")"
+        rc=0; nsenter -t "$NS_AGENT" -p -m "$AGENT" --socket "$SOCK" --reload 1 >"$T/ns-ask.out" 2>&1 || rc=$?
+        [ "$rc" = 0 ] || grep -q "^svcid-agent: reload: .*(the old policy runs)$" "$T/ns-ask.out" ||
+                fail "--reload 1 inside the namespace: exit $rc, $(cat "$T/ns-ask.out")"
         pkill -TERM -P "$AGENT_PID"
         stop_agent
-        ok "refused as peer_gone with pid 0 in the log; 44 of 300 connections of one uid refused; no token minted"
+        ok "refused as peer_gone with pid 0 in the log; 44 of 300 connections of one uid refused; no token minted; --rotate 1 and --reload 1 from inside"
 else
         echo "note: not root or no pid namespace here: the no-pid caller check did not run"
 fi

@@ -1121,7 +1121,7 @@ grep -qxF "svcid-agent: reload: $T/rl.conf:2: unknown key 'bogus' in [agent] (th
         fail "--reload of a bad file: $(cat "$T/rl.err")"
 get_token x
 [ "$(claims "$TOK" | jq -r '.exp - .iat')" = 120 ] || fail "the policy after a refused --reload: $(claims "$TOK")"
-for args in "--reload x" "--reload 1" "--reload $RL_PID --config $T/rl.conf" "--reload $RL_PID --check-config" \
+for args in "--reload x" "--reload 0" "--reload $RL_PID --config $T/rl.conf" "--reload $RL_PID --check-config" \
             "--reload $RL_PID --state-dir $T/rl" "--rotate $RL_PID --reload $RL_PID" "--rotate -5"; do
         # shellcheck disable=SC2086 # the words of args
         rc=0; timeout 20 "$AGENT" $args 2>"$T/rl.err" || rc=$?
@@ -1168,6 +1168,10 @@ before=$(last_reload)
 rc=0; "$AGENT" --reload $$ --socket "$SOCK" 2>"$T/rl.err" || rc=$?
 [ "$rc" = 1 ] && grep -qF "reload: pid $$ is not svcid-agent (it is '$(cat /proc/$$/comm)')" "$T/rl.err" ||
         fail "--reload of a shell: exit $rc, $(cat "$T/rl.err")"
+# pid 1 is an agent only in a namespace of its own (t_agent_abuse)
+rc=0; "$AGENT" --reload 1 --socket "$SOCK" 2>"$T/rl.err" || rc=$?
+[ "$rc" = 1 ] && grep -qF "reload: pid 1 is not svcid-agent (it is '$(cat /proc/1/comm)')" "$T/rl.err" ||
+        fail "--reload of pid 1: exit $rc, $(cat "$T/rl.err")"
 rc=0; "$AGENT" --reload "$RL_PID" --socket "$T/none.sock" 2>"$T/rl.err" || rc=$?
 [ "$rc" = 1 ] && grep -qF "reload: cannot reach the agent at $T/none.sock: No such file or directory" "$T/rl.err" ||
         fail "--reload with no agent at the socket: exit $rc, $(cat "$T/rl.err")"
