@@ -86,7 +86,8 @@ int listener_open(const char *path, listener *ret, char *err, size_t err_len) {
                 return r < 0 ? r : 0;
 
         if (!path[0] || strlen(path) >= sizeof sa.sun_path) {
-                snprintf(err, err_len, "socket path '%s' is empty or too long", path);
+                snprintf(err, err_len, "socket path '%s' is %zu bytes, the limit is %zu", path, strlen(path),
+                         sizeof sa.sun_path - 1);
                 return -ENAMETOOLONG;
         }
         strcpy(sa.sun_path, path);

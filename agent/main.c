@@ -117,6 +117,8 @@ static int parse_options(int argc, char **argv, options *o) {
                         return usage_error("%s", msg);
                 switch (c) {
                 case 'c':
+                        if (!optarg[0])
+                                return usage_error("--config needs a file name");
                         o->config_path = optarg;
                         o->config_given = true;
                         break;
@@ -126,6 +128,8 @@ static int parse_options(int argc, char **argv, options *o) {
                         o->state_dir = optarg;
                         break;
                 case 's':
+                        if (!optarg[0])
+                                return usage_error("--socket needs a path");
                         o->socket_path = optarg;
                         break;
                 case 'f':

@@ -58,7 +58,7 @@ int mint_token(const agent_config *cfg, const char *issuer, const svcid_key *key
 
         if (!name_ok(aud))
                 return refuse(refusal, -EINVAL, "bad_request",
-                              "aud must be 1 to 255 printable characters without spaces");
+                              "aud must be 1 to 255 printable ASCII characters without spaces");
         if (ttl < 0 || ttl > CONFIG_TTL_MAX)
                 return refuse(refusal, -EINVAL, "bad_request", "ttl must be between 1 and %d", CONFIG_TTL_MAX);
 

@@ -51,7 +51,7 @@ int request_token_args(const http_arg *args, size_t n, const char **ret_aud, int
                 return -EINVAL;
         }
         if (!name_ok(aud)) {
-                snprintf(msg, msg_len, "aud must be 1 to 255 printable characters without spaces%s",
+                snprintf(msg, msg_len, "aud must be 1 to 255 printable ASCII characters without spaces%s",
                          strchr(aud, ' ') ? " (if it was a '+': in a query that is a space; send %2B)" : "");
                 return -EINVAL;
         }

@@ -118,6 +118,10 @@ static int run(int argc, char **argv) {
                 return 0;
         }
         if (strcmp(argv[1], "--version") == 0) {
+                if (argc > 2) {
+                        fprintf(stderr, "svcid: --version takes no arguments\n");
+                        return 2;
+                }
                 printf("svcid %s\n", svcid_version());
                 return 0;
         }
@@ -125,7 +129,8 @@ static int run(int argc, char **argv) {
                 char help[] = "--help";
                 char *sub_argv[3] = { NULL, help, NULL };
 
-                if (argc < 3 || strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0) {
+                if (argc < 3 || strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0 ||
+                    (argc == 3 && strcmp(argv[2], "help") == 0)) {
                         show_usage(stdout);
                         return 0;
                 }

@@ -183,7 +183,7 @@ int cli_check_audience(const char *cmd, const char *aud) {
         char shown[80];
 
         if (!aud || !*aud)
-                return cli_usage_error(cmd, "-a AUD is required");
+                return cli_usage_error(cmd, aud ? "-a AUD: the audience must not be empty" : "-a AUD is required");
         if (name_ok(aud))
                 return 0;
         /* the argument may hold any byte: shown tame, as the agent's

@@ -139,8 +139,8 @@ int cmd_verify(int argc, char **argv) {
                         if (parse_int64(optarg, 0, NOW_MAX, &now) < 0)
                                 return cli_usage_error("verify",
                                                        "--now '%s': expected a UNIX time (seconds since 1970, "
-                                                       "not negative)",
-                                                       optarg);
+                                                       "from 0 to %" PRId64 ", the end of the year 9999)",
+                                                       optarg, NOW_MAX);
                         have_now = true;
                         break;
                 case 'h':

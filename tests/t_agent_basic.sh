@@ -557,7 +557,7 @@ timeout 20 "$AGENT" --config "$T/empty.conf" --state-dir "$T/long" --socket "$LO
 rc=$?
 set -e
 [ $rc = 1 ] || fail "a 108-byte socket path: exit $rc, not 1: $(cat "$T/err2")"
-grep -qF "socket path '$LONG_SOCK' is empty or too long" "$T/err2" || fail "a 108-byte socket path: $(cat "$T/err2")"
+grep -qF "socket path '$LONG_SOCK' is 108 bytes, the limit is 107" "$T/err2" || fail "a 108-byte socket path: $(cat "$T/err2")"
 [ ! -e "$T/long" ] && [ ! -e "$LONG_SOCK" ] || fail "a 108-byte socket path: the agent made its state or socket"
 ok "too long"
 
@@ -793,6 +793,16 @@ for args in "--bogus" "-x" "--state-dir relative/dir" "--log-target=syslog" "--c
         esac
         grep -qxF -- "svcid-agent: $want" "$T/err2" || fail "svcid-agent $args: not '$want': $(cat "$T/err2")"
         grep -qx "Try 'svcid-agent --help'." "$T/err2" || fail "svcid-agent $args: no pointer to --help"
+done
+# an empty value, which the loop above cannot give
+for args in "--socket $T/usage.sock --config" "--state-dir $T/usage-state --socket"; do
+        set +e
+        # shellcheck disable=SC2086 # split on purpose
+        timeout 20 "$AGENT" $args '' >"$T/out2" 2>"$T/err2"; rc=$?
+        set -e
+        want="--config needs a file name"; [[ $args == *--socket ]] && want="--socket needs a path"
+        [ $rc -eq 2 ] && grep -qxF -- "svcid-agent: $want" "$T/err2" ||
+                fail "svcid-agent $args '': exit $rc, not 2 and '$want': $(cat "$T/err2")"
 done
 "$AGENT" --help | grep -q "^Usage: svcid-agent" || fail "--help"
 "$AGENT" --version | grep -qx "svcid-agent [0-9][0-9.]*" || fail "--version"

@@ -124,6 +124,10 @@ for h in --help -h; do
 done
 run 0 "help alone is the usage" "$SVCID" help
 first "$OUT" "Usage: svcid COMMAND [ARGS...]"
+run 0 "help help is the usage" "$SVCID" help help
+first "$OUT" "Usage: svcid COMMAND [ARGS...]"
+run 2 "--version with an argument" "$SVCID" --version extra
+has "$ERR" "svcid: --version takes no arguments"
 run 2 "help for two commands" "$SVCID" help verify inspect
 has "$ERR" "svcid: help: give one command"
 empty "$OUT"
@@ -186,7 +190,7 @@ has "$ERR" "svcid: rejected: issued_in_future: "
 run 1 "--now the last second of year 9999" "$SVCID" verify -a ci:build --trust "$JWKS" --now 253402300799 "$VALID"
 has "$ERR" "svcid: rejected: expired: "
 run 2 "--now one second later" "$SVCID" verify -a ci:build --trust "$JWKS" --now 253402300800 "$VALID"
-has "$ERR" "svcid: verify: --now '253402300800': expected a UNIX time"
+has "$ERR" "svcid: verify: --now '253402300800': expected a UNIX time (seconds since 1970, from 0 to 253402300799, the end of the year 9999)"
 run 2 "an empty trust path is a usage error" "$SVCID" verify -a ci:build --trust '' "$VALID"
 has "$ERR" "svcid: verify: --trust: the path must not be empty"
 run 2 "the root directory as the trust path" "$SVCID" verify -a ci:build --trust / "$VALID"
@@ -547,9 +551,9 @@ usage_err token "-a AUD is required"
 usage_err jwks "unexpected argument 'extra'" extra
 usage_err connect "give exactly one address" -a x
 usage_err connect "give exactly one address" -a x unix:/run/a.sock unix:/run/b.sock
-usage_err token "-a AUD is required" -a ''
-usage_err exec "-a AUD is required" -a '' -- true
-usage_err connect "-a AUD is required" -a '' unix:/run/a.sock
+usage_err token "-a AUD: the audience must not be empty" -a ''
+usage_err exec "-a AUD: the audience must not be empty" -a '' -- true
+usage_err connect "-a AUD: the audience must not be empty" -a '' unix:/run/a.sock
 # an audience the agent cannot take is one too, said before it is asked,
 # the argument shown without its control bytes
 AUD_RULE="the audience must be 1 to 255 printable ASCII characters without spaces"
