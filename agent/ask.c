@@ -82,15 +82,18 @@ static int health(const char *socket_path, const char *after, json_t **ret) {
 int ask_agent(const char *socket_path, pid_t pid, agent_ask what) {
         _cleanup_(json_decrefp) json_t *h = NULL;
         _cleanup_(close_fdp) int pidfd = -1;
-        char comm[64], shown[1024], sent[64];
+        char comm[64], shown[1024], sent[64], hint[128] = "";
         json_int_t since, said_pid;
         int64_t asked;
         int wait_ms = POLL_FIRST_MS;
 
         ask_name = asks[what].name;
         /* the agent's own default, whatever $SVCID_AGENT_SOCKET says */
-        if (!socket_path)
+        if (!socket_path) {
                 socket_path = SVCID_AGENT_SOCKET_DEFAULT;
+                if (getenv("SVCID_AGENT_SOCKET"))
+                        snprintf(hint, sizeof hint, "; $SVCID_AGENT_SOCKET is not read here: give --socket PATH");
+        }
         /* A pidfd names this process and no later one with its number. */
         pidfd = pidfd_open(pid, 0);
         if (pidfd < 0)
@@ -102,7 +105,7 @@ int ask_agent(const char *socket_path, pid_t pid, agent_ask what) {
         /* The agent must answer before it is asked: afterwards there
          * would be no telling whether it did what it was asked. Its pid
          * says that it is the one asked; its clock, what came after. */
-        if (health(socket_path, "", &h) != 0)
+        if (health(socket_path, hint, &h) != 0)
                 return 1;
         said_pid = json_integer_value(json_object_get(h, "pid"));
         since = json_integer_value(json_object_get(h, "now_monotonic_ns"));

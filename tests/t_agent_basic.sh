@@ -1185,6 +1185,13 @@ rc=0; "$AGENT" --reload 1 --socket "$SOCK" 2>"$T/rl.err" || rc=$?
 rc=0; "$AGENT" --reload "$RL_PID" --socket "$T/none.sock" 2>"$T/rl.err" || rc=$?
 [ "$rc" = 1 ] && grep -qF "reload: cannot reach the agent at $T/none.sock: No such file or directory" "$T/rl.err" ||
         fail "--reload with no agent at the socket: exit $rc, $(cat "$T/rl.err")"
+# $SVCID_AGENT_SOCKET is not read (the agent's own default is asked), and
+# the error says so
+if [ ! -e /run/svcid/agent.sock ]; then
+        rc=0; SVCID_AGENT_SOCKET=$SOCK "$AGENT" --reload "$RL_PID" 2>"$T/rl.err" || rc=$?
+        [ "$rc" = 1 ] && grep -q "^svcid-agent: reload: cannot reach the agent at /run/svcid/agent.sock: .*; \$SVCID_AGENT_SOCKET is not read here: give --socket PATH$" "$T/rl.err" ||
+                fail "--reload with \$SVCID_AGENT_SOCKET: exit $rc, $(cat "$T/rl.err")"
+fi
 fake_reload "$RL_PID" '[{"status": "ok", "pid": 1, "now_monotonic_ns": 1, "last_reload": {"monotonic_ns": 0}}]'
 [ "$rc" = 1 ] && grep -qxF "svcid-agent: reload: the agent at $T/fake-health.sock is pid 1, not $RL_PID" "$T/rl.err" ||
         fail "--reload of another agent's pid: exit $rc, $(cat "$T/rl.err")"
