@@ -403,9 +403,11 @@ int cmd_connect(int argc, char **argv) {
                 return cli_usage_error("connect", "give exactly one address");
         addr = argv[optind];
         r = check_address(addr, err, sizeof(err));
+        if (r == -EINVAL)
+                return cli_usage_error("connect", "%s", err);
         if (r < 0) {
-                connect_error(r == -EINVAL ? err : strerror(-r));
-                return r == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_REJECTED;
+                connect_error(strerror(-r));
+                return CLI_EXIT_REJECTED;
         }
         /* A socket path that cannot be one is said before a token is
          * minted for it (connect(2) would say "refused" of a file). */

@@ -201,12 +201,12 @@ int cmd_verify(int argc, char **argv) {
         }
         for (size_t i = 0; i < n_required; i++) {
                 r = svcid_policy_require_arg(policy, required[i]);
+                if (r == -EINVAL)
+                        /* (cli_usage_error() makes it printable) */
+                        return cli_usage_error("verify", "--require '%s': expected CLAIM=GLOB, neither empty",
+                                               required[i]);
                 if (r < 0) {
-                        char shown[256];
-
-                        copy_printable_n(shown, sizeof(shown), required[i], strlen(required[i]), true);
-                        fprintf(stderr, "svcid: verify: --require '%s': %s\n", shown,
-                                r == -EINVAL ? "expected CLAIM=GLOB, neither empty" : strerror(-r));
+                        fprintf(stderr, "svcid: verify: --require: %s\n", strerror(-r));
                         return CLI_EXIT_USAGE;
                 }
         }

@@ -327,6 +327,7 @@ run 2 "--require without '='" "$SVCID" verify -a ci:build --trust "$JWKS" --requ
 has "$ERR" "svcid: verify: --require 'roles'"
 run 2 "--require with an empty pattern" "$SVCID" verify -a ci:build --trust "$JWKS" --require roles= "$VALID"
 has "$ERR" "svcid: verify: --require 'roles=': expected CLAIM=GLOB, neither empty"
+has "$ERR" "Try 'svcid verify --help'."
 # what the user typed is quoted, but printable
 run 2 "--issuer with an escape" "$SVCID" verify -a ci:build --trust "$JWKS" --issuer $'svcid://x\e[2J' "$VALID"
 has "$ERR" "svcid: verify: --issuer 'svcid://x?[2J': not one of the trusted issuers"
@@ -695,6 +696,7 @@ has "$ERR" "svcid: connect: socket path is ${#long} bytes, the limit is 107"
 # The address is quoted as given, but printable, wherever it is refused.
 run 2 "connect to an address with an escape" env SVCID_AGENT_SOCKET="$T/nope.sock" "$SVCID" connect -a x $'sctp:\e[2J'
 has "$ERR" "svcid: connect: address must be unix:PATH or tcp:HOST:PORT, not 'sctp:?[2J'"
+has "$ERR" "Try 'svcid connect --help'."
 run 2 "connect to a tcp address with an escape" env SVCID_AGENT_SOCKET="$T/nope.sock" "$SVCID" connect -a x $'tcp:h\e[2J'
 has "$ERR" "svcid: connect: tcp address needs HOST:PORT with a port 1..65535, not 'h?[2J'"
 run 1 "connect to a missing socket whose path has an escape" env SVCID_AGENT_SOCKET="$T/nope.sock" "$SVCID" \
