@@ -547,8 +547,9 @@ int peer_check_unit_root(char *err, size_t err_len) {
         if (strcmp(mounted, "/") != 0) {
                 snprintf(err, err_len,
                          "the cgroup v2 mount at %s shows %s of the tree, not the top of the agent's cgroup "
-                         "namespace: the cgroup units are named under cannot be checked there; give the agent a "
-                         "cgroup2 mount of its own cgroup namespace (a container's), or run it in the host's",
+                         "namespace: the cgroup that units are named under cannot be found through it; give "
+                         "the agent a cgroup2 mount of its own cgroup namespace (a container's), or run it in "
+                         "the host's",
                          cgroup2_root, mounted);
                 return -EXDEV;
         }
