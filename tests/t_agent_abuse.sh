@@ -609,36 +609,12 @@ fi
 # connector that exits while its connection waits to be accepted, its pid
 # taken by another user's process: the agent must not name the connection
 # by that process. Emulated here: SO_PEERPIDFD and PIDFD_GET_INFO fail as
-# on 6.1 (a preload, the one mock of this test: the kernel here has
+# on 6.1 (tests/old_kernel.c, a preload: a mock, as the kernel here has
 # both), the agent is stopped while the connection waits, and ns_last_pid
 # hands the freed pid to a root process. Root only.
 if [ "$(id -u)" = 0 ] && [ -w /proc/sys/kernel/ns_last_pid ] && command -v cc >/dev/null; then
         check "without SO_PEERPIDFD: a pid taken by a process of another uid or gid between connect and accept is refused"
-        cat > "$T/nopeerpidfd.c" <<'EOF'
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <errno.h>
-#include <stdarg.h>
-#include <sys/socket.h>
-int getsockopt(int fd, int level, int name, void *val, socklen_t *len) {
-        static int (*real)(int, int, int, void *, socklen_t *);
-        if (level == SOL_SOCKET && name == 77) { errno = ENOPROTOOPT; return -1; }
-        if (!real) real = (int (*)(int, int, int, void *, socklen_t *)) dlsym(RTLD_NEXT, "getsockopt");
-        return real(fd, level, name, val, len);
-}
-int ioctl(int fd, unsigned long request, ...) {
-        static int (*real)(int, unsigned long, ...);
-        va_list ap;
-        void *arg;
-        va_start(ap, request);
-        arg = va_arg(ap, void *);
-        va_end(ap);
-        if (request == 0xc040ff0bUL) { errno = ENOTTY; return -1; }     /* PIDFD_GET_INFO */
-        if (!real) real = (int (*)(int, unsigned long, ...)) dlsym(RTLD_NEXT, "ioctl");
-        return real(fd, request, arg);
-}
-EOF
-        cc -shared -fPIC -o "$T/nopeerpidfd.so" "$T/nopeerpidfd.c" -ldl || fail "cannot build the preload"
+        cc -shared -fPIC -o "$T/nopeerpidfd.so" "$SVCID_SRC/tests/old_kernel.c" -ldl || fail "cannot build the preload"
         # (a sanitizer build's agent must load its runtime first)
         pre=$T/nopeerpidfd.so
         case "$SVCID_BUILD" in *asan*) pre="$(cc -print-file-name=libasan.so):$pre" ;; esac

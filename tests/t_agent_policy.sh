@@ -820,26 +820,10 @@ if command -v cc >/dev/null; then
         # cannot be read are not taken for the ones it connected with,
         # even where the unit lookup, with no cgroups mounted (a tmpfs
         # over them), would find no unit rather than fail. PIDFD_GET_INFO,
-        # which tells the ids through the pidfd, fails as before Linux
-        # 6.13 (a preload, a mock: the kernel here has it).
-        cat > "$T/noinfo.c" <<'EOF'
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <errno.h>
-#include <stdarg.h>
-int ioctl(int fd, unsigned long request, ...) {
-        static int (*real)(int, unsigned long, ...);
-        va_list ap;
-        void *arg;
-        va_start(ap, request);
-        arg = va_arg(ap, void *);
-        va_end(ap);
-        if (request == 0xc040ff0bUL) { errno = ENOTTY; return -1; }     /* PIDFD_GET_INFO */
-        if (!real) real = (int (*)(int, unsigned long, ...)) dlsym(RTLD_NEXT, "ioctl");
-        return real(fd, request, arg);
-}
-EOF
-        cc -shared -fPIC -o "$T/noinfo.so" "$T/noinfo.c" -ldl || fail "cannot build the preload"
+        # which tells the ids through the pidfd, and SO_PEERPIDFD fail as
+        # on Linux 6.1 (tests/old_kernel.c, a mock: the kernel here has
+        # both).
+        cc -shared -fPIC -o "$T/noinfo.so" "$SVCID_SRC/tests/old_kernel.c" -ldl || fail "cannot build the preload"
         chmod 0755 "$T/noinfo.so"
         # (a sanitizer build's agent must load its runtime first)
         pre=$T/noinfo.so
