@@ -155,9 +155,11 @@ int gate_command_find(const char *name, char **ret_path);
 
 /* In the process that becomes the service: the connection on 0, 1 and 3,
  * /dev/null on 2 if it was a listening socket, every other descriptor
- * above 3 closed, LISTEN_PID set to our pid, the
- * signal mask and dispositions reset, exec of path with argv. Returns only on failure
- * (-errno), with the connection set to be reset when it closes. */
+ * above 3 closed, LISTEN_PID set to our pid, no signal blocked, exec of
+ * path with argv (which resets the gate's own handlers; dispositions the
+ * gate inherited, as systemd's SIGPIPE, stay as the service manager set
+ * them). Returns only on failure (-errno), with the connection set to be
+ * reset when it closes. */
 int gate_exec(int conn_fd, const char *path, char **argv, gate_env *env);
 
 /* ---- audit (log.c) ------------------------------------------------------ */
