@@ -18,6 +18,15 @@ static void set_source(gate_peer *p, unsigned char kind, const void *data, size_
                 memcpy(p->source + 1, data, len < sizeof(p->source) - 1 ? len : sizeof(p->source) - 1);
 }
 
+/* An IPv4 source: its address, except that every address of the loopback
+ * network 127.0.0.0/8 is one source, as any local user may connect from
+ * any of them. */
+static void set_ipv4_source(gate_peer *p, const unsigned char addr[4]) {
+        static const unsigned char loopback[4] = { 127, 0, 0, 0 };
+
+        set_source(p, SOURCE_IPV4, addr[0] == 127 ? loopback : addr, 4);
+}
+
 void gate_peer_get(int fd, gate_peer *ret) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
@@ -63,14 +72,14 @@ void gate_peer_get(int fd, gate_peer *ret) {
                 snprintf(p.text, sizeof(p.text), "unknown");
         } else if (ss.ss_family == AF_INET) {
                 const struct sockaddr_in *in = (const struct sockaddr_in *) &ss;
-                set_source(&p, SOURCE_IPV4, &in->sin_addr, 4);
+                set_ipv4_source(&p, (const unsigned char *) &in->sin_addr);
                 inet_ntop(AF_INET, &in->sin_addr, addr, sizeof(addr));
                 snprintf(p.text, sizeof(p.text), "%s:%u", addr, (unsigned) ntohs(in->sin_port));
         } else if (ss.ss_family == AF_INET6) {
                 const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) &ss;
                 /* A dual-stack socket's IPv4 clients share ::ffff:0:0/96. */
                 if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
-                        set_source(&p, SOURCE_IPV4, in6->sin6_addr.s6_addr + 12, 4);
+                        set_ipv4_source(&p, in6->sin6_addr.s6_addr + 12);
                 else
                         set_source(&p, SOURCE_IPV6_64, in6->sin6_addr.s6_addr, 8);
                 inet_ntop(AF_INET6, &in6->sin6_addr, addr, sizeof(addr));
