@@ -348,9 +348,25 @@ static int export_one(pam_handle_t *pamh, const char *name, const char *value) {
         return pam_putenv(pamh, kv);
 }
 
+/* Every variable svcid names a verified identity in: those export_env()
+ * sets, and those svcid-gate sets for its services. A caller's own value
+ * of any of them must not stand beside the verified ones. */
+static const char *const identity_names[] = {
+        "SVCID_SUB", "SVCID_ISS", "SVCID_JTI", "SVCID_UNIT", "SVCID_AUD", "SVCID_UID", "SVCID_CLAIMS",
+};
+
+static void clear_env(pam_handle_t *pamh) {
+        for (size_t i = 0; i < ELEMENTSOF(identity_names); i++)
+                if (pam_getenv(pamh, identity_names[i]))
+                        (void) pam_putenv(pamh, identity_names[i]);
+}
+
+/* Sets what the token says (a value that cannot be one left out), and
+ * nothing else of identity_names: all of them or, failing, none. */
 static int export_env(pam_handle_t *pamh, const struct auth_state *s) {
         int r;
 
+        clear_env(pamh);
         r = export_one(pamh, "SVCID_SUB", s->sub);
         if (r == PAM_SUCCESS)
                 r = export_one(pamh, "SVCID_ISS", s->iss);
@@ -358,6 +374,8 @@ static int export_env(pam_handle_t *pamh, const struct auth_state *s) {
                 r = export_one(pamh, "SVCID_JTI", s->jti);
         if (r == PAM_SUCCESS)
                 r = export_one(pamh, "SVCID_UNIT", s->unit);
+        if (r != PAM_SUCCESS)
+                clear_env(pamh);
         return r;
 }
 
@@ -408,14 +426,6 @@ static const struct auth_state *get_state(pam_handle_t *pamh) {
         if (pam_get_data(pamh, STATE_KEY, &data) != PAM_SUCCESS)
                 return NULL;
         return data;
-}
-
-static void clear_env(pam_handle_t *pamh) {
-        static const char *const names[] = { "SVCID_SUB", "SVCID_ISS", "SVCID_JTI", "SVCID_UNIT" };
-
-        for (size_t i = 0; i < ELEMENTSOF(names); i++)
-                if (pam_getenv(pamh, names[i]))
-                        (void) pam_putenv(pamh, names[i]);
 }
 
 /* Takes back a successful authentication: its state (freed: a pointer
@@ -518,7 +528,7 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
          * data, to the parent that opens the session. */
         r = export_env(pamh, state);
         if (r != PAM_SUCCESS) {
-                (void) pam_set_data(pamh, STATE_KEY, NULL, NULL);
+                withdraw(pamh);
                 return r;
         }
         log_outcome(pamh, &a, LOG_INFO, "accepted", "ok", &report, user);
@@ -541,38 +551,44 @@ static bool user_is(pam_handle_t *pamh, const char *want) {
  * token without a unit) would reach the command as the caller wrote it,
  * beside the verified SVCID_SUB. The PAM environment keeps what this
  * module exported. Called from setcred and account, the steps that come
- * after authentication (sudo may skip either). */
+ * after authentication (sudo may skip either). SVCID_TOKEN goes where the
+ * auth line reads it, and where that line cannot be read (auth_line
+ * NULL): a bad argument must not leave a token behind. */
 static void drop_env_token(pam_handle_t *pamh, const pam_svcid_args *auth_line) {
-        static const char *const names[] = { "SVCID_SUB", "SVCID_ISS", "SVCID_JTI", "SVCID_UNIT" };
+        bool token = !auth_line;
 
         /* whatever the token's source; only where set, so that an
          * application without them never calls unsetenv() */
-        for (size_t j = 0; j < ELEMENTSOF(names); j++)
-                if (getenv(names[j]))
-                        (void) unsetenv(names[j]);
-        for (size_t i = 0; i < auth_line->n_token; i++)
-                if (auth_line->token[i] == PAM_SVCID_SOURCE_ENV) {
-                        if (pam_getenv(pamh, "SVCID_TOKEN"))
-                                (void) pam_putenv(pamh, "SVCID_TOKEN");
+        for (size_t j = 0; j < ELEMENTSOF(identity_names); j++)
+                if (getenv(identity_names[j]))
+                        (void) unsetenv(identity_names[j]);
+        for (size_t i = 0; auth_line && i < auth_line->n_token; i++)
+                token |= auth_line->token[i] == PAM_SVCID_SOURCE_ENV;
+        if (token) {
+                if (pam_getenv(pamh, "SVCID_TOKEN"))
+                        (void) pam_putenv(pamh, "SVCID_TOKEN");
+                if (getenv("SVCID_TOKEN"))
                         (void) unsetenv("SVCID_TOKEN");
-                        return;
-                }
+        }
 }
 
 PAM_EXTERN int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv) {
         const struct auth_state *s = get_state(pamh);
         pam_svcid_args a;
+        int r;
 
         (void) flags;
-        if (pam_svcid_args_parse(argc, argv, PAM_SVCID_LINE_AUTH, &a, NULL, 0) == 0)
-                drop_env_token(pamh, &a);
+        /* A bad line is said (as auth said it) and refused, after the
+         * environment is cleared all the same. */
+        r = parse_args(pamh, argc, argv, PAM_SVCID_LINE_AUTH, &a);
+        drop_env_token(pamh, r == PAM_SUCCESS ? &a : NULL);
         /* sudo -u makes the target the PAM user before it asks for
          * credentials: what auth exported speaks for the caller, and must
          * not reach the target's command, session line or not. */
         if (s && !user_is(pamh, s->user))
                 withdraw(pamh);
         /* A token grants no credential beyond the login itself. */
-        return PAM_SUCCESS;
+        return r;
 }
 
 /* Account and session act only on a handle this module authenticated:

@@ -2010,6 +2010,11 @@ static void test_token_sources(void **state) {
                  * wrote it. */
                 assert_int_equal(setenv("SVCID_SUB", "mallory", 1), 0);
                 assert_int_equal(setenv("SVCID_UNIT", "forged.service", 1), 0);
+                /* and those svcid-gate sets, which a script run both ways
+                 * would read beside the verified SVCID_SUB */
+                assert_int_equal(setenv("SVCID_CLAIMS", "{\"sub\":\"mallory\"}", 1), 0);
+                assert_int_equal(setenv("SVCID_UID", "0", 1), 0);
+                assert_int_equal(pam_putenv(pamh, "SVCID_AUD=forged"), PAM_SUCCESS);
                 assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);
                 assert_non_null(getenv("SVCID_TOKEN"));        /* until authentication is over */
                 assert_int_equal(pam_setcred(pamh, PAM_ESTABLISH_CRED), PAM_SUCCESS);
@@ -2017,8 +2022,33 @@ static void test_token_sources(void **state) {
                 assert_null(pam_getenv(pamh, "SVCID_TOKEN"));
                 assert_null(getenv("SVCID_SUB"));
                 assert_null(getenv("SVCID_UNIT"));
-                if (accepted)
+                assert_null(getenv("SVCID_CLAIMS"));
+                assert_null(getenv("SVCID_UID"));
+                if (accepted) {
                         assert_string_equal(pam_getenv(pamh, "SVCID_SUB"), "alice");
+                        assert_null(pam_getenv(pamh, "SVCID_AUD"));     /* cleared as the token's went in */
+                }
+                pam_end(pamh, PAM_SUCCESS);
+        }
+        /* A bad argument on the auth line: auth and setcred are refused as
+         * service errors (logged), and setcred clears the environment all
+         * the same, token and identity variables, whatever token= would
+         * have said. */
+        snprintf(text, sizeof text,
+                 "auth [success=done default=ignore] @M@ audience=" AUD " trust=%s token=env leeway=60s\n"
+                 "auth required pam_permit.so\n", trust_dir);
+        {
+                conv_data cd = { .answer = "wrong" };
+                pam_handle_t *pamh = start(raw_service(text), "alice", &cd);
+
+                assert_int_equal(setenv("SVCID_TOKEN", t, 1), 0);
+                assert_int_equal(pam_putenv(pamh, kv), PAM_SUCCESS);
+                assert_int_equal(setenv("SVCID_SUB", "mallory", 1), 0);
+                assert_int_equal(pam_authenticate(pamh, 0), PAM_SUCCESS);      /* pam_permit's */
+                assert_int_equal(pam_setcred(pamh, PAM_ESTABLISH_CRED), PAM_SUCCESS);   /* ignored */
+                assert_null(getenv("SVCID_TOKEN"));
+                assert_null(pam_getenv(pamh, "SVCID_TOKEN"));
+                assert_null(getenv("SVCID_SUB"));
                 pam_end(pamh, PAM_SUCCESS);
         }
         /* The account step clears it too: an application may call
