@@ -468,7 +468,8 @@ PAM_EXTERN int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, cons
         if (r == PAM_CONV_AGAIN)
                 return pam_code(-EAGAIN);
         if (r != PAM_SUCCESS || !user || !*user) {
-                pam_syslog(pamh, LOG_NOTICE, "cannot determine the user: %s", pam_strerror(pamh, r));
+                pam_syslog(pamh, LOG_NOTICE, "cannot determine the user: %s",
+                           r == PAM_SUCCESS ? "the user name is empty" : pam_strerror(pamh, r));
                 return r == PAM_SUCCESS ? PAM_USER_UNKNOWN : r;
         }
 

@@ -2161,7 +2161,7 @@ static void test_empty_user(void **state) {
         assert_int_equal(pam_authenticate(pamh, 0), PAM_USER_UNKNOWN);
         assert_int_equal(cd.prompts, 0);
         pam_end(pamh, PAM_USER_UNKNOWN);
-        assert_logged("cannot determine the user");
+        assert_logged("cannot determine the user: the user name is empty");
         assert_not_logged("refused");
         svcid_free_secret(t);
 }
