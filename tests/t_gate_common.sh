@@ -72,6 +72,7 @@ ap.add_argument("--then-after")              # send --then once this file exists
 ap.add_argument("--no-shut", action="store_true")
 ap.add_argument("--timeout", type=float, default=30)
 ap.add_argument("--report-cut", action="store_true")  # print <cut> after a reset or EPIPE
+ap.add_argument("--source")                    # TCP: connect from this local address
 a = ap.parse_args()
 cut = False
 if a.addr.startswith("/"):
@@ -80,7 +81,9 @@ else:
     host, port = a.addr.rsplit(":", 1)
     host = host.strip("[]")
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    s = socket.socket(fam, socket.SOCK_STREAM); s.connect((host, int(port)))
+    s = socket.socket(fam, socket.SOCK_STREAM)
+    if a.source: s.bind((a.source, 0))
+    s.connect((host, int(port)))
 s.settimeout(a.timeout)
 if a.hold: time.sleep(a.hold)
 data = a.send.encode().decode("unicode_escape").encode("latin-1")

@@ -191,20 +191,9 @@ CASES
                 # from_source ADDRESS: a token sent from that source
                 # address; prints the service's reply, or "cut"
                 from_source() {
-                        "$PY" -c '
-import socket, sys
-h, p = sys.argv[1].rsplit(":", 1)
-out = b""
-try:
-    s = socket.create_connection((h, int(p)), timeout=60, source_address=(sys.argv[3], 0))
-    s.sendall(("SVCID1 " + sys.argv[2] + "\nx").encode()); s.shutdown(socket.SHUT_WR)
-    while True:
-        d = s.recv(4096)
-        if not d: break
-        out += d
-except OSError:
-    pass
-print(out.decode().strip() or "cut")' "$ADDR" "$TOKEN" "$1"
+                        local out
+                        out=$(client "$ADDR" --source "$1" --send "SVCID1 $TOKEN\nx" --report-cut) || true
+                        case $out in "" | "<cut>") echo cut ;; *) echo "$out" ;; esac
                 }
                 # 127.0.0.2 is the same source: all of 127.0.0.0/8 is one
                 reply=$(from_source 127.0.0.2)
