@@ -156,14 +156,26 @@ int trust_writers_check(int fd, struct trust_writers *w, const char *path, char 
 }
 
 int trust_open_at(int dirfd, const char *name) {
-        int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+        struct stat st;
+        int fd;
 
+        /* Looked at before it is opened: opening a device may act on it,
+         * and opening a FIFO wakes a writer waiting on it. The caller
+         * checks the type again on the fd, as the name may be replaced
+         * in between (O_NOFOLLOW and O_NONBLOCK still hold then). */
+        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return -errno;
+        if (S_ISLNK(st.st_mode))
+                return -ELOOP;
+        if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+                return -ENXIO;
+        fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
         return fd < 0 ? -errno : fd;
 }
 
-/* O_NOFOLLOW makes a symbolic link ELOOP, whose own words ("too many
- * levels of symbolic links") would mislead; a socket cannot be opened
- * (ENXIO), FIFOs and devices are refused once open, in the same words. */
+/* A symbolic link is ELOOP, as O_NOFOLLOW has it, whose own words ("too
+ * many levels of symbolic links") would mislead; anything but a regular
+ * file or a directory is ENXIO, as opening a socket is. */
 const char *trust_open_why(int r) {
         return r == -ELOOP ? "a symbolic link, which trust loading does not follow"
                : r == -ENXIO ? "not a regular file"

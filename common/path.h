@@ -56,8 +56,9 @@ bool trust_writer(uid_t uid, void *userdata);
 int trust_writers_check(int fd, struct trust_writers *w, const char *path, char *err, size_t err_len);
 
 /* Opens name in dirfd (AT_FDCWD: a path) for reading the way every trust
- * file is opened: O_NOFOLLOW, O_NONBLOCK (a FIFO cannot block the open).
- * Returns the fd or -errno. */
+ * file is opened: only a regular file or a directory, looked at first (a
+ * device, FIFO or socket is -ENXIO, never opened; a symbolic link is
+ * -ELOOP), then opened O_NOFOLLOW, O_NONBLOCK. Returns the fd or -errno. */
 int trust_open_at(int dirfd, const char *name);
 
 /* Why trust_open_at() failed, in an operator's words. */

@@ -44,13 +44,15 @@ int pam_svcid_check_stat(const struct stat *st, const char *path, mode_t type, u
         return 0;
 }
 
-/* As every trust file is opened (trust_open_at(): a FIFO planted under
- * the name must not hang the login; it is refused as "not a regular
- * file" right after), map files too. */
+/* As every trust file is opened (trust_open_at(): a FIFO, socket or
+ * device planted under the name is not opened, and cannot hang the
+ * login), map files too. */
 static int open_in(int dirfd, const char *name, const char *what, const char *quoted, char *err, size_t err_len) {
         int fd = trust_open_at(dirfd, name);
 
-        if (fd < 0)
+        if (fd == -ENXIO)
+                snprintf(err, err_len, "\"%s\" is not a regular file", quoted);
+        else if (fd < 0)
                 snprintf(err, err_len, "cannot open %s\"%s\": %s", what, quoted,
                          fd == -ELOOP ? "it is a symbolic link" : strerror(-fd));
         return fd;

@@ -20,6 +20,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,7 +29,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -884,6 +887,28 @@ static void test_truncation_rule(void **state) {
 
 /* ---- file safety and the trust cache, directly --------------------------- */
 
+/* Whether process pid comes to wait in the kernel function named (its
+ * wchan) within 10 s. */
+static bool blocked_in(pid_t pid, const char *function) {
+        char path[64], seen[128];
+
+        snprintf(path, sizeof path, "/proc/%d/wchan", (int) pid);
+        for (int i = 0; i < 1000; i++) {
+                int fd = open(path, O_RDONLY | O_CLOEXEC);
+                ssize_t n = fd < 0 ? -1 : read(fd, seen, sizeof seen - 1);
+
+                if (fd >= 0)
+                        close(fd);
+                if (n > 0) {
+                        seen[n] = '\0';
+                        if (strcmp(seen, function) == 0)
+                                return true;
+                }
+                usleep(10000);
+        }
+        return false;
+}
+
 static void test_read_file_safety(void **state) {
         char path[PATH_MAX], link[PATH_MAX], err[256], *data = NULL;
         size_t len;
@@ -953,9 +978,51 @@ static void test_read_file_safety(void **state) {
         assert_true(pam_svcid_read_file(tmpdir, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err, sizeof err) < 0);
         snprintf(link, sizeof link, "%s/fifo", tmpdir);
         assert_int_equal(mkfifo(link, 0600), 0);
-        assert_true(pam_svcid_read_file(link, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err, sizeof err) < 0);
-        assert_non_null(strstr(err, "not a regular file"));
+        {
+                /* Not even opened: a writer waiting for a reader stays
+                 * waiting (an open for reading would wake it). */
+                int done[2], status;
+                struct pollfd pfd;
+                pid_t writer;
+                char c;
+
+                assert_int_equal(pipe(done), 0);
+                writer = fork();
+                assert_true(writer >= 0);
+                if (writer == 0) {
+                        close(done[0]);
+                        if (open(link, O_WRONLY) >= 0)
+                                (void) !write(done[1], "w", 1);
+                        _exit(0);
+                }
+                close(done[1]);
+                assert_true(blocked_in(writer, "wait_for_partner"));
+                assert_true(pam_svcid_read_file(link, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
+                                                sizeof err) < 0);
+                assert_non_null(strstr(err, "not a regular file"));
+                pfd = (struct pollfd) { .fd = done[0], .events = POLLIN };
+                assert_int_equal(poll(&pfd, 1, 200), 0);
+                /* Now a reader comes, and the writer goes on. */
+                close(open(link, O_RDONLY | O_NONBLOCK));
+                assert_int_equal(read(done[0], &c, 1), 1);
+                assert_int_equal(waitpid(writer, &status, 0), writer);
+                close(done[0]);
+        }
         unlink(link);
+        /* A socket: the same words, not "No such device or address". */
+        {
+                struct sockaddr_un sa = { .sun_family = AF_UNIX };
+                int sk = socket(AF_UNIX, SOCK_STREAM, 0);
+
+                snprintf(sa.sun_path, sizeof sa.sun_path, "%s/sock", tmpdir);
+                assert_true(sk >= 0);
+                assert_int_equal(bind(sk, (struct sockaddr *) &sa, sizeof sa), 0);
+                assert_true(pam_svcid_read_file(sa.sun_path, 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL, err,
+                                                sizeof err) < 0);
+                assert_non_null(strstr(err, "not a regular file"));
+                close(sk);
+                unlink(sa.sun_path);
+        }
         assert_int_equal(pam_svcid_read_file("/nonexistent/x", 100, PAM_SVCID_ROOT_ONLY, &data, &len, NULL,
                                              err, sizeof err), -ENOENT);
         unlink(path);
