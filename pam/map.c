@@ -153,6 +153,10 @@ int pam_svcid_map_parse(const char *text, size_t len, pam_svcid_map **ret_map, c
         m = calloc(1, sizeof *m);
         if (!m)
                 return -ENOMEM;
+        /* A byte order mark, as some editors write, is not the first
+         * line's subject glob: a glob starting with it would never match. */
+        if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+                off = 3;
         while (off < len) {
                 const char *nl = memchr(text + off, '\n', len - off);
                 size_t n = nl ? (size_t) (nl - (text + off)) : len - off;

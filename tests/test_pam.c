@@ -641,6 +641,20 @@ static void test_map_good(void **state) {
         assert_int_equal(pam_svcid_map_size(m), 0);
         assert_false(pam_svcid_map_allows(m, "a", "a"));
         pam_svcid_map_free(m);
+
+        /* A UTF-8 byte order mark at the start is skipped, before a line
+         * or a comment; anywhere else it is part of the glob. */
+        text = "\xef\xbb\xbf" "deploy-bot deploy\n\xef\xbb\xbf" "ci-* builder\n";
+        assert_int_equal(pam_svcid_map_parse(text, strlen(text), &m, err, sizeof err), 0);
+        assert_int_equal(pam_svcid_map_size(m), 2);
+        assert_true(pam_svcid_map_allows(m, "deploy-bot", "deploy"));
+        assert_false(pam_svcid_map_allows(m, "ci-1", "builder"));
+        pam_svcid_map_free(m);
+        text = "\xef\xbb\xbf# who may log in as whom\n";
+        assert_int_equal(pam_svcid_map_parse(text, strlen(text), &m, err, sizeof err), 0);
+        assert_int_equal(pam_svcid_map_size(m), 0);
+        pam_svcid_map_free(m);
+        assert_int_equal(pam_svcid_map_parse("\xef\xbb", 2, &m, err, sizeof err), -EINVAL);
 }
 
 static void test_map_bad(void **state) {
