@@ -7,14 +7,18 @@
 #include <curl/curl.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "../common/json.h"
 #include "../common/text.h"
@@ -158,6 +162,32 @@ static int client_errf(char *err, size_t err_len, int error, const char *fmt, ..
         return error;
 }
 
+static long now_ms(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether the agent's queue of connections is full, so that a connection
+ * cannot be made for now: libcurl's non-blocking connect(2) then fails
+ * with no errno, as when the agent takes the connection and closes it. A
+ * connection made here to find out is closed unused. */
+static bool queue_full(const char *socket_path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd, r;
+
+        if (snprintf(sa.sun_path, sizeof sa.sun_path, "%s", socket_path) >= (int) sizeof sa.sun_path)
+                return false;
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return false;
+        r = connect(fd, (struct sockaddr *) &sa, sizeof sa);
+        r = r < 0 ? errno : 0;
+        close(fd);
+        return r == EAGAIN;
+}
+
 /* GETs path from the agent; on any HTTP answer returns 0 with the status
  * and the body (NUL-terminated, at most max bytes). */
 static int agent_get(const char *socket_path, const char *path, size_t max, long *ret_status,
@@ -167,7 +197,7 @@ static int agent_get(const char *socket_path, const char *path, size_t max, long
         CURLcode rc;
         body b = { .max = max };
         char url[1024];
-        long status = 0, os_errno = 0;
+        long status = 0, os_errno = 0, deadline;
         char curl_why[CURL_ERROR_SIZE] = "";
         int r;
 
@@ -189,12 +219,18 @@ static int agent_get(const char *socket_path, const char *path, size_t max, long
         curl = cu.easy_init();
         if (!curl)
                 return client_errf(err, err_len, -ENOMEM, "cannot initialize libcurl");
-        cu.easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, socket_path);
-        cu.easy_setopt(curl, CURLOPT_URL, url);
+        /* What makes the request go to the agent, and only there, in its
+         * time: without any of these it is not made. */
+        if (cu.easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, socket_path) != CURLE_OK ||
+            cu.easy_setopt(curl, CURLOPT_URL, url) != CURLE_OK ||
+            cu.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+            cu.easy_setopt(curl, CURLOPT_TIMEOUT_MS, CLIENT_TIMEOUT_MS) != CURLE_OK ||
+            cu.easy_setopt(curl, CURLOPT_NOPROXY, "*") != CURLE_OK) {
+                cu.easy_cleanup(curl);
+                return client_errf(err, err_len, -ENOPKG, "%s cannot make a request on a Unix socket",
+                                   LIBCURL_SONAME);
+        }
         cu.easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http");
-        cu.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-        cu.easy_setopt(curl, CURLOPT_TIMEOUT_MS, CLIENT_TIMEOUT_MS);
-        cu.easy_setopt(curl, CURLOPT_NOPROXY, "*");
         cu.easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
         cu.easy_setopt(curl, CURLOPT_WRITEDATA, &b);
         /* libcurl's own words for what failed, where it has more than
@@ -206,9 +242,32 @@ static int agent_get(const char *socket_path, const char *path, size_t max, long
         headers = cu.slist_append(NULL, "Connection: close");
         if (headers)
                 cu.easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-        rc = cu.easy_perform(curl);
-        cu.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-        cu.easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno);
+        /* An agent whose queue is full is waited for, in the same time
+         * as an answer; once it has room, the request is made again even
+         * if that room was taken by the check itself. */
+        deadline = now_ms() + CLIENT_TIMEOUT_MS;
+        for (bool was_full = false;;) {
+                rc = cu.easy_perform(curl);
+                cu.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+                cu.easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno);
+                if (rc != CURLE_COULDNT_CONNECT || os_errno > 0)
+                        break;
+                if (!queue_full(socket_path)) {
+                        if (!was_full)
+                                break;
+                        was_full = false;
+                        continue;
+                }
+                was_full = true;
+                if (now_ms() >= deadline) {
+                        cu.easy_cleanup(curl);
+                        cu.slist_free_all(headers);
+                        return client_errf(err, err_len, -EBUSY, "the agent at %s took no connection in %ld s: "
+                                           "its queue of connections stayed full (is it stuck?)", socket_path,
+                                           CLIENT_TIMEOUT_MS / 1000);
+                }
+                poll(NULL, 0, 20);
+        }
         cu.easy_cleanup(curl);
         cu.slist_free_all(headers);
 

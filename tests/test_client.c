@@ -71,7 +71,8 @@ static bool connected(int lfd) {
 /* The status line fake_agent() answers with. */
 static const char *reply_status = "200 OK";
 
-/* The fake agent, in a child: takes one connection on lfd, reads the
+/* The fake agent, in a child: takes one connection on lfd that sends a
+ * request (passing over any closed before a byte came), reads the
  * request head, answers reply_status with body (len bytes, any bytes),
  * and writes the request line to out. Exit status 0 when all of that
  * happened. */
@@ -85,14 +86,21 @@ static void fake_agent(int lfd, int out, const char *body, size_t body_len) {
         char *eol;
         int c;
 
-        if (poll(&p, 1, 10000) != 1 || (c = accept(lfd, NULL, NULL)) < 0)
-                _exit(2);
-        while (!memmem(head, len, "\r\n\r\n", 4)) {
-                ssize_t n = read(c, head + len, sizeof head - len);
-                if (n <= 0)
-                        _exit(3);
-                len += (size_t) n;
-        }
+        do {
+                if (poll(&p, 1, 10000) != 1 || (c = accept(lfd, NULL, NULL)) < 0)
+                        _exit(2);
+                while (!memmem(head, len, "\r\n\r\n", 4)) {
+                        ssize_t n = read(c, head + len, sizeof head - len);
+                        if (n == 0 && len == 0) {
+                                close(c);
+                                c = -1;
+                                break;
+                        }
+                        if (n <= 0)
+                                _exit(3);
+                        len += (size_t) n;
+                }
+        } while (c < 0);
         snprintf(answer, sizeof answer, reply, reply_status, body_len);
         if (write(c, answer, strlen(answer)) != (ssize_t) strlen(answer) ||
             write(c, body, body_len) != (ssize_t) body_len)
@@ -276,6 +284,69 @@ static void test_agent_hangs_up(void **state) {
                 assert_null(strstr(err, "journalctl"));
                 assert_null(token);
         }
+}
+
+/* Connects a non-blocking socket to sock_path: 0, or the errno. */
+static int try_connect(int *ret_fd) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), r;
+
+        assert_true(fd >= 0);
+        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock_path);
+        r = connect(fd, (struct sockaddr *) &sa, sizeof sa) == 0 ? 0 : errno;
+        if (r == 0 && ret_fd)
+                *ret_fd = fd;
+        else
+                close(fd);
+        return r;
+}
+
+/* An agent whose queue of connections is full (it has not taken those
+ * before): the client waits for room, and is answered once there is,
+ * rather than fail at once as if the agent had hung up. */
+static void test_agent_queue_full(void **state) {
+        _cleanup_(close_fdp) int lfd = bind_agent(false);
+        struct pollfd p;
+        char got[256] = "";
+        int filler = -1, result[2], status, line;
+        pid_t client, agent;
+        ssize_t n;
+        (void) state;
+
+        /* A backlog of 0 holds one connection: the filler's. */
+        assert_int_equal(listen(lfd, 0), 0);
+        assert_int_equal(try_connect(&filler), 0);
+        assert_int_equal(try_connect(NULL), EAGAIN);
+
+        assert_int_equal(pipe2(result, O_CLOEXEC), 0);
+        client = fork();
+        assert_true(client >= 0);
+        if (client == 0) {
+                char *token = NULL, err[256] = "";
+                int r;
+
+                close(filler);
+                r = svcid_agent_token(sock_path, "x", 0, err, sizeof err, &token, NULL);
+                dprintf(result[1], "%d %s", r, r == 0 ? token : err);
+                _exit(0);
+        }
+        close(result[1]);
+        /* Still waiting half a second on: before, it failed at once. */
+        p = (struct pollfd) { .fd = result[0], .events = POLLIN };
+        assert_int_equal(poll(&p, 1, 500), 0);
+
+        /* Room: the filler is taken (its client gone), then the request. */
+        close(filler);
+        agent = spawn_agent(lfd, REPLY_BODY, strlen(REPLY_BODY), &line);
+        n = read(result[0], got, sizeof got - 1);
+        assert_true(n > 0);
+        got[n] = '\0';
+        assert_string_equal(got, "0 aGVhZGVy.cGF5bG9hZA.c2ln");
+        assert_int_equal(waitpid(client, &status, 0), client);
+        assert_int_equal(waitpid(agent, &status, 0), agent);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        close(line);
+        close(result[0]);
 }
 
 /* The longest audience, every character %-escaped, with the largest ttl:
@@ -465,6 +536,7 @@ int main(void) {
                 cmocka_unit_test(test_no_agent),
                 cmocka_unit_test(test_empty_socket_path),
                 cmocka_unit_test(test_agent_hangs_up),
+                cmocka_unit_test(test_agent_queue_full),
                 cmocka_unit_test(test_escaped_audience_whole),
                 cmocka_unit_test(test_answer_shape),
                 cmocka_unit_test(test_refusals),
