@@ -50,8 +50,10 @@ int cmd_jwks(int argc, char **argv) {
         }
         /* re-printed through the JSON printer: checked, and nothing in it
          * can drive the terminal */
-        if (cli_print_json_text(stdout, jwks, strlen(jwks)) < 0) {
-                fprintf(stderr, "svcid: jwks: the agent's answer is not a JSON document\n");
+        r = cli_print_json_text(stdout, jwks, strlen(jwks));
+        if (r < 0) {
+                fprintf(stderr, "svcid: jwks: %s%s\n", r == -ENOMEM ? "" : "cannot write to standard output: ",
+                        strerror(-r));
                 return CLI_EXIT_REJECTED;
         }
         return CLI_EXIT_OK;

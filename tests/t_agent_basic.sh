@@ -364,13 +364,16 @@ grep -q "^svcid: token: $T/not-http.sock answered with something that is not HTT
 wait $! || fail "the not-HTTP listener failed"
 # an agent that answers a token with no sub, then one longer than
 # stdio's buffer: --json cannot say whose the first is, and says it does
-# not decode; the second, written to a full disk, fails as a write does
+# not decode; the second, written to a full disk, fails as a write does,
+# and so does a JWKS longer than stdio's buffer (an RSA agent's after a
+# few rotations)
 "$PY" -c '
 import base64, json, socket, sys
 b64 = lambda o: base64.urlsafe_b64encode(json.dumps(o).encode()).rstrip(b"=").decode()
-s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(2)
-for payload in ({"aud": "x"}, {"sub": "x", "aud": "x", "pad": "p" * 5000}):
-    body = json.dumps({"token": b64({"alg": "ES256"}) + "." + b64(payload) + ".AAAA", "expires_at": 1}).encode()
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(3)
+jwks = {"iss": "svcid://fake", "keys": [{"kty": "RSA", "kid": "k%d" % i, "n": "n" * 342, "e": "AQAB"} for i in range(16)]}
+for payload in ({"aud": "x"}, {"sub": "x", "aud": "x", "pad": "p" * 5000}, None):
+    body = json.dumps({"token": b64({"alg": "ES256"}) + "." + b64(payload) + ".AAAA", "expires_at": 1} if payload else jwks).encode()
     c, _ = s.accept(); c.recv(1000)
     c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
     c.close()
@@ -382,6 +385,9 @@ grep -qx "svcid: token: the agent's token does not decode" "$T/err" || fail "a t
 SVCID_AGENT_SOCKET=$T/fake.sock "$CLI" token -a x >/dev/full 2>"$T/err"; [ $? = 1 ] || fail "a long token to a full disk: must exit 1"
 grep -qx "svcid: token: cannot write to standard output: No space left on device" "$T/err" ||
         fail "a long token to a full disk: $(cat "$T/err")"
+SVCID_AGENT_SOCKET=$T/fake.sock "$CLI" jwks >/dev/full 2>"$T/err"; [ $? = 1 ] || fail "a long JWKS to a full disk: must exit 1"
+grep -qx "svcid: jwks: cannot write to standard output: No space left on device" "$T/err" ||
+        fail "a long JWKS to a full disk: $(cat "$T/err")"
 wait $! || fail "the fake agent failed"
 "$CLI" token --help | grep -q "svcid token" || fail "token --help"
 set -e
