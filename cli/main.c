@@ -48,7 +48,8 @@ static void show_usage(FILE *f) {
                         subcommands[i].args[0] ? " " : "", subcommands[i].args);
         fprintf(f, "\n"
                    "'svcid help COMMAND' or 'svcid COMMAND --help' shows a command's options.\n"
-                   "Exit status: 0 success, 1 rejected or failed, 2 usage or configuration error.\n"
+                   "Exit status: 0 success, 1 rejected or failed, 2 usage or configuration error;\n"
+                   "exec: CMD's own once it runs, 126 or 127 if it cannot.\n"
                    "See svcid(1).\n");
 }
 
