@@ -413,6 +413,8 @@ svcid_reason svcid_verify(const svcid_policy *p, const char *token, size_t len,
                 lib_sanitize(report->kid, sizeof report->kid, kid, strlen(kid));
                 note_payload(report, payload);
         } else {
+                if (payload)
+                        note_payload(report, payload);
                 header = lib_json_object_why(parts.header, parts.header_len, SVCID_TOKEN_MAX, why, sizeof why);
                 if (!header) {
                         /* Out of memory is no verdict on the token. */
@@ -430,7 +432,6 @@ svcid_reason svcid_verify(const svcid_policy *p, const char *token, size_t len,
                                        payload_why);
                         goto out;
                 }
-                note_payload(report, payload);
                 reason = check_header(p, header, iss, report, &key);
                 if (reason != SVCID_OK)
                         goto out;

@@ -1853,6 +1853,33 @@ static void test_report_kid_bad_payload(void **state) {
         }
 }
 
+/* And the other way: the report names the issuer, subject and jti of a
+ * token whose payload parsed, even when its header did not. */
+static void test_report_claims_bad_header(void **state) {
+        static const char *const headers[] = { "{\"alg\":\"ES256\",\"alg\":\"ES256\"}", "[]", "{" };
+        const char *payload = "{\"iss\":\"" ISS_A "\",\"sub\":\"build\",\"aud\":\"" AUD "\","
+                              "\"iat\":" NOW_STR ",\"exp\":1800000300,\"jti\":\"jti-0002\"}";
+        _cleanup_(svcid_policy_freep) svcid_policy *policy = NULL;
+        _cleanup_(free_p) char *payload64 = NULL;
+        (void) state;
+
+        assert_int_equal(svcid_policy_new(fx.trust_jwks, AUD, &policy), 0);
+        assert_int_equal(svcid_b64url_encode(payload, strlen(payload), &payload64), 0);
+        for (size_t i = 0; i < ELEMENTSOF(headers); i++) {
+                _cleanup_(free_p) char *header64 = NULL, *token = NULL;
+                svcid_report report;
+
+                assert_int_equal(svcid_b64url_encode(headers[i], strlen(headers[i]), &header64), 0);
+                assert_true(asprintf(&token, "%s.%s.AAAA", header64, payload64) > 0);
+                assert_int_equal(svcid_verify(policy, token, strlen(token), NULL, &report), SVCID_MALFORMED);
+                assert_non_null(strstr(report.detail, "header"));
+                assert_string_equal(report.iss, ISS_A);
+                assert_string_equal(report.sub, "build");
+                assert_string_equal(report.jti, "jti-0002");
+                assert_string_equal(report.kid, "");
+        }
+}
+
 static void test_clock_extremes(void **state) {
         static const struct { int64_t now; svcid_reason want; } cases[] = {
                 { INT64_MAX, SVCID_EXPIRED },
@@ -2458,6 +2485,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_b64url_against_openssl),
                 cmocka_unit_test(test_report_kid_bad_payload),
+                cmocka_unit_test(test_report_claims_bad_header),
                 cmocka_unit_test(test_jws_layer),
                 cmocka_unit_test(test_policy_ranges),
                 cmocka_unit_test(test_clock_extremes),
