@@ -248,8 +248,10 @@ void svcid_policy_set_clock(svcid_policy *policy, int64_t (*now)(void *userdata)
 
 /* What a verification saw, for audit logs: filled as far as the token was
  * parsed, whatever the outcome. Strings are truncated and have every byte
- * outside printable ASCII replaced by '?', so they are safe to log. The
- * token and its signature are never copied here. */
+ * outside printable ASCII replaced by '?', so they cannot split a log line
+ * or drive a terminal; '"' and '\\' stay, and for a refused token iss,
+ * sub, kid, jti and parts of detail are its sender's words (libsvcid(3)).
+ * The token and its signature are never copied here. */
 typedef struct svcid_report {
         svcid_reason reason;
         char detail[200];
