@@ -333,6 +333,8 @@ static enum MHD_Result handle_token(http_server *s, struct MHD_Connection *conn,
                                 refusal = (mint_refusal) { .word = "internal", .message = "out of memory" };
                                 r = -ENOMEM;
                         }
+                        if (r == 0)
+                                keystore_note_signed(ks, now);
                         if (r == 0 && window > 0)
                                 token_cache_put(s->shared->cache, &ck, svcid_key_kid(key), now, &res);
                 }

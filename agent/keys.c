@@ -65,6 +65,9 @@ struct keystore {
                                  * creation): a key that starts by then has
                                  * signed, whatever the clock says now */
         int64_t seen_written;   /* seen as state.json has it */
+        int64_t signed_latest;  /* the latest time a token was signed at
+                                 * (keystore_note_signed(), atomically):
+                                 * seen takes it at the next update */
         /* After a failed update whose state.json is on disk: until when
          * that state keeps each key in memory published (INT64_MIN: not
          * at all). NULL when the state on disk is the one in memory. */
@@ -851,6 +854,15 @@ static ssize_t signer_index(const keystore *ks, int64_t now) {
         return i < 0 && ks->n > 0 ? 0 : i;     /* entries are sorted by not_before */
 }
 
+void keystore_note_signed(keystore *ks, int64_t now) {
+        int64_t latest = __atomic_load_n(&ks->signed_latest, __ATOMIC_RELAXED);
+
+        while (now > latest &&
+               !__atomic_compare_exchange_n(&ks->signed_latest, &latest, now, true, __ATOMIC_RELAXED,
+                                            __ATOMIC_RELAXED))
+                ;
+}
+
 const svcid_key *keystore_active(const keystore *ks, int64_t now) {
         ssize_t i = signer_index(ks, now);
 
@@ -1069,6 +1081,27 @@ static void commit_keys(keystore *ks, key_entry *e, size_t n, char *why, size_t 
                 log_notice("%s/: every key file is finished now: its final name and first line, synced", KEYS_DIR);
 }
 
+/* Before a fresh key starts to sign at now: every key of e[n] that has
+ * signed (it began by seen, the latest time known) stops signing, and
+ * stays published until what it may have signed has expired.
+ *  - The one signing now (a, if any) retires at seen: after its end of
+ *    life if it signed on while no successor could be made, and after now
+ *    if the clock stepped back, since it signed until seen.
+ *  - Any other one still signing at seen retires there too.
+ *  - One whose start the clock stepped back before would sign again when
+ *    the clock came back to it: it is made to start before now, so that
+ *    the fresh key is the latest to start from now on. */
+static void retire_signers(key_entry *e, size_t n, ssize_t a, int64_t now, int64_t seen) {
+        for (size_t i = 0; i < n; i++) {
+                if (e[i].not_before > seen)
+                        continue;       /* never signed: pending */
+                if ((ssize_t) i == a || e[i].not_after > seen)
+                        e[i].not_after = seen;
+                if (e[i].not_before >= now)
+                        e[i].not_before = now - 1;
+        }
+}
+
 int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                     int64_t now, bool force, char *err, size_t err_len) {
         key_entry *next = NULL, *old;
@@ -1082,6 +1115,12 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         int r;
 
         note_active(ks, now);
+        {
+                int64_t signed_at = __atomic_load_n(&ks->signed_latest, __ATOMIC_RELAXED);
+
+                if (signed_at > ks->seen)
+                        ks->seen = signed_at;
+        }
         if (now > ks->seen)
                 ks->seen = now;
         force |= ks->adopted;
@@ -1120,10 +1159,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                 r = new_entry(cfg->alg, now, now, cfg->key_lifetime, cfg->max_ttl, &fresh[n_new_keys]);
                 if (r < 0)
                         goto fail_gen;
-                /* The old key retires now, which can be after its end of
-                 * life: it signed on while no successor could be made. */
-                if (a >= 0)
-                        next[a].not_after = now;
+                retire_signers(next, n, a, now, ks->seen);
                 next[n++] = fresh[n_new_keys++];
                 a = (ssize_t) n - 1;
         } else {

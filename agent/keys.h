@@ -52,6 +52,11 @@ int keystore_update(keystore *ks, const agent_config *config, const char *issuer
  * start, the earliest key. */
 const svcid_key *keystore_active(const keystore *ks, int64_t now);
 
+/* Says that the key that signs at now signed a token then (called under
+ * the read lock, from any thread): with a clock stepped back since, an
+ * update still knows that key signed until then (keystore_update()). */
+void keystore_note_signed(keystore *ks, int64_t now);
+
 /* The longest ttl the key that signs at now may sign with: the max_ttl
  * its last written state promises to keep it published for (0 if there is
  * no key). A raised max_ttl counts once keystore_update() has written it.

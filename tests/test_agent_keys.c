@@ -517,6 +517,60 @@ static void test_clock_back_before_first_key(void **state) {
         free(k0);
 }
 
+/* A clock stepped back, then a forced rotation: the key that signed
+ * until the step (a token at T0 + 40, noted by the mint) stays published
+ * until that token has expired, not counted from the earlier time the
+ * clock says, and never signs again. */
+static void test_clock_back_then_forced(void **state) {
+        fixture *f = *state;
+        char *k0, *k1;
+
+        update(f, T0, false);
+        k0 = kid_of(keystore_active(f->ks, T0));
+        keystore_note_signed(f->ks, T0 + 40);
+        update(f, T0 + 10, true);                       /* 30 s back; SIGUSR2 */
+        k1 = kid_of(keystore_active(f->ks, T0 + 10));
+        assert_string_not_equal(k1, k0);
+        assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + 41)), k1);
+        update(f, T0 + 40 + KEEP - 1, false);
+        assert_int_equal(jwks_has(f, k0), 1);
+        update(f, T0 + 40 + KEEP, false);
+        assert_int_equal(jwks_has(f, k0), 0);
+        free(k0);
+        free(k1);
+}
+
+/* The clock stepped back to before the signing key's start, then a
+ * forced rotation: that key (in doubt, say) must not sign again once the
+ * clock comes back to its start; the fresh key signs on. */
+static void test_clock_back_before_start_then_forced(void **state) {
+        fixture *f = *state;
+        char *k0, *k1, *k2;
+
+        update(f, T0, false);
+        k0 = kid_of(keystore_active(f->ks, T0));
+        update(f, T0 + L / 2, false);                   /* k1 published */
+        update(f, T0 + L, false);                       /* k1 signs */
+        k1 = kid_of(keystore_active(f->ks, T0 + L));
+        keystore_note_signed(f->ks, T0 + L + 5);
+        update(f, T0 + L - 20, true);                   /* 25 s back, before k1's start; SIGUSR2 */
+        k2 = kid_of(keystore_active(f->ks, T0 + L - 20));
+        assert_string_not_equal(k2, k1);
+        assert_string_not_equal(k2, k0);
+        assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + L)), k2);
+        assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + L + 6)), k2);
+        /* and through an update after the clock caught up */
+        update(f, T0 + L + 6, false);
+        assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + L + 6)), k2);
+        update(f, T0 + L + 5 + KEEP - 1, false);
+        assert_int_equal(jwks_has(f, k1), 1);
+        update(f, T0 + L + 5 + KEEP, false);
+        assert_int_equal(jwks_has(f, k1), 0);
+        free(k0);
+        free(k1);
+        free(k2);
+}
+
 /* A raised max_ttl that could not be written: tokens stay within the
  * max_ttl the state on disk keeps the key published for, until the raise
  * is written. */
@@ -1728,6 +1782,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_failed_jwks_write_keeps_named_key, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_signed_past_life, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_clock_back_before_first_key, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_clock_back_then_forced, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_clock_back_before_start_then_forced, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_max_ttl_raise_unwritten, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failed_updates_leave_no_key_files, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_lost_state_refused, setup, teardown),
