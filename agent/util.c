@@ -43,8 +43,10 @@ int write_atomic(int dirfd, const char *name, const void *data, size_t len, mode
                 snprintf(step, WRITE_STEP_MAX, "naming its temporary file");
                 return -ENAMETOOLONG;
         }
-        /* A leftover from a crash is ours to replace. */
-        if (unlinkat(dirfd, tmp, 0) < 0 && errno != ENOENT) {
+        /* A leftover from a crash is ours to replace. (A read-only file
+         * system says EROFS even of a name that is not there: creating
+         * the file says it of the step that matters.) */
+        if (unlinkat(dirfd, tmp, 0) < 0 && errno != ENOENT && errno != EROFS) {
                 what = "removing the leftover";
                 goto fail_errno;
         }

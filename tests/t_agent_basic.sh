@@ -625,6 +625,12 @@ if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
         wait_notify "^STATUS=signing with kid $RO_KID (ES256), 1 key(s) published; key update unfinished, retrying every 10 s: in $STATE: keys/$RO_KID.new: cannot rename"
         [ "$(grep -c "cannot rename it to $RO_KID.pem" "$T/ro.log")" = 1 ] ||
                 fail "the failed rename is not logged once: $(cat "$T/ro.log")"
+        # a rotation cannot be written: the step named is the file it
+        # could not create (there is no leftover to remove)
+        rc=0; "$AGENT" --rotate "$RO_PID" --socket "$T/ro.sock" 2>"$T/ro.rot" || rc=$?
+        [ $rc = 1 ] || fail "--rotate on a read-only state directory: exit $rc, $(cat "$T/ro.rot")"
+        grep -q "writing a new key in keys/: creating \.[A-Za-z0-9_-]*\.new\.tmp: Read-only file system" "$T/ro.rot" ||
+                fail "--rotate on a read-only state directory: $(cat "$T/ro.rot")"
         stop_agent "$RO_PID" "$T/ro.log"
         # writable again: the next start gives the key its name
         start_agent a -
