@@ -206,6 +206,13 @@ static svcid_alg label_alg(const char *pem, size_t len) {
  * a crash can name a key still in KID.new: that is read then (true to
  * ret_staged if not NULL), and the next update renames it
  * (commit_keys()). */
+/* A key file's text, wiped whole (a NUL in a damaged file would stop
+ * svcid_free_secret() short). */
+static void free_key_text(char *text, size_t len) {
+        explicit_bzero(text, len);
+        free(text);
+}
+
 static int load_key_file(keystore *ks, const char *kid, svcid_alg alg, svcid_alg *ret_label, bool *ret_staged,
                          svcid_key **ret_key, char *err, size_t err_len) {
         _cleanup_(svcid_key_unrefp) svcid_key *key = NULL;
@@ -239,7 +246,7 @@ static int load_key_file(keystore *ks, const char *kid, svcid_alg alg, svcid_alg
          * algorithm is the state's, and the first update writes the
          * label again. */
         if (alg == SVCID_ALG_INVALID && label == SVCID_ALG_INVALID && (len < 11 || strncmp(pem, "-----BEGIN ", 11) != 0)) {
-                svcid_free_secret(pem);
+                free_key_text(pem, len);
                 return set_err(err, err_len, -EBADMSG, "%s/%s: its first line is not \"" ALG_LABEL "ALG\" as "
                                "svcid-agent writes it", KEYS_DIR, name);
         }
@@ -247,7 +254,7 @@ static int load_key_file(keystore *ks, const char *kid, svcid_alg alg, svcid_alg
         if (from_label)
                 alg = label;
         r = svcid_key_from_pem(pem, len, alg, &key);
-        svcid_free_secret(pem);
+        free_key_text(pem, len);
         if (r == -ENOMEM)       /* says nothing about the key: keep it */
                 return set_err(err, err_len, r, "%s/%s: out of memory", KEYS_DIR, name);
         if ((r < 0 || !svcid_key_is_private(key)) && from_label)

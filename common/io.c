@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,15 +21,20 @@ int read_capped_fd(int fd, size_t max, char **ret_data, size_t *ret_len) {
         for (;;) {
                 ssize_t n = read(fd, buf + len, max + 1 - len);
                 if (n < 0) {
-                        if (errno == EINTR)
+                        int r = -errno;
+
+                        if (r == -EINTR)
                                 continue;
-                        return -errno;
+                        explicit_bzero(buf, len);       /* it may have been a key */
+                        return r;
                 }
                 if (n == 0)
                         break;
                 len += (size_t) n;
-                if (len > max)
+                if (len > max) {
+                        explicit_bzero(buf, len);
                         return -EFBIG;
+                }
         }
         buf[len] = '\0';
         *ret_data = TAKE_PTR(buf);
