@@ -39,6 +39,9 @@ typedef struct key_entry {
         int64_t not_before;     /* signs from */
         int64_t not_after;      /* signs until */
         int64_t max_ttl;        /* longest ttl it may have signed with */
+        bool stopped;           /* a fresh key replaced it: it never signs
+                                 * again, whatever the clock says (state.json
+                                 * "stopped") */
         bool unlabelled;        /* its file, of an earlier svcid-agent, has
                                  * no ALG_LABEL line yet */
         bool staged;            /* its file is KID.new: a new key's, or the
@@ -198,6 +201,13 @@ static svcid_alg label_alg(const char *pem, size_t len) {
         return svcid_alg_from_str(name, &alg) == 0 ? alg : SVCID_ALG_INVALID;
 }
 
+/* A key file's text, wiped whole (a NUL in a damaged file would stop
+ * svcid_free_secret() short). */
+static void free_key_text(char *text, size_t len) {
+        explicit_bzero(text, len);
+        free(text);
+}
+
 /* keys/KID.pem: the private key kid names, for alg (SVCID_ALG_INVALID:
  * the one its file's label names, else the one its type implies); the
  * label's algorithm goes to ret_label if not NULL (SVCID_ALG_INVALID: a
@@ -206,13 +216,6 @@ static svcid_alg label_alg(const char *pem, size_t len) {
  * a crash can name a key still in KID.new: that is read then (true to
  * ret_staged if not NULL), and the next update renames it
  * (commit_keys()). */
-/* A key file's text, wiped whole (a NUL in a damaged file would stop
- * svcid_free_secret() short). */
-static void free_key_text(char *text, size_t len) {
-        explicit_bzero(text, len);
-        free(text);
-}
-
 static int load_key_file(keystore *ks, const char *kid, svcid_alg alg, svcid_alg *ret_label, bool *ret_staged,
                          svcid_key **ret_key, char *err, size_t err_len) {
         _cleanup_(svcid_key_unrefp) svcid_key *key = NULL;
@@ -284,8 +287,10 @@ static int load_entry(keystore *ks, json_t *o, key_entry *ret, char *err, size_t
             svcid_alg_from_str(alg_s, &alg) < 0 ||
             json_int(o, "created", &e.created) < 0 || json_int(o, "not_before", &e.not_before) < 0 ||
             json_int(o, "not_after", &e.not_after) < 0 || json_int(o, "max_ttl", &e.max_ttl) < 0 ||
-            e.not_after < e.not_before)
+            e.not_after < e.not_before ||
+            (json_object_get(o, "stopped") && !json_is_true(json_object_get(o, "stopped"))))
                 return set_err(err, err_len, -EINVAL, "%s/%s: malformed key entry", KEYS_DIR, STATE_FILE);
+        e.stopped = json_object_get(o, "stopped") != NULL;
 
         r = load_key_file(ks, kid, alg, &label, &e.staged, &e.key, err, err_len);
         if (r < 0)
@@ -764,6 +769,10 @@ static char *state_json(const key_entry *e, size_t n, json_t *gone, int64_t seen
                                       "not_before", (json_int_t) e[i].not_before,
                                       "not_after", (json_int_t) e[i].not_after,
                                       "max_ttl", (json_int_t) e[i].max_ttl);
+                if (o && e[i].stopped && json_object_set_new(o, "stopped", json_true()) < 0) {
+                        json_decref(o);
+                        return NULL;
+                }
                 if (!o || json_array_append_new(keys, o) < 0)
                         return NULL;
         }
@@ -842,23 +851,27 @@ static int new_entry(svcid_alg alg, int64_t created, int64_t not_before, int64_t
 /* The index of the key signing at now: the latest to start signing, and
  * of two that started together, the one that signs longer (the other was
  * retired at once: see cmp_entry()), in whatever order state.json has
- * them. */
+ * them; never a stopped one. */
 static ssize_t active_index(const key_entry *e, size_t n, int64_t now) {
         ssize_t best = -1;
 
         for (size_t i = 0; i < n; i++)
-                if (e[i].not_before <= now && (best < 0 || cmp_entry(&e[i], &e[best]) >= 0))
+                if (!e[i].stopped && e[i].not_before <= now && (best < 0 || cmp_entry(&e[i], &e[best]) >= 0))
                         best = (ssize_t) i;
         return best;
 }
 
 /* active_index(), or when no key has begun to sign, because the clock
- * went back past the first one's start, the earliest key: it signed just
- * now, and what it signs now expires before what it signed then. */
+ * went back past the first one's start, the earliest key not stopped: it
+ * signed just now, and what it signs now expires before what it signed
+ * then. */
 static ssize_t signer_index(const keystore *ks, int64_t now) {
         ssize_t i = active_index(ks->entries, ks->n, now);
 
-        return i < 0 && ks->n > 0 ? 0 : i;     /* entries are sorted by not_before */
+        for (size_t j = 0; i < 0 && j < ks->n; j++)     /* entries are sorted by not_before */
+                if (!ks->entries[j].stopped)
+                        i = (ssize_t) j;
+        return i;
 }
 
 void keystore_note_signed(keystore *ks, int64_t now) {
@@ -1089,23 +1102,24 @@ static void commit_keys(keystore *ks, key_entry *e, size_t n, char *why, size_t 
 }
 
 /* Before a fresh key starts to sign at now: every key of e[n] that has
- * signed (it began by seen, the latest time known) stops signing, and
- * stays published until what it may have signed has expired.
- *  - The one signing now (a, if any) retires at seen: after its end of
- *    life if it signed on while no successor could be made, and after now
- *    if the clock stepped back, since it signed until seen.
- *  - Any other one still signing at seen retires there too.
- *  - One whose start the clock stepped back before would sign again when
- *    the clock came back to it: it is made to start before now, so that
- *    the fresh key is the latest to start from now on. */
-static void retire_signers(key_entry *e, size_t n, ssize_t a, int64_t now, int64_t seen) {
+ * signed (it began by seen, the latest time known: an update, or a token
+ * signed) stops for good, and stays published until what it may have
+ * signed has expired. That is until seen for the key signing now (a, if
+ * any: past its end of life if it signed on while no successor could be
+ * made) and the one signing at seen (later than now if the clock stepped
+ * back since), and no later than seen for any. But a clock that was far
+ * ahead does not keep a stopped key published for long: no further ahead
+ * of now than the longest token (max_ttl). */
+static void retire_signers(key_entry *e, size_t n, ssize_t a, int64_t now, int64_t seen, int64_t max_ttl) {
+        int64_t until = seen - now > max_ttl ? now + max_ttl : seen;
+        ssize_t last = active_index(e, n, seen);
+
         for (size_t i = 0; i < n; i++) {
                 if (e[i].not_before > seen)
                         continue;       /* never signed: pending */
-                if ((ssize_t) i == a || e[i].not_after > seen)
-                        e[i].not_after = seen;
-                if (e[i].not_before >= now)
-                        e[i].not_before = now - 1;
+                e[i].stopped = true;
+                if ((ssize_t) i == a || (ssize_t) i == last || e[i].not_after > until)
+                        e[i].not_after = until > e[i].not_before ? until : e[i].not_before;
         }
 }
 
@@ -1166,7 +1180,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                 r = new_entry(cfg->alg, now, now, cfg->key_lifetime, cfg->max_ttl, &fresh[n_new_keys]);
                 if (r < 0)
                         goto fail_gen;
-                retire_signers(next, n, a, now, ks->seen);
+                retire_signers(next, n, a, now, ks->seen, cfg->max_ttl);
                 next[n++] = fresh[n_new_keys++];
                 a = (ssize_t) n - 1;
         } else {

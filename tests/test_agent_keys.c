@@ -517,6 +517,8 @@ static void test_clock_back_before_first_key(void **state) {
         free(k0);
 }
 
+static int reopen(fixture *f, char *err, size_t err_len);
+
 /* A clock stepped back, then a forced rotation: the key that signed
  * until the step (a token at T0 + 40, noted by the mint) stays published
  * until that token has expired, not counted from the earlier time the
@@ -562,6 +564,17 @@ static void test_clock_back_before_start_then_forced(void **state) {
         /* and through an update after the clock caught up */
         update(f, T0 + L + 6, false);
         assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + L + 6)), k2);
+        /* nor after another step back, before every key's start, and
+         * after a restart (state.json says which keys stopped) */
+        assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + L - 25)), k2);
+        assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 - 100)), k2);
+        {
+                char err[256] = "";
+
+                assert_int_equal(reopen(f, err, sizeof err), 0);
+        }
+        assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + L - 25)), k2);
+        assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + L + 7)), k2);
         update(f, T0 + L + 5 + KEEP - 1, false);
         assert_int_equal(jwks_has(f, k1), 1);
         update(f, T0 + L + 5 + KEEP, false);
@@ -569,6 +582,53 @@ static void test_clock_back_before_start_then_forced(void **state) {
         free(k0);
         free(k1);
         free(k2);
+}
+
+/* A key that signed on past its life (its successor could not be
+ * written) until later than the clock now says, then a forced rotation
+ * with the clock back before its start: it stays published for what it
+ * signed last, though another key is the one whose time it is now. */
+static void test_clock_back_past_life_then_forced(void **state) {
+        fixture *f = *state;
+        char err[256] = "", *k1;
+
+        f->cfg.key_lifetime = 10;
+        update(f, T0, false);
+        update(f, T0 + 5, false);                       /* k1 published */
+        update(f, T0 + 10, false);                      /* k1 signs */
+        k1 = kid_of(keystore_active(f->ks, T0 + 10));
+        block(f, "keys/state.json");
+        assert_true(keystore_update(f->ks, &f->cfg, "svcid://test", T0 + 15, false, err, sizeof err) < 0);
+        assert_true(keystore_update(f->ks, &f->cfg, "svcid://test", T0 + 20, false, err, sizeof err) < 0);
+        assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + 25)), k1);
+        keystore_note_signed(f->ks, T0 + 25);
+        undo(f, "keys/state.json");
+        update(f, T0 + 5, true);                        /* 20 s back, before k1's start; SIGUSR2 */
+        assert_string_not_equal(svcid_key_kid(keystore_active(f->ks, T0 + 5)), k1);
+        update(f, T0 + 25 + KEEP - 1, false);
+        assert_int_equal(jwks_has(f, k1), 1);
+        update(f, T0 + 25 + KEEP, false);
+        assert_int_equal(jwks_has(f, k1), 0);
+        free(k1);
+}
+
+/* A clock far ahead for a while (a token signed a day ahead), then back,
+ * then a forced rotation: the key forced out does not stay published for
+ * a day, only for tokens up to max_ttl ahead of the clock. */
+static void test_clock_far_ahead_then_forced(void **state) {
+        fixture *f = *state;
+        char *k0;
+
+        update(f, T0, false);
+        k0 = kid_of(keystore_active(f->ks, T0));
+        keystore_note_signed(f->ks, T0 + 86400);
+        update(f, T0 + 10, true);
+        assert_string_not_equal(svcid_key_kid(keystore_active(f->ks, T0 + 10)), k0);
+        update(f, T0 + 10 + MAXTTL + KEEP - 1, false);
+        assert_int_equal(jwks_has(f, k0), 1);
+        update(f, T0 + 10 + MAXTTL + KEEP, false);
+        assert_int_equal(jwks_has(f, k0), 0);
+        free(k0);
 }
 
 /* A raised max_ttl that could not be written: tokens stay within the
@@ -1784,6 +1844,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_clock_back_before_first_key, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_clock_back_then_forced, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_clock_back_before_start_then_forced, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_clock_back_past_life_then_forced, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_clock_far_ahead_then_forced, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_max_ttl_raise_unwritten, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failed_updates_leave_no_key_files, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_lost_state_refused, setup, teardown),
