@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,11 +163,11 @@ static int client_errf(char *err, size_t err_len, int error, const char *fmt, ..
         return error;
 }
 
-static long now_ms(void) {
+static int64_t now_ms(void) {
         struct timespec ts;
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Whether the agent's queue of connections is full, so that a connection
@@ -197,7 +198,9 @@ static int agent_get(const char *socket_path, const char *path, size_t max, long
         CURLcode rc;
         body b = { .max = max };
         char url[1024];
-        long status = 0, os_errno = 0, deadline;
+        long status = 0, os_errno = 0;
+        int64_t deadline;
+        CURLcode set;
         char curl_why[CURL_ERROR_SIZE] = "";
         int r;
 
@@ -221,12 +224,14 @@ static int agent_get(const char *socket_path, const char *path, size_t max, long
                 return client_errf(err, err_len, -ENOMEM, "cannot initialize libcurl");
         /* What makes the request go to the agent, and only there, in its
          * time: without any of these it is not made. */
-        if (cu.easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, socket_path) != CURLE_OK ||
-            cu.easy_setopt(curl, CURLOPT_URL, url) != CURLE_OK ||
-            cu.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-            cu.easy_setopt(curl, CURLOPT_TIMEOUT_MS, CLIENT_TIMEOUT_MS) != CURLE_OK ||
-            cu.easy_setopt(curl, CURLOPT_NOPROXY, "*") != CURLE_OK) {
+        if ((set = cu.easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, socket_path)) != CURLE_OK ||
+            (set = cu.easy_setopt(curl, CURLOPT_URL, url)) != CURLE_OK ||
+            (set = cu.easy_setopt(curl, CURLOPT_NOSIGNAL, 1L)) != CURLE_OK ||
+            (set = cu.easy_setopt(curl, CURLOPT_TIMEOUT_MS, CLIENT_TIMEOUT_MS)) != CURLE_OK ||
+            (set = cu.easy_setopt(curl, CURLOPT_NOPROXY, "*")) != CURLE_OK) {
                 cu.easy_cleanup(curl);
+                if (set == CURLE_OUT_OF_MEMORY)
+                        return client_errf(err, err_len, -ENOMEM, "out of memory");
                 return client_errf(err, err_len, -ENOPKG, "%s cannot make a request on a Unix socket",
                                    LIBCURL_SONAME);
         }
@@ -242,24 +247,27 @@ static int agent_get(const char *socket_path, const char *path, size_t max, long
         headers = cu.slist_append(NULL, "Connection: close");
         if (headers)
                 cu.easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-        /* An agent whose queue is full is waited for, in the same time
-         * as an answer; once it has room, the request is made again even
-         * if that room was taken by the check itself. */
+        /* An agent whose queue is full is waited for, within the same
+         * time as an answer. Once the queue was seen full, a connection
+         * refused with no errno is taken for it again (the check itself
+         * may have had the room): no request went out, so it is made
+         * again, until the time is up. */
         deadline = now_ms() + CLIENT_TIMEOUT_MS;
         for (bool was_full = false;;) {
+                int64_t left = deadline - now_ms();
+
+                cu.easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long) (left > 1 ? left : 1));
                 rc = cu.easy_perform(curl);
                 cu.easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
                 cu.easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno);
                 if (rc != CURLE_COULDNT_CONNECT || os_errno > 0)
                         break;
-                if (!queue_full(socket_path)) {
-                        if (!was_full)
-                                break;
-                        was_full = false;
-                        continue;
-                }
+                if (!was_full && !queue_full(socket_path))
+                        break;
                 was_full = true;
                 if (now_ms() >= deadline) {
+                        if (!queue_full(socket_path))
+                                break;  /* the agent hung up, as below */
                         cu.easy_cleanup(curl);
                         cu.slist_free_all(headers);
                         return client_errf(err, err_len, -EBUSY, "the agent at %s took no connection in %ld s: "
