@@ -44,11 +44,17 @@ int write_atomic(int dirfd, const char *name, const void *data, size_t len, mode
                 return -ENAMETOOLONG;
         }
         /* A leftover from a crash is ours to replace. (A read-only file
-         * system says EROFS even of a name that is not there: creating
-         * the file says it of the step that matters.) */
-        if (unlinkat(dirfd, tmp, 0) < 0 && errno != ENOENT && errno != EROFS) {
-                what = "removing the leftover";
-                goto fail_errno;
+         * system says EROFS even of a name that is not there: then the
+         * step that fails is creating the file.) */
+        if (unlinkat(dirfd, tmp, 0) < 0 && errno != ENOENT) {
+                int e = errno;
+                struct stat st;
+
+                if (e != EROFS || fstatat(dirfd, tmp, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+                        errno = e;
+                        what = "removing the leftover";
+                        goto fail_errno;
+                }
         }
         fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
         if (fd < 0) {
