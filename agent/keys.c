@@ -1154,7 +1154,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         a = active_index(ks->entries, ks->n, now);
         for (size_t i = 0; i < ks->n; i++) {
                 key_entry e = ks->entries[i];
-                bool pending = e.not_before > now;
+                bool pending = !e.stopped && e.not_before > now;        /* a stopped key has signed */
 
                 if (!pending && (ssize_t) i != a && retired_until(&e) <= now)
                         continue;       /* every token it signed has expired */
@@ -1165,7 +1165,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                         continue;       /* never signed: replaced below */
                 /* Tokens it signs from now on; until this is written,
                  * mints stay within the old value (keystore_ttl_cap()). */
-                if (!pending && e.not_after > now && e.max_ttl < cfg->max_ttl)
+                if (!pending && !e.stopped && e.not_after > now && e.max_ttl < cfg->max_ttl)
                         e.max_ttl = cfg->max_ttl;
                 if (pending && e.max_ttl < cfg->max_ttl)
                         e.max_ttl = cfg->max_ttl;
@@ -1187,7 +1187,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                 bool have_pending = false;
 
                 for (size_t i = 0; i < n; i++)
-                        have_pending |= next[i].not_before > now;
+                        have_pending |= !next[i].stopped && next[i].not_before > now;
                 int64_t half = (next[a].not_after - next[a].not_before) / 2;
                 int64_t lead = cfg->key_lifetime / 2 < half ? cfg->key_lifetime / 2 : half;
 
@@ -1379,7 +1379,7 @@ int64_t keystore_next_event(const keystore *ks, const agent_config *cfg, int64_t
         for (size_t i = 0; i < ks->n; i++) {
                 const key_entry *e = &ks->entries[i];
 
-                if (e->not_before > now) {
+                if (!e->stopped && e->not_before > now) {
                         have_pending = true;
                         if (e->not_before < t)
                                 t = e->not_before;

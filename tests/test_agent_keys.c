@@ -584,6 +584,27 @@ static void test_clock_back_before_start_then_forced(void **state) {
         free(k2);
 }
 
+/* A stopped key whose start the clock is still behind is no pending key:
+ * the fresh key's successor comes at its half life all the same. */
+static void test_stopped_key_is_not_pending(void **state) {
+        fixture *f = *state;
+        char *k2;
+
+        update(f, T0, false);
+        update(f, T0 + L / 2, false);                   /* k1 published */
+        update(f, T0 + L, false);                       /* k1 signs */
+        keystore_note_signed(f->ks, T0 + L + 5);
+        update(f, T0 + 40, true);                       /* 65 s back, before k1's start; SIGUSR2 */
+        k2 = kid_of(keystore_active(f->ks, T0 + 40));
+        assert_int_equal(keystore_next_event(f->ks, &f->cfg, T0 + 41), T0 + 40 + L / 2);
+        update(f, T0 + 40 + L / 2, false);
+        /* the successor is published, to sign from k2's end of life */
+        assert_int_equal(jwks_has(f, NULL), 4);
+        assert_string_equal(svcid_key_kid(keystore_active(f->ks, T0 + 40 + L - 1)), k2);
+        assert_string_not_equal(svcid_key_kid(keystore_active(f->ks, T0 + 40 + L)), k2);
+        free(k2);
+}
+
 /* A key that signed on past its life (its successor could not be
  * written) until later than the clock now says, then a forced rotation
  * with the clock back before its start: it stays published for what it
@@ -1845,6 +1866,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_clock_back_then_forced, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_clock_back_before_start_then_forced, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_clock_back_past_life_then_forced, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_stopped_key_is_not_pending, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_clock_far_ahead_then_forced, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_max_ttl_raise_unwritten, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failed_updates_leave_no_key_files, setup, teardown),
