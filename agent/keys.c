@@ -1104,22 +1104,27 @@ static void commit_keys(keystore *ks, key_entry *e, size_t n, char *why, size_t 
 /* Before a fresh key starts to sign at now: every key of e[n] that has
  * signed (it began by seen, the latest time known: an update, or a token
  * signed) stops for good, and stays published until what it may have
- * signed has expired. That is until seen for the key signing now (a, if
- * any: past its end of life if it signed on while no successor could be
- * made) and the one signing at seen (later than now if the clock stepped
- * back since), and no later than seen for any. But a clock that was far
- * ahead does not keep a stopped key published for long: no further ahead
- * of now than the longest token (max_ttl). */
-static void retire_signers(key_entry *e, size_t n, ssize_t a, int64_t now, int64_t seen, int64_t max_ttl) {
-        int64_t until = seen - now > max_ttl ? now + max_ttl : seen;
+ * signed has expired: until seen for the key signing now (a, if any: past
+ * its end of life if it signed on while no successor could be made) and
+ * the one signing at seen (later than now if the clock stepped back
+ * since), and no later than seen for any. A forced rotation is asked for
+ * a key in doubt: it keeps no key published for tokens signed further
+ * ahead of the clock than the longest token (max_ttl), however far ahead
+ * the clock once was (cap; INT64_MAX for no cap). A stopped key is also
+ * made to start before now, so that the fresh key is the latest to start,
+ * which an earlier svcid-agent, blind to "stopped", goes by. */
+static void retire_signers(key_entry *e, size_t n, ssize_t a, int64_t now, int64_t seen, int64_t cap) {
+        int64_t until = seen < cap ? seen : cap;
         ssize_t last = active_index(e, n, seen);
 
         for (size_t i = 0; i < n; i++) {
                 if (e[i].not_before > seen)
                         continue;       /* never signed: pending */
                 e[i].stopped = true;
+                if (e[i].not_before >= now)
+                        e[i].not_before = now - 1;
                 if ((ssize_t) i == a || (ssize_t) i == last || e[i].not_after > until)
-                        e[i].not_after = until > e[i].not_before ? until : e[i].not_before;
+                        e[i].not_after = until;
         }
 }
 
@@ -1180,7 +1185,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                 r = new_entry(cfg->alg, now, now, cfg->key_lifetime, cfg->max_ttl, &fresh[n_new_keys]);
                 if (r < 0)
                         goto fail_gen;
-                retire_signers(next, n, a, now, ks->seen, cfg->max_ttl);
+                retire_signers(next, n, a, now, ks->seen, force ? now + cfg->max_ttl : INT64_MAX);
                 next[n++] = fresh[n_new_keys++];
                 a = (ssize_t) n - 1;
         } else {

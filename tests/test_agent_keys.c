@@ -633,6 +633,26 @@ static void test_clock_back_past_life_then_forced(void **state) {
         free(k1);
 }
 
+/* The clock steps back further than max_ttl, before every key's start,
+ * and an update (no SIGUSR2) makes a fresh key: the key that signed
+ * stays published for what it signed before the step. */
+static void test_clock_far_back_fresh_key(void **state) {
+        fixture *f = *state;
+        char *k0;
+
+        update(f, T0, false);
+        k0 = kid_of(keystore_active(f->ks, T0));
+        keystore_note_signed(f->ks, T0 + 40);
+        update(f, T0 - 40, false);                      /* 80 s back */
+        assert_string_not_equal(svcid_key_kid(keystore_active(f->ks, T0 - 40)), k0);
+        assert_string_not_equal(svcid_key_kid(keystore_active(f->ks, T0 + 41)), k0);
+        update(f, T0 + 40 + KEEP - 1, false);
+        assert_int_equal(jwks_has(f, k0), 1);
+        update(f, T0 + 40 + KEEP, false);
+        assert_int_equal(jwks_has(f, k0), 0);
+        free(k0);
+}
+
 /* A clock far ahead for a while (a token signed a day ahead), then back,
  * then a forced rotation: the key forced out does not stay published for
  * a day, only for tokens up to max_ttl ahead of the clock. */
@@ -1868,6 +1888,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_clock_back_past_life_then_forced, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stopped_key_is_not_pending, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_clock_far_ahead_then_forced, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_clock_far_back_fresh_key, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_max_ttl_raise_unwritten, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_failed_updates_leave_no_key_files, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_lost_state_refused, setup, teardown),
