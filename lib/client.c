@@ -266,8 +266,6 @@ static int agent_get(const char *socket_path, const char *path, size_t max, long
                         break;
                 was_full = true;
                 if (now_ms() >= deadline) {
-                        if (!queue_full(socket_path))
-                                break;  /* the agent hung up, as below */
                         cu.easy_cleanup(curl);
                         cu.slist_free_all(headers);
                         return client_errf(err, err_len, -EBUSY, "the agent at %s took no connection in %ld s: "
