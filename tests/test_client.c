@@ -292,7 +292,7 @@ static int try_connect(int *ret_fd) {
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), r;
 
         assert_true(fd >= 0);
-        snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock_path);
+        assert_true((size_t) snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock_path) < sizeof sa.sun_path);
         r = connect(fd, (struct sockaddr *) &sa, sizeof sa) == 0 ? 0 : errno;
         if (r == 0 && ret_fd)
                 *ret_fd = fd;
