@@ -35,7 +35,7 @@ static const struct {
 
 static void show_usage(FILE *f) {
         fprintf(f, "Usage: svcid COMMAND [ARGS...]\n"
-                   "       svcid help COMMAND | --help | --version\n"
+                   "       svcid help [COMMAND] | --help [COMMAND] | --version\n"
                    "\n"
                    "Short-lived, signed identities for the processes of a pipeline host.\n"
                    "\n"
@@ -47,7 +47,8 @@ static void show_usage(FILE *f) {
                 fprintf(f, "  svcid %s%s%s\n", subcommands[i].name,
                         subcommands[i].args[0] ? " " : "", subcommands[i].args);
         fprintf(f, "\n"
-                   "'svcid help COMMAND' or 'svcid COMMAND --help' shows a command's options.\n"
+                   "'svcid help COMMAND', 'svcid --help COMMAND' or 'svcid COMMAND --help' shows a\n"
+                   "command's options.\n"
                    "Exit status: 0 success, 1 rejected or failed, 2 usage or configuration error;\n"
                    "exec: CMD's own once it runs, 126 or 127 if it cannot.\n"
                    "See svcid(1).\n");
@@ -114,10 +115,6 @@ static int run(int argc, char **argv) {
                 show_usage(stderr);
                 return 2;
         }
-        if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-                show_usage(stdout);
-                return 0;
-        }
         if (strcmp(argv[1], "--version") == 0) {
                 if (argc > 2) {
                         fprintf(stderr, "svcid: --version takes no arguments\n");
@@ -126,7 +123,8 @@ static int run(int argc, char **argv) {
                 printf("svcid %s\n", svcid_version());
                 return 0;
         }
-        if (strcmp(argv[1], "help") == 0) {
+        /* `svcid --help token` is `svcid help token`, as git has it. */
+        if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
                 char help[] = "--help";
                 char *sub_argv[3] = { NULL, help, NULL };
 

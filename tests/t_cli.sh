@@ -126,6 +126,15 @@ run 0 "help alone is the usage" "$SVCID" help
 first "$OUT" "Usage: svcid COMMAND [ARGS...]"
 run 0 "help help is the usage" "$SVCID" help help
 first "$OUT" "Usage: svcid COMMAND [ARGS...]"
+for h in --help -h; do
+        run 0 "$h verify is help verify" "$SVCID" $h verify
+        has "$OUT" "Usage: svcid verify -a AUD"
+        run 2 "$h for an unknown command" "$SVCID" $h frobnicate
+        has "$ERR" "svcid: unknown command 'frobnicate'"
+        empty "$OUT"
+        run 2 "$h for two commands" "$SVCID" $h verify inspect
+        has "$ERR" "svcid: help: give one command"
+done
 run 2 "--version with an argument" "$SVCID" --version extra
 has "$ERR" "svcid: --version takes no arguments"
 run 2 "help for two commands" "$SVCID" help verify inspect
