@@ -920,6 +920,11 @@ static int key_from_jwk(const char *json, size_t len, svcid_key **ret_key, char 
                 return r;
         if (kid && (kid[0] == '\0' || strlen(kid) > KID_MAX))
                 return set_err(err, err_len, -EINVAL, "\"kid\" is empty or longer than %u bytes", KID_MAX);
+        /* A kid is named in logs and reports as it is: no byte that could
+         * move a terminal's cursor or start a line of its own. */
+        for (const char *c = kid; c && *c; c++)
+                if ((unsigned char) *c < 0x20 || *c == 0x7f)
+                        return set_err(err, err_len, -EINVAL, "\"kid\" has a control character");
 
         if (strcmp(kty, "EC") == 0) {
                 want = SVCID_ALG_ES256;

@@ -2162,8 +2162,11 @@ static char *jwk_with_kid(const svcid_key *key, const char *kid) {
 }
 
 static void test_trust_errors_printable(void **state) {
-        /* A kid and an iss that would start a new log line and paint it. */
-        static const char kid[] = "x\n\x1b[31mFAKE";
+        /* A kid the library refuses (a control character), one it takes
+         * but shows only in printable ASCII, and an iss that would start
+         * a new log line and paint it. */
+        static const char bad_kid[] = "x\n\x1b[31mFAKE";
+        static const char kid[] = "x\xc3\xa9[31mFAKE";
         static const char iss[] = "svcid://evil\r\x07.example";
         _cleanup_(svcid_trust_freep) svcid_trust *trust = NULL;
         _cleanup_(free_p) char *jwk1 = jwk_with_kid(fx.key[X_ES], kid);
@@ -2172,7 +2175,14 @@ static void test_trust_errors_printable(void **state) {
         char err[256] = "";
         (void) state;
 
+        _cleanup_(free_p) char *jwk_bad = jwk_with_kid(fx.key[X_ES], bad_kid);
         assert_int_equal(svcid_trust_new(&trust), 0);
+
+        doc = xasprintf("{\"iss\":\"svcid://a.example\",\"keys\":[%s]}", jwk_bad);
+        assert_int_equal(svcid_trust_add_jwks(trust, doc, strlen(doc), "ctl.jwks", err, sizeof err), -EINVAL);
+        assert_printable("kid with a control character", err);
+        assert_non_null(strstr(err, "ctl.jwks: key 0 is not a usable signature key: \"kid\" has a control character"));
+        free(doc);
 
         /* Two keys of one document under the same kid. */
         doc = xasprintf("{\"iss\":\"svcid://a.example\",\"keys\":[%s,%s]}", jwk1, jwk2);

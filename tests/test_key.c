@@ -775,6 +775,11 @@ static void test_jwk_ec_refused(void **state) {
         CASE("EC key_ops non-string", EC(",\"key_ops\":[1]"), -EINVAL, "\"key_ops\" allows more");
         CASE("EC kid number", EC(",\"kid\":3"), -EINVAL, "\"kid\" is not a string");
         CASE("EC kid empty", EC(",\"kid\":\"\""), -EINVAL, "\"kid\" is empty or longer than 255 bytes");
+        CASE("EC kid with a newline", EC(",\"kid\":\"k1\\nk2\""), -EINVAL, "\"kid\" has a control character");
+        CASE("EC kid with an escape", EC(",\"kid\":\"\\u001b[2J\""), -EINVAL, "\"kid\" has a control character");
+        CASE("EC kid with a tab", EC(",\"kid\":\"a\\tb\""), -EINVAL, "\"kid\" has a control character");
+        CASE("EC kid with DEL", EC(",\"kid\":\"a\\u007f\""), -EINVAL, "\"kid\" has a control character");
+        CASE("EC kid with a space and UTF-8", EC(",\"kid\":\"key \\u00e9 1\""), 0, NULL);
         CASE("EC kid 255", EC(",\"kid\":\"" "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
                               "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
                               "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"

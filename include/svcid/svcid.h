@@ -117,7 +117,8 @@ int svcid_key_from_pem(const char *pem, size_t len, svcid_alg alg, svcid_key **r
  * must be "sig"; "alg", if present, must fit the key type (RSA keys need
  * it); "key_ops", if present, may list only "sign" and "verify", and must
  * list "verify" for a public key, "sign" for a private one. kid is the JWK's "kid"
- * when it has one, else the RFC 7638 thumbprint. -EINVAL on anything
+ * (1 to 255 bytes, no control character) when it has one, else the RFC 7638
+ * thumbprint. -EINVAL on anything
  * else; input over SVCID_JWKS_MAX is -EFBIG. */
 int svcid_key_from_jwk(const char *json, size_t len, svcid_key **ret_key);
 
