@@ -466,13 +466,19 @@ static int account_key(parse_ctx *c, const char *name, const char *value) {
                 return set_int(c, name, value, 1, CONFIG_TTL_MAX, &a->ttl);
         }
         if (strncmp(name, "claim.", 6) == 0) {
-                const char *claim = name + 6;
+                const char *claim = name + 6, *other;
                 _cleanup_(json_decrefp) json_t *v = NULL;
+                json_t *ignored;
 
                 if (!claim_name_ok(claim))
                         return fail(c, "bad claim name '%s' (1 to 64 letters, digits and '_-.', and not a registered claim in any case)", claim);
                 if (json_object_get(a->claims, claim))
                         return fail(c, "duplicate key '%s'", name);
+                /* Readers that fold case (Go's encoding/json) would take
+                 * one for the other, whichever comes last in the token. */
+                json_object_foreach(a->claims, other, ignored)
+                        if (strcasecmp(other, claim) == 0)
+                                return fail(c, "claim.%s and '%s' differ only in case", other, name);
                 if (strchr(value, ',')) {
                         char **items;
                         size_t n;
@@ -569,19 +575,73 @@ static size_t b64_len(size_t n) {
         return (n * 4 + 2) / 3;
 }
 
-/* The size of the shortest token account a could get from a key of the
- * configured algorithm: its claims beside the shortest iss, aud, uid and
- * gid, times of this era (10 digits), a jti, the header svcid writes
- * (alg, a thumbprint kid, typ), and the algorithm's signature (64 bytes;
- * 384 for the 3072-bit RSA keys the agent makes). 0 if out of memory. */
+/* The end of the bracket expression glob g starts ('['), as fnmatch()
+ * reads one: a first ']' (after any '!' or '^') is a member, as is
+ * "\\]", and "[:alpha:]", "[.x.]" and "[=x=]" hold their own ']'. NULL
+ * where it does not end: then '[' is itself. */
+static const char *bracket_end(const char *g) {
+        const char *p = g + 1;
+
+        p += *p == '!' || *p == '^';
+        p += *p == ']';
+        for (; *p && *p != ']'; p++) {
+                if (*p == '\\' && p[1])
+                        p++;
+                else if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+                        const char *q = p + 2;
+
+                        while (*q && !(q[0] == p[1] && q[1] == ']'))
+                                q++;
+                        if (*q)
+                                p = q + 1;
+                }
+        }
+        return *p ? p : NULL;
+}
+
+/* The fewest bytes of a string fnmatch() matches with glob g (no flags). */
+static size_t glob_min_len(const char *g) {
+        size_t n = 0;
+
+        for (; *g; g++) {
+                const char *end;
+
+                if (*g == '*')
+                        continue;
+                n++;
+                if (*g == '\\' && g[1])
+                        g++;
+                else if (*g == '[' && (end = bracket_end(g)))
+                        g = end;
+        }
+        return n;
+}
+
+/* The size of the shortest token account a could get: its claims beside
+ * the shortest iss, uid and gid, the shortest audience it may ask for,
+ * times of this era (10 digits), a jti, the header svcid writes (alg, a
+ * thumbprint kid, typ), and the longest signature of the keys the agent
+ * makes (384 bytes, RSA-3072's): after a change of algorithm the old key
+ * signs until its rotation, and the check holds for either. 0 if out of
+ * memory. */
 static size_t shortest_token(const agent_config *cfg, const agent_account *a) {
         static const size_t header = sizeof "{\"alg\":\"ES256\",\"kid\":\"\",\"typ\":\"JWT\"}" - 1 + 43;
-        size_t sig = cfg->alg == SVCID_ALG_RS256 || cfg->alg == SVCID_ALG_PS256 ? 384 : 64;
+        static const size_t sig = 384;
         _cleanup_(json_decrefp) json_t *claims = NULL;
         _cleanup_(free_p) char *text = NULL;
+        char aud[CONFIG_NAME_MAX + 1];
+        size_t aud_len = SIZE_MAX;
 
+        for (char **g = a->audiences; g && *g; g++)
+                if (glob_min_len(*g) < aud_len)
+                        aud_len = glob_min_len(*g);
+        /* any audience, or a glob that matches the empty string: "a" */
+        if (aud_len == SIZE_MAX || aud_len == 0)
+                aud_len = 1;
+        memset(aud, 'a', aud_len);      /* a glob is at most CONFIG_NAME_MAX bytes */
+        aud[aud_len] = '\0';
         claims = json_pack("{s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:I}", "iss", cfg->issuer ? cfg->issuer : "svcid://a",
-                           "sub", a->name, "aud", "a", "iat", (json_int_t) 1000000000, "exp", (json_int_t) 1000000000,
+                           "sub", a->name, "aud", aud, "iat", (json_int_t) 1000000000, "exp", (json_int_t) 1000000000,
                            "jti", "AAAAAAAAAAAAAAAAAAAAAA", "uid", (json_int_t) 0, "gid", (json_int_t) 0);
         if (!claims || json_object_update(claims, a->claims) < 0)
                 return 0;
@@ -715,6 +775,14 @@ int config_load(const char *path, bool missing_ok, char *err, size_t err_len,
         /* Whoever may write the file, or a directory above it, decides
          * which claims callers get: root, or the agent's own user, which
          * holds the signing keys anyway. */
+        len = strlen(path);
+        if (len > 0 && path[len - 1] == '/') {
+                /* open_parent_checked() takes "dir/" for "dir", as a
+                 * directory's path may be written; a file's may not */
+                if (err)
+                        snprintf(err, err_len, "%s: names a directory (it ends in '/'), not a file", path);
+                return -EISDIR;
+        }
         r = dirfd = open_parent_checked(path, owner_root_or_self, NULL, name, why, sizeof why);
         if (r >= 0)
                 r = read_file_at(dirfd, name, CONFIG_FILE_MAX, false, &text, &len);
@@ -747,8 +815,8 @@ int config_load(const char *path, bool missing_ok, char *err, size_t err_len,
                         snprintf(err, err_len, "%s: writable by group or others (mode %04o): refusing it",
                                  path, (unsigned) (st.st_mode & 07777));
                 else
-                        snprintf(err, err_len, "%s: owned by uid %u, not root%s: refusing it",
-                                 path, (unsigned) st.st_uid, me);
+                        snprintf(err, err_len, "%s: owned by uid %u, not root%s: refusing it%s",
+                                 path, (unsigned) st.st_uid, me, owner_hint(path, false));
                 return r;
         }
         if (r == -EBADFD) {

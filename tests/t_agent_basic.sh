@@ -848,7 +848,17 @@ for name in Sub SUB sUb Iss AUD Iat Exp NBF Jti UID Gid Unit UNIT; do
         "$AGENT" --config "$T/cs-bad.conf" --check-config 2>"$T/err" && fail "claim.$name accepted"
         grep -qF "$T/cs-bad.conf:5: bad claim name '$name'" "$T/err" || fail "claim.$name: $(cat "$T/err")"
 done
+# Two claims of one account that such a reader would take for one another
+for pair in "role Role" "team.x TEAM.X" "a-b A-b"; do
+        set -- $pair
+        printf '[account cs]\nuser = %s\nclaim.%s = 1\nclaim.x = 2\nclaim.%s = 3\n' "$MYUID" "$1" "$2" > "$T/cs-bad.conf"
+        "$AGENT" --config "$T/cs-bad.conf" --check-config 2>"$T/err" && fail "claim.$1 beside claim.$2 accepted"
+        grep -qF "$T/cs-bad.conf:5: claim.$1 and 'claim.$2' differ only in case" "$T/err" || fail "claim.$1, claim.$2: $(cat "$T/err")"
+done
+printf '[account cs]\nuser = %s\nclaim.role = 1\n[account ds]\nuser = root\nclaim.Role = 2\n' "$MYUID" > "$T/cs-ok.conf"
+"$AGENT" --config "$T/cs-ok.conf" --check-config >/dev/null 2>"$T/err" || fail "claim.role and claim.Role of two accounts refused: $(cat "$T/err")"
 # ... and a reload to it keeps the old policy
+printf '[agent]\nanonymous = deny\n[account cs]\nuser = %s\nclaim.UNIT = root\n' "$MYUID" > "$T/cs-bad.conf"
 cp "$T/cs-bad.conf" "$T/cs.conf"
 "$AGENT" --reload "$AGENT_PID" --socket "$SOCK" 2>/dev/null && fail "--reload to claim.UNIT succeeded"
 grep -qF "reload: $T/cs.conf:5: bad claim name 'UNIT'" "$AGENT_LOG" || fail "reload to claim.UNIT: $(tail -n 3 "$AGENT_LOG")"
@@ -856,7 +866,7 @@ get_token y
 [ "$(claims "$TOK" | jq -c 'keys - ["aud","exp","gid","iat","iss","jti","sub","uid"]')" = '["Units","subject"]' ] ||
         fail "after the refused reload: $(claims "$TOK")"
 stop_agent
-ok "registered claim names refused whatever their case"
+ok "registered claim names refused whatever their case, and claims that differ only in case"
 
 check "a '#' after a claim's value is part of it, with a warning that names file:line"
 printf '[account cs]\nuser = %s\nclaim.stage = deploy # prod\nclaim.ticket = T#5 ; a comment\n' "$MYUID" > "$T/hash.conf"
