@@ -190,8 +190,9 @@ typedef struct relay_buf {
 /* The relay. Until the first line from the gate is known not to be a
  * refusal, the service's first bytes are held back (at most one short
  * line), so that "SVCID1 ERR reason" becomes an error message and exit
- * status 1 instead of output. */
-static int relay(int sock, char *reason, size_t reason_len) {
+ * status 1 instead of output. *ret_answered: the service's own bytes came,
+ * so the gate admitted the token and ran it. */
+static int relay(int sock, char *reason, size_t reason_len, bool *ret_answered) {
         _cleanup_(free_p) relay_buf *up = NULL, *down = NULL;
         char head[GATE_REFUSAL_LINE_MAX];
         size_t head_len = 0;
@@ -330,6 +331,7 @@ static int relay(int sock, char *reason, size_t reason_len) {
                                 case GATE_REPLY_SERVICE:
                                         /* Release what was held, then the rest. */
                                         judging = false;
+                                        *ret_answered = true;
                                         rest = down->len - take;
                                         memmove(down->data + head_len, down->data + take, rest);
                                         memcpy(down->data, head, head_len);
@@ -370,6 +372,7 @@ int cmd_connect(int argc, char **argv) {
         int64_t ttl = 0;
         size_t tlen;
         uint64_t seen = 0;
+        bool answered = false;
         int c, r, prev_optind;
 
         optind = 0;
@@ -467,7 +470,7 @@ int cmd_connect(int argc, char **argv) {
                 return CLI_EXIT_REJECTED;
         }
 
-        r = relay(fd, reason, sizeof(reason));
+        r = relay(fd, reason, sizeof(reason), &answered);
         if (r == RELAY_SAID)
                 return CLI_EXIT_REJECTED;
         if (r == -EACCES) {
@@ -481,15 +484,20 @@ int cmd_connect(int argc, char **argv) {
         if (r == -ECONNRESET) {
                 /* The service, or a gate that could not judge or could
                  * not run its command (it closes the connection unread):
-                 * line mode has no sign to tell which. On
-                 * a Unix socket a reset means input left unread, and what
-                 * was sent before it still arrives; over TCP it may also
-                 * have cut the answer. */
-                fprintf(stderr, "svcid: connect: the connection was reset: %s\n",
-                        strncmp(addr, "unix:", 5) == 0
-                                ? "the service closed it with input unread, or the gate could not judge the token "
-                                  "or run its command (its log says which)"
-                                : "input may have gone unread, and the answer may be cut");
+                 * line mode has no sign to tell which until the service
+                 * has said something. On a Unix socket a reset means input
+                 * left unread, and what was sent before it still arrives;
+                 * over TCP it may also have cut the answer. */
+                const char *why;
+
+                if (strncmp(addr, "unix:", 5) != 0)
+                        why = "input may have gone unread, and the answer may be cut";
+                else if (answered)
+                        why = "the service ended with input unread (its answer came in full)";
+                else
+                        why = "the service closed it with input unread, or the gate could not judge the token "
+                              "or run its command (its log says which)";
+                fprintf(stderr, "svcid: connect: the connection was reset: %s\n", why);
                 return CLI_EXIT_REJECTED;
         }
         if (r < 0) {
