@@ -206,6 +206,7 @@ int main(int argc, char **argv) {
         char msg[512];
         int64_t v;
         int c, fd, r, prev_optind = optind;
+        bool listening;
 
         trust = calloc((size_t) argc + 1, sizeof(char *));
         requires = calloc((size_t) argc + 1, sizeof(char *));
@@ -305,6 +306,19 @@ int main(int argc, char **argv) {
         if (r < 0)
                 return 2;
         gate_log_init(log_target, fd);
+        listening = is_listening(fd);
+        if (cfg.peer_uid && listening) {
+                struct sockaddr_storage ss = {};
+                socklen_t sl = sizeof(ss);
+
+                /* Each connection would be refused: say so once, now. (One
+                 * per connection is refused, peer_mismatch, saying why.) */
+                if (getsockname(fd, (struct sockaddr *) &ss, &sl) == 0 && ss.ss_family != AF_UNIX) {
+                        gate_log(LOG_ERR, "--peer-uid needs an AF_UNIX socket, and the one given is not, closing");
+                        (void) close(fd);
+                        return 2;
+                }
+        }
         r = openssl_init();
         if (r < 0) {
                 const char *conf = getenv("OPENSSL_CONF");
@@ -319,7 +333,7 @@ int main(int argc, char **argv) {
                 /* A connection is reset; a listening socket is left
                  * alone: systemd keeps it, and every connection accepted
                  * from it later would inherit SO_LINGER 0. */
-                if (!is_listening(fd))
+                if (!listening)
                         gate_reset_on_close(fd);
                 (void) close(fd);
                 return 2;
@@ -331,8 +345,6 @@ int main(int argc, char **argv) {
          * would; the long-lived style does not start. */
         r = gate_command_find(cfg.argv[0], &command);
         if (r < 0) {
-                bool listening = is_listening(fd);
-
                 gate_log(LOG_ERR, "cannot execute \"%s\": %s, closing", cfg.argv[0], strerror(-r));
                 if (!listening)
                         gate_reset_on_close(fd);
@@ -341,7 +353,7 @@ int main(int argc, char **argv) {
         }
         cfg.command = command;
 
-        if (is_listening(fd))
+        if (listening)
                 return gate_run_listener(&cfg, fd);
         return gate_run_connection(&cfg, fd);
 }

@@ -106,8 +106,14 @@ int gate_trust_load(const gate_config *cfg, gate_trust **ret, char *err, size_t 
                 /* --peer-uid accepts only this host's tokens, so this host's
                  * keys are trusted even when --trust names other sources. */
                 r = load_local(cfg->local_jwks, t, !local_loaded, err, err_len);
-                if (r < 0)
+                if (r < 0) {
+                        size_t n = strnlen(err, err_len);
+
+                        if (n < err_len)
+                                snprintf(err + n, err_len - n, " (--peer-uid reads this host's issuer from "
+                                                                "--local-jwks)");
                         return r;
+                }
                 if (issuer && strcmp(issuer, t->local_iss) != 0) {
                         snprintf(err, err_len, "--issuer \"%s\" is not this host's issuer \"%s\" (--peer-uid)",
                                  issuer, t->local_iss);

@@ -221,6 +221,21 @@ expect "tcp with --peer-uid" "SVCID1 ERR peer_mismatch" "$UA" "127.0.0.1:$PORT" 
 expect "tcp with --peer-uid, a root token" "SVCID1 ERR peer_mismatch" root "127.0.0.1:$PORT" --send "SVCID1 $TOK_ROOT\n"
 [ ! -e "$T/out/env" ] || fail "tcp with --peer-uid: the service ran for a root token"
 stop_ssa
+# A long-lived gate given a TCP socket with --peer-uid would refuse every
+# caller: it does not start (exit 2), and says why.
+PORT=$(free_port)
+: > "$LOG"
+reset_out
+# start_ssa's own first connection starts the gate
+start_ssa "$LOG" "127.0.0.1:$PORT" -- -a "$AUD" --peer-uid --local-jwks "$T/keys/local.jwks" -- "$T/svc.sh"
+for _ in $(seq 100); do kill -0 "$SSA_PID" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$SSA_PID" 2>/dev/null && fail "long-lived tcp with --peer-uid: the gate started: $(cat "$LOG")"
+rc=0
+wait "$SSA_PID" || rc=$?
+[ ! -e "$T/out/env" ] && [ $rc = 2 ] || fail "long-lived tcp with --peer-uid: exit $rc: $(cat "$LOG")"
+grep -qF -- "--peer-uid needs an AF_UNIX socket, and the one given is not, closing" "$LOG" ||
+        fail "long-lived tcp with --peer-uid: $(cat "$LOG")"
+ok "--peer-uid over TCP: refused per connection; a long-lived gate does not start"
 
 # --issuer with --peer-uid must name this host's issuer, that of
 # --local-jwks: another one is a configuration error (nothing is
@@ -256,7 +271,8 @@ bad_local_jwks() {
 }
 
 # A missing local JWKS is a configuration error: nothing is admitted.
-bad_local_jwks "$T/keys/absent.jwks" "missing --local-jwks file"
+bad_local_jwks "$T/keys/absent.jwks" "missing --local-jwks file" \
+        "absent.jwks: No such file or directory (--peer-uid reads this host's issuer from --local-jwks)"
 
 # A local JWKS others may write to is refused: a writer could add a key
 # that --peer-uid would take for this host's.
