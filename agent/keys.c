@@ -303,7 +303,7 @@ static int load_entry(keystore *ks, json_t *o, key_entry *ret, char *err, size_t
 static int load_state(keystore *ks, char *err, size_t err_len) {
         _cleanup_(free_p) char *text = NULL;
         _cleanup_(json_decrefp) json_t *root = NULL;
-        json_t *keys;
+        json_t *keys, *version;
         size_t len;
         bool oom;
         int r;
@@ -316,9 +316,16 @@ static int load_state(keystore *ks, char *err, size_t err_len) {
         root = json_load_guarded(text, len, NULL, &oom);
         if (oom)
                 return set_err(err, err_len, -ENOMEM, "%s/%s: out of memory", KEYS_DIR, STATE_FILE);
+        if (!root)
+                return set_err(err, err_len, -EINVAL, "%s/%s: %s", KEYS_DIR, STATE_FILE,
+                               len == 0 ? "empty" : "not JSON (damaged?)");
         keys = json_object_get(root, "keys");
-        if (!json_is_object(root) || json_integer_value(json_object_get(root, "version")) != 1 ||
-            !json_is_array(keys))
+        version = json_object_get(root, "version");
+        if (json_is_integer(version) && json_integer_value(version) > 1)
+                return set_err(err, err_len, -EINVAL, "%s/%s: key state version %" JSON_INTEGER_FORMAT
+                               ", written by a later svcid-agent; this one reads version 1", KEYS_DIR, STATE_FILE,
+                               json_integer_value(version));
+        if (!json_is_object(root) || json_integer_value(version) != 1 || !json_is_array(keys))
                 return set_err(err, err_len, -EINVAL, "%s/%s: not a version 1 key state", KEYS_DIR, STATE_FILE);
 
         ks->entries = calloc(json_array_size(keys) + 1, sizeof *ks->entries);

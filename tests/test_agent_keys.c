@@ -1781,7 +1781,10 @@ static void test_start_refusals(void **state) {
                 bool is_real, is_string;
                 const char *why;
         } bad[] = {
-                { false, "version", 2, false, false, "keys/state.json: not a version 1 key state" },
+                { false, "version", 2, false, false,
+                  "keys/state.json: key state version 2, written by a later svcid-agent; this one reads version 1" },
+                { false, "version", 0, false, false, "keys/state.json: not a version 1 key state" },
+                { false, "version", 1, true, false, "keys/state.json: not a version 1 key state" },
                 { true, "created", -1, false, false, "keys/state.json: malformed key entry" },
                 { true, "not_before", -1, false, false, "keys/state.json: malformed key entry" },
                 { true, "max_ttl", -1, false, false, "keys/state.json: malformed key entry" },
@@ -1854,6 +1857,16 @@ static void test_start_refusals(void **state) {
                                  bad[i].entry ? "keys[0]." : "", bad[i].name, text, bad[i].why, r, err);
                 free(text);
                 assert_null(again);
+                assert_non_null(strstr(err, "Restore "));
+        }
+        /* empty, or not JSON at all */
+        for (size_t i = 0; i < 3; i++) {
+                static const char *const text[] = { "", "{", "not json at all" };
+
+                write_file(state_path, text[i], 0600);
+                assert_int_equal(keystore_open(f->dir, &f->lock, err, sizeof err, &again), -EINVAL);
+                assert_null(again);
+                assert_non_null(strstr(err, i == 0 ? "keys/state.json: empty" : "keys/state.json: not JSON (damaged?)"));
                 assert_non_null(strstr(err, "Restore "));
         }
         /* a "dropped" that is not a list of kids */
