@@ -117,7 +117,8 @@ int ask_agent(const char *socket_path, pid_t pid, agent_ask what) {
                 return fail("the agent at %s is pid %lld, not %d", socket_path, (long long) said_pid, (int) pid);
         asked = now_monotonic_ns();
         if (pidfd_send_signal(pidfd, asks[what].signo, NULL, 0) < 0)
-                return fail("cannot signal pid %d: %s", (int) pid, strerror(errno));
+                return fail("cannot signal pid %d: %s%s", (int) pid, strerror(errno),
+                            errno == EPERM ? " (run this as root or as the agent's user)" : "");
         snprintf(sent, sizeof sent, " (SIG%s was sent)", sigabbrev_np(asks[what].signo));
         for (;;) {
                 struct pollfd pfd = { .fd = pidfd, .events = POLLIN };

@@ -167,7 +167,9 @@ static void look_at_line(parse_ctx *c, const char *line) {
                 if (*end != ']')
                         return; /* inih's syntax error */
                 if ((size_t) (end - s - 1) >= sizeof name) {
-                        fail(c, "section name too long");
+                        fail(c, "section name too long (at most %d characters between the brackets: "
+                                "an account's name is at most %d)", INIH_SECTION_MAX - 1,
+                             INIH_SECTION_MAX - 1 - (int) strlen("account "));
                         return;
                 }
                 memcpy(name, s + 1, (size_t) (end - s - 1));

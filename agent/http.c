@@ -127,8 +127,12 @@ static bool is_endpoint(const char *url) {
 }
 
 /* What a caller hears while the agent is not up (see main.c). */
-#define NOT_UP "the agent is not up: it could not start (journalctl -u svcid-agent says why); " \
-               "it tries again on its own and on a reload"
+static const char *not_up(void) {
+        return log_to_journal() ? "the agent is not up: it could not start (journalctl -u svcid-agent says why); "
+                                  "it tries again on its own and on a reload"
+                                : "the agent is not up: it could not start (its log says why); "
+                                  "it tries again on its own and on a reload";
+}
 /* ... and while the key files it must write first cannot be written. */
 #define KEYS_UNWRITTEN "the agent cannot finish writing its key files; see its log"
 
@@ -345,7 +349,7 @@ static enum MHD_Result handle_token(http_server *s, struct MHD_Connection *conn,
 
         if (r == -ENOTCONN) {
                 log_refusal(&lc, "unavailable", aud, "the agent is not up");
-                return respond_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", NOT_UP);
+                return respond_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", not_up());
         }
         if (r == -ENOKEY) {
                 log_refusal(&lc, "unavailable", aud, "no signing key");
@@ -380,7 +384,7 @@ static enum MHD_Result handle_jwks(http_server *s, struct MHD_Connection *conn) 
         ret = jwks ? respond(conn, MHD_HTTP_OK, "application/jwk-set+json", jwks, len, false) : MHD_NO;
         pthread_rwlock_unlock(&s->shared->lock);
         if (!jwks)
-                return respond_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", NOT_UP);
+                return respond_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "unavailable", not_up());
         return ret;
 }
 
@@ -400,7 +404,7 @@ static enum MHD_Result handle_health(http_server *s, struct MHD_Connection *conn
         pthread_rwlock_rdlock(&s->shared->lock);
         if (!s->shared->keys) {
                 body = json_pack("{s:s, s:s, s:s, s:I, s:I, s:o, s:o}", "status", "not_up", "version",
-                                 SVCID_VERSION, "message", NOT_UP, "pid", (json_int_t) getpid(),
+                                 SVCID_VERSION, "message", not_up(), "pid", (json_int_t) getpid(),
                                  "now_monotonic_ns", (json_int_t) now_monotonic_ns(),
                                  "last_reload", event_json(&s->shared->reload),
                                  "last_rotation", event_json(&s->shared->rotation));

@@ -61,6 +61,10 @@ void log_open(log_target target) {
         }
 }
 
+bool log_to_journal(void) {
+        return use_journal;
+}
+
 /* Makes a caller-influenced string safe for one log line, and
  * unambiguous: anything outside printable ASCII, the quote and the
  * backslash as \xHH (a '?' would read the same as a real one in an

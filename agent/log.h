@@ -24,6 +24,8 @@ int log_target_from_str(const char *s, log_target *ret_target);
 /* Auto picks the journal when stderr is connected to it ($JOURNAL_STREAM
  * names stderr's device and inode), else stderr. */
 void log_open(log_target target);
+/* Whether the log goes to the journal (else to standard error). */
+bool log_to_journal(void);
 
 /* Plain operational messages (priority is a syslog LOG_* level). */
 void log_msg(int priority, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -474,7 +474,13 @@ int cmd_connect(int argc, char **argv) {
         if (r == RELAY_SAID)
                 return CLI_EXIT_REJECTED;
         if (r == -EACCES) {
-                fprintf(stderr, "svcid: connect: refused: %s\n", reason);
+                /* svcid connect's own preamble is well formed: this is
+                 * nearly always a gate that wants HTTP */
+                fprintf(stderr, "svcid: connect: refused: %s%s\n", reason,
+                        strcmp(reason, "malformed") == 0
+                                ? " (a gate in http mode answers svcid connect so; it takes an HTTP request with "
+                                  "Authorization: Bearer)"
+                                : "");
                 return CLI_EXIT_REJECTED;
         }
         if (r == -EPIPE) {

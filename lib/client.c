@@ -292,7 +292,8 @@ static int agent_get(const char *socket_path, const char *path, size_t max, long
                                            ? "not a socket"
                                            : strerror(e),
                                    e == ENOENT && strcmp(socket_path, SVCID_AGENT_SOCKET_DEFAULT) == 0
-                                           ? " (systemctl status svcid-agent.socket says whether it listens)"
+                                           ? " (systemctl status svcid-agent.socket says whether it listens; "
+                                             "$SVCID_AGENT_SOCKET names another socket)"
                                            : "");
         }
         if (rc != CURLE_OK) {

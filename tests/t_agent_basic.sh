@@ -848,6 +848,13 @@ for name in Sub SUB sUb Iss AUD Iat Exp NBF Jti UID Gid Unit UNIT; do
         "$AGENT" --config "$T/cs-bad.conf" --check-config 2>"$T/err" && fail "claim.$name accepted"
         grep -qF "$T/cs-bad.conf:5: bad claim name '$name'" "$T/err" || fail "claim.$name: $(cat "$T/err")"
 done
+# An account name too long for inih's section header says the limit
+printf '[account %s]\nuser = root\n' "$(head -c 41 /dev/zero | tr '\0' a)" > "$T/cs-bad.conf"
+"$AGENT" --config "$T/cs-bad.conf" --check-config 2>"$T/err" && fail "a 41-character account name accepted"
+grep -qF "$T/cs-bad.conf:1: section name too long (at most 48 characters between the brackets: an account's name is at most 40)" "$T/err" ||
+        fail "a 41-character account name: $(cat "$T/err")"
+printf '[account %s]\nuser = root\n' "$(head -c 40 /dev/zero | tr '\0' a)" > "$T/cs-ok.conf"
+"$AGENT" --config "$T/cs-ok.conf" --check-config >/dev/null 2>"$T/err" || fail "a 40-character account name refused: $(cat "$T/err")"
 # Two claims of one account that such a reader would take for one another
 for pair in "role Role" "team.x TEAM.X" "a-b A-b"; do
         set -- $pair
@@ -1063,7 +1070,7 @@ if command -v systemd-socket-activate >/dev/null; then
         for _ in $(seq 1 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
         for i in 1 2 3; do
                 expect_status 503 unavailable "/v1/token?aud=x"
-                jq -r .message <<<"$BODY" | grep -q "^the agent is not up: it could not start (journalctl -u svcid-agent says why)" ||
+                jq -r .message <<<"$BODY" | grep -q "^the agent is not up: it could not start (its log says why)" ||
                         fail "request $i: $BODY"
         done
         expect_status 503 unavailable /v1/jwks
@@ -1153,6 +1160,15 @@ grep -qxF "svcid-agent: reload: $T/rl.conf:2: unknown key 'bogus' in [agent] (th
         fail "--reload of a bad file: $(cat "$T/rl.err")"
 get_token x
 [ "$(claims "$TOK" | jq -r '.exp - .iat')" = 120 ] || fail "the policy after a refused --reload: $(claims "$TOK")"
+if [ "$(id -u)" = 0 ]; then
+        # a user who may not signal the agent is told who may
+        chmod 0711 "$T"
+        rc=0; setpriv --reuid=nobody --regid=nogroup --clear-groups timeout 20 "$T/agent-copy" --reload "$RL_PID" \
+                --socket "$SOCK" 2>"$T/rl.err" || rc=$?
+        chmod 0700 "$T"
+        [ "$rc" = 1 ] && grep -qxF "svcid-agent: reload: cannot signal pid $RL_PID: Operation not permitted (run this as root or as the agent's user)" "$T/rl.err" ||
+                fail "--reload by nobody: exit $rc, $(cat "$T/rl.err")"
+fi
 for args in "--reload x" "--reload 0" "--reload $RL_PID --config $T/rl.conf" "--reload $RL_PID --check-config" \
             "--reload $RL_PID --state-dir $T/rl" "--rotate $RL_PID --reload $RL_PID" "--rotate -5"; do
         # shellcheck disable=SC2086 # the words of args

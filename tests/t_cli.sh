@@ -670,7 +670,7 @@ lacks "$ERR" "systemctl"
 if [ ! -e /run/svcid/agent.sock ]; then
         # The default path points at the socket unit.
         run 1 "token with no agent socket at the default path" env -u SVCID_AGENT_SOCKET "$SVCID" token -a x
-        has "$ERR" "svcid: token: cannot reach the agent at /run/svcid/agent.sock: No such file or directory (systemctl status svcid-agent.socket says whether it listens)"
+        has "$ERR" "svcid: token: cannot reach the agent at /run/svcid/agent.sock: No such file or directory (systemctl status svcid-agent.socket says whether it listens; \$SVCID_AGENT_SOCKET names another socket)"
         # set but empty is unset
         run 1 "token with an empty \$SVCID_AGENT_SOCKET" env SVCID_AGENT_SOCKET= "$SVCID" token -a x
         has "$ERR" "svcid: token: cannot reach the agent at /run/svcid/agent.sock: No such file or directory"

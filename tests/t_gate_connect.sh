@@ -120,7 +120,7 @@ PYEOF
         rc=0
         echo data | svcid_connect -a "$AUD" "$target" > "$T/stdout" 2> "$T/stderr" || rc=$?
         [ $rc = 1 ] || fail "$label: connect to an http-mode gate exited $rc, not 1; stdout: $(head -c 200 "$T/stdout")"
-        grep -qx 'svcid: connect: refused: malformed' "$T/stderr" || fail "$label: http gate: stderr: $(cat "$T/stderr")"
+        grep -qx 'svcid: connect: refused: malformed (a gate in http mode answers svcid connect so; it takes an HTTP request with Authorization: Bearer)' "$T/stderr" || fail "$label: http gate: stderr: $(cat "$T/stderr")"
         [ ! -s "$T/stdout" ] || fail "$label: http gate: output: $(head -c 200 "$T/stdout")"
         [ ! -e "$T/out/env" ] || fail "$label: the service behind the http gate ran"
         # The gate logs once the refusal is sent: the client may be done first.
