@@ -40,7 +40,7 @@ pcflags = $(shell $(PKG_CONFIG) --cflags $(1) 2>/dev/null)
 pclibs = $(shell $(PKG_CONFIG) --libs $(1) 2>/dev/null)
 
 LIB_PKGS   := libcrypto jansson
-CFLAGS_ALL := $(BASE_CFLAGS) $(HARDEN) $(call pcflags,$(LIB_PKGS) libsystemd libmicrohttpd inih libcurl) $(CFLAGS)
+CFLAGS_ALL := $(BASE_CFLAGS) $(HARDEN) $(call pcflags,$(LIB_PKGS) libsystemd libmicrohttpd inih libcurl) $(CPPFLAGS) $(CFLAGS)
 LIB_LIBS   := $(call pclibs,$(LIB_PKGS))
 
 # common/ holds helpers every part uses (cleanup, capped reads); its
