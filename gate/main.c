@@ -46,6 +46,8 @@ static void help(void) {
                "      --max-services N    long-lived: services running at once, connections\n"
                "                          being judged counted in (1..65536, default 512)\n"
                "      --log-target T      auto, journal or stderr (default auto)\n"
+               "      --check-config      load the trust and find COMMAND as a connection would,\n"
+               "                          say what is wrong, and exit (no socket needed)\n"
                "  -h, --help              show this help\n"
                "      --version           show the version\n"
                "\n"
@@ -63,6 +65,7 @@ enum {
         OPT_MAX_LIFETIME,
         OPT_LOG_TARGET,
         OPT_MAX_SERVICES,
+        OPT_CHECK_CONFIG,
         OPT_VERSION,
 };
 
@@ -79,6 +82,7 @@ static const struct option options[] = {
         { "max-lifetime", required_argument, NULL, OPT_MAX_LIFETIME },
         { "log-target",   required_argument, NULL, OPT_LOG_TARGET },
         { "max-services", required_argument, NULL, OPT_MAX_SERVICES },
+        { "check-config", no_argument,       NULL, OPT_CHECK_CONFIG },
         { "help",         no_argument,       NULL, 'h' },
         { "version",      no_argument,       NULL, OPT_VERSION },
         {}
@@ -188,6 +192,35 @@ static int openssl_init(void) {
         return OPENSSL_init_crypto(opts, NULL) == 1 ? 0 : -EIO;
 }
 
+/* --check-config: what a connection would meet before its token is read
+ * (OpenSSL's set-up, COMMAND, the trust), said on stderr; exit 0 or 2. */
+static int check_config(gate_config *cfg) {
+        _cleanup_(free_p) char *command = NULL;
+        gate_trust *t = NULL;
+        char err[512] = "";
+        int r;
+
+        if (openssl_init() < 0) {
+                fprintf(stderr, "svcid-gate: cannot initialise OpenSSL%s\n",
+                        getenv("OPENSSL_CONF") ? " with $OPENSSL_CONF" : "");
+                return 2;
+        }
+        r = gate_command_find(cfg->argv[0], &command);
+        if (r < 0) {
+                fprintf(stderr, "svcid-gate: cannot execute \"%s\": %s\n", cfg->argv[0], strerror(-r));
+                return 2;
+        }
+        cfg->command = command;
+        r = gate_trust_load(cfg, &t, err, sizeof(err));
+        if (r < 0) {
+                fprintf(stderr, "svcid-gate: cannot load trust: %s\n", err);
+                return 2;
+        }
+        gate_trust_free(t);
+        printf("ok: command %s, trust loaded\n", command);
+        return 0;
+}
+
 int main(int argc, char **argv) {
         _cleanup_(free_p) const char **trust = NULL;
         _cleanup_(free_p) const char **requires = NULL;
@@ -206,7 +239,7 @@ int main(int argc, char **argv) {
         char msg[512];
         int64_t v;
         int c, fd, r, prev_optind = optind;
-        bool listening;
+        bool listening, check_only = false;
 
         trust = calloc((size_t) argc + 1, sizeof(char *));
         requires = calloc((size_t) argc + 1, sizeof(char *));
@@ -282,6 +315,9 @@ int main(int argc, char **argv) {
                         else
                                 return usage_error("unknown log target \"%s\" (auto, journal, stderr)", optarg);
                         break;
+                case OPT_CHECK_CONFIG:
+                        check_only = true;
+                        break;
                 case 'h':
                         help();
                         return 0;
@@ -301,6 +337,8 @@ int main(int argc, char **argv) {
         cfg.trust = trust;
         cfg.requires = requires;
         cfg.argv = argv + optind;
+        if (check_only)
+                return check_config(&cfg);
 
         r = find_socket(&fd);
         if (r < 0)

@@ -510,4 +510,26 @@ grep -q "neither empty" "$T/usage.err" || fail "--require unit=: $(cat "$T/usage
 "$GATE" -a x -- /bin/true < /dev/null 2>/dev/null; [ $? = 2 ] || fail "no socket did not exit 2"
 set -e
 ok "usage errors exit 2"
+
+# --check-config: what a connection would meet before its token, with no
+# socket: exit 0 and "ok", or 2 and what is wrong.
+gate_check() {  # EXPECTED-RC EXPECTED-LINE gate-args...
+        local want=$1 line=$2 rc=0; shift 2
+        "$GATE" --check-config "$@" < /dev/null > "$T/check.out" 2> "$T/check.err" || rc=$?
+        [ "$rc" = "$want" ] && grep -qxF "$line" "$T/check.out" "$T/check.err" ||
+                fail "--check-config $*: exit $rc, out '$(cat "$T/check.out")', err '$(cat "$T/check.err")'"
+}
+gate_check 0 "ok: command $T/svc.sh, trust loaded" -a "$AUD" --trust "$T/keys/k1.jwks" -- "$T/svc.sh"
+gate_check 0 "ok: command $(type -P true), trust loaded" -a "$AUD" --trust "$T/keys" -- true
+gate_check 2 "svcid-gate: cannot load trust: $T/keys/absent.jwks: No such file or directory" \
+        -a "$AUD" --trust "$T/keys/absent.jwks" -- "$T/svc.sh"
+gate_check 2 "svcid-gate: cannot load trust: issuer \"svcid://nope\": not a trusted issuer" \
+        -a "$AUD" --trust "$T/keys/k1.jwks" --issuer svcid://nope -- "$T/svc.sh"
+gate_check 2 "svcid-gate: cannot execute \"$T/nonexistent\": No such file or directory" \
+        -a "$AUD" --trust "$T/keys/k1.jwks" -- "$T/nonexistent"
+gate_check 2 "svcid-gate: cannot load trust: $T/keys/absent.jwks: No such file or directory (--peer-uid reads this host's issuer from --local-jwks)" \
+        -a "$AUD" --trust "$T/keys/k1.jwks" --peer-uid --local-jwks "$T/keys/absent.jwks" -- "$T/svc.sh"
+rc=0; "$GATE" --check-config -a "$AUD" --trust "$T/keys/k1.jwks" 2>/dev/null || rc=$?
+[ $rc = 2 ] || fail "--check-config with no command: exit $rc"
+ok "--check-config says what a connection would meet"
 echo "all gate line-mode checks passed"
