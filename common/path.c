@@ -177,7 +177,7 @@ int trust_open_at(int dirfd, const char *name) {
  * many levels of symbolic links") would mislead; anything but a regular
  * file or a directory is ENXIO, as opening a socket is. */
 const char *trust_open_why(int r) {
-        return r == -ELOOP ? "a symbolic link, which trust loading does not follow"
+        return r == -ELOOP ? "a symbolic link, which trust loading does not follow (name the file itself, or put a copy there)"
                : r == -ENXIO ? "not a regular file"
                              : strerror(-r);
 }

@@ -718,7 +718,7 @@ mkdir "$T/link.d"
 cp "$JWKS" "$T/link.d/real.jwks"
 ln -s "$T/link.d/real.jwks" "$T/link.d/other.jwks"
 run 2 "a symbolic link in a trust directory" "$SVCID" verify -a ci:build --trust "$T/link.d" "$VALID"
-has "$ERR" "$T/link.d/other.jwks: a symbolic link, which trust loading does not follow"
+has "$ERR" "$T/link.d/other.jwks: a symbolic link, which trust loading does not follow (name the file itself, or put a copy there)"
 BIG=$(mint "$(claims "$NOW" $((NOW + 300)) ci:build ',"big":123456789012345678901234567890')")
 run 1 "a claim too big for 64 bits" "$SVCID" verify -a ci:build --trust "$JWKS" "$BIG"
 has "$ERR" "svcid: rejected: malformed: payload is not a JSON object without duplicates: too big integer"
