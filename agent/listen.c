@@ -153,6 +153,28 @@ int listener_open(const char *path, listener *ret, char *err, size_t err_len) {
         return 0;
 }
 
+bool listener_hidden(const listener *l, char *dir, size_t dir_len) {
+        _cleanup_(free_p) char *real = NULL;
+        _cleanup_(free_p) char *copy = l->path ? strdup(l->path) : NULL;
+        struct stat st;
+
+        if (!copy || !(real = realpath(dirname(copy), NULL)))
+                return false;
+        /* from the socket's directory up to "/" */
+        for (;;) {
+                char *slash;
+
+                if (stat(real, &st) == 0 && !(st.st_mode & S_IXOTH)) {
+                        snprintf(dir, dir_len, "%s (mode %04o)", real, (unsigned) (st.st_mode & 07777));
+                        return true;
+                }
+                slash = strrchr(real, '/');
+                if (!slash || slash == real)
+                        return false;
+                *slash = '\0';
+        }
+}
+
 void listener_close(listener *l) {
         struct stat st;
 

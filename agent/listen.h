@@ -20,6 +20,11 @@ typedef struct listener {
  * On failure err says why. */
 int listener_open(const char *path, listener *ret, char *err, size_t err_len);
 
+/* For a socket we bound: the first directory above it that others may
+ * not search (no o+x), into dir, so that they cannot reach the socket;
+ * false if there is none. */
+bool listener_hidden(const listener *l, char *dir, size_t dir_len);
+
 /* Closes the socket and removes the file if it is still the one we made. */
 void listener_close(listener *l);
 

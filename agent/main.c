@@ -596,6 +596,8 @@ int main(int argc, char **argv) {
                 log_error("%s", err);
                 goto out;
         }
+        if (!lis.from_systemd && listener_hidden(&lis, err, sizeof err))
+                log_warning("other users cannot reach %s: they may not search %s", lis.path, err);
         /* Started by its socket, an agent that cannot come up stays, and
          * answers 503 until a reload brings it up: exiting would have
          * systemd start it again for the same waiting caller, until the

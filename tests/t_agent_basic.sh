@@ -62,6 +62,30 @@ done
 stop_agent "$UM_PID" "$T/um.log"
 ok "socket and state directories 0755, jwks.json 0644"
 
+check "a socket other users cannot reach (a directory above it they may not search) is warned of"
+# um_agent LOG: an agent on $T/um/run/agent.sock until it serves
+um_agent() {
+        "$AGENT" --config "$T/empty.conf" --state-dir "$T/um/state" --socket "$T/um/run/agent.sock" \
+                --log-target=stderr 2>"$1" &
+        UM_PID=$!
+        BG_PIDS+=("$UM_PID")
+        wait_for_socket "$T/um/run/agent.sock" || { cat "$1"; fail "agent on $T/um/run did not come up"; }
+        stop_agent "$UM_PID" "$1"
+}
+chmod 0700 "$T/um/run"
+um_agent "$T/um-hidden.log"
+grep -qxF "svcid-agent: warning: other users cannot reach $T/um/run/agent.sock: they may not search $T/um/run (mode 0700)" \
+        "$T/um-hidden.log" || fail "no warning for a socket in a 0700 directory: $(cat "$T/um-hidden.log")"
+chmod 0755 "$T/um/run"
+chmod 0711 "$T"
+um_agent "$T/um-open.log"
+chmod 0700 "$T"
+if grep -q "cannot reach" "$T/um-open.log"; then
+        # only if a directory above $T is closed to others
+        grep -qF "they may not search $T/" "$T/um-open.log" && fail "a warning for a reachable socket: $(cat "$T/um-open.log")"
+fi
+ok "warned of a socket in a 0700 directory; not of one others may reach"
+
 check "a socket directory another user could write is refused: nothing is bound there"
 # Whoever may write it could put a symbolic link where the socket was just
 # bound, for the agent's chmod() to make the link's target 0666, or a
