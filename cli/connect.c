@@ -331,7 +331,8 @@ static int relay(int sock, char *reason, size_t reason_len, bool *ret_answered) 
                                 case GATE_REPLY_SERVICE:
                                         /* Release what was held, then the rest. */
                                         judging = false;
-                                        *ret_answered = true;
+                                        /* not a close with nothing said */
+                                        *ret_answered = head_len > 0;
                                         rest = down->len - take;
                                         memmove(down->data + head_len, down->data + take, rest);
                                         memcpy(down->data, head, head_len);
