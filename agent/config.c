@@ -480,7 +480,7 @@ static int account_key(parse_ctx *c, const char *name, const char *value) {
                  * one for the other, whichever comes last in the token. */
                 json_object_foreach(a->claims, other, ignored)
                         if (strcasecmp(other, claim) == 0)
-                                return fail(c, "claim.%s and '%s' differ only in case", other, name);
+                                return fail(c, "'claim.%s' and '%s' differ only in case", other, name);
                 if (strchr(value, ',')) {
                         char **items;
                         size_t n;
@@ -577,22 +577,33 @@ static size_t b64_len(size_t n) {
         return (n * 4 + 2) / 3;
 }
 
-/* The end of the bracket expression glob g starts ('['), as fnmatch()
- * reads one: a first ']' (after any '!' or '^') is a member, as is
- * "\\]", and "[:alpha:]", "[.x.]" and "[=x=]" hold their own ']'. NULL
- * where it does not end: then '[' is itself. */
+/* The end of the bracket expression glob g starts ('['), as glibc's
+ * fnmatch() reads one: a first ']' (after any '!' or '^') is a member, as
+ * is "\\]"; a class "[:name:]" (lower-case letters), an equivalence
+ * class "[=c=]" and a collating symbol "[.x.]" hold their own ']', and any
+ * other '[' is a member. NULL where it does not end: then '[' is itself. */
 static const char *bracket_end(const char *g) {
         const char *p = g + 1;
 
         p += *p == '!' || *p == '^';
         p += *p == ']';
         for (; *p && *p != ']'; p++) {
+                const char *q = p + 2;
+
                 if (*p == '\\' && p[1])
                         p++;
-                else if (*p == '[' && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
-                        const char *q = p + 2;
-
-                        while (*q && !(q[0] == p[1] && q[1] == ']'))
+                else if (*p != '[')
+                        continue;
+                else if (p[1] == ':') {
+                        while (*q >= 'a' && *q <= 'z')
+                                q++;
+                        if (q[0] == ':' && q[1] == ']')
+                                p = q + 1;
+                } else if (p[1] == '=') {
+                        if (p[2] && p[3] == '=' && p[4] == ']')
+                                p += 4;
+                } else if (p[1] == '.') {
+                        while (*q && !(q[0] == '.' && q[1] == ']'))
                                 q++;
                         if (*q)
                                 p = q + 1;
@@ -634,9 +645,12 @@ static size_t shortest_token(const agent_config *cfg, const agent_account *a) {
         char aud[CONFIG_NAME_MAX + 1];
         size_t aud_len = SIZE_MAX;
 
-        for (char **g = a->audiences; g && *g; g++)
-                if (glob_min_len(*g) < aud_len)
-                        aud_len = glob_min_len(*g);
+        for (char **g = a->audiences; g && *g; g++) {
+                size_t n = glob_min_len(*g);
+
+                if (n < aud_len)
+                        aud_len = n;
+        }
         /* any audience, or a glob that matches the empty string: "a" */
         if (aud_len == SIZE_MAX || aud_len == 0)
                 aud_len = 1;
@@ -816,9 +830,13 @@ int config_load(const char *path, bool missing_ok, char *err, size_t err_len,
                 else if (st.st_mode & (S_IWGRP | S_IWOTH))
                         snprintf(err, err_len, "%s: writable by group or others (mode %04o): refusing it",
                                  path, (unsigned) (st.st_mode & 07777));
-                else
-                        snprintf(err, err_len, "%s: owned by uid %u, not root%s: refusing it%s",
-                                 path, (unsigned) st.st_uid, me, owner_hint(path, false));
+                else {
+                        const char *hint = owner_hint(path, false);     /* "; run the agent as ..." */
+
+                        snprintf(err, err_len, "%s: owned by uid %u, not root%s: refusing it%s%s", path,
+                                 (unsigned) st.st_uid, me, *hint ? "; give it to root, or " : "",
+                                 *hint ? hint + 2 : "");
+                }
                 return r;
         }
         if (r == -EBADFD) {

@@ -884,7 +884,7 @@ for pair in "role Role" "team.x TEAM.X" "a-b A-b"; do
         set -- $pair
         printf '[account cs]\nuser = %s\nclaim.%s = 1\nclaim.x = 2\nclaim.%s = 3\n' "$MYUID" "$1" "$2" > "$T/cs-bad.conf"
         "$AGENT" --config "$T/cs-bad.conf" --check-config 2>"$T/err" && fail "claim.$1 beside claim.$2 accepted"
-        grep -qF "$T/cs-bad.conf:5: claim.$1 and 'claim.$2' differ only in case" "$T/err" || fail "claim.$1, claim.$2: $(cat "$T/err")"
+        grep -qF "$T/cs-bad.conf:5: 'claim.$1' and 'claim.$2' differ only in case" "$T/err" || fail "claim.$1, claim.$2: $(cat "$T/err")"
 done
 printf '[account cs]\nuser = %s\nclaim.role = 1\n[account ds]\nuser = root\nclaim.Role = 2\n' "$MYUID" > "$T/cs-ok.conf"
 "$AGENT" --config "$T/cs-ok.conf" --check-config >/dev/null 2>"$T/err" || fail "claim.role and claim.Role of two accounts refused: $(cat "$T/err")"

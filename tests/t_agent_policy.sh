@@ -430,7 +430,7 @@ chmod 0644 "$T/ww.conf"
 if [ "$(id -u)" = 0 ]; then
         chown 65534 "$T/ww.conf"
         if "$AGENT" --config "$T/ww.conf" --check-config 2>"$T/err"; then fail "another user's config accepted"; fi
-        grep -qF "ww.conf: owned by uid 65534, not root: refusing it; run the agent as its owner (runuser -u $(id -un 65534) -- svcid-agent)" "$T/err" ||
+        grep -qF "ww.conf: owned by uid 65534, not root: refusing it; give it to root, or run the agent as its owner (runuser -u $(id -un 65534) -- svcid-agent)" "$T/err" ||
                 fail "message: $(cat "$T/err")"
         chown 0 "$T/ww.conf"
 fi
@@ -787,6 +787,20 @@ for globs in "$long,L*" "$long,*" "[[:alpha:]]*" "[abc*" "x,[!a]"; do
         tail_conf 1 "" 34 "$globs" > "$T/sz.conf"
         "$AGENT" --config "$T/sz.conf" --check-config >/dev/null 2>"$T/sz.err" ||
                 fail "audiences $globs: claims that fit a short audience refused: $(cat "$T/sz.err")"
+done
+# At the very limit (claims that fit an audience of one byte and no
+# more), globs whose shortest match is one byte as glibc reads them: a
+# '[' in a bracket that starts no class, equivalence class or collating
+# symbol is a member; and ones whose shortest match is longer.
+for globs in "[[:?:]" "[[=[*=]" "[a-z[:.:]" "[abcdefghijklmnopqrstuvwxyz[==]" "a*" "[]]" "[!\\]]"; do
+        tail_conf 135 "" 34 "$globs" > "$T/sz.conf"
+        "$AGENT" --config "$T/sz.conf" --check-config >/dev/null 2>"$T/sz.err" ||
+                fail "audiences $globs, whose shortest match is 1 byte: refused: $(cat "$T/sz.err")"
+done
+for globs in "[[==]=a" "[b[==]?" "[[:alpha:]]x" "ab*"; do
+        tail_conf 135 "" 34 "$globs" > "$T/sz.conf"
+        "$AGENT" --config "$T/sz.conf" --check-config >/dev/null 2>"$T/sz.err" &&
+                fail "audiences $globs, whose shortest match is over 1 byte: claims at the limit accepted"
 done
 # RS256 (3072-bit keys)
 tail_conf 136 RS256 34 > "$T/sz.conf"
