@@ -322,8 +322,9 @@ static int load_state(keystore *ks, char *err, size_t err_len) {
         keys = json_object_get(root, "keys");
         version = json_object_get(root, "version");
         if (json_is_integer(version) && json_integer_value(version) > 1)
-                return set_err(err, err_len, -EINVAL, "%s/%s: key state version %" JSON_INTEGER_FORMAT
-                               ", written by a later svcid-agent; this one reads version 1", KEYS_DIR, STATE_FILE,
+                return set_err(err, err_len, -EPROTONOSUPPORT, "%s/%s: key state version %" JSON_INTEGER_FORMAT
+                               ", written by a later svcid-agent; this one reads version 1: run that one",
+                               KEYS_DIR, STATE_FILE,
                                json_integer_value(version));
         if (!json_is_object(root) || json_integer_value(version) != 1 || !json_is_array(keys))
                 return set_err(err, err_len, -EINVAL, "%s/%s: not a version 1 key state", KEYS_DIR, STATE_FILE);

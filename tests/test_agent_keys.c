@@ -1781,8 +1781,6 @@ static void test_start_refusals(void **state) {
                 bool is_real, is_string;
                 const char *why;
         } bad[] = {
-                { false, "version", 2, false, false,
-                  "keys/state.json: key state version 2, written by a later svcid-agent; this one reads version 1" },
                 { false, "version", 0, false, false, "keys/state.json: not a version 1 key state" },
                 { false, "version", 1, true, false, "keys/state.json: not a version 1 key state" },
                 { true, "created", -1, false, false, "keys/state.json: malformed key entry" },
@@ -1859,6 +1857,13 @@ static void test_start_refusals(void **state) {
                 assert_null(again);
                 assert_non_null(strstr(err, "Restore "));
         }
+        /* a later version's: no advice to restore or discard keys */
+        state_edit(state_saved, state_path, false, "version", json_integer(2));
+        assert_int_equal(keystore_open(f->dir, &f->lock, err, sizeof err, &again), -EPROTONOSUPPORT);
+        assert_null(again);
+        assert_non_null(strstr(err, "keys/state.json: key state version 2, written by a later svcid-agent; this one "
+                                    "reads version 1: run that one"));
+        assert_null(strstr(err, "Restore"));
         /* empty, or not JSON at all */
         for (size_t i = 0; i < 3; i++) {
                 static const char *const text[] = { "", "{", "not json at all" };
