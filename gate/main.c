@@ -200,9 +200,15 @@ static int check_config(gate_config *cfg) {
         char err[512] = "";
         int r;
 
-        if (openssl_init() < 0) {
-                fprintf(stderr, "svcid-gate: cannot initialise OpenSSL%s\n",
-                        getenv("OPENSSL_CONF") ? " with $OPENSSL_CONF" : "");
+        r = openssl_init();
+        if (r < 0) {
+                const char *conf = getenv("OPENSSL_CONF");
+
+                if (conf && *conf)
+                        fprintf(stderr, "svcid-gate: cannot load the OpenSSL configuration \"%s\"%s\n", conf,
+                                r == -ENOENT ? ": no such readable file" : "");
+                else
+                        fprintf(stderr, "svcid-gate: cannot initialise OpenSSL\n");
                 return 2;
         }
         r = gate_command_find(cfg->argv[0], &command);

@@ -109,7 +109,7 @@ int gate_trust_load(const gate_config *cfg, gate_trust **ret, char *err, size_t 
                 if (r < 0) {
                         size_t n = strnlen(err, err_len);
 
-                        if (n < err_len)
+                        if (n < err_len && r != -ENOMEM)
                                 snprintf(err + n, err_len - n, " (--peer-uid reads this host's issuer from "
                                                                 "--local-jwks)");
                         return r;
