@@ -28,7 +28,9 @@ WARN := -Wall -Wextra -Wconversion -Wformat=2 -Wstrict-prototypes \
 ifeq ($(CI),true)
 WARN += -Werror
 endif
-HARDEN   := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fstack-clash-protection
+# _FORTIFY_SOURCE=2 unless CPPFLAGS or CFLAGS (a distribution's) set a level
+HARDEN   := $(if $(findstring _FORTIFY_SOURCE,$(CPPFLAGS) $(CFLAGS)),,-D_FORTIFY_SOURCE=2) \
+            -fstack-protector-strong -fstack-clash-protection
 comma    := ,
 SAN_FLAGS := -fsanitize=address$(comma)undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 OPT      := $(if $(SANITIZE),-O1 -g $(SAN_FLAGS),-O2 -g)
