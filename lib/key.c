@@ -922,8 +922,8 @@ static int key_from_jwk(const char *json, size_t len, svcid_key **ret_key, char 
                 return set_err(err, err_len, -EINVAL, "\"kid\" is empty or longer than %u bytes", KID_MAX);
         /* A kid is named in logs and reports as it is: no byte that could
          * move a terminal's cursor or start a line of its own. */
-        for (const char *c = kid; c && *c; c++)
-                if ((unsigned char) *c < 0x20 || *c == 0x7f)
+        for (const unsigned char *c = (const unsigned char *) kid; c && *c; c++)
+                if (*c < 0x20 || *c == 0x7f || (*c == 0xc2 && c[1] >= 0x80 && c[1] <= 0x9f))   /* C0, DEL, C1 */
                         return set_err(err, err_len, -EINVAL, "\"kid\" has a control character");
 
         if (strcmp(kty, "EC") == 0) {

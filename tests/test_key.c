@@ -779,6 +779,9 @@ static void test_jwk_ec_refused(void **state) {
         CASE("EC kid with an escape", EC(",\"kid\":\"\\u001b[2J\""), -EINVAL, "\"kid\" has a control character");
         CASE("EC kid with a tab", EC(",\"kid\":\"a\\tb\""), -EINVAL, "\"kid\" has a control character");
         CASE("EC kid with DEL", EC(",\"kid\":\"a\\u007f\""), -EINVAL, "\"kid\" has a control character");
+        CASE("EC kid with CSI (C1)", EC(",\"kid\":\"a\\u009b2J\""), -EINVAL, "\"kid\" has a control character");
+        CASE("EC kid with U+0080", EC(",\"kid\":\"\\u0080\""), -EINVAL, "\"kid\" has a control character");
+        CASE("EC kid with U+00A0", EC(",\"kid\":\"a\\u00a0b\""), 0, NULL);
         CASE("EC kid with a space and UTF-8", EC(",\"kid\":\"key \\u00e9 1\""), 0, NULL);
         CASE("EC kid 255", EC(",\"kid\":\"" "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
                               "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
