@@ -160,7 +160,7 @@ bool listener_hidden(const listener *l, char *dir, size_t dir_len) {
 
         if (!copy || !(real = realpath(dirname(copy), NULL)))
                 return false;
-        /* from the socket's directory up to "/" */
+        /* from the socket's directory up; "/" itself is not looked at */
         for (;;) {
                 char *slash;
 
