@@ -175,8 +175,10 @@ static int find_socket(int *ret_fd) {
  *    nothing here prints OpenSSL's error texts;
  *  - OPENSSL_cleanup() at exit, 0.4 M on every refusal, freeing memory the
  *    kernel reclaims anyway (no private key here).
- * Must run before any other OpenSSL call. */
-static int openssl_init(void) {
+ * Must run before any other OpenSSL call. On failure, why says what failed.
+ * Fail closed: an administrator who named a configuration (a FIPS
+ * provider, say) gets it or no service. */
+static int openssl_init(char *why, size_t why_len) {
         uint64_t opts = OPENSSL_INIT_NO_ADD_ALL_CIPHERS | OPENSSL_INIT_NO_ADD_ALL_DIGESTS |
                         OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS | OPENSSL_INIT_NO_ATEXIT;
         const char *conf = getenv("OPENSSL_CONF");
@@ -184,12 +186,22 @@ static int openssl_init(void) {
         if (conf && *conf) {
                 /* OpenSSL skips a missing file silently; a name given on
                  * purpose must not be. */
-                if (access(conf, R_OK) < 0)
+                if (access(conf, R_OK) < 0) {
+                        snprintf(why, why_len, "cannot load the OpenSSL configuration \"%s\": no such readable file",
+                                 conf);
                         return -ENOENT;
+                }
                 opts |= OPENSSL_INIT_LOAD_CONFIG;
         } else
                 opts |= OPENSSL_INIT_NO_LOAD_CONFIG;
-        return OPENSSL_init_crypto(opts, NULL) == 1 ? 0 : -EIO;
+        if (OPENSSL_init_crypto(opts, NULL) != 1) {
+                if (conf && *conf)
+                        snprintf(why, why_len, "cannot load the OpenSSL configuration \"%s\"", conf);
+                else
+                        snprintf(why, why_len, "cannot initialise OpenSSL");
+                return -EIO;
+        }
+        return 0;
 }
 
 /* --check-config: what a connection would meet before its token is read
@@ -200,15 +212,9 @@ static int check_config(gate_config *cfg) {
         char err[512] = "";
         int r;
 
-        r = openssl_init();
+        r = openssl_init(err, sizeof(err));
         if (r < 0) {
-                const char *conf = getenv("OPENSSL_CONF");
-
-                if (conf && *conf)
-                        fprintf(stderr, "svcid-gate: cannot load the OpenSSL configuration \"%s\"%s\n", conf,
-                                r == -ENOENT ? ": no such readable file" : "");
-                else
-                        fprintf(stderr, "svcid-gate: cannot initialise OpenSSL\n");
+                fprintf(stderr, "svcid-gate: %s\n", err);
                 return 2;
         }
         r = gate_command_find(cfg->argv[0], &command);
@@ -363,17 +369,9 @@ int main(int argc, char **argv) {
                         return 2;
                 }
         }
-        r = openssl_init();
+        r = openssl_init(msg, sizeof(msg));
         if (r < 0) {
-                const char *conf = getenv("OPENSSL_CONF");
-
-                /* Fail closed: an administrator who named a configuration
-                 * (a FIPS provider, say) gets it or no service. */
-                if (conf && *conf)
-                        gate_log(LOG_ERR, "cannot load the OpenSSL configuration \"%s\"%s, closing", conf,
-                                 r == -ENOENT ? ": no such readable file" : "");
-                else
-                        gate_log(LOG_ERR, "cannot initialise OpenSSL, closing");
+                gate_log(LOG_ERR, "%s, closing", msg);
                 /* A connection is reset; a listening socket is left
                  * alone: systemd keeps it, and every connection accepted
                  * from it later would inherit SO_LINGER 0. */

@@ -529,6 +529,8 @@ gate_check 2 "svcid-gate: cannot execute \"$T/nonexistent\": No such file or dir
         -a "$AUD" --trust "$T/keys/k1.jwks" -- "$T/nonexistent"
 gate_check 2 "svcid-gate: cannot load trust: $T/keys/absent.jwks: No such file or directory (--peer-uid reads this host's issuer from --local-jwks)" \
         -a "$AUD" --trust "$T/keys/k1.jwks" --peer-uid --local-jwks "$T/keys/absent.jwks" -- "$T/svc.sh"
+OPENSSL_CONF="$T/absent.cnf" gate_check 2 "svcid-gate: cannot load the OpenSSL configuration \"$T/absent.cnf\": no such readable file" \
+        -a "$AUD" --trust "$T/keys/k1.jwks" -- "$T/svc.sh"
 rc=0; "$GATE" --check-config -a "$AUD" --trust "$T/keys/k1.jwks" 2>/dev/null || rc=$?
 [ $rc = 2 ] || fail "--check-config with no command: exit $rc"
 ok "--check-config says what a connection would meet"
