@@ -76,18 +76,14 @@ static void usage(void) {
                 "SIGTERM stops. See svcid-agent(8) and svcid.conf(5).\n");
 }
 
-/* What was wrong, made printable (it may quote any byte of an argument),
- * then where help is. Returns the exit status for usage errors. */
+/* Returns the exit status for usage errors. */
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...) {
-        char msg[512];
         va_list ap;
 
         va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
+        usage_error_print("svcid-agent", "svcid-agent", fmt, ap);
         va_end(ap);
-        copy_printable_n(msg, sizeof(msg), msg, strlen(msg), true);
-        fprintf(stderr, "svcid-agent: %s\nTry 'svcid-agent --help'.\n", msg);
         return 2;
 }
 

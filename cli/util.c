@@ -110,14 +110,14 @@ int cli_trust_load(char *const *paths, size_t n_paths, char *err, size_t err_len
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...) {
-        char msg[512];
+        char prefix[64], help[64];
         va_list ap;
 
+        snprintf(prefix, sizeof(prefix), "svcid: %s", cmd);
+        snprintf(help, sizeof(help), "svcid %s", cmd);
         va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
+        usage_error_print(prefix, help, fmt, ap);
         va_end(ap);
-        copy_printable_n(msg, sizeof(msg), msg, strlen(msg), true);
-        fprintf(stderr, "svcid: %s: %s\nTry 'svcid %s --help'.\n", cmd, msg, cmd);
         return CLI_EXIT_USAGE;
 }
 

@@ -29,6 +29,14 @@ void copy_printable(char *dst, size_t n, const char *src) {
         copy_printable_n(dst, n, src, src ? strlen(src) : 0, false);
 }
 
+void usage_error_print(const char *prefix, const char *help, const char *fmt, va_list ap) {
+        char msg[512];
+
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        copy_printable_n(msg, sizeof(msg), msg, strlen(msg), true);
+        fprintf(stderr, "%s: %s\nTry '%s --help'.\n", prefix, msg, help);
+}
+
 int set_err(char *err, size_t err_len, int error, const char *fmt, ...) {
         if (err && err_len > 0) {
                 va_list ap;

@@ -2,6 +2,7 @@
 #ifndef SVCID_COMMON_TEXT_H
 #define SVCID_COMMON_TEXT_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -13,6 +14,12 @@ void copy_printable_n(char *dst, size_t n, const char *src, size_t len, bool kee
 
 /* copy_printable_n() of the string src (NULL: ""), '"' and '\\' replaced. */
 void copy_printable(char *dst, size_t n, const char *src);
+
+/* A usage error on standard error: "PREFIX: MESSAGE", then "Try 'HELP
+ * --help'.". The message is made printable first: it may quote any byte
+ * of an argument. */
+void usage_error_print(const char *prefix, const char *help, const char *fmt, va_list ap)
+        __attribute__((format(printf, 3, 0)));
 
 /* Writes a one-line message into err (when non-NULL and err_len > 0);
  * returns error, for "return set_err(err, err_len, -EINVAL, ...);". */

@@ -122,15 +122,11 @@ static int usage_exit(void) {
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int usage_error(const char *fmt, ...) {
-        char msg[512];
         va_list ap;
 
         va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
+        usage_error_print("svcid-gate", "svcid-gate", fmt, ap);
         va_end(ap);
-        /* It quotes the argument, which may hold any byte. */
-        copy_printable_n(msg, sizeof(msg), msg, strlen(msg), true);
-        fprintf(stderr, "svcid-gate: %s\nTry 'svcid-gate --help'.\n", msg);
         return usage_exit();
 }
 
