@@ -665,6 +665,18 @@ static size_t shortest_token(const agent_config *cfg, const agent_account *a) {
         return text ? b64_len(header) + 1 + b64_len(strlen(text)) + 1 + b64_len(sig) : 0;
 }
 
+/* Whether every caller account b matches is matched by a, which comes
+ * first: then b is never used. Only the sure cases: a user given alike
+ * (or none), and a unit glob alike, "*" for any unit, or none. */
+static bool shadows(const agent_account *a, const agent_account *b) {
+        bool user_covers = (!a->user && !a->has_uid) ||
+                           (a->has_uid && b->has_uid && a->uid == b->uid) ||
+                           (a->user && b->user && strcmp(a->user, b->user) == 0);
+        bool unit_covers = !a->unit || (b->unit && (strcmp(a->unit, "*") == 0 || strcmp(a->unit, b->unit) == 0));
+
+        return user_covers && unit_covers;
+}
+
 static int check_config(parse_ctx *c) {
         agent_config *cfg = c->config;
 
@@ -698,6 +710,14 @@ static int check_config(parse_ctx *c) {
                         return fail(c, "[account %s] needs 'user' or 'unit' (an account matching everyone is "
                                        "what 'anonymous' is for)", a->name);
                 }
+                for (size_t j = 0; j < i; j++)
+                        if (shadows(&cfg->accounts[j], a)) {
+                                c->line = a->line;
+                                warn(c, "[account %s] is never used: [account %s] (line %u) comes first and "
+                                        "matches every caller it would", a->name, cfg->accounts[j].name,
+                                     cfg->accounts[j].line);
+                                break;
+                        }
                 size = shortest_token(cfg, a);
                 if (size > SVCID_TOKEN_MAX) {
                         c->line = a->line;

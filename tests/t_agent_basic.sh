@@ -899,6 +899,31 @@ get_token y
 stop_agent
 ok "registered claim names refused whatever their case, and claims that differ only in case"
 
+check "an account an earlier one always matches first is warned of as never used"
+# A warning where that is sure (the same user, or none; the same unit glob, '*', or none)
+while IFS='|' read -r first second warned; do
+        printf '[account a]\n%b\n[account b]\n%b\n' "$first" "$second" > "$T/sh.conf"
+        "$AGENT" --config "$T/sh.conf" --check-config >/dev/null 2>"$T/err" ||
+                fail "shadowing: '$first' then '$second' refused: $(cat "$T/err")"
+        if [ "$warned" = yes ]; then
+                grep -qF "$T/sh.conf:3: [account b] is never used: [account a] (line 1) comes first" "$T/err" ||
+                        fail "no warning for '$second' after '$first': $(cat "$T/err")"
+        elif grep -q "never used" "$T/err"; then
+                fail "a warning for '$second' after '$first': $(cat "$T/err")"
+        fi
+done <<'EOF_SHADOW'
+user = root|user = root|yes
+user = 0|user = 0\nunit = x.service|yes
+unit = *|user = root\nunit = x.service|yes
+unit = x.service|user = daemon\nunit = x.service|yes
+user = root\nunit = x.service|user = root|no
+unit = *|user = root|no
+user = root|user = daemon|no
+unit = x.service|unit = y.service|no
+user = root\nunit = x.service|unit = x.service|no
+EOF_SHADOW
+ok "four sure shadowings warned of, five accounts that may match callers the earlier one does not left alone"
+
 check "a '#' after a claim's value is part of it, with a warning that names file:line"
 printf '[account cs]\nuser = %s\nclaim.stage = deploy # prod\nclaim.ticket = T#5 ; a comment\n' "$MYUID" > "$T/hash.conf"
 "$AGENT" --config "$T/hash.conf" --check-config 2>"$T/err" || fail "--check-config: $(cat "$T/err")"
