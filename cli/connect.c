@@ -388,7 +388,7 @@ int cmd_connect(int argc, char **argv) {
                         aud = optarg;
                         break;
                 case 't':
-                        r = cli_parse_ttl("connect", optarg, &ttl);
+                        r = cli_parse_seconds("connect", "--ttl", optarg, 1, 3600, &ttl);
                         if (r != 0)
                                 return r;
                         break;

@@ -91,7 +91,7 @@ int cmd_exec(int argc, char **argv) {
                         aud = optarg;
                         break;
                 case 't':
-                        r = cli_parse_ttl("exec", optarg, &ttl);
+                        r = cli_parse_seconds("exec", "--ttl", optarg, 1, 3600, &ttl);
                         if (r != 0)
                                 return r;
                         break;

@@ -82,7 +82,7 @@ int cmd_token(int argc, char **argv) {
                         aud = optarg;
                         break;
                 case 't':
-                        r = cli_parse_ttl("token", optarg, &ttl);
+                        r = cli_parse_seconds("token", "--ttl", optarg, 1, 3600, &ttl);
                         if (r != 0)
                                 return r;
                         break;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -172,10 +173,11 @@ int cli_print_json_text(FILE *f, const char *text, size_t len) {
         return cli_print_json(f, value);
 }
 
-int cli_parse_ttl(const char *cmd, const char *arg, int64_t *ret_ttl) {
-        if (parse_int64(arg, 1, 3600, ret_ttl) < 0) {
-                return cli_usage_error(cmd, "--ttl must be 1..3600 seconds, not '%s'", arg);
-        }
+int cli_parse_seconds(const char *cmd, const char *option, const char *arg, int64_t min, int64_t max,
+                      int64_t *ret_seconds) {
+        if (parse_int64(arg, min, max, ret_seconds) < 0)
+                return cli_usage_error(cmd, "%s '%s': expected whole seconds in [%" PRId64 ", %" PRId64 "]", option,
+                                       arg, min, max);
         return 0;
 }
 

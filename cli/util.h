@@ -49,9 +49,11 @@ void cli_hint_token_file(const char *cmd, const char *arg);
 int cli_trust_load(char *const *paths, size_t n_paths, char *err, size_t err_len,
                    svcid_trust **ret_trust);
 
-/* Parses the --ttl of CMD (1..3600 s). Returns 0, or prints why on stderr
- * and returns CLI_EXIT_USAGE. */
-int cli_parse_ttl(const char *cmd, const char *arg, int64_t *ret_ttl);
+/* Parses the value arg of CMD's option OPTION, whole seconds in
+ * [min, max]. Returns 0, or prints why on stderr and returns
+ * CLI_EXIT_USAGE. */
+int cli_parse_seconds(const char *cmd, const char *option, const char *arg, int64_t min, int64_t max,
+                      int64_t *ret_seconds);
 
 /* Checks the -a AUD of CMD, which asks the agent: given, and an audience
  * the agent can take (1..255 printable ASCII characters, no space).

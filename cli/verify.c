@@ -123,16 +123,15 @@ int cmd_verify(int argc, char **argv) {
                         required[n_required++] = optarg;
                         break;
                 case OPT_LEEWAY:
-                        if (parse_int64(optarg, 0, 3600, &leeway) < 0)
-                                return cli_usage_error("verify", "--leeway '%s': expected whole seconds in [0, 3600]",
-                                                       optarg);
+                        r = cli_parse_seconds("verify", "--leeway", optarg, 0, 3600, &leeway);
+                        if (r != 0)
+                                return r;
                         have_leeway = true;
                         break;
                 case OPT_MAX_LIFETIME:
-                        if (parse_int64(optarg, 1, 86400, &max_lifetime) < 0)
-                                return cli_usage_error("verify",
-                                                       "--max-lifetime '%s': expected whole seconds in [1, 86400]",
-                                                       optarg);
+                        r = cli_parse_seconds("verify", "--max-lifetime", optarg, 1, 86400, &max_lifetime);
+                        if (r != 0)
+                                return r;
                         have_max_lifetime = true;
                         break;
                 case OPT_NOW:

@@ -546,8 +546,8 @@ usage_err() {   # CMD MESSAGE ARGS...
         [ "$(cat "$ERR")" = "svcid: $c: $msg"$'\n'"Try 'svcid $c --help'." ] ||
                 fail "$c $*: not the message '$msg' and a pointer to --help"
 }
-usage_err token "--ttl must be 1..3600 seconds, not '0'" -a x --ttl 0
-usage_err exec "--ttl must be 1..3600 seconds, not '3601'" -a x --ttl 3601 -- true
+usage_err token "--ttl '0': expected whole seconds in [1, 3600]" -a x --ttl 0
+usage_err exec "--ttl '3601': expected whole seconds in [1, 3600]" -a x --ttl 3601 -- true
 usage_err exec "--env needs a variable name, not '1A'" -a x --env 1A -- true
 # a name of 128 characters is one, of 129 none
 LONG_NAME=$(printf 'N%.0s' $(seq 1 129))
