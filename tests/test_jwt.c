@@ -484,6 +484,10 @@ static const struct row rows[] = {
         R("payload UTF-8 surrogate", A_ES, NULL, NO_SUB("\"sub\":\"\xed\xa0\x80\""), SVCID_MALFORMED),
         R("payload NUL in key",   A_ES, NULL, PLUS("\"a\\u0000b\":1"), SVCID_MALFORMED),
         R("payload lone surrogate escape", A_ES, NULL, NO_SUB("\"sub\":\"\\ud800\""), SVCID_MALFORMED),
+        /* JSON that allows what the parser cannot hold exactly */
+        R("payload integer beyond int64", A_ES, NULL, PLUS("\"x\":{\"y\":[18446744073709551616]}"), SVCID_MALFORMED),
+        R("exp beyond int64", A_ES, NULL, NO_TIME("\"iat\":@T-10@,\"exp\":9223372036854775808"), SVCID_MALFORMED),
+        R("payload real overflow", A_ES, NULL, PLUS("\"x\":1e400"), SVCID_MALFORMED),
 
         /* ---- exp ---- */
         R("exp missing",     A_ES, NULL, NO_TIME("\"iat\":@T-10@"), SVCID_MISSING_CLAIM),
