@@ -83,7 +83,8 @@ int open_parent_checked(const char *path, bool (*owner_ok)(uid_t uid, void *user
         real = realpath(dir, NULL);
         if (!real) {
                 r = -errno;
-                snprintf(err, err_len, "%s", strerror(-r));
+                copy_printable(quoted, sizeof quoted, dir);
+                snprintf(err, err_len, "directory \"%s\": %s", quoted, strerror(-r));
                 return r;
         }
 

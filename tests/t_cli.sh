@@ -322,6 +322,9 @@ has "$ERR" "$T/short.jwks: key 0 is not a usable signature key: \"x\" is 31 byte
 run 2 "good trust, then a missing one: still a config error" \
         "$SVCID" verify -a ci:build --trust "$JWKS" --trust "$T/nope.d" "$VALID"
 has "$ERR" "$T/nope.d"
+run 2 "a trust file in a missing directory: the directory is named" \
+        "$SVCID" verify -a ci:build --trust "$T/nope/host.jwks" "$VALID"
+has "$ERR" "svcid: verify: cannot load trust: $T/nope/host.jwks: directory \"$T/nope\": No such file or directory"
 run 2 "a trust directory with no keys" "$SVCID" verify -a ci:build --trust "$T/empty.d" "$VALID"
 has "$ERR" "svcid: verify: no trusted keys in $T/empty.d (a directory gives only its *.jwks files)"
 mkdir "$T/json.d"
