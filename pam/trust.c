@@ -203,6 +203,12 @@ static int scan_dir(const char *path, int fd, uid_t agent, svcid_trust *load, st
         for (size_t i = 0; i < n; i++) {
                 _cleanup_(close_fdp) int file = pam_svcid_open(fd, names[i], "", agent, err, err_len);
 
+                if (file == -ENOENT) {
+                        /* removed since the directory was read: no longer in it (the
+                         * directory's own stamp, recorded, says it changed) */
+                        err[0] = '\0';
+                        continue;
+                }
                 r = file < 0 ? file : add_jwks(load, file, names[i], agent, s, path, err, err_len);
                 if (r < 0) {
                         in_dir(path, r, err, err_len);

@@ -1313,6 +1313,56 @@ static void test_trust_cache_file(void **state) {
         free(doc2);
 }
 
+/* A *.jwks file removed between the directory's reading and its opening
+ * is no longer in it: skipped, as svcid_trust_load() skips it, not a
+ * failed authentication. A child adds and removes the last-named file
+ * while loads run through sixty files before it, so that many loads see
+ * its name and then miss it. */
+static void test_trust_dir_entry_removed(void **state) {
+        char dir[PATH_MAX], file[PATH_MAX], spare[PATH_MAX], err[256] = "", *doc;
+        const char *paths[1] = { dir };
+        pam_svcid_trust_ref *ref;
+        pid_t child;
+        int status;
+
+        (void) state;
+        snprintf(dir, sizeof dir, "%s/churn.d", tmpdir);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        doc = jwks_for(ISS, key);
+        for (int i = 0; i < 60; i++) {
+                snprintf(file, sizeof file, "%s/a%02d.jwks", dir, i);
+                write_file(file, doc, 0644);
+        }
+        snprintf(spare, sizeof spare, "%s/churn-spare.jwks", tmpdir);
+        write_file(spare, doc, 0644);
+        snprintf(file, sizeof file, "%s/zz.jwks", dir);
+        child = fork();
+        assert_true(child >= 0);
+        if (child == 0) {
+                for (int i = 0; i < 200000; i++) {      /* about a minute at most */
+                        if (link(spare, file) < 0 && errno != EEXIST)
+                                _exit(1);
+                        usleep(100);
+                        (void) unlink(file);
+                        usleep(100);
+                }
+                _exit(0);
+        }
+        for (int i = 0; i < 300; i++) {
+                ref = NULL;
+                if (pam_svcid_trust_get(paths, 1, &ref, err, sizeof err) != 0) {
+                        kill(child, SIGKILL);
+                        waitpid(child, &status, 0);
+                        fail_msg("load %d failed: %s", i, err);
+                }
+                assert_non_null(svcid_trust_find(pam_svcid_trust_of(ref), ISS, svcid_key_kid(key)));
+                pam_svcid_trust_put(ref);
+        }
+        kill(child, SIGKILL);
+        assert_int_equal(waitpid(child, &status, 0), child);
+        free(doc);
+}
+
 /* A file rewritten in place with the same size, in the tick of its
  * previous change, keeps its size, mtime and ctime, so the store read
  * between the two writes must not be kept: until a tick has passed, every
@@ -2850,6 +2900,7 @@ int main(void) {
                 cmocka_unit_test(test_trust_cache),
                 cmocka_unit_test(test_trust_cache_file),
                 cmocka_unit_test(test_trust_cache_same_tick),
+                cmocka_unit_test(test_trust_dir_entry_removed),
                 cmocka_unit_test(test_trust_ctime_racy),
                 cmocka_unit_test(test_trust_cache_optional),
                 cmocka_unit_test(test_success_authtok_prompt),
