@@ -47,6 +47,10 @@ int set_err(char *err, size_t err_len, int error, const char *fmt, ...) {
         return error;
 }
 
+const char *const identity_env[IDENTITY_ENV_N] = {
+        "SVCID_SUB", "SVCID_ISS", "SVCID_JTI", "SVCID_UNIT", "SVCID_AUD", "SVCID_UID", "SVCID_CLAIMS",
+};
+
 bool env_value_ok(const char *s) {
         for (; *s; s++)
                 if ((unsigned char) *s < 0x20 || (unsigned char) *s == 0x7f)

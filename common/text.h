@@ -32,6 +32,12 @@ int set_err(char *err, size_t err_len, int error, const char *fmt, ...)
  * pam_svcid's session exports and svcid-gate's follow this one rule. */
 bool env_value_ok(const char *s);
 
+/* Every variable svcid names a verified identity in: pam_svcid's session
+ * exports and those svcid-gate sets for its services. A caller's own
+ * value of any of them must not stand beside the verified ones. */
+#define IDENTITY_ENV_N 7
+extern const char *const identity_env[IDENTITY_ENV_N];
+
 /* Whether s is acceptable as an audience, issuer, subject or glob: 1 to
  * 255 bytes of printable ASCII, no space. The agent's rule for what it
  * is asked and configured with; the client checks it before asking. */

@@ -20,17 +20,22 @@ extern char **environ;
 /* Set by the gate for the service; an inherited value must never pass as
  * ours (a stale SVCID_UNIT would name the wrong caller). */
 static const char *const owned_vars[] = {
-        "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
-        "SVCID_SUB", "SVCID_ISS", "SVCID_AUD", "SVCID_JTI", "SVCID_UID",
-        "SVCID_UNIT", "SVCID_CLAIMS", "SVCID_TOKEN",
+        "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "SVCID_TOKEN",
 };
 
+static bool named(const char *entry, const char *name) {
+        size_t n = strlen(name);
+
+        return strncmp(entry, name, n) == 0 && entry[n] == '=';
+}
+
 static bool owned(const char *entry) {
-        for (size_t i = 0; i < ELEMENTSOF(owned_vars); i++) {
-                size_t n = strlen(owned_vars[i]);
-                if (strncmp(entry, owned_vars[i], n) == 0 && entry[n] == '=')
+        for (size_t i = 0; i < ELEMENTSOF(owned_vars); i++)
+                if (named(entry, owned_vars[i]))
                         return true;
-        }
+        for (size_t i = 0; i < IDENTITY_ENV_N; i++)
+                if (named(entry, identity_env[i]))
+                        return true;
         return false;
 }
 

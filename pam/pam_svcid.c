@@ -348,21 +348,14 @@ static int export_one(pam_handle_t *pamh, const char *name, const char *value) {
         return pam_putenv(pamh, kv);
 }
 
-/* Every variable svcid names a verified identity in: those export_env()
- * sets, and those svcid-gate sets for its services. A caller's own value
- * of any of them must not stand beside the verified ones. */
-static const char *const identity_names[] = {
-        "SVCID_SUB", "SVCID_ISS", "SVCID_JTI", "SVCID_UNIT", "SVCID_AUD", "SVCID_UID", "SVCID_CLAIMS",
-};
-
 static void clear_env(pam_handle_t *pamh) {
-        for (size_t i = 0; i < ELEMENTSOF(identity_names); i++)
-                if (pam_getenv(pamh, identity_names[i]))
-                        (void) pam_putenv(pamh, identity_names[i]);
+        for (size_t i = 0; i < IDENTITY_ENV_N; i++)
+                if (pam_getenv(pamh, identity_env[i]))
+                        (void) pam_putenv(pamh, identity_env[i]);
 }
 
 /* Sets what the token says (a value that cannot be one left out), and
- * nothing else of identity_names: all of them or, failing, none. */
+ * nothing else of identity_env: all of them or, failing, none. */
 static int export_env(pam_handle_t *pamh, const struct auth_state *s) {
         int r;
 
@@ -560,9 +553,9 @@ static void drop_env_token(pam_handle_t *pamh, const pam_svcid_args *auth_line) 
 
         /* whatever the token's source; only where set, so that an
          * application without them never calls unsetenv() */
-        for (size_t j = 0; j < ELEMENTSOF(identity_names); j++)
-                if (getenv(identity_names[j]))
-                        (void) unsetenv(identity_names[j]);
+        for (size_t j = 0; j < IDENTITY_ENV_N; j++)
+                if (getenv(identity_env[j]))
+                        (void) unsetenv(identity_env[j]);
         for (size_t i = 0; auth_line && i < auth_line->n_token; i++)
                 token |= auth_line->token[i] == PAM_SVCID_SOURCE_ENV;
         if (token) {
