@@ -139,21 +139,19 @@ static void shown_path(char shown[static 256], const char *path) {
         copy_printable_n(shown, 256, path, path ? strlen(path) : 0, true);
 }
 
-int trust_writers_check(int fd, struct trust_writers *w, const char *path, char *err, size_t err_len) {
+int trust_writers_check(const struct stat *st, struct trust_writers *w, const char *path, char *err,
+                        size_t err_len) {
         char shown[256];
-        struct stat st;
 
         shown_path(shown, path);
-        if (fstat(fd, &st) < 0)
-                return set_err(err, err_len, -errno, "%s: %s", shown, strerror(errno));
-        if (st.st_mode & (S_IWGRP | S_IWOTH))
+        if (st->st_mode & (S_IWGRP | S_IWOTH))
                 return set_err(err, err_len, -EPERM,
                                "%s: writable by group or others (anyone who can write it could add a key)", shown);
-        if (trust_writer(st.st_uid, w))
+        if (trust_writer(st->st_uid, w))
                 return 0;
         return set_err(err, err_len, -EPERM,
                        "%s: owned by uid %u, not root, svcid or the caller (its owner could add a key)", shown,
-                       (unsigned) st.st_uid);
+                       (unsigned) st->st_uid);
 }
 
 int trust_open_at(int dirfd, const char *name) {
@@ -204,13 +202,13 @@ int trust_read(int fd, struct trust_writers *w, const char *path, char **ret_dat
         struct stat st;
         int r;
 
-        r = trust_writers_check(fd, w, path, err, err_len);
-        if (r < 0)
-                return r;
         shown_path(shown, path);
         if (fstat(fd, &st) < 0)
-                r = -errno;
-        else if (S_ISDIR(st.st_mode))
+                return set_err(err, err_len, -errno, "%s: %s", shown, strerror(errno));
+        r = trust_writers_check(&st, w, path, err, err_len);
+        if (r < 0)
+                return r;
+        if (S_ISDIR(st.st_mode))
                 r = -EISDIR;
         else if (!S_ISREG(st.st_mode))
                 r = -EBADF;

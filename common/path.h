@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "cleanup.h"
@@ -49,11 +50,11 @@ struct trust_writers {
 /* An owner_ok for open_parent_checked(): userdata is a struct trust_writers. */
 bool trust_writer(uid_t uid, void *userdata);
 
-/* 0 if what is open on fd, a trust file or directory named path, is owned
- * by a trust_writer() and writable by no one else; else -EPERM (or -errno)
+/* 0 if st, what fstat() says of a trust file or directory named path, is
+ * owned by a trust_writer() and writable by no one else; else -EPERM (or -errno)
  * with a one-line reason in err that starts with path, made printable.
  * Whoever can write it could add a key. */
-int trust_writers_check(int fd, struct trust_writers *w, const char *path, char *err, size_t err_len);
+int trust_writers_check(const struct stat *st, struct trust_writers *w, const char *path, char *err, size_t err_len);
 
 /* Opens name in dirfd (AT_FDCWD: a path) for reading the way every trust
  * file is opened: only a regular file or a directory, looked at first (a

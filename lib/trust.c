@@ -302,7 +302,7 @@ int svcid_trust_load(svcid_trust *trust, const char *path, char *err, size_t err
         if (!S_ISDIR(st.st_mode))
                 return add_file(trust, fd, &w, path, err, err_len);
         /* Whoever may write the directory can add a file to it. */
-        r = trust_writers_check(fd, &w, path, err, err_len);
+        r = trust_writers_check(&st, &w, path, err, err_len);
         if (r < 0)
                 return r;
 
