@@ -800,6 +800,24 @@ int config_parse(const char *text, size_t len, const char *origin,
         return 0;
 }
 
+/* Why read_file_at() refused name in dirfd (-EPERM): which of the two. */
+static int refused(int dirfd, const char *name, const char *path, char *err, size_t err_len) {
+        struct stat st;
+        char me[32] = "";
+        const char *hint;
+
+        if (geteuid() != 0)
+                snprintf(me, sizeof me, " or uid %u", (unsigned) geteuid());
+        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return set_err(err, err_len, -EPERM, "%s: refusing it: %m", path);
+        if (st.st_mode & (S_IWGRP | S_IWOTH))
+                return set_err(err, err_len, -EPERM, "%s: writable by group or others (mode %04o): refusing it",
+                               path, (unsigned) (st.st_mode & 07777));
+        hint = owner_hint(path, false);         /* "; run the agent as ..." */
+        return set_err(err, err_len, -EPERM, "%s: owned by uid %u, not root%s: refusing it%s%s", path,
+                       (unsigned) st.st_uid, me, *hint ? "; give it to root, or " : "", *hint ? hint + 2 : "");
+}
+
 int config_load(const char *path, bool missing_ok, char *err, size_t err_len,
                 agent_config **ret_config) {
         _cleanup_(free_p) char *text = NULL;
@@ -812,70 +830,34 @@ int config_load(const char *path, bool missing_ok, char *err, size_t err_len,
          * which claims callers get: root, or the agent's own user, which
          * holds the signing keys anyway. */
         len = strlen(path);
-        if (len > 0 && path[len - 1] == '/') {
+        if (len > 0 && path[len - 1] == '/')
                 /* open_parent_checked() takes "dir/" for "dir", as a
                  * directory's path may be written; a file's may not */
-                if (err)
-                        snprintf(err, err_len, "%s: names a directory (it ends in '/'), not a file", path);
-                return -EISDIR;
-        }
+                return set_err(err, err_len, -EISDIR, "%s: names a directory (it ends in '/'), not a file", path);
         r = dirfd = open_parent_checked(path, owner_root_or_self, NULL, name, why, sizeof why);
         if (r >= 0)
                 r = read_file_at(dirfd, name, CONFIG_FILE_MAX, false, &text, &len);
-        else if (r != -ENOENT) {
-                if (err)
-                        snprintf(err, err_len, "%s: %s", path, why);
-                return r;
-        }
-        if (r == -ENOENT && missing_ok) {
+        else if (r != -ENOENT)
+                return set_err(err, err_len, r, "%s: %s", path, why);
+        switch (r) {
+        case 0:
+                return config_parse(text, len, path, err, err_len, ret_config);
+        case -ENOENT:
+                if (!missing_ok)       /* why names a directory above that is missing */
+                        return set_err(err, err_len, r, "%s: %s", path, why[0] ? why : strerror(-r));
                 r = config_parse("", 0, path, err, err_len, ret_config);
                 return r < 0 ? r : 1;
+        case -EFBIG:
+                return set_err(err, err_len, r, "%s: larger than %u bytes", path, CONFIG_FILE_MAX);
+        case -EPERM:
+                return refused(dirfd, name, path, err, err_len);
+        case -EBADFD:
+                return set_err(err, err_len, r, "%s: not a regular file", path);
+        case -ELOOP:
+                return set_err(err, err_len, r, "%s: a symbolic link, which svcid-agent does not follow: "
+                               "name the file itself", path);
         }
-        if (r == -EFBIG) {
-                if (err)
-                        snprintf(err, err_len, "%s: larger than %u bytes", path, CONFIG_FILE_MAX);
-                return r;
-        }
-        if (r == -EPERM) {
-                struct stat st;
-                char me[32] = "";
-
-                /* Which of the two: read_file_at() has refused it already. */
-                if (geteuid() != 0)
-                        snprintf(me, sizeof me, " or uid %u", (unsigned) geteuid());
-                if (!err)
-                        return r;
-                if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                        snprintf(err, err_len, "%s: refusing it: %m", path);
-                else if (st.st_mode & (S_IWGRP | S_IWOTH))
-                        snprintf(err, err_len, "%s: writable by group or others (mode %04o): refusing it",
-                                 path, (unsigned) (st.st_mode & 07777));
-                else {
-                        const char *hint = owner_hint(path, false);     /* "; run the agent as ..." */
-
-                        snprintf(err, err_len, "%s: owned by uid %u, not root%s: refusing it%s%s", path,
-                                 (unsigned) st.st_uid, me, *hint ? "; give it to root, or " : "",
-                                 *hint ? hint + 2 : "");
-                }
-                return r;
-        }
-        if (r == -EBADFD) {
-                if (err)
-                        snprintf(err, err_len, "%s: not a regular file", path);
-                return r;
-        }
-        if (r == -ELOOP) {
-                if (err)
-                        snprintf(err, err_len, "%s: a symbolic link, which svcid-agent does not follow: "
-                                 "name the file itself", path);
-                return r;
-        }
-        if (r < 0) {
-                if (err)
-                        snprintf(err, err_len, "%s: %s", path, strerror(-r));
-                return r;
-        }
-        return config_parse(text, len, path, err, err_len, ret_config);
+        return set_err(err, err_len, r, "%s: %s", path, strerror(-r));
 }
 
 const agent_account *config_match(const agent_config *config, uid_t uid,
