@@ -850,6 +850,9 @@ set +e
 set -e
 [ $rc -ne 0 ] || fail "--check-config of a missing file passed"
 grep -qF "$T/none.conf: No such file or directory" "$T/err2" || fail "--check-config of a missing file: $(cat "$T/err2")"
+"$AGENT" --config "$T/nodir/agent.conf" --check-config 2>"$T/err2" && fail "--check-config in a missing directory passed"
+grep -qF "$T/nodir/agent.conf: directory \"$T/nodir\": No such file or directory" "$T/err2" ||
+        fail "--check-config in a missing directory: $(cat "$T/err2")"
 # a FIFO is refused at once, not waited on
 mkfifo "$T/fifo.conf"
 set +e
@@ -857,7 +860,7 @@ timeout 20 "$AGENT" --config "$T/fifo.conf" --check-config 2>"$T/err3"; rc=$?
 set -e
 [ $rc -ne 0 ] && [ $rc -ne 124 ] || fail "--check-config of a FIFO: exit $rc"
 grep -q "fifo.conf: not a regular file" "$T/err3" || fail "--check-config of a FIFO: $(cat "$T/err3")"
-ok "a missing file and a FIFO are errors that name the file"
+ok "a missing file, a missing directory and a FIFO are errors that name them"
 
 check "claim.* never names a registered claim, in any case: a Sub beside the sub is refused"
 # Go's encoding/json fills a "sub" field from "Sub" as well, the last one
