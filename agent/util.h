@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Small helpers of the agent: strict numbers and crash-safe files. */
+/* Small helpers of the agent: crash-safe files, the owners it takes, clocks. */
 #ifndef SVCID_AGENT_UTIL_H
 #define SVCID_AGENT_UTIL_H
 

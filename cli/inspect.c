@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "util.h"
 #include "../common/json.h"
+#include "../common/text.h"
 
 static inline void free_secretp(char **p) { svcid_free_secret(*p); }
 
@@ -71,9 +72,7 @@ static json_t *decode_object(const unsigned char *data, size_t len, char *why, s
                 /* jansson's message may quote the offending input byte: a
                  * token's bytes never reach the terminal raw. */
                 snprintf(why, why_len, "%s", !oom && error.text[0] ? error.text : "out of memory");
-                for (char *p = why; *p; p++)
-                        if ((unsigned char) *p < 0x20 || (unsigned char) *p >= 0x7f)
-                                *p = '?';
+                copy_printable_n(why, why_len, why, strlen(why), true);
                 return NULL;
         }
         if (!json_is_object(value)) {

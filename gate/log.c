@@ -90,7 +90,7 @@ static int journal_send(const field *f, size_t n) {
                 if (!f[i].value)
                         continue;
                 /* Our values are single lines; a newline would need the
-                 * binary form, so it is replaced instead. */
+                 * binary form, so such a field is left out. */
                 if (strchr(f[i].value, '\n'))
                         continue;
                 iov[k++] = (struct iovec) { .iov_base = (void *) f[i].name, .iov_len = strlen(f[i].name) };

@@ -197,8 +197,6 @@ static uint64_t stat_hash(int dirfd, const char *name) {
         return fnv1a(h, f, sizeof(f));
 }
 
-/* The path and, for a directory, each file a load reads from it
- * (trust_dir_names()): a new, removed or rewritten one changes the sum. */
 /* The directories above path, as the loader judges them: those of the
  * path it resolves to (realpath(), as open_parent_checked() does; the
  * path as given if it does not resolve), by owner and mode, and inode for
@@ -229,6 +227,8 @@ static uint64_t parents_hash(const char *path) {
         return h;
 }
 
+/* The path and, for a directory, each file a load reads from it
+ * (trust_dir_names()): a new, removed or rewritten one changes the sum. */
 static uint64_t path_stamp(const char *path) {
         _cleanup_(trust_dir_names_freep) char **names = NULL;
         _cleanup_(close_fdp) int fd = -1;
