@@ -7,6 +7,7 @@
 #include <openssl/rand.h>
 
 #include "../common/cleanup.h"
+#include "../common/hash.h"
 #include "cache.h"
 
 #define BUCKETS 2048u           /* a power of two, above CACHE_MAX_ENTRIES */
@@ -134,12 +135,8 @@ static char *memdup(const char *p, size_t len) {
 }
 
 static size_t bucket_of(const token_cache *c, const char *key, size_t len) {
-        uint64_t h = 1469598103934665603ull ^ c->seed;   /* FNV-1a, seeded */
+        uint64_t h = fnv1a(FNV1A_INIT ^ c->seed, key, len);     /* seeded */
 
-        for (size_t i = 0; i < len; i++) {
-                h ^= (unsigned char) key[i];
-                h *= 1099511628211ull;
-        }
         return (size_t) (h ^ (h >> 29)) & (BUCKETS - 1);
 }
 

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/hash.h"
 #include "../common/io.h"
 #include "log.h"
 
@@ -126,13 +127,12 @@ void log_msg(int priority, const char *fmt, ...) {
 static bool size_warning_due(const char *sub, unsigned long *ret_others) {
         static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
         static struct { uint64_t hash; int64_t at; unsigned long others; } seen[SIZE_WARNING_SUBJECTS];
-        uint64_t h = 1469598103934665603u;      /* FNV-1a */
+        uint64_t h;
         struct timespec now;
         size_t i, oldest = 0;
         bool due;
 
-        for (const char *p = sub ? sub : ""; *p; p++)
-                h = (h ^ (unsigned char) *p) * 1099511628211u;
+        h = fnv1a(FNV1A_INIT, sub ? sub : "", sub ? strlen(sub) : 0);
         clock_gettime(CLOCK_MONOTONIC, &now);
         pthread_mutex_lock(&lock);
         for (i = 0; i < SIZE_WARNING_SUBJECTS && !(seen[i].at && seen[i].hash == h); i++)

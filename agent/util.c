@@ -141,10 +141,3 @@ int64_t now_realtime(void) {
         clock_gettime(CLOCK_REALTIME, &ts);
         return (int64_t) ts.tv_sec;
 }
-
-int64_t now_monotonic_ns(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
-}

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../common/clock.h"      /* now_monotonic_ns() */
 #include "../common/num.h"
 #include "../common/text.h"      /* name_ok() */
 
@@ -42,10 +43,8 @@ const char *owner_hint(const char *dir, bool sticky_ok);
 int read_file_at(int dirfd, const char *name, size_t max, bool private_file,
                  char **ret_data, size_t *ret_len);
 
-/* Current wall-clock time in seconds (what token iat/exp use). */
+/* Current wall-clock time in seconds (what token iat/exp use); out of
+ * line, so that a fuzz target can put its own in its place. */
 int64_t now_realtime(void);
-
-/* CLOCK_MONOTONIC in nanoseconds. */
-int64_t now_monotonic_ns(void);
 
 #endif

@@ -19,13 +19,13 @@
  * destroy the reply before the client reads it; so read and discard what
  * it still sends, for a short while, up to a cap. */
 static void drain_and_close(int fd) {
-        int64_t deadline = gate_now_ms() + GATE_DRAIN_MS;
+        int64_t deadline = now_monotonic_ms() + GATE_DRAIN_MS;
         size_t total = 0;
         char scratch[4096];
 
         (void) shutdown(fd, SHUT_WR);
         for (;;) {
-                int64_t left = deadline - gate_now_ms();
+                int64_t left = deadline - now_monotonic_ms();
                 struct pollfd pfd = { .fd = fd, .events = POLLIN };
                 ssize_t n;
 
@@ -57,7 +57,7 @@ static int refuse(int fd, gate_reader *r, const gate_peer *peer, const svcid_rep
 /* Waits until the preamble (line) or request head (http) is decided, or
  * the deadline passes. Returns 1 with *ret filled, or 0 on timeout. */
 static int read_preamble(const gate_config *cfg, int fd, gate_reader *r, gate_preamble *ret) {
-        int64_t deadline = gate_now_ms() + cfg->timeout_ms;
+        int64_t deadline = now_monotonic_ms() + cfg->timeout_ms;
         bool hup = false;
 
         gate_reader_init(r, cfg->mode);
@@ -77,7 +77,7 @@ static int read_preamble(const gate_config *cfg, int fd, gate_reader *r, gate_pr
                         };
                         return 1;
                 }
-                left = deadline - gate_now_ms();
+                left = deadline - now_monotonic_ms();
                 if (left <= 0)
                         return 0;
                 if (k == -EAGAIN) {

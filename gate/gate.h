@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "svcid/svcid.h"
+#include "../common/clock.h"       /* now_monotonic_ms() */
 #include "../common/num.h"
 #include "../common/trust_load.h"
 #include "preamble.h"
@@ -183,7 +184,6 @@ int gate_run_listener(const gate_config *cfg, int fd);
 
 /* ---- small helpers (util.c) ---------------------------------------------- */
 
-int64_t gate_now_ms(void);                      /* CLOCK_MONOTONIC */
 
 /* For a connection no service will answer (no trust, no OpenSSL
  * configuration, a command that cannot run): its close must not look

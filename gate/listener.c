@@ -87,7 +87,7 @@ static void reload_trust(listener *l, bool force) {
         uint64_t stamp;
         int r;
 
-        l->trust_checked = gate_now_ms();
+        l->trust_checked = now_monotonic_ms();
         stamp = gate_trust_stamp(l->cfg);
         if (!force && stamp == l->stamp && l->trust)
                 return;
@@ -109,7 +109,7 @@ static void reload_trust(listener *l, bool force) {
 /* The trust, checked for changes at most every TRUST_CHECK_MS; false if
  * it does not load. */
 static bool trust_ready(listener *l) {
-        if (!l->trust || gate_now_ms() - l->trust_checked >= TRUST_CHECK_MS)
+        if (!l->trust || now_monotonic_ms() - l->trust_checked >= TRUST_CHECK_MS)
                 reload_trust(l, false);
         return l->trust != NULL;
 }
@@ -154,7 +154,7 @@ static void refuse(conn *c, const svcid_report *report) {
         gate_log_refused(&c->peer, report);
         (void) shutdown(c->fd, SHUT_WR);
         c->state = CONN_DRAINING;
-        c->deadline = gate_now_ms() + GATE_DRAIN_MS;
+        c->deadline = now_monotonic_ms() + GATE_DRAIN_MS;
         c->retry_at = 0;
         c->drained = 0;
 }
@@ -252,7 +252,7 @@ static void decide(listener *l, size_t i, const gate_preamble *pre) {
 /* Reads, judges or drains conns[i], which may be removed. */
 static void service(listener *l, size_t i, short revents) {
         conn *c = l->conns[i];
-        int64_t now = gate_now_ms();
+        int64_t now = now_monotonic_ms();
 
         if (c->state == CONN_DRAINING) {
                 char scratch[4096];
@@ -343,7 +343,7 @@ static void log_over_share(listener *l, int64_t now, bool end) {
 static void refuse_over_share(listener *l, int fd, const gate_peer *p) {
         l->over_share++;
         snprintf(l->over_share_from, sizeof(l->over_share_from), "%s", p->text);
-        log_over_share(l, gate_now_ms(), false);
+        log_over_share(l, now_monotonic_ms(), false);
         gate_reset_on_close(fd);
         (void) close(fd);
 }
@@ -369,7 +369,7 @@ static void accept_some(listener *l) {
                          * readable, so retrying at once would spin. Leave
                          * the connections in the backlog for a moment. */
                         gate_log(LOG_WARNING, "accept failed, pausing for %d ms: %m", ACCEPT_PAUSE_MS);
-                        l->accept_paused_until = gate_now_ms() + ACCEPT_PAUSE_MS;
+                        l->accept_paused_until = now_monotonic_ms() + ACCEPT_PAUSE_MS;
                         return;
                 }
                 /* Without trust nothing can be judged, without the command
@@ -392,7 +392,7 @@ static void accept_some(listener *l) {
                 }
                 c->fd = fd;
                 c->state = CONN_READING;
-                c->deadline = gate_now_ms() + l->cfg->timeout_ms;
+                c->deadline = now_monotonic_ms() + l->cfg->timeout_ms;
                 c->retry_at = 0;
                 c->drained = 0;
                 c->peer = peer;
@@ -505,7 +505,7 @@ int gate_run_listener(const gate_config *cfg, int fd) {
                 return 2;
         }
         l.stamp = gate_trust_stamp(cfg);
-        l.trust_checked = gate_now_ms();
+        l.trust_checked = now_monotonic_ms();
         if (gate_env_base(&l.base_env) < 0) {
                 gate_trust_free(l.trust);
                 free(l.conns);
@@ -526,7 +526,7 @@ int gate_run_listener(const gate_config *cfg, int fd) {
                  cfg->mode == GATE_MODE_HTTP ? "http" : "line", svcid_trust_key_count(l.trust->trust));
 
         while (!l.stopping || l.n_conns > 0 || l.n_children > 0) {
-                int64_t now = gate_now_ms(), wait = -1;
+                int64_t now = now_monotonic_ms(), wait = -1;
                 size_t n = 0;
 
                 pfds[n] = (struct pollfd) { .fd = l.sfd, .events = POLLIN };
@@ -576,7 +576,7 @@ int gate_run_listener(const gate_config *cfg, int fd) {
 
                 /* Walk the connections backwards: conn_close() moves the
                  * last one into the freed slot. */
-                now = gate_now_ms();
+                now = now_monotonic_ms();
                 for (size_t k = n; k-- > 2; ) {
                         size_t i = slot[k];
                         conn *c;
@@ -589,9 +589,9 @@ int gate_run_listener(const gate_config *cfg, int fd) {
                 }
                 if (pfds[1].fd >= 0 && pfds[1].revents)
                         accept_some(&l);
-                log_over_share(&l, gate_now_ms(), false);
+                log_over_share(&l, now_monotonic_ms(), false);
         }
-        log_over_share(&l, gate_now_ms(), true);
+        log_over_share(&l, now_monotonic_ms(), true);
 
         for (size_t i = l.n_conns; i-- > 0; )
                 conn_close(&l, i);

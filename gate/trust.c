@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "../common/cleanup.h"
+#include "../common/hash.h"
 #include "../common/io.h"
 #include "../common/json.h"
 #include "../common/path.h"
@@ -164,20 +165,10 @@ int gate_trust_load(const gate_config *cfg, gate_trust **ret, char *err, size_t 
         return 0;
 }
 
-static uint64_t fnv1a(uint64_t h, const void *data, size_t len) {
-        const unsigned char *p = data;
-
-        for (size_t i = 0; i < len; i++) {
-                h ^= p[i];
-                h *= 0x100000001b3ULL;
-        }
-        return h;
-}
-
 /* name in dirfd (AT_FDCWD: a path), as stat() sees it, or its errno. */
 static uint64_t stat_hash(int dirfd, const char *name) {
         struct stat st;
-        uint64_t h = 0xcbf29ce484222325ULL;
+        uint64_t h = FNV1A_INIT;
         int64_t f[7];
 
         h = fnv1a(h, name, strlen(name));
@@ -204,7 +195,7 @@ static uint64_t stat_hash(int dirfd, const char *name) {
  * in /etc is no change of trust. */
 static uint64_t parents_hash(const char *path) {
         _cleanup_(free_p) char *p = realpath(path, NULL) ?: strdup(path);
-        uint64_t h = 0xcbf29ce484222325ULL;
+        uint64_t h = FNV1A_INIT;
         char *slash;
 
         if (!p)

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/clock.h"
 #include "../common/json.h"
 #include "../common/text.h"
 #include "internal.h"
@@ -163,13 +164,6 @@ static int client_errf(char *err, size_t err_len, int error, const char *fmt, ..
         return error;
 }
 
-static int64_t now_ms(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Whether the agent's queue of connections is full, so that a connection
  * cannot be made for now: libcurl's non-blocking connect(2) then fails
  * with no errno, as when the agent takes the connection and closes it. A
@@ -252,9 +246,9 @@ static int agent_get(const char *socket_path, const char *path, size_t max, long
          * refused with no errno is taken for it again (the check itself
          * may have had the room): no request went out, so it is made
          * again, until the time is up. */
-        deadline = now_ms() + CLIENT_TIMEOUT_MS;
+        deadline = now_monotonic_ms() + CLIENT_TIMEOUT_MS;
         for (bool was_full = false;;) {
-                int64_t left = deadline - now_ms();
+                int64_t left = deadline - now_monotonic_ms();
 
                 cu.easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long) (left > 1 ? left : 1));
                 rc = cu.easy_perform(curl);
@@ -265,7 +259,7 @@ static int agent_get(const char *socket_path, const char *path, size_t max, long
                 if (!was_full && !queue_full(socket_path))
                         break;
                 was_full = true;
-                if (now_ms() >= deadline) {
+                if (now_monotonic_ms() >= deadline) {
                         cu.easy_cleanup(curl);
                         cu.slist_free_all(headers);
                         return client_errf(err, err_len, -EBUSY, "the agent at %s took no connection in %ld s: "
