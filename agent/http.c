@@ -27,6 +27,16 @@ typedef struct uid_count {
         unsigned n;
 } uid_count;
 
+/* A connection libmicrohttpd holds: its caller, and since when its next
+ * request head has been awaited. */
+typedef struct http_conn {
+        peer peer;              /* first: the socket context is both */
+        int fd;
+        int64_t head_since;     /* CLOCK_MONOTONIC ms; 0 while a request is served (atomic) */
+        bool cut;               /* shut down by sweep() */
+        struct http_conn *prev, *next;  /* http_server.conns, under its conn_lock */
+} http_conn;
+
 struct http_server {
         struct MHD_Daemon *daemon;
         agent_shared *shared;
@@ -38,6 +48,12 @@ struct http_server {
         size_t n_uids;
         unsigned open;          /* connections libmicrohttpd holds (atomic) */
         int64_t full_warned;    /* CLOCK_MONOTONIC second of the last warning, +1 (atomic) */
+        /* every connection, for sweep(), which a condition stops */
+        pthread_mutex_t conn_lock;
+        pthread_cond_t sweep_wake;
+        http_conn *conns;
+        bool stopping, sweeping;
+        pthread_t sweeper;
 };
 
 #define FULL_WARNING_SECONDS 60
@@ -58,8 +74,8 @@ static void note_open(http_server *s) {
         if (!__atomic_compare_exchange_n(&s->full_warned, &last, (int64_t) now.tv_sec + 1, false,
                                          __ATOMIC_RELAXED, __ATOMIC_RELAXED))
                 return;         /* another thread warns */
-        log_warning("all %u connections in use: new callers wait until one closes (an idle one within %u s)",
-                    s->connection_limit, HTTP_IDLE_TIMEOUT);
+        log_warning("all %u connections in use: new callers wait until one closes (one idle, or slow to "
+                    "send its request, within %u s)", s->connection_limit, HTTP_HEAD_TIMEOUT);
 }
 
 /* What a connection gets when its uid already holds its share. */
@@ -596,6 +612,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
                  * answered on the next call, once the request is complete,
                  * so that the connection can be kept alive. */
                 *req_cls = s;
+                if (p)          /* the head came whole: no deadline while it is served */
+                        __atomic_store_n(&((http_conn *) p)->head_since, 0, __ATOMIC_RELAXED);
                 if (p && (p->bad_target || p->long_query)) {
                         const char *why = p->bad_target ? "the request target has a bad %-escape, %00 or #"
                                                         : "too many query parameters";
@@ -706,18 +724,32 @@ static void notify(void *cls, struct MHD_Connection *conn, void **socket_context
                    enum MHD_ConnectionNotificationCode toe) {
         http_server *s = cls;
         const union MHD_ConnectionInfo *info;
+        http_conn *c;
         peer *p;
         int r;
 
         if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
                 note_open(s);
                 info = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-                p = malloc(sizeof *p);
-                if (!p || !info) {
-                        free(p);
+                c = malloc(sizeof *c);
+                if (!c || !info) {
+                        free(c);
                         *socket_context = NULL;     /* requests on it are refused */
                         return;
                 }
+                /* Listed before anything is read from it, and unlisted
+                 * below before libmicrohttpd closes its fd. */
+                p = &c->peer;
+                c->fd = info->connect_fd;
+                c->head_since = now_monotonic_ms();
+                c->cut = false;
+                pthread_mutex_lock(&s->conn_lock);
+                c->prev = NULL;
+                c->next = s->conns;
+                if (s->conns)
+                        s->conns->prev = c;
+                s->conns = c;
+                pthread_mutex_unlock(&s->conn_lock);
                 r = peer_from_socket(info->connect_fd, p);
                 if (r < 0 && r != -ENODATA) {
                         /* Its token requests are refused, saying why. */
@@ -750,15 +782,80 @@ static void notify(void *cls, struct MHD_Connection *conn, void **socket_context
                 *socket_context = p;
         } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
                 __atomic_sub_fetch(&s->open, 1, __ATOMIC_RELAXED);
-                p = *socket_context;
-                if (p) {
-                        if (p->counted)
-                                uid_release(s, p->share);
-                        peer_done(p);
-                        free(p);
+                c = *socket_context;
+                if (c) {
+                        pthread_mutex_lock(&s->conn_lock);
+                        if (c->prev)
+                                c->prev->next = c->next;
+                        else
+                                s->conns = c->next;
+                        if (c->next)
+                                c->next->prev = c->prev;
+                        pthread_mutex_unlock(&s->conn_lock);
+                        if (c->peer.counted)
+                                uid_release(s, c->peer.share);
+                        peer_done(&c->peer);
+                        free(c);
                 }
                 *socket_context = NULL;
         }
+}
+
+/* A request answered, or given up: the connection awaits its next head. */
+static void request_done(void *cls, struct MHD_Connection *conn, void **req_cls,
+                         enum MHD_RequestTerminationCode toe) {
+        http_conn *c = (http_conn *) peer_of(conn);
+
+        (void) cls;
+        (void) req_cls;
+        (void) toe;
+        if (c)
+                __atomic_store_n(&c->head_since, now_monotonic_ms(), __ATOMIC_RELAXED);
+}
+
+/* libmicrohttpd's timeout counts only silence: a client that sends a
+ * byte now and then would keep its connection for ever, and enough such
+ * clients (from as many uids as it takes to fill their shares) every
+ * connection. So once a second this shuts down each connection whose
+ * request head has not come whole within HTTP_HEAD_TIMEOUT; libmicrohttpd
+ * then closes it. The fd is still the connection's: notify() unlists a
+ * connection, under the same lock, before libmicrohttpd closes its fd. */
+static void *sweep(void *arg) {
+        http_server *s = arg;
+        int64_t warned = 0;
+        unsigned cut = 0;
+
+        pthread_mutex_lock(&s->conn_lock);
+        while (!s->stopping) {
+                int64_t now = now_monotonic_ms();
+                struct timespec until;
+
+                for (http_conn *c = s->conns; c; c = c->next) {
+                        int64_t since = __atomic_load_n(&c->head_since, __ATOMIC_RELAXED);
+
+                        if (since && !c->cut && now - since >= (int64_t) HTTP_HEAD_TIMEOUT * 1000) {
+                                (void) shutdown(c->fd, SHUT_RDWR);
+                                c->cut = true;
+                                cut++;
+                        }
+                }
+                if (cut && (!warned || now - warned >= (int64_t) FULL_WARNING_SECONDS * 1000)) {
+                        unsigned n = cut;
+
+                        cut = 0;
+                        warned = now;
+                        pthread_mutex_unlock(&s->conn_lock);
+                        log_warning("closed %u connection%s whose request head did not come whole within %u s",
+                                    n, n == 1 ? "" : "s", HTTP_HEAD_TIMEOUT);
+                        pthread_mutex_lock(&s->conn_lock);
+                        continue;
+                }
+                clock_gettime(CLOCK_MONOTONIC, &until);
+                until.tv_sec += 1;
+                (void) pthread_cond_timedwait(&s->sweep_wake, &s->conn_lock, &until);
+        }
+        pthread_mutex_unlock(&s->conn_lock);
+        return NULL;
 }
 
 int http_start(int listen_fd, agent_shared *shared, unsigned threads, http_server **ret_server) {
@@ -792,6 +889,15 @@ int http_start(int listen_fd, agent_shared *shared, unsigned threads, http_serve
         if (!s->uids)
                 return -ENOMEM;
         pthread_mutex_init(&s->uid_lock, NULL);
+        pthread_mutex_init(&s->conn_lock, NULL);
+        {
+                pthread_condattr_t attr;
+
+                pthread_condattr_init(&attr);
+                pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+                pthread_cond_init(&s->sweep_wake, &attr);
+                pthread_condattr_destroy(&attr);
+        }
         s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, s,
                                      MHD_OPTION_LISTEN_SOCKET, listen_fd,
                                      MHD_OPTION_THREAD_POOL_SIZE, threads,
@@ -799,6 +905,7 @@ int http_start(int listen_fd, agent_shared *shared, unsigned threads, http_serve
                                      MHD_OPTION_CONNECTION_TIMEOUT, HTTP_IDLE_TIMEOUT,
                                      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) HTTP_MEMORY_LIMIT,
                                      MHD_OPTION_NOTIFY_CONNECTION, notify, s,
+                                     MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
                                      MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
                                      MHD_OPTION_URI_LOG_CALLBACK, target_seen, NULL,
                                      MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
@@ -808,6 +915,15 @@ int http_start(int listen_fd, agent_shared *shared, unsigned threads, http_serve
         if (!s->daemon) {
                 free(s->uids);
                 return -EIO;
+        }
+        s->sweeping = pthread_create(&s->sweeper, NULL, sweep, s) == 0;
+        if (!s->sweeping) {
+                MHD_stop_daemon(s->daemon);
+                pthread_cond_destroy(&s->sweep_wake);
+                pthread_mutex_destroy(&s->conn_lock);
+                pthread_mutex_destroy(&s->uid_lock);
+                free(s->uids);
+                return -EAGAIN;
         }
         *ret_server = TAKE_PTR(s);
         return 0;
@@ -829,7 +945,15 @@ void http_drain(http_server *s) {
 void http_stop(http_server *s) {
         if (!s)
                 return;
+        pthread_mutex_lock(&s->conn_lock);
+        s->stopping = true;
+        pthread_cond_signal(&s->sweep_wake);
+        pthread_mutex_unlock(&s->conn_lock);
+        if (s->sweeping)
+                pthread_join(s->sweeper, NULL);
         MHD_stop_daemon(s->daemon);
+        pthread_cond_destroy(&s->sweep_wake);
+        pthread_mutex_destroy(&s->conn_lock);
         pthread_mutex_destroy(&s->uid_lock);
         free(s->uids);
         free(s);

@@ -19,6 +19,7 @@
 #define HTTP_FD_WANTED          (HTTP_FDS_PER_CONNECTION * HTTP_CONNECTION_LIMIT + HTTP_FD_RESERVE)
 #define HTTP_PER_UID_LIMIT      256u            /* ... of which one uid may hold */
 #define HTTP_IDLE_TIMEOUT       10u             /* seconds without a byte */
+#define HTTP_HEAD_TIMEOUT       10u             /* seconds a request head may take to come whole */
 #define HTTP_MEMORY_LIMIT       (16u * 1024u)   /* request head and answer, per connection */
 #define HTTP_HEAD_MAX           (8u * 1024u)    /* a longer head is refused before anything is minted */
 #define HTTP_HEAD_FIELDS_MAX    64u             /* ... and one of more header lines and cookies */

@@ -87,13 +87,36 @@ elif mode == "hog":
             pass
     print("refused", len(refused), "no-store", no_store, flush=True)
     sys.stdin.read()
+elif mode == "drip":
+    # N connections, each sending a request head a byte a second that
+    # never ends; report "open N", then, once the agent has closed them
+    # all (or 60 s have passed), "cut C of N first S": S whole seconds
+    # after the last connect, the first was seen closed
+    n = int(sys.argv[3])
+    conns = [conn() for _ in range(n)]
+    for s in conns:
+        s.sendall(b"GET /v1/health HTTP/1.1\r\nX-Drip: ")
+    print("open", n, flush=True)
+    t0, cut = time.time(), {}
+    while len(cut) < n and time.time() - t0 < 60:  # a bound, not a measurement
+        time.sleep(1)
+        for i, s in enumerate(conns):
+            if i not in cut:
+                try:
+                    s.send(b"a")
+                except OSError:
+                    cut[i] = time.time() - t0
+    print("cut", len(cut), "of", n, "first", int(min(cut.values())) if cut else "-", flush=True)
 elif mode == "slow":
     # one byte a second, for as long as we live
     s = conn()
     print("slow started", flush=True)
-    for b in GOOD:
-        s.send(bytes([b]))
-        time.sleep(1)
+    try:
+        for b in GOOD:
+            s.send(bytes([b]))
+            time.sleep(1)
+    except OSError:                         # closed after 10 s: the next check's subject
+        pass
 elif mode == "send":
     # send the bytes of argv[3] (Python escapes), report statuses and close
     s = conn()
@@ -230,6 +253,14 @@ for i in 1 2 3; do
 done
 TOK=$("$CLI" token -a busy) || fail "svcid token while busy"
 ok "normal clients served"
+
+check "a request head sent a byte at a time is closed once it has taken 10 s: libmicrohttpd's timeout counts only silence"
+out=$(raw drip 3 | tail -n 1)
+[[ "$out" =~ ^cut\ 3\ of\ 3\ first\ ([0-9]+)$ ]] || fail "three dripping heads: $out"
+[ "${BASH_REMATCH[1]}" -ge 8 ] || fail "a dripping head was closed after ${BASH_REMATCH[1]} s, before its 10 s"
+grep -q "closed [0-9]* connections\? whose request head did not come whole within 10 s" "$AGENT_LOG" ||
+        fail "the closing is not logged"
+ok "$out"
 
 # raw_as UID GID NAME MODE ARGS...: raw.py MODE ARGS... on $SOCK as UID:GID,
 # in the background, its output in $T/NAME.out, its stdin a FIFO held open
@@ -602,6 +633,24 @@ if [ "$(id -u)" = 0 ]; then
         exec {A_IN}>&- {B_IN}>&- {C_IN}>&-
         wait "$A" "$B" "$C" 2>/dev/null || true
         ok "cap 268, share 134; a full agent says so"
+
+        check "two uids dripping request heads into every connection hold them 10 s, not for ever: root is served"
+        for _ in $(seq 1 100); do [ "$(fds)" -lt 100 ] && break; sleep 0.1; done
+        [ "$(fds)" -lt 100 ] || fail "the agent still holds $(fds) fds of the connections closed above"
+        raw_as 54322 54322 d1 drip 134
+        D1=$RAW_PID D1_IN=$RAW_IN
+        raw_as "$(id -u nobody)" "$(id -g nobody)" d2 drip 134
+        D2=$RAW_PID D2_IN=$RAW_IN
+        [ "$(head -n 1 "$T/d1.out") $(head -n 1 "$T/d2.out")" = "open 134 open 134" ] ||
+                fail "the dripping uids: $(cat "$T/d1.out" "$T/d2.out")"
+        out=$(curl -s --max-time 40 --unix-socket "$SOCK" "http://localhost/v1/token?aud=root") ||
+                fail "root was not served while two uids dripped heads into all 268 connections"
+        jq -e .token <<<"$out" >/dev/null || fail "root: $out"
+        wait "$D1" "$D2" 2>/dev/null || true
+        exec {D1_IN}>&- {D2_IN}>&-
+        [ "$(tail -n 1 "$T/d1.out" | cut -d' ' -f1-4) $(tail -n 1 "$T/d2.out" | cut -d' ' -f1-4)" = \
+          "cut 134 of 134 cut 134 of 134" ] || fail "the dripping uids: $(cat "$T/d1.out" "$T/d2.out")"
+        ok "root served; every dripping connection closed"
         stop_agent
 fi
 # A kernel without SO_PEERPIDFD (before 6.5: Debian 12's own 6.1) leaves
