@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "../common/cleanup.h"
+#include "../common/json.h"
 #include "../common/opt.h"
 #include "../common/text.h"
 #include "../common/user.h"
@@ -507,6 +508,7 @@ int main(int argc, char **argv) {
         if (r >= 0)
                 return r;
         log_open(o.log_target);
+        json_guard_install();   /* before any thread that uses jansson */
         /* The signing keys live in this process's memory: no core file
          * (wherever core_pattern puts one) and no ptrace by another
          * process of the same user, as ssh-agent does. */

@@ -72,6 +72,10 @@ static void install(void) {
         hooks_ok = true;
 }
 
+void json_guard_install(void) {
+        (void) pthread_once(&hooks_once, install);
+}
+
 /* Sets this thread's reserve for a document of len bytes: 0, -ENOMEM
  * (none could be set aside), or -EPERM (jansson's functions are not ours:
  * unguarded). */

@@ -30,6 +30,11 @@
  * be NULL) then describes. */
 json_t *json_load_guarded(const void *text, size_t len, json_error_t *error, bool *ret_out_of_memory);
 
+/* Installs those allocation functions now, as the first guarded parse
+ * would: jansson reads them unlocked, so a program whose threads use
+ * jansson (the agent's) calls this before it starts them. */
+void json_guard_install(void);
+
 /* json_dumps(json, flags), whole or not at all. jansson 2.14's json_dumps()
  * ignores a failed append of an object's key and writes on, so short of
  * memory it can return text with a key missing (test_oom saw a JWK come
