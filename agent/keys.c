@@ -1136,6 +1136,14 @@ static void retire_signers(key_entry *e, size_t n, ssize_t a, int64_t now, int64
         }
 }
 
+/* The latest time a token was signed at, into seen. */
+static void take_signed_latest(keystore *ks) {
+        int64_t signed_at = __atomic_load_n(&ks->signed_latest, __ATOMIC_RELAXED);
+
+        if (signed_at > ks->seen)
+                ks->seen = signed_at;
+}
+
 int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                     int64_t now, bool force, char *err, size_t err_len) {
         key_entry *next = NULL, *old;
@@ -1149,12 +1157,7 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
         int r;
 
         note_active(ks, now);
-        {
-                int64_t signed_at = __atomic_load_n(&ks->signed_latest, __ATOMIC_RELAXED);
-
-                if (signed_at > ks->seen)
-                        ks->seen = signed_at;
-        }
+        take_signed_latest(ks);
         if (now > ks->seen)
                 ks->seen = now;
         force |= ks->adopted;
@@ -1193,6 +1196,9 @@ int keystore_update(keystore *ks, const agent_config *cfg, const char *issuer,
                 r = new_entry(cfg->alg, now, now, cfg->key_lifetime, cfg->max_ttl, &fresh[n_new_keys]);
                 if (r < 0)
                         goto fail_gen;
+                /* Making the key took time (seconds, for RSA on a busy
+                 * host), while the keys it replaces went on signing */
+                take_signed_latest(ks);
                 retire_signers(next, n, a, now, ks->seen, force ? now + cfg->max_ttl : INT64_MAX);
                 next[n++] = fresh[n_new_keys++];
                 a = (ssize_t) n - 1;

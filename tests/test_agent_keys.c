@@ -35,8 +35,26 @@ static int keys_fsync(int fd) {
         return fsync(fd);
 }
 
+/* keys.c's svcid_key_generate(): the real one, then, when sign_while_made
+ * is set, a token signed meanwhile by the keys in use (an HTTP thread's
+ * keystore_note_signed(); making an RSA key takes seconds). A mock of that
+ * timing, which no test here could arrange for real. */
+#include "../agent/keys.h"
+static keystore *sign_in;
+static int64_t sign_while_made;
+
+static int keys_generate(svcid_alg alg, svcid_key **ret_key) {
+        int r = svcid_key_generate(alg, ret_key);
+
+        if (sign_in && sign_while_made)
+                keystore_note_signed(sign_in, sign_while_made);
+        return r;
+}
+
 #define fsync keys_fsync
+#define svcid_key_generate keys_generate
 #include "../agent/keys.c"
+#undef svcid_key_generate
 #undef fsync
 #include "../agent/log.c"
 #include "../agent/util.c"
@@ -204,6 +222,27 @@ static void test_forced_rotation(void **state) {
         free(k1);
         free(k2);
         free(pending);
+}
+
+/* Tokens the old key signs while a forced rotation makes the new one are
+ * counted: it stays published until those have expired too. */
+static void test_signed_while_key_made(void **state) {
+        fixture *f = *state;
+        char *k0;
+
+        update(f, T0, false);
+        k0 = kid_of(keystore_active(f->ks, T0));
+        sign_in = f->ks;
+        sign_while_made = T0 + 12;      /* the update began at T0 + 10 */
+        update(f, T0 + 10, true);
+        sign_in = NULL;
+        sign_while_made = 0;
+        assert_string_not_equal(svcid_key_kid(keystore_active(f->ks, T0 + 10)), k0);
+        update(f, T0 + 12 + KEEP - 1, false);
+        assert_int_equal(jwks_has(f, k0), 1);
+        update(f, T0 + 12 + KEEP, false);
+        assert_int_equal(jwks_has(f, k0), 0);
+        free(k0);
 }
 
 static void test_algorithm_change(void **state) {
@@ -1891,6 +1930,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_schedule, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_forced_rotation, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_signed_while_key_made, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_algorithm_change, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_late_successor, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_key_lifetime_raised, setup, teardown),
