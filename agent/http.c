@@ -601,10 +601,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 
         (void) version;
         (void) upload_data;
+        if (!target_path(url))  /* its path still says what was asked, for the log */
+                return refuse_head(conn, p, url + 7, MHD_HTTP_BAD_REQUEST, "bad_request",
+                                   "the request target is an http URI with no host");
         url = target_path(url);
-        if (!url)
-                return respond_error(conn, MHD_HTTP_BAD_REQUEST, "bad_request",
-                                     "the request target is an http URI with no host");
         if (!*req_cls) {
                 /* First call, the head only. What we refuse outright is
                  * answered now; libmicrohttpd then closes the connection

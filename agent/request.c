@@ -40,7 +40,12 @@ int request_token_args(const http_arg *args, size_t n, const char **ret_aud, int
                         snprintf(msg, msg_len, "query parameter %s given twice", args[i].key);
                         return -EINVAL;
                 }
-                if (!args[i].value || strlen(args[i].value) != args[i].value_len) {
+                if (!args[i].value) {
+                        snprintf(msg, msg_len, "query parameter %s needs a value (%s=...)", args[i].key,
+                                 args[i].key);
+                        return -EINVAL;
+                }
+                if (strlen(args[i].value) != args[i].value_len) {
                         snprintf(msg, msg_len, "query parameter %s needs a value without NUL bytes", args[i].key);
                         return -EINVAL;
                 }

@@ -382,6 +382,7 @@ expect_exact_400() {
 }
 expect_exact_400 "query parameter aud given twice" 'GET /v1/token?aud=x&aud=y HTTP/1.1\r\nHost: x\r\n\r\n' smuggled1
 expect_exact_400 "the aud query parameter is required" 'GET /v1/token HTTP/1.1\r\nHost: x\r\n\r\n' smuggled2
+expect_exact_400 "query parameter aud needs a value (aud=...)" 'GET /v1/token?aud HTTP/1.1\r\nHost: x\r\n\r\n' smuggled4
 expect_exact_400 "ttl must be a whole number of seconds from 1 to 3600" \
         'GET /v1/token?aud=x&ttl=abc HTTP/1.1\r\nHost: x\r\n\r\n' smuggled3
 ok "one 400, then EOF; nothing minted for what followed"
@@ -510,6 +511,7 @@ head_cases=(
         "too_large|head7|requests carry no body|GET @?aud=head7 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
         "too_large|head8|over 64 header lines|GET @?aud=head8 HTTP/1.1\r\nHost: x\r\n$(printf 'X%d: y\\r\\n' $(seq 1 64))\r\n"
         "bad_request|-|too many query parameters|GET @?aud=head9$(printf '&p%d=1' $(seq 2 70)) HTTP/1.1\r\nHost: x\r\n\r\n"
+        "bad_request|head10|an http URI with no host|GET http://@?aud=head10 HTTP/1.1\r\nHost: x\r\n\r\n"
 )
 for c in "${head_cases[@]}"; do
         IFS='|' read -r word aud words request <<<"$c"
