@@ -78,11 +78,18 @@ static void note_open(http_server *s) {
                     "send its request, within %u s)", s->connection_limit, HTTP_HEAD_TIMEOUT);
 }
 
-/* What a connection gets when its uid already holds its share. */
-static const char too_many[] =
-        "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nConnection: close\r\n"
-        "Cache-Control: no-store\r\nContent-Length: 94\r\n\r\n"
-        "{\"error\":\"too_many_requests\",\"message\":\"this user has too many connections to the agent open\"}";
+/* What a connection gets when its uid already holds its share, or (the
+ * second) when the uids without a user name hold theirs. */
+#define TOO_MANY_HEAD(length)                                                                   \
+        "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nConnection: close\r\n" \
+        "Cache-Control: no-store\r\nContent-Length: " #length "\r\n\r\n"
+#define TOO_MANY_BODY(message) "{\"error\":\"too_many_requests\",\"message\":\"" message "\"}"
+#define TOO_MANY_USER "this user has too many connections to the agent open"
+#define TOO_MANY_NAMELESS "the uids without a user name have too many connections to the agent open"
+static const char too_many[] = TOO_MANY_HEAD(94) TOO_MANY_BODY(TOO_MANY_USER);
+static const char too_many_nameless[] = TOO_MANY_HEAD(114) TOO_MANY_BODY(TOO_MANY_NAMELESS);
+_Static_assert(sizeof TOO_MANY_BODY(TOO_MANY_USER) - 1 == 94 &&
+               sizeof TOO_MANY_BODY(TOO_MANY_NAMELESS) - 1 == 114, "a 429's Content-Length");
 
 static bool uid_acquire(http_server *s, uid_t uid) {
         bool ok = true;
@@ -775,7 +782,9 @@ static void notify(void *cls, struct MHD_Connection *conn, void **socket_context
                          * reads a byte: the socket is fresh, the answer
                          * fits its buffer, and the shut-down reading side
                          * makes libmicrohttpd close the connection. */
-                        n = write(info->connect_fd, too_many, sizeof too_many - 1);
+                        n = p->share == PEER_SHARE_NAMELESS
+                            ? write(info->connect_fd, too_many_nameless, sizeof too_many_nameless - 1)
+                            : write(info->connect_fd, too_many, sizeof too_many - 1);
                         (void) n;
                         (void) shutdown(info->connect_fd, SHUT_RDWR);
                 }

@@ -324,6 +324,15 @@ if [ "$(id -u)" = 0 ]; then
                 fail "nameless uid B beside A's 200: expected 44 of 100 refused (one share of 256), got: $(cat "$T/nl_b.out")"
         grep -q "uid=${NAMELESS[1]}.*the uids without a user name hold their share" "$AGENT_LOG" ||
                 fail "the shared refusal is not logged as such"
+        # and answered as such (read before sending: the answer comes at once)
+        out=$(setpriv --reuid="${NAMELESS[1]}" --regid="${NAMELESS[1]}" --clear-groups "$PY" -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect(sys.argv[1])
+print(s.recv(4096).decode())' "$SOCK")
+        [[ "$out" == "HTTP/1.1 429 "*'"message":"the uids without a user name have too many connections to the agent open"}' ]] ||
+                fail "the nameless uids' 429: $out"
         out=$(curl -s --max-time 10 --unix-socket "$SOCK" "http://localhost/v1/token?aud=fair") ||
                 fail "a named uid was not served while the nameless held their share"
         jq -e .token <<<"$out" >/dev/null || fail "a named uid: $out"
