@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <poll.h>
 #include <stdio.h>
@@ -832,12 +833,26 @@ static void request_done(void *cls, struct MHD_Connection *conn, void **req_cls,
 static void *sweep(void *arg) {
         http_server *s = arg;
         int64_t warned = 0;
-        unsigned cut = 0;
+        unsigned cut = 0, peak = 0;
 
         pthread_mutex_lock(&s->conn_lock);
         while (!s->stopping) {
                 int64_t now = now_monotonic_ms();
+                unsigned open = __atomic_load_n(&s->open, __ATOMIC_RELAXED);
                 struct timespec until;
+
+                /* After a crowd of connections has gone, their memory goes
+                 * back to the system: malloc() keeps what is freed, and
+                 * each crowd would leave the agent larger. */
+                if (open > peak)
+                        peak = open;
+                if (peak >= HTTP_TRIM_AFTER && open <= peak / 4) {
+                        peak = open;
+                        pthread_mutex_unlock(&s->conn_lock);    /* connections come and go meanwhile */
+                        (void) malloc_trim(0);
+                        pthread_mutex_lock(&s->conn_lock);
+                        continue;
+                }
 
                 for (http_conn *c = s->conns; c; c = c->next) {
                         int64_t since = __atomic_load_n(&c->head_since, __ATOMIC_RELAXED);

@@ -25,6 +25,7 @@
 #define HTTP_HEAD_FIELDS_MAX    64u             /* ... and one of more header lines and cookies */
 #define HTTP_QUERY_FIELDS_MAX   64u             /* ... and a request target of more query fields */
 #define HTTP_DRAIN_MS           1000u           /* on stop, for accepted connections */
+#define HTTP_TRIM_AFTER         64u             /* memory goes back once this many connections have gone */
 
 /* A reload or a forced rotation done: when the agent took the signal that
  * asked for it (now_monotonic_ns(); 0 before the first), and why that one
